@@ -1,0 +1,466 @@
+//! ConnectWise PSA (Manage) REST API adapter.
+//!
+//! Facts from the vendor fact sheet (`psa-itglue-api.md` §1):
+//! - Base URL up to and including `apis/3.0`; Basic auth `companyId+publicKey:privateKey`
+//!   plus a `clientId` header on every request.
+//! - Lists: `conditions` filter, `pageSize` at most 1000 (default 25 silently truncates),
+//!   next page from the `Link` header's `rel="next"`.
+//! - Updates: `PATCH` with a JSON-Patch **array**, even for one operation.
+//! - A configuration's status is a reference to a configuration-status record; "inactive"
+//!   is the status whose description is configured (default `Inactive`), looked up by name
+//!   because its id differs per tenant.
+//! - Errors: `{"code","message","errors":[…]}`; 401/403 auth and permission.
+//!
+//! UNCONFIRMED points, and how this client copes:
+//! - Whether an unfiltered configuration list includes inactive ones: we never rely on a
+//!   server-side status filter; we list all of a company's configurations and classify them here.
+//! - How `closedFlag` relates to `activeFlag`: the status record decides; `activeFlag` is only read.
+//! - Whether `=` on strings is case-insensitive: we filter by name on the server and then
+//!   again here, ignoring case, so either behaviour gives the same result.
+
+mod conditions;
+
+pub use conditions::quote as quote_condition_value;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use base64::Engine;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::domain::{Company, ConfigState, ConfigStatus, Configuration, PsaKind};
+use crate::error::PsaError;
+use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, HttpSettings, Redactor};
+use crate::ports::Psa;
+use crate::secret::SecretString;
+
+/// The most records ConnectWise returns per page.
+const PAGE_SIZE: u32 = 1000;
+/// A guard against a server that keeps sending `next` links: 10 million records.
+const MAX_PAGES: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct ConnectWiseSettings {
+    /// Base URL up to and including `apis/3.0`.
+    pub url: String,
+    pub company_id: String,
+    pub public_key: SecretString,
+    pub private_key: SecretString,
+    pub client_id: SecretString,
+    /// Description of the configuration status that means "inactive".
+    pub inactive_status: String,
+}
+
+/// A configuration status record (`/company/configurations/statuses`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusRecord {
+    id: i64,
+    description: String,
+    #[serde(default)]
+    closed_flag: bool,
+}
+
+#[derive(Debug)]
+struct StatusTable {
+    by_id: HashMap<i64, StatusRecord>,
+    inactive: StatusRecord,
+}
+
+pub struct ConnectWiseClient {
+    http: HttpClient,
+    base: url::Url,
+    authorization: String,
+    client_id: SecretString,
+    inactive_status_name: String,
+    statuses: OnceCell<StatusTable>,
+}
+
+impl ConnectWiseClient {
+    pub fn new(settings: ConnectWiseSettings, http: HttpSettings) -> Result<Self, PsaError> {
+        let mut base = url::Url::parse(settings.url.trim()).map_err(|e| PsaError::Configuration {
+            message: format!("CONNECTWISE_URL is not a valid URL: {e}"),
+        })?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        for (name, value) in [
+            ("CONNECTWISE_COMPANY_ID", settings.company_id.as_str()),
+            ("CONNECTWISE_PUBLIC_KEY", settings.public_key.expose()),
+            ("CONNECTWISE_PRIVATE_KEY", settings.private_key.expose()),
+            ("CONNECTWISE_CLIENT_ID", settings.client_id.expose()),
+        ] {
+            if value.trim().is_empty() {
+                return Err(PsaError::Configuration { message: format!("{name} is not set") });
+            }
+        }
+        let token = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}+{}:{}",
+            settings.company_id,
+            settings.public_key.expose(),
+            settings.private_key.expose()
+        ));
+        let redactor = Redactor::new([
+            settings.public_key.expose().to_string(),
+            settings.private_key.expose().to_string(),
+            token.clone(),
+        ]);
+        let http = HttpClient::new("connectwise", http, redactor)
+            .map_err(|e| PsaError::Configuration { message: e.to_string() })?;
+        Ok(Self {
+            http,
+            base,
+            authorization: format!("Basic {token}"),
+            client_id: settings.client_id,
+            inactive_status_name: settings.inactive_status,
+            statuses: OnceCell::new(),
+        })
+    }
+
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    fn url(&self, path: &str, query: &[(&str, String)]) -> Result<url::Url, PsaError> {
+        let mut url = self.base.join(path.trim_start_matches('/')).map_err(|e| PsaError::Configuration {
+            message: format!("cannot build a ConnectWise URL for {path}: {e}"),
+        })?;
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (key, value) in query {
+                pairs.append_pair(key, value);
+            }
+        }
+        Ok(url)
+    }
+
+    fn request(&self, method: Method, url: url::Url) -> HttpRequest {
+        HttpRequest::new(method, url)
+            .sensitive_header("authorization", &self.authorization)
+            .sensitive_header("clientid", self.client_id.expose())
+            .header("accept", "application/vnd.connectwise.com+json")
+    }
+
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, PsaError> {
+        self.http.send(request).await.map_err(|e| match e {
+            HttpError::Connection { .. } => PsaError::Connection { message: e.to_string() },
+            HttpError::Build { .. } => PsaError::Configuration { message: e.to_string() },
+        })
+    }
+
+    /// Map a non-success response to a typed error, with ConnectWise's own message.
+    fn error_for(&self, response: &HttpResponse, what: &str) -> PsaError {
+        let body = response.json().unwrap_or(Value::Null);
+        let code = body.get("code").and_then(Value::as_str).map(str::to_string);
+        let mut message = body
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| response.body_excerpt());
+        if let Some(details) = body.get("errors").and_then(Value::as_array) {
+            let details: Vec<String> = details
+                .iter()
+                .filter_map(|e| e.get("message").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            if !details.is_empty() {
+                message = format!("{message} ({})", details.join("; "));
+            }
+        }
+        let message = self.http.redactor().scrub(&message);
+        match response.status {
+            401 | 403 => PsaError::PermissionDenied {
+                message: format!("ConnectWise answered HTTP {} to {what}: {message}", response.status),
+            },
+            404 => PsaError::NotFound { what: what.to_string() },
+            429 | 500..=599 => PsaError::Connection {
+                message: format!("ConnectWise answered HTTP {} to {what}: {message}", response.status),
+            },
+            status => PsaError::Rejected { status, code, message },
+        }
+    }
+
+    async fn get_json(&self, path: &str, query: &[(&str, String)], what: &str) -> Result<Option<Value>, PsaError> {
+        let response = self.send(self.request(Method::GET, self.url(path, query)?)).await?;
+        if response.status == 404 {
+            return Ok(None);
+        }
+        if !response.is_success() {
+            return Err(self.error_for(&response, what));
+        }
+        response.json().map(Some).map_err(|e| PsaError::InvalidResponse {
+            message: format!("{what}: body is not JSON: {e}"),
+        })
+    }
+
+    /// Every record of a list endpoint, following `Link: <…>; rel="next"`.
+    async fn list_all(&self, path: &str, conditions: Option<String>, what: &str) -> Result<Vec<Value>, PsaError> {
+        let mut query = vec![("pageSize", PAGE_SIZE.to_string()), ("page", "1".to_string())];
+        if let Some(conditions) = conditions {
+            query.insert(0, ("conditions", conditions));
+        }
+        let mut url = self.url(path, &query)?;
+        let mut records = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let response = self.send(self.request(Method::GET, url.clone())).await?;
+            if !response.is_success() {
+                return Err(self.error_for(&response, what));
+            }
+            let page: Vec<Value> = serde_json::from_slice(&response.body).map_err(|e| PsaError::InvalidResponse {
+                message: format!("{what}: expected a JSON array: {e}"),
+            })?;
+            records.extend(page);
+            match response.header("link").and_then(next_link) {
+                Some(next) => {
+                    let next = url.join(&next).map_err(|e| PsaError::InvalidResponse {
+                        message: format!("{what}: bad Link header: {e}"),
+                    })?;
+                    // Credentials go with every request: never follow a link to another host.
+                    if next.origin() != self.base.origin() {
+                        return Err(PsaError::InvalidResponse {
+                            message: format!("{what}: next-page link points to another host ({})", next.origin().ascii_serialization()),
+                        });
+                    }
+                    if next == url {
+                        return Err(PsaError::InvalidResponse { message: format!("{what}: next-page link repeats the current page") });
+                    }
+                    url = next;
+                }
+                None => return Ok(records),
+            }
+        }
+        Err(PsaError::InvalidResponse { message: format!("{what}: more than {MAX_PAGES} pages") })
+    }
+
+    async fn statuses(&self) -> Result<&StatusTable, PsaError> {
+        self.statuses
+            .get_or_try_init(|| async {
+                let records = self.list_all("company/configurations/statuses", None, "configuration statuses").await?;
+                let mut by_id = HashMap::new();
+                for record in records {
+                    let status: StatusRecord = serde_json::from_value(record).map_err(|e| PsaError::InvalidResponse {
+                        message: format!("configuration status: {e}"),
+                    })?;
+                    by_id.insert(status.id, status);
+                }
+                let inactive = by_id
+                    .values()
+                    .find(|s| s.description.eq_ignore_ascii_case(self.inactive_status_name.trim()))
+                    .cloned()
+                    .ok_or_else(|| PsaError::Configuration {
+                        message: format!(
+                            "ConnectWise has no configuration status named '{}' (known: {}); set OFFRAMP_CW_INACTIVE_STATUS",
+                            self.inactive_status_name,
+                            sorted_names(&by_id)
+                        ),
+                    })?;
+                Ok(StatusTable { by_id, inactive })
+            })
+            .await
+    }
+
+    fn parse_company(value: &Value) -> Result<Company, PsaError> {
+        let id = value.get("id").and_then(Value::as_i64).ok_or_else(|| PsaError::InvalidResponse {
+            message: "company without an id".into(),
+        })?;
+        Ok(Company {
+            id: id.to_string(),
+            name: value.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            identifier: value.get("identifier").and_then(Value::as_str).map(str::to_string),
+            status: value.pointer("/status/name").and_then(Value::as_str).map(str::to_string),
+        })
+    }
+
+    fn parse_configuration(&self, value: &Value, statuses: &StatusTable) -> Result<Configuration, PsaError> {
+        let id = value.get("id").and_then(Value::as_i64).ok_or_else(|| PsaError::InvalidResponse {
+            message: "configuration without an id".into(),
+        })?;
+        let status_id = value.pointer("/status/id").and_then(Value::as_i64);
+        let record = status_id.and_then(|id| statuses.by_id.get(&id));
+        let name = record
+            .map(|r| r.description.clone())
+            .or_else(|| value.pointer("/status/name").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| "(no status)".to_string());
+        // The status record decides, because status is what we write. A configuration
+        // without a status, or in a status this tenant does not list, counts as in use.
+        let state = match record {
+            Some(r) if r.id == statuses.inactive.id => ConfigState::Inactive,
+            Some(r) if r.closed_flag => ConfigState::Archived,
+            _ => ConfigState::Active,
+        };
+        Ok(Configuration {
+            id: id.to_string(),
+            name: value.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            company_id: value.pointer("/company/id").and_then(Value::as_i64).map(|v| v.to_string()).unwrap_or_default(),
+            status: ConfigStatus { id: status_id.map(|v| v.to_string()), name, state },
+            type_name: value.pointer("/type/name").and_then(Value::as_str).map(str::to_string),
+        })
+    }
+
+    async fn patch_status(&self, config_id: &str, status_id: i64) -> Result<Configuration, PsaError> {
+        let id = numeric_id(config_id, "configuration")?;
+        let statuses = self.statuses().await?;
+        let body = json!([{ "op": "replace", "path": "status", "value": { "id": status_id } }]);
+        let url = self.url(&format!("company/configurations/{id}"), &[])?;
+        // A JSON-Patch `replace` sets a value: sending it twice is harmless, so it may be retried.
+        let request = self.request(Method::PATCH, url).json_body(&body).retry(crate::http::Retry::Idempotent);
+        let response = self.send(request).await?;
+        let what = format!("configuration {id}");
+        if !response.is_success() {
+            return Err(self.error_for(&response, &what));
+        }
+        let value = response.json().map_err(|e| PsaError::InvalidResponse { message: format!("{what}: {e}") })?;
+        self.parse_configuration(&value, statuses)
+    }
+}
+
+fn sorted_names(by_id: &HashMap<i64, StatusRecord>) -> String {
+    let mut names: Vec<&str> = by_id.values().map(|s| s.description.as_str()).collect();
+    names.sort_unstable();
+    names.join(", ")
+}
+
+fn numeric_id(id: &str, what: &str) -> Result<i64, PsaError> {
+    id.trim().parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| PsaError::InvalidId {
+        message: format!("'{id}' is not a ConnectWise {what} id (a positive integer)"),
+    })
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let mut pieces = part.split(';');
+        let target = pieces.next()?.trim();
+        let is_next = pieces.any(|p| {
+            let p = p.trim();
+            p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+        });
+        (is_next && target.starts_with('<') && target.ends_with('>')).then(|| target[1..target.len() - 1].to_string())
+    })
+}
+
+#[async_trait]
+impl Psa for ConnectWiseClient {
+    fn kind(&self) -> PsaKind {
+        PsaKind::ConnectWise
+    }
+
+    async fn company_by_id(&self, id: &str) -> Result<Option<Company>, PsaError> {
+        let id = numeric_id(id, "company")?;
+        match self.get_json(&format!("company/companies/{id}"), &[], &format!("company {id}")).await? {
+            Some(value) => Self::parse_company(&value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn companies_by_name(&self, name: &str) -> Result<Vec<Company>, PsaError> {
+        let conditions = format!("name={}", conditions::quote(name));
+        let records = self.list_all("company/companies", Some(conditions), "companies").await?;
+        let wanted = name.trim().to_lowercase();
+        records
+            .iter()
+            .filter(|c| !c.get("deletedFlag").and_then(Value::as_bool).unwrap_or(false))
+            .map(Self::parse_company)
+            .filter(|c| c.as_ref().map_or(true, |c| c.name.trim().to_lowercase() == wanted))
+            .collect()
+    }
+
+    async fn companies_with_status(&self, statuses: &[String]) -> Result<Vec<Company>, PsaError> {
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conditions = statuses
+            .iter()
+            .map(|s| format!("status/name={}", conditions::quote(s)))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let records = self.list_all("company/companies", Some(conditions), "companies").await?;
+        let wanted: Vec<String> = statuses.iter().map(|s| s.trim().to_lowercase()).collect();
+        records
+            .iter()
+            .filter(|c| !c.get("deletedFlag").and_then(Value::as_bool).unwrap_or(false))
+            .map(Self::parse_company)
+            .filter(|c| {
+                c.as_ref().map_or(true, |c| c.status.as_ref().is_some_and(|s| wanted.contains(&s.trim().to_lowercase())))
+            })
+            .collect()
+    }
+
+    async fn list_configurations(&self, company_id: &str, include_archived: bool) -> Result<Vec<Configuration>, PsaError> {
+        let id = numeric_id(company_id, "company")?;
+        let statuses = self.statuses().await?;
+        let records = self
+            .list_all("company/configurations", Some(format!("company/id={id}")), &format!("configurations of company {id}"))
+            .await?;
+        let mut configs = Vec::with_capacity(records.len());
+        for record in &records {
+            let config = self.parse_configuration(record, statuses)?;
+            if include_archived || config.status.state != ConfigState::Archived {
+                configs.push(config);
+            }
+        }
+        Ok(configs)
+    }
+
+    async fn configuration(&self, id: &str) -> Result<Option<Configuration>, PsaError> {
+        let id = numeric_id(id, "configuration")?;
+        let statuses = self.statuses().await?;
+        match self.get_json(&format!("company/configurations/{id}"), &[], &format!("configuration {id}")).await? {
+            Some(value) => self.parse_configuration(&value, statuses).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn deactivate_configuration(&self, config: &Configuration) -> Result<Configuration, PsaError> {
+        let inactive = self.statuses().await?.inactive.id;
+        self.patch_status(&config.id, inactive).await
+    }
+
+    async fn set_configuration_status(&self, config_id: &str, status: &ConfigStatus) -> Result<Configuration, PsaError> {
+        let status_id = status.id.as_deref().and_then(|id| id.parse::<i64>().ok()).ok_or_else(|| PsaError::InvalidId {
+            message: format!("status '{}' has no ConnectWise status id", status.name),
+        })?;
+        self.patch_status(config_id, status_id).await
+    }
+
+    async fn check_access(&self) -> Result<(), PsaError> {
+        self.statuses().await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_is_found_among_others() {
+        let header = r#"<https://h/apis/3.0/x?page=1>; rel="first", <https://h/apis/3.0/x?page=3&pageSize=1000>; rel="next", <https://h/apis/3.0/x?page=9>; rel="last""#;
+        assert_eq!(next_link(header).as_deref(), Some("https://h/apis/3.0/x?page=3&pageSize=1000"));
+        assert_eq!(next_link(r#"<https://h/x?page=1>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn ids_must_be_positive_integers() {
+        assert_eq!(numeric_id(" 250 ", "company").unwrap(), 250);
+        for bad in ["", "abc", "-3", "0", "1; drop", "250 or 1=1"] {
+            assert!(matches!(numeric_id(bad, "company"), Err(PsaError::InvalidId { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_missing_a_key_is_a_configuration_error() {
+        let settings = ConnectWiseSettings {
+            url: "http://127.0.0.1:1/apis/3.0".into(),
+            company_id: "acme".into(),
+            public_key: "pub".into(),
+            private_key: "".into(),
+            client_id: "cid".into(),
+            inactive_status: "Inactive".into(),
+        };
+        let err = ConnectWiseClient::new(settings, HttpSettings::default()).err().unwrap();
+        assert!(err.to_string().contains("CONNECTWISE_PRIVATE_KEY"), "{err}");
+    }
+}

@@ -1,0 +1,180 @@
+//! Error codes and typed errors.
+//!
+//! [`ErrorCode`] serialises to the names the seed documents use in `errors[].code`
+//! (`ClientNotFound`, `PSAConnectionError`, …). Each port has its own error type;
+//! all of them convert into [`OfframpError`], which knows its [`ErrorCode`].
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The `code` of an entry in a report's `errors[]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    // Seed 000 names.
+    ClientNotFound,
+    ConfigNotFound,
+    ConfigUpdateFailed,
+    PermissionDenied,
+    #[serde(rename = "PSAConnectionError")]
+    PsaConnectionError,
+    // Offramp's own, for what the seed does not name.
+    /// The request itself is malformed; nothing was read or written.
+    InvalidInput,
+    /// A client name matched more than one company.
+    ClientAmbiguous,
+    /// `offboarded_statuses` was given and the client's status is not in it.
+    ClientNotOffboarded,
+    /// An approval carried a plan hash that no longer matches the current plan.
+    PlanChanged,
+    /// The operation to resume does not exist or cannot be resumed.
+    OperationNotResumable,
+    /// The audit trail could not be written or read; the run stops rather than act unrecorded.
+    AuditStoreError,
+    /// Offramp's own configuration (environment, secrets) is incomplete or wrong.
+    ConfigurationError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ClientNotFound => "ClientNotFound",
+            ErrorCode::ConfigNotFound => "ConfigNotFound",
+            ErrorCode::ConfigUpdateFailed => "ConfigUpdateFailed",
+            ErrorCode::PermissionDenied => "PermissionDenied",
+            ErrorCode::PsaConnectionError => "PSAConnectionError",
+            ErrorCode::InvalidInput => "InvalidInput",
+            ErrorCode::ClientAmbiguous => "ClientAmbiguous",
+            ErrorCode::ClientNotOffboarded => "ClientNotOffboarded",
+            ErrorCode::PlanChanged => "PlanChanged",
+            ErrorCode::OperationNotResumable => "OperationNotResumable",
+            ErrorCode::AuditStoreError => "AuditStoreError",
+            ErrorCode::ConfigurationError => "ConfigurationError",
+        }
+    }
+
+    /// Process exit code for the CLI: 0 is success, 1 a partial failure,
+    /// 2 is reserved for usage errors (clap), and each class of refusal its own number.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorCode::ConfigUpdateFailed => 1,
+            ErrorCode::InvalidInput | ErrorCode::ConfigurationError => 3,
+            ErrorCode::ClientNotFound | ErrorCode::ConfigNotFound | ErrorCode::ClientAmbiguous => 4,
+            ErrorCode::ClientNotOffboarded | ErrorCode::PlanChanged | ErrorCode::OperationNotResumable => 5,
+            ErrorCode::PermissionDenied => 6,
+            ErrorCode::PsaConnectionError => 7,
+            ErrorCode::AuditStoreError => 8,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Errors from a PSA adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum PsaError {
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("permission denied by the PSA: {message}")]
+    PermissionDenied { message: String },
+    #[error("unable to reach the PSA: {message}")]
+    Connection { message: String },
+    #[error("the PSA rejected the request (HTTP {status}{}): {message}", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    Rejected { status: u16, code: Option<String>, message: String },
+    #[error("unexpected response from the PSA: {message}")]
+    InvalidResponse { message: String },
+    #[error("PSA configuration problem: {message}")]
+    Configuration { message: String },
+    /// An id that this PSA cannot have (ConnectWise ids are integers): nothing was sent.
+    #[error("{message}")]
+    InvalidId { message: String },
+}
+
+impl PsaError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PsaError::NotFound { .. } => ErrorCode::ClientNotFound,
+            PsaError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+            PsaError::Connection { .. } | PsaError::InvalidResponse { .. } => ErrorCode::PsaConnectionError,
+            PsaError::Rejected { .. } => ErrorCode::ConfigUpdateFailed,
+            PsaError::Configuration { .. } => ErrorCode::ConfigurationError,
+            PsaError::InvalidId { .. } => ErrorCode::InvalidInput,
+        }
+    }
+}
+
+/// Errors from an audit store adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A conditional write found the record already there (append-only guard).
+    #[error("audit record already exists: {key}")]
+    AlreadyExists { key: String },
+    #[error("audit store unavailable: {message}")]
+    Unavailable { message: String },
+    #[error("audit record is malformed: {message}")]
+    Corrupt { message: String },
+}
+
+/// Errors from a secret store adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {id} not found")]
+    NotFound { id: String },
+    #[error("secret {id} is not a JSON object of strings")]
+    Malformed { id: String },
+    #[error("secret store unavailable: {message}")]
+    Unavailable { message: String },
+}
+
+/// The error a workflow or entry point ends with.
+#[derive(Debug, thiserror::Error)]
+pub enum OfframpError {
+    #[error("{message}")]
+    Coded { code: ErrorCode, message: String },
+    #[error(transparent)]
+    Psa(#[from] PsaError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl OfframpError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        OfframpError::Coded { code, message: message.into() }
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+
+    pub fn configuration(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ConfigurationError, message)
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            OfframpError::Coded { code, .. } => *code,
+            OfframpError::Psa(e) => e.code(),
+            OfframpError::Audit(_) => ErrorCode::AuditStoreError,
+            OfframpError::Secret(_) => ErrorCode::ConfigurationError,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialise_to_seed_names() {
+        assert_eq!(serde_json::to_string(&ErrorCode::PsaConnectionError).unwrap(), "\"PSAConnectionError\"");
+        assert_eq!(serde_json::to_string(&ErrorCode::ClientNotFound).unwrap(), "\"ClientNotFound\"");
+        for code in [ErrorCode::PsaConnectionError, ErrorCode::PlanChanged, ErrorCode::InvalidInput] {
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The one HTTP layer every vendor client goes through.
+//!
+//! It owns what must be the same for ConnectWise, Autotask, HaloPSA, IT Glue and
+//! Microsoft Graph: connect and read timeouts, a client-side rate limit per vendor
+//! connection, bounded concurrency, retries (429 honouring `Retry-After`; 502/503/504
+//! and broken connections only for requests that are safe to repeat), a tracing span
+//! per request, and redaction so no credential reaches a log line or an error message.
+//!
+//! Vendor clients build an [`HttpRequest`], mark credential headers sensitive, and
+//! interpret the [`HttpResponse`] themselves (error shapes differ by vendor).
+
+mod rate_limit;
+
+pub use rate_limit::RateLimiter;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+/// Tuning of one vendor connection.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    /// Whole-request timeout (send, wait, read the body).
+    pub request_timeout: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// The longest `Retry-After` we honour; a vendor asking for longer gets this
+    /// (and the request fails after `max_retries` if it keeps asking).
+    pub max_retry_after: Duration,
+    /// Requests per second this connection may send; `None` for no client-side limit.
+    pub rate_limit_per_sec: Option<f64>,
+    /// Requests that may go out back to back before the rate limit spaces them.
+    pub burst: u32,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_retries: 8,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(20),
+            max_retry_after: Duration::from_secs(120),
+            rate_limit_per_sec: None,
+            burst: 1,
+            max_concurrency: 8,
+        }
+    }
+}
+
+/// Whether a request may be sent again after a failure whose outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Reads, and writes that set a value (JSON-Patch `replace`): repeating them is harmless.
+    Idempotent,
+    /// Creates (a ticket, a note): only retried on 429, which means "not processed".
+    OnlyWhenThrottled,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: reqwest::Method,
+    pub url: url::Url,
+    pub headers: HeaderMap,
+    pub body: Option<Vec<u8>>,
+    pub retry: Retry,
+}
+
+impl HttpRequest {
+    pub fn new(method: reqwest::Method, url: url::Url) -> Self {
+        let retry = if method == reqwest::Method::POST { Retry::OnlyWhenThrottled } else { Retry::Idempotent };
+        Self { method, url, headers: HeaderMap::new(), body: None, retry }
+    }
+
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.insert(HeaderName::from_static(name), value);
+        }
+        self
+    }
+
+    /// A credential header: marked sensitive so neither reqwest nor we ever print it.
+    pub fn sensitive_header(mut self, name: &'static str, value: &str) -> Self {
+        if let Ok(mut value) = HeaderValue::from_str(value) {
+            value.set_sensitive(true);
+            self.headers.insert(HeaderName::from_static(name), value);
+        }
+        self
+    }
+
+    pub fn json_body(mut self, body: &serde_json::Value) -> Self {
+        self.body = Some(body.to_string().into_bytes());
+        self.headers
+            .insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self
+    }
+
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+
+    /// The body as text for an error message, cut short.
+    pub fn body_excerpt(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let mut excerpt: String = text.chars().take(300).collect();
+        if text.chars().count() > 300 {
+            excerpt.push('…');
+        }
+        excerpt
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The request could not be completed (connection refused, reset, timed out) after retries.
+    #[error("{vendor}: {method} {path} failed after {attempts} attempt(s): {message}")]
+    Connection { vendor: &'static str, method: String, path: String, attempts: u32, message: String },
+    #[error("{vendor}: could not build request: {message}")]
+    Build { vendor: &'static str, message: String },
+}
+
+/// Replaces known secret values in text that is about to be logged or returned.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Arc<Vec<String>>,
+}
+
+impl Redactor {
+    /// Secrets shorter than 4 characters are ignored: redacting them would mangle ordinary text.
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        // Longest first, so a secret that contains another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Self { secrets: Arc::new(secrets) }
+    }
+
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in self.secrets.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "[REDACTED]");
+            }
+        }
+        out
+    }
+}
+
+/// Counters a benchmark or a report can read.
+#[derive(Debug, Default)]
+pub struct HttpCounters {
+    pub requests: std::sync::atomic::AtomicU64,
+    pub retries: std::sync::atomic::AtomicU64,
+    pub throttled: std::sync::atomic::AtomicU64,
+}
+
+/// A vendor connection: one per vendor per process, shared by all tasks.
+#[derive(Clone)]
+pub struct HttpClient {
+    vendor: &'static str,
+    inner: reqwest::Client,
+    settings: Arc<HttpSettings>,
+    limiter: Option<Arc<RateLimiter>>,
+    in_flight: Arc<Semaphore>,
+    redactor: Redactor,
+    counters: Arc<HttpCounters>,
+}
+
+impl HttpClient {
+    pub fn new(vendor: &'static str, settings: HttpSettings, redactor: Redactor) -> Result<Self, HttpError> {
+        let inner = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .user_agent(concat!("offramp/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HttpError::Build { vendor, message: redactor.scrub(&e.to_string()) })?;
+        let limiter = settings
+            .rate_limit_per_sec
+            .filter(|rate| *rate > 0.0)
+            .map(|rate| Arc::new(RateLimiter::new(rate, settings.burst.max(1))));
+        let in_flight = Arc::new(Semaphore::new(settings.max_concurrency.max(1)));
+        Ok(Self { vendor, inner, settings: Arc::new(settings), limiter, in_flight, redactor, counters: Arc::default() })
+    }
+
+    pub fn vendor(&self) -> &'static str {
+        self.vendor
+    }
+
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    pub fn counters(&self) -> &HttpCounters {
+        &self.counters
+    }
+
+    /// Send a request, retrying as its [`Retry`] allows. Any HTTP status is returned as a
+    /// response (after retries for 429/502/503/504); only transport failures are errors.
+    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let path = request.url.path().to_string();
+        let span = tracing::debug_span!(
+            "http",
+            vendor = self.vendor,
+            method = %request.method,
+            path = %path,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        self.send_with_retries(request, &path).instrument(span).await
+    }
+
+    async fn send_with_retries(&self, request: HttpRequest, path: &str) -> Result<HttpResponse, HttpError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            if let Some(limiter) = &self.limiter {
+                limiter.acquire().await;
+            }
+            let outcome = {
+                // The permit is held only while the request is on the wire, not while
+                // backing off, so a throttled request does not block the others' slots.
+                let _permit = self.in_flight.acquire().await.expect("semaphore is never closed");
+                self.counters.requests.fetch_add(1, Relaxed);
+                self.attempt(&request).await
+            };
+            let span = tracing::Span::current();
+            span.record("attempts", attempt);
+            let retries_left = attempt <= self.settings.max_retries;
+            let wait = match &outcome {
+                Ok(response) => {
+                    span.record("status", response.status);
+                    match response.status {
+                        429 => {
+                            self.counters.throttled.fetch_add(1, Relaxed);
+                            Some(self.retry_after(response).unwrap_or_else(|| self.backoff(attempt)))
+                        }
+                        502..=504 if request.retry == Retry::Idempotent => Some(self.backoff(attempt)),
+                        _ => None,
+                    }
+                }
+                Err(_) if request.retry == Retry::Idempotent => Some(self.backoff(attempt)),
+                Err(_) => None,
+            };
+            match (wait, retries_left) {
+                (Some(wait), true) => {
+                    self.counters.retries.fetch_add(1, Relaxed);
+                    let why = match &outcome {
+                        Ok(response) => format!("HTTP {}", response.status),
+                        Err(message) => message.clone(),
+                    };
+                    tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, why = %why, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => {
+                    return outcome.map_err(|message| HttpError::Connection {
+                        vendor: self.vendor,
+                        method: request.method.to_string(),
+                        path: path.to_string(),
+                        attempts: attempt,
+                        message,
+                    });
+                }
+            }
+        }
+    }
+
+    /// One attempt. Transport errors come back as a redacted message.
+    async fn attempt(&self, request: &HttpRequest) -> Result<HttpResponse, String> {
+        let mut builder = self.inner.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let response = builder.send().await.map_err(|e| self.describe(&e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| self.describe(&e))?.to_vec();
+        Ok(HttpResponse { status, headers, body })
+    }
+
+    fn describe(&self, error: &reqwest::Error) -> String {
+        // reqwest's Display names the URL; walk the source chain for the cause.
+        let mut message = if error.is_timeout() {
+            "timed out".to_string()
+        } else if error.is_connect() {
+            "connection failed".to_string()
+        } else if error.is_body() || error.is_decode() {
+            "connection broke while reading the response".to_string()
+        } else {
+            "request failed".to_string()
+        };
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.redactor.scrub(&message)
+    }
+
+    fn retry_after(&self, response: &HttpResponse) -> Option<Duration> {
+        let value = response.header("retry-after")?.trim();
+        let wait = if let Ok(seconds) = value.parse::<f64>() {
+            Duration::from_secs_f64(seconds.max(0.0))
+        } else {
+            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO)
+        };
+        Some(wait.min(self.settings.max_retry_after))
+    }
+
+    /// Exponential backoff with full jitter: a random wait up to base·2^(attempt-1), capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.settings.base_backoff.saturating_mul(1u32 << (attempt - 1).min(16));
+        let cap = exp.min(self.settings.max_backoff);
+        let millis = cap.as_millis().max(1) as u64;
+        Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redactor_replaces_every_secret_and_ignores_tiny_ones() {
+        let redactor = Redactor::new(vec!["pub-key-123".into(), "priv-key-SECRET".into(), "ab".into()]);
+        let text = "auth pub-key-123:priv-key-SECRET failed for ab";
+        let scrubbed = redactor.scrub(text);
+        assert_eq!(scrubbed, "auth [REDACTED]:[REDACTED] failed for ab");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let settings = HttpSettings {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            ..HttpSettings::default()
+        };
+        let client = HttpClient::new("test", settings, Redactor::default()).unwrap();
+        for _ in 0..50 {
+            let first = client.backoff(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
+            let tenth = client.backoff(10);
+            assert!(tenth >= Duration::from_millis(500) && tenth <= Duration::from_millis(1000), "{tenth:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_is_capped() {
+        let settings = HttpSettings { max_retry_after: Duration::from_secs(5), ..HttpSettings::default() };
+        let client = HttpClient::new("test", settings, Redactor::default()).unwrap();
+        let mut response = HttpResponse { status: 429, headers: HeaderMap::new(), body: vec![] };
+        response.headers.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(client.retry_after(&response), Some(Duration::from_secs(2)));
+        response.headers.insert("retry-after", HeaderValue::from_static("3600"));
+        assert_eq!(client.retry_after(&response), Some(Duration::from_secs(5)));
+        response.headers.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(client.retry_after(&response), None);
+    }
+
+    #[test]
+    fn sensitive_headers_do_not_print() {
+        let request = HttpRequest::new(reqwest::Method::GET, url::Url::parse("http://127.0.0.1/x").unwrap())
+            .sensitive_header("authorization", "Basic c2VjcmV0");
+        assert!(!format!("{request:?}").contains("c2VjcmV0"));
+    }
+}

@@ -1,0 +1,19 @@
+//! Offramp core library.
+//!
+//! Ports and adapters: workflows in [`workflows`] are plain async functions over
+//! the traits in [`ports`]; [`adapters`] implement those traits for real systems
+//! (ConnectWise, DynamoDB, SQLite, Secrets Manager, environment variables).
+//! Binaries (Lambda functions, the CLI) and tests only wire adapters together.
+
+pub mod adapters;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod ports;
+pub mod secret;
+pub mod workflows;
+
+pub use error::{ErrorCode, OfframpError};
+pub use secret::SecretString;

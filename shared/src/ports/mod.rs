@@ -1,0 +1,95 @@
+//! Ports: the traits workflows are written against.
+//!
+//! Every trait is object safe (`async_trait`) so that entry points choose the
+//! adapter at run time (`OFFRAMP_PSA`, `OFFRAMP_AUDIT_TABLE` or `OFFRAMP_AUDIT_DB`, …).
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Company, ConfigStatus, Configuration, ItemChange, ItemSnapshot, OperationDetail, OperationEvent,
+    OperationFilter, OperationRecord, OperationSummary, PsaKind,
+};
+use crate::error::{AuditError, PsaError, SecretError};
+use crate::secret::SecretString;
+
+/// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.
+#[async_trait]
+pub trait Psa: Send + Sync {
+    fn kind(&self) -> PsaKind;
+
+    /// The company with this id, or `None` when the PSA has no such company.
+    async fn company_by_id(&self, id: &str) -> Result<Option<Company>, PsaError>;
+
+    /// Companies whose name equals `name`, ignoring case. Never a fuzzy match.
+    async fn companies_by_name(&self, name: &str) -> Result<Vec<Company>, PsaError>;
+
+    /// Companies whose status is one of `statuses` (names compared ignoring case).
+    async fn companies_with_status(&self, statuses: &[String]) -> Result<Vec<Company>, PsaError>;
+
+    /// Every configuration of the company, all pages. Archived ones (see
+    /// [`crate::domain::ConfigState::Archived`]) only when `include_archived`.
+    async fn list_configurations(&self, company_id: &str, include_archived: bool)
+    -> Result<Vec<Configuration>, PsaError>;
+
+    /// One configuration, fresh from the PSA.
+    async fn configuration(&self, id: &str) -> Result<Option<Configuration>, PsaError>;
+
+    /// Set the configuration inactive; returns its state afterwards.
+    async fn deactivate_configuration(&self, config: &Configuration) -> Result<Configuration, PsaError>;
+
+    /// Put the configuration back into `status` (rollback); returns its state afterwards.
+    async fn set_configuration_status(&self, config_id: &str, status: &ConfigStatus)
+    -> Result<Configuration, PsaError>;
+
+    /// Check once, cheaply, that the PSA answers and accepts the credentials.
+    async fn check_access(&self) -> Result<(), PsaError>;
+}
+
+/// The audit trail. Append-only: nothing written is ever overwritten.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Write the operation header. `AuditError::AlreadyExists` if the id is taken.
+    async fn create_operation(&self, operation: &OperationRecord) -> Result<(), AuditError>;
+
+    /// Append a lifecycle event.
+    async fn append_event(&self, event: &OperationEvent) -> Result<(), AuditError>;
+
+    /// Write the pre-change snapshot. A snapshot of an item is written once per
+    /// operation: writing the same (operation, item type, item id) again is
+    /// `AuditError::AlreadyExists`, and the whole call writes nothing in that case.
+    async fn put_snapshots(&self, snapshots: &[ItemSnapshot]) -> Result<(), AuditError>;
+
+    /// Append item change records.
+    async fn put_changes(&self, changes: &[ItemChange]) -> Result<(), AuditError>;
+
+    /// Everything recorded for one operation, or `None`.
+    async fn operation(&self, operation_id: &str) -> Result<Option<OperationDetail>, AuditError>;
+
+    /// Operations, newest first.
+    async fn list_operations(&self, filter: &OperationFilter) -> Result<Vec<OperationSummary>, AuditError>;
+}
+
+/// Where credentials come from.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The value stored under `key` (e.g. `CONNECTWISE_PRIVATE_KEY`), if any.
+    async fn get(&self, key: &str) -> Result<Option<SecretString>, SecretError>;
+}
+
+/// Progress of a run, for a progress bar on a terminal. Workflows call it; it must not block.
+pub trait Progress: Send + Sync {
+    /// The run will process `total` items.
+    fn start(&self, total: u64);
+    /// One more item is done.
+    fn item_done(&self);
+    fn finish(&self);
+}
+
+/// A [`Progress`] that shows nothing (Lambda, `--json`, tests).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _total: u64) {}
+    fn item_done(&self) {}
+    fn finish(&self) {}
+}

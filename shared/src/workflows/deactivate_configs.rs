@@ -1,0 +1,945 @@
+//! Seed 000: "PSA - Offboarded Client Configuration Deactivation".
+//!
+//! Every configuration of an offboarded client is set inactive. The run is planned
+//! first; the plan is hashed (SHA-256 of its canonical JSON) so an approval binds to
+//! exactly what was reviewed; the state of every listed configuration is snapshotted
+//! in the audit trail before the first change; changes go out with bounded
+//! concurrency and are recorded item by item; an interrupted run is continued by its
+//! operation id and touches nothing twice.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::domain::{
+    self, Company, ConfigState, Configuration, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail,
+    OperationEvent, OperationEventKind, OperationRecord,
+};
+use crate::error::{ErrorCode, OfframpError};
+use crate::ports::{AuditStore, Progress, Psa};
+use crate::workflows::input;
+
+pub const WORKFLOW: &str = "deactivate-configs";
+const ITEM_TYPE: &str = "configuration";
+const ACTION_DEACTIVATE: &str = "deactivate";
+const ACTION_SKIP: &str = "skip";
+
+/// The workflow's input: seed 000's parameters, plus who asked, an approval and a resume id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateConfigsRequest {
+    #[serde(default, deserialize_with = "input::string_or_number", skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offboarded_statuses: Option<Vec<String>>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub require_approval: bool,
+    #[serde(default)]
+    pub include_archived: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiated_by: Option<String>,
+    /// Apply a plan that was returned with `approval_required` (or shown by the CLI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// Continue an interrupted operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    pub plan_hash: String,
+    pub approved_by: String,
+}
+
+/// How the workflow runs, as opposed to what it is asked to do.
+#[derive(Debug, Clone)]
+pub struct ConfigDeactivationOptions {
+    /// Configuration updates in flight at once (the HTTP layer also caps and rate-limits).
+    pub concurrency: usize,
+    /// Item change records written to the audit trail per batch.
+    pub audit_batch: usize,
+}
+
+impl Default for ConfigDeactivationOptions {
+    fn default() -> Self {
+        Self { concurrency: 8, audit_batch: 25 }
+    }
+}
+
+pub struct Deps<'a> {
+    pub psa: &'a dyn Psa,
+    pub audit: &'a dyn AuditStore,
+    pub progress: &'a dyn Progress,
+    pub options: ConfigDeactivationOptions,
+}
+
+// ---------------------------------------------------------------------------
+// Report (seed 000 "Returned Data", plus operation_id, dry_run, plan_hash)
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statistics {
+    pub configs_found: u64,
+    pub configs_deactivated: u64,
+    pub configs_skipped: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigEntry {
+    pub config_id: String,
+    pub config_name: String,
+    pub status: String,
+    pub previous_status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub timestamp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigDeactivationReport {
+    pub success: bool,
+    /// Present only when the run stopped for approval: `approval_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub operation_id: Option<String>,
+    pub dry_run: bool,
+    pub client_id: Option<String>,
+    pub client_name: Option<String>,
+    pub timestamp: String,
+    pub statistics: Statistics,
+    pub configs: Vec<ConfigEntry>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<ReportError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
+}
+
+impl ConfigDeactivationReport {
+    /// A report for a run that ended on `error` before (or instead of) changing anything.
+    pub fn failure(error: &OfframpError, client: Option<&Company>, operation_id: Option<String>, dry_run: bool) -> Self {
+        let now = domain::now();
+        Self {
+            success: false,
+            status: None,
+            operation_id,
+            dry_run,
+            client_id: client.map(|c| c.id.clone()),
+            client_name: client.map(|c| c.name.clone()),
+            timestamp: domain::iso8601(now),
+            statistics: Statistics::default(),
+            configs: Vec::new(),
+            warnings: Vec::new(),
+            errors: vec![ReportError { code: error.code(), message: error.to_string(), timestamp: domain::iso8601(now), config_id: None }],
+            plan_hash: None,
+        }
+    }
+
+    /// The most significant error code, for an exit status.
+    pub fn primary_error(&self) -> Option<ErrorCode> {
+        self.errors.iter().map(|e| e.code).find(|c| *c != ErrorCode::ConfigUpdateFailed).or(self.errors.first().map(|e| e.code))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The plan
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct PlanItem {
+    config_id: String,
+    status_id: Option<String>,
+    status: String,
+    action: &'static str,
+}
+
+/// What a run would do, in a canonical form: the hash of this is the plan hash.
+#[derive(Debug, Clone, Serialize)]
+struct CanonicalPlan<'a> {
+    workflow: &'static str,
+    psa: &'static str,
+    client_id: &'a str,
+    include_archived: bool,
+    /// Sorted by configuration id (numerically where ids are numbers).
+    items: Vec<PlanItem>,
+}
+
+struct Plan {
+    configs: Vec<Configuration>,
+    hash: String,
+}
+
+fn sort_key(id: &str) -> (u8, u64, String) {
+    match id.parse::<u64>() {
+        Ok(n) => (0, n, String::new()),
+        Err(_) => (1, 0, id.to_string()),
+    }
+}
+
+fn planned_action(config: &Configuration) -> &'static str {
+    if config.status.state == ConfigState::Active { ACTION_DEACTIVATE } else { ACTION_SKIP }
+}
+
+fn make_plan(psa: &dyn Psa, client: &Company, include_archived: bool, mut configs: Vec<Configuration>) -> Plan {
+    configs.sort_by_key(|c| sort_key(&c.id));
+    let canonical = CanonicalPlan {
+        workflow: WORKFLOW,
+        psa: psa.kind().as_str(),
+        client_id: &client.id,
+        include_archived,
+        items: configs
+            .iter()
+            .map(|c| PlanItem {
+                config_id: c.id.clone(),
+                status_id: c.status.id.clone(),
+                status: c.status.name.clone(),
+                action: planned_action(c),
+            })
+            .collect(),
+    };
+    // serde_json writes struct fields in declaration order and the items are sorted,
+    // so the same plan always serialises to the same bytes.
+    let bytes = serde_json::to_vec(&canonical).expect("plan serialises");
+    let hash = hex::encode(Sha256::digest(&bytes));
+    Plan { configs, hash }
+}
+
+// ---------------------------------------------------------------------------
+// Entry point
+// ---------------------------------------------------------------------------
+
+/// Run the workflow. Never panics on bad input; every outcome is a report.
+pub async fn deactivate_configs(deps: &Deps<'_>, request: DeactivateConfigsRequest) -> ConfigDeactivationReport {
+    let dry_run = request.dry_run;
+    match run(deps, request).await {
+        Ok(report) => report,
+        Err(Failure { error, client, operation_id }) => {
+            tracing::warn!(code = %error.code(), error = %error, "configuration deactivation refused or failed");
+            ConfigDeactivationReport::failure(&error, client.as_ref(), operation_id, dry_run)
+        }
+    }
+}
+
+/// An error together with what was known when it happened.
+struct Failure {
+    error: OfframpError,
+    client: Option<Company>,
+    operation_id: Option<String>,
+}
+
+impl<E: Into<OfframpError>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure { error: error.into(), client: None, operation_id: None }
+    }
+}
+
+struct Validated {
+    client_id: Option<String>,
+    client_name: Option<String>,
+    offboarded_statuses: Vec<String>,
+    reason: Option<String>,
+    initiated_by: String,
+    approval: Option<Approval>,
+    operation_id: Option<String>,
+}
+
+fn validate(request: &DeactivateConfigsRequest) -> Result<Validated, OfframpError> {
+    let client_id = input::identifier("client_id", request.client_id.as_deref())?;
+    let client_name = input::text("client_name", request.client_name.as_deref(), 200)?;
+    let operation_id = request.operation_id.as_deref().map(input::operation_id).transpose()?;
+    if operation_id.is_none() {
+        match (&client_id, &client_name) {
+            (None, None) => return Err(OfframpError::invalid_input("either client_id or client_name is required")),
+            (Some(_), Some(_)) => {
+                return Err(OfframpError::invalid_input("give client_id or client_name, not both"));
+            }
+            _ => {}
+        }
+    }
+    let mut offboarded_statuses = Vec::new();
+    for status in request.offboarded_statuses.iter().flatten() {
+        match input::text("offboarded_statuses[]", Some(status), 100)? {
+            Some(status) => offboarded_statuses.push(status),
+            None => return Err(OfframpError::invalid_input("offboarded_statuses contains an empty status")),
+        }
+    }
+    let approval = match &request.approval {
+        Some(approval) => Some(Approval {
+            plan_hash: input::plan_hash(&approval.plan_hash)?,
+            approved_by: input::text("approval.approved_by", Some(&approval.approved_by), 200)?
+                .ok_or_else(|| OfframpError::invalid_input("approval.approved_by is required"))?,
+        }),
+        None => None,
+    };
+    if approval.is_some() && request.dry_run {
+        return Err(OfframpError::invalid_input("an approval applies a plan; it cannot be combined with dry_run"));
+    }
+    Ok(Validated {
+        client_id,
+        client_name,
+        offboarded_statuses,
+        reason: input::text("reason", request.reason.as_deref(), 1000)?,
+        initiated_by: input::text("initiated_by", request.initiated_by.as_deref(), 200)?.unwrap_or_else(|| "unknown".into()),
+        approval,
+        operation_id,
+    })
+}
+
+async fn resolve_client(psa: &dyn Psa, v: &Validated) -> Result<Company, OfframpError> {
+    if let Some(id) = &v.client_id {
+        return psa
+            .company_by_id(id)
+            .await?
+            .ok_or_else(|| OfframpError::new(ErrorCode::ClientNotFound, format!("no {} company has id {id}", psa.kind())));
+    }
+    let name = v.client_name.as_deref().unwrap_or_default();
+    let mut matches = psa.companies_by_name(name).await?;
+    match matches.len() {
+        0 => Err(OfframpError::new(ErrorCode::ClientNotFound, format!("no {} company is named '{name}'", psa.kind()))),
+        1 => Ok(matches.remove(0)),
+        _ => {
+            matches.sort_by_key(|c| sort_key(&c.id));
+            let candidates: Vec<String> = matches.iter().map(|c| format!("{} (id {})", c.name, c.id)).collect();
+            Err(OfframpError::new(
+                ErrorCode::ClientAmbiguous,
+                format!("{} companies are named '{name}': {}; use client_id", matches.len(), candidates.join(", ")),
+            ))
+        }
+    }
+}
+
+async fn run(deps: &Deps<'_>, request: DeactivateConfigsRequest) -> Result<ConfigDeactivationReport, Failure> {
+    let v = validate(&request)?;
+    if let Some(operation_id) = v.operation_id.clone() {
+        return resume(deps, &v, &operation_id).await;
+    }
+    let client = resolve_client(deps.psa, &v).await?;
+    let operation_id = domain::new_operation_id();
+    let span = tracing::info_span!("operation", operation_id = %operation_id, workflow = WORKFLOW, client_id = %client.id);
+    plan_and_apply(deps, &request, v, client, operation_id).instrument(span).await
+}
+
+async fn plan_and_apply(
+    deps: &Deps<'_>,
+    request: &DeactivateConfigsRequest,
+    v: Validated,
+    client: Company,
+    operation_id: String,
+) -> Result<ConfigDeactivationReport, Failure> {
+    let fail = |error: OfframpError, recorded: bool| Failure {
+        error,
+        client: Some(client.clone()),
+        operation_id: recorded.then(|| operation_id.clone()),
+    };
+
+    if !v.offboarded_statuses.is_empty() {
+        let status = client.status.clone().unwrap_or_default();
+        if !v.offboarded_statuses.iter().any(|s| s.eq_ignore_ascii_case(status.trim())) {
+            return Err(fail(
+                OfframpError::new(
+                    ErrorCode::ClientNotOffboarded,
+                    format!(
+                        "client {} ({}) has status '{}', which is not one of the offboarded statuses [{}]; nothing was changed",
+                        client.name,
+                        client.id,
+                        status,
+                        v.offboarded_statuses.join(", ")
+                    ),
+                ),
+                false,
+            ));
+        }
+    }
+
+    let configs = deps
+        .psa
+        .list_configurations(&client.id, request.include_archived)
+        .await
+        .map_err(|e| fail(e.into(), false))?;
+    if configs.is_empty() {
+        return Err(fail(
+            OfframpError::new(ErrorCode::ConfigNotFound, format!("client {} ({}) has no configurations", client.name, client.id)),
+            false,
+        ));
+    }
+    let plan = make_plan(deps.psa, &client, request.include_archived, configs);
+    let record = OperationRecord {
+        operation_id: operation_id.clone(),
+        workflow: WORKFLOW.into(),
+        psa: deps.psa.kind().as_str().into(),
+        client_id: client.id.clone(),
+        client_name: client.name.clone(),
+        initiated_by: v.initiated_by.clone(),
+        reason: v.reason.clone(),
+        dry_run: request.dry_run,
+        plan_hash: Some(plan.hash.clone()),
+        created_at: domain::now(),
+        input: serde_json::to_value(request).unwrap_or_default(),
+        parent_operation_id: None,
+    };
+
+    // Dry run, or waiting for approval: record the plan, change nothing.
+    if request.dry_run || (request.require_approval && v.approval.is_none()) {
+        let kind = if request.dry_run { OperationEventKind::Planned } else { OperationEventKind::ApprovalRequired };
+        deps.audit.create_operation(&record).await.map_err(|e| fail(e.into(), false))?;
+        deps.audit
+            .append_event(&OperationEvent::new(&operation_id, kind, plan_summary(&plan)))
+            .await
+            .map_err(|e| fail(e.into(), true))?;
+        let mut report = planned_report(&client, &operation_id, &plan, request.dry_run);
+        if !request.dry_run {
+            report.status = Some("approval_required".into());
+            report.warnings.push(format!(
+                "Approval required: nothing was changed. To apply exactly this plan, run again with approval.plan_hash = {}",
+                plan.hash
+            ));
+        }
+        tracing::info!(plan_hash = %plan.hash, planned = report.statistics.configs_deactivated, kind = kind.as_str(), "plan recorded");
+        return Ok(report);
+    }
+
+    // An approval binds to the plan it was given for.
+    if let Some(approval) = &v.approval
+        && approval.plan_hash != plan.hash
+    {
+        let error = OfframpError::new(
+            ErrorCode::PlanChanged,
+            format!(
+                "the plan changed since it was approved (approved {}, now {}); nothing was changed — review the new plan",
+                approval.plan_hash, plan.hash
+            ),
+        );
+        deps.audit.create_operation(&record).await.map_err(|e| fail(e.into(), false))?;
+        let detail = json!({ "code": error.code(), "message": error.to_string(), "approved_by": approval.approved_by });
+        deps.audit
+            .append_event(&OperationEvent::new(&operation_id, OperationEventKind::Failed, detail))
+            .await
+            .map_err(|e| fail(e.into(), true))?;
+        return Err(fail(error, true));
+    }
+
+    // Apply: header, snapshot of every listed configuration, then the changes.
+    deps.audit.create_operation(&record).await.map_err(|e| fail(e.into(), false))?;
+    let snapshots: Vec<ItemSnapshot> = plan
+        .configs
+        .iter()
+        .map(|c| ItemSnapshot {
+            operation_id: operation_id.clone(),
+            item_type: ITEM_TYPE.into(),
+            item_id: c.id.clone(),
+            item_name: c.name.clone(),
+            state: serde_json::to_value(c).unwrap_or_default(),
+            planned_action: planned_action(c).into(),
+        })
+        .collect();
+    deps.audit.put_snapshots(&snapshots).await.map_err(|e| fail(e.into(), true))?;
+    let started = json!({
+        "plan_hash": plan.hash,
+        "approved_by": v.approval.as_ref().map(|a| a.approved_by.clone()),
+        "planned": plan.configs.iter().filter(|c| planned_action(c) == ACTION_DEACTIVATE).count(),
+    });
+    deps.audit
+        .append_event(&OperationEvent::new(&operation_id, OperationEventKind::Started, started))
+        .await
+        .map_err(|e| fail(e.into(), true))?;
+    tracing::info!(plan_hash = %plan.hash, configs = plan.configs.len(), "operation started");
+
+    let work: Vec<Work> = plan
+        .configs
+        .into_iter()
+        .map(|c| {
+            let action = if c.status.state == ConfigState::Active { WorkAction::Deactivate } else { WorkAction::Skip };
+            Work { before: c, action }
+        })
+        .collect();
+    let outcome = execute(deps, &operation_id, work).await;
+    finish(deps, &client, &operation_id, Some(plan.hash), outcome, Vec::new(), OperationEventKind::Completed)
+        .await
+        .map_err(|e| fail(e, true))
+}
+
+fn plan_summary(plan: &Plan) -> serde_json::Value {
+    let planned: Vec<serde_json::Value> = plan
+        .configs
+        .iter()
+        .map(|c| json!({"config_id": c.id, "config_name": c.name, "status": c.status.name, "action": planned_action(c)}))
+        .collect();
+    json!({ "plan_hash": plan.hash, "items": planned })
+}
+
+fn planned_report(client: &Company, operation_id: &str, plan: &Plan, dry_run: bool) -> ConfigDeactivationReport {
+    let mut statistics = Statistics { configs_found: plan.configs.len() as u64, ..Statistics::default() };
+    let configs = plan
+        .configs
+        .iter()
+        .map(|c| {
+            let status = if planned_action(c) == ACTION_DEACTIVATE {
+                statistics.configs_deactivated += 1;
+                "inactive".to_string()
+            } else {
+                statistics.configs_skipped += 1;
+                c.status.label()
+            };
+            ConfigEntry { config_id: c.id.clone(), config_name: c.name.clone(), status, previous_status: c.status.label() }
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    if dry_run {
+        warnings.push("Dry run: nothing was changed. The statistics and statuses show what a real run would do.".to_string());
+    }
+    ConfigDeactivationReport {
+        success: true,
+        status: None,
+        operation_id: Some(operation_id.to_string()),
+        dry_run,
+        client_id: Some(client.id.clone()),
+        client_name: Some(client.name.clone()),
+        timestamp: domain::iso8601(domain::now()),
+        statistics,
+        configs,
+        warnings,
+        errors: Vec::new(),
+        plan_hash: Some(plan.hash.clone()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Executing the changes
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorkAction {
+    Deactivate,
+    Skip,
+    /// Already inactive when resuming, with no record of the change: the interrupted
+    /// run's update reached the PSA but its record did not reach the audit trail.
+    ConfirmDone,
+}
+
+struct Work {
+    before: Configuration,
+    action: WorkAction,
+}
+
+struct ItemResult {
+    before: Configuration,
+    after: Option<Configuration>,
+    outcome: ItemOutcome,
+    error: Option<(ErrorCode, String)>,
+}
+
+struct Execution {
+    results: Vec<ItemResult>,
+    /// Set when recording failed: the run stopped early and can be resumed.
+    stopped: Option<OfframpError>,
+}
+
+async fn execute(deps: &Deps<'_>, operation_id: &str, work: Vec<Work>) -> Execution {
+    deps.progress.start(work.len() as u64);
+    let concurrency = deps.options.concurrency.max(1);
+    let batch_size = deps.options.audit_batch.clamp(1, 25);
+    let mut results = Vec::with_capacity(work.len());
+    let mut pending: Vec<ItemChange> = Vec::with_capacity(batch_size);
+    let mut stopped = None;
+
+    let mut stream = futures::stream::iter(work)
+        .map(|item| async move {
+            match item.action {
+                WorkAction::Skip => ItemResult { after: None, outcome: ItemOutcome::Skipped, error: None, before: item.before },
+                WorkAction::ConfirmDone => ItemResult { after: None, outcome: ItemOutcome::Changed, error: None, before: item.before },
+                WorkAction::Deactivate => match deps.psa.deactivate_configuration(&item.before).await {
+                    Ok(after) if after.status.state == ConfigState::Inactive => {
+                        ItemResult { after: Some(after), outcome: ItemOutcome::Changed, error: None, before: item.before }
+                    }
+                    Ok(after) => ItemResult {
+                        error: Some((
+                            ErrorCode::ConfigUpdateFailed,
+                            format!("the PSA accepted the update but reports status '{}'", after.status.name),
+                        )),
+                        after: Some(after),
+                        outcome: ItemOutcome::Failed,
+                        before: item.before,
+                    },
+                    Err(error) => {
+                        let code = match error.code() {
+                            ErrorCode::PermissionDenied | ErrorCode::PsaConnectionError => error.code(),
+                            _ => ErrorCode::ConfigUpdateFailed,
+                        };
+                        ItemResult {
+                            after: None,
+                            outcome: ItemOutcome::Failed,
+                            error: Some((code, format!("Unable to deactivate configuration: {error}"))),
+                            before: item.before,
+                        }
+                    }
+                },
+            }
+        })
+        .buffer_unordered(concurrency);
+
+    while let Some(result) = stream.next().await {
+        deps.progress.item_done();
+        pending.push(change_record(operation_id, &result));
+        results.push(result);
+        if pending.len() >= batch_size
+            && let Err(error) = deps.audit.put_changes(&pending).await
+        {
+            // Stop rather than keep changing things the trail does not show. Updates
+            // already in flight are dropped; a resume re-reads their state from the PSA.
+            tracing::error!(error = %error, "audit trail write failed; stopping the run");
+            stopped = Some(error.into());
+            break;
+        }
+        if pending.len() >= batch_size {
+            pending.clear();
+        }
+    }
+    drop(stream);
+    if stopped.is_none()
+        && !pending.is_empty()
+        && let Err(error) = deps.audit.put_changes(&pending).await
+    {
+        tracing::error!(error = %error, "audit trail write failed at the end of the run");
+        stopped = Some(error.into());
+    }
+    deps.progress.finish();
+    Execution { results, stopped }
+}
+
+fn change_record(operation_id: &str, result: &ItemResult) -> ItemChange {
+    ItemChange {
+        operation_id: operation_id.to_string(),
+        change_id: uuid::Uuid::now_v7().to_string(),
+        item_type: ITEM_TYPE.into(),
+        item_id: result.before.id.clone(),
+        item_name: result.before.name.clone(),
+        outcome: result.outcome,
+        before: serde_json::to_value(&result.before).unwrap_or_default(),
+        after: result.after.as_ref().map(|a| serde_json::to_value(a).unwrap_or_default()),
+        error_code: result.error.as_ref().map(|(code, _)| code.as_str().to_string()),
+        error_message: result.error.as_ref().map(|(_, message)| message.clone()),
+        at: domain::now(),
+    }
+}
+
+/// Record the end of the run and build the report.
+async fn finish(
+    deps: &Deps<'_>,
+    client: &Company,
+    operation_id: &str,
+    plan_hash: Option<String>,
+    execution: Execution,
+    mut warnings: Vec<String>,
+    kind: OperationEventKind,
+) -> Result<ConfigDeactivationReport, OfframpError> {
+    let timestamp = domain::iso8601(domain::now());
+    let mut results = execution.results;
+    results.sort_by_key(|r| sort_key(&r.before.id));
+    let mut statistics = Statistics { configs_found: results.len() as u64, ..Statistics::default() };
+    let mut configs = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for result in &results {
+        let previous_status = result.before.status.label();
+        let status = match result.outcome {
+            ItemOutcome::Changed => {
+                statistics.configs_deactivated += 1;
+                result.after.as_ref().map(|a| a.status.label()).unwrap_or_else(|| "inactive".into())
+            }
+            ItemOutcome::Skipped => {
+                statistics.configs_skipped += 1;
+                previous_status.clone()
+            }
+            ItemOutcome::Failed => {
+                statistics.errors += 1;
+                if let Some((code, message)) = &result.error {
+                    errors.push(ReportError {
+                        code: *code,
+                        message: message.clone(),
+                        timestamp: timestamp.clone(),
+                        config_id: Some(result.before.id.clone()),
+                    });
+                }
+                result.after.as_ref().map(|a| a.status.label()).unwrap_or_else(|| previous_status.clone())
+            }
+        };
+        configs.push(ConfigEntry { config_id: result.before.id.clone(), config_name: result.before.name.clone(), status, previous_status });
+    }
+
+    if let Some(stop) = &execution.stopped {
+        errors.push(ReportError { code: stop.code(), message: format!("{stop}; the run stopped early and can be resumed with operation_id {operation_id}"), timestamp: timestamp.clone(), config_id: None });
+        warnings.push(format!("Interrupted: {} of the planned configurations were not processed; resume with operation_id {operation_id}", statistics.configs_found.saturating_sub(results.len() as u64)));
+        // Best effort: the trail may be the thing that is failing.
+        let detail = json!({ "code": stop.code(), "message": stop.to_string(), "statistics": statistics });
+        let _ = deps.audit.append_event(&OperationEvent::new(operation_id, OperationEventKind::Failed, detail)).await;
+    } else {
+        let detail = json!({ "statistics": statistics, "errors": errors.len() });
+        deps.audit.append_event(&OperationEvent::new(operation_id, kind, detail)).await?;
+    }
+    tracing::info!(
+        deactivated = statistics.configs_deactivated,
+        skipped = statistics.configs_skipped,
+        failed = statistics.errors,
+        "operation finished"
+    );
+    Ok(ConfigDeactivationReport {
+        success: errors.is_empty(),
+        status: None,
+        operation_id: Some(operation_id.to_string()),
+        dry_run: false,
+        client_id: Some(client.id.clone()),
+        client_name: Some(client.name.clone()),
+        timestamp,
+        statistics,
+        configs,
+        warnings,
+        errors,
+        plan_hash,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Resume
+// ---------------------------------------------------------------------------
+
+async fn resume(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Result<ConfigDeactivationReport, Failure> {
+    let span = tracing::info_span!("operation", operation_id = %operation_id, workflow = WORKFLOW, resumed = true);
+    resume_inner(deps, v, operation_id).instrument(span).await
+}
+
+fn not_resumable(operation_id: &str, why: impl std::fmt::Display) -> OfframpError {
+    OfframpError::new(ErrorCode::OperationNotResumable, format!("operation {operation_id} cannot be resumed: {why}"))
+}
+
+async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Result<ConfigDeactivationReport, Failure> {
+    let detail: OperationDetail =
+        deps.audit.operation(operation_id).await?.ok_or_else(|| not_resumable(operation_id, "no such operation in the audit trail"))?;
+    let op = &detail.operation;
+    let client = Company { id: op.client_id.clone(), name: op.client_name.clone(), identifier: None, status: None };
+    let fail = |error: OfframpError| Failure { error, client: Some(client.clone()), operation_id: Some(operation_id.to_string()) };
+    if op.workflow != WORKFLOW {
+        return Err(fail(not_resumable(operation_id, format!("it is a {} operation", op.workflow))));
+    }
+    if op.psa != deps.psa.kind().as_str() {
+        return Err(fail(not_resumable(operation_id, format!("it ran against {}, not {}", op.psa, deps.psa.kind()))));
+    }
+    if op.dry_run {
+        return Err(fail(not_resumable(operation_id, "it was a dry run; start a new run instead")));
+    }
+    if v.client_id.as_ref().is_some_and(|id| *id != op.client_id)
+        || v.client_name.as_ref().is_some_and(|n| !n.eq_ignore_ascii_case(&op.client_name))
+    {
+        return Err(fail(OfframpError::invalid_input(format!(
+            "operation {operation_id} is for client {} ({}), not the client given",
+            op.client_name, op.client_id
+        ))));
+    }
+    let kinds: Vec<OperationEventKind> = detail.events.iter().map(|e| e.kind).collect();
+    if !kinds.contains(&OperationEventKind::Started) {
+        return Err(fail(not_resumable(operation_id, "it never started changing anything (dry run, approval pending or refused)")));
+    }
+
+    // Latest change record per item.
+    let mut latest: HashMap<&str, &ItemChange> = HashMap::new();
+    for change in &detail.changes {
+        latest.insert(change.item_id.as_str(), change);
+    }
+    let mut current: BTreeMap<String, Configuration> = BTreeMap::new();
+    let include_archived = op.input.get("include_archived").and_then(|v| v.as_bool()).unwrap_or(false);
+    for config in deps.psa.list_configurations(&op.client_id, true).await.map_err(|e| fail(e.into()))? {
+        current.insert(config.id.clone(), config);
+    }
+
+    let mut warnings = vec![format!("Resumed operation {operation_id} (started by {}).", op.initiated_by)];
+    let mut done = Vec::new();
+    let mut work = Vec::new();
+    for snapshot in &detail.snapshots {
+        let before: Configuration = serde_json::from_value(snapshot.state.clone())
+            .map_err(|e| fail(OfframpError::new(ErrorCode::AuditStoreError, format!("snapshot of {}: {e}", snapshot.item_id))))?;
+        let previous = latest.get(snapshot.item_id.as_str()).copied();
+        match previous.map(|c| c.outcome) {
+            // Already recorded: report it as it was, touch nothing.
+            Some(ItemOutcome::Changed) | Some(ItemOutcome::Skipped) => done.push(ItemResult {
+                after: previous.and_then(|c| c.after.clone()).and_then(|a| serde_json::from_value(a).ok()),
+                outcome: previous.map(|c| c.outcome).unwrap_or(ItemOutcome::Skipped),
+                error: None,
+                before,
+            }),
+            // Never recorded, or failed before: decide from the PSA's current state.
+            None | Some(ItemOutcome::Failed) => {
+                if snapshot.planned_action != ACTION_DEACTIVATE {
+                    work.push(Work { before, action: WorkAction::Skip });
+                    continue;
+                }
+                match current.get(&snapshot.item_id) {
+                    None => {
+                        warnings.push(format!("Configuration {} ({}) no longer exists in the PSA; left alone.", before.id, before.name));
+                        work.push(Work { before, action: WorkAction::Skip });
+                    }
+                    Some(now) if now.status.state == ConfigState::Inactive => {
+                        work.push(Work { before, action: WorkAction::ConfirmDone })
+                    }
+                    Some(now) if now.status.id == before.status.id => work.push(Work { before, action: WorkAction::Deactivate }),
+                    Some(now) => {
+                        warnings.push(format!(
+                            "Configuration {} ({}) changed since the operation started ('{}' → '{}'); left alone.",
+                            before.id, before.name, before.status.name, now.status.name
+                        ));
+                        work.push(Work { before, action: WorkAction::Skip });
+                    }
+                }
+            }
+        }
+    }
+    let snapshot_ids: std::collections::HashSet<&str> = detail.snapshots.iter().map(|s| s.item_id.as_str()).collect();
+    let appeared = current
+        .values()
+        .filter(|c| !snapshot_ids.contains(c.id.as_str()))
+        .filter(|c| c.status.state == ConfigState::Active || include_archived)
+        .count();
+    if appeared > 0 {
+        warnings.push(format!(
+            "{appeared} configuration(s) appeared since the operation started; they are not part of it. Start a new run to include them."
+        ));
+    }
+
+    let already_completed = kinds.contains(&OperationEventKind::Completed) && work.iter().all(|w| w.action == WorkAction::Skip);
+    if already_completed {
+        warnings.push("The operation had already completed; nothing was changed.".into());
+    } else {
+        deps.audit
+            .append_event(&OperationEvent::new(
+                operation_id,
+                OperationEventKind::Resumed,
+                json!({ "resumed_by": v.initiated_by, "remaining": work.iter().filter(|w| w.action != WorkAction::Skip).count() }),
+            ))
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    tracing::info!(recorded = done.len(), remaining = work.len(), "resuming operation");
+
+    let mut execution = if already_completed {
+        Execution { results: Vec::new(), stopped: None }
+    } else {
+        execute(deps, operation_id, work).await
+    };
+    execution.results.extend(done);
+    if already_completed {
+        // Report from the record; write no new event.
+        let mut report = finish_without_event(&client, operation_id, op.plan_hash.clone(), execution.results);
+        report.warnings = warnings;
+        return Ok(report);
+    }
+    finish(deps, &client, operation_id, op.plan_hash.clone(), execution, warnings, OperationEventKind::Completed)
+        .await
+        .map_err(fail)
+}
+
+fn finish_without_event(client: &Company, operation_id: &str, plan_hash: Option<String>, mut results: Vec<ItemResult>) -> ConfigDeactivationReport {
+    results.sort_by_key(|r| sort_key(&r.before.id));
+    let mut statistics = Statistics { configs_found: results.len() as u64, ..Statistics::default() };
+    let configs = results
+        .iter()
+        .map(|r| {
+            let status = match r.outcome {
+                ItemOutcome::Changed => {
+                    statistics.configs_deactivated += 1;
+                    r.after.as_ref().map(|a| a.status.label()).unwrap_or_else(|| "inactive".into())
+                }
+                _ => {
+                    statistics.configs_skipped += 1;
+                    r.before.status.label()
+                }
+            };
+            ConfigEntry { config_id: r.before.id.clone(), config_name: r.before.name.clone(), status, previous_status: r.before.status.label() }
+        })
+        .collect();
+    ConfigDeactivationReport {
+        success: true,
+        status: None,
+        operation_id: Some(operation_id.to_string()),
+        dry_run: false,
+        client_id: Some(client.id.clone()),
+        client_name: Some(client.name.clone()),
+        timestamp: domain::iso8601(domain::now()),
+        statistics,
+        configs,
+        warnings: Vec::new(),
+        errors: Vec::new(),
+        plan_hash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ConfigStatus;
+
+    fn config(id: &str, state: ConfigState) -> Configuration {
+        Configuration {
+            id: id.into(),
+            name: format!("cfg {id}"),
+            company_id: "1".into(),
+            status: ConfigStatus { id: Some("1".into()), name: format!("{state:?}"), state },
+            type_name: None,
+        }
+    }
+
+    #[test]
+    fn request_rejects_unknown_fields_so_a_typo_cannot_turn_a_dry_run_into_a_real_one() {
+        let err = serde_json::from_value::<DeactivateConfigsRequest>(json!({"client_id": "1", "dryrun": true})).unwrap_err();
+        assert!(err.to_string().contains("dryrun"), "{err}");
+        let ok: DeactivateConfigsRequest = serde_json::from_value(json!({"client_id": 250, "dry_run": true})).unwrap();
+        assert_eq!(ok.client_id.as_deref(), Some("250"));
+    }
+
+    #[test]
+    fn validation_requires_exactly_one_identifier() {
+        let none = DeactivateConfigsRequest::default();
+        assert_eq!(validate(&none).err().unwrap().code(), ErrorCode::InvalidInput);
+        let both = DeactivateConfigsRequest { client_id: Some("1".into()), client_name: Some("A".into()), ..Default::default() };
+        assert_eq!(validate(&both).err().unwrap().code(), ErrorCode::InvalidInput);
+        let approval_in_dry_run = DeactivateConfigsRequest {
+            client_id: Some("1".into()),
+            dry_run: true,
+            approval: Some(Approval { plan_hash: "a".repeat(64), approved_by: "x".into() }),
+            ..Default::default()
+        };
+        assert_eq!(validate(&approval_in_dry_run).err().unwrap().code(), ErrorCode::InvalidInput);
+    }
+
+    #[test]
+    fn sort_key_orders_numeric_ids_numerically() {
+        let mut ids = vec!["10", "9", "100", "abc"];
+        ids.sort_by_key(|id| sort_key(id));
+        assert_eq!(ids, vec!["9", "10", "100", "abc"]);
+    }
+
+    #[test]
+    fn failure_report_has_the_seed_error_shape() {
+        let report = ConfigDeactivationReport::failure(&OfframpError::invalid_input("bad"), None, None, false);
+        let value = serde_json::to_value(&report).unwrap();
+        assert_eq!(value["success"], json!(false));
+        assert_eq!(value["errors"][0]["code"], json!("InvalidInput"));
+        assert!(value["errors"][0]["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(value.get("status").is_none());
+        let _ = config("1", ConfigState::Active);
+    }
+}

@@ -1,0 +1,5 @@
+//! Workflows: plain async functions over the ports.
+
+pub mod deactivate_configs;
+pub mod input;
+pub mod sweep;
