@@ -6,8 +6,10 @@
 //! Binaries (Lambda functions, the CLI) and tests only wire adapters together.
 
 pub mod adapters;
+pub mod app;
 pub mod config;
 pub mod domain;
+pub mod entry;
 pub mod error;
 pub mod http;
 pub mod logging;

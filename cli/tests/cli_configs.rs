@@ -1,0 +1,155 @@
+//! The `offramp` binary against the ConnectWise sandbox, as an MSP engineer runs it.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use offramp_sandbox::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, Sandbox, SandboxConfig};
+use serde_json::Value;
+
+fn offramp(sandbox: &Sandbox, audit_db: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_offramp"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OFFRAMP_PSA", "connectwise")
+        .env("CONNECTWISE_URL", sandbox.connectwise_url())
+        .env("CONNECTWISE_COMPANY_ID", CW_COMPANY_ID)
+        .env("CONNECTWISE_PUBLIC_KEY", CW_PUBLIC_KEY)
+        .env("CONNECTWISE_PRIVATE_KEY", CW_PRIVATE_KEY)
+        .env("CONNECTWISE_CLIENT_ID", CW_CLIENT_ID)
+        .env("CONNECTWISE_RATE_LIMIT", "0")
+        .env("OFFRAMP_AUDIT_DB", audit_db)
+        .env("OFFRAMP_INITIATED_BY", "cli-test@msp.example")
+        .stdin(Stdio::null());
+    command
+}
+
+async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("run offramp")).await.unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+}
+
+async fn sandbox(large: usize) -> Sandbox {
+    Sandbox::start(SandboxConfig { large_client_configs: large, ..SandboxConfig::default() }).await.unwrap()
+}
+
+#[tokio::test]
+async fn dry_run_then_confirmed_run_then_audit() {
+    let sandbox = sandbox(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+
+    let mut plan = offramp(&sandbox, &db);
+    plan.args(["configs", "deactivate", "--client-name", "Contoso Dental", "--dry-run", "--json", "--offboarded-status", "Offboarded"]);
+    let out = run(plan).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["statistics"]["configs_deactivated"], 9);
+    assert_eq!(sandbox.stats().patches(), 0);
+
+    // Without a terminal and without --yes, a run that changes data is refused.
+    let mut unconfirmed = offramp(&sandbox, &db);
+    unconfirmed.args(["configs", "deactivate", "--client-id", "250"]);
+    let out = run(unconfirmed).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert_eq!(sandbox.stats().patches(), 0);
+
+    // Approving a plan hash that is not the current plan is refused.
+    let mut stale = offramp(&sandbox, &db);
+    stale.args(["configs", "deactivate", "--client-id", "250", "--approve", &"0".repeat(64), "--json"]);
+    let out = run(stale).await;
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(json(&out)["errors"][0]["code"], "PlanChanged");
+    assert_eq!(sandbox.stats().patches(), 0);
+
+    // Approving the dry run's plan hash applies it.
+    let mut approved = offramp(&sandbox, &db);
+    approved.args(["configs", "deactivate", "--client-id", "250", "--json", "--approve", report["plan_hash"].as_str().unwrap()]);
+    let out = run(approved).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let applied = json(&out);
+    assert_eq!(applied["statistics"]["configs_deactivated"], 9);
+    assert_eq!(sandbox.stats().patches(), 9);
+
+    // The table output for people.
+    let mut table = offramp(&sandbox, &db);
+    table.args(["configs", "deactivate", "--client-id", "250", "--yes"]);
+    let out = run(table).await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Firewall - HQ") && text.contains("deactivated 0, skipped 11"), "{text}");
+
+    let mut list = offramp(&sandbox, &db);
+    list.args(["audit", "list", "--json"]);
+    let out = run(list).await;
+    let operations = json(&out);
+    let ops = operations.as_array().unwrap();
+    assert_eq!(ops.len(), 4, "dry run, refused approval, applied run, re-run");
+    assert_eq!(ops[1]["operation"]["operation_id"], applied["operation_id"]);
+    assert_eq!(ops[1]["operation"]["initiated_by"], "cli-test@msp.example");
+
+    let mut show = offramp(&sandbox, &db);
+    show.args(["audit", "show", applied["operation_id"].as_str().unwrap()]);
+    let out = run(show).await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Contoso Dental") && text.contains("completed") && text.contains("Firewall - HQ"), "{text}");
+}
+
+#[tokio::test]
+async fn bad_credentials_exit_with_permission_denied_and_no_key_in_output() {
+    let sandbox = sandbox(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = offramp(&sandbox, &dir.path().join("audit.sqlite"));
+    command.env("CONNECTWISE_PRIVATE_KEY", "not-the-key-PLUGH").args(["configs", "deactivate", "--client-id", "250", "--dry-run", "--json"]);
+    let out = run(command).await;
+    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(json(&out)["errors"][0]["code"], "PermissionDenied");
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("not-the-key-PLUGH"), "{all}");
+}
+
+/// The process is killed (SIGKILL) half-way through 10,000 configurations; `--resume`
+/// finishes the rest and no configuration is changed twice.
+#[tokio::test]
+async fn a_killed_run_is_resumed_without_double_changes() {
+    let sandbox = sandbox(10_000).await;
+    sandbox.set_latency(Duration::from_millis(2));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let mut command = offramp(&sandbox, &db);
+    command.args(["configs", "deactivate", "--client-id", "300", "--yes", "--json"]).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let start = Instant::now();
+    while sandbox.stats().patches() < 1_000 {
+        assert!(start.elapsed() < Duration::from_secs(120), "run did not progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let done_before = sandbox.stats().patches();
+    assert!(done_before < 10_000, "killed half-way: {done_before}");
+
+    let mut list = offramp(&sandbox, &db);
+    list.args(["audit", "list", "--json"]);
+    let operations = json(&run(list).await);
+    let operation_id = operations[0]["operation"]["operation_id"].as_str().unwrap().to_string();
+
+    sandbox.set_latency(Duration::ZERO);
+    let mut resume = offramp(&sandbox, &db);
+    resume.args(["configs", "deactivate", "--resume", &operation_id, "--json"]);
+    let out = run(resume).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    assert_eq!(report["statistics"]["configs_deactivated"], 10_000);
+    assert_eq!(sandbox.stats().patches(), 10_000, "every configuration patched exactly once in total");
+    let cw = sandbox.connectwise();
+    assert!(cw.configurations_of(300).iter().all(|c| cw.patch_count(c["id"].as_i64().unwrap()) == 1));
+}

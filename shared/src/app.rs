@@ -1,0 +1,73 @@
+//! Wiring: settings in, adapters out. Used by the Lambda functions and the CLI so
+//! that both choose adapters the same way:
+//! - audit trail: DynamoDB when `OFFRAMP_AUDIT_TABLE` is set, else a local SQLite file;
+//! - credentials: the Secrets Manager secret `OFFRAMP_SECRET_ID` when set, else the environment;
+//! - PSA: `OFFRAMP_PSA`.
+//!
+//! The AWS configuration is loaded only when an AWS adapter is used, so a laptop
+//! run needs no AWS set-up at all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapters::audit_dynamodb::DynamoDbAuditStore;
+use crate::adapters::audit_sqlite::SqliteAuditStore;
+use crate::adapters::connectwise::ConnectWiseClient;
+use crate::adapters::secrets_aws::SecretsManagerStore;
+use crate::adapters::secrets_env::EnvSecretStore;
+use crate::config::{AuditBackend, ConfigSource, Settings};
+use crate::domain::PsaKind;
+use crate::error::OfframpError;
+use crate::ports::{AuditStore, Psa, SecretStore};
+
+pub struct Services {
+    pub settings: Settings,
+    pub psa: Arc<dyn Psa>,
+    pub audit: Arc<dyn AuditStore>,
+}
+
+async fn aws_config() -> aws_config::SdkConfig {
+    // Honours AWS_ENDPOINT_URL, AWS_REGION and the usual credential chain.
+    aws_config::load_from_env().await
+}
+
+/// The audit store alone (what `offramp audit` needs: no PSA credentials).
+pub async fn audit_store(source: &ConfigSource) -> Result<Arc<dyn AuditStore>, OfframpError> {
+    Ok(match Settings::audit_backend(source) {
+        AuditBackend::DynamoDb { table } => {
+            let client = aws_sdk_dynamodb::Client::new(&aws_config().await);
+            Arc::new(DynamoDbAuditStore::new(client, table))
+        }
+        AuditBackend::Sqlite { path } => Arc::new(SqliteAuditStore::open(&path)?),
+    })
+}
+
+pub async fn secret_store(source: &ConfigSource) -> Result<Arc<dyn SecretStore>, OfframpError> {
+    Ok(match source.get("OFFRAMP_SECRET_ID") {
+        Some(secret_id) => {
+            let ttl = source
+                .get("OFFRAMP_SECRET_TTL_SECONDS")
+                .map(|v| v.parse::<u64>().map_err(|_| OfframpError::configuration("OFFRAMP_SECRET_TTL_SECONDS must be a number")))
+                .transpose()?
+                .unwrap_or(300);
+            let client = aws_sdk_secretsmanager::Client::new(&aws_config().await);
+            Arc::new(SecretsManagerStore::new(client, secret_id, Duration::from_secs(ttl)))
+        }
+        None => Arc::new(EnvSecretStore::with_vars(source.vars().clone())),
+    })
+}
+
+/// Build every adapter an entry point needs. Call once per process (per Lambda cold start).
+pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
+    let secrets = secret_store(source).await?;
+    let settings = Settings::load(source, secrets.as_ref()).await?;
+    let psa: Arc<dyn Psa> = match settings.psa {
+        PsaKind::ConnectWise => {
+            let cw = settings.connectwise.clone().ok_or_else(|| OfframpError::configuration("ConnectWise settings missing"))?;
+            Arc::new(ConnectWiseClient::new(cw, settings.psa_http.clone())?)
+        }
+        other => return Err(OfframpError::configuration(format!("OFFRAMP_PSA={other} is not supported yet"))),
+    };
+    let audit = audit_store(source).await?;
+    Ok(Services { settings, psa, audit })
+}

@@ -1,0 +1,141 @@
+//! Entry-point logic shared by the Lambda functions: recognise the trigger, run the
+//! workflow, shape the answer. Kept out of the binaries so tests drive it directly
+//! with the files in `events/`.
+//!
+//! Triggers of `deactivate-configs`:
+//! - direct invoke / Step Functions: the event *is* the request (seed 000 input);
+//! - API Gateway proxy (REST or HTTP API): the request is the JSON `body`; the answer
+//!   is a proxy response whose body is the report;
+//! - EventBridge schedule (`source: aws.events`, `detail-type: Scheduled Event`): the
+//!   sweep over every offboarded client; `detail` may carry `dry_run` and
+//!   `offboarded_statuses` to override the configured ones.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::app::Services;
+use crate::error::{ErrorCode, OfframpError};
+use crate::ports::NoProgress;
+use crate::workflows::deactivate_configs::{
+    ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
+};
+use crate::workflows::sweep::sweep_offboarded_clients;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Direct,
+    ApiGateway,
+    Schedule,
+}
+
+pub fn trigger_of(event: &Value) -> Trigger {
+    if event.get("source").and_then(Value::as_str) == Some("aws.events")
+        && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+    {
+        Trigger::Schedule
+    } else if event.get("requestContext").is_some() && event.get("body").is_some() {
+        Trigger::ApiGateway
+    } else {
+        Trigger::Direct
+    }
+}
+
+fn deps(services: &Services) -> Deps<'_> {
+    Deps {
+        psa: services.psa.as_ref(),
+        audit: services.audit.as_ref(),
+        progress: &NoProgress,
+        options: ConfigDeactivationOptions { concurrency: services.settings.workflow_concurrency, ..Default::default() },
+    }
+}
+
+fn invalid(message: String) -> ConfigDeactivationReport {
+    ConfigDeactivationReport::failure(&OfframpError::invalid_input(message), None, None, false)
+}
+
+/// Handle one `deactivate-configs` invocation. Never panics; every outcome is JSON.
+pub async fn deactivate_configs_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+    match trigger_of(&event) {
+        Trigger::Schedule => {
+            let detail = event.get("detail").cloned().unwrap_or(Value::Null);
+            let dry_run = detail.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
+            let statuses: Vec<String> = match detail.get("offboarded_statuses").and_then(Value::as_array) {
+                Some(list) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                None => services.settings.offboarded_statuses.clone(),
+            };
+            let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
+            let report = sweep_offboarded_clients(&deps(services), &statuses, dry_run, &format!("schedule:{rule}")).await;
+            serde_json::to_value(report).unwrap_or_default()
+        }
+        Trigger::ApiGateway => {
+            let body = event.get("body").and_then(Value::as_str).unwrap_or_default();
+            let body = if event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
+                match base64::engine::general_purpose::STANDARD.decode(body) {
+                    Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Err(_) => return proxy_response(&invalid("body is not valid base64".into())),
+                }
+            } else {
+                body.to_string()
+            };
+            let report = match serde_json::from_str::<DeactivateConfigsRequest>(&body) {
+                Ok(request) => run(services, request, invoked_by).await,
+                Err(e) => invalid(format!("request body: {e}")),
+            };
+            proxy_response(&report)
+        }
+        Trigger::Direct => {
+            let report = match serde_json::from_value::<DeactivateConfigsRequest>(event) {
+                Ok(request) => run(services, request, invoked_by).await,
+                Err(e) => invalid(format!("request: {e}")),
+            };
+            serde_json::to_value(report).unwrap_or_default()
+        }
+    }
+}
+
+async fn run(services: &Services, mut request: DeactivateConfigsRequest, invoked_by: &str) -> ConfigDeactivationReport {
+    if request.initiated_by.is_none() {
+        request.initiated_by = Some(invoked_by.to_string());
+    }
+    deactivate_configs(&deps(services), request).await
+}
+
+/// HTTP status for an API Gateway answer.
+pub fn http_status(report: &ConfigDeactivationReport) -> u16 {
+    if report.success {
+        return 200;
+    }
+    match report.primary_error() {
+        Some(ErrorCode::InvalidInput) => 400,
+        Some(ErrorCode::PermissionDenied) => 403,
+        Some(ErrorCode::ClientNotFound | ErrorCode::ConfigNotFound | ErrorCode::OperationNotResumable) => 404,
+        Some(ErrorCode::ClientAmbiguous | ErrorCode::ClientNotOffboarded | ErrorCode::PlanChanged) => 409,
+        Some(ErrorCode::PsaConnectionError) => 502,
+        // Some items failed: the request was processed, the report says which.
+        Some(ErrorCode::ConfigUpdateFailed) => 207,
+        _ => 500,
+    }
+}
+
+fn proxy_response(report: &ConfigDeactivationReport) -> Value {
+    json!({
+        "statusCode": http_status(report),
+        "headers": { "content-type": "application/json" },
+        "isBase64Encoded": false,
+        "body": serde_json::to_string(report).unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_are_recognised() {
+        assert_eq!(trigger_of(&json!({"source": "aws.events", "detail-type": "Scheduled Event"})), Trigger::Schedule);
+        assert_eq!(trigger_of(&json!({"requestContext": {}, "body": "{}"})), Trigger::ApiGateway);
+        assert_eq!(trigger_of(&json!({"client_id": "1"})), Trigger::Direct);
+        // An event from another source is not a schedule: it is parsed (and rejected) as a request.
+        assert_eq!(trigger_of(&json!({"source": "aws.s3", "detail-type": "Object Created"})), Trigger::Direct);
+    }
+}
