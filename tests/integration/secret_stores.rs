@@ -1,0 +1,147 @@
+//! The secret store adapters: environment variables, and Secrets Manager on moto.
+//!
+//! Run: `scripts/with-moto.sh cargo test -p offramp-tests --test secret_stores`
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use offramp::adapters::secrets_aws::SecretsManagerStore;
+use offramp::adapters::secrets_env::EnvSecretStore;
+use offramp::error::SecretError;
+use offramp::ports::SecretStore;
+use offramp_tests::moto;
+use serde_json::json;
+
+async fn value(store: &dyn SecretStore, key: &str) -> Option<String> {
+    store.get(key).await.unwrap_or_else(|e| panic!("get({key}) failed: {e}")).map(|v| v.expose().to_string())
+}
+
+#[tokio::test]
+async fn env_store_reads_variables() {
+    let store = EnvSecretStore::with_vars(HashMap::from([
+        ("CONNECTWISE_PRIVATE_KEY".to_string(), "env-private-value".to_string()),
+        ("CONNECTWISE_PUBLIC_KEY".to_string(), String::new()),
+    ]));
+    assert_eq!(value(&store, "CONNECTWISE_PRIVATE_KEY").await.as_deref(), Some("env-private-value"));
+    assert_eq!(value(&store, "CONNECTWISE_PUBLIC_KEY").await, None, "empty counts as absent");
+    assert_eq!(value(&store, "CONNECTWISE_CLIENT_ID").await, None);
+    let secret = store.get("CONNECTWISE_PRIVATE_KEY").await.expect("get").expect("present");
+    assert!(!format!("{secret:?}").contains("env-private-value"));
+
+    // The process environment.
+    let store = EnvSecretStore::new();
+    assert_eq!(value(&store, "PATH").await, std::env::var("PATH").ok());
+    assert_eq!(value(&store, "OFFRAMP_TEST_NEVER_SET_ANYWHERE").await, None);
+}
+
+async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, text: &str) -> String {
+    let out = client.create_secret().name(name).secret_string(text).send().await.expect("create secret");
+    out.arn().expect("arn").to_string()
+}
+
+#[tokio::test]
+async fn secrets_manager_store_caches_the_secret_for_its_ttl() {
+    let client = moto::secrets_client().await;
+    let name = moto::unique_secret_name();
+    let initial = json!({
+        "CONNECTWISE_PRIVATE_KEY": "private-value-1",
+        "CONNECTWISE_PUBLIC_KEY": "public-value-1",
+        "CONNECTWISE_CLIENT_ID": "",
+    });
+    create_secret(&client, &name, &initial.to_string()).await;
+
+    let ttl = Duration::from_secs(3);
+    let store = SecretsManagerStore::new(client.clone(), &name, ttl);
+    assert_eq!(store.fetch_count(), 0, "nothing is fetched before the first get");
+
+    let secret = store.get("CONNECTWISE_PRIVATE_KEY").await.expect("get").expect("present");
+    let first_fetch = Instant::now();
+    assert_eq!(secret.expose(), "private-value-1");
+    assert!(!format!("{secret:?}").contains("private-value-1"), "Debug shows no value");
+    assert!(!format!("{secret}").contains("private-value-1"), "Display shows no value");
+    assert!(!format!("{store:?}").contains("private-value-1"), "the store's Debug shows no value");
+    assert_eq!(store.fetch_count(), 1);
+
+    assert_eq!(value(&store, "CONNECTWISE_PUBLIC_KEY").await.as_deref(), Some("public-value-1"));
+    assert_eq!(value(&store, "CONNECTWISE_CLIENT_ID").await, None, "empty counts as absent");
+    assert_eq!(value(&store, "NOT_IN_THE_SECRET").await, None);
+    assert_eq!(store.fetch_count(), 1, "gets within the TTL use the cached secret");
+
+    // Rotate the secret: within the TTL the cached value is still used.
+    client
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(json!({"CONNECTWISE_PRIVATE_KEY": "private-value-2"}).to_string())
+        .send()
+        .await
+        .expect("put secret value");
+    assert_eq!(value(&store, "CONNECTWISE_PRIVATE_KEY").await.as_deref(), Some("private-value-1"));
+    assert!(first_fetch.elapsed() < ttl, "the test itself took longer than the TTL; it proves nothing");
+    assert_eq!(store.fetch_count(), 1, "no fetch within the TTL");
+
+    // After the TTL, the new version is fetched.
+    tokio::time::sleep(ttl.saturating_sub(first_fetch.elapsed()) + Duration::from_millis(200)).await;
+    assert_eq!(value(&store, "CONNECTWISE_PRIVATE_KEY").await.as_deref(), Some("private-value-2"));
+    assert_eq!(store.fetch_count(), 2, "one fetch after the TTL");
+    assert_eq!(value(&store, "CONNECTWISE_PUBLIC_KEY").await, None, "the new version has no public key");
+    assert_eq!(store.fetch_count(), 2);
+
+    // invalidate() forces the next get to fetch.
+    store.invalidate().await;
+    assert_eq!(value(&store, "CONNECTWISE_PRIVATE_KEY").await.as_deref(), Some("private-value-2"));
+    assert_eq!(store.fetch_count(), 3);
+}
+
+#[tokio::test]
+async fn secrets_manager_store_shares_one_fetch_between_concurrent_callers() {
+    let client = moto::secrets_client().await;
+    let name = moto::unique_secret_name();
+    let arn = create_secret(&client, &name, &json!({"CONNECTWISE_PRIVATE_KEY": "shared-value"}).to_string()).await;
+    // By ARN, as a deployed stack passes it.
+    let store = Arc::new(SecretsManagerStore::new(client, arn, Duration::from_secs(300)));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.get("CONNECTWISE_PRIVATE_KEY").await })
+        })
+        .collect();
+    for task in tasks {
+        let secret = task.await.expect("task").expect("get").expect("present");
+        assert_eq!(secret.expose(), "shared-value");
+    }
+    assert_eq!(store.fetch_count(), 1, "16 concurrent gets, one fetch");
+}
+
+#[tokio::test]
+async fn secrets_manager_store_reports_missing_and_malformed_secrets() {
+    let client = moto::secrets_client().await;
+
+    let missing = moto::unique_secret_name();
+    let store = SecretsManagerStore::new(client.clone(), &missing, Duration::from_secs(300));
+    match store.get("CONNECTWISE_PRIVATE_KEY").await {
+        Err(SecretError::NotFound { id }) => assert_eq!(id, missing),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    // Failures are not cached: the next get asks again.
+    assert!(matches!(store.get("X").await, Err(SecretError::NotFound { .. })));
+    assert_eq!(store.fetch_count(), 2);
+
+    for text in [
+        "private-value-not-json".to_string(),
+        json!(["private-value-in-array"]).to_string(),
+        json!({"CONNECTWISE_PRIVATE_KEY": 12345, "OTHER": "private-value-beside"}).to_string(),
+    ] {
+        let name = moto::unique_secret_name();
+        create_secret(&client, &name, &text).await;
+        let store = SecretsManagerStore::new(client.clone(), &name, Duration::from_secs(300));
+        match store.get("CONNECTWISE_PRIVATE_KEY").await {
+            Err(e @ SecretError::Malformed { .. }) => {
+                let shown = format!("{e} {e:?}");
+                assert!(shown.contains(&name), "{shown}");
+                assert!(!shown.contains("private-value"), "the error must not show the secret: {shown}");
+            }
+            other => panic!("expected Malformed for {text:?}, got {other:?}"),
+        }
+    }
+}

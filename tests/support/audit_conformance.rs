@@ -1,0 +1,308 @@
+//! The behaviour every [`AuditStore`] must have, as one test suite.
+//!
+//! [`run_conformance`] is run against each adapter (SQLite, DynamoDB on moto) so
+//! both accept and refuse exactly the same writes and read back the same thing.
+//! It needs an *empty* store: it checks listings exactly.
+
+use std::fmt::Debug;
+
+use offramp::domain::{
+    ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent, OperationEventKind, OperationFilter,
+    OperationRecord, OperationSummary, new_operation_id, now,
+};
+use offramp::error::AuditError;
+use offramp::ports::AuditStore;
+use serde_json::json;
+
+/// A realistic operation header with a fresh id.
+pub fn operation_record(client_id: &str, psa: &str, dry_run: bool) -> OperationRecord {
+    OperationRecord {
+        operation_id: new_operation_id(),
+        workflow: "deactivate-configs".to_string(),
+        psa: psa.to_string(),
+        client_id: client_id.to_string(),
+        client_name: format!("Client {client_id} — Zürich GmbH"),
+        initiated_by: "technician@msp.example".to_string(),
+        reason: Some("contract ended".to_string()),
+        dry_run,
+        plan_hash: dry_run.then(|| "sha256:0f1e2d".to_string()),
+        created_at: now(),
+        input: json!({
+            "client_id": client_id,
+            "dry_run": dry_run,
+            "exclude": ["firewall-01", "nas"],
+            "options": {"include_archived": false, "batch": 25, "ratio": 0.5},
+        }),
+        parent_operation_id: None,
+    }
+}
+
+/// A pre-change snapshot of one item.
+pub fn snapshot(operation_id: &str, item_type: &str, item_id: &str) -> ItemSnapshot {
+    ItemSnapshot {
+        operation_id: operation_id.to_string(),
+        item_type: item_type.to_string(),
+        item_id: item_id.to_string(),
+        item_name: format!("{item_type} {item_id}"),
+        state: json!({
+            "id": item_id,
+            "status": {"id": 1, "name": "Active"},
+            "tags": ["laptop", "ünïcode ✓"],
+            "lastLogin": null,
+        }),
+        planned_action: "deactivate".to_string(),
+    }
+}
+
+/// One change record (a fresh UUIDv7 change id).
+pub fn change(operation_id: &str, item_id: &str, outcome: ItemOutcome) -> ItemChange {
+    let failed = outcome == ItemOutcome::Failed;
+    ItemChange {
+        operation_id: operation_id.to_string(),
+        change_id: uuid::Uuid::now_v7().to_string(),
+        item_type: "configuration".to_string(),
+        item_id: item_id.to_string(),
+        item_name: format!("PC {item_id}"),
+        outcome,
+        before: json!({"status": "Active"}),
+        after: (outcome == ItemOutcome::Changed).then(|| json!({"status": "Inactive"})),
+        error_code: failed.then(|| "ConfigUpdateFailed".to_string()),
+        error_message: failed.then(|| "HTTP 400: status is locked".to_string()),
+        at: now(),
+    }
+}
+
+fn expect_already_exists<T: Debug>(what: &str, result: Result<T, AuditError>) {
+    match result {
+        Err(AuditError::AlreadyExists { .. }) => {}
+        other => panic!("{what}: expected AuditError::AlreadyExists, got {other:?}"),
+    }
+}
+
+async fn detail(store: &dyn AuditStore, operation_id: &str) -> OperationDetail {
+    store
+        .operation(operation_id)
+        .await
+        .unwrap_or_else(|e| panic!("operation({operation_id}) failed: {e}"))
+        .unwrap_or_else(|| panic!("operation({operation_id}) returned None"))
+}
+
+async fn list(
+    store: &dyn AuditStore,
+    client_id: Option<&str>,
+    psa: Option<&str>,
+    limit: usize,
+) -> Vec<OperationSummary> {
+    let filter = OperationFilter { client_id: client_id.map(str::to_string), psa: psa.map(str::to_string), limit };
+    store.list_operations(&filter).await.unwrap_or_else(|e| panic!("list_operations({filter:?}) failed: {e}"))
+}
+
+fn ids(summaries: &[OperationSummary]) -> Vec<&str> {
+    summaries.iter().map(|s| s.operation.operation_id.as_str()).collect()
+}
+
+/// Expected summaries: newest first (by id), at most `limit`.
+fn expected_summaries(
+    mut operations: Vec<(&OperationRecord, Option<&OperationEvent>)>,
+    limit: usize,
+) -> Vec<OperationSummary> {
+    operations.sort_by(|a, b| b.0.operation_id.cmp(&a.0.operation_id));
+    operations
+        .into_iter()
+        .take(limit)
+        .map(|(operation, last)| OperationSummary {
+            operation: operation.clone(),
+            last_event: last.map(|e| e.kind),
+            last_event_at: last.map(|e| e.at),
+        })
+        .collect()
+}
+
+/// Snapshot keys and names first, so a failure shows a readable difference
+/// before the full comparison.
+fn assert_snapshots(actual: &[ItemSnapshot], expected: &[ItemSnapshot], what: &str) {
+    let keys = |list: &[ItemSnapshot]| -> Vec<String> {
+        list.iter().map(|s| format!("{}/{} {}", s.item_type, s.item_id, s.item_name)).collect()
+    };
+    assert_eq!(keys(actual), keys(expected), "{what}");
+    assert_eq!(actual, expected, "{what}");
+}
+
+fn assert_changes(actual: &[ItemChange], expected: &[ItemChange], what: &str) {
+    let ids = |list: &[ItemChange]| -> Vec<String> { list.iter().map(|c| c.change_id.clone()).collect() };
+    assert_eq!(ids(actual), ids(expected), "{what}");
+    assert_eq!(actual, expected, "{what}");
+}
+
+fn sorted_snapshots(mut snapshots: Vec<ItemSnapshot>) -> Vec<ItemSnapshot> {
+    snapshots.sort_by(|a, b| (&a.item_type, &a.item_id).cmp(&(&b.item_type, &b.item_id)));
+    snapshots
+}
+
+/// Run every check on an empty store; panics on the first failure.
+pub async fn run_conformance(store: &dyn AuditStore) {
+    // --- Empty store ---------------------------------------------------------
+    assert_eq!(list(store, None, None, 0).await, Vec::new(), "a new store lists no operation");
+    assert_eq!(store.operation(&new_operation_id()).await.expect("operation(unknown)"), None);
+
+    // --- Operations ------------------------------------------------------------
+    // 55 operations of one client first, to check the default limit (50) and limits.
+    let mut bulk = Vec::new();
+    for _ in 0..55 {
+        let op = operation_record("bulk-7", "connectwise", false);
+        store.create_operation(&op).await.expect("create bulk operation");
+        bulk.push(op);
+    }
+    let a = operation_record("c1", "connectwise", false);
+    let b = operation_record("c2", "connectwise", false);
+    let mut c = operation_record("c1", "connectwise", true);
+    c.parent_operation_id = Some(a.operation_id.clone());
+    // Same client id on another PSA: a different company.
+    let d = operation_record("c1", "autotask", false);
+    for op in [&a, &b, &c, &d] {
+        store.create_operation(op).await.expect("create operation");
+    }
+
+    // Creating an existing id again is refused and changes nothing.
+    let mut rewrite = a.clone();
+    rewrite.client_name = "Someone else".to_string();
+    rewrite.dry_run = true;
+    expect_already_exists("create_operation with an existing id", store.create_operation(&rewrite).await);
+    assert_eq!(detail(store, &a.operation_id).await.operation, a, "the first header stays as written");
+
+    // --- Events ----------------------------------------------------------------
+    let e1 = OperationEvent::new(&a.operation_id, OperationEventKind::Planned, json!({"items": 60}));
+    let e2 = OperationEvent::new(&a.operation_id, OperationEventKind::Started, json!({}));
+    let e3 = OperationEvent::new(&a.operation_id, OperationEventKind::Completed, json!({"changed": 58, "failed": 2}));
+    // Written out of order: reads order them by event id.
+    for event in [&e3, &e1, &e2] {
+        store.append_event(event).await.expect("append event");
+    }
+    let mut events = vec![e1.clone(), e2.clone(), e3.clone()];
+    events.sort_by(|x, y| x.event_id.cmp(&y.event_id));
+    assert_eq!(detail(store, &a.operation_id).await.events, events, "events come back ordered by event id");
+
+    let rewrite = OperationEvent { kind: OperationEventKind::Failed, ..e1.clone() };
+    expect_already_exists("append_event with an existing event id", store.append_event(&rewrite).await);
+    assert_eq!(detail(store, &a.operation_id).await.events, events, "a refused event changes nothing");
+
+    let c_event = OperationEvent::new(&c.operation_id, OperationEventKind::Planned, json!({}));
+    store.append_event(&c_event).await.expect("append event to the dry run");
+
+    // --- Snapshots ---------------------------------------------------------------
+    // 60 in one call (more than two DynamoDB transactions), two item types.
+    let snapshots: Vec<ItemSnapshot> = (0..60)
+        .map(|i| {
+            let item_type = if i % 3 == 0 { "contact" } else { "configuration" };
+            snapshot(&a.operation_id, item_type, &format!("item-{i:03}"))
+        })
+        .collect();
+    store.put_snapshots(&snapshots).await.expect("put 60 snapshots");
+    let expected_snapshots = sorted_snapshots(snapshots.clone());
+    assert_snapshots(&detail(store, &a.operation_id).await.snapshots, &expected_snapshots, "60 snapshots read back");
+
+    // Calls that would rewrite a snapshot are refused and write nothing.
+    let existing = ItemSnapshot { item_name: "rewritten".to_string(), ..snapshots[0].clone() };
+    let new = |i: usize| snapshot(&a.operation_id, "configuration", &format!("new-{i:03}"));
+    let small: Vec<ItemSnapshot> = vec![new(0), new(1), existing.clone()];
+    expect_already_exists("put_snapshots rewriting one (small call)", store.put_snapshots(&small).await);
+    let mut conflict_late: Vec<ItemSnapshot> = (100..129).map(new).collect();
+    conflict_late.push(existing.clone());
+    expect_already_exists("put_snapshots rewriting one (30, conflict last)", store.put_snapshots(&conflict_late).await);
+    let mut conflict_first = vec![existing.clone()];
+    conflict_first.extend((200..229).map(new));
+    expect_already_exists(
+        "put_snapshots rewriting one (30, conflict first)",
+        store.put_snapshots(&conflict_first).await,
+    );
+    let twice: Vec<ItemSnapshot> = vec![new(300), new(301), new(300)];
+    expect_already_exists("put_snapshots naming one item twice", store.put_snapshots(&twice).await);
+    let mut twice_large: Vec<ItemSnapshot> = (400..430).map(new).collect();
+    twice_large.push(new(400));
+    expect_already_exists("put_snapshots naming one item twice (31)", store.put_snapshots(&twice_large).await);
+    assert_snapshots(
+        &detail(store, &a.operation_id).await.snapshots,
+        &expected_snapshots,
+        "refused snapshot calls wrote nothing and rewrote nothing",
+    );
+
+    // The same item in another operation is another snapshot.
+    let b_snapshot = snapshot(&b.operation_id, "contact", "item-000");
+    store.put_snapshots(std::slice::from_ref(&b_snapshot)).await.expect("same item, other operation");
+    store.put_snapshots(&[]).await.expect("an empty call is fine");
+
+    // --- Changes -----------------------------------------------------------------
+    let outcomes = [ItemOutcome::Changed, ItemOutcome::Skipped, ItemOutcome::Failed];
+    let changes: Vec<ItemChange> =
+        (0..60).map(|i| change(&a.operation_id, &format!("item-{i:03}"), outcomes[i % 3])).collect();
+    // Written newest first: reads order them by change id.
+    let reversed: Vec<ItemChange> = changes.iter().rev().cloned().collect();
+    store.put_changes(&reversed).await.expect("put 60 changes");
+    let mut expected_changes = changes.clone();
+    expected_changes.sort_by(|x, y| x.change_id.cmp(&y.change_id));
+    assert_changes(&detail(store, &a.operation_id).await.changes, &expected_changes, "60 changes read back in order");
+
+    // A retried item appends a record; nothing is overwritten.
+    let retry = change(&a.operation_id, "item-002", ItemOutcome::Changed);
+    store.put_changes(std::slice::from_ref(&retry)).await.expect("append a retry");
+    expected_changes.push(retry);
+    expected_changes.sort_by(|x, y| x.change_id.cmp(&y.change_id));
+
+    let dup = change(&a.operation_id, "item-005", ItemOutcome::Changed);
+    let twice: Vec<ItemChange> = vec![change(&a.operation_id, "item-004", ItemOutcome::Changed), dup.clone(), dup];
+    expect_already_exists("put_changes naming one change id twice", store.put_changes(&twice).await);
+    store.put_changes(&[]).await.expect("an empty call is fine");
+
+    // --- Round trip ------------------------------------------------------------
+    let expected_a = OperationDetail {
+        operation: a.clone(),
+        events: events.clone(),
+        snapshots: expected_snapshots,
+        changes: expected_changes,
+    };
+    assert_eq!(detail(store, &a.operation_id).await, expected_a, "operation() returns exactly what was written");
+    let expected_b =
+        OperationDetail { operation: b.clone(), events: vec![], snapshots: vec![b_snapshot], changes: vec![] };
+    assert_eq!(detail(store, &b.operation_id).await, expected_b);
+    assert_eq!(detail(store, &c.operation_id).await.operation, c, "a dry run reads back with its parent id");
+    let last = expected_a.last_event().expect("A has events");
+
+    // --- Listing -----------------------------------------------------------------
+    let mut everything: Vec<(&OperationRecord, Option<&OperationEvent>)> = bulk.iter().map(|op| (op, None)).collect();
+    everything.extend([(&a, Some(last)), (&b, None), (&c, Some(&c_event)), (&d, None)]);
+    let listed = list(store, None, None, 0).await;
+    assert_eq!(listed.len(), 50, "limit 0 means the default of 50");
+    assert_eq!(listed, expected_summaries(everything.clone(), 50), "all operations, newest first");
+    let listed = list(store, None, None, 3).await;
+    assert_eq!(ids(&listed).len(), 3, "limit 3");
+    assert_eq!(listed, expected_summaries(everything.clone(), 3));
+    assert_eq!(list(store, None, None, 1000).await, expected_summaries(everything, 1000), "all 59 operations");
+
+    let c1_cw = vec![(&a, Some(last)), (&c, Some(&c_event))];
+    assert_eq!(
+        list(store, Some("c1"), Some("connectwise"), 0).await,
+        expected_summaries(c1_cw.clone(), 50),
+        "one client on one PSA, newest first, with the latest event"
+    );
+    assert_eq!(list(store, Some("c1"), Some("connectwise"), 1).await, expected_summaries(c1_cw, 1), "client, limit 1");
+    let c1_any = vec![(&a, Some(last)), (&c, Some(&c_event)), (&d, None)];
+    assert_eq!(
+        list(store, Some("c1"), None, 0).await,
+        expected_summaries(c1_any, 50),
+        "a client id without a PSA matches it on every PSA"
+    );
+    assert_eq!(list(store, None, Some("autotask"), 0).await, expected_summaries(vec![(&d, None)], 50), "a PSA alone");
+    assert_eq!(list(store, Some("c2"), Some("connectwise"), 0).await, expected_summaries(vec![(&b, None)], 50));
+    assert_eq!(list(store, Some("c2"), Some("autotask"), 0).await, Vec::new(), "c2 has no operation on autotask");
+
+    let bulk_all: Vec<(&OperationRecord, Option<&OperationEvent>)> = bulk.iter().map(|op| (op, None)).collect();
+    assert_eq!(list(store, Some("bulk-7"), Some("connectwise"), 0).await, expected_summaries(bulk_all.clone(), 50));
+    assert_eq!(list(store, Some("bulk-7"), Some("connectwise"), 54).await.len(), 54);
+    assert_eq!(list(store, Some("bulk-7"), Some("connectwise"), 100).await, expected_summaries(bulk_all.clone(), 100));
+    assert_eq!(list(store, Some("bulk-7"), None, 7).await, expected_summaries(bulk_all, 7));
+
+    // --- Unknown ids ---------------------------------------------------------------
+    assert_eq!(store.operation(&new_operation_id()).await.expect("operation(unknown)"), None);
+    assert_eq!(list(store, Some("no-such-client"), None, 0).await, Vec::new());
+    assert_eq!(list(store, Some("no-such-client"), Some("connectwise"), 0).await, Vec::new());
+}
