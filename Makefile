@@ -1,0 +1,45 @@
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.DEFAULT_GOAL := help
+.PHONY: help setup build lint test demo bench build-lambda deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
+
+setup: ## Install the tools the tests need (.venv: moto, cfn-lint, SAM CLI, cargo-lambda)
+	scripts/setup.sh
+
+build: ## Build every crate and test
+	cargo build --workspace --all-targets
+
+lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cfn-lint infra/template.yaml
+	sam validate --lint -t infra/template.yaml
+
+test: setup lint ## Everything: lint, then all tests (moto started on a free loopback port)
+	cargo build --workspace --bins
+	scripts/with-moto.sh cargo nextest run --workspace --no-fail-fast
+
+demo: ## Sandbox + dry run + real run + re-run + audit record, on the embedded SQLite trail
+	scripts/demo.sh
+
+bench: ## Throughput against the rate-limit bound and peak memory (release build)
+	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
+	target/release/offramp-bench
+
+build-lambda: setup ## Lambda zip for arm64 (target/lambda/deactivate-configs/bootstrap.zip)
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --output-format zip -p deactivate-configs
+
+deploy: setup ## sam build + sam deploy --guided (needs AWS credentials)
+	sam build -t infra/template.yaml
+	sam deploy --guided
+
+clean: ## Remove build output and local state
+	cargo clean
+	rm -rf .aws-sam .offramp

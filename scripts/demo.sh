@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# make demo: the ConnectWise sandbox on loopback, then a dry run, a real run, a
+# re-run and the audit record, with the embedded defaults (SQLite audit trail,
+# credentials from environment variables).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+cargo build --quiet -p offramp-cli -p offramp-sandbox --bins
+bin=target/debug
+workdir="$(mktemp -d)"
+target/debug/offramp-sandbox --port 0 --large-configs 0 > "$workdir/sandbox.out" 2> "$workdir/sandbox.log" &
+sandbox_pid=$!
+trap 'kill "$sandbox_pid" 2>/dev/null || true; rm -rf "$workdir"' EXIT
+
+for _ in $(seq 1 100); do
+    [[ -s "$workdir/sandbox.out" ]] && break
+    sleep 0.1
+done
+ready="$(head -n 1 "$workdir/sandbox.out")"
+field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval("d"+sys.argv[2]))' "$ready" "$1"; }
+
+export OFFRAMP_PSA=connectwise
+export CONNECTWISE_URL="$(field '["connectwise"]["url"]')"
+export CONNECTWISE_COMPANY_ID="$(field '["connectwise"]["company_id"]')"
+export CONNECTWISE_PUBLIC_KEY="$(field '["connectwise"]["public_key"]')"
+export CONNECTWISE_PRIVATE_KEY="$(field '["connectwise"]["private_key"]')"
+export CONNECTWISE_CLIENT_ID="$(field '["connectwise"]["client_id"]')"
+export OFFRAMP_AUDIT_DB="$workdir/audit.sqlite"
+export OFFRAMP_INITIATED_BY="demo@msp.example"
+
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
+
+step "1. Dry run: what would change (nothing is written to the PSA)" \
+    $bin/offramp configs deactivate --client-name "Contoso Dental" --dry-run --offboarded-status Offboarded --reason "Demo: contract ended"
+step "2. Real run" \
+    $bin/offramp configs deactivate --client-name "Contoso Dental" --offboarded-status Offboarded --reason "Demo: contract ended" --yes
+step "3. Re-run: everything is already inactive (seed JSON)" \
+    $bin/offramp configs deactivate --client-name "Contoso Dental" --offboarded-status Offboarded --reason "Demo: contract ended" --yes --json
+step "4. The audit trail" $bin/offramp audit list
+real_run="$($bin/offramp audit list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["operation"]["operation_id"])')"
+step "5. The real run's record" $bin/offramp audit show "$real_run"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install what the build, the tests and the demo need, into the repository:
+# a Python virtualenv (.venv) with moto (local AWS), cfn-lint, the SAM CLI and
+# cargo-lambda (which brings zig). Idempotent: a stamp records what was installed,
+# and nothing is redone while the pinned list is unchanged.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+venv="${OFFRAMP_VENV:-.venv}"
+
+# Pinned: the versions recorded as working offline on this machine type.
+requirements=(
+    "moto[server]==5.2.5"
+    "cfn-lint==1.58.0"
+    "aws-sam-cli==1.170.0"
+    "cargo-lambda==1.9.2"
+)
+stamp="$venv/.offramp-requirements"
+wanted="$(printf '%s\n' "${requirements[@]}")"
+
+# Debian packages the tests need (none yet; Samba arrives with the AD issue).
+apt_packages=()
+missing=()
+for pkg in "${apt_packages[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted" && -x "$venv/bin/moto_server" ]]; then
+    echo "setup: $venv is up to date"
+else
+    echo "setup: creating $venv with: ${requirements[*]}"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]}"
+    printf '%s' "$wanted" > "$stamp"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-nextest"
+    cargo install cargo-nextest --locked
+fi
+echo "setup: done"
