@@ -1,0 +1,342 @@
+//! Seed 000 end to end: the workflow, the real ConnectWise client over HTTP, the
+//! sandbox, and a SQLite audit trail.
+
+use std::time::Duration;
+
+use offramp::domain::{ItemOutcome, OperationEventKind};
+use offramp::error::ErrorCode;
+use offramp::ports::{AuditStore, Psa};
+use offramp::workflows::deactivate_configs::{Approval, DeactivateConfigsRequest, deactivate_configs};
+use offramp::workflows::sweep::sweep_offboarded_clients;
+use offramp_sandbox::{Sandbox, SandboxConfig};
+use offramp_tests::connectwise::{
+    ACTIVE_CLIENT, DEMO_CLIENT, EMPTY_CLIENT, Harness, LARGE_CLIENT, assert_seed_shape, client, settings,
+};
+use serde_json::json;
+
+async fn small_sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.expect("sandbox")
+}
+
+fn request(client_id: &str) -> DeactivateConfigsRequest {
+    DeactivateConfigsRequest {
+        client_id: Some(client_id.into()),
+        initiated_by: Some("test@msp.example".into()),
+        reason: Some("contract ended".into()),
+        ..DeactivateConfigsRequest::default()
+    }
+}
+
+fn patches(sandbox: &Sandbox) -> u64 {
+    sandbox.stats().patches()
+}
+
+fn active_config_ids(sandbox: &Sandbox, company: i64) -> Vec<i64> {
+    sandbox
+        .connectwise()
+        .configurations_of(company)
+        .iter()
+        .filter(|c| c["status"]["name"] == json!("Active") || c["status"]["name"] == json!("On Order"))
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn dry_run_plans_everything_and_writes_nothing_to_the_psa() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    let before = sandbox.connectwise().configurations_of(250);
+    let report = deactivate_configs(&h.deps(), DeactivateConfigsRequest { dry_run: true, ..request(DEMO_CLIENT) }).await;
+
+    assert!(report.success, "{report:?}");
+    assert!(report.dry_run);
+    assert_eq!(patches(&sandbox), 0, "a dry run must not PATCH");
+    assert_eq!(sandbox.connectwise().configurations_of(250), before);
+    // 12 configurations, the Disposed one hidden without include_archived: 11 listed.
+    assert_eq!(report.statistics.configs_found, 11);
+    assert_eq!(report.statistics.configs_deactivated, 9, "8 Active + 1 On Order would be deactivated");
+    assert_eq!(report.statistics.configs_skipped, 2, "2 already Inactive");
+    assert!(report.plan_hash.as_ref().is_some_and(|h| h.len() == 64));
+    assert_seed_shape(&serde_json::to_value(&report).unwrap());
+
+    let detail = h.audit.operation(report.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+    assert!(detail.operation.dry_run);
+    assert_eq!(detail.events.last().unwrap().kind, OperationEventKind::Planned);
+    assert!(detail.changes.is_empty());
+}
+
+#[tokio::test]
+async fn include_archived_lists_closed_configurations_but_never_changes_them() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    let report =
+        deactivate_configs(&h.deps(), DeactivateConfigsRequest { include_archived: true, ..request(DEMO_CLIENT) }).await;
+    assert!(report.success, "{report:?}");
+    assert_eq!(report.statistics.configs_found, 12);
+    assert_eq!(report.statistics.configs_deactivated, 9);
+    assert_eq!(report.statistics.configs_skipped, 3);
+    let disposed = report.configs.iter().find(|c| c.previous_status == "disposed").expect("disposed listed");
+    assert_eq!(disposed.status, "disposed");
+    assert_eq!(patches(&sandbox), 9);
+}
+
+#[tokio::test]
+async fn a_real_run_deactivates_records_and_a_rerun_skips_everything() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    let active = active_config_ids(&sandbox, 250);
+    let report = deactivate_configs(&h.deps(), request(DEMO_CLIENT)).await;
+
+    assert!(report.success, "{report:?}");
+    assert_eq!(report.statistics.configs_deactivated, active.len() as u64);
+    for id in &active {
+        assert_eq!(sandbox.connectwise().patch_count(*id), 1);
+        assert_eq!(sandbox.connectwise().configuration(*id).unwrap()["status"]["name"], json!("Inactive"));
+    }
+    let firewall = report.configs.iter().find(|c| c.config_name == "Firewall - HQ").expect("seeded config");
+    assert_eq!((firewall.status.as_str(), firewall.previous_status.as_str()), ("inactive", "active"));
+    assert_seed_shape(&serde_json::to_value(&report).unwrap());
+
+    // The audit trail: header, snapshot of every listed config, one change per config, started + completed.
+    let detail = h.audit.operation(report.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+    assert_eq!(detail.operation.initiated_by, "test@msp.example");
+    assert_eq!(detail.operation.reason.as_deref(), Some("contract ended"));
+    assert_eq!(detail.snapshots.len(), 11);
+    assert_eq!(detail.changes.iter().filter(|c| c.outcome == ItemOutcome::Changed).count(), active.len());
+    let kinds: Vec<_> = detail.events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![OperationEventKind::Started, OperationEventKind::Completed]);
+
+    let again = deactivate_configs(&h.deps(), request(DEMO_CLIENT)).await;
+    assert!(again.success);
+    assert_eq!(again.statistics.configs_deactivated, 0);
+    assert_eq!(again.statistics.configs_skipped, 11);
+    for id in &active {
+        assert_eq!(sandbox.connectwise().patch_count(*id), 1, "touched twice: {id}");
+    }
+}
+
+#[tokio::test]
+async fn approval_binds_to_the_plan_and_a_stale_hash_is_refused() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    let pending = deactivate_configs(&h.deps(), DeactivateConfigsRequest { require_approval: true, ..request(DEMO_CLIENT) }).await;
+    assert!(pending.success);
+    assert_eq!(pending.status.as_deref(), Some("approval_required"));
+    assert_eq!(patches(&sandbox), 0);
+    let hash = pending.plan_hash.clone().unwrap();
+
+    // Someone changes a configuration in the PSA: the approved plan is no longer the plan.
+    let changed = active_config_ids(&sandbox, 250)[0];
+    sandbox.connectwise().set_configuration_status(changed, 4);
+    let approval = Some(Approval { plan_hash: hash.clone(), approved_by: "lead@msp.example".into() });
+    let stale = deactivate_configs(&h.deps(), DeactivateConfigsRequest { approval: approval.clone(), ..request(DEMO_CLIENT) }).await;
+    assert!(!stale.success);
+    assert_eq!(stale.errors[0].code, ErrorCode::PlanChanged);
+    assert_eq!(patches(&sandbox), 0, "a refused approval changes nothing");
+    assert_seed_shape(&serde_json::to_value(&stale).unwrap());
+
+    // Approving the fresh plan applies it.
+    let fresh = deactivate_configs(&h.deps(), DeactivateConfigsRequest { require_approval: true, ..request(DEMO_CLIENT) }).await;
+    assert_ne!(fresh.plan_hash.as_deref(), Some(hash.as_str()));
+    let approval = Some(Approval { plan_hash: fresh.plan_hash.clone().unwrap(), approved_by: "lead@msp.example".into() });
+    let applied =
+        deactivate_configs(&h.deps(), DeactivateConfigsRequest { require_approval: true, approval, ..request(DEMO_CLIENT) }).await;
+    assert!(applied.success, "{applied:?}");
+    assert_eq!(applied.statistics.configs_deactivated, 8);
+    let detail = h.audit.operation(applied.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+    assert_eq!(detail.events[0].detail["approved_by"], json!("lead@msp.example"));
+}
+
+#[tokio::test]
+async fn one_failing_configuration_is_reported_and_the_others_complete() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    let active = active_config_ids(&sandbox, 250);
+    let broken = active[2];
+    sandbox.connectwise().fail_configuration_update(broken, 400, "Configuration is locked by an agreement");
+    let report = deactivate_configs(&h.deps(), request(DEMO_CLIENT)).await;
+
+    assert!(!report.success);
+    assert_eq!(report.statistics.errors, 1);
+    assert_eq!(report.statistics.configs_deactivated, active.len() as u64 - 1);
+    let error = &report.errors[0];
+    assert_eq!(error.code, ErrorCode::ConfigUpdateFailed);
+    assert_eq!(error.config_id.as_deref(), Some(broken.to_string().as_str()));
+    assert!(error.message.contains("locked by an agreement"), "{}", error.message);
+    for id in active.iter().filter(|id| **id != broken) {
+        assert_eq!(sandbox.connectwise().configuration(*id).unwrap()["status"]["name"], json!("Inactive"));
+    }
+    assert_seed_shape(&serde_json::to_value(&report).unwrap());
+
+    // Once the PSA accepts it, a resume finishes just that one.
+    sandbox.connectwise().clear_configuration_failures();
+    let resumed = deactivate_configs(
+        &h.deps(),
+        DeactivateConfigsRequest { operation_id: report.operation_id.clone(), ..DeactivateConfigsRequest::default() },
+    )
+    .await;
+    assert!(resumed.success, "{resumed:?}");
+    assert_eq!(resumed.statistics.configs_deactivated, active.len() as u64);
+    for id in &active {
+        let expected = if *id == broken { 2 } else { 1 };
+        assert_eq!(sandbox.connectwise().patch_count(*id), expected, "config {id}");
+    }
+}
+
+#[tokio::test]
+async fn a_429_storm_still_completes() {
+    let sandbox = small_sandbox().await;
+    sandbox.set_rate_limit(Some(5));
+    let h = Harness::new(&sandbox);
+    let report = deactivate_configs(&h.deps(), request(DEMO_CLIENT)).await;
+    assert!(report.success, "{report:?}");
+    assert_eq!(report.statistics.configs_deactivated, 9);
+    assert!(sandbox.stats().throttled() > 0, "the sandbox should have answered 429s");
+}
+
+#[tokio::test]
+async fn transient_5xx_and_dropped_connections_are_retried() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    sandbox.fail_next(3, 503);
+    sandbox.drop_next(2);
+    let report = deactivate_configs(&h.deps(), request(DEMO_CLIENT)).await;
+    assert!(report.success, "{report:?}");
+    assert_eq!(report.statistics.configs_deactivated, 9);
+}
+
+#[tokio::test]
+async fn bad_credentials_give_permission_denied_without_leaking_the_key() {
+    let sandbox = small_sandbox().await;
+    let mut bad = settings(&sandbox);
+    bad.private_key = "wrong-private-key-XYZZY".into();
+    let psa = offramp::adapters::connectwise::ConnectWiseClient::new(bad, offramp_tests::connectwise::http_settings()).unwrap();
+    let h = Harness::new(&sandbox);
+    let deps = offramp::workflows::deactivate_configs::Deps { psa: &psa, ..h.deps() };
+    let report = deactivate_configs(&deps, request(DEMO_CLIENT)).await;
+    assert!(!report.success);
+    assert_eq!(report.errors[0].code, ErrorCode::PermissionDenied);
+    let text = serde_json::to_string(&report).unwrap();
+    assert!(!text.contains("wrong-private-key-XYZZY"), "key leaked: {text}");
+    assert_seed_shape(&serde_json::to_value(&report).unwrap());
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_anything_is_read() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    for bad in [
+        DeactivateConfigsRequest::default(),
+        DeactivateConfigsRequest { client_name: Some("Contoso Dental".into()), ..request(DEMO_CLIENT) },
+        request("250 or 1=1"),
+        DeactivateConfigsRequest { operation_id: Some("not-an-id".into()), ..DeactivateConfigsRequest::default() },
+    ] {
+        let report = deactivate_configs(&h.deps(), bad).await;
+        assert_eq!(report.errors[0].code, ErrorCode::InvalidInput, "{report:?}");
+        assert_seed_shape(&serde_json::to_value(&report).unwrap());
+    }
+    assert_eq!(sandbox.stats().total(), 0, "nothing may be read for invalid input");
+    assert!(h.audit.list_operations(&Default::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn client_lookup_errors_are_typed() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    let by_name = |name: &str| DeactivateConfigsRequest {
+        client_name: Some(name.into()),
+        initiated_by: Some("t".into()),
+        ..DeactivateConfigsRequest::default()
+    };
+    let ambiguous = deactivate_configs(&h.deps(), by_name("litware inc")).await;
+    assert_eq!(ambiguous.errors[0].code, ErrorCode::ClientAmbiguous);
+    assert!(ambiguous.errors[0].message.contains("410") && ambiguous.errors[0].message.contains("411"));
+
+    let found = deactivate_configs(&h.deps(), DeactivateConfigsRequest { dry_run: true, ..by_name("CONTOSO DENTAL") }).await;
+    assert_eq!(found.client_id.as_deref(), Some(DEMO_CLIENT));
+
+    let missing = deactivate_configs(&h.deps(), request("999999")).await;
+    assert_eq!(missing.errors[0].code, ErrorCode::ClientNotFound);
+    let empty = deactivate_configs(&h.deps(), request(EMPTY_CLIENT)).await;
+    assert_eq!(empty.errors[0].code, ErrorCode::ConfigNotFound);
+
+    let not_offboarded = deactivate_configs(
+        &h.deps(),
+        DeactivateConfigsRequest { offboarded_statuses: Some(vec!["Offboarded".into()]), ..request(ACTIVE_CLIENT) },
+    )
+    .await;
+    assert_eq!(not_offboarded.errors[0].code, ErrorCode::ClientNotOffboarded);
+    assert_eq!(patches(&sandbox), 0);
+}
+
+#[tokio::test]
+async fn the_sweep_processes_only_offboarded_clients_with_active_configurations() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    let report = sweep_offboarded_clients(&h.deps(), &["Offboarded".to_string()], false, "schedule:test").await;
+    assert!(report.success, "{report:?}");
+    let processed: Vec<&str> = report.operations.iter().filter_map(|o| o.client_id.as_deref()).collect();
+    assert!(processed.contains(&DEMO_CLIENT) && processed.contains(&"410") && processed.contains(&"411"), "{processed:?}");
+    assert!(!processed.contains(&ACTIVE_CLIENT), "an Active company must not be swept");
+    assert!(!processed.contains(&EMPTY_CLIENT));
+    for id in active_config_ids(&sandbox, 100) {
+        assert_eq!(sandbox.connectwise().patch_count(id), 0);
+    }
+    // A second sweep finds nothing left to do.
+    let second = sweep_offboarded_clients(&h.deps(), &["Offboarded".to_string()], false, "schedule:test").await;
+    assert_eq!(second.clients_processed, 0);
+}
+
+/// A run is interrupted (the process dies) half-way through 10,000 configurations;
+/// resuming it by operation id finishes the rest and touches nothing twice.
+#[tokio::test]
+async fn an_interrupted_run_resumes_without_double_changes() {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 10_000, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_latency(Duration::from_millis(2));
+    let h = Harness::new(&sandbox);
+    let deps = h.deps();
+    let run = deactivate_configs(&deps, request(LARGE_CLIENT));
+    // Drop the run mid-way: in-flight requests are abandoned like in a crash.
+    let interrupted = tokio::time::timeout(Duration::from_millis(1500), run).await;
+    assert!(interrupted.is_err(), "the run should still be going after 1.5 s");
+    let operations = h.audit.list_operations(&Default::default()).await.unwrap();
+    let operation_id = operations[0].operation.operation_id.clone();
+    let done_before = sandbox.stats().patches();
+    assert!(done_before > 0 && done_before < 10_000, "interrupted half-way: {done_before}");
+
+    sandbox.set_latency(Duration::ZERO);
+    let resumed = deactivate_configs(
+        &h.deps(),
+        DeactivateConfigsRequest { operation_id: Some(operation_id.clone()), ..DeactivateConfigsRequest::default() },
+    )
+    .await;
+    assert!(resumed.success, "{:?}", resumed.errors);
+    assert_eq!(resumed.statistics.configs_deactivated, 10_000);
+    let cw = sandbox.connectwise();
+    let twice: Vec<i64> = cw.configurations_of(300).iter().map(|c| c["id"].as_i64().unwrap()).filter(|id| cw.patch_count(*id) != 1).collect();
+    assert!(twice.is_empty(), "{} configurations were not patched exactly once, e.g. {:?}", twice.len(), &twice[..twice.len().min(5)]);
+    assert_eq!(sandbox.stats().patches(), 10_000);
+
+    // Resuming a completed operation changes nothing and says so.
+    let again = deactivate_configs(
+        &h.deps(),
+        DeactivateConfigsRequest { operation_id: Some(operation_id), ..DeactivateConfigsRequest::default() },
+    )
+    .await;
+    assert!(again.success);
+    assert_eq!(sandbox.stats().patches(), 10_000);
+    assert!(again.warnings.iter().any(|w| w.contains("already completed")), "{:?}", again.warnings);
+}
+
+#[tokio::test]
+async fn the_client_pages_through_large_lists() {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 2_500, ..SandboxConfig::default() }).await.unwrap();
+    let psa = client(&sandbox);
+    let configs = psa.list_configurations(LARGE_CLIENT, false).await.unwrap();
+    assert_eq!(configs.len(), 2_500);
+    let mut ids: Vec<&str> = configs.iter().map(|c| c.id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 2_500, "no duplicates across pages");
+    // pageSize 1000: 3 pages of configurations, plus the status list.
+    assert_eq!(sandbox.stats().count("GET", "/company/configurations"), 3);
+}

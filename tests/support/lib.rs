@@ -1,0 +1,5 @@
+//! Test support shared by the integration tests.
+
+pub mod audit_conformance;
+pub mod connectwise;
+pub mod moto;
