@@ -144,10 +144,9 @@ async fn run(cli: Cli) -> Result<i32, OfframpError> {
         Command::Audit(AuditCommand::Show { operation_id, json }) => {
             let audit = app::audit_store(&source).await?;
             let id = offramp::workflows::input::operation_id(&operation_id)?;
-            let detail = audit
-                .operation(&id)
-                .await?
-                .ok_or_else(|| OfframpError::new(ErrorCode::OperationNotResumable, format!("no operation {id} in the audit trail")))?;
+            let detail = audit.operation(&id).await?.ok_or_else(|| {
+                OfframpError::new(ErrorCode::OperationNotResumable, format!("no operation {id} in the audit trail"))
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&detail).unwrap_or_default());
             } else {
@@ -172,7 +171,10 @@ async fn deactivate(source: &ConfigSource, args: DeactivateArgs) -> Result<i32, 
         psa: services.psa.as_ref(),
         audit: services.audit.as_ref(),
         progress: &progress,
-        options: ConfigDeactivationOptions { concurrency: services.settings.workflow_concurrency, ..Default::default() },
+        options: ConfigDeactivationOptions {
+            concurrency: services.settings.workflow_concurrency,
+            ..Default::default()
+        },
     };
     let base = DeactivateConfigsRequest {
         client_id: args.client_id.clone(),
@@ -183,7 +185,10 @@ async fn deactivate(source: &ConfigSource, args: DeactivateArgs) -> Result<i32, 
         include_archived: args.include_archived,
         reason: args.reason.clone(),
         initiated_by: Some(initiated_by.clone()),
-        approval: args.approve.as_ref().map(|hash| Approval { plan_hash: hash.clone(), approved_by: initiated_by.clone() }),
+        approval: args
+            .approve
+            .as_ref()
+            .map(|hash| Approval { plan_hash: hash.clone(), approved_by: initiated_by.clone() }),
         operation_id: args.resume.clone(),
     };
 
@@ -215,7 +220,10 @@ async fn deactivate(source: &ConfigSource, args: DeactivateArgs) -> Result<i32, 
             return Ok(ErrorCode::PlanChanged.exit_code());
         }
         let hash = plan.plan_hash.clone().unwrap_or_default();
-        DeactivateConfigsRequest { approval: Some(Approval { plan_hash: hash, approved_by: initiated_by.clone() }), ..base }
+        DeactivateConfigsRequest {
+            approval: Some(Approval { plan_hash: hash, approved_by: initiated_by.clone() }),
+            ..base
+        }
     } else {
         base
     };

@@ -15,8 +15,10 @@ impl BarProgress {
         let bar = enabled.then(|| {
             let bar = ProgressBar::hidden();
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} configurations ({eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} configurations ({eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         });
@@ -111,7 +113,10 @@ pub fn print_operation_list(operations: &[OperationSummary]) {
         println!("No operations recorded.");
         return;
     }
-    println!("{:<36}  {:<20}  {:<18}  {:<28}  {:<8}  {:<18}", "OPERATION", "STARTED", "WORKFLOW", "CLIENT", "DRY RUN", "STATE");
+    println!(
+        "{:<36}  {:<20}  {:<18}  {:<28}  {:<8}  {:<18}",
+        "OPERATION", "STARTED", "WORKFLOW", "CLIENT", "DRY RUN", "STATE"
+    );
     for summary in operations {
         let op = &summary.operation;
         println!(

@@ -30,8 +30,13 @@ async fn run(mut command: Command) -> Output {
 }
 
 fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
 async fn sandbox(large: usize) -> Sandbox {
@@ -45,7 +50,16 @@ async fn dry_run_then_confirmed_run_then_audit() {
     let db = dir.path().join("audit.sqlite");
 
     let mut plan = offramp(&sandbox, &db);
-    plan.args(["configs", "deactivate", "--client-name", "Contoso Dental", "--dry-run", "--json", "--offboarded-status", "Offboarded"]);
+    plan.args([
+        "configs",
+        "deactivate",
+        "--client-name",
+        "Contoso Dental",
+        "--dry-run",
+        "--json",
+        "--offboarded-status",
+        "Offboarded",
+    ]);
     let out = run(plan).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json(&out);
@@ -71,7 +85,15 @@ async fn dry_run_then_confirmed_run_then_audit() {
 
     // Approving the dry run's plan hash applies it.
     let mut approved = offramp(&sandbox, &db);
-    approved.args(["configs", "deactivate", "--client-id", "250", "--json", "--approve", report["plan_hash"].as_str().unwrap()]);
+    approved.args([
+        "configs",
+        "deactivate",
+        "--client-id",
+        "250",
+        "--json",
+        "--approve",
+        report["plan_hash"].as_str().unwrap(),
+    ]);
     let out = run(approved).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let applied = json(&out);
@@ -108,7 +130,14 @@ async fn bad_credentials_exit_with_permission_denied_and_no_key_in_output() {
     let sandbox = sandbox(0).await;
     let dir = tempfile::tempdir().unwrap();
     let mut command = offramp(&sandbox, &dir.path().join("audit.sqlite"));
-    command.env("CONNECTWISE_PRIVATE_KEY", "not-the-key-PLUGH").args(["configs", "deactivate", "--client-id", "250", "--dry-run", "--json"]);
+    command.env("CONNECTWISE_PRIVATE_KEY", "not-the-key-PLUGH").args([
+        "configs",
+        "deactivate",
+        "--client-id",
+        "250",
+        "--dry-run",
+        "--json",
+    ]);
     let out = run(command).await;
     assert_eq!(out.status.code(), Some(6));
     assert_eq!(json(&out)["errors"][0]["code"], "PermissionDenied");
@@ -125,7 +154,10 @@ async fn a_killed_run_is_resumed_without_double_changes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.sqlite");
     let mut command = offramp(&sandbox, &db);
-    command.args(["configs", "deactivate", "--client-id", "300", "--yes", "--json"]).stdout(Stdio::null()).stderr(Stdio::null());
+    command
+        .args(["configs", "deactivate", "--client-id", "300", "--yes", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut child = command.spawn().unwrap();
     let start = Instant::now();
     while sandbox.stats().patches() < 1_000 {

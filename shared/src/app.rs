@@ -47,7 +47,10 @@ pub async fn secret_store(source: &ConfigSource) -> Result<Arc<dyn SecretStore>,
         Some(secret_id) => {
             let ttl = source
                 .get("OFFRAMP_SECRET_TTL_SECONDS")
-                .map(|v| v.parse::<u64>().map_err(|_| OfframpError::configuration("OFFRAMP_SECRET_TTL_SECONDS must be a number")))
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| OfframpError::configuration("OFFRAMP_SECRET_TTL_SECONDS must be a number"))
+                })
                 .transpose()?
                 .unwrap_or(300);
             let client = aws_sdk_secretsmanager::Client::new(&aws_config().await);
@@ -63,7 +66,10 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     let settings = Settings::load(source, secrets.as_ref()).await?;
     let psa: Arc<dyn Psa> = match settings.psa {
         PsaKind::ConnectWise => {
-            let cw = settings.connectwise.clone().ok_or_else(|| OfframpError::configuration("ConnectWise settings missing"))?;
+            let cw = settings
+                .connectwise
+                .clone()
+                .ok_or_else(|| OfframpError::configuration("ConnectWise settings missing"))?;
             Arc::new(ConnectWiseClient::new(cw, settings.psa_http.clone())?)
         }
         other => return Err(OfframpError::configuration(format!("OFFRAMP_PSA={other} is not supported yet"))),

@@ -107,9 +107,9 @@ impl ConfigSource {
     fn parsed<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, OfframpError> {
         match self.get(key) {
             None => Ok(default),
-            Some(text) => text
-                .parse()
-                .map_err(|_| OfframpError::configuration(format!("{key}='{text}' is not a valid value"))),
+            Some(text) => {
+                text.parse().map_err(|_| OfframpError::configuration(format!("{key}='{text}' is not a valid value")))
+            }
         }
     }
 }
@@ -144,11 +144,8 @@ impl Settings {
 
     /// Read every setting; credentials from `source`, else from `secrets`.
     pub async fn load(source: &ConfigSource, secrets: &dyn SecretStore) -> Result<Self, OfframpError> {
-        let psa: PsaKind = source
-            .get("OFFRAMP_PSA")
-            .unwrap_or("connectwise")
-            .parse()
-            .map_err(OfframpError::configuration)?;
+        let psa: PsaKind =
+            source.get("OFFRAMP_PSA").unwrap_or("connectwise").parse().map_err(OfframpError::configuration)?;
         let lookup = |key: &'static str| async move {
             match source.get(key) {
                 Some(value) => Ok::<Option<SecretString>, OfframpError>(Some(SecretString::new(value))),
@@ -157,7 +154,9 @@ impl Settings {
         };
         let required = |key: &'static str, value: Option<SecretString>| {
             value.ok_or_else(|| {
-                OfframpError::configuration(format!("{key} is not set (environment, config file or OFFRAMP_SECRET_ID secret)"))
+                OfframpError::configuration(format!(
+                    "{key} is not set (environment, config file or OFFRAMP_SECRET_ID secret)"
+                ))
             })
         };
 

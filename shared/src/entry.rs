@@ -45,7 +45,10 @@ fn deps(services: &Services) -> Deps<'_> {
         psa: services.psa.as_ref(),
         audit: services.audit.as_ref(),
         progress: &NoProgress,
-        options: ConfigDeactivationOptions { concurrency: services.settings.workflow_concurrency, ..Default::default() },
+        options: ConfigDeactivationOptions {
+            concurrency: services.settings.workflow_concurrency,
+            ..Default::default()
+        },
     }
 }
 
@@ -64,7 +67,8 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
                 None => services.settings.offboarded_statuses.clone(),
             };
             let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
-            let report = sweep_offboarded_clients(&deps(services), &statuses, dry_run, &format!("schedule:{rule}")).await;
+            let report =
+                sweep_offboarded_clients(&deps(services), &statuses, dry_run, &format!("schedule:{rule}")).await;
             serde_json::to_value(report).unwrap_or_default()
         }
         Trigger::ApiGateway => {

@@ -102,7 +102,8 @@ fn measure(bin: &Path, concurrency: usize) -> Measurement {
     let start = Instant::now();
     let (code, peak_kib) = run_measured(&mut command);
     let wall_s = start.elapsed().as_secs_f64();
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap_or_default()).unwrap_or_default();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap_or_default()).unwrap_or_default();
     assert_eq!(code, 0, "offramp exited {code}: {report}");
 
     let stats_url = format!("{}/_sandbox/stats", text(&sandbox.ready["base_url"]));

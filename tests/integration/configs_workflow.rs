@@ -46,7 +46,8 @@ async fn dry_run_plans_everything_and_writes_nothing_to_the_psa() {
     let sandbox = small_sandbox().await;
     let h = Harness::new(&sandbox);
     let before = sandbox.connectwise().configurations_of(250);
-    let report = deactivate_configs(&h.deps(), DeactivateConfigsRequest { dry_run: true, ..request(DEMO_CLIENT) }).await;
+    let report =
+        deactivate_configs(&h.deps(), DeactivateConfigsRequest { dry_run: true, ..request(DEMO_CLIENT) }).await;
 
     assert!(report.success, "{report:?}");
     assert!(report.dry_run);
@@ -70,7 +71,8 @@ async fn include_archived_lists_closed_configurations_but_never_changes_them() {
     let sandbox = small_sandbox().await;
     let h = Harness::new(&sandbox);
     let report =
-        deactivate_configs(&h.deps(), DeactivateConfigsRequest { include_archived: true, ..request(DEMO_CLIENT) }).await;
+        deactivate_configs(&h.deps(), DeactivateConfigsRequest { include_archived: true, ..request(DEMO_CLIENT) })
+            .await;
     assert!(report.success, "{report:?}");
     assert_eq!(report.statistics.configs_found, 12);
     assert_eq!(report.statistics.configs_deactivated, 9);
@@ -119,7 +121,9 @@ async fn a_real_run_deactivates_records_and_a_rerun_skips_everything() {
 async fn approval_binds_to_the_plan_and_a_stale_hash_is_refused() {
     let sandbox = small_sandbox().await;
     let h = Harness::new(&sandbox);
-    let pending = deactivate_configs(&h.deps(), DeactivateConfigsRequest { require_approval: true, ..request(DEMO_CLIENT) }).await;
+    let pending =
+        deactivate_configs(&h.deps(), DeactivateConfigsRequest { require_approval: true, ..request(DEMO_CLIENT) })
+            .await;
     assert!(pending.success);
     assert_eq!(pending.status.as_deref(), Some("approval_required"));
     assert_eq!(patches(&sandbox), 0);
@@ -129,18 +133,26 @@ async fn approval_binds_to_the_plan_and_a_stale_hash_is_refused() {
     let changed = active_config_ids(&sandbox, 250)[0];
     sandbox.connectwise().set_configuration_status(changed, 4);
     let approval = Some(Approval { plan_hash: hash.clone(), approved_by: "lead@msp.example".into() });
-    let stale = deactivate_configs(&h.deps(), DeactivateConfigsRequest { approval: approval.clone(), ..request(DEMO_CLIENT) }).await;
+    let stale =
+        deactivate_configs(&h.deps(), DeactivateConfigsRequest { approval: approval.clone(), ..request(DEMO_CLIENT) })
+            .await;
     assert!(!stale.success);
     assert_eq!(stale.errors[0].code, ErrorCode::PlanChanged);
     assert_eq!(patches(&sandbox), 0, "a refused approval changes nothing");
     assert_seed_shape(&serde_json::to_value(&stale).unwrap());
 
     // Approving the fresh plan applies it.
-    let fresh = deactivate_configs(&h.deps(), DeactivateConfigsRequest { require_approval: true, ..request(DEMO_CLIENT) }).await;
+    let fresh =
+        deactivate_configs(&h.deps(), DeactivateConfigsRequest { require_approval: true, ..request(DEMO_CLIENT) })
+            .await;
     assert_ne!(fresh.plan_hash.as_deref(), Some(hash.as_str()));
-    let approval = Some(Approval { plan_hash: fresh.plan_hash.clone().unwrap(), approved_by: "lead@msp.example".into() });
-    let applied =
-        deactivate_configs(&h.deps(), DeactivateConfigsRequest { require_approval: true, approval, ..request(DEMO_CLIENT) }).await;
+    let approval =
+        Some(Approval { plan_hash: fresh.plan_hash.clone().unwrap(), approved_by: "lead@msp.example".into() });
+    let applied = deactivate_configs(
+        &h.deps(),
+        DeactivateConfigsRequest { require_approval: true, approval, ..request(DEMO_CLIENT) },
+    )
+    .await;
     assert!(applied.success, "{applied:?}");
     assert_eq!(applied.statistics.configs_deactivated, 8);
     let detail = h.audit.operation(applied.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
@@ -210,7 +222,8 @@ async fn bad_credentials_give_permission_denied_without_leaking_the_key() {
     let sandbox = small_sandbox().await;
     let mut bad = settings(&sandbox);
     bad.private_key = "wrong-private-key-XYZZY".into();
-    let psa = offramp::adapters::connectwise::ConnectWiseClient::new(bad, offramp_tests::connectwise::http_settings()).unwrap();
+    let psa = offramp::adapters::connectwise::ConnectWiseClient::new(bad, offramp_tests::connectwise::http_settings())
+        .unwrap();
     let h = Harness::new(&sandbox);
     let deps = offramp::workflows::deactivate_configs::Deps { psa: &psa, ..h.deps() };
     let report = deactivate_configs(&deps, request(DEMO_CLIENT)).await;
@@ -252,7 +265,8 @@ async fn client_lookup_errors_are_typed() {
     assert_eq!(ambiguous.errors[0].code, ErrorCode::ClientAmbiguous);
     assert!(ambiguous.errors[0].message.contains("410") && ambiguous.errors[0].message.contains("411"));
 
-    let found = deactivate_configs(&h.deps(), DeactivateConfigsRequest { dry_run: true, ..by_name("CONTOSO DENTAL") }).await;
+    let found =
+        deactivate_configs(&h.deps(), DeactivateConfigsRequest { dry_run: true, ..by_name("CONTOSO DENTAL") }).await;
     assert_eq!(found.client_id.as_deref(), Some(DEMO_CLIENT));
 
     let missing = deactivate_configs(&h.deps(), request("999999")).await;
@@ -276,7 +290,10 @@ async fn the_sweep_processes_only_offboarded_clients_with_active_configurations(
     let report = sweep_offboarded_clients(&h.deps(), &["Offboarded".to_string()], false, "schedule:test").await;
     assert!(report.success, "{report:?}");
     let processed: Vec<&str> = report.operations.iter().filter_map(|o| o.client_id.as_deref()).collect();
-    assert!(processed.contains(&DEMO_CLIENT) && processed.contains(&"410") && processed.contains(&"411"), "{processed:?}");
+    assert!(
+        processed.contains(&DEMO_CLIENT) && processed.contains(&"410") && processed.contains(&"411"),
+        "{processed:?}"
+    );
     assert!(!processed.contains(&ACTIVE_CLIENT), "an Active company must not be swept");
     assert!(!processed.contains(&EMPTY_CLIENT));
     for id in active_config_ids(&sandbox, 100) {
@@ -291,7 +308,8 @@ async fn the_sweep_processes_only_offboarded_clients_with_active_configurations(
 /// resuming it by operation id finishes the rest and touches nothing twice.
 #[tokio::test]
 async fn an_interrupted_run_resumes_without_double_changes() {
-    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 10_000, ..SandboxConfig::default() }).await.unwrap();
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 10_000, ..SandboxConfig::default() }).await.unwrap();
     sandbox.set_latency(Duration::from_millis(2));
     let h = Harness::new(&sandbox);
     let deps = h.deps();
@@ -313,8 +331,18 @@ async fn an_interrupted_run_resumes_without_double_changes() {
     assert!(resumed.success, "{:?}", resumed.errors);
     assert_eq!(resumed.statistics.configs_deactivated, 10_000);
     let cw = sandbox.connectwise();
-    let twice: Vec<i64> = cw.configurations_of(300).iter().map(|c| c["id"].as_i64().unwrap()).filter(|id| cw.patch_count(*id) != 1).collect();
-    assert!(twice.is_empty(), "{} configurations were not patched exactly once, e.g. {:?}", twice.len(), &twice[..twice.len().min(5)]);
+    let twice: Vec<i64> = cw
+        .configurations_of(300)
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .filter(|id| cw.patch_count(*id) != 1)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "{} configurations were not patched exactly once, e.g. {:?}",
+        twice.len(),
+        &twice[..twice.len().min(5)]
+    );
     assert_eq!(sandbox.stats().patches(), 10_000);
 
     // Resuming a completed operation changes nothing and says so.
@@ -330,7 +358,8 @@ async fn an_interrupted_run_resumes_without_double_changes() {
 
 #[tokio::test]
 async fn the_client_pages_through_large_lists() {
-    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 2_500, ..SandboxConfig::default() }).await.unwrap();
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 2_500, ..SandboxConfig::default() }).await.unwrap();
     let psa = client(&sandbox);
     let configs = psa.list_configurations(LARGE_CLIENT, false).await.unwrap();
     assert_eq!(configs.len(), 2_500);

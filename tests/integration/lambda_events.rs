@@ -23,7 +23,10 @@ async fn every_sample_event_is_handled() {
     let mut names: Vec<String> =
         std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["api-gateway.json", "direct-invoke.json", "dry-run.json", "invalid-input.json", "scheduled-sweep.json"]);
+    assert_eq!(
+        names,
+        ["api-gateway.json", "direct-invoke.json", "dry-run.json", "invalid-input.json", "scheduled-sweep.json"]
+    );
 }
 
 #[tokio::test]

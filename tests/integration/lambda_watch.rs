@@ -83,7 +83,17 @@ async fn deactivate_configs_binary_runs_under_cargo_lambda_watch() {
     let child = Command::new("cargo")
         .current_dir(workspace())
         .env("PATH", &path)
-        .args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string(), "--env-vars", &env_arg])
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+            "--env-vars",
+            &env_arg,
+        ])
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)

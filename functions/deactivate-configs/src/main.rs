@@ -20,7 +20,9 @@ async fn main() -> Result<(), Error> {
         let (payload, context) = event.into_parts();
         let span = tracing::info_span!("invocation", request_id = %context.request_id);
         let invoked_by = format!("lambda:{}", context.invoked_function_arn);
-        Ok::<Value, Error>(offramp::entry::deactivate_configs_event(services, payload, &invoked_by).instrument(span).await)
+        Ok::<Value, Error>(
+            offramp::entry::deactivate_configs_event(services, payload, &invoked_by).instrument(span).await,
+        )
     }))
     .await
 }

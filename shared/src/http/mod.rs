@@ -100,8 +100,7 @@ impl HttpRequest {
 
     pub fn json_body(mut self, body: &serde_json::Value) -> Self {
         self.body = Some(body.to_string().into_bytes());
-        self.headers
-            .insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         self
     }
 
@@ -302,7 +301,8 @@ impl HttpClient {
 
     /// One attempt. Transport errors come back as a redacted message.
     async fn attempt(&self, request: &HttpRequest) -> Result<HttpResponse, String> {
-        let mut builder = self.inner.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
+        let mut builder =
+            self.inner.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }

@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Company, ConfigStatus, Configuration, ItemChange, ItemSnapshot, OperationDetail, OperationEvent,
-    OperationFilter, OperationRecord, OperationSummary, PsaKind,
+    Company, ConfigStatus, Configuration, ItemChange, ItemSnapshot, OperationDetail, OperationEvent, OperationFilter,
+    OperationRecord, OperationSummary, PsaKind,
 };
 use crate::error::{AuditError, PsaError, SecretError};
 use crate::secret::SecretString;
@@ -28,8 +28,11 @@ pub trait Psa: Send + Sync {
 
     /// Every configuration of the company, all pages. Archived ones (see
     /// [`crate::domain::ConfigState::Archived`]) only when `include_archived`.
-    async fn list_configurations(&self, company_id: &str, include_archived: bool)
-    -> Result<Vec<Configuration>, PsaError>;
+    async fn list_configurations(
+        &self,
+        company_id: &str,
+        include_archived: bool,
+    ) -> Result<Vec<Configuration>, PsaError>;
 
     /// One configuration, fresh from the PSA.
     async fn configuration(&self, id: &str) -> Result<Option<Configuration>, PsaError>;

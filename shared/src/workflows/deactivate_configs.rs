@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::domain::{
-    self, Company, ConfigState, Configuration, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail,
-    OperationEvent, OperationEventKind, OperationRecord,
+    self, Company, ConfigState, Configuration, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent,
+    OperationEventKind, OperationRecord,
 };
 use crate::error::{ErrorCode, OfframpError};
 use crate::ports::{AuditStore, Progress, Psa};
@@ -135,7 +135,12 @@ pub struct ConfigDeactivationReport {
 
 impl ConfigDeactivationReport {
     /// A report for a run that ended on `error` before (or instead of) changing anything.
-    pub fn failure(error: &OfframpError, client: Option<&Company>, operation_id: Option<String>, dry_run: bool) -> Self {
+    pub fn failure(
+        error: &OfframpError,
+        client: Option<&Company>,
+        operation_id: Option<String>,
+        dry_run: bool,
+    ) -> Self {
         let now = domain::now();
         Self {
             success: false,
@@ -148,14 +153,23 @@ impl ConfigDeactivationReport {
             statistics: Statistics::default(),
             configs: Vec::new(),
             warnings: Vec::new(),
-            errors: vec![ReportError { code: error.code(), message: error.to_string(), timestamp: domain::iso8601(now), config_id: None }],
+            errors: vec![ReportError {
+                code: error.code(),
+                message: error.to_string(),
+                timestamp: domain::iso8601(now),
+                config_id: None,
+            }],
             plan_hash: None,
         }
     }
 
     /// The most significant error code, for an exit status.
     pub fn primary_error(&self) -> Option<ErrorCode> {
-        self.errors.iter().map(|e| e.code).find(|c| *c != ErrorCode::ConfigUpdateFailed).or(self.errors.first().map(|e| e.code))
+        self.errors
+            .iter()
+            .map(|e| e.code)
+            .find(|c| *c != ErrorCode::ConfigUpdateFailed)
+            .or(self.errors.first().map(|e| e.code))
     }
 }
 
@@ -297,7 +311,8 @@ fn validate(request: &DeactivateConfigsRequest) -> Result<Validated, OfframpErro
         client_name,
         offboarded_statuses,
         reason: input::text("reason", request.reason.as_deref(), 1000)?,
-        initiated_by: input::text("initiated_by", request.initiated_by.as_deref(), 200)?.unwrap_or_else(|| "unknown".into()),
+        initiated_by: input::text("initiated_by", request.initiated_by.as_deref(), 200)?
+            .unwrap_or_else(|| "unknown".into()),
         approval,
         operation_id,
     })
@@ -305,10 +320,9 @@ fn validate(request: &DeactivateConfigsRequest) -> Result<Validated, OfframpErro
 
 async fn resolve_client(psa: &dyn Psa, v: &Validated) -> Result<Company, OfframpError> {
     if let Some(id) = &v.client_id {
-        return psa
-            .company_by_id(id)
-            .await?
-            .ok_or_else(|| OfframpError::new(ErrorCode::ClientNotFound, format!("no {} company has id {id}", psa.kind())));
+        return psa.company_by_id(id).await?.ok_or_else(|| {
+            OfframpError::new(ErrorCode::ClientNotFound, format!("no {} company has id {id}", psa.kind()))
+        });
     }
     let name = v.client_name.as_deref().unwrap_or_default();
     let mut matches = psa.companies_by_name(name).await?;
@@ -333,7 +347,8 @@ async fn run(deps: &Deps<'_>, request: DeactivateConfigsRequest) -> Result<Confi
     }
     let client = resolve_client(deps.psa, &v).await?;
     let operation_id = domain::new_operation_id();
-    let span = tracing::info_span!("operation", operation_id = %operation_id, workflow = WORKFLOW, client_id = %client.id);
+    let span =
+        tracing::info_span!("operation", operation_id = %operation_id, workflow = WORKFLOW, client_id = %client.id);
     plan_and_apply(deps, &request, v, client, operation_id).instrument(span).await
 }
 
@@ -369,14 +384,14 @@ async fn plan_and_apply(
         }
     }
 
-    let configs = deps
-        .psa
-        .list_configurations(&client.id, request.include_archived)
-        .await
-        .map_err(|e| fail(e.into(), false))?;
+    let configs =
+        deps.psa.list_configurations(&client.id, request.include_archived).await.map_err(|e| fail(e.into(), false))?;
     if configs.is_empty() {
         return Err(fail(
-            OfframpError::new(ErrorCode::ConfigNotFound, format!("client {} ({}) has no configurations", client.name, client.id)),
+            OfframpError::new(
+                ErrorCode::ConfigNotFound,
+                format!("client {} ({}) has no configurations", client.name, client.id),
+            ),
             false,
         ));
     }
@@ -480,7 +495,9 @@ fn plan_summary(plan: &Plan) -> serde_json::Value {
     let planned: Vec<serde_json::Value> = plan
         .configs
         .iter()
-        .map(|c| json!({"config_id": c.id, "config_name": c.name, "status": c.status.name, "action": planned_action(c)}))
+        .map(
+            |c| json!({"config_id": c.id, "config_name": c.name, "status": c.status.name, "action": planned_action(c)}),
+        )
         .collect();
     json!({ "plan_hash": plan.hash, "items": planned })
 }
@@ -498,12 +515,19 @@ fn planned_report(client: &Company, operation_id: &str, plan: &Plan, dry_run: bo
                 statistics.configs_skipped += 1;
                 c.status.label()
             };
-            ConfigEntry { config_id: c.id.clone(), config_name: c.name.clone(), status, previous_status: c.status.label() }
+            ConfigEntry {
+                config_id: c.id.clone(),
+                config_name: c.name.clone(),
+                status,
+                previous_status: c.status.label(),
+            }
         })
         .collect();
     let mut warnings = Vec::new();
     if dry_run {
-        warnings.push("Dry run: nothing was changed. The statistics and statuses show what a real run would do.".to_string());
+        warnings.push(
+            "Dry run: nothing was changed. The statistics and statuses show what a real run would do.".to_string(),
+        );
     }
     ConfigDeactivationReport {
         success: true,
@@ -563,12 +587,19 @@ async fn execute(deps: &Deps<'_>, operation_id: &str, work: Vec<Work>) -> Execut
     let mut stream = futures::stream::iter(work)
         .map(|item| async move {
             match item.action {
-                WorkAction::Skip => ItemResult { after: None, outcome: ItemOutcome::Skipped, error: None, before: item.before },
-                WorkAction::ConfirmDone => ItemResult { after: None, outcome: ItemOutcome::Changed, error: None, before: item.before },
+                WorkAction::Skip => {
+                    ItemResult { after: None, outcome: ItemOutcome::Skipped, error: None, before: item.before }
+                }
+                WorkAction::ConfirmDone => {
+                    ItemResult { after: None, outcome: ItemOutcome::Changed, error: None, before: item.before }
+                }
                 WorkAction::Deactivate => match deps.psa.deactivate_configuration(&item.before).await {
-                    Ok(after) if after.status.state == ConfigState::Inactive => {
-                        ItemResult { after: Some(after), outcome: ItemOutcome::Changed, error: None, before: item.before }
-                    }
+                    Ok(after) if after.status.state == ConfigState::Inactive => ItemResult {
+                        after: Some(after),
+                        outcome: ItemOutcome::Changed,
+                        error: None,
+                        before: item.before,
+                    },
                     Ok(after) => ItemResult {
                         error: Some((
                             ErrorCode::ConfigUpdateFailed,
@@ -680,12 +711,25 @@ async fn finish(
                 result.after.as_ref().map(|a| a.status.label()).unwrap_or_else(|| previous_status.clone())
             }
         };
-        configs.push(ConfigEntry { config_id: result.before.id.clone(), config_name: result.before.name.clone(), status, previous_status });
+        configs.push(ConfigEntry {
+            config_id: result.before.id.clone(),
+            config_name: result.before.name.clone(),
+            status,
+            previous_status,
+        });
     }
 
     if let Some(stop) = &execution.stopped {
-        errors.push(ReportError { code: stop.code(), message: format!("{stop}; the run stopped early and can be resumed with operation_id {operation_id}"), timestamp: timestamp.clone(), config_id: None });
-        warnings.push(format!("Interrupted: {} of the planned configurations were not processed; resume with operation_id {operation_id}", statistics.configs_found.saturating_sub(results.len() as u64)));
+        errors.push(ReportError {
+            code: stop.code(),
+            message: format!("{stop}; the run stopped early and can be resumed with operation_id {operation_id}"),
+            timestamp: timestamp.clone(),
+            config_id: None,
+        });
+        warnings.push(format!(
+            "Interrupted: {} of the planned configurations were not processed; resume with operation_id {operation_id}",
+            statistics.configs_found.saturating_sub(results.len() as u64)
+        ));
         // Best effort: the trail may be the thing that is failing.
         let detail = json!({ "code": stop.code(), "message": stop.to_string(), "statistics": statistics });
         let _ = deps.audit.append_event(&OperationEvent::new(operation_id, OperationEventKind::Failed, detail)).await;
@@ -729,11 +773,18 @@ fn not_resumable(operation_id: &str, why: impl std::fmt::Display) -> OfframpErro
 }
 
 async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Result<ConfigDeactivationReport, Failure> {
-    let detail: OperationDetail =
-        deps.audit.operation(operation_id).await?.ok_or_else(|| not_resumable(operation_id, "no such operation in the audit trail"))?;
+    let detail: OperationDetail = deps
+        .audit
+        .operation(operation_id)
+        .await?
+        .ok_or_else(|| not_resumable(operation_id, "no such operation in the audit trail"))?;
     let op = &detail.operation;
     let client = Company { id: op.client_id.clone(), name: op.client_name.clone(), identifier: None, status: None };
-    let fail = |error: OfframpError| Failure { error, client: Some(client.clone()), operation_id: Some(operation_id.to_string()) };
+    let fail = |error: OfframpError| Failure {
+        error,
+        client: Some(client.clone()),
+        operation_id: Some(operation_id.to_string()),
+    };
     if op.workflow != WORKFLOW {
         return Err(fail(not_resumable(operation_id, format!("it is a {} operation", op.workflow))));
     }
@@ -753,7 +804,10 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
     }
     let kinds: Vec<OperationEventKind> = detail.events.iter().map(|e| e.kind).collect();
     if !kinds.contains(&OperationEventKind::Started) {
-        return Err(fail(not_resumable(operation_id, "it never started changing anything (dry run, approval pending or refused)")));
+        return Err(fail(not_resumable(
+            operation_id,
+            "it never started changing anything (dry run, approval pending or refused)",
+        )));
     }
 
     // Latest change record per item.
@@ -771,8 +825,9 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
     let mut done = Vec::new();
     let mut work = Vec::new();
     for snapshot in &detail.snapshots {
-        let before: Configuration = serde_json::from_value(snapshot.state.clone())
-            .map_err(|e| fail(OfframpError::new(ErrorCode::AuditStoreError, format!("snapshot of {}: {e}", snapshot.item_id))))?;
+        let before: Configuration = serde_json::from_value(snapshot.state.clone()).map_err(|e| {
+            fail(OfframpError::new(ErrorCode::AuditStoreError, format!("snapshot of {}: {e}", snapshot.item_id)))
+        })?;
         let previous = latest.get(snapshot.item_id.as_str()).copied();
         match previous.map(|c| c.outcome) {
             // Already recorded: report it as it was, touch nothing.
@@ -790,13 +845,18 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
                 }
                 match current.get(&snapshot.item_id) {
                     None => {
-                        warnings.push(format!("Configuration {} ({}) no longer exists in the PSA; left alone.", before.id, before.name));
+                        warnings.push(format!(
+                            "Configuration {} ({}) no longer exists in the PSA; left alone.",
+                            before.id, before.name
+                        ));
                         work.push(Work { before, action: WorkAction::Skip });
                     }
                     Some(now) if now.status.state == ConfigState::Inactive => {
                         work.push(Work { before, action: WorkAction::ConfirmDone })
                     }
-                    Some(now) if now.status.id == before.status.id => work.push(Work { before, action: WorkAction::Deactivate }),
+                    Some(now) if now.status.id == before.status.id => {
+                        work.push(Work { before, action: WorkAction::Deactivate })
+                    }
                     Some(now) => {
                         warnings.push(format!(
                             "Configuration {} ({}) changed since the operation started ('{}' → '{}'); left alone.",
@@ -820,7 +880,8 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
         ));
     }
 
-    let already_completed = kinds.contains(&OperationEventKind::Completed) && work.iter().all(|w| w.action == WorkAction::Skip);
+    let already_completed =
+        kinds.contains(&OperationEventKind::Completed) && work.iter().all(|w| w.action == WorkAction::Skip);
     if already_completed {
         warnings.push("The operation had already completed; nothing was changed.".into());
     } else {
@@ -852,7 +913,12 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
         .map_err(fail)
 }
 
-fn finish_without_event(client: &Company, operation_id: &str, plan_hash: Option<String>, mut results: Vec<ItemResult>) -> ConfigDeactivationReport {
+fn finish_without_event(
+    client: &Company,
+    operation_id: &str,
+    plan_hash: Option<String>,
+    mut results: Vec<ItemResult>,
+) -> ConfigDeactivationReport {
     results.sort_by_key(|r| sort_key(&r.before.id));
     let mut statistics = Statistics { configs_found: results.len() as u64, ..Statistics::default() };
     let configs = results
@@ -868,7 +934,12 @@ fn finish_without_event(client: &Company, operation_id: &str, plan_hash: Option<
                     r.before.status.label()
                 }
             };
-            ConfigEntry { config_id: r.before.id.clone(), config_name: r.before.name.clone(), status, previous_status: r.before.status.label() }
+            ConfigEntry {
+                config_id: r.before.id.clone(),
+                config_name: r.before.name.clone(),
+                status,
+                previous_status: r.before.status.label(),
+            }
         })
         .collect();
     ConfigDeactivationReport {
@@ -904,7 +975,8 @@ mod tests {
 
     #[test]
     fn request_rejects_unknown_fields_so_a_typo_cannot_turn_a_dry_run_into_a_real_one() {
-        let err = serde_json::from_value::<DeactivateConfigsRequest>(json!({"client_id": "1", "dryrun": true})).unwrap_err();
+        let err =
+            serde_json::from_value::<DeactivateConfigsRequest>(json!({"client_id": "1", "dryrun": true})).unwrap_err();
         assert!(err.to_string().contains("dryrun"), "{err}");
         let ok: DeactivateConfigsRequest = serde_json::from_value(json!({"client_id": 250, "dry_run": true})).unwrap();
         assert_eq!(ok.client_id.as_deref(), Some("250"));
@@ -914,7 +986,11 @@ mod tests {
     fn validation_requires_exactly_one_identifier() {
         let none = DeactivateConfigsRequest::default();
         assert_eq!(validate(&none).err().unwrap().code(), ErrorCode::InvalidInput);
-        let both = DeactivateConfigsRequest { client_id: Some("1".into()), client_name: Some("A".into()), ..Default::default() };
+        let both = DeactivateConfigsRequest {
+            client_id: Some("1".into()),
+            client_name: Some("A".into()),
+            ..Default::default()
+        };
         assert_eq!(validate(&both).err().unwrap().code(), ErrorCode::InvalidInput);
         let approval_in_dry_run = DeactivateConfigsRequest {
             client_id: Some("1".into()),

@@ -45,9 +45,9 @@ pub fn identifier(field: &str, value: Option<&str>) -> Result<Option<String>, Of
 
 /// An operation id: a UUID as Offramp makes them.
 pub fn operation_id(value: &str) -> Result<String, OfframpError> {
-    uuid::Uuid::parse_str(value.trim())
-        .map(|u| u.to_string())
-        .map_err(|_| OfframpError::invalid_input(format!("operation_id '{value}' is not an Offramp operation id (a UUID)")))
+    uuid::Uuid::parse_str(value.trim()).map(|u| u.to_string()).map_err(|_| {
+        OfframpError::invalid_input(format!("operation_id '{value}' is not an Offramp operation id (a UUID)"))
+    })
 }
 
 /// A plan hash: 64 hexadecimal characters (SHA-256).

@@ -43,7 +43,12 @@ pub async fn sweep_offboarded_clients(
         warnings: Vec::new(),
         errors: Vec::new(),
     };
-    let error = |e: OfframpError| ReportError { code: e.code(), message: e.to_string(), timestamp: timestamp.clone(), config_id: None };
+    let error = |e: OfframpError| ReportError {
+        code: e.code(),
+        message: e.to_string(),
+        timestamp: timestamp.clone(),
+        config_id: None,
+    };
     if offboarded_statuses.iter().all(|s| s.trim().is_empty()) {
         report.success = false;
         report.errors.push(error(OfframpError::new(
@@ -87,10 +92,9 @@ pub async fn sweep_offboarded_clients(
         report.operations.push(operation);
     }
     if report.clients_processed == 0 {
-        report.warnings.push(format!(
-            "No company with status in [{}] has active configurations.",
-            offboarded_statuses.join(", ")
-        ));
+        report
+            .warnings
+            .push(format!("No company with status in [{}] has active configurations.", offboarded_statuses.join(", ")));
     }
     report
 }

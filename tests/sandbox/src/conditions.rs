@@ -178,7 +178,9 @@ impl Parser {
                         "true" => Literal::Bool(true),
                         "false" => Literal::Bool(false),
                         "null" => Literal::Null,
-                        _ => Literal::Number(word.parse().map_err(|_| format!("'{word}' is not a value (quote strings)"))?),
+                        _ => Literal::Number(
+                            word.parse().map_err(|_| format!("'{word}' is not a value (quote strings)"))?,
+                        ),
                     },
                     other => return Err(format!("expected a value after '{field}', found {other:?}")),
                 };

@@ -49,7 +49,12 @@ pub struct SandboxConfig {
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        Self { latency: Duration::ZERO, rate_limit_per_sec: None, large_client_configs: 10_000, bench_client_configs: 0 }
+        Self {
+            latency: Duration::ZERO,
+            rate_limit_per_sec: None,
+            large_client_configs: 10_000,
+            bench_client_configs: 0,
+        }
     }
 }
 
@@ -255,14 +260,21 @@ impl Shared {
 }
 
 fn cw_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, [("content-type", "application/json")], json!({ "code": code, "message": message }).to_string()).into_response()
+    (status, [("content-type", "application/json")], json!({ "code": code, "message": message }).to_string())
+        .into_response()
 }
 
 fn json_response(value: &Value) -> Response {
     ([("content-type", "application/json")], value.to_string()).into_response()
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_string();
     if let Some(admin) = path.strip_prefix("/_sandbox/") {
         return admin_route(&shared, &method, admin, &body);
@@ -270,7 +282,8 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, hea
     shared.stats.lock().unwrap_or_else(|e| e.into_inner()).total_requests += 1;
     if !shared.admit() {
         shared.stats.lock().unwrap_or_else(|e| e.into_inner()).throttled += 1;
-        let mut response = cw_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests, try again later");
+        let mut response =
+            cw_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests, try again later");
         response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
         return response;
     }
@@ -280,11 +293,13 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, hea
     }
     if Shared::take(&shared.drop_next) {
         // Headers go out, then the body breaks: the client sees a broken connection.
-        let stream = futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("dropped by sandbox")) });
+        let stream =
+            futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("dropped by sandbox")) });
         return Response::builder().status(200).body(Body::from_stream(stream)).unwrap_or_default();
     }
     if Shared::take(&shared.fail_next) {
-        let status = StatusCode::from_u16(shared.fail_status.load(Ordering::SeqCst) as u16).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let status = StatusCode::from_u16(shared.fail_status.load(Ordering::SeqCst) as u16)
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return cw_error(status, "ServiceUnavailable", "Injected fault");
     }
     let Some(api_path) = path.strip_prefix(CW_PREFIX) else {
@@ -316,7 +331,9 @@ fn check_auth(headers: &HeaderMap) -> Result<(), Response> {
 fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
     let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     match (method.as_str(), path) {
-        ("GET", "stats") => json_response(&serde_json::to_value(&*shared.stats.lock().unwrap_or_else(|e| e.into_inner())).unwrap_or_default()),
+        ("GET", "stats") => json_response(
+            &serde_json::to_value(&*shared.stats.lock().unwrap_or_else(|e| e.into_inner())).unwrap_or_default(),
+        ),
         ("POST", "reset-stats") => {
             *shared.stats.lock().unwrap_or_else(|e| e.into_inner()) = StatsSnapshot::default();
             json_response(&json!({"ok": true}))
@@ -343,7 +360,8 @@ fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Re
 }
 
 fn record_route(shared: &Shared, method: &Method, route: &str) {
-    *shared.stats.lock().unwrap_or_else(|e| e.into_inner()).by_route.entry(format!("{method} {route}")).or_default() += 1;
+    *shared.stats.lock().unwrap_or_else(|e| e.into_inner()).by_route.entry(format!("{method} {route}")).or_default() +=
+        1;
 }
 
 fn query_map(uri: &Uri) -> HashMap<String, String> {
@@ -470,7 +488,11 @@ fn patch_configuration(shared: &Shared, id: i64, body: &Bytes) -> Response {
     let ops = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Array(ops)) => ops,
         _ => {
-            return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", "The request body must be a JSON array of patch operations");
+            return cw_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidObject",
+                "The request body must be a JSON array of patch operations",
+            );
         }
     };
     let response = shared.cw.with(|d| {

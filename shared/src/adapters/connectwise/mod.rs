@@ -81,9 +81,8 @@ pub struct ConnectWiseClient {
 
 impl ConnectWiseClient {
     pub fn new(settings: ConnectWiseSettings, http: HttpSettings) -> Result<Self, PsaError> {
-        let mut base = url::Url::parse(settings.url.trim()).map_err(|e| PsaError::Configuration {
-            message: format!("CONNECTWISE_URL is not a valid URL: {e}"),
-        })?;
+        let mut base = url::Url::parse(settings.url.trim())
+            .map_err(|e| PsaError::Configuration { message: format!("CONNECTWISE_URL is not a valid URL: {e}") })?;
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
             base.set_path(&path);
@@ -156,16 +155,11 @@ impl ConnectWiseClient {
     fn error_for(&self, response: &HttpResponse, what: &str) -> PsaError {
         let body = response.json().unwrap_or(Value::Null);
         let code = body.get("code").and_then(Value::as_str).map(str::to_string);
-        let mut message = body
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| response.body_excerpt());
+        let mut message =
+            body.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| response.body_excerpt());
         if let Some(details) = body.get("errors").and_then(Value::as_array) {
-            let details: Vec<String> = details
-                .iter()
-                .filter_map(|e| e.get("message").and_then(Value::as_str).map(str::to_string))
-                .collect();
+            let details: Vec<String> =
+                details.iter().filter_map(|e| e.get("message").and_then(Value::as_str).map(str::to_string)).collect();
             if !details.is_empty() {
                 message = format!("{message} ({})", details.join("; "));
             }
@@ -191,9 +185,10 @@ impl ConnectWiseClient {
         if !response.is_success() {
             return Err(self.error_for(&response, what));
         }
-        response.json().map(Some).map_err(|e| PsaError::InvalidResponse {
-            message: format!("{what}: body is not JSON: {e}"),
-        })
+        response
+            .json()
+            .map(Some)
+            .map_err(|e| PsaError::InvalidResponse { message: format!("{what}: body is not JSON: {e}") })
     }
 
     /// Every record of a list endpoint, following `Link: <…>; rel="next"`.
@@ -209,23 +204,27 @@ impl ConnectWiseClient {
             if !response.is_success() {
                 return Err(self.error_for(&response, what));
             }
-            let page: Vec<Value> = serde_json::from_slice(&response.body).map_err(|e| PsaError::InvalidResponse {
-                message: format!("{what}: expected a JSON array: {e}"),
-            })?;
+            let page: Vec<Value> = serde_json::from_slice(&response.body)
+                .map_err(|e| PsaError::InvalidResponse { message: format!("{what}: expected a JSON array: {e}") })?;
             records.extend(page);
             match response.header("link").and_then(next_link) {
                 Some(next) => {
-                    let next = url.join(&next).map_err(|e| PsaError::InvalidResponse {
-                        message: format!("{what}: bad Link header: {e}"),
-                    })?;
+                    let next = url
+                        .join(&next)
+                        .map_err(|e| PsaError::InvalidResponse { message: format!("{what}: bad Link header: {e}") })?;
                     // Credentials go with every request: never follow a link to another host.
                     if next.origin() != self.base.origin() {
                         return Err(PsaError::InvalidResponse {
-                            message: format!("{what}: next-page link points to another host ({})", next.origin().ascii_serialization()),
+                            message: format!(
+                                "{what}: next-page link points to another host ({})",
+                                next.origin().ascii_serialization()
+                            ),
                         });
                     }
                     if next == url {
-                        return Err(PsaError::InvalidResponse { message: format!("{what}: next-page link repeats the current page") });
+                        return Err(PsaError::InvalidResponse {
+                            message: format!("{what}: next-page link repeats the current page"),
+                        });
                     }
                     url = next;
                 }
@@ -263,9 +262,10 @@ impl ConnectWiseClient {
     }
 
     fn parse_company(value: &Value) -> Result<Company, PsaError> {
-        let id = value.get("id").and_then(Value::as_i64).ok_or_else(|| PsaError::InvalidResponse {
-            message: "company without an id".into(),
-        })?;
+        let id = value
+            .get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| PsaError::InvalidResponse { message: "company without an id".into() })?;
         Ok(Company {
             id: id.to_string(),
             name: value.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
@@ -275,9 +275,10 @@ impl ConnectWiseClient {
     }
 
     fn parse_configuration(&self, value: &Value, statuses: &StatusTable) -> Result<Configuration, PsaError> {
-        let id = value.get("id").and_then(Value::as_i64).ok_or_else(|| PsaError::InvalidResponse {
-            message: "configuration without an id".into(),
-        })?;
+        let id = value
+            .get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| PsaError::InvalidResponse { message: "configuration without an id".into() })?;
         let status_id = value.pointer("/status/id").and_then(Value::as_i64);
         let record = status_id.and_then(|id| statuses.by_id.get(&id));
         let name = record
@@ -372,11 +373,8 @@ impl Psa for ConnectWiseClient {
         if statuses.is_empty() {
             return Ok(Vec::new());
         }
-        let conditions = statuses
-            .iter()
-            .map(|s| format!("status/name={}", conditions::quote(s)))
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let conditions =
+            statuses.iter().map(|s| format!("status/name={}", conditions::quote(s))).collect::<Vec<_>>().join(" or ");
         let records = self.list_all("company/companies", Some(conditions), "companies").await?;
         let wanted: Vec<String> = statuses.iter().map(|s| s.trim().to_lowercase()).collect();
         records
@@ -384,16 +382,25 @@ impl Psa for ConnectWiseClient {
             .filter(|c| !c.get("deletedFlag").and_then(Value::as_bool).unwrap_or(false))
             .map(Self::parse_company)
             .filter(|c| {
-                c.as_ref().map_or(true, |c| c.status.as_ref().is_some_and(|s| wanted.contains(&s.trim().to_lowercase())))
+                c.as_ref()
+                    .map_or(true, |c| c.status.as_ref().is_some_and(|s| wanted.contains(&s.trim().to_lowercase())))
             })
             .collect()
     }
 
-    async fn list_configurations(&self, company_id: &str, include_archived: bool) -> Result<Vec<Configuration>, PsaError> {
+    async fn list_configurations(
+        &self,
+        company_id: &str,
+        include_archived: bool,
+    ) -> Result<Vec<Configuration>, PsaError> {
         let id = numeric_id(company_id, "company")?;
         let statuses = self.statuses().await?;
         let records = self
-            .list_all("company/configurations", Some(format!("company/id={id}")), &format!("configurations of company {id}"))
+            .list_all(
+                "company/configurations",
+                Some(format!("company/id={id}")),
+                &format!("configurations of company {id}"),
+            )
             .await?;
         let mut configs = Vec::with_capacity(records.len());
         for record in &records {
@@ -419,9 +426,13 @@ impl Psa for ConnectWiseClient {
         self.patch_status(&config.id, inactive).await
     }
 
-    async fn set_configuration_status(&self, config_id: &str, status: &ConfigStatus) -> Result<Configuration, PsaError> {
-        let status_id = status.id.as_deref().and_then(|id| id.parse::<i64>().ok()).ok_or_else(|| PsaError::InvalidId {
-            message: format!("status '{}' has no ConnectWise status id", status.name),
+    async fn set_configuration_status(
+        &self,
+        config_id: &str,
+        status: &ConfigStatus,
+    ) -> Result<Configuration, PsaError> {
+        let status_id = status.id.as_deref().and_then(|id| id.parse::<i64>().ok()).ok_or_else(|| {
+            PsaError::InvalidId { message: format!("status '{}' has no ConnectWise status id", status.name) }
         })?;
         self.patch_status(config_id, status_id).await
     }
