@@ -305,26 +305,27 @@ async fn handle(
     let Some(api_path) = path.strip_prefix(CW_PREFIX) else {
         return cw_error(StatusCode::NOT_FOUND, "NotFound", "No such API");
     };
-    if let Err(response) = check_auth(&headers) {
+    if let Some(response) = auth_failure(&headers) {
         return response;
     }
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     connectwise_route(&shared, &method, api_path, &uri, &host, &body)
 }
 
-fn check_auth(headers: &HeaderMap) -> Result<(), Response> {
+/// The 401 to answer, if the request's credentials are not the sandbox's.
+fn auth_failure(headers: &HeaderMap) -> Option<Response> {
     let expected = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{CW_COMPANY_ID}+{CW_PUBLIC_KEY}:{CW_PRIVATE_KEY}"))
     );
     let authorization = headers.get("authorization").and_then(|h| h.to_str().ok());
     if authorization != Some(expected.as_str()) {
-        return Err(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "UserNotAuthenticated"));
+        return Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "UserNotAuthenticated"));
     }
     match headers.get("clientid").and_then(|h| h.to_str().ok()) {
-        None => Err(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "A clientId header is required")),
-        Some(id) if id != CW_CLIENT_ID => Err(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "Unknown clientId")),
-        Some(_) => Ok(()),
+        None => Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "A clientId header is required")),
+        Some(id) if id != CW_CLIENT_ID => Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "Unknown clientId")),
+        Some(_) => None,
     }
 }
 
@@ -427,12 +428,16 @@ fn connectwise_route(shared: &Shared, method: &Method, path: &str, uri: &Uri, ho
     }
 }
 
-fn filtered(records: Vec<Value>, query: &HashMap<String, String>) -> Result<Vec<Value>, Response> {
+fn filtered(records: Vec<Value>, query: &HashMap<String, String>) -> Result<Vec<Value>, Box<Response>> {
     match query.get("conditions").filter(|c| !c.trim().is_empty()) {
         None => Ok(records),
         Some(text) => {
             let condition = conditions::parse(text).map_err(|e| {
-                cw_error(StatusCode::BAD_REQUEST, "InvalidObject", &format!("conditions could not be parsed: {e}"))
+                Box::new(cw_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidObject",
+                    &format!("conditions could not be parsed: {e}"),
+                ))
             })?;
             Ok(records.into_iter().filter(|r| condition.matches(r)).collect())
         }
@@ -442,14 +447,14 @@ fn filtered(records: Vec<Value>, query: &HashMap<String, String>) -> Result<Vec<
 fn count(records: Vec<Value>, query: &HashMap<String, String>) -> Response {
     match filtered(records, query) {
         Ok(records) => json_response(&json!({ "count": records.len() })),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
 fn list(records: Vec<Value>, query: &HashMap<String, String>, uri: &Uri, host: &str) -> Response {
     let mut records = match filtered(records, query) {
         Ok(records) => records,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     records.sort_by_key(|r| r["id"].as_i64().unwrap_or(0));
     let page_size = query.get("pagesize").and_then(|v| v.parse::<usize>().ok()).unwrap_or(25).clamp(1, 1000);
