@@ -22,9 +22,6 @@ lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
 	sam validate --lint -t infra/template.yaml
 
 test: setup lint ## Everything: lint, then all tests (moto started on a free loopback port)
-	cargo build --workspace --bins
-	# What `cargo lambda watch` runs (features unify per package, so this is its own build).
-	cargo build -p deactivate-configs
 	scripts/with-moto.sh cargo nextest run --workspace --no-fail-fast
 
 demo: ## Sandbox + dry run + real run + re-run + audit record, on the embedded SQLite trail

@@ -125,7 +125,8 @@ fn measure(bin: &Path, concurrency: usize) -> Measurement {
 
 fn main() {
     let bin = release_dir();
-    let default_concurrency = 16;
+    // The documented defaults: OFFRAMP_CONCURRENCY and CONNECTWISE_MAX_CONCURRENCY are both 8.
+    let default_concurrency = 8;
     println!(
         "configuration deactivation: {CONFIGS} configurations, {LATENCY_MS} ms latency, {RATE_LIMIT} requests/s (sandbox and client)"
     );

@@ -133,4 +133,14 @@ async fn deactivate_configs_binary_runs_under_cargo_lambda_watch() {
     assert_eq!(detail.snapshots.len(), 11);
     assert_eq!(detail.operation.initiated_by, "tech@msp.example");
     assert_eq!(detail.changes.len(), 11);
+
+    // Its logs are JSON lines that carry the operation id and the Lambda request id.
+    let log = std::fs::read_to_string(workspace().join("target/lambda-watch.log")).unwrap();
+    let tagged = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line.trim()).ok())
+        .find(|line| line.to_string().contains(operation_id))
+        .expect("a JSON log line naming the operation");
+    let spans = tagged["spans"].to_string();
+    assert!(spans.contains("request_id") && spans.contains(operation_id), "{tagged}");
 }
