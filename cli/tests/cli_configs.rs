@@ -8,7 +8,10 @@ use offramp_sandbox::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY
 use serde_json::Value;
 
 fn offramp(sandbox: &Sandbox, audit_db: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_offramp"));
+    with_env(Command::new(env!("CARGO_BIN_EXE_offramp")), sandbox, audit_db)
+}
+
+fn with_env(mut command: Command, sandbox: &Sandbox, audit_db: &Path) -> Command {
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -184,4 +187,39 @@ async fn a_killed_run_is_resumed_without_double_changes() {
     assert_eq!(sandbox.stats().patches(), 10_000, "every configuration patched exactly once in total");
     let cw = sandbox.connectwise();
     assert!(cw.configurations_of(300).iter().all(|c| cw.patch_count(c["id"].as_i64().unwrap()) == 1));
+}
+
+/// On a terminal (a pty made by `script`), a run that changes data shows the plan and
+/// applies it only after the engineer types "yes".
+#[tokio::test]
+async fn on_a_terminal_the_plan_is_confirmed_before_anything_changes() {
+    use std::io::Write;
+    let sandbox = sandbox(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    for (answer, patches, code) in [("no", 0, 5), ("yes", 9, 0)] {
+        let inner = format!("{} configs deactivate --client-id 250", env!("CARGO_BIN_EXE_offramp"));
+        let mut command = with_env(Command::new("script"), &sandbox, &db);
+        let transcript = dir.path().join(format!("{answer}.txt"));
+        command
+            .args(["-qec", &inner, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(&transcript).unwrap())
+            .stderr(Stdio::null());
+        let status = tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn().expect("script (bsdutils)");
+            let mut stdin = child.stdin.take().unwrap();
+            writeln!(stdin, "{answer}").unwrap();
+            // Keep stdin open until the program has read its answer and exited.
+            let status = child.wait().unwrap();
+            drop(stdin);
+            status
+        })
+        .await
+        .unwrap();
+        let text = std::fs::read_to_string(&transcript).unwrap();
+        assert_eq!(status.code(), Some(code), "{text}");
+        assert!(text.contains("PLAN (dry run, nothing changed)") && text.contains("Type 'yes'"), "{text}");
+        assert_eq!(sandbox.stats().patches(), patches, "after answering {answer}: {text}");
+    }
 }
