@@ -79,6 +79,7 @@ async fn deactivate_configs_binary_runs_under_cargo_lambda_watch() {
         ("RUST_LOG", "info".to_string()),
     ];
     let env_arg = env_vars.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    std::fs::create_dir_all(workspace().join("target")).unwrap();
     let log = std::fs::File::create(workspace().join("target/lambda-watch.log")).unwrap();
     let child = Command::new("cargo")
         .current_dir(workspace())
