@@ -26,23 +26,42 @@ pub struct Services {
     pub audit: Arc<dyn AuditStore>,
 }
 
-async fn aws_config() -> aws_config::SdkConfig {
-    // Honours AWS_ENDPOINT_URL, AWS_REGION and the usual credential chain.
-    aws_config::load_from_env().await
+fn uses_aws(source: &ConfigSource) -> bool {
+    source.get("OFFRAMP_SECRET_ID").is_some()
+        || matches!(Settings::audit_backend(source), AuditBackend::DynamoDb { .. })
+}
+
+/// The AWS configuration, loaded once and only when an AWS adapter is used. It honours
+/// AWS_ENDPOINT_URL, AWS_REGION and the usual credential chain.
+async fn aws_config(source: &ConfigSource) -> Option<aws_config::SdkConfig> {
+    if uses_aws(source) { Some(aws_config::load_from_env().await) } else { None }
+}
+
+fn aws_or_err(aws: Option<&aws_config::SdkConfig>) -> Result<&aws_config::SdkConfig, OfframpError> {
+    aws.ok_or_else(|| OfframpError::configuration("AWS configuration was not loaded"))
 }
 
 /// The audit store alone (what `offramp audit` needs: no PSA credentials).
 pub async fn audit_store(source: &ConfigSource) -> Result<Arc<dyn AuditStore>, OfframpError> {
+    audit_store_with(source, aws_config(source).await.as_ref())
+}
+
+fn audit_store_with(
+    source: &ConfigSource,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Arc<dyn AuditStore>, OfframpError> {
     Ok(match Settings::audit_backend(source) {
         AuditBackend::DynamoDb { table } => {
-            let client = aws_sdk_dynamodb::Client::new(&aws_config().await);
-            Arc::new(DynamoDbAuditStore::new(client, table))
+            Arc::new(DynamoDbAuditStore::new(aws_sdk_dynamodb::Client::new(aws_or_err(aws)?), table))
         }
         AuditBackend::Sqlite { path } => Arc::new(SqliteAuditStore::open(&path)?),
     })
 }
 
-pub async fn secret_store(source: &ConfigSource) -> Result<Arc<dyn SecretStore>, OfframpError> {
+fn secret_store_with(
+    source: &ConfigSource,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Arc<dyn SecretStore>, OfframpError> {
     Ok(match source.get("OFFRAMP_SECRET_ID") {
         Some(secret_id) => {
             let ttl = source
@@ -53,7 +72,7 @@ pub async fn secret_store(source: &ConfigSource) -> Result<Arc<dyn SecretStore>,
                 })
                 .transpose()?
                 .unwrap_or(300);
-            let client = aws_sdk_secretsmanager::Client::new(&aws_config().await);
+            let client = aws_sdk_secretsmanager::Client::new(aws_or_err(aws)?);
             Arc::new(SecretsManagerStore::new(client, secret_id, Duration::from_secs(ttl)))
         }
         None => Arc::new(EnvSecretStore::with_vars(source.vars().clone())),
@@ -62,7 +81,8 @@ pub async fn secret_store(source: &ConfigSource) -> Result<Arc<dyn SecretStore>,
 
 /// Build every adapter an entry point needs. Call once per process (per Lambda cold start).
 pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
-    let secrets = secret_store(source).await?;
+    let aws = aws_config(source).await;
+    let secrets = secret_store_with(source, aws.as_ref())?;
     let settings = Settings::load(source, secrets.as_ref()).await?;
     let psa: Arc<dyn Psa> = match settings.psa {
         PsaKind::ConnectWise => {
@@ -74,6 +94,6 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
         }
         other => return Err(OfframpError::configuration(format!("OFFRAMP_PSA={other} is not supported yet"))),
     };
-    let audit = audit_store(source).await?;
+    let audit = audit_store_with(source, aws.as_ref())?;
     Ok(Services { settings, psa, audit })
 }

@@ -486,9 +486,7 @@ async fn plan_and_apply(
         })
         .collect();
     let outcome = execute(deps, &operation_id, work).await;
-    finish(deps, &client, &operation_id, Some(plan.hash), outcome, Vec::new(), OperationEventKind::Completed)
-        .await
-        .map_err(|e| fail(e, true))
+    finish(deps, &client, &operation_id, Some(plan.hash), outcome, Vec::new()).await.map_err(|e| fail(e, true))
 }
 
 fn plan_summary(plan: &Plan) -> serde_json::Value {
@@ -630,16 +628,14 @@ async fn execute(deps: &Deps<'_>, operation_id: &str, work: Vec<Work>) -> Execut
         deps.progress.item_done();
         pending.push(change_record(operation_id, &result));
         results.push(result);
-        if pending.len() >= batch_size
-            && let Err(error) = deps.audit.put_changes(&pending).await
-        {
-            // Stop rather than keep changing things the trail does not show. Updates
-            // already in flight are dropped; a resume re-reads their state from the PSA.
-            tracing::error!(error = %error, "audit trail write failed; stopping the run");
-            stopped = Some(error.into());
-            break;
-        }
         if pending.len() >= batch_size {
+            if let Err(error) = deps.audit.put_changes(&pending).await {
+                // Stop rather than keep changing things the trail does not show. Updates
+                // already in flight are dropped; a resume re-reads their state from the PSA.
+                tracing::error!(error = %error, "audit trail write failed; stopping the run");
+                stopped = Some(error.into());
+                break;
+            }
             pending.clear();
         }
     }
@@ -671,18 +667,16 @@ fn change_record(operation_id: &str, result: &ItemResult) -> ItemChange {
     }
 }
 
-/// Record the end of the run and build the report.
-async fn finish(
-    deps: &Deps<'_>,
+/// The seed report for the results of a run (pure: records nothing).
+fn build_report(
     client: &Company,
     operation_id: &str,
     plan_hash: Option<String>,
-    execution: Execution,
+    mut results: Vec<ItemResult>,
+    stopped: Option<&OfframpError>,
     mut warnings: Vec<String>,
-    kind: OperationEventKind,
-) -> Result<ConfigDeactivationReport, OfframpError> {
+) -> ConfigDeactivationReport {
     let timestamp = domain::iso8601(domain::now());
-    let mut results = execution.results;
     results.sort_by_key(|r| sort_key(&r.before.id));
     let mut statistics = Statistics { configs_found: results.len() as u64, ..Statistics::default() };
     let mut configs = Vec::with_capacity(results.len());
@@ -718,8 +712,7 @@ async fn finish(
             previous_status,
         });
     }
-
-    if let Some(stop) = &execution.stopped {
+    if let Some(stop) = stopped {
         errors.push(ReportError {
             code: stop.code(),
             message: format!("{stop}; the run stopped early and can be resumed with operation_id {operation_id}"),
@@ -727,23 +720,11 @@ async fn finish(
             config_id: None,
         });
         warnings.push(format!(
-            "Interrupted: {} of the planned configurations were not processed; resume with operation_id {operation_id}",
-            statistics.configs_found.saturating_sub(results.len() as u64)
+            "Interrupted: the run stopped after {} configuration(s); resume with operation_id {operation_id}",
+            results.len()
         ));
-        // Best effort: the trail may be the thing that is failing.
-        let detail = json!({ "code": stop.code(), "message": stop.to_string(), "statistics": statistics });
-        let _ = deps.audit.append_event(&OperationEvent::new(operation_id, OperationEventKind::Failed, detail)).await;
-    } else {
-        let detail = json!({ "statistics": statistics, "errors": errors.len() });
-        deps.audit.append_event(&OperationEvent::new(operation_id, kind, detail)).await?;
     }
-    tracing::info!(
-        deactivated = statistics.configs_deactivated,
-        skipped = statistics.configs_skipped,
-        failed = statistics.errors,
-        "operation finished"
-    );
-    Ok(ConfigDeactivationReport {
+    ConfigDeactivationReport {
         success: errors.is_empty(),
         status: None,
         operation_id: Some(operation_id.to_string()),
@@ -756,7 +737,35 @@ async fn finish(
         warnings,
         errors,
         plan_hash,
-    })
+    }
+}
+
+/// Record the end of the run (completed, or failed when recording stopped it) and report.
+async fn finish(
+    deps: &Deps<'_>,
+    client: &Company,
+    operation_id: &str,
+    plan_hash: Option<String>,
+    execution: Execution,
+    warnings: Vec<String>,
+) -> Result<ConfigDeactivationReport, OfframpError> {
+    let report = build_report(client, operation_id, plan_hash, execution.results, execution.stopped.as_ref(), warnings);
+    let statistics = &report.statistics;
+    if let Some(stop) = &execution.stopped {
+        // Best effort: the trail may be the thing that is failing.
+        let detail = json!({ "code": stop.code(), "message": stop.to_string(), "statistics": statistics });
+        let _ = deps.audit.append_event(&OperationEvent::new(operation_id, OperationEventKind::Failed, detail)).await;
+    } else {
+        let detail = json!({ "statistics": statistics, "errors": report.errors.len() });
+        deps.audit.append_event(&OperationEvent::new(operation_id, OperationEventKind::Completed, detail)).await?;
+    }
+    tracing::info!(
+        deactivated = statistics.configs_deactivated,
+        skipped = statistics.configs_skipped,
+        failed = statistics.errors,
+        "operation finished"
+    );
+    Ok(report)
 }
 
 // ---------------------------------------------------------------------------
@@ -880,8 +889,8 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
         ));
     }
 
-    let already_completed =
-        kinds.contains(&OperationEventKind::Completed) && work.iter().all(|w| w.action == WorkAction::Skip);
+    // Completed, and every item already recorded: nothing to do, nothing to append.
+    let already_completed = kinds.contains(&OperationEventKind::Completed) && work.is_empty();
     if already_completed {
         warnings.push("The operation had already completed; nothing was changed.".into());
     } else {
@@ -904,75 +913,14 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
     execution.results.extend(done);
     if already_completed {
         // Report from the record; write no new event.
-        let mut report = finish_without_event(&client, operation_id, op.plan_hash.clone(), execution.results);
-        report.warnings = warnings;
-        return Ok(report);
+        return Ok(build_report(&client, operation_id, op.plan_hash.clone(), execution.results, None, warnings));
     }
-    finish(deps, &client, operation_id, op.plan_hash.clone(), execution, warnings, OperationEventKind::Completed)
-        .await
-        .map_err(fail)
-}
-
-fn finish_without_event(
-    client: &Company,
-    operation_id: &str,
-    plan_hash: Option<String>,
-    mut results: Vec<ItemResult>,
-) -> ConfigDeactivationReport {
-    results.sort_by_key(|r| sort_key(&r.before.id));
-    let mut statistics = Statistics { configs_found: results.len() as u64, ..Statistics::default() };
-    let configs = results
-        .iter()
-        .map(|r| {
-            let status = match r.outcome {
-                ItemOutcome::Changed => {
-                    statistics.configs_deactivated += 1;
-                    r.after.as_ref().map(|a| a.status.label()).unwrap_or_else(|| "inactive".into())
-                }
-                _ => {
-                    statistics.configs_skipped += 1;
-                    r.before.status.label()
-                }
-            };
-            ConfigEntry {
-                config_id: r.before.id.clone(),
-                config_name: r.before.name.clone(),
-                status,
-                previous_status: r.before.status.label(),
-            }
-        })
-        .collect();
-    ConfigDeactivationReport {
-        success: true,
-        status: None,
-        operation_id: Some(operation_id.to_string()),
-        dry_run: false,
-        client_id: Some(client.id.clone()),
-        client_name: Some(client.name.clone()),
-        timestamp: domain::iso8601(domain::now()),
-        statistics,
-        configs,
-        warnings: Vec::new(),
-        errors: Vec::new(),
-        plan_hash,
-    }
+    finish(deps, &client, operation_id, op.plan_hash.clone(), execution, warnings).await.map_err(fail)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ConfigStatus;
-
-    fn config(id: &str, state: ConfigState) -> Configuration {
-        Configuration {
-            id: id.into(),
-            name: format!("cfg {id}"),
-            company_id: "1".into(),
-            status: ConfigStatus { id: Some("1".into()), name: format!("{state:?}"), state },
-            type_name: None,
-        }
-    }
-
     #[test]
     fn request_rejects_unknown_fields_so_a_typo_cannot_turn_a_dry_run_into_a_real_one() {
         let err =
@@ -1016,6 +964,5 @@ mod tests {
         assert_eq!(value["errors"][0]["code"], json!("InvalidInput"));
         assert!(value["errors"][0]["timestamp"].as_str().unwrap().ends_with('Z'));
         assert!(value.get("status").is_none());
-        let _ = config("1", ConfigState::Active);
     }
 }
