@@ -1,41 +1,131 @@
-//! Loopback simulators of the SaaS vendors Offramp talks to, over real HTTP.
+//! Loopback simulators of the SaaS vendors Offramp talks to, over real HTTP on 127.0.0.1.
+//! One server (one port, one [`Sandbox`]) serves every vendor; requests are dispatched by
+//! path prefix. Production clients must not be able to tell it from the vendor: shapes,
+//! auth quirks, paging and limits follow the fact sheet `psa-itglue-api.md`.
 //!
-//! Now: ConnectWise Manage (fact sheet `psa-itglue-api.md` §1) under
-//! `/v4_6_release/apis/3.0`. Faithful where the client depends on it: Basic auth plus a
-//! mandatory `clientId` header (401 otherwise), `conditions` filters, `page`/`pageSize`
-//! (default 25, clamped to 1000) with `Link` headers, configuration status records,
-//! JSON-Patch (array) updates, the `{"code","message","errors"}` error shape. Around
-//! every vendor route: injectable latency, a token-bucket rate limit answered with 429
-//! and `Retry-After`, and faults (HTTP errors, dropped connections, per-configuration
-//! update failures).
+//! All vendors render the same vendor-neutral fixture (same company and configuration ids,
+//! see [`seed`]). Credentials are fake constants re-exported here (`CW_*`, `AT_*`, `HALO_*`).
 //!
-//! Admin API (no auth, never used by the production client) under `/_sandbox/`:
+//! # ConnectWise Manage (§1), prefix [`CW_PREFIX`] = `/v4_6_release/apis/3.0`
+//! Basic auth `CW_COMPANY_ID+CW_PUBLIC_KEY:CW_PRIVATE_KEY` plus a mandatory `clientId`
+//! header (401 otherwise); `{"code","message","errors"}` errors.
+//! - `GET /company/companies`, `/company/companies/count`, `/company/companies/statuses`,
+//!   `/company/companies/{id}`
+//! - `GET /company/configurations`, `/company/configurations/count`,
+//!   `/company/configurations/statuses`, `/company/configurations/{id}`
+//! - `PATCH /company/configurations/{id}` (JSON-Patch array of `replace` ops)
+//!
+//! Lists take `conditions` filters and `page`/`pageSize` (default 25, clamped to 1000) and
+//! answer `Link` headers. Forward-only pagination is not simulated.
+//!
+//! # Autotask PSA (§2)
+//! Zone lookup (no auth, exempt from limits), prefix `/atservicesrest`
+//! ([`Sandbox::autotask_zone_lookup_url`] = `…/atservicesrest/v1.0`):
+//! - `GET /v1.0/zoneInformation?user={user}` → `{"zoneName","url","webUrl","ci"}` for
+//!   `AT_USERNAME` (case-insensitive); 404 `{"errors":[…]}` for other users
+//! - `GET /versioninformation` → `{"apiVersions":["1.0"]}`
+//!
+//! API, prefix [`AT_PREFIX`] = `/at5/atservicesrest/v1.0` ([`Sandbox::autotask_url`]); paths
+//! case-insensitive; headers `ApiIntegrationCode`, `UserName`, `Secret` on every call.
+//! Unknown user → 500, wrong integration code → 500, wrong secret or missing headers → 401;
+//! errors are `{"errors":["…"]}`. Entities: `Companies`, `ConfigurationItems`.
+//! - `GET /{Entity}/{id}` → `{"item":{…}}` (404 when missing)
+//! - `POST /{Entity}/query` (JSON body) and `GET /{Entity}/query?search={json}`:
+//!   `{"filter":[…],"includeFields":[…],"MaxRecords":n}` (keys and field names
+//!   case-insensitive). Ops `eq noteq gt gte lt lte beginsWith endsWith contains exist
+//!   notExist in notIn` and groups `{"op":"and"|"or","items":[…]}`; string compares ignore
+//!   case. A missing/empty filter, a null value, an unknown op or field → 500. Sorted by id,
+//!   at most min(MaxRecords, 500) per page; `{"items","pageDetails":{"count","requestCount",
+//!   "prevPageUrl","nextPageUrl"}}` with absolute page URLs
+//! - `GET|POST /{Entity}/query/next?paging={cursor}&search={json}` (the page URLs; the
+//!   cursor in the URL wins over any re-sent body)
+//! - `GET|POST /{Entity}/query/count` → `{"queryCount":n}`
+//! - `GET /{Entity}/entityInformation`, `GET /{Entity}/entityInformation/fields` (picklists:
+//!   `companyType`, `classification`, `configurationItemType`)
+//! - `PATCH /ConfigurationItems` `{"id":N,…}` → `{"itemId":N}`; only supplied fields change;
+//!   `isActive` must be a boolean (500 otherwise); unknown id → 404
+//! - `GET /ThresholdInformation` → `{"externalRequestThreshold","requestThresholdTimeframe":60,
+//!   "currentTimeframeRequestCount"}`
+//!
+//! Limits: at most 3 concurrent requests per (`ApiIntegrationCode`, endpoint = first path
+//! segment) — the 4th answers 429 "Thread Threshold Exceeded" at once (the slot is held
+//! through the injected latency and released when the request ends or its client goes
+//! away); an hourly budget over a rolling hour of authenticated API requests
+//! ([`SandboxConfig::autotask_hourly_limit`], default 10,000) → 429 "The request threshold of
+//! N requests per hour has been exceeded". Only admitted requests count toward the budget.
+//!
+//! # HaloPSA (§3), prefix [`HALO_PREFIX`] = `/halo` ([`Sandbox::halo_url`], the instance root)
+//! Paths case-insensitive. Errors are heterogeneous, as in Halo.
+//! - `GET /api/authinfo` (no auth) → `{"auth_url":"http://{host}/halo/auth","tenant_id"}`
+//! - `POST /auth/token?tenant=HALO_TENANT`, form `grant_type=client_credentials&client_id&
+//!   client_secret&scope=all` → `{"access_token","token_type":"Bearer","expires_in","scope"}`;
+//!   unknown tenant → 400 `invalid_request`, other grant → 400 `unsupported_grant_type`, bad
+//!   client → 401 `invalid_client`. Tokens expire after the TTL (default 3600 s) and can be
+//!   revoked ([`Sandbox::revoke_halo_tokens`]).
+//! - Every other `/api/…` call needs `Authorization: Bearer {token}`; else 401 text
+//!   `Unauthorized`.
+//! - `GET /api/client/{id}`; `GET /api/client?search&includeinactive&includeactive&toplevel_id`
+//!   → `{"record_count","page_no","page_size","clients"}`
+//! - `GET /api/asset/{id}`; `GET /api/asset?client_id&site_id&assettype_id&search&
+//!   includeinactive&includeactive` → `{…,"assets"}`. Inactive rows only with
+//!   `includeinactive=true`; active rows unless `includeactive=false`. Paging only with
+//!   `pageinate=true`: `page_no` 1-based, `page_size` default 50 clamped to 1..=500.
+//! - `POST /api/asset` with a JSON array of `{"id":N,…}` (integer ids only): atomic — one
+//!   unknown id or injected failure → 400 `{"resultCode":1,"errorMessage"}` and nothing
+//!   changes; success → 201 with the updated assets. Creating assets is not simulated.
+//!
+//! Limit: a rolling 5-minute window per sandbox ([`SandboxConfig::halo_rate_limit`], default
+//! 300, token endpoint included) → 429 text `Rate Limit Reached - N Requests per rolling 5
+//! minute window`, no `Retry-After`.
+//!
+//! # Around every vendor route
+//! In order: the global token-bucket rate limit ([`SandboxConfig::rate_limit_per_sec`]; 429
+//! with `Retry-After: 1` in the vendor's error shape), the vendor's own limits (above),
+//! injectable latency, then faults (`fail_next`: an HTTP error in the vendor's shape;
+//! `drop_next`: the connection breaks mid-response), then auth and the route. Per-item
+//! update failures and state changes are injected through [`PsaSim`].
+//!
+//! # Admin API (no auth, never used by production clients), under `/_sandbox/`
 //! `GET stats`, `POST reset-stats`, `POST faults {"fail_next":N,"status":S,"drop_next":N}`,
-//! `POST settings {"latency_ms":N,"rate_limit":N|null}`.
-//!
-//! Forward-only pagination (`pagination-type: forward-only`) is not simulated: Offramp's
-//! client uses navigable pagination.
+//! `POST settings {"latency_ms":N,"rate_limit":N|null,"autotask_hourly_limit":N,
+//! "halo_rate_limit":N|null,"halo_token_ttl_secs":N}`.
 
+mod autotask;
 mod conditions;
+mod connectwise;
+mod halo;
 pub mod seed;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde_json::{Value, json};
 
-pub use seed::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY};
+pub use autotask::AutotaskSim;
+pub use connectwise::ConnectWiseSim;
+pub use halo::HaloSim;
+pub use seed::{
+    AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY,
+    HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT,
+};
+
+use connectwise::cw_error;
 
 /// The path prefix of the ConnectWise API (codebase + `apis/3.0`).
 pub const CW_PREFIX: &str = "/v4_6_release/apis/3.0";
+/// The path prefix of the Autotask zone-lookup service.
+pub const AT_ZONE_PREFIX: &str = "/atservicesrest";
+/// The path prefix of the Autotask REST API in the sandbox's zone.
+pub const AT_PREFIX: &str = "/at5/atservicesrest/v1.0";
+/// The path prefix of the HaloPSA instance (`/api`, `/auth` below it).
+pub const HALO_PREFIX: &str = "/halo";
 
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -45,6 +135,12 @@ pub struct SandboxConfig {
     pub large_client_configs: usize,
     /// Configurations of the bench client (company 500); 0 = no bench client.
     pub bench_client_configs: usize,
+    /// Autotask API requests per rolling hour (the vendor's default is 10,000).
+    pub autotask_hourly_limit: u32,
+    /// HaloPSA requests per rolling 5 minutes; `None` = unlimited.
+    pub halo_rate_limit: Option<u32>,
+    /// Lifetime of HaloPSA access tokens.
+    pub halo_token_ttl: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -54,6 +150,9 @@ impl Default for SandboxConfig {
             rate_limit_per_sec: None,
             large_client_configs: 10_000,
             bench_client_configs: 0,
+            autotask_hourly_limit: 10_000,
+            halo_rate_limit: Some(300),
+            halo_token_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -62,9 +161,16 @@ impl Default for SandboxConfig {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct StatsSnapshot {
     pub total_requests: u64,
+    /// Requests answered 429 by any limit (global, Autotask thread/hourly, Halo window).
     pub throttled: u64,
+    /// Keys `"{METHOD} {route}"`, e.g. `"GET /company/configurations"`,
+    /// `"POST /autotask/ConfigurationItems/query"`, `"POST /halo/api/asset"`.
     pub by_route: BTreeMap<String, u64>,
+    /// Configuration updates that reached an existing configuration, on every vendor
+    /// (HaloPSA: per array element).
     pub configuration_patches: u64,
+    /// Autotask requests refused by the thread limit (also counted in `throttled`).
+    pub thread_limit_rejections: u64,
 }
 
 impl StatsSnapshot {
@@ -74,14 +180,37 @@ impl StatsSnapshot {
     pub fn throttled(&self) -> u64 {
         self.throttled
     }
-    /// PATCHes of configurations that reached the handler (past auth and faults).
+    /// Configuration updates that reached the handler (past auth and faults).
     pub fn patches(&self) -> u64 {
         self.configuration_patches
     }
-    /// Requests on one route template, e.g. `("GET", "/company/configurations")`.
+    pub fn thread_limit_rejections(&self) -> u64 {
+        self.thread_limit_rejections
+    }
+    /// Requests on one route template, e.g. `("GET", "/company/configurations")` or
+    /// `("PATCH", "/autotask/ConfigurationItems")`.
     pub fn count(&self, method: &str, route: &str) -> u64 {
         self.by_route.get(&format!("{method} {route}")).copied().unwrap_or(0)
     }
+}
+
+/// Test controls every simulated PSA offers, for tests written once for all vendors.
+pub trait PsaSim: Send + Sync {
+    /// `"connectwise"`, `"autotask"` or `"halo"`.
+    fn kind(&self) -> &'static str;
+    /// Whether the configuration is in use (CW: status not closed; Autotask: `isActive`;
+    /// Halo: `!inactive`); `None` if it does not exist.
+    fn configuration_is_active(&self, id: i64) -> Option<bool>;
+    /// Someone changes the configuration in the PSA (CW: status 1 Active / 2 Inactive).
+    fn set_configuration_active(&self, id: i64, active: bool);
+    /// Updates of configuration `id` fail with `message` (CW: HTTP 400; Autotask: 500;
+    /// Halo: the whole batch 400).
+    fn fail_configuration_update(&self, id: i64, message: &str);
+    fn clear_configuration_failures(&self);
+    /// Update attempts that reached the configuration, failed ones included.
+    fn update_count(&self, config_id: i64) -> usize;
+    /// Ids of the company's configurations, ascending.
+    fn configuration_ids_of(&self, company_id: i64) -> Vec<i64>;
 }
 
 struct Bucket {
@@ -91,6 +220,8 @@ struct Bucket {
 
 pub(crate) struct Shared {
     cw: ConnectWiseSim,
+    at: AutotaskSim,
+    halo: HaloSim,
     latency_ms: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
     bucket: Mutex<Bucket>,
@@ -98,51 +229,6 @@ pub(crate) struct Shared {
     fail_status: AtomicU32,
     drop_next: AtomicU32,
     stats: Mutex<StatsSnapshot>,
-}
-
-/// ConnectWise's data, reachable synchronously from tests.
-pub struct ConnectWiseSim {
-    state: Mutex<seed::CwData>,
-}
-
-impl ConnectWiseSim {
-    fn with<T>(&self, f: impl FnOnce(&mut seed::CwData) -> T) -> T {
-        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub fn configuration(&self, id: i64) -> Option<Value> {
-        self.with(|d| d.configs.get(&id).cloned())
-    }
-
-    pub fn configurations_of(&self, company_id: i64) -> Vec<Value> {
-        self.with(|d| d.configs.values().filter(|c| c["company"]["id"] == json!(company_id)).cloned().collect())
-    }
-
-    pub fn company(&self, id: i64) -> Option<Value> {
-        self.with(|d| d.companies.get(&id).cloned())
-    }
-
-    /// Someone changes a configuration in the PSA.
-    pub fn set_configuration_status(&self, id: i64, status_id: i64) {
-        self.with(|d| {
-            let status = d.config_status(status_id).expect("known status");
-            if let Some(config) = d.configs.get_mut(&id) {
-                seed::apply_status(config, &status);
-            }
-        })
-    }
-
-    pub fn fail_configuration_update(&self, id: i64, status: u16, message: &str) {
-        self.with(|d| d.update_failures.insert(id, (status, message.to_string())));
-    }
-
-    pub fn clear_configuration_failures(&self) {
-        self.with(|d| d.update_failures.clear());
-    }
-
-    pub fn patch_count(&self, config_id: i64) -> usize {
-        self.with(|d| d.patch_counts.get(&config_id).copied().unwrap_or(0))
-    }
 }
 
 pub struct Sandbox {
@@ -166,9 +252,11 @@ impl Sandbox {
     }
 
     pub async fn start_on(config: SandboxConfig, port: u16) -> anyhow::Result<Sandbox> {
-        let data = seed::connectwise(config.large_client_configs, config.bench_client_configs);
+        let fixture = seed::fixture(config.large_client_configs, config.bench_client_configs);
         let shared = Arc::new(Shared {
-            cw: ConnectWiseSim { state: Mutex::new(data) },
+            cw: ConnectWiseSim::new(seed::connectwise_from(&fixture)),
+            at: AutotaskSim::new(&fixture, config.autotask_hourly_limit),
+            halo: HaloSim::new(&fixture, config.halo_rate_limit, config.halo_token_ttl),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             rate_limit: Mutex::new(config.rate_limit_per_sec),
             bucket: Mutex::new(Bucket { tokens: config.rate_limit_per_sec.unwrap_or(0) as f64, last: Instant::now() }),
@@ -177,6 +265,7 @@ impl Sandbox {
             drop_next: AtomicU32::new(0),
             stats: Mutex::new(StatsSnapshot::default()),
         });
+        drop(fixture);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let app = axum::Router::new().fallback(handle).with_state(shared.clone());
@@ -199,16 +288,53 @@ impl Sandbox {
         format!("{}{CW_PREFIX}", self.base_url())
     }
 
+    /// The Autotask REST base of the sandbox's zone: `http://127.0.0.1:PORT/at5/atservicesrest/v1.0`.
+    pub fn autotask_url(&self) -> String {
+        format!("{}{AT_PREFIX}", self.base_url())
+    }
+
+    /// The Autotask zone-lookup base: `http://127.0.0.1:PORT/atservicesrest/v1.0`
+    /// (append `/zoneInformation?user=…`).
+    pub fn autotask_zone_lookup_url(&self) -> String {
+        format!("{}{AT_ZONE_PREFIX}/v1.0", self.base_url())
+    }
+
+    /// The HaloPSA instance root: `http://127.0.0.1:PORT/halo` (append `/api/…`, `/auth/…`).
+    pub fn halo_url(&self) -> String {
+        format!("{}{HALO_PREFIX}", self.base_url())
+    }
+
     pub fn connectwise(&self) -> &ConnectWiseSim {
         &self.shared.cw
     }
 
+    pub fn autotask(&self) -> &AutotaskSim {
+        &self.shared.at
+    }
+
+    pub fn halo(&self) -> &HaloSim {
+        &self.shared.halo
+    }
+
+    /// The simulator of `kind`: `"connectwise"`, `"autotask"` or `"halo"`.
+    ///
+    /// # Panics
+    /// On any other kind.
+    pub fn psa(&self, kind: &str) -> &dyn PsaSim {
+        match kind {
+            "connectwise" => &self.shared.cw,
+            "autotask" => &self.shared.at,
+            "halo" => &self.shared.halo,
+            other => panic!("unknown PSA kind {other:?} (expected connectwise, autotask or halo)"),
+        }
+    }
+
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared.stats().clone()
     }
 
     pub fn reset_stats(&self) {
-        *self.shared.stats.lock().unwrap_or_else(|e| e.into_inner()) = StatsSnapshot::default();
+        *self.shared.stats() = StatsSnapshot::default();
     }
 
     pub fn set_latency(&self, latency: Duration) {
@@ -229,9 +355,42 @@ impl Sandbox {
     pub fn drop_next(&self, n: u32) {
         self.shared.drop_next.store(n, Ordering::SeqCst);
     }
+
+    /// Autotask API requests allowed per rolling hour.
+    pub fn set_autotask_hourly_limit(&self, limit: u32) {
+        self.shared.at.set_hourly_limit(limit);
+    }
+
+    /// HaloPSA requests allowed per rolling 5 minutes (`None` = unlimited).
+    pub fn set_halo_rate_limit(&self, limit: Option<u32>) {
+        self.shared.halo.set_rate_limit(limit);
+    }
+
+    /// Lifetime of HaloPSA tokens issued from now on.
+    pub fn set_halo_token_ttl(&self, ttl: Duration) {
+        self.shared.halo.set_token_ttl(ttl);
+    }
+
+    /// Every HaloPSA token issued so far stops working.
+    pub fn revoke_halo_tokens(&self) {
+        self.shared.halo.revoke_tokens();
+    }
+
+    /// HaloPSA access tokens issued since start.
+    pub fn halo_tokens_issued(&self) -> u64 {
+        self.shared.halo.tokens_issued()
+    }
 }
 
 impl Shared {
+    pub(crate) fn stats(&self) -> MutexGuard<'_, StatsSnapshot> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn record_route(&self, method: &Method, route: &str) {
+        *self.stats().by_route.entry(format!("{method} {route}")).or_default() += 1;
+    }
+
     fn set_rate_limit(&self, per_second: Option<u32>) {
         *self.rate_limit.lock().unwrap_or_else(|e| e.into_inner()) = per_second;
         *self.bucket.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -259,13 +418,73 @@ impl Shared {
     }
 }
 
-fn cw_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, [("content-type", "application/json")], json!({ "code": code, "message": message }).to_string())
-        .into_response()
+pub(crate) fn json_response(value: &Value) -> Response {
+    ([("content-type", "application/json")], value.to_string()).into_response()
 }
 
-fn json_response(value: &Value) -> Response {
-    ([("content-type", "application/json")], value.to_string()).into_response()
+pub(crate) fn json_status(status: StatusCode, value: &Value) -> Response {
+    (status, [("content-type", "application/json")], value.to_string()).into_response()
+}
+
+pub(crate) fn text_status(status: StatusCode, text: &str) -> Response {
+    (status, [("content-type", "text/plain; charset=utf-8")], text.to_string()).into_response()
+}
+
+/// Query parameters with lower-cased names (last one wins).
+pub(crate) fn query_map(uri: &Uri) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+        .collect()
+}
+
+/// `path` without `prefix` (compared ignoring ASCII case), if it continues with `/` or ends.
+fn strip_prefix_ci<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = path.get(..prefix.len())?;
+    let rest = &path[prefix.len()..];
+    (head.eq_ignore_ascii_case(prefix) && (rest.is_empty() || rest.starts_with('/'))).then_some(rest)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Vendor {
+    ConnectWise,
+    AutotaskZone,
+    Autotask,
+    Halo,
+    Unknown,
+}
+
+impl Vendor {
+    /// The vendor and the path below its prefix.
+    fn of(path: &str) -> (Vendor, &str) {
+        if let Some(rest) = path.strip_prefix(CW_PREFIX).filter(|r| r.is_empty() || r.starts_with('/')) {
+            (Vendor::ConnectWise, rest)
+        } else if let Some(rest) = strip_prefix_ci(path, AT_PREFIX) {
+            (Vendor::Autotask, rest)
+        } else if let Some(rest) = strip_prefix_ci(path, AT_ZONE_PREFIX) {
+            (Vendor::AutotaskZone, rest)
+        } else if let Some(rest) = strip_prefix_ci(path, HALO_PREFIX) {
+            (Vendor::Halo, rest)
+        } else {
+            (Vendor::Unknown, path)
+        }
+    }
+
+    /// An error in the vendor's usual shape.
+    fn error(self, status: StatusCode, message: &str) -> Response {
+        match self {
+            Vendor::ConnectWise | Vendor::Unknown => {
+                let code = match status {
+                    StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
+                    StatusCode::NOT_FOUND => "NotFound",
+                    _ => "ServiceUnavailable",
+                };
+                cw_error(status, code, message)
+            }
+            Vendor::Autotask | Vendor::AutotaskZone => autotask::at_error(status, message),
+            Vendor::Halo if status == StatusCode::TOO_MANY_REQUESTS => text_status(status, message),
+            Vendor::Halo => halo::exception(status, message),
+        }
+    }
 }
 
 async fn handle(
@@ -279,14 +498,29 @@ async fn handle(
     if let Some(admin) = path.strip_prefix("/_sandbox/") {
         return admin_route(&shared, &method, admin, &body);
     }
-    shared.stats.lock().unwrap_or_else(|e| e.into_inner()).total_requests += 1;
+    shared.stats().total_requests += 1;
+    let (vendor, rest) = Vendor::of(&path);
     if !shared.admit() {
-        shared.stats.lock().unwrap_or_else(|e| e.into_inner()).throttled += 1;
-        let mut response =
-            cw_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests, try again later");
+        shared.stats().throttled += 1;
+        let mut response = vendor.error(StatusCode::TOO_MANY_REQUESTS, "Too many requests, try again later");
         response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
         return response;
     }
+    // The vendor's own limits; an Autotask thread slot stays taken until this request ends
+    // (or is dropped because its client went away).
+    let _thread_slot = match vendor {
+        Vendor::Autotask => match autotask::acquire_thread(&shared, rest, &headers) {
+            Ok(slot) => Some(slot),
+            Err(response) => return *response,
+        },
+        Vendor::Halo => {
+            if let Err(response) = halo::admit(&shared) {
+                return *response;
+            }
+            None
+        }
+        _ => None,
+    };
     let latency = shared.latency_ms.load(Ordering::SeqCst);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -300,43 +534,24 @@ async fn handle(
     if Shared::take(&shared.fail_next) {
         let status = StatusCode::from_u16(shared.fail_status.load(Ordering::SeqCst) as u16)
             .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return cw_error(status, "ServiceUnavailable", "Injected fault");
-    }
-    let Some(api_path) = path.strip_prefix(CW_PREFIX) else {
-        return cw_error(StatusCode::NOT_FOUND, "NotFound", "No such API");
-    };
-    if let Some(response) = auth_failure(&headers) {
-        return response;
+        return vendor.error(status, "Injected fault");
     }
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
-    connectwise_route(&shared, &method, api_path, &uri, &host, &body)
-}
-
-/// The 401 to answer, if the request's credentials are not the sandbox's.
-fn auth_failure(headers: &HeaderMap) -> Option<Response> {
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CW_COMPANY_ID}+{CW_PUBLIC_KEY}:{CW_PRIVATE_KEY}"))
-    );
-    let authorization = headers.get("authorization").and_then(|h| h.to_str().ok());
-    if authorization != Some(expected.as_str()) {
-        return Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "UserNotAuthenticated"));
-    }
-    match headers.get("clientid").and_then(|h| h.to_str().ok()) {
-        None => Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "A clientId header is required")),
-        Some(id) if id != CW_CLIENT_ID => Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "Unknown clientId")),
-        Some(_) => None,
+    match vendor {
+        Vendor::ConnectWise => connectwise::route(&shared, &method, rest, &uri, &headers, &host, &body),
+        Vendor::Autotask => autotask::route(&shared, &method, rest, &uri, &headers, &host, &body),
+        Vendor::AutotaskZone => autotask::zone_route(&shared, &method, rest, &uri, &host),
+        Vendor::Halo => halo::route(&shared, &method, rest, &uri, &headers, &host, &body),
+        Vendor::Unknown => cw_error(StatusCode::NOT_FOUND, "NotFound", "No such API"),
     }
 }
 
 fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
     let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     match (method.as_str(), path) {
-        ("GET", "stats") => json_response(
-            &serde_json::to_value(&*shared.stats.lock().unwrap_or_else(|e| e.into_inner())).unwrap_or_default(),
-        ),
+        ("GET", "stats") => json_response(&serde_json::to_value(&*shared.stats()).unwrap_or_default()),
         ("POST", "reset-stats") => {
-            *shared.stats.lock().unwrap_or_else(|e| e.into_inner()) = StatsSnapshot::default();
+            *shared.stats() = StatsSnapshot::default();
             json_response(&json!({"ok": true}))
         }
         ("POST", "faults") => {
@@ -354,183 +569,17 @@ fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Re
             if input.get("rate_limit").is_some() {
                 shared.set_rate_limit(input["rate_limit"].as_u64().map(|r| r as u32));
             }
+            if let Some(limit) = input["autotask_hourly_limit"].as_u64() {
+                shared.at.set_hourly_limit(limit.min(u32::MAX as u64) as u32);
+            }
+            if input.get("halo_rate_limit").is_some() {
+                shared.halo.set_rate_limit(input["halo_rate_limit"].as_u64().map(|r| r.min(u32::MAX as u64) as u32));
+            }
+            if let Some(ttl) = input["halo_token_ttl_secs"].as_u64() {
+                shared.halo.set_token_ttl(Duration::from_secs(ttl));
+            }
             json_response(&json!({"ok": true}))
         }
         _ => cw_error(StatusCode::NOT_FOUND, "NotFound", "unknown sandbox admin route"),
     }
-}
-
-fn record_route(shared: &Shared, method: &Method, route: &str) {
-    *shared.stats.lock().unwrap_or_else(|e| e.into_inner()).by_route.entry(format!("{method} {route}")).or_default() +=
-        1;
-}
-
-fn query_map(uri: &Uri) -> HashMap<String, String> {
-    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
-        .collect()
-}
-
-fn connectwise_route(shared: &Shared, method: &Method, path: &str, uri: &Uri, host: &str, body: &Bytes) -> Response {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let query = query_map(uri);
-    match (method.as_str(), segments.as_slice()) {
-        ("GET", ["company", "companies"]) => {
-            record_route(shared, method, "/company/companies");
-            let records = shared.cw.with(|d| d.companies.values().cloned().collect::<Vec<_>>());
-            list(records, &query, uri, host)
-        }
-        ("GET", ["company", "companies", "count"]) => {
-            record_route(shared, method, "/company/companies/count");
-            let records = shared.cw.with(|d| d.companies.values().cloned().collect::<Vec<_>>());
-            count(records, &query)
-        }
-        ("GET", ["company", "companies", "statuses"]) => {
-            record_route(shared, method, "/company/companies/statuses");
-            list(shared.cw.with(|d| d.company_statuses.clone()), &query, uri, host)
-        }
-        ("GET", ["company", "companies", id]) => {
-            record_route(shared, method, "/company/companies/{id}");
-            match id.parse::<i64>().ok().and_then(|id| shared.cw.company(id)) {
-                Some(company) => json_response(&company),
-                None => cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Company recId {id} not found.")),
-            }
-        }
-        ("GET", ["company", "configurations"]) => {
-            record_route(shared, method, "/company/configurations");
-            let records = shared.cw.with(|d| d.configs.values().cloned().collect::<Vec<_>>());
-            list(records, &query, uri, host)
-        }
-        ("GET", ["company", "configurations", "count"]) => {
-            record_route(shared, method, "/company/configurations/count");
-            let records = shared.cw.with(|d| d.configs.values().cloned().collect::<Vec<_>>());
-            count(records, &query)
-        }
-        ("GET", ["company", "configurations", "statuses"]) => {
-            record_route(shared, method, "/company/configurations/statuses");
-            list(shared.cw.with(|d| d.config_statuses.clone()), &query, uri, host)
-        }
-        ("GET", ["company", "configurations", id]) => {
-            record_route(shared, method, "/company/configurations/{id}");
-            match id.parse::<i64>().ok().and_then(|id| shared.cw.configuration(id)) {
-                Some(config) => json_response(&config),
-                None => cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Configuration recId {id} not found.")),
-            }
-        }
-        ("PATCH", ["company", "configurations", id]) => {
-            record_route(shared, method, "/company/configurations/{id}");
-            let Ok(id) = id.parse::<i64>() else {
-                return cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Configuration recId {id} not found."));
-            };
-            patch_configuration(shared, id, body)
-        }
-        _ => cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("No route for {method} {path}")),
-    }
-}
-
-fn filtered(records: Vec<Value>, query: &HashMap<String, String>) -> Result<Vec<Value>, Box<Response>> {
-    match query.get("conditions").filter(|c| !c.trim().is_empty()) {
-        None => Ok(records),
-        Some(text) => {
-            let condition = conditions::parse(text).map_err(|e| {
-                Box::new(cw_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidObject",
-                    &format!("conditions could not be parsed: {e}"),
-                ))
-            })?;
-            Ok(records.into_iter().filter(|r| condition.matches(r)).collect())
-        }
-    }
-}
-
-fn count(records: Vec<Value>, query: &HashMap<String, String>) -> Response {
-    match filtered(records, query) {
-        Ok(records) => json_response(&json!({ "count": records.len() })),
-        Err(response) => *response,
-    }
-}
-
-fn list(records: Vec<Value>, query: &HashMap<String, String>, uri: &Uri, host: &str) -> Response {
-    let mut records = match filtered(records, query) {
-        Ok(records) => records,
-        Err(response) => return *response,
-    };
-    records.sort_by_key(|r| r["id"].as_i64().unwrap_or(0));
-    let page_size = query.get("pagesize").and_then(|v| v.parse::<usize>().ok()).unwrap_or(25).clamp(1, 1000);
-    let page = query.get("page").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1);
-    let pages = records.len().div_ceil(page_size).max(1);
-    let items: Vec<Value> = records.into_iter().skip((page - 1) * page_size).take(page_size).collect();
-    let link_to = |n: usize| {
-        let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("page") && !k.eq_ignore_ascii_case("pagesize"))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        pairs.push(("page".into(), n.to_string()));
-        pairs.push(("pageSize".into(), page_size.to_string()));
-        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-        format!("<http://{host}{}?{query}>", uri.path())
-    };
-    let mut links = Vec::new();
-    if page > 1 {
-        links.push(format!("{}; rel=\"first\"", link_to(1)));
-        links.push(format!("{}; rel=\"prev\"", link_to(page - 1)));
-    }
-    if page < pages {
-        links.push(format!("{}; rel=\"next\"", link_to(page + 1)));
-        links.push(format!("{}; rel=\"last\"", link_to(pages)));
-    }
-    let mut response = json_response(&Value::Array(items));
-    if !links.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&links.join(", "))
-    {
-        response.headers_mut().insert("link", value);
-    }
-    response
-}
-
-fn patch_configuration(shared: &Shared, id: i64, body: &Bytes) -> Response {
-    let ops = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Array(ops)) => ops,
-        _ => {
-            return cw_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidObject",
-                "The request body must be a JSON array of patch operations",
-            );
-        }
-    };
-    let response = shared.cw.with(|d| {
-        if !d.configs.contains_key(&id) {
-            return cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Configuration recId {id} not found."));
-        }
-        *d.patch_counts.entry(id).or_default() += 1;
-        if let Some((status, message)) = d.update_failures.get(&id).cloned() {
-            return cw_error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), "InvalidObject", &message);
-        }
-        let mut updated = d.configs[&id].clone();
-        for op in &ops {
-            let path = op["path"].as_str().unwrap_or_default().trim_start_matches('/');
-            if op["op"] != json!("replace") || path.is_empty() {
-                return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", "Only replace operations with a path are supported");
-            }
-            if path.eq_ignore_ascii_case("status") {
-                let Some(status) = op["value"]["id"].as_i64().and_then(|sid| d.config_status(sid)) else {
-                    let body = json!({"code": "InvalidObject", "message": "Configuration object is invalid",
-                        "errors": [{"code": "InvalidObject", "message": "status is invalid", "resource": "configuration", "field": "status"}]});
-                    return (StatusCode::BAD_REQUEST, [("content-type", "application/json")], body.to_string()).into_response();
-                };
-                seed::apply_status(&mut updated, &status);
-            } else {
-                updated[path] = op["value"].clone();
-            }
-        }
-        d.configs.insert(id, updated.clone());
-        json_response(&updated)
-    });
-    // Count configuration PATCHes that reached an existing configuration.
-    if response.status() != StatusCode::NOT_FOUND {
-        shared.stats.lock().unwrap_or_else(|e| e.into_inner()).configuration_patches += 1;
-    }
-    response
 }

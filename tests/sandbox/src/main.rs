@@ -6,10 +6,13 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Parser;
-use offramp_sandbox::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, Sandbox, SandboxConfig};
+use offramp_sandbox::{
+    AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY,
+    HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT, Sandbox, SandboxConfig,
+};
 
 #[derive(Parser)]
-#[command(about = "Loopback simulators of ConnectWise Manage (and later other vendors) for Offramp")]
+#[command(about = "Loopback simulators of ConnectWise Manage, Autotask PSA and HaloPSA for Offramp")]
 struct Args {
     /// Port on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 0)]
@@ -25,6 +28,12 @@ struct Args {
     /// Configurations of the bench client (company 500).
     #[arg(long, default_value_t = 0)]
     bench_configs: usize,
+    /// Autotask API requests per rolling hour.
+    #[arg(long, default_value_t = 10_000)]
+    autotask_hourly_limit: u32,
+    /// HaloPSA requests per rolling 5 minutes (0 = unlimited).
+    #[arg(long, default_value_t = 300)]
+    halo_rate_limit: u32,
 }
 
 #[tokio::main]
@@ -35,6 +44,9 @@ async fn main() -> anyhow::Result<()> {
         rate_limit_per_sec: (args.rate_limit > 0).then_some(args.rate_limit),
         large_client_configs: args.large_configs,
         bench_client_configs: args.bench_configs,
+        autotask_hourly_limit: args.autotask_hourly_limit,
+        halo_rate_limit: (args.halo_rate_limit > 0).then_some(args.halo_rate_limit),
+        ..SandboxConfig::default()
     };
     let sandbox = Sandbox::start_on(config, args.port).await?;
     let ready = serde_json::json!({
@@ -46,6 +58,19 @@ async fn main() -> anyhow::Result<()> {
             "public_key": CW_PUBLIC_KEY,
             "private_key": CW_PRIVATE_KEY,
             "client_id": CW_CLIENT_ID,
+        },
+        "autotask": {
+            "url": sandbox.autotask_url(),
+            "zone_lookup_url": sandbox.autotask_zone_lookup_url(),
+            "username": AT_USERNAME,
+            "secret": AT_SECRET,
+            "integration_code": AT_INTEGRATION_CODE,
+        },
+        "halo": {
+            "url": sandbox.halo_url(),
+            "tenant": HALO_TENANT,
+            "client_id": HALO_CLIENT_ID,
+            "client_secret": HALO_CLIENT_SECRET,
         }
     });
     let mut stdout = std::io::stdout().lock();

@@ -1,28 +1,190 @@
-//! The sandbox's ConnectWise data. Tests depend on these ids.
+//! The sandbox's data: one vendor-neutral fixture that every simulated PSA renders with
+//! the same ids. Tests depend on these ids.
 //!
-//! Company statuses: 1 Active, 2 Inactive, 3 Offboarded, 4 Not-Approved.
-//! Configuration statuses: 1 Active, 2 Inactive (closed), 3 On Order, 4 Disposed (closed),
-//! 5 Returned (closed).
-//!
-//! | Company | Name | Status | Configurations (ids) |
+//! | Company | Name | Offboarded | Configurations (ids) |
 //! |---|---|---|---|
-//! | 100 | Fabrikam Legal | Active | 10001–10005, all Active |
-//! | 250 | Contoso Dental (the demo client) | Offboarded | 25001–25012: 8 Active, 1 On Order, 2 Inactive, 1 Disposed |
-//! | 260 | Adatum Travel | Offboarded | none |
-//! | 300 | Northwind Logistics (the large client) | Inactive | 300001.., all Active (count configurable, default 10,000) |
-//! | 410 | Litware Inc | Offboarded | 41001–41002, Active |
-//! | 411 | LITWARE INC | Offboarded | 41101–41102, Active |
-//! | 500 | Bench Client | Offboarded | 500001.., all Active (only when asked for) |
+//! | 100 | Fabrikam Legal | no | 10001–10005, all Active |
+//! | 250 | Contoso Dental (the demo client) | yes | 25001–25012: 8 Active, 25009 "Replacement NAS" On Order, 25010–25011 Inactive, 25012 "Dental Chair Tablet" Disposed |
+//! | 260 | Adatum Travel | yes | none |
+//! | 270 | Parity Clinic (cross-PSA parity) | yes | 27001 "Parity Firewall", 27002 "Parity PC 1", 27003 "Parity PC 2" Active; 27004 "Parity Old PC" Inactive; 27005 "Parity Retired Server" Disposed |
+//! | 300 | Northwind Logistics (the large client) | no (ConnectWise status "Inactive") | 300001.., all Active (count configurable, default 10,000) |
+//! | 410 | Litware Inc | yes | 41001–41002, Active |
+//! | 411 | LITWARE INC | yes | 41101–41102, Active |
+//! | 500 | Bench Client | yes | 500001.., all Active (only when asked for) |
+//!
+//! Neutral configuration states: Active, On Order (in use), Inactive, Disposed. How each
+//! vendor renders them:
+//!
+//! | State | ConnectWise status | Autotask | HaloPSA |
+//! |---|---|---|---|
+//! | Active | 1 "Active" | `isActive: true` | `inactive: false, status_id: 1` |
+//! | On Order | 3 "On Order" | `isActive: true` | `inactive: false, status_id: 3` |
+//! | Inactive | 2 "Inactive" (closed) | `isActive: false` | `inactive: true, status_id: 2` |
+//! | Disposed | 4 "Disposed" (closed) | `isActive: false, configurationItemType: 9` (Retired) | `inactive: true, status_id: 4` |
+//!
+//! ConnectWise company statuses: 1 Active, 2 Inactive, 3 Offboarded, 4 Not-Approved
+//! (offboarded companies get 3, company 300 gets 2, the others 1). Configuration
+//! statuses: 1 Active, 2 Inactive (closed), 3 On Order, 4 Disposed (closed), 5 Returned
+//! (closed).
+//!
+//! Autotask companies: offboarded → `isActive: false, companyType: 6` (Cancellation),
+//! `classification: 101` (Offboarded); the others `isActive: true, companyType: 1`
+//! (Customer), `classification: 100` (Standard). Configuration item types by neutral type
+//! name: 1 Workstation, 2 Server, 3 Laptop, 4 Network (Firewall, Network Switch, Network),
+//! 5 Storage, 6 Tablet, 7 Backup, 8 Other, 9 Retired.
+//!
+//! HaloPSA clients: `inactive: true` for offboarded companies; `main_site_id` = 10 × id + 1.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-// Fake credentials of the sandbox's API member; not secrets of anything real.
+// Fake credentials of the sandbox's API members; not secrets of anything real.
 pub const CW_COMPANY_ID: &str = "offramp_demo";
 pub const CW_PUBLIC_KEY: &str = "sandbox-public-4f2a";
 pub const CW_PRIVATE_KEY: &str = "sandbox-private-9c81e7";
 pub const CW_CLIENT_ID: &str = "3b1f8a52-7c0e-4d6b-9a51-0f7e2c4d8b19";
+
+pub const AT_USERNAME: &str = "offramp-api@sandbox.example";
+pub const AT_SECRET: &str = "sandbox-at-secret-5d21";
+pub const AT_INTEGRATION_CODE: &str = "SANDBOXINTEGRATIONCODE00001";
+
+pub const HALO_CLIENT_ID: &str = "offramp-sandbox-client";
+pub const HALO_CLIENT_SECRET: &str = "sandbox-halo-secret-77b3";
+pub const HALO_TENANT: &str = "offrampdemo";
+
+/// A configuration's lifecycle state, independent of any vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigState {
+    Active,
+    /// Ordered, not yet deployed; counts as in use.
+    OnOrder,
+    Inactive,
+    Disposed,
+}
+
+impl ConfigState {
+    /// In use (Active or On Order).
+    pub fn is_active(self) -> bool {
+        matches!(self, ConfigState::Active | ConfigState::OnOrder)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Company {
+    pub id: i64,
+    /// Short identifier (ConnectWise `identifier`, Autotask `companyNumber`).
+    pub identifier: String,
+    pub name: String,
+    pub offboarded: bool,
+    /// The ConnectWise company status id (1 Active, 2 Inactive, 3 Offboarded).
+    pub cw_status: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Configuration {
+    pub id: i64,
+    pub company_id: i64,
+    pub name: String,
+    /// Neutral type name: Workstation, Server, Laptop, Firewall, Network Switch, Network,
+    /// Storage, Backup, Tablet.
+    pub type_name: String,
+    pub state: ConfigState,
+}
+
+/// The vendor-neutral fixture every simulator renders.
+#[derive(Debug, Clone, Default)]
+pub struct Fixture {
+    pub companies: Vec<Company>,
+    pub configurations: Vec<Configuration>,
+}
+
+impl Fixture {
+    pub fn company(&self, id: i64) -> Option<&Company> {
+        self.companies.iter().find(|c| c.id == id)
+    }
+}
+
+/// The fixture with `large_configs` configurations on company 300 and `bench_configs` on
+/// company 500 (company 500 exists only when `bench_configs > 0`).
+pub fn fixture(large_configs: usize, bench_configs: usize) -> Fixture {
+    use ConfigState::*;
+    let mut fx = Fixture::default();
+    let mut company = |id: i64, identifier: &str, name: &str, offboarded: bool, cw_status: i64| {
+        fx.companies.push(Company {
+            id,
+            identifier: identifier.to_string(),
+            name: name.to_string(),
+            offboarded,
+            cw_status,
+        })
+    };
+    company(100, "FabrikamLegal", "Fabrikam Legal", false, 1);
+    company(250, "ContosoDental", "Contoso Dental", true, 3);
+    company(260, "AdatumTravel", "Adatum Travel", true, 3);
+    company(270, "ParityClinic", "Parity Clinic", true, 3);
+    company(300, "NorthwindLogistics", "Northwind Logistics", false, 2);
+    company(410, "LitwareInc", "Litware Inc", true, 3);
+    company(411, "LITWAREINC", "LITWARE INC", true, 3);
+    if bench_configs > 0 {
+        company(500, "BenchClient", "Bench Client", true, 3);
+    }
+
+    let mut add = |id: i64, company_id: i64, name: &str, type_name: &str, state: ConfigState| {
+        fx.configurations.push(Configuration {
+            id,
+            company_id,
+            name: name.to_string(),
+            type_name: type_name.to_string(),
+            state,
+        })
+    };
+    for i in 1..=5 {
+        add(10000 + i, 100, &format!("Fabrikam Workstation {i:02}"), "Workstation", Active);
+    }
+    let contoso: [(&str, &str, ConfigState); 12] = [
+        ("Firewall - HQ", "Firewall", Active),
+        ("Reception PC 01", "Workstation", Active),
+        ("Reception PC 02", "Workstation", Active),
+        ("Dr Patel Laptop", "Laptop", Active),
+        ("Xray Server", "Server", Active),
+        ("Switch - Surgery 2", "Network Switch", Active),
+        ("Practice Management Server", "Server", Active),
+        ("Wi-Fi Controller", "Network", Active),
+        ("Replacement NAS", "Storage", OnOrder),
+        ("Old Reception PC", "Workstation", Inactive),
+        ("Old Backup Appliance", "Backup", Inactive),
+        ("Dental Chair Tablet", "Tablet", Disposed),
+    ];
+    for (i, (name, type_name, state)) in contoso.iter().enumerate() {
+        add(25001 + i as i64, 250, name, type_name, *state);
+    }
+    let parity: [(&str, &str, ConfigState); 5] = [
+        ("Parity Firewall", "Firewall", Active),
+        ("Parity PC 1", "Workstation", Active),
+        ("Parity PC 2", "Workstation", Active),
+        ("Parity Old PC", "Workstation", Inactive),
+        ("Parity Retired Server", "Server", Disposed),
+    ];
+    for (i, (name, type_name, state)) in parity.iter().enumerate() {
+        add(27001 + i as i64, 270, name, type_name, *state);
+    }
+    for i in 0..large_configs as i64 {
+        add(300001 + i, 300, &format!("Northwind Device {:05}", i + 1), "Workstation", Active);
+    }
+    for i in 1..=2 {
+        add(41000 + i, 410, &format!("Litware PC {i}"), "Workstation", Active);
+        add(41100 + i, 411, &format!("LITWARE Laptop {i}"), "Laptop", Active);
+    }
+    for i in 0..bench_configs as i64 {
+        add(500001 + i, 500, &format!("Bench Device {:05}", i + 1), "Workstation", Active);
+    }
+    fx.configurations.sort_by_key(|c| c.id);
+    fx
+}
+
+// ---------------------------------------------------------------------------------------
+// ConnectWise rendering
 
 pub struct CwData {
     pub companies: BTreeMap<i64, Value>,
@@ -50,7 +212,21 @@ pub fn apply_status(config: &mut Value, status: &Value) {
     config["activeFlag"] = json!(!status["closedFlag"].as_bool().unwrap_or(false));
 }
 
+/// The ConnectWise status id of a neutral state.
+pub fn cw_config_status(state: ConfigState) -> i64 {
+    match state {
+        ConfigState::Active => 1,
+        ConfigState::Inactive => 2,
+        ConfigState::OnOrder => 3,
+        ConfigState::Disposed => 4,
+    }
+}
+
 pub fn connectwise(large_configs: usize, bench_configs: usize) -> CwData {
+    connectwise_from(&fixture(large_configs, bench_configs))
+}
+
+pub fn connectwise_from(fx: &Fixture) -> CwData {
     let company_statuses = vec![
         json!({"id": 1, "name": "Active", "defaultFlag": true, "inactiveFlag": false}),
         json!({"id": 2, "name": "Inactive", "defaultFlag": false, "inactiveFlag": true}),
@@ -72,69 +248,30 @@ pub fn connectwise(large_configs: usize, bench_configs: usize) -> CwData {
         update_failures: HashMap::new(),
         patch_counts: HashMap::new(),
     };
-    let mut company = |id: i64, identifier: &str, name: &str, status: i64| {
+    for company in &fx.companies {
+        let status = company.cw_status;
         let status_name = data.company_statuses.iter().find(|s| s["id"] == json!(status)).map(|s| s["name"].clone());
         data.companies.insert(
-            id,
+            company.id,
             json!({
-                "id": id, "identifier": identifier, "name": name,
+                "id": company.id, "identifier": company.identifier, "name": company.name,
                 "status": {"id": status, "name": status_name, "_info": info("status", status)},
-                "deletedFlag": false, "types": [], "_info": info("company", id),
+                "deletedFlag": false, "types": [], "_info": info("company", company.id),
             }),
         );
-    };
-    company(100, "FabrikamLegal", "Fabrikam Legal", 1);
-    company(250, "ContosoDental", "Contoso Dental", 3);
-    company(260, "AdatumTravel", "Adatum Travel", 3);
-    company(300, "NorthwindLogistics", "Northwind Logistics", 2);
-    company(410, "LitwareInc", "Litware Inc", 3);
-    company(411, "LITWAREINC", "LITWARE INC", 3);
-    if bench_configs > 0 {
-        company(500, "BenchClient", "Bench Client", 3);
     }
-
-    let add = |data: &mut CwData, id: i64, company_id: i64, name: &str, type_name: &str, status: i64| {
-        let company = &data.companies[&company_id];
+    for c in &fx.configurations {
+        let company = &data.companies[&c.company_id];
         let mut config = json!({
-            "id": id, "name": name,
-            "type": {"id": 1, "name": type_name},
-            "company": {"id": company_id, "identifier": company["identifier"], "name": company["name"]},
-            "serialNumber": format!("SN{id:08}"), "tagNumber": format!("T{id}"),
-            "_info": info("configuration", id),
+            "id": c.id, "name": c.name,
+            "type": {"id": 1, "name": c.type_name},
+            "company": {"id": c.company_id, "identifier": company["identifier"], "name": company["name"]},
+            "serialNumber": format!("SN{:08}", c.id), "tagNumber": format!("T{}", c.id),
+            "_info": info("configuration", c.id),
         });
-        let status = data.config_status(status).expect("seeded status");
+        let status = data.config_status(cw_config_status(c.state)).expect("seeded status");
         apply_status(&mut config, &status);
-        data.configs.insert(id, config);
-    };
-    for i in 1..=5 {
-        add(&mut data, 10000 + i, 100, &format!("Fabrikam Workstation {i:02}"), "Workstation", 1);
-    }
-    let contoso: [(&str, &str, i64); 12] = [
-        ("Firewall - HQ", "Firewall", 1),
-        ("Reception PC 01", "Workstation", 1),
-        ("Reception PC 02", "Workstation", 1),
-        ("Dr Patel Laptop", "Laptop", 1),
-        ("Xray Server", "Server", 1),
-        ("Switch - Surgery 2", "Network Switch", 1),
-        ("Practice Management Server", "Server", 1),
-        ("Wi-Fi Controller", "Network", 1),
-        ("Replacement NAS", "Storage", 3),
-        ("Old Reception PC", "Workstation", 2),
-        ("Old Backup Appliance", "Backup", 2),
-        ("Dental Chair Tablet", "Tablet", 4),
-    ];
-    for (i, (name, type_name, status)) in contoso.iter().enumerate() {
-        add(&mut data, 25001 + i as i64, 250, name, type_name, *status);
-    }
-    for i in 0..large_configs as i64 {
-        add(&mut data, 300001 + i, 300, &format!("Northwind Device {:05}", i + 1), "Workstation", 1);
-    }
-    for i in 1..=2 {
-        add(&mut data, 41000 + i, 410, &format!("Litware PC {i}"), "Workstation", 1);
-        add(&mut data, 41100 + i, 411, &format!("LITWARE Laptop {i}"), "Laptop", 1);
-    }
-    for i in 0..bench_configs as i64 {
-        add(&mut data, 500001 + i, 500, &format!("Bench Device {:05}", i + 1), "Workstation", 1);
+        data.configs.insert(c.id, config);
     }
     data
 }

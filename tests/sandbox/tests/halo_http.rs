@@ -1,0 +1,242 @@
+//! The simulator behaves like the fact sheet (§3) says HaloPSA does.
+
+use std::time::Duration;
+
+use offramp_sandbox::{HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT, Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+
+async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig { large_client_configs: 1_200, ..SandboxConfig::default() }).await.unwrap()
+}
+
+async fn token_response(sb: &Sandbox, tenant: Option<&str>, form: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(format!("{}/auth/token", sb.halo_url()));
+    if let Some(tenant) = tenant {
+        request = request.query(&[("tenant", tenant)]);
+    }
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    request.header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap()
+}
+
+const GOOD_FORM: [(&str, &str); 4] = [
+    ("grant_type", "client_credentials"),
+    ("client_id", HALO_CLIENT_ID),
+    ("client_secret", HALO_CLIENT_SECRET),
+    ("scope", "all"),
+];
+
+async fn token(sb: &Sandbox) -> String {
+    let response = token_response(sb, Some(HALO_TENANT), &GOOD_FORM).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn get(sb: &Sandbox, token: &str, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/api{path}", sb.halo_url()))
+        .bearer_auth(token)
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post_assets(sb: &Sandbox, token: &str, body: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/Asset", sb.halo_url()))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn ids(list: &Value, key: &str) -> Vec<i64> {
+    list[key].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn authinfo_and_the_client_credentials_token_flow() {
+    let sb = sandbox().await;
+    let info: Value = reqwest::get(format!("{}/api/authinfo", sb.halo_url())).await.unwrap().json().await.unwrap();
+    assert_eq!(info["auth_url"], format!("{}/auth", sb.halo_url()));
+    assert_eq!(info["tenant_id"], HALO_TENANT);
+
+    let ok: Value = token_response(&sb, Some(HALO_TENANT), &GOOD_FORM).await.json().await.unwrap();
+    assert_eq!(ok["token_type"], "Bearer");
+    assert_eq!(ok["expires_in"], 3600);
+    assert_eq!(ok["scope"], "all");
+    assert!(ok["access_token"].as_str().unwrap().len() >= 32);
+
+    let bad_secret = [GOOD_FORM[0], GOOD_FORM[1], ("client_secret", "nope"), GOOD_FORM[3]];
+    let response = token_response(&sb, Some(HALO_TENANT), &bad_secret).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"error": "invalid_client"}));
+    for tenant in [None, Some("someoneelse")] {
+        let response = token_response(&sb, tenant, &GOOD_FORM).await;
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, json!({"error": "invalid_request", "error_description": "unknown tenant"}));
+    }
+    let password = [("grant_type", "password"), GOOD_FORM[1], GOOD_FORM[2], GOOD_FORM[3]];
+    let response = token_response(&sb, Some(HALO_TENANT), &password).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "unsupported_grant_type");
+    assert_eq!(sb.halo_tokens_issued(), 1);
+    assert_eq!(sb.stats().count("POST", "/halo/auth/token"), 5);
+}
+
+#[tokio::test]
+async fn api_calls_need_a_live_bearer_token() {
+    let sb = sandbox().await;
+    let url = format!("{}/api/client/250", sb.halo_url());
+    let none = reqwest::get(&url).await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(none.text().await.unwrap(), "Unauthorized", "plain text, not JSON");
+    let (status, _) = get(&sb, "made-up-token", "/client/250", &[]).await;
+    assert_eq!(status, 401);
+
+    let live = token(&sb).await;
+    let (status, client) = get(&sb, &live, "/client/250", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(client["name"], "Contoso Dental");
+
+    sb.revoke_halo_tokens();
+    let (status, _) = get(&sb, &live, "/client/250", &[]).await;
+    assert_eq!(status, 401, "revoked");
+
+    sb.set_halo_token_ttl(Duration::from_millis(200));
+    let short = token(&sb).await;
+    assert_eq!(get(&sb, &short, "/client/250", &[]).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(get(&sb, &short, "/client/250", &[]).await.0, 401, "expired");
+    assert_eq!(sb.halo_tokens_issued(), 2);
+}
+
+#[tokio::test]
+async fn clients_by_id_and_search_with_includeinactive_semantics() {
+    let sb = sandbox().await;
+    let t = token(&sb).await;
+    let (_, contoso) = get(&sb, &t, "/Client/250", &[]).await;
+    assert_eq!(contoso["inactive"], true);
+    assert_eq!(contoso["toplevel_id"], 1);
+    assert_eq!(contoso["main_site_name"], "Main");
+    let (_, northwind) = get(&sb, &t, "/client/300", &[]).await;
+    assert_eq!(northwind["inactive"], false, "the large client is active on Halo");
+    let (status, missing) = get(&sb, &t, "/client/999", &[]).await;
+    assert_eq!(status, 404);
+    assert_eq!(missing, json!({"ClassName": "System.Exception", "Message": "Client not found"}));
+
+    let (_, default) = get(&sb, &t, "/client", &[("search", "LITWARE")]).await;
+    assert_eq!(default["record_count"], 0, "offboarded (inactive) clients are hidden by default");
+    let (_, both) = get(&sb, &t, "/client", &[("search", "litware"), ("includeinactive", "true")]).await;
+    assert_eq!(ids(&both, "clients"), [410, 411]);
+    let (_, inactive_only) = get(&sb, &t, "/client", &[("includeinactive", "true"), ("includeactive", "false")]).await;
+    assert_eq!(ids(&inactive_only, "clients"), [250, 260, 270, 410, 411]);
+    let (_, active) = get(&sb, &t, "/client", &[]).await;
+    assert_eq!(ids(&active, "clients"), [100, 300]);
+}
+
+#[tokio::test]
+async fn assets_page_with_record_count_and_hide_inactive_by_default() {
+    let sb = sandbox().await;
+    let t = token(&sb).await;
+    let mut seen = Vec::new();
+    for page in 1..=3 {
+        let page = page.to_string();
+        let (_, body) = get(
+            &sb,
+            &t,
+            "/asset",
+            &[("client_id", "300"), ("pageinate", "true"), ("page_size", "500"), ("page_no", &page)],
+        )
+        .await;
+        assert_eq!(body["record_count"], 1200);
+        assert_eq!(body["page_size"], 500);
+        seen.extend(ids(&body, "assets"));
+    }
+    assert_eq!(seen, (300001..=301200).collect::<Vec<_>>());
+    let (_, clamped) =
+        get(&sb, &t, "/asset", &[("client_id", "300"), ("pageinate", "true"), ("page_size", "5000")]).await;
+    assert_eq!(clamped["page_size"], 500);
+    assert_eq!(clamped["assets"].as_array().unwrap().len(), 500);
+    let (_, unpaged) = get(&sb, &t, "/asset", &[("client_id", "300"), ("page_size", "10")]).await;
+    assert_eq!(unpaged["assets"].as_array().unwrap().len(), 1200, "no pageinate, no paging");
+
+    let (_, default) = get(&sb, &t, "/asset", &[("client_id", "250")]).await;
+    assert_eq!(default["record_count"], 9, "8 Active + On Order; inactive hidden unless asked for");
+    let (_, all) = get(&sb, &t, "/asset", &[("client_id", "250"), ("includeinactive", "true")]).await;
+    assert_eq!(all["record_count"], 12);
+    let (_, inactive) =
+        get(&sb, &t, "/asset", &[("client_id", "250"), ("includeinactive", "true"), ("includeactive", "false")]).await;
+    assert_eq!(ids(&inactive, "assets"), [25010, 25011, 25012]);
+    let (_, disposed) = get(&sb, &t, "/asset/25012", &[]).await;
+    assert_eq!(disposed["inactive"], true);
+    assert_eq!(disposed["status_id"], 4);
+    assert_eq!(disposed["inventory_number"], "Dental Chair Tablet");
+    let (_, on_order) = get(&sb, &t, "/asset/25009", &[]).await;
+    assert_eq!((on_order["inactive"].clone(), on_order["status_id"].clone()), (json!(false), json!(3)));
+    assert_eq!(get(&sb, &t, "/asset/99999", &[]).await.0, 404);
+}
+
+#[tokio::test]
+async fn asset_batches_are_atomic_and_need_integer_ids() {
+    let sb = sandbox().await;
+    let t = token(&sb).await;
+    let halo = sb.psa("halo");
+
+    let (status, body) =
+        post_assets(&sb, &t, r#"[{"id": 25001, "inactive": true}, {"id": 99999, "inactive": true}]"#).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["resultCode"], 1);
+    assert!(body["errorMessage"].as_str().unwrap().contains("99999"), "{body}");
+    assert_eq!(halo.configuration_is_active(25001), Some(true), "nothing changed");
+
+    halo.fail_configuration_update(25003, "Asset is locked");
+    let (status, body) =
+        post_assets(&sb, &t, r#"[{"id": 25002, "inactive": true}, {"id": 25003, "inactive": true}]"#).await;
+    assert_eq!((status, body["errorMessage"].clone()), (400, json!("Asset is locked")));
+    assert_eq!(halo.configuration_is_active(25002), Some(true), "nothing changed");
+    halo.clear_configuration_failures();
+
+    let (status, _) = post_assets(&sb, &t, r#"[{"id": 95.0, "inactive": true}]"#).await;
+    assert_eq!(status, 400, "95.0 is not an integer id");
+    let (status, _) = post_assets(&sb, &t, r#"{"id": 25001, "inactive": true}"#).await;
+    assert_eq!(status, 400, "the body must be an array");
+
+    let (status, body) =
+        post_assets(&sb, &t, r#"[{"id": 25001, "inactive": true}, {"id": 25002, "inactive": true}]"#).await;
+    assert_eq!(status, 201);
+    assert_eq!(ids(&json!({"a": body}), "a"), [25001, 25002]);
+    assert_eq!(body[0]["inactive"], true);
+    assert_eq!(body[0]["inventory_number"], "Firewall - HQ", "other fields unchanged");
+    assert_eq!(halo.configuration_is_active(25001), Some(false));
+    assert_eq!(halo.update_count(25001), 2);
+    assert_eq!(halo.update_count(25003), 1);
+    // Elements that reached an existing asset: 1 + 2 + 2.
+    assert_eq!(sb.stats().patches(), 5);
+    assert_eq!(sb.stats().count("POST", "/halo/api/asset"), 5);
+}
+
+#[tokio::test]
+async fn the_rolling_window_answers_429_without_retry_after() {
+    let sb = Sandbox::start(SandboxConfig { large_client_configs: 0, halo_rate_limit: Some(5), ..Default::default() })
+        .await
+        .unwrap();
+    let t = token(&sb).await; // the token request counts
+    for _ in 0..4 {
+        assert_eq!(get(&sb, &t, "/client/250", &[]).await.0, 200);
+    }
+    let response =
+        reqwest::Client::new().get(format!("{}/api/client/250", sb.halo_url())).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().get("retry-after").is_none());
+    assert_eq!(response.text().await.unwrap(), "Rate Limit Reached - 5 Requests per rolling 5 minute window");
+    assert_eq!(sb.stats().throttled(), 1);
+    sb.set_halo_rate_limit(None);
+    assert_eq!(get(&sb, &t, "/client/250", &[]).await.0, 200);
+}
