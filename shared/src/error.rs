@@ -32,6 +32,9 @@ pub enum ErrorCode {
     AuditStoreError,
     /// Offramp's own configuration (environment, secrets) is incomplete or wrong.
     ConfigurationError,
+    /// The PSA's request budget (Autotask: per hour per database) would be exceeded:
+    /// the run stopped cleanly and can be resumed once the budget has room again.
+    RequestBudgetExhausted,
 }
 
 impl ErrorCode {
@@ -49,6 +52,7 @@ impl ErrorCode {
             ErrorCode::OperationNotResumable => "OperationNotResumable",
             ErrorCode::AuditStoreError => "AuditStoreError",
             ErrorCode::ConfigurationError => "ConfigurationError",
+            ErrorCode::RequestBudgetExhausted => "RequestBudgetExhausted",
         }
     }
 
@@ -63,6 +67,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => 6,
             ErrorCode::PsaConnectionError => 7,
             ErrorCode::AuditStoreError => 8,
+            ErrorCode::RequestBudgetExhausted => 9,
         }
     }
 }
@@ -91,6 +96,23 @@ pub enum PsaError {
     /// An id that this PSA cannot have (ConnectWise ids are integers): nothing was sent.
     #[error("{message}")]
     InvalidId { message: String },
+    /// The connection's request budget is spent; the request was not sent.
+    #[error("{message}")]
+    BudgetExhausted { message: String, resets_in: std::time::Duration },
+}
+
+impl PsaError {
+    /// The usual mapping of a transport-level failure of the HTTP layer.
+    pub fn from_http(error: crate::http::HttpError) -> Self {
+        use crate::http::HttpError;
+        match error {
+            HttpError::Connection { .. } => PsaError::Connection { message: error.to_string() },
+            HttpError::Build { .. } => PsaError::Configuration { message: error.to_string() },
+            HttpError::BudgetExhausted { resets_in, .. } => {
+                PsaError::BudgetExhausted { message: error.to_string(), resets_in }
+            }
+        }
+    }
 }
 
 impl PsaError {
@@ -102,6 +124,7 @@ impl PsaError {
             PsaError::Rejected { .. } => ErrorCode::ConfigUpdateFailed,
             PsaError::Configuration { .. } => ErrorCode::ConfigurationError,
             PsaError::InvalidId { .. } => ErrorCode::InvalidInput,
+            PsaError::BudgetExhausted { .. } => ErrorCode::RequestBudgetExhausted,
         }
     }
 }

@@ -9,11 +9,14 @@
 //! Vendor clients build an [`HttpRequest`], mark credential headers sensitive, and
 //! interpret the [`HttpResponse`] themselves (error shapes differ by vendor).
 
+mod budget;
 mod rate_limit;
 
+pub use budget::{BudgetExhausted, BudgetSettings, RequestBudget};
 pub use rate_limit::RateLimiter;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -40,6 +43,11 @@ pub struct HttpSettings {
     pub burst: u32,
     /// Requests in flight at once.
     pub max_concurrency: usize,
+    /// Requests in flight at once to one endpoint (see [`HttpRequest::endpoint`]);
+    /// Autotask allows 3 per endpoint per integration.
+    pub max_concurrency_per_endpoint: Option<usize>,
+    /// A budget over a rolling window (Autotask per hour, HaloPSA per five minutes).
+    pub budget: Option<BudgetSettings>,
 }
 
 impl Default for HttpSettings {
@@ -54,6 +62,8 @@ impl Default for HttpSettings {
             rate_limit_per_sec: None,
             burst: 1,
             max_concurrency: 8,
+            max_concurrency_per_endpoint: None,
+            budget: None,
         }
     }
 }
@@ -74,12 +84,29 @@ pub struct HttpRequest {
     pub headers: HeaderMap,
     pub body: Option<Vec<u8>>,
     pub retry: Retry,
+    /// The vendor's unit of per-endpoint limits (Autotask: the entity, e.g. `ConfigurationItems`).
+    pub endpoint: Option<String>,
 }
 
 impl HttpRequest {
     pub fn new(method: reqwest::Method, url: url::Url) -> Self {
         let retry = if method == reqwest::Method::POST { Retry::OnlyWhenThrottled } else { Retry::Idempotent };
-        Self { method, url, headers: HeaderMap::new(), body: None, retry }
+        Self { method, url, headers: HeaderMap::new(), body: None, retry, endpoint: None }
+    }
+
+    /// Count this request against `endpoint`'s concurrency limit.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// A form-encoded body (OAuth token requests).
+    pub fn form_body(mut self, pairs: &[(&str, &str)]) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        self.body = Some(body.into_bytes());
+        self.headers
+            .insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: &str) -> Self {
@@ -148,6 +175,13 @@ pub enum HttpError {
     Connection { vendor: &'static str, method: String, path: String, attempts: u32, message: String },
     #[error("{vendor}: could not build request: {message}")]
     Build { vendor: &'static str, message: String },
+    /// The rolling-window budget is spent; nothing was sent.
+    #[error(
+        "{vendor}: request budget of {limit} per {window_secs} s is spent; room again in {resets_in_secs} s",
+        window_secs = window.as_secs(),
+        resets_in_secs = resets_in.as_secs().max(1)
+    )]
+    BudgetExhausted { vendor: &'static str, limit: u32, window: Duration, resets_in: Duration },
 }
 
 /// Replaces known secret values in text that is about to be logged or returned.
@@ -192,6 +226,8 @@ pub struct HttpClient {
     settings: Arc<HttpSettings>,
     limiter: Option<Arc<RateLimiter>>,
     in_flight: Arc<Semaphore>,
+    per_endpoint: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    budget: Option<Arc<RequestBudget>>,
     redactor: Redactor,
     counters: Arc<HttpCounters>,
 }
@@ -209,7 +245,30 @@ impl HttpClient {
             .filter(|rate| *rate > 0.0)
             .map(|rate| Arc::new(RateLimiter::new(rate, settings.burst.max(1))));
         let in_flight = Arc::new(Semaphore::new(settings.max_concurrency.max(1)));
-        Ok(Self { vendor, inner, settings: Arc::new(settings), limiter, in_flight, redactor, counters: Arc::default() })
+        let budget = settings.budget.clone().map(|b| Arc::new(RequestBudget::new(b)));
+        Ok(Self {
+            vendor,
+            inner,
+            settings: Arc::new(settings),
+            limiter,
+            in_flight,
+            per_endpoint: Arc::default(),
+            budget,
+            redactor,
+            counters: Arc::default(),
+        })
+    }
+
+    /// The rolling-window budget, if this connection has one.
+    pub fn budget(&self) -> Option<&RequestBudget> {
+        self.budget.as_deref()
+    }
+
+    fn endpoint_permits(&self, endpoint: &str) -> Option<Arc<Semaphore>> {
+        let limit = self.settings.max_concurrency_per_endpoint?;
+        let mut map = self.per_endpoint.lock().unwrap_or_else(|e| e.into_inner());
+        let key = endpoint.to_ascii_lowercase();
+        Some(map.entry(key).or_insert_with(|| Arc::new(Semaphore::new(limit.max(1)))).clone())
     }
 
     pub fn vendor(&self) -> &'static str {
@@ -251,10 +310,31 @@ impl HttpClient {
             if let Some(limiter) = &self.limiter {
                 limiter.acquire().await;
             }
+            let endpoint_permits = request.endpoint.as_deref().and_then(|e| self.endpoint_permits(e));
             let outcome = {
-                // The permit is held only while the request is on the wire, not while
+                // The permits are held only while the request is on the wire, not while
                 // backing off, so a throttled request does not block the others' slots.
+                let _endpoint_permit = match &endpoint_permits {
+                    Some(permits) => Some(permits.acquire().await.expect("semaphore is never closed")),
+                    None => None,
+                };
                 let _permit = self.in_flight.acquire().await.expect("semaphore is never closed");
+                // Budget last, right before sending: every attempt that goes out counts.
+                if let Some(budget) = &self.budget
+                    && let Err(spent) = budget.acquire().await
+                {
+                    tracing::warn!(
+                        limit = spent.limit,
+                        resets_in_s = spent.resets_in.as_secs(),
+                        "request budget spent"
+                    );
+                    return Err(HttpError::BudgetExhausted {
+                        vendor: self.vendor,
+                        limit: spent.limit,
+                        window: spent.window,
+                        resets_in: spent.resets_in,
+                    });
+                }
                 self.counters.requests.fetch_add(1, Relaxed);
                 self.attempt(&request).await
             };
