@@ -24,7 +24,7 @@ lint: setup ## rustfmt, clippy -D warnings, cfn-lint, sam validate --lint
 test: setup lint ## Everything: lint, then all tests (moto started on a free loopback port)
 	scripts/with-moto.sh cargo nextest run --workspace --no-fail-fast
 
-demo: ## Sandbox + dry run + real run + re-run + audit record, on the embedded SQLite trail
+demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|autotask|halo)
 	scripts/demo.sh
 
 bench: ## Throughput against the rate-limit bound and peak memory (release build)

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# make demo: the ConnectWise sandbox on loopback, then a dry run, a real run, a
-# re-run and the audit record, with the embedded defaults (SQLite audit trail,
-# credentials from environment variables).
+# make demo: a PSA sandbox on loopback, then a dry run, a real run, a re-run and the
+# audit record, with the embedded defaults (SQLite audit trail, credentials from
+# environment variables).
+#
+#   make demo                 # ConnectWise Manage
+#   PSA=autotask make demo    # Autotask (zone looked up by user name)
+#   PSA=halo make demo        # HaloPSA (OAuth2 client credentials)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -19,23 +23,54 @@ done
 ready="$(head -n 1 "$workdir/sandbox.out")"
 field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval("d"+sys.argv[2]))' "$ready" "$1"; }
 
-export OFFRAMP_PSA=connectwise
-export CONNECTWISE_URL="$(field '["connectwise"]["url"]')"
-export CONNECTWISE_COMPANY_ID="$(field '["connectwise"]["company_id"]')"
-export CONNECTWISE_PUBLIC_KEY="$(field '["connectwise"]["public_key"]')"
-export CONNECTWISE_PRIVATE_KEY="$(field '["connectwise"]["private_key"]')"
-export CONNECTWISE_CLIENT_ID="$(field '["connectwise"]["client_id"]')"
+psa="${PSA:-connectwise}"
+export OFFRAMP_PSA="$psa"
+case "$psa" in
+    connectwise)
+        export CONNECTWISE_URL="$(field '["connectwise"]["url"]')"
+        export CONNECTWISE_COMPANY_ID="$(field '["connectwise"]["company_id"]')"
+        export CONNECTWISE_PUBLIC_KEY="$(field '["connectwise"]["public_key"]')"
+        export CONNECTWISE_PRIVATE_KEY="$(field '["connectwise"]["private_key"]')"
+        export CONNECTWISE_CLIENT_ID="$(field '["connectwise"]["client_id"]')"
+        # ConnectWise company statuses are tenant data; the sandbox calls it "Offboarded".
+        offboarded=Offboarded
+        ;;
+    autotask)
+        export AUTOTASK_ZONE_LOOKUP_URL="$(field '["autotask"]["zone_lookup_url"]')"
+        export AUTOTASK_USERNAME="$(field '["autotask"]["username"]')"
+        export AUTOTASK_SECRET="$(field '["autotask"]["secret"]')"
+        export AUTOTASK_INTEGRATION_CODE="$(field '["autotask"]["integration_code"]')"
+        # The sandbox marks disposed items with configuration item type 9 ("Retired").
+        export OFFRAMP_AUTOTASK_ARCHIVED_CI_TYPES=9
+        # Autotask companies are Active or Inactive.
+        offboarded=Inactive
+        ;;
+    halo)
+        export HALO_URL="$(field '["halo"]["url"]')"
+        export HALO_TENANT="$(field '["halo"]["tenant"]')"
+        export HALO_CLIENT_ID="$(field '["halo"]["client_id"]')"
+        export HALO_CLIENT_SECRET="$(field '["halo"]["client_secret"]')"
+        # The sandbox's asset status 4 is "Disposed".
+        export OFFRAMP_HALO_ARCHIVED_STATUS_IDS=4
+        offboarded=Inactive
+        ;;
+    *)
+        echo "PSA must be connectwise, autotask or halo (got '$psa')" >&2
+        exit 2
+        ;;
+esac
+echo "Offramp demo on the $psa sandbox"
 export OFFRAMP_AUDIT_DB="$workdir/audit.sqlite"
 export OFFRAMP_INITIATED_BY="demo@msp.example"
 
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
 step "1. Dry run: what would change (nothing is written to the PSA)" \
-    $bin/offramp configs deactivate --client-name "Contoso Dental" --dry-run --offboarded-status Offboarded --reason "Demo: contract ended"
+    $bin/offramp configs deactivate --client-name "Contoso Dental" --dry-run --offboarded-status "$offboarded" --reason "Demo: contract ended"
 step "2. Real run" \
-    $bin/offramp configs deactivate --client-name "Contoso Dental" --offboarded-status Offboarded --reason "Demo: contract ended" --yes
+    $bin/offramp configs deactivate --client-name "Contoso Dental" --offboarded-status "$offboarded" --reason "Demo: contract ended" --yes
 step "3. Re-run: everything is already inactive (seed JSON)" \
-    $bin/offramp configs deactivate --client-name "Contoso Dental" --offboarded-status Offboarded --reason "Demo: contract ended" --yes --json
+    $bin/offramp configs deactivate --client-name "Contoso Dental" --offboarded-status "$offboarded" --reason "Demo: contract ended" --yes --json
 step "4. The audit trail" $bin/offramp audit list
 real_run="$($bin/offramp audit list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["operation"]["operation_id"])')"
 step "5. The real run's record" $bin/offramp audit show "$real_run"

@@ -4,7 +4,8 @@
 //! `--config FILE`. Exit codes: 0 success, 1 some items failed, 2 usage error,
 //! 3 invalid input or configuration, 4 client or configurations not found,
 //! 5 refused (not offboarded, plan changed, not resumable, not confirmed),
-//! 6 permission denied, 7 PSA unreachable, 8 audit trail unavailable.
+//! 6 permission denied, 7 PSA unreachable, 8 audit trail unavailable, 9 the PSA's
+//! request budget is spent (the run stopped cleanly; resume it later with `--resume`).
 
 mod output;
 

@@ -223,3 +223,88 @@ async fn on_a_terminal_the_plan_is_confirmed_before_anything_changes() {
         assert_eq!(sandbox.stats().patches(), patches, "after answering {answer}: {text}");
     }
 }
+
+fn with_psa_env(mut command: Command, sandbox: &Sandbox, psa: &str, audit_db: &Path) -> Command {
+    use offramp_sandbox::{
+        AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT,
+    };
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OFFRAMP_PSA", psa)
+        .env("OFFRAMP_AUDIT_DB", audit_db)
+        .env("OFFRAMP_INITIATED_BY", "cli-test@msp.example")
+        .stdin(Stdio::null());
+    match psa {
+        "autotask" => command
+            .env("AUTOTASK_ZONE_LOOKUP_URL", sandbox.autotask_zone_lookup_url())
+            .env("AUTOTASK_USERNAME", AT_USERNAME)
+            .env("AUTOTASK_SECRET", AT_SECRET)
+            .env("AUTOTASK_INTEGRATION_CODE", AT_INTEGRATION_CODE),
+        "halo" => command
+            .env("HALO_URL", sandbox.halo_url())
+            .env("HALO_TENANT", HALO_TENANT)
+            .env("HALO_CLIENT_ID", HALO_CLIENT_ID)
+            .env("HALO_CLIENT_SECRET", HALO_CLIENT_SECRET),
+        other => panic!("no environment for {other}"),
+    };
+    command
+}
+
+/// `OFFRAMP_PSA` chooses the PSA; the commands, flags and JSON are the same on each.
+#[tokio::test]
+async fn the_same_commands_work_on_autotask_and_halo() {
+    for psa in ["autotask", "halo"] {
+        let sandbox = sandbox(0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("audit.sqlite");
+        let command = || with_psa_env(Command::new(env!("CARGO_BIN_EXE_offramp")), &sandbox, psa, &db);
+        let mut plan = command();
+        plan.args(["configs", "deactivate", "--client-name", "contoso dental", "--dry-run", "--json"]);
+        plan.args(["--offboarded-status", "Inactive"]);
+        let out = run(plan).await;
+        assert_eq!(out.status.code(), Some(0), "{psa}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json(&out)["statistics"]["configs_deactivated"], 9, "{psa}");
+        assert_eq!(sandbox.stats().patches(), 0, "{psa}");
+
+        let mut apply = command();
+        apply.args(["configs", "deactivate", "--client-id", "250", "--yes", "--json"]);
+        let out = run(apply).await;
+        assert_eq!(out.status.code(), Some(0), "{psa}: {}", String::from_utf8_lossy(&out.stderr));
+        let report = json(&out);
+        assert_eq!(report["statistics"]["configs_deactivated"], 9, "{psa}: {report}");
+        assert_eq!(sandbox.stats().patches(), 9, "{psa}");
+
+        // An active client is refused when offboarded statuses are given.
+        let mut refused = command();
+        refused.args(["configs", "deactivate", "--client-id", "100", "--offboarded-status", "Inactive", "--yes"]);
+        assert_eq!(run(refused).await.status.code(), Some(5), "{psa}");
+    }
+}
+
+/// Autotask's hourly budget: the run stops cleanly with exit code 9 and a resume
+/// finishes it once there is budget again.
+#[tokio::test]
+async fn a_spent_autotask_budget_exits_9_and_the_run_resumes() {
+    let sandbox = sandbox(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let mut tight = with_psa_env(Command::new(env!("CARGO_BIN_EXE_offramp")), &sandbox, "autotask", &db);
+    tight.env("AUTOTASK_HOURLY_BUDGET", "12").env("AUTOTASK_BUDGET_RESERVE", "0");
+    tight.args(["configs", "deactivate", "--client-id", "250", "--yes", "--json"]);
+    let out = run(tight).await;
+    assert_eq!(out.status.code(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    let operation_id = report["operation_id"].as_str().unwrap().to_string();
+    assert!(report["errors"].as_array().unwrap().iter().any(|e| e["code"] == "RequestBudgetExhausted"), "{report}");
+    let done = sandbox.stats().patches();
+    assert!(done < 9, "{done}");
+
+    // A new process with the default budget (the sandbox's database has plenty left).
+    let mut resume = with_psa_env(Command::new(env!("CARGO_BIN_EXE_offramp")), &sandbox, "autotask", &db);
+    resume.args(["configs", "deactivate", "--resume", &operation_id, "--yes", "--json"]);
+    let out = run(resume).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["statistics"]["configs_deactivated"], 9);
+    assert_eq!(sandbox.stats().patches(), 9, "nothing deactivated twice");
+}

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use crate::adapters::audit_dynamodb::DynamoDbAuditStore;
 use crate::adapters::audit_sqlite::SqliteAuditStore;
+use crate::adapters::autotask::AutotaskClient;
 use crate::adapters::connectwise::ConnectWiseClient;
+use crate::adapters::halo::HaloClient;
 use crate::adapters::secrets_aws::SecretsManagerStore;
 use crate::adapters::secrets_env::EnvSecretStore;
 use crate::config::{AuditBackend, ConfigSource, Settings};
@@ -92,7 +94,15 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
                 .ok_or_else(|| OfframpError::configuration("ConnectWise settings missing"))?;
             Arc::new(ConnectWiseClient::new(cw, settings.psa_http.clone())?)
         }
-        other => return Err(OfframpError::configuration(format!("OFFRAMP_PSA={other} is not supported yet"))),
+        PsaKind::Autotask => {
+            let at =
+                settings.autotask.clone().ok_or_else(|| OfframpError::configuration("Autotask settings missing"))?;
+            Arc::new(AutotaskClient::new(at, settings.psa_http.clone())?)
+        }
+        PsaKind::Halo => {
+            let halo = settings.halo.clone().ok_or_else(|| OfframpError::configuration("HaloPSA settings missing"))?;
+            Arc::new(HaloClient::new(halo, settings.psa_http.clone())?)
+        }
     };
     let audit = audit_store_with(source, aws.as_ref())?;
     Ok(Services { settings, psa, audit })

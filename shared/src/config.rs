@@ -7,28 +7,50 @@
 //!
 //! | Name | Meaning | Default |
 //! |---|---|---|
-//! | `OFFRAMP_PSA` | `connectwise` (Autotask and HaloPSA follow) | `connectwise` |
-//! | `CONNECTWISE_URL` | base URL up to and including `apis/3.0` | required |
-//! | `CONNECTWISE_COMPANY_ID`, `CONNECTWISE_PUBLIC_KEY`, `CONNECTWISE_PRIVATE_KEY`, `CONNECTWISE_CLIENT_ID` | API member credentials and the registered clientId | required |
+//! | `OFFRAMP_PSA` | `connectwise`, `autotask` or `halo` | `connectwise` |
+//! | `CONNECTWISE_URL` | base URL up to and including `apis/3.0` | required (ConnectWise) |
+//! | `CONNECTWISE_COMPANY_ID`, `CONNECTWISE_PUBLIC_KEY`, `CONNECTWISE_PRIVATE_KEY`, `CONNECTWISE_CLIENT_ID` | API member credentials and the registered clientId | required (ConnectWise) |
 //! | `OFFRAMP_CW_INACTIVE_STATUS` | configuration status that means inactive | `Inactive` |
 //! | `CONNECTWISE_RATE_LIMIT` | requests per second Offramp sends to ConnectWise | `10` |
 //! | `CONNECTWISE_MAX_CONCURRENCY` | ConnectWise requests in flight at once | `8` |
+//! | `AUTOTASK_URL` | zone base URL up to and including `v1.0` | looked up by user name |
+//! | `AUTOTASK_ZONE_LOOKUP_URL` | where the zone lookup is asked | `https://webservices.autotask.net/atservicesrest/v1.0` |
+//! | `AUTOTASK_USERNAME`, `AUTOTASK_SECRET`, `AUTOTASK_INTEGRATION_CODE` | API user and tracking identifier | required (Autotask) |
+//! | `AUTOTASK_HOURLY_BUDGET` | requests per rolling hour Offramp may use (the database allows 10,000 for all integrations) | `10000` |
+//! | `AUTOTASK_BUDGET_RESERVE` | of those, requests left for other integrations | `1000` |
+//! | `AUTOTASK_MAX_CONCURRENCY` | requests in flight per endpoint (Autotask allows 3) | `3` |
+//! | `OFFRAMP_AUTOTASK_ARCHIVED_CI_TYPES` | `configurationItemType` values that mean archived | none |
+//! | `HALO_URL` | instance root, e.g. `https://acme.halopsa.com` | required (HaloPSA) |
+//! | `HALO_AUTH_URL` | authorisation server | `{HALO_URL}/auth` |
+//! | `HALO_TENANT`, `HALO_CLIENT_ID`, `HALO_CLIENT_SECRET` | OAuth2 client credentials (tenant for hosted instances) | id and secret required (HaloPSA) |
+//! | `HALO_SCOPE` | OAuth scopes | `all` |
+//! | `HALO_RATE_LIMIT` | requests per rolling five minutes | `300` |
+//! | `HALO_MAX_WAIT_SECONDS` | longest wait for room in that window before the run stops (resumable) | `300` |
+//! | `HALO_UPDATE_BATCH` | assets per update request | `50` |
+//! | `OFFRAMP_HALO_ARCHIVED_STATUS_IDS` | asset `status_id` values that mean archived | none |
 //! | `OFFRAMP_CONCURRENCY` | items a workflow changes at once | `8` |
 //! | `OFFRAMP_HTTP_TIMEOUT_SECONDS`, `OFFRAMP_HTTP_MAX_RETRIES` | per request | `60`, `8` |
 //! | `OFFRAMP_SECRET_ID` | Secrets Manager secret with the credentials | unset: environment |
 //! | `OFFRAMP_SECRET_TTL_SECONDS` | how long a fetched secret is cached | `300` |
 //! | `OFFRAMP_AUDIT_TABLE` | DynamoDB audit table | unset: SQLite |
 //! | `OFFRAMP_AUDIT_DB` | SQLite audit file | `.offramp/audit.sqlite` |
-//! | `OFFRAMP_OFFBOARDED_STATUSES` | comma-separated company statuses the scheduled sweep treats as offboarded | none (the sweep refuses) |
+//! | `OFFRAMP_OFFBOARDED_STATUSES` | comma-separated company statuses the sweep treats as offboarded (Autotask and HaloPSA: `Inactive`/`Active`) | none |
+//! | `OFFRAMP_OFFBOARDED_INACTIVE` | a company inactive in the PSA is offboarded | `false` on ConnectWise, `true` on Autotask and HaloPSA |
+//! | `OFFRAMP_OFFBOARDED_CATEGORIES` | Autotask company types or classifications that mean offboarded | none |
+//!
+//! A company is offboarded when it matches any of the three; with none configured the
+//! sweep refuses to run.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::adapters::autotask::{AutotaskSettings, DEFAULT_ZONE_LOOKUP_URL};
 use crate::adapters::connectwise::ConnectWiseSettings;
-use crate::domain::PsaKind;
+use crate::adapters::halo::HaloSettings;
+use crate::domain::{OffboardedCriteria, PsaKind};
 use crate::error::OfframpError;
-use crate::http::HttpSettings;
+use crate::http::{BudgetSettings, HttpSettings};
 use crate::ports::SecretStore;
 use crate::secret::SecretString;
 
@@ -125,10 +147,26 @@ pub enum AuditBackend {
 pub struct Settings {
     pub psa: PsaKind,
     pub connectwise: Option<ConnectWiseSettings>,
+    pub autotask: Option<AutotaskSettings>,
+    pub halo: Option<HaloSettings>,
     pub psa_http: HttpSettings,
     pub audit: AuditBackend,
     pub workflow_concurrency: usize,
-    pub offboarded_statuses: Vec<String>,
+    pub offboarded: OffboardedCriteria,
+}
+
+fn list(source: &ConfigSource, key: &str) -> Vec<String> {
+    source
+        .get(key)
+        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn int_list(source: &ConfigSource, key: &str) -> Result<Vec<i64>, OfframpError> {
+    list(source, key)
+        .iter()
+        .map(|v| v.parse::<i64>().map_err(|_| OfframpError::configuration(format!("{key}: '{v}' is not an integer"))))
+        .collect()
 }
 
 impl Settings {
@@ -167,7 +205,8 @@ impl Settings {
             ..HttpSettings::default()
         };
 
-        let connectwise = match psa {
+        let (mut connectwise, mut autotask, mut halo) = (None, None, None);
+        match psa {
             PsaKind::ConnectWise => {
                 let rate: f64 = source.parsed("CONNECTWISE_RATE_LIMIT", 10.0)?;
                 psa_http.rate_limit_per_sec = (rate > 0.0).then_some(rate);
@@ -175,7 +214,7 @@ impl Settings {
                 // exceeding the rate over any second.
                 psa_http.burst = (rate / 10.0).ceil().clamp(1.0, 10.0) as u32;
                 psa_http.max_concurrency = source.parsed("CONNECTWISE_MAX_CONCURRENCY", 8usize)?.max(1);
-                Some(ConnectWiseSettings {
+                connectwise = Some(ConnectWiseSettings {
                     url: required("CONNECTWISE_URL", lookup("CONNECTWISE_URL").await?)?.expose().to_string(),
                     company_id: required("CONNECTWISE_COMPANY_ID", lookup("CONNECTWISE_COMPANY_ID").await?)?
                         .expose()
@@ -184,25 +223,80 @@ impl Settings {
                     private_key: required("CONNECTWISE_PRIVATE_KEY", lookup("CONNECTWISE_PRIVATE_KEY").await?)?,
                     client_id: required("CONNECTWISE_CLIENT_ID", lookup("CONNECTWISE_CLIENT_ID").await?)?,
                     inactive_status: source.get("OFFRAMP_CW_INACTIVE_STATUS").unwrap_or("Inactive").to_string(),
-                })
+                });
             }
-            other => {
-                return Err(OfframpError::configuration(format!(
-                    "OFFRAMP_PSA={other} is not supported yet; this build supports connectwise"
-                )));
+            PsaKind::Autotask => {
+                // Autotask limits are per endpoint (3 threads) and per hour (10,000 per
+                // database, shared by every integration): no per-second pacing, a hard
+                // hourly budget that stops the run rather than waiting an hour.
+                let per_endpoint = source.parsed("AUTOTASK_MAX_CONCURRENCY", 3usize)?.clamp(1, 3);
+                psa_http.rate_limit_per_sec = None;
+                psa_http.max_concurrency_per_endpoint = Some(per_endpoint);
+                psa_http.max_concurrency = per_endpoint * 4;
+                let hourly: u32 = source.parsed("AUTOTASK_HOURLY_BUDGET", 10_000u32)?;
+                let reserve: u32 = source.parsed("AUTOTASK_BUDGET_RESERVE", 1_000u32)?;
+                if reserve >= hourly {
+                    return Err(OfframpError::configuration(format!(
+                        "AUTOTASK_BUDGET_RESERVE ({reserve}) must be below AUTOTASK_HOURLY_BUDGET ({hourly})"
+                    )));
+                }
+                psa_http.budget = Some(BudgetSettings {
+                    limit: hourly - reserve,
+                    window: Duration::from_secs(3600),
+                    max_wait: Duration::ZERO,
+                });
+                autotask = Some(AutotaskSettings {
+                    url: lookup("AUTOTASK_URL").await?.map(|u| u.expose().to_string()),
+                    zone_lookup_url: source
+                        .get("AUTOTASK_ZONE_LOOKUP_URL")
+                        .unwrap_or(DEFAULT_ZONE_LOOKUP_URL)
+                        .to_string(),
+                    username: required("AUTOTASK_USERNAME", lookup("AUTOTASK_USERNAME").await?)?.expose().to_string(),
+                    secret: required("AUTOTASK_SECRET", lookup("AUTOTASK_SECRET").await?)?,
+                    integration_code: required(
+                        "AUTOTASK_INTEGRATION_CODE",
+                        lookup("AUTOTASK_INTEGRATION_CODE").await?,
+                    )?,
+                    archived_ci_types: int_list(source, "OFFRAMP_AUTOTASK_ARCHIVED_CI_TYPES")?,
+                });
             }
+            PsaKind::Halo => {
+                let limit: u32 = source.parsed("HALO_RATE_LIMIT", 300u32)?;
+                let max_wait: u64 = source.parsed("HALO_MAX_WAIT_SECONDS", 300u64)?;
+                psa_http.rate_limit_per_sec = None;
+                psa_http.max_concurrency = source.parsed("HALO_MAX_CONCURRENCY", 4usize)?.max(1);
+                psa_http.budget = (limit > 0).then(|| BudgetSettings {
+                    limit,
+                    window: Duration::from_secs(300),
+                    max_wait: Duration::from_secs(max_wait),
+                });
+                halo = Some(HaloSettings {
+                    url: required("HALO_URL", lookup("HALO_URL").await?)?.expose().to_string(),
+                    auth_url: lookup("HALO_AUTH_URL").await?.map(|u| u.expose().to_string()),
+                    tenant: lookup("HALO_TENANT").await?.map(|t| t.expose().to_string()),
+                    client_id: required("HALO_CLIENT_ID", lookup("HALO_CLIENT_ID").await?)?.expose().to_string(),
+                    client_secret: required("HALO_CLIENT_SECRET", lookup("HALO_CLIENT_SECRET").await?)?,
+                    scope: source.get("HALO_SCOPE").unwrap_or("all").to_string(),
+                    archived_status_ids: int_list(source, "OFFRAMP_HALO_ARCHIVED_STATUS_IDS")?,
+                    update_batch: source.parsed("HALO_UPDATE_BATCH", 50usize)?.clamp(1, 100),
+                });
+            }
+        }
+        let offboarded = OffboardedCriteria {
+            statuses: list(source, "OFFRAMP_OFFBOARDED_STATUSES"),
+            inactive: source.parsed("OFFRAMP_OFFBOARDED_INACTIVE", psa != PsaKind::ConnectWise)?,
+            categories: list(source, "OFFRAMP_OFFBOARDED_CATEGORIES"),
         };
 
         Ok(Self {
             psa,
             connectwise,
+            autotask,
+            halo,
             psa_http,
             audit: Self::audit_backend(source),
             workflow_concurrency: source.parsed("OFFRAMP_CONCURRENCY", 8usize)?.clamp(1, 64),
-            offboarded_statuses: source
-                .get("OFFRAMP_OFFBOARDED_STATUSES")
-                .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
-                .unwrap_or_default(),
+            offboarded,
         })
     }
 }
@@ -257,6 +351,47 @@ mod tests {
         let mut source = base();
         source.set("OFFRAMP_PSA", "salesforce");
         assert!(Settings::load(&source, &secrets).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn autotask_and_halo_credentials_come_from_the_secret_and_their_limits_have_defaults() {
+        let source = ConfigSource::from_pairs([("OFFRAMP_PSA", "autotask"), ("AUTOTASK_USERNAME", "api@example.com")]);
+        let secrets = MapSecrets(HashMap::from([
+            ("AUTOTASK_SECRET", "at-secret"),
+            ("AUTOTASK_INTEGRATION_CODE", "AT-CODE"),
+            ("HALO_CLIENT_SECRET", "halo-secret"),
+        ]));
+        let settings = Settings::load(&source, &secrets).await.unwrap();
+        let at = settings.autotask.unwrap();
+        assert_eq!((at.secret.expose(), at.integration_code.expose()), ("at-secret", "AT-CODE"));
+        assert_eq!(at.url, None, "no URL: the zone is looked up");
+        assert_eq!(settings.psa_http.max_concurrency_per_endpoint, Some(3));
+        let budget = settings.psa_http.budget.unwrap();
+        assert_eq!((budget.limit, budget.window.as_secs(), budget.max_wait), (9_000, 3600, Duration::ZERO));
+        assert!(settings.offboarded.inactive, "Autotask: an inactive company is offboarded by default");
+
+        let source = ConfigSource::from_pairs([
+            ("OFFRAMP_PSA", "halo"),
+            ("HALO_URL", "https://acme.halopsa.com"),
+            ("HALO_CLIENT_ID", "id"),
+            ("HALO_RATE_LIMIT", "450"),
+            ("OFFRAMP_HALO_ARCHIVED_STATUS_IDS", "4, 7"),
+        ]);
+        let settings = Settings::load(&source, &secrets).await.unwrap();
+        let halo = settings.halo.unwrap();
+        assert_eq!(halo.client_secret.expose(), "halo-secret");
+        assert_eq!(halo.archived_status_ids, vec![4, 7]);
+        assert_eq!(settings.psa_http.budget.unwrap().limit, 450);
+
+        let missing = ConfigSource::from_pairs([("OFFRAMP_PSA", "halo"), ("HALO_URL", "https://acme.halopsa.com")]);
+        let err = Settings::load(&missing, &MapSecrets(HashMap::new())).await.unwrap_err();
+        assert!(err.to_string().contains("HALO_CLIENT_ID"), "{err}");
+        let bad = ConfigSource::from_pairs([
+            ("OFFRAMP_PSA", "autotask"),
+            ("AUTOTASK_USERNAME", "u"),
+            ("AUTOTASK_BUDGET_RESERVE", "20000"),
+        ]);
+        assert!(Settings::load(&bad, &secrets).await.unwrap_err().to_string().contains("AUTOTASK_BUDGET_RESERVE"));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!   is a proxy response whose body is the report;
 //! - EventBridge schedule (`source: aws.events`, `detail-type: Scheduled Event`): the
 //!   sweep over every offboarded client; `detail` may carry `dry_run` and
-//!   `offboarded_statuses` to override the configured ones.
+//!   `offboarded_statuses` to override the configured statuses (the other criteria stay).
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -62,13 +62,13 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
         Trigger::Schedule => {
             let detail = event.get("detail").cloned().unwrap_or(Value::Null);
             let dry_run = detail.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
-            let statuses: Vec<String> = match detail.get("offboarded_statuses").and_then(Value::as_array) {
-                Some(list) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-                None => services.settings.offboarded_statuses.clone(),
-            };
+            let mut criteria = services.settings.offboarded.clone();
+            if let Some(list) = detail.get("offboarded_statuses").and_then(Value::as_array) {
+                criteria.statuses = list.iter().filter_map(Value::as_str).map(str::to_string).collect();
+            }
             let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
             let report =
-                sweep_offboarded_clients(&deps(services), &statuses, dry_run, &format!("schedule:{rule}")).await;
+                sweep_offboarded_clients(&deps(services), &criteria, dry_run, &format!("schedule:{rule}")).await;
             serde_json::to_value(report).unwrap_or_default()
         }
         Trigger::ApiGateway => {

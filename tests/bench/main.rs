@@ -1,11 +1,19 @@
-//! `make bench`: configuration deactivation against the ConnectWise sandbox.
+//! `make bench`: configuration deactivation on the three PSA sandboxes, side by side,
+//! each at its own default limits (client and sandbox alike), 50 ms latency per request.
 //!
-//! Each run gets a fresh sandbox process (2,000 configurations, 50 ms latency per
-//! request, 100 requests/second) and runs the release `offramp` binary with the
-//! client-side rate limit set to the same 100/s. It reports wall time, requests made
-//! (counted by the sandbox), the rate-limit bound (requests / limit), their ratio, and
-//! the CLI process's peak memory (from wait4's rusage). Targets: ratio ≤ 1.15 and peak
-//! memory < 64 MiB for the default concurrency. Exit status 1 if a target is missed.
+//! | PSA | configurations | default limit | rate-limit bound |
+//! |---|---|---|---|
+//! | ConnectWise | 1,000 | 10 requests/s | requests / 10 s |
+//! | Autotask | 1,000 | 3 requests in flight per endpoint (and 10,000/h, not reached) | requests × latency / 3 |
+//! | HaloPSA | 16,000 | 300 requests per rolling 5 minutes (updates batched 50 per request) | ⌊(requests − 1) / 300⌋ × 300 s |
+//!
+//! HaloPSA gets more configurations because batching makes 1,000 of them cost about 25
+//! requests, far from its limit; 16,000 need more than 300 requests, so the five-minute
+//! window is what bounds the run. Each PSA gets a fresh sandbox process and runs the
+//! release `offramp` binary; the three run at the same time (they mostly wait). Reported:
+//! wall time, requests (counted by the sandbox), the bound, their ratio, 429s served, and
+//! the CLI process's peak memory (wait4's rusage). Targets: ratio ≤ 1.15 and peak memory
+//! < 64 MiB on every PSA. Exit status 1 if a target is missed.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,11 +22,100 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-const CONFIGS: usize = 2_000;
 const LATENCY_MS: u64 = 50;
-const RATE_LIMIT: u32 = 100;
 const TARGET_RATIO: f64 = 1.15;
 const TARGET_PEAK_MIB: f64 = 64.0;
+
+#[derive(Clone, Copy)]
+enum Psa {
+    ConnectWise,
+    Autotask,
+    Halo,
+}
+
+impl Psa {
+    fn name(self) -> &'static str {
+        match self {
+            Psa::ConnectWise => "connectwise",
+            Psa::Autotask => "autotask",
+            Psa::Halo => "halo",
+        }
+    }
+
+    fn configs(self) -> usize {
+        match self {
+            Psa::ConnectWise | Psa::Autotask => 1_000,
+            Psa::Halo => 16_000,
+        }
+    }
+
+    fn limit(self) -> &'static str {
+        match self {
+            Psa::ConnectWise => "10 req/s",
+            Psa::Autotask => "3 per endpoint",
+            Psa::Halo => "300 per 5 min",
+        }
+    }
+
+    /// The least wall time the PSA's limits allow for `requests` requests.
+    fn bound_s(self, requests: u64) -> f64 {
+        let latency = LATENCY_MS as f64 / 1000.0;
+        match self {
+            Psa::ConnectWise => requests as f64 / 10.0,
+            Psa::Autotask => requests as f64 * latency / 3.0,
+            Psa::Halo => ((requests.saturating_sub(1) / 300) * 300) as f64,
+        }
+    }
+
+    /// Sandbox flags: the vendor's limit as the sandbox enforces it.
+    fn sandbox_args(self) -> Vec<String> {
+        match self {
+            // The sandbox answers 429 past 10/s, like a ConnectWise that enforces our limit.
+            Psa::ConnectWise => vec!["--rate-limit".into(), "10".into()],
+            // The thread limit and the 10,000/h threshold are always on in the sandbox.
+            Psa::Autotask => vec![],
+            Psa::Halo => vec!["--halo-rate-limit".into(), "300".into()],
+        }
+    }
+
+    /// The environment of the `offramp` process: credentials and nothing else (defaults).
+    fn env(self, ready: &Value) -> Vec<(String, String)> {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let pairs: Vec<(&str, String)> = match self {
+            Psa::ConnectWise => {
+                let cw = &ready["connectwise"];
+                vec![
+                    ("CONNECTWISE_URL", text(&cw["url"])),
+                    ("CONNECTWISE_COMPANY_ID", text(&cw["company_id"])),
+                    ("CONNECTWISE_PUBLIC_KEY", text(&cw["public_key"])),
+                    ("CONNECTWISE_PRIVATE_KEY", text(&cw["private_key"])),
+                    ("CONNECTWISE_CLIENT_ID", text(&cw["client_id"])),
+                ]
+            }
+            Psa::Autotask => {
+                let at = &ready["autotask"];
+                vec![
+                    ("AUTOTASK_ZONE_LOOKUP_URL", text(&at["zone_lookup_url"])),
+                    ("AUTOTASK_USERNAME", text(&at["username"])),
+                    ("AUTOTASK_SECRET", text(&at["secret"])),
+                    ("AUTOTASK_INTEGRATION_CODE", text(&at["integration_code"])),
+                ]
+            }
+            Psa::Halo => {
+                let halo = &ready["halo"];
+                vec![
+                    ("HALO_URL", text(&halo["url"])),
+                    ("HALO_TENANT", text(&halo["tenant"])),
+                    ("HALO_CLIENT_ID", text(&halo["client_id"])),
+                    ("HALO_CLIENT_SECRET", text(&halo["client_secret"])),
+                ]
+            }
+        };
+        let mut env: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        env.push(("OFFRAMP_PSA".into(), self.name().into()));
+        env
+    }
+}
 
 struct SandboxProcess {
     child: Child,
@@ -36,10 +133,11 @@ fn release_dir() -> PathBuf {
     std::env::current_exe().expect("current exe").parent().expect("target dir").to_path_buf()
 }
 
-fn start_sandbox(bin: &Path) -> SandboxProcess {
+fn start_sandbox(bin: &Path, psa: Psa) -> SandboxProcess {
     let mut child = Command::new(bin.join("offramp-sandbox"))
-        .args(["--port", "0", "--large-configs", "0", "--bench-configs", &CONFIGS.to_string()])
-        .args(["--latency-ms", &LATENCY_MS.to_string(), "--rate-limit", &RATE_LIMIT.to_string()])
+        .args(["--port", "0", "--large-configs", "0", "--bench-configs", &psa.configs().to_string()])
+        .args(["--latency-ms", &LATENCY_MS.to_string()])
+        .args(psa.sandbox_args())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -66,7 +164,7 @@ fn run_measured(command: &mut Command) -> (i32, u64) {
 }
 
 struct Measurement {
-    concurrency: usize,
+    psa: Psa,
     wall_s: f64,
     requests: u64,
     throttled: u64,
@@ -74,26 +172,16 @@ struct Measurement {
     deactivated: u64,
 }
 
-fn measure(bin: &Path, concurrency: usize) -> Measurement {
-    let sandbox = start_sandbox(bin);
-    let cw = &sandbox.ready["connectwise"];
+fn measure(bin: &Path, psa: Psa) -> Measurement {
+    let sandbox = start_sandbox(bin, psa);
     let dir = tempfile::tempdir().expect("tempdir");
     let report_path = dir.path().join("report.json");
     let report_file = std::fs::File::create(&report_path).expect("report file");
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let mut command = Command::new(bin.join("offramp"));
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("OFFRAMP_PSA", "connectwise")
-        .env("CONNECTWISE_URL", text(&cw["url"]))
-        .env("CONNECTWISE_COMPANY_ID", text(&cw["company_id"]))
-        .env("CONNECTWISE_PUBLIC_KEY", text(&cw["public_key"]))
-        .env("CONNECTWISE_PRIVATE_KEY", text(&cw["private_key"]))
-        .env("CONNECTWISE_CLIENT_ID", text(&cw["client_id"]))
-        .env("CONNECTWISE_RATE_LIMIT", RATE_LIMIT.to_string())
-        .env("CONNECTWISE_MAX_CONCURRENCY", concurrency.to_string())
-        .env("OFFRAMP_CONCURRENCY", concurrency.to_string())
+        .envs(psa.env(&sandbox.ready))
         .env("OFFRAMP_AUDIT_DB", dir.path().join("audit.sqlite"))
         .args(["configs", "deactivate", "--client-id", "500", "--yes", "--json"])
         .stdin(Stdio::null())
@@ -104,9 +192,10 @@ fn measure(bin: &Path, concurrency: usize) -> Measurement {
     let wall_s = start.elapsed().as_secs_f64();
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap_or_default()).unwrap_or_default();
-    assert_eq!(code, 0, "offramp exited {code}: {report}");
+    assert_eq!(code, 0, "{}: offramp exited {code}: {report}", psa.name());
 
-    let stats_url = format!("{}/_sandbox/stats", text(&sandbox.ready["base_url"]));
+    let base_url = sandbox.ready["base_url"].as_str().unwrap_or_default().to_string();
+    let stats_url = format!("{base_url}/_sandbox/stats");
     let stats: Value = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -114,7 +203,7 @@ fn measure(bin: &Path, concurrency: usize) -> Measurement {
         .block_on(async { reqwest::get(&stats_url).await?.json().await })
         .expect("sandbox stats");
     Measurement {
-        concurrency,
+        psa,
         wall_s,
         requests: stats["total_requests"].as_u64().unwrap_or(0),
         throttled: stats["throttled"].as_u64().unwrap_or(0),
@@ -125,32 +214,46 @@ fn measure(bin: &Path, concurrency: usize) -> Measurement {
 
 fn main() {
     let bin = release_dir();
-    // The documented defaults: OFFRAMP_CONCURRENCY and CONNECTWISE_MAX_CONCURRENCY are both 8.
-    let default_concurrency = 8;
     println!(
-        "configuration deactivation: {CONFIGS} configurations, {LATENCY_MS} ms latency, {RATE_LIMIT} requests/s (sandbox and client)"
+        "configuration deactivation, {LATENCY_MS} ms latency, each PSA at its default limits (running side by side)…"
     );
-    let runs = [measure(&bin, default_concurrency), measure(&bin, 1)];
+    let runs: Vec<Measurement> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [Psa::ConnectWise, Psa::Autotask, Psa::Halo]
+            .into_iter()
+            .map(|psa| {
+                let bin = bin.clone();
+                scope.spawn(move || measure(&bin, psa))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("measurement")).collect()
+    });
     println!();
     println!(
-        "{:>11}  {:>9}  {:>8}  {:>9}  {:>6}  {:>9}  {:>11}  {:>11}",
-        "concurrency", "wall (s)", "requests", "bound (s)", "ratio", "peak MiB", "429 served", "deactivated"
+        "{:<12} {:>8} {:>15} {:>9} {:>9} {:>9} {:>7} {:>9} {:>5} {:>11}",
+        "psa", "configs", "limit", "wall (s)", "requests", "bound (s)", "ratio", "peak MiB", "429", "deactivated"
     );
     let mut ok = true;
-    for (i, m) in runs.iter().enumerate() {
-        let bound = m.requests as f64 / RATE_LIMIT as f64;
+    for m in &runs {
+        let bound = m.psa.bound_s(m.requests);
         let ratio = m.wall_s / bound;
         println!(
-            "{:>11}  {:>9.2}  {:>8}  {:>9.2}  {:>6.3}  {:>9.1}  {:>11}  {:>11}",
-            m.concurrency, m.wall_s, m.requests, bound, ratio, m.peak_mib, m.throttled, m.deactivated
+            "{:<12} {:>8} {:>15} {:>9.2} {:>9} {:>9.2} {:>7.3} {:>9.1} {:>5} {:>11}",
+            m.psa.name(),
+            m.psa.configs(),
+            m.psa.limit(),
+            m.wall_s,
+            m.requests,
+            bound,
+            ratio,
+            m.peak_mib,
+            m.throttled,
+            m.deactivated
         );
-        if i == 0 {
-            ok &= ratio <= TARGET_RATIO && m.peak_mib < TARGET_PEAK_MIB && m.deactivated == CONFIGS as u64;
-        }
+        ok &= ratio <= TARGET_RATIO && m.peak_mib < TARGET_PEAK_MIB && m.deactivated == m.psa.configs() as u64;
     }
     println!();
     println!(
-        "target (concurrency {default_concurrency}): ratio <= {TARGET_RATIO}, peak < {TARGET_PEAK_MIB} MiB, all {CONFIGS} deactivated: {}",
+        "target on every PSA: ratio <= {TARGET_RATIO}, peak < {TARGET_PEAK_MIB} MiB, every configuration deactivated: {}",
         if ok { "MET" } else { "MISSED" }
     );
     if !ok {

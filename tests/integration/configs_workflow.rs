@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use offramp::domain::{ItemOutcome, OperationEventKind};
+use offramp::domain::{ItemOutcome, OffboardedCriteria, OperationEventKind};
 use offramp::error::ErrorCode;
 use offramp::ports::{AuditStore, Psa};
 use offramp::workflows::deactivate_configs::{Approval, DeactivateConfigsRequest, deactivate_configs};
@@ -77,8 +77,12 @@ async fn include_archived_lists_closed_configurations_but_never_changes_them() {
     assert_eq!(report.statistics.configs_found, 12);
     assert_eq!(report.statistics.configs_deactivated, 9);
     assert_eq!(report.statistics.configs_skipped, 3);
-    let disposed = report.configs.iter().find(|c| c.previous_status == "disposed").expect("disposed listed");
-    assert_eq!(disposed.status, "disposed");
+    // Reports speak one vocabulary on every PSA: ConnectWise "Disposed" (closed, not the
+    // inactive status) is "archived", "On Order" (open) is "active".
+    let disposed = report.configs.iter().find(|c| c.config_id == "25012").expect("disposed listed");
+    assert_eq!((disposed.previous_status.as_str(), disposed.status.as_str()), ("archived", "archived"));
+    let on_order = report.configs.iter().find(|c| c.config_id == "25009").expect("on order listed");
+    assert_eq!((on_order.previous_status.as_str(), on_order.status.as_str()), ("active", "inactive"));
     assert_eq!(patches(&sandbox), 9);
 }
 
@@ -287,7 +291,8 @@ async fn client_lookup_errors_are_typed() {
 async fn the_sweep_processes_only_offboarded_clients_with_active_configurations() {
     let sandbox = small_sandbox().await;
     let h = Harness::new(&sandbox);
-    let report = sweep_offboarded_clients(&h.deps(), &["Offboarded".to_string()], false, "schedule:test").await;
+    let criteria = OffboardedCriteria { statuses: vec!["Offboarded".into()], ..OffboardedCriteria::default() };
+    let report = sweep_offboarded_clients(&h.deps(), &criteria, false, "schedule:test").await;
     assert!(report.success, "{report:?}");
     let processed: Vec<&str> = report.operations.iter().filter_map(|o| o.client_id.as_deref()).collect();
     assert!(
@@ -300,7 +305,7 @@ async fn the_sweep_processes_only_offboarded_clients_with_active_configurations(
         assert_eq!(sandbox.connectwise().patch_count(id), 0);
     }
     // A second sweep finds nothing left to do.
-    let second = sweep_offboarded_clients(&h.deps(), &["Offboarded".to_string()], false, "schedule:test").await;
+    let second = sweep_offboarded_clients(&h.deps(), &criteria, false, "schedule:test").await;
     assert_eq!(second.clients_processed, 0);
 }
 

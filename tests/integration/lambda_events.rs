@@ -78,16 +78,29 @@ async fn invalid_input_event_is_a_structured_error() {
     assert_eq!(sandbox.stats().total(), 0);
 }
 
+/// The Lambda picks its PSA from `OFFRAMP_PSA`; the nightly sweep works on all three,
+/// each with its documented default meaning of "offboarded" (ConnectWise: the configured
+/// status names; Autotask and HaloPSA: the company is inactive).
 #[tokio::test]
-async fn scheduled_event_sweeps_offboarded_clients() {
-    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let services = services(&sandbox, &dir).await;
-    let out = deactivate_configs_event(&services, event("scheduled-sweep.json"), "lambda:test").await;
-    assert_eq!(out["success"], Value::Bool(true), "{out}");
-    assert_eq!(out["clients_processed"], 3, "Contoso Dental and the two Litware companies");
-    for operation in out["operations"].as_array().unwrap() {
-        assert_seed_shape(operation);
-        assert!(operation["operation_id"].is_string());
+async fn scheduled_event_sweeps_offboarded_clients_on_every_psa() {
+    for kind in offramp_tests::psa::ALL {
+        let sandbox =
+            Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let source = offramp_tests::psa::source(&sandbox, kind, &dir.path().join("audit.sqlite"));
+        let services = offramp::app::build(&source).await.expect("services");
+        assert_eq!(services.psa.kind(), kind);
+        let out = deactivate_configs_event(&services, event("scheduled-sweep.json"), "lambda:test").await;
+        assert_eq!(out["success"], Value::Bool(true), "{kind}: {out}");
+        let mut processed: Vec<&str> =
+            out["operations"].as_array().unwrap().iter().map(|o| o["client_id"].as_str().unwrap()).collect();
+        processed.sort_unstable();
+        assert_eq!(processed, ["250", "270", "410", "411"], "{kind}: Contoso Dental, Parity Clinic, both Litwares");
+        for operation in out["operations"].as_array().unwrap() {
+            assert_seed_shape(operation);
+            assert!(operation["operation_id"].is_string());
+        }
+        let direct = deactivate_configs_event(&services, event("direct-invoke.json"), "lambda:test").await;
+        assert_eq!(direct["statistics"]["configs_deactivated"], 0, "{kind}: the sweep already did client 250");
     }
 }

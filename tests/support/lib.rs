@@ -3,3 +3,4 @@
 pub mod audit_conformance;
 pub mod connectwise;
 pub mod moto;
+pub mod psa;

@@ -2,6 +2,8 @@
 
 pub mod audit_dynamodb;
 pub mod audit_sqlite;
+pub mod autotask;
 pub mod connectwise;
+pub mod halo;
 pub mod secrets_aws;
 pub mod secrets_env;

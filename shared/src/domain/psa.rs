@@ -49,9 +49,66 @@ pub struct Company {
     /// ConnectWise `identifier`; absent on other PSAs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
-    /// The company's status as the PSA names it (ConnectWise company status name).
+    /// The company's status as the PSA names it: the ConnectWise company status name;
+    /// `Active` or `Inactive` on Autotask and HaloPSA, which have only that flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The PSA's own inactive flag, where it has one (Autotask `isActive`, HaloPSA `inactive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive: Option<bool>,
+    /// Labels the MSP classifies companies by: Autotask company type and classification,
+    /// ConnectWise company types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+}
+
+/// What makes a company "offboarded" (seed 000: "status, tag, contract end date…").
+/// A company is offboarded when it matches **any** configured criterion.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffboardedCriteria {
+    /// Company status names, compared ignoring case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<String>,
+    /// The company is inactive in the PSA.
+    #[serde(default)]
+    pub inactive: bool,
+    /// Company categories (Autotask type or classification label, ConnectWise type), ignoring case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+}
+
+impl OffboardedCriteria {
+    pub fn is_empty(&self) -> bool {
+        !self.inactive && self.statuses.is_empty() && self.categories.is_empty()
+    }
+
+    pub fn matches(&self, company: &Company) -> bool {
+        let status_matches = company
+            .status
+            .as_deref()
+            .is_some_and(|status| self.statuses.iter().any(|s| s.trim().eq_ignore_ascii_case(status.trim())));
+        let inactive_matches = self.inactive && company.inactive == Some(true);
+        let category_matches = company
+            .categories
+            .iter()
+            .any(|category| self.categories.iter().any(|c| c.trim().eq_ignore_ascii_case(category.trim())));
+        status_matches || inactive_matches || category_matches
+    }
+
+    /// For messages: "status in [Offboarded] or inactive".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.statuses.is_empty() {
+            parts.push(format!("status in [{}]", self.statuses.join(", ")));
+        }
+        if self.inactive {
+            parts.push("inactive in the PSA".to_string());
+        }
+        if !self.categories.is_empty() {
+            parts.push(format!("category in [{}]", self.categories.join(", ")));
+        }
+        if parts.is_empty() { "no criteria".to_string() } else { parts.join(" or ") }
+    }
 }
 
 /// Whether a configuration is in use.
@@ -78,10 +135,22 @@ pub struct ConfigStatus {
     pub state: ConfigState,
 }
 
+impl ConfigState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfigState::Active => "active",
+            ConfigState::Inactive => "inactive",
+            ConfigState::Archived => "archived",
+        }
+    }
+}
+
 impl ConfigStatus {
-    /// The status as a report shows it: the vendor's name in lower case ("active").
+    /// The status as a report shows it: `active`, `inactive` or `archived`, the same words
+    /// on every PSA so reports compare across PSAs. The vendor's own status name (say
+    /// ConnectWise "On Order") is kept in the audit trail's snapshot.
     pub fn label(&self) -> String {
-        self.name.to_lowercase()
+        self.state.as_str().to_string()
     }
 }
 

@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Company, ConfigStatus, Configuration, ItemChange, ItemSnapshot, OperationDetail, OperationEvent, OperationFilter,
-    OperationRecord, OperationSummary, PsaKind,
+    Company, ConfigStatus, Configuration, ItemChange, ItemSnapshot, OffboardedCriteria, OperationDetail,
+    OperationEvent, OperationFilter, OperationRecord, OperationSummary, PsaKind,
 };
 use crate::error::{AuditError, PsaError, SecretError};
 use crate::secret::SecretString;
@@ -23,8 +23,9 @@ pub trait Psa: Send + Sync {
     /// Companies whose name equals `name`, ignoring case. Never a fuzzy match.
     async fn companies_by_name(&self, name: &str) -> Result<Vec<Company>, PsaError>;
 
-    /// Companies whose status is one of `statuses` (names compared ignoring case).
-    async fn companies_with_status(&self, statuses: &[String]) -> Result<Vec<Company>, PsaError>;
+    /// Companies that may match `criteria`, narrowed on the server as far as the PSA's
+    /// filters allow. Callers keep only those for which [`OffboardedCriteria::matches`] holds.
+    async fn offboarded_candidates(&self, criteria: &OffboardedCriteria) -> Result<Vec<Company>, PsaError>;
 
     /// Every configuration of the company, all pages. Archived ones (see
     /// [`crate::domain::ConfigState::Archived`]) only when `include_archived`.
@@ -39,6 +40,21 @@ pub trait Psa: Send + Sync {
 
     /// Set the configuration inactive; returns its state afterwards.
     async fn deactivate_configuration(&self, config: &Configuration) -> Result<Configuration, PsaError>;
+
+    /// How many configurations one update request can carry (HaloPSA updates are arrays).
+    fn update_batch_size(&self) -> usize {
+        1
+    }
+
+    /// Set several configurations inactive; one result per configuration, in order.
+    /// PSAs that can update many records in one request override this to save requests.
+    async fn deactivate_configurations(&self, configs: &[Configuration]) -> Vec<Result<Configuration, PsaError>> {
+        let mut results = Vec::with_capacity(configs.len());
+        for config in configs {
+            results.push(self.deactivate_configuration(config).await);
+        }
+        results
+    }
 
     /// Put the configuration back into `status` (rollback); returns its state afterwards.
     async fn set_configuration_status(&self, config_id: &str, status: &ConfigStatus)

@@ -570,73 +570,156 @@ struct ItemResult {
 
 struct Execution {
     results: Vec<ItemResult>,
-    /// Set when recording failed: the run stopped early and can be resumed.
+    /// Items not attempted because the run stopped first (request budget spent).
+    not_attempted: usize,
+    /// Why the run stopped early (audit trail unwritable, request budget spent); it can be resumed.
     stopped: Option<OfframpError>,
 }
 
+impl Execution {
+    fn nothing() -> Self {
+        Execution { results: Vec::new(), not_attempted: 0, stopped: None }
+    }
+}
+
+/// What became of one item in [`execute`].
+enum Step {
+    Done(Box<ItemResult>),
+    /// Never sent: the PSA's request budget was spent before its turn.
+    NotAttempted,
+}
+
+fn deactivation_result(before: Configuration, result: Result<Configuration, crate::error::PsaError>) -> ItemResult {
+    match result {
+        Ok(after) if after.status.state == ConfigState::Inactive => {
+            ItemResult { after: Some(after), outcome: ItemOutcome::Changed, error: None, before }
+        }
+        Ok(after) => ItemResult {
+            error: Some((
+                ErrorCode::ConfigUpdateFailed,
+                format!("the PSA accepted the update but reports status '{}'", after.status.name),
+            )),
+            after: Some(after),
+            outcome: ItemOutcome::Failed,
+            before,
+        },
+        Err(error) => {
+            let code = match error.code() {
+                ErrorCode::PermissionDenied | ErrorCode::PsaConnectionError => error.code(),
+                _ => ErrorCode::ConfigUpdateFailed,
+            };
+            ItemResult {
+                after: None,
+                outcome: ItemOutcome::Failed,
+                error: Some((code, format!("Unable to deactivate configuration: {error}"))),
+                before,
+            }
+        }
+    }
+}
+
+/// Apply the work: updates in groups of the PSA's batch size (one item on most PSAs),
+/// `concurrency` groups at once, change records written as results come in.
 async fn execute(deps: &Deps<'_>, operation_id: &str, work: Vec<Work>) -> Execution {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     deps.progress.start(work.len() as u64);
     let concurrency = deps.options.concurrency.max(1);
-    let batch_size = deps.options.audit_batch.clamp(1, 25);
-    let mut results = Vec::with_capacity(work.len());
-    let mut pending: Vec<ItemChange> = Vec::with_capacity(batch_size);
-    let mut stopped = None;
+    let audit_batch = deps.options.audit_batch.clamp(1, 25);
+    let update_batch = deps.psa.update_batch_size().max(1);
 
-    let mut stream = futures::stream::iter(work)
-        .map(|item| async move {
-            match item.action {
-                WorkAction::Skip => {
-                    ItemResult { after: None, outcome: ItemOutcome::Skipped, error: None, before: item.before }
-                }
-                WorkAction::ConfirmDone => {
-                    ItemResult { after: None, outcome: ItemOutcome::Changed, error: None, before: item.before }
-                }
-                WorkAction::Deactivate => match deps.psa.deactivate_configuration(&item.before).await {
-                    Ok(after) if after.status.state == ConfigState::Inactive => ItemResult {
-                        after: Some(after),
+    let mut units: Vec<Vec<Work>> = Vec::new();
+    let mut group: Vec<Work> = Vec::new();
+    for item in work {
+        if item.action == WorkAction::Deactivate {
+            group.push(item);
+            if group.len() == update_batch {
+                units.push(std::mem::take(&mut group));
+            }
+        } else {
+            units.push(vec![item]);
+        }
+    }
+    if !group.is_empty() {
+        units.push(group);
+    }
+
+    // Set when the PSA's request budget is spent: later groups are not sent at all, so
+    // the run ends at once with a clean, resumable result instead of a storm of refusals.
+    let halted = AtomicBool::new(false);
+    let budget_error: Mutex<Option<crate::error::PsaError>> = Mutex::new(None);
+    let (halted, budget_error) = (&halted, &budget_error);
+
+    let mut stream = futures::stream::iter(units)
+        .map(|unit| async move {
+            if halted.load(Ordering::SeqCst) {
+                return unit.into_iter().map(|_| Step::NotAttempted).collect::<Vec<_>>();
+            }
+            let mut steps = Vec::with_capacity(unit.len());
+            let mut to_change = Vec::new();
+            for item in unit {
+                match item.action {
+                    WorkAction::Skip => steps.push(Step::Done(Box::new(ItemResult {
+                        after: None,
+                        outcome: ItemOutcome::Skipped,
+                        error: None,
+                        before: item.before,
+                    }))),
+                    WorkAction::ConfirmDone => steps.push(Step::Done(Box::new(ItemResult {
+                        after: None,
                         outcome: ItemOutcome::Changed,
                         error: None,
                         before: item.before,
-                    },
-                    Ok(after) => ItemResult {
-                        error: Some((
-                            ErrorCode::ConfigUpdateFailed,
-                            format!("the PSA accepted the update but reports status '{}'", after.status.name),
-                        )),
-                        after: Some(after),
-                        outcome: ItemOutcome::Failed,
-                        before: item.before,
-                    },
-                    Err(error) => {
-                        let code = match error.code() {
-                            ErrorCode::PermissionDenied | ErrorCode::PsaConnectionError => error.code(),
-                            _ => ErrorCode::ConfigUpdateFailed,
-                        };
-                        ItemResult {
-                            after: None,
-                            outcome: ItemOutcome::Failed,
-                            error: Some((code, format!("Unable to deactivate configuration: {error}"))),
-                            before: item.before,
-                        }
-                    }
-                },
+                    }))),
+                    WorkAction::Deactivate => to_change.push(item.before),
+                }
             }
+            if !to_change.is_empty() {
+                let results = deps.psa.deactivate_configurations(&to_change).await;
+                for (before, result) in to_change.into_iter().zip(results) {
+                    match result {
+                        Err(error @ crate::error::PsaError::BudgetExhausted { .. }) => {
+                            if !halted.swap(true, Ordering::SeqCst) {
+                                tracing::warn!(error = %error, "request budget spent; stopping the run");
+                                *budget_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                            }
+                            steps.push(Step::NotAttempted);
+                        }
+                        result => steps.push(Step::Done(Box::new(deactivation_result(before, result)))),
+                    }
+                }
+            }
+            steps
         })
         .buffer_unordered(concurrency);
 
-    while let Some(result) = stream.next().await {
-        deps.progress.item_done();
-        pending.push(change_record(operation_id, &result));
-        results.push(result);
-        if pending.len() >= batch_size {
-            if let Err(error) = deps.audit.put_changes(&pending).await {
-                // Stop rather than keep changing things the trail does not show. Updates
-                // already in flight are dropped; a resume re-reads their state from the PSA.
-                tracing::error!(error = %error, "audit trail write failed; stopping the run");
-                stopped = Some(error.into());
-                break;
+    let mut results = Vec::new();
+    let mut not_attempted = 0;
+    let mut pending: Vec<ItemChange> = Vec::with_capacity(audit_batch);
+    let mut stopped = None;
+    'outer: while let Some(steps) = stream.next().await {
+        for step in steps {
+            deps.progress.item_done();
+            let result = match step {
+                Step::Done(result) => *result,
+                Step::NotAttempted => {
+                    not_attempted += 1;
+                    continue;
+                }
+            };
+            pending.push(change_record(operation_id, &result));
+            results.push(result);
+            if pending.len() >= audit_batch {
+                if let Err(error) = deps.audit.put_changes(&pending).await {
+                    // Stop rather than keep changing things the trail does not show. Updates
+                    // already in flight are dropped; a resume re-reads their state from the PSA.
+                    tracing::error!(error = %error, "audit trail write failed; stopping the run");
+                    stopped = Some(error.into());
+                    break 'outer;
+                }
+                pending.clear();
             }
-            pending.clear();
         }
     }
     drop(stream);
@@ -647,8 +730,13 @@ async fn execute(deps: &Deps<'_>, operation_id: &str, work: Vec<Work>) -> Execut
         tracing::error!(error = %error, "audit trail write failed at the end of the run");
         stopped = Some(error.into());
     }
+    if stopped.is_none()
+        && let Some(error) = budget_error.lock().unwrap_or_else(|e| e.into_inner()).take()
+    {
+        stopped = Some(error.into());
+    }
     deps.progress.finish();
-    Execution { results, stopped }
+    Execution { results, not_attempted, stopped }
 }
 
 fn change_record(operation_id: &str, result: &ItemResult) -> ItemChange {
@@ -673,12 +761,13 @@ fn build_report(
     operation_id: &str,
     plan_hash: Option<String>,
     mut results: Vec<ItemResult>,
+    not_attempted: usize,
     stopped: Option<&OfframpError>,
     mut warnings: Vec<String>,
 ) -> ConfigDeactivationReport {
     let timestamp = domain::iso8601(domain::now());
     results.sort_by_key(|r| sort_key(&r.before.id));
-    let mut statistics = Statistics { configs_found: results.len() as u64, ..Statistics::default() };
+    let mut statistics = Statistics { configs_found: (results.len() + not_attempted) as u64, ..Statistics::default() };
     let mut configs = Vec::with_capacity(results.len());
     let mut errors = Vec::new();
     for result in &results {
@@ -719,8 +808,9 @@ fn build_report(
             timestamp: timestamp.clone(),
             config_id: None,
         });
+        let untouched = if not_attempted > 0 { format!(", {not_attempted} not yet attempted") } else { String::new() };
         warnings.push(format!(
-            "Interrupted: the run stopped after {} configuration(s); resume with operation_id {operation_id}",
+            "Interrupted: the run stopped after {} configuration(s){untouched}; resume with operation_id {operation_id}",
             results.len()
         ));
     }
@@ -749,7 +839,15 @@ async fn finish(
     execution: Execution,
     warnings: Vec<String>,
 ) -> Result<ConfigDeactivationReport, OfframpError> {
-    let report = build_report(client, operation_id, plan_hash, execution.results, execution.stopped.as_ref(), warnings);
+    let report = build_report(
+        client,
+        operation_id,
+        plan_hash,
+        execution.results,
+        execution.not_attempted,
+        execution.stopped.as_ref(),
+        warnings,
+    );
     let statistics = &report.statistics;
     if let Some(stop) = &execution.stopped {
         // Best effort: the trail may be the thing that is failing.
@@ -788,7 +886,14 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
         .await?
         .ok_or_else(|| not_resumable(operation_id, "no such operation in the audit trail"))?;
     let op = &detail.operation;
-    let client = Company { id: op.client_id.clone(), name: op.client_name.clone(), identifier: None, status: None };
+    let client = Company {
+        id: op.client_id.clone(),
+        name: op.client_name.clone(),
+        identifier: None,
+        status: None,
+        inactive: None,
+        categories: Vec::new(),
+    };
     let fail = |error: OfframpError| Failure {
         error,
         client: Some(client.clone()),
@@ -863,7 +968,7 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
                     Some(now) if now.status.state == ConfigState::Inactive => {
                         work.push(Work { before, action: WorkAction::ConfirmDone })
                     }
-                    Some(now) if now.status.id == before.status.id => {
+                    Some(now) if now.status.state == before.status.state && now.status.id == before.status.id => {
                         work.push(Work { before, action: WorkAction::Deactivate })
                     }
                     Some(now) => {
@@ -905,15 +1010,11 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
     }
     tracing::info!(recorded = done.len(), remaining = work.len(), "resuming operation");
 
-    let mut execution = if already_completed {
-        Execution { results: Vec::new(), stopped: None }
-    } else {
-        execute(deps, operation_id, work).await
-    };
+    let mut execution = if already_completed { Execution::nothing() } else { execute(deps, operation_id, work).await };
     execution.results.extend(done);
     if already_completed {
         // Report from the record; write no new event.
-        return Ok(build_report(&client, operation_id, op.plan_hash.clone(), execution.results, None, warnings));
+        return Ok(build_report(&client, operation_id, op.plan_hash.clone(), execution.results, 0, None, warnings));
     }
     finish(deps, &client, operation_id, op.plan_hash.clone(), execution, warnings).await.map_err(fail)
 }

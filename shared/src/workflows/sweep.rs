@@ -1,11 +1,11 @@
-//! The scheduled sweep: every company whose status is one of the offboarded statuses
-//! and that still has active configurations is processed, each as its own audited
-//! operation. Companies are handled one after another so that one client's failure
+//! The scheduled sweep: every company that matches the offboarded criteria (status
+//! names, the PSA's inactive flag, categories; see [`OffboardedCriteria`]) and that still
+//! has active configurations is processed, each as its own audited operation. Companies are handled one after another so that one client's failure
 //! is reported and the next client still runs.
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{self, ConfigState};
+use crate::domain::{self, ConfigState, OffboardedCriteria};
 use crate::error::{ErrorCode, OfframpError};
 use crate::workflows::deactivate_configs::{
     ConfigDeactivationReport, DeactivateConfigsRequest, Deps, ReportError, deactivate_configs,
@@ -15,8 +15,9 @@ use crate::workflows::deactivate_configs::{
 pub struct SweepReport {
     pub success: bool,
     pub timestamp: String,
-    pub offboarded_statuses: Vec<String>,
-    /// Companies whose status matched.
+    /// What counted as offboarded in this sweep.
+    pub criteria: OffboardedCriteria,
+    /// Companies that matched the criteria.
     pub clients_checked: u64,
     /// Companies that still had active configurations and were processed.
     pub clients_processed: u64,
@@ -28,7 +29,7 @@ pub struct SweepReport {
 
 pub async fn sweep_offboarded_clients(
     deps: &Deps<'_>,
-    offboarded_statuses: &[String],
+    criteria: &OffboardedCriteria,
     dry_run: bool,
     initiated_by: &str,
 ) -> SweepReport {
@@ -36,7 +37,7 @@ pub async fn sweep_offboarded_clients(
     let mut report = SweepReport {
         success: true,
         timestamp: timestamp.clone(),
-        offboarded_statuses: offboarded_statuses.to_vec(),
+        criteria: criteria.clone(),
         clients_checked: 0,
         clients_processed: 0,
         operations: Vec::new(),
@@ -49,16 +50,16 @@ pub async fn sweep_offboarded_clients(
         timestamp: timestamp.clone(),
         config_id: None,
     };
-    if offboarded_statuses.iter().all(|s| s.trim().is_empty()) {
+    if criteria.is_empty() {
         report.success = false;
         report.errors.push(error(OfframpError::new(
             ErrorCode::ConfigurationError,
-            "no offboarded statuses are configured (OFFRAMP_OFFBOARDED_STATUSES); the sweep does nothing rather than guess",
+            "no offboarded criteria are configured (OFFRAMP_OFFBOARDED_STATUSES, OFFRAMP_OFFBOARDED_INACTIVE, OFFRAMP_OFFBOARDED_CATEGORIES); the sweep does nothing rather than guess",
         )));
         return report;
     }
-    let companies = match deps.psa.companies_with_status(offboarded_statuses).await {
-        Ok(companies) => companies,
+    let companies: Vec<_> = match deps.psa.offboarded_candidates(criteria).await {
+        Ok(companies) => companies.into_iter().filter(|c| criteria.matches(c)).collect(),
         Err(e) => {
             report.success = false;
             report.errors.push(error(e.into()));
@@ -81,9 +82,12 @@ pub async fn sweep_offboarded_clients(
         report.clients_processed += 1;
         let request = DeactivateConfigsRequest {
             client_id: Some(company.id.clone()),
-            offboarded_statuses: Some(offboarded_statuses.to_vec()),
             dry_run,
-            reason: Some(format!("Scheduled sweep: company status '{}'", company.status.clone().unwrap_or_default())),
+            reason: Some(format!(
+                "Scheduled sweep: company matches {} (status '{}')",
+                criteria.describe(),
+                company.status.clone().unwrap_or_default()
+            )),
             initiated_by: Some(initiated_by.to_string()),
             ..DeactivateConfigsRequest::default()
         };
@@ -92,9 +96,7 @@ pub async fn sweep_offboarded_clients(
         report.operations.push(operation);
     }
     if report.clients_processed == 0 {
-        report
-            .warnings
-            .push(format!("No company with status in [{}] has active configurations.", offboarded_statuses.join(", ")));
+        report.warnings.push(format!("No company matching {} has active configurations.", criteria.describe()));
     }
     report
 }

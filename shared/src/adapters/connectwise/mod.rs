@@ -31,9 +31,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::domain::{Company, ConfigState, ConfigStatus, Configuration, PsaKind};
+use crate::domain::{Company, ConfigState, ConfigStatus, Configuration, OffboardedCriteria, PsaKind};
 use crate::error::PsaError;
-use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, HttpSettings, Redactor};
+use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor};
 use crate::ports::Psa;
 use crate::secret::SecretString;
 
@@ -145,10 +145,7 @@ impl ConnectWiseClient {
     }
 
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, PsaError> {
-        self.http.send(request).await.map_err(|e| match e {
-            HttpError::Connection { .. } => PsaError::Connection { message: e.to_string() },
-            HttpError::Build { .. } => PsaError::Configuration { message: e.to_string() },
-        })
+        self.http.send(request).await.map_err(PsaError::from_http)
     }
 
     /// Map a non-success response to a typed error, with ConnectWise's own message.
@@ -271,6 +268,14 @@ impl ConnectWiseClient {
             name: value.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
             identifier: value.get("identifier").and_then(Value::as_str).map(str::to_string),
             status: value.pointer("/status/name").and_then(Value::as_str).map(str::to_string),
+            inactive: None,
+            categories: value
+                .get("types")
+                .and_then(Value::as_array)
+                .map(|types| {
+                    types.iter().filter_map(|t| t.get("name").and_then(Value::as_str)).map(str::to_string).collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -369,22 +374,28 @@ impl Psa for ConnectWiseClient {
             .collect()
     }
 
-    async fn companies_with_status(&self, statuses: &[String]) -> Result<Vec<Company>, PsaError> {
-        if statuses.is_empty() {
+    async fn offboarded_candidates(&self, criteria: &OffboardedCriteria) -> Result<Vec<Company>, PsaError> {
+        // ConnectWise has no company-level inactive flag (it is a property of the status
+        // record), and company types are a child collection filtered with `childConditions`,
+        // which Offramp does not use yet: name the statuses instead.
+        if !criteria.categories.is_empty() {
+            return Err(PsaError::Configuration {
+                message:
+                    "OFFRAMP_OFFBOARDED_CATEGORIES is not supported on ConnectWise; use OFFRAMP_OFFBOARDED_STATUSES"
+                        .into(),
+            });
+        }
+        let clauses: Vec<String> =
+            criteria.statuses.iter().map(|s| format!("status/name={}", conditions::quote(s))).collect();
+        if clauses.is_empty() {
             return Ok(Vec::new());
         }
-        let conditions =
-            statuses.iter().map(|s| format!("status/name={}", conditions::quote(s))).collect::<Vec<_>>().join(" or ");
-        let records = self.list_all("company/companies", Some(conditions), "companies").await?;
-        let wanted: Vec<String> = statuses.iter().map(|s| s.trim().to_lowercase()).collect();
+        let records = self.list_all("company/companies", Some(clauses.join(" or ")), "companies").await?;
         records
             .iter()
             .filter(|c| !c.get("deletedFlag").and_then(Value::as_bool).unwrap_or(false))
             .map(Self::parse_company)
-            .filter(|c| {
-                c.as_ref()
-                    .map_or(true, |c| c.status.as_ref().is_some_and(|s| wanted.contains(&s.trim().to_lowercase())))
-            })
+            .filter(|c| c.as_ref().map_or(true, |c| criteria.matches(c)))
             .collect()
     }
 

@@ -1,0 +1,379 @@
+//! Seed 000 on all three PSAs: the same scenario through the real ConnectWise, Autotask
+//! and HaloPSA clients over HTTP gives the same report, field by field; and each PSA's
+//! own limits (Autotask threads and hourly budget, HaloPSA tokens, batches and window)
+//! are kept.
+
+use std::time::Duration;
+
+use offramp::domain::{OffboardedCriteria, PsaKind};
+use offramp::error::ErrorCode;
+use offramp::http::BudgetSettings;
+use offramp::workflows::deactivate_configs::{ConfigDeactivationReport, DeactivateConfigsRequest, deactivate_configs};
+use offramp::workflows::sweep::sweep_offboarded_clients;
+use offramp_sandbox::{Sandbox, SandboxConfig};
+use offramp_tests::connectwise::assert_seed_shape;
+use offramp_tests::psa::{ALL, PARITY_CLIENT, PsaHarness, client_with, http_settings, sim};
+use serde_json::{Value, json};
+
+async fn sandbox(large: usize) -> Sandbox {
+    Sandbox::start(SandboxConfig { large_client_configs: large, ..SandboxConfig::default() }).await.expect("sandbox")
+}
+
+fn request(client_id: &str) -> DeactivateConfigsRequest {
+    DeactivateConfigsRequest {
+        client_id: Some(client_id.into()),
+        initiated_by: Some("parity@msp.example".into()),
+        reason: Some("contract ended".into()),
+        ..DeactivateConfigsRequest::default()
+    }
+}
+
+/// The report without what differs by nature between two runs (time, ids, the plan hash,
+/// which covers vendor status ids) and with each error reduced to its code and item. The
+/// vendor's own error text is checked separately.
+fn comparable(report: &ConfigDeactivationReport) -> Value {
+    let mut value = serde_json::to_value(report).unwrap();
+    assert_seed_shape(&value);
+    let operation_id = report.operation_id.clone().unwrap_or_default();
+    let object = value.as_object_mut().unwrap();
+    for volatile in ["timestamp", "operation_id", "plan_hash"] {
+        object.remove(volatile);
+    }
+    let errors: Vec<Value> =
+        report.errors.iter().map(|e| json!({ "code": e.code, "config_id": e.config_id })).collect();
+    object.insert("errors".into(), Value::Array(errors));
+    let warnings: Vec<Value> =
+        report.warnings.iter().map(|w| Value::String(w.replace(&operation_id, "<operation>"))).collect();
+    object.insert("warnings".into(), Value::Array(warnings));
+    value
+}
+
+fn assert_all_equal(reports: &[(PsaKind, Value)]) {
+    let (first_kind, first) = &reports[0];
+    for (kind, report) in &reports[1..] {
+        assert_eq!(
+            report,
+            first,
+            "{kind} and {first_kind} disagree:\n{kind}: {}\n{first_kind}: {}",
+            serde_json::to_string_pretty(report).unwrap(),
+            serde_json::to_string_pretty(first).unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_same_scenario_gives_the_same_report_on_every_psa() {
+    let mut dry_runs = Vec::new();
+    let mut runs = Vec::new();
+    let mut resumes = Vec::new();
+    for kind in ALL {
+        let sandbox = sandbox(0).await;
+        let h = PsaHarness::new(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        sim.fail_configuration_update(27002, "Configuration is locked by a contract");
+
+        let dry =
+            deactivate_configs(&h.deps(), DeactivateConfigsRequest { dry_run: true, ..request(PARITY_CLIENT) }).await;
+        assert_eq!(sandbox.stats().patches(), 0, "{kind}: a dry run changed something");
+        dry_runs.push((kind, comparable(&dry)));
+
+        let run = deactivate_configs(
+            &h.deps(),
+            DeactivateConfigsRequest { include_archived: true, ..request(PARITY_CLIENT) },
+        )
+        .await;
+        assert_eq!(run.errors.len(), 1, "{kind}: {:?}", run.errors);
+        assert!(run.errors[0].message.contains("locked by a contract"), "{kind}: {}", run.errors[0].message);
+        for (id, active) in [(27001, false), (27002, true), (27003, false), (27004, false), (27005, false)] {
+            assert_eq!(sim.configuration_is_active(id), Some(active), "{kind}: configuration {id}");
+        }
+        assert_eq!(sim.update_count(27004) + sim.update_count(27005), 0, "{kind}: inactive/archived were touched");
+        runs.push((kind, comparable(&run)));
+
+        // HaloPSA sends a batch first and, when it is refused, asset by asset: attempts
+        // per asset differ by PSA; what matters is that the resume adds none for them.
+        let attempts_before: Vec<usize> = [27001, 27003].iter().map(|id| sim.update_count(*id)).collect();
+        sim.clear_configuration_failures();
+        let resumed = deactivate_configs(
+            &h.deps(),
+            DeactivateConfigsRequest { operation_id: run.operation_id.clone(), ..DeactivateConfigsRequest::default() },
+        )
+        .await;
+        assert!(resumed.success, "{kind}: {:?}", resumed.errors);
+        for (id, before) in [27001, 27003].iter().zip(attempts_before) {
+            assert_eq!(sim.update_count(*id), before, "{kind}: configuration {id} updated again by the resume");
+        }
+        assert_eq!(sim.configuration_is_active(27002), Some(false), "{kind}");
+        resumes.push((kind, comparable(&resumed)));
+    }
+    // The figures themselves, once (the comparison then holds them for every PSA).
+    let run = &runs[0].1;
+    assert_eq!(
+        run["statistics"],
+        json!({"configs_found": 5, "configs_deactivated": 2, "configs_skipped": 2, "errors": 1})
+    );
+    assert_eq!(run["errors"], json!([{"code": "ConfigUpdateFailed", "config_id": "27002"}]));
+    let statuses: Vec<(String, String, String)> = run["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["config_id"].as_str().unwrap().to_string(),
+                c["previous_status"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("27001", "active", "inactive"),
+        ("27002", "active", "active"),
+        ("27003", "active", "inactive"),
+        ("27004", "inactive", "inactive"),
+        ("27005", "archived", "archived"),
+    ];
+    assert_eq!(
+        statuses,
+        expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect::<Vec<_>>()
+    );
+    assert_eq!(dry_runs[0].1["statistics"]["configs_found"], json!(4), "archived left out without include_archived");
+    assert_all_equal(&dry_runs);
+    assert_all_equal(&runs);
+    assert_all_equal(&resumes);
+}
+
+#[tokio::test]
+async fn a_rerun_touches_nothing_on_any_psa() {
+    for kind in ALL {
+        let sandbox = sandbox(0).await;
+        let h = PsaHarness::new(&sandbox, kind);
+        let first = deactivate_configs(&h.deps(), request("250")).await;
+        assert!(first.success, "{kind}: {:?}", first.errors);
+        assert_eq!(first.statistics.configs_deactivated, 9, "{kind}");
+        let second = deactivate_configs(&h.deps(), request("250")).await;
+        assert_eq!(second.statistics.configs_deactivated, 0, "{kind}");
+        assert_eq!(second.statistics.configs_skipped, 11, "{kind}");
+        let sim = sim(&sandbox, kind);
+        for id in sim.configuration_ids_of(250) {
+            assert!(sim.update_count(id) <= 1, "{kind}: {id} updated twice");
+            assert_eq!(sim.configuration_is_active(id), Some(false), "{kind}: {id}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_works_on_every_psa() {
+    for kind in ALL {
+        let sandbox = sandbox(50).await;
+        let h = PsaHarness::new(&sandbox, kind);
+        let criteria = match kind {
+            PsaKind::ConnectWise => OffboardedCriteria { statuses: vec!["Offboarded".into()], ..Default::default() },
+            _ => OffboardedCriteria { inactive: true, ..Default::default() },
+        };
+        let report = sweep_offboarded_clients(&h.deps(), &criteria, false, "schedule:test").await;
+        assert!(report.success, "{kind}: {report:?}");
+        let mut processed: Vec<&str> = report.operations.iter().filter_map(|o| o.client_id.as_deref()).collect();
+        processed.sort_unstable();
+        assert_eq!(processed, ["250", "270", "410", "411"], "{kind}");
+        let sim = sim(&sandbox, kind);
+        for id in sim.configuration_ids_of(100).into_iter().chain(sim.configuration_ids_of(300)) {
+            assert_eq!(sim.update_count(id), 0, "{kind}: an active company's configuration {id} was touched");
+        }
+        let again = sweep_offboarded_clients(&h.deps(), &criteria, false, "schedule:test").await;
+        assert_eq!(again.clients_processed, 0, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn every_psa_pages_through_large_lists() {
+    let sandbox = sandbox(1_200).await;
+    for kind in ALL {
+        let psa = client_with(&sandbox, kind, http_settings(kind));
+        let configs = psa.list_configurations("300", false).await.unwrap();
+        assert_eq!(configs.len(), 1_200, "{kind}");
+        let mut ids: Vec<&str> = configs.iter().map(|c| c.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 1_200, "{kind}: duplicates across pages");
+    }
+    let stats = sandbox.stats();
+    // Autotask: 500 per page, two queries (active, inactive): 3 + 1 requests.
+    let autotask_pages = stats.count("POST", "/autotask/ConfigurationItems/query")
+        + stats.count("POST", "/autotask/ConfigurationItems/query/next");
+    assert_eq!(autotask_pages, 4, "{:?}", stats.by_route);
+    // HaloPSA: 500 per page, one list: 3 requests.
+    assert_eq!(stats.count("GET", "/halo/api/asset"), 3, "{:?}", stats.by_route);
+}
+
+// ---------------------------------------------------------------------------
+// Autotask
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn autotask_finds_its_zone_and_keeps_to_three_threads_per_endpoint() {
+    let sandbox = sandbox(0).await;
+    sandbox.set_latency(Duration::from_millis(40));
+    let h = PsaHarness::new(&sandbox, PsaKind::Autotask);
+    let mut deps = h.deps();
+    deps.options.concurrency = 16;
+    let report = deactivate_configs(&deps, request("250")).await;
+    assert!(report.success, "{:?}", report.errors);
+    assert_eq!(report.statistics.configs_deactivated, 9);
+    let stats = sandbox.stats();
+    assert_eq!(stats.thread_limit_rejections(), 0, "the client exceeded 3 threads: {:?}", stats.by_route);
+    assert_eq!(stats.throttled(), 0);
+    assert_eq!(stats.count("GET", "/autotask/zoneInformation"), 1, "{:?}", stats.by_route);
+}
+
+#[tokio::test]
+async fn autotask_authentication_quirks_are_permission_denied() {
+    use offramp::adapters::autotask::AutotaskClient;
+    let sandbox = sandbox(0).await;
+    let base = offramp_tests::psa::autotask_settings(&sandbox);
+    let cases = [
+        // A bad user name answers 500 (the zone is configured, so no lookup happens first).
+        offramp::adapters::autotask::AutotaskSettings {
+            url: Some(sandbox.autotask_url()),
+            username: "nobody@sandbox.example".into(),
+            ..base.clone()
+        },
+        // A bad integration code answers 500 as well.
+        offramp::adapters::autotask::AutotaskSettings { integration_code: "WRONGCODE-1234".into(), ..base.clone() },
+        // A wrong secret answers 401.
+        offramp::adapters::autotask::AutotaskSettings { secret: "wrong-secret-value".into(), ..base.clone() },
+    ];
+    for settings in cases {
+        let label = format!("user {} code {}", settings.username, settings.integration_code.expose());
+        let psa = AutotaskClient::new(settings, http_settings(PsaKind::Autotask)).unwrap();
+        let h = PsaHarness::with_client(PsaKind::Autotask, Box::new(psa));
+        let report = deactivate_configs(&h.deps(), request("250")).await;
+        assert!(!report.success, "{label}");
+        assert_eq!(report.errors[0].code, ErrorCode::PermissionDenied, "{label}: {:?}", report.errors);
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(!text.contains("wrong-secret-value") && !text.contains("WRONGCODE-1234"), "credential leaked: {text}");
+    }
+    assert_eq!(sandbox.stats().patches(), 0);
+}
+
+#[tokio::test]
+async fn autotask_stops_cleanly_when_the_hourly_budget_is_spent_and_resumes_later() {
+    let sandbox = sandbox(0).await;
+    let mut http = http_settings(PsaKind::Autotask);
+    // A tiny budget over a short window stands in for 10,000 per hour.
+    http.budget = Some(BudgetSettings { limit: 12, window: Duration::from_secs(3), max_wait: Duration::ZERO });
+    let h = PsaHarness::with_client(PsaKind::Autotask, client_with(&sandbox, PsaKind::Autotask, http));
+    let report = deactivate_configs(&h.deps(), request("250")).await;
+    assert!(!report.success);
+    let stop = report.errors.iter().find(|e| e.code == ErrorCode::RequestBudgetExhausted).expect("budget stop");
+    assert!(stop.message.contains("resumed"), "{}", stop.message);
+    assert_eq!(report.statistics.configs_found, 11, "the report still counts every configuration");
+    let sent = sandbox.stats().patches();
+    assert!(sent < 9, "stopped before the end: {sent} sent");
+    assert_eq!(report.statistics.configs_deactivated, sent);
+    assert_eq!(sandbox.stats().throttled(), 0, "stopped by our budget, not throttled by Autotask");
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let resumed = deactivate_configs(
+        &h.deps(),
+        DeactivateConfigsRequest { operation_id: report.operation_id.clone(), ..DeactivateConfigsRequest::default() },
+    )
+    .await;
+    assert!(resumed.success, "{:?}", resumed.errors);
+    assert_eq!(resumed.statistics.configs_deactivated, 9);
+    let sim = sandbox.autotask();
+    for id in offramp_sandbox::PsaSim::configuration_ids_of(sim, 250) {
+        assert!(offramp_sandbox::PsaSim::update_count(sim, id) <= 1, "{id} updated twice");
+    }
+    assert_eq!(sandbox.stats().patches(), 9);
+}
+
+#[tokio::test]
+async fn autotask_counts_what_the_database_already_used_this_hour() {
+    let sandbox = sandbox(0).await;
+    // Another integration (here: another client) has used the database this hour.
+    let other = client_with(&sandbox, PsaKind::Autotask, http_settings(PsaKind::Autotask));
+    for _ in 0..3 {
+        other.list_configurations("100", false).await.unwrap();
+    }
+    let used = sandbox.stats().total();
+    let mut http = http_settings(PsaKind::Autotask);
+    http.budget =
+        Some(BudgetSettings { limit: used as u32 + 6, window: Duration::from_secs(3600), max_wait: Duration::ZERO });
+    let h = PsaHarness::with_client(PsaKind::Autotask, client_with(&sandbox, PsaKind::Autotask, http));
+    let report = deactivate_configs(&h.deps(), request("250")).await;
+    assert!(report.errors.iter().any(|e| e.code == ErrorCode::RequestBudgetExhausted), "{:?}", report.errors);
+    assert_eq!(sandbox.stats().patches(), 0, "the budget left by others was spent on reading");
+}
+
+// ---------------------------------------------------------------------------
+// HaloPSA
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn halo_reuses_its_token_and_fetches_a_new_one_once_when_revoked() {
+    let sandbox = sandbox(0).await;
+    let h = PsaHarness::new(&sandbox, PsaKind::Halo);
+    let report = deactivate_configs(&h.deps(), request("250")).await;
+    assert!(report.success, "{:?}", report.errors);
+    assert_eq!(sandbox.halo_tokens_issued(), 1);
+    sandbox.revoke_halo_tokens();
+    let configs = h.psa.list_configurations("250", false).await.unwrap();
+    assert_eq!(configs.len(), 11);
+    assert_eq!(sandbox.halo_tokens_issued(), 2);
+}
+
+#[tokio::test]
+async fn halo_expired_tokens_are_replaced_before_use() {
+    let sandbox = sandbox(0).await;
+    // Shorter than the client's safety margin: every call needs a fresh token.
+    sandbox.set_halo_token_ttl(Duration::from_secs(30));
+    let h = PsaHarness::new(&sandbox, PsaKind::Halo);
+    h.psa.list_configurations("250", false).await.unwrap();
+    h.psa.list_configurations("250", false).await.unwrap();
+    assert_eq!(sandbox.halo_tokens_issued(), 2);
+    assert_eq!(sandbox.stats().count("GET", "/halo/api/asset"), 2, "no request was refused with 401");
+}
+
+#[tokio::test]
+async fn halo_updates_assets_in_batches_and_isolates_a_failing_one() {
+    let sandbox = sandbox(0).await;
+    let h = PsaHarness::new(&sandbox, PsaKind::Halo);
+    let report = deactivate_configs(&h.deps(), request("410")).await;
+    assert!(report.success);
+    assert_eq!(sandbox.stats().count("POST", "/halo/api/asset"), 1, "two assets, one request");
+
+    let sim = sim(&sandbox, PsaKind::Halo);
+    sim.fail_configuration_update(25002, "Asset is linked to an active contract");
+    let report = deactivate_configs(&h.deps(), request("250")).await;
+    assert_eq!(report.statistics.configs_deactivated, 8);
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].config_id.as_deref(), Some("25002"));
+    assert!(report.errors[0].message.contains("active contract"), "{}", report.errors[0].message);
+    // One batch refused as a whole, then asset by asset.
+    assert_eq!(sandbox.stats().count("POST", "/halo/api/asset"), 1 + 1 + 9);
+    assert_eq!(sim.configuration_is_active(25002), Some(true));
+}
+
+#[tokio::test]
+async fn halo_bad_client_secret_is_permission_denied_without_leaking_it() {
+    use offramp::adapters::halo::{HaloClient, HaloSettings};
+    let sandbox = sandbox(0).await;
+    let settings =
+        HaloSettings { client_secret: "not-the-halo-secret".into(), ..offramp_tests::psa::halo_settings(&sandbox) };
+    let psa = HaloClient::new(settings, http_settings(PsaKind::Halo)).unwrap();
+    let h = PsaHarness::with_client(PsaKind::Halo, Box::new(psa));
+    let report = deactivate_configs(&h.deps(), request("250")).await;
+    assert_eq!(report.errors[0].code, ErrorCode::PermissionDenied, "{:?}", report.errors);
+    assert!(!serde_json::to_string(&report).unwrap().contains("not-the-halo-secret"));
+}
+
+#[tokio::test]
+async fn halo_keeps_to_its_window_and_stops_when_it_will_not_wait() {
+    let sandbox = sandbox(0).await;
+    let mut http = http_settings(PsaKind::Halo);
+    http.budget = Some(BudgetSettings { limit: 3, window: Duration::from_secs(300), max_wait: Duration::ZERO });
+    let h = PsaHarness::with_client(PsaKind::Halo, client_with(&sandbox, PsaKind::Halo, http));
+    let report = deactivate_configs(&h.deps(), request("250")).await;
+    assert!(report.errors.iter().any(|e| e.code == ErrorCode::RequestBudgetExhausted), "{:?}", report.errors);
+    assert_eq!(sandbox.stats().throttled(), 0, "HaloPSA never had to refuse us");
+}
