@@ -15,6 +15,8 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use crate::seed;
+
 use crate::seed::{AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, ConfigState, Fixture};
 use crate::{AT_PREFIX, PsaSim, Shared, json_response, json_status, query_map};
 
@@ -29,6 +31,7 @@ type ThreadMap = Arc<Mutex<HashMap<(String, String), usize>>>;
 
 struct AtData {
     companies: BTreeMap<i64, Value>,
+    contracts: BTreeMap<i64, Value>,
     configs: BTreeMap<i64, Value>,
     update_failures: HashMap<i64, String>,
     update_counts: HashMap<i64, usize>,
@@ -90,6 +93,7 @@ impl AutotaskSim {
         Self {
             data: Mutex::new(AtData {
                 companies,
+                contracts: fx.contracts.iter().map(|c| (c.id, seed::at_contract(c))).collect(),
                 configs,
                 update_failures: HashMap::new(),
                 update_counts: HashMap::new(),
@@ -98,6 +102,10 @@ impl AutotaskSim {
             window: Mutex::new(VecDeque::new()),
             threads: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    pub(crate) fn add_contract(&self, contract: &seed::Contract) {
+        self.with(|d| d.contracts.insert(contract.id, seed::at_contract(contract)));
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut AtData) -> T) -> T {
@@ -294,6 +302,7 @@ pub(crate) fn zone_route(shared: &Shared, method: &Method, path: &str, uri: &Uri
 enum Entity {
     Companies,
     ConfigurationItems,
+    Contracts,
 }
 
 impl Entity {
@@ -301,6 +310,7 @@ impl Entity {
         match segment.to_ascii_lowercase().as_str() {
             "companies" => Some(Entity::Companies),
             "configurationitems" => Some(Entity::ConfigurationItems),
+            "contracts" => Some(Entity::Contracts),
             _ => None,
         }
     }
@@ -309,6 +319,7 @@ impl Entity {
         match self {
             Entity::Companies => "Companies",
             Entity::ConfigurationItems => "ConfigurationItems",
+            Entity::Contracts => "Contracts",
         }
     }
 
@@ -316,6 +327,7 @@ impl Entity {
         match self {
             Entity::Companies => "Company",
             Entity::ConfigurationItems => "ConfigurationItem",
+            Entity::Contracts => "Contract",
         }
     }
 
@@ -323,6 +335,7 @@ impl Entity {
         match self {
             Entity::Companies => f(&data.companies),
             Entity::ConfigurationItems => f(&data.configs),
+            Entity::Contracts => f(&data.contracts),
         }
     }
 
@@ -385,6 +398,15 @@ impl Entity {
                 ("contactID", "integer", false, false, "Contact", vec![]),
                 ("parentConfigurationItemID", "integer", false, false, "ConfigurationItem", vec![]),
                 ("installDate", "datetime", false, false, "", vec![]),
+            ],
+            Entity::Contracts => vec![
+                ("id", "long", true, true, "", vec![]),
+                ("companyID", "integer", false, true, "Company", vec![]),
+                ("contractName", "string", false, true, "", vec![]),
+                ("contractType", "integer", false, true, "", vec![(1, "Time & Materials"), (7, "Recurring Service")]),
+                ("startDate", "datetime", false, true, "", vec![]),
+                ("endDate", "datetime", false, true, "", vec![]),
+                ("status", "integer", false, true, "", vec![(0, "Inactive"), (1, "Active")]),
             ],
         }
     }

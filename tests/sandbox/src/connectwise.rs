@@ -27,6 +27,14 @@ impl ConnectWiseSim {
         Self { state: Mutex::new(data) }
     }
 
+    pub(crate) fn add_contract(&self, contract: &seed::Contract, today: &str) {
+        self.with(|d| {
+            if let Some(company) = d.companies.get(&contract.company_id).cloned() {
+                d.agreements.insert(contract.id, seed::cw_agreement(contract, &company, today));
+            }
+        })
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut seed::CwData) -> T) -> T {
         f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -157,6 +165,16 @@ pub(crate) fn route(
                 Some(company) => json_response(&company),
                 None => cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Company recId {id} not found.")),
             }
+        }
+        ("GET", ["finance", "agreements"]) => {
+            shared.record_route(method, "/finance/agreements");
+            let records = cw.with(|d| d.agreements.values().cloned().collect::<Vec<_>>());
+            list(records, &query, uri, host)
+        }
+        ("GET", ["finance", "agreements", "count"]) => {
+            shared.record_route(method, "/finance/agreements/count");
+            let records = cw.with(|d| d.agreements.values().cloned().collect::<Vec<_>>());
+            count(records, &query)
         }
         ("GET", ["company", "configurations"]) => {
             shared.record_route(method, "/company/configurations");

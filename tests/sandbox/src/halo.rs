@@ -14,6 +14,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::seed;
+
 use crate::seed::{ConfigState, Fixture, HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT};
 use crate::{PsaSim, Shared, json_response, json_status, query_map, text_status};
 
@@ -25,6 +27,7 @@ pub const HALO_MAX_PAGE_SIZE: usize = 500;
 
 struct HaloData {
     clients: BTreeMap<i64, Value>,
+    contracts: BTreeMap<i64, Value>,
     assets: BTreeMap<i64, Value>,
     update_failures: HashMap<i64, String>,
     update_counts: HashMap<i64, usize>,
@@ -101,6 +104,14 @@ impl HaloSim {
             .collect();
         Self {
             data: Mutex::new(HaloData {
+                contracts: fx
+                    .contracts
+                    .iter()
+                    .map(|c| {
+                        let client_name = fx.company(c.company_id).map(|co| co.name.clone()).unwrap_or_default();
+                        (c.id, seed::halo_contract(c, &client_name, &fx.today))
+                    })
+                    .collect(),
                 clients,
                 assets,
                 update_failures: HashMap::new(),
@@ -112,6 +123,14 @@ impl HaloSim {
             rate_limit: Mutex::new(rate_limit),
             window: Mutex::new(VecDeque::new()),
         }
+    }
+
+    pub(crate) fn add_contract(&self, contract: &seed::Contract, today: &str) {
+        self.with(|d| {
+            let client_name =
+                d.clients.get(&contract.company_id).and_then(|c| c["name"].as_str()).unwrap_or("").to_string();
+            d.contracts.insert(contract.id, seed::halo_contract(contract, &client_name, today));
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HaloData) -> T) -> T {
@@ -348,6 +367,21 @@ pub(crate) fn route(
         ("POST", ["asset"]) => {
             shared.record_route(method, "/halo/api/asset");
             update_assets(shared, body)
+        }
+        ("GET", ["clientcontract"]) => {
+            shared.record_route(method, "/halo/api/ClientContract");
+            let client = number(&query, "client_id");
+            let records = shared.halo.with(|d| {
+                d.contracts.values().filter(|c| client.is_none_or(|id| c["client_id"] == json!(id))).cloned().collect()
+            });
+            json_response(&paginate(records, &query, "contracts"))
+        }
+        ("GET", ["clientcontract", id]) => {
+            shared.record_route(method, "/halo/api/ClientContract/{id}");
+            match id.parse::<i64>().ok().and_then(|id| shared.halo.with(|d| d.contracts.get(&id).cloned())) {
+                Some(contract) => json_response(&contract),
+                None => exception(StatusCode::NOT_FOUND, "Contract not found"),
+            }
         }
         _ => not_found(),
     }

@@ -380,6 +380,23 @@ impl Sandbox {
     pub fn halo_tokens_issued(&self) -> u64 {
         self.shared.halo.tokens_issued()
     }
+
+    /// Someone records a contract for `company_id` in the PSA (all three vendors see it).
+    /// `end` is `YYYY-MM-DD`, or `None` for an open-ended contract.
+    pub fn add_contract(&self, company_id: i64, contract_id: i64, end: Option<&str>, cancelled: bool) {
+        let today = seed::day_offset(chrono::Utc::now().date_naive(), 0);
+        let contract = seed::Contract {
+            id: contract_id,
+            company_id,
+            name: format!("Contract {contract_id}"),
+            start: seed::day_offset(chrono::Utc::now().date_naive(), -30),
+            end: end.map(str::to_string),
+            cancelled,
+        };
+        self.shared.cw.add_contract(&contract, &today);
+        self.shared.at.add_contract(&contract);
+        self.shared.halo.add_contract(&contract, &today);
+    }
 }
 
 impl Shared {

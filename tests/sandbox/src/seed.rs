@@ -34,6 +34,25 @@
 //! 5 Storage, 6 Tablet, 7 Backup, 8 Other, 9 Retired.
 //!
 //! HaloPSA clients: `inactive: true` for offboarded companies; `main_site_id` = 10 × id + 1.
+//!
+//! Contracts, dated relative to the day the sandbox starts (`today`):
+//!
+//! | Company | Contracts | Every contract ended? |
+//! |---|---|---|
+//! | 100 | 1001 ends today + 365 days; 1002 cancelled, ended today − 200 | no |
+//! | 250 | 2501 ended today − 200; 2502 ended today − 30 | yes |
+//! | 260 | 2601 ended today − 30; 2602 open-ended but cancelled | yes |
+//! | 270 | 2701 ended today − 30 | yes |
+//! | 300 | none | (no contracts) |
+//! | 410 | 4101 ended today − 30 | yes |
+//! | 411 | 4111 ends today + 365 | no |
+//! | 500 | 5001 ended today − 30 (bench only) | yes |
+//!
+//! Renderings (the vendor fact sheet does not cover contracts; these are plausible shapes,
+//! and Offramp's clients read them defensively): ConnectWise `/finance/agreements`
+//! (`endDate`, `noEndingDateFlag`, `cancelledFlag`, `agreementStatus`); Autotask
+//! `Contracts` (`endDate`, always set: open-ended renders as 2099-12-31; `status` 1 active,
+//! 0 inactive when cancelled); HaloPSA `/api/ClientContract` (`end_date` or null, `active`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -92,11 +111,39 @@ pub struct Configuration {
     pub state: ConfigState,
 }
 
+/// A contract (ConnectWise agreement, Autotask contract, HaloPSA client contract).
+/// Dates are ISO `YYYY-MM-DD`, relative to the day the sandbox starts.
+#[derive(Debug, Clone)]
+pub struct Contract {
+    pub id: i64,
+    pub company_id: i64,
+    pub name: String,
+    pub start: String,
+    /// `None`: open-ended.
+    pub end: Option<String>,
+    pub cancelled: bool,
+}
+
+impl Contract {
+    /// Still running on `today`: not cancelled, and open-ended or ending today or later.
+    pub fn current(&self, today: &str) -> bool {
+        !self.cancelled && self.end.as_deref().is_none_or(|end| end >= today)
+    }
+}
+
 /// The vendor-neutral fixture every simulator renders.
 #[derive(Debug, Clone, Default)]
 pub struct Fixture {
     pub companies: Vec<Company>,
     pub configurations: Vec<Configuration>,
+    pub contracts: Vec<Contract>,
+    /// The day the fixture was made (UTC), `YYYY-MM-DD`.
+    pub today: String,
+}
+
+/// `today` shifted by `days`, as `YYYY-MM-DD`.
+pub fn day_offset(today: chrono::NaiveDate, days: i64) -> String {
+    (today + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
 }
 
 impl Fixture {
@@ -180,6 +227,33 @@ pub fn fixture(large_configs: usize, bench_configs: usize) -> Fixture {
         add(500001 + i, 500, &format!("Bench Device {:05}", i + 1), "Workstation", Active);
     }
     fx.configurations.sort_by_key(|c| c.id);
+
+    let today = chrono::Utc::now().date_naive();
+    fx.today = day_offset(today, 0);
+    let start = day_offset(today, -900);
+    let (ended, ended_earlier, open) = (day_offset(today, -30), day_offset(today, -200), day_offset(today, 365));
+    let mut contract = |id: i64, company_id: i64, name: &str, end: Option<&String>, cancelled: bool| {
+        fx.contracts.push(Contract {
+            id,
+            company_id,
+            name: name.to_string(),
+            start: start.clone(),
+            end: end.cloned(),
+            cancelled,
+        })
+    };
+    contract(1001, 100, "Managed Services", Some(&open), false);
+    contract(1002, 100, "Legacy Support", Some(&ended_earlier), true);
+    contract(2501, 250, "Managed Services", Some(&ended_earlier), false);
+    contract(2502, 250, "Backup Add-on", Some(&ended), false);
+    contract(2601, 260, "Managed Services", Some(&ended), false);
+    contract(2602, 260, "Break-fix (no end date)", None, true);
+    contract(2701, 270, "Managed Services", Some(&ended), false);
+    contract(4101, 410, "Managed Services", Some(&ended), false);
+    contract(4111, 411, "Managed Services", Some(&open), false);
+    if bench_configs > 0 {
+        contract(5001, 500, "Managed Services", Some(&ended), false);
+    }
     fx
 }
 
@@ -187,6 +261,7 @@ pub fn fixture(large_configs: usize, bench_configs: usize) -> Fixture {
 // ConnectWise rendering
 
 pub struct CwData {
+    pub agreements: BTreeMap<i64, Value>,
     pub companies: BTreeMap<i64, Value>,
     pub configs: BTreeMap<i64, Value>,
     pub company_statuses: Vec<Value>,
@@ -241,6 +316,7 @@ pub fn connectwise_from(fx: &Fixture) -> CwData {
         json!({"id": 5, "description": "Returned", "closedFlag": true, "defaultFlag": false}),
     ];
     let mut data = CwData {
+        agreements: BTreeMap::new(),
         companies: BTreeMap::new(),
         configs: BTreeMap::new(),
         company_statuses,
@@ -273,5 +349,49 @@ pub fn connectwise_from(fx: &Fixture) -> CwData {
         apply_status(&mut config, &status);
         data.configs.insert(c.id, config);
     }
+    for contract in &fx.contracts {
+        let agreement = cw_agreement(contract, &data.companies[&contract.company_id], &fx.today);
+        data.agreements.insert(contract.id, agreement);
+    }
     data
+}
+
+/// A ConnectWise agreement (`/finance/agreements`).
+pub fn cw_agreement(contract: &Contract, company: &Value, today: &str) -> Value {
+    let status = if contract.cancelled {
+        "Cancelled"
+    } else if contract.current(today) {
+        "Active"
+    } else {
+        "Expired"
+    };
+    json!({
+        "id": contract.id, "name": contract.name, "type": {"id": 1, "name": "Managed Services"},
+        "company": {"id": contract.company_id, "identifier": company["identifier"], "name": company["name"]},
+        "startDate": format!("{}T00:00:00Z", contract.start),
+        "endDate": contract.end.as_ref().map(|end| format!("{end}T00:00:00Z")),
+        "noEndingDateFlag": contract.end.is_none(), "cancelledFlag": contract.cancelled,
+        "agreementStatus": status, "_info": info("agreement", contract.id),
+    })
+}
+
+/// An Autotask contract (`Contracts`). Autotask contracts always end: an open-ended one
+/// is rendered with a far end date.
+pub fn at_contract(contract: &Contract) -> Value {
+    json!({
+        "id": contract.id, "companyID": contract.company_id, "contractName": contract.name, "contractType": 1,
+        "startDate": format!("{}T00:00:00", contract.start),
+        "endDate": format!("{}T00:00:00", contract.end.as_deref().unwrap_or("2099-12-31")),
+        "status": if contract.cancelled { 0 } else { 1 },
+    })
+}
+
+/// A HaloPSA client contract (`/api/ClientContract`).
+pub fn halo_contract(contract: &Contract, client_name: &str, today: &str) -> Value {
+    json!({
+        "id": contract.id, "client_id": contract.company_id, "client_name": client_name, "ref": contract.name,
+        "start_date": format!("{}T00:00:00", contract.start),
+        "end_date": contract.end.as_ref().map(|end| format!("{end}T00:00:00")),
+        "active": contract.current(today),
+    })
 }

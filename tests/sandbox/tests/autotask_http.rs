@@ -323,3 +323,19 @@ async fn picklists_are_described_by_entity_information() {
         "parentValue": "", "isDefaultValue": false, "isSystem": true, "isActive": true})
     );
 }
+
+#[tokio::test]
+async fn contracts_are_queryable_by_company_and_end_date() {
+    let sb = sandbox().await;
+    let today = chrono::Utc::now().date_naive().format("%Y-%m-%dT00:00:00").to_string();
+    let (status, body) = json_of(post(&sb, "/Contracts/query", &company_filter(250)).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|c| c["endDate"].as_str().unwrap() < today.as_str()), "{body}");
+    let ended = json!({"filter": [{"op": "lt", "field": "endDate", "value": today}]});
+    let (_, body) = json_of(post(&sb, "/Contracts/query", &ended).send().await.unwrap()).await;
+    let companies: Vec<i64> =
+        body["items"].as_array().unwrap().iter().map(|c| c["companyID"].as_i64().unwrap()).collect();
+    assert!(companies.contains(&250) && !companies.contains(&411), "{companies:?}");
+}

@@ -113,3 +113,16 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3, "{statuses:?}");
     assert_eq!(sb.stats().throttled(), 3);
 }
+
+#[tokio::test]
+async fn agreements_filter_on_end_date() {
+    let sb = sandbox().await;
+    let today = chrono::Utc::now().date_naive().format("%Y-%m-%dT00:00:00Z").to_string();
+    let ended = get(&sb, "/finance/agreements").query(&[("conditions", format!("endDate<[{today}]"))]).send().await;
+    let agreements: Vec<Value> = ended.unwrap().json().await.unwrap();
+    let companies: Vec<i64> = agreements.iter().map(|a| a["company"]["id"].as_i64().unwrap()).collect();
+    assert!(companies.contains(&250) && !companies.contains(&411), "{companies:?}");
+    let open = get(&sb, "/finance/agreements").query(&[("conditions", "company/id=260")]).send().await.unwrap();
+    let open: Vec<Value> = open.json().await.unwrap();
+    assert!(open.iter().any(|a| a["noEndingDateFlag"] == json!(true) && a["cancelledFlag"] == json!(true)));
+}

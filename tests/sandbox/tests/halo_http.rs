@@ -240,3 +240,15 @@ async fn the_rolling_window_answers_429_without_retry_after() {
     sb.set_halo_rate_limit(None);
     assert_eq!(get(&sb, &t, "/client/250", &[]).await.0, 200);
 }
+
+#[tokio::test]
+async fn client_contracts_say_whether_they_are_current() {
+    let sb = sandbox().await;
+    let token = token(&sb).await;
+    let (status, body) = get(&sb, &token, "/ClientContract", &[("client_id", "411")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["record_count"], 1);
+    assert_eq!(body["contracts"][0]["active"], json!(true));
+    let (_, body) = get(&sb, &token, "/ClientContract", &[("client_id", "250")]).await;
+    assert!(body["contracts"].as_array().unwrap().iter().all(|c| c["active"] == json!(false)), "{body}");
+}
