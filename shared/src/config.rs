@@ -37,8 +37,9 @@
 //! | `OFFRAMP_OFFBOARDED_STATUSES` | comma-separated company statuses the sweep treats as offboarded (Autotask and HaloPSA: `Inactive`/`Active`) | none |
 //! | `OFFRAMP_OFFBOARDED_INACTIVE` | a company inactive in the PSA is offboarded | `false` on ConnectWise, `true` on Autotask and HaloPSA |
 //! | `OFFRAMP_OFFBOARDED_CATEGORIES` | Autotask company types or classifications that mean offboarded | none |
+//! | `OFFRAMP_OFFBOARDED_CONTRACT_ENDED` | a company whose every contract has ended (or was cancelled) is offboarded | `false` |
 //!
-//! A company is offboarded when it matches any of the three; with none configured the
+//! A company is offboarded when it matches any of these; with none configured the
 //! sweep refuses to run.
 
 use std::collections::HashMap;
@@ -286,6 +287,7 @@ impl Settings {
             statuses: list(source, "OFFRAMP_OFFBOARDED_STATUSES"),
             inactive: source.parsed("OFFRAMP_OFFBOARDED_INACTIVE", psa != PsaKind::ConnectWise)?,
             categories: list(source, "OFFRAMP_OFFBOARDED_CATEGORIES"),
+            contract_ended: source.parsed("OFFRAMP_OFFBOARDED_CONTRACT_ENDED", false)?,
         };
 
         Ok(Self {

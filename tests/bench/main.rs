@@ -13,7 +13,8 @@
 //! release `offramp` binary; the three run at the same time (they mostly wait). Reported:
 //! wall time, requests (counted by the sandbox), the bound, their ratio, 429s served, and
 //! the CLI process's peak memory (wait4's rusage). Targets: ratio ≤ 1.15 and peak memory
-//! < 64 MiB on every PSA. Exit status 1 if a target is missed.
+//! < 64 MiB on every PSA. Exit status 1 if a target is missed. `OFFRAMP_BENCH_PSA=halo`
+//! (comma-separated names) measures only those PSAs.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -218,8 +219,11 @@ fn main() {
         "configuration deactivation, {LATENCY_MS} ms latency, each PSA at its default limits (running side by side)…"
     );
     let runs: Vec<Measurement> = std::thread::scope(|scope| {
+        // OFFRAMP_BENCH_PSA=halo (comma-separated) measures only those.
+        let only = std::env::var("OFFRAMP_BENCH_PSA").unwrap_or_default();
         let handles: Vec<_> = [Psa::ConnectWise, Psa::Autotask, Psa::Halo]
             .into_iter()
+            .filter(|psa| only.is_empty() || only.split(',').any(|p| p.trim() == psa.name()))
             .map(|psa| {
                 let bin = bin.clone();
                 scope.spawn(move || measure(&bin, psa))

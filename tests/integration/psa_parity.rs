@@ -272,7 +272,8 @@ async fn autotask_stops_cleanly_when_the_hourly_budget_is_spent_and_resumes_late
     assert_eq!(report.statistics.configs_deactivated, sent);
     assert_eq!(sandbox.stats().throttled(), 0, "stopped by our budget, not throttled by Autotask");
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The window plus the budget's 1% safety margin.
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
     let resumed = deactivate_configs(
         &h.deps(),
         DeactivateConfigsRequest { operation_id: report.operation_id.clone(), ..DeactivateConfigsRequest::default() },
@@ -376,4 +377,34 @@ async fn halo_keeps_to_its_window_and_stops_when_it_will_not_wait() {
     let report = deactivate_configs(&h.deps(), request("250")).await;
     assert!(report.errors.iter().any(|e| e.code == ErrorCode::RequestBudgetExhausted), "{:?}", report.errors);
     assert_eq!(sandbox.stats().throttled(), 0, "HaloPSA never had to refuse us");
+}
+
+/// The seed's third criterion: a client whose every contract has ended (ConnectWise
+/// agreements, Autotask contracts, HaloPSA client contracts). 411 still has a running
+/// contract and 100 has a current one beside a cancelled one: neither is swept.
+#[tokio::test]
+async fn the_contract_criterion_sweeps_clients_whose_every_contract_ended_on_every_psa() {
+    for kind in ALL {
+        let sandbox = sandbox(0).await;
+        let h = PsaHarness::new(&sandbox, kind);
+        let criteria = OffboardedCriteria { contract_ended: true, ..Default::default() };
+        let companies = offramp::workflows::sweep::offboarded_companies(h.psa.as_ref(), &criteria).await.unwrap();
+        let ids: Vec<&str> = companies.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["250", "260", "270", "410"], "{kind}");
+        let contoso = &companies[0];
+        let summary = contoso.contracts.as_ref().expect("contracts read");
+        assert_eq!((summary.total, summary.current), (2, 0), "{kind}");
+
+        let report = sweep_offboarded_clients(&h.deps(), &criteria, true, "schedule:test").await;
+        assert!(report.success, "{kind}: {report:?}");
+        assert_eq!(report.clients_checked, 4, "{kind}");
+        let processed: Vec<&str> = report.operations.iter().filter_map(|o| o.client_id.as_deref()).collect();
+        assert_eq!(processed, ["250", "270", "410"], "{kind}: 260 has no configurations left to change");
+        assert_eq!(sandbox.stats().patches(), 0, "{kind}: a dry-run sweep changed something");
+
+        // A new contract for 410 makes it a current client again.
+        sandbox.add_contract(410, 4199, Some("2099-01-01"), false);
+        let companies = offramp::workflows::sweep::offboarded_companies(h.psa.as_ref(), &criteria).await.unwrap();
+        assert!(!companies.iter().any(|c| c.id == "410"), "{kind}");
+    }
 }

@@ -37,7 +37,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::domain::{Company, ConfigState, ConfigStatus, Configuration, OffboardedCriteria, PsaKind};
+use super::psa_common::{config_error, exactly_named, positive_id, with_trailing_slash};
+use crate::domain::{
+    Company, ConfigState, ConfigStatus, Configuration, ContractSummary, OffboardedCriteria, PsaKind, parse_vendor_date,
+};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
 use crate::ports::Psa;
@@ -78,18 +81,6 @@ pub struct AutotaskClient {
     picklists: OnceCell<CompanyPicklists>,
     /// Set once the budget has been told the database's usage this hour.
     budget_synced: OnceCell<()>,
-}
-
-fn config_error(message: impl Into<String>) -> PsaError {
-    PsaError::Configuration { message: message.into() }
-}
-
-fn with_trailing_slash(mut url: url::Url) -> url::Url {
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    url
 }
 
 impl AutotaskClient {
@@ -314,6 +305,7 @@ impl AutotaskClient {
             status: Some(if active { "Active" } else { "Inactive" }.to_string()),
             inactive: Some(!active),
             categories,
+            contracts: None,
         })
     }
 
@@ -432,9 +424,7 @@ fn looks_like_authentication(message: &str) -> bool {
 }
 
 fn numeric_id(id: &str, what: &str) -> Result<i64, PsaError> {
-    id.trim().parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| PsaError::InvalidId {
-        message: format!("'{id}' is not an Autotask {what} id (a positive integer)"),
-    })
+    positive_id(id, "Autotask", what)
 }
 
 fn eq(field: &str, value: Value) -> Value {
@@ -459,12 +449,7 @@ impl Psa for AutotaskClient {
     async fn companies_by_name(&self, name: &str) -> Result<Vec<Company>, PsaError> {
         let picklists = self.company_picklists().await?;
         let records = self.query_all("Companies", json!([eq("companyName", json!(name.trim()))]), "companies").await?;
-        let wanted = name.trim().to_lowercase();
-        records
-            .iter()
-            .map(|r| Self::parse_company(r, picklists))
-            .filter(|c| c.as_ref().map_or(true, |c| c.name.trim().to_lowercase() == wanted))
-            .collect()
+        exactly_named(records.iter().map(|r| Self::parse_company(r, picklists)).collect(), name)
     }
 
     async fn offboarded_candidates(&self, criteria: &OffboardedCriteria) -> Result<Vec<Company>, PsaError> {
@@ -517,6 +502,39 @@ impl Psa for AutotaskClient {
             .map(|r| Self::parse_company(r, picklists))
             .filter(|c| c.as_ref().map_or(true, |c| criteria.matches(c)))
             .collect()
+    }
+
+    // Contracts are not in the fact sheet: `endDate` and `status` (1 active, 0 inactive)
+    // are from the Autotask entity model and UNCONFIRMED here. An inactive contract
+    // counts as ended; a missing end date as current.
+    async fn companies_with_ended_contracts(&self, today: chrono::NaiveDate) -> Result<Vec<String>, PsaError> {
+        let filter = json!([{ "op": "or", "items": [
+            { "op": "lt", "field": "endDate", "value": format!("{today}T00:00:00") },
+            eq("status", json!(0)),
+        ]}]);
+        let records = self.query_all("Contracts", filter, "contracts").await?;
+        let mut ids: Vec<String> = records
+            .iter()
+            .filter_map(|c| field(c, "companyID").and_then(Value::as_i64))
+            .map(|id| id.to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    async fn contract_summary(&self, company_id: &str, today: chrono::NaiveDate) -> Result<ContractSummary, PsaError> {
+        let id = numeric_id(company_id, "company")?;
+        let records = self
+            .query_all("Contracts", json!([eq("companyID", json!(id))]), &format!("contracts of company {id}"))
+            .await?;
+        Ok(ContractSummary::of(
+            records.iter().map(|c| {
+                let end = field(c, "endDate").and_then(Value::as_str).and_then(parse_vendor_date);
+                (end, field(c, "status").and_then(Value::as_i64) == Some(0))
+            }),
+            today,
+        ))
     }
 
     async fn list_configurations(

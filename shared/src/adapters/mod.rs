@@ -5,5 +5,6 @@ pub mod audit_sqlite;
 pub mod autotask;
 pub mod connectwise;
 pub mod halo;
+mod psa_common;
 pub mod secrets_aws;
 pub mod secrets_env;

@@ -60,6 +60,55 @@ pub struct Company {
     /// ConnectWise company types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<String>,
+    /// The company's contracts, when they were read (only for the contract criterion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contracts: Option<ContractSummary>,
+}
+
+/// A company's contracts (ConnectWise agreements, Autotask contracts, HaloPSA client
+/// contracts) as far as "has every contract ended?" needs them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractSummary {
+    pub total: u32,
+    /// Contracts still running today: not cancelled, and without an end date or ending today or later.
+    pub current: u32,
+    /// The latest end date among the contracts that ended (ISO date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_end: Option<chrono::NaiveDate>,
+}
+
+impl ContractSummary {
+    /// Summarise contracts given as (end date, cancelled), as of `today`.
+    pub fn of(
+        contracts: impl IntoIterator<Item = (Option<chrono::NaiveDate>, bool)>,
+        today: chrono::NaiveDate,
+    ) -> Self {
+        let mut summary = ContractSummary::default();
+        for (end, cancelled) in contracts {
+            summary.total += 1;
+            let ended = cancelled || end.is_some_and(|end| end < today);
+            if ended {
+                if let Some(end) = end {
+                    summary.last_end = Some(summary.last_end.map_or(end, |last| last.max(end)));
+                }
+            } else {
+                summary.current += 1;
+            }
+        }
+        summary
+    }
+
+    /// Every contract has ended (and there was at least one).
+    pub fn all_ended(&self) -> bool {
+        self.total > 0 && self.current == 0
+    }
+}
+
+/// A vendor date or date-time ("2026-06-30", "2026-06-30T00:00:00", "…Z") as a date.
+pub fn parse_vendor_date(text: &str) -> Option<chrono::NaiveDate> {
+    let text = text.trim();
+    let date = text.get(..10)?;
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
 }
 
 /// What makes a company "offboarded" (seed 000: "status, tag, contract end date…").
@@ -75,11 +124,14 @@ pub struct OffboardedCriteria {
     /// Company categories (Autotask type or classification label, ConnectWise type), ignoring case.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<String>,
+    /// Every contract of the company has ended (at least one contract, none current).
+    #[serde(default)]
+    pub contract_ended: bool,
 }
 
 impl OffboardedCriteria {
     pub fn is_empty(&self) -> bool {
-        !self.inactive && self.statuses.is_empty() && self.categories.is_empty()
+        !self.inactive && !self.contract_ended && self.statuses.is_empty() && self.categories.is_empty()
     }
 
     pub fn matches(&self, company: &Company) -> bool {
@@ -92,7 +144,8 @@ impl OffboardedCriteria {
             .categories
             .iter()
             .any(|category| self.categories.iter().any(|c| c.trim().eq_ignore_ascii_case(category.trim())));
-        status_matches || inactive_matches || category_matches
+        let contracts_match = self.contract_ended && company.contracts.as_ref().is_some_and(ContractSummary::all_ended);
+        status_matches || inactive_matches || category_matches || contracts_match
     }
 
     /// For messages: "status in [Offboarded] or inactive".
@@ -106,6 +159,9 @@ impl OffboardedCriteria {
         }
         if !self.categories.is_empty() {
             parts.push(format!("category in [{}]", self.categories.join(", ")));
+        }
+        if self.contract_ended {
+            parts.push("every contract ended".to_string());
         }
         if parts.is_empty() { "no criteria".to_string() } else { parts.join(" or ") }
     }
@@ -163,4 +219,67 @@ pub struct Configuration {
     pub status: ConfigStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub type_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn day(text: &str) -> NaiveDate {
+        parse_vendor_date(text).unwrap()
+    }
+
+    #[test]
+    fn vendor_dates_of_every_shape_are_read() {
+        assert_eq!(day("2026-06-30"), day("2026-06-30T00:00:00Z"));
+        assert_eq!(day("2026-06-30T00:00:00"), NaiveDate::from_ymd_opt(2026, 6, 30).unwrap());
+        assert_eq!(parse_vendor_date("30/06/2026"), None);
+    }
+
+    #[test]
+    fn every_contract_must_have_ended_and_there_must_be_one() {
+        let today = day("2026-11-22");
+        let ended = ContractSummary::of([(Some(day("2026-06-30")), false), (None, true)], today);
+        assert!(ended.all_ended());
+        assert_eq!(ended.last_end, Some(day("2026-06-30")));
+        let running = ContractSummary::of([(Some(day("2026-06-30")), false), (Some(day("2026-11-22")), false)], today);
+        assert!(!running.all_ended(), "a contract ending today is still current");
+        assert!(!ContractSummary::of([(None, false)], today).all_ended(), "no end date: current");
+        assert!(!ContractSummary::of([], today).all_ended(), "no contracts says nothing");
+    }
+
+    #[test]
+    fn a_company_is_offboarded_when_any_criterion_matches() {
+        let company = Company {
+            id: "1".into(),
+            name: "Acme".into(),
+            identifier: None,
+            status: Some("Active".into()),
+            inactive: Some(false),
+            categories: vec!["Cancellation".into()],
+            contracts: None,
+        };
+        let none = OffboardedCriteria::default();
+        assert!(none.is_empty() && !none.matches(&company));
+        let by_category = OffboardedCriteria { categories: vec!["cancellation".into()], ..Default::default() };
+        assert!(by_category.matches(&company));
+        let by_inactive = OffboardedCriteria { inactive: true, ..Default::default() };
+        assert!(!by_inactive.matches(&company));
+        let by_contract = OffboardedCriteria { contract_ended: true, ..Default::default() };
+        assert!(!by_contract.matches(&company), "contracts not read: no match");
+        let ended =
+            Company { contracts: Some(ContractSummary { total: 2, current: 0, last_end: None }), ..company.clone() };
+        assert!(by_contract.matches(&ended));
+        assert_eq!(
+            OffboardedCriteria {
+                statuses: vec!["Offboarded".into()],
+                inactive: true,
+                contract_ended: true,
+                ..Default::default()
+            }
+            .describe(),
+            "status in [Offboarded] or inactive in the PSA or every contract ended"
+        );
+    }
 }

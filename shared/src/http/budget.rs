@@ -51,6 +51,13 @@ impl RequestBudget {
         &self.settings
     }
 
+    /// The window as we count it: 1% longer than the vendor's, because the vendor counts
+    /// arrivals and we count departures; a request that left late and one that left early
+    /// could otherwise land inside one vendor window.
+    fn effective_window(&self) -> Duration {
+        self.settings.window + self.settings.window / 100
+    }
+
     fn prune(sent: &mut VecDeque<Instant>, window: Duration, now: Instant) {
         while sent.front().is_some_and(|at| now.duration_since(*at) >= window) {
             sent.pop_front();
@@ -63,14 +70,14 @@ impl RequestBudget {
             let wait = {
                 let mut sent = self.sent.lock().await;
                 let now = Instant::now();
-                Self::prune(&mut sent, self.settings.window, now);
+                Self::prune(&mut sent, self.effective_window(), now);
                 if (sent.len() as u64) < u64::from(self.settings.limit) {
                     sent.push_back(now);
                     return Ok(());
                 }
                 // Full: the oldest request in the window frees the next slot.
                 let oldest = *sent.front().expect("a full budget has entries");
-                (oldest + self.settings.window).saturating_duration_since(now)
+                (oldest + self.effective_window()).saturating_duration_since(now)
             };
             if wait > self.settings.max_wait || self.settings.limit == 0 {
                 return Err(BudgetExhausted {
@@ -89,7 +96,7 @@ impl RequestBudget {
     pub async fn record_external(&self, requests: u64) {
         let mut sent = self.sent.lock().await;
         let now = Instant::now();
-        Self::prune(&mut sent, self.settings.window, now);
+        Self::prune(&mut sent, self.effective_window(), now);
         let room = u64::from(self.settings.limit).saturating_sub(sent.len() as u64);
         for _ in 0..requests.min(room) {
             sent.push_back(now);
@@ -99,7 +106,7 @@ impl RequestBudget {
     /// Requests that would be admitted right now.
     pub async fn remaining(&self) -> u32 {
         let mut sent = self.sent.lock().await;
-        Self::prune(&mut sent, self.settings.window, Instant::now());
+        Self::prune(&mut sent, self.effective_window(), Instant::now());
         self.settings.limit.saturating_sub(sent.len() as u32)
     }
 }
@@ -124,9 +131,10 @@ mod tests {
         }
         tokio::time::advance(Duration::from_secs(600)).await;
         let err = budget.acquire().await.unwrap_err();
-        assert_eq!(err.resets_in, Duration::from_secs(3000));
+        // One hour plus the 1% margin (36 s), less the 600 s that passed.
+        assert_eq!(err.resets_in, Duration::from_secs(3036));
         assert_eq!(budget.remaining().await, 0);
-        tokio::time::advance(Duration::from_secs(3000)).await;
+        tokio::time::advance(Duration::from_secs(3036)).await;
         assert_eq!(budget.remaining().await, 3, "the whole first burst left the window");
         budget.acquire().await.unwrap();
     }
@@ -139,9 +147,9 @@ mod tests {
         tokio::time::advance(Duration::from_secs(100)).await;
         budget.acquire().await.unwrap();
         budget.acquire().await.unwrap();
-        assert_eq!(start.elapsed(), Duration::from_secs(300), "third request waits for the first to expire");
+        assert_eq!(start.elapsed(), Duration::from_secs(303), "third request waits for the first to expire (+1%)");
         budget.acquire().await.unwrap();
-        assert_eq!(start.elapsed(), Duration::from_secs(400));
+        assert_eq!(start.elapsed(), Duration::from_secs(403));
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Company, ConfigStatus, Configuration, ItemChange, ItemSnapshot, OffboardedCriteria, OperationDetail,
-    OperationEvent, OperationFilter, OperationRecord, OperationSummary, PsaKind,
+    Company, ConfigStatus, Configuration, ContractSummary, ItemChange, ItemSnapshot, OffboardedCriteria,
+    OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary, PsaKind,
 };
 use crate::error::{AuditError, PsaError, SecretError};
 use crate::secret::SecretString;
@@ -25,7 +25,15 @@ pub trait Psa: Send + Sync {
 
     /// Companies that may match `criteria`, narrowed on the server as far as the PSA's
     /// filters allow. Callers keep only those for which [`OffboardedCriteria::matches`] holds.
+    /// The contract criterion is not applied here (see the two methods below).
     async fn offboarded_candidates(&self, criteria: &OffboardedCriteria) -> Result<Vec<Company>, PsaError>;
+
+    /// Ids of companies with at least one contract that ended before `today` or was
+    /// cancelled: the candidates for "every contract ended".
+    async fn companies_with_ended_contracts(&self, today: chrono::NaiveDate) -> Result<Vec<String>, PsaError>;
+
+    /// All of one company's contracts, summarised as of `today`.
+    async fn contract_summary(&self, company_id: &str, today: chrono::NaiveDate) -> Result<ContractSummary, PsaError>;
 
     /// Every configuration of the company, all pages. Archived ones (see
     /// [`crate::domain::ConfigState::Archived`]) only when `include_archived`.

@@ -27,6 +27,8 @@ pub const WORKFLOW: &str = "deactivate-configs";
 const ITEM_TYPE: &str = "configuration";
 const ACTION_DEACTIVATE: &str = "deactivate";
 const ACTION_SKIP: &str = "skip";
+/// Snapshots written to the audit trail per call.
+const SNAPSHOT_CHUNK: usize = 500;
 
 /// The workflow's input: seed 000's parameters, plus who asked, an approval and a resume id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -453,19 +455,22 @@ async fn plan_and_apply(
 
     // Apply: header, snapshot of every listed configuration, then the changes.
     deps.audit.create_operation(&record).await.map_err(|e| fail(e.into(), false))?;
-    let snapshots: Vec<ItemSnapshot> = plan
-        .configs
-        .iter()
-        .map(|c| ItemSnapshot {
-            operation_id: operation_id.clone(),
-            item_type: ITEM_TYPE.into(),
-            item_id: c.id.clone(),
-            item_name: c.name.clone(),
-            state: serde_json::to_value(c).unwrap_or_default(),
-            planned_action: planned_action(c).into(),
-        })
-        .collect();
-    deps.audit.put_snapshots(&snapshots).await.map_err(|e| fail(e.into(), true))?;
+    // In chunks, so that tens of thousands of configurations are never all held as JSON
+    // at once; every chunk is written before the first change.
+    for chunk in plan.configs.chunks(SNAPSHOT_CHUNK) {
+        let snapshots: Vec<ItemSnapshot> = chunk
+            .iter()
+            .map(|c| ItemSnapshot {
+                operation_id: operation_id.clone(),
+                item_type: ITEM_TYPE.into(),
+                item_id: c.id.clone(),
+                item_name: c.name.clone(),
+                state: serde_json::to_value(c).unwrap_or_default(),
+                planned_action: planned_action(c).into(),
+            })
+            .collect();
+        deps.audit.put_snapshots(&snapshots).await.map_err(|e| fail(e.into(), true))?;
+    }
     let started = json!({
         "plan_hash": plan.hash,
         "approved_by": v.approval.as_ref().map(|a| a.approved_by.clone()),
@@ -893,6 +898,7 @@ async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Res
         status: None,
         inactive: None,
         categories: Vec::new(),
+        contracts: None,
     };
     let fail = |error: OfframpError| Failure {
         error,

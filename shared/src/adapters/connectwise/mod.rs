@@ -31,7 +31,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::domain::{Company, ConfigState, ConfigStatus, Configuration, OffboardedCriteria, PsaKind};
+use super::psa_common::{config_error, exactly_named, positive_id, with_trailing_slash};
+use crate::domain::{
+    Company, ConfigState, ConfigStatus, Configuration, ContractSummary, OffboardedCriteria, PsaKind, parse_vendor_date,
+};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor};
 use crate::ports::Psa;
@@ -81,12 +84,10 @@ pub struct ConnectWiseClient {
 
 impl ConnectWiseClient {
     pub fn new(settings: ConnectWiseSettings, http: HttpSettings) -> Result<Self, PsaError> {
-        let mut base = url::Url::parse(settings.url.trim())
-            .map_err(|e| PsaError::Configuration { message: format!("CONNECTWISE_URL is not a valid URL: {e}") })?;
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
+        let base = with_trailing_slash(
+            url::Url::parse(settings.url.trim())
+                .map_err(|e| config_error(format!("CONNECTWISE_URL is not a valid URL: {e}")))?,
+        );
         for (name, value) in [
             ("CONNECTWISE_COMPANY_ID", settings.company_id.as_str()),
             ("CONNECTWISE_PUBLIC_KEY", settings.public_key.expose()),
@@ -269,6 +270,7 @@ impl ConnectWiseClient {
             identifier: value.get("identifier").and_then(Value::as_str).map(str::to_string),
             status: value.pointer("/status/name").and_then(Value::as_str).map(str::to_string),
             inactive: None,
+            contracts: None,
             categories: value
                 .get("types")
                 .and_then(Value::as_array)
@@ -330,9 +332,7 @@ fn sorted_names(by_id: &HashMap<i64, StatusRecord>) -> String {
 }
 
 fn numeric_id(id: &str, what: &str) -> Result<i64, PsaError> {
-    id.trim().parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| PsaError::InvalidId {
-        message: format!("'{id}' is not a ConnectWise {what} id (a positive integer)"),
-    })
+    positive_id(id, "ConnectWise", what)
 }
 
 /// The `rel="next"` target of a `Link` header.
@@ -365,13 +365,12 @@ impl Psa for ConnectWiseClient {
     async fn companies_by_name(&self, name: &str) -> Result<Vec<Company>, PsaError> {
         let conditions = format!("name={}", conditions::quote(name));
         let records = self.list_all("company/companies", Some(conditions), "companies").await?;
-        let wanted = name.trim().to_lowercase();
-        records
+        let companies = records
             .iter()
             .filter(|c| !c.get("deletedFlag").and_then(Value::as_bool).unwrap_or(false))
             .map(Self::parse_company)
-            .filter(|c| c.as_ref().map_or(true, |c| c.name.trim().to_lowercase() == wanted))
-            .collect()
+            .collect();
+        exactly_named(companies, name)
     }
 
     async fn offboarded_candidates(&self, criteria: &OffboardedCriteria) -> Result<Vec<Company>, PsaError> {
@@ -397,6 +396,42 @@ impl Psa for ConnectWiseClient {
             .map(Self::parse_company)
             .filter(|c| c.as_ref().map_or(true, |c| criteria.matches(c)))
             .collect()
+    }
+
+    // Agreements (`/finance/agreements`) are not in the fact sheet: the route and the
+    // fields `endDate`, `noEndingDateFlag`, `cancelledFlag` are UNCONFIRMED. Missing
+    // fields are read as "no end date" and "not cancelled", i.e. as a current contract,
+    // so a misread can only keep a company out of the sweep, never put one in.
+    async fn companies_with_ended_contracts(&self, today: chrono::NaiveDate) -> Result<Vec<String>, PsaError> {
+        let conditions = format!("endDate<[{today}T00:00:00Z] or cancelledFlag=true");
+        let records = self.list_all("finance/agreements", Some(conditions), "agreements").await?;
+        let mut ids: Vec<String> = records
+            .iter()
+            .filter_map(|a| a.pointer("/company/id").and_then(Value::as_i64))
+            .map(|id| id.to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    async fn contract_summary(&self, company_id: &str, today: chrono::NaiveDate) -> Result<ContractSummary, PsaError> {
+        let id = numeric_id(company_id, "company")?;
+        let records = self
+            .list_all("finance/agreements", Some(format!("company/id={id}")), &format!("agreements of company {id}"))
+            .await?;
+        Ok(ContractSummary::of(
+            records.iter().map(|a| {
+                let open_ended = a.get("noEndingDateFlag").and_then(Value::as_bool).unwrap_or(false);
+                let end = if open_ended {
+                    None
+                } else {
+                    a.get("endDate").and_then(Value::as_str).and_then(parse_vendor_date)
+                };
+                (end, a.get("cancelledFlag").and_then(Value::as_bool).unwrap_or(false))
+            }),
+            today,
+        ))
     }
 
     async fn list_configurations(
