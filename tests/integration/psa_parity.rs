@@ -408,3 +408,22 @@ async fn the_contract_criterion_sweeps_clients_whose_every_contract_ended_on_eve
         assert!(!companies.iter().any(|c| c.id == "410"), "{kind}");
     }
 }
+
+/// The one HTTP layer retries what is safe to retry, on every PSA: injected 503s and a
+/// connection dropped mid-response end in a complete run, each configuration changed once.
+#[tokio::test]
+async fn transient_faults_are_retried_on_every_psa() {
+    for kind in ALL {
+        let sandbox = sandbox(0).await;
+        let h = PsaHarness::new(&sandbox, kind);
+        sandbox.fail_next(2, 503);
+        sandbox.drop_next(1);
+        let report = deactivate_configs(&h.deps(), request("270")).await;
+        assert!(report.success, "{kind}: {:?}", report.errors);
+        assert_eq!(report.statistics.configs_deactivated, 3, "{kind}");
+        let sim = sim(&sandbox, kind);
+        for id in [27001, 27002, 27003] {
+            assert_eq!(sim.configuration_is_active(id), Some(false), "{kind}: {id}");
+        }
+    }
+}
