@@ -2,6 +2,15 @@
 //! 500-vs-401 quirks, `{"item"}`/`{"items","pageDetails"}` envelopes, JSON filter queries
 //! with cursor paging, PATCH of configuration items, picklist metadata, the per-endpoint
 //! thread limit and the rolling hourly request budget.
+//!
+//! Entities: `Companies`, `ConfigurationItems` and `Contracts`. Contracts (UNCONFIRMED but
+//! plausible shape) are `{"id","companyID","contractName","contractType":1,"startDate",
+//! "endDate","status"}` with dates `YYYY-MM-DDT00:00:00`; `status` is 1 active, 0 inactive
+//! (cancelled). Autotask contracts always end, so an open-ended fixture contract renders
+//! `endDate` `2099-12-31T00:00:00`. Filters compare date-times as case-insensitive strings,
+//! which orders ISO-8601 values correctly (`{"op":"lt","field":"endDate","value":
+//! "2026-11-22T00:00:00"}`). Contracts count against the thread limit under endpoint
+//! `contracts` and against the hourly budget like every other entity.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -118,6 +127,11 @@ impl AutotaskSim {
 
     pub fn configuration(&self, id: i64) -> Option<Value> {
         self.with(|d| d.configs.get(&id).cloned())
+    }
+
+    /// A contract as `GET /Contracts/{id}` renders it (without the `item` envelope).
+    pub fn contract(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.contracts.get(&id).cloned())
     }
 
     pub fn configurations_of(&self, company_id: i64) -> Vec<Value> {

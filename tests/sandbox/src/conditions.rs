@@ -299,6 +299,20 @@ mod tests {
     }
 
     #[test]
+    fn datetime_literals_compare_with_iso_strings() {
+        let ended = json!({"endDate": "2026-10-23T00:00:00Z", "cancelledFlag": false, "company": {"id": 250}});
+        let open = json!({"endDate": null, "cancelledFlag": true, "company": {"id": 260}});
+        let before = parse("endDate<[2026-11-22T00:00:00Z]").unwrap();
+        assert!(before.matches(&ended));
+        assert!(!before.matches(&open), "a null end date is not before anything");
+        assert!(!parse("endDate>=[2026-11-22T00:00:00Z]").unwrap().matches(&ended));
+        assert!(parse("endDate<=[2026-10-23T00:00:00Z]").unwrap().matches(&ended));
+        assert!(parse("endDate=null").unwrap().matches(&open));
+        let c = parse("company/id=250 and cancelledFlag=false and endDate<[2026-11-22T00:00:00Z]").unwrap();
+        assert!(c.matches(&ended) && !c.matches(&open));
+    }
+
+    #[test]
     fn malformed_conditions_are_errors() {
         for bad in [r#"name="open"#, "name=", "(id=1", "id 1", "name=Acme Ltd", "id=1 or"] {
             assert!(parse(bad).is_err(), "{bad}");

@@ -4,6 +4,17 @@
 //! `conditions` filters, `page`/`pageSize` (default 25, clamped to 1000) with `Link`
 //! headers, configuration status records, JSON-Patch (array) updates, the
 //! `{"code","message","errors"}` error shape.
+//!
+//! Agreements (contracts; shape not covered by the fact sheet, so UNCONFIRMED but
+//! plausible): `GET /finance/agreements`, `/finance/agreements/count`,
+//! `/finance/agreements/{id}`, filtered and paged like every other list. A record is
+//! `{"id","name","type":{"id":1,"name":"Managed Services"},"company":{"id","identifier","name"},
+//! "startDate","endDate"|null,"noEndingDateFlag","cancelledFlag","agreementStatus","_info"}`
+//! with dates `YYYY-MM-DDT00:00:00Z`; `agreementStatus` is `Cancelled` when cancelled, else
+//! `Expired` when `endDate` is before the sandbox's start day, else `Active`. Conditions
+//! such as `endDate<[2026-11-22T00:00:00Z]`, `company/id=250` and `cancelledFlag=false`
+//! work: `[datetime]` literals compare with the ISO strings lexically, and a null
+//! `endDate` matches no `<`/`>` comparison (as SQL's NULL).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,9 +40,9 @@ impl ConnectWiseSim {
 
     pub(crate) fn add_contract(&self, contract: &seed::Contract, today: &str) {
         self.with(|d| {
-            if let Some(company) = d.companies.get(&contract.company_id).cloned() {
-                d.agreements.insert(contract.id, seed::cw_agreement(contract, &company, today));
-            }
+            // An unknown company still gets the agreement, with a company reference of id only.
+            let company = d.companies.get(&contract.company_id).cloned().unwrap_or_else(|| json!({}));
+            d.agreements.insert(contract.id, seed::cw_agreement(contract, &company, today));
         })
     }
 
@@ -49,6 +60,11 @@ impl ConnectWiseSim {
 
     pub fn company(&self, id: i64) -> Option<Value> {
         self.with(|d| d.companies.get(&id).cloned())
+    }
+
+    /// An agreement (contract) as `/finance/agreements/{id}` renders it.
+    pub fn agreement(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.agreements.get(&id).cloned())
     }
 
     /// Someone changes a configuration in the PSA.
@@ -175,6 +191,13 @@ pub(crate) fn route(
             shared.record_route(method, "/finance/agreements/count");
             let records = cw.with(|d| d.agreements.values().cloned().collect::<Vec<_>>());
             count(records, &query)
+        }
+        ("GET", ["finance", "agreements", id]) => {
+            shared.record_route(method, "/finance/agreements/{id}");
+            match id.parse::<i64>().ok().and_then(|id| cw.agreement(id)) {
+                Some(agreement) => json_response(&agreement),
+                None => cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Agreement recId {id} not found.")),
+            }
         }
         ("GET", ["company", "configurations"]) => {
             shared.record_route(method, "/company/configurations");

@@ -2,6 +2,13 @@
 //! really expire, Bearer auth, clients and assets with the `includeinactive`/`includeactive`
 //! flags and `pageinate` paging, atomic POST-array asset updates, heterogeneous error
 //! bodies, and the rolling 5-minute request window.
+//!
+//! Client contracts (UNCONFIRMED but plausible shape): `GET /api/ClientContract?client_id=`
+//! (all contracts without `client_id`; `pageinate`/`page_size`/`page_no` as for assets) →
+//! `{"record_count","page_no","page_size","contracts":[…]}`, and `GET /api/ClientContract/{id}`.
+//! A record is `{"id","client_id","client_name","ref","start_date","end_date"|null,"active"}`
+//! with dates `YYYY-MM-DDT00:00:00`; `active` = not cancelled and open-ended or ending on or
+//! after the sandbox's start day. Same Bearer auth, rate window and stats as other routes.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -135,6 +142,11 @@ impl HaloSim {
 
     fn with<T>(&self, f: impl FnOnce(&mut HaloData) -> T) -> T {
         f(&mut self.data.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A client contract as `GET /api/ClientContract/{id}` renders it.
+    pub fn contract(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.contracts.get(&id).cloned())
     }
 
     pub fn client(&self, id: i64) -> Option<Value> {
@@ -378,7 +390,7 @@ pub(crate) fn route(
         }
         ("GET", ["clientcontract", id]) => {
             shared.record_route(method, "/halo/api/ClientContract/{id}");
-            match id.parse::<i64>().ok().and_then(|id| shared.halo.with(|d| d.contracts.get(&id).cloned())) {
+            match id.parse::<i64>().ok().and_then(|id| shared.halo.contract(id)) {
                 Some(contract) => json_response(&contract),
                 None => exception(StatusCode::NOT_FOUND, "Contract not found"),
             }

@@ -14,9 +14,15 @@
 //! - `GET /company/configurations`, `/company/configurations/count`,
 //!   `/company/configurations/statuses`, `/company/configurations/{id}`
 //! - `PATCH /company/configurations/{id}` (JSON-Patch array of `replace` ops)
+//! - `GET /finance/agreements`, `/finance/agreements/count`, `/finance/agreements/{id}`
+//!   (contracts): `{"id","name","type":{"id":1,"name":"Managed Services"},"company":{"id",
+//!   "identifier","name"},"startDate","endDate"|null,"noEndingDateFlag","cancelledFlag",
+//!   "agreementStatus":"Active"|"Expired"|"Cancelled"}`, dates `YYYY-MM-DDT00:00:00Z`
 //!
 //! Lists take `conditions` filters and `page`/`pageSize` (default 25, clamped to 1000) and
-//! answer `Link` headers. Forward-only pagination is not simulated.
+//! answer `Link` headers. Forward-only pagination is not simulated. `[datetime]` literals
+//! compare with ISO-8601 strings lexically (`endDate<[2026-11-22T00:00:00Z]`); a null field
+//! matches no ordering comparison.
 //!
 //! # Autotask PSA (§2)
 //! Zone lookup (no auth, exempt from limits), prefix `/atservicesrest`
@@ -28,13 +34,17 @@
 //! API, prefix [`AT_PREFIX`] = `/at5/atservicesrest/v1.0` ([`Sandbox::autotask_url`]); paths
 //! case-insensitive; headers `ApiIntegrationCode`, `UserName`, `Secret` on every call.
 //! Unknown user → 500, wrong integration code → 500, wrong secret or missing headers → 401;
-//! errors are `{"errors":["…"]}`. Entities: `Companies`, `ConfigurationItems`.
+//! errors are `{"errors":["…"]}`. Entities: `Companies`, `ConfigurationItems`, `Contracts`
+//! (`{"id","companyID","contractName","contractType":1,"startDate","endDate","status"}`,
+//! dates `YYYY-MM-DDT00:00:00`, `endDate` always set — open-ended renders 2099-12-31 —
+//! `status` 1 active / 0 inactive when cancelled).
 //! - `GET /{Entity}/{id}` → `{"item":{…}}` (404 when missing)
 //! - `POST /{Entity}/query` (JSON body) and `GET /{Entity}/query?search={json}`:
 //!   `{"filter":[…],"includeFields":[…],"MaxRecords":n}` (keys and field names
 //!   case-insensitive). Ops `eq noteq gt gte lt lte beginsWith endsWith contains exist
 //!   notExist in notIn` and groups `{"op":"and"|"or","items":[…]}`; string compares ignore
-//!   case. A missing/empty filter, a null value, an unknown op or field → 500. Sorted by id,
+//!   case (ISO date-times therefore compare correctly as strings). A missing/empty filter,
+//!   a null value, an unknown op or field → 500. Sorted by id,
 //!   at most min(MaxRecords, 500) per page; `{"items","pageDetails":{"count","requestCount",
 //!   "prevPageUrl","nextPageUrl"}}` with absolute page URLs
 //! - `GET|POST /{Entity}/query/next?paging={cursor}&search={json}` (the page URLs; the
@@ -73,10 +83,22 @@
 //! - `POST /api/asset` with a JSON array of `{"id":N,…}` (integer ids only): atomic — one
 //!   unknown id or injected failure → 400 `{"resultCode":1,"errorMessage"}` and nothing
 //!   changes; success → 201 with the updated assets. Creating assets is not simulated.
+//! - `GET /api/ClientContract?client_id&pageinate&page_size&page_no` (all contracts without
+//!   `client_id`) → `{…,"contracts"}`; `GET /api/ClientContract/{id}`. Records
+//!   `{"id","client_id","client_name","ref","start_date","end_date"|null,"active"}`, dates
+//!   `YYYY-MM-DDT00:00:00`, `active` = not cancelled and not ended before today.
 //!
 //! Limit: a rolling 5-minute window per sandbox ([`SandboxConfig::halo_rate_limit`], default
 //! 300, token endpoint included) → 429 text `Rate Limit Reached - N Requests per rolling 5
 //! minute window`, no `Retry-After`.
+//!
+//! # Contracts
+//! The contract shapes above are UNCONFIRMED (the fact sheet does not cover them) but
+//! plausible. Dates are relative to the UTC day the sandbox starts ([`Sandbox::today`];
+//! table in [`seed`]), so tests pass on any date; [`Sandbox::add_contract`] adds one to all
+//! three vendors at run time. Stats keys: `GET /finance/agreements`,
+//! `POST /autotask/Contracts/query`, `GET /halo/api/ClientContract` (and the count/by-id
+//! variants).
 //!
 //! # Around every vendor route
 //! In order: the global token-bucket rate limit ([`SandboxConfig::rate_limit_per_sec`]; 429
@@ -229,6 +251,8 @@ pub(crate) struct Shared {
     fail_status: AtomicU32,
     drop_next: AtomicU32,
     stats: Mutex<StatsSnapshot>,
+    /// The day the sandbox started (UTC), `YYYY-MM-DD`: contracts are dated from it.
+    today: String,
 }
 
 pub struct Sandbox {
@@ -264,6 +288,7 @@ impl Sandbox {
             fail_status: AtomicU32::new(503),
             drop_next: AtomicU32::new(0),
             stats: Mutex::new(StatsSnapshot::default()),
+            today: fixture.today.clone(),
         });
         drop(fixture);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -381,21 +406,34 @@ impl Sandbox {
         self.shared.halo.tokens_issued()
     }
 
-    /// Someone records a contract for `company_id` in the PSA (all three vendors see it).
-    /// `end` is `YYYY-MM-DD`, or `None` for an open-ended contract.
+    /// The day the sandbox started (UTC), `YYYY-MM-DD`. Fixture contracts are dated
+    /// relative to it, and contract states (expired, active) are judged against it.
+    pub fn today(&self) -> &str {
+        &self.shared.today
+    }
+
+    /// Someone records a contract for `company_id` in the PSA; all three vendors see it
+    /// (ConnectWise agreement, Autotask contract, HaloPSA client contract).
+    ///
+    /// `end` is `YYYY-MM-DD`, or `None` for an open-ended contract (Autotask renders it as
+    /// ending 2099-12-31). The contract is named `Contract {contract_id}` and starts 30 days
+    /// before [`Sandbox::today`]; an existing contract with the same id is replaced.
     pub fn add_contract(&self, company_id: i64, contract_id: i64, end: Option<&str>, cancelled: bool) {
-        let today = seed::day_offset(chrono::Utc::now().date_naive(), 0);
+        let today = &self.shared.today;
+        let start = chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d")
+            .map(|day| seed::day_offset(day, -30))
+            .unwrap_or_else(|_| today.clone());
         let contract = seed::Contract {
             id: contract_id,
             company_id,
             name: format!("Contract {contract_id}"),
-            start: seed::day_offset(chrono::Utc::now().date_naive(), -30),
+            start,
             end: end.map(str::to_string),
             cancelled,
         };
-        self.shared.cw.add_contract(&contract, &today);
+        self.shared.cw.add_contract(&contract, today);
         self.shared.at.add_contract(&contract);
-        self.shared.halo.add_contract(&contract, &today);
+        self.shared.halo.add_contract(&contract, today);
     }
 }
 

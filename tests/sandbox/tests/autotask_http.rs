@@ -327,15 +327,34 @@ async fn picklists_are_described_by_entity_information() {
 #[tokio::test]
 async fn contracts_are_queryable_by_company_and_end_date() {
     let sb = sandbox().await;
-    let today = chrono::Utc::now().date_naive().format("%Y-%m-%dT00:00:00").to_string();
+    let today = format!("{}T00:00:00", sb.today());
     let (status, body) = json_of(post(&sb, "/Contracts/query", &company_filter(250)).send().await.unwrap()).await;
     assert_eq!(status, 200, "{body}");
     let items = body["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2);
-    assert!(items.iter().all(|c| c["endDate"].as_str().unwrap() < today.as_str()), "{body}");
+    let ids: Vec<i64> = items.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [2501, 2502]);
+    for item in items {
+        let end = item["endDate"].as_str().unwrap();
+        assert!(end < today.as_str() && end.ends_with("T00:00:00"), "{item}");
+        assert_eq!((item["status"].clone(), item["contractType"].clone()), (json!(1), json!(1)), "{item}");
+    }
+
+    // endDate lt today: 250's contracts, not 100's current one (1001).
     let ended = json!({"filter": [{"op": "lt", "field": "endDate", "value": today}]});
     let (_, body) = json_of(post(&sb, "/Contracts/query", &ended).send().await.unwrap()).await;
-    let companies: Vec<i64> =
-        body["items"].as_array().unwrap().iter().map(|c| c["companyID"].as_i64().unwrap()).collect();
-    assert!(companies.contains(&250) && !companies.contains(&411), "{companies:?}");
+    let ids: Vec<i64> = body["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert!(ids.contains(&2501) && ids.contains(&2502), "{ids:?}");
+    assert!(!ids.contains(&1001) && !ids.contains(&4111), "{ids:?}");
+    let current = json!({"filter": [{"op": "gte", "field": "endDate", "value": today},
+                                    {"op": "eq", "field": "status", "value": 1}]});
+    let (_, body) = json_of(post(&sb, "/Contracts/query/count", &current).send().await.unwrap()).await;
+    assert_eq!(body, json!({"queryCount": 2}), "1001 and 4111");
+
+    // Open-ended and cancelled: a far end date and status 0.
+    let (status, body) = json_of(get(&sb, "/Contracts/2602").send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["item"]["endDate"], "2099-12-31T00:00:00");
+    assert_eq!(body["item"]["status"], 0);
+    assert_eq!(get(&sb, "/Contracts/999").send().await.unwrap().status(), 404);
+    assert_eq!(sb.stats().count("POST", "/autotask/Contracts/query"), 2);
 }

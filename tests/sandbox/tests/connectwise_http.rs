@@ -115,14 +115,53 @@ async fn the_rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
-async fn agreements_filter_on_end_date() {
+async fn agreements_are_dated_relative_to_today_and_filter_on_end_date() {
     let sb = sandbox().await;
-    let today = chrono::Utc::now().date_naive().format("%Y-%m-%dT00:00:00Z").to_string();
+    let today = format!("{}T00:00:00Z", sb.today());
+
+    // Company 250's two agreements both ended before today.
+    let response = get(&sb, "/finance/agreements").query(&[("conditions", "company/id=250")]).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let agreements: Vec<Value> = response.json().await.unwrap();
+    let ids: Vec<i64> = agreements.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [2501, 2502]);
+    for agreement in &agreements {
+        let end = agreement["endDate"].as_str().unwrap();
+        assert!(end < today.as_str() && end.ends_with("T00:00:00Z"), "{agreement}");
+        assert!(agreement["startDate"].as_str().unwrap() < end, "{agreement}");
+        assert_eq!(agreement["agreementStatus"], "Expired");
+        assert_eq!(agreement["noEndingDateFlag"], false);
+        assert_eq!(agreement["company"]["identifier"], "ContosoDental");
+    }
+
+    // endDate<[today]: 250's ended agreements, not 100's current one (1001) nor 411's.
     let ended = get(&sb, "/finance/agreements").query(&[("conditions", format!("endDate<[{today}]"))]).send().await;
     let agreements: Vec<Value> = ended.unwrap().json().await.unwrap();
-    let companies: Vec<i64> = agreements.iter().map(|a| a["company"]["id"].as_i64().unwrap()).collect();
-    assert!(companies.contains(&250) && !companies.contains(&411), "{companies:?}");
+    let ids: Vec<i64> = agreements.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert!(ids.contains(&2501) && ids.contains(&2502), "{ids:?}");
+    assert!(!ids.contains(&1001) && !ids.contains(&4111), "{ids:?}");
+    assert!(!ids.contains(&2602), "an open-ended agreement has no end date to compare: {ids:?}");
+    let current = get(&sb, "/finance/agreements/1001").send().await.unwrap();
+    let current: Value = current.json().await.unwrap();
+    assert_eq!(current["agreementStatus"], "Active");
+    assert!(current["endDate"].as_str().unwrap() > today.as_str());
+
+    // Cancelled and open-ended agreements; counts take the same conditions.
     let open = get(&sb, "/finance/agreements").query(&[("conditions", "company/id=260")]).send().await.unwrap();
     let open: Vec<Value> = open.json().await.unwrap();
-    assert!(open.iter().any(|a| a["noEndingDateFlag"] == json!(true) && a["cancelledFlag"] == json!(true)));
+    let no_end = open.iter().find(|a| a["id"] == 2602).unwrap();
+    assert_eq!(no_end["endDate"], Value::Null);
+    assert_eq!(
+        (no_end["noEndingDateFlag"].clone(), no_end["agreementStatus"].clone()),
+        (json!(true), json!("Cancelled"))
+    );
+    let count = get(&sb, "/finance/agreements/count")
+        .query(&[("conditions", "company/id=100 and cancelledFlag=false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count.json::<Value>().await.unwrap(), json!({"count": 1}));
+    assert_eq!(get(&sb, "/finance/agreements/999").send().await.unwrap().status(), 404);
+    assert_eq!(sb.stats().count("GET", "/finance/agreements"), 3);
+    assert_eq!(sb.stats().count("GET", "/finance/agreements/count"), 1);
 }

@@ -1,6 +1,7 @@
 //! Every simulated PSA renders the same vendor-neutral fixture.
 
 use offramp_sandbox::{Sandbox, SandboxConfig};
+use serde_json::json;
 
 #[tokio::test]
 async fn every_vendor_renders_the_same_configurations() {
@@ -33,4 +34,23 @@ async fn every_vendor_renders_the_same_configurations() {
 async fn unknown_kinds_panic() {
     let sb = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
     sb.psa("syncro");
+}
+
+#[tokio::test]
+async fn contracts_added_at_run_time_reach_every_vendor() {
+    let sb = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    sb.add_contract(300, 3001, Some("2000-01-31"), false);
+    sb.add_contract(300, 3002, None, false);
+    let cw = sb.connectwise().agreement(3001).unwrap();
+    assert_eq!(
+        (cw["endDate"].clone(), cw["agreementStatus"].clone()),
+        (json!("2000-01-31T00:00:00Z"), json!("Expired"))
+    );
+    assert_eq!(sb.connectwise().agreement(3002).unwrap()["agreementStatus"], "Active");
+    let at = sb.autotask().contract(3002).unwrap();
+    assert_eq!((at["endDate"].clone(), at["status"].clone()), (json!("2099-12-31T00:00:00"), json!(1)));
+    let halo = sb.halo().contract(3001).unwrap();
+    assert_eq!((halo["end_date"].clone(), halo["active"].clone()), (json!("2000-01-31T00:00:00"), json!(false)));
+    assert_eq!(sb.halo().contract(3002).unwrap()["active"], true);
+    assert_eq!(sb.halo().contract(3002).unwrap()["client_name"], "Northwind Logistics");
 }

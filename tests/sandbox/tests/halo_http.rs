@@ -245,10 +245,26 @@ async fn the_rolling_window_answers_429_without_retry_after() {
 async fn client_contracts_say_whether_they_are_current() {
     let sb = sandbox().await;
     let token = token(&sb).await;
+    let today = format!("{}T00:00:00", sb.today());
     let (status, body) = get(&sb, &token, "/ClientContract", &[("client_id", "411")]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["record_count"], 1);
+    assert_eq!(body["contracts"][0]["id"], 4111);
     assert_eq!(body["contracts"][0]["active"], json!(true));
+    assert!(body["contracts"][0]["end_date"].as_str().unwrap() > today.as_str());
+
     let (_, body) = get(&sb, &token, "/ClientContract", &[("client_id", "250")]).await;
-    assert!(body["contracts"].as_array().unwrap().iter().all(|c| c["active"] == json!(false)), "{body}");
+    let contracts = body["contracts"].as_array().unwrap();
+    assert_eq!(contracts.len(), 2);
+    for contract in contracts {
+        assert_eq!(contract["active"], json!(false), "{contract}");
+        assert!(contract["end_date"].as_str().unwrap() < today.as_str(), "{contract}");
+        assert_eq!(contract["client_name"], "Contoso Dental");
+    }
+    let (_, body) = get(&sb, &token, "/ClientContract/2602", &[]).await;
+    assert_eq!((body["end_date"].clone(), body["active"].clone()), (Value::Null, json!(false)), "{body}");
+    let pages = [("pageinate", "true"), ("page_size", "4"), ("page_no", "2")];
+    let (_, body) = get(&sb, &token, "/ClientContract", &pages).await;
+    assert_eq!((body["record_count"].clone(), body["contracts"].as_array().unwrap().len()), (json!(9), 4), "{body}");
+    assert_eq!(sb.stats().count("GET", "/halo/api/ClientContract"), 3);
 }
