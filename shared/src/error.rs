@@ -35,6 +35,20 @@ pub enum ErrorCode {
     /// The PSA's request budget (Autotask: per hour per database) would be exceeded:
     /// the run stopped cleanly and can be resumed once the budget has room again.
     RequestBudgetExhausted,
+    /// The operation cannot be rolled back (unknown, a dry run, never started, itself a rollback).
+    RollbackRefused,
+    /// A contact could not be set inactive (the others went on).
+    ContactUpdateFailed,
+    /// A related record (ticket, configuration contact) could not be updated.
+    RelatedUpdateFailed,
+    /// The summary note or the new ticket could not be written.
+    TicketUpdateFailed,
+    /// The notification could not be sent.
+    NotificationFailed,
+    /// `confirmation: true` was not given: the plan was returned and nothing changed.
+    ConfirmationRequired,
+    /// The run would change more than the blast-radius guard allows without an override.
+    BlastRadiusExceeded,
 }
 
 impl ErrorCode {
@@ -53,6 +67,13 @@ impl ErrorCode {
             ErrorCode::AuditStoreError => "AuditStoreError",
             ErrorCode::ConfigurationError => "ConfigurationError",
             ErrorCode::RequestBudgetExhausted => "RequestBudgetExhausted",
+            ErrorCode::RollbackRefused => "RollbackRefused",
+            ErrorCode::ContactUpdateFailed => "ContactUpdateFailed",
+            ErrorCode::RelatedUpdateFailed => "RelatedUpdateFailed",
+            ErrorCode::TicketUpdateFailed => "TicketUpdateFailed",
+            ErrorCode::NotificationFailed => "NotificationFailed",
+            ErrorCode::ConfirmationRequired => "ConfirmationRequired",
+            ErrorCode::BlastRadiusExceeded => "BlastRadiusExceeded",
         }
     }
 
@@ -60,10 +81,19 @@ impl ErrorCode {
     /// 2 is reserved for usage errors (clap), and each class of refusal its own number.
     pub fn exit_code(self) -> i32 {
         match self {
-            ErrorCode::ConfigUpdateFailed => 1,
+            ErrorCode::ConfigUpdateFailed
+            | ErrorCode::ContactUpdateFailed
+            | ErrorCode::RelatedUpdateFailed
+            | ErrorCode::TicketUpdateFailed
+            | ErrorCode::NotificationFailed => 1,
             ErrorCode::InvalidInput | ErrorCode::ConfigurationError => 3,
             ErrorCode::ClientNotFound | ErrorCode::ConfigNotFound | ErrorCode::ClientAmbiguous => 4,
-            ErrorCode::ClientNotOffboarded | ErrorCode::PlanChanged | ErrorCode::OperationNotResumable => 5,
+            ErrorCode::ClientNotOffboarded
+            | ErrorCode::PlanChanged
+            | ErrorCode::OperationNotResumable
+            | ErrorCode::RollbackRefused
+            | ErrorCode::ConfirmationRequired
+            | ErrorCode::BlastRadiusExceeded => 5,
             ErrorCode::PermissionDenied => 6,
             ErrorCode::PsaConnectionError => 7,
             ErrorCode::AuditStoreError => 8,
@@ -139,6 +169,19 @@ pub enum AuditError {
     Unavailable { message: String },
     #[error("audit record is malformed: {message}")]
     Corrupt { message: String },
+}
+
+/// Errors from a notifier adapter (Graph `sendMail`, incoming webhook).
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("notifier configuration problem: {message}")]
+    Configuration { message: String },
+    #[error("permission denied by the mail service: {message}")]
+    PermissionDenied { message: String },
+    #[error("unable to reach the notification service: {message}")]
+    Connection { message: String },
+    #[error("the notification service refused the message (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
 }
 
 /// Errors from a secret store adapter.

@@ -41,6 +41,7 @@ use super::psa_common::{config_error, exactly_named, positive_id, with_trailing_
 use crate::domain::{
     Company, ConfigState, ConfigStatus, Configuration, ContractSummary, OffboardedCriteria, PsaKind, parse_vendor_date,
 };
+use crate::domain::{Contact, NewTicket, PrimaryContactSignal, Ticket, TicketAssignment, TicketNote};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
 use crate::ports::Psa;
@@ -334,6 +335,7 @@ impl AutotaskClient {
             company_id: field(value, "companyID").and_then(Value::as_i64).map(|v| v.to_string()).unwrap_or_default(),
             status: status_of(state),
             type_name: ci_type.map(|t| format!("type {t}")),
+            contact_id: None,
         })
     }
 
@@ -583,6 +585,42 @@ impl Psa for AutotaskClient {
     async fn check_access(&self) -> Result<(), PsaError> {
         self.sync_budget().await
     }
+
+    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
+    async fn list_contacts(&self, _company_id: &str) -> Result<Vec<Contact>, PsaError> {
+        Err(not_yet())
+    }
+    async fn contact(&self, _id: &str) -> Result<Option<Contact>, PsaError> {
+        Err(not_yet())
+    }
+    async fn primary_contacts(&self, _company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
+        Err(not_yet())
+    }
+    async fn set_contact_active(&self, _contact: &Contact, _active: bool) -> Result<Contact, PsaError> {
+        Err(not_yet())
+    }
+    async fn open_tickets(&self, _company_id: &str) -> Result<Vec<Ticket>, PsaError> {
+        Err(not_yet())
+    }
+    async fn ticket(&self, _id: &str) -> Result<Option<Ticket>, PsaError> {
+        Err(not_yet())
+    }
+    async fn update_ticket(&self, _ticket_id: &str, _change: &TicketAssignment) -> Result<Ticket, PsaError> {
+        Err(not_yet())
+    }
+    async fn create_ticket(&self, _ticket: &NewTicket) -> Result<Ticket, PsaError> {
+        Err(not_yet())
+    }
+    async fn add_ticket_note(&self, _ticket_id: &str, _note: &TicketNote) -> Result<(), PsaError> {
+        Err(not_yet())
+    }
+    async fn set_configuration_contact(
+        &self,
+        _config_id: &str,
+        _contact_id: Option<&str>,
+    ) -> Result<Configuration, PsaError> {
+        Err(not_yet())
+    }
 }
 
 #[cfg(test)]
@@ -617,4 +655,9 @@ mod tests {
         let err = AutotaskClient::new(settings, HttpSettings::default()).err().unwrap();
         assert!(err.to_string().contains("AUTOTASK_INTEGRATION_CODE"), "{err}");
     }
+}
+
+// Placeholder (issue 4 in progress): replaced by the real contact and ticket calls.
+fn not_yet() -> PsaError {
+    PsaError::Configuration { message: "contacts and tickets are not implemented for this PSA yet".into() }
 }

@@ -40,6 +40,7 @@ use super::psa_common::{config_error, exactly_named, positive_id, with_trailing_
 use crate::domain::{
     Company, ConfigState, ConfigStatus, Configuration, ContractSummary, OffboardedCriteria, PsaKind, parse_vendor_date,
 };
+use crate::domain::{Contact, NewTicket, PrimaryContactSignal, Ticket, TicketAssignment, TicketNote};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
 use crate::ports::Psa;
@@ -319,6 +320,7 @@ impl HaloClient {
             company_id: int(value, "client_id").map(|v| v.to_string()).unwrap_or_default(),
             status: ConfigStatus { id: status_id.map(|s| s.to_string()), name: state_name(state).into(), state },
             type_name: value.get("assettype_name").and_then(Value::as_str).map(str::to_string),
+            contact_id: None,
         })
     }
 
@@ -571,6 +573,42 @@ impl Psa for HaloClient {
     async fn check_access(&self) -> Result<(), PsaError> {
         self.authorization(false).await.map(|_| ())
     }
+
+    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
+    async fn list_contacts(&self, _company_id: &str) -> Result<Vec<Contact>, PsaError> {
+        Err(not_yet())
+    }
+    async fn contact(&self, _id: &str) -> Result<Option<Contact>, PsaError> {
+        Err(not_yet())
+    }
+    async fn primary_contacts(&self, _company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
+        Err(not_yet())
+    }
+    async fn set_contact_active(&self, _contact: &Contact, _active: bool) -> Result<Contact, PsaError> {
+        Err(not_yet())
+    }
+    async fn open_tickets(&self, _company_id: &str) -> Result<Vec<Ticket>, PsaError> {
+        Err(not_yet())
+    }
+    async fn ticket(&self, _id: &str) -> Result<Option<Ticket>, PsaError> {
+        Err(not_yet())
+    }
+    async fn update_ticket(&self, _ticket_id: &str, _change: &TicketAssignment) -> Result<Ticket, PsaError> {
+        Err(not_yet())
+    }
+    async fn create_ticket(&self, _ticket: &NewTicket) -> Result<Ticket, PsaError> {
+        Err(not_yet())
+    }
+    async fn add_ticket_note(&self, _ticket_id: &str, _note: &TicketNote) -> Result<(), PsaError> {
+        Err(not_yet())
+    }
+    async fn set_configuration_contact(
+        &self,
+        _config_id: &str,
+        _contact_id: Option<&str>,
+    ) -> Result<Configuration, PsaError> {
+        Err(not_yet())
+    }
 }
 
 #[cfg(test)]
@@ -614,4 +652,9 @@ mod tests {
         assert_eq!(error_message(&response(r#"{"error":"invalid_client"}"#)), "invalid_client");
         assert_eq!(error_message(&response("Rate Limit Reached")), "Rate Limit Reached");
     }
+}
+
+// Placeholder (issue 4 in progress): replaced by the real contact and ticket calls.
+fn not_yet() -> PsaError {
+    PsaError::Configuration { message: "contacts and tickets are not implemented for this PSA yet".into() }
 }

@@ -1,9 +1,13 @@
 //! Domain types shared by every workflow and adapter.
 
 pub mod audit;
+pub mod contact;
+pub mod notify;
 pub mod psa;
 
 pub use audit::*;
+pub use contact::*;
+pub use notify::*;
 pub use psa::*;
 
 /// A new operation id: UUIDv7, so ids sort by creation time.

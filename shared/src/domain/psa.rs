@@ -219,6 +219,10 @@ pub struct Configuration {
     pub status: ConfigStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub type_name: Option<String>,
+    /// The configuration's contact (ConnectWise `contact`, Autotask `contactID`); HaloPSA
+    /// assets have no documented contact field, so always `None` there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
 }
 
 #[cfg(test)]

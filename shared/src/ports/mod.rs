@@ -6,10 +6,11 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Company, ConfigStatus, Configuration, ContractSummary, ItemChange, ItemSnapshot, OffboardedCriteria,
-    OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary, PsaKind,
+    Company, ConfigStatus, Configuration, Contact, ContractSummary, ItemChange, ItemSnapshot, NewTicket, Notification,
+    OffboardedCriteria, OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary,
+    PrimaryContactSignal, PsaKind, SettingRecord, Ticket, TicketAssignment, TicketNote,
 };
-use crate::error::{AuditError, PsaError, SecretError};
+use crate::error::{AuditError, NotifyError, PsaError, SecretError};
 use crate::secret::SecretString;
 
 /// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.
@@ -70,6 +71,56 @@ pub trait Psa: Send + Sync {
 
     /// Check once, cheaply, that the PSA answers and accepts the credentials.
     async fn check_access(&self) -> Result<(), PsaError>;
+
+    // ----- Contacts (seed 001) -----
+
+    /// Every contact of the company, active and inactive, all pages.
+    async fn list_contacts(&self, company_id: &str) -> Result<Vec<Contact>, PsaError>;
+
+    /// One contact, fresh from the PSA.
+    async fn contact(&self, id: &str) -> Result<Option<Contact>, PsaError>;
+
+    /// Every primary-contact signal the PSA has for the company, each naming the field it
+    /// came from. Company-level signals (ConnectWise `company.defaultContact`, HaloPSA main
+    /// site `maincontact_id`) and contact-level ones (ConnectWise `defaultFlag`, Autotask
+    /// `primaryContact`) alike; the fact sheet is unsure which one the UI calls "primary",
+    /// so the workflow reads them all.
+    async fn primary_contacts(&self, company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError>;
+
+    /// Set the contact active or inactive; returns its state afterwards.
+    async fn set_contact_active(&self, contact: &Contact, active: bool) -> Result<Contact, PsaError>;
+
+    // ----- Tickets -----
+
+    /// The company's open tickets, all pages.
+    async fn open_tickets(&self, company_id: &str) -> Result<Vec<Ticket>, PsaError>;
+
+    /// One ticket, fresh from the PSA (open or closed).
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>, PsaError>;
+
+    /// Change a ticket's contact, owner and/or queue; returns its state afterwards.
+    async fn update_ticket(&self, ticket_id: &str, change: &TicketAssignment) -> Result<Ticket, PsaError>;
+
+    /// Open a ticket; returns it as created.
+    async fn create_ticket(&self, ticket: &NewTicket) -> Result<Ticket, PsaError>;
+
+    /// Add an internal note to a ticket.
+    async fn add_ticket_note(&self, ticket_id: &str, note: &TicketNote) -> Result<(), PsaError>;
+
+    // ----- Configuration contacts -----
+
+    /// Whether configurations carry a contact this adapter can change (not on HaloPSA,
+    /// whose assets have no documented contact field).
+    fn supports_configuration_contacts(&self) -> bool {
+        true
+    }
+
+    /// Point the configuration at another contact, or clear it (`None`); returns its state afterwards.
+    async fn set_configuration_contact(
+        &self,
+        config_id: &str,
+        contact_id: Option<&str>,
+    ) -> Result<Configuration, PsaError>;
 }
 
 /// The audit trail. Append-only: nothing written is ever overwritten.
@@ -94,6 +145,33 @@ pub trait AuditStore: Send + Sync {
 
     /// Operations, newest first.
     async fn list_operations(&self, filter: &OperationFilter) -> Result<Vec<OperationSummary>, AuditError>;
+}
+
+/// Per-client settings with global defaults (the seed's "organizational variables").
+/// Append-only like the rest of the trail: every `put` is a new version, the newest wins,
+/// and the history says who changed what when.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The newest record of `key` for (`psa`, `scope`), where `scope` is a client id or
+    /// [`crate::domain::GLOBAL_SCOPE`]; `None` if never set. A record whose value is
+    /// `None` means the key was unset.
+    async fn get_setting(&self, psa: &str, scope: &str, key: &str) -> Result<Option<SettingRecord>, AuditError>;
+
+    /// Append a new version.
+    async fn put_setting(&self, record: &SettingRecord) -> Result<(), AuditError>;
+
+    /// The newest record of every key set for (`psa`, `scope`), sorted by key.
+    async fn list_settings(&self, psa: &str, scope: &str) -> Result<Vec<SettingRecord>, AuditError>;
+}
+
+/// Sends a notification (seed 001 step "Notification").
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// How it sends, for reports: `graph-mail`, `webhook`.
+    fn channel(&self) -> &'static str;
+
+    /// Send one message to its recipients (a webhook has its own audience and ignores them).
+    async fn send(&self, notification: &Notification) -> Result<(), NotifyError>;
 }
 
 /// Where credentials come from.

@@ -2,4 +2,5 @@
 
 pub mod deactivate_configs;
 pub mod input;
+pub mod rollback;
 pub mod sweep;

@@ -250,6 +250,41 @@ impl PsaSim for HaloSim {
     fn configuration_ids_of(&self, company_id: i64) -> Vec<i64> {
         self.assets_of(company_id).iter().filter_map(|a| a["id"].as_i64()).collect()
     }
+
+    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
+    fn contact_is_active(&self, _id: i64) -> Option<bool> {
+        unimplemented!("contacts not simulated yet")
+    }
+    fn set_contact_active(&self, _id: i64, _active: bool) {
+        unimplemented!("contacts not simulated yet")
+    }
+    fn fail_contact_update(&self, _id: i64, _message: &str) {
+        unimplemented!("contacts not simulated yet")
+    }
+    fn clear_contact_failures(&self) {
+        unimplemented!("contacts not simulated yet")
+    }
+    fn contact_update_count(&self, _id: i64) -> usize {
+        unimplemented!("contacts not simulated yet")
+    }
+    fn contact_ids_of(&self, _company_id: i64) -> Vec<i64> {
+        unimplemented!("contacts not simulated yet")
+    }
+    fn ticket(&self, _id: i64) -> Option<crate::TicketView> {
+        unimplemented!("tickets not simulated yet")
+    }
+    fn set_ticket_contact(&self, _id: i64, _contact_id: Option<i64>) {
+        unimplemented!("tickets not simulated yet")
+    }
+    fn ticket_ids_of(&self, _company_id: i64) -> Vec<i64> {
+        unimplemented!("tickets not simulated yet")
+    }
+    fn configuration_contact(&self, _id: i64) -> Option<i64> {
+        unimplemented!("configuration contacts not simulated yet")
+    }
+    fn set_configuration_contact(&self, _id: i64, _contact_id: Option<i64>) {
+        unimplemented!("configuration contacts not simulated yet")
+    }
 }
 
 /// The .NET exception error shape.

@@ -233,6 +233,48 @@ pub trait PsaSim: Send + Sync {
     fn update_count(&self, config_id: i64) -> usize;
     /// Ids of the company's configurations, ascending.
     fn configuration_ids_of(&self, company_id: i64) -> Vec<i64>;
+
+    // Contacts, tickets and configuration contacts (seed 001). Ids are the fixture's.
+
+    /// Whether the contact is active; `None` if it does not exist.
+    fn contact_is_active(&self, id: i64) -> Option<bool>;
+    /// Someone changes the contact in the PSA.
+    fn set_contact_active(&self, id: i64, active: bool);
+    /// Updates of contact `id` fail with `message` (CW: 400; Autotask: 500; Halo: 400).
+    fn fail_contact_update(&self, id: i64, message: &str);
+    fn clear_contact_failures(&self);
+    /// Update attempts that reached the contact, failed ones included.
+    fn contact_update_count(&self, id: i64) -> usize;
+    /// Ids of the company's contacts (active and inactive), ascending.
+    fn contact_ids_of(&self, company_id: i64) -> Vec<i64>;
+    /// A ticket as tests see it on every vendor; `None` if it does not exist.
+    fn ticket(&self, id: i64) -> Option<TicketView>;
+    /// Someone changes the ticket's contact in the PSA.
+    fn set_ticket_contact(&self, id: i64, contact_id: Option<i64>);
+    /// Ids of the company's tickets (open and closed, created ones included), ascending.
+    fn ticket_ids_of(&self, company_id: i64) -> Vec<i64>;
+    /// The configuration's contact id (`None` when it has none or the configuration does
+    /// not exist). HaloPSA: always `None` (assets have no documented contact field).
+    fn configuration_contact(&self, id: i64) -> Option<i64>;
+    /// Someone changes the configuration's contact in the PSA (no-op on HaloPSA).
+    fn set_configuration_contact(&self, id: i64, contact_id: Option<i64>);
+}
+
+/// A ticket, vendor-neutral, for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketView {
+    pub id: i64,
+    pub company_id: i64,
+    pub summary: String,
+    pub contact_id: Option<i64>,
+    /// Member / resource / agent id.
+    pub owner_id: Option<i64>,
+    /// Board / queue id; HaloPSA: the id of the team name, if it is a fixture board.
+    pub board_id: Option<i64>,
+    pub closed: bool,
+    /// Note texts, oldest first (ConnectWise notes, Autotask ticket notes, HaloPSA actions),
+    /// as plain text (HaloPSA `note_html` with tags removed).
+    pub notes: Vec<String>,
 }
 
 struct Bucket {

@@ -48,6 +48,30 @@
 //! | 411 | 4111 ends today + 365 | no |
 //! | 500 | 5001 ended today − 30 (bench only) | yes |
 //!
+//! Contacts (neutral; every vendor renders them with these ids). `P` = the company's primary
+//! contact (ConnectWise `defaultContact` + `defaultFlag`, Autotask `primaryContact`, HaloPSA the
+//! main site's `maincontact_id`):
+//!
+//! | Company | Contacts |
+//! |---|---|
+//! | 100 | 1001 Ann Fabrikam P, 1002 Ben Fabrikam |
+//! | 250 | 5001 Jane Doe CEO P, 5002 Bob Wilson IT Manager, 5003 Billing Contact, 5004 Carla Mendes Receptionist, 5005 Raj Patel Dentist, 5006 Olga Hygienist (inactive), 5007 Tom Baker Practice Manager |
+//! | 270 | 7001 Pat Primary P, 7002 Quinn Parity, 7003 Riley Parity, 7004 Sam Former (inactive) |
+//! | 300 | 300001.. `large_client_contacts` contacts (default 250), all active, the first primary |
+//! | 410 | 41001 Lee Litware P |
+//!
+//! Tickets (open unless said): 9001 (250, contact 5002, owner 11), 9002 (250, contact 5004,
+//! owner 11), 9003 (250, contact 5001, owner 12), 9004 (250, contact 5002, closed), 9005 (250,
+//! contact 5003), 9010 (250, no contact, "Offboarding: Contoso Dental", the demo's ticket),
+//! 9701 (270, contact 7002, owner 11), 9702 (270, contact 7003, closed), 9703 (270, contact
+//! 7003, owner 12). Owners are ConnectWise members / Autotask resources (role 8) / HaloPSA
+//! agents 11 "jsmith" and 12 "service.desk"; boards/queues: 4 "Offboarding" and 1 "Service Desk"
+//! (HaloPSA teams by name).
+//!
+//! Configuration contacts: 25001 → 5002, 25002 → 5004, 25003 → 5001, 25010 → 5005,
+//! 27001 → 7002, 27002 → 7003 (the rest none). HaloPSA assets have no documented contact
+//! field and do not render these.
+//!
 //! Renderings (the vendor fact sheet does not cover contracts; these are plausible shapes,
 //! and Offramp's clients read them defensively): ConnectWise `/finance/agreements`
 //! (`endDate`, `noEndingDateFlag`, `cancelledFlag`, `agreementStatus`); Autotask
@@ -111,6 +135,41 @@ pub struct Configuration {
     pub state: ConfigState,
 }
 
+/// A company contact (ConnectWise contact, Autotask contact, HaloPSA user).
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub id: i64,
+    pub company_id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub title: String,
+    pub active: bool,
+    /// The company's primary contact.
+    pub primary: bool,
+}
+
+/// A service ticket.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub id: i64,
+    pub company_id: i64,
+    pub summary: String,
+    pub contact_id: Option<i64>,
+    /// Member / resource / agent id.
+    pub owner_id: Option<i64>,
+    /// Board / queue id (HaloPSA renders the team name of it).
+    pub board_id: i64,
+    pub closed: bool,
+}
+
+/// Owners (ConnectWise members, Autotask resources with role 8, HaloPSA agents).
+pub const OWNERS: [(i64, &str); 2] = [(11, "jsmith"), (12, "service.desk")];
+/// Boards / queues / teams.
+pub const BOARDS: [(i64, &str); 2] = [(1, "Service Desk"), (4, "Offboarding")];
+/// The Autotask role every sandbox resource is assigned with.
+pub const AT_RESOURCE_ROLE: i64 = 8;
+
 /// A contract (ConnectWise agreement, Autotask contract, HaloPSA client contract).
 /// Dates are ISO `YYYY-MM-DD`, relative to the day the sandbox starts.
 #[derive(Debug, Clone)]
@@ -137,6 +196,10 @@ pub struct Fixture {
     pub companies: Vec<Company>,
     pub configurations: Vec<Configuration>,
     pub contracts: Vec<Contract>,
+    pub contacts: Vec<Contact>,
+    pub tickets: Vec<Ticket>,
+    /// Configuration id → contact id.
+    pub configuration_contacts: BTreeMap<i64, i64>,
     /// The day the fixture was made (UTC), `YYYY-MM-DD`.
     pub today: String,
 }
@@ -254,7 +317,81 @@ pub fn fixture(large_configs: usize, bench_configs: usize) -> Fixture {
     if bench_configs > 0 {
         contract(5001, 500, "Managed Services", Some(&ended), false);
     }
+    add_contacts_and_tickets(&mut fx, LARGE_CLIENT_CONTACTS);
     fx
+}
+
+/// Contacts of the large client (company 300): more than the blast-radius guard's default.
+pub const LARGE_CLIENT_CONTACTS: i64 = 250;
+
+fn add_contacts_and_tickets(fx: &mut Fixture, large_contacts: i64) {
+    let domains: HashMap<i64, &str> = [
+        (100, "fabrikam.example"),
+        (250, "contosodental.example"),
+        (270, "parityclinic.example"),
+        (300, "northwind.example"),
+        (410, "litware.example"),
+    ]
+    .into_iter()
+    .collect();
+    let mut contact = |id: i64, company_id: i64, first: &str, last: &str, title: &str, active: bool, primary: bool| {
+        let email = format!("{}.{}@{}", first.to_lowercase(), last.to_lowercase(), domains[&company_id]);
+        fx.contacts.push(Contact {
+            id,
+            company_id,
+            first_name: first.to_string(),
+            last_name: last.to_string(),
+            email,
+            title: title.to_string(),
+            active,
+            primary,
+        })
+    };
+    contact(1001, 100, "Ann", "Fabrikam", "Managing Partner", true, true);
+    contact(1002, 100, "Ben", "Fabrikam", "Paralegal", true, false);
+    contact(5001, 250, "Jane", "Doe", "CEO", true, true);
+    contact(5002, 250, "Bob", "Wilson", "IT Manager", true, false);
+    contact(5003, 250, "Billing", "Contact", "Accounts Payable", true, false);
+    contact(5004, 250, "Carla", "Mendes", "Receptionist", true, false);
+    contact(5005, 250, "Raj", "Patel", "Dentist", true, false);
+    contact(5006, 250, "Olga", "Hygienist", "Dental Hygienist", false, false);
+    contact(5007, 250, "Tom", "Baker", "Practice Manager", true, false);
+    contact(7001, 270, "Pat", "Primary", "Owner", true, true);
+    contact(7002, 270, "Quinn", "Parity", "Nurse", true, false);
+    contact(7003, 270, "Riley", "Parity", "Office Manager", true, false);
+    contact(7004, 270, "Sam", "Former", "Nurse", false, false);
+    for i in 0..large_contacts {
+        contact(300001 + i, 300, "Northwind", &format!("Staff{:03}", i + 1), "Staff", true, i == 0);
+    }
+    contact(41001, 410, "Lee", "Litware", "Director", true, true);
+    fx.contacts.sort_by_key(|c| c.id);
+
+    let mut ticket =
+        |id: i64, company_id: i64, summary: &str, contact_id: Option<i64>, owner_id: Option<i64>, closed: bool| {
+            fx.tickets.push(Ticket {
+                id,
+                company_id,
+                summary: summary.to_string(),
+                contact_id,
+                owner_id,
+                board_id: 1,
+                closed,
+            })
+        };
+    ticket(9001, 250, "Printer offline at reception", Some(5002), Some(11), false);
+    ticket(9002, 250, "New starter laptop", Some(5004), Some(11), false);
+    ticket(9003, 250, "Renewal questions", Some(5001), Some(12), false);
+    ticket(9004, 250, "Password reset", Some(5002), Some(11), true);
+    ticket(9005, 250, "Invoice query", Some(5003), Some(12), false);
+    ticket(9010, 250, "Offboarding: Contoso Dental", None, Some(12), false);
+    ticket(9701, 270, "Parity ticket 1", Some(7002), Some(11), false);
+    ticket(9702, 270, "Parity ticket 2", Some(7003), Some(11), true);
+    ticket(9703, 270, "Parity ticket 3", Some(7003), Some(12), false);
+
+    for (config, contact) in [(25001, 5002), (25002, 5004), (25003, 5001), (25010, 5005), (27001, 7002), (27002, 7003)]
+    {
+        fx.configuration_contacts.insert(config, contact);
+    }
 }
 
 // ---------------------------------------------------------------------------------------

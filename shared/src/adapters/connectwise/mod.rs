@@ -35,6 +35,7 @@ use super::psa_common::{config_error, exactly_named, positive_id, with_trailing_
 use crate::domain::{
     Company, ConfigState, ConfigStatus, Configuration, ContractSummary, OffboardedCriteria, PsaKind, parse_vendor_date,
 };
+use crate::domain::{Contact, NewTicket, PrimaryContactSignal, Ticket, TicketAssignment, TicketNote};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor};
 use crate::ports::Psa;
@@ -305,6 +306,7 @@ impl ConnectWiseClient {
             company_id: value.pointer("/company/id").and_then(Value::as_i64).map(|v| v.to_string()).unwrap_or_default(),
             status: ConfigStatus { id: status_id.map(|v| v.to_string()), name, state },
             type_name: value.pointer("/type/name").and_then(Value::as_str).map(str::to_string),
+            contact_id: None,
         })
     }
 
@@ -486,6 +488,42 @@ impl Psa for ConnectWiseClient {
     async fn check_access(&self) -> Result<(), PsaError> {
         self.statuses().await.map(|_| ())
     }
+
+    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
+    async fn list_contacts(&self, _company_id: &str) -> Result<Vec<Contact>, PsaError> {
+        Err(not_yet())
+    }
+    async fn contact(&self, _id: &str) -> Result<Option<Contact>, PsaError> {
+        Err(not_yet())
+    }
+    async fn primary_contacts(&self, _company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
+        Err(not_yet())
+    }
+    async fn set_contact_active(&self, _contact: &Contact, _active: bool) -> Result<Contact, PsaError> {
+        Err(not_yet())
+    }
+    async fn open_tickets(&self, _company_id: &str) -> Result<Vec<Ticket>, PsaError> {
+        Err(not_yet())
+    }
+    async fn ticket(&self, _id: &str) -> Result<Option<Ticket>, PsaError> {
+        Err(not_yet())
+    }
+    async fn update_ticket(&self, _ticket_id: &str, _change: &TicketAssignment) -> Result<Ticket, PsaError> {
+        Err(not_yet())
+    }
+    async fn create_ticket(&self, _ticket: &NewTicket) -> Result<Ticket, PsaError> {
+        Err(not_yet())
+    }
+    async fn add_ticket_note(&self, _ticket_id: &str, _note: &TicketNote) -> Result<(), PsaError> {
+        Err(not_yet())
+    }
+    async fn set_configuration_contact(
+        &self,
+        _config_id: &str,
+        _contact_id: Option<&str>,
+    ) -> Result<Configuration, PsaError> {
+        Err(not_yet())
+    }
 }
 
 #[cfg(test)]
@@ -520,4 +558,9 @@ mod tests {
         let err = ConnectWiseClient::new(settings, HttpSettings::default()).err().unwrap();
         assert!(err.to_string().contains("CONNECTWISE_PRIVATE_KEY"), "{err}");
     }
+}
+
+// Placeholder (issue 4 in progress): replaced by the real contact and ticket calls.
+fn not_yet() -> PsaError {
+    PsaError::Configuration { message: "contacts and tickets are not implemented for this PSA yet".into() }
 }
