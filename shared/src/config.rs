@@ -46,7 +46,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::adapters::autotask::{AutotaskSettings, DEFAULT_ZONE_LOOKUP_URL};
+use crate::adapters::autotask::{AutotaskSettings, AutotaskTicketSettings, DEFAULT_ZONE_LOOKUP_URL};
 use crate::adapters::connectwise::ConnectWiseSettings;
 use crate::adapters::halo::HaloSettings;
 use crate::domain::{OffboardedCriteria, PsaKind};
@@ -259,6 +259,16 @@ impl Settings {
                         lookup("AUTOTASK_INTEGRATION_CODE").await?,
                     )?,
                     archived_ci_types: int_list(source, "OFFRAMP_AUTOTASK_ARCHIVED_CI_TYPES")?,
+                    tickets: {
+                        let d = AutotaskTicketSettings::default();
+                        AutotaskTicketSettings {
+                            complete_status: source.parsed("AUTOTASK_TICKET_COMPLETE_STATUS", d.complete_status)?,
+                            new_status: source.parsed("AUTOTASK_NEW_TICKET_STATUS", d.new_status)?,
+                            new_priority: source.parsed("AUTOTASK_NEW_TICKET_PRIORITY", d.new_priority)?,
+                            note_type: source.parsed("AUTOTASK_NOTE_TYPE", d.note_type)?,
+                            note_publish: source.parsed("AUTOTASK_NOTE_PUBLISH", d.note_publish)?,
+                        }
+                    },
                 });
             }
             PsaKind::Halo => {
@@ -280,6 +290,8 @@ impl Settings {
                     scope: source.get("HALO_SCOPE").unwrap_or("all").to_string(),
                     archived_status_ids: int_list(source, "OFFRAMP_HALO_ARCHIVED_STATUS_IDS")?,
                     update_batch: source.parsed("HALO_UPDATE_BATCH", 50usize)?.clamp(1, 100),
+                    note_outcome_id: source.parsed("HALO_NOTE_OUTCOME_ID", 7i64)?,
+                    new_ticket_type_id: source.parsed("HALO_NEW_TICKET_TYPE_ID", 1i64)?,
                 });
             }
         }

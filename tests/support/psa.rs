@@ -34,6 +34,7 @@ pub fn autotask_settings(sandbox: &Sandbox) -> AutotaskSettings {
         secret: AT_SECRET.into(),
         integration_code: AT_INTEGRATION_CODE.into(),
         archived_ci_types: vec![AT_ARCHIVED_CI_TYPE],
+        tickets: Default::default(),
     }
 }
 
@@ -47,6 +48,8 @@ pub fn halo_settings(sandbox: &Sandbox) -> HaloSettings {
         scope: "all".into(),
         archived_status_ids: vec![HALO_ARCHIVED_STATUS],
         update_batch: 50,
+        note_outcome_id: 7,
+        new_ticket_type_id: 1,
     }
 }
 

@@ -65,6 +65,30 @@ pub struct AutotaskSettings {
     pub integration_code: SecretString,
     /// `configurationItemType` values that mean "archived" for an inactive item.
     pub archived_ci_types: Vec<i64>,
+    /// Ticket picklist values (tenant data; fact sheet §2.3 marks them UNCONFIRMED).
+    pub tickets: AutotaskTicketSettings,
+}
+
+/// Autotask ticket picklist values. Defaults are the widely used ones; each is a setting
+/// because picklists are per tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutotaskTicketSettings {
+    /// `status` of a complete ticket (`AUTOTASK_TICKET_COMPLETE_STATUS`, default 5): open = any other.
+    pub complete_status: i64,
+    /// `status` of a new ticket (`AUTOTASK_NEW_TICKET_STATUS`, default 1 New).
+    pub new_status: i64,
+    /// `priority` of a new ticket (`AUTOTASK_NEW_TICKET_PRIORITY`, default 2 Medium).
+    pub new_priority: i64,
+    /// `noteType` of notes (`AUTOTASK_NOTE_TYPE`, default 1).
+    pub note_type: i64,
+    /// `publish` of notes (`AUTOTASK_NOTE_PUBLISH`, default 2 = internal only).
+    pub note_publish: i64,
+}
+
+impl Default for AutotaskTicketSettings {
+    fn default() -> Self {
+        Self { complete_status: 5, new_status: 1, new_priority: 2, note_type: 1, note_publish: 2 }
+    }
 }
 
 /// A picklist field's values, value → label.
@@ -645,6 +669,7 @@ mod tests {
     #[test]
     fn missing_credentials_are_named() {
         let settings = AutotaskSettings {
+            tickets: AutotaskTicketSettings::default(),
             url: None,
             zone_lookup_url: DEFAULT_ZONE_LOOKUP_URL.into(),
             username: "api@example.com".into(),

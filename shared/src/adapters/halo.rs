@@ -67,6 +67,11 @@ pub struct HaloSettings {
     pub archived_status_ids: Vec<i64>,
     /// Assets per update request.
     pub update_batch: usize,
+    /// `outcome_id` of the internal-note action (`HALO_NOTE_OUTCOME_ID`, default 7: tenant
+    /// specific, UNCONFIRMED in fact sheet §3.3).
+    pub note_outcome_id: i64,
+    /// `tickettype_id` of tickets Offramp opens (`HALO_NEW_TICKET_TYPE_ID`, default 1).
+    pub new_ticket_type_id: i64,
 }
 
 struct Token {
@@ -617,6 +622,8 @@ mod tests {
 
     fn settings(url: &str) -> HaloSettings {
         HaloSettings {
+            note_outcome_id: 7,
+            new_ticket_type_id: 1,
             url: url.into(),
             auth_url: None,
             tenant: Some("acme".into()),
