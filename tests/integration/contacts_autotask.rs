@@ -1,0 +1,1 @@
+//! autotask adapter: contacts, tickets and configuration contacts against the sandbox (issue 4).

@@ -1,0 +1,1 @@
+//! Notifier adapters (Graph sendMail, incoming webhook) against the sandbox (issue 4).
