@@ -15,6 +15,49 @@
 //! such as `endDate<[2026-11-22T00:00:00Z]`, `company/id=250` and `cancelledFlag=false`
 //! work: `[datetime]` literals compare with the ISO strings lexically, and a null
 //! `endDate` matches no `<`/`>` comparison (as SQL's NULL).
+//!
+//! Contacts (fact sheet §1.3 "List contacts / set inactive / primary contact"):
+//! - `GET /company/contacts`, `/company/contacts/count`, `/company/contacts/{id}`. Every
+//!   contact is listed, inactive ones included, unless the conditions say otherwise
+//!   (`company/id=250 and inactiveFlag=false`). A record is `{"id","firstName","lastName",
+//!   "company":{"id","identifier","name"},"inactiveFlag","defaultFlag","defaultBillingFlag",
+//!   "title","types":[],"communicationItems":[…]}`; the items are a default phone
+//!   (`communicationType: "Phone"`) first, then the email (`type: {"name":"Email"}`,
+//!   `communicationType: "Email"`, `defaultFlag: true`).
+//! - `PATCH /company/contacts/{id}`: JSON-Patch array of `replace` ops on `inactiveFlag`
+//!   (boolean), `firstName`, `lastName`, `title` (strings); anything else, a wrong type or
+//!   another op → 400 `InvalidObject` and nothing changes. Unknown id → 404. Injected
+//!   failures ([`PsaSim::fail_contact_update`]) answer 400 `InvalidObject` with the message.
+//! - Companies with a primary contact carry `defaultContact: {"id","name"}`; that contact
+//!   also has `defaultFlag: true`.
+//!
+//! Tickets (§1.3 "Open tickets + reassign", "Create ticket + add note"):
+//! - `GET /service/tickets`, `/service/tickets/count`, `/service/tickets/{id}`. A record is
+//!   `{"id","summary","company":{…},"board":{"id","name"},"status":{"id","name"},"closedFlag",
+//!   "contact":{"id","name"}?,"owner":{"id","identifier","name"}?,"resources"?}`; `contact`
+//!   and `owner` are absent when unset. `conditions=company/id=250 and closedFlag=false`.
+//! - `PATCH /service/tickets/{id}`: one JSON-Patch array, applied all or nothing. `replace`
+//!   on `contact` (`{"id"}` of an existing contact), `owner` (`{"id"}` of a member in
+//!   [`seed::OWNERS`]), `board` (`{"id"}` in [`seed::BOARDS`]), `summary` (string);
+//!   `remove` on `contact` only (clearing it; removing an absent contact is accepted).
+//!   Owner and board are treated as required: removing them → 400 `InvalidObject`
+//!   (UNCONFIRMED against real ConnectWise). Other paths, ops or wrong types → 400.
+//! - `POST /service/tickets` `{"summary","company":{"id"},"board":{"id"}?,"contact":{"id"}?,
+//!   "owner":{"id"}?,"initialDescription"?}` → 201 with the ticket. `summary` and an
+//!   existing `company` are required; without `board` the ticket goes to board 1 "Service
+//!   Desk" (the real default is UNCONFIRMED). `initialDescription` is write-only and becomes
+//!   the ticket's first note (`detailDescriptionFlag: true`), as in the ConnectWise UI.
+//! - `GET /service/tickets/{id}/notes` (paged list), `POST /service/tickets/{id}/notes`
+//!   `{"text","detailDescriptionFlag"?,"internalAnalysisFlag"?,"resolutionFlag"?}` → 201 with
+//!   `{"id","ticketId","text",flags…}`. `text` is required and at least one flag must be
+//!   true (the fact sheet marks this rule UNCONFIRMED; plausible, so enforced); flags must
+//!   be booleans. Unknown ticket → 404.
+//!
+//! Configurations carry `contact: {"id","name"}` when they have one; the configuration
+//! PATCH also takes `replace` on `contact` (`{"id"}` of an existing contact) and `remove` on
+//! `contact` (clears it; UNCONFIRMED). Stats keys: `GET /company/contacts`,
+//! `PATCH /company/contacts/{id}`, `GET /service/tickets`, `PATCH /service/tickets/{id}`,
+//! `POST /service/tickets`, `POST /service/tickets/{id}/notes` (and the count/by-id variants).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,7 +69,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::seed::{self, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY};
-use crate::{PsaSim, Shared, conditions, json_response, query_map};
+use crate::{PsaSim, Shared, conditions, json_response, json_status, query_map};
 
 /// ConnectWise's data, reachable synchronously from tests.
 pub struct ConnectWiseSim {
@@ -90,6 +133,41 @@ impl ConnectWiseSim {
     pub fn patch_count(&self, config_id: i64) -> usize {
         self.with(|d| d.patch_counts.get(&config_id).copied().unwrap_or(0))
     }
+
+    /// A contact as `/company/contacts/{id}` renders it.
+    pub fn contact(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.contacts.get(&id).cloned())
+    }
+
+    /// A ticket as `/service/tickets/{id}` renders it.
+    pub fn ticket_record(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.tickets.get(&id).cloned())
+    }
+
+    /// A ticket's notes as `/service/tickets/{id}/notes` renders them, oldest first.
+    pub fn ticket_notes(&self, id: i64) -> Vec<Value> {
+        self.with(|d| d.ticket_notes.get(&id).cloned().unwrap_or_default())
+    }
+
+    /// Someone changes a ticket's owner in the PSA (`None` unassigns it).
+    pub fn set_ticket_owner(&self, id: i64, owner_id: Option<i64>) {
+        self.with(|d| {
+            if let Some(ticket) = d.tickets.get_mut(&id)
+                && let Some(object) = ticket.as_object_mut()
+            {
+                match owner_id.and_then(seed::cw_member_ref) {
+                    Some(owner) => {
+                        object.insert("resources".into(), owner["identifier"].clone());
+                        object.insert("owner".into(), owner);
+                    }
+                    None => {
+                        object.remove("owner");
+                        object.remove("resources");
+                    }
+                }
+            }
+        })
+    }
 }
 
 impl PsaSim for ConnectWiseSim {
@@ -121,39 +199,101 @@ impl PsaSim for ConnectWiseSim {
         self.configurations_of(company_id).iter().filter_map(|c| c["id"].as_i64()).collect()
     }
 
-    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
-    fn contact_is_active(&self, _id: i64) -> Option<bool> {
-        unimplemented!("contacts not simulated yet")
+    fn contact_is_active(&self, id: i64) -> Option<bool> {
+        self.contact(id).map(|c| !c["inactiveFlag"].as_bool().unwrap_or(false))
     }
-    fn set_contact_active(&self, _id: i64, _active: bool) {
-        unimplemented!("contacts not simulated yet")
+
+    fn set_contact_active(&self, id: i64, active: bool) {
+        self.with(|d| {
+            if let Some(contact) = d.contacts.get_mut(&id) {
+                contact["inactiveFlag"] = json!(!active);
+            }
+        })
     }
-    fn fail_contact_update(&self, _id: i64, _message: &str) {
-        unimplemented!("contacts not simulated yet")
+
+    fn fail_contact_update(&self, id: i64, message: &str) {
+        self.with(|d| d.contact_failures.insert(id, (400, message.to_string())));
     }
+
     fn clear_contact_failures(&self) {
-        unimplemented!("contacts not simulated yet")
+        self.with(|d| d.contact_failures.clear());
     }
-    fn contact_update_count(&self, _id: i64) -> usize {
-        unimplemented!("contacts not simulated yet")
+
+    fn contact_update_count(&self, id: i64) -> usize {
+        self.with(|d| d.contact_patch_counts.get(&id).copied().unwrap_or(0))
     }
-    fn contact_ids_of(&self, _company_id: i64) -> Vec<i64> {
-        unimplemented!("contacts not simulated yet")
+
+    fn contact_ids_of(&self, company_id: i64) -> Vec<i64> {
+        // BTreeMap: ascending ids.
+        self.with(|d| {
+            d.contacts
+                .values()
+                .filter(|c| c["company"]["id"] == json!(company_id))
+                .filter_map(|c| c["id"].as_i64())
+                .collect()
+        })
     }
-    fn ticket(&self, _id: i64) -> Option<crate::TicketView> {
-        unimplemented!("tickets not simulated yet")
+
+    fn ticket(&self, id: i64) -> Option<crate::TicketView> {
+        self.with(|d| {
+            let t = d.tickets.get(&id)?;
+            Some(crate::TicketView {
+                id,
+                company_id: t["company"]["id"].as_i64().unwrap_or_default(),
+                summary: t["summary"].as_str().unwrap_or_default().to_string(),
+                contact_id: t["contact"]["id"].as_i64(),
+                owner_id: t["owner"]["id"].as_i64(),
+                board_id: t["board"]["id"].as_i64(),
+                closed: t["closedFlag"].as_bool().unwrap_or(false),
+                notes: d
+                    .ticket_notes
+                    .get(&id)
+                    .map(|notes| notes.iter().filter_map(|n| n["text"].as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            })
+        })
     }
-    fn set_ticket_contact(&self, _id: i64, _contact_id: Option<i64>) {
-        unimplemented!("tickets not simulated yet")
+
+    fn set_ticket_contact(&self, id: i64, contact_id: Option<i64>) {
+        self.with(|d| {
+            let contact = contact_id.and_then(|c| d.contact_ref(c));
+            if let Some(ticket) = d.tickets.get_mut(&id)
+                && let Some(object) = ticket.as_object_mut()
+            {
+                match contact {
+                    Some(contact) => object.insert("contact".into(), contact),
+                    None => object.remove("contact"),
+                };
+            }
+        })
     }
-    fn ticket_ids_of(&self, _company_id: i64) -> Vec<i64> {
-        unimplemented!("tickets not simulated yet")
+
+    fn ticket_ids_of(&self, company_id: i64) -> Vec<i64> {
+        self.with(|d| {
+            d.tickets
+                .values()
+                .filter(|t| t["company"]["id"] == json!(company_id))
+                .filter_map(|t| t["id"].as_i64())
+                .collect()
+        })
     }
-    fn configuration_contact(&self, _id: i64) -> Option<i64> {
-        unimplemented!("configuration contacts not simulated yet")
+
+    fn configuration_contact(&self, id: i64) -> Option<i64> {
+        self.configuration(id).and_then(|c| c["contact"]["id"].as_i64())
     }
-    fn set_configuration_contact(&self, _id: i64, _contact_id: Option<i64>) {
-        unimplemented!("configuration contacts not simulated yet")
+
+    fn set_configuration_contact(&self, id: i64, contact_id: Option<i64>) {
+        self.with(|d| {
+            let contact = contact_id.and_then(|c| d.contact_ref(c));
+            if let Some(config) = d.configs.get_mut(&id)
+                && let Some(object) = config.as_object_mut()
+            {
+                match contact {
+                    Some(contact) => object.insert("contact".into(), contact),
+                    None => object.remove("contact"),
+                };
+            }
+        })
     }
 }
 
@@ -262,8 +402,287 @@ pub(crate) fn route(
             };
             patch_configuration(shared, id, body)
         }
+        ("GET", ["company", "contacts"]) => {
+            shared.record_route(method, "/company/contacts");
+            let records = cw.with(|d| d.contacts.values().cloned().collect::<Vec<_>>());
+            list(records, &query, uri, host)
+        }
+        ("GET", ["company", "contacts", "count"]) => {
+            shared.record_route(method, "/company/contacts/count");
+            let records = cw.with(|d| d.contacts.values().cloned().collect::<Vec<_>>());
+            count(records, &query)
+        }
+        ("GET", ["company", "contacts", id]) => {
+            shared.record_route(method, "/company/contacts/{id}");
+            match id.parse::<i64>().ok().and_then(|id| cw.contact(id)) {
+                Some(contact) => json_response(&contact),
+                None => cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Contact recId {id} not found.")),
+            }
+        }
+        ("PATCH", ["company", "contacts", id]) => {
+            shared.record_route(method, "/company/contacts/{id}");
+            let Ok(id) = id.parse::<i64>() else {
+                return cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Contact recId {id} not found."));
+            };
+            patch_contact(shared, id, body)
+        }
+        ("GET", ["service", "tickets"]) => {
+            shared.record_route(method, "/service/tickets");
+            let records = cw.with(|d| d.tickets.values().cloned().collect::<Vec<_>>());
+            list(records, &query, uri, host)
+        }
+        ("GET", ["service", "tickets", "count"]) => {
+            shared.record_route(method, "/service/tickets/count");
+            let records = cw.with(|d| d.tickets.values().cloned().collect::<Vec<_>>());
+            count(records, &query)
+        }
+        ("POST", ["service", "tickets"]) => {
+            shared.record_route(method, "/service/tickets");
+            create_ticket(shared, body)
+        }
+        ("GET", ["service", "tickets", id]) => {
+            shared.record_route(method, "/service/tickets/{id}");
+            match id.parse::<i64>().ok().and_then(|id| cw.ticket_record(id)) {
+                Some(ticket) => json_response(&ticket),
+                None => ticket_not_found(id),
+            }
+        }
+        ("PATCH", ["service", "tickets", id]) => {
+            shared.record_route(method, "/service/tickets/{id}");
+            let Ok(id) = id.parse::<i64>() else { return ticket_not_found(id) };
+            patch_ticket(shared, id, body)
+        }
+        ("GET", ["service", "tickets", id, "notes"]) => {
+            shared.record_route(method, "/service/tickets/{id}/notes");
+            match id.parse::<i64>().ok().filter(|id| cw.ticket_record(*id).is_some()) {
+                Some(id) => list(cw.ticket_notes(id), &query, uri, host),
+                None => ticket_not_found(id),
+            }
+        }
+        ("POST", ["service", "tickets", id, "notes"]) => {
+            shared.record_route(method, "/service/tickets/{id}/notes");
+            let Ok(id) = id.parse::<i64>() else { return ticket_not_found(id) };
+            add_note(shared, id, body)
+        }
         _ => cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("No route for {method} {path}")),
     }
+}
+
+fn ticket_not_found(id: &str) -> Response {
+    cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Ticket recId {id} not found."))
+}
+
+/// A 400 `InvalidObject` naming the field, as ConnectWise reports validation failures.
+fn invalid(resource: &str, field: &str, message: &str) -> Response {
+    let mut title = resource.to_string();
+    if let Some(first) = title.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    let body = json!({"code": "InvalidObject", "message": format!("{title} object is invalid"),
+        "errors": [{"code": "InvalidObject", "message": message, "resource": resource, "field": field}]});
+    (StatusCode::BAD_REQUEST, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+/// The operations of a JSON-Patch body, which must be an array.
+fn patch_ops(body: &Bytes) -> Result<Vec<Value>, Box<Response>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(ops)) => Ok(ops),
+        _ => Err(Box::new(cw_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidObject",
+            "The request body must be a JSON array of patch operations",
+        ))),
+    }
+}
+
+/// `op` and `path` (without a leading `/`, lower-cased) of one operation.
+fn op_and_path(op: &Value) -> (String, String) {
+    (
+        op["op"].as_str().unwrap_or_default().to_ascii_lowercase(),
+        op["path"].as_str().unwrap_or_default().trim_start_matches('/').to_ascii_lowercase(),
+    )
+}
+
+/// The id of a reference object `{"id": N}`; anything else (a bare number, a string id) is refused.
+fn reference_id(value: &Value) -> Option<i64> {
+    value.as_object()?.get("id")?.as_i64()
+}
+
+fn patch_contact(shared: &Shared, id: i64, body: &Bytes) -> Response {
+    let ops = match patch_ops(body) {
+        Ok(ops) => ops,
+        Err(response) => return *response,
+    };
+    shared.cw.with(|d| {
+        if !d.contacts.contains_key(&id) {
+            return cw_error(StatusCode::NOT_FOUND, "NotFound", &format!("Contact recId {id} not found."));
+        }
+        *d.contact_patch_counts.entry(id).or_default() += 1;
+        if let Some((status, message)) = d.contact_failures.get(&id).cloned() {
+            return cw_error(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                "InvalidObject",
+                &message,
+            );
+        }
+        let mut updated = d.contacts[&id].clone();
+        for op in &ops {
+            let (kind, path) = op_and_path(op);
+            if kind != "replace" {
+                return invalid("contact", &path, &format!("Operation '{kind}' is not supported on {path}"));
+            }
+            let value = &op["value"];
+            let (field, ok) = match path.as_str() {
+                "inactiveflag" => ("inactiveFlag", value.is_boolean()),
+                "firstname" => ("firstName", value.as_str().is_some_and(|v| !v.trim().is_empty())),
+                "lastname" => ("lastName", value.is_string()),
+                "title" => ("title", value.is_string()),
+                _ => return invalid("contact", &path, &format!("'{path}' cannot be changed on a contact here")),
+            };
+            if !ok {
+                return invalid("contact", field, &format!("{field} has an invalid value: {value}"));
+            }
+            updated[field] = value.clone();
+        }
+        d.contacts.insert(id, updated.clone());
+        json_response(&updated)
+    })
+}
+
+fn patch_ticket(shared: &Shared, id: i64, body: &Bytes) -> Response {
+    let ops = match patch_ops(body) {
+        Ok(ops) => ops,
+        Err(response) => return *response,
+    };
+    shared.cw.with(|d| {
+        let Some(ticket) = d.tickets.get(&id) else { return ticket_not_found(&id.to_string()) };
+        let mut updated = ticket.clone();
+        for op in &ops {
+            let (kind, path) = op_and_path(op);
+            let value = &op["value"];
+            match (kind.as_str(), path.as_str()) {
+                ("replace", "contact") => match reference_id(value).and_then(|c| d.contact_ref(c)) {
+                    Some(contact) => updated["contact"] = contact,
+                    None => return invalid("ticket", "contact", &format!("contact {value} is not a contact")),
+                },
+                ("remove", "contact") => {
+                    if let Some(object) = updated.as_object_mut() {
+                        object.remove("contact");
+                    }
+                }
+                ("replace", "owner") => match reference_id(value).and_then(seed::cw_member_ref) {
+                    Some(owner) => {
+                        updated["resources"] = owner["identifier"].clone();
+                        updated["owner"] = owner;
+                    }
+                    None => return invalid("ticket", "owner", &format!("owner {value} is not a member")),
+                },
+                ("replace", "board") => match reference_id(value).and_then(seed::cw_board_ref) {
+                    Some(board) => updated["board"] = board,
+                    None => return invalid("ticket", "board", &format!("board {value} is not a service board")),
+                },
+                ("replace", "summary") if value.as_str().is_some_and(|v| !v.trim().is_empty()) => {
+                    updated["summary"] = value.clone();
+                }
+                ("remove", "owner" | "board" | "summary") => {
+                    return invalid("ticket", &path, &format!("{path} is required"));
+                }
+                _ => {
+                    return invalid(
+                        "ticket",
+                        &path,
+                        &format!("Operation '{kind}' on '{path}' with value {value} is not supported"),
+                    );
+                }
+            }
+        }
+        d.tickets.insert(id, updated.clone());
+        json_response(&updated)
+    })
+}
+
+fn create_ticket(shared: &Shared, body: &Bytes) -> Response {
+    let Ok(Value::Object(input)) = serde_json::from_slice::<Value>(body) else {
+        return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", "The request body must be a ticket object");
+    };
+    let field = |name: &str| input.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    shared.cw.with(|d| {
+        let Some(summary) = field("summary").and_then(|v| v.as_str().map(str::to_string)).filter(|v| !v.trim().is_empty())
+        else {
+            return invalid("ticket", "summary", "summary is required");
+        };
+        let Some(company) = field("company").and_then(|v| reference_id(&v)).and_then(|c| d.company_ref(c)) else {
+            return invalid("ticket", "company", "company is required and must be an existing company");
+        };
+        // The board a ticket gets without one is UNCONFIRMED; the sandbox uses "Service Desk".
+        let board = match field("board") {
+            None | Some(Value::Null) => seed::cw_board_ref(1),
+            Some(value) => reference_id(&value).and_then(seed::cw_board_ref),
+        };
+        let Some(board) = board else { return invalid("ticket", "board", "board is not a service board") };
+        let id = d.next_ticket_id;
+        let mut ticket = json!({
+            "id": id, "summary": summary, "company": company, "board": board,
+            "status": seed::cw_ticket_status(false), "closedFlag": false, "_info": {"ticket_href": format!("/ticket/{id}")},
+        });
+        if let Some(value) = field("contact").filter(|v| !v.is_null()) {
+            match reference_id(&value).and_then(|c| d.contact_ref(c)) {
+                Some(contact) => ticket["contact"] = contact,
+                None => return invalid("ticket", "contact", "contact is not a contact"),
+            }
+        }
+        if let Some(value) = field("owner").filter(|v| !v.is_null()) {
+            match reference_id(&value).and_then(seed::cw_member_ref) {
+                Some(owner) => {
+                    ticket["resources"] = owner["identifier"].clone();
+                    ticket["owner"] = owner;
+                }
+                None => return invalid("ticket", "owner", "owner is not a member"),
+            }
+        }
+        let description = match field("initialDescription") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Some(text),
+            Some(_) => return invalid("ticket", "initialDescription", "initialDescription must be a string"),
+        };
+        d.next_ticket_id += 1;
+        d.tickets.insert(id, ticket.clone());
+        // Write-only: it becomes the first (discussion) note and is not returned on the ticket.
+        if let Some(text) = description.filter(|t| !t.trim().is_empty()) {
+            d.add_note(id, &text, [true, false, false]);
+        }
+        json_status(StatusCode::CREATED, &ticket)
+    })
+}
+
+fn add_note(shared: &Shared, ticket_id: i64, body: &Bytes) -> Response {
+    shared.cw.with(|d| {
+        if !d.tickets.contains_key(&ticket_id) {
+            return ticket_not_found(&ticket_id.to_string());
+        }
+        let Ok(Value::Object(input)) = serde_json::from_slice::<Value>(body) else {
+            return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", "The request body must be a note object");
+        };
+        let Some(text) = input.get("text").and_then(Value::as_str).filter(|t| !t.trim().is_empty()) else {
+            return invalid("serviceNote", "text", "text is required");
+        };
+        let mut flags = [false; 3];
+        for (i, name) in ["detailDescriptionFlag", "internalAnalysisFlag", "resolutionFlag"].iter().enumerate() {
+            match input.get(*name) {
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(flag)) => flags[i] = *flag,
+                Some(other) => return invalid("serviceNote", name, &format!("{name} must be a boolean, not {other}")),
+            }
+        }
+        if !flags.iter().any(|f| *f) {
+            return invalid(
+                "serviceNote",
+                "detailDescriptionFlag",
+                "At least one of detailDescriptionFlag, internalAnalysisFlag or resolutionFlag must be true",
+            );
+        }
+        json_status(StatusCode::CREATED, &d.add_note(ticket_id, text, flags))
+    })
 }
 
 fn filtered(records: Vec<Value>, query: &HashMap<String, String>) -> Result<Vec<Value>, Box<Response>> {
@@ -349,10 +768,21 @@ fn patch_configuration(shared: &Shared, id: i64, body: &Bytes) -> Response {
         let mut updated = d.configs[&id].clone();
         for op in &ops {
             let path = op["path"].as_str().unwrap_or_default().trim_start_matches('/');
+            if op["op"] == json!("remove") && path.eq_ignore_ascii_case("contact") {
+                if let Some(object) = updated.as_object_mut() {
+                    object.remove("contact");
+                }
+                continue;
+            }
             if op["op"] != json!("replace") || path.is_empty() {
                 return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", "Only replace operations with a path are supported");
             }
-            if path.eq_ignore_ascii_case("status") {
+            if path.eq_ignore_ascii_case("contact") {
+                let Some(contact) = reference_id(&op["value"]).and_then(|c| d.contact_ref(c)) else {
+                    return invalid("configuration", "contact", &format!("contact {} is not a contact", op["value"]));
+                };
+                updated["contact"] = contact;
+            } else if path.eq_ignore_ascii_case("status") {
                 let Some(status) = op["value"]["id"].as_i64().and_then(|sid| d.config_status(sid)) else {
                     let body = json!({"code": "InvalidObject", "message": "Configuration object is invalid",
                         "errors": [{"code": "InvalidObject", "message": "status is invalid", "resource": "configuration", "field": "status"}]});

@@ -405,12 +405,98 @@ pub struct CwData {
     pub config_statuses: Vec<Value>,
     pub update_failures: HashMap<i64, (u16, String)>,
     pub patch_counts: HashMap<i64, usize>,
+    /// `/company/contacts` records.
+    pub contacts: BTreeMap<i64, Value>,
+    /// Contact PATCHes fail with (HTTP status, message).
+    pub contact_failures: HashMap<i64, (u16, String)>,
+    /// Contact PATCHes (array body) that reached an existing contact, failed ones included.
+    pub contact_patch_counts: HashMap<i64, usize>,
+    /// `/service/tickets` records.
+    pub tickets: BTreeMap<i64, Value>,
+    /// Ticket id → its notes (`/service/tickets/{id}/notes`), oldest first.
+    pub ticket_notes: BTreeMap<i64, Vec<Value>>,
+    pub next_ticket_id: i64,
+    pub next_note_id: i64,
 }
 
 impl CwData {
     pub fn config_status(&self, id: i64) -> Option<Value> {
         self.config_statuses.iter().find(|s| s["id"] == json!(id)).cloned()
     }
+
+    /// A `ContactReference` to an existing contact.
+    pub fn contact_ref(&self, id: i64) -> Option<Value> {
+        self.contacts.get(&id).map(cw_contact_ref)
+    }
+
+    /// A company reference (`{id, identifier, name}`) to an existing company.
+    pub fn company_ref(&self, id: i64) -> Option<Value> {
+        self.companies.get(&id).map(|c| json!({"id": id, "identifier": c["identifier"], "name": c["name"]}))
+    }
+
+    /// A ticket note as `/service/tickets/{id}/notes` renders it; stored and returned.
+    pub fn add_note(&mut self, ticket_id: i64, text: &str, flags: [bool; 3]) -> Value {
+        let id = self.next_note_id;
+        self.next_note_id += 1;
+        let [detail, internal, resolution] = flags;
+        let note = json!({
+            "id": id, "ticketId": ticket_id, "text": text,
+            "detailDescriptionFlag": detail, "internalAnalysisFlag": internal, "resolutionFlag": resolution,
+            "dateCreated": "2026-11-01T09:00:00Z", "createdBy": "offramp_api", "_info": info("note", id),
+        });
+        self.ticket_notes.entry(ticket_id).or_default().push(note.clone());
+        note
+    }
+}
+
+/// A `ContactReference` (`{id, name}`) to a rendered contact.
+pub fn cw_contact_ref(contact: &Value) -> Value {
+    let id = contact["id"].as_i64().unwrap_or_default();
+    let name = format!(
+        "{} {}",
+        contact["firstName"].as_str().unwrap_or_default(),
+        contact["lastName"].as_str().unwrap_or_default()
+    );
+    json!({ "id": id, "name": name.trim(), "_info": info("contact", id) })
+}
+
+/// A `MemberReference` to one of [`OWNERS`].
+pub fn cw_member_ref(id: i64) -> Option<Value> {
+    OWNERS
+        .iter()
+        .find(|(owner, _)| *owner == id)
+        .map(|(id, name)| json!({ "id": id, "identifier": name, "name": name, "_info": info("member", *id) }))
+}
+
+/// A `BoardReference` to one of [`BOARDS`].
+pub fn cw_board_ref(id: i64) -> Option<Value> {
+    BOARDS
+        .iter()
+        .find(|(board, _)| *board == id)
+        .map(|(id, name)| json!({ "id": id, "name": name, "_info": info("board", *id) }))
+}
+
+/// A ticket status reference: every sandbox board has "New" (open) and ">Closed".
+pub fn cw_ticket_status(closed: bool) -> Value {
+    if closed { json!({ "id": 6, "name": ">Closed" }) } else { json!({ "id": 1, "name": "New" }) }
+}
+
+/// A ConnectWise contact (`/company/contacts`). The email is a communication item; a
+/// default phone item comes first so that a reader must pick the item by its type.
+pub fn cw_contact(contact: &Contact, company: &Value) -> Value {
+    json!({
+        "id": contact.id, "firstName": contact.first_name, "lastName": contact.last_name,
+        "company": {"id": contact.company_id, "identifier": company["identifier"], "name": company["name"]},
+        "inactiveFlag": !contact.active, "defaultFlag": contact.primary, "defaultBillingFlag": false,
+        "title": contact.title, "types": [],
+        "communicationItems": [
+            {"id": contact.id * 10 + 1, "type": {"id": 2, "name": "Direct"}, "value": format!("555-{:07}", contact.id),
+             "communicationType": "Phone", "defaultFlag": true},
+            {"id": contact.id * 10 + 2, "type": {"id": 1, "name": "Email"}, "value": contact.email,
+             "communicationType": "Email", "defaultFlag": true},
+        ],
+        "_info": info("contact", contact.id),
+    })
 }
 
 fn info(kind: &str, id: i64) -> Value {
@@ -460,6 +546,13 @@ pub fn connectwise_from(fx: &Fixture) -> CwData {
         config_statuses,
         update_failures: HashMap::new(),
         patch_counts: HashMap::new(),
+        contacts: BTreeMap::new(),
+        contact_failures: HashMap::new(),
+        contact_patch_counts: HashMap::new(),
+        tickets: BTreeMap::new(),
+        ticket_notes: BTreeMap::new(),
+        next_ticket_id: fx.tickets.iter().map(|t| t.id).max().unwrap_or(0).max(9900) + 1,
+        next_note_id: 1,
     };
     for company in &fx.companies {
         let status = company.cw_status;
@@ -473,6 +566,30 @@ pub fn connectwise_from(fx: &Fixture) -> CwData {
             }),
         );
     }
+    for contact in &fx.contacts {
+        let rendered = cw_contact(contact, &data.companies[&contact.company_id]);
+        if contact.primary
+            && let Some(company) = data.companies.get_mut(&contact.company_id)
+        {
+            company["defaultContact"] = cw_contact_ref(&rendered);
+        }
+        data.contacts.insert(contact.id, rendered);
+    }
+    for t in &fx.tickets {
+        let mut ticket = json!({
+            "id": t.id, "summary": t.summary, "company": data.company_ref(t.company_id),
+            "board": cw_board_ref(t.board_id), "status": cw_ticket_status(t.closed), "closedFlag": t.closed,
+            "_info": info("ticket", t.id),
+        });
+        if let Some(contact) = t.contact_id.and_then(|id| data.contact_ref(id)) {
+            ticket["contact"] = contact;
+        }
+        if let Some(owner) = t.owner_id.and_then(cw_member_ref) {
+            ticket["resources"] = owner["identifier"].clone();
+            ticket["owner"] = owner;
+        }
+        data.tickets.insert(t.id, ticket);
+    }
     for c in &fx.configurations {
         let company = &data.companies[&c.company_id];
         let mut config = json!({
@@ -484,6 +601,9 @@ pub fn connectwise_from(fx: &Fixture) -> CwData {
         });
         let status = data.config_status(cw_config_status(c.state)).expect("seeded status");
         apply_status(&mut config, &status);
+        if let Some(contact) = fx.configuration_contacts.get(&c.id).and_then(|id| data.contact_ref(*id)) {
+            config["contact"] = contact;
+        }
         data.configs.insert(c.id, config);
     }
     for contract in &fx.contracts {

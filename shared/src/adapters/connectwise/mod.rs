@@ -17,6 +17,23 @@
 //! - How `closedFlag` relates to `activeFlag`: the status record decides; `activeFlag` is only read.
 //! - Whether `=` on strings is case-insensitive: we filter by name on the server and then
 //!   again here, ignoring case, so either behaviour gives the same result.
+//!
+//! Contacts and tickets (seed 001):
+//! - Contacts are listed with `conditions=company/id=N` only: whether inactive contacts come
+//!   back without a filter is third-party evidence, so we add no `inactiveFlag` condition and
+//!   read `inactiveFlag` on every record. Email = the default email communication item, else
+//!   the first email one (an item is an email by `communicationType`, or by its type name
+//!   when `communicationType` is missing).
+//! - Which of `Company.defaultContact` and `Contact.defaultFlag` the UI calls "primary" is
+//!   UNCONFIRMED: both are read and reported as separate signals.
+//! - Open tickets: `company/id=N and closedFlag=false`, and `closedFlag` is checked again here.
+//! - Clearing a ticket's (or configuration's) contact with a JSON-Patch `remove` op is
+//!   UNCONFIRMED (the fact sheet only shows `replace`); owner and board are cleared the same
+//!   way when asked, and ConnectWise's answer (it may refuse: they look required) is returned.
+//! - A new ticket without a board gets the PSA's default board (UNCONFIRMED which one).
+//! - Notes are posted with `internalAnalysisFlag: true`: internal, and a flag set in case
+//!   "at least one flag must be true" (UNCONFIRMED) holds. ConnectWise notes have no title,
+//!   so a title becomes the note's first line.
 
 mod conditions;
 
@@ -77,6 +94,8 @@ struct StatusTable {
 pub struct ConnectWiseClient {
     http: HttpClient,
     base: url::Url,
+    /// Records per list request; [`PAGE_SIZE`] unless a test asks for smaller pages.
+    page_size: u32,
     authorization: String,
     client_id: SecretString,
     inactive_status_name: String,
@@ -115,6 +134,7 @@ impl ConnectWiseClient {
         Ok(Self {
             http,
             base,
+            page_size: PAGE_SIZE,
             authorization: format!("Basic {token}"),
             client_id: settings.client_id,
             inactive_status_name: settings.inactive_status,
@@ -124,6 +144,12 @@ impl ConnectWiseClient {
 
     pub fn http(&self) -> &HttpClient {
         &self.http
+    }
+
+    /// Smaller list pages (1 to 1000 records), so that tests can exercise paging on small data.
+    pub fn with_page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size.clamp(1, PAGE_SIZE);
+        self
     }
 
     fn url(&self, path: &str, query: &[(&str, String)]) -> Result<url::Url, PsaError> {
@@ -192,7 +218,7 @@ impl ConnectWiseClient {
 
     /// Every record of a list endpoint, following `Link: <…>; rel="next"`.
     async fn list_all(&self, path: &str, conditions: Option<String>, what: &str) -> Result<Vec<Value>, PsaError> {
-        let mut query = vec![("pageSize", PAGE_SIZE.to_string()), ("page", "1".to_string())];
+        let mut query = vec![("pageSize", self.page_size.to_string()), ("page", "1".to_string())];
         if let Some(conditions) = conditions {
             query.insert(0, ("conditions", conditions));
         }
@@ -306,24 +332,121 @@ impl ConnectWiseClient {
             company_id: value.pointer("/company/id").and_then(Value::as_i64).map(|v| v.to_string()).unwrap_or_default(),
             status: ConfigStatus { id: status_id.map(|v| v.to_string()), name, state },
             type_name: value.pointer("/type/name").and_then(Value::as_str).map(str::to_string),
-            contact_id: None,
+            contact_id: value.pointer("/contact/id").and_then(Value::as_i64).map(|v| v.to_string()),
         })
     }
 
     async fn patch_status(&self, config_id: &str, status_id: i64) -> Result<Configuration, PsaError> {
+        let ops = json!([{ "op": "replace", "path": "status", "value": { "id": status_id } }]);
+        self.patch_configuration(config_id, &ops).await
+    }
+
+    async fn patch_configuration(&self, config_id: &str, ops: &Value) -> Result<Configuration, PsaError> {
         let id = numeric_id(config_id, "configuration")?;
         let statuses = self.statuses().await?;
-        let body = json!([{ "op": "replace", "path": "status", "value": { "id": status_id } }]);
-        let url = self.url(&format!("company/configurations/{id}"), &[])?;
-        // A JSON-Patch `replace` sets a value: sending it twice is harmless, so it may be retried.
-        let request = self.request(Method::PATCH, url).json_body(&body).retry(crate::http::Retry::Idempotent);
-        let response = self.send(request).await?;
-        let what = format!("configuration {id}");
-        if !response.is_success() {
-            return Err(self.error_for(&response, &what));
-        }
-        let value = response.json().map_err(|e| PsaError::InvalidResponse { message: format!("{what}: {e}") })?;
+        let value = self.patch(&format!("company/configurations/{id}"), ops, &format!("configuration {id}")).await?;
         self.parse_configuration(&value, statuses)
+    }
+
+    /// `PATCH` a JSON-Patch array; the record as it is afterwards.
+    async fn patch(&self, path: &str, ops: &Value, what: &str) -> Result<Value, PsaError> {
+        let url = self.url(path, &[])?;
+        // `replace` and `remove` set a value: sending them twice leaves the same record, so
+        // they may be retried.
+        let request = self.request(Method::PATCH, url).json_body(ops).retry(crate::http::Retry::Idempotent);
+        let response = self.send(request).await?;
+        if !response.is_success() {
+            return Err(self.error_for(&response, what));
+        }
+        response.json().map_err(|e| PsaError::InvalidResponse { message: format!("{what}: {e}") })
+    }
+
+    /// `POST` a new record (not retried unless throttled: a repeat would create a second one).
+    async fn post(&self, path: &str, body: &Value, what: &str) -> Result<Value, PsaError> {
+        let request = self.request(Method::POST, self.url(path, &[])?).json_body(body);
+        let response = self.send(request).await?;
+        if !response.is_success() {
+            return Err(self.error_for(&response, what));
+        }
+        response.json().map_err(|e| PsaError::InvalidResponse { message: format!("{what}: body is not JSON: {e}") })
+    }
+
+    fn parse_contact(value: &Value) -> Result<Contact, PsaError> {
+        let id = value
+            .get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| PsaError::InvalidResponse { message: "contact without an id".into() })?;
+        let text = |field: &str| value.get(field).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty());
+        let name = [text("firstName"), text("lastName")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let mut primary_signals = Vec::new();
+        if value.get("defaultFlag").and_then(Value::as_bool) == Some(true) {
+            primary_signals.push(SIGNAL_CONTACT_DEFAULT.to_string());
+        }
+        Ok(Contact {
+            id: id.to_string(),
+            company_id: value.pointer("/company/id").and_then(Value::as_i64).map(|v| v.to_string()).unwrap_or_default(),
+            name,
+            email: contact_email(value),
+            title: text("title").map(str::to_string),
+            // `inactiveFlag` defaults to false in ConnectWise: a record without it is in use.
+            active: !value.get("inactiveFlag").and_then(Value::as_bool).unwrap_or(false),
+            primary_signals,
+        })
+    }
+
+    fn parse_ticket(value: &Value) -> Result<Ticket, PsaError> {
+        let id = value
+            .get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| PsaError::InvalidResponse { message: "ticket without an id".into() })?;
+        let reference =
+            |field: &str| value.pointer(&format!("/{field}/id")).and_then(Value::as_i64).map(|v| v.to_string());
+        Ok(Ticket {
+            id: id.to_string(),
+            company_id: reference("company").unwrap_or_default(),
+            summary: value.get("summary").and_then(Value::as_str).unwrap_or_default().to_string(),
+            contact_id: reference("contact"),
+            owner_id: reference("owner"),
+            owner_role_id: None,
+            queue: reference("board"),
+            closed: value.get("closedFlag").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+}
+
+/// Signal names, as [`PrimaryContactSignal::signal`] and [`Contact::primary_signals`] carry them.
+const SIGNAL_COMPANY_DEFAULT: &str = "company.defaultContact";
+const SIGNAL_CONTACT_DEFAULT: &str = "contact.defaultFlag";
+
+/// The contact's email: the default email communication item, else the first email one.
+fn contact_email(contact: &Value) -> Option<String> {
+    let items = contact.get("communicationItems").and_then(Value::as_array)?;
+    let emails: Vec<&Value> = items
+        .iter()
+        .filter(|item| {
+            match item.get("communicationType").and_then(Value::as_str) {
+                Some(kind) => kind.eq_ignore_ascii_case("email"),
+                // Without `communicationType`, trust a type name that says so.
+                None => item
+                    .pointer("/type/name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| name.to_ascii_lowercase().contains("email")),
+            }
+        })
+        .filter(|item| item.get("value").and_then(Value::as_str).is_some_and(|v| !v.trim().is_empty()))
+        .collect();
+    let chosen = emails
+        .iter()
+        .find(|item| item.get("defaultFlag").and_then(Value::as_bool) == Some(true))
+        .or_else(|| emails.first())?;
+    chosen.get("value").and_then(Value::as_str).map(|v| v.trim().to_string())
+}
+
+/// A JSON-Patch operation setting a reference field (`{"id": N}`), or removing it when `id` is `None`.
+fn reference_op(path: &str, id: Option<i64>) -> Value {
+    match id {
+        Some(id) => json!({ "op": "replace", "path": path, "value": { "id": id } }),
+        None => json!({ "op": "remove", "path": path }),
     }
 }
 
@@ -489,40 +612,152 @@ impl Psa for ConnectWiseClient {
         self.statuses().await.map(|_| ())
     }
 
-    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
-    async fn list_contacts(&self, _company_id: &str) -> Result<Vec<Contact>, PsaError> {
-        Err(not_yet())
+    async fn list_contacts(&self, company_id: &str) -> Result<Vec<Contact>, PsaError> {
+        let id = numeric_id(company_id, "company")?;
+        // No `inactiveFlag` condition: every contact, active or not (see the module doc).
+        let records = self
+            .list_all("company/contacts", Some(format!("company/id={id}")), &format!("contacts of company {id}"))
+            .await?;
+        records.iter().map(Self::parse_contact).collect()
     }
-    async fn contact(&self, _id: &str) -> Result<Option<Contact>, PsaError> {
-        Err(not_yet())
+
+    async fn contact(&self, id: &str) -> Result<Option<Contact>, PsaError> {
+        let id = numeric_id(id, "contact")?;
+        match self.get_json(&format!("company/contacts/{id}"), &[], &format!("contact {id}")).await? {
+            Some(value) => Self::parse_contact(&value).map(Some),
+            None => Ok(None),
+        }
     }
-    async fn primary_contacts(&self, _company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
-        Err(not_yet())
+
+    // Two requests: the company (for `defaultContact`) and the company's contacts that have
+    // `defaultFlag=true` (one page unless a company has over 1000 of them). Both signals are
+    // reported, also when they name the same contact.
+    async fn primary_contacts(&self, company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
+        let id = numeric_id(&company.id, "company")?;
+        let what = format!("company {id}");
+        let record = self
+            .get_json(&format!("company/companies/{id}"), &[], &what)
+            .await?
+            .ok_or_else(|| PsaError::NotFound { what: what.clone() })?;
+        let mut signals = Vec::new();
+        if let Some(contact_id) = record.pointer("/defaultContact/id").and_then(Value::as_i64) {
+            signals.push(PrimaryContactSignal {
+                contact_id: contact_id.to_string(),
+                signal: SIGNAL_COMPANY_DEFAULT.to_string(),
+            });
+        }
+        let flagged = self
+            .list_all(
+                "company/contacts",
+                Some(format!("company/id={id} and defaultFlag=true")),
+                &format!("default contacts of company {id}"),
+            )
+            .await?;
+        for record in &flagged {
+            // Checked again here, in case the server ignored part of the condition.
+            let contact = Self::parse_contact(record)?;
+            if contact.company_id == id.to_string()
+                && contact.primary_signals.iter().any(|s| s == SIGNAL_CONTACT_DEFAULT)
+            {
+                signals
+                    .push(PrimaryContactSignal { contact_id: contact.id, signal: SIGNAL_CONTACT_DEFAULT.to_string() });
+            }
+        }
+        Ok(signals)
     }
-    async fn set_contact_active(&self, _contact: &Contact, _active: bool) -> Result<Contact, PsaError> {
-        Err(not_yet())
+
+    async fn set_contact_active(&self, contact: &Contact, active: bool) -> Result<Contact, PsaError> {
+        let id = numeric_id(&contact.id, "contact")?;
+        let ops = json!([{ "op": "replace", "path": "inactiveFlag", "value": !active }]);
+        let value = self.patch(&format!("company/contacts/{id}"), &ops, &format!("contact {id}")).await?;
+        Self::parse_contact(&value)
     }
-    async fn open_tickets(&self, _company_id: &str) -> Result<Vec<Ticket>, PsaError> {
-        Err(not_yet())
+
+    async fn open_tickets(&self, company_id: &str) -> Result<Vec<Ticket>, PsaError> {
+        let id = numeric_id(company_id, "company")?;
+        let records = self
+            .list_all(
+                "service/tickets",
+                Some(format!("company/id={id} and closedFlag=false")),
+                &format!("open tickets of company {id}"),
+            )
+            .await?;
+        let mut tickets = Vec::with_capacity(records.len());
+        for record in &records {
+            let ticket = Self::parse_ticket(record)?;
+            // Checked again here, in case the server ignored part of the condition.
+            if !ticket.closed && ticket.company_id == id.to_string() {
+                tickets.push(ticket);
+            }
+        }
+        Ok(tickets)
     }
-    async fn ticket(&self, _id: &str) -> Result<Option<Ticket>, PsaError> {
-        Err(not_yet())
+
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>, PsaError> {
+        let id = numeric_id(id, "ticket")?;
+        match self.get_json(&format!("service/tickets/{id}"), &[], &format!("ticket {id}")).await? {
+            Some(value) => Self::parse_ticket(&value).map(Some),
+            None => Ok(None),
+        }
     }
-    async fn update_ticket(&self, _ticket_id: &str, _change: &TicketAssignment) -> Result<Ticket, PsaError> {
-        Err(not_yet())
+
+    // One PATCH carrying every change (ConnectWise applies the array as one update).
+    async fn update_ticket(&self, ticket_id: &str, change: &TicketAssignment) -> Result<Ticket, PsaError> {
+        let id = numeric_id(ticket_id, "ticket")?;
+        let what = format!("ticket {id}");
+        let mut ops = Vec::new();
+        if let Some(contact) = &change.contact_id {
+            ops.push(reference_op("contact", contact.as_deref().map(|c| numeric_id(c, "contact")).transpose()?));
+        }
+        if let Some(owner) = &change.owner {
+            // Autotask's role id has no meaning here and is ignored.
+            ops.push(reference_op("owner", owner.as_ref().map(|o| numeric_id(&o.id, "member")).transpose()?));
+        }
+        if let Some(queue) = &change.queue {
+            ops.push(reference_op("board", queue.as_deref().map(|q| numeric_id(q, "board")).transpose()?));
+        }
+        if ops.is_empty() {
+            // Nothing to change: the ticket as it is.
+            return self.ticket(&id.to_string()).await?.ok_or(PsaError::NotFound { what });
+        }
+        let value = self.patch(&format!("service/tickets/{id}"), &Value::Array(ops), &what).await?;
+        Self::parse_ticket(&value)
     }
-    async fn create_ticket(&self, _ticket: &NewTicket) -> Result<Ticket, PsaError> {
-        Err(not_yet())
+
+    async fn create_ticket(&self, ticket: &NewTicket) -> Result<Ticket, PsaError> {
+        let company = numeric_id(&ticket.company_id, "company")?;
+        let mut body = json!({
+            "summary": ticket.summary,
+            "company": { "id": company },
+            "initialDescription": ticket.description,
+        });
+        // Without a board ConnectWise picks its default (which one is UNCONFIRMED).
+        if let Some(board) = &ticket.queue {
+            body["board"] = json!({ "id": numeric_id(board, "board")? });
+        }
+        let value = self.post("service/tickets", &body, &format!("new ticket for company {company}")).await?;
+        Self::parse_ticket(&value)
     }
-    async fn add_ticket_note(&self, _ticket_id: &str, _note: &TicketNote) -> Result<(), PsaError> {
-        Err(not_yet())
+
+    async fn add_ticket_note(&self, ticket_id: &str, note: &TicketNote) -> Result<(), PsaError> {
+        let id = numeric_id(ticket_id, "ticket")?;
+        let text = match note.title.trim() {
+            "" => note.text.clone(),
+            title => format!("{title}\n\n{}", note.text),
+        };
+        // Internal (not shown to the customer); "at least one flag true" is UNCONFIRMED, and this one is.
+        let body = json!({ "text": text, "internalAnalysisFlag": true });
+        self.post(&format!("service/tickets/{id}/notes"), &body, &format!("note on ticket {id}")).await.map(|_| ())
     }
+
+    // `replace` with a reference sets the contact; clearing it with `remove` is UNCONFIRMED.
     async fn set_configuration_contact(
         &self,
-        _config_id: &str,
-        _contact_id: Option<&str>,
+        config_id: &str,
+        contact_id: Option<&str>,
     ) -> Result<Configuration, PsaError> {
-        Err(not_yet())
+        let contact = contact_id.map(|c| numeric_id(c, "contact")).transpose()?;
+        self.patch_configuration(config_id, &json!([reference_op("contact", contact)])).await
     }
 }
 
@@ -546,6 +781,50 @@ mod tests {
     }
 
     #[test]
+    fn email_is_the_default_email_item_else_the_first_one() {
+        let phone =
+            json!({"type": {"name": "Direct"}, "value": "555", "communicationType": "Phone", "defaultFlag": true});
+        let other = json!({"type": {"name": "Email"}, "value": "other@x.example", "communicationType": "Email"});
+        let default = json!({"type": {"name": "Email"}, "value": " main@x.example ", "communicationType": "Email", "defaultFlag": true});
+        let contact = json!({"communicationItems": [phone, other, default]});
+        assert_eq!(contact_email(&contact).as_deref(), Some("main@x.example"));
+        let contact = json!({"communicationItems": [phone, other]});
+        assert_eq!(contact_email(&contact).as_deref(), Some("other@x.example"));
+        // No `communicationType`: the type name decides.
+        let untyped = json!({"communicationItems": [{"type": {"name": "Email Work"}, "value": "w@x.example"}]});
+        assert_eq!(contact_email(&untyped).as_deref(), Some("w@x.example"));
+        assert_eq!(contact_email(&json!({"communicationItems": [phone]})), None);
+        assert_eq!(contact_email(&json!({})), None);
+    }
+
+    #[test]
+    fn contacts_and_tickets_are_read_defensively() {
+        let contact = ConnectWiseClient::parse_contact(&json!({
+            "id": 7, "firstName": "Cher", "company": {"id": 250}, "defaultFlag": true, "title": " "
+        }))
+        .unwrap();
+        assert_eq!((contact.name.as_str(), contact.active, contact.title), ("Cher", true, None));
+        assert_eq!(contact.primary_signals, ["contact.defaultFlag"]);
+        let inactive = ConnectWiseClient::parse_contact(&json!({"id": 8, "inactiveFlag": true})).unwrap();
+        assert!(!inactive.active && inactive.primary_signals.is_empty());
+        assert!(ConnectWiseClient::parse_contact(&json!({"firstName": "No id"})).is_err());
+        let ticket = ConnectWiseClient::parse_ticket(&json!({
+            "id": 9, "summary": "s", "company": {"id": 250}, "board": {"id": 4, "name": "Offboarding"}
+        }))
+        .unwrap();
+        assert_eq!(
+            (ticket.queue.as_deref(), ticket.contact_id, ticket.owner_id, ticket.closed),
+            (Some("4"), None, None, false)
+        );
+    }
+
+    #[test]
+    fn reference_ops_replace_or_remove() {
+        assert_eq!(reference_op("owner", Some(11)), json!({"op": "replace", "path": "owner", "value": {"id": 11}}));
+        assert_eq!(reference_op("contact", None), json!({"op": "remove", "path": "contact"}));
+    }
+
+    #[test]
     fn settings_missing_a_key_is_a_configuration_error() {
         let settings = ConnectWiseSettings {
             url: "http://127.0.0.1:1/apis/3.0".into(),
@@ -558,9 +837,4 @@ mod tests {
         let err = ConnectWiseClient::new(settings, HttpSettings::default()).err().unwrap();
         assert!(err.to_string().contains("CONNECTWISE_PRIVATE_KEY"), "{err}");
     }
-}
-
-// Placeholder (issue 4 in progress): replaced by the real contact and ticket calls.
-fn not_yet() -> PsaError {
-    PsaError::Configuration { message: "contacts and tickets are not implemented for this PSA yet".into() }
 }
