@@ -11,7 +11,7 @@ use offramp::adapters::audit_sqlite::SqliteAuditStore;
 use offramp::domain::{ItemOutcome, OperationEvent, OperationEventKind, OperationRecord};
 use offramp::error::AuditError;
 use offramp::ports::AuditStore;
-use offramp_tests::audit_conformance::{change, operation_record, run_conformance, snapshot};
+use offramp_tests::audit_conformance::{change, operation_record, run_conformance, run_settings_conformance, snapshot};
 use offramp_tests::moto;
 
 type Item = HashMap<String, AttributeValue>;
@@ -25,6 +25,23 @@ async fn sqlite_store_conforms() {
     let path = dir.path().join(".offramp").join("audit.sqlite");
     let store = SqliteAuditStore::open(&path).expect("open the SQLite store");
     run_conformance(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_settings_conform() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = SqliteAuditStore::open(&dir.path().join("audit.sqlite")).expect("open the SQLite store");
+    // With an operation in the store, so "settings are not operations" compares a non-empty list.
+    store.create_operation(&operation_record("250", "connectwise", false)).await.expect("create an operation");
+    run_settings_conformance(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_settings_conform() {
+    let client = moto::dynamodb_client().await;
+    let store = dynamodb_store(&client).await;
+    store.create_operation(&operation_record("250", "connectwise", false)).await.expect("create an operation");
+    run_settings_conformance(&store).await;
 }
 
 async fn dynamodb_store(client: &aws_sdk_dynamodb::Client) -> DynamoDbAuditStore {

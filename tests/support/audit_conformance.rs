@@ -7,11 +7,11 @@
 use std::fmt::Debug;
 
 use offramp::domain::{
-    ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent, OperationEventKind, OperationFilter,
-    OperationRecord, OperationSummary, new_operation_id, now,
+    GLOBAL_SCOPE, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent, OperationEventKind,
+    OperationFilter, OperationRecord, OperationSummary, SettingRecord, new_operation_id, now,
 };
 use offramp::error::AuditError;
-use offramp::ports::AuditStore;
+use offramp::ports::{AuditStore, SettingsStore};
 use serde_json::json;
 
 /// A realistic operation header with a fresh id.
@@ -305,4 +305,129 @@ pub async fn run_conformance(store: &dyn AuditStore) {
     assert_eq!(store.operation(&new_operation_id()).await.expect("operation(unknown)"), None);
     assert_eq!(list(store, Some("no-such-client"), None, 0).await, Vec::new());
     assert_eq!(list(store, Some("no-such-client"), Some("connectwise"), 0).await, Vec::new());
+}
+
+// ----- Settings (seed 001 "organizational variables") ---------------------------------
+
+/// A setting record set by a technician now.
+pub fn setting_record(psa: &str, scope: &str, key: &str, value: Option<&str>) -> SettingRecord {
+    SettingRecord {
+        psa: psa.to_string(),
+        scope: scope.to_string(),
+        key: key.to_string(),
+        value: value.map(str::to_string),
+        set_by: "technician@msp.example".to_string(),
+        // Full precision (nanoseconds): the store must give back exactly this time.
+        set_at: chrono::Utc::now(),
+    }
+}
+
+async fn get_setting(store: &dyn SettingsStore, psa: &str, scope: &str, key: &str) -> Option<SettingRecord> {
+    store
+        .get_setting(psa, scope, key)
+        .await
+        .unwrap_or_else(|e| panic!("get_setting({psa}, {scope}, {key}) failed: {e}"))
+}
+
+async fn put_setting(store: &dyn SettingsStore, record: &SettingRecord) {
+    store.put_setting(record).await.unwrap_or_else(|e| panic!("put_setting({record:?}) failed: {e}"));
+}
+
+async fn list_settings(store: &dyn SettingsStore, psa: &str, scope: &str) -> Vec<SettingRecord> {
+    store.list_settings(psa, scope).await.unwrap_or_else(|e| panic!("list_settings({psa}, {scope}) failed: {e}"))
+}
+
+/// Run every settings check on a store with no settings; panics on the first failure.
+/// Also checks that settings never show up as operations.
+pub async fn run_settings_conformance<S: AuditStore + SettingsStore>(store: &S) {
+    let cw = "connectwise";
+    let operations_before = list(store, None, None, 1000).await;
+    let client_before = list(store, Some("250"), Some(cw), 0).await;
+
+    // --- Unset keys ----------------------------------------------------------------
+    assert_eq!(get_setting(store, cw, "250", "notify_to").await, None, "a key never set");
+    assert_eq!(list_settings(store, cw, "250").await, Vec::new(), "no settings yet");
+    assert_eq!(list_settings(store, cw, GLOBAL_SCOPE).await, Vec::new(), "no global settings yet");
+
+    // --- Put, get, newer wins, unset ---------------------------------------------------
+    let first = setting_record(cw, "250", "notify_to", Some("manager@client.example"));
+    put_setting(store, &first).await;
+    assert_eq!(get_setting(store, cw, "250", "notify_to").await, Some(first.clone()), "put then get");
+
+    let second = SettingRecord {
+        value: Some("Owner <owner@client.example>, ünïcode ✓".to_string()),
+        set_by: "lead@msp.example".to_string(),
+        ..setting_record(cw, "250", "notify_to", None)
+    };
+    put_setting(store, &second).await;
+    assert_eq!(get_setting(store, cw, "250", "notify_to").await, Some(second.clone()), "a newer put wins");
+
+    let unset = setting_record(cw, "250", "notify_to", None);
+    put_setting(store, &unset).await;
+    let got = get_setting(store, cw, "250", "notify_to").await;
+    assert_eq!(got, Some(unset.clone()), "an unset key is a record whose value is None");
+    assert_eq!(got.and_then(|r| r.value), None);
+
+    // --- Same millisecond: the later put wins even with the very same set_at ----------------
+    let same_time = setting_record(cw, "250", "ticket_queue", None);
+    for i in 0..20 {
+        put_setting(store, &SettingRecord { value: Some(format!("queue-{i:02}")), ..same_time.clone() }).await;
+    }
+    assert_eq!(
+        get_setting(store, cw, "250", "ticket_queue").await.and_then(|r| r.value).as_deref(),
+        Some("queue-19"),
+        "20 puts in a row (many in the same millisecond) keep their order"
+    );
+
+    // --- List: newest per key, sorted by key ------------------------------------------------
+    let zeta = setting_record(cw, "250", "zeta", Some("z"));
+    let alpha_old = setting_record(cw, "250", "alpha", Some("old"));
+    put_setting(store, &zeta).await;
+    put_setting(store, &alpha_old).await;
+    let alpha = setting_record(cw, "250", "alpha", Some("new"));
+    put_setting(store, &alpha).await;
+    let listed = list_settings(store, cw, "250").await;
+    let keys: Vec<&str> = listed.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["alpha", "notify_to", "ticket_queue", "zeta"], "one record per key, sorted by key");
+    assert_eq!(listed[0], alpha, "alpha: the newest version");
+    assert_eq!(listed[1], unset, "notify_to: the unset record is listed with None");
+    assert_eq!(listed[2].value.as_deref(), Some("queue-19"));
+    assert_eq!(listed[3], zeta);
+
+    // --- Isolation: scopes, PSAs, and names that contain the key separator ---------------
+    let global = setting_record(cw, GLOBAL_SCOPE, "notify_to", Some("noc@msp.example"));
+    put_setting(store, &global).await;
+    let other_client = setting_record(cw, "2500", "notify_to", Some("x@client2500.example"));
+    put_setting(store, &other_client).await;
+    let other_psa = setting_record("autotask", "250", "notify_to", Some("at@client.example"));
+    put_setting(store, &other_psa).await;
+    assert_eq!(get_setting(store, cw, "250", "notify_to").await, Some(unset.clone()), "client 250 keeps its own");
+    assert_eq!(get_setting(store, cw, GLOBAL_SCOPE, "notify_to").await, Some(global.clone()));
+    assert_eq!(get_setting(store, cw, "2500", "notify_to").await, Some(other_client.clone()), "2500 is not 250");
+    assert_eq!(get_setting(store, "autotask", "250", "notify_to").await, Some(other_psa.clone()));
+    assert_eq!(get_setting(store, "halo", "250", "notify_to").await, None, "no halo settings");
+    assert_eq!(get_setting(store, "autotask", "250", "alpha").await, None, "alpha is a connectwise setting");
+    assert_eq!(list_settings(store, cw, GLOBAL_SCOPE).await, vec![global]);
+    assert_eq!(list_settings(store, "autotask", "250").await, vec![other_psa]);
+    assert_eq!(list_settings(store, cw, "25").await, Vec::new(), "a scope is not a prefix match");
+    assert_eq!(list_settings(store, cw, "250").await, listed, "other scopes and PSAs leave 250's list alone");
+
+    // A key that extends another key with the separator, and (psa, scope) pairs that would
+    // read the same if joined with it.
+    let plain = setting_record("x", "y", "k", Some("plain"));
+    let hashed = setting_record("x", "y", "k#2", Some("hashed"));
+    let joined_1 = setting_record("a#b", "c", "k", Some("a#b / c"));
+    let joined_2 = setting_record("a", "b#c", "k", Some("a / b#c"));
+    for record in [&plain, &hashed, &joined_1, &joined_2] {
+        put_setting(store, record).await;
+    }
+    assert_eq!(get_setting(store, "x", "y", "k").await, Some(plain.clone()), "k is not k#2");
+    assert_eq!(get_setting(store, "x", "y", "k#2").await, Some(hashed.clone()));
+    assert_eq!(list_settings(store, "x", "y").await, vec![plain, hashed]);
+    assert_eq!(get_setting(store, "a#b", "c", "k").await, Some(joined_1));
+    assert_eq!(get_setting(store, "a", "b#c", "k").await, Some(joined_2));
+
+    // --- Settings are not operations -------------------------------------------------------
+    assert_eq!(list(store, None, None, 1000).await, operations_before, "settings never listed as operations");
+    assert_eq!(list(store, Some("250"), Some(cw), 0).await, client_before, "nor as operations of client 250");
 }

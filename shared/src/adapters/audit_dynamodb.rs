@@ -12,6 +12,7 @@
 //! | Event            | `OP#<operation_id>`   | `EVENT#<event_id>`              | `data`, `expires_at`? |
 //! | Snapshot         | `OP#<operation_id>`   | `SNAP#<item_type>#<item_id>`    | `data`, `expires_at`? |
 //! | Change           | `OP#<operation_id>`   | `CHANGE#<change_id>`            | `data`, `expires_at`? |
+//! | Setting version  | `SETTINGS#<psa>#<scope>` | `KEY#<key>#<version_id>`     | `data` |
 //!
 //! - Table key: `pk` (S, HASH), `sk` (S, RANGE). Billing mode `PAY_PER_REQUEST`.
 //! - GSI `ByClient`: `gsi1pk` (S, HASH) = `CLIENT#<psa>#<client_id>`, `gsi1sk` (S, RANGE) =
@@ -28,9 +29,21 @@
 //! creation time: sorting the sort keys sorts events and changes oldest first, and
 //! a `ScanIndexForward = false` query on either GSI lists operations newest first.
 //!
+//! # Settings ([`SettingsStore`])
+//!
+//! Each `put_setting` writes a new item whose `version_id` is a fresh UUIDv7 (ordered by
+//! creation within a process, even within one millisecond), so the versions of a key sort
+//! oldest first under `KEY#<key>#`. `get_setting` is one Query on the partition with
+//! `begins_with(sk, "KEY#<key>#")`, newest first, `Limit 1`; `list_settings` Queries the
+//! whole partition and keeps the last (newest) item of each key. `#` and `%` inside
+//! `<psa>`, `<scope>` and `<key>` are written `%23` and `%25`, so no key is a prefix of
+//! another (`a` vs `a#b`) and no two (psa, scope) pairs share a partition; the record
+//! itself, in `data`, keeps the values as given. Setting items carry no GSI attributes
+//! (never listed as operations) and no `expires_at` (kept forever).
+//!
 //! # Append-only guard
 //!
-//! - Headers and events: `PutItem` with `attribute_not_exists(pk)`; a
+//! - Headers, events and setting versions: `PutItem` with `attribute_not_exists(pk)`; a
 //!   `ConditionalCheckFailedException` is [`AuditError::AlreadyExists`].
 //! - Snapshots: `TransactWriteItems` of at most 25 puts, each with
 //!   `attribute_not_exists(sk)`, so one group is all-or-nothing. A call with more
@@ -72,13 +85,14 @@ use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
 use super::audit_sqlite::{
-    change_key, duplicate_change, duplicate_snapshot, effective_limit, snapshot_key, sort_snapshots,
+    change_key, duplicate_change, duplicate_snapshot, effective_limit, snapshot_key, sort_settings, sort_snapshots,
 };
 use crate::domain::{
     ItemChange, ItemSnapshot, OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary,
+    SettingRecord,
 };
 use crate::error::AuditError;
-use crate::ports::AuditStore;
+use crate::ports::{AuditStore, SettingsStore};
 
 /// Name of the GSI that lists one client's operations.
 pub const INDEX_BY_CLIENT: &str = "ByClient";
@@ -153,6 +167,27 @@ pub mod keys {
     /// Partition key of the `ByClient` GSI: company ids are per PSA.
     pub fn client_pk(psa: &str, client_id: &str) -> String {
         format!("CLIENT#{psa}#{client_id}")
+    }
+
+    pub const SETTING_KEY_PREFIX: &str = "KEY#";
+
+    /// `#` (the separator) and `%` (the escape) written as `%23` and `%25`.
+    fn escape(part: &str) -> String {
+        part.replace('%', "%25").replace('#', "%23")
+    }
+
+    /// Partition key of one (psa, scope)'s settings.
+    pub fn settings_pk(psa: &str, scope: &str) -> String {
+        format!("SETTINGS#{}#{}", escape(psa), escape(scope))
+    }
+
+    /// The prefix of every version of one setting's sort key.
+    pub fn setting_sk_prefix(key: &str) -> String {
+        format!("{SETTING_KEY_PREFIX}{}#", escape(key))
+    }
+
+    pub fn setting_sk(key: &str, version_id: &str) -> String {
+        format!("{}{version_id}", setting_sk_prefix(key))
     }
 }
 
@@ -701,6 +736,83 @@ impl AuditStore for DynamoDbAuditStore {
     }
 }
 
+#[async_trait]
+impl SettingsStore for DynamoDbAuditStore {
+    async fn get_setting(&self, psa: &str, scope: &str, key: &str) -> Result<Option<SettingRecord>, AuditError> {
+        // Newest first, one item: sort keys order the versions by their UUIDv7.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sk", attr::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(keys::settings_pk(psa, scope)))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::setting_sk_prefix(key)))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.sdk_error("Query (setting)", e))?;
+        out.items.unwrap_or_default().first().map(|item| parse_data(item, "setting")).transpose()
+    }
+
+    async fn put_setting(&self, record: &SettingRecord) -> Result<(), AuditError> {
+        let version_id = uuid::Uuid::now_v7().to_string();
+        let item = setting_item(record, &version_id)?;
+        self.put_new("PutItem (setting)", item, || {
+            format!("setting {}/{}/{}/{version_id}", record.psa, record.scope, record.key)
+        })
+        .await
+    }
+
+    async fn list_settings(&self, psa: &str, scope: &str) -> Result<Vec<SettingRecord>, AuditError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sk", attr::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(keys::settings_pk(psa, scope)))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::SETTING_KEY_PREFIX.to_string()))
+            .consistent_read(true);
+        let items = self.query_items("Query (settings)", query, None).await?;
+        newest_settings(&items)
+    }
+}
+
+/// The newest record of each key among one partition's items, sorted by key. Items come
+/// in sort-key order (oldest version of a key first), so the last one of a key wins.
+fn newest_settings(items: &[Item]) -> Result<Vec<SettingRecord>, AuditError> {
+    let mut newest: HashMap<String, (&str, SettingRecord)> = HashMap::new();
+    for item in items {
+        let sk = string_attr(item, attr::SK);
+        let record: SettingRecord = parse_data(item, "setting")?;
+        match newest.get(&record.key) {
+            // Compare the sort keys rather than trust the order the items came in.
+            Some((seen, _)) if *seen >= sk => {}
+            _ => {
+                newest.insert(record.key.clone(), (sk, record));
+            }
+        }
+    }
+    let mut records: Vec<SettingRecord> = newest.into_values().map(|(_, record)| record).collect();
+    sort_settings(&mut records);
+    Ok(records)
+}
+
+fn setting_item(record: &SettingRecord, version_id: &str) -> Result<Item, AuditError> {
+    Ok(record_item(
+        keys::settings_pk(&record.psa, &record.scope),
+        keys::setting_sk(&record.key, version_id),
+        to_json("setting", record)?,
+        // Settings are kept forever.
+        None,
+    ))
+}
+
 fn build_error(e: BuildError) -> AuditError {
     AuditError::Unavailable { message: format!("cannot build a DynamoDB request: {e}") }
 }
@@ -929,6 +1041,38 @@ mod tests {
         assert_eq!(keys::change_sk("c1"), "CHANGE#c1");
         assert_eq!(keys::client_pk("connectwise", "250"), "CLIENT#connectwise#250");
         assert_eq!(keys::ALL_OPERATIONS, "OPERATIONS");
+    }
+
+    #[test]
+    fn setting_keys_escape_the_separator() {
+        assert_eq!(keys::settings_pk("connectwise", "250"), "SETTINGS#connectwise#250");
+        assert_eq!(keys::settings_pk("connectwise", "*"), "SETTINGS#connectwise#*");
+        assert_eq!(keys::setting_sk("notify_to", "v1"), "KEY#notify_to#v1");
+        // Without escaping, `a`'s prefix would match `a#b`'s versions, and these two
+        // (psa, scope) pairs would share a partition.
+        assert!(!keys::setting_sk("a#b", "v1").starts_with(&keys::setting_sk_prefix("a")));
+        assert_ne!(keys::settings_pk("a#b", "c"), keys::settings_pk("a", "b#c"));
+        assert_ne!(keys::settings_pk("a%23b", "c"), keys::settings_pk("a#b", "c"));
+    }
+
+    #[test]
+    fn setting_items_carry_no_gsi_keys_and_never_expire() {
+        let record = SettingRecord {
+            psa: "halo".into(),
+            scope: "*".into(),
+            key: "k".into(),
+            value: None,
+            set_by: "tester".into(),
+            set_at: crate::domain::now(),
+        };
+        let item = setting_item(&record, "0190").expect("item");
+        assert!(!item.keys().any(|k| k.starts_with("gsi")), "{item:?}");
+        assert!(!item.contains_key(TTL_ATTRIBUTE));
+        assert_eq!(string_attr(&item, "sk"), "KEY#k#0190");
+        let newer = setting_item(&SettingRecord { value: Some("v".into()), ..record.clone() }, "0191").expect("item");
+        // Whatever order the items come in, the greater sort key wins.
+        assert_eq!(newest_settings(&[newer.clone(), item.clone()]).expect("newest")[0].value.as_deref(), Some("v"));
+        assert_eq!(newest_settings(&[item, newer]).expect("newest")[0].value.as_deref(), Some("v"));
     }
 
     #[test]

@@ -3,12 +3,17 @@
 //! Each record is stored as JSON in a `data` column next to the few key columns
 //! the queries need, so a new field in a record needs no schema change.
 //!
-//! Schema (version 1, in `PRAGMA user_version`):
+//! Schema (version 2, in `PRAGMA user_version`):
 //! - `operations (operation_id PRIMARY KEY, psa, client_id, data)`;
 //! - `events (operation_id, event_id, data)`, primary key `(operation_id, event_id)`;
 //! - `snapshots (operation_id, item_type, item_id, data)`, primary key
 //!   `(operation_id, item_type, item_id)`;
-//! - `changes (operation_id, change_id, data)`, primary key `(operation_id, change_id)`.
+//! - `changes (operation_id, change_id, data)`, primary key `(operation_id, change_id)`;
+//! - `settings (psa, scope, key, version_id, value NULL, set_by, set_at)`, primary key
+//!   `(psa, scope, key, version_id)` (version 2): every `put_setting` is a new row with a
+//!   fresh UUIDv7 `version_id`, whose text sorts by creation, so the newest version of a key
+//!   is the row with the greatest `version_id`. `value` NULL records an unset key. A
+//!   version-1 file is upgraded in place (the table is created on open).
 //!
 //! The primary keys are the append-only guard: every write is a plain `INSERT`
 //! (never `INSERT OR REPLACE`), so writing a record that exists fails with a
@@ -35,15 +40,16 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{
     ItemChange, ItemSnapshot, OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary,
+    SettingRecord,
 };
 use crate::error::AuditError;
-use crate::ports::AuditStore;
+use crate::ports::{AuditStore, SettingsStore};
 
 /// How many operations `list_operations` returns when the filter's limit is 0.
 pub const DEFAULT_LIST_LIMIT: usize = 50;
 
 /// The schema version this code writes and reads (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a write waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,6 +85,17 @@ CREATE TABLE IF NOT EXISTS changes (
     PRIMARY KEY (operation_id, change_id)
 );
 
+CREATE TABLE IF NOT EXISTS settings (
+    psa        TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    value      TEXT NULL,
+    set_by     TEXT NOT NULL,
+    set_at     TEXT NOT NULL,
+    PRIMARY KEY (psa, scope, key, version_id)
+);
+
 CREATE TRIGGER IF NOT EXISTS operations_append_only BEFORE UPDATE ON operations
 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_append_only BEFORE UPDATE ON events
@@ -86,6 +103,8 @@ BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS snapshots_append_only BEFORE UPDATE ON snapshots
 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS changes_append_only BEFORE UPDATE ON changes
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS settings_append_only BEFORE UPDATE ON settings
 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 ";
 
@@ -427,6 +446,119 @@ impl AuditStore for SqliteAuditStore {
     }
 }
 
+/// Text form of `set_at`: RFC 3339 with as many fractional digits as it has, so it reads
+/// back equal.
+pub(crate) fn setting_time(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn setting_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SettingRecord> {
+    let set_at: String = row.get(5)?;
+    let parsed = chrono::DateTime::parse_from_rfc3339(&set_at)
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))?;
+    Ok(SettingRecord {
+        psa: row.get(0)?,
+        scope: row.get(1)?,
+        key: row.get(2)?,
+        value: row.get(3)?,
+        set_by: row.get(4)?,
+        set_at: parsed,
+    })
+}
+
+fn setting_read_error(what: &str, e: rusqlite::Error) -> AuditError {
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(_, _, cause) => {
+            AuditError::Corrupt { message: format!("{what}: set_at is not an RFC 3339 time: {cause}") }
+        }
+        e => unavailable(what, e),
+    }
+}
+
+/// Columns in the order [`setting_from_row`] reads them.
+const SETTING_COLUMNS: &str = "psa, scope, key, value, set_by, set_at";
+
+#[async_trait]
+impl SettingsStore for SqliteAuditStore {
+    async fn get_setting(&self, psa: &str, scope: &str, key: &str) -> Result<Option<SettingRecord>, AuditError> {
+        let (psa, scope, key) = (psa.to_string(), scope.to_string(), key.to_string());
+        self.with_conn("get_setting", move |conn| {
+            let what = "reading a setting";
+            conn.query_row(
+                &format!(
+                    "SELECT {SETTING_COLUMNS} FROM settings WHERE psa = ?1 AND scope = ?2 AND key = ?3 \
+                     ORDER BY version_id DESC LIMIT 1"
+                ),
+                params![psa, scope, key],
+                setting_from_row,
+            )
+            .optional()
+            .map_err(|e| setting_read_error(what, e))
+        })
+        .await
+    }
+
+    async fn put_setting(&self, record: &SettingRecord) -> Result<(), AuditError> {
+        let record = record.clone();
+        // UUIDv7 from one process are ordered by creation even within one millisecond,
+        // so two puts in a row keep their order.
+        let version_id = uuid::Uuid::now_v7().to_string();
+        self.with_conn("put_setting", move |conn| {
+            conn.execute(
+                "INSERT INTO settings (psa, scope, key, version_id, value, set_by, set_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    record.psa,
+                    record.scope,
+                    record.key,
+                    version_id,
+                    record.value,
+                    record.set_by,
+                    setting_time(&record.set_at)
+                ],
+            )
+            .map_err(|e| {
+                insert_error(
+                    "writing a setting",
+                    || format!("setting {}/{}/{}/{version_id}", record.psa, record.scope, record.key),
+                    e,
+                )
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_settings(&self, psa: &str, scope: &str) -> Result<Vec<SettingRecord>, AuditError> {
+        let (psa, scope) = (psa.to_string(), scope.to_string());
+        self.with_conn("list_settings", move |conn| {
+            let what = "listing settings";
+            // The newest version of each key: the row no newer row of the same key follows.
+            let sql = format!(
+                "SELECT {SETTING_COLUMNS} FROM settings s WHERE psa = ?1 AND scope = ?2 AND version_id = \
+                 (SELECT MAX(n.version_id) FROM settings n \
+                  WHERE n.psa = s.psa AND n.scope = s.scope AND n.key = s.key) \
+                 ORDER BY key"
+            );
+            let mut stmt = conn.prepare(&sql).map_err(|e| unavailable(what, e))?;
+            let rows = stmt.query_map(params![psa, scope], setting_from_row).map_err(|e| unavailable(what, e))?;
+            let mut records =
+                rows.map(|row| row.map_err(|e| setting_read_error(what, e))).collect::<Result<Vec<_>, _>>()?;
+            // SQLite's BINARY collation orders like Rust strings; sorting here keeps the
+            // order defined in one place for both stores.
+            sort_settings(&mut records);
+            Ok(records)
+        })
+        .await
+    }
+}
+
+/// The order `list_settings` returns records in, the same in every store.
+pub(crate) fn sort_settings(records: &mut [SettingRecord]) {
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
 fn read_all<T: DeserializeOwned>(
     tx: &rusqlite::Transaction<'_>,
     sql: &str,
@@ -516,6 +648,38 @@ mod tests {
         }
         let err = SqliteAuditStore::open(&path).expect_err("newer schema must be refused");
         assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_version_1_file_gains_the_settings_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.sqlite");
+        {
+            // What version 1 created: no settings table.
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE operations (operation_id TEXT NOT NULL PRIMARY KEY, psa TEXT NOT NULL, \
+                 client_id TEXT NOT NULL, data TEXT NOT NULL);",
+            )
+            .expect("v1 table");
+            conn.pragma_update(None, "user_version", 1).expect("pragma");
+        }
+        let store = SqliteAuditStore::open(&path).expect("open a version-1 file");
+        let record = SettingRecord {
+            psa: "connectwise".into(),
+            scope: "250".into(),
+            key: "notify_to".into(),
+            value: Some("a@b.example".into()),
+            set_by: "tester".into(),
+            set_at: crate::domain::now(),
+        };
+        store.put_setting(&record).await.expect("put");
+        assert_eq!(store.get_setting("connectwise", "250", "notify_to").await.expect("get"), Some(record));
+        let conn = store.conn.lock().expect("lock");
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("pragma");
+        assert_eq!(version, 2);
+        let result = conn.execute("UPDATE settings SET value = 'x'", []);
+        assert!(result.is_err(), "UPDATE of a setting must be refused");
     }
 
     #[tokio::test]

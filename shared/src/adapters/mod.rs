@@ -5,6 +5,8 @@ pub mod audit_sqlite;
 pub mod autotask;
 pub mod connectwise;
 pub mod halo;
+pub mod notify_graph;
+pub mod notify_webhook;
 mod psa_common;
 pub mod secrets_aws;
 pub mod secrets_env;

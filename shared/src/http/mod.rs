@@ -290,7 +290,7 @@ impl HttpClient {
     /// Send a request, retrying as its [`Retry`] allows. Any HTTP status is returned as a
     /// response (after retries for 429/502/503/504); only transport failures are errors.
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let path = request.url.path().to_string();
+        let path = self.redactor.scrub(request.url.path());
         let span = tracing::debug_span!(
             "http",
             vendor = self.vendor,

@@ -116,6 +116,7 @@ mod autotask;
 mod conditions;
 mod connectwise;
 mod halo;
+mod notify;
 pub mod seed;
 
 use std::collections::BTreeMap;
@@ -133,6 +134,10 @@ use serde_json::{Value, json};
 pub use autotask::AutotaskSim;
 pub use connectwise::ConnectWiseSim;
 pub use halo::HaloSim;
+pub use notify::{
+    ENTRA_PREFIX, GRAPH_BLOCKED_SENDER, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_PREFIX, GRAPH_SENDER,
+    GRAPH_SENDER_ID, GRAPH_TENANT_DOMAIN, GRAPH_TENANT_ID, HOOKS_PREFIX, NotifySim, SANDBOX_WEBHOOK_TOKEN,
+};
 pub use seed::{
     AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY,
     HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT,
@@ -286,6 +291,7 @@ pub(crate) struct Shared {
     cw: ConnectWiseSim,
     at: AutotaskSim,
     halo: HaloSim,
+    notify: NotifySim,
     latency_ms: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
     bucket: Mutex<Bucket>,
@@ -323,6 +329,7 @@ impl Sandbox {
             cw: ConnectWiseSim::new(seed::connectwise_from(&fixture)),
             at: AutotaskSim::new(&fixture, config.autotask_hourly_limit),
             halo: HaloSim::new(&fixture, config.halo_rate_limit, config.halo_token_ttl),
+            notify: NotifySim::new(),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             rate_limit: Mutex::new(config.rate_limit_per_sec),
             bucket: Mutex::new(Bucket { tokens: config.rate_limit_per_sec.unwrap_or(0) as f64, last: Instant::now() }),
@@ -369,6 +376,36 @@ impl Sandbox {
     /// The HaloPSA instance root: `http://127.0.0.1:PORT/halo` (append `/api/…`, `/auth/…`).
     pub fn halo_url(&self) -> String {
         format!("{}{HALO_PREFIX}", self.base_url())
+    }
+
+    /// The Entra ID authority: `http://127.0.0.1:PORT/entra` (append `/{tenant}/oauth2/v2.0/token`).
+    pub fn entra_url(&self) -> String {
+        format!("{}{ENTRA_PREFIX}", self.base_url())
+    }
+
+    /// Microsoft Graph: `http://127.0.0.1:PORT/graph/v1.0`.
+    pub fn graph_url(&self) -> String {
+        format!("{}{GRAPH_PREFIX}", self.base_url())
+    }
+
+    /// The valid incoming-webhook URL (its token is [`SANDBOX_WEBHOOK_TOKEN`]).
+    pub fn webhook_url(&self) -> String {
+        format!("{}{HOOKS_PREFIX}/{SANDBOX_WEBHOOK_TOKEN}", self.base_url())
+    }
+
+    /// Mail Graph accepted, oldest first: `{"sender","message","saveToSentItems"}`.
+    pub fn sent_mail(&self) -> Vec<Value> {
+        self.shared.notify.sent_mail()
+    }
+
+    /// Payloads the webhook accepted, oldest first.
+    pub fn webhook_posts(&self) -> Vec<Value> {
+        self.shared.notify.webhook_posts()
+    }
+
+    /// The notification services (Entra, Graph, webhooks): token controls.
+    pub fn notify(&self) -> &NotifySim {
+        &self.shared.notify
     }
 
     pub fn connectwise(&self) -> &ConnectWiseSim {
@@ -547,6 +584,9 @@ enum Vendor {
     AutotaskZone,
     Autotask,
     Halo,
+    Entra,
+    Graph,
+    Webhook,
     Unknown,
 }
 
@@ -561,6 +601,12 @@ impl Vendor {
             (Vendor::AutotaskZone, rest)
         } else if let Some(rest) = strip_prefix_ci(path, HALO_PREFIX) {
             (Vendor::Halo, rest)
+        } else if let Some(rest) = strip_prefix_ci(path, ENTRA_PREFIX) {
+            (Vendor::Entra, rest)
+        } else if let Some(rest) = strip_prefix_ci(path, GRAPH_PREFIX) {
+            (Vendor::Graph, rest)
+        } else if let Some(rest) = strip_prefix_ci(path, HOOKS_PREFIX) {
+            (Vendor::Webhook, rest)
         } else {
             (Vendor::Unknown, path)
         }
@@ -580,6 +626,9 @@ impl Vendor {
             Vendor::Autotask | Vendor::AutotaskZone => autotask::at_error(status, message),
             Vendor::Halo if status == StatusCode::TOO_MANY_REQUESTS => text_status(status, message),
             Vendor::Halo => halo::exception(status, message),
+            Vendor::Entra => notify::entra_fault(status, message),
+            Vendor::Graph => notify::graph_fault(status, message),
+            Vendor::Webhook => text_status(status, message),
         }
     }
 }
@@ -639,6 +688,9 @@ async fn handle(
         Vendor::Autotask => autotask::route(&shared, &method, rest, &uri, &headers, &host, &body),
         Vendor::AutotaskZone => autotask::zone_route(&shared, &method, rest, &uri, &host),
         Vendor::Halo => halo::route(&shared, &method, rest, &uri, &headers, &host, &body),
+        Vendor::Entra => notify::entra_route(&shared, &method, rest, &body),
+        Vendor::Graph => notify::graph_route(&shared, &method, rest, &headers, &body),
+        Vendor::Webhook => notify::hook_route(&shared, &method, rest, &body),
         Vendor::Unknown => cw_error(StatusCode::NOT_FOUND, "NotFound", "No such API"),
     }
 }
