@@ -7,6 +7,7 @@
 //! 6 permission denied, 7 PSA unreachable, 8 audit trail unavailable, 9 the PSA's
 //! request budget is spent (the run stopped cleanly; resume it later with `--resume`).
 
+mod contacts;
 mod output;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -15,12 +16,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use offramp::app;
 use offramp::config::ConfigSource;
-use offramp::domain::OperationFilter;
+use offramp::domain::{GLOBAL_SCOPE, OperationFilter};
 use offramp::error::{ErrorCode, OfframpError};
 use offramp::logging::{self, LogFormat};
 use offramp::workflows::deactivate_configs::{
     Approval, ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
 };
+use offramp::workflows::org_settings;
 
 #[derive(Parser)]
 #[command(name = "offramp", version, about = "Offboarding automation for MSPs: planned, approved, audited, resumable")]
@@ -40,9 +42,111 @@ enum Command {
     /// PSA configurations (seed 000).
     #[command(subcommand)]
     Configs(ConfigsCommand),
+    /// PSA contacts (seed 001).
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+    /// Put back what an operation changed (configuration or contact deactivation).
+    Rollback(RollbackArgs),
+    /// Organization settings per client, with global defaults.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum ContactsCommand {
+    /// Set every contact of a company inactive, update related records, note the ticket, notify.
+    Deactivate(ContactsArgs),
+}
+
+#[derive(Args)]
+struct ContactsArgs {
+    /// PSA company id.
+    #[arg(long)]
+    company_id: Option<String>,
+    /// A contact id to leave alone (repeatable).
+    #[arg(long = "exclude-contact", value_name = "CONTACT_ID")]
+    exclude_contacts: Vec<String>,
+    /// Keep the company's primary contact active (default: the psa_contact_preserve_primary setting).
+    #[arg(long, conflicts_with = "no_preserve_primary")]
+    preserve_primary: bool,
+    /// Deactivate the primary contact too, whatever the setting says.
+    #[arg(long)]
+    no_preserve_primary: bool,
+    /// Why (recorded in the audit trail, the ticket note and the notification).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Explicit confirmation (the seed's `confirmation`); without it the plan is shown and nothing changes.
+    #[arg(long)]
+    confirmation: bool,
+    /// Existing PSA ticket to note the summary on (default: a new ticket on the configured board).
+    #[arg(long)]
+    ticket_id: Option<String>,
+    /// Show the plan; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Run even though the blast-radius guard would stop it.
+    #[arg(long)]
+    override_blast_radius: bool,
+    /// Where the requester's copy of the notification goes (default: --initiated-by if it is an address).
+    #[arg(long)]
+    requester_email: Option<String>,
+    /// Continue an interrupted operation.
+    #[arg(long, value_name = "OPERATION_ID", conflicts_with = "company_id")]
+    resume: Option<String>,
+    /// Print the seed's JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Who is running this (recorded); default: the OS user.
+    #[arg(long, env = "OFFRAMP_INITIATED_BY")]
+    initiated_by: Option<String>,
+}
+
+#[derive(Args)]
+struct RollbackArgs {
+    /// The operation to roll back.
+    operation_id: String,
+    /// Show what would be restored; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long)]
+    reason: Option<String>,
+    /// Apply without asking.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    #[arg(long)]
+    json: bool,
+    #[arg(long, env = "OFFRAMP_INITIATED_BY")]
+    initiated_by: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum SettingsCommand {
+    /// The value a run for CLIENT would use, and where it comes from.
+    Get { client: String, key: String },
+    /// Set KEY for CLIENT (`global` for every client without its own value).
+    Set {
+        client: String,
+        key: String,
+        value: String,
+        #[arg(long, env = "OFFRAMP_INITIATED_BY")]
+        initiated_by: Option<String>,
+    },
+    /// Remove CLIENT's own value of KEY (the global value or the default applies again).
+    Unset {
+        client: String,
+        key: String,
+        #[arg(long, env = "OFFRAMP_INITIATED_BY")]
+        initiated_by: Option<String>,
+    },
+    /// Every setting as a run for CLIENT would resolve it.
+    List {
+        client: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +193,9 @@ struct DeactivateArgs {
     /// Who is running this (recorded); default: the OS user.
     #[arg(long, env = "OFFRAMP_INITIATED_BY")]
     initiated_by: Option<String>,
+    /// Run even though the blast-radius guard (default 5,000 configurations) would stop it.
+    #[arg(long)]
+    override_blast_radius: bool,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +238,9 @@ async fn run(cli: Cli) -> Result<i32, OfframpError> {
     let source = ConfigSource::from_env_and_file(cli.config.as_deref())?;
     match cli.command {
         Command::Configs(ConfigsCommand::Deactivate(args)) => deactivate(&source, args).await,
+        Command::Contacts(ContactsCommand::Deactivate(args)) => contacts::deactivate(&source, args).await,
+        Command::Rollback(args) => contacts::rollback(&source, args).await,
+        Command::Settings(command) => contacts::settings(&source, command).await,
         Command::Audit(AuditCommand::List { client, limit, json }) => {
             let audit = app::audit_store(&source).await?;
             let filter = OperationFilter { client_id: client, psa: None, limit };
@@ -168,12 +278,16 @@ async fn deactivate(source: &ConfigSource, args: DeactivateArgs) -> Result<i32, 
     let initiated_by = args.initiated_by.clone().unwrap_or_else(default_user);
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let progress = output::BarProgress::new(!args.json && std::io::stderr().is_terminal());
+    let guard = org_settings::resolve(services.org_settings.as_ref(), services.psa.kind().as_str(), GLOBAL_SCOPE)
+        .await?
+        .guard_max_configurations;
     let deps = Deps {
         psa: services.psa.as_ref(),
         audit: services.audit.as_ref(),
         progress: &progress,
         options: ConfigDeactivationOptions {
             concurrency: services.settings.workflow_concurrency,
+            max_configurations: guard,
             ..Default::default()
         },
     };
@@ -191,6 +305,7 @@ async fn deactivate(source: &ConfigSource, args: DeactivateArgs) -> Result<i32, 
             .as_ref()
             .map(|hash| Approval { plan_hash: hash.clone(), approved_by: initiated_by.clone() }),
         operation_id: args.resume.clone(),
+        override_blast_radius: args.override_blast_radius,
     };
 
     // A run that would change data without an explicit approval is shown first and

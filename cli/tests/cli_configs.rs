@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use offramp_sandbox::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, Sandbox, SandboxConfig};
+use offramp_sandbox::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, PsaSim, Sandbox, SandboxConfig};
 use serde_json::Value;
 
 fn offramp(sandbox: &Sandbox, audit_db: &Path) -> Command {
@@ -158,7 +158,7 @@ async fn a_killed_run_is_resumed_without_double_changes() {
     let db = dir.path().join("audit.sqlite");
     let mut command = offramp(&sandbox, &db);
     command
-        .args(["configs", "deactivate", "--client-id", "300", "--yes", "--json"])
+        .args(["configs", "deactivate", "--client-id", "300", "--yes", "--json", "--override-blast-radius"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = command.spawn().unwrap();
@@ -307,4 +307,84 @@ async fn a_spent_autotask_budget_exits_9_and_the_run_resumes() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&out)["statistics"]["configs_deactivated"], 9);
     assert_eq!(sandbox.stats().patches(), 9, "nothing deactivated twice");
+}
+
+/// `offramp settings`, `offramp contacts deactivate` and `offramp rollback`, as an MSP
+/// engineer runs them: a client setting changes the run, the plan needs --confirmation,
+/// the run is rolled back, and a configuration deactivation is rolled back too.
+#[tokio::test]
+async fn contacts_settings_and_rollback_from_the_command_line() {
+    let sandbox = sandbox(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let cli = |args: &[&str]| {
+        let mut command = offramp(&sandbox, &db);
+        command.args(args);
+        run(command)
+    };
+
+    let set = cli(&["settings", "set", "250", "psa_contact_preserve_primary", "true"]).await;
+    assert_eq!(set.status.code(), Some(0), "{}", String::from_utf8_lossy(&set.stderr));
+    let bad = cli(&["settings", "set", "250", "psa_contact_preserve_primary", "maybe"]).await;
+    assert_eq!(bad.status.code(), Some(3), "a bad value is refused");
+    let unknown = cli(&["settings", "set", "global", "psa_contact_no_such_key", "1"]).await;
+    assert_eq!(unknown.status.code(), Some(3));
+    let got = cli(&["settings", "get", "250", "psa_contact_preserve_primary"]).await;
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "true (client)");
+    let other = cli(&["settings", "get", "270", "psa_contact_preserve_primary"]).await;
+    assert_eq!(String::from_utf8_lossy(&other.stdout).trim(), "false (default)");
+
+    // Without --confirmation (and no terminal): the plan, exit 5, nothing changed.
+    let plan = cli(&["contacts", "deactivate", "--company-id", "250", "--exclude-contact", "5003", "--json"]).await;
+    assert_eq!(plan.status.code(), Some(5), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan = json(&plan);
+    assert_eq!(plan["status"], "confirmation_required");
+    assert_eq!(plan["deactivation_summary"]["contacts_deactivated"], 4, "the client setting keeps 5001");
+    assert_eq!(sandbox.connectwise().contact_is_active(5002), Some(true));
+
+    let done = cli(&[
+        "contacts",
+        "deactivate",
+        "--company-id",
+        "250",
+        "--exclude-contact",
+        "5003",
+        "--confirmation",
+        "--ticket-id",
+        "9010",
+        "--reason",
+        "Contract terminated",
+        "--json",
+    ])
+    .await;
+    assert_eq!(done.status.code(), Some(0), "{}", String::from_utf8_lossy(&done.stderr));
+    let done = json(&done);
+    assert_eq!(done["deactivation_summary"]["contacts_deactivated"], 4);
+    assert_eq!(done["related_updates"]["open_tickets_reassigned"], 2);
+    assert_eq!(sandbox.connectwise().contact_is_active(5002), Some(false));
+    let operation_id = done["audit_trail"]["operation_id"].as_str().unwrap().to_string();
+
+    // A rollback without --yes and without a terminal is refused; --dry-run shows; --yes restores.
+    let refused = cli(&["rollback", &operation_id]).await;
+    assert_eq!(refused.status.code(), Some(3));
+    let preview = cli(&["rollback", &operation_id, "--dry-run", "--json"]).await;
+    assert_eq!(json(&preview)["statistics"]["restored"], 9);
+    let undo = cli(&["rollback", &operation_id, "--yes", "--json"]).await;
+    assert_eq!(undo.status.code(), Some(0), "{}", String::from_utf8_lossy(&undo.stderr));
+    assert_eq!(json(&undo)["statistics"]["restored"], 9);
+    assert_eq!(sandbox.connectwise().contact_is_active(5002), Some(true));
+    let again = cli(&["rollback", &operation_id, "--yes", "--json"]).await;
+    assert_eq!(json(&again)["statistics"]["already_restored"], 9, "a second rollback changes nothing");
+
+    // Configuration deactivation rolls back the same way.
+    let configs = cli(&["configs", "deactivate", "--client-id", "250", "--yes", "--json"]).await;
+    let configs = json(&configs);
+    assert_eq!(configs["statistics"]["configs_deactivated"], 9);
+    let config_op = configs["operation_id"].as_str().unwrap().to_string();
+    let undo = cli(&["rollback", &config_op, "--yes", "--json"]).await;
+    assert_eq!(json(&undo)["statistics"]["restored"], 9);
+    assert_eq!(sandbox.connectwise().configuration(25001).unwrap()["status"]["id"], 1, "back to Active");
+    let plan_op = plan["audit_trail"]["operation_id"].as_str().unwrap().to_string();
+    let refused = cli(&["rollback", &plan_op, "--yes", "--json"]).await;
+    assert_eq!(refused.status.code(), Some(5), "a plan changed nothing to roll back");
 }

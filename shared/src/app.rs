@@ -15,17 +15,30 @@ use crate::adapters::audit_sqlite::SqliteAuditStore;
 use crate::adapters::autotask::AutotaskClient;
 use crate::adapters::connectwise::ConnectWiseClient;
 use crate::adapters::halo::HaloClient;
+use crate::adapters::notify_graph::GraphMailNotifier;
+use crate::adapters::notify_webhook::WebhookNotifier;
 use crate::adapters::secrets_aws::SecretsManagerStore;
 use crate::adapters::secrets_env::EnvSecretStore;
-use crate::config::{AuditBackend, ConfigSource, Settings};
+use crate::config::{AuditBackend, ConfigSource, NotifierSettings, Settings};
 use crate::domain::PsaKind;
 use crate::error::OfframpError;
-use crate::ports::{AuditStore, Psa, SecretStore};
+use crate::http::HttpSettings;
+use crate::ports::{AuditStore, Notifier, Psa, SecretStore, SettingsStore};
 
 pub struct Services {
     pub settings: Settings,
     pub psa: Arc<dyn Psa>,
     pub audit: Arc<dyn AuditStore>,
+    /// Organization settings live beside the audit trail (same table or file).
+    pub org_settings: Arc<dyn SettingsStore>,
+    /// `None` when `OFFRAMP_NOTIFIER` is `none`.
+    pub notifier: Option<Arc<dyn Notifier>>,
+}
+
+/// The audit trail and the organization settings: one store, two ports.
+pub struct Stores {
+    pub audit: Arc<dyn AuditStore>,
+    pub settings: Arc<dyn SettingsStore>,
 }
 
 fn uses_aws(source: &ConfigSource) -> bool {
@@ -45,18 +58,38 @@ fn aws_or_err(aws: Option<&aws_config::SdkConfig>) -> Result<&aws_config::SdkCon
 
 /// The audit store alone (what `offramp audit` needs: no PSA credentials).
 pub async fn audit_store(source: &ConfigSource) -> Result<Arc<dyn AuditStore>, OfframpError> {
-    audit_store_with(source, aws_config(source).await.as_ref())
+    Ok(stores_with(source, aws_config(source).await.as_ref())?.audit)
 }
 
-fn audit_store_with(
-    source: &ConfigSource,
-    aws: Option<&aws_config::SdkConfig>,
-) -> Result<Arc<dyn AuditStore>, OfframpError> {
+/// The audit trail and the settings store (what `offramp settings` needs: no PSA credentials).
+pub async fn stores(source: &ConfigSource) -> Result<Stores, OfframpError> {
+    stores_with(source, aws_config(source).await.as_ref())
+}
+
+fn stores_with(source: &ConfigSource, aws: Option<&aws_config::SdkConfig>) -> Result<Stores, OfframpError> {
     Ok(match Settings::audit_backend(source) {
         AuditBackend::DynamoDb { table } => {
-            Arc::new(DynamoDbAuditStore::new(aws_sdk_dynamodb::Client::new(aws_or_err(aws)?), table))
+            let store = Arc::new(DynamoDbAuditStore::new(aws_sdk_dynamodb::Client::new(aws_or_err(aws)?), table));
+            Stores { audit: store.clone(), settings: store }
         }
-        AuditBackend::Sqlite { path } => Arc::new(SqliteAuditStore::open(&path)?),
+        AuditBackend::Sqlite { path } => {
+            let store = Arc::new(SqliteAuditStore::open(&path)?);
+            Stores { audit: store.clone(), settings: store }
+        }
+    })
+}
+
+fn notifier(settings: &NotifierSettings) -> Result<Option<Arc<dyn Notifier>>, OfframpError> {
+    let http = HttpSettings::default();
+    let configuration = |e: crate::error::NotifyError| OfframpError::configuration(e.to_string());
+    Ok(match settings {
+        NotifierSettings::None => None,
+        NotifierSettings::Graph(graph) => {
+            Some(Arc::new(GraphMailNotifier::new(graph.clone(), http).map_err(configuration)?))
+        }
+        NotifierSettings::Webhook(hook) => {
+            Some(Arc::new(WebhookNotifier::new(hook.clone(), http).map_err(configuration)?))
+        }
     })
 }
 
@@ -104,6 +137,7 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
             Arc::new(HaloClient::new(halo, settings.psa_http.clone())?)
         }
     };
-    let audit = audit_store_with(source, aws.as_ref())?;
-    Ok(Services { settings, psa, audit })
+    let stores = stores_with(source, aws.as_ref())?;
+    let notifier = notifier(&settings.notifier)?;
+    Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier })
 }

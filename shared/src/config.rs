@@ -154,6 +154,18 @@ pub struct Settings {
     pub audit: AuditBackend,
     pub workflow_concurrency: usize,
     pub offboarded: OffboardedCriteria,
+    /// How notifications go out (`OFFRAMP_NOTIFIER`).
+    pub notifier: NotifierSettings,
+}
+
+/// `OFFRAMP_NOTIFIER`: `graph` (e-mail through Microsoft Graph `sendMail` from a service
+/// mailbox in the MSP's own tenant), `webhook` (an incoming webhook, Teams/Slack style), or
+/// `none` (the default: runs report that nobody was notified).
+#[derive(Debug, Clone)]
+pub enum NotifierSettings {
+    None,
+    Graph(crate::adapters::notify_graph::GraphMailSettings),
+    Webhook(crate::adapters::notify_webhook::WebhookSettings),
 }
 
 fn list(source: &ConfigSource, key: &str) -> Vec<String> {
@@ -302,7 +314,31 @@ impl Settings {
             contract_ended: source.parsed("OFFRAMP_OFFBOARDED_CONTRACT_ENDED", false)?,
         };
 
+        let notifier = match source.get("OFFRAMP_NOTIFIER").unwrap_or("none").trim().to_ascii_lowercase().as_str() {
+            "none" | "" => NotifierSettings::None,
+            "graph" => {
+                use crate::adapters::notify_graph::{DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL, GraphMailSettings};
+                NotifierSettings::Graph(GraphMailSettings {
+                    authority_url: source.get("GRAPH_AUTHORITY_URL").unwrap_or(DEFAULT_AUTHORITY_URL).to_string(),
+                    graph_url: source.get("GRAPH_URL").unwrap_or(DEFAULT_GRAPH_URL).to_string(),
+                    tenant_id: required("GRAPH_TENANT_ID", lookup("GRAPH_TENANT_ID").await?)?.expose().to_string(),
+                    client_id: required("GRAPH_CLIENT_ID", lookup("GRAPH_CLIENT_ID").await?)?.expose().to_string(),
+                    client_secret: required("GRAPH_CLIENT_SECRET", lookup("GRAPH_CLIENT_SECRET").await?)?,
+                    sender: required("GRAPH_SENDER", lookup("GRAPH_SENDER").await?)?.expose().to_string(),
+                })
+            }
+            "webhook" => NotifierSettings::Webhook(crate::adapters::notify_webhook::WebhookSettings {
+                url: required("OFFRAMP_WEBHOOK_URL", lookup("OFFRAMP_WEBHOOK_URL").await?)?,
+            }),
+            other => {
+                return Err(OfframpError::configuration(format!(
+                    "OFFRAMP_NOTIFIER '{other}' is not one of graph, webhook, none"
+                )));
+            }
+        };
+
         Ok(Self {
+            notifier,
             psa,
             connectwise,
             autotask,

@@ -19,6 +19,11 @@ use crate::ports::NoProgress;
 use crate::workflows::deactivate_configs::{
     ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
 };
+use crate::workflows::deactivate_contacts::{
+    ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
+};
+use crate::workflows::org_settings;
+use crate::workflows::rollback::{RollbackDeps, RollbackReport, RollbackRequest, rollback};
 use crate::workflows::sweep::sweep_offboarded_clients;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +57,19 @@ fn deps(services: &Services) -> Deps<'_> {
     }
 }
 
+/// The configuration guard's limit: the global organization setting, else its default.
+async fn config_guard(services: &Services) -> u64 {
+    let psa = services.psa.kind().as_str();
+    match org_settings::resolve(services.org_settings.as_ref(), psa, crate::domain::GLOBAL_SCOPE).await {
+        Ok(settings) => settings.guard_max_configurations,
+        Err(error) => {
+            // A bad stored value must not silently widen the guard: fall back to the default.
+            tracing::warn!(error = %error, "organization settings unreadable; the guard uses its default");
+            ConfigDeactivationOptions::default().max_configurations
+        }
+    }
+}
+
 fn invalid(message: String) -> ConfigDeactivationReport {
     ConfigDeactivationReport::failure(&OfframpError::invalid_input(message), None, None, false)
 }
@@ -67,8 +85,9 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
                 criteria.statuses = list.iter().filter_map(Value::as_str).map(str::to_string).collect();
             }
             let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
-            let report =
-                sweep_offboarded_clients(&deps(services), &criteria, dry_run, &format!("schedule:{rule}")).await;
+            let mut deps = deps(services);
+            deps.options.max_configurations = config_guard(services).await;
+            let report = sweep_offboarded_clients(&deps, &criteria, dry_run, &format!("schedule:{rule}")).await;
             serde_json::to_value(report).unwrap_or_default()
         }
         Trigger::ApiGateway => {
@@ -101,7 +120,9 @@ async fn run(services: &Services, mut request: DeactivateConfigsRequest, invoked
     if request.initiated_by.is_none() {
         request.initiated_by = Some(invoked_by.to_string());
     }
-    deactivate_configs(&deps(services), request).await
+    let mut deps = deps(services);
+    deps.options.max_configurations = config_guard(services).await;
+    deactivate_configs(&deps, request).await
 }
 
 /// HTTP status for an API Gateway answer.
@@ -119,6 +140,102 @@ pub fn http_status(report: &ConfigDeactivationReport) -> u16 {
         Some(ErrorCode::ConfigUpdateFailed) => 207,
         _ => 500,
     }
+}
+
+/// The request a trigger carries: the event itself, or an API Gateway proxy body.
+fn request_of<T: serde::de::DeserializeOwned>(event: &Value) -> Result<T, String> {
+    if trigger_of(event) == Trigger::ApiGateway {
+        let body = event.get("body").and_then(Value::as_str).unwrap_or_default();
+        let body = if event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| "body is not valid base64")?;
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            body.to_string()
+        };
+        serde_json::from_str(&body).map_err(|e| format!("request body: {e}"))
+    } else {
+        serde_json::from_value(event.clone()).map_err(|e| format!("request: {e}"))
+    }
+}
+
+fn answer(event: &Value, status: u16, report: Value) -> Value {
+    if trigger_of(event) == Trigger::ApiGateway {
+        json!({
+            "statusCode": status,
+            "headers": { "content-type": "application/json" },
+            "isBase64Encoded": false,
+            "body": report.to_string(),
+        })
+    } else {
+        report
+    }
+}
+
+fn status_of(success: bool, code: Option<ErrorCode>) -> u16 {
+    if success {
+        return 200;
+    }
+    match code {
+        Some(ErrorCode::InvalidInput) => 400,
+        Some(ErrorCode::PermissionDenied) => 403,
+        Some(ErrorCode::ClientNotFound | ErrorCode::OperationNotResumable) => 404,
+        Some(
+            ErrorCode::PlanChanged
+            | ErrorCode::ConfirmationRequired
+            | ErrorCode::BlastRadiusExceeded
+            | ErrorCode::RollbackRefused,
+        ) => 409,
+        Some(ErrorCode::PsaConnectionError) => 502,
+        Some(
+            ErrorCode::ContactUpdateFailed
+            | ErrorCode::RelatedUpdateFailed
+            | ErrorCode::TicketUpdateFailed
+            | ErrorCode::NotificationFailed
+            | ErrorCode::ConfigUpdateFailed,
+        ) => 207,
+        _ => 500,
+    }
+}
+
+/// Handle one `deactivate-contacts` invocation (seed 001): direct invoke / Step Functions
+/// (the event is the request), or API Gateway (the body is). Never panics.
+pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+    let report = match request_of::<DeactivateContactsRequest>(&event) {
+        Ok(mut request) => {
+            if request.initiated_by.is_none() {
+                request.initiated_by = Some(invoked_by.to_string());
+            }
+            let deps = ContactDeps {
+                psa: services.psa.as_ref(),
+                audit: services.audit.as_ref(),
+                settings: services.org_settings.as_ref(),
+                notifier: services.notifier.as_deref(),
+                progress: &NoProgress,
+                concurrency: services.settings.workflow_concurrency,
+            };
+            deactivate_contacts(&deps, request).await
+        }
+        Err(message) => ContactDeactivationReport::invalid(&OfframpError::invalid_input(message), invoked_by),
+    };
+    let status = status_of(report.success, report.primary_error());
+    answer(&event, status, serde_json::to_value(report).unwrap_or_default())
+}
+
+/// Handle one `rollback` invocation: `{"operation_id", "dry_run"?, "reason"?}`. Never panics.
+pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+    let report = match request_of::<RollbackRequest>(&event) {
+        Ok(mut request) => {
+            if request.initiated_by.is_none() {
+                request.initiated_by = Some(invoked_by.to_string());
+            }
+            let deps = RollbackDeps { psa: services.psa.as_ref(), audit: services.audit.as_ref() };
+            rollback(&deps, request).await
+        }
+        Err(message) => RollbackReport::invalid(&OfframpError::invalid_input(message)),
+    };
+    let status = status_of(report.success, report.primary_error());
+    answer(&event, status, serde_json::to_value(report).unwrap_or_default())
 }
 
 fn proxy_response(report: &ConfigDeactivationReport) -> Value {

@@ -184,7 +184,7 @@ fn measure(bin: &Path, psa: Psa) -> Measurement {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(psa.env(&sandbox.ready))
         .env("OFFRAMP_AUDIT_DB", dir.path().join("audit.sqlite"))
-        .args(["configs", "deactivate", "--client-id", "500", "--yes", "--json"])
+        .args(["configs", "deactivate", "--client-id", "500", "--yes", "--json", "--override-blast-radius"])
         .stdin(Stdio::null())
         .stdout(report_file)
         .stderr(Stdio::null());

@@ -309,6 +309,38 @@ async fn the_sweep_processes_only_offboarded_clients_with_active_configurations(
     assert_eq!(second.clients_processed, 0);
 }
 
+/// The blast-radius guard stops a run over its limit with the plan (figures shown, nothing
+/// changed), and an explicit override lets the same run through.
+#[tokio::test]
+async fn the_blast_radius_guard_stops_large_runs_unless_overridden() {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 30, ..SandboxConfig::default() }).await.unwrap();
+    let h = Harness::new(&sandbox);
+    let mut deps = h.deps();
+    deps.options.max_configurations = 25;
+    let stopped = deactivate_configs(&deps, request(LARGE_CLIENT)).await;
+    assert_seed_shape(&serde_json::to_value(&stopped).unwrap());
+    assert!(!stopped.success);
+    assert_eq!(stopped.status.as_deref(), Some("blast_radius_exceeded"));
+    assert_eq!(stopped.errors[0].code, ErrorCode::BlastRadiusExceeded);
+    let guard = stopped.blast_radius.clone().expect("guard figures");
+    assert_eq!((guard.configs_to_deactivate, guard.max_configurations, guard.exceeded), (30, 25, true));
+    assert_eq!(patches(&sandbox), 0, "nothing changed");
+    let recorded = h.audit.operation(stopped.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+    assert!(recorded.operation.dry_run, "recorded as a plan");
+
+    // Under the limit the figures are shown too.
+    let small = deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..request(DEMO_CLIENT) }).await;
+    assert!(small.blast_radius.as_ref().is_some_and(|g| !g.exceeded && g.configs_to_deactivate == 9));
+
+    let overridden =
+        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..request(LARGE_CLIENT) })
+            .await;
+    assert!(overridden.success, "{:?}", overridden.errors);
+    assert_eq!(overridden.statistics.configs_deactivated, 30);
+    assert!(overridden.blast_radius.as_ref().is_some_and(|g| g.exceeded && g.overridden));
+    assert_eq!(patches(&sandbox), 30);
+}
+
 /// A run is interrupted (the process dies) half-way through 10,000 configurations;
 /// resuming it by operation id finishes the rest and touches nothing twice.
 #[tokio::test]
@@ -318,7 +350,9 @@ async fn an_interrupted_run_resumes_without_double_changes() {
     sandbox.set_latency(Duration::from_millis(2));
     let h = Harness::new(&sandbox);
     let deps = h.deps();
-    let run = deactivate_configs(&deps, request(LARGE_CLIENT));
+    // 10,000 is above the blast-radius guard's default (5,000): this run is reviewed and overridden.
+    let run =
+        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..request(LARGE_CLIENT) });
     // Drop the run once it is well under way: in-flight requests are abandoned like in a crash.
     let under_way = async {
         while sandbox.stats().patches() < 500 {

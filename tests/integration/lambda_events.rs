@@ -104,3 +104,89 @@ async fn scheduled_event_sweeps_offboarded_clients_on_every_psa() {
         assert_eq!(direct["statistics"]["configs_deactivated"], 0, "{kind}: the sweep already did client 250");
     }
 }
+
+fn event_of(function: &str, name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(function).join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+fn names_in(function: &str) -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(function);
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+/// Every sample in `events/deactivate-contacts/` and `events/rollback/` goes through its
+/// handler, on every PSA, with adapters built from settings as the Lambdas build them.
+#[tokio::test]
+async fn contact_and_rollback_events_are_handled_on_every_psa() {
+    use offramp::entry::{deactivate_contacts_event, rollback_event};
+    assert_eq!(
+        names_in("deactivate-contacts"),
+        [
+            "api-gateway.json",
+            "direct-invoke.json",
+            "dry-run.json",
+            "invalid-input.json",
+            "missing-confirmation.json",
+            "step-functions.json"
+        ]
+    );
+    assert_eq!(names_in("rollback"), ["direct-invoke.json", "dry-run.json", "invalid-input.json"]);
+    for kind in offramp_tests::psa::ALL {
+        let sandbox = Sandbox::start(SandboxConfig {
+            large_client_configs: 0,
+            halo_rate_limit: None,
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        let sim = offramp_tests::psa::sim(&sandbox, kind);
+        let dir = tempfile::tempdir().unwrap();
+        let mut source = offramp_tests::psa::source(&sandbox, kind, &dir.path().join("audit.sqlite"));
+        source.set("OFFRAMP_NOTIFIER", "webhook");
+        source.set("OFFRAMP_WEBHOOK_URL", sandbox.webhook_url());
+        let services = offramp::app::build(&source).await.expect("services");
+        let contacts =
+            |name: &str| deactivate_contacts_event(&services, event_of("deactivate-contacts", name), "lambda:test");
+
+        let invalid = contacts("invalid-input.json").await;
+        assert_eq!(invalid["errors"][0]["code"], "InvalidInput", "{kind}: {invalid}");
+        let unconfirmed = contacts("missing-confirmation.json").await;
+        assert_eq!(unconfirmed["status"], "confirmation_required", "{kind}: {unconfirmed}");
+        let dry = contacts("dry-run.json").await;
+        assert_eq!((dry["success"].as_bool(), dry["dry_run"].as_bool()), (Some(true), Some(true)), "{kind}: {dry}");
+        assert_eq!(dry["deactivation_summary"]["contacts_deactivated"], 4);
+        let api = contacts("api-gateway.json").await;
+        assert_eq!(api["statusCode"], 200, "{kind}: {api}");
+        let body: Value = serde_json::from_str(api["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["deactivation_summary"]["company_id"], 270);
+        assert_eq!(sim.contact_is_active(5002), Some(true), "{kind}: plans change nothing");
+
+        let done = contacts("direct-invoke.json").await;
+        assert_eq!(done["success"], Value::Bool(true), "{kind}: {done}");
+        assert_eq!(done["deactivation_summary"]["contacts_deactivated"], 4);
+        assert_eq!(done["ticket_id"], "9010");
+        assert_eq!(sandbox.webhook_posts().len(), 1, "{kind}: notified through the configured webhook");
+        let chained = contacts("step-functions.json").await;
+        assert_eq!(chained["deactivation_summary"]["contacts_deactivated"], 2, "{kind}: {chained}");
+
+        let operation_id = done["audit_trail"]["operation_id"].as_str().unwrap().to_string();
+        let with_id = |name: &str| {
+            let mut event = event_of("rollback", name);
+            event["operation_id"] = Value::String(operation_id.clone());
+            event
+        };
+        let preview = rollback_event(&services, with_id("dry-run.json"), "lambda:test").await;
+        assert_eq!(preview["dry_run"], Value::Bool(true));
+        assert_eq!(sim.contact_is_active(5002), Some(false), "{kind}: a dry run restores nothing");
+        let undo = rollback_event(&services, with_id("direct-invoke.json"), "lambda:test").await;
+        assert_eq!(undo["success"], Value::Bool(true), "{kind}: {undo}");
+        assert_eq!(undo["rolled_back_operation_id"], operation_id.as_str());
+        assert_eq!(sim.contact_is_active(5002), Some(true), "{kind}: restored through the Lambda");
+        let bad = rollback_event(&services, event_of("rollback", "invalid-input.json"), "lambda:test").await;
+        assert_eq!(bad["errors"][0]["code"], "InvalidInput", "{kind}: {bad}");
+    }
+}

@@ -76,7 +76,7 @@ impl Harness {
             psa: &self.psa,
             audit: self.audit.as_ref(),
             progress: &NoProgress,
-            options: ConfigDeactivationOptions { concurrency: 8, audit_batch: 25 },
+            options: ConfigDeactivationOptions { concurrency: 8, audit_batch: 25, ..Default::default() },
         }
     }
 }
@@ -85,7 +85,7 @@ impl Harness {
 /// top-level fields, plus the documented extras.
 pub fn assert_seed_shape(report: &serde_json::Value) {
     let required = ["success", "client_id", "client_name", "timestamp", "statistics", "configs", "warnings", "errors"];
-    let extras = ["operation_id", "dry_run", "plan_hash", "status"];
+    let extras = ["operation_id", "dry_run", "plan_hash", "status", "blast_radius"];
     let object = report.as_object().expect("report is an object");
     for field in required {
         assert!(object.contains_key(field), "missing {field} in {report}");

@@ -144,7 +144,7 @@ impl PsaHarness {
             psa: self.psa.as_ref(),
             audit: self.audit.as_ref(),
             progress: &NoProgress,
-            options: ConfigDeactivationOptions { concurrency: 8, audit_batch: 25 },
+            options: ConfigDeactivationOptions { concurrency: 8, audit_batch: 25, ..Default::default() },
         }
     }
 }

@@ -56,6 +56,9 @@ pub struct DeactivateConfigsRequest {
     /// Continue an interrupted operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_id: Option<String>,
+    /// Run even though the blast-radius guard would stop it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub override_blast_radius: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,12 +75,24 @@ pub struct ConfigDeactivationOptions {
     pub concurrency: usize,
     /// Item change records written to the audit trail per batch.
     pub audit_batch: usize,
+    /// Blast-radius guard: a run that would deactivate more configurations than this stops
+    /// with its plan unless the request overrides it (setting `offramp_guard_max_configurations`).
+    pub max_configurations: u64,
 }
 
 impl Default for ConfigDeactivationOptions {
     fn default() -> Self {
-        Self { concurrency: 8, audit_batch: 25 }
+        Self { concurrency: 8, audit_batch: 25, max_configurations: 5000 }
     }
+}
+
+/// The blast-radius guard's figures, shown whether or not it stopped the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigBlastRadius {
+    pub configs_to_deactivate: u64,
+    pub max_configurations: u64,
+    pub exceeded: bool,
+    pub overridden: bool,
 }
 
 pub struct Deps<'a> {
@@ -133,6 +148,8 @@ pub struct ConfigDeactivationReport {
     pub errors: Vec<ReportError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast_radius: Option<ConfigBlastRadius>,
 }
 
 impl ConfigDeactivationReport {
@@ -162,6 +179,7 @@ impl ConfigDeactivationReport {
                 config_id: None,
             }],
             plan_hash: None,
+            blast_radius: None,
         }
     }
 
@@ -413,6 +431,40 @@ async fn plan_and_apply(
         parent_operation_id: None,
     };
 
+    let to_deactivate = plan.configs.iter().filter(|c| planned_action(c) == ACTION_DEACTIVATE).count() as u64;
+    let exceeded = to_deactivate > deps.options.max_configurations;
+    let blast_radius = ConfigBlastRadius {
+        configs_to_deactivate: to_deactivate,
+        max_configurations: deps.options.max_configurations,
+        exceeded,
+        overridden: exceeded && request.override_blast_radius,
+    };
+    let guard_stops = exceeded && !request.override_blast_radius && !request.dry_run;
+    if guard_stops {
+        let record = OperationRecord { dry_run: true, ..record };
+        deps.audit.create_operation(&record).await.map_err(|e| fail(e.into(), false))?;
+        let detail =
+            json!({ "status": "blast_radius_exceeded", "blast_radius": blast_radius, "plan": plan_summary(&plan) });
+        deps.audit
+            .append_event(&OperationEvent::new(&operation_id, OperationEventKind::Planned, detail))
+            .await
+            .map_err(|e| fail(e.into(), true))?;
+        let mut report = planned_report(&client, &operation_id, &plan, true);
+        report.success = false;
+        report.status = Some("blast_radius_exceeded".into());
+        report.errors.push(ReportError {
+            code: ErrorCode::BlastRadiusExceeded,
+            message: format!(
+                "this run would deactivate {to_deactivate} configurations, more than the guard allows ({}); nothing was changed. Review the plan and run again with override_blast_radius (CLI --override-blast-radius)",
+                deps.options.max_configurations
+            ),
+            timestamp: domain::iso8601(domain::now()),
+            config_id: None,
+        });
+        report.blast_radius = Some(blast_radius);
+        return Ok(report);
+    }
+
     // Dry run, or waiting for approval: record the plan, change nothing.
     if request.dry_run || (request.require_approval && v.approval.is_none()) {
         let kind = if request.dry_run { OperationEventKind::Planned } else { OperationEventKind::ApprovalRequired };
@@ -422,6 +474,7 @@ async fn plan_and_apply(
             .await
             .map_err(|e| fail(e.into(), true))?;
         let mut report = planned_report(&client, &operation_id, &plan, request.dry_run);
+        report.blast_radius = Some(blast_radius);
         if !request.dry_run {
             report.status = Some("approval_required".into());
             report.warnings.push(format!(
@@ -491,7 +544,10 @@ async fn plan_and_apply(
         })
         .collect();
     let outcome = execute(deps, &operation_id, work).await;
-    finish(deps, &client, &operation_id, Some(plan.hash), outcome, Vec::new()).await.map_err(|e| fail(e, true))
+    let mut report =
+        finish(deps, &client, &operation_id, Some(plan.hash), outcome, Vec::new()).await.map_err(|e| fail(e, true))?;
+    report.blast_radius = Some(blast_radius);
+    Ok(report)
 }
 
 fn plan_summary(plan: &Plan) -> serde_json::Value {
@@ -545,6 +601,7 @@ fn planned_report(client: &Company, operation_id: &str, plan: &Plan, dry_run: bo
         warnings,
         errors: Vec::new(),
         plan_hash: Some(plan.hash.clone()),
+        blast_radius: None,
     }
 }
 
@@ -832,6 +889,7 @@ fn build_report(
         warnings,
         errors,
         plan_hash,
+        blast_radius: None,
     }
 }
 

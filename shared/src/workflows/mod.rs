@@ -1,6 +1,8 @@
 //! Workflows: plain async functions over the ports.
 
 pub mod deactivate_configs;
+pub mod deactivate_contacts;
 pub mod input;
+pub mod org_settings;
 pub mod rollback;
 pub mod sweep;

@@ -14,19 +14,24 @@
 //! restored". Rolling back a dry run, an operation that never started, or a rollback is
 //! refused with `RollbackRefused`, before anything is read from the PSA.
 //!
-//! Supported now: configuration deactivation (`deactivate-configs`).
+//! Supported: configuration deactivation (`deactivate-configs`: configuration status) and
+//! contact deactivation (`deactivate-contacts`: contact active flag, ticket contact / owner /
+//! queue, configuration contact). The summary note and the notification are records of what
+//! happened and stay.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
 
+use serde_json::Value;
+
 use crate::domain::{
-    self, ConfigState, Configuration, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent,
-    OperationEventKind, OperationRecord,
+    self, ConfigState, Configuration, Contact, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent,
+    OperationEventKind, OperationRecord, Ticket, TicketAssignment, TicketOwner,
 };
 use crate::error::{ErrorCode, OfframpError};
 use crate::ports::{AuditStore, Psa};
-use crate::workflows::deactivate_configs;
+use crate::workflows::{deactivate_configs, deactivate_contacts};
 
 pub const WORKFLOW: &str = "rollback";
 const ITEM_TYPE: &str = "configuration";
@@ -117,6 +122,11 @@ impl RollbackReport {
     pub fn primary_error(&self) -> Option<ErrorCode> {
         self.errors.first().map(|e| e.code)
     }
+
+    /// A report for a request that could not even be read.
+    pub fn invalid(error: &OfframpError) -> Self {
+        Self::refused("", false, error)
+    }
 }
 
 pub struct RollbackDeps<'a> {
@@ -147,7 +157,7 @@ fn check(detail: &OperationDetail, psa: &dyn Psa) -> Result<(), OfframpError> {
             op.operation_id
         )));
     }
-    if op.workflow != deactivate_configs::WORKFLOW {
+    if op.workflow != deactivate_configs::WORKFLOW && op.workflow != deactivate_contacts::WORKFLOW {
         return Err(refused(format!("rolling back {} operations is not supported", op.workflow)));
     }
     if op.dry_run {
@@ -162,28 +172,240 @@ fn check(detail: &OperationDetail, psa: &dyn Psa) -> Result<(), OfframpError> {
     Ok(())
 }
 
-/// The states an item was in before the operation and after it, from its latest
-/// `Changed` record, newest change first.
-fn changed_items(detail: &OperationDetail) -> Result<Vec<(Configuration, ConfigState)>, OfframpError> {
-    let mut changes: Vec<&ItemChange> =
-        detail.changes.iter().filter(|c| c.item_type == ITEM_TYPE && c.outcome == ItemOutcome::Changed).collect();
+/// One item the operation changed: its state before, and the state the operation left.
+#[derive(Debug, Clone)]
+enum Changed {
+    ConfigStatus { before: Configuration, left: ConfigState },
+    ContactActive { before: Contact, left_active: bool },
+    TicketFields { before: Ticket, left: Ticket },
+    ConfigContact { before: Configuration, left: Option<String> },
+}
+
+/// The item's current state, read fresh from the PSA.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum Current {
+    Configuration(Configuration),
+    Contact(Contact),
+    Ticket(Ticket),
+}
+
+fn ticket_fields(ticket: &Ticket) -> (Option<&str>, Option<&str>, Option<&str>) {
+    (ticket.contact_id.as_deref(), ticket.owner_id.as_deref(), ticket.queue.as_deref())
+}
+
+fn describe_ticket(ticket: &Ticket) -> String {
+    format!(
+        "contact {}, owner {}, queue {}",
+        ticket.contact_id.as_deref().unwrap_or("none"),
+        ticket.owner_id.as_deref().unwrap_or("none"),
+        ticket.queue.as_deref().unwrap_or("none")
+    )
+}
+
+impl Changed {
+    fn item_type(&self) -> &'static str {
+        match self {
+            Changed::ConfigStatus { .. } => ITEM_TYPE,
+            Changed::ContactActive { .. } => deactivate_contacts::ITEM_CONTACT,
+            Changed::TicketFields { .. } => deactivate_contacts::ITEM_TICKET,
+            Changed::ConfigContact { .. } => deactivate_contacts::ITEM_CONFIGURATION_CONTACT,
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Changed::ConfigStatus { before, .. } | Changed::ConfigContact { before, .. } => &before.id,
+            Changed::ContactActive { before, .. } => &before.id,
+            Changed::TicketFields { before, .. } => &before.id,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Changed::ConfigStatus { before, .. } | Changed::ConfigContact { before, .. } => &before.name,
+            Changed::ContactActive { before, .. } => &before.name,
+            Changed::TicketFields { before, .. } => &before.summary,
+        }
+    }
+
+    /// What the rollback puts back, for the report.
+    fn restore_to(&self) -> String {
+        match self {
+            Changed::ConfigStatus { before, .. } => before.status.label(),
+            Changed::ContactActive { before, .. } => if before.active { "active" } else { "inactive" }.into(),
+            Changed::TicketFields { before, .. } => describe_ticket(before),
+            Changed::ConfigContact { before, .. } => {
+                format!("contact {}", before.contact_id.as_deref().unwrap_or("none"))
+            }
+        }
+    }
+
+    async fn read(&self, psa: &dyn Psa) -> Result<Option<Current>, crate::error::PsaError> {
+        Ok(match self {
+            Changed::ConfigStatus { before, .. } | Changed::ConfigContact { before, .. } => {
+                psa.configuration(&before.id).await?.map(Current::Configuration)
+            }
+            Changed::ContactActive { before, .. } => psa.contact(&before.id).await?.map(Current::Contact),
+            Changed::TicketFields { before, .. } => psa.ticket(&before.id).await?.map(Current::Ticket),
+        })
+    }
+
+    /// Compare the current state with `before` and with what the operation left.
+    fn judge(&self, current: Option<&Current>) -> (RollbackAction, String, Option<String>) {
+        let Some(current) = current else {
+            return (RollbackAction::Conflict, "missing".into(), Some("the item no longer exists in the PSA".into()));
+        };
+        let conflict = |left: String, now: String| {
+            Some(format!("changed since the operation: it left {left}, the PSA now has {now}; left alone"))
+        };
+        match (self, current) {
+            (Changed::ConfigStatus { before, left }, Current::Configuration(now)) => {
+                let label = now.status.label();
+                if now.status.state == before.status.state && now.status.id == before.status.id {
+                    (RollbackAction::AlreadyRestored, label, None)
+                } else if now.status.state == *left {
+                    (RollbackAction::Restored, label, None)
+                } else {
+                    let message = conflict(format!("'{}'", left.as_str()), format!("'{label}' ({})", now.status.name));
+                    (RollbackAction::Conflict, label, message)
+                }
+            }
+            (Changed::ContactActive { before, left_active }, Current::Contact(now)) => {
+                let label = if now.active { "active" } else { "inactive" }.to_string();
+                if now.active == before.active {
+                    (RollbackAction::AlreadyRestored, label, None)
+                } else if now.active == *left_active {
+                    (RollbackAction::Restored, label, None)
+                } else {
+                    (RollbackAction::Conflict, label, None)
+                }
+            }
+            (Changed::TicketFields { before, left }, Current::Ticket(now)) => {
+                let label = describe_ticket(now);
+                if ticket_fields(now) == ticket_fields(before) {
+                    (RollbackAction::AlreadyRestored, label, None)
+                } else if ticket_fields(now) == ticket_fields(left) {
+                    (RollbackAction::Restored, label, None)
+                } else {
+                    let message = conflict(describe_ticket(left), label.clone());
+                    (RollbackAction::Conflict, label, message)
+                }
+            }
+            (Changed::ConfigContact { before, left }, Current::Configuration(now)) => {
+                let label = format!("contact {}", now.contact_id.as_deref().unwrap_or("none"));
+                if now.contact_id == before.contact_id {
+                    (RollbackAction::AlreadyRestored, label, None)
+                } else if now.contact_id == *left {
+                    (RollbackAction::Restored, label, None)
+                } else {
+                    let message = conflict(format!("contact {}", left.as_deref().unwrap_or("none")), label.clone());
+                    (RollbackAction::Conflict, label, message)
+                }
+            }
+            _ => {
+                (RollbackAction::Conflict, "unreadable".into(), Some("the PSA returned another kind of record".into()))
+            }
+        }
+    }
+
+    /// Put `before` back; returns the state afterwards.
+    async fn restore(&self, psa: &dyn Psa, current: &Current) -> Result<Value, crate::error::PsaError> {
+        Ok(match (self, current) {
+            (Changed::ConfigStatus { before, .. }, _) => {
+                json!(psa.set_configuration_status(&before.id, &before.status).await?)
+            }
+            (Changed::ContactActive { before, .. }, Current::Contact(now)) => {
+                json!(psa.set_contact_active(now, before.active).await?)
+            }
+            (Changed::ContactActive { before, .. }, _) => json!(psa.set_contact_active(before, before.active).await?),
+            (Changed::TicketFields { before, left }, _) => {
+                // Only the fields the operation changed go back.
+                let mut assignment = TicketAssignment::default();
+                if before.contact_id != left.contact_id {
+                    assignment.contact_id = Some(before.contact_id.clone());
+                }
+                if before.owner_id != left.owner_id || before.owner_role_id != left.owner_role_id {
+                    assignment.owner = Some(
+                        before.owner_id.clone().map(|id| TicketOwner { id, role_id: before.owner_role_id.clone() }),
+                    );
+                }
+                if before.queue != left.queue {
+                    assignment.queue = Some(before.queue.clone());
+                }
+                json!(psa.update_ticket(&before.id, &assignment).await?)
+            }
+            (Changed::ConfigContact { before, .. }, _) => {
+                json!(psa.set_configuration_contact(&before.id, before.contact_id.as_deref()).await?)
+            }
+        })
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: &Value, change: &ItemChange) -> Result<T, OfframpError> {
+    serde_json::from_value(value.clone()).map_err(|e| {
+        OfframpError::new(
+            ErrorCode::AuditStoreError,
+            format!("change record of {} {}: {e}", change.item_type, change.item_id),
+        )
+    })
+}
+
+/// The items the operation changed, from their latest `Changed` records, newest change
+/// first (so related records go back before the contacts they pointed at).
+fn changed_items(detail: &OperationDetail) -> Result<Vec<Changed>, OfframpError> {
+    let restorable = [
+        ITEM_TYPE,
+        deactivate_contacts::ITEM_CONTACT,
+        deactivate_contacts::ITEM_TICKET,
+        deactivate_contacts::ITEM_CONFIGURATION_CONTACT,
+    ];
+    let mut changes: Vec<&ItemChange> = detail
+        .changes
+        .iter()
+        .filter(|c| restorable.contains(&c.item_type.as_str()) && c.outcome == ItemOutcome::Changed)
+        .collect();
     changes.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.change_id.cmp(&a.change_id)));
     let mut seen = std::collections::HashSet::new();
     let mut items = Vec::new();
     for change in changes {
-        if !seen.insert(change.item_id.clone()) {
+        if !seen.insert((change.item_type.clone(), change.item_id.clone())) {
             continue;
         }
-        let before: Configuration = serde_json::from_value(change.before.clone()).map_err(|e| {
-            OfframpError::new(ErrorCode::AuditStoreError, format!("change record of {}: {e}", change.item_id))
-        })?;
-        // A change confirmed on resume has no `after`: the operation left it inactive.
-        let left = change
-            .after
-            .as_ref()
-            .and_then(|a| serde_json::from_value::<Configuration>(a.clone()).ok())
-            .map_or(ConfigState::Inactive, |a| a.status.state);
-        items.push((before, left));
+        let item = match change.item_type.as_str() {
+            deactivate_contacts::ITEM_CONTACT => {
+                let before: Contact = parse(&change.before, change)?;
+                let left_active = change.after.as_ref().and_then(|a| a["active"].as_bool()).unwrap_or(false);
+                Changed::ContactActive { before, left_active }
+            }
+            deactivate_contacts::ITEM_TICKET => {
+                let before: Ticket = parse(&change.before, change)?;
+                let left: Ticket = match &change.after {
+                    Some(after) => parse(after, change)?,
+                    None => continue,
+                };
+                Changed::TicketFields { before, left }
+            }
+            deactivate_contacts::ITEM_CONFIGURATION_CONTACT => {
+                let before: Configuration = parse(&change.before, change)?;
+                let left = match &change.after {
+                    Some(after) => parse::<Configuration>(after, change)?.contact_id,
+                    None => continue,
+                };
+                Changed::ConfigContact { before, left }
+            }
+            _ => {
+                let before: Configuration = parse(&change.before, change)?;
+                // A change confirmed on resume has no `after`: the operation left it inactive.
+                let left = change
+                    .after
+                    .as_ref()
+                    .and_then(|a| serde_json::from_value::<Configuration>(a.clone()).ok())
+                    .map_or(ConfigState::Inactive, |a| a.status.state);
+                Changed::ConfigStatus { before, left }
+            }
+        };
+        items.push(item);
     }
     Ok(items)
 }
@@ -221,26 +443,19 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
 
     // Read every item's current state first: the plan, and the rollback's own snapshot.
     let mut plan = Vec::with_capacity(items.len());
-    for (before, left) in items {
-        let current = deps.psa.configuration(&before.id).await?;
-        let action = match &current {
-            None => RollbackAction::Conflict,
-            Some(now) if now.status.state == before.status.state && now.status.id == before.status.id => {
-                RollbackAction::AlreadyRestored
-            }
-            Some(now) if now.status.state == left => RollbackAction::Restored,
-            Some(_) => RollbackAction::Conflict,
-        };
-        plan.push((before, left, current, action));
+    for item in items {
+        let current = item.read(deps.psa).await?;
+        let (action, label, message) = item.judge(current.as_ref());
+        plan.push((item, current, action, label, message));
     }
     if !request.dry_run {
         let snapshots: Vec<ItemSnapshot> = plan
             .iter()
-            .map(|(before, _, current, action)| ItemSnapshot {
+            .map(|(item, current, action, _, _)| ItemSnapshot {
                 operation_id: operation_id.clone(),
-                item_type: ITEM_TYPE.into(),
-                item_id: before.id.clone(),
-                item_name: before.name.clone(),
+                item_type: item.item_type().into(),
+                item_id: item.id().to_string(),
+                item_name: item.name().to_string(),
                 state: serde_json::to_value(current).unwrap_or_default(),
                 planned_action: if *action == RollbackAction::Restored { "restore" } else { "skip" }.into(),
             })
@@ -252,7 +467,7 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
             .append_event(&OperationEvent::new(
                 &operation_id,
                 OperationEventKind::Started,
-                json!({ "rolled_back_operation_id": target, "to_restore": plan.iter().filter(|p| p.3 == RollbackAction::Restored).count() }),
+                json!({ "rolled_back_operation_id": target, "to_restore": plan.iter().filter(|p| p.2 == RollbackAction::Restored).count() }),
             ))
             .await?;
     }
@@ -261,29 +476,22 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
     let mut statistics = RollbackStatistics { items: plan.len() as u64, ..Default::default() };
     let mut errors = Vec::new();
     let mut changes = Vec::new();
-    for (before, left, current, mut action) in plan {
-        let current_label = current.as_ref().map_or_else(|| "missing".to_string(), |c| c.status.label());
-        let mut message = match (&current, action) {
-            (None, _) => Some("the item no longer exists in the PSA".to_string()),
-            (Some(now), RollbackAction::Conflict) => Some(format!(
-                "changed since the operation: it left '{}', the PSA now has '{}' ({}); left alone",
-                left.as_str(),
-                now.status.label(),
-                now.status.name
-            )),
-            _ => None,
-        };
-        if action == RollbackAction::Restored && !request.dry_run {
-            match deps.psa.set_configuration_status(&before.id, &before.status).await {
-                Ok(after) => changes.push(change(&operation_id, &before, current.as_ref(), Some(&after), None)),
+    for (item, current, mut action, current_label, mut message) in plan {
+        if action == RollbackAction::Restored
+            && !request.dry_run
+            && let Some(now) = &current
+        {
+            let before_value = serde_json::to_value(now).unwrap_or_default();
+            match item.restore(deps.psa, now).await {
+                Ok(after) => changes.push(change(&operation_id, &item, before_value, Some(after), None)),
                 Err(error) => {
                     action = RollbackAction::Failed;
                     message = Some(format!("Unable to restore: {error}"));
-                    changes.push(change(&operation_id, &before, current.as_ref(), None, Some(&error)));
+                    changes.push(change(&operation_id, &item, before_value, None, Some(&error)));
                     errors.push(RollbackError {
                         code: error.code(),
-                        message: format!("{}: {error}", before.id),
-                        item_id: Some(before.id.clone()),
+                        message: format!("{} {}: {error}", item.item_type(), item.id()),
+                        item_id: Some(item.id().to_string()),
                     });
                 }
             }
@@ -294,13 +502,16 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
             RollbackAction::Conflict => statistics.conflicts += 1,
             RollbackAction::Failed => statistics.errors += 1,
         }
+        if action == RollbackAction::Conflict && message.is_none() {
+            message = Some("changed since the operation; left alone".into());
+        }
         report_items.push(RollbackItem {
-            item_type: ITEM_TYPE.into(),
-            item_id: before.id.clone(),
-            item_name: before.name.clone(),
+            item_type: item.item_type().into(),
+            item_id: item.id().to_string(),
+            item_name: item.name().to_string(),
             action,
             current: current_label,
-            restore_to: before.status.label(),
+            restore_to: item.restore_to(),
             message,
         });
     }
@@ -314,6 +525,13 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
             "{} item(s) changed since the operation and were left alone; review them in the PSA",
             statistics.conflicts
         ));
+    }
+    if detail
+        .changes
+        .iter()
+        .any(|c| c.item_type == deactivate_contacts::ITEM_TICKET_NOTE && c.outcome == ItemOutcome::Changed)
+    {
+        warnings.push("The summary note (and any ticket the operation opened) stays in the PSA as a record.".into());
     }
     if !request.dry_run {
         for chunk in changes.chunks(25) {
@@ -343,20 +561,20 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
 
 fn change(
     operation_id: &str,
-    restored: &Configuration,
-    current: Option<&Configuration>,
-    after: Option<&Configuration>,
+    item: &Changed,
+    before: Value,
+    after: Option<Value>,
     error: Option<&crate::error::PsaError>,
 ) -> ItemChange {
     ItemChange {
         operation_id: operation_id.to_string(),
         change_id: uuid::Uuid::now_v7().to_string(),
-        item_type: ITEM_TYPE.into(),
-        item_id: restored.id.clone(),
-        item_name: restored.name.clone(),
+        item_type: item.item_type().into(),
+        item_id: item.id().to_string(),
+        item_name: item.name().to_string(),
         outcome: if error.is_some() { ItemOutcome::Failed } else { ItemOutcome::Changed },
-        before: serde_json::to_value(current).unwrap_or_default(),
-        after: after.map(|a| serde_json::to_value(a).unwrap_or_default()),
+        before,
+        after,
         error_code: error.map(|e| e.code().as_str().to_string()),
         error_message: error.map(|e| e.to_string()),
         at: domain::now(),

@@ -1,0 +1,222 @@
+//! Organization settings: seed 001's "organizational variables" and Offramp's own
+//! per-client knobs, with global defaults.
+//!
+//! A value is looked up for the client first, then for [`GLOBAL_SCOPE`], then the built-in
+//! default applies. The resolved set (with where each value came from) is read once per run
+//! and recorded in the operation, so a run can always be explained later.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{GLOBAL_SCOPE, TicketOwner};
+use crate::error::OfframpError;
+use crate::ports::SettingsStore;
+
+/// PSA board (ConnectWise board id, Autotask queue id, HaloPSA team name) for the ticket a
+/// run opens when it is given no `ticket_id`.
+pub const TICKET_BOARD: &str = "psa_contact_deactivation_ticket_board";
+/// Keep the primary contact active (`true`/`false`); the request's `preserve_primary` wins.
+pub const PRESERVE_PRIMARY: &str = "psa_contact_preserve_primary";
+/// Who is told, besides the requester: comma-separated e-mail addresses.
+pub const NOTIFICATION_RECIPIENTS: &str = "psa_contact_notification_recipients";
+/// New contact of an open ticket whose contact is deactivated: `primary` (the preserved
+/// primary contact, else none), `none`, or a contact id.
+pub const TICKET_CONTACT: &str = "psa_contact_ticket_contact";
+/// New owner of such tickets: a member / resource / agent id (Autotask: `resource:role`).
+pub const TICKET_OWNER: &str = "psa_contact_ticket_owner";
+/// New board / queue / team of such tickets.
+pub const TICKET_QUEUE: &str = "psa_contact_ticket_queue";
+/// New contact of a configuration whose contact is deactivated: `primary`, `none`, or a contact id.
+pub const CONFIGURATION_CONTACT: &str = "psa_contact_configuration_contact";
+/// Blast-radius guard: most contacts one run may deactivate without an override.
+pub const GUARD_MAX_CONTACTS: &str = "offramp_guard_max_contacts";
+/// Blast-radius guard: largest share (percent) of a company's contacts one run may deactivate.
+pub const GUARD_MAX_CONTACT_SHARE: &str = "offramp_guard_max_contact_share";
+/// Blast-radius guard: most configurations one run may deactivate without an override.
+pub const GUARD_MAX_CONFIGURATIONS: &str = "offramp_guard_max_configurations";
+
+/// Every known key with its built-in default (`None`: unset) and what it holds.
+pub const KEYS: &[(&str, Option<&str>, &str)] = &[
+    (TICKET_BOARD, None, "board / queue / team for the summary ticket (PSA default when unset)"),
+    (PRESERVE_PRIMARY, Some("false"), "true or false"),
+    (NOTIFICATION_RECIPIENTS, None, "comma-separated e-mail addresses"),
+    (TICKET_CONTACT, Some("primary"), "primary, none, or a contact id"),
+    (TICKET_OWNER, None, "member / resource / agent id (Autotask resource:role)"),
+    (TICKET_QUEUE, None, "board / queue / team"),
+    (CONFIGURATION_CONTACT, Some("primary"), "primary, none, or a contact id"),
+    (GUARD_MAX_CONTACTS, Some("200"), "a whole number"),
+    (GUARD_MAX_CONTACT_SHARE, Some("100"), "a percentage, 1 to 100"),
+    (GUARD_MAX_CONFIGURATIONS, Some("5000"), "a whole number"),
+];
+
+/// Where a contact reference in a related record goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "to", content = "contact_id")]
+pub enum ContactTarget {
+    /// The preserved primary contact; none when the primary is not kept.
+    Primary,
+    None,
+    Contact(String),
+}
+
+/// The resolved settings of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgSettings {
+    pub ticket_board: Option<String>,
+    pub preserve_primary: bool,
+    pub notification_recipients: Vec<String>,
+    pub ticket_contact: ContactTarget,
+    pub ticket_owner: Option<TicketOwner>,
+    pub ticket_queue: Option<String>,
+    pub configuration_contact: ContactTarget,
+    pub guard_max_contacts: u64,
+    pub guard_max_contact_share: u64,
+    pub guard_max_configurations: u64,
+    /// key → where its value came from: `client`, `global` or `default`.
+    pub sources: BTreeMap<String, String>,
+}
+
+fn invalid(key: &str, value: &str, expected: &str) -> OfframpError {
+    OfframpError::invalid_input(format!("setting {key} = '{value}' is not valid: expected {expected}"))
+}
+
+fn is_email(value: &str) -> bool {
+    let mut parts = value.split('@');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(local), Some(domain), None)
+        if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            && !value.chars().any(|c| c.is_whitespace() || c == ',' || c == ';'))
+}
+
+fn is_id(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 64 && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Check a value for `key` (unknown keys are refused), returning it normalised.
+pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
+    let Some((_, _, expected)) = KEYS.iter().find(|(k, _, _)| *k == key) else {
+        let known: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
+        return Err(OfframpError::invalid_input(format!("unknown setting '{key}'; known: {}", known.join(", "))));
+    };
+    let value = value.trim();
+    let ok = match key {
+        PRESERVE_PRIMARY => matches!(value.to_ascii_lowercase().as_str(), "true" | "false"),
+        NOTIFICATION_RECIPIENTS => value.split(',').map(str::trim).filter(|v| !v.is_empty()).all(is_email),
+        TICKET_CONTACT | CONFIGURATION_CONTACT => {
+            matches!(value.to_ascii_lowercase().as_str(), "primary" | "none") || is_id(value)
+        }
+        TICKET_OWNER => {
+            let mut parts = value.split(':');
+            let (id, role) = (parts.next().unwrap_or_default(), parts.next());
+            is_id(id) && role.is_none_or(is_id) && parts.next().is_none()
+        }
+        TICKET_BOARD | TICKET_QUEUE => !value.is_empty() && value.len() <= 100 && !value.chars().any(char::is_control),
+        GUARD_MAX_CONTACTS | GUARD_MAX_CONFIGURATIONS => value.parse::<u64>().is_ok(),
+        GUARD_MAX_CONTACT_SHARE => value.parse::<u64>().is_ok_and(|v| (1..=100).contains(&v)),
+        _ => false,
+    };
+    if ok {
+        Ok(if key == PRESERVE_PRIMARY { value.to_ascii_lowercase() } else { value.to_string() })
+    } else {
+        Err(invalid(key, value, expected))
+    }
+}
+
+fn target(value: &str) -> ContactTarget {
+    match value.to_ascii_lowercase().as_str() {
+        "primary" => ContactTarget::Primary,
+        "none" => ContactTarget::None,
+        _ => ContactTarget::Contact(value.to_string()),
+    }
+}
+
+/// Refuse a key Offramp does not know.
+pub fn validate_key(key: &str) -> Result<(), OfframpError> {
+    if KEYS.iter().any(|(k, _, _)| *k == key) {
+        Ok(())
+    } else {
+        let known: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
+        Err(OfframpError::invalid_input(format!("unknown setting '{key}'; known: {}", known.join(", "))))
+    }
+}
+
+/// Every key's value for `scope` on `psa` and where it comes from (`client`, `global`,
+/// `default`), without interpreting it.
+pub async fn resolve_raw(
+    store: &dyn SettingsStore,
+    psa: &str,
+    scope: &str,
+) -> Result<BTreeMap<String, (Option<String>, String)>, OfframpError> {
+    let client = if scope == GLOBAL_SCOPE { Vec::new() } else { store.list_settings(psa, scope).await? };
+    let global = store.list_settings(psa, GLOBAL_SCOPE).await?;
+    let mut resolved = BTreeMap::new();
+    for (key, default, _) in KEYS {
+        let from = |records: &[crate::domain::SettingRecord]| {
+            records.iter().find(|r| r.key == *key).and_then(|r| r.value.clone())
+        };
+        // A client record with no value means "unset here": the global value applies again.
+        let (value, source) = match (from(&client), from(&global)) {
+            (Some(v), _) => (Some(v), "client"),
+            (None, Some(v)) => (Some(v), "global"),
+            (None, None) => (default.map(str::to_string), "default"),
+        };
+        resolved.insert(key.to_string(), (value, source.to_string()));
+    }
+    Ok(resolved)
+}
+
+/// Read every key for `client_id` on `psa`, falling back to the global scope and the defaults.
+/// A stored value that no longer validates is an error: a run never guesses around a bad setting.
+pub async fn resolve(store: &dyn SettingsStore, psa: &str, client_id: &str) -> Result<OrgSettings, OfframpError> {
+    let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut sources = BTreeMap::new();
+    for (key, (value, source)) in resolve_raw(store, psa, client_id).await? {
+        let value = value.map(|v| validate(&key, &v)).transpose()?;
+        sources.insert(key.clone(), source);
+        values.insert(key, value);
+    }
+    let get = |key: &str| values.get(key).cloned().flatten();
+    let number = |key: &str| get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or_default();
+    Ok(OrgSettings {
+        ticket_board: get(TICKET_BOARD),
+        preserve_primary: get(PRESERVE_PRIMARY).as_deref() == Some("true"),
+        notification_recipients: get(NOTIFICATION_RECIPIENTS)
+            .map(|v| v.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default(),
+        ticket_contact: get(TICKET_CONTACT).map_or(ContactTarget::Primary, |v| target(&v)),
+        ticket_owner: get(TICKET_OWNER).map(|v| {
+            let mut parts = v.splitn(2, ':');
+            TicketOwner { id: parts.next().unwrap_or_default().to_string(), role_id: parts.next().map(str::to_string) }
+        }),
+        ticket_queue: get(TICKET_QUEUE),
+        configuration_contact: get(CONFIGURATION_CONTACT).map_or(ContactTarget::Primary, |v| target(&v)),
+        guard_max_contacts: number(GUARD_MAX_CONTACTS),
+        guard_max_contact_share: number(GUARD_MAX_CONTACT_SHARE),
+        guard_max_configurations: number(GUARD_MAX_CONFIGURATIONS),
+        sources,
+    })
+}
+
+/// Whether `value` looks like an e-mail address (for requesters and recipients).
+pub fn looks_like_email(value: &str) -> bool {
+    is_email(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_checked_per_key() {
+        assert_eq!(validate(PRESERVE_PRIMARY, " TRUE ").unwrap(), "true");
+        assert!(validate(PRESERVE_PRIMARY, "yes").is_err());
+        assert!(validate(NOTIFICATION_RECIPIENTS, "a@x.example, b@y.example").is_ok());
+        assert!(validate(NOTIFICATION_RECIPIENTS, "a@x.example; b").is_err());
+        assert!(validate(TICKET_OWNER, "29:8").is_ok());
+        assert!(validate(TICKET_OWNER, "29:8:1").is_err());
+        assert!(validate(GUARD_MAX_CONTACT_SHARE, "0").is_err());
+        assert!(validate(GUARD_MAX_CONTACT_SHARE, "50").is_ok());
+        assert!(validate("psa_contact_unknown", "x").is_err());
+        assert!(validate(TICKET_CONTACT, "primary").is_ok() && validate(TICKET_CONTACT, "id with space").is_err());
+    }
+}
