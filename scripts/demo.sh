@@ -74,3 +74,14 @@ step "3. Re-run: everything is already inactive (seed JSON)" \
 step "4. The audit trail" $bin/offramp audit list
 real_run="$($bin/offramp audit list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["operation"]["operation_id"])')"
 step "5. The real run's record" $bin/offramp audit show "$real_run"
+
+# Seed 001: bulk contact deactivation, then its rollback.
+step "6. A client setting: keep Contoso Dental's primary contact" \
+    $bin/offramp settings set 250 psa_contact_preserve_primary true
+step "7. Contacts: the plan (no --confirmation: nothing changes, exit 5 is expected)" \
+    bash -c "$bin/offramp contacts deactivate --company-id 250 --exclude-contact 5003 --reason 'Demo: contract ended' || test \$? -eq 5"
+step "8. Contacts: confirmed, with the summary note on ticket 9010" \
+    $bin/offramp contacts deactivate --company-id 250 --exclude-contact 5003 --reason "Demo: contract ended" --ticket-id 9010 --confirmation
+contacts_run="$($bin/offramp audit list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["operation"]["operation_id"])')"
+step "9. Roll the contact deactivation back" $bin/offramp rollback "$contacts_run" --yes
+step "10. Rolling back again changes nothing" $bin/offramp rollback "$contacts_run" --yes
