@@ -15,9 +15,38 @@
 //!   (per-endpoint concurrency and a rolling-hour budget); a run that would pass the
 //!   budget stops cleanly with `RequestBudgetExhausted` instead of being throttled.
 //!
+//! - Contacts (`isActive` an integer 1/0, `primaryContact` a boolean) are read through
+//!   `POST /Contacts/query` and `GET /Contacts/{id}`, but, being a child of the company,
+//!   written only through the parent: `PATCH /Companies/{companyID}/Contacts` with
+//!   `{"id", "isActive": 0|1}`. Ticket notes likewise: `POST /Tickets/{id}/Notes`.
+//! - Tickets: `POST /Tickets/query`, `GET /Tickets/{id}`, `PATCH /Tickets` with `{"id", …}`
+//!   (a `null` clears a field), `POST /Tickets` → `{"itemId"}`. A resource is always sent
+//!   with its role (`assignedResourceID` + `assignedResourceRoleID`): Autotask refuses one
+//!   without the other.
+//!
+//! Requests per operation (besides the one-time zone lookup and `ThresholdInformation`):
+//! `list_contacts` 2 queries (+1 per further 500), `contact` 1, `primary_contacts` 1,
+//! `set_contact_active` 1 PATCH, `open_tickets` 1 query (+1 per further 500), `ticket` 1,
+//! `update_ticket` PATCH + read-back (+1 GET first when the owner comes without a role),
+//! `create_ticket` POST + read-back, `add_ticket_note` 1 POST, `set_configuration_contact`
+//! PATCH + read-back.
+//!
 //! UNCONFIRMED points, and how this client copes:
 //! - Whether a query without an `isActive` filter returns inactive configuration items:
 //!   we run two queries, `isActive eq true` and `isActive eq false`, and merge them.
+//!   Contacts are listed the same way (`isActive eq 1` and `isActive eq 0`): the fact sheet
+//!   only says "query by companyID", and a deactivation run must see every contact.
+//! - "Complete" = ticket status 5, the new ticket's status and priority, and the notes'
+//!   `noteType` / `publish`: picklists are tenant data, so each is a setting
+//!   ([`AutotaskTicketSettings`]). Open tickets = `status noteq complete_status`.
+//! - Which fields a ticket create requires: we send `companyID`, `title`, `description`,
+//!   `status`, `priority` and `queueID` (the working minimal body reported), leaving
+//!   `queueID` out when no queue is given.
+//! - The thread-limit "endpoint" of a parent-path write (`Companies/{id}/Contacts`,
+//!   `Tickets/{id}/Notes`): we count it under the URL's first segment (`Companies`,
+//!   `Tickets`), the object endpoint the URL names.
+//! - A ticket owner given without a role: Autotask needs one; we reuse the ticket's current
+//!   `assignedResourceRoleID` and refuse (configuration error, nothing sent) if it has none.
 //! - Whether `nextPageUrl` may be fetched with GET after a POST query: we re-POST the same
 //!   body to it, as the PowerShell wrapper does; the URL carries the cursor either way.
 //! - The status code of an hourly-threshold refusal: any 429 is retried by the HTTP layer
@@ -34,7 +63,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 
 use super::psa_common::{config_error, exactly_named, positive_id, with_trailing_slash};
@@ -359,7 +388,7 @@ impl AutotaskClient {
             company_id: field(value, "companyID").and_then(Value::as_i64).map(|v| v.to_string()).unwrap_or_default(),
             status: status_of(state),
             type_name: ci_type.map(|t| format!("type {t}")),
-            contact_id: None,
+            contact_id: id_field(value, "contactID"),
         })
     }
 
@@ -393,6 +422,145 @@ impl AutotaskClient {
             status_of(ConfigState::Inactive)
         };
         Ok(after)
+    }
+
+    /// Send a write and read the `itemId` of the answer (`None` when the body has none).
+    /// `endpoint` is the unit of the per-endpoint thread limit.
+    async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        endpoint: &str,
+        body: &Value,
+        retry: Retry,
+        what: &str,
+    ) -> Result<Option<i64>, PsaError> {
+        let url = self.url(path).await?;
+        let request = self.request(method, url, endpoint).json_body(body).retry(retry);
+        let response = self.send(request).await?;
+        if !response.is_success() {
+            return Err(self.error_for(&response, what, true));
+        }
+        Ok(response.json().ok().and_then(|b| field(&b, "itemId").and_then(Value::as_i64)))
+    }
+
+    /// A `PATCH` of the record `id`: the answer, if it names an item, must name this one.
+    async fn patch(&self, path: &str, endpoint: &str, id: i64, body: &Value, what: &str) -> Result<(), PsaError> {
+        // Setting fields is idempotent: repeating the PATCH after a lost answer is harmless.
+        match self.write(Method::PATCH, path, endpoint, body, Retry::Idempotent, what).await? {
+            Some(item_id) if item_id != id => {
+                Err(PsaError::InvalidResponse { message: format!("{what}: Autotask answered itemId {item_id}") })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A `POST` that creates a record; returns the new record's id.
+    async fn create(&self, path: &str, endpoint: &str, body: &Value, what: &str) -> Result<i64, PsaError> {
+        // Never repeated after an unknown outcome (a second ticket or note): only on 429.
+        self.write(Method::POST, path, endpoint, body, Retry::OnlyWhenThrottled, what)
+            .await?
+            .ok_or_else(|| PsaError::InvalidResponse { message: format!("{what}: the answer has no itemId") })
+    }
+
+    fn parse_contact(value: &Value) -> Result<Contact, PsaError> {
+        let id = field(value, "id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| PsaError::InvalidResponse { message: "contact without an id".into() })?;
+        // An integer 1/0 (fact sheet §2.8); a boolean is read too, should a version answer one.
+        let active = match field(value, "isActive") {
+            Some(Value::Number(n)) => n.as_i64().map(|n| n != 0),
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
+        .ok_or_else(|| PsaError::InvalidResponse { message: format!("contact {id} has no isActive") })?;
+        let text = |name: &str| {
+            field(value, name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+        };
+        let name = [text("firstName"), text("lastName")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let email = text("emailAddress");
+        let primary = field(value, "primaryContact").and_then(Value::as_bool) == Some(true);
+        Ok(Contact {
+            id: id.to_string(),
+            company_id: id_field(value, "companyID").unwrap_or_default(),
+            name: if name.is_empty() { email.clone().unwrap_or_else(|| format!("Contact {id}")) } else { name },
+            email,
+            title: text("title"),
+            active,
+            primary_signals: if primary { vec![PRIMARY_SIGNAL.to_string()] } else { Vec::new() },
+        })
+    }
+
+    fn parse_ticket(&self, value: &Value) -> Result<Ticket, PsaError> {
+        let id = field(value, "id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| PsaError::InvalidResponse { message: "ticket without an id".into() })?;
+        let status = field(value, "status").and_then(Value::as_i64);
+        Ok(Ticket {
+            id: id.to_string(),
+            company_id: id_field(value, "companyID").unwrap_or_default(),
+            summary: field(value, "title").and_then(Value::as_str).unwrap_or_default().to_string(),
+            contact_id: id_field(value, "contactID"),
+            owner_id: id_field(value, "assignedResourceID"),
+            owner_role_id: id_field(value, "assignedResourceRoleID"),
+            queue: id_field(value, "queueID"),
+            closed: status == Some(self.settings.tickets.complete_status),
+        })
+    }
+
+    /// The ticket, or `NotFound`.
+    async fn existing_ticket(&self, id: i64) -> Result<Ticket, PsaError> {
+        let what = format!("ticket {id}");
+        match self.get_item("Tickets", id, &what).await? {
+            Some(value) => self.parse_ticket(&value),
+            None => Err(PsaError::NotFound { what }),
+        }
+    }
+
+    /// The `PATCH /Tickets` body for `change`; ids are checked before anything is sent.
+    async fn ticket_patch(&self, id: i64, change: &TicketAssignment) -> Result<Value, PsaError> {
+        let mut body = Map::new();
+        body.insert("id".into(), json!(id));
+        // `null` clears a field (fact sheet §2.8: PATCH overwrites with what is sent).
+        if let Some(contact) = &change.contact_id {
+            let value = match contact {
+                Some(contact) => json!(numeric_id(contact, "contact")?),
+                None => Value::Null,
+            };
+            body.insert("contactID".into(), value);
+        }
+        if let Some(queue) = &change.queue {
+            let value = match queue {
+                Some(queue) => json!(numeric_id(queue, "queue")?),
+                None => Value::Null,
+            };
+            body.insert("queueID".into(), value);
+        }
+        if let Some(owner) = &change.owner {
+            // Resource and role travel together: Autotask refuses one without the other.
+            let (resource, role) = match owner {
+                None => (Value::Null, Value::Null),
+                Some(owner) => {
+                    let resource = numeric_id(&owner.id, "resource")?;
+                    let role = match owner.role_id.as_deref() {
+                        Some(role) => numeric_id(role, "role")?,
+                        None => {
+                            let current = self.existing_ticket(id).await?;
+                            let role = current.owner_role_id.ok_or_else(|| {
+                                config_error(format!(
+                                    "Autotask needs a role with resource {resource} for ticket {id}, and the ticket has no assignedResourceRoleID to keep"
+                                ))
+                            })?;
+                            numeric_id(&role, "role")?
+                        }
+                    };
+                    (json!(resource), json!(role))
+                }
+            };
+            body.insert("assignedResourceID".into(), resource);
+            body.insert("assignedResourceRoleID".into(), role);
+        }
+        Ok(Value::Object(body))
     }
 
     /// Autotask's own usage counter, so a run started near the hourly threshold knows it.
@@ -448,6 +616,18 @@ fn looks_like_authentication(message: &str) -> bool {
         .iter()
         .any(|needle| message.contains(needle))
 }
+
+/// An id-valued field as a string (`None` when null or missing).
+fn id_field(value: &Value, name: &str) -> Option<String> {
+    match field(value, name)? {
+        Value::Number(n) => n.as_i64().map(|n| n.to_string()),
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    }
+}
+
+/// The primary-contact signal Autotask carries on the contact record.
+const PRIMARY_SIGNAL: &str = "contact.primaryContact";
 
 fn numeric_id(id: &str, what: &str) -> Result<i64, PsaError> {
     positive_id(id, "Autotask", what)
@@ -610,40 +790,135 @@ impl Psa for AutotaskClient {
         self.sync_budget().await
     }
 
-    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
-    async fn list_contacts(&self, _company_id: &str) -> Result<Vec<Contact>, PsaError> {
-        Err(not_yet())
+    async fn list_contacts(&self, company_id: &str) -> Result<Vec<Contact>, PsaError> {
+        let id = numeric_id(company_id, "company")?;
+        let what = format!("contacts of company {id}");
+        // Two queries, as for configuration items: whether a query without an `isActive`
+        // filter includes inactive contacts is UNCONFIRMED, and a run must see them all.
+        // `isActive` is an integer on contacts (fact sheet §2.8), hence 1 and 0.
+        let mut by_id = BTreeMap::new();
+        for active in [1, 0] {
+            let filter = json!([eq("companyID", json!(id)), eq("isActive", json!(active))]);
+            for record in self.query_all("Contacts", filter, &what).await? {
+                let contact = Self::parse_contact(&record)?;
+                by_id.insert(contact.id.parse::<i64>().unwrap_or_default(), contact);
+            }
+        }
+        Ok(by_id.into_values().collect())
     }
-    async fn contact(&self, _id: &str) -> Result<Option<Contact>, PsaError> {
-        Err(not_yet())
+
+    async fn contact(&self, id: &str) -> Result<Option<Contact>, PsaError> {
+        let id = numeric_id(id, "contact")?;
+        match self.get_item("Contacts", id, &format!("contact {id}")).await? {
+            Some(value) => Self::parse_contact(&value).map(Some),
+            None => Ok(None),
+        }
     }
-    async fn primary_contacts(&self, _company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
-        Err(not_yet())
+
+    async fn primary_contacts(&self, company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
+        let id = numeric_id(&company.id, "company")?;
+        // One query, no `isActive` filter: a primary contact that the query leaves out
+        // because it is inactive (UNCONFIRMED) is not one a run needs to protect.
+        let filter = json!([eq("companyID", json!(id)), eq("primaryContact", json!(true))]);
+        let records = self.query_all("Contacts", filter, &format!("primary contacts of company {id}")).await?;
+        let mut signals = Vec::new();
+        for record in &records {
+            // Checked again here: a signal must come from the record, not from our filter.
+            let contact = Self::parse_contact(record)?;
+            if contact.primary_signals.iter().any(|s| s == PRIMARY_SIGNAL) && contact.company_id == id.to_string() {
+                signals.push(PrimaryContactSignal { contact_id: contact.id, signal: PRIMARY_SIGNAL.to_string() });
+            }
+        }
+        Ok(signals)
     }
-    async fn set_contact_active(&self, _contact: &Contact, _active: bool) -> Result<Contact, PsaError> {
-        Err(not_yet())
+
+    async fn set_contact_active(&self, contact: &Contact, active: bool) -> Result<Contact, PsaError> {
+        let id = numeric_id(&contact.id, "contact")?;
+        let company = numeric_id(&contact.company_id, "company")?;
+        // A child entity: written through its company, never `PATCH /Contacts`. An integer,
+        // not a boolean (Autotask refuses `true`/`false` here).
+        let body = json!({ "id": id, "isActive": i32::from(active) });
+        self.patch(&format!("Companies/{company}/Contacts"), "Companies", id, &body, &format!("contact {id}")).await?;
+        // Autotask answers only `{"itemId"}`; as for configuration items, no read-back
+        // (a bulk run would double its requests against the hourly budget).
+        Ok(Contact { active, ..contact.clone() })
     }
-    async fn open_tickets(&self, _company_id: &str) -> Result<Vec<Ticket>, PsaError> {
-        Err(not_yet())
+
+    async fn open_tickets(&self, company_id: &str) -> Result<Vec<Ticket>, PsaError> {
+        let id = numeric_id(company_id, "company")?;
+        let complete = self.settings.tickets.complete_status;
+        let filter = json!([eq("companyID", json!(id)), { "op": "noteq", "field": "status", "value": complete }]);
+        let records = self.query_all("Tickets", filter, &format!("open tickets of company {id}")).await?;
+        let tickets = records.iter().map(|r| self.parse_ticket(r)).collect::<Result<Vec<_>, _>>()?;
+        Ok(tickets.into_iter().filter(|t| !t.closed).collect())
     }
-    async fn ticket(&self, _id: &str) -> Result<Option<Ticket>, PsaError> {
-        Err(not_yet())
+
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>, PsaError> {
+        let id = numeric_id(id, "ticket")?;
+        match self.get_item("Tickets", id, &format!("ticket {id}")).await? {
+            Some(value) => self.parse_ticket(&value).map(Some),
+            None => Ok(None),
+        }
     }
-    async fn update_ticket(&self, _ticket_id: &str, _change: &TicketAssignment) -> Result<Ticket, PsaError> {
-        Err(not_yet())
+
+    async fn update_ticket(&self, ticket_id: &str, change: &TicketAssignment) -> Result<Ticket, PsaError> {
+        let id = numeric_id(ticket_id, "ticket")?;
+        if change.is_empty() {
+            return self.existing_ticket(id).await;
+        }
+        let body = self.ticket_patch(id, change).await?;
+        self.patch("Tickets", "Tickets", id, &body, &format!("ticket {id}")).await?;
+        // Read back: Autotask answers only `{"itemId"}` and may change more than was sent.
+        self.existing_ticket(id).await
     }
-    async fn create_ticket(&self, _ticket: &NewTicket) -> Result<Ticket, PsaError> {
-        Err(not_yet())
+
+    async fn create_ticket(&self, ticket: &NewTicket) -> Result<Ticket, PsaError> {
+        let company = numeric_id(&ticket.company_id, "company")?;
+        let settings = &self.settings.tickets;
+        let mut body = json!({
+            "companyID": company,
+            "title": ticket.summary,
+            "description": ticket.description,
+            "status": settings.new_status,
+            "priority": settings.new_priority,
+        });
+        if let Some(queue) = &ticket.queue {
+            body["queueID"] = json!(numeric_id(queue, "queue")?);
+        }
+        let id = self.create("Tickets", "Tickets", &body, &format!("a ticket for company {company}")).await?;
+        self.ticket(&id.to_string()).await?.ok_or_else(|| PsaError::InvalidResponse {
+            message: format!("ticket {id} was created but cannot be read back"),
+        })
     }
-    async fn add_ticket_note(&self, _ticket_id: &str, _note: &TicketNote) -> Result<(), PsaError> {
-        Err(not_yet())
+
+    async fn add_ticket_note(&self, ticket_id: &str, note: &TicketNote) -> Result<(), PsaError> {
+        let id = numeric_id(ticket_id, "ticket")?;
+        let settings = &self.settings.tickets;
+        // A child entity: created through its ticket (`POST /TicketNotes` is refused).
+        let body = json!({
+            "title": note.title,
+            "description": note.text,
+            "noteType": settings.note_type,
+            "publish": settings.note_publish,
+        });
+        self.create(&format!("Tickets/{id}/Notes"), "Tickets", &body, &format!("ticket {id}")).await?;
+        Ok(())
     }
+
     async fn set_configuration_contact(
         &self,
-        _config_id: &str,
-        _contact_id: Option<&str>,
+        config_id: &str,
+        contact_id: Option<&str>,
     ) -> Result<Configuration, PsaError> {
-        Err(not_yet())
+        let id = numeric_id(config_id, "configuration item")?;
+        let contact = match contact_id {
+            Some(contact) => json!(numeric_id(contact, "contact")?),
+            None => Value::Null,
+        };
+        let what = format!("configuration item {id}");
+        let body = json!({ "id": id, "contactID": contact });
+        self.patch("ConfigurationItems", "ConfigurationItems", id, &body, &what).await?;
+        self.configuration(config_id).await?.ok_or(PsaError::NotFound { what })
     }
 }
 
@@ -667,6 +942,22 @@ mod tests {
     }
 
     #[test]
+    fn contacts_read_an_integer_is_active_and_fall_back_for_names() {
+        let contact = AutotaskClient::parse_contact(&json!({
+            "id": 7, "companyID": 250, "firstName": " ", "lastName": null, "emailAddress": "a@b.example",
+            "isActive": 0, "primaryContact": false,
+        }))
+        .unwrap();
+        assert!(!contact.active);
+        assert_eq!((contact.name.as_str(), contact.company_id.as_str()), ("a@b.example", "250"));
+        assert!(contact.primary_signals.is_empty());
+        let primary = AutotaskClient::parse_contact(&json!({"id": 8, "isActive": 1, "primaryContact": true})).unwrap();
+        assert_eq!((primary.name.as_str(), primary.active), ("Contact 8", true));
+        assert_eq!(primary.primary_signals, [PRIMARY_SIGNAL]);
+        assert!(AutotaskClient::parse_contact(&json!({"id": 9})).is_err(), "no isActive: not guessed");
+    }
+
+    #[test]
     fn missing_credentials_are_named() {
         let settings = AutotaskSettings {
             tickets: AutotaskTicketSettings::default(),
@@ -680,9 +971,4 @@ mod tests {
         let err = AutotaskClient::new(settings, HttpSettings::default()).err().unwrap();
         assert!(err.to_string().contains("AUTOTASK_INTEGRATION_CODE"), "{err}");
     }
-}
-
-// Placeholder (issue 4 in progress): replaced by the real contact and ticket calls.
-fn not_yet() -> PsaError {
-    PsaError::Configuration { message: "contacts and tickets are not implemented for this PSA yet".into() }
 }

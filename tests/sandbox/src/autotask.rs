@@ -11,6 +11,49 @@
 //! which orders ISO-8601 values correctly (`{"op":"lt","field":"endDate","value":
 //! "2026-11-22T00:00:00"}`). Contracts count against the thread limit under endpoint
 //! `contracts` and against the hourly budget like every other entity.
+//!
+//! Contacts, tickets and ticket notes (fact sheet §2.3, seed 001). All of them go through the
+//! same auth, thread limit (endpoint = first path segment, so parent-path writes count under
+//! `companies` / `tickets`) and hourly budget as every other route.
+//! - `Contacts` `{"id","companyID","firstName","lastName","emailAddress","title","isActive":1|0,
+//!   "primaryContact":bool,"createDate"}`: `isActive` is an **integer**. Queryable at top level
+//!   (`/Contacts/query`, `GET /Contacts/{id}`); a boolean filter value on an integer field
+//!   (`isActive eq true`) → 500.
+//! - `PATCH /Companies/{companyID}/Contacts` `{"id",…}` → `{"itemId"}` (the child-entity rule):
+//!   unknown company, unknown contact, or a contact of another company → 404; `isActive` other
+//!   than the integer 1 or 0 (a boolean included) → 500; a changed `companyID` → 500; the
+//!   `fail_contact_update` control → 500 with its message (the attempt is counted).
+//! - `POST|PATCH|PUT|DELETE /Contacts` and `/TicketNotes` at top level → **405** `{"errors":
+//!   ["The requested resource does not support http method '…'. … is a child entity: …"]}`
+//!   (the fact sheet says only that child entities must be written through the parent;
+//!   405 is the sandbox's choice, recorded under `"{METHOD} /autotask/Contacts"`).
+//! - `Tickets` `{"id","ticketNumber","title","description","companyID","contactID","status",
+//!   "priority","queueID","assignedResourceID","assignedResourceRoleID","configurationItemID",
+//!   "ticketType","ticketCategory","createDate"}`. Status picklist 1 New, 5 Complete (closed
+//!   fixture tickets), 7 Waiting Customer, 8 In Progress; priority 1–4; `queueID` a picklist
+//!   of the fixture boards (1 Service Desk, 4 Offboarding); resources are the fixture owners
+//!   (11, 12) with role [`seed::AT_RESOURCE_ROLE`].
+//! - `PATCH /Tickets` `{"id",…}` → `{"itemId"}`: only the fields sent change, `null` clears;
+//!   unknown id → 404. Validation failures → 500 `{"errors":[…]}`: wrong types, picklist
+//!   values, a `contactID` that does not exist or belongs to another company, an unknown
+//!   resource, a role other than 8, and a resource sent without its role (or a role without
+//!   its resource): "When assigning a Resource, you must assign both a assignedResourceID and
+//!   assignedResourceRoleID."
+//! - `POST /Tickets` → `{"itemId"}` (ids continue after the highest): required `companyID`
+//!   (existing), `title`, `status`, `priority`; `queueID`, `contactID`, resource + role
+//!   optional and validated as above.
+//! - `TicketNotes` `{"id","ticketID","title","description","noteType","publish",
+//!   "createDateTime","creatorResourceID"}`, queryable at top level; created only by `POST
+//!   /Tickets/{id}/Notes` `{"title","description","noteType","publish"}` → `{"itemId"}`
+//!   (unknown ticket → 404; `description`, `noteType` (1–3), `publish` (1 All Autotask Users,
+//!   2 Internal Only) required → 500 otherwise).
+//! - `ConfigurationItems` carry `contactID` (the fixture's configuration contacts, else null);
+//!   `PATCH /ConfigurationItems` accepts `contactID` null or a contact of the item's company
+//!   (500 otherwise).
+//!
+//! Stats keys: `PATCH /autotask/Companies/{id}/Contacts`, `PATCH /autotask/Tickets`, `POST
+//! /autotask/Tickets`, `POST /autotask/Tickets/{id}/Notes`, plus the generic
+//! `/autotask/{Entity}/query`, `/autotask/{Entity}/{id}` keys.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -38,12 +81,23 @@ const MAX_OR_CONDITIONS: usize = 500;
 
 type ThreadMap = Arc<Mutex<HashMap<(String, String), usize>>>;
 
+/// Ticket `status` of a complete (closed) ticket: the widely used value (fact sheet §2.3).
+pub const AT_COMPLETE_STATUS: i64 = 5;
+/// Ticket `status` of the fixture's open tickets ("New").
+const AT_NEW_STATUS: i64 = 1;
+
 struct AtData {
     companies: BTreeMap<i64, Value>,
     contracts: BTreeMap<i64, Value>,
     configs: BTreeMap<i64, Value>,
     update_failures: HashMap<i64, String>,
     update_counts: HashMap<i64, usize>,
+    contacts: BTreeMap<i64, Value>,
+    contact_failures: HashMap<i64, String>,
+    contact_update_counts: HashMap<i64, usize>,
+    tickets: BTreeMap<i64, Value>,
+    /// Ticket notes, by note id; each carries its `ticketID`.
+    notes: BTreeMap<i64, Value>,
 }
 
 /// Autotask's data and limits, reachable synchronously from tests.
@@ -52,6 +106,31 @@ pub struct AutotaskSim {
     hourly_limit: AtomicU32,
     window: Mutex<VecDeque<Instant>>,
     threads: ThreadMap,
+}
+
+/// An Autotask contact: `isActive` is an integer 1/0 (fact sheet §2.8).
+fn at_contact(c: &seed::Contact) -> Value {
+    json!({
+        "id": c.id, "companyID": c.company_id, "firstName": c.first_name, "lastName": c.last_name,
+        "emailAddress": c.email, "title": c.title, "isActive": i64::from(c.active), "primaryContact": c.primary,
+        "createDate": "2024-01-15T09:00:00Z", "userDefinedFields": [],
+    })
+}
+
+/// An Autotask ticket: open ones are status 1 (New), closed ones 5 (Complete); owners get
+/// role [`seed::AT_RESOURCE_ROLE`]; the board is the queue.
+fn at_ticket(t: &seed::Ticket) -> Value {
+    json!({
+        "id": t.id, "ticketNumber": ticket_number(t.id), "title": t.summary, "description": "",
+        "companyID": t.company_id, "contactID": t.contact_id,
+        "status": if t.closed { AT_COMPLETE_STATUS } else { AT_NEW_STATUS }, "priority": 2, "queueID": t.board_id,
+        "assignedResourceID": t.owner_id, "assignedResourceRoleID": t.owner_id.map(|_| seed::AT_RESOURCE_ROLE),
+        "configurationItemID": null, "ticketType": 1, "ticketCategory": 3, "createDate": "2026-10-01T09:00:00Z",
+    })
+}
+
+fn ticket_number(id: i64) -> String {
+    format!("T20261001.{:04}", id % 10_000)
 }
 
 /// Autotask `configurationItemType` of a neutral type name.
@@ -93,7 +172,8 @@ impl AutotaskSim {
                     "id": c.id, "companyID": c.company_id, "isActive": c.state.is_active(),
                     "referenceTitle": c.name, "referenceNumber": format!("T{}", c.id),
                     "serialNumber": format!("SN{:08}", c.id), "configurationItemType": item_type,
-                    "productID": 1000 + ci_type(&c.type_name), "contactID": null, "parentConfigurationItemID": null,
+                    "productID": 1000 + ci_type(&c.type_name),
+                    "contactID": fx.configuration_contacts.get(&c.id), "parentConfigurationItemID": null,
                     "installDate": "2024-03-01T00:00:00Z", "userDefinedFields": [],
                 });
                 (c.id, config)
@@ -106,6 +186,11 @@ impl AutotaskSim {
                 configs,
                 update_failures: HashMap::new(),
                 update_counts: HashMap::new(),
+                contacts: fx.contacts.iter().map(|c| (c.id, at_contact(c))).collect(),
+                contact_failures: HashMap::new(),
+                contact_update_counts: HashMap::new(),
+                tickets: fx.tickets.iter().map(|t| (t.id, at_ticket(t))).collect(),
+                notes: BTreeMap::new(),
             }),
             hourly_limit: AtomicU32::new(hourly_limit),
             window: Mutex::new(VecDeque::new()),
@@ -127,6 +212,21 @@ impl AutotaskSim {
 
     pub fn configuration(&self, id: i64) -> Option<Value> {
         self.with(|d| d.configs.get(&id).cloned())
+    }
+
+    /// A contact as `GET /Contacts/{id}` renders it (without the `item` envelope).
+    pub fn contact(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.contacts.get(&id).cloned())
+    }
+
+    /// A ticket as `GET /Tickets/{id}` renders it (without the `item` envelope).
+    pub fn ticket_record(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.tickets.get(&id).cloned())
+    }
+
+    /// The notes of a ticket as `TicketNotes` renders them, oldest first.
+    pub fn ticket_notes(&self, ticket_id: i64) -> Vec<Value> {
+        self.with(|d| d.notes.values().filter(|n| n["ticketID"] == json!(ticket_id)).cloned().collect())
     }
 
     /// A contract as `GET /Contracts/{id}` renders it (without the `item` envelope).
@@ -211,39 +311,90 @@ impl PsaSim for AutotaskSim {
         self.configurations_of(company_id).iter().filter_map(|c| c["id"].as_i64()).collect()
     }
 
-    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
-    fn contact_is_active(&self, _id: i64) -> Option<bool> {
-        unimplemented!("contacts not simulated yet")
+    fn contact_is_active(&self, id: i64) -> Option<bool> {
+        self.contact(id).map(|c| c["isActive"].as_i64() == Some(1))
     }
-    fn set_contact_active(&self, _id: i64, _active: bool) {
-        unimplemented!("contacts not simulated yet")
+
+    fn set_contact_active(&self, id: i64, active: bool) {
+        self.with(|d| {
+            if let Some(contact) = d.contacts.get_mut(&id) {
+                contact["isActive"] = json!(i64::from(active));
+            }
+        })
     }
-    fn fail_contact_update(&self, _id: i64, _message: &str) {
-        unimplemented!("contacts not simulated yet")
+
+    fn fail_contact_update(&self, id: i64, message: &str) {
+        self.with(|d| d.contact_failures.insert(id, message.to_string()));
     }
+
     fn clear_contact_failures(&self) {
-        unimplemented!("contacts not simulated yet")
+        self.with(|d| d.contact_failures.clear());
     }
-    fn contact_update_count(&self, _id: i64) -> usize {
-        unimplemented!("contacts not simulated yet")
+
+    fn contact_update_count(&self, id: i64) -> usize {
+        self.with(|d| d.contact_update_counts.get(&id).copied().unwrap_or(0))
     }
-    fn contact_ids_of(&self, _company_id: i64) -> Vec<i64> {
-        unimplemented!("contacts not simulated yet")
+
+    fn contact_ids_of(&self, company_id: i64) -> Vec<i64> {
+        self.with(|d| {
+            d.contacts
+                .values()
+                .filter(|c| c["companyID"] == json!(company_id))
+                .filter_map(|c| c["id"].as_i64())
+                .collect()
+        })
     }
-    fn ticket(&self, _id: i64) -> Option<crate::TicketView> {
-        unimplemented!("tickets not simulated yet")
+
+    fn ticket(&self, id: i64) -> Option<crate::TicketView> {
+        self.with(|d| {
+            let t = d.tickets.get(&id)?;
+            let notes = d
+                .notes
+                .values()
+                .filter(|n| n["ticketID"] == json!(id))
+                .map(|n| n["description"].as_str().unwrap_or_default().to_string())
+                .collect();
+            Some(crate::TicketView {
+                id,
+                company_id: t["companyID"].as_i64().unwrap_or_default(),
+                summary: t["title"].as_str().unwrap_or_default().to_string(),
+                contact_id: t["contactID"].as_i64(),
+                owner_id: t["assignedResourceID"].as_i64(),
+                board_id: t["queueID"].as_i64(),
+                closed: t["status"].as_i64() == Some(AT_COMPLETE_STATUS),
+                notes,
+            })
+        })
     }
-    fn set_ticket_contact(&self, _id: i64, _contact_id: Option<i64>) {
-        unimplemented!("tickets not simulated yet")
+
+    fn set_ticket_contact(&self, id: i64, contact_id: Option<i64>) {
+        self.with(|d| {
+            if let Some(ticket) = d.tickets.get_mut(&id) {
+                ticket["contactID"] = json!(contact_id);
+            }
+        })
     }
-    fn ticket_ids_of(&self, _company_id: i64) -> Vec<i64> {
-        unimplemented!("tickets not simulated yet")
+
+    fn ticket_ids_of(&self, company_id: i64) -> Vec<i64> {
+        self.with(|d| {
+            d.tickets
+                .values()
+                .filter(|t| t["companyID"] == json!(company_id))
+                .filter_map(|t| t["id"].as_i64())
+                .collect()
+        })
     }
-    fn configuration_contact(&self, _id: i64) -> Option<i64> {
-        unimplemented!("configuration contacts not simulated yet")
+
+    fn configuration_contact(&self, id: i64) -> Option<i64> {
+        self.configuration(id).and_then(|c| c["contactID"].as_i64())
     }
-    fn set_configuration_contact(&self, _id: i64, _contact_id: Option<i64>) {
-        unimplemented!("configuration contacts not simulated yet")
+
+    fn set_configuration_contact(&self, id: i64, contact_id: Option<i64>) {
+        self.with(|d| {
+            if let Some(config) = d.configs.get_mut(&id) {
+                config["contactID"] = json!(contact_id);
+            }
+        })
     }
 }
 
@@ -352,6 +503,9 @@ enum Entity {
     Companies,
     ConfigurationItems,
     Contracts,
+    Contacts,
+    Tickets,
+    TicketNotes,
 }
 
 impl Entity {
@@ -360,6 +514,9 @@ impl Entity {
             "companies" => Some(Entity::Companies),
             "configurationitems" => Some(Entity::ConfigurationItems),
             "contracts" => Some(Entity::Contracts),
+            "contacts" => Some(Entity::Contacts),
+            "tickets" => Some(Entity::Tickets),
+            "ticketnotes" => Some(Entity::TicketNotes),
             _ => None,
         }
     }
@@ -369,6 +526,9 @@ impl Entity {
             Entity::Companies => "Companies",
             Entity::ConfigurationItems => "ConfigurationItems",
             Entity::Contracts => "Contracts",
+            Entity::Contacts => "Contacts",
+            Entity::Tickets => "Tickets",
+            Entity::TicketNotes => "TicketNotes",
         }
     }
 
@@ -377,6 +537,9 @@ impl Entity {
             Entity::Companies => "Company",
             Entity::ConfigurationItems => "ConfigurationItem",
             Entity::Contracts => "Contract",
+            Entity::Contacts => "Contact",
+            Entity::Tickets => "Ticket",
+            Entity::TicketNotes => "TicketNote",
         }
     }
 
@@ -385,6 +548,18 @@ impl Entity {
             Entity::Companies => f(&data.companies),
             Entity::ConfigurationItems => f(&data.configs),
             Entity::Contracts => f(&data.contracts),
+            Entity::Contacts => f(&data.contacts),
+            Entity::Tickets => f(&data.tickets),
+            Entity::TicketNotes => f(&data.notes),
+        }
+    }
+
+    /// A child entity: queried at top level, written only through its parent's path.
+    fn parent_path(self) -> Option<&'static str> {
+        match self {
+            Entity::Contacts => Some("/Companies/{parentId}/Contacts"),
+            Entity::TicketNotes => Some("/Tickets/{parentId}/Notes"),
+            _ => None,
         }
     }
 
@@ -457,6 +632,58 @@ impl Entity {
                 ("endDate", "datetime", false, true, "", vec![]),
                 ("status", "integer", false, true, "", vec![(0, "Inactive"), (1, "Active")]),
             ],
+            Entity::Contacts => vec![
+                ("id", "long", true, true, "", vec![]),
+                ("companyID", "integer", false, true, "Company", vec![]),
+                ("firstName", "string", false, true, "", vec![]),
+                ("lastName", "string", false, true, "", vec![]),
+                ("emailAddress", "string", false, false, "", vec![]),
+                ("title", "string", false, false, "", vec![]),
+                ("isActive", "integer", false, true, "", vec![]),
+                ("primaryContact", "boolean", false, false, "", vec![]),
+                ("createDate", "datetime", true, false, "", vec![]),
+            ],
+            Entity::Tickets => vec![
+                ("id", "long", true, true, "", vec![]),
+                ("ticketNumber", "string", true, false, "", vec![]),
+                ("title", "string", false, true, "", vec![]),
+                ("description", "string", false, false, "", vec![]),
+                ("companyID", "integer", false, true, "Company", vec![]),
+                ("contactID", "integer", false, false, "Contact", vec![]),
+                (
+                    "status",
+                    "integer",
+                    false,
+                    true,
+                    "",
+                    vec![(1, "New"), (AT_COMPLETE_STATUS, "Complete"), (7, "Waiting Customer"), (8, "In Progress")],
+                ),
+                ("priority", "integer", false, true, "", vec![(1, "High"), (2, "Medium"), (3, "Low"), (4, "Critical")]),
+                ("queueID", "integer", false, false, "", seed::BOARDS.to_vec()),
+                ("assignedResourceID", "integer", false, false, "Resource", vec![]),
+                ("assignedResourceRoleID", "integer", false, false, "Role", vec![]),
+                ("configurationItemID", "integer", false, false, "ConfigurationItem", vec![]),
+                ("ticketType", "integer", false, false, "", vec![(1, "Service Request"), (2, "Incident")]),
+                ("ticketCategory", "integer", false, false, "", vec![(3, "Standard")]),
+                ("createDate", "datetime", true, false, "", vec![]),
+            ],
+            Entity::TicketNotes => vec![
+                ("id", "long", true, true, "", vec![]),
+                ("ticketID", "integer", true, true, "Ticket", vec![]),
+                ("title", "string", false, false, "", vec![]),
+                ("description", "string", false, true, "", vec![]),
+                (
+                    "noteType",
+                    "integer",
+                    false,
+                    true,
+                    "",
+                    vec![(1, "Task Detail"), (2, "Task Summary"), (3, "Task Notes")],
+                ),
+                ("publish", "integer", false, true, "", vec![(1, "All Autotask Users"), (2, "Internal Only")]),
+                ("createDateTime", "datetime", true, false, "", vec![]),
+                ("creatorResourceID", "integer", true, false, "Resource", vec![]),
+            ],
         }
     }
 
@@ -489,6 +716,11 @@ impl Entity {
     /// The canonical name of a field, matched ignoring case.
     fn field(self, name: &str) -> Option<(&'static str, bool)> {
         self.field_specs().into_iter().find(|f| f.0.eq_ignore_ascii_case(name)).map(|f| (f.0, f.2))
+    }
+
+    /// The `dataType` of a field (`integer`, `long`, `boolean`, `string`, `datetime`).
+    fn data_type(self, name: &str) -> &'static str {
+        self.field_specs().into_iter().find(|f| f.0.eq_ignore_ascii_case(name)).map_or("", |f| f.1)
     }
 }
 
@@ -589,6 +821,40 @@ pub(crate) fn route(
         ("PATCH", []) if entity == Entity::ConfigurationItems => {
             shared.record_route(method, &format!("/autotask/{name}"));
             patch_configuration(shared, body)
+        }
+        ("PATCH", []) if entity == Entity::Tickets => {
+            shared.record_route(method, "/autotask/Tickets");
+            patch_ticket(shared, body)
+        }
+        ("POST", []) if entity == Entity::Tickets => {
+            shared.record_route(method, "/autotask/Tickets");
+            create_ticket(shared, body)
+        }
+        ("POST" | "PATCH" | "PUT" | "DELETE", []) if entity.parent_path().is_some() => {
+            // The child-entity rule (fact sheet §2.3): 405, in Autotask's error shape.
+            shared.record_route(method, &format!("/autotask/{name}"));
+            let parent = entity.parent_path().unwrap_or_default();
+            at_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!(
+                    "The requested resource does not support http method '{method}'. {name} is a child entity: \
+                     create, update and delete it through {parent}"
+                ),
+            )
+        }
+        ("PATCH", [company, "contacts"]) if entity == Entity::Companies => {
+            shared.record_route(method, "/autotask/Companies/{id}/Contacts");
+            match company.parse::<i64>() {
+                Ok(company) => patch_contact(shared, company, body),
+                Err(_) => not_found(),
+            }
+        }
+        ("POST", [ticket, "notes"]) if entity == Entity::Tickets => {
+            shared.record_route(method, "/autotask/Tickets/{id}/Notes");
+            match ticket.parse::<i64>() {
+                Ok(ticket) => create_note(shared, ticket, body),
+                Err(_) => not_found(),
+            }
         }
         _ => not_found(),
     }
@@ -706,6 +972,12 @@ fn compile_filter(entity: Entity, item: &Value, or_conditions: &mut usize) -> Re
         .field(field_name)
         .ok_or_else(|| format!("Unable to find {field_name} in the {} entity.", entity.singular()))?;
     let value = get_ci(item, "value").cloned().unwrap_or(Value::Null);
+    // Typed columns: a boolean cannot be compared with an integer field (contacts' `isActive`).
+    let numeric = matches!(entity.data_type(field), "integer" | "long");
+    let has_bool = value.is_boolean() || value.as_array().is_some_and(|v| v.iter().any(Value::is_boolean));
+    if numeric && has_bool {
+        return Err(format!("Unable to convert the value {value} of the {op_name} filter on {field} to an integer"));
+    }
     match op {
         Op::Exist | Op::NotExist => {}
         Op::In | Op::NotIn if !value.as_array().is_some_and(|v| !v.is_empty() && v.iter().all(|x| !x.is_null())) => {
@@ -889,6 +1161,11 @@ fn patch_configuration(shared: &Shared, body: &Bytes) -> Response {
             if field == "isActive" && !value.is_boolean() {
                 return (internal("isActive: the value must be a boolean (true or false)"), true);
             }
+            if field == "contactID"
+                && let Err(message) = check_contact(d, value, updated["companyID"].as_i64().unwrap_or_default())
+            {
+                return (internal(&message), true);
+            }
             updated[field] = value.clone();
         }
         d.configs.insert(id, updated);
@@ -898,4 +1175,219 @@ fn patch_configuration(shared: &Shared, body: &Bytes) -> Response {
         shared.stats().configuration_patches += 1;
     }
     response
+}
+
+/// A body that must be a JSON object; else the 500 to answer.
+fn object_body(body: &Bytes) -> Result<Map<String, Value>, Box<Response>> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(input)) => Ok(input),
+        _ => Err(Box::new(at_error(StatusCode::INTERNAL_SERVER_ERROR, "The request body must be a JSON object"))),
+    }
+}
+
+/// A `contactID` value: null, or an existing contact of `company_id`.
+fn check_contact(d: &AtData, value: &Value, company_id: i64) -> Result<(), String> {
+    if value.is_null() {
+        return Ok(());
+    }
+    let Some(contact_id) = value.as_i64().filter(|_| !value.is_boolean()) else {
+        return Err(format!("contactID: the value {value} is not an integer"));
+    };
+    match d.contacts.get(&contact_id) {
+        None => Err(format!("contactID: Contact {contact_id} does not exist")),
+        Some(contact) if contact["companyID"] != json!(company_id) => {
+            Err(format!("contactID: Contact {contact_id} does not belong to Company {company_id}"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Fields sent for `entity`, merged into `record`: unknown and read-only ones are ignored,
+/// as the vendor's deserializer does.
+fn merge(entity: Entity, record: &mut Value, input: &Map<String, Value>) {
+    for (key, value) in input {
+        if let Some((field, false)) = entity.field(key) {
+            record[field] = value.clone();
+        }
+    }
+}
+
+/// Type checks of `record`'s fields against the entity's field list: integers are JSON
+/// integers, booleans booleans, strings strings; picklist values must exist; required
+/// fields must be set.
+fn check_types(entity: Entity, record: &Value) -> Result<(), String> {
+    for (field, data_type, _, required, _, picklist) in entity.field_specs() {
+        let value = &record[field];
+        if value.is_null() {
+            if required && field != "id" {
+                return Err(format!("{field}: a value is required"));
+            }
+            continue;
+        }
+        let ok = match data_type {
+            "integer" | "long" => value.is_i64(),
+            "boolean" => value.is_boolean(),
+            "string" | "datetime" => value.is_string(),
+            _ => true,
+        };
+        if !ok {
+            return Err(format!("{field}: the value {value} is not of type {data_type}"));
+        }
+        if !picklist.is_empty() && !picklist.iter().any(|(v, _)| value.as_i64() == Some(*v)) {
+            return Err(format!("{field}: {value} is not a valid picklist value"));
+        }
+        if required && data_type == "string" && value.as_str().is_some_and(|s| s.trim().is_empty()) {
+            return Err(format!("{field}: a value is required"));
+        }
+    }
+    Ok(())
+}
+
+/// `PATCH /Companies/{companyID}/Contacts`: `isActive` must be the integer 1 or 0.
+fn patch_contact(shared: &Shared, company_id: i64, body: &Bytes) -> Response {
+    let internal = |message: &str| at_error(StatusCode::INTERNAL_SERVER_ERROR, message);
+    let input = match object_body(body) {
+        Ok(input) => input,
+        Err(response) => return *response,
+    };
+    let Some(id) = get_ci(&Value::Object(input.clone()), "id").and_then(Value::as_i64) else {
+        return internal("An integer id is required to update a Contact");
+    };
+    shared.at.with(|d| {
+        if !d.companies.contains_key(&company_id) {
+            return at_error(StatusCode::NOT_FOUND, &format!("Company with id {company_id} not found"));
+        }
+        // Under another company's path the contact does not exist.
+        let Some(current) = d.contacts.get(&id).filter(|c| c["companyID"] == json!(company_id)) else {
+            return at_error(
+                StatusCode::NOT_FOUND,
+                &format!("Contact with id {id} not found for Company with id {company_id}"),
+            );
+        };
+        let mut updated = current.clone();
+        *d.contact_update_counts.entry(id).or_default() += 1;
+        if let Some(message) = d.contact_failures.get(&id) {
+            return internal(message);
+        }
+        if let Some((_, active)) = input.iter().find(|(k, _)| k.eq_ignore_ascii_case("isActive"))
+            && !(active.is_i64() && matches!(active.as_i64(), Some(0 | 1)))
+        {
+            return internal(&format!(
+                "isActive: the value {active} is not valid: an integer, 1 (active) or 0 (inactive)"
+            ));
+        }
+        merge(Entity::Contacts, &mut updated, &input);
+        if updated["companyID"] != json!(company_id) {
+            return internal("companyID: a contact cannot be moved to another company through this path");
+        }
+        if let Err(message) = check_types(Entity::Contacts, &updated) {
+            return internal(&message);
+        }
+        d.contacts.insert(id, updated);
+        json_response(&json!({ "itemId": id }))
+    })
+}
+
+/// Rules of a ticket record beyond types: references exist; a resource always comes with
+/// its role (`sent` is the request body, which must carry both).
+fn check_ticket(d: &AtData, record: &Value, sent: &Map<String, Value>) -> Result<(), String> {
+    check_types(Entity::Tickets, record)?;
+    let company_id = record["companyID"].as_i64().unwrap_or_default();
+    if !d.companies.contains_key(&company_id) {
+        return Err(format!("companyID: Company {company_id} does not exist"));
+    }
+    check_contact(d, &record["contactID"], company_id)?;
+    let sent_value = |name: &str| sent.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+    let sent_resource = sent_value("assignedResourceID").is_some_and(|v| !v.is_null());
+    let sent_role = sent_value("assignedResourceRoleID").is_some_and(|v| !v.is_null());
+    let (resource, role) = (record["assignedResourceID"].as_i64(), record["assignedResourceRoleID"].as_i64());
+    if sent_resource != sent_role || resource.is_some() != role.is_some() {
+        return Err(
+            "When assigning a Resource, you must assign both a assignedResourceID and assignedResourceRoleID.".into()
+        );
+    }
+    if let (Some(resource), Some(role)) = (resource, role) {
+        if !seed::OWNERS.iter().any(|(id, _)| *id == resource) {
+            return Err(format!("assignedResourceID: Resource {resource} does not exist or is not active"));
+        }
+        if role != seed::AT_RESOURCE_ROLE {
+            return Err(format!("assignedResourceRoleID: Role {role} is not a role of Resource {resource}"));
+        }
+    }
+    Ok(())
+}
+
+/// `PATCH /Tickets` `{"id", …}`: only the fields sent change; `null` clears.
+fn patch_ticket(shared: &Shared, body: &Bytes) -> Response {
+    let input = match object_body(body) {
+        Ok(input) => input,
+        Err(response) => return *response,
+    };
+    let Some(id) = get_ci(&Value::Object(input.clone()), "id").and_then(Value::as_i64) else {
+        return at_error(StatusCode::INTERNAL_SERVER_ERROR, "An integer id is required to update a Ticket");
+    };
+    shared.at.with(|d| {
+        let Some(mut updated) = d.tickets.get(&id).cloned() else {
+            return at_error(StatusCode::NOT_FOUND, &format!("Ticket with id {id} not found"));
+        };
+        merge(Entity::Tickets, &mut updated, &input);
+        if let Err(message) = check_ticket(d, &updated, &input) {
+            return at_error(StatusCode::INTERNAL_SERVER_ERROR, &message);
+        }
+        d.tickets.insert(id, updated);
+        json_response(&json!({ "itemId": id }))
+    })
+}
+
+/// `POST /Tickets`: required `companyID`, `title`, `status`, `priority`; → `{"itemId"}`.
+fn create_ticket(shared: &Shared, body: &Bytes) -> Response {
+    let input = match object_body(body) {
+        Ok(input) => input,
+        Err(response) => return *response,
+    };
+    shared.at.with(|d| {
+        let id = d.tickets.keys().next_back().copied().unwrap_or(0) + 1;
+        let mut record = Map::new();
+        for (field, ..) in Entity::Tickets.field_specs() {
+            record.insert(field.to_string(), Value::Null);
+        }
+        let mut record = Value::Object(record);
+        merge(Entity::Tickets, &mut record, &input);
+        record["id"] = json!(id);
+        record["ticketNumber"] = json!(ticket_number(id));
+        record["createDate"] = json!("2026-11-01T09:00:00Z");
+        if let Err(message) = check_ticket(d, &record, &input) {
+            return at_error(StatusCode::INTERNAL_SERVER_ERROR, &message);
+        }
+        d.tickets.insert(id, record);
+        json_response(&json!({ "itemId": id }))
+    })
+}
+
+/// `POST /Tickets/{id}/Notes`: required `description`, `noteType`, `publish`; → `{"itemId"}`.
+fn create_note(shared: &Shared, ticket_id: i64, body: &Bytes) -> Response {
+    let input = match object_body(body) {
+        Ok(input) => input,
+        Err(response) => return *response,
+    };
+    shared.at.with(|d| {
+        if !d.tickets.contains_key(&ticket_id) {
+            return at_error(StatusCode::NOT_FOUND, &format!("Ticket with id {ticket_id} not found"));
+        }
+        let id = d.notes.keys().next_back().copied().unwrap_or(70_000) + 1;
+        let mut record = Map::new();
+        for (field, ..) in Entity::TicketNotes.field_specs() {
+            record.insert(field.to_string(), Value::Null);
+        }
+        let mut record = Value::Object(record);
+        merge(Entity::TicketNotes, &mut record, &input);
+        record["id"] = json!(id);
+        record["ticketID"] = json!(ticket_id);
+        record["createDateTime"] = json!("2026-11-01T09:00:00Z");
+        if let Err(message) = check_types(Entity::TicketNotes, &record) {
+            return at_error(StatusCode::INTERNAL_SERVER_ERROR, &message);
+        }
+        d.notes.insert(id, record);
+        json_response(&json!({ "itemId": id }))
+    })
 }

@@ -358,3 +358,315 @@ async fn contracts_are_queryable_by_company_and_end_date() {
     assert_eq!(get(&sb, "/Contracts/999").send().await.unwrap().status(), 404);
     assert_eq!(sb.stats().count("POST", "/autotask/Contracts/query"), 2);
 }
+
+fn request(sb: &Sandbox, method: reqwest::Method, path: &str, body: &Value) -> reqwest::RequestBuilder {
+    with_auth(reqwest::Client::new().request(method, format!("{}{path}", sb.autotask_url()))).json(body)
+}
+
+fn ids_of(page: &Value) -> Vec<i64> {
+    page["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn contacts_render_is_active_as_an_integer_and_page_like_any_entity() {
+    let sb = sandbox().await;
+    let (status, jane) = json_of(get(&sb, "/Contacts/5001").send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let jane = &jane["item"];
+    assert_eq!((jane["isActive"].clone(), jane["primaryContact"].clone()), (json!(1), json!(true)), "{jane}");
+    assert_eq!(jane["emailAddress"], "jane.doe@contosodental.example");
+    assert_eq!(
+        (jane["firstName"].as_str(), jane["lastName"].as_str(), jane["title"].as_str()),
+        (Some("Jane"), Some("Doe"), Some("CEO"))
+    );
+    let (_, olga) = json_of(get(&sb, "/Contacts/5006").send().await.unwrap()).await;
+    assert_eq!(olga["item"]["isActive"], 0);
+
+    let (_, all) = json_of(post(&sb, "/Contacts/query", &company_filter(250)).send().await.unwrap()).await;
+    assert_eq!(ids_of(&all), (5001..=5007).collect::<Vec<_>>());
+    let active = json!({"filter": [{"op": "eq", "field": "companyID", "value": 250},
+                                   {"op": "eq", "field": "isActive", "value": 1}]});
+    let (_, active) = json_of(post(&sb, "/Contacts/query", &active).send().await.unwrap()).await;
+    assert_eq!(ids_of(&active), [5001, 5002, 5003, 5004, 5005, 5007]);
+    let primary = json!({"filter": [{"op": "eq", "field": "companyID", "value": 250},
+                                    {"op": "eq", "field": "primaryContact", "value": true}]});
+    let (_, primary) = json_of(post(&sb, "/Contacts/query", &primary).send().await.unwrap()).await;
+    assert_eq!(ids_of(&primary), [5001]);
+    // A boolean cannot be compared with the integer isActive.
+    let boolean = json!({"filter": [{"op": "eq", "field": "isActive", "value": true}]});
+    let (status, body) = json_of(post(&sb, "/Contacts/query", &boolean).send().await.unwrap()).await;
+    assert_eq!(status, 500);
+    assert!(body["errors"][0].as_str().unwrap().contains("isActive"), "{body}");
+
+    // 250 contacts of the large client, 100 a page through nextPageUrl.
+    let query = json!({"filter": [{"op": "eq", "field": "companyID", "value": 300}], "MaxRecords": 100});
+    let (_, page) = json_of(post(&sb, "/Contacts/query", &query).send().await.unwrap()).await;
+    let mut ids = ids_of(&page);
+    let mut next = page["pageDetails"]["nextPageUrl"].as_str().map(str::to_string);
+    while let Some(url) = next {
+        let (_, page) = json_of(with_auth(reqwest::Client::new().post(&url)).json(&query).send().await.unwrap()).await;
+        assert!(page["items"].as_array().unwrap().len() <= 100);
+        ids.extend(ids_of(&page));
+        next = page["pageDetails"]["nextPageUrl"].as_str().map(str::to_string);
+    }
+    assert_eq!(ids, (300001..=300250).collect::<Vec<_>>());
+    assert_eq!(sb.stats().count("POST", "/autotask/Contacts/query/next"), 2);
+}
+
+#[tokio::test]
+async fn contacts_are_written_only_through_their_company_with_an_integer_is_active() {
+    let sb = sandbox().await;
+    let at = sb.psa("autotask");
+    let method = reqwest::Method::PATCH;
+    let (status, body) = json_of(
+        request(&sb, method.clone(), "/Companies/250/Contacts", &json!({"id": 5002, "isActive": 0}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"itemId": 5002})));
+    assert_eq!(at.contact_is_active(5002), Some(false));
+    assert_eq!(sb.autotask().contact(5002).unwrap()["title"], "IT Manager", "others unchanged");
+
+    // A boolean, or any integer but 1 and 0, is refused.
+    for bad in [json!(true), json!(false), json!(2), json!("1")] {
+        let (status, body) = json_of(
+            request(&sb, method.clone(), "/Companies/250/Contacts", &json!({"id": 5003, "isActive": bad}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 500, "{bad}");
+        assert!(body["errors"][0].as_str().unwrap().contains("isActive"), "{body}");
+    }
+    assert_eq!(at.contact_is_active(5003), Some(true));
+
+    // The child-entity rule: no top-level writes.
+    let (status, body) =
+        json_of(request(&sb, method.clone(), "/Contacts", &json!({"id": 5003, "isActive": 0})).send().await.unwrap())
+            .await;
+    assert_eq!(status, 405);
+    assert!(body["errors"][0].as_str().unwrap().contains("/Companies/{parentId}/Contacts"), "{body}");
+    assert_eq!(at.contact_is_active(5003), Some(true));
+    // Another company's path, an unknown company, an unknown contact: 404.
+    for (path, id) in
+        [("/Companies/100/Contacts", 5003), ("/Companies/999/Contacts", 5003), ("/Companies/250/Contacts", 1)]
+    {
+        let (status, body) =
+            json_of(request(&sb, method.clone(), path, &json!({"id": id, "isActive": 0})).send().await.unwrap()).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(body["errors"][0].as_str().unwrap().contains("not found"), "{body}");
+    }
+
+    at.fail_contact_update(5004, "Contact 5004 is referenced by an open opportunity");
+    let (status, body) = json_of(
+        request(&sb, method.clone(), "/Companies/250/Contacts", &json!({"id": 5004, "isActive": 0}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert_eq!(body["errors"][0], "Contact 5004 is referenced by an open opportunity");
+    assert_eq!(at.contact_is_active(5004), Some(true));
+    at.clear_contact_failures();
+    let (status, _) = json_of(
+        request(&sb, method.clone(), "/Companies/250/Contacts", &json!({"id": 5004, "isActive": 0}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(at.contact_update_count(5004), 2);
+    assert_eq!(at.contact_update_count(5003), 4, "type refusals reached the contact; the 405 and 404s did not");
+    let stats = sb.stats();
+    assert_eq!(stats.count("PATCH", "/autotask/Companies/{id}/Contacts"), 10);
+    assert_eq!(stats.count("PATCH", "/autotask/Contacts"), 1);
+    assert_eq!(at.contact_ids_of(250), (5001..=5007).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn open_tickets_are_status_not_complete_and_reassignment_needs_resource_and_role() {
+    let sb = sandbox().await;
+    let open = json!({"filter": [{"op": "eq", "field": "companyID", "value": 250},
+                                 {"op": "noteq", "field": "status", "value": 5}]});
+    let (_, body) = json_of(post(&sb, "/Tickets/query", &open).send().await.unwrap()).await;
+    assert_eq!(ids_of(&body), [9001, 9002, 9003, 9005, 9010]);
+    let (_, closed) = json_of(get(&sb, "/Tickets/9004").send().await.unwrap()).await;
+    assert_eq!(closed["item"]["status"], 5);
+    let (_, t) = json_of(get(&sb, "/Tickets/9001").send().await.unwrap()).await;
+    let t = &t["item"];
+    assert_eq!(
+        (&t["contactID"], &t["assignedResourceID"], &t["assignedResourceRoleID"], &t["queueID"]),
+        (&json!(5002), &json!(11), &json!(8), &json!(1))
+    );
+    assert_eq!(t["title"], "Printer offline at reception");
+
+    let patch_ticket = |body: Value| {
+        let sb = &sb;
+        async move { json_of(request(sb, reqwest::Method::PATCH, "/Tickets", &body).send().await.unwrap()).await }
+    };
+    let (status, body) = patch_ticket(json!({"id": 9001, "assignedResourceID": 12})).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        body["errors"][0],
+        "When assigning a Resource, you must assign both a assignedResourceID and assignedResourceRoleID."
+    );
+    for bad in [
+        json!({"id": 9001, "assignedResourceID": 99, "assignedResourceRoleID": 8}),
+        json!({"id": 9001, "assignedResourceID": 12, "assignedResourceRoleID": 9}),
+        json!({"id": 9001, "contactID": 7002}),
+        json!({"id": 9001, "contactID": 424242}),
+        json!({"id": 9001, "queueID": 99}),
+        json!({"id": 9001, "status": "5"}),
+    ] {
+        let (status, body) = patch_ticket(bad.clone()).await;
+        assert_eq!(status, 500, "{bad}");
+        assert!(body["errors"][0].is_string(), "{body}");
+    }
+    let at = sb.psa("autotask");
+    let before = at.ticket(9001).unwrap();
+    assert_eq!(
+        (before.owner_id, before.contact_id, before.board_id),
+        (Some(11), Some(5002), Some(1)),
+        "refusals changed nothing"
+    );
+
+    let (status, body) = patch_ticket(
+        json!({"id": 9001, "assignedResourceID": 12, "assignedResourceRoleID": 8, "queueID": 4, "contactID": 5007}),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"itemId": 9001})));
+    let after = at.ticket(9001).unwrap();
+    assert_eq!((after.owner_id, after.contact_id, after.board_id), (Some(12), Some(5007), Some(4)));
+    // null clears; fields not sent stay.
+    let (status, _) = patch_ticket(json!({"id": 9001, "contactID": null})).await;
+    assert_eq!(status, 200);
+    let cleared = at.ticket(9001).unwrap();
+    assert_eq!((cleared.contact_id, cleared.owner_id), (None, Some(12)));
+    let (status, _) =
+        patch_ticket(json!({"id": 9001, "assignedResourceID": null, "assignedResourceRoleID": null})).await;
+    assert_eq!(status, 200);
+    assert_eq!(sb.autotask().ticket_record(9001).unwrap()["assignedResourceRoleID"], Value::Null);
+    let (status, _) = patch_ticket(json!({"id": 424242, "contactID": null})).await;
+    assert_eq!(status, 404);
+    assert_eq!(sb.stats().count("PATCH", "/autotask/Tickets"), 11);
+}
+
+#[tokio::test]
+async fn tickets_are_created_and_notes_added_only_through_the_ticket() {
+    let sb = sandbox().await;
+    let new = json!({"companyID": 250, "title": "Contact offboarding", "description": "Six contacts",
+                     "status": 1, "priority": 2, "queueID": 4});
+    for missing in ["companyID", "title", "status", "priority"] {
+        let mut body = new.clone();
+        body.as_object_mut().unwrap().remove(missing);
+        let (status, body) = json_of(post(&sb, "/Tickets", &body).send().await.unwrap()).await;
+        assert_eq!(status, 500, "without {missing}");
+        assert!(body["errors"][0].as_str().unwrap().contains(missing), "{body}");
+    }
+    let mut unknown_company = new.clone();
+    unknown_company["companyID"] = json!(999);
+    assert_eq!(post(&sb, "/Tickets", &unknown_company).send().await.unwrap().status(), 500);
+
+    let (status, body) = json_of(post(&sb, "/Tickets", &new).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let id = body["itemId"].as_i64().unwrap();
+    assert_eq!(id, 9704, "after the highest fixture ticket");
+    let (_, created) = json_of(get(&sb, &format!("/Tickets/{id}")).send().await.unwrap()).await;
+    assert_eq!(created["item"]["title"], "Contact offboarding");
+    assert_eq!(created["item"]["queueID"], 4);
+    assert!(created["item"]["ticketNumber"].as_str().unwrap().starts_with('T'));
+
+    let note = json!({"title": "Offboarding", "description": "Contacts inactivated: 6", "noteType": 1, "publish": 2});
+    let (status, body) = json_of(post(&sb, &format!("/Tickets/{id}/Notes"), &note).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(body["itemId"].as_i64().is_some(), "{body}");
+    let (status, body) = json_of(
+        post(&sb, "/TicketNotes", &json!({"ticketID": id, "description": "x", "noteType": 1, "publish": 2}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 405, "child entity");
+    assert!(body["errors"][0].as_str().unwrap().contains("/Tickets/{parentId}/Notes"), "{body}");
+    for bad in [
+        json!({"description": "no type", "publish": 2}),
+        json!({"noteType": 1, "publish": 2}),
+        json!({"description": "x", "noteType": 1, "publish": 9}),
+    ] {
+        let (status, _) = json_of(post(&sb, &format!("/Tickets/{id}/Notes"), &bad).send().await.unwrap()).await;
+        assert_eq!(status, 500, "{bad}");
+    }
+    assert_eq!(post(&sb, "/Tickets/424242/Notes", &note).send().await.unwrap().status(), 404);
+
+    let view = sb.psa("autotask").ticket(id).unwrap();
+    assert_eq!(view.notes, ["Contacts inactivated: 6"]);
+    assert_eq!((view.company_id, view.board_id, view.closed), (250, Some(4), false));
+    let (_, notes) = json_of(
+        post(&sb, "/TicketNotes/query", &json!({"filter": [{"op": "eq", "field": "ticketID", "value": id}]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(notes["items"][0]["publish"], 2);
+    assert!(sb.psa("autotask").ticket_ids_of(250).contains(&id));
+    assert_eq!(sb.stats().count("POST", "/autotask/Tickets/{id}/Notes"), 5);
+}
+
+#[tokio::test]
+async fn configuration_items_carry_their_contact_which_patch_changes() {
+    let sb = sandbox().await;
+    let (_, item) = json_of(get(&sb, "/ConfigurationItems/25001").send().await.unwrap()).await;
+    assert_eq!(item["item"]["contactID"], 5002);
+    let (_, item) = json_of(get(&sb, "/ConfigurationItems/25004").send().await.unwrap()).await;
+    assert_eq!(item["item"]["contactID"], Value::Null);
+    let at = sb.psa("autotask");
+    let (status, _) = json_of(patch(&sb, &json!({"id": 25001, "contactID": 5007})).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(at.configuration_contact(25001), Some(5007));
+    for bad in [json!(7002), json!(424242), json!(true)] {
+        let (status, body) = json_of(patch(&sb, &json!({"id": 25001, "contactID": bad})).send().await.unwrap()).await;
+        assert_eq!(status, 500, "{bad}");
+        assert!(body["errors"][0].as_str().unwrap().contains("contactID"), "{body}");
+    }
+    assert_eq!(at.configuration_contact(25001), Some(5007));
+    let (status, _) = json_of(patch(&sb, &json!({"id": 25001, "contactID": null})).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(at.configuration_contact(25001), None);
+}
+
+#[tokio::test]
+async fn contact_and_ticket_routes_share_the_thread_limit_and_the_hourly_budget() {
+    let sb = sandbox().await;
+    sb.set_latency(Duration::from_millis(300));
+    let writes = (0..5).map(|i| {
+        request(&sb, reqwest::Method::PATCH, "/Companies/250/Contacts", &json!({"id": 5001 + i, "isActive": 1})).send()
+    });
+    let company_read = get(&sb, "/Companies/250").send();
+    let ticket_read = get(&sb, "/Tickets/9001").send();
+    let (writes, company_read, ticket_read) =
+        tokio::join!(futures::future::join_all(writes), company_read, ticket_read);
+    let statuses: Vec<u16> = writes.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+    let company_status = company_read.unwrap().status().as_u16();
+    // Parent-path writes count under `companies`, with the company read: 6 requests, 3 slots.
+    let mut all = statuses.clone();
+    all.push(company_status);
+    assert_eq!(all.iter().filter(|s| **s == 429).count(), 3, "{all:?}");
+    assert_eq!(ticket_read.unwrap().status(), 200, "tickets are another endpoint");
+    assert_eq!(sb.stats().thread_limit_rejections(), 3);
+
+    sb.set_latency(Duration::ZERO);
+    sb.set_autotask_hourly_limit(sb.autotask().requests_in_last_hour() as u32);
+    let (status, body) = json_of(post(&sb, "/Contacts/query", &company_filter(250)).send().await.unwrap()).await;
+    assert_eq!(status, 429);
+    assert!(body["errors"][0].as_str().unwrap().contains("requests per hour"), "{body}");
+    let note = json!({"description": "x", "noteType": 1, "publish": 2});
+    assert_eq!(post(&sb, "/Tickets/9001/Notes", &note).send().await.unwrap().status(), 429);
+    assert!(sb.psa("autotask").ticket(9001).unwrap().notes.is_empty());
+}
