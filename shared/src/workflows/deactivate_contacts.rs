@@ -16,6 +16,7 @@
 //! others; a spent request budget (Autotask) stops the run cleanly, resumable.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -933,12 +934,13 @@ fn item_code(error: &PsaError, default: ErrorCode) -> ErrorCode {
     }
 }
 
-/// One item's result: its change record (if any) and what the report says.
+/// One item's result: its change record and what the report says.
 enum Step<T> {
     Changed(T, ItemChange),
     Failed(ContactReportError, ItemChange),
+    /// Not sent: the request budget was spent before its turn.
     NotAttempted,
-    /// Nothing to write (confirmed on resume with no change needed is still a Changed).
+    /// This item found the request budget spent: the run stops here, resumable.
     Budget(PsaError),
 }
 
@@ -950,92 +952,34 @@ async fn write_changes(deps: &ContactDeps<'_>, changes: &mut Vec<ItemChange>, al
     Ok(())
 }
 
-async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work) -> Outcome {
-    let mut outcome = Outcome::default();
-    let total = work.contacts.len() + work.tickets.len() + work.configurations.len();
-    deps.progress.start(total as u64);
-    let concurrency = deps.concurrency.max(1);
-    let op = ctx.operation_id.as_str();
-    let mut pending: Vec<ItemChange> = Vec::new();
-    let mut halted = false;
-
-    // Contacts.
-    let mut stream = futures::stream::iter(work.contacts)
-        .map(|(contact, verify)| async move {
-            if verify {
-                match deps.psa.contact(&contact.id).await {
-                    Ok(Some(now)) if !now.active => {
-                        let change = change_record(
-                            op,
-                            ITEM_CONTACT,
-                            &contact.id,
-                            &contact.name,
-                            json!(contact),
-                            Some(json!(now)),
-                            None,
-                        );
-                        return Step::Changed(now, change);
-                    }
-                    Ok(_) => {}
-                    Err(error @ PsaError::BudgetExhausted { .. }) => return Step::Budget(error),
-                    Err(_) => {}
-                }
-            }
-            match deps.psa.set_contact_active(&contact, false).await {
-                Ok(after) if !after.active => {
-                    let change = change_record(
-                        op,
-                        ITEM_CONTACT,
-                        &contact.id,
-                        &contact.name,
-                        json!(contact),
-                        Some(json!(after)),
-                        None,
-                    );
-                    Step::Changed(after, change)
-                }
-                Ok(after) => {
-                    let message = format!(
-                        "{} ({}): the PSA accepted the update but the contact is still active",
-                        contact.name, contact.id
-                    );
-                    let change = change_record(
-                        op,
-                        ITEM_CONTACT,
-                        &contact.id,
-                        &contact.name,
-                        json!(contact),
-                        Some(json!(after)),
-                        Some((ErrorCode::ContactUpdateFailed, message.clone())),
-                    );
-                    Step::Failed(
-                        report_error(ErrorCode::ContactUpdateFailed, message, Some((ITEM_CONTACT, &contact.id))),
-                        change,
-                    )
-                }
-                Err(error @ PsaError::BudgetExhausted { .. }) => Step::Budget(error),
-                Err(error) => {
-                    let code = item_code(&error, ErrorCode::ContactUpdateFailed);
-                    let message = format!("Unable to deactivate contact {} ({}): {error}", contact.name, contact.id);
-                    let change = change_record(
-                        op,
-                        ITEM_CONTACT,
-                        &contact.id,
-                        &contact.name,
-                        json!(contact),
-                        None,
-                        Some((code, message.clone())),
-                    );
-                    Step::Failed(report_error(code, message, Some((ITEM_CONTACT, &contact.id))), change)
-                }
-            }
+/// Run one phase: `apply` to each item, `deps.concurrency` at once, results in order, change
+/// records written as they come in. Once the request budget is spent nothing more is sent.
+/// Returns the items' states after their change.
+async fn phase<I, T, F, Fut>(
+    deps: &ContactDeps<'_>,
+    items: Vec<I>,
+    halted: &AtomicBool,
+    outcome: &mut Outcome,
+    apply: F,
+) -> Result<Vec<T>, OfframpError>
+where
+    F: Fn(I) -> Fut,
+    Fut: std::future::Future<Output = Step<T>>,
+{
+    let mut changed = Vec::new();
+    let mut pending = Vec::new();
+    let mut stream = futures::stream::iter(items)
+        .map(|item| {
+            // Async blocks are lazy: the check runs when the item's turn comes.
+            let work = apply(item);
+            async move { if halted.load(Ordering::SeqCst) { Step::NotAttempted } else { work.await } }
         })
-        .buffered(concurrency);
+        .buffered(deps.concurrency.max(1));
     while let Some(step) = stream.next().await {
         deps.progress.item_done();
         match step {
             Step::Changed(after, change) => {
-                outcome.deactivated.push(after);
+                changed.push(after);
                 pending.push(change);
             }
             Step::Failed(error, change) => {
@@ -1043,212 +987,184 @@ async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work) -> Outcom
                 pending.push(change);
             }
             Step::Budget(error) => {
-                halted = true;
+                halted.store(true, Ordering::SeqCst);
                 outcome.not_attempted += 1;
                 outcome.stopped.get_or_insert(error.into());
             }
             Step::NotAttempted => outcome.not_attempted += 1,
         }
-        if let Err(error) = write_changes(deps, &mut pending, false).await {
+        write_changes(deps, &mut pending, false).await?;
+    }
+    drop(stream);
+    write_changes(deps, &mut pending, true).await?;
+    Ok(changed)
+}
+
+/// A failed change: its report entry and its change record.
+fn failed<T>(op: &str, item: (&str, &str, &str), before: Value, code: ErrorCode, message: String) -> Step<T> {
+    let (item_type, id, name) = item;
+    let record = change_record(op, item_type, id, name, before, None, Some((code, message.clone())));
+    Step::Failed(report_error(code, message, Some((item_type, id))), record)
+}
+
+async fn deactivate_contact(deps: &ContactDeps<'_>, op: &str, contact: Contact, verify: bool) -> Step<Contact> {
+    let item = (ITEM_CONTACT, contact.id.as_str(), contact.name.as_str());
+    let done = |after: Contact| {
+        let record =
+            change_record(op, ITEM_CONTACT, &contact.id, &contact.name, json!(contact), Some(json!(after)), None);
+        Step::Changed(after, record)
+    };
+    if verify {
+        match deps.psa.contact(&contact.id).await {
+            // The interrupted run's update reached the PSA; only its record is missing.
+            Ok(Some(now)) if !now.active => return done(now),
+            Err(error @ PsaError::BudgetExhausted { .. }) => return Step::Budget(error),
+            _ => {}
+        }
+    }
+    match deps.psa.set_contact_active(&contact, false).await {
+        Ok(after) if !after.active => done(after),
+        Ok(_) => {
+            let message = format!(
+                "Unable to deactivate contact {} ({}): the PSA accepted the update but the contact is still active",
+                contact.name, contact.id
+            );
+            failed(op, item, json!(contact), ErrorCode::ContactUpdateFailed, message)
+        }
+        Err(error @ PsaError::BudgetExhausted { .. }) => Step::Budget(error),
+        Err(error) => {
+            let message = format!("Unable to deactivate contact {} ({}): {error}", contact.name, contact.id);
+            failed(op, item, json!(contact), item_code(&error, ErrorCode::ContactUpdateFailed), message)
+        }
+    }
+}
+
+async fn reassign_ticket(
+    deps: &ContactDeps<'_>,
+    op: &str,
+    ticket: Ticket,
+    change: PlannedTicketChange,
+    verify: bool,
+) -> Step<Ticket> {
+    let item = (ITEM_TICKET, ticket.id.as_str(), ticket.summary.as_str());
+    let done = |after: Ticket| {
+        let record =
+            change_record(op, ITEM_TICKET, &ticket.id, &ticket.summary, json!(ticket), Some(json!(after)), None);
+        Step::Changed(after, record)
+    };
+    if verify {
+        match deps.psa.ticket(&ticket.id).await {
+            Ok(Some(now)) if change.done_on(&now) => return done(now),
+            Err(error @ PsaError::BudgetExhausted { .. }) => return Step::Budget(error),
+            _ => {}
+        }
+    }
+    match deps.psa.update_ticket(&ticket.id, &change.assignment()).await {
+        Ok(after) => done(after),
+        Err(error @ PsaError::BudgetExhausted { .. }) => Step::Budget(error),
+        Err(error) => {
+            let message = format!("Unable to reassign ticket {} ({}): {error}", ticket.id, ticket.summary);
+            failed(op, item, json!(ticket), item_code(&error, ErrorCode::RelatedUpdateFailed), message)
+        }
+    }
+}
+
+async fn update_configuration_contact(
+    deps: &ContactDeps<'_>,
+    op: &str,
+    config: Configuration,
+    to: Option<String>,
+    verify: bool,
+) -> Step<Configuration> {
+    let item = (ITEM_CONFIGURATION_CONTACT, config.id.as_str(), config.name.as_str());
+    let done = |after: Configuration| {
+        let record = change_record(
+            op,
+            ITEM_CONFIGURATION_CONTACT,
+            &config.id,
+            &config.name,
+            json!(config),
+            Some(json!(after)),
+            None,
+        );
+        Step::Changed(after, record)
+    };
+    if verify {
+        match deps.psa.configuration(&config.id).await {
+            Ok(Some(now)) if now.contact_id == to => return done(now),
+            Err(error @ PsaError::BudgetExhausted { .. }) => return Step::Budget(error),
+            _ => {}
+        }
+    }
+    match deps.psa.set_configuration_contact(&config.id, to.as_deref()).await {
+        Ok(after) => done(after),
+        Err(error @ PsaError::BudgetExhausted { .. }) => Step::Budget(error),
+        Err(error) => {
+            let message =
+                format!("Unable to update the contact of configuration {} ({}): {error}", config.id, config.name);
+            failed(op, item, json!(config), item_code(&error, ErrorCode::RelatedUpdateFailed), message)
+        }
+    }
+}
+
+async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work) -> Outcome {
+    let mut outcome = Outcome::default();
+    let total = work.contacts.len() + work.tickets.len() + work.configurations.len();
+    deps.progress.start(total as u64);
+    let op = ctx.operation_id.as_str();
+    let halted = AtomicBool::new(false);
+
+    let deactivated = phase(deps, work.contacts, &halted, &mut outcome, |(contact, verify)| {
+        deactivate_contact(deps, op, contact, verify)
+    })
+    .await;
+    match deactivated {
+        Ok(mut contacts) => {
+            contacts.sort_by_key(|c| sort_key(&c.id));
+            outcome.deactivated = contacts;
+        }
+        Err(error) => {
             outcome.stopped = Some(error);
             return outcome;
         }
     }
-    drop(stream);
-    if let Err(error) = write_changes(deps, &mut pending, true).await {
-        outcome.stopped = Some(error);
-        return outcome;
-    }
-    outcome.deactivated.sort_by_key(|c| sort_key(&c.id));
     // Related records of a contact that failed to deactivate stay as they are: that
-    // contact is still active, so its tickets are not orphaned.
+    // contact is still active, so its tickets and configurations are not orphaned.
     let failed_contacts: HashSet<String> = outcome
         .errors
         .iter()
         .filter(|e| e.item_type.as_deref() == Some(ITEM_CONTACT))
         .filter_map(|e| e.item_id.clone())
         .collect();
+    let keeps = |contact: &Option<String>| contact.as_ref().is_some_and(|c| failed_contacts.contains(c));
 
-    // Tickets.
-    let tickets: Vec<_> = work
-        .tickets
-        .into_iter()
-        .filter(|(t, _, _)| !t.contact_id.as_ref().is_some_and(|c| failed_contacts.contains(c)))
-        .collect();
-    let halted_ref = &halted;
-    let mut stream = futures::stream::iter(tickets)
-        .map(|(ticket, change, verify)| async move {
-            if *halted_ref {
-                return Step::NotAttempted;
-            }
-            if verify {
-                match deps.psa.ticket(&ticket.id).await {
-                    Ok(Some(now)) if change.done_on(&now) => {
-                        let record = change_record(
-                            op,
-                            ITEM_TICKET,
-                            &ticket.id,
-                            &ticket.summary,
-                            json!(ticket),
-                            Some(json!(now)),
-                            None,
-                        );
-                        return Step::Changed(now, record);
-                    }
-                    Err(error @ PsaError::BudgetExhausted { .. }) => return Step::Budget(error),
-                    _ => {}
-                }
-            }
-            match deps.psa.update_ticket(&ticket.id, &change.assignment()).await {
-                Ok(after) => {
-                    let record = change_record(
-                        op,
-                        ITEM_TICKET,
-                        &ticket.id,
-                        &ticket.summary,
-                        json!(ticket),
-                        Some(json!(after)),
-                        None,
-                    );
-                    Step::Changed(after, record)
-                }
-                Err(error @ PsaError::BudgetExhausted { .. }) => Step::Budget(error),
-                Err(error) => {
-                    let code = item_code(&error, ErrorCode::RelatedUpdateFailed);
-                    let message = format!("Unable to reassign ticket {} ({}): {error}", ticket.id, ticket.summary);
-                    let record = change_record(
-                        op,
-                        ITEM_TICKET,
-                        &ticket.id,
-                        &ticket.summary,
-                        json!(ticket),
-                        None,
-                        Some((code, message.clone())),
-                    );
-                    Step::Failed(report_error(code, message, Some((ITEM_TICKET, &ticket.id))), record)
-                }
-            }
-        })
-        .buffered(concurrency);
-    let mut stop_tickets = false;
-    while let Some(step) = stream.next().await {
-        deps.progress.item_done();
-        match step {
-            Step::Changed(_, change) => {
-                outcome.tickets_changed += 1;
-                pending.push(change);
-            }
-            Step::Failed(error, change) => {
-                outcome.errors.push(error);
-                pending.push(change);
-            }
-            Step::Budget(error) => {
-                stop_tickets = true;
-                outcome.not_attempted += 1;
-                outcome.stopped.get_or_insert(error.into());
-            }
-            Step::NotAttempted => outcome.not_attempted += 1,
+    let tickets: Vec<_> = work.tickets.into_iter().filter(|(t, _, _)| !keeps(&t.contact_id)).collect();
+    match phase(deps, tickets, &halted, &mut outcome, |(ticket, change, verify)| {
+        reassign_ticket(deps, op, ticket, change, verify)
+    })
+    .await
+    {
+        Ok(changed) => outcome.tickets_changed = changed.len() as u64,
+        Err(error) => {
+            outcome.stopped = Some(error);
+            return outcome;
         }
     }
-    drop(stream);
-    halted |= stop_tickets;
-    if let Err(error) = write_changes(deps, &mut pending, true).await {
-        outcome.stopped = Some(error);
-        return outcome;
-    }
 
-    // Configurations.
-    let configurations: Vec<_> = work
-        .configurations
-        .into_iter()
-        .filter(|(c, _, _)| !c.contact_id.as_ref().is_some_and(|id| failed_contacts.contains(id)))
-        .collect();
-    let halted_ref = &halted;
-    let mut stream = futures::stream::iter(configurations)
-        .map(|(config, to, verify)| async move {
-            if *halted_ref {
-                return Step::NotAttempted;
-            }
-            if verify {
-                match deps.psa.configuration(&config.id).await {
-                    Ok(Some(now)) if now.contact_id == to => {
-                        let record = change_record(
-                            op,
-                            ITEM_CONFIGURATION_CONTACT,
-                            &config.id,
-                            &config.name,
-                            json!(config),
-                            Some(json!(now)),
-                            None,
-                        );
-                        return Step::Changed(now, record);
-                    }
-                    Err(error @ PsaError::BudgetExhausted { .. }) => return Step::Budget(error),
-                    _ => {}
-                }
-            }
-            match deps.psa.set_configuration_contact(&config.id, to.as_deref()).await {
-                Ok(after) => {
-                    let record = change_record(
-                        op,
-                        ITEM_CONFIGURATION_CONTACT,
-                        &config.id,
-                        &config.name,
-                        json!(config),
-                        Some(json!(after)),
-                        None,
-                    );
-                    Step::Changed(after, record)
-                }
-                Err(error @ PsaError::BudgetExhausted { .. }) => Step::Budget(error),
-                Err(error) => {
-                    let code = item_code(&error, ErrorCode::RelatedUpdateFailed);
-                    let message = format!(
-                        "Unable to update the contact of configuration {} ({}): {error}",
-                        config.id, config.name
-                    );
-                    let record = change_record(
-                        op,
-                        ITEM_CONFIGURATION_CONTACT,
-                        &config.id,
-                        &config.name,
-                        json!(config),
-                        None,
-                        Some((code, message.clone())),
-                    );
-                    Step::Failed(report_error(code, message, Some((ITEM_CONFIGURATION_CONTACT, &config.id))), record)
-                }
-            }
-        })
-        .buffered(concurrency);
-    let mut stop_configs = false;
-    while let Some(step) = stream.next().await {
-        deps.progress.item_done();
-        match step {
-            Step::Changed(_, change) => {
-                outcome.configurations_changed += 1;
-                pending.push(change);
-            }
-            Step::Failed(error, change) => {
-                outcome.errors.push(error);
-                pending.push(change);
-            }
-            Step::Budget(error) => {
-                stop_configs = true;
-                outcome.not_attempted += 1;
-                outcome.stopped.get_or_insert(error.into());
-            }
-            Step::NotAttempted => outcome.not_attempted += 1,
+    let configurations: Vec<_> = work.configurations.into_iter().filter(|(c, _, _)| !keeps(&c.contact_id)).collect();
+    match phase(deps, configurations, &halted, &mut outcome, |(config, to, verify)| {
+        update_configuration_contact(deps, op, config, to, verify)
+    })
+    .await
+    {
+        Ok(changed) => outcome.configurations_changed = changed.len() as u64,
+        Err(error) => {
+            outcome.stopped = Some(error);
+            return outcome;
         }
     }
-    drop(stream);
-    halted |= stop_configs;
     deps.progress.finish();
-    if let Err(error) = write_changes(deps, &mut pending, true).await {
-        outcome.stopped = Some(error);
-        return outcome;
-    }
-    if halted {
+    if halted.load(Ordering::SeqCst) {
         // The note and the notification describe a finished run; they wait for the resume.
         return outcome;
     }
