@@ -482,3 +482,46 @@ async fn bad_input_changes_nothing() {
     assert_eq!(sandbox.stats().count("PATCH", "/company/contacts/{id}"), 0);
     assert!(h.audit.list_operations(&Default::default()).await.unwrap().iter().all(|o| o.operation.dry_run));
 }
+
+/// `rollback` puts back a configuration deactivation too, on every PSA: each configuration
+/// returns to its status; one changed in between is a conflict and left alone.
+#[tokio::test]
+async fn configuration_deactivation_rolls_back_on_every_psa() {
+    use offramp::workflows::deactivate_configs::{DeactivateConfigsRequest, deactivate_configs};
+    for kind in ALL {
+        let sandbox = sandbox().await;
+        let h = harness(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        let report = deactivate_configs(
+            &h.deps(),
+            DeactivateConfigsRequest { client_id: Some("270".into()), ..DeactivateConfigsRequest::default() },
+        )
+        .await;
+        assert!(report.success, "{kind}: {:?}", report.errors);
+        assert_eq!(report.statistics.configs_deactivated, 3);
+        sim.set_configuration_active(27003, true);
+        // On ConnectWise someone disposes of 27002 meanwhile: neither the state before nor
+        // the one the operation left, so a conflict.
+        let cw = kind == PsaKind::ConnectWise;
+        if cw {
+            sandbox.connectwise().set_configuration_status(27002, 4);
+        }
+        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref() };
+        let operation_id = report.operation_id.clone().unwrap();
+        let undo = rollback(&rdeps, RollbackRequest { operation_id: operation_id.clone(), ..Default::default() }).await;
+        assert!(undo.success, "{kind}: {:?}", undo.errors);
+        // 27003 was put back to active by someone: already what the rollback wants.
+        let expected = if cw { (1, 1, 1) } else { (2, 1, 0) };
+        let s = &undo.statistics;
+        assert_eq!((s.restored, s.already_restored, s.conflicts), expected, "{kind}: {:?}", undo.items);
+        for id in [27001, 27002, 27003] {
+            assert_eq!(sim.configuration_is_active(id), Some(!(cw && id == 27002)), "{kind}: {id}");
+        }
+        assert_eq!(sim.configuration_is_active(27004), Some(false), "{kind}: never touched, never restored");
+        // Someone deactivates 27001 again; a second rollback finds the rest done and leaves it alone.
+        sim.set_configuration_active(27001, false);
+        let again = rollback(&rdeps, RollbackRequest { operation_id, ..Default::default() }).await;
+        assert_eq!(again.statistics.restored, 1, "{kind}: the operation left 27001 inactive, so it is restorable");
+        assert_eq!(again.statistics.already_restored, if cw { 1 } else { 2 });
+    }
+}
