@@ -12,9 +12,20 @@
 //!   `Retry-After`. The HTTP layer keeps a rolling five-minute budget (`HALO_RATE_LIMIT`).
 //! - Error bodies are heterogeneous: `{"resultCode","errorMessage"}`, `{"ClassName","Message"}`,
 //!   `{"Message"}`, OAuth `{"error"}`, or plain text. All are read.
+//! - Contacts are users (`/api/users`, rows under `users`, boolean `inactive`), set
+//!   inactive by the same array upsert. The only primary signal is the client's main site's
+//!   `maincontact_id` (`/api/site/{main_site_id}`). Tickets: `/api/tickets` (`open_only=true`),
+//!   reassigned by upsert (`user_id`, `agent_id`, `team` by name); notes are actions
+//!   (`POST /api/actions`) with a mandatory `outcome_id` and `hiddenfromuser`.
+//! - Assets have no documented contact field: configuration contacts are not supported.
+//!
+//! Requests per operation: `list_contacts`, `open_tickets` one per page; `contact`,
+//! `ticket`, `set_contact_active`, `add_ticket_note` one; `primary_contacts` two (client,
+//! site); `update_ticket` two (read, upsert; three if the answer lacks the saved ticket);
+//! `create_ticket` two (client for its main site, create).
 //!
 //! UNCONFIRMED points, and how this client copes:
-//! - Whether inactive assets and clients are listed by default: we always send both
+//! - Whether inactive assets, clients and users are listed by default: we always send both
 //!   `includeinactive=true` and `includeactive=true`.
 //! - The largest page size: we ask for 500 and page by the `page_size` the server says
 //!   it used, stopping at `record_count` or at a short page.
@@ -25,6 +36,12 @@
 //!   whichever comes and otherwise trust the 2xx.
 //! - Token lifetime: cached until 60 s before `expires_in`, and fetched again once if an
 //!   API call answers 401 anyway (revoked or clock skew).
+//! - Whether an upsert with an id that does not exist is refused or creates a record:
+//!   `update_ticket` reads the ticket first. Users come from a listing and are not re-read.
+//! - Ticket closed statuses (`CLOSED_STATUS_IDS`, 9 "Closed"), clearing a ticket's contact
+//!   (`user_id` 0) or owner (`agent_id` 0) or team (`""`), the user title field (`jobtitle`),
+//!   the site main contact as "primary", the note outcome id (a setting): see the comments
+//!   where each is used.
 //! - HaloPSA has no "archived" asset flag. An inactive asset whose `status_id` is one of
 //!   `OFFRAMP_HALO_ARCHIVED_STATUS_IDS` counts as archived; default: none.
 
@@ -33,7 +50,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
 use super::psa_common::{config_error, exactly_named, positive_id, with_trailing_slash};
@@ -50,6 +67,17 @@ const PAGE_SIZE: u32 = 500;
 const MAX_PAGES: usize = 100_000;
 /// Refresh a token this long before HaloPSA says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// `status_id` values of closed tickets: 9 is "Closed" in a default tenant. UNCONFIRMED
+/// (tenants define their own statuses); lists use `open_only=true` and only a single
+/// ticket read relies on this.
+const CLOSED_STATUS_IDS: [i64; 1] = [9];
+/// `user_id` that leaves a ticket without a contact. UNCONFIRMED: the fact sheet knows
+/// only `-1` as "the client's General User" on create; 0 means no user here.
+const NO_USER: i64 = 0;
+/// `agent_id` of an unassigned ticket (UNCONFIRMED).
+const NO_AGENT: i64 = 0;
+/// The primary-contact signal HaloPSA has: the client's main site's main contact.
+const MAIN_CONTACT_SIGNAL: &str = "site.maincontact_id";
 
 #[derive(Debug, Clone)]
 pub struct HaloSettings {
@@ -85,6 +113,8 @@ pub struct HaloClient {
     api: url::Url,
     token_url: url::Url,
     token: Mutex<Option<Token>>,
+    /// Rows asked for per page of a list ([`PAGE_SIZE`] unless [`HaloClient::with_page_size`]).
+    page_size: u32,
 }
 
 impl HaloClient {
@@ -120,11 +150,18 @@ impl HaloClient {
         }
         let redactor = Redactor::new([settings.client_secret.expose().to_string()]);
         let http = HttpClient::new("halo", http, redactor).map_err(|e| config_error(e.to_string()))?;
-        Ok(Self { http, settings, api, token_url, token: Mutex::new(None) })
+        Ok(Self { http, settings, api, token_url, token: Mutex::new(None), page_size: PAGE_SIZE })
     }
 
     pub fn http(&self) -> &HttpClient {
         &self.http
+    }
+
+    /// Ask for `page_size` rows per page (1..=1000) instead of 500: for tenants whose
+    /// server caps pages lower (the maximum is UNCONFIRMED), and for tests of paging.
+    pub fn with_page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size.clamp(1, 1000);
+        self
     }
 
     /// The `Authorization` header value, fetching a token when there is none or it is about to expire.
@@ -258,7 +295,7 @@ impl HaloClient {
             let mut query: Vec<(&str, String)> = filters.to_vec();
             query.extend([
                 ("pageinate", "true".to_string()),
-                ("page_size", PAGE_SIZE.to_string()),
+                ("page_size", self.page_size.to_string()),
                 ("page_no", page_no.to_string()),
             ]);
             let body = self
@@ -274,7 +311,7 @@ impl HaloClient {
                 rows.push(each(row)?);
             }
             let total = body.get("record_count").and_then(Value::as_u64);
-            let used_size = body.get("page_size").and_then(Value::as_u64).unwrap_or(u64::from(PAGE_SIZE)).max(1);
+            let used_size = body.get("page_size").and_then(Value::as_u64).unwrap_or(u64::from(self.page_size)).max(1);
             let done = match total {
                 Some(total) => seen >= total || page_len == 0,
                 None => page_len < used_size,
@@ -326,6 +363,105 @@ impl HaloClient {
             status: ConfigStatus { id: status_id.map(|s| s.to_string()), name: state_name(state).into(), state },
             type_name: value.get("assettype_name").and_then(Value::as_str).map(str::to_string),
             contact_id: None,
+        })
+    }
+
+    /// A user (Halo's contact). `client_hint`: the client listed, should a row lack `client_id`.
+    fn parse_user(value: &Value, client_hint: Option<i64>) -> Result<Contact, PsaError> {
+        let id = int(value, "id").ok_or_else(|| PsaError::InvalidResponse { message: "user without an id".into() })?;
+        let inactive = value
+            .get("inactive")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| PsaError::InvalidResponse { message: format!("user {id} has no boolean inactive") })?;
+        let joined = [text(value, "firstname"), text(value, "surname")].into_iter().flatten().collect::<Vec<_>>();
+        let email = text(value, "emailaddress");
+        let name = if joined.is_empty() {
+            text(value, "name").or_else(|| email.clone()).unwrap_or_else(|| format!("User {id}"))
+        } else {
+            joined.join(" ")
+        };
+        Ok(Contact {
+            id: id.to_string(),
+            company_id: int(value, "client_id")
+                .filter(|c| *c > 0)
+                .or(client_hint)
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            name,
+            email,
+            // The job title's field name is UNCONFIRMED (not in the fact sheet's user
+            // fields): `jobtitle`, else `title`, else none.
+            title: text(value, "jobtitle").or_else(|| text(value, "title")),
+            active: !inactive,
+            // Halo's only primary signal is company-level (the main site's contact), read by
+            // `primary_contacts`; `isimportantcontact` is a different flag.
+            primary_signals: Vec::new(),
+        })
+    }
+
+    fn parse_ticket(value: &Value) -> Result<Ticket, PsaError> {
+        let id =
+            int(value, "id").ok_or_else(|| PsaError::InvalidResponse { message: "ticket without an id".into() })?;
+        Ok(Ticket {
+            id: id.to_string(),
+            company_id: int(value, "client_id").map(|c| c.to_string()).unwrap_or_default(),
+            summary: value.get("summary").and_then(Value::as_str).unwrap_or_default().to_string(),
+            // 0, -1 (the General User) or null: no contact.
+            contact_id: positive(value, "user_id"),
+            owner_id: positive(value, "agent_id"),
+            owner_role_id: None,
+            queue: text(value, "team"),
+            closed: int(value, "status_id").is_some_and(|s| CLOSED_STATUS_IDS.contains(&s)),
+        })
+    }
+
+    /// The ticket, or `NotFound`.
+    async fn existing_ticket(&self, id: i64) -> Result<Ticket, PsaError> {
+        let what = format!("ticket {id}");
+        match self.get_json(&format!("tickets/{id}"), &[], &what).await? {
+            Some(value) => Self::parse_ticket(&value),
+            None => Err(PsaError::NotFound { what }),
+        }
+    }
+
+    /// The upsert object for `change`; ids are checked before anything is sent.
+    fn ticket_update(id: i64, change: &TicketAssignment) -> Result<Value, PsaError> {
+        let mut body = Map::new();
+        body.insert("id".into(), json!(id));
+        if let Some(contact) = &change.contact_id {
+            let value = match contact {
+                Some(contact) => numeric_id(contact, "user")?,
+                None => NO_USER,
+            };
+            body.insert("user_id".into(), json!(value));
+        }
+        if let Some(owner) = &change.owner {
+            let value = match owner {
+                Some(owner) => numeric_id(&owner.id, "agent")?,
+                None => NO_AGENT,
+            };
+            body.insert("agent_id".into(), json!(value));
+        }
+        if let Some(queue) = &change.queue {
+            // By name: the team-id variant is UNCONFIRMED (§3.3). Clearing sends an empty
+            // name (UNCONFIRMED too).
+            let name = queue.as_deref().map(str::trim).unwrap_or_default();
+            body.insert("team".into(), json!(name));
+        }
+        Ok(Value::Object(body))
+    }
+
+    /// `POST /api/{path}` with a JSON array; the saved rows when Halo returns them (an
+    /// array, one object, or nothing: all read).
+    async fn post(&self, path: &str, body: &Value, retry: Retry, what: &str) -> Result<Vec<Value>, PsaError> {
+        let response = self.send(Method::POST, self.url(path, &[])?, Some(body), retry).await?;
+        if !response.is_success() {
+            return Err(self.error_for(&response, what, true));
+        }
+        Ok(match response.json().unwrap_or(Value::Null) {
+            Value::Array(rows) => rows,
+            row @ Value::Object(_) => vec![row],
+            _ => Vec::new(),
         })
     }
 
@@ -390,6 +526,44 @@ fn state_name(state: ConfigState) -> &'static str {
 fn int(value: &Value, name: &str) -> Option<i64> {
     let v = value.get(name)?;
     v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+}
+
+/// A non-empty string field, trimmed.
+fn text(value: &Value, name: &str) -> Option<String> {
+    value.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// A positive integer id field as a string; 0, negative (-1 is the General User) or null is none.
+fn positive(value: &Value, name: &str) -> Option<String> {
+    int(value, name).filter(|v| *v > 0).map(|v| v.to_string())
+}
+
+/// Plain text as `note_html`: blank-line separated paragraphs in `<p>`, line breaks as
+/// `<br>`, everything HTML-escaped (a note is text, never markup).
+fn note_html(text: &str) -> String {
+    let text = text.replace("\r\n", "\n");
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .map(|p| p.trim_matches('\n'))
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("<p>{}</p>", p.split('\n').map(escape_html).collect::<Vec<_>>().join("<br>")))
+        .collect();
+    if paragraphs.is_empty() { "<p></p>".to_string() } else { paragraphs.concat() }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The message of any of HaloPSA's error shapes.
@@ -579,40 +753,176 @@ impl Psa for HaloClient {
         self.authorization(false).await.map(|_| ())
     }
 
-    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
-    async fn list_contacts(&self, _company_id: &str) -> Result<Vec<Contact>, PsaError> {
-        Err(not_yet())
+    async fn list_contacts(&self, company_id: &str) -> Result<Vec<Contact>, PsaError> {
+        let id = numeric_id(company_id, "client")?;
+        // Both flags, as for assets: whether inactive users are listed by default is UNCONFIRMED.
+        let mut query = both_states();
+        query.push(("client_id", id.to_string()));
+        let mut contacts = self
+            .list_all("users", &query, "users", &format!("users of client {id}"), |row| Self::parse_user(row, Some(id)))
+            .await?;
+        contacts.sort_by_key(|c| c.id.parse::<i64>().unwrap_or_default());
+        contacts.dedup_by(|a, b| a.id == b.id);
+        Ok(contacts)
     }
-    async fn contact(&self, _id: &str) -> Result<Option<Contact>, PsaError> {
-        Err(not_yet())
+
+    async fn contact(&self, id: &str) -> Result<Option<Contact>, PsaError> {
+        let id = numeric_id(id, "user")?;
+        match self.get_json(&format!("users/{id}"), &[], &format!("user {id}")).await? {
+            Some(value) => Self::parse_user(&value, None).map(Some),
+            None => Ok(None),
+        }
     }
-    async fn primary_contacts(&self, _company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
-        Err(not_yet())
+
+    // Two reads: the client (for `main_site_id`) and its main site. Treating the main
+    // site's `maincontact_id` as the client's primary contact is UNCONFIRMED (fact sheet
+    // §3.3); `isimportantcontact` is a separate flag and deliberately not read as primary.
+    async fn primary_contacts(&self, company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
+        let id = numeric_id(&company.id, "client")?;
+        let client = self
+            .get_json(&format!("client/{id}"), &[], &format!("client {id}"))
+            .await?
+            .ok_or_else(|| PsaError::NotFound { what: format!("client {id}") })?;
+        let Some(site_id) = int(&client, "main_site_id").filter(|s| *s > 0) else {
+            tracing::info!(client = id, "HaloPSA client has no main site; no main contact to protect");
+            return Ok(Vec::new());
+        };
+        let what = format!("main site {site_id} of client {id}");
+        let Some(site) = self.get_json(&format!("site/{site_id}"), &[], &what).await? else {
+            tracing::warn!(client = id, site = site_id, "HaloPSA main site not found; no main contact to protect");
+            return Ok(Vec::new());
+        };
+        Ok(positive(&site, "maincontact_id")
+            .map(|contact_id| PrimaryContactSignal { contact_id, signal: MAIN_CONTACT_SIGNAL.to_string() })
+            .into_iter()
+            .collect())
     }
-    async fn set_contact_active(&self, _contact: &Contact, _active: bool) -> Result<Contact, PsaError> {
-        Err(not_yet())
+
+    async fn set_contact_active(&self, contact: &Contact, active: bool) -> Result<Contact, PsaError> {
+        let id = numeric_id(&contact.id, "user")?;
+        let what = format!("user {id}");
+        // A minimal upsert with the id (partial-update semantics UNCONFIRMED, §3.8). The id
+        // comes from a listing, so it exists; setting a flag is idempotent, hence retried.
+        let body = json!([{ "id": id, "inactive": !active }]);
+        let saved = self.post("users", &body, Retry::Idempotent, &what).await?;
+        match saved.into_iter().find(|row| int(row, "id") == Some(id)) {
+            Some(row) if row.get("inactive").and_then(Value::as_bool).is_some() => {
+                let mut after = Self::parse_user(&row, numeric_id(&contact.company_id, "client").ok())?;
+                // Halo's answer may omit fields a listing has; keep what we knew.
+                after.primary_signals = contact.primary_signals.clone();
+                Ok(after)
+            }
+            _ => Ok(Contact { active, ..contact.clone() }),
+        }
     }
-    async fn open_tickets(&self, _company_id: &str) -> Result<Vec<Ticket>, PsaError> {
-        Err(not_yet())
+
+    async fn open_tickets(&self, company_id: &str) -> Result<Vec<Ticket>, PsaError> {
+        let id = numeric_id(company_id, "client")?;
+        let query = [("client_id", id.to_string()), ("open_only", "true".to_string())];
+        let tickets = self
+            .list_all("tickets", &query, "tickets", &format!("open tickets of client {id}"), Self::parse_ticket)
+            .await?;
+        // `open_only=true` is trusted to leave out every closed status (tenants define their
+        // own); a ticket in a known closed status is dropped as well, should the filter be ignored.
+        let mut tickets: Vec<Ticket> = tickets.into_iter().filter(|t| !t.closed).collect();
+        tickets.sort_by_key(|t| t.id.parse::<i64>().unwrap_or_default());
+        tickets.dedup_by(|a, b| a.id == b.id);
+        Ok(tickets)
     }
-    async fn ticket(&self, _id: &str) -> Result<Option<Ticket>, PsaError> {
-        Err(not_yet())
+
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>, PsaError> {
+        let id = numeric_id(id, "ticket")?;
+        match self.get_json(&format!("tickets/{id}"), &[], &format!("ticket {id}")).await? {
+            Some(value) => Self::parse_ticket(&value).map(Some),
+            None => Ok(None),
+        }
     }
-    async fn update_ticket(&self, _ticket_id: &str, _change: &TicketAssignment) -> Result<Ticket, PsaError> {
-        Err(not_yet())
+
+    async fn update_ticket(&self, ticket_id: &str, change: &TicketAssignment) -> Result<Ticket, PsaError> {
+        let id = numeric_id(ticket_id, "ticket")?;
+        let body = Self::ticket_update(id, change)?;
+        // Read first: writes are upserts, and whether an id that does not exist is refused
+        // or creates a ticket is UNCONFIRMED. A missing ticket is NotFound, nothing is sent.
+        let current = self.existing_ticket(id).await?;
+        if change.is_empty() {
+            return Ok(current);
+        }
+        let what = format!("ticket {id}");
+        // Setting fields to given values is idempotent: repeating it is harmless.
+        let saved = self.post("tickets", &json!([body]), Retry::Idempotent, &what).await?;
+        match saved.iter().find(|row| int(row, "id") == Some(id) && row.get("client_id").is_some()) {
+            Some(row) => Self::parse_ticket(row),
+            // No saved row in the answer: read it back.
+            None => self.existing_ticket(id).await,
+        }
     }
-    async fn create_ticket(&self, _ticket: &NewTicket) -> Result<Ticket, PsaError> {
-        Err(not_yet())
+
+    async fn create_ticket(&self, ticket: &NewTicket) -> Result<Ticket, PsaError> {
+        let client = numeric_id(&ticket.company_id, "client")?;
+        let team = ticket.queue.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        // The client's main site: Halo wants a site with the ticket (fact sheet §3.3 example).
+        let record = self
+            .get_json(&format!("client/{client}"), &[], &format!("client {client}"))
+            .await?
+            .ok_or_else(|| PsaError::NotFound { what: format!("client {client}") })?;
+        let site = int(&record, "main_site_id")
+            .filter(|s| *s > 0)
+            .ok_or_else(|| config_error(format!("HaloPSA client {client} has no main site to open a ticket on")))?;
+        let mut body = json!({
+            "client_id": client,
+            "site_id": site,
+            "summary": ticket.summary,
+            "details": ticket.description,
+            "tickettype_id": self.settings.new_ticket_type_id,
+        });
+        if let Some(team) = team {
+            body["team"] = json!(team);
+        }
+        let what = format!("a new ticket for client {client}");
+        // Never repeated after an unknown outcome (a second ticket): only on 429.
+        let saved = self.post("tickets", &json!([body]), Retry::OnlyWhenThrottled, &what).await?;
+        let row = saved
+            .into_iter()
+            .find(|row| int(row, "id").is_some_and(|id| id > 0))
+            .ok_or_else(|| PsaError::InvalidResponse { message: format!("{what}: the answer carries no ticket id") })?;
+        if row.get("client_id").is_some() && row.get("summary").is_some() {
+            return Self::parse_ticket(&row);
+        }
+        let id = int(&row, "id").unwrap_or_default();
+        self.ticket(&id.to_string()).await?.ok_or_else(|| PsaError::InvalidResponse {
+            message: format!("ticket {id} was created but cannot be read back"),
+        })
     }
-    async fn add_ticket_note(&self, _ticket_id: &str, _note: &TicketNote) -> Result<(), PsaError> {
-        Err(not_yet())
+
+    // An internal note is an action with an outcome (mandatory in Halo) and
+    // `hiddenfromuser`. The outcome id is tenant-specific (UNCONFIRMED, setting
+    // `HALO_NOTE_OUTCOME_ID`). Actions have no documented title field: the note carries
+    // only its text; `note.title` is not sent.
+    async fn add_ticket_note(&self, ticket_id: &str, note: &TicketNote) -> Result<(), PsaError> {
+        let id = numeric_id(ticket_id, "ticket")?;
+        let body = json!([{
+            "ticket_id": id,
+            "outcome_id": self.settings.note_outcome_id,
+            "note_html": note_html(&note.text),
+            "hiddenfromuser": true,
+        }]);
+        // Never repeated after an unknown outcome (a second note): only on 429.
+        self.post("actions", &body, Retry::OnlyWhenThrottled, &format!("a note on ticket {id}")).await?;
+        Ok(())
     }
+
+    fn supports_configuration_contacts(&self) -> bool {
+        false
+    }
+
     async fn set_configuration_contact(
         &self,
-        _config_id: &str,
+        config_id: &str,
         _contact_id: Option<&str>,
     ) -> Result<Configuration, PsaError> {
-        Err(not_yet())
+        Err(config_error(format!(
+            "HaloPSA assets have no documented contact field: the contact of asset {config_id} cannot be changed"
+        )))
     }
 }
 
@@ -651,6 +961,60 @@ mod tests {
     }
 
     #[test]
+    fn notes_are_escaped_paragraphs() {
+        assert_eq!(
+            note_html("a < b & \"c\"\nnext line\n\nSecond 'para'"),
+            "<p>a &lt; b &amp; &quot;c&quot;<br>next line</p><p>Second &#39;para&#39;</p>"
+        );
+        assert_eq!(note_html("<script>x</script>"), "<p>&lt;script&gt;x&lt;/script&gt;</p>");
+        assert_eq!(note_html(""), "<p></p>");
+    }
+
+    #[test]
+    fn users_fall_back_for_names_and_titles_and_need_inactive() {
+        let user = json!({"id": 7.0, "name": "Display Name", "emailaddress": " x@y.example ", "title": "Boss",
+            "inactive": true, "isimportantcontact": true});
+        let contact = HaloClient::parse_user(&user, Some(250)).unwrap();
+        assert_eq!((contact.id.as_str(), contact.company_id.as_str()), ("7", "250"));
+        assert_eq!((contact.name.as_str(), contact.email.as_deref()), ("Display Name", Some("x@y.example")));
+        assert_eq!((contact.title.as_deref(), contact.active), (Some("Boss"), false));
+        assert!(contact.primary_signals.is_empty(), "isimportantcontact is not a primary signal");
+        let bare = HaloClient::parse_user(&json!({"id": 8, "inactive": false, "client_id": 9}), None).unwrap();
+        assert_eq!((bare.name.as_str(), bare.company_id.as_str(), bare.title), ("User 8", "9", None));
+        assert!(HaloClient::parse_user(&json!({"id": 9}), None).is_err(), "no inactive flag: not guessed");
+    }
+
+    #[test]
+    fn tickets_read_none_for_zero_minus_one_and_null_references() {
+        for none in [json!(0), json!(-1), Value::Null] {
+            let ticket = HaloClient::parse_ticket(&json!({"id": 1, "client_id": 2, "user_id": none,
+                "agent_id": none, "team": "", "status_id": 9}))
+            .unwrap();
+            assert_eq!((ticket.contact_id, ticket.owner_id, ticket.queue), (None, None, None));
+            assert!(ticket.closed);
+        }
+        let open = HaloClient::parse_ticket(&json!({"id": 1, "user_id": 5.0, "agent_id": 11, "team": "Offboarding",
+            "status_id": 1}))
+        .unwrap();
+        assert_eq!((open.contact_id.as_deref(), open.owner_id.as_deref()), (Some("5"), Some("11")));
+        assert_eq!((open.queue.as_deref(), open.closed), (Some("Offboarding"), false));
+    }
+
+    #[test]
+    fn ticket_updates_send_only_what_changes_and_clear_with_zero() {
+        let change = TicketAssignment {
+            contact_id: Some(None),
+            owner: Some(Some(crate::domain::TicketOwner { id: "12".into(), role_id: Some("8".into()) })),
+            queue: None,
+        };
+        assert_eq!(HaloClient::ticket_update(5, &change).unwrap(), json!({"id": 5, "user_id": 0, "agent_id": 12}));
+        let queue = TicketAssignment { queue: Some(None), ..Default::default() };
+        assert_eq!(HaloClient::ticket_update(5, &queue).unwrap(), json!({"id": 5, "team": ""}));
+        let bad = TicketAssignment { contact_id: Some(Some("5; x".into())), ..Default::default() };
+        assert!(matches!(HaloClient::ticket_update(5, &bad), Err(PsaError::InvalidId { .. })));
+    }
+
+    #[test]
     fn every_error_shape_yields_its_message() {
         let response =
             |body: &str| HttpResponse { status: 400, headers: Default::default(), body: body.as_bytes().to_vec() };
@@ -659,9 +1023,4 @@ mod tests {
         assert_eq!(error_message(&response(r#"{"error":"invalid_client"}"#)), "invalid_client");
         assert_eq!(error_message(&response("Rate Limit Reached")), "Rate Limit Reached");
     }
-}
-
-// Placeholder (issue 4 in progress): replaced by the real contact and ticket calls.
-fn not_yet() -> PsaError {
-    PsaError::Configuration { message: "contacts and tickets are not implemented for this PSA yet".into() }
 }

@@ -9,6 +9,47 @@
 //! A record is `{"id","client_id","client_name","ref","start_date","end_date"|null,"active"}`
 //! with dates `YYYY-MM-DDT00:00:00`; `active` = not cancelled and open-ended or ending on or
 //! after the sandbox's start day. Same Bearer auth, rate window and stats as other routes.
+//!
+//! Contacts, tickets and notes (fact sheet §3.3, seed 001). Same Bearer auth, rate window
+//! and stats (`"{METHOD} /halo/api/{route}"`) as every other route; ids in paths are
+//! integers, unknown ones → 404 `{"ClassName","Message"}`.
+//! - `GET /api/users?client_id&site_id&search&includeinactive&includeactive&pageinate&
+//!   page_size&page_no` → `{…,"users"}` (inactive users only with `includeinactive=true`,
+//!   as for assets; `search` over `name` and `emailaddress`); `GET /api/users/{id}`. A user
+//!   is `{"id","name","firstname","surname","emailaddress","jobtitle","site_id","site_name",
+//!   "client_id","client_name","inactive","isimportantcontact"}`; `isimportantcontact` is
+//!   true for managers (5002, 5007, 7003), never a primary-contact signal.
+//! - `POST /api/users` `[{"id":N,"inactive":bool,…}]`: atomic like assets (unknown id, the
+//!   `fail_contact_update` control, a non-boolean `inactive`/`isimportantcontact` or a changed
+//!   `client_id` → 400 `{"resultCode":1,"errorMessage"}` and nothing changes; every element
+//!   that reached a user counts as an update attempt); success → 201 with the saved users.
+//! - `GET /api/site/{id}` → `{"id","name":"Main","client_id","client_name","maincontact_id",
+//!   "maincontact_name"}`: one site per client, id 10 × client id + 1 (the client's
+//!   `main_site_id`); the main contact is the fixture's primary contact (0 and "" if none).
+//! - `GET /api/tickets?client_id&site_id&user_id&agent_id&status_id&open_only&closed_only&
+//!   pageinate…` → `{…,"tickets"}`; `GET /api/tickets/{id}`. A ticket is `{"id","summary",
+//!   "details","status_id","tickettype_id","priority_id","client_id","client_name","site_id",
+//!   "user_id","agent_id","team","dateoccurred"}`. Statuses 1 New, 2 In Progress, 9 Closed
+//!   (the only closed one); types 1 Incident, 2 Service Request. No contact is `user_id` 0,
+//!   no agent `agent_id` 0, no team `""`; agents are the fixture owners (11, 12), teams the
+//!   fixture boards by name ("Service Desk", "Offboarding"; matched ignoring case).
+//! - `POST /api/tickets` `[{…}]`: an element with a positive `id` updates that ticket (only
+//!   the fields sent; unknown fields ignored), one without `id` (or `id` 0) creates a ticket
+//!   and needs `client_id`, `site_id` (a site of that client: the sandbox insists, as the
+//!   fact sheet's example always sends one) and `summary`; `tickettype_id` defaults to 1,
+//!   `status_id` to 1. Atomic; 400 `{"resultCode":1,"errorMessage"}` on: an unknown ticket,
+//!   a non-integer id or id field, a user that does not exist or belongs to another client
+//!   (inactive users are accepted), an agent other than 11/12, an unknown team, status or
+//!   ticket type. Success → 201 with the saved ticket: the object itself for a one-element
+//!   body, an array for several. Created ids continue after 9900.
+//! - `POST /api/actions` `[{"ticket_id","outcome_id","note_html"|"note","hiddenfromuser"}]`:
+//!   new actions only (an `id` → 400). No `outcome_id` → 400 "An Outcome must be entered for
+//!   this Action"; outcomes 1 Update and 7 Private Note exist, others → 400; an unknown
+//!   ticket → 400. The action stores `note_html` and its plain text (`note`: `<br>` a line
+//!   break, `</p>` a blank line, other tags dropped, entities decoded), which
+//!   [`crate::TicketView::notes`] shows. → 201 with the action (object or array as above).
+//!   `GET /api/actions?ticket_id&pageinate…` → `{…,"actions"}`.
+//! - Assets have no contact field: [`PsaSim::configuration_contact`] is always `None`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -19,7 +60,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::seed;
 
@@ -38,6 +79,15 @@ struct HaloData {
     assets: BTreeMap<i64, Value>,
     update_failures: HashMap<i64, String>,
     update_counts: HashMap<i64, usize>,
+    users: BTreeMap<i64, Value>,
+    sites: BTreeMap<i64, Value>,
+    tickets: BTreeMap<i64, Value>,
+    /// Ticket actions (notes), by action id; each carries its `ticket_id`.
+    actions: BTreeMap<i64, Value>,
+    user_failures: HashMap<i64, String>,
+    user_update_counts: HashMap<i64, usize>,
+    next_ticket_id: i64,
+    next_action_id: i64,
 }
 
 /// HaloPSA's data, tokens and rate window, reachable synchronously from tests.
@@ -80,6 +130,40 @@ fn main_site_id(client_id: i64) -> i64 {
     client_id * 10 + 1
 }
 
+/// Ticket statuses: 9 "Closed" is the only closed one.
+const STATUS_NEW: i64 = 1;
+const STATUS_CLOSED: i64 = 9;
+const TICKET_STATUSES: [(i64, &str); 3] = [(STATUS_NEW, "New"), (2, "In Progress"), (STATUS_CLOSED, "Closed")];
+const TICKET_TYPES: [(i64, &str); 2] = [(1, "Incident"), (2, "Service Request")];
+/// Action outcomes (tenant data in real Halo; 7 is the fact sheet's "Internal Note").
+const OUTCOMES: [(i64, &str); 2] = [(1, "Update"), (7, "Private Note")];
+
+fn full_name(c: &seed::Contact) -> String {
+    format!("{} {}", c.first_name, c.last_name)
+}
+
+/// A Halo user. `isimportantcontact` is set for managers (not the primary contact): a
+/// flag clients must not read as "primary".
+fn halo_user(c: &seed::Contact, client_name: &str) -> Value {
+    json!({
+        "id": c.id, "name": full_name(c), "firstname": c.first_name, "surname": c.last_name,
+        "emailaddress": c.email, "jobtitle": c.title, "site_id": main_site_id(c.company_id), "site_name": "Main",
+        "client_id": c.company_id, "client_name": client_name, "inactive": !c.active,
+        "isimportantcontact": c.title.contains("Manager"),
+    })
+}
+
+/// A Halo ticket: no contact / owner is 0, the board is rendered as its team name.
+fn halo_ticket(t: &seed::Ticket, client_name: &str) -> Value {
+    json!({
+        "id": t.id, "summary": t.summary, "details": "",
+        "status_id": if t.closed { STATUS_CLOSED } else { STATUS_NEW }, "tickettype_id": 1, "priority_id": 3,
+        "client_id": t.company_id, "client_name": client_name, "site_id": main_site_id(t.company_id),
+        "user_id": t.contact_id.unwrap_or(0), "agent_id": t.owner_id.unwrap_or(0),
+        "team": board_name(t.board_id).unwrap_or_default(), "dateoccurred": "2026-11-01T09:00:00",
+    })
+}
+
 impl HaloSim {
     pub(crate) fn new(fx: &Fixture, rate_limit: Option<u32>, token_ttl: Duration) -> Self {
         let clients = fx
@@ -109,8 +193,30 @@ impl HaloSim {
                 (c.id, asset)
             })
             .collect();
+        let client_name = |id: i64| fx.company(id).map(|co| co.name.clone()).unwrap_or_default();
+        let sites = fx
+            .companies
+            .iter()
+            .map(|c| {
+                let primary = fx.contacts.iter().find(|p| p.company_id == c.id && p.primary);
+                let site = json!({
+                    "id": main_site_id(c.id), "name": "Main", "client_id": c.id, "client_name": c.name,
+                    "maincontact_id": primary.map_or(0, |p| p.id),
+                    "maincontact_name": primary.map(full_name).unwrap_or_default(),
+                });
+                (main_site_id(c.id), site)
+            })
+            .collect();
         Self {
             data: Mutex::new(HaloData {
+                users: fx.contacts.iter().map(|c| (c.id, halo_user(c, &client_name(c.company_id)))).collect(),
+                sites,
+                tickets: fx.tickets.iter().map(|t| (t.id, halo_ticket(t, &client_name(t.company_id)))).collect(),
+                actions: BTreeMap::new(),
+                user_failures: HashMap::new(),
+                user_update_counts: HashMap::new(),
+                next_ticket_id: fx.tickets.iter().map(|t| t.id).max().unwrap_or(0).max(9900) + 1,
+                next_action_id: 1,
                 contracts: fx
                     .contracts
                     .iter()
@@ -159,6 +265,26 @@ impl HaloSim {
 
     pub fn assets_of(&self, client_id: i64) -> Vec<Value> {
         self.with(|d| d.assets.values().filter(|a| a["client_id"] == json!(client_id)).cloned().collect())
+    }
+
+    /// A user as `GET /api/users/{id}` renders it.
+    pub fn user(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.users.get(&id).cloned())
+    }
+
+    /// A site as `GET /api/site/{id}` renders it.
+    pub fn site(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.sites.get(&id).cloned())
+    }
+
+    /// A ticket as `GET /api/tickets/{id}` renders it.
+    pub fn ticket_record(&self, id: i64) -> Option<Value> {
+        self.with(|d| d.tickets.get(&id).cloned())
+    }
+
+    /// The actions of a ticket as `GET /api/actions?ticket_id=` renders them, oldest first.
+    pub fn actions_of(&self, ticket_id: i64) -> Vec<Value> {
+        self.with(|d| d.actions.values().filter(|a| a["ticket_id"] == json!(ticket_id)).cloned().collect())
     }
 
     /// Lifetime of tokens issued from now on.
@@ -251,40 +377,83 @@ impl PsaSim for HaloSim {
         self.assets_of(company_id).iter().filter_map(|a| a["id"].as_i64()).collect()
     }
 
-    // Placeholders until the contact routes land (issue 4); replaced by the real ones.
-    fn contact_is_active(&self, _id: i64) -> Option<bool> {
-        unimplemented!("contacts not simulated yet")
+    fn contact_is_active(&self, id: i64) -> Option<bool> {
+        self.user(id).map(|u| !u["inactive"].as_bool().unwrap_or(false))
     }
-    fn set_contact_active(&self, _id: i64, _active: bool) {
-        unimplemented!("contacts not simulated yet")
+
+    fn set_contact_active(&self, id: i64, active: bool) {
+        self.with(|d| {
+            if let Some(user) = d.users.get_mut(&id) {
+                user["inactive"] = json!(!active);
+            }
+        })
     }
-    fn fail_contact_update(&self, _id: i64, _message: &str) {
-        unimplemented!("contacts not simulated yet")
+
+    fn fail_contact_update(&self, id: i64, message: &str) {
+        self.with(|d| d.user_failures.insert(id, message.to_string()));
     }
+
     fn clear_contact_failures(&self) {
-        unimplemented!("contacts not simulated yet")
+        self.with(|d| d.user_failures.clear());
     }
-    fn contact_update_count(&self, _id: i64) -> usize {
-        unimplemented!("contacts not simulated yet")
+
+    fn contact_update_count(&self, id: i64) -> usize {
+        self.with(|d| d.user_update_counts.get(&id).copied().unwrap_or(0))
     }
-    fn contact_ids_of(&self, _company_id: i64) -> Vec<i64> {
-        unimplemented!("contacts not simulated yet")
+
+    fn contact_ids_of(&self, company_id: i64) -> Vec<i64> {
+        self.with(|d| {
+            d.users.values().filter(|u| u["client_id"] == json!(company_id)).filter_map(|u| u["id"].as_i64()).collect()
+        })
     }
-    fn ticket(&self, _id: i64) -> Option<crate::TicketView> {
-        unimplemented!("tickets not simulated yet")
+
+    fn ticket(&self, id: i64) -> Option<crate::TicketView> {
+        self.with(|d| {
+            let t = d.tickets.get(&id)?;
+            let positive = |field: &str| t[field].as_i64().filter(|v| *v > 0);
+            Some(crate::TicketView {
+                id,
+                company_id: t["client_id"].as_i64().unwrap_or_default(),
+                summary: t["summary"].as_str().unwrap_or_default().to_string(),
+                contact_id: positive("user_id"),
+                owner_id: positive("agent_id"),
+                board_id: t["team"].as_str().and_then(team_id),
+                closed: t["status_id"].as_i64() == Some(STATUS_CLOSED),
+                notes: d
+                    .actions
+                    .values()
+                    .filter(|a| a["ticket_id"] == json!(id))
+                    .map(|a| a["note"].as_str().unwrap_or_default().to_string())
+                    .collect(),
+            })
+        })
     }
-    fn set_ticket_contact(&self, _id: i64, _contact_id: Option<i64>) {
-        unimplemented!("tickets not simulated yet")
+
+    fn set_ticket_contact(&self, id: i64, contact_id: Option<i64>) {
+        self.with(|d| {
+            if let Some(ticket) = d.tickets.get_mut(&id) {
+                ticket["user_id"] = json!(contact_id.unwrap_or(0));
+            }
+        })
     }
-    fn ticket_ids_of(&self, _company_id: i64) -> Vec<i64> {
-        unimplemented!("tickets not simulated yet")
+
+    fn ticket_ids_of(&self, company_id: i64) -> Vec<i64> {
+        self.with(|d| {
+            d.tickets
+                .values()
+                .filter(|t| t["client_id"] == json!(company_id))
+                .filter_map(|t| t["id"].as_i64())
+                .collect()
+        })
     }
+
+    /// HaloPSA assets have no documented contact field.
     fn configuration_contact(&self, _id: i64) -> Option<i64> {
-        unimplemented!("configuration contacts not simulated yet")
+        None
     }
-    fn set_configuration_contact(&self, _id: i64, _contact_id: Option<i64>) {
-        unimplemented!("configuration contacts not simulated yet")
-    }
+
+    /// HaloPSA assets have no documented contact field: nothing to change.
+    fn set_configuration_contact(&self, _id: i64, _contact_id: Option<i64>) {}
 }
 
 /// The .NET exception error shape.
@@ -415,6 +584,90 @@ pub(crate) fn route(
             shared.record_route(method, "/halo/api/asset");
             update_assets(shared, body)
         }
+        ("GET", ["users"]) => {
+            shared.record_route(method, "/halo/api/users");
+            let search = query.get("search").map(|s| s.to_lowercase()).filter(|s| !s.is_empty());
+            let filters: Vec<(&str, i64)> =
+                ["client_id", "site_id"].into_iter().filter_map(|k| number(&query, k).map(|n| (k, n))).collect();
+            let records = shared.halo.with(|d| {
+                d.users
+                    .values()
+                    .filter(|u| included(u, &query))
+                    .filter(|u| filters.iter().all(|(k, n)| u[*k] == json!(n)))
+                    .filter(|u| {
+                        search.as_ref().is_none_or(|s| {
+                            ["name", "emailaddress"]
+                                .iter()
+                                .any(|k| u[*k].as_str().unwrap_or("").to_lowercase().contains(s))
+                        })
+                    })
+                    .cloned()
+                    .collect()
+            });
+            json_response(&paginate(records, &query, "users"))
+        }
+        ("GET", ["users", id]) => {
+            shared.record_route(method, "/halo/api/users/{id}");
+            match id.parse::<i64>().ok().and_then(|id| shared.halo.user(id)) {
+                Some(user) => json_response(&user),
+                None => exception(StatusCode::NOT_FOUND, "User not found"),
+            }
+        }
+        ("POST", ["users"]) => {
+            shared.record_route(method, "/halo/api/users");
+            update_users(shared, body)
+        }
+        ("GET", ["site", id]) => {
+            shared.record_route(method, "/halo/api/site/{id}");
+            match id.parse::<i64>().ok().and_then(|id| shared.halo.site(id)) {
+                Some(site) => json_response(&site),
+                None => exception(StatusCode::NOT_FOUND, "Site not found"),
+            }
+        }
+        ("GET", ["tickets"]) => {
+            shared.record_route(method, "/halo/api/tickets");
+            let filters: Vec<(&str, i64)> = ["client_id", "site_id", "user_id", "agent_id", "status_id"]
+                .into_iter()
+                .filter_map(|k| number(&query, k).map(|n| (k, n)))
+                .collect();
+            let open_only = flag(&query, "open_only") == Some(true);
+            let closed_only = flag(&query, "closed_only") == Some(true);
+            let records = shared.halo.with(|d| {
+                d.tickets
+                    .values()
+                    .filter(|t| filters.iter().all(|(k, n)| t[*k] == json!(n)))
+                    .filter(|t| {
+                        let closed = t["status_id"].as_i64() == Some(STATUS_CLOSED);
+                        !(open_only && closed || closed_only && !closed)
+                    })
+                    .cloned()
+                    .collect()
+            });
+            json_response(&paginate(records, &query, "tickets"))
+        }
+        ("GET", ["tickets", id]) => {
+            shared.record_route(method, "/halo/api/tickets/{id}");
+            match id.parse::<i64>().ok().and_then(|id| shared.halo.ticket_record(id)) {
+                Some(ticket) => json_response(&ticket),
+                None => exception(StatusCode::NOT_FOUND, "Ticket not found"),
+            }
+        }
+        ("POST", ["tickets"]) => {
+            shared.record_route(method, "/halo/api/tickets");
+            post_tickets(shared, body)
+        }
+        ("GET", ["actions"]) => {
+            shared.record_route(method, "/halo/api/actions");
+            let ticket = number(&query, "ticket_id");
+            let records = shared.halo.with(|d| {
+                d.actions.values().filter(|a| ticket.is_none_or(|t| a["ticket_id"] == json!(t))).cloned().collect()
+            });
+            json_response(&paginate(records, &query, "actions"))
+        }
+        ("POST", ["actions"]) => {
+            shared.record_route(method, "/halo/api/actions");
+            post_actions(shared, body)
+        }
         ("GET", ["clientcontract"]) => {
             shared.record_route(method, "/halo/api/ClientContract");
             let client = number(&query, "client_id");
@@ -494,75 +747,417 @@ fn token(shared: &Shared, query: &HashMap<String, String>, body: &Bytes) -> Resp
     }))
 }
 
-/// `POST /api/asset`: an atomic batch of partial updates.
-fn update_assets(shared: &Shared, body: &Bytes) -> Response {
+/// Objects of a POST body, which must be a JSON array (`what`: "assets", "users", …).
+fn array_body(body: &Bytes, what: &str) -> Result<Vec<Map<String, Value>>, Box<Response>> {
     let elements = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Array(elements)) => elements,
-        Ok(_) => return result_error("The request body must be a JSON array of assets"),
-        Err(e) => return result_error(&format!("The request body could not be read: {e}")),
+        Ok(_) => return Err(Box::new(result_error(&format!("The request body must be a JSON array of {what}")))),
+        Err(e) => return Err(Box::new(result_error(&format!("The request body could not be read: {e}")))),
     };
-    let mut updates = Vec::with_capacity(elements.len());
-    for element in &elements {
-        let Some(object) = element.as_object() else {
-            return result_error("Every element must be a JSON object");
-        };
-        let id = match object.get("id") {
-            Some(id) if id.is_i64() => id.as_i64().unwrap_or_default(),
-            Some(id) if id.is_number() => return result_error(&format!("Invalid id {id}: ids must be integers")),
-            _ => return result_error("Creating assets is not supported by this sandbox: every element needs an id"),
-        };
-        if id <= 0 {
-            return result_error("Creating assets is not supported by this sandbox: every element needs an id");
-        }
-        updates.push((id, object));
+    elements
+        .into_iter()
+        .map(|element| match element {
+            Value::Object(object) => Ok(object),
+            _ => Err(Box::new(result_error("Every element must be a JSON object"))),
+        })
+        .collect()
+}
+
+/// An element's `id`: `None` when absent, null or 0 (a create); integers only (HaloPSA
+/// refuses `95.0`).
+fn element_id(object: &Map<String, Value>) -> Result<Option<i64>, String> {
+    match object.get("id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(id) if id.is_i64() => Ok(id.as_i64().filter(|id| *id != 0)),
+        Some(id) => Err(format!("Invalid id {id}: ids must be integers")),
     }
+}
+
+/// One element of an update batch: the record id and the fields sent.
+type Update<'a> = (i64, &'a Map<String, Value>);
+
+/// Update elements (all with a positive integer id) of a batch that creates nothing.
+fn update_elements<'a>(elements: &'a [Map<String, Value>], what: &str) -> Result<Vec<Update<'a>>, String> {
+    let needs_id = || format!("Creating {what} is not supported by this sandbox: every element needs an id");
+    elements
+        .iter()
+        .map(|object| match element_id(object)? {
+            Some(id) if id > 0 => Ok((id, object)),
+            _ => Err(needs_id()),
+        })
+        .collect()
+}
+
+/// Known fields of `record` set from `object`, names matched ignoring case; unknown ones
+/// and `id` are ignored.
+fn merge(record: &mut Value, object: &Map<String, Value>) {
+    for (key, value) in object {
+        if key.eq_ignore_ascii_case("id") {
+            continue;
+        }
+        let known = record.as_object().and_then(|r| r.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned());
+        if let Some(field) = known {
+            record[field.as_str()] = value.clone();
+        }
+    }
+}
+
+/// A sent field, its name matched ignoring case.
+fn sent<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    object.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+}
+
+/// An atomic batch of partial updates of `records`: every element is checked (unknown id,
+/// injected failure, `check` of the current record and the sent fields) before anything
+/// changes. Returns the updated records in order, or the first error, and how many
+/// elements reached an existing record.
+fn apply_updates(
+    records: &mut BTreeMap<i64, Value>,
+    failures: &HashMap<i64, String>,
+    counts: &mut HashMap<i64, usize>,
+    updates: &[Update<'_>],
+    noun: &str,
+    check: impl Fn(i64, &Value, &Map<String, Value>) -> Option<String>,
+) -> (Result<Vec<Value>, String>, u64) {
+    let mut reached = 0u64;
+    let mut error: Option<String> = None;
+    for (id, object) in updates {
+        let Some(current) = records.get(id) else {
+            error.get_or_insert_with(|| format!("{noun} {id} does not exist"));
+            continue;
+        };
+        reached += 1;
+        *counts.entry(*id).or_default() += 1;
+        if let Some(message) = failures.get(id) {
+            error.get_or_insert_with(|| message.clone());
+        }
+        if let Some(message) = check(*id, current, object) {
+            error.get_or_insert(message);
+        }
+    }
+    if let Some(message) = error {
+        return (Err(message), reached);
+    }
+    let mut staged: BTreeMap<i64, Value> = BTreeMap::new();
+    for (id, object) in updates {
+        merge(staged.entry(*id).or_insert_with(|| records[id].clone()), object);
+    }
+    for (id, record) in &staged {
+        records.insert(*id, record.clone());
+    }
+    (Ok(updates.iter().map(|(id, _)| staged[id].clone()).collect()), reached)
+}
+
+/// `POST /api/asset`: an atomic batch of partial updates.
+fn update_assets(shared: &Shared, body: &Bytes) -> Response {
+    let elements = match array_body(body, "assets") {
+        Ok(elements) => elements,
+        Err(response) => return *response,
+    };
+    let updates = match update_elements(&elements, "assets") {
+        Ok(updates) => updates,
+        Err(message) => return result_error(&message),
+    };
     let (result, reached) = shared.halo.with(|d| {
-        let mut reached = 0u64;
-        let mut error: Option<String> = None;
-        for (id, object) in &updates {
-            if !d.assets.contains_key(id) {
-                error.get_or_insert_with(|| format!("Asset {id} does not exist"));
-                continue;
+        apply_updates(&mut d.assets, &d.update_failures, &mut d.update_counts, &updates, "Asset", |id, _, object| {
+            if sent(object, "inactive").is_some_and(|v| !v.is_boolean()) {
+                return Some(format!("Asset {id}: inactive must be true or false"));
             }
-            reached += 1;
-            *d.update_counts.entry(*id).or_default() += 1;
-            if let Some(message) = d.update_failures.get(id) {
-                error.get_or_insert_with(|| message.clone());
+            if sent(object, "status_id").is_some_and(|v| !v.is_i64()) {
+                return Some(format!("Asset {id}: status_id must be an integer"));
             }
-            if object.get("inactive").is_some_and(|v| !v.is_boolean()) {
-                error.get_or_insert_with(|| format!("Asset {id}: inactive must be true or false"));
-            }
-            if object.get("status_id").is_some_and(|v| !v.is_i64()) {
-                error.get_or_insert_with(|| format!("Asset {id}: status_id must be an integer"));
-            }
-        }
-        if let Some(message) = error {
-            return (Err(message), reached);
-        }
-        let mut staged: BTreeMap<i64, Value> = BTreeMap::new();
-        let mut order = Vec::new();
-        for (id, object) in &updates {
-            let asset = staged.entry(*id).or_insert_with(|| d.assets[id].clone());
-            for (key, value) in *object {
-                if key.eq_ignore_ascii_case("id") {
-                    continue;
-                }
-                // Known fields match ignoring case; unknown ones are ignored.
-                let known = asset.as_object().and_then(|a| a.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned());
-                if let Some(field) = known {
-                    asset[field.as_str()] = value.clone();
-                }
-            }
-            order.push(*id);
-        }
-        for (id, asset) in &staged {
-            d.assets.insert(*id, asset.clone());
-        }
-        (Ok(order.iter().map(|id| staged[id].clone()).collect::<Vec<_>>()), reached)
+            None
+        })
     });
     shared.stats().configuration_patches += reached;
     match result {
         Ok(updated) => json_status(StatusCode::CREATED, &Value::Array(updated)),
         Err(message) => result_error(&message),
     }
+}
+
+/// `POST /api/users`: an atomic batch of partial updates, like assets.
+fn update_users(shared: &Shared, body: &Bytes) -> Response {
+    let elements = match array_body(body, "users") {
+        Ok(elements) => elements,
+        Err(response) => return *response,
+    };
+    let updates = match update_elements(&elements, "users") {
+        Ok(updates) => updates,
+        Err(message) => return result_error(&message),
+    };
+    let result = shared.halo.with(|d| {
+        apply_updates(
+            &mut d.users,
+            &d.user_failures,
+            &mut d.user_update_counts,
+            &updates,
+            "User",
+            |id, user, object| {
+                for flag in ["inactive", "isimportantcontact"] {
+                    if sent(object, flag).is_some_and(|v| !v.is_boolean()) {
+                        return Some(format!("User {id}: {flag} must be true or false"));
+                    }
+                }
+                if sent(object, "client_id").is_some_and(|v| *v != user["client_id"]) {
+                    return Some(format!("User {id}: client_id cannot be changed"));
+                }
+                None
+            },
+        )
+        .0
+    });
+    match result {
+        Ok(updated) => json_status(StatusCode::CREATED, &Value::Array(updated)),
+        Err(message) => result_error(&message),
+    }
+}
+
+/// A ticket record's references and types (after the sent fields were merged).
+fn check_ticket(d: &HaloData, record: &Value) -> Result<(), String> {
+    let id = record["id"].as_i64().unwrap_or_default();
+    let label = if id > 0 { format!("Ticket {id}") } else { "New ticket".to_string() };
+    for field in ["client_id", "site_id", "user_id", "agent_id", "status_id", "tickettype_id", "priority_id"] {
+        if !record[field].is_i64() {
+            return Err(format!("{label}: {field} must be an integer"));
+        }
+    }
+    for field in ["summary", "details", "team"] {
+        if !record[field].is_string() {
+            return Err(format!("{label}: {field} must be a string"));
+        }
+    }
+    if record["summary"].as_str().is_some_and(|s| s.trim().is_empty()) {
+        return Err(format!("{label}: a summary is required"));
+    }
+    let number = |field: &str| record[field].as_i64().unwrap_or_default();
+    let client = number("client_id");
+    if !d.clients.contains_key(&client) {
+        return Err(format!("Client {client} does not exist"));
+    }
+    let site = number("site_id");
+    match d.sites.get(&site) {
+        Some(s) if s["client_id"] == json!(client) => {}
+        Some(_) => return Err(format!("Site {site} does not belong to client {client}")),
+        None => return Err(format!("{label}: a site of client {client} is required (site_id {site} does not exist)")),
+    }
+    match number("user_id") {
+        0 => {}
+        user => match d.users.get(&user) {
+            Some(u) if u["client_id"] == json!(client) => {}
+            Some(_) => return Err(format!("User {user} does not belong to client {client}")),
+            None => return Err(format!("User {user} does not exist")),
+        },
+    }
+    let agent = number("agent_id");
+    if agent != 0 && !seed::OWNERS.iter().any(|(id, _)| *id == agent) {
+        return Err(format!("Agent {agent} does not exist"));
+    }
+    let team = record["team"].as_str().unwrap_or_default();
+    if !team.is_empty() && team_id(team).is_none() {
+        return Err(format!("Team '{team}' does not exist"));
+    }
+    if !TICKET_STATUSES.iter().any(|(s, _)| *s == number("status_id")) {
+        return Err(format!("Status {} does not exist", number("status_id")));
+    }
+    if !TICKET_TYPES.iter().any(|(t, _)| *t == number("tickettype_id")) {
+        return Err(format!("Ticket type {} does not exist", number("tickettype_id")));
+    }
+    Ok(())
+}
+
+/// `POST /api/tickets`: elements with an id update that ticket, elements without one
+/// create a ticket. Atomic: one invalid element and nothing changes.
+fn post_tickets(shared: &Shared, body: &Bytes) -> Response {
+    let elements = match array_body(body, "tickets") {
+        Ok(elements) => elements,
+        Err(response) => return *response,
+    };
+    let single = elements.len() == 1;
+    let result = shared.halo.with(|d| {
+        let mut staged: Vec<Value> = Vec::with_capacity(elements.len());
+        let mut next_id = d.next_ticket_id;
+        for object in &elements {
+            let mut record = match element_id(object)? {
+                Some(id) if id > 0 => {
+                    // Earlier elements of the same batch count.
+                    let current = staged.iter().rev().find(|t| t["id"] == json!(id)).or_else(|| d.tickets.get(&id));
+                    current.cloned().ok_or_else(|| format!("Ticket {id} does not exist"))?
+                }
+                Some(id) => return Err(format!("Invalid id {id}")),
+                None => {
+                    for required in ["client_id", "site_id", "summary"] {
+                        if sent(object, required).is_none() {
+                            return Err(format!("New ticket: {required} is required"));
+                        }
+                    }
+                    let id = next_id;
+                    next_id += 1;
+                    json!({
+                        "id": id, "summary": "", "details": "", "status_id": STATUS_NEW, "tickettype_id": 1,
+                        "priority_id": 3, "client_id": 0, "client_name": "", "site_id": 0, "user_id": 0,
+                        "agent_id": 0, "team": "", "dateoccurred": "2026-11-01T09:00:00",
+                    })
+                }
+            };
+            merge(&mut record, object);
+            check_ticket(d, &record)?;
+            if let Some(team) = record["team"].as_str().and_then(team_id).and_then(board_name) {
+                record["team"] = json!(team);
+            }
+            let client = record["client_id"].as_i64().unwrap_or_default();
+            record["client_name"] = d.clients.get(&client).map(|c| c["name"].clone()).unwrap_or_default();
+            staged.push(record);
+        }
+        d.next_ticket_id = next_id;
+        for record in &staged {
+            d.tickets.insert(record["id"].as_i64().unwrap_or_default(), record.clone());
+        }
+        Ok(staged)
+    });
+    match result {
+        // One element is answered with the saved object itself, several with an array.
+        Ok(mut saved) if single => json_status(StatusCode::CREATED, &saved.remove(0)),
+        Ok(saved) => json_status(StatusCode::CREATED, &Value::Array(saved)),
+        Err(message) => result_error(&message),
+    }
+}
+
+/// `POST /api/actions`: new actions (notes) on existing tickets; an outcome is mandatory.
+fn post_actions(shared: &Shared, body: &Bytes) -> Response {
+    let elements = match array_body(body, "actions") {
+        Ok(elements) => elements,
+        Err(response) => return *response,
+    };
+    let single = elements.len() == 1;
+    let result = shared.halo.with(|d| {
+        let mut staged = Vec::with_capacity(elements.len());
+        let mut next_id = d.next_action_id;
+        for object in &elements {
+            if element_id(object)?.is_some() {
+                return Err("Updating actions is not supported by this sandbox".to_string());
+            }
+            let ticket_id = match sent(object, "ticket_id") {
+                Some(id) if id.is_i64() => id.as_i64().unwrap_or_default(),
+                Some(id) => return Err(format!("Invalid ticket_id {id}: ids must be integers")),
+                None => return Err("A ticket_id is required".to_string()),
+            };
+            if !d.tickets.contains_key(&ticket_id) {
+                return Err(format!("Ticket {ticket_id} does not exist"));
+            }
+            let outcome_id = match sent(object, "outcome_id") {
+                None | Some(Value::Null) => return Err("An Outcome must be entered for this Action".to_string()),
+                Some(id) if id.is_i64() => id.as_i64().unwrap_or_default(),
+                Some(id) => return Err(format!("Invalid outcome_id {id}: ids must be integers")),
+            };
+            let Some((_, outcome)) = OUTCOMES.iter().find(|(id, _)| *id == outcome_id) else {
+                return Err(format!("Outcome {outcome_id} does not exist"));
+            };
+            let html = match (sent(object, "note_html"), sent(object, "note")) {
+                (Some(Value::String(html)), _) => html.clone(),
+                (None, Some(Value::String(text))) => escape_text(text),
+                (None, None) => String::new(),
+                _ => return Err("note_html must be a string".to_string()),
+            };
+            let hidden = match sent(object, "hiddenfromuser") {
+                None => false,
+                Some(Value::Bool(hidden)) => *hidden,
+                Some(_) => return Err("hiddenfromuser must be true or false".to_string()),
+            };
+            let id = next_id;
+            next_id += 1;
+            staged.push(json!({
+                "id": id, "ticket_id": ticket_id, "outcome_id": outcome_id, "outcome": outcome,
+                "note_html": html, "note": html_to_text(&html), "hiddenfromuser": hidden, "who": "API",
+                "actiondatecreated": "2026-11-01T09:00:00",
+            }));
+        }
+        d.next_action_id = next_id;
+        for action in &staged {
+            d.actions.insert(action["id"].as_i64().unwrap_or_default(), action.clone());
+        }
+        Ok(staged)
+    });
+    match result {
+        Ok(mut saved) if single => json_status(StatusCode::CREATED, &saved.remove(0)),
+        Ok(saved) => json_status(StatusCode::CREATED, &Value::Array(saved)),
+        Err(message) => result_error(&message),
+    }
+}
+
+/// The fixture board id of a team name (ignoring case).
+fn team_id(name: &str) -> Option<i64> {
+    seed::BOARDS.iter().find(|(_, board)| board.eq_ignore_ascii_case(name.trim())).map(|(id, _)| *id)
+}
+
+fn board_name(id: i64) -> Option<&'static str> {
+    seed::BOARDS.iter().find(|(board, _)| *board == id).map(|(_, name)| *name)
+}
+
+fn escape_text(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// `note_html` as plain text: `<br>` a line break, the end of a paragraph a blank line,
+/// other tags removed, entities decoded.
+pub(crate) fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find('>') else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let tag = rest[start + 1..start + len].trim().to_ascii_lowercase();
+        let closing = tag.starts_with('/');
+        let name = tag.trim_start_matches('/').split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
+        match name {
+            "br" => out.push('\n'),
+            "p" | "div" if closing => out.push_str("\n\n"),
+            _ => {}
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    decode_entities(&out).trim().to_string()
+}
+
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let tail = &rest[amp..];
+        let entity = tail.find(';').filter(|end| *end <= 10).map(|end| &tail[..=end]);
+        let decoded = entity.and_then(|e| match e {
+            "&amp;" => Some('&'),
+            "&lt;" => Some('<'),
+            "&gt;" => Some('>'),
+            "&quot;" => Some('"'),
+            "&#39;" | "&#x27;" | "&apos;" => Some('\''),
+            "&nbsp;" => Some(' '),
+            _ => {
+                let number = e.strip_prefix("&#")?.strip_suffix(';')?;
+                let code = match number.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                    None => number.parse().ok()?,
+                };
+                char::from_u32(code)
+            }
+        });
+        match (entity, decoded) {
+            (Some(entity), Some(c)) => {
+                out.push(c);
+                rest = &tail[entity.len()..];
+            }
+            _ => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -44,8 +44,12 @@ async fn get(sb: &Sandbox, token: &str, path: &str, query: &[(&str, &str)]) -> (
 }
 
 async fn post_assets(sb: &Sandbox, token: &str, body: &str) -> (u16, Value) {
+    post(sb, token, "/Asset", body).await
+}
+
+async fn post(sb: &Sandbox, token: &str, path: &str, body: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
-        .post(format!("{}/api/Asset", sb.halo_url()))
+        .post(format!("{}/api{path}", sb.halo_url()))
         .bearer_auth(token)
         .header("content-type", "application/json")
         .body(body.to_string())
@@ -267,4 +271,255 @@ async fn client_contracts_say_whether_they_are_current() {
     let (_, body) = get(&sb, &token, "/ClientContract", &pages).await;
     assert_eq!((body["record_count"].clone(), body["contracts"].as_array().unwrap().len()), (json!(9), 4), "{body}");
     assert_eq!(sb.stats().count("GET", "/halo/api/ClientContract"), 3);
+}
+
+#[tokio::test]
+async fn users_hide_inactive_by_default_and_page() {
+    let sb = sandbox().await;
+    let t = token(&sb).await;
+    let (_, default) = get(&sb, &t, "/users", &[("client_id", "250")]).await;
+    assert_eq!(ids(&default, "users"), [5001, 5002, 5003, 5004, 5005, 5007], "inactive 5006 hidden by default");
+    let both = [("client_id", "250"), ("includeinactive", "true"), ("includeactive", "true")];
+    let (_, all) = get(&sb, &t, "/users", &both).await;
+    assert_eq!(all["record_count"], 7);
+    let jane = &all["users"][0];
+    assert_eq!(
+        *jane,
+        json!({"id": 5001, "name": "Jane Doe", "firstname": "Jane", "surname": "Doe",
+            "emailaddress": "jane.doe@contosodental.example", "jobtitle": "CEO", "site_id": 2501, "site_name": "Main",
+            "client_id": 250, "client_name": "Contoso Dental", "inactive": false, "isimportantcontact": false})
+    );
+    let (_, bob) = get(&sb, &t, "/Users/5002", &[]).await;
+    assert_eq!(bob["isimportantcontact"], true, "managers are important, not primary");
+    let (_, olga) = get(&sb, &t, "/users/5006", &[]).await;
+    assert_eq!((olga["inactive"].clone(), olga["jobtitle"].clone()), (json!(true), json!("Dental Hygienist")));
+    let (status, missing) = get(&sb, &t, "/users/424242", &[]).await;
+    assert_eq!((status, missing["Message"].clone()), (404, json!("User not found")));
+    let (_, found) = get(&sb, &t, "/users", &[("search", "BOB.WILSON@"), ("includeinactive", "true")]).await;
+    assert_eq!(ids(&found, "users"), [5002]);
+
+    let mut seen = Vec::new();
+    for page in ["1", "2", "3"] {
+        let query = [("client_id", "300"), ("pageinate", "true"), ("page_size", "100"), ("page_no", page)];
+        let (_, body) = get(&sb, &t, "/users", &query).await;
+        assert_eq!((body["record_count"].clone(), body["page_size"].clone()), (json!(250), json!(100)));
+        seen.extend(ids(&body, "users"));
+    }
+    assert_eq!(seen, (300001..=300250).collect::<Vec<_>>());
+    assert_eq!(sb.stats().count("GET", "/halo/api/users"), 6);
+    assert_eq!(sb.stats().count("GET", "/halo/api/users/{id}"), 3);
+}
+
+#[tokio::test]
+async fn user_updates_are_atomic_batches() {
+    let sb = sandbox().await;
+    let t = token(&sb).await;
+    let halo = sb.psa("halo");
+
+    let (status, body) =
+        post(&sb, &t, "/users", r#"[{"id": 5002, "inactive": true}, {"id": 424242, "inactive": true}]"#).await;
+    assert_eq!((status, body["resultCode"].clone()), (400, json!(1)));
+    assert!(body["errorMessage"].as_str().unwrap().contains("424242"), "{body}");
+    assert_eq!(halo.contact_is_active(5002), Some(true), "nothing changed");
+
+    halo.fail_contact_update(5004, "User is the approver of an open quote");
+    let (status, body) =
+        post(&sb, &t, "/users", r#"[{"id": 5002, "inactive": true}, {"id": 5004, "inactive": true}]"#).await;
+    assert_eq!((status, body["errorMessage"].clone()), (400, json!("User is the approver of an open quote")));
+    assert_eq!(halo.contact_is_active(5002), Some(true), "nothing changed");
+    halo.clear_contact_failures();
+
+    for bad in [
+        r#"[{"id": 5002.0, "inactive": true}]"#,
+        r#"[{"id": 5002, "inactive": "true"}]"#,
+        r#"[{"id": 5002, "client_id": 100}]"#,
+        r#"[{"inactive": true}]"#,
+        r#"{"id": 5002, "inactive": true}"#,
+    ] {
+        let (status, body) = post(&sb, &t, "/users", bad).await;
+        assert_eq!((status, body["resultCode"].clone()), (400, json!(1)), "{bad}: {body}");
+    }
+    assert_eq!(halo.contact_is_active(5002), Some(true));
+
+    let (status, body) = post(&sb, &t, "/users", r#"[{"id": 5002, "inactive": true}]"#).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        (body[0]["inactive"].clone(), body[0]["emailaddress"].clone()),
+        (json!(true), json!("bob.wilson@contosodental.example"))
+    );
+    assert_eq!(halo.contact_is_active(5002), Some(false));
+    let (_, default) = get(&sb, &t, "/users", &[("client_id", "250")]).await;
+    assert!(!ids(&default, "users").contains(&5002), "now hidden without includeinactive");
+    // Attempts that reached 5002: the unknown-id batch, the failed batch, the two refused
+    // values, the success (not the float id, nor the element without one).
+    assert_eq!(halo.contact_update_count(5002), 5);
+    assert_eq!(halo.contact_update_count(5004), 1);
+    assert_eq!(sb.stats().count("POST", "/halo/api/users"), 8);
+    assert_eq!(sb.stats().patches(), 0, "contacts are not configuration updates");
+}
+
+#[tokio::test]
+async fn the_main_site_names_the_main_contact() {
+    let sb = sandbox().await;
+    let t = token(&sb).await;
+    let (_, client) = get(&sb, &t, "/client/250", &[]).await;
+    assert_eq!(client["main_site_id"], 2501);
+    let (status, site) = get(&sb, &t, "/Site/2501", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        site,
+        json!({"id": 2501, "name": "Main", "client_id": 250, "client_name": "Contoso Dental",
+            "maincontact_id": 5001, "maincontact_name": "Jane Doe"})
+    );
+    let (_, empty) = get(&sb, &t, "/site/2601", &[]).await;
+    assert_eq!((empty["maincontact_id"].clone(), empty["client_id"].clone()), (json!(0), json!(260)), "no contacts");
+    let (status, missing) = get(&sb, &t, "/site/2502", &[]).await;
+    assert_eq!((status, missing["Message"].clone()), (404, json!("Site not found")));
+    assert_eq!(sb.stats().count("GET", "/halo/api/site/{id}"), 3);
+}
+
+#[tokio::test]
+async fn tickets_filter_open_and_closed() {
+    let sb = sandbox().await;
+    let t = token(&sb).await;
+    let (_, open) = get(&sb, &t, "/tickets", &[("client_id", "250"), ("open_only", "true")]).await;
+    assert_eq!(ids(&open, "tickets"), [9001, 9002, 9003, 9005, 9010]);
+    let (_, closed) = get(&sb, &t, "/tickets", &[("client_id", "250"), ("closed_only", "true")]).await;
+    assert_eq!(ids(&closed, "tickets"), [9004]);
+    assert_eq!(closed["tickets"][0]["status_id"], 9);
+    let (_, all) = get(&sb, &t, "/tickets", &[("client_id", "250")]).await;
+    assert_eq!(all["record_count"], 6);
+    let (_, mine) = get(&sb, &t, "/tickets", &[("user_id", "5002"), ("open_only", "true")]).await;
+    assert_eq!(ids(&mine, "tickets"), [9001]);
+    let paged = [("client_id", "250"), ("pageinate", "true"), ("page_size", "4"), ("page_no", "2")];
+    let (_, page) = get(&sb, &t, "/tickets", &paged).await;
+    assert_eq!(ids(&page, "tickets"), [9005, 9010]);
+
+    let (_, first) = get(&sb, &t, "/tickets/9001", &[]).await;
+    for (field, value) in [
+        ("summary", json!("Printer offline at reception")),
+        ("client_id", json!(250)),
+        ("site_id", json!(2501)),
+        ("user_id", json!(5002)),
+        ("agent_id", json!(11)),
+        ("team", json!("Service Desk")),
+        ("status_id", json!(1)),
+    ] {
+        assert_eq!(first[field], value, "{field}");
+    }
+    let (_, demo) = get(&sb, &t, "/tickets/9010", &[]).await;
+    assert_eq!(demo["user_id"], 0, "no contact");
+    assert_eq!(get(&sb, &t, "/tickets/424242", &[]).await.0, 404);
+    let view = sb.psa("halo").ticket(9004).unwrap();
+    assert!(view.closed);
+    assert_eq!((view.contact_id, view.owner_id, view.board_id), (Some(5002), Some(11), Some(1)));
+}
+
+#[tokio::test]
+async fn ticket_upserts_validate_references_and_create() {
+    let sb = sandbox().await;
+    let t = token(&sb).await;
+    let halo = sb.psa("halo");
+
+    let (status, saved) =
+        post(&sb, &t, "/tickets", r#"[{"id": 9001, "user_id": 5007, "agent_id": 12, "team": "offboarding"}]"#).await;
+    assert_eq!(status, 201, "{saved}");
+    assert!(saved.is_object(), "one element: the saved ticket itself");
+    assert_eq!(
+        (saved["team"].clone(), saved["summary"].clone()),
+        (json!("Offboarding"), json!("Printer offline at reception"))
+    );
+    let view = halo.ticket(9001).unwrap();
+    assert_eq!((view.contact_id, view.owner_id, view.board_id), (Some(5007), Some(12), Some(4)));
+
+    // Clearing: user 0, agent 0, team "".
+    let (status, _) = post(&sb, &t, "/tickets", r#"[{"id": 9001, "user_id": 0, "agent_id": 0, "team": ""}]"#).await;
+    assert_eq!(status, 201);
+    let view = halo.ticket(9001).unwrap();
+    assert_eq!((view.contact_id, view.owner_id, view.board_id), (None, None, None));
+
+    for (bad, message) in [
+        (r#"[{"id": 9002, "user_id": 7002}]"#, "User 7002 does not belong to client 250"),
+        (r#"[{"id": 9002, "user_id": 424242}]"#, "User 424242 does not exist"),
+        (r#"[{"id": 9002, "agent_id": 99}]"#, "Agent 99 does not exist"),
+        (r#"[{"id": 9002, "team": "Nope"}]"#, "Team 'Nope' does not exist"),
+        (r#"[{"id": 9002, "user_id": "5001"}]"#, "user_id must be an integer"),
+        (r#"[{"id": 9002.0, "user_id": 5001}]"#, "ids must be integers"),
+        (r#"[{"id": 424242, "user_id": 5001}]"#, "Ticket 424242 does not exist"),
+        (r#"[{"id": 9002, "user_id": 5001}, {"id": 9003, "agent_id": 99}]"#, "Agent 99"),
+        (r#"[{"client_id": 250, "summary": "x"}]"#, "site_id is required"),
+        (r#"[{"client_id": 250, "site_id": 1001, "summary": "x"}]"#, "Site 1001 does not belong to client 250"),
+        (r#"[{"client_id": 250, "site_id": 2501, "summary": "x", "tickettype_id": 42}]"#, "Ticket type 42"),
+    ] {
+        let (status, body) = post(&sb, &t, "/tickets", bad).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(body["errorMessage"].as_str().unwrap().contains(message), "{bad}: {body}");
+    }
+    assert_eq!(halo.ticket(9002).unwrap().contact_id, Some(5004), "atomic: nothing changed");
+    assert_eq!(halo.ticket_ids_of(250).len(), 6, "nothing created");
+
+    // An inactive user is accepted (rollback puts a contact back before reactivating it).
+    assert_eq!(post(&sb, &t, "/tickets", r#"[{"id": 9002, "user_id": 5006}]"#).await.0, 201);
+
+    let (status, created) = post(
+        &sb,
+        &t,
+        "/tickets",
+        r#"[{"client_id": 250, "site_id": 2501, "summary": "Offboarding", "details": "Start", "tickettype_id": 2, "team": "Offboarding", "_novalidate": true}]"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["id"], 9901);
+    assert_eq!((created["status_id"].clone(), created["tickettype_id"].clone()), (json!(1), json!(2)));
+    assert_eq!((created["user_id"].clone(), created["client_name"].clone()), (json!(0), json!("Contoso Dental")));
+    let (status, two) = post(
+        &sb,
+        &t,
+        "/tickets",
+        r#"[{"client_id": 270, "site_id": 2701, "summary": "a"}, {"client_id": 270, "site_id": 2701, "summary": "b"}]"#,
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(ids(&json!({"t": two}), "t"), [9902, 9903], "several elements: an array");
+    assert_eq!(halo.ticket_ids_of(270), [9701, 9702, 9703, 9902, 9903]);
+    assert_eq!(sb.stats().count("POST", "/halo/api/tickets"), 16);
+}
+
+#[tokio::test]
+async fn actions_need_an_outcome_and_keep_their_text() {
+    let sb = sandbox().await;
+    let t = token(&sb).await;
+    for (bad, message) in [
+        (r#"[{"ticket_id": 9010, "note_html": "<p>x</p>"}]"#, "An Outcome must be entered for this Action"),
+        (r#"[{"ticket_id": 9010, "outcome_id": 99, "note_html": "x"}]"#, "Outcome 99 does not exist"),
+        (r#"[{"ticket_id": 424242, "outcome_id": 7, "note_html": "x"}]"#, "Ticket 424242 does not exist"),
+        (r#"[{"outcome_id": 7, "note_html": "x"}]"#, "A ticket_id is required"),
+        (r#"[{"id": 3, "ticket_id": 9010, "outcome_id": 7}]"#, "not supported"),
+    ] {
+        let (status, body) = post(&sb, &t, "/actions", bad).await;
+        assert_eq!((status, body["resultCode"].clone()), (400, json!(1)), "{bad}");
+        assert!(body["errorMessage"].as_str().unwrap().contains(message), "{bad}: {body}");
+    }
+    let html = "<p>Contacts deactivated: 4 &amp; counting<br>Bob &lt;bob@x&gt;</p><p>Reason: &quot;done&quot; &#39;ok&#39;</p>";
+    let body = json!([{"ticket_id": 9010, "outcome_id": 7, "note_html": html, "hiddenfromuser": true}]).to_string();
+    let (status, action) = post(&sb, &t, "/actions", &body).await;
+    assert_eq!(status, 201, "{action}");
+    assert_eq!((action["outcome"].clone(), action["hiddenfromuser"].clone()), (json!("Private Note"), json!(true)));
+    let text = "Contacts deactivated: 4 & counting\nBob <bob@x>\n\nReason: \"done\" 'ok'";
+    assert_eq!(action["note"], text);
+    assert_eq!(sb.psa("halo").ticket(9010).unwrap().notes, [text]);
+    let (_, listed) = get(&sb, &t, "/actions", &[("ticket_id", "9010")]).await;
+    assert_eq!(listed["record_count"], 1);
+    assert_eq!(listed["actions"][0]["note_html"], html);
+    assert!(sb.psa("halo").ticket(9001).unwrap().notes.is_empty());
+    assert_eq!(sb.stats().count("POST", "/halo/api/actions"), 6);
+}
+
+#[tokio::test]
+async fn assets_have_no_contact() {
+    let sb = sandbox().await;
+    let halo = sb.psa("halo");
+    halo.set_configuration_contact(25001, Some(5002));
+    assert_eq!(halo.configuration_contact(25001), None);
+    assert!(sb.halo().asset(25001).unwrap().get("contact_id").is_none());
 }
