@@ -4,7 +4,8 @@
 //! auth quirks, paging and limits follow the fact sheet `psa-itglue-api.md`.
 //!
 //! All vendors render the same vendor-neutral fixture (same company and configuration ids,
-//! see [`seed`]). Credentials are fake constants re-exported here (`CW_*`, `AT_*`, `HALO_*`).
+//! see [`seed`]). Credentials are fake constants re-exported here (`CW_*`, `AT_*`, `HALO_*`,
+//! [`ITGLUE_API_KEY`]).
 //!
 //! # ConnectWise Manage (§1), prefix [`CW_PREFIX`] = `/v4_6_release/apis/3.0`
 //! Basic auth `CW_COMPANY_ID+CW_PUBLIC_KEY:CW_PRIVATE_KEY` plus a mandatory `clientId`
@@ -92,6 +93,57 @@
 //! 300, token endpoint included) → 429 text `Rate Limit Reached - N Requests per rolling 5
 //! minute window`, no `Retry-After`.
 //!
+//! # IT Glue (§4), prefix [`ITGLUE_PREFIX`] = `/itglue` ([`Sandbox::itglue_url`], the API base)
+//! JSON:API throughout: resource objects `{"id":"<string>","type","attributes":{kebab-case}}`,
+//! responses `Content-Type: application/vnd.api+json`, errors
+//! `{"errors":[{"status":"403","title","detail"}]}` (status a string). Paths are
+//! case-sensitive. The fixture table (organizations 9001–9007 and their dependents) and the
+//! UNCONFIRMED behaviours the simulator reads unfavourably are in `src/itglue.rs`.
+//! - Auth: `x-api-key: ITGLUE_API_KEY`; missing → 401, wrong → 403. A request with a body
+//!   must say `Content-Type: application/vnd.api+json` (415 otherwise).
+//! - Lists take `page[number]` (1-based) and `page[size]` (default 50, clamped to 1..=1000) →
+//!   `{"data","meta":{"current-page","next-page","prev-page","total-pages","total-count",
+//!   "filters":{}},"links":{"self","first","last","next"?,"prev"?}}` (absolute URLs; an empty
+//!   list has 0 pages); sorted by id unless `sort=[-]id|name|created_at|updated_at`.
+//!   `filter[…]` names work in snake_case and kebab-case; commas separate alternatives
+//!   (`\,` is a literal comma); blank and unknown filters are ignored.
+//! - `GET /organizations` (`filter[id|name|psa_id|psa_integration_type|organization_status_id|
+//!   organization_type_id]`; `name` is a CASE-SENSITIVE SUBSTRING match; `quick-notes`
+//!   truncated to 250 characters), `GET /organizations/{id}` (non-numeric or unknown → 404),
+//!   `GET /organization_statuses` (1 Active, 2 Inactive).
+//! - `DELETE /organizations` `{"data":[{"type":"organizations","attributes":{"id":N|"N"}}]}`:
+//!   all or nothing. Missing/empty/malformed body → 400, `filter[…]` with it → 400, an
+//!   unknown or already removed id → 404, a [`ItGlueSim::fail_deletion`] org → 422; else 200
+//!   with the organizations to be deleted. They are still served until the deletion delay
+//!   (default 300 ms, [`Sandbox::set_itglue_deletion_delay`]) has passed, then they and their
+//!   dependents are gone. Re-deleting a marked organization is accepted and counts once.
+//! - `GET /configurations`, `GET /passwords` (`filter[organization_id|id|archived]`; archived
+//!   records are listed ONLY with `filter[archived]=true`), `GET /contacts`, `GET /locations`
+//!   (`filter[organization_id|id]`), `GET /flexible_asset_types` (1 Applications, 2 Email,
+//!   3 Backup), `GET /flexible_assets` (`filter[flexible_asset_type_id]` REQUIRED → 400
+//!   without; `filter[organization_id]`).
+//! - `GET /organizations/{id}/relationships/{configurations|contacts|locations|passwords|
+//!   documents}`: any `filter[…]` → 400 "filtering in nested relationship routes is not
+//!   possible", unknown organization → 404, archived records hidden. The documents route is
+//!   undocumented: [`ItGlueSim::set_documents_route_available`]`(false)` makes it 404.
+//!   Top-level `GET /documents` → 404.
+//! - `POST /exports` `{"data":{"type":"exports","attributes":{"organization-id":N,
+//!   "include-logs":false}}}` (`organization_id` and string ids accepted): without an
+//!   organization id the WHOLE ACCOUNT is exported (record with `organization-id` null);
+//!   unknown organization → 422; [`ItGlueSim::refuse_exports`] → 403. → 201
+//!   `{"data":{"id","type":"exports","attributes":{"organization-id","organization-name",
+//!   "status":"pending","download-url":null,"include-logs","created-at","updated-at"}}}`.
+//! - `GET /exports/{id}` (and `GET /exports`): "pending" for the first half of the export
+//!   delay (default 200 ms), "processing" for the second, then "done" with `download-url`
+//!   `http://{host}/itglue/_exports/{id}.zip` (not served) or "failed" without one.
+//! - Anything else → 404.
+//!
+//! Limit: a rolling 5-minute window per sandbox (default 3000, [`ItGlueSim::set_rate_limit`]),
+//! counting authenticated and unauthenticated requests → 429 JSON:API error without
+//! `Retry-After` (UNCONFIRMED for IT Glue). Stats keys: `"{METHOD} /itglue/{route template}"`,
+//! e.g. `GET /itglue/organizations/{id}`, `DELETE /itglue/organizations`,
+//! `GET /itglue/organizations/{id}/relationships/documents`.
+//!
 //! # Contracts
 //! The contract shapes above are UNCONFIRMED (the fact sheet does not cover them) but
 //! plausible. Dates are relative to the UTC day the sandbox starts ([`Sandbox::today`];
@@ -110,12 +162,13 @@
 //! # Admin API (no auth, never used by production clients), under `/_sandbox/`
 //! `GET stats`, `POST reset-stats`, `POST faults {"fail_next":N,"status":S,"drop_next":N}`,
 //! `POST settings {"latency_ms":N,"rate_limit":N|null,"autotask_hourly_limit":N,
-//! "halo_rate_limit":N|null,"halo_token_ttl_secs":N}`.
+//! "halo_rate_limit":N|null,"halo_token_ttl_secs":N,"itglue_rate_limit":N|null}`.
 
 mod autotask;
 mod conditions;
 mod connectwise;
 mod halo;
+mod itglue;
 mod notify;
 pub mod seed;
 
@@ -134,6 +187,7 @@ use serde_json::{Value, json};
 pub use autotask::AutotaskSim;
 pub use connectwise::ConnectWiseSim;
 pub use halo::HaloSim;
+pub use itglue::{ITGLUE_API_KEY, ITGLUE_MEDIA_TYPE, ITGLUE_PREFIX, ItGlueSim};
 pub use notify::{
     ENTRA_PREFIX, GRAPH_BLOCKED_SENDER, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_PREFIX, GRAPH_SENDER,
     GRAPH_SENDER_ID, GRAPH_TENANT_DOMAIN, GRAPH_TENANT_ID, HOOKS_PREFIX, NotifySim, SANDBOX_WEBHOOK_TOKEN,
@@ -291,6 +345,7 @@ pub(crate) struct Shared {
     cw: ConnectWiseSim,
     at: AutotaskSim,
     halo: HaloSim,
+    itglue: ItGlueSim,
     notify: NotifySim,
     latency_ms: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
@@ -329,6 +384,7 @@ impl Sandbox {
             cw: ConnectWiseSim::new(seed::connectwise_from(&fixture)),
             at: AutotaskSim::new(&fixture, config.autotask_hourly_limit),
             halo: HaloSim::new(&fixture, config.halo_rate_limit, config.halo_token_ttl),
+            itglue: ItGlueSim::new(),
             notify: NotifySim::new(),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             rate_limit: Mutex::new(config.rate_limit_per_sec),
@@ -378,6 +434,11 @@ impl Sandbox {
         format!("{}{HALO_PREFIX}", self.base_url())
     }
 
+    /// The IT Glue API base: `http://127.0.0.1:PORT/itglue` (append `/organizations`, …).
+    pub fn itglue_url(&self) -> String {
+        format!("{}{ITGLUE_PREFIX}", self.base_url())
+    }
+
     /// The Entra ID authority: `http://127.0.0.1:PORT/entra` (append `/{tenant}/oauth2/v2.0/token`).
     pub fn entra_url(&self) -> String {
         format!("{}{ENTRA_PREFIX}", self.base_url())
@@ -418,6 +479,17 @@ impl Sandbox {
 
     pub fn halo(&self) -> &HaloSim {
         &self.shared.halo
+    }
+
+    /// IT Glue: organizations, exports, deletion and fault controls.
+    pub fn itglue(&self) -> &ItGlueSim {
+        &self.shared.itglue
+    }
+
+    /// How long after an accepted `DELETE /organizations` IT Glue actually removes the
+    /// organizations (default 300 ms); applies to deletions requested from now on.
+    pub fn set_itglue_deletion_delay(&self, delay: Duration) {
+        self.shared.itglue.set_deletion_delay(delay);
     }
 
     /// The simulator of `kind`: `"connectwise"`, `"autotask"` or `"halo"`.
@@ -584,6 +656,7 @@ enum Vendor {
     AutotaskZone,
     Autotask,
     Halo,
+    ItGlue,
     Entra,
     Graph,
     Webhook,
@@ -601,6 +674,8 @@ impl Vendor {
             (Vendor::AutotaskZone, rest)
         } else if let Some(rest) = strip_prefix_ci(path, HALO_PREFIX) {
             (Vendor::Halo, rest)
+        } else if let Some(rest) = strip_prefix_ci(path, ITGLUE_PREFIX) {
+            (Vendor::ItGlue, rest)
         } else if let Some(rest) = strip_prefix_ci(path, ENTRA_PREFIX) {
             (Vendor::Entra, rest)
         } else if let Some(rest) = strip_prefix_ci(path, GRAPH_PREFIX) {
@@ -626,6 +701,7 @@ impl Vendor {
             Vendor::Autotask | Vendor::AutotaskZone => autotask::at_error(status, message),
             Vendor::Halo if status == StatusCode::TOO_MANY_REQUESTS => text_status(status, message),
             Vendor::Halo => halo::exception(status, message),
+            Vendor::ItGlue => itglue::error(status, message),
             Vendor::Entra => notify::entra_fault(status, message),
             Vendor::Graph => notify::graph_fault(status, message),
             Vendor::Webhook => text_status(status, message),
@@ -665,6 +741,13 @@ async fn handle(
             }
             None
         }
+        // Before auth: IT Glue's window counts unauthenticated requests too.
+        Vendor::ItGlue => {
+            if let Err(response) = itglue::admit(&shared) {
+                return *response;
+            }
+            None
+        }
         _ => None,
     };
     let latency = shared.latency_ms.load(Ordering::SeqCst);
@@ -688,6 +771,7 @@ async fn handle(
         Vendor::Autotask => autotask::route(&shared, &method, rest, &uri, &headers, &host, &body),
         Vendor::AutotaskZone => autotask::zone_route(&shared, &method, rest, &uri, &host),
         Vendor::Halo => halo::route(&shared, &method, rest, &uri, &headers, &host, &body),
+        Vendor::ItGlue => itglue::route(&shared, &method, rest, &uri, &headers, &host, &body),
         Vendor::Entra => notify::entra_route(&shared, &method, rest, &body),
         Vendor::Graph => notify::graph_route(&shared, &method, rest, &headers, &body),
         Vendor::Webhook => notify::hook_route(&shared, &method, rest, &body),
@@ -723,6 +807,10 @@ fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Re
             }
             if input.get("halo_rate_limit").is_some() {
                 shared.halo.set_rate_limit(input["halo_rate_limit"].as_u64().map(|r| r.min(u32::MAX as u64) as u32));
+            }
+            if input.get("itglue_rate_limit").is_some() {
+                let limit = input["itglue_rate_limit"].as_u64().map(|r| r.min(u32::MAX as u64) as u32);
+                shared.itglue.set_rate_limit(limit);
             }
             if let Some(ttl) = input["halo_token_ttl_secs"].as_u64() {
                 shared.halo.set_token_ttl(Duration::from_secs(ttl));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use offramp_sandbox::{
     AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY,
-    HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT, Sandbox, SandboxConfig,
+    HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT, ITGLUE_API_KEY, Sandbox, SandboxConfig,
 };
 
 #[derive(Parser)]
@@ -71,6 +71,10 @@ async fn main() -> anyhow::Result<()> {
             "tenant": HALO_TENANT,
             "client_id": HALO_CLIENT_ID,
             "client_secret": HALO_CLIENT_SECRET,
+        },
+        "itglue": {
+            "url": sandbox.itglue_url(),
+            "api_key": ITGLUE_API_KEY,
         }
     });
     let mut stdout = std::io::stdout().lock();
