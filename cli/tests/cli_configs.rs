@@ -373,8 +373,15 @@ async fn contacts_settings_and_rollback_from_the_command_line() {
     assert_eq!(undo.status.code(), Some(0), "{}", String::from_utf8_lossy(&undo.stderr));
     assert_eq!(json(&undo)["statistics"]["restored"], 9);
     assert_eq!(sandbox.connectwise().contact_is_active(5002), Some(true));
+    // A completed rollback is final: a second one is refused (exit 5), naming the first,
+    // and changes nothing.
+    let updates = sandbox.connectwise().contact_update_count(5002);
     let again = cli(&["rollback", &operation_id, "--yes", "--json"]).await;
-    assert_eq!(json(&again)["statistics"]["already_restored"], 9, "a second rollback changes nothing");
+    assert_eq!(again.status.code(), Some(5), "{}", String::from_utf8_lossy(&again.stderr));
+    let again = json(&again);
+    assert_eq!(again["errors"][0]["code"], "RollbackRefused", "{again}");
+    assert!(again["errors"][0]["message"].as_str().unwrap().contains(json(&undo)["operation_id"].as_str().unwrap()));
+    assert_eq!(sandbox.connectwise().contact_update_count(5002), updates, "a second rollback changes nothing");
 
     // Configuration deactivation rolls back the same way.
     let configs = cli(&["configs", "deactivate", "--client-id", "250", "--yes", "--json"]).await;

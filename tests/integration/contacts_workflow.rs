@@ -3,21 +3,29 @@
 //! records, the ticket note, the notification, the blast-radius guard, rollback (restore,
 //! conflict, idempotence) and a crash mid-run followed by a resume.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use offramp::adapters::audit_sqlite::SqliteAuditStore;
 use offramp::adapters::notify_graph::{GraphMailNotifier, GraphMailSettings};
 use offramp::adapters::notify_webhook::{WebhookNotifier, WebhookSettings};
-use offramp::domain::{GLOBAL_SCOPE, PsaKind, SettingRecord};
-use offramp::error::ErrorCode;
+use offramp::domain::{
+    GLOBAL_SCOPE, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent, OperationEventKind,
+    OperationFilter, OperationRecord, OperationSummary, PsaKind, SettingRecord,
+};
+use offramp::error::{AuditError, ErrorCode};
 use offramp::http::HttpSettings;
-use offramp::ports::{AuditStore, NoProgress, Notifier, SettingsStore};
+use offramp::ports::{AuditStore, NoProgress, Notifier, SettingsStore, async_trait};
 use offramp::workflows::deactivate_contacts::{
     ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
 };
 use offramp::workflows::org_settings;
 use offramp::workflows::rollback::{RollbackAction, RollbackDeps, RollbackRequest, rollback};
-use offramp_sandbox::{GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_SENDER, GRAPH_TENANT_ID, Sandbox, SandboxConfig};
+use offramp_sandbox::{
+    GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_SENDER, GRAPH_TENANT_ID, PsaSim, Sandbox, SandboxConfig,
+};
 use offramp_tests::psa::{ALL, PsaHarness, client_with, http_settings, sim};
 use serde_json::Value;
 
@@ -95,8 +103,17 @@ fn assert_seed_shape(report: &ContactDeactivationReport) {
         "audit_trail",
         "ticket_id",
     ];
-    let extras =
-        ["status", "dry_run", "primary_contacts", "blast_radius", "notification", "plan_hash", "warnings", "errors"];
+    let extras = [
+        "status",
+        "dry_run",
+        "primary_contacts",
+        "reassignment",
+        "blast_radius",
+        "notification",
+        "plan_hash",
+        "warnings",
+        "errors",
+    ];
     for key in value.as_object().unwrap().keys() {
         assert!(seed.contains(&key.as_str()) || extras.contains(&key.as_str()), "unexpected field {key}");
     }
@@ -185,6 +202,16 @@ async fn contacts_are_deactivated_with_related_records_note_and_notification_on_
         let primary = &report.primary_contacts[0];
         assert_eq!(primary.contact_id, 5001);
         assert!(primary.preserved && !primary.signals.is_empty(), "{kind}: {primary:?}");
+        // And which contact the related records went to, and why.
+        let reassignment = report.reassignment.clone().expect("reassignment");
+        let to = reassignment.ticket_contact.expect("tickets get the primary");
+        assert_eq!((to.contact_id, to.name.as_deref()), (serde_json::json!(5001), Some("Jane Doe")), "{kind}");
+        assert!(to.chosen_by.starts_with("primary contact ("), "{kind}: {}", to.chosen_by);
+        assert_eq!(
+            reassignment.configuration_contact.map(|c| c.contact_id),
+            (kind != PsaKind::Halo).then(|| serde_json::json!(5001)),
+            "{kind}"
+        );
         for id in [5002, 5004, 5005, 5007] {
             assert_eq!(sim.contact_is_active(id), Some(false), "{kind}: {id}");
         }
@@ -266,6 +293,13 @@ async fn contacts_are_deactivated_with_related_records_note_and_notification_on_
         assert!(undo.success, "{kind}: {:?}", undo.errors);
         assert_eq!(undo.statistics.restored, expected_items);
         assert_eq!(undo.items.last().unwrap().item_type, "contact", "{kind}: contacts go back last");
+        let undo_id = undo.operation_id.clone().unwrap();
+        let undo_op = h.audit.operation(&undo_id).await.unwrap().unwrap().operation;
+        assert_eq!(
+            (undo_op.workflow.as_str(), undo_op.parent_operation_id.as_deref()),
+            ("rollback", Some(operation_id.as_str())),
+            "{kind}: the rollback is linked to its original"
+        );
         for id in [5002, 5004, 5005, 5007] {
             assert_eq!(sim.contact_is_active(id), Some(true), "{kind}: {id} restored");
         }
@@ -275,10 +309,17 @@ async fn contacts_are_deactivated_with_related_records_note_and_notification_on_
         if kind != PsaKind::Halo {
             assert_eq!(sim.configuration_contact(25002), Some(5004), "{kind}");
         }
-        let again =
-            rollback(&rdeps, RollbackRequest { operation_id: operation_id.clone(), ..Default::default() }).await;
-        assert!(again.success);
-        assert_eq!((again.statistics.restored, again.statistics.already_restored), (0, expected_items), "{kind}");
+        // The operation is rolled back: a second rollback (or its preview) is refused, naming
+        // the first, and changes nothing.
+        for dry_run in [false, true] {
+            let again =
+                rollback(&rdeps, RollbackRequest { operation_id: operation_id.clone(), dry_run, ..Default::default() })
+                    .await;
+            assert!(!again.success, "{kind}");
+            assert_eq!(again.errors[0].code, ErrorCode::RollbackRefused, "{kind}: {:?}", again.errors);
+            assert!(again.errors[0].message.contains(&undo_id), "{kind}: {}", again.errors[0].message);
+            assert_eq!((again.operation_id.as_deref(), again.statistics.items), (None, 0), "{kind}");
+        }
         assert_eq!(sim.contact_update_count(5002), 2, "{kind}: once off, once back on, never again");
         // A rollback cannot itself be rolled back, nor can a plan.
         let refused = rollback(
@@ -387,14 +428,16 @@ async fn a_new_ticket_is_opened_and_mail_is_sent_through_graph() {
 
 /// A run over the blast-radius guard stops with its plan; with the override it runs; it
 /// is interrupted half-way (the process dies) and resumed by operation id: every contact
-/// is deactivated exactly once.
+/// is deactivated exactly once, and the note and notification of the resumed run count
+/// the whole operation, the part done before the interruption included.
 #[tokio::test]
 async fn the_guard_stops_large_runs_and_an_interrupted_run_resumes_on_every_psa() {
     for kind in ALL {
         let sandbox = sandbox().await;
         let h = harness(&sandbox, kind);
         let sim = sim(&sandbox, kind);
-        let deps = deps(&h, None);
+        let hook = webhook(&sandbox);
+        let deps = deps(&h, Some(&hook));
         let large = DeactivateContactsRequest {
             company_id: Some("300".into()),
             confirmation: true,
@@ -443,6 +486,18 @@ async fn the_guard_stops_large_runs_and_an_interrupted_run_resumes_on_every_psa(
             &twice[..twice.len().min(5)]
         );
         assert!(contact_ids.iter().all(|id| sim.contact_is_active(*id) == Some(false)), "{kind}");
+
+        // The note (on the ticket the resumed run opened) and the notification: all 250.
+        let ticket: i64 = resumed.ticket_id.as_deref().expect("a summary ticket").parse().unwrap();
+        let notes = sim.ticket(ticket).unwrap().notes;
+        let note = notes.iter().find(|n| n.contains("Bulk contact deactivation for")).expect("the summary note");
+        assert!(note.contains("Contacts deactivated: 250"), "{kind}: the note undercounts:\n{note}");
+        assert_eq!(note.matches(" (id 3").count(), 250, "{kind}: every contact is listed");
+        let posts = sandbox.webhook_posts();
+        assert_eq!(posts.len(), 1, "{kind}: notified once, after the resume");
+        let text = posts[0]["text"].as_str().unwrap();
+        assert!(text.contains("Contacts deactivated: 250"), "{kind}: the notification undercounts:\n{text}");
+        assert!(posts[0].to_string().contains("(250 of 250)"), "{kind}: subject: {}", posts[0]);
     }
 }
 
@@ -518,10 +573,504 @@ async fn configuration_deactivation_rolls_back_on_every_psa() {
             assert_eq!(sim.configuration_is_active(id), Some(!(cw && id == 27002)), "{kind}: {id}");
         }
         assert_eq!(sim.configuration_is_active(27004), Some(false), "{kind}: never touched, never restored");
-        // Someone deactivates 27001 again; a second rollback finds the rest done and leaves it alone.
+        // Someone deactivates 27001 again. The operation is rolled back already: a second
+        // rollback is refused (naming the first) and never overwrites that later change.
         sim.set_configuration_active(27001, false);
+        let updates = sim.update_count(27001);
         let again = rollback(&rdeps, RollbackRequest { operation_id, ..Default::default() }).await;
-        assert_eq!(again.statistics.restored, 1, "{kind}: the operation left 27001 inactive, so it is restorable");
-        assert_eq!(again.statistics.already_restored, if cw { 1 } else { 2 });
+        assert_eq!(again.errors[0].code, ErrorCode::RollbackRefused, "{kind}: {:?}", again.errors);
+        let first = undo.operation_id.clone().unwrap();
+        assert!(again.errors[0].message.contains(&first), "{kind}: {}", again.errors[0].message);
+        assert_eq!(again.statistics.restored, 0);
+        assert_eq!(sim.configuration_is_active(27001), Some(false), "{kind}: 27001 stays as the person left it");
+        assert_eq!(sim.update_count(27001), updates, "{kind}: not even attempted");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Faults in the audit trail, resumes of finished operations, the summary ticket, the guard
+// settings, rollbacks cut short and items changed in between
+// ---------------------------------------------------------------------------
+
+/// The harness's SQLite trail with faults a test switches on.
+struct FaultyAudit {
+    inner: Arc<SqliteAuditStore>,
+    /// Change writes left before one stalls: that one is written, then never returns, as
+    /// if the process died right after it. `usize::MAX`: none stalls.
+    writes_before_stall: AtomicUsize,
+    stalled: AtomicBool,
+    /// `Completed` events are refused: the trail fails at the very end of a run.
+    refuse_completed: AtomicBool,
+}
+
+impl FaultyAudit {
+    fn new(inner: Arc<SqliteAuditStore>) -> Self {
+        Self {
+            inner,
+            writes_before_stall: AtomicUsize::new(usize::MAX),
+            stalled: AtomicBool::new(false),
+            refuse_completed: AtomicBool::new(false),
+        }
+    }
+
+    /// The `n`-th change write from now on is written, and then its caller hangs for good.
+    /// `usize::MAX` switches this off.
+    fn stall_after(&self, n: usize) {
+        self.stalled.store(false, Ordering::SeqCst);
+        self.writes_before_stall.store(n, Ordering::SeqCst);
+    }
+
+    fn refuse_completed(&self, on: bool) {
+        self.refuse_completed.store(on, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl AuditStore for FaultyAudit {
+    async fn create_operation(&self, operation: &OperationRecord) -> Result<(), AuditError> {
+        self.inner.create_operation(operation).await
+    }
+
+    async fn append_event(&self, event: &OperationEvent) -> Result<(), AuditError> {
+        if event.kind == OperationEventKind::Completed && self.refuse_completed.load(Ordering::SeqCst) {
+            return Err(AuditError::Unavailable { message: "the audit table throttled the write (test)".into() });
+        }
+        self.inner.append_event(event).await
+    }
+
+    async fn put_snapshots(&self, snapshots: &[ItemSnapshot]) -> Result<(), AuditError> {
+        self.inner.put_snapshots(snapshots).await
+    }
+
+    async fn put_changes(&self, changes: &[ItemChange]) -> Result<(), AuditError> {
+        self.inner.put_changes(changes).await?;
+        let left = self.writes_before_stall.load(Ordering::SeqCst);
+        if left != usize::MAX {
+            self.writes_before_stall.store(left.saturating_sub(1), Ordering::SeqCst);
+            if left <= 1 {
+                self.stalled.store(true, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn operation(&self, operation_id: &str) -> Result<Option<OperationDetail>, AuditError> {
+        self.inner.operation(operation_id).await
+    }
+
+    async fn list_operations(&self, filter: &OperationFilter) -> Result<Vec<OperationSummary>, AuditError> {
+        self.inner.list_operations(filter).await
+    }
+
+    async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError> {
+        self.inner.child_operations(parent_operation_id).await
+    }
+}
+
+fn resume_request(operation_id: &str) -> DeactivateContactsRequest {
+    DeactivateContactsRequest { operation_id: Some(operation_id.into()), ..DeactivateContactsRequest::default() }
+}
+
+/// The change records of `operation_id` a rollback restores (contact, ticket, configuration contact).
+async fn restorable_changes(audit: &dyn AuditStore, operation_id: &str) -> Vec<ItemChange> {
+    let detail = audit.operation(operation_id).await.unwrap().unwrap();
+    detail
+        .changes
+        .into_iter()
+        .filter(|c| c.outcome == ItemOutcome::Changed)
+        .filter(|c| ["contact", "ticket", "configuration_contact"].contains(&c.item_type.as_str()))
+        .collect()
+}
+
+/// Whether the PSA has the item as it was before the change (`before`).
+fn is_restored(sim: &dyn PsaSim, change: &ItemChange) -> bool {
+    let id: i64 = change.item_id.parse().unwrap();
+    let contact = |value: &Value| value["contact_id"].as_str().map(|c| c.parse::<i64>().unwrap());
+    match change.item_type.as_str() {
+        "contact" => sim.contact_is_active(id) == change.before["active"].as_bool(),
+        "ticket" => sim.ticket(id).unwrap().contact_id == contact(&change.before),
+        "configuration_contact" => sim.configuration_contact(id) == contact(&change.before),
+        other => panic!("not restorable: {other}"),
+    }
+}
+
+fn key(change: &ItemChange) -> (String, String) {
+    (change.item_type.clone(), change.item_id.clone())
+}
+
+/// A rollback cut short (the process dies right after recording a restore) leaves change
+/// records for exactly what it restored. A second rollback finishes the rest; an item the
+/// first one had put back and someone changed again since (a contact deactivated again, a
+/// configuration pointed back) is a conflict, left as the person set it. After that the
+/// operation is rolled back, and a third rollback is refused.
+#[tokio::test]
+async fn an_interrupted_rollback_records_what_it_restored_and_a_second_one_finishes_on_every_psa() {
+    for kind in ALL {
+        let sandbox = sandbox().await;
+        let h = harness(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        let report = deactivate_contacts(&deps(&h, None), request(DEMO)).await;
+        assert!(report.success, "{kind}: {:?}", report.errors);
+        let operation_id = report.audit_trail.operation_id.clone().unwrap();
+        let changes = restorable_changes(h.audit.as_ref(), &operation_id).await;
+        let total = if kind == PsaKind::Halo { 6 } else { 9 };
+        assert_eq!(changes.len(), total, "{kind}");
+
+        let audit = FaultyAudit::new(h.audit.clone());
+        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: &audit };
+        // Two short of the end: contacts go back last, so two contacts are among the restored.
+        let cut = total - 2;
+        audit.stall_after(cut);
+        let request = || RollbackRequest { operation_id: operation_id.clone(), ..Default::default() };
+        let stalled = async {
+            while !audit.stalled.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            report = rollback(&rdeps, request()) => panic!("{kind}: finished before the interruption: {report:?}"),
+            _ = stalled => {}
+            _ = tokio::time::sleep(Duration::from_secs(60)) => panic!("{kind}: no progress"),
+        }
+        audit.stall_after(usize::MAX);
+
+        let children = h.audit.child_operations(&operation_id).await.unwrap();
+        assert_eq!(children.len(), 1, "{kind}");
+        let first_id = children[0].operation_id.clone();
+        let first = h.audit.operation(&first_id).await.unwrap().unwrap();
+        assert!(first.events.iter().all(|e| e.kind != OperationEventKind::Completed), "{kind}: it never finished");
+        let recorded: BTreeSet<(String, String)> =
+            first.changes.iter().filter(|c| c.outcome == ItemOutcome::Changed).map(key).collect();
+        let restored: BTreeSet<(String, String)> = changes.iter().filter(|c| is_restored(sim, c)).map(key).collect();
+        assert_eq!(recorded.len(), cut, "{kind}: {recorded:?}");
+        assert_eq!(restored, recorded, "{kind}: the trail holds exactly what the cut-short rollback restored");
+
+        // Meanwhile people change items the first rollback had put back: a contact is
+        // deactivated again, and (where configurations have a contact) one points at 5001 again.
+        let again_inactive: i64 = recorded.iter().find(|(t, _)| t == "contact").unwrap().1.parse().unwrap();
+        sim.set_contact_active(again_inactive, false);
+        let pointed_back: Option<i64> = (kind != PsaKind::Halo).then(|| {
+            let config = recorded.iter().find(|(t, _)| t == "configuration_contact").unwrap().1.parse().unwrap();
+            sim.set_configuration_contact(config, Some(5001));
+            config
+        });
+        let updates = sim.contact_update_count(again_inactive);
+
+        let second = rollback(&rdeps, request()).await;
+        assert!(second.success, "{kind}: {:?}", second.errors);
+        let conflicts = if kind == PsaKind::Halo { 1 } else { 2 };
+        let st = &second.statistics;
+        assert_eq!(
+            (st.restored, st.already_restored, st.conflicts, st.not_attempted),
+            (2, (cut - conflicts) as u64, conflicts as u64, 0),
+            "{kind}: {:?}",
+            second.items
+        );
+        for item in second.items.iter().filter(|i| i.action == RollbackAction::Conflict) {
+            let message = item.message.as_deref().unwrap_or_default();
+            assert!(message.contains(&first_id) && message.contains("changed again since"), "{kind}: {message}");
+        }
+        for item in second.items.iter().filter(|i| i.action == RollbackAction::AlreadyRestored) {
+            assert!(item.message.as_deref().is_some_and(|m| m.contains(&first_id)), "{kind}: {item:?}");
+        }
+        assert_eq!(sim.contact_is_active(again_inactive), Some(false), "{kind}: left as the person set it");
+        assert_eq!(sim.contact_update_count(again_inactive), updates, "{kind}: not even attempted");
+        if let Some(config) = pointed_back {
+            assert_eq!(sim.configuration_contact(config), Some(5001), "{kind}: left as the person set it");
+        }
+        let changed_since: Vec<String> =
+            [Some(again_inactive), pointed_back].into_iter().flatten().map(|id| id.to_string()).collect();
+        for change in changes.iter().filter(|c| !changed_since.contains(&c.item_id)) {
+            assert!(is_restored(sim, change), "{kind}: {} {} restored", change.item_type, change.item_id);
+        }
+        let second_record = h.audit.operation(second.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+        assert_eq!(second_record.operation.parent_operation_id.as_deref(), Some(operation_id.as_str()));
+        assert_eq!(second_record.changes.len(), 2, "{kind}: the second rollback recorded its two restores");
+
+        let third = rollback(&rdeps, request()).await;
+        assert_eq!(third.errors[0].code, ErrorCode::RollbackRefused, "{kind}: {:?}", third.errors);
+        assert!(third.errors[0].message.contains(second.operation_id.as_deref().unwrap()), "{kind}");
+    }
+}
+
+/// When the very last audit write (the `Completed` event) fails, the report still says
+/// what was done, with an AuditStoreError beside it, and a resume records the end without
+/// changing anything again. The same for a rollback: its report counts what it restored
+/// and names it; being unfinished, it may be run again, and that one finds it all done.
+#[tokio::test]
+async fn a_failed_final_audit_write_still_reports_what_was_done_on_every_psa() {
+    for kind in ALL {
+        let sandbox = sandbox().await;
+        let h = harness(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        let audit = FaultyAudit::new(h.audit.clone());
+        let deps = ContactDeps { audit: &audit, ..deps(&h, None) };
+
+        audit.refuse_completed(true);
+        let report = deactivate_contacts(&deps, request(DEMO)).await;
+        assert!(!report.success, "{kind}");
+        assert_eq!(report.errors[0].code, ErrorCode::AuditStoreError, "{kind}: {:?}", report.errors);
+        assert_eq!(report.primary_error(), Some(ErrorCode::AuditStoreError));
+        assert_eq!(ids(&report), [5002, 5004, 5005, 5007], "{kind}: what was done, not an empty report");
+        assert_eq!(report.deactivation_summary.contacts_deactivated, 4);
+        assert_eq!(report.related_updates.open_tickets_reassigned, 2);
+        assert!(report.audit_trail.rollback_available, "{kind}");
+        assert_eq!(report.ticket_id.as_deref(), Some("9010"));
+        let operation_id = report.audit_trail.operation_id.clone().expect("the operation is named");
+
+        audit.refuse_completed(false);
+        let resumed = deactivate_contacts(&deps, resume_request(&operation_id)).await;
+        assert!(resumed.success, "{kind}: {:?}", resumed.errors);
+        assert_eq!(ids(&resumed), [5002, 5004, 5005, 5007], "{kind}");
+        assert_eq!(sim.contact_update_count(5002), 1, "{kind}: nothing changed twice");
+        assert_eq!(sim.ticket(9010).unwrap().notes.len(), 1, "{kind}: one note");
+        let detail = h.audit.operation(&operation_id).await.unwrap().unwrap();
+        assert!(detail.events.iter().any(|e| e.kind == OperationEventKind::Completed), "{kind}: the end is recorded");
+
+        audit.refuse_completed(true);
+        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: &audit };
+        let request = || RollbackRequest { operation_id: operation_id.clone(), ..Default::default() };
+        let undo = rollback(&rdeps, request()).await;
+        let total = if kind == PsaKind::Halo { 6 } else { 9 };
+        assert!(!undo.success, "{kind}");
+        assert!(undo.errors.iter().any(|e| e.code == ErrorCode::AuditStoreError), "{kind}: {:?}", undo.errors);
+        let undo_id = undo.operation_id.clone().expect("the rollback is named, not 'refused'");
+        assert_eq!(undo.statistics.restored, total, "{kind}");
+        assert_eq!(sim.contact_is_active(5002), Some(true), "{kind}");
+        assert_eq!(
+            restorable_changes(h.audit.as_ref(), &undo_id).await.len() as u64,
+            total,
+            "{kind}: every restore recorded"
+        );
+
+        audit.refuse_completed(false);
+        let again = rollback(&rdeps, request()).await;
+        assert!(again.success, "{kind}: the first rollback did not finish, so another may run: {:?}", again.errors);
+        assert_eq!((again.statistics.restored, again.statistics.already_restored), (0, total), "{kind}");
+        assert_eq!(sim.contact_update_count(5002), 2, "{kind}: once off, once back on");
+        let third = rollback(&rdeps, request()).await;
+        assert_eq!(third.errors[0].code, ErrorCode::RollbackRefused, "{kind}");
+    }
+}
+
+/// A finished operation is not resumed: not one that completed with nothing left (that
+/// would only repeat its note and notification), and not one that was rolled back (that
+/// would deactivate contacts again after the undo, here the contact whose update had failed).
+#[tokio::test]
+async fn finished_and_rolled_back_operations_are_not_resumed_on_every_psa() {
+    for kind in ALL {
+        let sandbox = sandbox().await;
+        let h = harness(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        let hook = webhook(&sandbox);
+        let deps = deps(&h, Some(&hook));
+
+        let done = deactivate_contacts(&deps, request(DEMO)).await;
+        assert!(done.success, "{kind}: {:?}", done.errors);
+        let done_id = done.audit_trail.operation_id.clone().unwrap();
+        let again = deactivate_contacts(&deps, resume_request(&done_id)).await;
+        assert_eq!(again.errors[0].code, ErrorCode::OperationNotResumable, "{kind}: {:?}", again.errors);
+        assert!(again.errors[0].message.contains("nothing left"), "{kind}: {}", again.errors[0].message);
+        assert_eq!(sim.ticket(9010).unwrap().notes.len(), 1, "{kind}: no second note");
+        assert_eq!(sandbox.webhook_posts().len(), 1, "{kind}: no second notification");
+
+        // Parity Clinic: 7002's update fails, the run completes with it still active, and
+        // the operation is rolled back. A resume would retry 7002, after the undo.
+        sim.fail_contact_update(7002, "Contact is locked by a workflow rule");
+        let partial = deactivate_contacts(
+            &deps,
+            DeactivateContactsRequest {
+                company_id: Some("270".into()),
+                confirmation: true,
+                initiated_by: Some(REQUESTER.into()),
+                ..DeactivateContactsRequest::default()
+            },
+        )
+        .await;
+        assert_eq!(ids(&partial), [7001, 7003], "{kind}: {:?}", partial.errors);
+        let partial_id = partial.audit_trail.operation_id.clone().unwrap();
+        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref() };
+        let undo = rollback(&rdeps, RollbackRequest { operation_id: partial_id.clone(), ..Default::default() }).await;
+        assert!(undo.success, "{kind}: {:?}", undo.errors);
+        sim.clear_contact_failures();
+        let attempts = sim.contact_update_count(7002);
+        let refused = deactivate_contacts(&deps, resume_request(&partial_id)).await;
+        assert_eq!(refused.errors[0].code, ErrorCode::OperationNotResumable, "{kind}: {:?}", refused.errors);
+        assert!(refused.errors[0].message.contains(undo.operation_id.as_deref().unwrap()), "{kind}");
+        assert_eq!(sim.contact_is_active(7002), Some(true), "{kind}: not deactivated after the undo");
+        assert_eq!(sim.contact_update_count(7002), attempts, "{kind}: not even attempted");
+        assert_eq!(sim.contact_is_active(7001), Some(true), "{kind}: the rollback stands");
+    }
+}
+
+/// The sandbox switch that makes every new ticket note fail on `kind`.
+fn fail_notes(sandbox: &Sandbox, kind: PsaKind, message: Option<&str>) {
+    match kind {
+        PsaKind::ConnectWise => sandbox.connectwise().fail_ticket_notes(message),
+        PsaKind::Autotask => sandbox.autotask().fail_ticket_notes(message),
+        PsaKind::Halo => sandbox.halo().fail_ticket_notes(message),
+    }
+}
+
+/// The ticket a run opens for its summary is recorded the moment it exists: when the note
+/// then fails, the report names the ticket, and the resume (allowed: the note is left to
+/// do) writes the note on it instead of opening a second one.
+#[tokio::test]
+async fn a_failed_note_keeps_its_new_ticket_and_the_resume_reuses_it_on_every_psa() {
+    for kind in ALL {
+        let sandbox = sandbox().await;
+        let h = harness(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        let board = if kind == PsaKind::Halo { "Offboarding" } else { "4" };
+        set(h.audit.as_ref(), kind, GLOBAL_SCOPE, org_settings::TICKET_BOARD, board).await;
+        let deps = deps(&h, None);
+        let before: HashSet<i64> = sim.ticket_ids_of(270).into_iter().collect();
+        let opened = || sim.ticket_ids_of(270).into_iter().filter(|id| !before.contains(id)).collect::<Vec<_>>();
+
+        fail_notes(&sandbox, kind, Some("Notes are locked on this board"));
+        let report = deactivate_contacts(
+            &deps,
+            DeactivateContactsRequest {
+                company_id: Some("270".into()),
+                confirmation: true,
+                initiated_by: Some(REQUESTER.into()),
+                ..DeactivateContactsRequest::default()
+            },
+        )
+        .await;
+        assert!(!report.success, "{kind}");
+        assert_eq!(ids(&report), [7001, 7002, 7003], "{kind}");
+        let ticket = report.ticket_id.clone().expect("the new ticket is reported");
+        assert_eq!(opened(), [ticket.parse::<i64>().unwrap()], "{kind}");
+        let error = report.errors.iter().find(|e| e.code == ErrorCode::TicketUpdateFailed).expect("note failure");
+        assert!(error.message.contains(&ticket) && error.message.contains("Notes are locked"), "{kind}: {error:?}");
+        let operation_id = report.audit_trail.operation_id.clone().unwrap();
+        let detail = h.audit.operation(&operation_id).await.unwrap().unwrap();
+        assert!(
+            detail
+                .changes
+                .iter()
+                .any(|c| c.item_type == "summary_ticket" && c.item_id == ticket && c.outcome == ItemOutcome::Changed),
+            "{kind}: the new ticket is in the trail"
+        );
+
+        fail_notes(&sandbox, kind, None);
+        let resumed = deactivate_contacts(&deps, resume_request(&operation_id)).await;
+        assert!(resumed.success, "{kind}: {:?}", resumed.errors);
+        assert_eq!(resumed.ticket_id.as_deref(), Some(ticket.as_str()), "{kind}: the same ticket");
+        assert_eq!(opened(), [ticket.parse::<i64>().unwrap()], "{kind}: no second ticket");
+        let notes = sim.ticket(ticket.parse().unwrap()).unwrap().notes;
+        let summaries: Vec<&String> = notes.iter().filter(|n| n.contains("Contacts deactivated: 3")).collect();
+        assert_eq!(summaries.len(), 1, "{kind}: {notes:?}");
+        for id in [7001, 7002, 7003] {
+            assert_eq!(sim.contact_update_count(id), 1, "{kind}: {id} deactivated once");
+        }
+        let done = deactivate_contacts(&deps, resume_request(&operation_id)).await;
+        assert_eq!(done.errors[0].code, ErrorCode::OperationNotResumable, "{kind}: now it is finished");
+    }
+}
+
+/// The blast-radius guard takes its limits from the settings store: a share of the
+/// company's contacts (`offramp_guard_max_contact_share`, here per client) and a count
+/// (`offramp_guard_max_contacts`, here global). Over either, the run stops with its plan
+/// and changes nothing; at the limit it runs.
+#[tokio::test]
+async fn the_guard_limits_come_from_the_settings_store_on_every_psa() {
+    use offramp::workflows::org_settings::{GUARD_MAX_CONTACT_SHARE, GUARD_MAX_CONTACTS};
+    for kind in ALL {
+        let sandbox = sandbox().await;
+        let h = harness(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        let deps = deps(&h, None);
+        let untouched = || sim.contact_ids_of(250).iter().all(|id| sim.contact_update_count(*id) == 0);
+
+        // 4 of Contoso Dental's 7 contacts are 57.1%.
+        set(h.audit.as_ref(), kind, DEMO, GUARD_MAX_CONTACT_SHARE, "50").await;
+        let stopped = deactivate_contacts(&deps, request(DEMO)).await;
+        assert_eq!(stopped.status.as_deref(), Some("blast_radius_exceeded"), "{kind}: {:?}", stopped.errors);
+        assert_eq!(stopped.errors[0].code, ErrorCode::BlastRadiusExceeded);
+        assert!(stopped.errors[0].message.contains("57.1%"), "{kind}: {}", stopped.errors[0].message);
+        let guard = stopped.blast_radius.clone().unwrap();
+        assert_eq!((guard.contacts_to_deactivate, guard.company_contacts, guard.share_percent), (4, 7, 57.1), "{kind}");
+        assert_eq!((guard.max_share_percent, guard.max_contacts, guard.exceeded), (50, 200, true), "{kind}");
+        assert!(untouched(), "{kind}: nothing changed");
+        let op = h.audit.operation(stopped.audit_trail.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+        assert!(op.operation.dry_run && op.changes.is_empty(), "{kind}: recorded as a plan");
+        assert_eq!(op.operation.input["settings"]["sources"][GUARD_MAX_CONTACT_SHARE], "client");
+
+        // 60% lets it through; a global count of 3 stops it again.
+        set(h.audit.as_ref(), kind, DEMO, GUARD_MAX_CONTACT_SHARE, "60").await;
+        set(h.audit.as_ref(), kind, GLOBAL_SCOPE, GUARD_MAX_CONTACTS, "3").await;
+        let stopped = deactivate_contacts(&deps, request(DEMO)).await;
+        assert_eq!(stopped.status.as_deref(), Some("blast_radius_exceeded"), "{kind}");
+        let guard = stopped.blast_radius.clone().unwrap();
+        assert_eq!((guard.max_contacts, guard.max_share_percent, guard.exceeded), (3, 60, true), "{kind}");
+        assert!(stopped.errors[0].message.contains("4 of 7 contacts"), "{kind}: {}", stopped.errors[0].message);
+        assert!(untouched(), "{kind}: nothing changed");
+
+        // Exactly at the limit: it runs.
+        set(h.audit.as_ref(), kind, GLOBAL_SCOPE, GUARD_MAX_CONTACTS, "4").await;
+        let run = deactivate_contacts(&deps, request(DEMO)).await;
+        assert!(run.success, "{kind}: {:?}", run.errors);
+        assert_eq!(run.deactivation_summary.contacts_deactivated, 4);
+        assert!(!run.blast_radius.unwrap().exceeded);
+        let op = h.audit.operation(run.audit_trail.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+        assert_eq!(op.operation.input["settings"]["sources"][GUARD_MAX_CONTACTS], "global", "{kind}");
+    }
+}
+
+/// Items changed between the operation and its rollback, on every PSA. A contact someone
+/// re-activated is already what the rollback wants: counted so, and no update is sent (a
+/// contact's one flag can only have gone back; a contact conflict, deactivated again after
+/// a rollback restored it, is in the interrupted-rollback test). A configuration whose
+/// contact someone changed to another contact, or cleared, is a conflict and left as the
+/// person set it (HaloPSA assets have no contact).
+#[tokio::test]
+async fn a_rollback_leaves_contacts_and_configuration_contacts_changed_in_between_alone_on_every_psa() {
+    for kind in ALL {
+        let sandbox = sandbox().await;
+        let h = harness(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        let report = deactivate_contacts(&deps(&h, None), request(DEMO)).await;
+        assert!(report.success, "{kind}: {:?}", report.errors);
+        let operation_id = report.audit_trail.operation_id.clone().unwrap();
+        let changes = restorable_changes(h.audit.as_ref(), &operation_id).await;
+
+        sim.set_contact_active(5002, true);
+        let halo = kind == PsaKind::Halo;
+        let changed: &[(i64, Option<i64>)] = if halo { &[] } else { &[(25002, Some(5003)), (25010, None)] };
+        for (config, contact) in changed {
+            sim.set_configuration_contact(*config, *contact);
+        }
+        let bob_updates = sim.contact_update_count(5002);
+        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref() };
+        let undo = rollback(&rdeps, RollbackRequest { operation_id, ..Default::default() }).await;
+        assert!(undo.success, "{kind}: {:?}", undo.errors);
+        let item = |item_type: &str, id: &str| {
+            undo.items.iter().find(|i| i.item_type == item_type && i.item_id == id).cloned().unwrap()
+        };
+        assert_eq!(item("contact", "5002").action, RollbackAction::AlreadyRestored, "{kind}");
+        assert_eq!(sim.contact_update_count(5002), bob_updates, "{kind}: nothing sent for 5002");
+        for (config, contact) in changed {
+            let conflict = item("configuration_contact", &config.to_string());
+            assert_eq!(conflict.action, RollbackAction::Conflict, "{kind}: {conflict:?}");
+            assert!(conflict.message.as_deref().unwrap_or_default().contains("changed since"), "{kind}: {conflict:?}");
+            assert_eq!(sim.configuration_contact(*config), *contact, "{kind}: {config} left as the person set it");
+        }
+        let s = &undo.statistics;
+        let conflicts = changed.len() as u64;
+        assert_eq!(
+            (s.restored, s.already_restored, s.conflicts),
+            (changes.len() as u64 - 1 - conflicts, 1, conflicts),
+            "{kind}"
+        );
+        for change in &changes {
+            let left_alone = changed.iter().any(|(id, _)| id.to_string() == change.item_id);
+            assert_eq!(is_restored(sim, change), !left_alone, "{kind}: {} {}", change.item_type, change.item_id);
+        }
+        if !halo {
+            assert!(undo.warnings.iter().any(|w| w.contains("changed since the operation")), "{kind}");
+        }
     }
 }

@@ -301,6 +301,25 @@ pub async fn run_conformance(store: &dyn AuditStore) {
     assert_eq!(list(store, Some("bulk-7"), Some("connectwise"), 100).await, expected_summaries(bulk_all.clone(), 100));
     assert_eq!(list(store, Some("bulk-7"), None, 7).await, expected_summaries(bulk_all, 7));
 
+    // --- Children (a rollback names its original in parent_operation_id) -----------------
+    let children = |id: String| async move {
+        store.child_operations(&id).await.unwrap_or_else(|e| panic!("child_operations({id}) failed: {e}"))
+    };
+    assert_eq!(children(a.operation_id.clone()).await, vec![c.clone()], "C (a dry run) is A's child");
+    assert_eq!(children(b.operation_id.clone()).await, Vec::new(), "B has no child");
+    assert_eq!(children(c.operation_id.clone()).await, Vec::new(), "C has no child of its own");
+    // A later, real child of A, and a grandchild: children come oldest first, one level only.
+    let mut e = operation_record("c1", "connectwise", false);
+    e.parent_operation_id = Some(a.operation_id.clone());
+    store.create_operation(&e).await.expect("create a second child");
+    let mut g = operation_record("c1", "connectwise", false);
+    g.parent_operation_id = Some(e.operation_id.clone());
+    store.create_operation(&g).await.expect("create a grandchild");
+    assert_eq!(children(a.operation_id.clone()).await, vec![c.clone(), e.clone()], "A's children, oldest first");
+    assert_eq!(children(e.operation_id.clone()).await, vec![g], "E's child");
+    assert_eq!(children(d.operation_id.clone()).await, Vec::new(), "same client id on another PSA: no child");
+    assert_eq!(children(new_operation_id()).await, Vec::new(), "an unknown parent has no children");
+
     // --- Unknown ids ---------------------------------------------------------------
     assert_eq!(store.operation(&new_operation_id()).await.expect("operation(unknown)"), None);
     assert_eq!(list(store, Some("no-such-client"), None, 0).await, Vec::new());

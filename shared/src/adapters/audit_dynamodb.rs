@@ -65,7 +65,9 @@
 //!
 //! `operation()` reads the table with strongly consistent reads. `list_operations`
 //! reads a GSI, which in DynamoDB is eventually consistent: an operation created a
-//! moment ago may take a moment to appear in the list.
+//! moment ago may take a moment to appear in the list. `child_operations` reads the
+//! parent's header consistently, then its company's operations from `ByClient`, with the
+//! same caveat for a child created a moment ago.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -733,6 +735,44 @@ impl AuditStore for DynamoDbAuditStore {
             .buffered(LIST_CONCURRENCY)
             .try_collect()
             .await
+    }
+
+    async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError> {
+        // The parent's header says which company's operations to look through.
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(keys::operation_pk(parent_operation_id)))
+            .key(attr::SK, AttributeValue::S(keys::META_SK.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.sdk_error("GetItem (parent operation)", e))?;
+        let Some(item) = out.item else {
+            return Ok(Vec::new());
+        };
+        let parent: OperationRecord = parse_data(&item, "operation")?;
+        // No filter expression: the parent id lives inside `data`, so it is compared on the
+        // parsed record. One company's operations are few, and read oldest first.
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_BY_CLIENT)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", attr::GSI1PK)
+            .expression_attribute_values(":pk", AttributeValue::S(keys::client_pk(&parent.psa, &parent.client_id)))
+            .scan_index_forward(true);
+        let items = self.query_items("Query (child operations)", query, None).await?;
+        let mut children = Vec::new();
+        for item in &items {
+            let operation: OperationRecord = parse_data(item, "operation")?;
+            if operation.parent_operation_id.as_deref() == Some(parent_operation_id) {
+                children.push(operation);
+            }
+        }
+        Ok(children)
     }
 }
 

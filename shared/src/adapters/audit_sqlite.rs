@@ -444,6 +444,35 @@ impl AuditStore for SqliteAuditStore {
         })
         .await
     }
+
+    async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError> {
+        let parent = parent_operation_id.to_string();
+        self.with_conn("child_operations", move |conn| {
+            let what = "reading child operations";
+            // The parent's company's operations (the `operations_by_client` index), then the
+            // parent id compared on the parsed record: the same search as the DynamoDB store.
+            let mut stmt = conn
+                .prepare(
+                    "SELECT o.operation_id, o.data FROM operations p \
+                     JOIN operations o ON o.client_id = p.client_id AND o.psa = p.psa \
+                     WHERE p.operation_id = ?1 AND o.operation_id <> ?1 ORDER BY o.operation_id",
+                )
+                .map_err(|e| unavailable(what, e))?;
+            let rows = stmt
+                .query_map([&parent], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+                .map_err(|e| unavailable(what, e))?;
+            let mut children = Vec::new();
+            for row in rows {
+                let (id, data) = row.map_err(|e| unavailable(what, e))?;
+                let operation: OperationRecord = from_json("operation", &id, &data)?;
+                if operation.parent_operation_id.as_deref() == Some(parent.as_str()) {
+                    children.push(operation);
+                }
+            }
+            Ok(children)
+        })
+        .await
+    }
 }
 
 /// Text form of `set_at`: RFC 3339 with as many fractional digits as it has, so it reads

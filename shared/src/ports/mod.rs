@@ -3,7 +3,9 @@
 //! Every trait is object safe (`async_trait`) so that entry points choose the
 //! adapter at run time (`OFFRAMP_PSA`, `OFFRAMP_AUDIT_TABLE` or `OFFRAMP_AUDIT_DB`, …).
 
-use async_trait::async_trait;
+/// The macro every port is declared with, for implementations outside this crate (test
+/// doubles that wrap an adapter): they need not depend on `async-trait` themselves.
+pub use async_trait::async_trait;
 
 use crate::domain::{
     Company, ConfigStatus, Configuration, Contact, ContractSummary, ItemChange, ItemSnapshot, NewTicket, Notification,
@@ -145,6 +147,16 @@ pub trait AuditStore: Send + Sync {
 
     /// Operations, newest first.
     async fn list_operations(&self, filter: &OperationFilter) -> Result<Vec<OperationSummary>, AuditError>;
+
+    /// The operations whose `parent_operation_id` is `parent_operation_id` (the rollbacks of
+    /// an operation), oldest first; empty when there are none or the parent is unknown.
+    ///
+    /// Children are looked for among the operations on the parent's PSA company, which is
+    /// where every child is: a rollback carries its original's PSA and company id. That keeps
+    /// the query one company's operations long in both stores, with no index of its own.
+    /// DynamoDB reads them from the `ByClient` index, which is eventually consistent: a child
+    /// created a moment ago may take a moment to appear.
+    async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError>;
 }
 
 /// Per-client settings with global defaults (the seed's "organizational variables").

@@ -8,8 +8,11 @@
 //! Before the first change every item the run will touch is snapshotted in the audit
 //! trail; each change is recorded with its before and after, which is what `rollback`
 //! puts back. An interrupted run is continued with its `operation_id`: nothing is done
-//! twice, and related records of contacts deactivated before the interruption are still
-//! updated.
+//! twice, related records of contacts deactivated before the interruption are still
+//! updated, a summary ticket the run opened is reused, and the note and notification
+//! describe the whole operation. A completed run with something left (a failed contact,
+//! note or notification) may be resumed to retry it; one with nothing left, or one that
+//! was rolled back, is not (`OperationNotResumable`).
 //!
 //! Order of work: contacts, then tickets, then configurations (the seed's order), then the
 //! summary note on the ticket and the notification. Failures of one item never stop the
@@ -33,12 +36,16 @@ use crate::error::{ErrorCode, OfframpError, PsaError};
 use crate::ports::{AuditStore, Notifier, Progress, Psa, SettingsStore};
 use crate::workflows::input;
 use crate::workflows::org_settings::{self, ContactTarget, OrgSettings};
+use crate::workflows::rollback;
 
 pub const WORKFLOW: &str = "deactivate-contacts";
 pub const ITEM_CONTACT: &str = "contact";
 pub const ITEM_TICKET: &str = "ticket";
 pub const ITEM_CONFIGURATION_CONTACT: &str = "configuration_contact";
 pub const ITEM_TICKET_NOTE: &str = "ticket_note";
+/// The ticket a run opened for its summary (no `ticket_id` given), recorded the moment it
+/// exists so that a resume writes the note there instead of opening a second one.
+pub const ITEM_SUMMARY_TICKET: &str = "summary_ticket";
 pub const ITEM_NOTIFICATION: &str = "notification";
 const SNAPSHOT_CHUNK: usize = 500;
 const AUDIT_BATCH: usize = 25;
@@ -172,6 +179,25 @@ pub struct PrimaryContactReport {
     pub preserved: bool,
 }
 
+/// A contact that related records of leaving contacts are pointed at, and why that one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReassignmentTarget {
+    pub contact_id: Value,
+    pub name: Option<String>,
+    /// `primary contact (company.defaultContact)`: the settings say `primary` and this signal
+    /// decided (the rule is on `reassignment_primary`); or `setting psa_contact_ticket_contact`.
+    pub chosen_by: String,
+}
+
+/// Where the open tickets and configurations of leaving contacts go.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reassignment {
+    /// `null`: such tickets lose their contact (the setting says `none`, or no primary stays).
+    pub ticket_contact: Option<ReassignmentTarget>,
+    /// `null`: their contact is cleared, or the PSA's configurations have none (HaloPSA).
+    pub configuration_contact: Option<ReassignmentTarget>,
+}
+
 /// The blast-radius guard's figures, shown whether or not it stopped the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlastRadius {
@@ -217,6 +243,9 @@ pub struct ContactDeactivationReport {
     pub audit_trail: AuditTrail,
     pub ticket_id: Option<String>,
     pub primary_contacts: Vec<PrimaryContactReport>,
+    /// Which contact open tickets and configurations of leaving contacts get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassignment: Option<Reassignment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blast_radius: Option<BlastRadius>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,6 +294,7 @@ impl ContactDeactivationReport {
             },
             ticket_id: None,
             primary_contacts: Vec::new(),
+            reassignment: None,
             blast_radius: None,
             notification: None,
             plan_hash: None,
@@ -353,6 +383,7 @@ struct Plan {
     tickets: Vec<(Ticket, PlannedTicketChange)>,
     configurations: Vec<(Configuration, Option<String>)>,
     primary: Vec<PrimaryContactReport>,
+    reassignment: Reassignment,
     blast: BlastRadius,
     hash: String,
     warnings: Vec<String>,
@@ -379,17 +410,48 @@ fn hash_plan(psa: &dyn Psa, company: &Company, plan: &Plan) -> String {
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
-/// Resolve a [`ContactTarget`] to a contact id that stays active.
+/// How strongly a primary-contact signal names the primary: the company record's own
+/// pointer (ConnectWise `company.defaultContact`, HaloPSA `site.maincontact_id`) names one
+/// contact by construction, while a flag on contact records (ConnectWise
+/// `contact.defaultFlag`, Autotask `contact.primaryContact`) can be set on several; lower
+/// is stronger.
+fn signal_rank(signal: &str) -> u8 {
+    if signal.starts_with("contact.") { 1 } else { 0 }
+}
+
+/// The primary contact related records are pointed at when a setting says `primary`, and
+/// the signal that decided. Every contact any signal names is kept (see `make_plan`), but
+/// tickets need exactly one, so the rule is: among the primary contacts that stay active,
+/// the one named by the strongest signal ([`signal_rank`]); among equals the lowest id,
+/// compared as numbers ("9" before "10"), then ids that are not numbers, as text. The
+/// report says which contact this gave and why.
+pub(crate) fn reassignment_primary<'a>(
+    primary_signals: &'a BTreeMap<String, Vec<String>>,
+    staying: &HashSet<String>,
+) -> Option<(&'a str, &'a str)> {
+    primary_signals
+        .iter()
+        .filter(|(id, _)| staying.contains(*id))
+        .filter_map(|(id, signals)| {
+            let strongest = signals.iter().min_by_key(|s| signal_rank(s))?;
+            Some((id.as_str(), strongest.as_str()))
+        })
+        .min_by_key(|(id, signal)| (signal_rank(signal), sort_key(id)))
+}
+
+/// Resolve a [`ContactTarget`] to a contact id that stays active, with the reason for the report.
 fn resolve_target(
     target: &ContactTarget,
     key: &str,
     staying: &HashSet<String>,
-    primary_kept: Option<&String>,
-) -> Result<Option<String>, OfframpError> {
+    primary_kept: Option<(&str, &str)>,
+) -> Result<Option<(String, String)>, OfframpError> {
     match target {
         ContactTarget::None => Ok(None),
-        ContactTarget::Primary => Ok(primary_kept.cloned()),
-        ContactTarget::Contact(id) if staying.contains(id) => Ok(Some(id.clone())),
+        ContactTarget::Primary => {
+            Ok(primary_kept.map(|(id, signal)| (id.to_string(), format!("primary contact ({signal})"))))
+        }
+        ContactTarget::Contact(id) if staying.contains(id) => Ok(Some((id.clone(), format!("setting {key}")))),
         ContactTarget::Contact(id) => Err(OfframpError::configuration(format!(
             "setting {key} names contact {id}, which is not a contact of this company that stays active; nothing was changed"
         ))),
@@ -557,10 +619,30 @@ async fn make_plan(
         planned.iter().filter(|(_, p)| *p == ContactPlan::Deactivate).map(|(c, _)| c.id.clone()).collect();
     let staying: HashSet<String> =
         contacts.iter().filter(|c| c.active && !leaving.contains(&c.id)).map(|c| c.id.clone()).collect();
-    let primary_kept = primary_signals.keys().find(|id| staying.contains(*id));
+    let primary_kept = reassignment_primary(&primary_signals, &staying);
+    let candidates: Vec<&String> = primary_signals.keys().filter(|id| staying.contains(*id)).collect();
+    let uses_primary = [&settings.ticket_contact, &settings.configuration_contact].contains(&&ContactTarget::Primary);
+    if let (Some((id, signal)), true, true) = (primary_kept, candidates.len() > 1, uses_primary) {
+        let named: Vec<String> =
+            candidates.iter().map(|c| format!("{c} ({})", primary_signals[*c].join(", "))).collect();
+        warnings.push(format!(
+            "The primary-contact signals name {} contacts: {}. All stay active; related records go to {id}, named by \
+             {signal} (the company's own pointer before contact flags, then the lowest id).",
+            candidates.len(),
+            named.join("; ")
+        ));
+    }
+    let target_report = |target: &Option<(String, String)>| {
+        target.as_ref().map(|(id, why)| ReassignmentTarget {
+            contact_id: id_value(id),
+            name: by_id.get(id.as_str()).map(|c| c.name.clone()),
+            chosen_by: why.clone(),
+        })
+    };
 
-    let ticket_contact =
-        resolve_target(&settings.ticket_contact, org_settings::TICKET_CONTACT, &staying, primary_kept)?;
+    let ticket_target = resolve_target(&settings.ticket_contact, org_settings::TICKET_CONTACT, &staying, primary_kept)?;
+    let mut reassignment = Reassignment { ticket_contact: target_report(&ticket_target), configuration_contact: None };
+    let ticket_contact = ticket_target.map(|(id, _)| id);
     let mut tickets: Vec<(Ticket, PlannedTicketChange)> = psa
         .open_tickets(&company.id)
         .await?
@@ -579,12 +661,14 @@ async fn make_plan(
 
     let mut configurations = Vec::new();
     if psa.supports_configuration_contacts() {
-        let to = resolve_target(
+        let target = resolve_target(
             &settings.configuration_contact,
             org_settings::CONFIGURATION_CONTACT,
             &staying,
             primary_kept,
         )?;
+        reassignment.configuration_contact = target_report(&target);
+        let to = target.map(|(id, _)| id);
         configurations = psa
             .list_configurations(&company.id, true)
             .await?
@@ -622,7 +706,16 @@ async fn make_plan(
     if active == 0 {
         warnings.push("The company has no active contacts: nothing to deactivate".into());
     }
-    let mut plan = Plan { contacts: planned, tickets, configurations, primary, blast, hash: String::new(), warnings };
+    let mut plan = Plan {
+        contacts: planned,
+        tickets,
+        configurations,
+        primary,
+        reassignment,
+        blast,
+        hash: String::new(),
+        warnings,
+    };
     plan.hash = hash_plan(psa, company, &plan);
     Ok(plan)
 }
@@ -684,6 +777,7 @@ async fn plan_and_apply(
             "preserve_primary": preserve_primary,
             "settings": settings,
             "requester_email": v.requester,
+            "reassignment": plan.reassignment,
         }),
         parent_operation_id: None,
     };
@@ -795,8 +889,8 @@ async fn plan_and_apply(
             .or_else(|| org_settings::looks_like_email(&v.initiated_by).then(|| v.initiated_by.clone())),
         settings,
     };
-    let outcome = execute(deps, &context, work).await;
-    finish(deps, &context, report, outcome).await.map_err(|e| fail(e, true))
+    let outcome = execute(deps, &context, work, Outcome::default()).await;
+    Ok(finish(deps, &context, report, outcome).await)
 }
 
 fn snapshot(operation_id: &str, item_type: &str, id: &str, name: &str, state: Value, action: &str) -> ItemSnapshot {
@@ -846,6 +940,7 @@ fn planned_report(company: &Company, record: &OperationRecord, plan: &Plan) -> C
     report.related_updates.configurations_updated = plan.configurations.len() as u64;
     report.audit_trail.operation_id = Some(record.operation_id.clone());
     report.primary_contacts = plan.primary.clone();
+    report.reassignment = Some(plan.reassignment.clone());
     report.blast_radius = Some(plan.blast.clone());
     report.plan_hash = Some(plan.hash.clone());
     report.warnings = plan.warnings.clone();
@@ -1107,8 +1202,10 @@ async fn update_configuration_contact(
     }
 }
 
-async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work) -> Outcome {
-    let mut outcome = Outcome::default();
+/// Do `work`. `earlier` is what the operation did before (a resume): it is part of the
+/// outcome from the start, so the note and the notification describe the whole operation.
+async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work, earlier: Outcome) -> Outcome {
+    let mut outcome = earlier;
     let total = work.contacts.len() + work.tickets.len() + work.configurations.len();
     deps.progress.start(total as u64);
     let op = ctx.operation_id.as_str();
@@ -1119,9 +1216,10 @@ async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work) -> Outcom
     })
     .await;
     match deactivated {
-        Ok(mut contacts) => {
-            contacts.sort_by_key(|c| sort_key(&c.id));
-            outcome.deactivated = contacts;
+        Ok(contacts) => {
+            outcome.deactivated.extend(contacts);
+            outcome.deactivated.sort_by_key(|c| sort_key(&c.id));
+            outcome.deactivated.dedup_by(|a, b| a.id == b.id);
         }
         Err(error) => {
             outcome.stopped = Some(error);
@@ -1144,7 +1242,7 @@ async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work) -> Outcom
     })
     .await
     {
-        Ok(changed) => outcome.tickets_changed = changed.len() as u64,
+        Ok(changed) => outcome.tickets_changed += changed.len() as u64,
         Err(error) => {
             outcome.stopped = Some(error);
             return outcome;
@@ -1157,7 +1255,7 @@ async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work) -> Outcom
     })
     .await
     {
-        Ok(changed) => outcome.configurations_changed = changed.len() as u64,
+        Ok(changed) => outcome.configurations_changed += changed.len() as u64,
         Err(error) => {
             outcome.stopped = Some(error);
             return outcome;
@@ -1172,28 +1270,54 @@ async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work) -> Outcom
     // The summary note, on the given ticket or a new one.
     if !work.note_done {
         let text = summary_text(ctx, &outcome, deps.psa.kind().as_str());
-        let result = async {
-            let ticket_id = match &ctx.ticket_id {
-                Some(id) => id.clone(),
-                None => {
-                    let new = NewTicket {
-                        company_id: ctx.company.id.clone(),
-                        summary: format!("Contact deactivation: {}", ctx.company.name),
-                        queue: ctx.settings.ticket_board.clone(),
-                        description: format!(
-                            "Offramp bulk contact deactivation, operation {}. The summary follows as a note.",
-                            ctx.operation_id
-                        ),
-                    };
-                    deps.psa.create_ticket(&new).await?.id
+        let ticket = match &ctx.ticket_id {
+            Some(id) => Ok(id.clone()),
+            None => {
+                let new = NewTicket {
+                    company_id: ctx.company.id.clone(),
+                    summary: format!("Contact deactivation: {}", ctx.company.name),
+                    queue: ctx.settings.ticket_board.clone(),
+                    description: format!(
+                        "Offramp bulk contact deactivation, operation {}. The summary follows as a note.",
+                        ctx.operation_id
+                    ),
+                };
+                match deps.psa.create_ticket(&new).await {
+                    Ok(created) => {
+                        // Recorded the moment it exists: if the note fails or the run dies
+                        // now, a resume writes the note on this ticket rather than open another.
+                        outcome.ticket_id = Some(created.id.clone());
+                        let record = change_record(
+                            op,
+                            ITEM_SUMMARY_TICKET,
+                            &created.id,
+                            &created.summary,
+                            Value::Null,
+                            Some(json!(created)),
+                            None,
+                        );
+                        if let Err(error) = deps.audit.put_changes(&[record]).await {
+                            outcome.stopped = Some(error.into());
+                            return outcome;
+                        }
+                        Ok(created.id)
+                    }
+                    Err(error) => Err(error),
                 }
-            };
-            let note = TicketNote { title: "Bulk contact deactivation".into(), text: text.clone() };
-            deps.psa.add_ticket_note(&ticket_id, &note).await?;
-            Ok::<String, PsaError>(ticket_id)
-        }
-        .await;
-        let record = match result {
+            }
+        };
+        let note = TicketNote { title: "Bulk contact deactivation".into(), text: text.clone() };
+        let written = match ticket {
+            Ok(id) => match deps.psa.add_ticket_note(&id, &note).await {
+                Ok(()) => Ok(id),
+                Err(error) => {
+                    let message = format!("Unable to write the summary to PSA ticket {id}: {error}");
+                    Err((Some(id), message, error))
+                }
+            },
+            Err(error) => Err((None, format!("Unable to open a PSA ticket for the summary: {error}"), error)),
+        };
+        let record = match written {
             Ok(ticket_id) => {
                 outcome.ticket_id = Some(ticket_id.clone());
                 change_record(
@@ -1206,15 +1330,15 @@ async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work) -> Outcom
                     None,
                 )
             }
-            Err(error) => {
+            Err((ticket_id, message, error)) => {
                 let code = item_code(&error, ErrorCode::TicketUpdateFailed);
-                let message = format!("Unable to write the summary to the PSA ticket: {error}");
-                outcome.ticket_id = ctx.ticket_id.clone();
-                outcome.errors.push(report_error(code, message.clone(), None));
+                outcome.ticket_id = ticket_id.clone();
+                let item = ticket_id.as_deref().map(|id| (ITEM_TICKET_NOTE, id));
+                outcome.errors.push(report_error(code, message.clone(), item));
                 change_record(
                     op,
                     ITEM_TICKET_NOTE,
-                    ctx.ticket_id.as_deref().unwrap_or("new"),
+                    ticket_id.as_deref().unwrap_or("new"),
                     "summary note",
                     Value::Null,
                     None,
@@ -1327,12 +1451,14 @@ fn summary_text(ctx: &RunContext, outcome: &Outcome, psa: &str) -> String {
     text
 }
 
+/// The report of a run that got as far as changing things: what was done, always, with
+/// any error beside it (never an empty report in place of real changes).
 async fn finish(
     deps: &ContactDeps<'_>,
     ctx: &RunContext,
     mut report: ContactDeactivationReport,
     outcome: Outcome,
-) -> Result<ContactDeactivationReport, OfframpError> {
+) -> ContactDeactivationReport {
     let op = &ctx.operation_id;
     // The report lists what was done, not what was planned.
     report.contacts_deactivated = outcome.deactivated.iter().map(deactivated_entry).collect();
@@ -1358,7 +1484,7 @@ async fn finish(
             json!({ "code": stopped.code(), "message": stopped.to_string(), "not_attempted": outcome.not_attempted });
         // Best effort: if the trail itself is what failed, this may fail too.
         let _ = deps.audit.append_event(&OperationEvent::new(op, OperationEventKind::Failed, detail)).await;
-        return Ok(report);
+        return report;
     }
     report.success = report.errors.is_empty();
     let detail = json!({
@@ -1367,7 +1493,16 @@ async fn finish(
         "errors": report.errors.len(),
         "ticket_id": report.ticket_id,
     });
-    deps.audit.append_event(&OperationEvent::new(op, OperationEventKind::Completed, detail)).await?;
+    if let Err(error) = deps.audit.append_event(&OperationEvent::new(op, OperationEventKind::Completed, detail)).await {
+        // Every change is made and recorded; only the end of the run is missing. A resume
+        // finds nothing left to change and records it.
+        let message = format!(
+            "The changes were made and recorded, but the run's completion could not be written to the audit trail: \
+             {error}. Resume with operation_id {op} to record it."
+        );
+        report.errors.insert(0, report_error(ErrorCode::AuditStoreError, message, None));
+        report.success = false;
+    }
     tracing::info!(
         deactivated = report.deactivation_summary.contacts_deactivated,
         tickets = report.related_updates.open_tickets_reassigned,
@@ -1375,7 +1510,7 @@ async fn finish(
         errors = report.errors.len(),
         "contact deactivation finished"
     );
-    Ok(report)
+    report
 }
 
 // ---------------------------------------------------------------------------
@@ -1412,12 +1547,26 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
     if !detail.events.iter().any(|e| e.kind == OperationEventKind::Started) {
         return Err(not_resumable(format!("{operation_id} never started; run the workflow again")).into());
     }
+    // A rollback (even an unfinished one) means someone decided to undo this operation:
+    // going on would deactivate, after the undo, contacts it may just have reactivated.
+    let undo = deps
+        .audit
+        .child_operations(operation_id)
+        .await?
+        .into_iter()
+        .find(|child| child.workflow == rollback::WORKFLOW && !child.dry_run);
+    if let Some(undo) = undo {
+        return Err(not_resumable(format!(
+            "{operation_id} was rolled back by {} ({}); resuming it would undo that rollback. Start a new run if the \
+             contacts are to be deactivated again",
+            undo.operation_id,
+            domain::iso8601(undo.created_at)
+        ))
+        .into());
+    }
     let request: DeactivateContactsRequest =
         serde_json::from_value(op.input["request"].clone()).map_err(|e| corrupt("operation input", e))?;
     let settings: OrgSettings = org_settings_from_record(&op.input["settings"])?;
-    let company = deps.psa.company_by_id(&op.client_id).await?.ok_or_else(|| {
-        OfframpError::new(ErrorCode::ClientNotFound, format!("company {} no longer exists", op.client_id))
-    })?;
     let done: HashSet<(String, String)> = detail
         .changes
         .iter()
@@ -1425,15 +1574,15 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
         .map(|c| (c.item_type.clone(), c.item_id.clone()))
         .collect();
     let is_done = |item_type: &str, id: &str| done.contains(&(item_type.to_string(), id.to_string()));
+    let recorded = |item_type: &str, outcome: ItemOutcome| {
+        detail.changes.iter().any(|c| c.item_type == item_type && c.outcome == outcome)
+    };
     let mut work = Work {
         contacts: Vec::new(),
         tickets: Vec::new(),
         configurations: Vec::new(),
-        note_done: detail.changes.iter().any(|c| c.item_type == ITEM_TICKET_NOTE && c.outcome == ItemOutcome::Changed),
-        notification_done: detail
-            .changes
-            .iter()
-            .any(|c| c.item_type == ITEM_NOTIFICATION && c.outcome == ItemOutcome::Changed),
+        note_done: recorded(ITEM_TICKET_NOTE, ItemOutcome::Changed),
+        notification_done: recorded(ITEM_NOTIFICATION, ItemOutcome::Changed),
     };
     let mut plan_contacts = Vec::new();
     for snap in &detail.snapshots {
@@ -1464,7 +1613,27 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
             _ => {}
         }
     }
+    // A finished operation with nothing left would only repeat its note and notification.
+    // One with failed items (or a failed note or notification) may be resumed to retry them.
+    let notification_failed = !work.notification_done && recorded(ITEM_NOTIFICATION, ItemOutcome::Failed);
+    let nothing_left = work.contacts.is_empty()
+        && work.tickets.is_empty()
+        && work.configurations.is_empty()
+        && work.note_done
+        && !notification_failed;
+    if let Some(completed) = detail.events.iter().rev().find(|e| e.kind == OperationEventKind::Completed)
+        && nothing_left
+    {
+        return Err(not_resumable(format!(
+            "{operation_id} completed at {} with nothing left to do",
+            domain::iso8601(completed.at)
+        ))
+        .into());
+    }
     plan_contacts.sort_by_key(|(c, _)| sort_key(&c.id));
+    let company = deps.psa.company_by_id(&op.client_id).await?.ok_or_else(|| {
+        OfframpError::new(ErrorCode::ClientNotFound, format!("company {} no longer exists", op.client_id))
+    })?;
     deps.audit
         .append_event(&OperationEvent::new(
             operation_id,
@@ -1473,23 +1642,35 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
         ))
         .await?;
 
-    // Contacts deactivated before the interruption count too: they are in the report, and
-    // the note and notification describe the whole operation.
-    let earlier: Vec<Contact> = detail
+    // What the operation did before the interruption is part of the outcome from the start:
+    // the report, the note and the notification describe the whole operation.
+    let mut earlier = Outcome {
+        deactivated: detail
+            .changes
+            .iter()
+            .filter(|c| c.item_type == ITEM_CONTACT && c.outcome == ItemOutcome::Changed)
+            .filter_map(|c| c.after.as_ref().and_then(|a| serde_json::from_value::<Contact>(a.clone()).ok()))
+            .collect(),
+        tickets_changed: done.iter().filter(|(t, _)| t == ITEM_TICKET).count() as u64,
+        configurations_changed: done.iter().filter(|(t, _)| t == ITEM_CONFIGURATION_CONTACT).count() as u64,
+        ..Outcome::default()
+    };
+    earlier.deactivated.sort_by_key(|c| sort_key(&c.id));
+    earlier.deactivated.dedup_by(|a, b| a.id == b.id);
+    // The ticket the interrupted run opened for its summary, if it got that far.
+    let opened = detail
         .changes
         .iter()
-        .filter(|c| c.item_type == ITEM_CONTACT && c.outcome == ItemOutcome::Changed)
-        .filter_map(|c| c.after.as_ref().and_then(|a| serde_json::from_value::<Contact>(a.clone()).ok()))
-        .collect();
-    let earlier_tickets = done.iter().filter(|(t, _)| t == ITEM_TICKET).count() as u64;
-    let earlier_configs = done.iter().filter(|(t, _)| t == ITEM_CONFIGURATION_CONTACT).count() as u64;
+        .rev()
+        .find(|c| c.item_type == ITEM_SUMMARY_TICKET && c.outcome == ItemOutcome::Changed)
+        .map(|c| c.item_id.clone());
     let v = validate(&request)?;
     let context = RunContext {
         operation_id: operation_id.to_string(),
         company: company.clone(),
         initiated_by: op.initiated_by.clone(),
         reason: op.reason.clone(),
-        ticket_id: v.ticket_id.clone(),
+        ticket_id: v.ticket_id.clone().or(opened),
         requester: op.input["requester_email"]
             .as_str()
             .map(str::to_string)
@@ -1497,17 +1678,14 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
         settings,
     };
     let record = op.clone();
-    let mut outcome = execute(deps, &context, work).await;
-    outcome.deactivated.extend(earlier);
-    outcome.deactivated.sort_by_key(|c| sort_key(&c.id));
-    outcome.deactivated.dedup_by(|a, b| a.id == b.id);
-    outcome.tickets_changed += earlier_tickets;
-    outcome.configurations_changed += earlier_configs;
+    let outcome = execute(deps, &context, work, earlier).await;
     let plan = Plan {
         contacts: plan_contacts,
         tickets: Vec::new(),
         configurations: Vec::new(),
         primary: Vec::new(),
+        // Recorded with the operation (absent in operations older than this field).
+        reassignment: serde_json::from_value(record.input["reassignment"].clone()).unwrap_or_default(),
         blast: BlastRadius {
             contacts_to_deactivate: 0,
             company_contacts: 0,
@@ -1523,14 +1701,42 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
     let mut report = planned_report(&company, &record, &plan);
     report.blast_radius = None;
     report.warnings.push(format!("Resumed operation {operation_id}: items already done were not changed again."));
-    let company_for_err = company.clone();
-    finish(deps, &context, report, outcome).await.map_err(|error| Failure {
-        error,
-        company: Some(company_for_err),
-        operation_id: Some(operation_id.to_string()),
-    })
+    Ok(finish(deps, &context, report, outcome).await)
 }
 
 fn org_settings_from_record(value: &Value) -> Result<OrgSettings, OfframpError> {
     serde_json::from_value(value.clone()).map_err(|e| corrupt("operation settings", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signals(pairs: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+        pairs.iter().map(|(id, s)| (id.to_string(), s.iter().map(|s| s.to_string()).collect())).collect()
+    }
+
+    fn staying(ids: &[&str]) -> HashSet<String> {
+        ids.iter().map(|id| id.to_string()).collect()
+    }
+
+    #[test]
+    fn the_reassignment_primary_is_the_strongest_signal_then_the_lowest_numeric_id() {
+        // Two contact flags: numeric order, not text order ("10" sorts before "9" as text).
+        let flags = signals(&[("10", &["contact.defaultFlag"]), ("9", &["contact.defaultFlag"])]);
+        assert_eq!(reassignment_primary(&flags, &staying(&["9", "10"])), Some(("9", "contact.defaultFlag")));
+        // The company's own pointer beats a flag, whatever the ids.
+        let mixed = signals(&[("10", &["company.defaultContact"]), ("9", &["contact.defaultFlag"])]);
+        assert_eq!(reassignment_primary(&mixed, &staying(&["9", "10"])), Some(("10", "company.defaultContact")));
+        // A contact named by both signals is decided by the stronger one.
+        let both =
+            signals(&[("7", &["contact.defaultFlag", "company.defaultContact"]), ("3", &["contact.defaultFlag"])]);
+        assert_eq!(reassignment_primary(&both, &staying(&["3", "7"])), Some(("7", "company.defaultContact")));
+        // Only contacts that stay active can be targets.
+        assert_eq!(reassignment_primary(&mixed, &staying(&["9"])), Some(("9", "contact.defaultFlag")));
+        assert_eq!(reassignment_primary(&mixed, &staying(&[])), None);
+        // Ids that are not numbers come after numeric ones.
+        let text = signals(&[("abc", &["site.maincontact_id"]), ("12", &["site.maincontact_id"])]);
+        assert_eq!(reassignment_primary(&text, &staying(&["abc", "12"])), Some(("12", "site.maincontact_id")));
+    }
 }

@@ -10,20 +10,29 @@
 //!
 //! The rollback is an audited operation of its own (workflow `rollback`, linked to the
 //! original through `parent_operation_id`), with a snapshot of each item's current state
-//! before it is touched. Running it again changes nothing: every item is then "already
-//! restored". Rolling back a dry run, an operation that never started, or a rollback is
-//! refused with `RollbackRefused`, before anything is read from the PSA.
+//! before it is touched. Each restore is recorded as soon as it is made, before the next
+//! item is touched, so a rollback cut short (a crash, a Lambda timeout) leaves a record of
+//! exactly what it put back.
+//!
+//! A rollback that completed without a failed item is final: rolling the operation back
+//! again is refused, naming that rollback, because by then the items belong to people
+//! again and a second pass could only overwrite what they did since. A rollback that was
+//! interrupted or had failed items may be run again; it skips what earlier rollbacks
+//! restored (the item is "already restored"), and an item an earlier rollback restored
+//! that is back in the state the operation left has been changed again by someone since:
+//! a conflict, left alone. Rolling back a dry run, an operation that never started, or a
+//! rollback is refused with `RollbackRefused`, before anything is read from the PSA.
 //!
 //! Supported: configuration deactivation (`deactivate-configs`: configuration status) and
 //! contact deactivation (`deactivate-contacts`: contact active flag, ticket contact / owner /
 //! queue, configuration contact). The summary note and the notification are records of what
 //! happened and stay.
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use tracing::Instrument;
+use std::collections::HashMap;
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::domain::{
     self, ConfigState, Configuration, Contact, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent,
@@ -57,6 +66,8 @@ pub enum RollbackAction {
     AlreadyRestored,
     Conflict,
     Failed,
+    /// Never attempted: the rollback stopped first (its audit trail could not be written).
+    NotAttempted,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +91,9 @@ pub struct RollbackStatistics {
     pub already_restored: u64,
     pub conflicts: u64,
     pub errors: u64,
+    /// Items left for another rollback because this one stopped early.
+    #[serde(default)]
+    pub not_attempted: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -410,6 +424,50 @@ fn changed_items(detail: &OperationDetail) -> Result<Vec<Changed>, OfframpError>
     Ok(items)
 }
 
+/// An item an earlier, unfinished rollback of the same operation put back.
+struct EarlierRestore {
+    rollback_id: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What earlier rollbacks of `target` restored, by (item type, item id). Refuses when one
+/// of them completed without a failed item: the operation is rolled back already.
+async fn earlier_rollbacks(
+    audit: &dyn AuditStore,
+    target: &str,
+) -> Result<HashMap<(String, String), EarlierRestore>, OfframpError> {
+    let mut restored = HashMap::new();
+    for child in audit.child_operations(target).await? {
+        // A dry run changed nothing; a child of another workflow is not an undo.
+        if child.workflow != WORKFLOW || child.dry_run {
+            continue;
+        }
+        let Some(detail) = audit.operation(&child.operation_id).await? else {
+            continue;
+        };
+        let failed = detail.changes.iter().any(|c| c.outcome == ItemOutcome::Failed);
+        let completed = detail.events.iter().find(|e| e.kind == OperationEventKind::Completed);
+        if let Some(completed) = completed
+            && !failed
+        {
+            return Err(refused(format!(
+                "{target} was already rolled back by {} (completed {}); rolling it back again could overwrite what \
+                 people changed since. Review it with offramp audit show {}",
+                child.operation_id,
+                domain::iso8601(completed.at),
+                child.operation_id
+            )));
+        }
+        for change in detail.changes.iter().filter(|c| c.outcome == ItemOutcome::Changed) {
+            restored.insert(
+                (change.item_type.clone(), change.item_id.clone()),
+                EarlierRestore { rollback_id: child.operation_id.clone(), at: change.at },
+            );
+        }
+    }
+    Ok(restored)
+}
+
 async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -> Result<RollbackReport, OfframpError> {
     if target.is_empty() || target.len() > 64 || !target.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(OfframpError::invalid_input(format!("'{target}' is not an operation id")));
@@ -420,6 +478,7 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
         .await?
         .ok_or_else(|| refused(format!("no operation {target} in the audit trail")))?;
     check(&detail, deps.psa)?;
+    let earlier = earlier_rollbacks(deps.audit, target).await?;
     let items = changed_items(&detail)?;
     let original = &detail.operation;
 
@@ -440,12 +499,62 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
         parent_operation_id: Some(target.to_string()),
     };
     deps.audit.create_operation(&record).await?;
+    // From here on the rollback is in the trail: every outcome is a report that names it.
+    let mut report = RollbackReport {
+        success: false,
+        operation_id: Some(operation_id.clone()),
+        rolled_back_operation_id: target.to_string(),
+        dry_run: request.dry_run,
+        timestamp: domain::iso8601(domain::now()),
+        statistics: RollbackStatistics { items: items.len() as u64, ..Default::default() },
+        items: Vec::new(),
+        warnings: Vec::new(),
+        errors: Vec::new(),
+    };
+    if request.dry_run {
+        report.warnings.push("Dry run: nothing was changed; the actions show what a rollback would do.".to_string());
+    }
+    if !earlier.is_empty() {
+        report.warnings.push(format!(
+            "An earlier rollback of {target} did not finish cleanly; what it restored is not restored again."
+        ));
+    }
+    if detail.changes.iter().any(|c| {
+        [deactivate_contacts::ITEM_TICKET_NOTE, deactivate_contacts::ITEM_SUMMARY_TICKET]
+            .contains(&c.item_type.as_str())
+            && c.outcome == ItemOutcome::Changed
+    }) {
+        report
+            .warnings
+            .push("The summary note (and any ticket the operation opened) stays in the PSA as a record.".into());
+    }
 
     // Read every item's current state first: the plan, and the rollback's own snapshot.
     let mut plan = Vec::with_capacity(items.len());
     for item in items {
-        let current = item.read(deps.psa).await?;
-        let (action, label, message) = item.judge(current.as_ref());
+        let current = match item.read(deps.psa).await {
+            Ok(current) => current,
+            Err(error) => return Ok(stop(deps, report, error.into(), "nothing was restored").await),
+        };
+        let (mut action, label, mut message) = item.judge(current.as_ref());
+        if let Some(earlier) = earlier.get(&(item.item_type().to_string(), item.id().to_string())) {
+            let when = domain::iso8601(earlier.at);
+            match action {
+                // Put back by the earlier rollback, and since then back to what the operation
+                // left: someone changed it again, and that change is theirs to keep.
+                RollbackAction::Restored => {
+                    action = RollbackAction::Conflict;
+                    message = Some(format!(
+                        "restored by rollback {} at {when} and changed again since; left alone",
+                        earlier.rollback_id
+                    ));
+                }
+                RollbackAction::AlreadyRestored => {
+                    message = Some(format!("restored by rollback {} at {when}", earlier.rollback_id));
+                }
+                _ => {}
+            }
+        }
         plan.push((item, current, action, label, message));
     }
     if !request.dry_run {
@@ -460,52 +569,60 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
                 planned_action: if *action == RollbackAction::Restored { "restore" } else { "skip" }.into(),
             })
             .collect();
-        for chunk in snapshots.chunks(500) {
-            deps.audit.put_snapshots(chunk).await?;
+        let to_restore = plan.iter().filter(|p| p.2 == RollbackAction::Restored).count();
+        let started = async {
+            for chunk in snapshots.chunks(500) {
+                deps.audit.put_snapshots(chunk).await?;
+            }
+            let detail = json!({ "rolled_back_operation_id": target, "to_restore": to_restore });
+            deps.audit.append_event(&OperationEvent::new(&operation_id, OperationEventKind::Started, detail)).await
+        };
+        if let Err(error) = started.await {
+            return Ok(stop(deps, report, error.into(), "nothing was restored").await);
         }
-        deps.audit
-            .append_event(&OperationEvent::new(
-                &operation_id,
-                OperationEventKind::Started,
-                json!({ "rolled_back_operation_id": target, "to_restore": plan.iter().filter(|p| p.2 == RollbackAction::Restored).count() }),
-            ))
-            .await?;
     }
 
-    let mut report_items = Vec::with_capacity(plan.len());
-    let mut statistics = RollbackStatistics { items: plan.len() as u64, ..Default::default() };
-    let mut errors = Vec::new();
-    let mut changes = Vec::new();
+    let mut stopped: Option<OfframpError> = None;
     for (item, current, mut action, current_label, mut message) in plan {
-        if action == RollbackAction::Restored
+        if stopped.is_some() {
+            action = RollbackAction::NotAttempted;
+            message = Some("not attempted: the rollback stopped before this item".into());
+        } else if action == RollbackAction::Restored
             && !request.dry_run
             && let Some(now) = &current
         {
             let before_value = serde_json::to_value(now).unwrap_or_default();
-            match item.restore(deps.psa, now).await {
-                Ok(after) => changes.push(change(&operation_id, &item, before_value, Some(after), None)),
+            let record = match item.restore(deps.psa, now).await {
+                Ok(after) => change(&operation_id, &item, before_value, Some(after), None),
                 Err(error) => {
                     action = RollbackAction::Failed;
                     message = Some(format!("Unable to restore: {error}"));
-                    changes.push(change(&operation_id, &item, before_value, None, Some(&error)));
-                    errors.push(RollbackError {
+                    report.errors.push(RollbackError {
                         code: error.code(),
                         message: format!("{} {}: {error}", item.item_type(), item.id()),
                         item_id: Some(item.id().to_string()),
                     });
+                    change(&operation_id, &item, before_value, None, Some(&error))
                 }
+            };
+            // Written before the next item is touched: whenever the rollback is cut short,
+            // the trail says exactly what it restored. Without a record nothing more is changed.
+            if let Err(error) = deps.audit.put_changes(std::slice::from_ref(&record)).await {
+                stopped = Some(error.into());
             }
         }
+        let s = &mut report.statistics;
         match action {
-            RollbackAction::Restored => statistics.restored += 1,
-            RollbackAction::AlreadyRestored => statistics.already_restored += 1,
-            RollbackAction::Conflict => statistics.conflicts += 1,
-            RollbackAction::Failed => statistics.errors += 1,
+            RollbackAction::Restored => s.restored += 1,
+            RollbackAction::AlreadyRestored => s.already_restored += 1,
+            RollbackAction::Conflict => s.conflicts += 1,
+            RollbackAction::Failed => s.errors += 1,
+            RollbackAction::NotAttempted => s.not_attempted += 1,
         }
         if action == RollbackAction::Conflict && message.is_none() {
             message = Some("changed since the operation; left alone".into());
         }
-        report_items.push(RollbackItem {
+        report.items.push(RollbackItem {
             item_type: item.item_type().into(),
             item_id: item.id().to_string(),
             item_name: item.name().to_string(),
@@ -515,48 +632,57 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
             message,
         });
     }
-
-    let mut warnings = Vec::new();
-    if request.dry_run {
-        warnings.push("Dry run: nothing was changed; the actions show what a rollback would do.".to_string());
-    }
-    if statistics.conflicts > 0 {
-        warnings.push(format!(
+    if report.statistics.conflicts > 0 {
+        report.warnings.push(format!(
             "{} item(s) changed since the operation and were left alone; review them in the PSA",
-            statistics.conflicts
+            report.statistics.conflicts
         ));
     }
-    if detail
-        .changes
-        .iter()
-        .any(|c| c.item_type == deactivate_contacts::ITEM_TICKET_NOTE && c.outcome == ItemOutcome::Changed)
-    {
-        warnings.push("The summary note (and any ticket the operation opened) stays in the PSA as a record.".into());
-    }
-    if !request.dry_run {
-        for chunk in changes.chunks(25) {
-            deps.audit.put_changes(chunk).await?;
-        }
+    if let Some(error) = stopped {
+        let not_attempted = report.statistics.not_attempted;
+        return Ok(stop(deps, report, error, &format!("{not_attempted} item(s) were not attempted")).await);
     }
     let kind = if request.dry_run { OperationEventKind::Planned } else { OperationEventKind::Completed };
-    deps.audit.append_event(&OperationEvent::new(&operation_id, kind, json!({ "statistics": statistics }))).await?;
+    let statistics = json!({ "statistics": report.statistics });
+    if let Err(error) = deps.audit.append_event(&OperationEvent::new(&operation_id, kind, statistics)).await {
+        // Everything above happened and each restore is recorded; only the end is missing,
+        // so the rollback counts as unfinished and may be run again (it skips what it did).
+        let error = OfframpError::from(error);
+        report.errors.push(RollbackError {
+            code: error.code(),
+            message: format!("The rollback's completion could not be recorded: {error}"),
+            item_id: None,
+        });
+    }
+    report.success = report.errors.is_empty();
+    report.timestamp = domain::iso8601(domain::now());
     tracing::info!(
-        restored = statistics.restored,
-        already = statistics.already_restored,
-        conflicts = statistics.conflicts,
+        restored = report.statistics.restored,
+        already = report.statistics.already_restored,
+        conflicts = report.statistics.conflicts,
+        errors = report.errors.len(),
         "rollback finished"
     );
-    Ok(RollbackReport {
-        success: errors.is_empty(),
-        operation_id: Some(operation_id),
-        rolled_back_operation_id: target.to_string(),
-        dry_run: request.dry_run,
-        timestamp: domain::iso8601(domain::now()),
-        statistics,
-        items: report_items,
-        warnings,
-        errors,
-    })
+    Ok(report)
+}
+
+/// The rollback stopped early on `error`: its report (what it did so far) with the error
+/// first, and a `Failed` event if the trail takes it.
+async fn stop(deps: &RollbackDeps<'_>, mut report: RollbackReport, error: OfframpError, done: &str) -> RollbackReport {
+    let operation_id = report.operation_id.clone().unwrap_or_default();
+    tracing::warn!(code = %error.code(), error = %error, "rollback stopped");
+    report.warnings.push(format!(
+        "The rollback stopped before finishing ({done}). Run it again (offramp rollback {}): it skips what this one \
+         restored.",
+        report.rolled_back_operation_id
+    ));
+    report.errors.insert(0, RollbackError { code: error.code(), message: error.to_string(), item_id: None });
+    report.success = false;
+    report.timestamp = domain::iso8601(domain::now());
+    let detail = json!({ "code": error.code(), "message": error.to_string(), "statistics": report.statistics });
+    // Best effort: when the trail itself is what failed, this may fail too.
+    let _ = deps.audit.append_event(&OperationEvent::new(&operation_id, OperationEventKind::Failed, detail)).await;
+    report
 }
 
 fn change(

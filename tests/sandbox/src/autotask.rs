@@ -46,7 +46,8 @@
 //!   "createDateTime","creatorResourceID"}`, queryable at top level; created only by `POST
 //!   /Tickets/{id}/Notes` `{"title","description","noteType","publish"}` → `{"itemId"}`
 //!   (unknown ticket → 404; `description`, `noteType` (1–3), `publish` (1 All Autotask Users,
-//!   2 Internal Only) required → 500 otherwise).
+//!   2 Internal Only) required → 500 otherwise; after [`AutotaskSim::fail_ticket_notes`]
+//!   → 500 with the given message).
 //! - `ConfigurationItems` carry `contactID` (the fixture's configuration contacts, else null);
 //!   `PATCH /ConfigurationItems` accepts `contactID` null or a contact of the item's company
 //!   (500 otherwise).
@@ -106,6 +107,8 @@ pub struct AutotaskSim {
     hourly_limit: AtomicU32,
     window: Mutex<VecDeque<Instant>>,
     threads: ThreadMap,
+    /// Set: every new ticket note is refused with this message (500).
+    note_failure: Mutex<Option<String>>,
 }
 
 /// An Autotask contact: `isActive` is an integer 1/0 (fact sheet §2.8).
@@ -195,7 +198,14 @@ impl AutotaskSim {
             hourly_limit: AtomicU32::new(hourly_limit),
             window: Mutex::new(VecDeque::new()),
             threads: Arc::new(Mutex::new(HashMap::new())),
+            note_failure: Mutex::new(None),
         }
+    }
+
+    /// From now on `POST /Tickets/{id}/Notes` answers 500 with `message` (`None`: notes
+    /// are accepted again). Tickets can still be created.
+    pub fn fail_ticket_notes(&self, message: Option<&str>) {
+        *self.note_failure.lock().unwrap_or_else(|e| e.into_inner()) = message.map(str::to_string);
     }
 
     pub(crate) fn add_contract(&self, contract: &seed::Contract) {
@@ -1366,6 +1376,9 @@ fn create_ticket(shared: &Shared, body: &Bytes) -> Response {
 
 /// `POST /Tickets/{id}/Notes`: required `description`, `noteType`, `publish`; → `{"itemId"}`.
 fn create_note(shared: &Shared, ticket_id: i64, body: &Bytes) -> Response {
+    if let Some(message) = shared.at.note_failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        return at_error(StatusCode::INTERNAL_SERVER_ERROR, &message);
+    }
     let input = match object_body(body) {
         Ok(input) => input,
         Err(response) => return *response,

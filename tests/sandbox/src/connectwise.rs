@@ -51,7 +51,8 @@
 //!   `{"text","detailDescriptionFlag"?,"internalAnalysisFlag"?,"resolutionFlag"?}` → 201 with
 //!   `{"id","ticketId","text",flags…}`. `text` is required and at least one flag must be
 //!   true (the fact sheet marks this rule UNCONFIRMED; plausible, so enforced); flags must
-//!   be booleans. Unknown ticket → 404.
+//!   be booleans. Unknown ticket → 404. After [`ConnectWiseSim::fail_ticket_notes`] every
+//!   POST answers 400 with the given message.
 //!
 //! Configurations carry `contact: {"id","name"}` when they have one; the configuration
 //! PATCH also takes `replace` on `contact` (`{"id"}` of an existing contact) and `remove` on
@@ -74,11 +75,19 @@ use crate::{PsaSim, Shared, conditions, json_response, json_status, query_map};
 /// ConnectWise's data, reachable synchronously from tests.
 pub struct ConnectWiseSim {
     state: Mutex<seed::CwData>,
+    /// Set: every new ticket note is refused with this message (400).
+    note_failure: Mutex<Option<String>>,
 }
 
 impl ConnectWiseSim {
     pub(crate) fn new(data: seed::CwData) -> Self {
-        Self { state: Mutex::new(data) }
+        Self { state: Mutex::new(data), note_failure: Mutex::new(None) }
+    }
+
+    /// From now on `POST /service/tickets/{id}/notes` answers 400 with `message`
+    /// (`None`: notes are accepted again). Tickets can still be created.
+    pub fn fail_ticket_notes(&self, message: Option<&str>) {
+        *self.note_failure.lock().unwrap_or_else(|e| e.into_inner()) = message.map(str::to_string);
     }
 
     pub(crate) fn add_contract(&self, contract: &seed::Contract, today: &str) {
@@ -656,6 +665,9 @@ fn create_ticket(shared: &Shared, body: &Bytes) -> Response {
 }
 
 fn add_note(shared: &Shared, ticket_id: i64, body: &Bytes) -> Response {
+    if let Some(message) = shared.cw.note_failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", &message);
+    }
     shared.cw.with(|d| {
         if !d.tickets.contains_key(&ticket_id) {
             return ticket_not_found(&ticket_id.to_string());

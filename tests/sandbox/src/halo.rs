@@ -45,7 +45,8 @@
 //! - `POST /api/actions` `[{"ticket_id","outcome_id","note_html"|"note","hiddenfromuser"}]`:
 //!   new actions only (an `id` → 400). No `outcome_id` → 400 "An Outcome must be entered for
 //!   this Action"; outcomes 1 Update and 7 Private Note exist, others → 400; an unknown
-//!   ticket → 400. The action stores `note_html` and its plain text (`note`: `<br>` a line
+//!   ticket → 400 (and every action after [`HaloSim::fail_ticket_notes`], with the given
+//!   message). The action stores `note_html` and its plain text (`note`: `<br>` a line
 //!   break, `</p>` a blank line, other tags dropped, entities decoded), which
 //!   [`crate::TicketView::notes`] shows. → 201 with the action (object or array as above).
 //!   `GET /api/actions?ticket_id&pageinate…` → `{…,"actions"}`.
@@ -98,6 +99,8 @@ pub struct HaloSim {
     tokens_issued: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
     window: Mutex<VecDeque<Instant>>,
+    /// Set: every new action (note) is refused with this message (400).
+    note_failure: Mutex<Option<String>>,
 }
 
 /// Halo status of a neutral state: 1 Active, 2 Inactive, 3 On Order, 4 Disposed.
@@ -235,7 +238,14 @@ impl HaloSim {
             tokens_issued: AtomicU64::new(0),
             rate_limit: Mutex::new(rate_limit),
             window: Mutex::new(VecDeque::new()),
+            note_failure: Mutex::new(None),
         }
+    }
+
+    /// From now on `POST /api/actions` answers 400 with `message` (`None`: actions are
+    /// accepted again). Tickets can still be created.
+    pub fn fail_ticket_notes(&self, message: Option<&str>) {
+        *self.note_failure.lock().unwrap_or_else(|e| e.into_inner()) = message.map(str::to_string);
     }
 
     pub(crate) fn add_contract(&self, contract: &seed::Contract, today: &str) {
@@ -1025,6 +1035,9 @@ fn post_tickets(shared: &Shared, body: &Bytes) -> Response {
 
 /// `POST /api/actions`: new actions (notes) on existing tickets; an outcome is mandatory.
 fn post_actions(shared: &Shared, body: &Bytes) -> Response {
+    if let Some(message) = shared.halo.note_failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        return result_error(&message);
+    }
     let elements = match array_body(body, "actions") {
         Ok(elements) => elements,
         Err(response) => return *response,
