@@ -16,13 +16,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use offramp::app;
 use offramp::config::ConfigSource;
-use offramp::domain::{GLOBAL_SCOPE, OperationFilter};
+use offramp::domain::OperationFilter;
 use offramp::error::{ErrorCode, OfframpError};
 use offramp::logging::{self, LogFormat};
 use offramp::workflows::deactivate_configs::{
     Approval, ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
 };
-use offramp::workflows::org_settings;
 
 #[derive(Parser)]
 #[command(name = "offramp", version, about = "Offboarding automation for MSPs: planned, approved, audited, resumable")]
@@ -278,16 +277,15 @@ async fn deactivate(source: &ConfigSource, args: DeactivateArgs) -> Result<i32, 
     let initiated_by = args.initiated_by.clone().unwrap_or_else(default_user);
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let progress = output::BarProgress::new(!args.json && std::io::stderr().is_terminal());
-    let guard = org_settings::resolve(services.org_settings.as_ref(), services.psa.kind().as_str(), GLOBAL_SCOPE)
-        .await?
-        .guard_max_configurations;
     let deps = Deps {
         psa: services.psa.as_ref(),
         audit: services.audit.as_ref(),
         progress: &progress,
         options: ConfigDeactivationOptions {
             concurrency: services.settings.workflow_concurrency,
-            max_configurations: guard,
+            // The run reads the guard's limit for its client (client, else global, else
+            // default) once the client is known: it may be given by name.
+            guard_settings: Some(services.org_settings.clone()),
             ..Default::default()
         },
     };
@@ -319,9 +317,19 @@ async fn deactivate(source: &ConfigSource, args: DeactivateArgs) -> Result<i32, 
             ));
         }
         let plan = deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..base.clone() }).await;
-        output::print_report(&plan);
+        print_report(&plan);
         if !plan.success {
             return Ok(exit_code(&plan));
+        }
+        // A plan over the blast-radius guard would be refused after the 'yes' anyway: say so
+        // now instead of asking a question whose answer cannot be used.
+        if let Some(guard) = plan.blast_radius.as_ref().filter(|g| g.exceeded && !g.overridden) {
+            eprintln!(
+                "This run would deactivate {} configuration(s), over the limit of {} ({}); nothing was changed. \
+                 Rerun with --override-blast-radius if that is intended.",
+                guard.configs_to_deactivate, guard.max_configurations, guard.limit_source
+            );
+            return Ok(ErrorCode::BlastRadiusExceeded.exit_code());
         }
         let to_change = plan.statistics.configs_deactivated;
         if to_change == 0 {
@@ -348,9 +356,28 @@ async fn deactivate(source: &ConfigSource, args: DeactivateArgs) -> Result<i32, 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
-        output::print_report(&report);
+        print_report(&report);
     }
     Ok(exit_code(&report))
+}
+
+/// The report for a person, with the blast-radius guard's figures whenever the run has
+/// them, so a plan shows how close it is to the limit and which setting set it.
+fn print_report(report: &ConfigDeactivationReport) {
+    output::print_report(report);
+    if let Some(guard) = &report.blast_radius {
+        println!(
+            "blast radius: {} configuration(s) to deactivate, limit {} ({}){}",
+            guard.configs_to_deactivate,
+            guard.max_configurations,
+            guard.limit_source,
+            match (guard.exceeded, guard.overridden) {
+                (true, true) => " — EXCEEDED, overridden",
+                (true, false) => " — EXCEEDED",
+                _ => "",
+            }
+        );
+    }
 }
 
 fn exit_code(report: &ConfigDeactivationReport) -> i32 {

@@ -10,19 +10,20 @@
 //!   sweep over every offboarded client; `detail` may carry `dry_run` and
 //!   `offboarded_statuses` to override the configured statuses (the other criteria stay).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::app::Services;
 use crate::error::{ErrorCode, OfframpError};
-use crate::ports::NoProgress;
+use crate::ports::{NoProgress, SettingsStore};
 use crate::workflows::deactivate_configs::{
     ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
 };
 use crate::workflows::deactivate_contacts::{
     ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
 };
-use crate::workflows::org_settings;
 use crate::workflows::rollback::{RollbackDeps, RollbackReport, RollbackRequest, rollback};
 use crate::workflows::sweep::sweep_offboarded_clients;
 
@@ -52,22 +53,17 @@ fn deps(services: &Services) -> Deps<'_> {
         progress: &NoProgress,
         options: ConfigDeactivationOptions {
             concurrency: services.settings.workflow_concurrency,
+            guard_settings: Some(config_guard(services)),
             ..Default::default()
         },
     }
 }
 
-/// The configuration guard's limit: the global organization setting, else its default.
-async fn config_guard(services: &Services) -> u64 {
-    let psa = services.psa.kind().as_str();
-    match org_settings::resolve(services.org_settings.as_ref(), psa, crate::domain::GLOBAL_SCOPE).await {
-        Ok(settings) => settings.guard_max_configurations,
-        Err(error) => {
-            // A bad stored value must not silently widen the guard: fall back to the default.
-            tracing::warn!(error = %error, "organization settings unreadable; the guard uses its default");
-            ConfigDeactivationOptions::default().max_configurations
-        }
-    }
+/// Where the configuration guard's limit is read. The run resolves it per client (the
+/// client's value, else the global one, else the default) once it knows the client, which
+/// here may be given by name or, in the sweep, be any of many; it records the value used.
+fn config_guard(services: &Services) -> Arc<dyn SettingsStore> {
+    services.org_settings.clone()
 }
 
 fn invalid(message: String) -> ConfigDeactivationReport {
@@ -85,8 +81,7 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
                 criteria.statuses = list.iter().filter_map(Value::as_str).map(str::to_string).collect();
             }
             let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
-            let mut deps = deps(services);
-            deps.options.max_configurations = config_guard(services).await;
+            let deps = deps(services);
             let report = sweep_offboarded_clients(&deps, &criteria, dry_run, &format!("schedule:{rule}")).await;
             serde_json::to_value(report).unwrap_or_default()
         }
@@ -120,9 +115,7 @@ async fn run(services: &Services, mut request: DeactivateConfigsRequest, invoked
     if request.initiated_by.is_none() {
         request.initiated_by = Some(invoked_by.to_string());
     }
-    let mut deps = deps(services);
-    deps.options.max_configurations = config_guard(services).await;
-    deactivate_configs(&deps, request).await
+    deactivate_configs(&deps(services), request).await
 }
 
 /// HTTP status for an API Gateway answer.

@@ -3,15 +3,17 @@
 
 use std::time::Duration;
 
-use offramp::domain::{ItemOutcome, OffboardedCriteria, OperationEventKind};
+use offramp::domain::{GLOBAL_SCOPE, ItemOutcome, OffboardedCriteria, OperationEventKind, PsaKind, SettingRecord};
 use offramp::error::ErrorCode;
-use offramp::ports::{AuditStore, Psa};
+use offramp::ports::{AuditStore, Psa, SettingsStore};
 use offramp::workflows::deactivate_configs::{Approval, DeactivateConfigsRequest, deactivate_configs};
+use offramp::workflows::org_settings;
 use offramp::workflows::sweep::sweep_offboarded_clients;
 use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::connectwise::{
     ACTIVE_CLIENT, DEMO_CLIENT, EMPTY_CLIENT, Harness, LARGE_CLIENT, assert_seed_shape, client, settings,
 };
+use offramp_tests::psa::sim;
 use serde_json::json;
 
 async fn small_sandbox() -> Sandbox {
@@ -415,4 +417,172 @@ async fn the_client_pages_through_large_lists() {
     assert_eq!(ids.len(), 2_500, "no duplicates across pages");
     // pageSize 1000: 3 pages of configurations, plus the status list.
     assert_eq!(sandbox.stats().count("GET", "/company/configurations"), 3);
+}
+
+/// Store `key = value` for `scope` (a client id or the global scope) as `offramp settings set` does.
+async fn put_setting(store: &dyn SettingsStore, kind: PsaKind, scope: &str, key: &str, value: Option<&str>) {
+    let record = SettingRecord {
+        psa: kind.as_str().into(),
+        scope: scope.into(),
+        key: key.into(),
+        value: value.map(str::to_string),
+        set_by: "test@msp.example".into(),
+        set_at: offramp::domain::now(),
+    };
+    store.put_setting(&record).await.unwrap();
+}
+
+/// The guard limit and source the operation recorded in its input.
+async fn recorded_guard(audit: &dyn AuditStore, operation_id: Option<&str>) -> (serde_json::Value, bool) {
+    let detail = audit.operation(operation_id.expect("operation id")).await.unwrap().expect("recorded");
+    (detail.operation.input["blast_radius_guard"].clone(), detail.operation.dry_run)
+}
+
+/// The configuration guard reads `offramp_guard_max_configurations` per client, with the
+/// global value as the default for every other client, on every PSA: over the limit the
+/// run stops with its plan and changes nothing; a client's own value beats the global one
+/// both ways (wider and stricter); the override lets the run through; every operation
+/// records the limit it used and where that came from, and the plan shows the figures.
+#[tokio::test]
+async fn the_configuration_guard_is_per_client_with_a_global_default_on_every_psa() {
+    use offramp_tests::psa::{ALL, PARITY_CLIENT, PsaHarness};
+    const KEY: &str = org_settings::GUARD_MAX_CONFIGURATIONS;
+    for kind in ALL {
+        let sandbox = small_sandbox().await;
+        let h = PsaHarness::new(&sandbox, kind);
+        let mut deps = h.deps();
+        deps.options.guard_settings = Some(h.audit.clone());
+        let store: &dyn SettingsStore = h.audit.as_ref();
+        let guard = |report: &offramp::workflows::deactivate_configs::ConfigDeactivationReport| {
+            let g = report.blast_radius.clone().unwrap_or_else(|| panic!("{kind}: no guard figures: {report:?}"));
+            (g.configs_to_deactivate, g.max_configurations, g.limit_source, g.exceeded, g.overridden)
+        };
+
+        // Nothing set: the default, shown in the plan and recorded.
+        let plan = deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..request(DEMO_CLIENT) }).await;
+        assert!(plan.success, "{kind}: {plan:?}");
+        assert_eq!(guard(&plan), (9, 5000, "default".into(), false, false), "{kind}");
+        let (recorded, _) = recorded_guard(h.audit.as_ref(), plan.operation_id.as_deref()).await;
+        assert_eq!(recorded, json!({"max_configurations": 5000, "source": "default"}), "{kind}");
+
+        // A global limit below the client's 9 active configurations stops a real run with the plan.
+        put_setting(store, kind, GLOBAL_SCOPE, KEY, Some("5")).await;
+        let stopped = deactivate_configs(&deps, request(DEMO_CLIENT)).await;
+        assert_seed_shape(&serde_json::to_value(&stopped).unwrap());
+        assert!(!stopped.success, "{kind}");
+        assert_eq!(stopped.status.as_deref(), Some("blast_radius_exceeded"), "{kind}");
+        assert_eq!(stopped.errors[0].code, ErrorCode::BlastRadiusExceeded, "{kind}");
+        assert!(stopped.errors[0].message.contains("the global offramp_guard_max_configurations"), "{kind}");
+        assert_eq!(guard(&stopped), (9, 5, "global".into(), true, false), "{kind}");
+        assert_eq!(stopped.statistics.configs_deactivated, 9, "{kind}: the plan is in the report");
+        assert_eq!(patches(&sandbox), 0, "{kind}: nothing patched");
+        let (recorded, dry_run) = recorded_guard(h.audit.as_ref(), stopped.operation_id.as_deref()).await;
+        assert_eq!(recorded, json!({"max_configurations": 5, "source": "global"}), "{kind}");
+        assert!(dry_run, "{kind}: a stopped run is recorded as a plan");
+        let detail = h.audit.operation(stopped.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+        assert_eq!(detail.events.last().unwrap().detail["blast_radius"]["exceeded"], json!(true), "{kind}");
+
+        // A dry run over the limit is still a plan: the figures say it would be stopped.
+        let plan = deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..request(DEMO_CLIENT) }).await;
+        assert!(plan.success, "{kind}");
+        assert_eq!(guard(&plan), (9, 5, "global".into(), true, false), "{kind}");
+        let detail = h.audit.operation(plan.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+        assert_eq!(detail.events.last().unwrap().detail["blast_radius"]["max_configurations"], json!(5), "{kind}");
+
+        // A wider value of this client beats the global one; another client keeps the global.
+        put_setting(store, kind, DEMO_CLIENT, KEY, Some("50")).await;
+        let plan = deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..request(DEMO_CLIENT) }).await;
+        assert_eq!(guard(&plan), (9, 50, "client".into(), false, false), "{kind}");
+        let other =
+            deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..request(PARITY_CLIENT) }).await;
+        assert_eq!(guard(&other), (3, 5, "global".into(), false, false), "{kind}");
+
+        // A stricter value of this client beats the global one too.
+        put_setting(store, kind, DEMO_CLIENT, KEY, Some("8")).await;
+        let stopped = deactivate_configs(&deps, request(DEMO_CLIENT)).await;
+        assert_eq!(stopped.status.as_deref(), Some("blast_radius_exceeded"), "{kind}");
+        assert_eq!(guard(&stopped), (9, 8, "client".into(), true, false), "{kind}");
+        assert!(stopped.errors[0].message.contains("this client's offramp_guard_max_configurations"), "{kind}");
+        assert_eq!(patches(&sandbox), 0, "{kind}");
+
+        // The override lets exactly that run through, and the operation records the limit it passed.
+        let applied =
+            deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..request(DEMO_CLIENT) })
+                .await;
+        assert!(applied.success, "{kind}: {:?}", applied.errors);
+        assert_eq!(applied.statistics.configs_deactivated, 9, "{kind}");
+        assert_eq!(guard(&applied), (9, 8, "client".into(), true, true), "{kind}");
+        assert_eq!(patches(&sandbox), 9, "{kind}");
+        assert!(
+            sim(&sandbox, kind).configuration_ids_of(250).iter().all(|id| sim(&sandbox, kind).update_count(*id) <= 1)
+        );
+        let (recorded, dry_run) = recorded_guard(h.audit.as_ref(), applied.operation_id.as_deref()).await;
+        assert_eq!(recorded, json!({"max_configurations": 8, "source": "client"}), "{kind}");
+        assert!(!dry_run, "{kind}");
+        let detail = h.audit.operation(applied.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+        assert_eq!(detail.operation.input["override_blast_radius"], json!(true), "{kind}");
+        let started = detail.events.iter().find(|e| e.kind == OperationEventKind::Started).expect("started");
+        assert_eq!(started.detail["blast_radius"]["overridden"], json!(true), "{kind}");
+
+        // Unsetting the client's value puts the global one back for it.
+        put_setting(store, kind, DEMO_CLIENT, KEY, None).await;
+        let plan =
+            deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..request(PARITY_CLIENT) }).await;
+        assert_eq!(guard(&plan).2, "global", "{kind}");
+        let plan = deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..request(DEMO_CLIENT) }).await;
+        assert_eq!(guard(&plan), (0, 5, "global".into(), false, false), "{kind}: nothing left to deactivate");
+
+        // A contact setting that no longer validates does not concern this workflow...
+        put_setting(store, kind, GLOBAL_SCOPE, org_settings::NOTIFICATION_RECIPIENTS, Some("not an address")).await;
+        let plan =
+            deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..request(PARITY_CLIENT) }).await;
+        assert!(plan.success, "{kind}: {:?}", plan.errors);
+        // ...but a guard value that no longer validates stops the run: no guessed limit.
+        put_setting(store, kind, PARITY_CLIENT, KEY, Some("lots")).await;
+        let refused = deactivate_configs(&deps, request(PARITY_CLIENT)).await;
+        assert_eq!(refused.errors[0].code, ErrorCode::InvalidInput, "{kind}: {:?}", refused.errors);
+        assert!(refused.errors[0].message.contains(KEY), "{kind}: {}", refused.errors[0].message);
+        assert_eq!(patches(&sandbox), 9, "{kind}: nothing more patched");
+    }
+}
+
+/// The Lambda entry point (direct invoke and the scheduled sweep) reads the client's guard
+/// setting, not only the global one, on every PSA.
+#[tokio::test]
+async fn the_lambda_uses_the_clients_guard_setting_on_every_psa() {
+    use offramp::entry::deactivate_configs_event;
+    use offramp_tests::psa::{ALL, source};
+    const KEY: &str = org_settings::GUARD_MAX_CONFIGURATIONS;
+    for kind in ALL {
+        let sandbox = small_sandbox().await;
+        let dir = tempfile::tempdir().unwrap();
+        let services = offramp::app::build(&source(&sandbox, kind, &dir.path().join("audit.sqlite"))).await.unwrap();
+        let store = services.org_settings.as_ref();
+        put_setting(store, kind, GLOBAL_SCOPE, KEY, Some("100")).await;
+        put_setting(store, kind, DEMO_CLIENT, KEY, Some("4")).await;
+
+        let out = deactivate_configs_event(&services, json!({"client_id": 250}), "lambda:test").await;
+        assert_eq!(out["status"], "blast_radius_exceeded", "{kind}: {out}");
+        assert_eq!(out["blast_radius"]["max_configurations"], 4, "{kind}");
+        assert_eq!(out["blast_radius"]["limit_source"], "client", "{kind}");
+        assert_eq!(sandbox.stats().patches(), 0, "{kind}");
+        let operation_id = out["operation_id"].as_str().unwrap();
+        let (recorded, _) = recorded_guard(services.audit.as_ref(), Some(operation_id)).await;
+        assert_eq!(recorded, json!({"max_configurations": 4, "source": "client"}), "{kind}");
+
+        // The sweep runs each client with its own limit: this one is stopped, changing nothing.
+        let sweep = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"offboarded_statuses": [if kind == PsaKind::ConnectWise { "Offboarded" } else { "Inactive" }]}});
+        let out = deactivate_configs_event(&services, sweep, "lambda:test").await;
+        let ours = out["operations"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{kind}: {out}"))
+            .iter()
+            .find(|o| o["client_id"] == DEMO_CLIENT)
+            .unwrap_or_else(|| panic!("{kind}: client 250 not swept: {out}"))
+            .clone();
+        assert_eq!(ours["status"], "blast_radius_exceeded", "{kind}: {ours}");
+        assert!(
+            sim(&sandbox, kind).configuration_ids_of(250).iter().all(|id| sim(&sandbox, kind).update_count(*id) == 0)
+        );
+    }
 }

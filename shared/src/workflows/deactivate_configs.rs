@@ -8,6 +8,7 @@
 //! operation id and touches nothing twice.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -20,8 +21,8 @@ use crate::domain::{
     OperationEventKind, OperationRecord,
 };
 use crate::error::{ErrorCode, OfframpError};
-use crate::ports::{AuditStore, Progress, Psa};
-use crate::workflows::input;
+use crate::ports::{AuditStore, Progress, Psa, SettingsStore};
+use crate::workflows::{input, org_settings};
 
 pub const WORKFLOW: &str = "deactivate-configs";
 const ITEM_TYPE: &str = "configuration";
@@ -69,30 +70,77 @@ pub struct Approval {
 }
 
 /// How the workflow runs, as opposed to what it is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConfigDeactivationOptions {
     /// Configuration updates in flight at once (the HTTP layer also caps and rate-limits).
     pub concurrency: usize,
     /// Item change records written to the audit trail per batch.
     pub audit_batch: usize,
     /// Blast-radius guard: a run that would deactivate more configurations than this stops
-    /// with its plan unless the request overrides it (setting `offramp_guard_max_configurations`).
+    /// with its plan unless the request overrides it. Used only without `guard_settings`.
     pub max_configurations: u64,
+    /// Where the guard's limit is read for each run: the client's
+    /// `offramp_guard_max_configurations`, else the global one, else its default. It is read
+    /// inside the run because only then is the client known (it may be given by name, and a
+    /// sweep runs many clients with one set of options).
+    pub guard_settings: Option<Arc<dyn SettingsStore>>,
 }
 
 impl Default for ConfigDeactivationOptions {
     fn default() -> Self {
-        Self { concurrency: 8, audit_batch: 25, max_configurations: 5000 }
+        Self { concurrency: 8, audit_batch: 25, max_configurations: 5000, guard_settings: None }
     }
 }
+
+// By hand: a settings store is not `Debug`, and whether one is used is what matters.
+impl std::fmt::Debug for ConfigDeactivationOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigDeactivationOptions")
+            .field("concurrency", &self.concurrency)
+            .field("audit_batch", &self.audit_batch)
+            .field("max_configurations", &self.max_configurations)
+            .field("guard_settings", &self.guard_settings.as_ref().map(|_| "organization settings"))
+            .finish()
+    }
+}
+
+/// Where the guard's limit came from when no settings store is used: the caller's options.
+pub const GUARD_SOURCE_OPTIONS: &str = "options";
 
 /// The blast-radius guard's figures, shown whether or not it stopped the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigBlastRadius {
     pub configs_to_deactivate: u64,
     pub max_configurations: u64,
+    /// Where `max_configurations` came from: `client`, `global`, `default` (organization
+    /// settings) or `options` (set by the caller).
+    #[serde(default)]
+    pub limit_source: String,
     pub exceeded: bool,
     pub overridden: bool,
+}
+
+/// The guard's limit a run used, recorded in the operation's input as `blast_radius_guard`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigGuardLimit {
+    pub max_configurations: u64,
+    pub source: String,
+}
+
+/// The limit for `client`: from the organization settings when the options carry a store,
+/// else the options' own value.
+async fn guard_limit(deps: &Deps<'_>, client: &Company) -> Result<ConfigGuardLimit, OfframpError> {
+    match &deps.options.guard_settings {
+        Some(store) => {
+            let (max_configurations, source) =
+                org_settings::guard_max_configurations(store.as_ref(), deps.psa.kind().as_str(), &client.id).await?;
+            Ok(ConfigGuardLimit { max_configurations, source })
+        }
+        None => Ok(ConfigGuardLimit {
+            max_configurations: deps.options.max_configurations,
+            source: GUARD_SOURCE_OPTIONS.into(),
+        }),
+    }
 }
 
 pub struct Deps<'a> {
@@ -404,6 +452,10 @@ async fn plan_and_apply(
         }
     }
 
+    // Before anything else is read: a guard setting that cannot be read or no longer
+    // validates stops the run, rather than letting it go ahead with a guessed limit.
+    let guard = guard_limit(deps, &client).await.map_err(|e| fail(e, false))?;
+
     let configs =
         deps.psa.list_configurations(&client.id, request.include_archived).await.map_err(|e| fail(e.into(), false))?;
     if configs.is_empty() {
@@ -416,6 +468,13 @@ async fn plan_and_apply(
         ));
     }
     let plan = make_plan(deps.psa, &client, request.include_archived, configs);
+    // The request as given, plus the guard's limit and where it came from, so a run can be
+    // explained later even after the setting changed. The request's fields stay at the top
+    // level (resume reads `include_archived` there).
+    let mut input = serde_json::to_value(request).unwrap_or_default();
+    if let Some(fields) = input.as_object_mut() {
+        fields.insert("blast_radius_guard".into(), json!(guard));
+    }
     let record = OperationRecord {
         operation_id: operation_id.clone(),
         workflow: WORKFLOW.into(),
@@ -427,15 +486,16 @@ async fn plan_and_apply(
         dry_run: request.dry_run,
         plan_hash: Some(plan.hash.clone()),
         created_at: domain::now(),
-        input: serde_json::to_value(request).unwrap_or_default(),
+        input,
         parent_operation_id: None,
     };
 
     let to_deactivate = plan.configs.iter().filter(|c| planned_action(c) == ACTION_DEACTIVATE).count() as u64;
-    let exceeded = to_deactivate > deps.options.max_configurations;
+    let exceeded = to_deactivate > guard.max_configurations;
     let blast_radius = ConfigBlastRadius {
         configs_to_deactivate: to_deactivate,
-        max_configurations: deps.options.max_configurations,
+        max_configurations: guard.max_configurations,
+        limit_source: guard.source.clone(),
         exceeded,
         overridden: exceeded && request.override_blast_radius,
     };
@@ -455,8 +515,9 @@ async fn plan_and_apply(
         report.errors.push(ReportError {
             code: ErrorCode::BlastRadiusExceeded,
             message: format!(
-                "this run would deactivate {to_deactivate} configurations, more than the guard allows ({}); nothing was changed. Review the plan and run again with override_blast_radius (CLI --override-blast-radius)",
-                deps.options.max_configurations
+                "this run would deactivate {to_deactivate} configurations, more than the guard allows ({}, {}); nothing was changed. Review the plan and run again with override_blast_radius (CLI --override-blast-radius)",
+                guard.max_configurations,
+                guard_source_text(&guard.source)
             ),
             timestamp: domain::iso8601(domain::now()),
             config_id: None,
@@ -469,8 +530,11 @@ async fn plan_and_apply(
     if request.dry_run || (request.require_approval && v.approval.is_none()) {
         let kind = if request.dry_run { OperationEventKind::Planned } else { OperationEventKind::ApprovalRequired };
         deps.audit.create_operation(&record).await.map_err(|e| fail(e.into(), false))?;
+        // The recorded plan carries the guard's figures too, exceeded or not.
+        let mut detail = plan_summary(&plan);
+        detail["blast_radius"] = json!(blast_radius);
         deps.audit
-            .append_event(&OperationEvent::new(&operation_id, kind, plan_summary(&plan)))
+            .append_event(&OperationEvent::new(&operation_id, kind, detail))
             .await
             .map_err(|e| fail(e.into(), true))?;
         let mut report = planned_report(&client, &operation_id, &plan, request.dry_run);
@@ -528,6 +592,7 @@ async fn plan_and_apply(
         "plan_hash": plan.hash,
         "approved_by": v.approval.as_ref().map(|a| a.approved_by.clone()),
         "planned": plan.configs.iter().filter(|c| planned_action(c) == ACTION_DEACTIVATE).count(),
+        "blast_radius": blast_radius,
     });
     deps.audit
         .append_event(&OperationEvent::new(&operation_id, OperationEventKind::Started, started))
@@ -548,6 +613,17 @@ async fn plan_and_apply(
         finish(deps, &client, &operation_id, Some(plan.hash), outcome, Vec::new()).await.map_err(|e| fail(e, true))?;
     report.blast_radius = Some(blast_radius);
     Ok(report)
+}
+
+/// The guard's source in words, for the message of a stopped run.
+fn guard_source_text(source: &str) -> String {
+    let key = org_settings::GUARD_MAX_CONFIGURATIONS;
+    match source {
+        "client" => format!("this client's {key} setting"),
+        "global" => format!("the global {key} setting"),
+        "default" => format!("the default of {key}"),
+        other => format!("set by the caller ({other})"),
+    }
 }
 
 fn plan_summary(plan: &Plan) -> serde_json::Value {

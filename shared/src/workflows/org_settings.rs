@@ -197,6 +197,28 @@ pub async fn resolve(store: &dyn SettingsStore, psa: &str, client_id: &str) -> R
     })
 }
 
+/// The configuration guard's limit for `client_id` on `psa` and where it comes from
+/// (`client`, `global` or `default`), resolved like every other setting.
+///
+/// Only this key is read and checked: a configuration run must not fail on a contact
+/// setting it never uses. A stored value that no longer validates is an error, never
+/// replaced by the default, because the default (5,000) may be wider than the limit
+/// somebody meant to set.
+pub async fn guard_max_configurations(
+    store: &dyn SettingsStore,
+    psa: &str,
+    client_id: &str,
+) -> Result<(u64, String), OfframpError> {
+    let resolved = resolve_raw(store, psa, client_id).await?;
+    let (value, source) = resolved.get(GUARD_MAX_CONFIGURATIONS).cloned().unwrap_or_default();
+    let default = KEYS.iter().find(|(k, _, _)| *k == GUARD_MAX_CONFIGURATIONS).and_then(|(_, d, _)| *d);
+    let value = value.as_deref().or(default).unwrap_or_default();
+    let limit = validate(GUARD_MAX_CONFIGURATIONS, value)?
+        .parse::<u64>()
+        .map_err(|_| invalid(GUARD_MAX_CONFIGURATIONS, value, "a whole number"))?;
+    Ok((limit, source))
+}
+
 /// Whether `value` looks like an e-mail address (for requesters and recipients).
 pub fn looks_like_email(value: &str) -> bool {
     is_email(value)
