@@ -31,9 +31,11 @@ bench: ## Throughput against the rate-limit bound and peak memory (release build
 	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
 	target/release/offramp-bench
 
-build-lambda: setup ## Lambda zip for arm64 (target/lambda/deactivate-configs/bootstrap.zip)
+FUNCTIONS := deactivate-configs deactivate-contacts rollback delete-itglue-org
+
+build-lambda: setup ## Lambda zips for arm64 (target/lambda/<function>/bootstrap.zip, every function)
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	cargo lambda build --release --arm64 --output-format zip -p deactivate-configs
+	cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
 
 deploy: setup ## sam build + sam deploy --guided (needs AWS credentials)
 	sam build -t infra/template.yaml

@@ -84,4 +84,14 @@ step "8. Contacts: confirmed, with the summary note on ticket 9010" \
     $bin/offramp contacts deactivate --company-id 250 --exclude-contact 5003 --reason "Demo: contract ended" --ticket-id 9010 --confirmation
 contacts_run="$($bin/offramp audit list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["operation"]["operation_id"])')"
 step "9. Roll the contact deactivation back" $bin/offramp rollback "$contacts_run" --yes
-step "10. Rolling back again changes nothing" $bin/offramp rollback "$contacts_run" --yes
+step "10. A finished rollback is final: a second one is refused (exit 5 is expected)" \
+    bash -c "$bin/offramp rollback $contacts_run --yes || test \$? -eq 5"
+
+# Seed 002: IT Glue organization deletion (the sandbox's IT Glue, same data).
+export ITGLUE_URL="$(field '["itglue"]["url"]')"
+export ITGLUE_API_KEY="$(field '["itglue"]["api_key"]')"
+export OFFRAMP_ITGLUE_POLL_SECONDS=1
+step "11. IT Glue: Contoso Dental's dependents block its deletion (dry run)" \
+    $bin/offramp itglue delete --org-name "Contoso Dental" --dry-run
+step "12. IT Glue: Adatum Travel has none; export, then delete (confirmed)" \
+    $bin/offramp itglue delete --org-name "Adatum Travel" --confirm-delete --reason "Demo: client offboarded" --yes

@@ -8,6 +8,7 @@
 //! request budget is spent (the run stopped cleanly; resume it later with `--resume`).
 
 mod contacts;
+mod itglue;
 mod output;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -49,6 +50,9 @@ enum Command {
     /// Organization settings per client, with global defaults.
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// IT Glue (seed 002).
+    #[command(subcommand)]
+    Itglue(ItglueCommand),
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -99,6 +103,43 @@ struct ContactsArgs {
     #[arg(long)]
     json: bool,
     /// Who is running this (recorded); default: the OS user.
+    #[arg(long, env = "OFFRAMP_INITIATED_BY")]
+    initiated_by: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ItglueCommand {
+    /// Delete an IT Glue organization: dependency check, export, confirmation, deletion.
+    Delete(ItglueDeleteArgs),
+}
+
+#[derive(Args)]
+struct ItglueDeleteArgs {
+    /// IT Glue organization id.
+    #[arg(long, conflicts_with = "org_name")]
+    org_id: Option<String>,
+    /// IT Glue organization name (exact, case-insensitive).
+    #[arg(long)]
+    org_name: Option<String>,
+    /// Explicit confirmation (the seed's `confirm_delete`); without it nothing is deleted.
+    #[arg(long)]
+    confirm_delete: bool,
+    /// Report what would be deleted; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Delete even though records depend on the organization.
+    #[arg(long)]
+    force_delete: bool,
+    /// Delete even if the export (the only way back) could not be made.
+    #[arg(long)]
+    force_without_export: bool,
+    #[arg(long)]
+    reason: Option<String>,
+    /// Do not ask for the organization's name on a terminal.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    #[arg(long)]
+    json: bool,
     #[arg(long, env = "OFFRAMP_INITIATED_BY")]
     initiated_by: Option<String>,
 }
@@ -240,6 +281,7 @@ async fn run(cli: Cli) -> Result<i32, OfframpError> {
         Command::Contacts(ContactsCommand::Deactivate(args)) => contacts::deactivate(&source, args).await,
         Command::Rollback(args) => contacts::rollback(&source, args).await,
         Command::Settings(command) => contacts::settings(&source, command).await,
+        Command::Itglue(ItglueCommand::Delete(args)) => itglue::delete(&source, args).await,
         Command::Audit(AuditCommand::List { client, limit, json }) => {
             let audit = app::audit_store(&source).await?;
             let filter = OperationFilter { client_id: client, psa: None, limit };

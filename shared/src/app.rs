@@ -15,6 +15,7 @@ use crate::adapters::audit_sqlite::SqliteAuditStore;
 use crate::adapters::autotask::AutotaskClient;
 use crate::adapters::connectwise::ConnectWiseClient;
 use crate::adapters::halo::HaloClient;
+use crate::adapters::itglue::ItGlueClient;
 use crate::adapters::notify_graph::GraphMailNotifier;
 use crate::adapters::notify_webhook::WebhookNotifier;
 use crate::adapters::secrets_aws::SecretsManagerStore;
@@ -23,7 +24,7 @@ use crate::config::{AuditBackend, ConfigSource, NotifierSettings, Settings};
 use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
-use crate::ports::{AuditStore, Notifier, Psa, SecretStore, SettingsStore};
+use crate::ports::{AuditStore, DocPlatform, Notifier, Psa, SecretStore, SettingsStore};
 
 pub struct Services {
     pub settings: Settings,
@@ -33,6 +34,8 @@ pub struct Services {
     pub org_settings: Arc<dyn SettingsStore>,
     /// `None` when `OFFRAMP_NOTIFIER` is `none`.
     pub notifier: Option<Arc<dyn Notifier>>,
+    /// IT Glue; `None` when no `ITGLUE_API_KEY` is configured.
+    pub docs: Option<Arc<dyn DocPlatform>>,
 }
 
 /// The audit trail and the organization settings: one store, two ports.
@@ -139,5 +142,12 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     };
     let stores = stores_with(source, aws.as_ref())?;
     let notifier = notifier(&settings.notifier)?;
-    Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier })
+    let docs: Option<Arc<dyn DocPlatform>> = match &settings.itglue.client {
+        Some(itglue) => Some(Arc::new(
+            ItGlueClient::new(itglue.clone(), settings.itglue.http.clone())
+                .map_err(|e| OfframpError::configuration(e.to_string()))?,
+        )),
+        None => None,
+    };
+    Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs })
 }

@@ -156,6 +156,25 @@ pub struct Settings {
     pub offboarded: OffboardedCriteria,
     /// How notifications go out (`OFFRAMP_NOTIFIER`).
     pub notifier: NotifierSettings,
+    /// IT Glue (seed 002); `client` is `None` when no `ITGLUE_API_KEY` is configured.
+    pub itglue: ItGlueRunSettings,
+}
+
+/// IT Glue: the connection and how the organization deletion runs.
+#[derive(Debug, Clone)]
+pub struct ItGlueRunSettings {
+    pub client: Option<crate::adapters::itglue::ItGlueSettings>,
+    /// Timeouts and retries as for the PSA; a rolling budget of `ITGLUE_RATE_LIMIT`
+    /// requests per 5 minutes (default 3,000), waiting up to `ITGLUE_MAX_WAIT_SECONDS`.
+    pub http: HttpSettings,
+    /// `OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED`: delete only organizations whose PSA company is offboarded.
+    pub require_psa_offboarded: bool,
+    /// `OFFRAMP_ITGLUE_OFFBOARDED_DAYS`: the scheduled cleanup takes companies offboarded at least this long.
+    pub offboarded_days: u64,
+    /// `OFFRAMP_ITGLUE_EXPORT_WAIT_SECONDS`, `OFFRAMP_ITGLUE_DELETION_WAIT_SECONDS`, `OFFRAMP_ITGLUE_POLL_SECONDS`.
+    pub export_wait: Duration,
+    pub deletion_wait: Duration,
+    pub poll_interval: Duration,
 }
 
 /// `OFFRAMP_NOTIFIER`: `graph` (e-mail through Microsoft Graph `sendMail` from a service
@@ -337,7 +356,40 @@ impl Settings {
             }
         };
 
+        let itglue_url = match source.get("ITGLUE_URL") {
+            Some(url) => url.to_string(),
+            None => {
+                let region = source.get("ITGLUE_REGION").unwrap_or("us");
+                crate::adapters::itglue::ItGlueRegion::parse(region)
+                    .ok_or_else(|| {
+                        OfframpError::configuration(format!("ITGLUE_REGION '{region}' is not one of us, eu, au"))
+                    })?
+                    .base_url()
+                    .to_string()
+            }
+        };
+        let itglue = ItGlueRunSettings {
+            client: lookup("ITGLUE_API_KEY")
+                .await?
+                .map(|api_key| crate::adapters::itglue::ItGlueSettings { url: itglue_url, api_key }),
+            http: crate::adapters::itglue::http_settings(
+                HttpSettings {
+                    request_timeout: Duration::from_secs(timeout.max(1)),
+                    max_retries: source.parsed("OFFRAMP_HTTP_MAX_RETRIES", 8u32)?,
+                    ..HttpSettings::default()
+                },
+                source.parsed("ITGLUE_RATE_LIMIT", crate::adapters::itglue::DEFAULT_RATE_LIMIT)?,
+                Duration::from_secs(source.parsed("ITGLUE_MAX_WAIT_SECONDS", 300u64)?),
+            ),
+            require_psa_offboarded: source.parsed("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED", false)?,
+            offboarded_days: source.parsed("OFFRAMP_ITGLUE_OFFBOARDED_DAYS", 30u64)?,
+            export_wait: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_EXPORT_WAIT_SECONDS", 300u64)?),
+            deletion_wait: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_DELETION_WAIT_SECONDS", 120u64)?),
+            poll_interval: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_POLL_SECONDS", 2u64)?.max(1)),
+        };
+
         Ok(Self {
+            itglue,
             notifier,
             psa,
             connectwise,
@@ -442,6 +494,37 @@ mod tests {
             ("AUTOTASK_BUDGET_RESERVE", "20000"),
         ]);
         assert!(Settings::load(&bad, &secrets).await.unwrap_err().to_string().contains("AUTOTASK_BUDGET_RESERVE"));
+    }
+
+    #[tokio::test]
+    async fn itglue_key_comes_from_the_secret_and_the_region_picks_the_url() {
+        let secrets =
+            MapSecrets(HashMap::from([("ITGLUE_API_KEY", "ITG.from-the-secret"), ("CONNECTWISE_PRIVATE_KEY", "priv")]));
+        let mut source = base();
+        source.set("ITGLUE_REGION", "EU");
+        let settings = Settings::load(&source, &secrets).await.unwrap();
+        let client = settings.itglue.client.expect("configured by the secret");
+        assert_eq!(
+            (client.url.as_str(), client.api_key.expose()),
+            ("https://api.eu.itglue.com", "ITG.from-the-secret")
+        );
+        let budget = settings.itglue.http.budget.expect("a rolling budget by default");
+        assert_eq!((budget.limit, budget.window.as_secs()), (3000, 300), "IT Glue's documented 3,000 per 5 minutes");
+        assert!(!settings.itglue.require_psa_offboarded);
+
+        source.set("ITGLUE_URL", "http://127.0.0.1:9/itglue");
+        source.set("ITGLUE_RATE_LIMIT", "0");
+        let settings = Settings::load(&source, &secrets).await.unwrap();
+        assert_eq!(settings.itglue.client.unwrap().url, "http://127.0.0.1:9/itglue", "an explicit URL wins");
+        assert!(settings.itglue.http.budget.is_none());
+
+        let psa_only = MapSecrets(HashMap::from([("CONNECTWISE_PRIVATE_KEY", "priv")]));
+        let none = Settings::load(&base(), &psa_only).await.unwrap();
+        assert!(none.itglue.client.is_none(), "no key: IT Glue is simply not configured");
+        let mut bad = base();
+        bad.set("ITGLUE_REGION", "uk");
+        let err = Settings::load(&bad, &secrets).await.unwrap_err();
+        assert!(err.to_string().contains("ITGLUE_REGION"), "{err}");
     }
 
     #[test]

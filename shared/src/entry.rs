@@ -24,6 +24,10 @@ use crate::workflows::deactivate_configs::{
 use crate::workflows::deactivate_contacts::{
     ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
 };
+use crate::workflows::delete_itglue_org::{
+    DeleteOrgDeps, DeleteOrgOptions, DeleteOrgReport, DeleteOrgRequest, cleanup_offboarded_organizations,
+    delete_itglue_org,
+};
 use crate::workflows::rollback::{RollbackDeps, RollbackReport, RollbackRequest, rollback};
 use crate::workflows::sweep::sweep_offboarded_clients;
 
@@ -228,6 +232,52 @@ pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str)
         Err(message) => RollbackReport::invalid(&OfframpError::invalid_input(message)),
     };
     let status = status_of(report.success, report.primary_error());
+    answer(&event, status, serde_json::to_value(report).unwrap_or_default())
+}
+
+/// Handle one `delete-itglue-org` invocation (seed 002): direct invoke / Step Functions /
+/// API Gateway carry the seed's request; the EventBridge schedule runs the cleanup of
+/// organizations whose PSA company has been offboarded long enough (`detail.dry_run` and
+/// `detail.offboarded_days` may override). Never panics.
+pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+    let Some(docs) = services.docs.as_deref() else {
+        let report =
+            DeleteOrgReport::failed(ErrorCode::ConfigurationError, "IT Glue is not configured (ITGLUE_API_KEY)");
+        return answer(&event, 500, serde_json::to_value(report).unwrap_or_default());
+    };
+    let itglue = &services.settings.itglue;
+    let deps = DeleteOrgDeps {
+        docs,
+        audit: services.audit.as_ref(),
+        psa: Some(services.psa.as_ref()),
+        options: DeleteOrgOptions::from_settings(&services.settings),
+    };
+    if trigger_of(&event) == Trigger::Schedule {
+        let detail = event.get("detail").cloned().unwrap_or(Value::Null);
+        let dry_run = detail.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
+        let days = detail.get("offboarded_days").and_then(Value::as_u64).unwrap_or(itglue.offboarded_days);
+        let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
+        let report = cleanup_offboarded_organizations(&deps, days, dry_run, &format!("schedule:{rule}")).await;
+        return serde_json::to_value(report).unwrap_or_default();
+    }
+    let report = match request_of::<DeleteOrgRequest>(&event) {
+        Ok(mut request) => {
+            if request.initiated_by.is_none() {
+                request.initiated_by = Some(invoked_by.to_string());
+            }
+            delete_itglue_org(&deps, request).await
+        }
+        Err(message) => DeleteOrgReport::failed(ErrorCode::InvalidInput, message),
+    };
+    let status = match report.primary_error() {
+        None => 200,
+        Some(ErrorCode::OrganizationNotFound) => 404,
+        Some(ErrorCode::InvalidIdentifier | ErrorCode::InvalidInput) => 400,
+        Some(ErrorCode::PermissionDenied) => 403,
+        Some(ErrorCode::DeletionBlocked | ErrorCode::ConfirmationRequired) => 409,
+        Some(ErrorCode::ItGlueConnectionError) => 502,
+        Some(_) => 500,
+    };
     answer(&event, status, serde_json::to_value(report).unwrap_or_default())
 }
 

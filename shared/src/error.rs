@@ -49,6 +49,15 @@ pub enum ErrorCode {
     ConfirmationRequired,
     /// The run would change more than the blast-radius guard allows without an override.
     BlastRadiusExceeded,
+    // Seed 002 names.
+    /// No IT Glue organization matches the identifier.
+    OrganizationNotFound,
+    /// Deletion blocked by dependents, policy, or a missing export.
+    DeletionBlocked,
+    /// Missing, malformed or ambiguous organization identifier.
+    InvalidIdentifier,
+    #[serde(rename = "ITGlueConnectionError")]
+    ItGlueConnectionError,
 }
 
 impl ErrorCode {
@@ -74,6 +83,10 @@ impl ErrorCode {
             ErrorCode::NotificationFailed => "NotificationFailed",
             ErrorCode::ConfirmationRequired => "ConfirmationRequired",
             ErrorCode::BlastRadiusExceeded => "BlastRadiusExceeded",
+            ErrorCode::OrganizationNotFound => "OrganizationNotFound",
+            ErrorCode::DeletionBlocked => "DeletionBlocked",
+            ErrorCode::InvalidIdentifier => "InvalidIdentifier",
+            ErrorCode::ItGlueConnectionError => "ITGlueConnectionError",
         }
     }
 
@@ -86,16 +99,20 @@ impl ErrorCode {
             | ErrorCode::RelatedUpdateFailed
             | ErrorCode::TicketUpdateFailed
             | ErrorCode::NotificationFailed => 1,
-            ErrorCode::InvalidInput | ErrorCode::ConfigurationError => 3,
-            ErrorCode::ClientNotFound | ErrorCode::ConfigNotFound | ErrorCode::ClientAmbiguous => 4,
+            ErrorCode::InvalidInput | ErrorCode::ConfigurationError | ErrorCode::InvalidIdentifier => 3,
+            ErrorCode::ClientNotFound
+            | ErrorCode::ConfigNotFound
+            | ErrorCode::ClientAmbiguous
+            | ErrorCode::OrganizationNotFound => 4,
             ErrorCode::ClientNotOffboarded
             | ErrorCode::PlanChanged
             | ErrorCode::OperationNotResumable
             | ErrorCode::RollbackRefused
             | ErrorCode::ConfirmationRequired
-            | ErrorCode::BlastRadiusExceeded => 5,
+            | ErrorCode::BlastRadiusExceeded
+            | ErrorCode::DeletionBlocked => 5,
             ErrorCode::PermissionDenied => 6,
-            ErrorCode::PsaConnectionError => 7,
+            ErrorCode::PsaConnectionError | ErrorCode::ItGlueConnectionError => 7,
             ErrorCode::AuditStoreError => 8,
             ErrorCode::RequestBudgetExhausted => 9,
         }
@@ -169,6 +186,26 @@ pub enum AuditError {
     Unavailable { message: String },
     #[error("audit record is malformed: {message}")]
     Corrupt { message: String },
+}
+
+/// Errors from a documentation platform adapter (IT Glue).
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("permission denied by IT Glue: {message}")]
+    PermissionDenied { message: String },
+    #[error("unable to reach IT Glue: {message}")]
+    Connection { message: String },
+    #[error("IT Glue refused the request (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("unexpected response from IT Glue: {message}")]
+    InvalidResponse { message: String },
+    #[error("IT Glue configuration problem: {message}")]
+    Configuration { message: String },
+    /// An id IT Glue cannot have (ids are positive integers): nothing was sent.
+    #[error("{message}")]
+    InvalidId { message: String },
 }
 
 /// Errors from a notifier adapter (Graph `sendMail`, incoming webhook).

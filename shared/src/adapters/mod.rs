@@ -5,6 +5,7 @@ pub mod audit_sqlite;
 pub mod autotask;
 pub mod connectwise;
 pub mod halo;
+pub mod itglue;
 pub mod notify_graph;
 pub mod notify_webhook;
 mod psa_common;

@@ -2,11 +2,13 @@
 
 pub mod audit;
 pub mod contact;
+pub mod docs;
 pub mod notify;
 pub mod psa;
 
 pub use audit::*;
 pub use contact::*;
+pub use docs::*;
 pub use notify::*;
 pub use psa::*;
 

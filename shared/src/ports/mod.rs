@@ -12,7 +12,7 @@ use crate::domain::{
     OffboardedCriteria, OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary,
     PrimaryContactSignal, PsaKind, SettingRecord, Ticket, TicketAssignment, TicketNote,
 };
-use crate::error::{AuditError, NotifyError, PsaError, SecretError};
+use crate::error::{AuditError, DocError, NotifyError, PsaError, SecretError};
 use crate::secret::SecretString;
 
 /// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.
@@ -157,6 +157,33 @@ pub trait AuditStore: Send + Sync {
     /// DynamoDB reads them from the `ByClient` index, which is eventually consistent: a child
     /// created a moment ago may take a moment to appear.
     async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError>;
+}
+
+/// A documentation platform (IT Glue) as the organization deletion workflow (seed 002) needs it.
+#[async_trait]
+pub trait DocPlatform: Send + Sync {
+    /// The organization with this id, or `None`.
+    async fn organization_by_id(&self, id: &str) -> Result<Option<crate::domain::Organization>, DocError>;
+
+    /// Every organization of the account.
+    async fn organizations(&self) -> Result<Vec<crate::domain::Organization>, DocError>;
+
+    /// Organizations whose name equals `name`, ignoring case (compared here: the server's
+    /// name filter semantics are UNCONFIRMED).
+    async fn organizations_by_name(&self, name: &str) -> Result<Vec<crate::domain::Organization>, DocError>;
+
+    /// Everything that depends on the organization, counted.
+    async fn dependencies(&self, organization_id: &str) -> Result<crate::domain::DependencyCounts, DocError>;
+
+    /// Ask for an export of the organization; returns it as requested.
+    async fn request_export(&self, organization_id: &str) -> Result<crate::domain::Export, DocError>;
+
+    /// An export, fresh.
+    async fn export(&self, export_id: &str) -> Result<crate::domain::Export, DocError>;
+
+    /// Mark the organization for deletion (asynchronous on IT Glue: it may still be
+    /// readable for a while afterwards).
+    async fn delete_organization(&self, organization_id: &str) -> Result<(), DocError>;
 }
 
 /// Per-client settings with global defaults (the seed's "organizational variables").

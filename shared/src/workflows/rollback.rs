@@ -171,6 +171,13 @@ fn check(detail: &OperationDetail, psa: &dyn Psa) -> Result<(), OfframpError> {
             op.operation_id
         )));
     }
+    if op.workflow == crate::workflows::delete_itglue_org::WORKFLOW {
+        return Err(refused(format!(
+            "{} is an IT Glue organization deletion, which IT Glue cannot undo; restore from the export recorded \
+             in the operation (offramp audit show {})",
+            op.operation_id, op.operation_id
+        )));
+    }
     if op.workflow != deactivate_configs::WORKFLOW && op.workflow != deactivate_contacts::WORKFLOW {
         return Err(refused(format!("rolling back {} operations is not supported", op.workflow)));
     }

@@ -1,0 +1,157 @@
+//! `offramp itglue delete` (seed 002) as an MSP engineer runs it, against the sandbox's
+//! IT Glue simulator (and its ConnectWise, for the PSA-offboarded policy).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use offramp_sandbox::{
+    CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, ITGLUE_API_KEY, Sandbox, SandboxConfig,
+};
+use serde_json::Value;
+
+fn offramp(sandbox: &Sandbox, audit_db: &Path, args: &[&str]) -> Command {
+    let mut command = with_env(Command::new(env!("CARGO_BIN_EXE_offramp")), sandbox, audit_db);
+    command.args(args);
+    command
+}
+
+fn with_env(mut command: Command, sandbox: &Sandbox, audit_db: &Path) -> Command {
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OFFRAMP_PSA", "connectwise")
+        .env("CONNECTWISE_URL", sandbox.connectwise_url())
+        .env("CONNECTWISE_COMPANY_ID", CW_COMPANY_ID)
+        .env("CONNECTWISE_PUBLIC_KEY", CW_PUBLIC_KEY)
+        .env("CONNECTWISE_PRIVATE_KEY", CW_PRIVATE_KEY)
+        .env("CONNECTWISE_CLIENT_ID", CW_CLIENT_ID)
+        .env("ITGLUE_URL", sandbox.itglue_url())
+        .env("ITGLUE_API_KEY", ITGLUE_API_KEY)
+        .env("OFFRAMP_ITGLUE_POLL_SECONDS", "1")
+        .env("OFFRAMP_ITGLUE_DELETION_WAIT_SECONDS", "10")
+        .env("OFFRAMP_AUDIT_DB", audit_db)
+        .env("OFFRAMP_INITIATED_BY", "cli-test@msp.example")
+        .stdin(Stdio::null());
+    command
+}
+
+async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("run offramp")).await.unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn dry_run_refusals_and_a_confirmed_deletion_with_its_audit_record() {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_itglue_deletion_delay(std::time::Duration::from_millis(200));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+
+    // A dry run: the seed's JSON, dependents counted, nothing deleted.
+    let out =
+        run(offramp(&sandbox, &db, &["itglue", "delete", "--org-name", "contoso dental", "--dry-run", "--json"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!((report["org_id"].as_str(), report["deleted"].as_bool()), (Some("9001"), Some(false)));
+    assert_eq!(report["dependency_check"]["configs_found"], 4);
+    assert_eq!(report["dependency_check"]["documents_found"], 2);
+    assert_eq!(report["dependency_check"]["assets_found"], 3);
+    assert_eq!(report["dependency_check"]["blocked"], true);
+
+    // Refusals and their exit codes: invalid (3), not found (4), blocked / unconfirmed (5).
+    for (args, code, error) in [
+        (vec!["--org-id", "12 or 1=1", "--confirm-delete"], 3, "InvalidIdentifier"),
+        (vec!["--org-name", "Litware Inc", "--confirm-delete"], 3, "InvalidIdentifier"),
+        (vec!["--org-id", "424242", "--confirm-delete"], 4, "OrganizationNotFound"),
+        (vec!["--org-id", "9001", "--confirm-delete"], 5, "DeletionBlocked"),
+        (vec!["--org-id", "9002"], 5, "ConfirmationRequired"),
+    ] {
+        let mut all = vec!["itglue", "delete", "--json"];
+        all.extend(&args);
+        let out = run(offramp(&sandbox, &db, &all)).await;
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert_eq!(json(&out)["errors"][0]["code"], error, "{args:?}");
+    }
+    assert_eq!(sandbox.itglue().deletions_requested(), 0);
+    assert_eq!(sandbox.itglue().export_requests(), 0, "no export for a refused run");
+
+    // Confirmed: export first, then the deletion, awaited.
+    let out = run(offramp(
+        &sandbox,
+        &db,
+        &["itglue", "delete", "--org-id", "9002", "--confirm-delete", "--reason", "client gone", "--json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!((report["deleted"].as_bool(), report["status"].as_str()), (Some(true), Some("deleted")));
+    let download = report["export"]["download_url"].as_str().expect("the export's link is in the report").to_string();
+    assert!(!sandbox.itglue().organization_exists(9002));
+
+    // The trail has the operation, the export and its link; rollback is refused, pointing at it.
+    let operation = report["operation_id"].as_str().unwrap().to_string();
+    let out = run(offramp(&sandbox, &db, &["audit", "show", &operation, "--json"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("itglue_export") && shown.contains(&download), "{shown}");
+    assert!(shown.contains("client gone"), "the reason is recorded");
+    let out = run(offramp(&sandbox, &db, &["rollback", &operation, "--yes"])).await;
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("export") || String::from_utf8_lossy(&out.stdout).contains("export"));
+
+    // A bad key: permission denied (6), the key never printed.
+    let mut bad = offramp(&sandbox, &db, &["itglue", "delete", "--org-id", "9003", "--dry-run", "--json"]);
+    bad.env("ITGLUE_API_KEY", "ITG.cli-wrong-key-7f1a");
+    let out = run(bad).await;
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let all_output = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!all_output.contains("cli-wrong-key"), "{all_output}");
+}
+
+/// On a terminal (a pty made by `script`) a deletion is previewed and goes ahead only when
+/// the organization's name is typed back.
+#[tokio::test]
+async fn on_a_terminal_the_name_must_be_typed_back() {
+    use std::io::Write;
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_itglue_deletion_delay(std::time::Duration::from_millis(100));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    for (typed, code, deleted) in [("Adatum", 5, false), ("Adatum Travel", 0, true)] {
+        let inner = format!("{} itglue delete --org-id 9002 --confirm-delete", env!("CARGO_BIN_EXE_offramp"));
+        let mut command = with_env(Command::new("script"), &sandbox, &db);
+        let transcript = dir.path().join(format!("{}.txt", typed.len()));
+        command
+            .args(["-qec", &inner, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(&transcript).unwrap())
+            .stderr(Stdio::null());
+        let status = tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn().expect("script (bsdutils)");
+            let mut stdin = child.stdin.take().unwrap();
+            writeln!(stdin, "{typed}").unwrap();
+            let status = child.wait().unwrap();
+            drop(stdin);
+            status
+        })
+        .await
+        .unwrap();
+        let text = std::fs::read_to_string(&transcript).unwrap();
+        assert_eq!(status.code(), Some(code), "{text}");
+        assert!(text.contains("Type the organization's name (Adatum Travel)"), "{text}");
+        assert_eq!(!sandbox.itglue().organization_exists(9002), deleted, "after typing {typed:?}: {text}");
+    }
+}
