@@ -425,10 +425,14 @@ async fn run(
         report.success = refusal.is_none();
         report.errors.extend(refusal);
         if request.dry_run {
-            report.warnings.push(format!("Dry run: nothing was deleted. {} would be deleted.", org.name));
-            if blocked {
-                report.warnings.push("A real run would be blocked by the dependents (unless force_delete).".into());
-            }
+            report.warnings.push(if blocked {
+                format!(
+                    "Dry run: nothing was deleted. A real run would be blocked by {}'s dependents (unless force_delete).",
+                    org.name
+                )
+            } else {
+                format!("Dry run: nothing was deleted. A confirmed run would export {0}, then delete it.", org.name)
+            });
         }
         deps.audit
             .append_event(&OperationEvent::new(
