@@ -1,4 +1,4 @@
-//! The real `deactivate-configs` Lambda binary, run by `cargo lambda watch` (the Lambda
+//! The real `deactivate-configs` Lambda binary against `cargo lambda watch` (the Lambda
 //! runtime API emulator), invoked with a file from `events/`. Its credentials come from
 //! Secrets Manager and its audit trail goes to DynamoDB — both moto on loopback — and it
 //! talks to the ConnectWise sandbox over HTTP. Nothing in the binary knows it is a test.
@@ -16,7 +16,7 @@ use offramp_tests::connectwise::assert_seed_shape;
 use offramp_tests::moto;
 use serde_json::{Value, json};
 
-/// Kills the whole process group (watch and the function it started) on drop.
+/// Kills the whole process group (the emulator, or the function) on drop.
 struct Watch(Child);
 
 impl Drop for Watch {
@@ -35,6 +35,38 @@ fn free_port() -> u16 {
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+/// The `deactivate-configs` binary of this build. `cargo nextest run --workspace` (what
+/// `make test` runs) builds it beside this test; run alone, the test builds it first when
+/// it is missing or older than the code it is made from, so it never tests a stale binary.
+fn function_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+    let binary = target.join("debug/deactivate-configs");
+    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+    let newest_source = ["shared/src", "functions/deactivate-configs/src"]
+        .iter()
+        .flat_map(|dir| walk(&workspace().join(dir)))
+        .filter_map(|file| std::fs::metadata(file).and_then(|m| m.modified()).ok())
+        .max();
+    if built.is_none() || newest_source > built {
+        let status = Command::new("cargo")
+            .current_dir(workspace())
+            .args(["build", "-p", "deactivate-configs"])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "cargo build -p deactivate-configs");
+    }
+    binary
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
 }
 
 #[tokio::test]
@@ -78,41 +110,63 @@ async fn deactivate_configs_binary_runs_under_cargo_lambda_watch() {
         ("AWS_REGION", "us-east-1".to_string()),
         ("RUST_LOG", "info".to_string()),
     ];
-    let env_arg = env_vars.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
     std::fs::create_dir_all(workspace().join("target")).unwrap();
-    let log = std::fs::File::create(workspace().join("target/lambda-watch.log")).unwrap();
-    let child = Command::new("cargo")
+    let log_path = workspace().join("target/lambda-watch.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // The emulator alone (`--only-lambda-apis`): the function is the binary the workspace
+    // build already made, started here with the variables the emulator names, so the test
+    // does not wait for cargo-lambda to compile it again with other features.
+    let emulator = Command::new("cargo")
         .current_dir(workspace())
         .env("PATH", &path)
         .args([
             "lambda",
             "watch",
-            "--ignore-changes",
+            "--only-lambda-apis",
             "--invoke-address",
             "127.0.0.1",
             "--invoke-port",
             &port.to_string(),
-            "--env-vars",
-            &env_arg,
         ])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log.try_clone().unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("cargo lambda watch (installed by make setup into .venv)");
+    let _emulator = Watch(emulator);
+    // The function asks the runtime API for its first event as it starts: the emulator must listen.
+    let listening = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(listening.elapsed() < Duration::from_secs(60), "the emulator never listened (target/lambda-watch.log)");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let function = Command::new(function_binary())
+        .env_clear()
+        .envs(env_vars.iter().map(|(k, v)| (*k, v.as_str())))
+        // What `cargo lambda watch --only-lambda-apis` says the function must be given; it
+        // serves a function started this way under the name `_`.
+        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .process_group(0)
         .spawn()
-        .expect("cargo lambda watch (installed by make setup into .venv)");
-    let _watch = Watch(child);
+        .expect("start the deactivate-configs binary");
+    let _function = Watch(function);
 
-    // The first invoke builds the function (reusing `cargo build`'s artefacts where it can).
     let event: Value = serde_json::from_str(
         &std::fs::read_to_string(workspace().join("events/deactivate-configs/direct-invoke.json")).unwrap(),
     )
     .unwrap();
-    let url = format!("http://127.0.0.1:{port}/2015-03-31/functions/deactivate-configs/invocations");
+    let url = format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations");
     let http = reqwest::Client::new();
     let start = Instant::now();
     let response = loop {
-        match http.post(&url).json(&event).timeout(Duration::from_secs(600)).send().await {
+        match http.post(&url).json(&event).timeout(Duration::from_secs(120)).send().await {
             Ok(response) => break response,
             Err(e) if start.elapsed() < Duration::from_secs(60) => {
                 let _ = e;
@@ -136,7 +190,7 @@ async fn deactivate_configs_binary_runs_under_cargo_lambda_watch() {
     assert_eq!(detail.changes.len(), 11);
 
     // Its logs are JSON lines that carry the operation id and the Lambda request id.
-    let log = std::fs::read_to_string(workspace().join("target/lambda-watch.log")).unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
     let tagged = log
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line.trim()).ok())
