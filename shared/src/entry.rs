@@ -122,6 +122,25 @@ async fn run(services: &Services, mut request: DeactivateConfigsRequest, invoked
     deactivate_configs(&deps(services), request).await
 }
 
+/// The Lambda functions, one per workflow (and rollback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    DeactivateConfigs,
+    DeactivateContacts,
+    Rollback,
+    DeleteItGlueOrg,
+}
+
+/// Hand one event to `function`'s handler.
+pub async fn handle(function: Function, services: &Services, event: Value, invoked_by: &str) -> Value {
+    match function {
+        Function::DeactivateConfigs => deactivate_configs_event(services, event, invoked_by).await,
+        Function::DeactivateContacts => deactivate_contacts_event(services, event, invoked_by).await,
+        Function::Rollback => rollback_event(services, event, invoked_by).await,
+        Function::DeleteItGlueOrg => delete_itglue_org_event(services, event, invoked_by).await,
+    }
+}
+
 /// HTTP status for an API Gateway answer.
 pub fn http_status(report: &ConfigDeactivationReport) -> u16 {
     if report.success {

@@ -12,6 +12,8 @@ pub mod domain;
 pub mod entry;
 pub mod error;
 pub mod http;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod logging;
 pub mod ports;
 pub mod secret;
