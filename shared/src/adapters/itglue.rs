@@ -193,12 +193,10 @@ impl ItGlueClient {
         if settings.api_key.expose().trim().is_empty() {
             return Err(config_error("ITGLUE_API_KEY is not set"));
         }
-        let mut base = url::Url::parse(settings.url.trim())
-            .map_err(|e| config_error(format!("ITGLUE_URL is not a valid URL: {e}")))?;
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
+        let base = super::psa_common::with_trailing_slash(
+            url::Url::parse(settings.url.trim())
+                .map_err(|e| config_error(format!("ITGLUE_URL is not a valid URL: {e}")))?,
+        );
         let redactor = Redactor::new([settings.api_key.expose().to_string()]);
         let http = HttpClient::new("itglue", http, redactor).map_err(from_http)?;
         Ok(Self { http, base, api_key: settings.api_key, page_size: PAGE_SIZE })
