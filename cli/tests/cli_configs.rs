@@ -1,45 +1,21 @@
 //! The `offramp` binary against the ConnectWise sandbox, as an MSP engineer runs it.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{json, run};
 use std::time::{Duration, Instant};
 
-use offramp_sandbox::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, PsaSim, Sandbox, SandboxConfig};
-use serde_json::Value;
+use offramp_sandbox::{PsaSim, Sandbox, SandboxConfig};
 
 fn offramp(sandbox: &Sandbox, audit_db: &Path) -> Command {
-    with_env(Command::new(env!("CARGO_BIN_EXE_offramp")), sandbox, audit_db)
+    common::offramp_for(sandbox, "connectwise", audit_db)
 }
 
-fn with_env(mut command: Command, sandbox: &Sandbox, audit_db: &Path) -> Command {
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("OFFRAMP_PSA", "connectwise")
-        .env("CONNECTWISE_URL", sandbox.connectwise_url())
-        .env("CONNECTWISE_COMPANY_ID", CW_COMPANY_ID)
-        .env("CONNECTWISE_PUBLIC_KEY", CW_PUBLIC_KEY)
-        .env("CONNECTWISE_PRIVATE_KEY", CW_PRIVATE_KEY)
-        .env("CONNECTWISE_CLIENT_ID", CW_CLIENT_ID)
-        .env("CONNECTWISE_RATE_LIMIT", "0")
-        .env("OFFRAMP_AUDIT_DB", audit_db)
-        .env("OFFRAMP_INITIATED_BY", "cli-test@msp.example")
-        .stdin(Stdio::null());
-    command
-}
-
-async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().expect("run offramp")).await.unwrap()
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+fn with_env(command: Command, sandbox: &Sandbox, audit_db: &Path) -> Command {
+    common::with_env(command, sandbox, "connectwise", audit_db)
 }
 
 async fn sandbox(large: usize) -> Sandbox {
@@ -224,33 +200,6 @@ async fn on_a_terminal_the_plan_is_confirmed_before_anything_changes() {
     }
 }
 
-fn with_psa_env(mut command: Command, sandbox: &Sandbox, psa: &str, audit_db: &Path) -> Command {
-    use offramp_sandbox::{
-        AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT,
-    };
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("OFFRAMP_PSA", psa)
-        .env("OFFRAMP_AUDIT_DB", audit_db)
-        .env("OFFRAMP_INITIATED_BY", "cli-test@msp.example")
-        .stdin(Stdio::null());
-    match psa {
-        "autotask" => command
-            .env("AUTOTASK_ZONE_LOOKUP_URL", sandbox.autotask_zone_lookup_url())
-            .env("AUTOTASK_USERNAME", AT_USERNAME)
-            .env("AUTOTASK_SECRET", AT_SECRET)
-            .env("AUTOTASK_INTEGRATION_CODE", AT_INTEGRATION_CODE),
-        "halo" => command
-            .env("HALO_URL", sandbox.halo_url())
-            .env("HALO_TENANT", HALO_TENANT)
-            .env("HALO_CLIENT_ID", HALO_CLIENT_ID)
-            .env("HALO_CLIENT_SECRET", HALO_CLIENT_SECRET),
-        other => panic!("no environment for {other}"),
-    };
-    command
-}
-
 /// `OFFRAMP_PSA` chooses the PSA; the commands, flags and JSON are the same on each.
 #[tokio::test]
 async fn the_same_commands_work_on_autotask_and_halo() {
@@ -258,7 +207,7 @@ async fn the_same_commands_work_on_autotask_and_halo() {
         let sandbox = sandbox(0).await;
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("audit.sqlite");
-        let command = || with_psa_env(Command::new(env!("CARGO_BIN_EXE_offramp")), &sandbox, psa, &db);
+        let command = || common::offramp_for(&sandbox, psa, &db);
         let mut plan = command();
         plan.args(["configs", "deactivate", "--client-name", "contoso dental", "--dry-run", "--json"]);
         plan.args(["--offboarded-status", "Inactive"]);
@@ -289,7 +238,7 @@ async fn a_spent_autotask_budget_exits_9_and_the_run_resumes() {
     let sandbox = sandbox(0).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.sqlite");
-    let mut tight = with_psa_env(Command::new(env!("CARGO_BIN_EXE_offramp")), &sandbox, "autotask", &db);
+    let mut tight = common::offramp_for(&sandbox, "autotask", &db);
     tight.env("AUTOTASK_HOURLY_BUDGET", "12").env("AUTOTASK_BUDGET_RESERVE", "0");
     tight.args(["configs", "deactivate", "--client-id", "250", "--yes", "--json"]);
     let out = run(tight).await;
@@ -301,7 +250,7 @@ async fn a_spent_autotask_budget_exits_9_and_the_run_resumes() {
     assert!(done < 9, "{done}");
 
     // A new process with the default budget (the sandbox's database has plenty left).
-    let mut resume = with_psa_env(Command::new(env!("CARGO_BIN_EXE_offramp")), &sandbox, "autotask", &db);
+    let mut resume = common::offramp_for(&sandbox, "autotask", &db);
     resume.args(["configs", "deactivate", "--resume", &operation_id, "--yes", "--json"]);
     let out = run(resume).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

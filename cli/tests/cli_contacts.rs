@@ -7,16 +7,15 @@
 //! (Contoso Dental): 5001 Jane Doe is the primary contact, 5002–5005 and 5007 are active,
 //! 5006 is already inactive; ticket 9001 is open on 5002, 9010 is the offboarding ticket.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-use offramp_sandbox::{
-    AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY,
-    HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT, PsaSim, Sandbox, SandboxConfig,
-};
+use std::path::Path;
+use std::process::Output;
+
+use offramp_sandbox::{PsaSim, Sandbox, SandboxConfig};
 use serde_json::Value;
 
-const REQUESTER: &str = "cli-test@msp.example";
+const REQUESTER: &str = common::INITIATED_BY;
 const REASON: &str = "Contract terminated - effective 2026-03-01";
 const PRIMARY: i64 = 5001;
 /// Who the run deactivates: every active contact but the primary and the two excluded ones.
@@ -32,39 +31,6 @@ const OPEN_TICKET: i64 = 9001;
 /// Configuration of a leaving contact (5002); HaloPSA assets have no contact.
 const CONTACT_CONFIGURATION: i64 = 25001;
 const NOTE_TICKET: &str = "9010";
-
-/// The binary with the environment an engineer would set for `psa`, nothing else.
-fn offramp(sandbox: &Sandbox, psa: &str, audit_db: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_offramp"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("OFFRAMP_PSA", psa)
-        .env("OFFRAMP_AUDIT_DB", audit_db)
-        .env("OFFRAMP_INITIATED_BY", REQUESTER)
-        .stdin(Stdio::null());
-    match psa {
-        "connectwise" => command
-            .env("CONNECTWISE_URL", sandbox.connectwise_url())
-            .env("CONNECTWISE_COMPANY_ID", CW_COMPANY_ID)
-            .env("CONNECTWISE_PUBLIC_KEY", CW_PUBLIC_KEY)
-            .env("CONNECTWISE_PRIVATE_KEY", CW_PRIVATE_KEY)
-            .env("CONNECTWISE_CLIENT_ID", CW_CLIENT_ID)
-            .env("CONNECTWISE_RATE_LIMIT", "0"),
-        "autotask" => command
-            .env("AUTOTASK_ZONE_LOOKUP_URL", sandbox.autotask_zone_lookup_url())
-            .env("AUTOTASK_USERNAME", AT_USERNAME)
-            .env("AUTOTASK_SECRET", AT_SECRET)
-            .env("AUTOTASK_INTEGRATION_CODE", AT_INTEGRATION_CODE),
-        "halo" => command
-            .env("HALO_URL", sandbox.halo_url())
-            .env("HALO_TENANT", HALO_TENANT)
-            .env("HALO_CLIENT_ID", HALO_CLIENT_ID)
-            .env("HALO_CLIENT_SECRET", HALO_CLIENT_SECRET),
-        other => panic!("no environment for {other}"),
-    };
-    command
-}
 
 /// One run of the binary: its exit code, stdout and stderr.
 struct Run {
@@ -94,7 +60,7 @@ struct Cli<'a> {
 
 impl Cli<'_> {
     async fn run(&self, args: &[&str]) -> Run {
-        let mut command = offramp(self.sandbox, self.psa, self.db);
+        let mut command = common::offramp_for(self.sandbox, self.psa, self.db);
         command.args(args);
         let out: Output = tokio::task::spawn_blocking(move || command.output().expect("run offramp")).await.unwrap();
         Run {

@@ -2,12 +2,13 @@
 //! IT Glue simulator (and its ConnectWise, for the PSA-offboarded policy).
 
 use std::path::Path;
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
-use offramp_sandbox::{
-    CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, ITGLUE_API_KEY, Sandbox, SandboxConfig,
-};
-use serde_json::Value;
+use common::{json, run};
+
+use offramp_sandbox::{ITGLUE_API_KEY, Sandbox, SandboxConfig};
 
 fn offramp(sandbox: &Sandbox, audit_db: &Path, args: &[&str]) -> Command {
     let mut command = with_env(Command::new(env!("CARGO_BIN_EXE_offramp")), sandbox, audit_db);
@@ -15,38 +16,15 @@ fn offramp(sandbox: &Sandbox, audit_db: &Path, args: &[&str]) -> Command {
     command
 }
 
-fn with_env(mut command: Command, sandbox: &Sandbox, audit_db: &Path) -> Command {
+/// ConnectWise (for the PSA-offboarded policy) and the sandbox's IT Glue.
+fn with_env(command: Command, sandbox: &Sandbox, audit_db: &Path) -> Command {
+    let mut command = common::with_env(command, sandbox, "connectwise", audit_db);
     command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("OFFRAMP_PSA", "connectwise")
-        .env("CONNECTWISE_URL", sandbox.connectwise_url())
-        .env("CONNECTWISE_COMPANY_ID", CW_COMPANY_ID)
-        .env("CONNECTWISE_PUBLIC_KEY", CW_PUBLIC_KEY)
-        .env("CONNECTWISE_PRIVATE_KEY", CW_PRIVATE_KEY)
-        .env("CONNECTWISE_CLIENT_ID", CW_CLIENT_ID)
         .env("ITGLUE_URL", sandbox.itglue_url())
         .env("ITGLUE_API_KEY", ITGLUE_API_KEY)
         .env("OFFRAMP_ITGLUE_POLL_SECONDS", "1")
-        .env("OFFRAMP_ITGLUE_DELETION_WAIT_SECONDS", "10")
-        .env("OFFRAMP_AUDIT_DB", audit_db)
-        .env("OFFRAMP_INITIATED_BY", "cli-test@msp.example")
-        .stdin(Stdio::null());
+        .env("OFFRAMP_ITGLUE_DELETION_WAIT_SECONDS", "10");
     command
-}
-
-async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().expect("run offramp")).await.unwrap()
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 fn stderr(output: &Output) -> String {
