@@ -138,12 +138,17 @@ fn print_contacts(report: &ContactDeactivationReport) {
 
 pub async fn rollback(source: &ConfigSource, args: RollbackArgs) -> Result<i32, OfframpError> {
     let services = app::build(source).await?;
-    let deps = RollbackDeps { psa: services.psa.as_ref(), audit: services.audit.as_ref() };
+    let deps = RollbackDeps {
+        psa: services.psa.as_ref(),
+        audit: services.audit.as_ref(),
+        registry: offramp::workflows::restorers(),
+    };
     let request = RollbackRequest {
         operation_id: args.operation_id.clone(),
         dry_run: args.dry_run,
         initiated_by: Some(args.initiated_by.clone().unwrap_or_else(default_user)),
         reason: args.reason.clone(),
+        ..Default::default()
     };
     if !args.dry_run && !args.yes {
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();

@@ -346,6 +346,7 @@ async fn deactivate(source: &ConfigSource, args: DeactivateArgs) -> Result<i32, 
             .map(|hash| Approval { plan_hash: hash.clone(), approved_by: initiated_by.clone() }),
         operation_id: args.resume.clone(),
         override_blast_radius: args.override_blast_radius,
+        ..Default::default()
     };
 
     // A run that would change data without an explicit approval is shown first and

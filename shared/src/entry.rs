@@ -245,7 +245,11 @@ pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str)
             if request.initiated_by.is_none() {
                 request.initiated_by = Some(invoked_by.to_string());
             }
-            let deps = RollbackDeps { psa: services.psa.as_ref(), audit: services.audit.as_ref() };
+            let deps = RollbackDeps {
+                psa: services.psa.as_ref(),
+                audit: services.audit.as_ref(),
+                registry: crate::workflows::restorers(),
+            };
             rollback(&deps, request).await
         }
         Err(message) => RollbackReport::invalid(&OfframpError::invalid_input(message)),

@@ -58,6 +58,8 @@ pub enum ErrorCode {
     InvalidIdentifier,
     #[serde(rename = "ITGlueConnectionError")]
     ItGlueConnectionError,
+    /// Another run holds the target (its lease); nothing was changed.
+    OperationInProgress,
 }
 
 impl ErrorCode {
@@ -87,6 +89,7 @@ impl ErrorCode {
             ErrorCode::DeletionBlocked => "DeletionBlocked",
             ErrorCode::InvalidIdentifier => "InvalidIdentifier",
             ErrorCode::ItGlueConnectionError => "ITGlueConnectionError",
+            ErrorCode::OperationInProgress => "OperationInProgress",
         }
     }
 
@@ -115,6 +118,7 @@ impl ErrorCode {
             ErrorCode::PsaConnectionError | ErrorCode::ItGlueConnectionError => 7,
             ErrorCode::AuditStoreError => 8,
             ErrorCode::RequestBudgetExhausted => 9,
+            ErrorCode::OperationInProgress => 10,
         }
     }
 }
@@ -186,6 +190,12 @@ pub enum AuditError {
     Unavailable { message: String },
     #[error("audit record is malformed: {message}")]
     Corrupt { message: String },
+    /// PLACEHOLDER (storage branch): another run holds the target's lease.
+    #[error("operation {operation_id} is running on {target} (its lease expires at {expires_at})")]
+    LeaseHeld { target: String, operation_id: String, expires_at: chrono::DateTime<chrono::Utc> },
+    /// PLACEHOLDER (storage branch): the lease was taken over.
+    #[error("the lease on {target} was lost")]
+    LeaseLost { target: String },
 }
 
 /// Errors from a documentation platform adapter (IT Glue).
@@ -262,6 +272,9 @@ impl OfframpError {
         match self {
             OfframpError::Coded { code, .. } => *code,
             OfframpError::Psa(e) => e.code(),
+            OfframpError::Audit(AuditError::LeaseHeld { .. } | AuditError::LeaseLost { .. }) => {
+                ErrorCode::OperationInProgress
+            }
             OfframpError::Audit(_) => ErrorCode::AuditStoreError,
             OfframpError::Secret(_) => ErrorCode::ConfigurationError,
         }

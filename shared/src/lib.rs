@@ -15,6 +15,7 @@ pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod logging;
+pub mod operation;
 pub mod ports;
 pub mod secret;
 pub mod workflows;

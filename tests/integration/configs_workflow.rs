@@ -328,7 +328,11 @@ async fn the_blast_radius_guard_stops_large_runs_unless_overridden() {
     assert_eq!((guard.configs_to_deactivate, guard.max_configurations, guard.exceeded), (30, 25, true));
     assert_eq!(patches(&sandbox), 0, "nothing changed");
     let recorded = h.audit.operation(stopped.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
-    assert!(recorded.operation.dry_run, "recorded as a plan");
+    // A refused real attempt is kept like every real run (not expired with dry runs), and
+    // says it was refused; it never started, so nothing can resume or roll it back.
+    assert!(!recorded.operation.dry_run, "recorded as a refused real attempt, not a dry run");
+    assert_eq!(recorded.last_event().map(|e| e.kind), Some(offramp::domain::OperationEventKind::Refused));
+    assert!(!recorded.events.iter().any(|e| e.kind == offramp::domain::OperationEventKind::Started));
 
     // Under the limit the figures are shown too.
     let small = deactivate_configs(&deps, DeactivateConfigsRequest { dry_run: true, ..request(DEMO_CLIENT) }).await;
@@ -478,7 +482,7 @@ async fn the_configuration_guard_is_per_client_with_a_global_default_on_every_ps
         assert_eq!(patches(&sandbox), 0, "{kind}: nothing patched");
         let (recorded, dry_run) = recorded_guard(h.audit.as_ref(), stopped.operation_id.as_deref()).await;
         assert_eq!(recorded, json!({"max_configurations": 5, "source": "global"}), "{kind}");
-        assert!(dry_run, "{kind}: a stopped run is recorded as a plan");
+        assert!(!dry_run, "{kind}: a stopped run is recorded as a refused attempt, kept like a real run");
         let detail = h.audit.operation(stopped.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
         assert_eq!(detail.events.last().unwrap().detail["blast_radius"]["exceeded"], json!(true), "{kind}");
 

@@ -275,7 +275,8 @@ async fn contacts_are_deactivated_with_related_records_note_and_notification_on_
         assert_eq!(detail.operation.input["settings"]["sources"][org_settings::NOTIFICATION_RECIPIENTS], "global");
 
         // Rollback: everything back, newest change first; a second rollback changes nothing.
-        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref() };
+        let rdeps =
+            RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref(), registry: offramp::workflows::restorers() };
         let preview = rollback(
             &rdeps,
             RollbackRequest { operation_id: operation_id.clone(), dry_run: true, ..Default::default() },
@@ -368,7 +369,8 @@ async fn a_failing_contact_and_a_rollback_conflict_on_every_psa() {
 
         // Someone changes ticket 9001 in between: the rollback leaves it alone.
         sim.set_ticket_contact(9001, Some(5007));
-        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref() };
+        let rdeps =
+            RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref(), registry: offramp::workflows::restorers() };
         let operation_id = report.audit_trail.operation_id.clone().unwrap();
         let undo = rollback(&rdeps, RollbackRequest { operation_id, ..Default::default() }).await;
         let conflict = undo.items.iter().find(|i| i.item_type == "ticket").unwrap();
@@ -561,7 +563,8 @@ async fn configuration_deactivation_rolls_back_on_every_psa() {
         if cw {
             sandbox.connectwise().set_configuration_status(27002, 4);
         }
-        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref() };
+        let rdeps =
+            RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref(), registry: offramp::workflows::restorers() };
         let operation_id = report.operation_id.clone().unwrap();
         let undo = rollback(&rdeps, RollbackRequest { operation_id: operation_id.clone(), ..Default::default() }).await;
         assert!(undo.success, "{kind}: {:?}", undo.errors);
@@ -696,7 +699,7 @@ fn is_restored(sim: &dyn PsaSim, change: &ItemChange) -> bool {
 }
 
 fn key(change: &ItemChange) -> (String, String) {
-    (change.item_type.clone(), change.item_id.clone())
+    (change.item_type.to_string(), change.item_id.clone())
 }
 
 /// A rollback cut short (the process dies right after recording a restore) leaves change
@@ -718,7 +721,7 @@ async fn an_interrupted_rollback_records_what_it_restored_and_a_second_one_finis
         assert_eq!(changes.len(), total, "{kind}");
 
         let audit = FaultyAudit::new(h.audit.clone());
-        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: &audit };
+        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: &audit, registry: offramp::workflows::restorers() };
         // Two short of the end: contacts go back last, so two contacts are among the restored.
         let cut = total - 2;
         audit.stall_after(cut);
@@ -829,7 +832,7 @@ async fn a_failed_final_audit_write_still_reports_what_was_done_on_every_psa() {
         assert!(detail.events.iter().any(|e| e.kind == OperationEventKind::Completed), "{kind}: the end is recorded");
 
         audit.refuse_completed(true);
-        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: &audit };
+        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: &audit, registry: offramp::workflows::restorers() };
         let request = || RollbackRequest { operation_id: operation_id.clone(), ..Default::default() };
         let undo = rollback(&rdeps, request()).await;
         let total = if kind == PsaKind::Halo { 6 } else { 9 };
@@ -890,7 +893,8 @@ async fn finished_and_rolled_back_operations_are_not_resumed_on_every_psa() {
         .await;
         assert_eq!(ids(&partial), [7001, 7003], "{kind}: {:?}", partial.errors);
         let partial_id = partial.audit_trail.operation_id.clone().unwrap();
-        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref() };
+        let rdeps =
+            RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref(), registry: offramp::workflows::restorers() };
         let undo = rollback(&rdeps, RollbackRequest { operation_id: partial_id.clone(), ..Default::default() }).await;
         assert!(undo.success, "{kind}: {:?}", undo.errors);
         sim.clear_contact_failures();
@@ -1044,7 +1048,8 @@ async fn a_rollback_leaves_contacts_and_configuration_contacts_changed_in_betwee
             sim.set_configuration_contact(*config, *contact);
         }
         let bob_updates = sim.contact_update_count(5002);
-        let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref() };
+        let rdeps =
+            RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref(), registry: offramp::workflows::restorers() };
         let undo = rollback(&rdeps, RollbackRequest { operation_id, ..Default::default() }).await;
         assert!(undo.success, "{kind}: {:?}", undo.errors);
         let item = |item_type: &str, id: &str| {

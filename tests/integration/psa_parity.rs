@@ -388,7 +388,7 @@ async fn the_contract_criterion_sweeps_clients_whose_every_contract_ended_on_eve
         let sandbox = sandbox(0).await;
         let h = PsaHarness::new(&sandbox, kind);
         let criteria = OffboardedCriteria { contract_ended: true, ..Default::default() };
-        let companies = offramp::workflows::sweep::offboarded_companies(h.psa.as_ref(), &criteria).await.unwrap();
+        let companies = offramp::workflows::offboarded::offboarded_companies(h.psa.as_ref(), &criteria).await.unwrap();
         let ids: Vec<&str> = companies.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["250", "260", "270", "410"], "{kind}");
         let contoso = &companies[0];
@@ -404,7 +404,7 @@ async fn the_contract_criterion_sweeps_clients_whose_every_contract_ended_on_eve
 
         // A new contract for 410 makes it a current client again.
         sandbox.add_contract(410, 4199, Some("2099-01-01"), false);
-        let companies = offramp::workflows::sweep::offboarded_companies(h.psa.as_ref(), &criteria).await.unwrap();
+        let companies = offramp::workflows::offboarded::offboarded_companies(h.psa.as_ref(), &criteria).await.unwrap();
         assert!(!companies.iter().any(|c| c.id == "410"), "{kind}");
     }
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 pub fn operation_record(client_id: &str, psa: &str, dry_run: bool) -> OperationRecord {
     OperationRecord {
         operation_id: new_operation_id(),
-        workflow: "deactivate-configs".to_string(),
+        workflow: offramp::domain::Workflow::DeactivateConfigs,
         psa: psa.to_string(),
         client_id: client_id.to_string(),
         client_name: format!("Client {client_id} — Zürich GmbH"),
@@ -41,7 +41,7 @@ pub fn operation_record(client_id: &str, psa: &str, dry_run: bool) -> OperationR
 pub fn snapshot(operation_id: &str, item_type: &str, item_id: &str) -> ItemSnapshot {
     ItemSnapshot {
         operation_id: operation_id.to_string(),
-        item_type: item_type.to_string(),
+        item_type: item_type.parse().expect("a known item kind"),
         item_id: item_id.to_string(),
         item_name: format!("{item_type} {item_id}"),
         state: json!({
@@ -60,7 +60,7 @@ pub fn change(operation_id: &str, item_id: &str, outcome: ItemOutcome) -> ItemCh
     ItemChange {
         operation_id: operation_id.to_string(),
         change_id: uuid::Uuid::now_v7().to_string(),
-        item_type: "configuration".to_string(),
+        item_type: offramp::domain::ItemKind::Configuration,
         item_id: item_id.to_string(),
         item_name: format!("PC {item_id}"),
         outcome,

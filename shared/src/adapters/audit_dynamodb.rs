@@ -1031,7 +1031,7 @@ mod tests {
     fn record(dry_run: bool) -> OperationRecord {
         OperationRecord {
             operation_id: "0190c3a0-0000-7000-8000-000000000001".into(),
-            workflow: "deactivate-configs".into(),
+            workflow: crate::domain::Workflow::DeactivateConfigs,
             psa: "connectwise".into(),
             client_id: "250".into(),
             client_name: "Acme".into(),
@@ -1048,7 +1048,7 @@ mod tests {
     fn snapshot(i: usize) -> ItemSnapshot {
         ItemSnapshot {
             operation_id: "op".into(),
-            item_type: "configuration".into(),
+            item_type: crate::domain::ItemKind::Configuration,
             item_id: i.to_string(),
             item_name: format!("PC {i}"),
             state: serde_json::json!({}),
@@ -1060,7 +1060,7 @@ mod tests {
         ItemChange {
             operation_id: "op".into(),
             change_id: format!("change-{i:03}"),
-            item_type: "configuration".into(),
+            item_type: crate::domain::ItemKind::Configuration,
             item_id: i.to_string(),
             item_name: format!("PC {i}"),
             outcome: ItemOutcome::Changed,

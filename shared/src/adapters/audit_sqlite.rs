@@ -304,7 +304,7 @@ impl AuditStore for SqliteAuditStore {
         }
         let rows = snapshots
             .iter()
-            .map(|s| Ok((s.operation_id.clone(), s.item_type.clone(), s.item_id.clone(), to_json("snapshot", s)?)))
+            .map(|s| Ok((s.operation_id.clone(), s.item_type.as_str(), s.item_id.clone(), to_json("snapshot", s)?)))
             .collect::<Result<Vec<_>, AuditError>>()?;
         self.with_conn("put_snapshots", move |conn| {
             let what = "writing snapshots";
@@ -613,7 +613,7 @@ mod tests {
     fn record(id: &str) -> OperationRecord {
         OperationRecord {
             operation_id: id.to_string(),
-            workflow: "deactivate-configs".into(),
+            workflow: crate::domain::Workflow::DeactivateConfigs,
             psa: "connectwise".into(),
             client_id: "250".into(),
             client_name: "Acme".into(),
@@ -630,7 +630,7 @@ mod tests {
     fn snapshot(op: &str, item_id: &str) -> ItemSnapshot {
         ItemSnapshot {
             operation_id: op.into(),
-            item_type: "configuration".into(),
+            item_type: crate::domain::ItemKind::Configuration,
             item_id: item_id.into(),
             item_name: format!("PC {item_id}"),
             state: serde_json::json!({"status": "Active"}),
@@ -642,7 +642,7 @@ mod tests {
         ItemChange {
             operation_id: op.into(),
             change_id: uuid::Uuid::now_v7().to_string(),
-            item_type: "configuration".into(),
+            item_type: crate::domain::ItemKind::Configuration,
             item_id: "1".into(),
             item_name: "PC 1".into(),
             outcome: ItemOutcome::Changed,

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperationRecord {
     pub operation_id: String,
-    /// Workflow name, e.g. `deactivate-configs`.
-    pub workflow: String,
+    /// The workflow (serialised as its name, e.g. `deactivate-configs`).
+    pub workflow: super::Workflow,
     /// PSA kind (`connectwise`, …).
     pub psa: String,
     pub client_id: String,
@@ -48,6 +48,9 @@ pub enum OperationEventKind {
     Completed,
     /// The run stopped on an error before finishing.
     Failed,
+    /// A real run was refused by a gate (blast radius, missing confirmation, blocked
+    /// deletion): nothing was changed. Unlike a dry run's plan it is kept, not expired.
+    Refused,
 }
 
 impl OperationEventKind {
@@ -59,6 +62,7 @@ impl OperationEventKind {
             OperationEventKind::Resumed => "resumed",
             OperationEventKind::Completed => "completed",
             OperationEventKind::Failed => "failed",
+            OperationEventKind::Refused => "refused",
         }
     }
 }
@@ -91,7 +95,7 @@ impl OperationEvent {
 pub struct ItemSnapshot {
     pub operation_id: String,
     /// `configuration`, `contact`, `ticket`, …
-    pub item_type: String,
+    pub item_type: super::ItemKind,
     pub item_id: String,
     pub item_name: String,
     /// The item's full state before the operation (e.g. a serialized [`super::Configuration`]).
@@ -116,7 +120,7 @@ pub struct ItemChange {
     pub operation_id: String,
     /// UUIDv7: each attempt is its own record, so a retried item appends, never overwrites.
     pub change_id: String,
-    pub item_type: String,
+    pub item_type: super::ItemKind,
     pub item_id: String,
     pub item_name: String,
     pub outcome: ItemOutcome,

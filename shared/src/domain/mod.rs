@@ -3,12 +3,16 @@
 pub mod audit;
 pub mod contact;
 pub mod docs;
+pub mod lease;
+pub mod names;
 pub mod notify;
 pub mod psa;
 
 pub use audit::*;
 pub use contact::*;
 pub use docs::*;
+pub use lease::*;
+pub use names::*;
 pub use notify::*;
 pub use psa::*;
 

@@ -157,6 +157,43 @@ pub trait AuditStore: Send + Sync {
     /// DynamoDB reads them from the `ByClient` index, which is eventually consistent: a child
     /// created a moment ago may take a moment to appear.
     async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError>;
+
+    // PLACEHOLDER defaults: the storage branch implements these in both stores.
+    async fn acquire_lease(&self, request: &crate::domain::LeaseRequest) -> Result<crate::domain::Lease, AuditError> {
+        let now = crate::domain::now();
+        Ok(crate::domain::Lease {
+            target: request.target.clone(),
+            operation_id: request.operation_id.clone(),
+            holder: request.holder.clone(),
+            acquired_at: now,
+            expires_at: now + request.ttl,
+        })
+    }
+    async fn renew_lease(
+        &self,
+        lease: &crate::domain::Lease,
+        ttl: chrono::Duration,
+    ) -> Result<crate::domain::Lease, AuditError> {
+        Ok(crate::domain::Lease { expires_at: crate::domain::now() + ttl, ..lease.clone() })
+    }
+    async fn release_lease(&self, _lease: &crate::domain::Lease) -> Result<(), AuditError> {
+        Ok(())
+    }
+    async fn current_lease(&self, _target: &str) -> Result<Option<crate::domain::Lease>, AuditError> {
+        Ok(None)
+    }
+    async fn claim_idempotency_key(
+        &self,
+        _record: &crate::domain::IdempotencyRecord,
+    ) -> Result<crate::domain::IdempotencyClaim, AuditError> {
+        Ok(crate::domain::IdempotencyClaim::Claimed)
+    }
+    async fn complete_idempotency_key(&self, _record: &crate::domain::IdempotencyRecord) -> Result<(), AuditError> {
+        Ok(())
+    }
+    async fn release_idempotency_key(&self, _key: &str) -> Result<(), AuditError> {
+        Ok(())
+    }
 }
 
 /// A documentation platform (IT Glue) as the organization deletion workflow (seed 002) needs it.

@@ -21,16 +21,28 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::domain::{
-    self, DependencyCounts, Export, ItemChange, ItemOutcome, ItemSnapshot, OffboardedCriteria, OperationEvent,
-    OperationEventKind, OperationRecord, Organization, PsaKind,
+    self, DependencyCounts, Export, ItemChange, ItemKind, ItemOutcome, ItemSnapshot, OffboardedCriteria,
+    OperationEvent, OperationEventKind, OperationRecord, Organization, PsaKind, Workflow,
 };
 use crate::error::{DocError, ErrorCode, OfframpError};
+use crate::operation::restore::{RestoreRegistry, Reversibility};
 use crate::ports::{AuditStore, DocPlatform, Psa};
 use crate::workflows::input;
 
-pub const WORKFLOW: &str = "delete-itglue-org";
-const ITEM_ORGANIZATION: &str = "itglue_organization";
-const ITEM_EXPORT: &str = "itglue_export";
+pub const WORKFLOW: Workflow = Workflow::DeleteItglueOrg;
+const ITEM_ORGANIZATION: ItemKind = ItemKind::ItglueOrganization;
+const ITEM_EXPORT: ItemKind = ItemKind::ItglueExport;
+
+/// IT Glue cannot undo a deletion: a rollback is refused and points at the export.
+pub fn register(registry: &mut RestoreRegistry) {
+    registry.register_workflow(
+        WORKFLOW,
+        Reversibility::Irreversible(
+            "{id} is an IT Glue organization deletion, which IT Glue cannot undo; restore from the export recorded in \
+             the operation (offramp audit show {id})",
+        ),
+    );
+}
 
 /// Seed 002's inputs, plus who asked and the export override.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -226,7 +238,7 @@ fn doc_error(e: DocError) -> OfframpError {
 
 /// Run the workflow. Never panics on bad input; every outcome is a report.
 pub async fn delete_itglue_org(deps: &DeleteOrgDeps<'_>, request: DeleteOrgRequest) -> DeleteOrgReport {
-    let span = tracing::info_span!("operation", workflow = WORKFLOW);
+    let span = tracing::info_span!("operation", workflow = %WORKFLOW);
     let mut report = DeleteOrgReport::new(None, request.dry_run);
     match run(deps, &request, &mut report).instrument(span).await {
         Ok(()) => {}
@@ -337,11 +349,11 @@ async fn check_policy(deps: &DeleteOrgDeps<'_>, org: &Organization) -> Result<()
     }
 }
 
-fn change(operation_id: &str, item_type: &str, id: &str, name: &str, after: serde_json::Value) -> ItemChange {
+fn change(operation_id: &str, item_type: ItemKind, id: &str, name: &str, after: serde_json::Value) -> ItemChange {
     ItemChange {
         operation_id: operation_id.to_string(),
         change_id: uuid::Uuid::now_v7().to_string(),
-        item_type: item_type.into(),
+        item_type,
         item_id: id.to_string(),
         item_name: name.to_string(),
         outcome: ItemOutcome::Changed,
@@ -382,7 +394,7 @@ async fn run(
     let operation_id = domain::new_operation_id();
     let record = OperationRecord {
         operation_id: operation_id.clone(),
-        workflow: WORKFLOW.into(),
+        workflow: WORKFLOW,
         psa: "itglue".into(),
         client_id: org.id.clone(),
         client_name: org.name.clone(),
@@ -448,7 +460,7 @@ async fn run(
     deps.audit
         .put_snapshots(&[ItemSnapshot {
             operation_id: operation_id.clone(),
-            item_type: ITEM_ORGANIZATION.into(),
+            item_type: ITEM_ORGANIZATION,
             item_id: org.id.clone(),
             item_name: org.name.clone(),
             state: detail.clone(),
@@ -646,10 +658,7 @@ async fn offboarded_since(
         .into_iter()
         .filter(|o| {
             !o.operation.dry_run
-                && matches!(
-                    o.operation.workflow.as_str(),
-                    crate::workflows::deactivate_configs::WORKFLOW | crate::workflows::deactivate_contacts::WORKFLOW
-                )
+                && matches!(o.operation.workflow, Workflow::DeactivateConfigs | Workflow::DeactivateContacts)
                 && o.last_event == Some(OperationEventKind::Completed)
         })
         .map(|o| o.operation.created_at.date_naive())
@@ -688,7 +697,7 @@ pub async fn cleanup_offboarded_organizations(
         report.errors.push(error(ErrorCode::ConfigurationError, "the scheduled cleanup needs a PSA"));
         return report;
     };
-    let companies = match crate::workflows::sweep::offboarded_companies(psa, &deps.options.offboarded).await {
+    let companies = match crate::workflows::offboarded::offboarded_companies(psa, &deps.options.offboarded).await {
         Ok(companies) => companies,
         Err(e) => {
             report.success = false;

@@ -60,6 +60,18 @@ pub fn plan_hash(value: &str) -> Result<String, OfframpError> {
     }
 }
 
+/// An idempotency key: 1–128 printable ASCII characters without spaces (a UUID, a
+/// webhook delivery id, a ticket number with a prefix).
+pub fn idempotency_key(value: Option<&str>) -> Result<Option<String>, OfframpError> {
+    let Some(value) = value else { return Ok(None) };
+    if value.is_empty() || value.len() > 128 || !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(OfframpError::invalid_input(
+            "idempotency_key must be 1 to 128 printable ASCII characters without spaces",
+        ));
+    }
+    Ok(Some(value.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,15 +35,25 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::domain::{
-    self, ConfigState, Configuration, Contact, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent,
-    OperationEventKind, OperationRecord, Ticket, TicketAssignment, TicketOwner,
+    self, ItemChange, ItemKind, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent, OperationEventKind,
+    OperationRecord, Workflow,
 };
 use crate::error::{ErrorCode, OfframpError};
+use crate::operation::restore::{Restorable, RestoreRegistry, Reversibility, Verdict};
+use crate::operation::{self, LeaseOptions};
 use crate::ports::{AuditStore, Psa};
-use crate::workflows::{deactivate_configs, deactivate_contacts};
 
-pub const WORKFLOW: &str = "rollback";
-const ITEM_TYPE: &str = "configuration";
+pub const WORKFLOW: Workflow = Workflow::Rollback;
+
+/// A rollback cannot itself be rolled back: the original is rolled back again instead.
+pub fn register(registry: &mut RestoreRegistry) {
+    registry.register_workflow(
+        WORKFLOW,
+        Reversibility::Irreversible(
+            "{id} is itself a rollback; roll back the original operation again instead, or run the workflow anew",
+        ),
+    );
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +66,12 @@ pub struct RollbackRequest {
     pub initiated_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The same key with the same request returns the first rollback's report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Take the client's lease from a run that holds it (a run known to be dead).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_lease: bool,
 }
 
 /// What became (or, in a dry run, would become) of one item.
@@ -72,7 +88,7 @@ pub enum RollbackAction {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollbackItem {
-    pub item_type: String,
+    pub item_type: ItemKind,
     pub item_id: String,
     pub item_name: String,
     pub action: RollbackAction,
@@ -146,6 +162,8 @@ impl RollbackReport {
 pub struct RollbackDeps<'a> {
     pub psa: &'a dyn Psa,
     pub audit: &'a dyn AuditStore,
+    /// How each workflow's items are put back (`crate::workflows::restorers()`).
+    pub registry: &'a RestoreRegistry,
 }
 
 fn refused(message: String) -> OfframpError {
@@ -155,31 +173,40 @@ fn refused(message: String) -> OfframpError {
 /// Roll back `request.operation_id`. Never panics; every outcome is a report.
 pub async fn rollback(deps: &RollbackDeps<'_>, request: RollbackRequest) -> RollbackReport {
     let target = request.operation_id.trim().to_string();
+    let payload = serde_json::to_value(&request).unwrap_or_default();
     let span = tracing::info_span!("rollback", rolled_back = %target, dry_run = request.dry_run);
-    match run(deps, &request, &target).instrument(span).await {
-        Ok(report) => report,
-        Err(error) => RollbackReport::refused(&target, request.dry_run, &error),
+    let run = async {
+        match run(deps, &request, &target).await {
+            Ok(report) => report,
+            Err(error) => RollbackReport::refused(&target, request.dry_run, &error),
+        }
+    };
+    let key = request.idempotency_key.as_deref();
+    let options = operation::IdempotencyOptions::default();
+    operation::idempotent(deps.audit, options, WORKFLOW, key, &payload, run.instrument(span)).await
+}
+
+impl operation::IdempotentReport for RollbackReport {
+    fn from_error(error: &OfframpError) -> Self {
+        RollbackReport::invalid(error)
+    }
+
+    fn error_codes(&self) -> Vec<ErrorCode> {
+        self.errors.iter().map(|e| e.code).collect()
+    }
+
+    fn operation_id(&self) -> Option<String> {
+        self.operation_id.clone()
     }
 }
 
 /// The original operation, checked to be one a rollback may touch.
-fn check(detail: &OperationDetail, psa: &dyn Psa) -> Result<(), OfframpError> {
+fn check(detail: &OperationDetail, psa: &dyn Psa, registry: &RestoreRegistry) -> Result<(), OfframpError> {
     let op = &detail.operation;
-    if op.workflow == WORKFLOW {
-        return Err(refused(format!(
-            "{} is itself a rollback; roll back the original operation again instead, or run the workflow anew",
-            op.operation_id
-        )));
-    }
-    if op.workflow == crate::workflows::delete_itglue_org::WORKFLOW {
-        return Err(refused(format!(
-            "{} is an IT Glue organization deletion, which IT Glue cannot undo; restore from the export recorded \
-             in the operation (offramp audit show {})",
-            op.operation_id, op.operation_id
-        )));
-    }
-    if op.workflow != deactivate_configs::WORKFLOW && op.workflow != deactivate_contacts::WORKFLOW {
-        return Err(refused(format!("rolling back {} operations is not supported", op.workflow)));
+    match registry.reversibility(op.workflow) {
+        Some(Reversibility::Reversible) => {}
+        Some(Reversibility::Irreversible(why)) => return Err(refused(why.replace("{id}", &op.operation_id))),
+        None => return Err(refused(format!("rolling back {} operations is not supported", op.workflow))),
     }
     if op.dry_run {
         return Err(refused(format!("{} was a dry run: it changed nothing to roll back", op.operation_id)));
@@ -193,240 +220,21 @@ fn check(detail: &OperationDetail, psa: &dyn Psa) -> Result<(), OfframpError> {
     Ok(())
 }
 
-/// One item the operation changed: its state before, and the state the operation left.
-#[derive(Debug, Clone)]
-enum Changed {
-    ConfigStatus { before: Configuration, left: ConfigState },
-    ContactActive { before: Contact, left_active: bool },
-    TicketFields { before: Ticket, left: Ticket },
-    ConfigContact { before: Configuration, left: Option<String> },
-}
-
-/// The item's current state, read fresh from the PSA.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-enum Current {
-    Configuration(Configuration),
-    Contact(Contact),
-    Ticket(Ticket),
-}
-
-fn ticket_fields(ticket: &Ticket) -> (Option<&str>, Option<&str>, Option<&str>) {
-    (ticket.contact_id.as_deref(), ticket.owner_id.as_deref(), ticket.queue.as_deref())
-}
-
-fn describe_ticket(ticket: &Ticket) -> String {
-    format!(
-        "contact {}, owner {}, queue {}",
-        ticket.contact_id.as_deref().unwrap_or("none"),
-        ticket.owner_id.as_deref().unwrap_or("none"),
-        ticket.queue.as_deref().unwrap_or("none")
-    )
-}
-
-impl Changed {
-    fn item_type(&self) -> &'static str {
-        match self {
-            Changed::ConfigStatus { .. } => ITEM_TYPE,
-            Changed::ContactActive { .. } => deactivate_contacts::ITEM_CONTACT,
-            Changed::TicketFields { .. } => deactivate_contacts::ITEM_TICKET,
-            Changed::ConfigContact { .. } => deactivate_contacts::ITEM_CONFIGURATION_CONTACT,
-        }
-    }
-
-    fn id(&self) -> &str {
-        match self {
-            Changed::ConfigStatus { before, .. } | Changed::ConfigContact { before, .. } => &before.id,
-            Changed::ContactActive { before, .. } => &before.id,
-            Changed::TicketFields { before, .. } => &before.id,
-        }
-    }
-
-    fn name(&self) -> &str {
-        match self {
-            Changed::ConfigStatus { before, .. } | Changed::ConfigContact { before, .. } => &before.name,
-            Changed::ContactActive { before, .. } => &before.name,
-            Changed::TicketFields { before, .. } => &before.summary,
-        }
-    }
-
-    /// What the rollback puts back, for the report.
-    fn restore_to(&self) -> String {
-        match self {
-            Changed::ConfigStatus { before, .. } => before.status.label(),
-            Changed::ContactActive { before, .. } => if before.active { "active" } else { "inactive" }.into(),
-            Changed::TicketFields { before, .. } => describe_ticket(before),
-            Changed::ConfigContact { before, .. } => {
-                format!("contact {}", before.contact_id.as_deref().unwrap_or("none"))
-            }
-        }
-    }
-
-    async fn read(&self, psa: &dyn Psa) -> Result<Option<Current>, crate::error::PsaError> {
-        Ok(match self {
-            Changed::ConfigStatus { before, .. } | Changed::ConfigContact { before, .. } => {
-                psa.configuration(&before.id).await?.map(Current::Configuration)
-            }
-            Changed::ContactActive { before, .. } => psa.contact(&before.id).await?.map(Current::Contact),
-            Changed::TicketFields { before, .. } => psa.ticket(&before.id).await?.map(Current::Ticket),
-        })
-    }
-
-    /// Compare the current state with `before` and with what the operation left.
-    fn judge(&self, current: Option<&Current>) -> (RollbackAction, String, Option<String>) {
-        let Some(current) = current else {
-            return (RollbackAction::Conflict, "missing".into(), Some("the item no longer exists in the PSA".into()));
-        };
-        let conflict = |left: String, now: String| {
-            Some(format!("changed since the operation: it left {left}, the PSA now has {now}; left alone"))
-        };
-        match (self, current) {
-            (Changed::ConfigStatus { before, left }, Current::Configuration(now)) => {
-                let label = now.status.label();
-                if now.status.state == before.status.state && now.status.id == before.status.id {
-                    (RollbackAction::AlreadyRestored, label, None)
-                } else if now.status.state == *left {
-                    (RollbackAction::Restored, label, None)
-                } else {
-                    let message = conflict(format!("'{}'", left.as_str()), format!("'{label}' ({})", now.status.name));
-                    (RollbackAction::Conflict, label, message)
-                }
-            }
-            (Changed::ContactActive { before, left_active }, Current::Contact(now)) => {
-                let label = if now.active { "active" } else { "inactive" }.to_string();
-                if now.active == before.active {
-                    (RollbackAction::AlreadyRestored, label, None)
-                } else if now.active == *left_active {
-                    (RollbackAction::Restored, label, None)
-                } else {
-                    (RollbackAction::Conflict, label, None)
-                }
-            }
-            (Changed::TicketFields { before, left }, Current::Ticket(now)) => {
-                let label = describe_ticket(now);
-                if ticket_fields(now) == ticket_fields(before) {
-                    (RollbackAction::AlreadyRestored, label, None)
-                } else if ticket_fields(now) == ticket_fields(left) {
-                    (RollbackAction::Restored, label, None)
-                } else {
-                    let message = conflict(describe_ticket(left), label.clone());
-                    (RollbackAction::Conflict, label, message)
-                }
-            }
-            (Changed::ConfigContact { before, left }, Current::Configuration(now)) => {
-                let label = format!("contact {}", now.contact_id.as_deref().unwrap_or("none"));
-                if now.contact_id == before.contact_id {
-                    (RollbackAction::AlreadyRestored, label, None)
-                } else if now.contact_id == *left {
-                    (RollbackAction::Restored, label, None)
-                } else {
-                    let message = conflict(format!("contact {}", left.as_deref().unwrap_or("none")), label.clone());
-                    (RollbackAction::Conflict, label, message)
-                }
-            }
-            _ => {
-                (RollbackAction::Conflict, "unreadable".into(), Some("the PSA returned another kind of record".into()))
-            }
-        }
-    }
-
-    /// Put `before` back; returns the state afterwards.
-    async fn restore(&self, psa: &dyn Psa, current: &Current) -> Result<Value, crate::error::PsaError> {
-        Ok(match (self, current) {
-            (Changed::ConfigStatus { before, .. }, _) => {
-                json!(psa.set_configuration_status(&before.id, &before.status).await?)
-            }
-            (Changed::ContactActive { before, .. }, Current::Contact(now)) => {
-                json!(psa.set_contact_active(now, before.active).await?)
-            }
-            (Changed::ContactActive { before, .. }, _) => json!(psa.set_contact_active(before, before.active).await?),
-            (Changed::TicketFields { before, left }, _) => {
-                // Only the fields the operation changed go back.
-                let mut assignment = TicketAssignment::default();
-                if before.contact_id != left.contact_id {
-                    assignment.contact_id = Some(before.contact_id.clone());
-                }
-                if before.owner_id != left.owner_id || before.owner_role_id != left.owner_role_id {
-                    assignment.owner = Some(
-                        before.owner_id.clone().map(|id| TicketOwner { id, role_id: before.owner_role_id.clone() }),
-                    );
-                }
-                if before.queue != left.queue {
-                    assignment.queue = Some(before.queue.clone());
-                }
-                json!(psa.update_ticket(&before.id, &assignment).await?)
-            }
-            (Changed::ConfigContact { before, .. }, _) => {
-                json!(psa.set_configuration_contact(&before.id, before.contact_id.as_deref()).await?)
-            }
-        })
-    }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(value: &Value, change: &ItemChange) -> Result<T, OfframpError> {
-    serde_json::from_value(value.clone()).map_err(|e| {
-        OfframpError::new(
-            ErrorCode::AuditStoreError,
-            format!("change record of {} {}: {e}", change.item_type, change.item_id),
-        )
-    })
-}
-
 /// The items the operation changed, from their latest `Changed` records, newest change
 /// first (so related records go back before the contacts they pointed at).
-fn changed_items(detail: &OperationDetail) -> Result<Vec<Changed>, OfframpError> {
-    let restorable = [
-        ITEM_TYPE,
-        deactivate_contacts::ITEM_CONTACT,
-        deactivate_contacts::ITEM_TICKET,
-        deactivate_contacts::ITEM_CONFIGURATION_CONTACT,
-    ];
-    let mut changes: Vec<&ItemChange> = detail
-        .changes
-        .iter()
-        .filter(|c| restorable.contains(&c.item_type.as_str()) && c.outcome == ItemOutcome::Changed)
-        .collect();
+fn changed_items(
+    detail: &OperationDetail,
+    registry: &RestoreRegistry,
+) -> Result<Vec<Box<dyn Restorable>>, OfframpError> {
+    let mut changes: Vec<&ItemChange> = detail.changes.iter().filter(|c| c.outcome == ItemOutcome::Changed).collect();
     changes.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.change_id.cmp(&a.change_id)));
     let mut seen = std::collections::HashSet::new();
     let mut items = Vec::new();
     for change in changes {
-        if !seen.insert((change.item_type.clone(), change.item_id.clone())) {
+        if !seen.insert((change.item_type, change.item_id.clone())) {
             continue;
         }
-        let item = match change.item_type.as_str() {
-            deactivate_contacts::ITEM_CONTACT => {
-                let before: Contact = parse(&change.before, change)?;
-                let left_active = change.after.as_ref().and_then(|a| a["active"].as_bool()).unwrap_or(false);
-                Changed::ContactActive { before, left_active }
-            }
-            deactivate_contacts::ITEM_TICKET => {
-                let before: Ticket = parse(&change.before, change)?;
-                let left: Ticket = match &change.after {
-                    Some(after) => parse(after, change)?,
-                    None => continue,
-                };
-                Changed::TicketFields { before, left }
-            }
-            deactivate_contacts::ITEM_CONFIGURATION_CONTACT => {
-                let before: Configuration = parse(&change.before, change)?;
-                let left = match &change.after {
-                    Some(after) => parse::<Configuration>(after, change)?.contact_id,
-                    None => continue,
-                };
-                Changed::ConfigContact { before, left }
-            }
-            _ => {
-                let before: Configuration = parse(&change.before, change)?;
-                // A change confirmed on resume has no `after`: the operation left it inactive.
-                let left = change
-                    .after
-                    .as_ref()
-                    .and_then(|a| serde_json::from_value::<Configuration>(a.clone()).ok())
-                    .map_or(ConfigState::Inactive, |a| a.status.state);
-                Changed::ConfigStatus { before, left }
-            }
-        };
-        items.push(item);
+        items.extend(registry.parse(change)?);
     }
     Ok(items)
 }
@@ -442,7 +250,7 @@ struct EarlierRestore {
 async fn earlier_rollbacks(
     audit: &dyn AuditStore,
     target: &str,
-) -> Result<HashMap<(String, String), EarlierRestore>, OfframpError> {
+) -> Result<HashMap<(ItemKind, String), EarlierRestore>, OfframpError> {
     let mut restored = HashMap::new();
     for child in audit.child_operations(target).await? {
         // A dry run changed nothing; a child of another workflow is not an undo.
@@ -467,7 +275,7 @@ async fn earlier_rollbacks(
         }
         for change in detail.changes.iter().filter(|c| c.outcome == ItemOutcome::Changed) {
             restored.insert(
-                (change.item_type.clone(), change.item_id.clone()),
+                (change.item_type, change.item_id.clone()),
                 EarlierRestore { rollback_id: child.operation_id.clone(), at: change.at },
             );
         }
@@ -479,41 +287,100 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
     if target.is_empty() || target.len() > 64 || !target.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(OfframpError::invalid_input(format!("'{target}' is not an operation id")));
     }
+    crate::workflows::input::idempotency_key(request.idempotency_key.as_deref())?;
     let detail = deps
         .audit
         .operation(target)
         .await?
         .ok_or_else(|| refused(format!("no operation {target} in the audit trail")))?;
-    check(&detail, deps.psa)?;
-    let earlier = earlier_rollbacks(deps.audit, target).await?;
-    let items = changed_items(&detail)?;
-    let original = &detail.operation;
-
+    check(&detail, deps.psa, deps.registry)?;
     let operation_id = domain::new_operation_id();
-    let initiated_by = request.initiated_by.clone().unwrap_or_else(|| "unknown".into());
-    let record = OperationRecord {
-        operation_id: operation_id.clone(),
-        workflow: WORKFLOW.into(),
+    let work = roll_back(deps, request, &detail, &operation_id);
+    if request.dry_run {
+        return work.await;
+    }
+    // The original's client: a rollback waits for no run, and no run starts while it works.
+    let op = &detail.operation;
+    let lease = operation::lease::target(&op.psa, &op.client_id);
+    operation::with_lease(deps.audit, LeaseOptions::default(), lease, &operation_id, request.break_lease, work).await?
+}
+
+/// One item: what it is, what was found, and what the rollback does with it.
+struct Planned {
+    item: Box<dyn Restorable>,
+    current: Option<Value>,
+    action: RollbackAction,
+    label: String,
+    message: Option<String>,
+}
+
+async fn roll_back(
+    deps: &RollbackDeps<'_>,
+    request: &RollbackRequest,
+    detail: &OperationDetail,
+    operation_id: &str,
+) -> Result<RollbackReport, OfframpError> {
+    let target = detail.operation.operation_id.as_str();
+    let earlier = earlier_rollbacks(deps.audit, target).await?;
+    let items = changed_items(detail, deps.registry)?;
+    deps.audit.create_operation(&rollback_record(request, detail, operation_id)).await?;
+    // From here on the rollback is in the trail: every outcome is a report that names it.
+    let mut report = opening_report(request, detail, deps.registry, operation_id, items.len(), !earlier.is_empty());
+    // Read every item's current state first: the plan, and the rollback's own snapshot.
+    let mut plan = Vec::with_capacity(items.len());
+    for item in items {
+        match judge(deps.psa, item, &earlier).await {
+            Ok(planned) => plan.push(planned),
+            Err(error) => return Ok(stop(deps, report, error.into(), "nothing was restored").await),
+        }
+    }
+    if !request.dry_run
+        && let Err(error) = start(deps, operation_id, target, &plan).await
+    {
+        return Ok(stop(deps, report, error.into(), "nothing was restored").await);
+    }
+    let stopped = restore_all(deps, request.dry_run, operation_id, plan, &mut report).await;
+    if let Some(error) = stopped {
+        let not_attempted = report.statistics.not_attempted;
+        return Ok(stop(deps, report, error, &format!("{not_attempted} item(s) were not attempted")).await);
+    }
+    Ok(close(deps, request.dry_run, operation_id, report).await)
+}
+
+fn rollback_record(request: &RollbackRequest, detail: &OperationDetail, operation_id: &str) -> OperationRecord {
+    let original = &detail.operation;
+    OperationRecord {
+        operation_id: operation_id.to_string(),
+        workflow: WORKFLOW,
         psa: original.psa.clone(),
         client_id: original.client_id.clone(),
         client_name: original.client_name.clone(),
-        initiated_by: initiated_by.clone(),
-        reason: request.reason.clone().or_else(|| Some(format!("Rollback of {target}"))),
+        initiated_by: request.initiated_by.clone().unwrap_or_else(|| "unknown".into()),
+        reason: request.reason.clone().or_else(|| Some(format!("Rollback of {}", original.operation_id))),
         dry_run: request.dry_run,
         plan_hash: None,
         created_at: domain::now(),
         input: serde_json::to_value(request).unwrap_or_default(),
-        parent_operation_id: Some(target.to_string()),
-    };
-    deps.audit.create_operation(&record).await?;
-    // From here on the rollback is in the trail: every outcome is a report that names it.
+        parent_operation_id: Some(original.operation_id.clone()),
+    }
+}
+
+fn opening_report(
+    request: &RollbackRequest,
+    detail: &OperationDetail,
+    registry: &RestoreRegistry,
+    operation_id: &str,
+    items: usize,
+    earlier_unfinished: bool,
+) -> RollbackReport {
+    let target = &detail.operation.operation_id;
     let mut report = RollbackReport {
         success: false,
-        operation_id: Some(operation_id.clone()),
-        rolled_back_operation_id: target.to_string(),
+        operation_id: Some(operation_id.to_string()),
+        rolled_back_operation_id: target.clone(),
         dry_run: request.dry_run,
         timestamp: domain::iso8601(domain::now()),
-        statistics: RollbackStatistics { items: items.len() as u64, ..Default::default() },
+        statistics: RollbackStatistics { items: items as u64, ..Default::default() },
         items: Vec::new(),
         warnings: Vec::new(),
         errors: Vec::new(),
@@ -521,137 +388,161 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
     if request.dry_run {
         report.warnings.push("Dry run: nothing was changed; the actions show what a rollback would do.".to_string());
     }
-    if !earlier.is_empty() {
+    if earlier_unfinished {
         report.warnings.push(format!(
             "An earlier rollback of {target} did not finish cleanly; what it restored is not restored again."
         ));
     }
-    if detail.changes.iter().any(|c| {
-        [deactivate_contacts::ITEM_TICKET_NOTE, deactivate_contacts::ITEM_SUMMARY_TICKET]
-            .contains(&c.item_type.as_str())
-            && c.outcome == ItemOutcome::Changed
-    }) {
+    if detail.changes.iter().any(|c| registry.is_kept_record(c.item_type) && c.outcome == ItemOutcome::Changed) {
         report
             .warnings
             .push("The summary note (and any ticket the operation opened) stays in the PSA as a record.".into());
     }
+    report
+}
 
-    // Read every item's current state first: the plan, and the rollback's own snapshot.
-    let mut plan = Vec::with_capacity(items.len());
-    for item in items {
-        let current = match item.read(deps.psa).await {
-            Ok(current) => current,
-            Err(error) => return Ok(stop(deps, report, error.into(), "nothing was restored").await),
-        };
-        let (mut action, label, mut message) = item.judge(current.as_ref());
-        if let Some(earlier) = earlier.get(&(item.item_type().to_string(), item.id().to_string())) {
-            let when = domain::iso8601(earlier.at);
-            match action {
-                // Put back by the earlier rollback, and since then back to what the operation
-                // left: someone changed it again, and that change is theirs to keep.
-                RollbackAction::Restored => {
-                    action = RollbackAction::Conflict;
-                    message = Some(format!(
-                        "restored by rollback {} at {when} and changed again since; left alone",
-                        earlier.rollback_id
-                    ));
-                }
-                RollbackAction::AlreadyRestored => {
-                    message = Some(format!("restored by rollback {} at {when}", earlier.rollback_id));
-                }
-                _ => {}
+/// Read one item and decide what to do with it, given what earlier rollbacks restored.
+async fn judge(
+    psa: &dyn Psa,
+    item: Box<dyn Restorable>,
+    earlier: &HashMap<(ItemKind, String), EarlierRestore>,
+) -> Result<Planned, crate::error::PsaError> {
+    let judgement = item.judge(psa).await?;
+    let mut action = match judgement.verdict {
+        Verdict::Restore => RollbackAction::Restored,
+        Verdict::AlreadyRestored => RollbackAction::AlreadyRestored,
+        Verdict::Conflict => RollbackAction::Conflict,
+    };
+    let mut message = judgement.message;
+    if let Some(earlier) = earlier.get(&(item.kind(), item.id().to_string())) {
+        let when = domain::iso8601(earlier.at);
+        match action {
+            // Put back by the earlier rollback, and since then back to what the operation
+            // left: someone changed it again, and that change is theirs to keep.
+            RollbackAction::Restored => {
+                action = RollbackAction::Conflict;
+                message = Some(format!(
+                    "restored by rollback {} at {when} and changed again since; left alone",
+                    earlier.rollback_id
+                ));
             }
-        }
-        plan.push((item, current, action, label, message));
-    }
-    if !request.dry_run {
-        let snapshots: Vec<ItemSnapshot> = plan
-            .iter()
-            .map(|(item, current, action, _, _)| ItemSnapshot {
-                operation_id: operation_id.clone(),
-                item_type: item.item_type().into(),
-                item_id: item.id().to_string(),
-                item_name: item.name().to_string(),
-                state: serde_json::to_value(current).unwrap_or_default(),
-                planned_action: if *action == RollbackAction::Restored { "restore" } else { "skip" }.into(),
-            })
-            .collect();
-        let to_restore = plan.iter().filter(|p| p.2 == RollbackAction::Restored).count();
-        let started = async {
-            for chunk in snapshots.chunks(500) {
-                deps.audit.put_snapshots(chunk).await?;
+            RollbackAction::AlreadyRestored => {
+                message = Some(format!("restored by rollback {} at {when}", earlier.rollback_id));
             }
-            let detail = json!({ "rolled_back_operation_id": target, "to_restore": to_restore });
-            deps.audit.append_event(&OperationEvent::new(&operation_id, OperationEventKind::Started, detail)).await
-        };
-        if let Err(error) = started.await {
-            return Ok(stop(deps, report, error.into(), "nothing was restored").await);
+            _ => {}
         }
     }
+    Ok(Planned { item, current: judgement.current, action, label: judgement.current_label, message })
+}
 
+/// The rollback's own snapshot of every item, then `started`.
+async fn start(
+    deps: &RollbackDeps<'_>,
+    operation_id: &str,
+    target: &str,
+    plan: &[Planned],
+) -> Result<(), crate::error::AuditError> {
+    let recorder = operation::Recorder::new(deps.audit, operation_id);
+    let snapshots = plan.iter().map(|p| ItemSnapshot {
+        operation_id: operation_id.to_string(),
+        item_type: p.item.kind(),
+        item_id: p.item.id().to_string(),
+        item_name: p.item.name().to_string(),
+        state: p.current.clone().unwrap_or_default(),
+        planned_action: if p.action == RollbackAction::Restored { "restore" } else { "skip" }.into(),
+    });
+    recorder.snapshots(snapshots).await?;
+    let to_restore = plan.iter().filter(|p| p.action == RollbackAction::Restored).count();
+    let detail = json!({ "rolled_back_operation_id": target, "to_restore": to_restore });
+    recorder.event(OperationEventKind::Started, detail).await
+}
+
+/// Restore item by item; each restore is recorded before the next item is touched, so
+/// whenever the rollback is cut short the trail says exactly what it put back. Returns
+/// why it stopped early, if it did.
+async fn restore_all(
+    deps: &RollbackDeps<'_>,
+    dry_run: bool,
+    operation_id: &str,
+    plan: Vec<Planned>,
+    report: &mut RollbackReport,
+) -> Option<OfframpError> {
     let mut stopped: Option<OfframpError> = None;
-    for (item, current, mut action, current_label, mut message) in plan {
+    for Planned { item, current, mut action, label, mut message } in plan {
         if stopped.is_some() {
             action = RollbackAction::NotAttempted;
             message = Some("not attempted: the rollback stopped before this item".into());
         } else if action == RollbackAction::Restored
-            && !request.dry_run
+            && !dry_run
             && let Some(now) = &current
         {
-            let before_value = serde_json::to_value(now).unwrap_or_default();
             let record = match item.restore(deps.psa, now).await {
-                Ok(after) => change(&operation_id, &item, before_value, Some(after), None),
+                Ok(after) => change(operation_id, item.as_ref(), now.clone(), Some(after), None),
                 Err(error) => {
                     action = RollbackAction::Failed;
                     message = Some(format!("Unable to restore: {error}"));
                     report.errors.push(RollbackError {
                         code: error.code(),
-                        message: format!("{} {}: {error}", item.item_type(), item.id()),
+                        message: format!("{} {}: {error}", item.kind(), item.id()),
                         item_id: Some(item.id().to_string()),
                     });
-                    change(&operation_id, &item, before_value, None, Some(&error))
+                    change(operation_id, item.as_ref(), now.clone(), None, Some(&error))
                 }
             };
-            // Written before the next item is touched: whenever the rollback is cut short,
-            // the trail says exactly what it restored. Without a record nothing more is changed.
             if let Err(error) = deps.audit.put_changes(std::slice::from_ref(&record)).await {
                 stopped = Some(error.into());
             }
         }
-        let s = &mut report.statistics;
-        match action {
-            RollbackAction::Restored => s.restored += 1,
-            RollbackAction::AlreadyRestored => s.already_restored += 1,
-            RollbackAction::Conflict => s.conflicts += 1,
-            RollbackAction::Failed => s.errors += 1,
-            RollbackAction::NotAttempted => s.not_attempted += 1,
-        }
-        if action == RollbackAction::Conflict && message.is_none() {
-            message = Some("changed since the operation; left alone".into());
-        }
-        report.items.push(RollbackItem {
-            item_type: item.item_type().into(),
-            item_id: item.id().to_string(),
-            item_name: item.name().to_string(),
-            action,
-            current: current_label,
-            restore_to: item.restore_to(),
-            message,
-        });
+        tally(report, item.as_ref(), action, label, message);
     }
+    stopped
+}
+
+fn tally(
+    report: &mut RollbackReport,
+    item: &dyn Restorable,
+    action: RollbackAction,
+    current: String,
+    mut message: Option<String>,
+) {
+    let s = &mut report.statistics;
+    match action {
+        RollbackAction::Restored => s.restored += 1,
+        RollbackAction::AlreadyRestored => s.already_restored += 1,
+        RollbackAction::Conflict => s.conflicts += 1,
+        RollbackAction::Failed => s.errors += 1,
+        RollbackAction::NotAttempted => s.not_attempted += 1,
+    }
+    if action == RollbackAction::Conflict && message.is_none() {
+        message = Some("changed since the operation; left alone".into());
+    }
+    report.items.push(RollbackItem {
+        item_type: item.kind(),
+        item_id: item.id().to_string(),
+        item_name: item.name().to_string(),
+        action,
+        current,
+        restore_to: item.restore_to(),
+        message,
+    });
+}
+
+/// Record the end and finish the report.
+async fn close(
+    deps: &RollbackDeps<'_>,
+    dry_run: bool,
+    operation_id: &str,
+    mut report: RollbackReport,
+) -> RollbackReport {
     if report.statistics.conflicts > 0 {
         report.warnings.push(format!(
             "{} item(s) changed since the operation and were left alone; review them in the PSA",
             report.statistics.conflicts
         ));
     }
-    if let Some(error) = stopped {
-        let not_attempted = report.statistics.not_attempted;
-        return Ok(stop(deps, report, error, &format!("{not_attempted} item(s) were not attempted")).await);
-    }
-    let kind = if request.dry_run { OperationEventKind::Planned } else { OperationEventKind::Completed };
+    let kind = if dry_run { OperationEventKind::Planned } else { OperationEventKind::Completed };
     let statistics = json!({ "statistics": report.statistics });
-    if let Err(error) = deps.audit.append_event(&OperationEvent::new(&operation_id, kind, statistics)).await {
+    if let Err(error) = deps.audit.append_event(&OperationEvent::new(operation_id, kind, statistics)).await {
         // Everything above happened and each restore is recorded; only the end is missing,
         // so the rollback counts as unfinished and may be run again (it skips what it did).
         let error = OfframpError::from(error);
@@ -670,7 +561,7 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
         errors = report.errors.len(),
         "rollback finished"
     );
-    Ok(report)
+    report
 }
 
 /// The rollback stopped early on `error`: its report (what it did so far) with the error
@@ -694,7 +585,7 @@ async fn stop(deps: &RollbackDeps<'_>, mut report: RollbackReport, error: Offram
 
 fn change(
     operation_id: &str,
-    item: &Changed,
+    item: &dyn Restorable,
     before: Value,
     after: Option<Value>,
     error: Option<&crate::error::PsaError>,
@@ -702,7 +593,7 @@ fn change(
     ItemChange {
         operation_id: operation_id.to_string(),
         change_id: uuid::Uuid::now_v7().to_string(),
-        item_type: item.item_type().into(),
+        item_type: item.kind(),
         item_id: item.id().to_string(),
         item_name: item.name().to_string(),
         outcome: if error.is_some() { ItemOutcome::Failed } else { ItemOutcome::Changed },

@@ -28,25 +28,27 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::domain::{
-    self, Company, Configuration, Contact, ItemChange, ItemOutcome, ItemSnapshot, NewTicket, Notification,
+    self, Company, Configuration, Contact, ItemChange, ItemKind, ItemOutcome, ItemSnapshot, NewTicket, Notification,
     OperationDetail, OperationEvent, OperationEventKind, OperationRecord, Ticket, TicketAssignment, TicketNote,
-    TicketOwner,
+    TicketOwner, Workflow,
 };
 use crate::error::{ErrorCode, OfframpError, PsaError};
 use crate::ports::{AuditStore, Notifier, Progress, Psa, SettingsStore};
 use crate::workflows::input;
 use crate::workflows::org_settings::{self, ContactTarget, OrgSettings};
-use crate::workflows::rollback;
 
-pub const WORKFLOW: &str = "deactivate-contacts";
-pub const ITEM_CONTACT: &str = "contact";
-pub const ITEM_TICKET: &str = "ticket";
-pub const ITEM_CONFIGURATION_CONTACT: &str = "configuration_contact";
-pub const ITEM_TICKET_NOTE: &str = "ticket_note";
+mod restore;
+pub use restore::register;
+
+pub const WORKFLOW: Workflow = Workflow::DeactivateContacts;
+pub const ITEM_CONTACT: ItemKind = ItemKind::Contact;
+pub const ITEM_TICKET: ItemKind = ItemKind::Ticket;
+pub const ITEM_CONFIGURATION_CONTACT: ItemKind = ItemKind::ConfigurationContact;
+pub const ITEM_TICKET_NOTE: ItemKind = ItemKind::TicketNote;
 /// The ticket a run opened for its summary (no `ticket_id` given), recorded the moment it
 /// exists so that a resume writes the note there instead of opening a second one.
-pub const ITEM_SUMMARY_TICKET: &str = "summary_ticket";
-pub const ITEM_NOTIFICATION: &str = "notification";
+pub const ITEM_SUMMARY_TICKET: ItemKind = ItemKind::SummaryTicket;
+pub const ITEM_NOTIFICATION: ItemKind = ItemKind::Notification;
 const SNAPSHOT_CHUNK: usize = 500;
 const AUDIT_BATCH: usize = 25;
 /// Most contacts `exclude_contacts` may name.
@@ -224,7 +226,7 @@ pub struct ContactReportError {
     pub timestamp: String,
     /// The contact, ticket or configuration concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item_type: Option<String>,
+    pub item_type: Option<ItemKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_id: Option<String>,
 }
@@ -256,12 +258,12 @@ pub struct ContactDeactivationReport {
     pub errors: Vec<ContactReportError>,
 }
 
-fn report_error(code: ErrorCode, message: impl Into<String>, item: Option<(&str, &str)>) -> ContactReportError {
+fn report_error(code: ErrorCode, message: impl Into<String>, item: Option<(ItemKind, &str)>) -> ContactReportError {
     ContactReportError {
         code,
         message: message.into(),
         timestamp: domain::iso8601(domain::now()),
-        item_type: item.map(|(t, _)| t.to_string()),
+        item_type: item.map(|(t, _)| t),
         item_id: item.map(|(_, id)| id.to_string()),
     }
 }
@@ -540,7 +542,7 @@ impl<E: Into<OfframpError>> From<E> for Failure {
 async fn run(deps: &ContactDeps<'_>, request: DeactivateContactsRequest) -> Result<ContactDeactivationReport, Failure> {
     if let Some(operation_id) = request.operation_id.as_deref() {
         let operation_id = input::operation_id(operation_id)?;
-        let span = tracing::info_span!("operation", operation_id = %operation_id, workflow = WORKFLOW, resumed = true);
+        let span = tracing::info_span!("operation", operation_id = %operation_id, workflow = %WORKFLOW, resumed = true);
         return resume(deps, &operation_id).instrument(span).await;
     }
     let v = validate(&request)?;
@@ -549,7 +551,7 @@ async fn run(deps: &ContactDeps<'_>, request: DeactivateContactsRequest) -> Resu
     })?;
     let operation_id = domain::new_operation_id();
     let span =
-        tracing::info_span!("operation", operation_id = %operation_id, workflow = WORKFLOW, client_id = %company.id);
+        tracing::info_span!("operation", operation_id = %operation_id, workflow = %WORKFLOW, client_id = %company.id);
     plan_and_apply(deps, &request, v, company, operation_id).instrument(span).await
 }
 
@@ -763,7 +765,7 @@ async fn plan_and_apply(
     let plan_only = request.dry_run || !request.confirmation || guard_stops;
     let record = OperationRecord {
         operation_id: operation_id.clone(),
-        workflow: WORKFLOW.into(),
+        workflow: WORKFLOW,
         psa: psa_kind.into(),
         client_id: company.id.clone(),
         client_name: company.name.clone(),
@@ -893,10 +895,10 @@ async fn plan_and_apply(
     Ok(finish(deps, &context, report, outcome).await)
 }
 
-fn snapshot(operation_id: &str, item_type: &str, id: &str, name: &str, state: Value, action: &str) -> ItemSnapshot {
+fn snapshot(operation_id: &str, item_type: ItemKind, id: &str, name: &str, state: Value, action: &str) -> ItemSnapshot {
     ItemSnapshot {
         operation_id: operation_id.to_string(),
-        item_type: item_type.into(),
+        item_type,
         item_id: id.to_string(),
         item_name: name.to_string(),
         state,
@@ -999,7 +1001,7 @@ struct Outcome {
 
 fn change_record(
     operation_id: &str,
-    item_type: &str,
+    item_type: ItemKind,
     id: &str,
     name: &str,
     before: Value,
@@ -1009,7 +1011,7 @@ fn change_record(
     ItemChange {
         operation_id: operation_id.to_string(),
         change_id: uuid::Uuid::now_v7().to_string(),
-        item_type: item_type.into(),
+        item_type,
         item_id: id.to_string(),
         item_name: name.to_string(),
         outcome: if error.is_some() { ItemOutcome::Failed } else { ItemOutcome::Changed },
@@ -1096,7 +1098,7 @@ where
 }
 
 /// A failed change: its report entry and its change record.
-fn failed<T>(op: &str, item: (&str, &str, &str), before: Value, code: ErrorCode, message: String) -> Step<T> {
+fn failed<T>(op: &str, item: (ItemKind, &str, &str), before: Value, code: ErrorCode, message: String) -> Step<T> {
     let (item_type, id, name) = item;
     let record = change_record(op, item_type, id, name, before, None, Some((code, message.clone())));
     Step::Failed(report_error(code, message, Some((item_type, id))), record)
@@ -1228,12 +1230,8 @@ async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work, earlier: 
     }
     // Related records of a contact that failed to deactivate stay as they are: that
     // contact is still active, so its tickets and configurations are not orphaned.
-    let failed_contacts: HashSet<String> = outcome
-        .errors
-        .iter()
-        .filter(|e| e.item_type.as_deref() == Some(ITEM_CONTACT))
-        .filter_map(|e| e.item_id.clone())
-        .collect();
+    let failed_contacts: HashSet<String> =
+        outcome.errors.iter().filter(|e| e.item_type == Some(ITEM_CONTACT)).filter_map(|e| e.item_id.clone()).collect();
     let keeps = |contact: &Option<String>| contact.as_ref().is_some_and(|c| failed_contacts.contains(c));
 
     let tickets: Vec<_> = work.tickets.into_iter().filter(|(t, _, _)| !keeps(&t.contact_id)).collect();
@@ -1378,7 +1376,7 @@ async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work, earlier: 
                     ctx.company.name,
                     outcome.deactivated.len(),
                     outcome.deactivated.len()
-                        + outcome.errors.iter().filter(|e| e.item_type.as_deref() == Some(ITEM_CONTACT)).count()
+                        + outcome.errors.iter().filter(|e| e.item_type == Some(ITEM_CONTACT)).count()
                 ),
                 text: summary_text(ctx, &outcome, deps.psa.kind().as_str()),
             };
@@ -1412,7 +1410,7 @@ async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work, earlier: 
 fn summary_text(ctx: &RunContext, outcome: &Outcome, psa: &str) -> String {
     use std::fmt::Write;
     let failed: Vec<&ContactReportError> =
-        outcome.errors.iter().filter(|e| e.item_type.as_deref() == Some(ITEM_CONTACT)).collect();
+        outcome.errors.iter().filter(|e| e.item_type == Some(ITEM_CONTACT)).collect();
     let mut text = String::new();
     let _ = writeln!(text, "Bulk contact deactivation for {} (company {}, {psa})", ctx.company.name, ctx.company.id);
     let _ = writeln!(text, "Requested by: {}", ctx.initiated_by);
@@ -1434,8 +1432,7 @@ fn summary_text(ctx: &RunContext, outcome: &Outcome, psa: &str) -> String {
     }
     let _ = writeln!(text, "Open tickets reassigned: {}", outcome.tickets_changed);
     let _ = writeln!(text, "Configurations updated: {}", outcome.configurations_changed);
-    let other: Vec<&ContactReportError> =
-        outcome.errors.iter().filter(|e| e.item_type.as_deref() != Some(ITEM_CONTACT)).collect();
+    let other: Vec<&ContactReportError> = outcome.errors.iter().filter(|e| e.item_type != Some(ITEM_CONTACT)).collect();
     if !other.is_empty() {
         let _ = writeln!(text, "Other problems:");
         for error in other {
@@ -1554,7 +1551,7 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
         .child_operations(operation_id)
         .await?
         .into_iter()
-        .find(|child| child.workflow == rollback::WORKFLOW && !child.dry_run);
+        .find(|child| child.workflow == Workflow::Rollback && !child.dry_run);
     if let Some(undo) = undo {
         return Err(not_resumable(format!(
             "{operation_id} was rolled back by {} ({}); resuming it would undo that rollback. Start a new run if the \
@@ -1567,14 +1564,14 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
     let request: DeactivateContactsRequest =
         serde_json::from_value(op.input["request"].clone()).map_err(|e| corrupt("operation input", e))?;
     let settings: OrgSettings = org_settings_from_record(&op.input["settings"])?;
-    let done: HashSet<(String, String)> = detail
+    let done: HashSet<(ItemKind, String)> = detail
         .changes
         .iter()
         .filter(|c| c.outcome == ItemOutcome::Changed)
-        .map(|c| (c.item_type.clone(), c.item_id.clone()))
+        .map(|c| (c.item_type, c.item_id.clone()))
         .collect();
-    let is_done = |item_type: &str, id: &str| done.contains(&(item_type.to_string(), id.to_string()));
-    let recorded = |item_type: &str, outcome: ItemOutcome| {
+    let is_done = |item_type: ItemKind, id: &str| done.contains(&(item_type, id.to_string()));
+    let recorded = |item_type: ItemKind, outcome: ItemOutcome| {
         detail.changes.iter().any(|c| c.item_type == item_type && c.outcome == outcome)
     };
     let mut work = Work {
@@ -1586,7 +1583,7 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
     };
     let mut plan_contacts = Vec::new();
     for snap in &detail.snapshots {
-        match snap.item_type.as_str() {
+        match snap.item_type {
             ITEM_CONTACT => {
                 let contact: Contact =
                     serde_json::from_value(snap.state.clone()).map_err(|e| corrupt("contact snapshot", e))?;
@@ -1651,8 +1648,8 @@ async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDea
             .filter(|c| c.item_type == ITEM_CONTACT && c.outcome == ItemOutcome::Changed)
             .filter_map(|c| c.after.as_ref().and_then(|a| serde_json::from_value::<Contact>(a.clone()).ok()))
             .collect(),
-        tickets_changed: done.iter().filter(|(t, _)| t == ITEM_TICKET).count() as u64,
-        configurations_changed: done.iter().filter(|(t, _)| t == ITEM_CONFIGURATION_CONTACT).count() as u64,
+        tickets_changed: done.iter().filter(|(t, _)| *t == ITEM_TICKET).count() as u64,
+        configurations_changed: done.iter().filter(|(t, _)| *t == ITEM_CONFIGURATION_CONTACT).count() as u64,
         ..Outcome::default()
     };
     earlier.deactivated.sort_by_key(|c| sort_key(&c.id));

@@ -5,12 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{ConfigDeactivationReport, DeactivateConfigsRequest, Deps, ReportError, deactivate_configs};
 use crate::domain::{self, ConfigState, OffboardedCriteria};
 use crate::error::{ErrorCode, OfframpError};
-use crate::ports::Psa;
-use crate::workflows::deactivate_configs::{
-    ConfigDeactivationReport, DeactivateConfigsRequest, Deps, ReportError, deactivate_configs,
-};
+use crate::workflows::offboarded::offboarded_companies;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepReport {
@@ -26,30 +24,6 @@ pub struct SweepReport {
     pub operations: Vec<ConfigDeactivationReport>,
     pub warnings: Vec<String>,
     pub errors: Vec<ReportError>,
-}
-
-/// Every company matching `criteria`: the PSA's own candidates, plus, for the contract
-/// criterion, the companies with an ended contract whose every contract has ended.
-pub async fn offboarded_companies(
-    psa: &dyn Psa,
-    criteria: &OffboardedCriteria,
-) -> Result<Vec<domain::Company>, crate::error::PsaError> {
-    let mut companies = psa.offboarded_candidates(criteria).await?;
-    if criteria.contract_ended {
-        let today = domain::now().date_naive();
-        for id in psa.companies_with_ended_contracts(today).await? {
-            if companies.iter().any(|c| c.id == id) {
-                continue;
-            }
-            if let Some(mut company) = psa.company_by_id(&id).await? {
-                company.contracts = Some(psa.contract_summary(&id, today).await?);
-                companies.push(company);
-            }
-        }
-    }
-    companies.retain(|c| criteria.matches(c));
-    companies.sort_by_key(|c| (c.id.parse::<u64>().unwrap_or(u64::MAX), c.id.clone()));
-    Ok(companies)
 }
 
 pub async fn sweep_offboarded_clients(

@@ -1,0 +1,159 @@
+//! Typed names of what the audit trail records: which workflow ran, what kind of item it
+//! touched, and where a run stopped. Each serialises to the exact string the audit trail
+//! has always held (`deactivate-configs`, `configuration`, `approval_required`, …), so
+//! records written before these types existed still read.
+//!
+//! They live in the domain, not in the workflow modules, so that the rollback and the
+//! operation engine can name another workflow's items without importing that workflow.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Declares an enum of names with its wire strings, `as_str`, `Display` and `FromStr`.
+macro_rules! names {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every name, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The string the audit trail and the reports carry.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownName;
+            fn from_str(text: &str) -> Result<Self, UnknownName> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|n| n.as_str() == text)
+                    .ok_or_else(|| UnknownName { kind: stringify!($name), text: text.to_string() })
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        /// Reads as its wire string wherever text is expected (`status.as_deref()`,
+        /// comparisons with the names records have always held).
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+    };
+}
+
+/// A string that names no known workflow, item kind or run status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} '{text}'")]
+pub struct UnknownName {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+names! {
+    /// The workflow an operation ran.
+    Workflow {
+        /// Every configuration of an offboarded client set inactive.
+        DeactivateConfigs = "deactivate-configs",
+        /// Every contact of a company set inactive, with related records.
+        DeactivateContacts = "deactivate-contacts",
+        /// An IT Glue organization deleted after a dependency check and an export.
+        DeleteItglueOrg = "delete-itglue-org",
+        /// What an earlier operation changed, put back.
+        Rollback = "rollback",
+    }
+}
+
+names! {
+    /// The kind of item a snapshot or a change record is about.
+    ItemKind {
+        /// A PSA configuration's status.
+        Configuration = "configuration",
+        /// A PSA contact's active flag.
+        Contact = "contact",
+        /// A ticket's contact, owner and queue.
+        Ticket = "ticket",
+        /// The contact a configuration points at.
+        ConfigurationContact = "configuration_contact",
+        /// The internal note summarising a run.
+        TicketNote = "ticket_note",
+        /// A ticket a run opened for its summary.
+        SummaryTicket = "summary_ticket",
+        /// The notification a run sent.
+        Notification = "notification",
+        /// An IT Glue organization.
+        ItglueOrganization = "itglue_organization",
+        /// The IT Glue export taken before a deletion.
+        ItglueExport = "itglue_export",
+    }
+}
+
+names! {
+    /// Where a run that did not simply complete stopped (the reports' `status`).
+    RunStatus {
+        /// A dry run: the plan, nothing changed.
+        Planned = "planned",
+        /// The plan waits for an approval bound to its hash.
+        ApprovalRequired = "approval_required",
+        /// The plan waits for a confirmation.
+        ConfirmationRequired = "confirmation_required",
+        /// The plan is larger than the blast-radius guard allows without an override.
+        BlastRadiusExceeded = "blast_radius_exceeded",
+        /// Dependents or a policy block the change.
+        Blocked = "blocked",
+        /// Another run holds the target.
+        InProgress = "in_progress",
+        /// The change was made.
+        Completed = "completed",
+        /// An IT Glue organization is gone.
+        Deleted = "deleted",
+        /// IT Glue accepted the deletion and is still carrying it out.
+        PendingDeletion = "pending_deletion",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_serialise_to_the_strings_the_audit_trail_has_always_held() {
+        assert_eq!(serde_json::to_value(Workflow::DeactivateConfigs).unwrap(), "deactivate-configs");
+        assert_eq!(serde_json::to_value(ItemKind::ConfigurationContact).unwrap(), "configuration_contact");
+        assert_eq!(serde_json::to_value(RunStatus::ApprovalRequired).unwrap(), "approval_required");
+        for kind in ItemKind::ALL {
+            let back: ItemKind = serde_json::from_value(serde_json::to_value(kind).unwrap()).unwrap();
+            assert_eq!(back, *kind);
+            assert_eq!(kind.as_str().parse::<ItemKind>().unwrap(), *kind);
+        }
+        assert!("deactivate_configs".parse::<Workflow>().is_err());
+    }
+}

@@ -1,0 +1,213 @@
+//! Applying a configuration plan: snapshot, `started`, bounded deactivation with change
+//! records, `completed` (or `failed` when the run stopped early and can be resumed).
+
+use serde_json::json;
+
+use super::plan::{ConfigBlastRadius, Plan, deactivates, planned_action};
+use super::report::{self, ConfigDeactivationReport, ItemResult};
+use super::{Deps, WORKFLOW};
+use crate::domain::{
+    self, Company, ConfigState, Configuration, ItemChange, ItemKind, ItemOutcome, ItemSnapshot, OperationEventKind,
+    OperationRecord,
+};
+use crate::error::{ErrorCode, OfframpError, PsaError};
+use crate::operation::{Applied, BoundApproval, ChangeBatch, Recorder, UnitStep, apply_units};
+
+/// What a run does with one configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WorkAction {
+    Deactivate,
+    Skip,
+    /// Already inactive when resuming, with no record of the change: the interrupted
+    /// run's update reached the PSA but its record did not reach the audit trail.
+    ConfirmDone,
+}
+
+pub(super) struct Work {
+    pub before: Configuration,
+    pub action: WorkAction,
+}
+
+/// Header, snapshot of every listed configuration, `started`, then the changes. Runs
+/// under the client's lease.
+pub(super) async fn apply_plan(
+    deps: &Deps<'_>,
+    record: OperationRecord,
+    client: &Company,
+    plan: Plan,
+    approval: BoundApproval,
+    blast: ConfigBlastRadius,
+) -> Result<ConfigDeactivationReport, OfframpError> {
+    let operation_id = record.operation_id.clone();
+    let recorder = Recorder::new(deps.audit, &operation_id);
+    recorder.create(&record).await?;
+    recorder.snapshots(plan.configs.iter().map(|c| snapshot(&operation_id, c))).await?;
+    let started = json!({
+        "plan_hash": plan.hash,
+        "approval": approval,
+        "approved_by": approval.approved_by,
+        "planned": plan.to_deactivate(),
+        "blast_radius": blast,
+    });
+    recorder.event(OperationEventKind::Started, started).await?;
+    tracing::info!(plan_hash = %plan.hash, configs = plan.configs.len(), "operation started");
+    let work = plan
+        .configs
+        .into_iter()
+        .map(|c| {
+            let action = if deactivates(&c) { WorkAction::Deactivate } else { WorkAction::Skip };
+            Work { before: c, action }
+        })
+        .collect();
+    let applied = execute(deps, &operation_id, work).await;
+    finish(deps, client, &operation_id, Some(plan.hash), applied, Vec::new()).await
+}
+
+fn snapshot(operation_id: &str, config: &Configuration) -> ItemSnapshot {
+    ItemSnapshot {
+        operation_id: operation_id.to_string(),
+        item_type: ItemKind::Configuration,
+        item_id: config.id.clone(),
+        item_name: config.name.clone(),
+        state: serde_json::to_value(config).unwrap_or_default(),
+        planned_action: planned_action(config).into(),
+    }
+}
+
+/// Deactivations go in groups of the PSA's batch size (one on most PSAs; HaloPSA updates
+/// arrays); skips and confirmations are units of their own and send nothing.
+fn units(work: Vec<Work>, update_batch: usize) -> Vec<Vec<Work>> {
+    let mut units = Vec::new();
+    let mut group = Vec::new();
+    for item in work {
+        if item.action == WorkAction::Deactivate {
+            group.push(item);
+            if group.len() == update_batch {
+                units.push(std::mem::take(&mut group));
+            }
+        } else {
+            units.push(vec![item]);
+        }
+    }
+    if !group.is_empty() {
+        units.push(group);
+    }
+    units
+}
+
+pub(super) async fn execute(deps: &Deps<'_>, operation_id: &str, work: Vec<Work>) -> Applied<ItemResult> {
+    let units = units(work, deps.psa.update_batch_size().max(1));
+    let mut changes = ChangeBatch::new(deps.audit, deps.options.audit_batch);
+    let record = |result: &ItemResult| change_record(operation_id, result);
+    apply_units(units, deps.options.concurrency, &mut changes, deps.progress, record, |unit| apply_unit(deps, unit))
+        .await
+}
+
+async fn apply_unit(deps: &Deps<'_>, unit: Vec<Work>) -> Vec<UnitStep<ItemResult>> {
+    let mut steps = Vec::with_capacity(unit.len());
+    let mut to_change = Vec::new();
+    for item in unit {
+        let outcome = match item.action {
+            WorkAction::Skip => ItemOutcome::Skipped,
+            WorkAction::ConfirmDone => ItemOutcome::Changed,
+            WorkAction::Deactivate => {
+                to_change.push(item.before);
+                continue;
+            }
+        };
+        steps.push(UnitStep::Done(ItemResult { before: item.before, after: None, outcome, error: None }));
+    }
+    if to_change.is_empty() {
+        return steps;
+    }
+    let results = deps.psa.deactivate_configurations(&to_change).await;
+    for (before, result) in to_change.into_iter().zip(results) {
+        steps.push(match result {
+            Err(error @ PsaError::BudgetExhausted { .. }) => UnitStep::Halted(error),
+            result => UnitStep::Done(verify(before, result)),
+        });
+    }
+    steps
+}
+
+/// The PSA's answer to an update is the configuration as it now stands: the read-back.
+/// An update it accepted that left the configuration active is a failure, not a success.
+fn verify(before: Configuration, result: Result<Configuration, PsaError>) -> ItemResult {
+    match result {
+        Ok(after) if after.status.state == ConfigState::Inactive => {
+            ItemResult { after: Some(after), outcome: ItemOutcome::Changed, error: None, before }
+        }
+        Ok(after) => ItemResult {
+            error: Some((
+                ErrorCode::ConfigUpdateFailed,
+                format!("the PSA accepted the update but reports status '{}'", after.status.name),
+            )),
+            after: Some(after),
+            outcome: ItemOutcome::Failed,
+            before,
+        },
+        Err(error) => {
+            // A write the PSA refused is this item's failure; permission and connection
+            // problems keep their own codes.
+            let code = match error.code() {
+                ErrorCode::PermissionDenied | ErrorCode::PsaConnectionError if !is_rejection(&error) => error.code(),
+                _ => ErrorCode::ConfigUpdateFailed,
+            };
+            let message = format!("Unable to deactivate configuration: {error}");
+            ItemResult { after: None, outcome: ItemOutcome::Failed, error: Some((code, message)), before }
+        }
+    }
+}
+
+fn is_rejection(error: &PsaError) -> bool {
+    matches!(error, PsaError::Rejected { .. })
+}
+
+fn change_record(operation_id: &str, result: &ItemResult) -> ItemChange {
+    ItemChange {
+        operation_id: operation_id.to_string(),
+        change_id: uuid::Uuid::now_v7().to_string(),
+        item_type: ItemKind::Configuration,
+        item_id: result.before.id.clone(),
+        item_name: result.before.name.clone(),
+        outcome: result.outcome,
+        before: serde_json::to_value(&result.before).unwrap_or_default(),
+        after: result.after.as_ref().map(|a| serde_json::to_value(a).unwrap_or_default()),
+        error_code: result.error.as_ref().map(|(code, _)| code.as_str().to_string()),
+        error_message: result.error.as_ref().map(|(_, message)| message.clone()),
+        at: domain::now(),
+    }
+}
+
+/// Record the end of the run (completed, or failed when it stopped early) and report.
+pub(super) async fn finish(
+    deps: &Deps<'_>,
+    client: &Company,
+    operation_id: &str,
+    plan_hash: Option<String>,
+    applied: Applied<ItemResult>,
+    warnings: Vec<String>,
+) -> Result<ConfigDeactivationReport, OfframpError> {
+    let stopped = applied.stopped;
+    let mut report =
+        report::applied(client, operation_id, applied.results, applied.not_attempted, stopped.as_ref(), warnings);
+    report.plan_hash = plan_hash;
+    let recorder = Recorder::new(deps.audit, operation_id);
+    let statistics = &report.statistics;
+    if let Some(stop) = &stopped {
+        // Best effort: the trail may be the thing that is failing.
+        let detail = json!({ "code": stop.code(), "message": stop.to_string(), "statistics": statistics });
+        let _ = recorder.event(OperationEventKind::Failed, detail).await;
+    } else {
+        let detail = json!({ "statistics": statistics, "errors": report.errors.len() });
+        recorder.event(OperationEventKind::Completed, detail).await?;
+    }
+    tracing::info!(
+        workflow = %WORKFLOW,
+        deactivated = statistics.configs_deactivated,
+        skipped = statistics.configs_skipped,
+        failed = statistics.errors,
+        "operation finished"
+    );
+    Ok(report)
+}

@@ -1,0 +1,385 @@
+//! Configuration deactivation (docs/workflows.md#configuration-deactivation): every
+//! configuration of an offboarded client set inactive, through the operation engine
+//! (`crate::operation`): planned, hashed, gated, leased, snapshotted, applied with bounded
+//! concurrency, recorded item by item, resumable and reversible. This module holds only
+//! what is particular to configurations.
+
+mod execute;
+mod plan;
+pub mod report;
+mod restore;
+mod resume;
+pub mod sweep;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::domain::{self, Company, OperationRecord, RunStatus, Workflow};
+use crate::error::{ErrorCode, OfframpError};
+use crate::operation::{
+    self, ApprovalProof, ApprovalVia, Consent, Gate, IdempotencyOptions, LeaseOptions, Recorder, sort_key,
+};
+use crate::ports::{AuditStore, Progress, Psa, SettingsStore};
+use crate::workflows::input;
+
+pub use plan::{ConfigBlastRadius, ConfigGuardLimit, GUARD_SOURCE_OPTIONS};
+pub use report::{ConfigDeactivationReport, ConfigEntry, ReportError, Statistics};
+pub use restore::register;
+
+pub const WORKFLOW: Workflow = Workflow::DeactivateConfigs;
+
+/// The workflow's input: the seed's parameters, plus who asked, an approval, a resume id,
+/// an idempotency key and the lease override.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateConfigsRequest {
+    #[serde(default, deserialize_with = "input::string_or_number", skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offboarded_statuses: Option<Vec<String>>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub require_approval: bool,
+    #[serde(default)]
+    pub include_archived: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiated_by: Option<String>,
+    /// Apply a plan that was returned with `approval_required` (or shown by the CLI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// Continue an interrupted operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    /// Run even though the blast-radius guard would stop it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub override_blast_radius: bool,
+    /// The same key with the same request returns the first run's report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Take the client's lease from a run that holds it (a run known to be dead).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_lease: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    pub plan_hash: String,
+    pub approved_by: String,
+}
+
+/// How the workflow runs, as opposed to what it is asked to do.
+#[derive(Clone)]
+pub struct ConfigDeactivationOptions {
+    /// Configuration updates in flight at once (the HTTP layer also caps and rate-limits).
+    pub concurrency: usize,
+    /// Item change records written to the audit trail per batch.
+    pub audit_batch: usize,
+    /// Blast-radius guard: used only without `guard_settings`.
+    pub max_configurations: u64,
+    /// Where the guard's limit is read for each run: the client's
+    /// `offramp_guard_max_configurations`, else the global one, else its default.
+    pub guard_settings: Option<Arc<dyn SettingsStore>>,
+    pub lease: LeaseOptions,
+    pub idempotency: IdempotencyOptions,
+}
+
+impl Default for ConfigDeactivationOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            audit_batch: 25,
+            max_configurations: 5000,
+            guard_settings: None,
+            lease: LeaseOptions::default(),
+            idempotency: IdempotencyOptions::default(),
+        }
+    }
+}
+
+// By hand: a settings store is not `Debug`, and whether one is used is what matters.
+impl std::fmt::Debug for ConfigDeactivationOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigDeactivationOptions")
+            .field("concurrency", &self.concurrency)
+            .field("audit_batch", &self.audit_batch)
+            .field("max_configurations", &self.max_configurations)
+            .field("guard_settings", &self.guard_settings.as_ref().map(|_| "organization settings"))
+            .finish()
+    }
+}
+
+pub struct Deps<'a> {
+    pub psa: &'a dyn Psa,
+    pub audit: &'a dyn AuditStore,
+    pub progress: &'a dyn Progress,
+    pub options: ConfigDeactivationOptions,
+}
+
+/// Run the workflow. Never panics on bad input; every outcome is a report.
+pub async fn deactivate_configs(deps: &Deps<'_>, request: DeactivateConfigsRequest) -> ConfigDeactivationReport {
+    let payload = serde_json::to_value(&request).unwrap_or_default();
+    let key = request.idempotency_key.clone();
+    let run = async {
+        let dry_run = request.dry_run;
+        match run(deps, request).await {
+            Ok(report) => report,
+            Err(Failure { error, client, operation_id }) => {
+                tracing::warn!(code = %error.code(), error = %error, "configuration deactivation refused or failed");
+                ConfigDeactivationReport::failure(&error, client.as_ref(), operation_id, dry_run)
+            }
+        }
+    };
+    operation::idempotent(deps.audit, deps.options.idempotency, WORKFLOW, key.as_deref(), &payload, run).await
+}
+
+/// An error together with what was known when it happened.
+pub(super) struct Failure {
+    pub error: OfframpError,
+    pub client: Option<Company>,
+    pub operation_id: Option<String>,
+}
+
+impl<E: Into<OfframpError>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure { error: error.into(), client: None, operation_id: None }
+    }
+}
+
+impl Failure {
+    fn at(error: impl Into<OfframpError>, client: &Company, operation_id: Option<&str>) -> Self {
+        Failure { error: error.into(), client: Some(client.clone()), operation_id: operation_id.map(str::to_string) }
+    }
+}
+
+pub(super) struct Validated {
+    client_id: Option<String>,
+    client_name: Option<String>,
+    offboarded_statuses: Vec<String>,
+    reason: Option<String>,
+    initiated_by: String,
+    consent: Consent,
+    operation_id: Option<String>,
+}
+
+fn validate(request: &DeactivateConfigsRequest) -> Result<Validated, OfframpError> {
+    let client_id = input::identifier("client_id", request.client_id.as_deref())?;
+    let client_name = input::text("client_name", request.client_name.as_deref(), 200)?;
+    let operation_id = request.operation_id.as_deref().map(input::operation_id).transpose()?;
+    if operation_id.is_none() {
+        match (&client_id, &client_name) {
+            (None, None) => return Err(OfframpError::invalid_input("either client_id or client_name is required")),
+            (Some(_), Some(_)) => return Err(OfframpError::invalid_input("give client_id or client_name, not both")),
+            _ => {}
+        }
+    }
+    input::idempotency_key(request.idempotency_key.as_deref())?;
+    let mut offboarded_statuses = Vec::new();
+    for status in request.offboarded_statuses.iter().flatten() {
+        match input::text("offboarded_statuses[]", Some(status), 100)? {
+            Some(status) => offboarded_statuses.push(status),
+            None => return Err(OfframpError::invalid_input("offboarded_statuses contains an empty status")),
+        }
+    }
+    Ok(Validated {
+        client_id,
+        client_name,
+        offboarded_statuses,
+        reason: input::text("reason", request.reason.as_deref(), 1000)?,
+        initiated_by: input::text("initiated_by", request.initiated_by.as_deref(), 200)?
+            .unwrap_or_else(|| "unknown".into()),
+        consent: consent(request)?,
+        operation_id,
+    })
+}
+
+/// The seed's `require_approval` / `approval{plan_hash, approved_by}` as the engine's consent.
+fn consent(request: &DeactivateConfigsRequest) -> Result<Consent, OfframpError> {
+    let proof = match &request.approval {
+        Some(approval) => Some(ApprovalProof {
+            plan_hash: Some(input::plan_hash(&approval.plan_hash)?),
+            approved_by: input::text("approval.approved_by", Some(&approval.approved_by), 200)?
+                .ok_or_else(|| OfframpError::invalid_input("approval.approved_by is required"))?,
+            via: ApprovalVia::Approval,
+        }),
+        None => None,
+    };
+    if proof.is_some() && request.dry_run {
+        return Err(OfframpError::invalid_input("an approval applies a plan; it cannot be combined with dry_run"));
+    }
+    Ok(Consent {
+        dry_run: request.dry_run,
+        approval_required: request.require_approval,
+        missing_status: RunStatus::ApprovalRequired,
+        proof,
+        override_blast_radius: request.override_blast_radius,
+    })
+}
+
+async fn resolve_client(psa: &dyn Psa, v: &Validated) -> Result<Company, OfframpError> {
+    if let Some(id) = &v.client_id {
+        return psa.company_by_id(id).await?.ok_or_else(|| {
+            OfframpError::new(ErrorCode::ClientNotFound, format!("no {} company has id {id}", psa.kind()))
+        });
+    }
+    let name = v.client_name.as_deref().unwrap_or_default();
+    let mut matches = psa.companies_by_name(name).await?;
+    match matches.len() {
+        0 => Err(OfframpError::new(ErrorCode::ClientNotFound, format!("no {} company is named '{name}'", psa.kind()))),
+        1 => Ok(matches.remove(0)),
+        _ => {
+            matches.sort_by_key(|c| sort_key(&c.id));
+            let candidates: Vec<String> = matches.iter().map(|c| format!("{} (id {})", c.name, c.id)).collect();
+            Err(OfframpError::new(
+                ErrorCode::ClientAmbiguous,
+                format!("{} companies are named '{name}': {}; use client_id", matches.len(), candidates.join(", ")),
+            ))
+        }
+    }
+}
+
+fn check_offboarded(client: &Company, statuses: &[String]) -> Result<(), OfframpError> {
+    let status = client.status.clone().unwrap_or_default();
+    if statuses.is_empty() || statuses.iter().any(|s| s.eq_ignore_ascii_case(status.trim())) {
+        return Ok(());
+    }
+    Err(OfframpError::new(
+        ErrorCode::ClientNotOffboarded,
+        format!(
+            "client {} ({}) has status '{}', which is not one of the offboarded statuses [{}]; nothing was changed",
+            client.name,
+            client.id,
+            status,
+            statuses.join(", ")
+        ),
+    ))
+}
+
+async fn run(deps: &Deps<'_>, request: DeactivateConfigsRequest) -> Result<ConfigDeactivationReport, Failure> {
+    let v = validate(&request)?;
+    if let Some(operation_id) = v.operation_id.clone() {
+        let span = tracing::info_span!("operation", operation_id = %operation_id, workflow = %WORKFLOW, resumed = true);
+        return resume::resume(deps, &v, &operation_id, request.break_lease).instrument(span).await;
+    }
+    let client = resolve_client(deps.psa, &v).await?;
+    let operation_id = domain::new_operation_id();
+    let span =
+        tracing::info_span!("operation", operation_id = %operation_id, workflow = %WORKFLOW, client_id = %client.id);
+    plan_and_gate(deps, &request, v, client, operation_id).instrument(span).await
+}
+
+/// Plan, then let the engine's gates decide: answer with the plan, or apply it.
+async fn plan_and_gate(
+    deps: &Deps<'_>,
+    request: &DeactivateConfigsRequest,
+    v: Validated,
+    client: Company,
+    operation_id: String,
+) -> Result<ConfigDeactivationReport, Failure> {
+    let fail = |error: OfframpError, recorded: bool| Failure::at(error, &client, recorded.then_some(&*operation_id));
+    check_offboarded(&client, &v.offboarded_statuses).map_err(|e| fail(e, false))?;
+    // Before anything else is read: a guard setting that cannot be read stops the run,
+    // rather than letting it go ahead with a guessed limit.
+    let guard = plan::guard_limit(deps, &client).await.map_err(|e| fail(e, false))?;
+    let configs =
+        deps.psa.list_configurations(&client.id, request.include_archived).await.map_err(|e| fail(e.into(), false))?;
+    if configs.is_empty() {
+        let message = format!("client {} ({}) has no configurations", client.name, client.id);
+        return Err(fail(OfframpError::new(ErrorCode::ConfigNotFound, message), false));
+    }
+    let plan = plan::Plan::new(deps.psa.kind().as_str(), &client, request.include_archived, configs);
+    let blast = guard.check(&plan, request.override_blast_radius);
+    let record = operation_record(deps, request, &v, &client, &operation_id, &plan, &guard);
+    let recorder = Recorder::new(deps.audit, &operation_id);
+    let gate = operation::decide(&v.consent, &plan.hash, blast.exceeded);
+    let mut detail = plan.summary();
+    detail["blast_radius"] = json!(blast);
+    let refusal = match &gate {
+        Gate::PlanChanged { approved, now } => Some(OfframpError::new(
+            ErrorCode::PlanChanged,
+            format!(
+                "the plan changed since it was approved (approved {approved}, now {now}); nothing was changed — review \
+                 the new plan"
+            ),
+        )),
+        _ => None,
+    };
+    if let Gate::Apply(approval) = gate {
+        let lease = operation::lease::target(deps.psa.kind().as_str(), &client.id);
+        let work = execute::apply_plan(deps, record, &client, plan, approval, blast.clone());
+        let applied =
+            operation::with_lease(deps.audit, deps.options.lease, lease, &operation_id, request.break_lease, work)
+                .await
+                .map_err(|e| fail(e, false))?;
+        let mut report = applied.map_err(|e| fail(e, true))?;
+        report.blast_radius = Some(blast);
+        return Ok(report);
+    }
+    recorder.record_unapplied(record, &gate, detail, refusal.as_ref()).await.map_err(|e| fail(e.into(), false))?;
+    if let Some(error) = refusal {
+        return Err(fail(error, true));
+    }
+    let mut report = report::planned(&client, &operation_id, &plan, request.dry_run);
+    report.blast_radius = Some(blast.clone());
+    match gate {
+        Gate::BlastRadiusExceeded => {
+            report.success = false;
+            report.status = Some(RunStatus::BlastRadiusExceeded);
+            let message = guard.refusal(blast.configs_to_deactivate);
+            report.errors.push(ReportError::new(ErrorCode::BlastRadiusExceeded, message, None));
+            Ok(report)
+        }
+        Gate::AwaitingApproval { status } => {
+            report.status = Some(status);
+            report.warnings.push(format!(
+                "Approval required: nothing was changed. To apply exactly this plan, run again with approval.plan_hash = {}",
+                plan.hash
+            ));
+            Ok(report)
+        }
+        Gate::DryRun | Gate::PlanChanged { .. } | Gate::Apply(_) => Ok(report),
+    }
+}
+
+fn operation_record(
+    deps: &Deps<'_>,
+    request: &DeactivateConfigsRequest,
+    v: &Validated,
+    client: &Company,
+    operation_id: &str,
+    plan: &plan::Plan,
+    guard: &ConfigGuardLimit,
+) -> OperationRecord {
+    // The request as given, plus the guard's limit and where it came from, so a run can be
+    // explained later even after the setting changed. The request's fields stay at the top
+    // level (resume reads `include_archived` there).
+    let mut input = serde_json::to_value(request).unwrap_or_default();
+    if let Some(fields) = input.as_object_mut() {
+        fields.insert("blast_radius_guard".into(), json!(guard));
+    }
+    OperationRecord {
+        operation_id: operation_id.to_string(),
+        workflow: WORKFLOW,
+        psa: deps.psa.kind().as_str().into(),
+        client_id: client.id.clone(),
+        client_name: client.name.clone(),
+        initiated_by: v.initiated_by.clone(),
+        reason: v.reason.clone(),
+        dry_run: request.dry_run,
+        plan_hash: Some(plan.hash.clone()),
+        created_at: domain::now(),
+        input,
+        parent_operation_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
