@@ -1,0 +1,24 @@
+//! Offramp's integration tests: one test binary, one module per area.
+//!
+//! One binary links the library once instead of once per file, which is most of the
+//! build on a small machine. Every `.rs` file under this folder must be declared below;
+//! [`test_files`] fails the run when one is not, so a new file is never silently skipped.
+//!
+//! Run one area: `cargo nextest run -p offramp-tests -E 'test(/^audit_stores::/)'`
+//! (or `cargo test -p offramp-tests --test integration audit_stores::`). Areas that talk
+//! to AWS need moto: `scripts/with-moto.sh cargo nextest run -p offramp-tests`.
+
+mod audit_stores;
+mod configs_workflow;
+mod contacts_autotask;
+mod contacts_connectwise;
+mod contacts_halo;
+mod contacts_workflow;
+mod itglue_client;
+mod itglue_workflow;
+mod lambda_events;
+mod lambda_watch;
+mod notifiers;
+mod psa_parity;
+mod secret_stores;
+mod test_files;
