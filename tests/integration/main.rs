@@ -4,9 +4,10 @@
 //! build on a small machine. Every `.rs` file under this folder must be declared below;
 //! [`test_files`] fails the run when one is not, so a new file is never silently skipped.
 //!
-//! Run one area: `cargo nextest run -p offramp-tests -E 'test(/^audit_stores::/)'`
-//! (or `cargo test -p offramp-tests --test integration audit_stores::`). Areas that talk
-//! to AWS need moto: `scripts/with-moto.sh cargo nextest run -p offramp-tests`.
+//! Run one area: `cargo nextest run --workspace -E 'test(/^audit_stores::/)'`, through
+//! `scripts/with-moto.sh` for the areas that talk to AWS. (`--workspace` rather than
+//! `-p offramp-tests`: selecting one package resolves dependency features differently and
+//! rebuilds the AWS SDK crates.)
 
 mod audit_stores;
 mod configs_workflow;
