@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run a command with a private moto server (local AWS: DynamoDB, Secrets Manager…).
 #
-#   scripts/with-moto.sh cargo test -p offramp-tests --test audit_stores
+#   scripts/with-moto.sh cargo nextest run --workspace -E 'test(/^audit_stores::/)'
 #
 # Starts ${OFFRAMP_VENV:-.venv}/bin/moto_server on a free loopback port (log in
 # target/moto.log), waits until it answers, exports OFFRAMP_TEST_MOTO_URL and

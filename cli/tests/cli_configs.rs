@@ -1,7 +1,7 @@
 //! The `offramp` binary against the ConnectWise sandbox, as an MSP engineer runs it.
 
+use crate::common;
 use std::path::Path;
-mod common;
 
 use std::process::{Command, Stdio};
 

@@ -7,7 +7,7 @@
 //! (Contoso Dental): 5001 Jane Doe is the primary contact, 5002–5005 and 5007 are active,
 //! 5006 is already inactive; ticket 9001 is open on 5002, 9010 is the offboarding ticket.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

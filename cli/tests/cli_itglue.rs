@@ -1,8 +1,8 @@
 //! `offramp itglue delete` (seed 002) as an MSP engineer runs it, against the sandbox's
 //! IT Glue simulator (and its ConnectWise, for the PSA-offboarded policy).
 
+use crate::common;
 use std::path::Path;
-mod common;
 
 use std::process::{Command, Output, Stdio};
 

@@ -1,7 +1,7 @@
 //! The audit store adapters: the shared conformance suite on SQLite and on
 //! DynamoDB (moto), plus what only DynamoDB has (TTL of dry runs, table layout).
 //!
-//! Run: `scripts/with-moto.sh cargo test -p offramp-tests --test audit_stores`
+//! Run: `scripts/with-moto.sh cargo nextest run --workspace -E 'test(/^audit_stores::/)'`
 
 use std::collections::HashMap;
 

@@ -1,6 +1,6 @@
 //! The secret store adapters: environment variables, and Secrets Manager on moto.
 //!
-//! Run: `scripts/with-moto.sh cargo test -p offramp-tests --test secret_stores`
+//! Run: `scripts/with-moto.sh cargo nextest run --workspace -E 'test(/^secret_stores::/)'`
 
 use std::collections::HashMap;
 use std::sync::Arc;

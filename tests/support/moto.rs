@@ -20,7 +20,7 @@ pub fn moto_url() -> String {
         _ => panic!(
             "{MOTO_URL_VAR} is not set: these tests need a moto server; \
              run through scripts/with-moto.sh or make test \
-             (e.g. scripts/with-moto.sh cargo test -p offramp-tests --test audit_stores)"
+             (e.g. scripts/with-moto.sh cargo nextest run --workspace -E 'test(/^audit_stores::/)')"
         ),
     }
 }

@@ -1,4 +1,4 @@
-//! The simulator behaves like the fact sheet (§2) says Autotask PSA does.
+//! The simulator behaves as `docs/vendors/autotask.md` says Autotask PSA does.
 
 use std::time::Duration;
 

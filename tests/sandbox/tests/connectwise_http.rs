@@ -1,4 +1,4 @@
-//! The simulator behaves like the fact sheet says ConnectWise does.
+//! The simulator behaves as `docs/vendors/connectwise.md` says ConnectWise does.
 
 use base64::Engine;
 use offramp_sandbox::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, Sandbox, SandboxConfig};

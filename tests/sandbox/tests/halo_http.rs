@@ -1,4 +1,4 @@
-//! The simulator behaves like the fact sheet (§3) says HaloPSA does.
+//! The simulator behaves as `docs/vendors/halopsa.md` says HaloPSA does.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! The simulator behaves like the fact sheet (§4) says IT Glue does, and takes the
-//! unfavourable reading wherever the sheet says UNCONFIRMED.
+//! The simulator behaves as `docs/vendors/itglue.md` says IT Glue does, and takes the
+//! unfavourable reading of every point listed there as unconfirmed.
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,25 @@
+//! Offramp's integration tests: one test binary, one module per area.
+//!
+//! One binary links the library once instead of once per file, which is most of the
+//! build on a small machine. Every `.rs` file under this folder must be declared below;
+//! [`test_files`] fails the run when one is not, so a new file is never silently skipped.
+//!
+//! Run one area: `cargo nextest run --workspace -E 'test(/^audit_stores::/)'`, through
+//! `scripts/with-moto.sh` for the areas that talk to AWS. (`--workspace` rather than
+//! `-p offramp-tests`: selecting one package resolves dependency features differently and
+//! rebuilds the AWS SDK crates.)
+
+mod audit_stores;
+mod configs_workflow;
+mod contacts_autotask;
+mod contacts_connectwise;
+mod contacts_halo;
+mod contacts_workflow;
+mod itglue_client;
+mod itglue_workflow;
+mod lambda_events;
+mod lambda_watch;
+mod notifiers;
+mod psa_parity;
+mod secret_stores;
+mod test_files;
