@@ -1,4 +1,4 @@
-//! Configuration deactivation (docs/workflows.md#configuration-deactivation): every
+//! Configuration deactivation (docs/workflows.md#000-configuration-deactivation): every
 //! configuration of an offboarded client set inactive, through the operation engine
 //! (`crate::operation`): planned, hashed, gated, leased, snapshotted, applied with bounded
 //! concurrency, recorded item by item, resumable and reversible. This module holds only

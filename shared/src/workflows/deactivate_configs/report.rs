@@ -1,7 +1,7 @@
 //! The seed report of configuration deactivation: `success`, `client_id`, `client_name`,
 //! `timestamp`, `statistics{configs_found, configs_deactivated, configs_skipped, errors}`,
 //! `configs[{config_id, config_name, status, previous_status}]`, `warnings`,
-//! `errors[{code, message, timestamp, config_id?}]` (docs/workflows.md), plus Offramp's
+//! `errors[{code, message, timestamp, config_id?}]` (docs/workflows.md#000-report), plus Offramp's
 //! `operation_id`, `dry_run`, `plan_hash`, `status` and `blast_radius`.
 
 use serde::{Deserialize, Serialize};
