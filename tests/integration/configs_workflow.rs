@@ -376,9 +376,15 @@ async fn an_interrupted_run_resumes_without_double_changes() {
     assert!(done_before > 0 && done_before < 10_000, "interrupted half-way: {done_before}");
 
     sandbox.set_latency(Duration::ZERO);
+    // The dropped run never released its lease: a resume waits for it to expire, or
+    // breaks it when the caller knows the run is dead.
     let resumed = deactivate_configs(
         &h.deps(),
-        DeactivateConfigsRequest { operation_id: Some(operation_id.clone()), ..DeactivateConfigsRequest::default() },
+        DeactivateConfigsRequest {
+            operation_id: Some(operation_id.clone()),
+            break_lease: true,
+            ..DeactivateConfigsRequest::default()
+        },
     )
     .await;
     assert!(resumed.success, "{:?}", resumed.errors);
@@ -589,4 +595,158 @@ async fn the_lambda_uses_the_clients_guard_setting_on_every_psa() {
             sim(&sandbox, kind).configuration_ids_of(250).iter().all(|id| sim(&sandbox, kind).update_count(*id) == 0)
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// One run at a time per client (the lease) and idempotent requests.
+// ---------------------------------------------------------------------------
+
+fn large_request() -> DeactivateConfigsRequest {
+    DeactivateConfigsRequest { override_blast_radius: true, ..request(LARGE_CLIENT) }
+}
+
+/// Every configuration of the large client was patched exactly once.
+fn each_patched_once(sandbox: &Sandbox) -> bool {
+    let cw = sandbox.connectwise();
+    cw.configurations_of(300).iter().all(|c| cw.patch_count(c["id"].as_i64().unwrap()) == 1)
+}
+
+#[tokio::test]
+async fn two_runs_on_one_client_race_and_exactly_one_changes_anything() {
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 200, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_latency(Duration::from_millis(10));
+    let h = Harness::new(&sandbox);
+    let (deps_a, deps_b) = (h.deps(), h.deps());
+    let (a, b) =
+        tokio::join!(deactivate_configs(&deps_a, large_request()), deactivate_configs(&deps_b, large_request()));
+    let (winner, loser) = if a.success { (a, b) } else { (b, a) };
+    assert!(winner.success, "{:?}", winner.errors);
+    assert_eq!(winner.statistics.configs_deactivated, 200);
+    assert_eq!(loser.errors[0].code, ErrorCode::OperationInProgress, "{:?}", loser.errors);
+    let running = winner.operation_id.as_deref().unwrap();
+    assert!(loser.errors[0].message.contains(running), "names the running operation: {}", loser.errors[0].message);
+    assert_eq!(patches(&sandbox), 200, "the loser changed nothing");
+    assert!(each_patched_once(&sandbox));
+}
+
+#[tokio::test]
+async fn a_resume_or_a_rollback_of_a_running_operation_is_refused() {
+    use offramp::workflows::rollback::{RollbackDeps, RollbackRequest, rollback};
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 300, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_latency(Duration::from_millis(20));
+    let h = Harness::new(&sandbox);
+    let deps = h.deps();
+    let run = deactivate_configs(&deps, large_request());
+    let meanwhile = async {
+        while patches(&sandbox) < 20 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let operation_id =
+            h.audit.list_operations(&Default::default()).await.unwrap()[0].operation.operation_id.clone();
+        let resume = DeactivateConfigsRequest { operation_id: Some(operation_id.clone()), ..Default::default() };
+        let resumed = deactivate_configs(&h.deps(), resume).await;
+        let rdeps = RollbackDeps { psa: &h.psa, audit: h.audit.as_ref(), registry: offramp::workflows::restorers() };
+        let undo = rollback(&rdeps, RollbackRequest { operation_id, ..Default::default() }).await;
+        (resumed, undo)
+    };
+    let (report, (resumed, undo)) = tokio::join!(run, meanwhile);
+    assert!(report.success, "{:?}", report.errors);
+    assert_eq!(resumed.errors[0].code, ErrorCode::OperationInProgress, "{:?}", resumed.errors);
+    assert_eq!(undo.errors[0].code, ErrorCode::OperationInProgress, "{:?}", undo.errors);
+    assert_eq!(undo.operation_id, None, "the refused rollback created no operation");
+    assert_eq!(patches(&sandbox), 300, "nothing was changed twice or undone");
+    assert!(each_patched_once(&sandbox));
+}
+
+#[tokio::test]
+async fn a_killed_run_holds_its_lease_until_it_expires_or_is_broken() {
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 400, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_latency(Duration::from_millis(5));
+    let h = Harness::new(&sandbox);
+    let deps = h.deps();
+    let run = deactivate_configs(&deps, large_request());
+    tokio::select! {
+        report = run => panic!("finished before it could be killed: {:?}", report.statistics),
+        _ = async { while patches(&sandbox) < 50 { tokio::time::sleep(Duration::from_millis(5)).await } } => {}
+    }
+    let operation_id = h.audit.list_operations(&Default::default()).await.unwrap()[0].operation.operation_id.clone();
+    let resume = DeactivateConfigsRequest { operation_id: Some(operation_id.clone()), ..Default::default() };
+    let refused = deactivate_configs(&h.deps(), resume.clone()).await;
+    assert_eq!(refused.errors[0].code, ErrorCode::OperationInProgress, "the dead run's lease has not expired");
+    let before = patches(&sandbox);
+    assert!(before < 400);
+
+    let broken = deactivate_configs(&h.deps(), DeactivateConfigsRequest { break_lease: true, ..resume }).await;
+    assert!(broken.success, "{:?}", broken.errors);
+    assert!(each_patched_once(&sandbox), "the resume finished the rest, nothing twice");
+    let detail = h.audit.operation(&operation_id).await.unwrap().unwrap();
+    let resumed = detail.events.iter().find(|e| e.kind == OperationEventKind::Resumed).expect("resumed event");
+    assert_eq!(resumed.detail["lease_broken"], json!(true), "breaking the lease is recorded");
+}
+
+#[tokio::test]
+async fn an_expired_lease_lets_the_next_run_in_without_breaking_it() {
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 100, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_latency(Duration::from_millis(5));
+    let h = Harness::new(&sandbox);
+    let mut deps = h.deps();
+    deps.options.lease =
+        offramp::operation::LeaseOptions { ttl: Duration::from_millis(300), renew_every: Duration::from_millis(100) };
+    tokio::select! {
+        report = deactivate_configs(&deps, large_request()) => panic!("not killed: {:?}", report.statistics),
+        _ = async { while patches(&sandbox) < 10 { tokio::time::sleep(Duration::from_millis(2)).await } } => {}
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let operation_id = h.audit.list_operations(&Default::default()).await.unwrap()[0].operation.operation_id.clone();
+    let resumed =
+        deactivate_configs(&deps, DeactivateConfigsRequest { operation_id: Some(operation_id), ..Default::default() })
+            .await;
+    assert!(resumed.success, "{:?}", resumed.errors);
+    assert!(each_patched_once(&sandbox));
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_first_report_and_runs_nothing_again() {
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 100, ..SandboxConfig::default() }).await.unwrap();
+    let h = Harness::new(&sandbox);
+    let keyed = DeactivateConfigsRequest { idempotency_key: Some("ticket-4711".into()), ..large_request() };
+    let first = deactivate_configs(&h.deps(), keyed.clone()).await;
+    assert!(first.success, "{:?}", first.errors);
+    assert_eq!(patches(&sandbox), 100);
+
+    let again = deactivate_configs(&h.deps(), keyed.clone()).await;
+    assert_eq!(again, first, "the first run's report, as it was");
+    assert_eq!(patches(&sandbox), 100, "nothing ran again");
+    assert_eq!(h.audit.list_operations(&Default::default()).await.unwrap().len(), 1, "no second operation");
+
+    let other = deactivate_configs(&h.deps(), DeactivateConfigsRequest { dry_run: true, ..keyed }).await;
+    assert_eq!(other.errors[0].code, ErrorCode::InvalidInput, "same key, other payload: {:?}", other.errors);
+    assert!(other.errors[0].message.contains("ticket-4711"));
+}
+
+#[tokio::test]
+async fn a_repeated_request_while_the_first_still_runs_is_in_progress() {
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 200, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_latency(Duration::from_millis(10));
+    let h = Harness::new(&sandbox);
+    let keyed = DeactivateConfigsRequest { idempotency_key: Some("webhook-1".into()), ..large_request() };
+    let (deps_a, deps_b) = (h.deps(), h.deps());
+    let second = async {
+        while patches(&sandbox) < 5 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        deactivate_configs(&deps_b, keyed.clone()).await
+    };
+    let (first, second) = tokio::join!(deactivate_configs(&deps_a, keyed.clone()), second);
+    assert!(first.success, "{:?}", first.errors);
+    assert_eq!(second.errors[0].code, ErrorCode::OperationInProgress, "{:?}", second.errors);
+    assert_eq!(patches(&sandbox), 200);
+    // Once finished, the retry gets the first answer.
+    assert_eq!(deactivate_configs(&h.deps(), keyed).await, first);
 }

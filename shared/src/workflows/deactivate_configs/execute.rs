@@ -37,6 +37,7 @@ pub(super) async fn apply_plan(
     plan: Plan,
     approval: BoundApproval,
     blast: ConfigBlastRadius,
+    lease_broken: bool,
 ) -> Result<ConfigDeactivationReport, OfframpError> {
     let operation_id = record.operation_id.clone();
     let recorder = Recorder::new(deps.audit, &operation_id);
@@ -48,6 +49,7 @@ pub(super) async fn apply_plan(
         "approved_by": approval.approved_by,
         "planned": plan.to_deactivate(),
         "blast_radius": blast,
+        "lease_broken": lease_broken,
     });
     recorder.event(OperationEventKind::Started, started).await?;
     tracing::info!(plan_hash = %plan.hash, configs = plan.configs.len(), "operation started");

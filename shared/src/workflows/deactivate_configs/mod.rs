@@ -314,7 +314,7 @@ async fn plan_and_gate(
     };
     if let Gate::Apply(approval) = gate {
         let lease = operation::lease::target(deps.psa.kind().as_str(), &client.id);
-        let work = execute::apply_plan(deps, record, &client, plan, approval, blast.clone());
+        let work = execute::apply_plan(deps, record, &client, plan, approval, blast.clone(), request.break_lease);
         let applied =
             operation::with_lease(deps.audit, deps.options.lease, lease, &operation_id, request.break_lease, work)
                 .await

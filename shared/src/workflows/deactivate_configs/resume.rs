@@ -41,7 +41,7 @@ pub(super) async fn resume(
         ))));
     }
     let lease = operation::lease::target(deps.psa.kind().as_str(), &client.id);
-    let work = continue_operation(deps, v, &detail, &client);
+    let work = continue_operation(deps, v, &detail, &client, break_lease);
     operation::with_lease(deps.audit, deps.options.lease, lease, operation_id, break_lease, work)
         .await
         .map_err(fail)?
@@ -53,6 +53,7 @@ async fn continue_operation(
     v: &Validated,
     detail: &OperationDetail,
     client: &Company,
+    lease_broken: bool,
 ) -> Result<ConfigDeactivationReport, OfframpError> {
     let op = &detail.operation;
     let operation_id = op.operation_id.as_str();
@@ -70,7 +71,7 @@ async fn continue_operation(
         return Ok(report);
     }
     let remaining = work.iter().filter(|w| w.action != WorkAction::Skip).count();
-    let detail_json = json!({ "resumed_by": v.initiated_by, "remaining": remaining });
+    let detail_json = json!({ "resumed_by": v.initiated_by, "remaining": remaining, "lease_broken": lease_broken });
     Recorder::new(deps.audit, operation_id).event(OperationEventKind::Resumed, detail_json).await?;
     tracing::info!(recorded = done.len(), remaining = work.len(), "resuming operation");
     let mut applied: Applied<ItemResult> = execute::execute(deps, operation_id, work).await;
