@@ -3,12 +3,14 @@
 pub mod audit;
 pub mod contact;
 pub mod docs;
+pub mod lease;
 pub mod notify;
 pub mod psa;
 
 pub use audit::*;
 pub use contact::*;
 pub use docs::*;
+pub use lease::*;
 pub use notify::*;
 pub use psa::*;
 
