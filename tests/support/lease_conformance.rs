@@ -17,6 +17,18 @@ use serde_json::json;
 /// Racing rounds: each round is a fresh target that four contenders try to take at once.
 const RACE_ROUNDS: usize = 20;
 
+/// A lifetime meant to run out during the test: long enough that a loaded machine (and a
+/// slow moto) still makes the "before it runs out" calls in time.
+fn short() -> chrono::Duration {
+    chrono::Duration::milliseconds(1_000)
+}
+
+/// Sleep until `at` has passed (by a margin, clocks being read in milliseconds).
+async fn sleep_past(at: chrono::DateTime<chrono::Utc>) {
+    let left = (at - now()).num_milliseconds().max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(left + 50)).await;
+}
+
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
@@ -26,7 +38,7 @@ pub fn lease_request(target: &str, ttl: chrono::Duration) -> LeaseRequest {
     LeaseRequest {
         target: target.to_string(),
         operation_id: new_operation_id(),
-        holder: uuid::Uuid::new_v4().to_string(),
+        holder: uuid::Uuid::now_v7().to_string(),
         ttl,
         break_existing: false,
     }
@@ -93,10 +105,10 @@ async fn race_for_one_target(first: &dyn AuditStore, second: &dyn AuditStore) {
 async fn expiry_and_break(first: &dyn AuditStore, second: &dyn AuditStore) {
     // A lease runs out: anyone may take it then.
     let target = unique("autotask#expiry");
-    let short = acquire(first, &lease_request(&target, chrono::Duration::milliseconds(100))).await;
+    let short = acquire(first, &lease_request(&target, short())).await;
     let blocked = lease_request(&target, minutes(5));
     assert_held_by(second.acquire_lease(&blocked).await, &short, "before the expiry");
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    sleep_past(short.expires_at).await;
     assert_eq!(current(second, &target).await, Some(short.clone()), "an expired lease is still readable as stored");
     let after = acquire(second, &blocked).await;
     assert_eq!(current(first, &target).await, Some(after.clone()), "an expired lease was taken");
@@ -119,8 +131,10 @@ async fn expiry_and_break(first: &dyn AuditStore, second: &dyn AuditStore) {
 
 async fn stale_holders(first: &dyn AuditStore, second: &dyn AuditStore) {
     let target = unique("halo#stale");
-    let old = acquire(first, &lease_request(&target, chrono::Duration::milliseconds(50))).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let old = acquire(first, &lease_request(&target, short())).await;
+    // And a lease that lapses with nobody taking it.
+    let lapsed = acquire(first, &lease_request(&unique("halo#lapsed"), short())).await;
+    sleep_past(old.expires_at.max(lapsed.expires_at)).await;
     let new = acquire(second, &lease_request(&target, minutes(5))).await;
 
     // The run that lost its lease can neither renew nor release the new holder's.
@@ -139,9 +153,8 @@ async fn stale_holders(first: &dyn AuditStore, second: &dyn AuditStore) {
     assert_eq!(current(first, &target).await, Some(renewed.clone()), "the renewal is stored");
 
     // An expired lease nobody took is still its holder's to renew.
-    let lapsed = acquire(first, &lease_request(&unique("halo#lapsed"), chrono::Duration::milliseconds(20))).await;
-    tokio::time::sleep(Duration::from_millis(80)).await;
-    first.renew_lease(&lapsed, minutes(5)).await.expect("renewing a lapsed lease nobody took");
+    let renewed_lapse = first.renew_lease(&lapsed, minutes(5)).await.expect("renewing a lapsed lease nobody took");
+    assert_eq!(current(second, &lapsed.target).await, Some(renewed_lapse));
 
     // Released: gone, anyone may take it, and the old holder can no longer renew.
     second.release_lease(&renewed).await.expect("release");
@@ -239,24 +252,25 @@ async fn claim_complete_replay(first: &dyn AuditStore, second: &dyn AuditStore) 
 }
 
 async fn expiry_takeover_release(first: &dyn AuditStore, second: &dyn AuditStore) {
-    // The whole record expires: the key is free again.
-    let key = unique("deactivate-contacts#autotask#7");
-    let short = idempotency_record(&key, "hash-a", chrono::Duration::milliseconds(100), None);
-    assert_eq!(claim(first, &short).await, IdempotencyClaim::Claimed);
-    let completed = IdempotencyRecord { status: IdempotencyStatus::Completed, ..short.clone() };
+    let day = chrono::Duration::hours(24);
+    // A record that expires as a whole, completed...
+    let expiring_key = unique("deactivate-contacts#autotask#7");
+    let expiring = idempotency_record(&expiring_key, "hash-a", short(), None);
+    assert_eq!(claim(first, &expiring).await, IdempotencyClaim::Claimed);
+    let completed = IdempotencyRecord { status: IdempotencyStatus::Completed, ..expiring.clone() };
     first.complete_idempotency_key(&completed).await.expect("complete");
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    let fresh = idempotency_record(&key, "hash-b", chrono::Duration::hours(24), Some(minutes(15)));
+    // ...and an in-progress claim whose run dies: taken over after in_progress_until, not before.
+    let crashed_key = unique("rollback#halo#9");
+    let crashed = idempotency_record(&crashed_key, "hash-a", day, Some(short()));
+    assert_eq!(claim(first, &crashed).await, IdempotencyClaim::Claimed);
+    let takeover = idempotency_record(&crashed_key, "hash-a", day, Some(minutes(15)));
+    assert_eq!(existing(claim(second, &takeover).await, "before the in-progress timeout"), crashed);
+    let fresh = idempotency_record(&expiring_key, "hash-b", day, Some(minutes(15)));
+    assert_eq!(existing(claim(second, &fresh).await, "before the expiry"), completed);
+
+    sleep_past(expiring.expires_at.max(crashed.in_progress_until.expect("set"))).await;
     assert_eq!(claim(second, &fresh).await, IdempotencyClaim::Claimed, "an expired record is re-claimable");
     assert_eq!(existing(claim(first, &fresh).await, "after re-claim"), fresh);
-
-    // An in-progress claim whose run died: taken over after in_progress_until, not before.
-    let key = unique("rollback#halo#9");
-    let crashed = idempotency_record(&key, "hash-a", chrono::Duration::hours(24), Some(chrono::Duration::milliseconds(100)));
-    assert_eq!(claim(first, &crashed).await, IdempotencyClaim::Claimed);
-    let takeover = idempotency_record(&key, "hash-a", chrono::Duration::hours(24), Some(minutes(15)));
-    assert_eq!(existing(claim(second, &takeover).await, "before the in-progress timeout"), crashed);
-    tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(claim(second, &takeover).await, IdempotencyClaim::Claimed, "a stale in-progress claim is taken over");
     assert_eq!(existing(claim(first, &crashed).await, "after the takeover").operation_id, takeover.operation_id);
 
