@@ -269,7 +269,10 @@ async fn write_one_of_each(store: &dyn AuditStore) -> OperationDetail {
     let op = operation_record("250", "connectwise", false);
     let id = &op.operation_id;
     store.create_operation(&op).await.expect("create");
-    store.append_event(&OperationEvent::new(id, OperationEventKind::Started, serde_json::json!({}))).await.expect("event");
+    store
+        .append_event(&OperationEvent::new(id, OperationEventKind::Started, serde_json::json!({})))
+        .await
+        .expect("event");
     store.put_snapshots(&[snapshot(id, "configuration", "1")]).await.expect("snapshot");
     store.put_changes(&[change(id, "1", ItemOutcome::Changed)]).await.expect("change");
     store.operation(id).await.expect("read").expect("present")
@@ -383,8 +386,11 @@ async fn sqlite_reads_records_in_todays_format() {
         .expect("operation row");
         for event in &legacy.events {
             let event_id = text(&parse(event), "event_id");
-            raw.execute("INSERT INTO events (operation_id, event_id, data) VALUES (?1, ?2, ?3)", [&id, &event_id, *event])
-                .expect("event row");
+            raw.execute(
+                "INSERT INTO events (operation_id, event_id, data) VALUES (?1, ?2, ?3)",
+                [&id, &event_id, *event],
+            )
+            .expect("event row");
         }
         for snap in &legacy.snapshots {
             let v = parse(snap);
@@ -418,7 +424,8 @@ async fn dynamodb_reads_items_in_todays_format() {
         // A dry run's items carry the TTL attribute; a real run's do not.
         let expiry = header["dry_run"].as_bool().expect("dry_run").then(|| AttributeValue::N("1900000000".into()));
         let item = |sk: String, data: &str| -> Item {
-            let mut item = Item::from([("pk".into(), s(&format!("OP#{id}"))), ("sk".into(), s(&sk)), ("data".into(), s(data))]);
+            let mut item =
+                Item::from([("pk".into(), s(&format!("OP#{id}"))), ("sk".into(), s(&sk)), ("data".into(), s(data))]);
             if let Some(expiry) = &expiry {
                 item.insert("expires_at".into(), expiry.clone());
             }

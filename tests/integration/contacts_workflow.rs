@@ -667,7 +667,10 @@ impl AuditStore for FaultyAudit {
         self.inner.child_operations(parent_operation_id).await
     }
 
-    async fn acquire_lease(&self, request: &offramp::domain::LeaseRequest) -> Result<offramp::domain::Lease, AuditError> {
+    async fn acquire_lease(
+        &self,
+        request: &offramp::domain::LeaseRequest,
+    ) -> Result<offramp::domain::Lease, AuditError> {
         self.inner.acquire_lease(request).await
     }
 

@@ -429,10 +429,7 @@ impl AuditStore for TrailFailingAfterDeletion {
     async fn release_lease(&self, lease: &offramp::domain::Lease) -> Result<(), offramp::error::AuditError> {
         self.0.release_lease(lease).await
     }
-    async fn current_lease(
-        &self,
-        target: &str,
-    ) -> Result<Option<offramp::domain::Lease>, offramp::error::AuditError> {
+    async fn current_lease(&self, target: &str) -> Result<Option<offramp::domain::Lease>, offramp::error::AuditError> {
         self.0.current_lease(target).await
     }
     async fn claim_idempotency_key(

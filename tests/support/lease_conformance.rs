@@ -167,8 +167,8 @@ async fn stale_holders(first: &dyn AuditStore, second: &dyn AuditStore) {
 
 async fn targets_are_independent(store: &dyn AuditStore) {
     let suffix = uuid::Uuid::now_v7().simple().to_string();
-    let targets =
-        ["connectwise#250", "autotask#250", "connectwise#2500", "itglue#250", "a#b", "a%23b"].map(|t| format!("{t}{suffix}"));
+    let targets = ["connectwise#250", "autotask#250", "connectwise#2500", "itglue#250", "a#b", "a%23b"]
+        .map(|t| format!("{t}{suffix}"));
     let mut leases = Vec::new();
     for target in &targets {
         leases.push(acquire(store, &lease_request(target, minutes(5))).await);
@@ -237,7 +237,8 @@ async fn claim_complete_replay(first: &dyn AuditStore, second: &dyn AuditStore) 
     // Completing needs the same payload hash.
     let wrong = IdempotencyRecord { status: IdempotencyStatus::Completed, ..other.clone() };
     assert!(matches!(second.complete_idempotency_key(&wrong).await, Err(AuditError::IdempotencyKeyLost { .. })));
-    let report = json!({"success": true, "statistics": {"configs_deactivated": 3}, "operation_id": record.operation_id});
+    let report =
+        json!({"success": true, "statistics": {"configs_deactivated": 3}, "operation_id": record.operation_id});
     let completed = IdempotencyRecord { status: IdempotencyStatus::Completed, report: Some(report), ..record.clone() };
     first.complete_idempotency_key(&completed).await.expect("complete");
     assert_eq!(existing(claim(second, &retry).await, "after completion"), completed, "the first run's answer");
@@ -290,8 +291,9 @@ async fn expiry_takeover_release(first: &dyn AuditStore, second: &dyn AuditStore
 async fn race_for_one_key(first: &dyn AuditStore, second: &dyn AuditStore) {
     for round in 0..RACE_ROUNDS / 2 {
         let key = unique(&format!("deactivate-configs#race{round}"));
-        let records: Vec<IdempotencyRecord> =
-            (0..4).map(|_| idempotency_record(&key, "hash-a", chrono::Duration::hours(24), Some(minutes(15)))).collect();
+        let records: Vec<IdempotencyRecord> = (0..4)
+            .map(|_| idempotency_record(&key, "hash-a", chrono::Duration::hours(24), Some(minutes(15))))
+            .collect();
         let (c0, c1, c2, c3) = tokio::join!(
             first.claim_idempotency_key(&records[0]),
             second.claim_idempotency_key(&records[1]),

@@ -139,12 +139,21 @@ pub async fn assert_legacy_operations_read(store: &dyn AuditStore) {
         let kinds: Vec<Value> = detail.events.iter().map(|e| serialised(&e.kind)).collect();
         let expected: Vec<Value> = legacy.events.iter().map(|e| parse(e)["kind"].clone()).collect();
         assert_eq!(kinds, expected, "{id}: event kinds, oldest first");
-        let snapshot_names: Vec<(Value, Value)> =
-            detail.snapshots.iter().map(|s| { let v = serialised(s); (v["item_type"].clone(), v["planned_action"].clone()) }).collect();
+        let snapshot_names: Vec<(Value, Value)> = detail
+            .snapshots
+            .iter()
+            .map(|s| {
+                let v = serialised(s);
+                (v["item_type"].clone(), v["planned_action"].clone())
+            })
+            .collect();
         let mut expected: Vec<(Value, Value)> = legacy
             .snapshots
             .iter()
-            .map(|s| { let v = parse(s); (v["item_type"].clone(), v["planned_action"].clone()) })
+            .map(|s| {
+                let v = parse(s);
+                (v["item_type"].clone(), v["planned_action"].clone())
+            })
             .collect();
         expected.sort_by_key(|(t, _)| t.to_string());
         assert_eq!(snapshot_names, expected, "{id}: snapshot item types and actions");
@@ -172,7 +181,13 @@ async fn assert_listed(store: &dyn AuditStore) {
     let workflows: Vec<Value> = listed.iter().map(|s| serialised(&s.operation)["workflow"].clone()).collect();
     assert_eq!(
         workflows,
-        [json!("deactivate-configs"), json!("delete-itglue-org"), json!("rollback"), json!("deactivate-contacts"), json!("deactivate-configs")]
+        [
+            json!("deactivate-configs"),
+            json!("delete-itglue-org"),
+            json!("rollback"),
+            json!("deactivate-contacts"),
+            json!("deactivate-configs")
+        ]
     );
     let last: Vec<Option<OperationEventKind>> = listed.iter().map(|s| s.last_event).collect();
     use OperationEventKind::{Completed, Planned};

@@ -188,7 +188,8 @@ impl DynamoDbAuditStore {
     /// `AlreadyExists` naming the first of these items found in the table (consistent reads).
     async fn check_none_exist(&self, what: &str, items: &[&NewItem]) -> Result<(), AuditError> {
         for chunk in items.chunks(BATCH_GET_GROUP) {
-            let key_of = |n: &NewItem| (string_attr(&n.item, attr::PK).to_string(), string_attr(&n.item, attr::SK).to_string());
+            let key_of =
+                |n: &NewItem| (string_attr(&n.item, attr::PK).to_string(), string_attr(&n.item, attr::SK).to_string());
             let by_key: HashMap<(String, String), &str> = chunk.iter().map(|n| (key_of(n), n.name.as_str())).collect();
             let mut pending = Some(
                 KeysAndAttributes::builder()
@@ -225,7 +226,8 @@ impl DynamoDbAuditStore {
                 let found = out.responses.as_mut().and_then(|r| r.remove(&self.table)).unwrap_or_default();
                 if let Some(item) = found.first() {
                     let key = (string_attr(item, attr::PK).to_string(), string_attr(item, attr::SK).to_string());
-                    let name = by_key.get(&key).map(|n| n.to_string()).unwrap_or_else(|| format!("{}/{}", key.0, key.1));
+                    let name =
+                        by_key.get(&key).map(|n| n.to_string()).unwrap_or_else(|| format!("{}/{}", key.0, key.1));
                     return Err(AuditError::AlreadyExists { key: name });
                 }
                 pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
