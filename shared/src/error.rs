@@ -190,12 +190,21 @@ pub enum AuditError {
     Unavailable { message: String },
     #[error("audit record is malformed: {message}")]
     Corrupt { message: String },
-    /// PLACEHOLDER (storage branch): another run holds the target's lease.
-    #[error("operation {operation_id} is running on {target} (its lease expires at {expires_at})")]
+    /// Another run holds the target's lease: nothing was changed.
+    #[error(
+        "{target} is being changed by operation {operation_id} (its lease expires at {}); \
+         wait for it to finish, or break the lease if that run is known to be dead",
+        expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )]
     LeaseHeld { target: String, operation_id: String, expires_at: chrono::DateTime<chrono::Utc> },
-    /// PLACEHOLDER (storage branch): the lease was taken over.
-    #[error("the lease on {target} was lost")]
+    /// The lease was taken over by another run (it had expired, or was broken): this run
+    /// must stop changing the target.
+    #[error("the lease on {target} was taken over by another run")]
     LeaseLost { target: String },
+    /// Completing an idempotency key found it no longer claimed by this request (released,
+    /// taken over after its in-progress time, or claimed with another payload).
+    #[error("idempotency key {key} is no longer claimed by this request")]
+    IdempotencyKeyLost { key: String },
 }
 
 /// Errors from a documentation platform adapter (IT Glue).

@@ -669,6 +669,44 @@ impl AuditStore for FaultyAudit {
     async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError> {
         self.inner.child_operations(parent_operation_id).await
     }
+
+    async fn acquire_lease(
+        &self,
+        request: &offramp::domain::LeaseRequest,
+    ) -> Result<offramp::domain::Lease, AuditError> {
+        self.inner.acquire_lease(request).await
+    }
+
+    async fn renew_lease(
+        &self,
+        lease: &offramp::domain::Lease,
+        ttl: chrono::Duration,
+    ) -> Result<offramp::domain::Lease, AuditError> {
+        self.inner.renew_lease(lease, ttl).await
+    }
+
+    async fn release_lease(&self, lease: &offramp::domain::Lease) -> Result<(), AuditError> {
+        self.inner.release_lease(lease).await
+    }
+
+    async fn current_lease(&self, target: &str) -> Result<Option<offramp::domain::Lease>, AuditError> {
+        self.inner.current_lease(target).await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        record: &offramp::domain::IdempotencyRecord,
+    ) -> Result<offramp::domain::IdempotencyClaim, AuditError> {
+        self.inner.claim_idempotency_key(record).await
+    }
+
+    async fn complete_idempotency_key(&self, record: &offramp::domain::IdempotencyRecord) -> Result<(), AuditError> {
+        self.inner.complete_idempotency_key(record).await
+    }
+
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), AuditError> {
+        self.inner.release_idempotency_key(key).await
+    }
 }
 
 fn resume_request(operation_id: &str) -> DeactivateContactsRequest {
@@ -760,7 +798,12 @@ async fn an_interrupted_rollback_records_what_it_restored_and_a_second_one_finis
         });
         let updates = sim.contact_update_count(again_inactive);
 
-        let second = rollback(&rdeps, request()).await;
+        // The cut-short rollback still holds the client's lease (its process "died"): the
+        // next one is refused until the lease expires, or breaks it knowingly.
+        let refused = rollback(&rdeps, request()).await;
+        assert_eq!(refused.errors[0].code, ErrorCode::OperationInProgress, "{kind}: {:?}", refused.errors);
+        assert!(refused.errors[0].message.contains(&first_id), "{kind}: names the holder");
+        let second = rollback(&rdeps, RollbackRequest { break_lease: true, ..request() }).await;
         assert!(second.success, "{kind}: {:?}", second.errors);
         let conflicts = if kind == PsaKind::Halo { 1 } else { 2 };
         let st = &second.statistics;

@@ -413,6 +413,40 @@ impl AuditStore for TrailFailingAfterDeletion {
     ) -> Result<Vec<offramp::domain::OperationRecord>, offramp::error::AuditError> {
         self.0.child_operations(parent).await
     }
+    async fn acquire_lease(
+        &self,
+        request: &offramp::domain::LeaseRequest,
+    ) -> Result<offramp::domain::Lease, offramp::error::AuditError> {
+        self.0.acquire_lease(request).await
+    }
+    async fn renew_lease(
+        &self,
+        lease: &offramp::domain::Lease,
+        ttl: chrono::Duration,
+    ) -> Result<offramp::domain::Lease, offramp::error::AuditError> {
+        self.0.renew_lease(lease, ttl).await
+    }
+    async fn release_lease(&self, lease: &offramp::domain::Lease) -> Result<(), offramp::error::AuditError> {
+        self.0.release_lease(lease).await
+    }
+    async fn current_lease(&self, target: &str) -> Result<Option<offramp::domain::Lease>, offramp::error::AuditError> {
+        self.0.current_lease(target).await
+    }
+    async fn claim_idempotency_key(
+        &self,
+        record: &offramp::domain::IdempotencyRecord,
+    ) -> Result<offramp::domain::IdempotencyClaim, offramp::error::AuditError> {
+        self.0.claim_idempotency_key(record).await
+    }
+    async fn complete_idempotency_key(
+        &self,
+        record: &offramp::domain::IdempotencyRecord,
+    ) -> Result<(), offramp::error::AuditError> {
+        self.0.complete_idempotency_key(record).await
+    }
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), offramp::error::AuditError> {
+        self.0.release_idempotency_key(key).await
+    }
 }
 
 /// The deletion cannot be taken back, so a trail that fails right after it must not turn

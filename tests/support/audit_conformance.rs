@@ -251,6 +251,25 @@ pub async fn run_conformance(store: &dyn AuditStore) {
     let dup = change(&a.operation_id, "item-005", ItemOutcome::Changed);
     let twice: Vec<ItemChange> = vec![change(&a.operation_id, "item-004", ItemOutcome::Changed), dup.clone(), dup];
     expect_already_exists("put_changes naming one change id twice", store.put_changes(&twice).await);
+
+    // Calls that would rewrite a change are refused and write nothing: alone, among new
+    // changes (one DynamoDB transaction), and among 120 new ones (two, checked first).
+    let rewritten = ItemChange { item_name: "rewritten".to_string(), ..changes[7].clone() };
+    expect_already_exists("put_changes rewriting one", store.put_changes(std::slice::from_ref(&rewritten)).await);
+    let fresh = |n: usize| -> Vec<ItemChange> {
+        (0..n).map(|i| change(&a.operation_id, &format!("fresh-{i:03}"), ItemOutcome::Changed)).collect()
+    };
+    let mut small = fresh(3);
+    small.push(rewritten.clone());
+    expect_already_exists("put_changes rewriting one (4, conflict last)", store.put_changes(&small).await);
+    let mut large = fresh(120);
+    large.push(rewritten);
+    expect_already_exists("put_changes rewriting one (121, conflict last)", store.put_changes(&large).await);
+    assert_changes(
+        &detail(store, &a.operation_id).await.changes,
+        &expected_changes,
+        "refused change calls wrote nothing and rewrote nothing",
+    );
     store.put_changes(&[]).await.expect("an empty call is fine");
 
     // --- Round trip ------------------------------------------------------------

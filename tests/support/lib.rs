@@ -2,5 +2,7 @@
 
 pub mod audit_conformance;
 pub mod connectwise;
+pub mod lease_conformance;
+pub mod legacy_records;
 pub mod moto;
 pub mod psa;

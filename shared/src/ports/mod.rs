@@ -8,9 +8,10 @@
 pub use async_trait::async_trait;
 
 use crate::domain::{
-    Company, ConfigStatus, Configuration, Contact, ContractSummary, ItemChange, ItemSnapshot, NewTicket, Notification,
-    OffboardedCriteria, OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary,
-    PrimaryContactSignal, PsaKind, SettingRecord, Ticket, TicketAssignment, TicketNote,
+    Company, ConfigStatus, Configuration, Contact, ContractSummary, IdempotencyClaim, IdempotencyRecord, ItemChange,
+    ItemSnapshot, Lease, LeaseRequest, NewTicket, Notification, OffboardedCriteria, OperationDetail, OperationEvent,
+    OperationFilter, OperationRecord, OperationSummary, PrimaryContactSignal, PsaKind, SettingRecord, Ticket,
+    TicketAssignment, TicketNote,
 };
 use crate::error::{AuditError, DocError, NotifyError, PsaError, SecretError};
 use crate::secret::SecretString;
@@ -125,7 +126,9 @@ pub trait Psa: Send + Sync {
     ) -> Result<Configuration, PsaError>;
 }
 
-/// The audit trail. Append-only: nothing written is ever overwritten.
+/// The audit trail. Append-only: nothing written is ever overwritten. Beside it, and
+/// outside that rule, the store keeps leases and idempotency records (mutable, small,
+/// see [`crate::domain::lease`]).
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Write the operation header. `AuditError::AlreadyExists` if the id is taken.
@@ -158,42 +161,42 @@ pub trait AuditStore: Send + Sync {
     /// created a moment ago may take a moment to appear.
     async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError>;
 
-    // PLACEHOLDER defaults: the storage branch implements these in both stores.
-    async fn acquire_lease(&self, request: &crate::domain::LeaseRequest) -> Result<crate::domain::Lease, AuditError> {
-        let now = crate::domain::now();
-        Ok(crate::domain::Lease {
-            target: request.target.clone(),
-            operation_id: request.operation_id.clone(),
-            holder: request.holder.clone(),
-            acquired_at: now,
-            expires_at: now + request.ttl,
-        })
-    }
-    async fn renew_lease(
-        &self,
-        lease: &crate::domain::Lease,
-        ttl: chrono::Duration,
-    ) -> Result<crate::domain::Lease, AuditError> {
-        Ok(crate::domain::Lease { expires_at: crate::domain::now() + ttl, ..lease.clone() })
-    }
-    async fn release_lease(&self, _lease: &crate::domain::Lease) -> Result<(), AuditError> {
-        Ok(())
-    }
-    async fn current_lease(&self, _target: &str) -> Result<Option<crate::domain::Lease>, AuditError> {
-        Ok(None)
-    }
-    async fn claim_idempotency_key(
-        &self,
-        _record: &crate::domain::IdempotencyRecord,
-    ) -> Result<crate::domain::IdempotencyClaim, AuditError> {
-        Ok(crate::domain::IdempotencyClaim::Claimed)
-    }
-    async fn complete_idempotency_key(&self, _record: &crate::domain::IdempotencyRecord) -> Result<(), AuditError> {
-        Ok(())
-    }
-    async fn release_idempotency_key(&self, _key: &str) -> Result<(), AuditError> {
-        Ok(())
-    }
+    // ----- Leases: one run at a time per target (not append-only) -----
+
+    /// Take the target's lease with one conditional write. It succeeds when no lease is
+    /// stored, or the stored one has expired, or has the same holder (a re-take renews it),
+    /// or `break_existing`. Otherwise [`AuditError::LeaseHeld`] naming the holder's
+    /// operation and when its lease expires; nothing is written then.
+    async fn acquire_lease(&self, request: &LeaseRequest) -> Result<Lease, AuditError>;
+
+    /// Extend the lease to now + `ttl`, if the stored lease still has `lease.holder`;
+    /// else [`AuditError::LeaseLost`]. An expired lease nobody took is still renewed.
+    async fn renew_lease(&self, lease: &Lease, ttl: chrono::Duration) -> Result<Lease, AuditError>;
+
+    /// Remove the lease if the stored one still has `lease.holder`. A lease already gone
+    /// or taken over by another holder is left alone, and that is `Ok`.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), AuditError>;
+
+    /// The target's lease as stored, expired or not.
+    async fn current_lease(&self, target: &str) -> Result<Option<Lease>, AuditError>;
+
+    // ----- Idempotency keys (not append-only; records expire) -----
+
+    /// Write `record` as an in-progress claim with one conditional write: `Claimed` when no
+    /// record of the key exists, or the stored one has expired (`expires_at`), or it is an
+    /// in-progress claim whose `in_progress_until` has passed (a run that died). Otherwise
+    /// `Existing` with the stored record, for the caller to compare `payload_hash` and
+    /// `status`. The stored status is `InProgress` whatever `record.status` says.
+    async fn claim_idempotency_key(&self, record: &IdempotencyRecord) -> Result<IdempotencyClaim, AuditError>;
+
+    /// Store `record` as `Completed` (with its report), if the stored record is still an
+    /// in-progress claim with the same `payload_hash`; else [`AuditError::IdempotencyKeyLost`].
+    /// Touches only the idempotency record.
+    async fn complete_idempotency_key(&self, record: &IdempotencyRecord) -> Result<(), AuditError>;
+
+    /// Delete the key's in-progress claim (the run failed before changing anything), so the
+    /// same request may be tried again at once. A completed record, or none, is left alone.
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), AuditError>;
 }
 
 /// A documentation platform (IT Glue) as the organization deletion workflow (seed 002) needs it.

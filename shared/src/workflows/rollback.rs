@@ -335,7 +335,7 @@ async fn roll_back(
         }
     }
     if !request.dry_run
-        && let Err(error) = start(deps, operation_id, target, &plan).await
+        && let Err(error) = start(deps, operation_id, target, &plan, request.break_lease).await
     {
         return Ok(stop(deps, report, error.into(), "nothing was restored").await);
     }
@@ -441,6 +441,7 @@ async fn start(
     operation_id: &str,
     target: &str,
     plan: &[Planned],
+    lease_broken: bool,
 ) -> Result<(), crate::error::AuditError> {
     let recorder = operation::Recorder::new(deps.audit, operation_id);
     let snapshots = plan.iter().map(|p| ItemSnapshot {
@@ -453,7 +454,7 @@ async fn start(
     });
     recorder.snapshots(snapshots).await?;
     let to_restore = plan.iter().filter(|p| p.action == RollbackAction::Restored).count();
-    let detail = json!({ "rolled_back_operation_id": target, "to_restore": to_restore });
+    let detail = json!({ "rolled_back_operation_id": target, "to_restore": to_restore, "lease_broken": lease_broken });
     recorder.event(OperationEventKind::Started, detail).await
 }
 

@@ -3,31 +3,54 @@
 //! Each record is stored as JSON in a `data` column next to the few key columns
 //! the queries need, so a new field in a record needs no schema change.
 //!
-//! Schema (version 2, in `PRAGMA user_version`):
-//! - `operations (operation_id PRIMARY KEY, psa, client_id, data)`;
-//! - `events (operation_id, event_id, data)`, primary key `(operation_id, event_id)`;
-//! - `snapshots (operation_id, item_type, item_id, data)`, primary key
-//!   `(operation_id, item_type, item_id)`;
-//! - `changes (operation_id, change_id, data)`, primary key `(operation_id, change_id)`;
-//! - `settings (psa, scope, key, version_id, value NULL, set_by, set_at)`, primary key
-//!   `(psa, scope, key, version_id)` (version 2): every `put_setting` is a new row with a
-//!   fresh UUIDv7 `version_id`, whose text sorts by creation, so the newest version of a key
-//!   is the row with the greatest `version_id`. `value` NULL records an unset key. A
-//!   version-1 file is upgraded in place (the table is created on open).
+//! # Schema (version 3, in `PRAGMA user_version`; created in [`schema`])
 //!
-//! The primary keys are the append-only guard: every write is a plain `INSERT`
-//! (never `INSERT OR REPLACE`), so writing a record that exists fails with a
-//! constraint violation, reported as [`AuditError::AlreadyExists`]. Multi-row
-//! writes run in one transaction, so a call that would rewrite one record
-//! writes nothing at all. Triggers also refuse any `UPDATE`, so a later change
-//! to this file cannot quietly start rewriting history.
+//! | Table         | Primary key                            | Other columns | Rows are |
+//! |---------------|----------------------------------------|---------------|----------|
+//! | `operations`  | `operation_id`                         | `psa`, `client_id`, `data` | append-only |
+//! | `events`      | `(operation_id, event_id)`             | `data` | append-only |
+//! | `snapshots`   | `(operation_id, item_type, item_id)`   | `data` | append-only |
+//! | `changes`     | `(operation_id, change_id)`            | `data` | append-only |
+//! | `settings`    | `(psa, scope, key, version_id)`        | `value` NULL, `set_by`, `set_at` | append-only |
+//! | `leases`      | `target`                               | `holder`, `expires_ms`, `data` | updated, deleted |
+//! | `idempotency` | `key`                                  | `payload_hash`, `status`, `expires_ms`, `in_progress_until_ms` NULL, `data` | updated, deleted |
+//!
+//! - Settings: every `put_setting` is a new row with a fresh UUIDv7 `version_id`, whose text
+//!   sorts by creation, so the newest version of a key is the row with the greatest
+//!   `version_id`. `value` NULL records an unset key.
+//! - `*_ms` columns are epoch milliseconds, compared in the conditional writes; `data` holds
+//!   the full [`Lease`](crate::domain::Lease) / [`IdempotencyRecord`](crate::domain::IdempotencyRecord).
+//! - Older files (version 1: no settings; version 2: no leases, no idempotency, no DELETE
+//!   triggers) are upgraded in place on open: every table and trigger is created
+//!   `IF NOT EXISTS`.
+//!
+//! # Append-only guard
+//!
+//! The primary keys are the first guard: every audit write is a plain `INSERT` (never
+//! `INSERT OR REPLACE`), so writing a record that exists fails with a constraint violation,
+//! reported as [`AuditError::AlreadyExists`]. Multi-row writes run in one transaction, so a
+//! call that would rewrite one record writes nothing at all. Triggers on the five audit
+//! tables then refuse every `UPDATE` and `DELETE` (`RAISE(ABORT)`), whoever issues it, so a
+//! later change to this code, or a hand-written statement on the file, cannot quietly
+//! rewrite history.
+//!
+//! Leases and idempotency records are state, not history: each change to them is one
+//! statement carrying its own condition (`INSERT … ON CONFLICT DO UPDATE … WHERE`,
+//! `UPDATE … WHERE holder = ?`), and the rows it affected say whether the condition held
+//! (see [`leases`]).
 //!
 //! The keys are the same as the DynamoDB store's partition and sort keys, so
 //! both stores accept and refuse exactly the same writes.
 //!
 //! The database runs in WAL mode (readers do not block the writer, and a crash
 //! cannot corrupt it) with a busy timeout, so two `offramp` processes on one
-//! laptop wait for each other instead of failing with `SQLITE_BUSY`.
+//! laptop wait for each other instead of failing with `SQLITE_BUSY`; lease and
+//! idempotency writes run in `IMMEDIATE` transactions, so two processes racing for
+//! one lease are serialised by SQLite's write lock.
+
+mod leases;
+pub mod schema;
+mod settings;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -39,74 +62,19 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 
 use crate::domain::{
-    ItemChange, ItemSnapshot, OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary,
-    SettingRecord,
+    IdempotencyClaim, IdempotencyRecord, ItemChange, ItemSnapshot, Lease, LeaseRequest, OperationDetail,
+    OperationEvent, OperationFilter, OperationRecord, OperationSummary,
 };
 use crate::error::AuditError;
-use crate::ports::{AuditStore, SettingsStore};
+use crate::ports::AuditStore;
+use schema::{SCHEMA_VERSION, SchemaError, create_schema};
+pub(crate) use settings::sort_settings;
 
 /// How many operations `list_operations` returns when the filter's limit is 0.
 pub const DEFAULT_LIST_LIMIT: usize = 50;
 
-/// The schema version this code writes and reads (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
-
 /// How long a write waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS operations (
-    operation_id TEXT NOT NULL PRIMARY KEY,
-    psa          TEXT NOT NULL,
-    client_id    TEXT NOT NULL,
-    data         TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS operations_by_client ON operations (client_id, psa, operation_id);
-
-CREATE TABLE IF NOT EXISTS events (
-    operation_id TEXT NOT NULL,
-    event_id     TEXT NOT NULL,
-    data         TEXT NOT NULL,
-    PRIMARY KEY (operation_id, event_id)
-);
-
-CREATE TABLE IF NOT EXISTS snapshots (
-    operation_id TEXT NOT NULL,
-    item_type    TEXT NOT NULL,
-    item_id      TEXT NOT NULL,
-    data         TEXT NOT NULL,
-    PRIMARY KEY (operation_id, item_type, item_id)
-);
-
-CREATE TABLE IF NOT EXISTS changes (
-    operation_id TEXT NOT NULL,
-    change_id    TEXT NOT NULL,
-    data         TEXT NOT NULL,
-    PRIMARY KEY (operation_id, change_id)
-);
-
-CREATE TABLE IF NOT EXISTS settings (
-    psa        TEXT NOT NULL,
-    scope      TEXT NOT NULL,
-    key        TEXT NOT NULL,
-    version_id TEXT NOT NULL,
-    value      TEXT NULL,
-    set_by     TEXT NOT NULL,
-    set_at     TEXT NOT NULL,
-    PRIMARY KEY (psa, scope, key, version_id)
-);
-
-CREATE TRIGGER IF NOT EXISTS operations_append_only BEFORE UPDATE ON operations
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_append_only BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS snapshots_append_only BEFORE UPDATE ON snapshots
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS changes_append_only BEFORE UPDATE ON changes
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS settings_append_only BEFORE UPDATE ON settings
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-";
 
 /// The audit trail in a local SQLite file.
 ///
@@ -180,31 +148,6 @@ impl SqliteAuditStore {
         .await
         .map_err(|e| AuditError::Unavailable { message: format!("{what}: the database task failed: {e}") })?
     }
-}
-
-enum SchemaError {
-    Sql(rusqlite::Error),
-    TooNew(i64),
-}
-
-impl From<rusqlite::Error> for SchemaError {
-    fn from(e: rusqlite::Error) -> Self {
-        SchemaError::Sql(e)
-    }
-}
-
-fn create_schema(conn: &mut Connection) -> Result<(), SchemaError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(SchemaError::TooNew(version));
-    }
-    tx.execute_batch(SCHEMA)?;
-    if version < SCHEMA_VERSION {
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 fn unavailable(what: &str, e: rusqlite::Error) -> AuditError {
@@ -473,119 +416,41 @@ impl AuditStore for SqliteAuditStore {
         })
         .await
     }
-}
 
-/// Text form of `set_at`: RFC 3339 with as many fractional digits as it has, so it reads
-/// back equal.
-pub(crate) fn setting_time(at: &chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
-fn setting_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SettingRecord> {
-    let set_at: String = row.get(5)?;
-    let parsed = chrono::DateTime::parse_from_rfc3339(&set_at)
-        .map(|at| at.with_timezone(&chrono::Utc))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))?;
-    Ok(SettingRecord {
-        psa: row.get(0)?,
-        scope: row.get(1)?,
-        key: row.get(2)?,
-        value: row.get(3)?,
-        set_by: row.get(4)?,
-        set_at: parsed,
-    })
-}
-
-fn setting_read_error(what: &str, e: rusqlite::Error) -> AuditError {
-    match e {
-        rusqlite::Error::FromSqlConversionFailure(_, _, cause) => {
-            AuditError::Corrupt { message: format!("{what}: set_at is not an RFC 3339 time: {cause}") }
-        }
-        e => unavailable(what, e),
-    }
-}
-
-/// Columns in the order [`setting_from_row`] reads them.
-const SETTING_COLUMNS: &str = "psa, scope, key, value, set_by, set_at";
-
-#[async_trait]
-impl SettingsStore for SqliteAuditStore {
-    async fn get_setting(&self, psa: &str, scope: &str, key: &str) -> Result<Option<SettingRecord>, AuditError> {
-        let (psa, scope, key) = (psa.to_string(), scope.to_string(), key.to_string());
-        self.with_conn("get_setting", move |conn| {
-            let what = "reading a setting";
-            conn.query_row(
-                &format!(
-                    "SELECT {SETTING_COLUMNS} FROM settings WHERE psa = ?1 AND scope = ?2 AND key = ?3 \
-                     ORDER BY version_id DESC LIMIT 1"
-                ),
-                params![psa, scope, key],
-                setting_from_row,
-            )
-            .optional()
-            .map_err(|e| setting_read_error(what, e))
-        })
-        .await
+    async fn acquire_lease(&self, request: &LeaseRequest) -> Result<Lease, AuditError> {
+        let request = request.clone();
+        self.with_conn("acquire_lease", move |conn| leases::acquire(conn, &request, crate::domain::now())).await
     }
 
-    async fn put_setting(&self, record: &SettingRecord) -> Result<(), AuditError> {
+    async fn renew_lease(&self, lease: &Lease, ttl: chrono::Duration) -> Result<Lease, AuditError> {
+        let lease = lease.clone();
+        self.with_conn("renew_lease", move |conn| leases::renew(conn, &lease, ttl, crate::domain::now())).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), AuditError> {
+        let lease = lease.clone();
+        self.with_conn("release_lease", move |conn| leases::release(conn, &lease)).await
+    }
+
+    async fn current_lease(&self, target: &str) -> Result<Option<Lease>, AuditError> {
+        let target = target.to_string();
+        self.with_conn("current_lease", move |conn| leases::read_lease(conn, &target)).await
+    }
+
+    async fn claim_idempotency_key(&self, record: &IdempotencyRecord) -> Result<IdempotencyClaim, AuditError> {
         let record = record.clone();
-        // UUIDv7 from one process are ordered by creation even within one millisecond,
-        // so two puts in a row keep their order.
-        let version_id = uuid::Uuid::now_v7().to_string();
-        self.with_conn("put_setting", move |conn| {
-            conn.execute(
-                "INSERT INTO settings (psa, scope, key, version_id, value, set_by, set_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    record.psa,
-                    record.scope,
-                    record.key,
-                    version_id,
-                    record.value,
-                    record.set_by,
-                    setting_time(&record.set_at)
-                ],
-            )
-            .map_err(|e| {
-                insert_error(
-                    "writing a setting",
-                    || format!("setting {}/{}/{}/{version_id}", record.psa, record.scope, record.key),
-                    e,
-                )
-            })?;
-            Ok(())
-        })
-        .await
+        self.with_conn("claim_idempotency_key", move |conn| leases::claim(conn, &record, crate::domain::now())).await
     }
 
-    async fn list_settings(&self, psa: &str, scope: &str) -> Result<Vec<SettingRecord>, AuditError> {
-        let (psa, scope) = (psa.to_string(), scope.to_string());
-        self.with_conn("list_settings", move |conn| {
-            let what = "listing settings";
-            // The newest version of each key: the row no newer row of the same key follows.
-            let sql = format!(
-                "SELECT {SETTING_COLUMNS} FROM settings s WHERE psa = ?1 AND scope = ?2 AND version_id = \
-                 (SELECT MAX(n.version_id) FROM settings n \
-                  WHERE n.psa = s.psa AND n.scope = s.scope AND n.key = s.key) \
-                 ORDER BY key"
-            );
-            let mut stmt = conn.prepare(&sql).map_err(|e| unavailable(what, e))?;
-            let rows = stmt.query_map(params![psa, scope], setting_from_row).map_err(|e| unavailable(what, e))?;
-            let mut records =
-                rows.map(|row| row.map_err(|e| setting_read_error(what, e))).collect::<Result<Vec<_>, _>>()?;
-            // SQLite's BINARY collation orders like Rust strings; sorting here keeps the
-            // order defined in one place for both stores.
-            sort_settings(&mut records);
-            Ok(records)
-        })
-        .await
+    async fn complete_idempotency_key(&self, record: &IdempotencyRecord) -> Result<(), AuditError> {
+        let record = record.clone();
+        self.with_conn("complete_idempotency_key", move |conn| leases::complete(conn, &record)).await
     }
-}
 
-/// The order `list_settings` returns records in, the same in every store.
-pub(crate) fn sort_settings(records: &mut [SettingRecord]) {
-    records.sort_by(|a, b| a.key.cmp(&b.key));
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), AuditError> {
+        let key = key.to_string();
+        self.with_conn("release_idempotency_key", move |conn| leases::release_claim(conn, &key)).await
+    }
 }
 
 fn read_all<T: DeserializeOwned>(
@@ -608,7 +473,8 @@ fn read_all<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ItemOutcome, OperationEventKind};
+    use crate::domain::{ItemOutcome, OperationEventKind, SettingRecord};
+    use crate::ports::SettingsStore;
 
     fn record(id: &str) -> OperationRecord {
         OperationRecord {
@@ -706,7 +572,7 @@ mod tests {
         assert_eq!(store.get_setting("connectwise", "250", "notify_to").await.expect("get"), Some(record));
         let conn = store.conn.lock().expect("lock");
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("pragma");
-        assert_eq!(version, 2);
+        assert_eq!(version, SCHEMA_VERSION);
         let result = conn.execute("UPDATE settings SET value = 'x'", []);
         assert!(result.is_err(), "UPDATE of a setting must be refused");
     }
@@ -735,7 +601,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn updates_are_refused_by_triggers() {
+    async fn updates_and_deletes_are_refused_by_triggers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteAuditStore::open(&dir.path().join("audit.sqlite")).expect("open");
         let op = record(&crate::domain::new_operation_id());
@@ -743,6 +609,44 @@ mod tests {
         let conn = store.conn.lock().expect("lock");
         let result = conn.execute("UPDATE operations SET data = '{}' WHERE operation_id = ?1", [&op.operation_id]);
         assert!(result.is_err(), "UPDATE must be refused");
+        let result = conn.execute("DELETE FROM operations WHERE operation_id = ?1", [&op.operation_id]);
+        assert!(result.expect_err("DELETE must be refused").to_string().contains("append-only"));
+        let left: i64 = conn.query_row("SELECT count(*) FROM operations", [], |r| r.get(0)).expect("count");
+        assert_eq!(left, 1);
+    }
+
+    #[tokio::test]
+    async fn a_version_2_file_gains_delete_triggers_leases_and_idempotency() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.sqlite");
+        {
+            // What version 2 created: the audit tables with UPDATE triggers only, and a row.
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE changes (operation_id TEXT NOT NULL, change_id TEXT NOT NULL, data TEXT NOT NULL,                  PRIMARY KEY (operation_id, change_id));                  CREATE TRIGGER changes_append_only BEFORE UPDATE ON changes                  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;                  INSERT INTO changes VALUES ('op', 'c1', '{}');",
+            )
+            .expect("v2 table");
+            conn.execute("DELETE FROM changes WHERE change_id = 'nothing'", []).expect("v2 lets DELETE through");
+            conn.pragma_update(None, "user_version", 2).expect("pragma");
+        }
+        let store = SqliteAuditStore::open(&path).expect("open a version-2 file");
+        let lease = store
+            .acquire_lease(&LeaseRequest {
+                target: "connectwise#250".into(),
+                operation_id: "op".into(),
+                holder: "h1".into(),
+                ttl: chrono::Duration::seconds(60),
+                break_existing: false,
+            })
+            .await
+            .expect("the leases table exists");
+        assert_eq!(store.current_lease("connectwise#250").await.expect("read"), Some(lease));
+        let conn = store.conn.lock().expect("lock");
+        assert!(conn.execute("DELETE FROM changes", []).is_err(), "DELETE refused after the upgrade");
+        let left: i64 = conn.query_row("SELECT count(*) FROM changes", [], |r| r.get(0)).expect("count");
+        assert_eq!(left, 1);
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("pragma");
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[tokio::test]
