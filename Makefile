@@ -27,9 +27,9 @@ test: setup lint ## Everything: lint, then all tests (moto started on a free loo
 demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|autotask|halo)
 	scripts/demo.sh
 
-bench: ## Throughput against the rate-limit bound and peak memory (release build)
+bench: setup ## Throughput against the rate-limit bound, peak memory, audit write requests per item (release build)
 	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
-	target/release/offramp-bench
+	scripts/with-moto.sh target/release/offramp-bench
 
 FUNCTIONS := deactivate-configs deactivate-contacts rollback delete-itglue-org
 
