@@ -70,8 +70,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use self::client::{config_error, numeric_id};
-use self::parse::{PRIMARY_SIGNAL, status_of};
-use crate::adapters::vendor_http::{Fields, exactly_named};
+use self::parse::PRIMARY_SIGNAL;
+use crate::adapters::vendor_http::{Fields, exactly_named, flag_state, status_of};
 use crate::domain::{
     Company, ConfigState, ConfigStatus, Configuration, ContractSummary, OffboardedCriteria, PsaKind, parse_vendor_date,
 };
@@ -87,15 +87,8 @@ impl AutotaskClient {
         self.patch("ConfigurationItems", "ConfigurationItems", id, &body, &what).await?;
         // Autotask answers only `{"itemId"}`; reading the item back would double the
         // requests against the hourly budget. The PATCH succeeded, so the flag is set.
-        let mut after = config.clone();
-        after.status = if active {
-            status_of(ConfigState::Active)
-        } else if config.status.state == ConfigState::Archived {
-            config.status.clone()
-        } else {
-            status_of(ConfigState::Inactive)
-        };
-        Ok(after)
+        let state = flag_state(active, config.status.state == ConfigState::Archived);
+        Ok(Configuration { status: status_of(state, None), ..config.clone() })
     }
 
     /// The ticket, or `NotFound`.
@@ -167,10 +160,10 @@ impl Psa for AutotaskClient {
     async fn company_by_id(&self, id: &str) -> Result<Option<Company>, PsaError> {
         let id = numeric_id(id, "company")?;
         let picklists = self.company_picklists().await?;
-        match self.get_item("Companies", id, &format!("company {id}")).await? {
-            Some(value) => parse::company(&value, picklists).map(Some),
-            None => Ok(None),
-        }
+        self.get_item("Companies", id, &format!("company {id}"))
+            .await?
+            .map(|value| parse::company(&value, picklists))
+            .transpose()
     }
 
     async fn companies_by_name(&self, name: &str) -> Result<Vec<Company>, PsaError> {
@@ -277,10 +270,10 @@ impl Psa for AutotaskClient {
 
     async fn configuration(&self, id: &str) -> Result<Option<Configuration>, PsaError> {
         let id = numeric_id(id, "configuration item")?;
-        match self.get_item("ConfigurationItems", id, &format!("configuration item {id}")).await? {
-            Some(value) => parse::configuration(&value, &self.settings.archived_ci_types).map(Some),
-            None => Ok(None),
-        }
+        self.get_item("ConfigurationItems", id, &format!("configuration item {id}"))
+            .await?
+            .map(|value| parse::configuration(&value, &self.settings.archived_ci_types))
+            .transpose()
     }
 
     async fn deactivate_configuration(&self, config: &Configuration) -> Result<Configuration, PsaError> {
@@ -325,10 +318,7 @@ impl Psa for AutotaskClient {
 
     async fn contact(&self, id: &str) -> Result<Option<Contact>, PsaError> {
         let id = numeric_id(id, "contact")?;
-        match self.get_item("Contacts", id, &format!("contact {id}")).await? {
-            Some(value) => parse::contact(&value).map(Some),
-            None => Ok(None),
-        }
+        self.get_item("Contacts", id, &format!("contact {id}")).await?.map(|value| parse::contact(&value)).transpose()
     }
 
     async fn primary_contacts(&self, company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
@@ -372,10 +362,10 @@ impl Psa for AutotaskClient {
 
     async fn ticket(&self, id: &str) -> Result<Option<Ticket>, PsaError> {
         let id = numeric_id(id, "ticket")?;
-        match self.get_item("Tickets", id, &format!("ticket {id}")).await? {
-            Some(value) => parse::ticket(&value, self.settings.tickets.complete_status).map(Some),
-            None => Ok(None),
-        }
+        self.get_item("Tickets", id, &format!("ticket {id}"))
+            .await?
+            .map(|value| parse::ticket(&value, self.settings.tickets.complete_status))
+            .transpose()
     }
 
     async fn update_ticket(&self, ticket_id: &str, change: &TicketAssignment) -> Result<Ticket, PsaError> {

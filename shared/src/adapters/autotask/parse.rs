@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::client::CompanyPicklists;
-use crate::adapters::vendor_http::Fields;
-use crate::domain::{Company, ConfigState, ConfigStatus, Configuration, Contact, Ticket};
+use crate::adapters::vendor_http::{Fields, flag_state, status_of};
+use crate::domain::{Company, Configuration, Contact, Ticket};
 use crate::error::PsaError;
 
 /// The primary-contact signal Autotask carries on the contact record.
@@ -40,13 +40,7 @@ pub(super) fn configuration(value: &Value, archived_ci_types: &[i64]) -> Result<
         message: format!("configuration item {id} has no boolean isActive"),
     })?;
     let ci_type = f.int("configurationItemType");
-    let state = if active {
-        ConfigState::Active
-    } else if ci_type.is_some_and(|t| archived_ci_types.contains(&t)) {
-        ConfigState::Archived
-    } else {
-        ConfigState::Inactive
-    };
+    let state = flag_state(active, ci_type.is_some_and(|t| archived_ci_types.contains(&t)));
     Ok(Configuration {
         id: id.to_string(),
         name: ["referenceTitle", "serialNumber", "referenceNumber"]
@@ -55,7 +49,7 @@ pub(super) fn configuration(value: &Value, archived_ci_types: &[i64]) -> Result<
             .map(str::to_string)
             .unwrap_or_else(|| format!("Configuration item {id}")),
         company_id: f.id("companyID").unwrap_or_default(),
-        status: status_of(state),
+        status: status_of(state, None),
         type_name: ci_type.map(|t| format!("type {t}")),
         contact_id: f.id("contactID"),
     })
@@ -98,15 +92,6 @@ pub(super) fn ticket(value: &Value, complete_status: i64) -> Result<Ticket, PsaE
         queue: f.id("queueID"),
         closed: f.int("status") == Some(complete_status),
     })
-}
-
-pub(super) fn status_of(state: ConfigState) -> ConfigStatus {
-    let name = match state {
-        ConfigState::Active => "Active",
-        ConfigState::Inactive => "Inactive",
-        ConfigState::Archived => "Archived",
-    };
-    ConfigStatus { id: None, name: name.to_string(), state }
 }
 
 #[cfg(test)]

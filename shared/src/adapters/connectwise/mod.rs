@@ -85,10 +85,11 @@ impl Psa for ConnectWiseClient {
 
     async fn company_by_id(&self, id: &str) -> Result<Option<Company>, PsaError> {
         let id = numeric_id(id, "company")?;
-        match self.api.get(&format!("company/companies/{id}"), &[], &format!("company {id}")).await? {
-            Some(value) => parse::company(&value).map(Some),
-            None => Ok(None),
-        }
+        self.api
+            .get(&format!("company/companies/{id}"), &[], &format!("company {id}"))
+            .await?
+            .map(|value| parse::company(&value))
+            .transpose()
     }
 
     async fn companies_by_name(&self, name: &str) -> Result<Vec<Company>, PsaError> {
@@ -169,10 +170,11 @@ impl Psa for ConnectWiseClient {
     async fn configuration(&self, id: &str) -> Result<Option<Configuration>, PsaError> {
         let id = numeric_id(id, "configuration")?;
         let statuses = self.statuses().await?;
-        match self.api.get(&format!("company/configurations/{id}"), &[], &format!("configuration {id}")).await? {
-            Some(value) => parse::configuration(&value, statuses).map(Some),
-            None => Ok(None),
-        }
+        self.api
+            .get(&format!("company/configurations/{id}"), &[], &format!("configuration {id}"))
+            .await?
+            .map(|value| parse::configuration(&value, statuses))
+            .transpose()
     }
 
     async fn deactivate_configuration(&self, config: &Configuration) -> Result<Configuration, PsaError> {
@@ -204,10 +206,11 @@ impl Psa for ConnectWiseClient {
 
     async fn contact(&self, id: &str) -> Result<Option<Contact>, PsaError> {
         let id = numeric_id(id, "contact")?;
-        match self.api.get(&format!("company/contacts/{id}"), &[], &format!("contact {id}")).await? {
-            Some(value) => parse::contact(&value).map(Some),
-            None => Ok(None),
-        }
+        self.api
+            .get(&format!("company/contacts/{id}"), &[], &format!("contact {id}"))
+            .await?
+            .map(|value| parse::contact(&value))
+            .transpose()
     }
 
     // Two requests: the company (for `defaultContact`) and the company's contacts that have
@@ -263,10 +266,11 @@ impl Psa for ConnectWiseClient {
 
     async fn ticket(&self, id: &str) -> Result<Option<Ticket>, PsaError> {
         let id = numeric_id(id, "ticket")?;
-        match self.api.get(&format!("service/tickets/{id}"), &[], &format!("ticket {id}")).await? {
-            Some(value) => parse::ticket(&value).map(Some),
-            None => Ok(None),
-        }
+        self.api
+            .get(&format!("service/tickets/{id}"), &[], &format!("ticket {id}"))
+            .await?
+            .map(|value| parse::ticket(&value))
+            .transpose()
     }
 
     // One PATCH carrying every change (ConnectWise applies the array as one update).

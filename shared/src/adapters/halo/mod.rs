@@ -108,10 +108,11 @@ impl Psa for HaloClient {
 
     async fn company_by_id(&self, id: &str) -> Result<Option<Company>, PsaError> {
         let id = numeric_id(id, "client")?;
-        match self.api.get(&format!("client/{id}"), &[], &format!("client {id}")).await? {
-            Some(value) => parse::client(&value).map(Some),
-            None => Ok(None),
-        }
+        self.api
+            .get(&format!("client/{id}"), &[], &format!("client {id}"))
+            .await?
+            .map(|value| parse::client(&value))
+            .transpose()
     }
 
     async fn companies_by_name(&self, name: &str) -> Result<Vec<Company>, PsaError> {
@@ -189,10 +190,11 @@ impl Psa for HaloClient {
 
     async fn configuration(&self, id: &str) -> Result<Option<Configuration>, PsaError> {
         let id = numeric_id(id, "asset")?;
-        match self.api.get(&format!("asset/{id}"), &[], &format!("asset {id}")).await? {
-            Some(value) => self.parse_asset(&value).map(Some),
-            None => Ok(None),
-        }
+        self.api
+            .get(&format!("asset/{id}"), &[], &format!("asset {id}"))
+            .await?
+            .map(|value| self.parse_asset(&value))
+            .transpose()
     }
 
     async fn deactivate_configuration(&self, config: &Configuration) -> Result<Configuration, PsaError> {
@@ -281,10 +283,11 @@ impl Psa for HaloClient {
 
     async fn contact(&self, id: &str) -> Result<Option<Contact>, PsaError> {
         let id = numeric_id(id, "user")?;
-        match self.api.get(&format!("users/{id}"), &[], &format!("user {id}")).await? {
-            Some(value) => parse::user(&value, None).map(Some),
-            None => Ok(None),
-        }
+        self.api
+            .get(&format!("users/{id}"), &[], &format!("user {id}"))
+            .await?
+            .map(|value| parse::user(&value, None))
+            .transpose()
     }
 
     // Two reads: the client (for `main_site_id`) and its main site. Treating the main
@@ -346,10 +349,11 @@ impl Psa for HaloClient {
 
     async fn ticket(&self, id: &str) -> Result<Option<Ticket>, PsaError> {
         let id = numeric_id(id, "ticket")?;
-        match self.api.get(&format!("tickets/{id}"), &[], &format!("ticket {id}")).await? {
-            Some(value) => parse::ticket(&value).map(Some),
-            None => Ok(None),
-        }
+        self.api
+            .get(&format!("tickets/{id}"), &[], &format!("ticket {id}"))
+            .await?
+            .map(|value| parse::ticket(&value))
+            .transpose()
     }
 
     async fn update_ticket(&self, ticket_id: &str, change: &TicketAssignment) -> Result<Ticket, PsaError> {

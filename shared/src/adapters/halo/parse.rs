@@ -3,8 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::client::numeric_id;
-use crate::adapters::vendor_http::Fields;
-use crate::domain::{Company, ConfigState, ConfigStatus, Configuration, Contact, Ticket, TicketAssignment};
+use crate::adapters::vendor_http::{Fields, flag_state, status_of};
+use crate::domain::{Company, ConfigState, Configuration, Contact, Ticket, TicketAssignment};
 use crate::error::PsaError;
 
 /// `status_id` values of closed tickets: 9 is "Closed" in a default tenant. UNCONFIRMED
@@ -39,13 +39,7 @@ pub(super) fn asset(value: &Value, archived_status_ids: &[i64]) -> Result<Config
         .flag("inactive")
         .ok_or_else(|| PsaError::InvalidResponse { message: format!("asset {id} has no boolean inactive") })?;
     let status_id = f.int("status_id");
-    let state = if !inactive {
-        ConfigState::Active
-    } else if status_id.is_some_and(|s| archived_status_ids.contains(&s)) {
-        ConfigState::Archived
-    } else {
-        ConfigState::Inactive
-    };
+    let state = flag_state(!inactive, status_id.is_some_and(|s| archived_status_ids.contains(&s)));
     Ok(Configuration {
         id: id.to_string(),
         name: ["key_field", "inventory_number"]
@@ -54,7 +48,7 @@ pub(super) fn asset(value: &Value, archived_status_ids: &[i64]) -> Result<Config
             .map(str::to_string)
             .unwrap_or_else(|| format!("Asset {id}")),
         company_id: f.int("client_id").map(|v| v.to_string()).unwrap_or_default(),
-        status: ConfigStatus { id: status_id.map(|s| s.to_string()), name: state_name(state).into(), state },
+        status: status_of(state, status_id.map(|s| s.to_string())),
         type_name: f.get("assettype_name").and_then(Value::as_str).map(str::to_string),
         contact_id: None,
     })
@@ -71,24 +65,9 @@ pub(super) fn asset_after_update(
     match saved {
         Some(row) if row.get("inactive").is_some() => asset(row, archived_status_ids),
         _ => {
-            let state = if !inactive {
-                ConfigState::Active
-            } else if before.status.state == ConfigState::Archived {
-                ConfigState::Archived
-            } else {
-                ConfigState::Inactive
-            };
-            let status = ConfigStatus { id: before.status.id.clone(), name: state_name(state).into(), state };
-            Ok(Configuration { status, ..before.clone() })
+            let state = flag_state(!inactive, before.status.state == ConfigState::Archived);
+            Ok(Configuration { status: status_of(state, before.status.id.clone()), ..before.clone() })
         }
-    }
-}
-
-fn state_name(state: ConfigState) -> &'static str {
-    match state {
-        ConfigState::Active => "Active",
-        ConfigState::Inactive => "Inactive",
-        ConfigState::Archived => "Archived",
     }
 }
 

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::VendorError;
-use crate::domain::Company;
+use crate::domain::{Company, ConfigState, ConfigStatus};
 use crate::error::PsaError;
 
 /// The fields of one vendor record. A name starting with `/` is a JSON pointer
@@ -100,6 +100,27 @@ pub(crate) fn positive_id<E: VendorError>(id: &str, vendor: &str, what: &str) ->
 
 fn article(word: &str) -> &'static str {
     if word.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" }
+}
+
+/// The state of a record that has only an active flag (Autotask `isActive`, HaloPSA
+/// `inactive`): inactive is archived when the vendor-specific `archived` test says so (a
+/// type or status configured as archived), since neither vendor has an archived flag.
+pub(crate) fn flag_state(active: bool, archived: bool) -> ConfigState {
+    match (active, archived) {
+        (true, _) => ConfigState::Active,
+        (false, true) => ConfigState::Archived,
+        (false, false) => ConfigState::Inactive,
+    }
+}
+
+/// A status named after its state, keeping the vendor's status id (if any).
+pub(crate) fn status_of(state: ConfigState, id: Option<String>) -> ConfigStatus {
+    let name = match state {
+        ConfigState::Active => "Active",
+        ConfigState::Inactive => "Inactive",
+        ConfigState::Archived => "Archived",
+    };
+    ConfigStatus { id, name: name.to_string(), state }
 }
 
 /// `url` with a trailing `/`, so that `join` appends to its path instead of replacing the last segment.

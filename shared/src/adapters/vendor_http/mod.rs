@@ -11,7 +11,7 @@ mod fields;
 mod paging;
 mod refusal;
 
-pub(crate) use fields::{Fields, exactly_named, id_text, positive_id, with_trailing_slash};
+pub(crate) use fields::{Fields, exactly_named, flag_state, id_text, positive_id, status_of, with_trailing_slash};
 pub(crate) use paging::{NextPage, PageSeen, Pager, Rows};
 pub(crate) use refusal::{Access, ErrorBody, Refusal, RefusalKind, VendorError, refusal_kind};
 
