@@ -46,12 +46,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::adapters::autotask::{AutotaskSettings, AutotaskTicketSettings, DEFAULT_ZONE_LOOKUP_URL};
-use crate::adapters::connectwise::ConnectWiseSettings;
-use crate::adapters::halo::HaloSettings;
+use crate::adapters::autotask::{self, AutotaskSettings};
+use crate::adapters::connectwise::{self, ConnectWiseSettings};
+use crate::adapters::halo::{self, HaloSettings};
+use crate::adapters::itglue;
 use crate::domain::{OffboardedCriteria, PsaKind};
 use crate::error::OfframpError;
-use crate::http::{BudgetSettings, HttpSettings};
+use crate::http::HttpSettings;
 use crate::ports::SecretStore;
 use crate::secret::SecretString;
 
@@ -127,7 +128,7 @@ impl ConfigSource {
         &self.vars
     }
 
-    fn parsed<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, OfframpError> {
+    pub fn parsed<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, OfframpError> {
         match self.get(key) {
             None => Ok(default),
             Some(text) => {
@@ -194,13 +195,6 @@ fn list(source: &ConfigSource, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn int_list(source: &ConfigSource, key: &str) -> Result<Vec<i64>, OfframpError> {
-    list(source, key)
-        .iter()
-        .map(|v| v.parse::<i64>().map_err(|_| OfframpError::configuration(format!("{key}: '{v}' is not an integer"))))
-        .collect()
-}
-
 impl Settings {
     /// The audit backend and other settings that need no credentials.
     pub fn audit_backend(source: &ConfigSource) -> AuditBackend {
@@ -212,119 +206,23 @@ impl Settings {
         }
     }
 
-    /// Read every setting; credentials from `source`, else from `secrets`.
+    /// Read every setting; credentials from `source`, else from `secrets`. Each vendor's
+    /// settings are read by its adapter's own loader (`adapters::<vendor>::load_settings`).
     pub async fn load(source: &ConfigSource, secrets: &dyn SecretStore) -> Result<Self, OfframpError> {
+        let reader = SettingsReader { source, secrets };
         let psa: PsaKind =
             source.get("OFFRAMP_PSA").unwrap_or("connectwise").parse().map_err(OfframpError::configuration)?;
-        let lookup = |key: &'static str| async move {
-            match source.get(key) {
-                Some(value) => Ok::<Option<SecretString>, OfframpError>(Some(SecretString::new(value))),
-                None => Ok(secrets.get(key).await?),
-            }
-        };
-        let required = |key: &'static str, value: Option<SecretString>| {
-            value.ok_or_else(|| {
-                OfframpError::configuration(format!(
-                    "{key} is not set (environment, config file or OFFRAMP_SECRET_ID secret)"
-                ))
-            })
-        };
-
-        let timeout = source.parsed("OFFRAMP_HTTP_TIMEOUT_SECONDS", 60u64)?;
-        let mut psa_http = HttpSettings {
-            request_timeout: Duration::from_secs(timeout.max(1)),
+        let base_http = HttpSettings {
+            request_timeout: Duration::from_secs(source.parsed("OFFRAMP_HTTP_TIMEOUT_SECONDS", 60u64)?.max(1)),
             max_retries: source.parsed("OFFRAMP_HTTP_MAX_RETRIES", 8u32)?,
             ..HttpSettings::default()
         };
-
+        let mut psa_http = base_http.clone();
         let (mut connectwise, mut autotask, mut halo) = (None, None, None);
         match psa {
-            PsaKind::ConnectWise => {
-                let rate: f64 = source.parsed("CONNECTWISE_RATE_LIMIT", 10.0)?;
-                psa_http.rate_limit_per_sec = (rate > 0.0).then_some(rate);
-                // A burst of a few requests keeps concurrent workers busy without
-                // exceeding the rate over any second.
-                psa_http.burst = (rate / 10.0).ceil().clamp(1.0, 10.0) as u32;
-                psa_http.max_concurrency = source.parsed("CONNECTWISE_MAX_CONCURRENCY", 8usize)?.max(1);
-                connectwise = Some(ConnectWiseSettings {
-                    url: required("CONNECTWISE_URL", lookup("CONNECTWISE_URL").await?)?.expose().to_string(),
-                    company_id: required("CONNECTWISE_COMPANY_ID", lookup("CONNECTWISE_COMPANY_ID").await?)?
-                        .expose()
-                        .to_string(),
-                    public_key: required("CONNECTWISE_PUBLIC_KEY", lookup("CONNECTWISE_PUBLIC_KEY").await?)?,
-                    private_key: required("CONNECTWISE_PRIVATE_KEY", lookup("CONNECTWISE_PRIVATE_KEY").await?)?,
-                    client_id: required("CONNECTWISE_CLIENT_ID", lookup("CONNECTWISE_CLIENT_ID").await?)?,
-                    inactive_status: source.get("OFFRAMP_CW_INACTIVE_STATUS").unwrap_or("Inactive").to_string(),
-                });
-            }
-            PsaKind::Autotask => {
-                // Autotask limits are per endpoint (3 threads) and per hour (10,000 per
-                // database, shared by every integration): no per-second pacing, a hard
-                // hourly budget that stops the run rather than waiting an hour.
-                let per_endpoint = source.parsed("AUTOTASK_MAX_CONCURRENCY", 3usize)?.clamp(1, 3);
-                psa_http.rate_limit_per_sec = None;
-                psa_http.max_concurrency_per_endpoint = Some(per_endpoint);
-                psa_http.max_concurrency = per_endpoint * 4;
-                let hourly: u32 = source.parsed("AUTOTASK_HOURLY_BUDGET", 10_000u32)?;
-                let reserve: u32 = source.parsed("AUTOTASK_BUDGET_RESERVE", 1_000u32)?;
-                if reserve >= hourly {
-                    return Err(OfframpError::configuration(format!(
-                        "AUTOTASK_BUDGET_RESERVE ({reserve}) must be below AUTOTASK_HOURLY_BUDGET ({hourly})"
-                    )));
-                }
-                psa_http.budget = Some(BudgetSettings {
-                    limit: hourly - reserve,
-                    window: Duration::from_secs(3600),
-                    max_wait: Duration::ZERO,
-                });
-                autotask = Some(AutotaskSettings {
-                    url: lookup("AUTOTASK_URL").await?.map(|u| u.expose().to_string()),
-                    zone_lookup_url: source
-                        .get("AUTOTASK_ZONE_LOOKUP_URL")
-                        .unwrap_or(DEFAULT_ZONE_LOOKUP_URL)
-                        .to_string(),
-                    username: required("AUTOTASK_USERNAME", lookup("AUTOTASK_USERNAME").await?)?.expose().to_string(),
-                    secret: required("AUTOTASK_SECRET", lookup("AUTOTASK_SECRET").await?)?,
-                    integration_code: required(
-                        "AUTOTASK_INTEGRATION_CODE",
-                        lookup("AUTOTASK_INTEGRATION_CODE").await?,
-                    )?,
-                    archived_ci_types: int_list(source, "OFFRAMP_AUTOTASK_ARCHIVED_CI_TYPES")?,
-                    tickets: {
-                        let d = AutotaskTicketSettings::default();
-                        AutotaskTicketSettings {
-                            complete_status: source.parsed("AUTOTASK_TICKET_COMPLETE_STATUS", d.complete_status)?,
-                            new_status: source.parsed("AUTOTASK_NEW_TICKET_STATUS", d.new_status)?,
-                            new_priority: source.parsed("AUTOTASK_NEW_TICKET_PRIORITY", d.new_priority)?,
-                            note_type: source.parsed("AUTOTASK_NOTE_TYPE", d.note_type)?,
-                            note_publish: source.parsed("AUTOTASK_NOTE_PUBLISH", d.note_publish)?,
-                        }
-                    },
-                });
-            }
-            PsaKind::Halo => {
-                let limit: u32 = source.parsed("HALO_RATE_LIMIT", 300u32)?;
-                let max_wait: u64 = source.parsed("HALO_MAX_WAIT_SECONDS", 300u64)?;
-                psa_http.rate_limit_per_sec = None;
-                psa_http.max_concurrency = source.parsed("HALO_MAX_CONCURRENCY", 4usize)?.max(1);
-                psa_http.budget = (limit > 0).then(|| BudgetSettings {
-                    limit,
-                    window: Duration::from_secs(300),
-                    max_wait: Duration::from_secs(max_wait),
-                });
-                halo = Some(HaloSettings {
-                    url: required("HALO_URL", lookup("HALO_URL").await?)?.expose().to_string(),
-                    auth_url: lookup("HALO_AUTH_URL").await?.map(|u| u.expose().to_string()),
-                    tenant: lookup("HALO_TENANT").await?.map(|t| t.expose().to_string()),
-                    client_id: required("HALO_CLIENT_ID", lookup("HALO_CLIENT_ID").await?)?.expose().to_string(),
-                    client_secret: required("HALO_CLIENT_SECRET", lookup("HALO_CLIENT_SECRET").await?)?,
-                    scope: source.get("HALO_SCOPE").unwrap_or("all").to_string(),
-                    archived_status_ids: int_list(source, "OFFRAMP_HALO_ARCHIVED_STATUS_IDS")?,
-                    update_batch: source.parsed("HALO_UPDATE_BATCH", 50usize)?.clamp(1, 100),
-                    note_outcome_id: source.parsed("HALO_NOTE_OUTCOME_ID", 7i64)?,
-                    new_ticket_type_id: source.parsed("HALO_NEW_TICKET_TYPE_ID", 1i64)?,
-                });
-            }
+            PsaKind::ConnectWise => connectwise = Some(connectwise::load_settings(&reader, &mut psa_http).await?),
+            PsaKind::Autotask => autotask = Some(autotask::load_settings(&reader, &mut psa_http).await?),
+            PsaKind::Halo => halo = Some(halo::load_settings(&reader, &mut psa_http).await?),
         }
         let offboarded = OffboardedCriteria {
             statuses: list(source, "OFFRAMP_OFFBOARDED_STATUSES"),
@@ -332,65 +230,9 @@ impl Settings {
             categories: list(source, "OFFRAMP_OFFBOARDED_CATEGORIES"),
             contract_ended: source.parsed("OFFRAMP_OFFBOARDED_CONTRACT_ENDED", false)?,
         };
-
-        let notifier = match source.get("OFFRAMP_NOTIFIER").unwrap_or("none").trim().to_ascii_lowercase().as_str() {
-            "none" | "" => NotifierSettings::None,
-            "graph" => {
-                use crate::adapters::notify_graph::{DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL, GraphMailSettings};
-                NotifierSettings::Graph(GraphMailSettings {
-                    authority_url: source.get("GRAPH_AUTHORITY_URL").unwrap_or(DEFAULT_AUTHORITY_URL).to_string(),
-                    graph_url: source.get("GRAPH_URL").unwrap_or(DEFAULT_GRAPH_URL).to_string(),
-                    tenant_id: required("GRAPH_TENANT_ID", lookup("GRAPH_TENANT_ID").await?)?.expose().to_string(),
-                    client_id: required("GRAPH_CLIENT_ID", lookup("GRAPH_CLIENT_ID").await?)?.expose().to_string(),
-                    client_secret: required("GRAPH_CLIENT_SECRET", lookup("GRAPH_CLIENT_SECRET").await?)?,
-                    sender: required("GRAPH_SENDER", lookup("GRAPH_SENDER").await?)?.expose().to_string(),
-                })
-            }
-            "webhook" => NotifierSettings::Webhook(crate::adapters::notify_webhook::WebhookSettings {
-                url: required("OFFRAMP_WEBHOOK_URL", lookup("OFFRAMP_WEBHOOK_URL").await?)?,
-            }),
-            other => {
-                return Err(OfframpError::configuration(format!(
-                    "OFFRAMP_NOTIFIER '{other}' is not one of graph, webhook, none"
-                )));
-            }
-        };
-
-        let itglue_url = match source.get("ITGLUE_URL") {
-            Some(url) => url.to_string(),
-            None => {
-                let region = source.get("ITGLUE_REGION").unwrap_or("us");
-                crate::adapters::itglue::ItGlueRegion::parse(region)
-                    .ok_or_else(|| {
-                        OfframpError::configuration(format!("ITGLUE_REGION '{region}' is not one of us, eu, au"))
-                    })?
-                    .base_url()
-                    .to_string()
-            }
-        };
-        let itglue = ItGlueRunSettings {
-            client: lookup("ITGLUE_API_KEY")
-                .await?
-                .map(|api_key| crate::adapters::itglue::ItGlueSettings { url: itglue_url, api_key }),
-            http: crate::adapters::itglue::http_settings(
-                HttpSettings {
-                    request_timeout: Duration::from_secs(timeout.max(1)),
-                    max_retries: source.parsed("OFFRAMP_HTTP_MAX_RETRIES", 8u32)?,
-                    ..HttpSettings::default()
-                },
-                source.parsed("ITGLUE_RATE_LIMIT", crate::adapters::itglue::DEFAULT_RATE_LIMIT)?,
-                Duration::from_secs(source.parsed("ITGLUE_MAX_WAIT_SECONDS", 300u64)?),
-            ),
-            require_psa_offboarded: source.parsed("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED", false)?,
-            offboarded_days: source.parsed("OFFRAMP_ITGLUE_OFFBOARDED_DAYS", 30u64)?,
-            export_wait: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_EXPORT_WAIT_SECONDS", 300u64)?),
-            deletion_wait: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_DELETION_WAIT_SECONDS", 120u64)?),
-            poll_interval: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_POLL_SECONDS", 2u64)?.max(1)),
-        };
-
         Ok(Self {
-            itglue,
-            notifier,
+            itglue: ItGlueRunSettings::load(&reader, base_http).await?,
+            notifier: NotifierSettings::load(&reader).await?,
             psa,
             connectwise,
             autotask,
@@ -400,6 +242,103 @@ impl Settings {
             workflow_concurrency: source.parsed("OFFRAMP_CONCURRENCY", 8usize)?.clamp(1, 64),
             offboarded,
         })
+    }
+}
+
+impl ItGlueRunSettings {
+    async fn load(reader: &SettingsReader<'_>, base_http: HttpSettings) -> Result<Self, OfframpError> {
+        let source = reader.source();
+        let (client, http) = itglue::load_settings(reader, base_http).await?;
+        Ok(Self {
+            client,
+            http,
+            require_psa_offboarded: source.parsed("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED", false)?,
+            offboarded_days: source.parsed("OFFRAMP_ITGLUE_OFFBOARDED_DAYS", 30u64)?,
+            export_wait: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_EXPORT_WAIT_SECONDS", 300u64)?),
+            deletion_wait: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_DELETION_WAIT_SECONDS", 120u64)?),
+            poll_interval: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_POLL_SECONDS", 2u64)?.max(1)),
+        })
+    }
+}
+
+impl NotifierSettings {
+    async fn load(reader: &SettingsReader<'_>) -> Result<Self, OfframpError> {
+        let source = reader.source();
+        Ok(match source.get("OFFRAMP_NOTIFIER").unwrap_or("none").trim().to_ascii_lowercase().as_str() {
+            "none" | "" => NotifierSettings::None,
+            "graph" => {
+                use crate::adapters::notify_graph::{DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL, GraphMailSettings};
+                NotifierSettings::Graph(GraphMailSettings {
+                    authority_url: source.get("GRAPH_AUTHORITY_URL").unwrap_or(DEFAULT_AUTHORITY_URL).to_string(),
+                    graph_url: source.get("GRAPH_URL").unwrap_or(DEFAULT_GRAPH_URL).to_string(),
+                    tenant_id: reader.required_text("GRAPH_TENANT_ID").await?,
+                    client_id: reader.required_text("GRAPH_CLIENT_ID").await?,
+                    client_secret: reader.required("GRAPH_CLIENT_SECRET").await?,
+                    sender: reader.required_text("GRAPH_SENDER").await?,
+                })
+            }
+            "webhook" => NotifierSettings::Webhook(crate::adapters::notify_webhook::WebhookSettings {
+                url: reader.required("OFFRAMP_WEBHOOK_URL").await?,
+            }),
+            other => {
+                return Err(OfframpError::configuration(format!(
+                    "OFFRAMP_NOTIFIER '{other}' is not one of graph, webhook, none"
+                )));
+            }
+        })
+    }
+}
+
+/// How an adapter's settings loader reads: plain settings from the [`ConfigSource`],
+/// credentials from it first and then from the secret store.
+pub struct SettingsReader<'a> {
+    source: &'a ConfigSource,
+    secrets: &'a dyn SecretStore,
+}
+
+impl<'a> SettingsReader<'a> {
+    pub fn new(source: &'a ConfigSource, secrets: &'a dyn SecretStore) -> Self {
+        Self { source, secrets }
+    }
+
+    pub fn source(&self) -> &ConfigSource {
+        self.source
+    }
+
+    /// A credential or other value that may live in the secret store; `None` if neither has it.
+    pub async fn optional(&self, key: &str) -> Result<Option<SecretString>, OfframpError> {
+        match self.source.get(key) {
+            Some(value) => Ok(Some(SecretString::new(value))),
+            None => Ok(self.secrets.get(key).await?),
+        }
+    }
+
+    /// As [`Self::optional`], and an error naming `key` when it is not set anywhere.
+    pub async fn required(&self, key: &str) -> Result<SecretString, OfframpError> {
+        self.optional(key).await?.ok_or_else(|| {
+            OfframpError::configuration(format!(
+                "{key} is not set (environment, config file or OFFRAMP_SECRET_ID secret)"
+            ))
+        })
+    }
+
+    /// A required value that is not secret (a URL, a user name).
+    pub async fn required_text(&self, key: &str) -> Result<String, OfframpError> {
+        Ok(self.required(key).await?.expose().to_string())
+    }
+
+    pub fn parsed<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, OfframpError> {
+        self.source.parsed(key, default)
+    }
+
+    /// A comma-separated list of integers.
+    pub fn int_list(&self, key: &str) -> Result<Vec<i64>, OfframpError> {
+        list(self.source, key)
+            .iter()
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| OfframpError::configuration(format!("{key}: '{v}' is not an integer")))
+            })
+            .collect()
     }
 }
 

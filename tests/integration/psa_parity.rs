@@ -306,6 +306,34 @@ async fn autotask_counts_what_the_database_already_used_this_hour() {
     assert_eq!(sandbox.stats().patches(), 0, "the budget left by others was spent on reading");
 }
 
+#[tokio::test]
+async fn autotask_runs_on_a_database_whose_usage_probe_answers_404() {
+    let sandbox = sandbox(0).await;
+    sandbox.autotask().fail_threshold_information(Some(404));
+    let psa = client_with(&sandbox, PsaKind::Autotask, http_settings(PsaKind::Autotask));
+    let h = PsaHarness::with_client(PsaKind::Autotask, psa);
+    let report = deactivate_configs(&h.deps(), request("250")).await;
+    assert!(report.success, "the auxiliary probe does not decide the run: {:?}", report.errors);
+    assert_eq!(report.statistics.configs_deactivated, 9);
+    assert_eq!(sandbox.stats().patches(), 9);
+    assert_eq!(sandbox.stats().count("GET", "/autotask/ThresholdInformation"), 1, "probed once");
+}
+
+#[tokio::test]
+async fn autotask_counts_its_reserve_as_spent_when_the_usage_is_unknown() {
+    use offramp::adapters::autotask::{AutotaskClient, AutotaskSettings};
+    let sandbox = sandbox(0).await;
+    sandbox.autotask().fail_threshold_information(Some(404));
+    let mut http = http_settings(PsaKind::Autotask);
+    http.budget = Some(BudgetSettings { limit: 100, window: Duration::from_secs(3600), max_wait: Duration::ZERO });
+    let settings = AutotaskSettings { budget_reserve: 30, ..offramp_tests::psa::autotask_settings(&sandbox) };
+    let psa = AutotaskClient::new(settings, http).unwrap();
+    offramp::ports::Psa::company_by_id(&psa, "250").await.unwrap().expect("company 250");
+    let sent = sandbox.stats().total() as u32;
+    let remaining = psa.http().budget().unwrap().remaining().await;
+    assert_eq!(remaining, 100 - 30 - sent, "{sent} sent, and the reserve of 30 counted as used");
+}
+
 // ---------------------------------------------------------------------------
 // HaloPSA
 // ---------------------------------------------------------------------------

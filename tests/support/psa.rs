@@ -35,6 +35,7 @@ pub fn autotask_settings(sandbox: &Sandbox) -> AutotaskSettings {
         integration_code: AT_INTEGRATION_CODE.into(),
         archived_ci_types: vec![AT_ARCHIVED_CI_TYPE],
         tickets: Default::default(),
+        budget_reserve: 1000,
     }
 }
 

@@ -8,6 +8,6 @@ pub mod halo;
 pub mod itglue;
 pub mod notify_graph;
 pub mod notify_webhook;
-mod psa_common;
 pub mod secrets_aws;
 pub mod secrets_env;
+pub(crate) mod vendor_http;

@@ -109,6 +109,8 @@ pub struct AutotaskSim {
     threads: ThreadMap,
     /// Set: every new ticket note is refused with this message (500).
     note_failure: Mutex<Option<String>>,
+    /// Set: `GET /ThresholdInformation` answers this status (a database without the route).
+    threshold_failure: Mutex<Option<StatusCode>>,
 }
 
 /// An Autotask contact: `isActive` is an integer 1/0 (fact sheet §2.8).
@@ -199,7 +201,15 @@ impl AutotaskSim {
             window: Mutex::new(VecDeque::new()),
             threads: Arc::new(Mutex::new(HashMap::new())),
             note_failure: Mutex::new(None),
+            threshold_failure: Mutex::new(None),
         }
+    }
+
+    /// From now on `GET /ThresholdInformation` answers `status` with an `errors` body
+    /// (`None`: it answers again). The request still counts against the hourly budget.
+    pub fn fail_threshold_information(&self, status: Option<u16>) {
+        let status = status.map(|s| StatusCode::from_u16(s).expect("a valid HTTP status"));
+        *self.threshold_failure.lock().unwrap_or_else(|e| e.into_inner()) = status;
     }
 
     /// From now on `POST /Tickets/{id}/Notes` answers 500 with `message` (`None`: notes
@@ -762,6 +772,9 @@ pub(crate) fn route(
             return not_found();
         }
         shared.record_route(method, "/autotask/ThresholdInformation");
+        if let Some(status) = *shared.at.threshold_failure.lock().unwrap_or_else(|e| e.into_inner()) {
+            return at_error(status, "No route for GET /ThresholdInformation");
+        }
         return json_response(&json!({
             "externalRequestThreshold": shared.at.hourly_limit(),
             "requestThresholdTimeframe": 60,

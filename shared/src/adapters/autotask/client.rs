@@ -1,0 +1,309 @@
+//! The Autotask connection: zone lookup, header credentials, queries with cursor paging,
+//! writes answered by `{"itemId"}`, picklists, and the hourly budget's starting point.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::AutotaskSettings;
+use crate::adapters::vendor_http::{
+    ErrorBody, Fields, NextPage, Pager, Rows, StaticHeaders, VendorHttp, positive_id, with_trailing_slash,
+};
+use crate::error::PsaError;
+use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
+
+/// The most records Autotask returns per page.
+const PAGE_SIZE: u32 = 500;
+
+/// A picklist field's values, value → label.
+pub(super) type Picklist = HashMap<i64, String>;
+
+pub(super) struct CompanyPicklists {
+    pub company_type: Picklist,
+    pub classification: Picklist,
+}
+
+pub struct AutotaskClient {
+    http: HttpClient,
+    pub(super) settings: AutotaskSettings,
+    /// The zone's API, once its base URL is known (configured, or looked up once).
+    api: OnceCell<VendorHttp<PsaError>>,
+    picklists: OnceCell<CompanyPicklists>,
+    /// Set once the budget has been told the database's usage this hour.
+    budget_synced: OnceCell<()>,
+}
+
+pub(super) fn config_error(message: impl Into<String>) -> PsaError {
+    PsaError::Configuration { message: message.into() }
+}
+
+fn invalid(message: String) -> PsaError {
+    PsaError::InvalidResponse { message }
+}
+
+pub(super) fn numeric_id(id: &str, what: &str) -> Result<i64, PsaError> {
+    positive_id(id, "Autotask", what)
+}
+
+impl AutotaskClient {
+    pub fn new(settings: AutotaskSettings, http: HttpSettings) -> Result<Self, PsaError> {
+        for (name, value) in [
+            ("AUTOTASK_USERNAME", settings.username.as_str()),
+            ("AUTOTASK_SECRET", settings.secret.expose()),
+            ("AUTOTASK_INTEGRATION_CODE", settings.integration_code.expose()),
+        ] {
+            if value.trim().is_empty() {
+                return Err(config_error(format!("{name} is not set")));
+            }
+        }
+        let redactor =
+            Redactor::new([settings.secret.expose().to_string(), settings.integration_code.expose().to_string()]);
+        let http = HttpClient::new("autotask", http, redactor).map_err(|e| config_error(e.to_string()))?;
+        let client =
+            Self { http, settings, api: OnceCell::new(), picklists: OnceCell::new(), budget_synced: OnceCell::new() };
+        if let Some(url) = client.settings.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            let url = url::Url::parse(url.trim())
+                .map_err(|e| config_error(format!("AUTOTASK_URL is not a valid URL: {e}")))?;
+            let _ = client.api.set(client.zone_api(url));
+        }
+        url::Url::parse(&client.settings.zone_lookup_url)
+            .map_err(|e| config_error(format!("AUTOTASK_ZONE_LOOKUP_URL is not a valid URL: {e}")))?;
+        Ok(client)
+    }
+
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    fn zone_api(&self, base: url::Url) -> VendorHttp<PsaError> {
+        let credentials = StaticHeaders::default()
+            .secret("apiintegrationcode", self.settings.integration_code.clone())
+            .plain("username", self.settings.username.clone())
+            .secret("secret", self.settings.secret.clone());
+        VendorHttp::new(self.http.clone(), "Autotask", base, credentials, read_error)
+    }
+
+    /// The zone's API. Before the first request of this process the budget learns the
+    /// database's usage this hour: a fresh Lambda or CLI process would otherwise believe the
+    /// whole hour's budget is its own.
+    pub(super) async fn api(&self) -> Result<&VendorHttp<PsaError>, PsaError> {
+        let api = self.api.get_or_try_init(|| async { Ok(self.zone_api(self.look_up_zone().await?)) }).await?;
+        if self.http.budget().is_some() {
+            self.budget_synced.get_or_try_init(|| self.sync_budget(api)).await?;
+        }
+        Ok(api)
+    }
+
+    /// The zone's base URL, looked up by user name.
+    async fn look_up_zone(&self) -> Result<url::Url, PsaError> {
+        let lookup_error = |e: url::ParseError| config_error(format!("AUTOTASK_ZONE_LOOKUP_URL: {e}"));
+        let mut url = with_trailing_slash(url::Url::parse(&self.settings.zone_lookup_url).map_err(lookup_error)?)
+            .join("zoneInformation")
+            .map_err(lookup_error)?;
+        url.query_pairs_mut().append_pair("user", &self.settings.username);
+        // The lookup needs no credentials (the wrappers send none); we send none.
+        let response = self.http.send(HttpRequest::new(Method::GET, url)).await.map_err(PsaError::from_http)?;
+        if !response.is_success() {
+            let message = self.http.redactor().scrub(&error_messages(&response));
+            return Err(config_error(format!(
+                "Autotask zone lookup for user '{}' failed (HTTP {}): {message}; set AUTOTASK_URL or check AUTOTASK_USERNAME",
+                self.settings.username, response.status
+            )));
+        }
+        let body = response.json().map_err(|e| invalid(format!("zoneInformation: {e}")))?;
+        let zone_url =
+            body.get("url").and_then(Value::as_str).ok_or_else(|| invalid("zoneInformation has no url".into()))?;
+        let zone = url::Url::parse(zone_url).map_err(|e| invalid(format!("zoneInformation url: {e}")))?;
+        let zone_name = body.get("zoneName").and_then(Value::as_str).unwrap_or_default();
+        tracing::info!(zone = %zone_name, url = %zone, "Autotask zone found");
+        Ok(zone)
+    }
+
+    /// Tell the budget how much of this hour the database has used. The probe is auxiliary:
+    /// only refused credentials (or a spent budget) stop the run. When the usage cannot be
+    /// read (a database whose `ThresholdInformation` answers 404, a server error) the run
+    /// goes on assuming the database has already used the whole reserve it leaves to other
+    /// integrations: conservative (it starts with less room than it may have), and no worse
+    /// than the truth by more than the reserve, while Autotask's own 429 remains the backstop.
+    async fn sync_budget(&self, api: &VendorHttp<PsaError>) -> Result<(), PsaError> {
+        let Some(budget) = self.http.budget() else { return Ok(()) };
+        let used = match self.usage(api).await {
+            Ok((used, threshold)) => {
+                tracing::info!(used, threshold, "Autotask request usage this hour");
+                used
+            }
+            Err(error @ (PsaError::PermissionDenied { .. } | PsaError::BudgetExhausted { .. })) => return Err(error),
+            Err(error) => {
+                let assumed = u64::from(self.settings.budget_reserve);
+                tracing::warn!(%error, assumed_used = assumed, "Autotask request usage unknown; assuming the reserve is spent");
+                assumed
+            }
+        };
+        budget.record_external(used).await;
+        let remaining = budget.remaining().await;
+        tracing::info!(remaining, "Autotask request budget for this hour");
+        Ok(())
+    }
+
+    /// `GET /ThresholdInformation`: requests used this hour, and the threshold.
+    pub(super) async fn usage(&self, api: &VendorHttp<PsaError>) -> Result<(u64, Option<u64>), PsaError> {
+        let request = api.request(Method::GET, "ThresholdInformation", &[])?.endpoint("ThresholdInformation");
+        let what = "threshold information";
+        let body = api.read(request, what).await?.ok_or_else(|| PsaError::NotFound { what: what.into() })?;
+        let body = Fields::ignoring_case(&body);
+        Ok((body.uint("currentTimeframeRequestCount").unwrap_or(0), body.uint("externalRequestThreshold")))
+    }
+
+    /// Every record of a query, each turned into a `T` as its page arrives, following
+    /// `pageDetails.nextPageUrl`. The same body is POSTed to the next URL (see the module doc).
+    pub(super) async fn query<T>(
+        &self,
+        entity: &str,
+        filter: Value,
+        what: &str,
+        each: impl FnMut(&Value) -> Result<T, PsaError> + Send,
+    ) -> Result<Vec<T>, PsaError> {
+        let api = self.api().await?;
+        let body = json!({ "filter": filter, "MaxRecords": PAGE_SIZE });
+        // A query changes nothing, so it may be retried like a read.
+        let request = api
+            .request(Method::POST, &format!("{entity}/query"), &[])?
+            .endpoint(entity)
+            .json_body(&body)
+            .retry(Retry::Idempotent);
+        let pager = Pager {
+            rows: Rows::Under("items"),
+            next: NextPage::BodyUrl("/pageDetails/nextPageUrl"),
+            page_size: PAGE_SIZE,
+        };
+        api.list(&pager, request, what, each).await
+    }
+
+    /// `GET /{Entity}/{id}` → the `item`, or `None`.
+    pub(super) async fn get_item(&self, entity: &str, id: i64, what: &str) -> Result<Option<Value>, PsaError> {
+        let api = self.api().await?;
+        let request = api.request(Method::GET, &format!("{entity}/{id}"), &[])?.endpoint(entity);
+        Ok(api.read(request, what).await?.and_then(|body| body.get("item").filter(|item| !item.is_null()).cloned()))
+    }
+
+    async fn picklist(&self, entity: &str, field: &str) -> Result<Picklist, PsaError> {
+        let api = self.api().await?;
+        let what = format!("{entity} field information");
+        let request = api.request(Method::GET, &format!("{entity}/entityInformation/fields"), &[])?.endpoint(entity);
+        // Not there is not "the company is missing": it names what failed.
+        let body = api.read(request, &what).await?.ok_or_else(|| invalid(format!("{what}: not found")))?;
+        let fields = body.get("fields").and_then(Value::as_array).cloned().unwrap_or_default();
+        let wanted = fields
+            .iter()
+            .find(|f| f.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(field)));
+        let mut values = Picklist::new();
+        for value in wanted.and_then(|f| f.get("picklistValues")).and_then(Value::as_array).into_iter().flatten() {
+            let number = match value.get("value") {
+                Some(Value::String(s)) => s.parse::<i64>().ok(),
+                Some(v) => v.as_i64(),
+                None => None,
+            };
+            if let (Some(number), Some(label)) = (number, value.get("label").and_then(Value::as_str)) {
+                values.insert(number, label.to_string());
+            }
+        }
+        Ok(values)
+    }
+
+    pub(super) async fn company_picklists(&self) -> Result<&CompanyPicklists, PsaError> {
+        self.picklists
+            .get_or_try_init(|| async {
+                Ok(CompanyPicklists {
+                    company_type: self.picklist("Companies", "companyType").await?,
+                    classification: self.picklist("Companies", "classification").await?,
+                })
+            })
+            .await
+    }
+
+    /// Send a write and read the `itemId` of the answer (`None` when the body has none).
+    /// `endpoint` is the unit of the per-endpoint thread limit.
+    async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        endpoint: &str,
+        body: &Value,
+        retry: Retry,
+        what: &str,
+    ) -> Result<Option<i64>, PsaError> {
+        let api = self.api().await?;
+        let request = api.request(method, path, &[])?.endpoint(endpoint).json_body(body).retry(retry);
+        Ok(api.write(request, what).await?.and_then(|answer| Fields::ignoring_case(&answer).int("itemId")))
+    }
+
+    /// A `PATCH` of the record `id`: the answer, if it names an item, must name this one.
+    pub(super) async fn patch(
+        &self,
+        path: &str,
+        endpoint: &str,
+        id: i64,
+        body: &Value,
+        what: &str,
+    ) -> Result<(), PsaError> {
+        // Setting fields is idempotent: repeating the PATCH after a lost answer is harmless.
+        match self.write(Method::PATCH, path, endpoint, body, Retry::Idempotent, what).await? {
+            Some(item_id) if item_id != id => Err(invalid(format!("{what}: Autotask answered itemId {item_id}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A `POST` that creates a record; returns the new record's id.
+    pub(super) async fn create(&self, path: &str, endpoint: &str, body: &Value, what: &str) -> Result<i64, PsaError> {
+        // Never repeated after an unknown outcome (a second ticket or note): only on 429.
+        self.write(Method::POST, path, endpoint, body, Retry::OnlyWhenThrottled, what)
+            .await?
+            .ok_or_else(|| invalid(format!("{what}: the answer has no itemId")))
+    }
+}
+
+/// Autotask's error shape: the `errors[]` of the body, joined; else the body itself. A 500
+/// whose message speaks of authentication, the user name, the integration code or the
+/// secret is a refusal of the credentials (a bad user name or integration code answers 500).
+fn read_error(response: &HttpResponse) -> ErrorBody {
+    let message = error_messages(response);
+    ErrorBody { authentication: response.status == 500 && looks_like_authentication(&message), message, code: None }
+}
+
+fn error_messages(response: &HttpResponse) -> String {
+    let body = response.json().unwrap_or(Value::Null);
+    let messages: Vec<String> = Fields::ignoring_case(&body)
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|errors| errors.iter().map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect())
+        .unwrap_or_default();
+    if messages.is_empty() { response.body_excerpt() } else { messages.join("; ") }
+}
+
+fn looks_like_authentication(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    ["authenticat", "user name", "username", "integration code", "integrationcode", "secret", "unauthorized"]
+        .iter()
+        .any(|needle| message.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authentication_500s_are_told_from_other_500s() {
+        assert!(looks_like_authentication("Unable to authenticate: the user name is not valid"));
+        assert!(looks_like_authentication("The integration code is not valid"));
+        assert!(!looks_like_authentication("Configuration item 25005 could not be updated: product locked"));
+        let response = |status: u16| HttpResponse {
+            status,
+            headers: Default::default(),
+            body: br#"{"errors":["The integration code is not valid"]}"#.to_vec(),
+        };
+        assert!(read_error(&response(500)).authentication);
+        assert!(!read_error(&response(400)).authentication);
+    }
+}

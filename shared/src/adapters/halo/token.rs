@@ -1,0 +1,95 @@
+//! HaloPSA's credentials: an OAuth2 client-credentials token, cached and renewed.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::adapters::vendor_http::{Authorize, Fields};
+use crate::error::PsaError;
+use crate::http::{HttpClient, HttpRequest, Retry};
+use crate::secret::SecretString;
+
+/// Refresh a token this long before HaloPSA says it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+struct Token {
+    header: SecretString,
+    valid_until: Instant,
+}
+
+/// `POST {auth}/token` with the client credentials; the bearer token on every request.
+pub(super) struct ClientCredentials {
+    pub token_url: url::Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub scope: String,
+    token: Mutex<Option<Token>>,
+}
+
+impl ClientCredentials {
+    pub fn new(token_url: url::Url, client_id: String, client_secret: SecretString, scope: String) -> Self {
+        Self { token_url, client_id, client_secret, scope, token: Mutex::new(None) }
+    }
+
+    /// The `Authorization` header value, fetching a token when there is none, it is about to
+    /// expire, or `force_new` (after a 401: revoked, or clock skew).
+    pub async fn authorization(&self, http: &HttpClient, force_new: bool) -> Result<SecretString, PsaError> {
+        let mut token = self.token.lock().await;
+        if !force_new
+            && let Some(current) = token.as_ref()
+            && Instant::now() < current.valid_until
+        {
+            return Ok(current.header.clone());
+        }
+        let request = HttpRequest::new(Method::POST, self.token_url.clone())
+            .form_body(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &self.client_id),
+                ("client_secret", self.client_secret.expose()),
+                ("scope", &self.scope),
+            ])
+            .header("accept", "application/json")
+            // A token request creates nothing that matters: repeating it is harmless.
+            .retry(Retry::Idempotent);
+        let response = http.send(request).await.map_err(PsaError::from_http)?;
+        if !response.is_success() {
+            let message = http.redactor().scrub(&super::client::read_error(&response).message);
+            return Err(match response.status {
+                400 | 401 | 403 => PsaError::PermissionDenied {
+                    message: format!("HaloPSA refused the client credentials (HTTP {}): {message}", response.status),
+                },
+                status => PsaError::Connection {
+                    message: format!("HaloPSA token endpoint answered HTTP {status}: {message}"),
+                },
+            });
+        }
+        let body = response.json().map_err(|e| PsaError::InvalidResponse { message: format!("token: {e}") })?;
+        let body = Fields::of(&body);
+        let access = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| PsaError::InvalidResponse { message: "token response has no access_token".into() })?;
+        let kind = body.text("token_type").unwrap_or_else(|| "Bearer".into());
+        let lifetime = Duration::from_secs(body.uint("expires_in").unwrap_or(3600));
+        let header = SecretString::new(format!("{kind} {access}"));
+        *token =
+            Some(Token { header: header.clone(), valid_until: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN) });
+        tracing::debug!(expires_in_s = lifetime.as_secs(), "HaloPSA token fetched");
+        Ok(header)
+    }
+}
+
+#[async_trait]
+impl Authorize<PsaError> for ClientCredentials {
+    async fn authorize(&self, http: &HttpClient, request: HttpRequest, renew: bool) -> Result<HttpRequest, PsaError> {
+        let authorization = self.authorization(http, renew).await?;
+        Ok(request.sensitive_header("authorization", authorization.expose()))
+    }
+
+    fn renewable(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,250 @@
+//! The HTTP/JSON plumbing every vendor client (ConnectWise, Autotask, HaloPSA, IT Glue)
+//! shares, written once: URLs under the vendor's base, credentials on every request,
+//! sending through the shared HTTP layer ([`crate::http`]: timeouts, limits, retries,
+//! redaction), one classification of refusals ([`refusal_kind`]), one pager ([`Pager`]),
+//! and field readers ([`Fields`]).
+//!
+//! A vendor client supplies only what differs: its credentials ([`Authorize`]), a function
+//! reading its error bodies, and how its lists page.
+
+mod fields;
+mod paging;
+mod refusal;
+
+pub(crate) use fields::{Fields, exactly_named, flag_state, id_text, positive_id, status_of, with_trailing_slash};
+pub(crate) use paging::{NextPage, PageSeen, Pager, Rows};
+pub(crate) use refusal::{Access, ErrorBody, Refusal, RefusalKind, VendorError, refusal_kind};
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::http::{HttpClient, HttpRequest, HttpResponse};
+use crate::secret::SecretString;
+
+/// How a vendor's credentials go on a request.
+#[async_trait]
+pub(crate) trait Authorize<E>: Send + Sync {
+    /// `request` with credentials; `renew` after a 401 answered the ones it carried.
+    async fn authorize(&self, http: &HttpClient, request: HttpRequest, renew: bool) -> Result<HttpRequest, E>;
+
+    /// Whether a 401 is worth one more attempt with renewed credentials (OAuth tokens).
+    fn renewable(&self) -> bool {
+        false
+    }
+}
+
+#[async_trait]
+impl<E, A: Authorize<E>> Authorize<E> for std::sync::Arc<A> {
+    async fn authorize(&self, http: &HttpClient, request: HttpRequest, renew: bool) -> Result<HttpRequest, E> {
+        self.as_ref().authorize(http, request, renew).await
+    }
+
+    fn renewable(&self) -> bool {
+        self.as_ref().renewable()
+    }
+}
+
+/// Credentials that are the same headers on every request (API keys, Basic auth).
+#[derive(Default)]
+pub(crate) struct StaticHeaders {
+    secret: Vec<(&'static str, SecretString)>,
+    plain: Vec<(&'static str, String)>,
+}
+
+impl StaticHeaders {
+    /// A credential header: marked sensitive, never printed.
+    pub fn secret(mut self, name: &'static str, value: impl Into<SecretString>) -> Self {
+        self.secret.push((name, value.into()));
+        self
+    }
+
+    pub fn plain(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.plain.push((name, value.into()));
+        self
+    }
+}
+
+#[async_trait]
+impl<E: Send + 'static> Authorize<E> for StaticHeaders {
+    async fn authorize(&self, _: &HttpClient, mut request: HttpRequest, _: bool) -> Result<HttpRequest, E> {
+        for (name, value) in &self.secret {
+            request = request.sensitive_header(name, value.expose());
+        }
+        for (name, value) in &self.plain {
+            request = request.header(name, value);
+        }
+        Ok(request)
+    }
+}
+
+/// One vendor's API: its base URL, credentials and error shape over a shared [`HttpClient`].
+pub(crate) struct VendorHttp<E> {
+    http: HttpClient,
+    base: url::Url,
+    /// The vendor's name in messages (`ConnectWise`).
+    name: &'static str,
+    /// The `Accept` header of every request.
+    accept: &'static str,
+    credentials: Box<dyn Authorize<E>>,
+    read_error: fn(&HttpResponse) -> ErrorBody,
+}
+
+impl<E: VendorError> VendorHttp<E> {
+    pub fn new(
+        http: HttpClient,
+        name: &'static str,
+        base: url::Url,
+        credentials: impl Authorize<E> + 'static,
+        read_error: fn(&HttpResponse) -> ErrorBody,
+    ) -> Self {
+        let base = with_trailing_slash(base);
+        Self { http, base, name, accept: "application/json", credentials: Box::new(credentials), read_error }
+    }
+
+    pub fn accept(mut self, media_type: &'static str) -> Self {
+        self.accept = media_type;
+        self
+    }
+
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    #[cfg(test)]
+    pub fn base(&self) -> &url::Url {
+        &self.base
+    }
+
+    /// `path` under the base, with `query` appended.
+    pub fn url(&self, path: &str, query: &[(&str, String)]) -> Result<url::Url, E> {
+        let mut url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| E::configuration(format!("cannot build a {} URL for {path}: {e}", self.name)))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        Ok(url)
+    }
+
+    /// A request to `path` (credentials are added when it is sent).
+    pub fn request(&self, method: Method, path: &str, query: &[(&str, String)]) -> Result<HttpRequest, E> {
+        Ok(HttpRequest::new(method, self.url(path, query)?))
+    }
+
+    /// Send with credentials; after a 401, once more with renewed ones if they can be renewed.
+    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, E> {
+        let mut renew = false;
+        loop {
+            let authorized = self.credentials.authorize(&self.http, request.clone(), renew).await?;
+            let authorized = authorized.header("accept", self.accept);
+            let response = self.http.send(authorized).await.map_err(E::transport)?;
+            if response.status == 401 && !renew && self.credentials.renewable() {
+                tracing::info!(vendor = self.name, "HTTP 401: renewing the credentials once");
+                renew = true;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// The error for a non-success answer to `what`, by the one table ([`refusal_kind`]).
+    pub fn refusal(&self, response: &HttpResponse, what: &str, access: Access) -> E {
+        E::refused(self.classify(response, what, access))
+    }
+
+    fn classify(&self, response: &HttpResponse, what: &str, access: Access) -> Refusal {
+        let body = (self.read_error)(response);
+        let message = self.http.redactor().scrub(&body.message);
+        let status = response.status;
+        Refusal {
+            kind: refusal_kind(status, access, body.authentication),
+            status,
+            code: body.code,
+            message: format!("{} answered HTTP {status} to {what}: {message}", self.name),
+            what: what.to_string(),
+        }
+    }
+
+    /// A read answered with JSON; `None` on 404.
+    pub async fn read(&self, request: HttpRequest, what: &str) -> Result<Option<Value>, E> {
+        let response = self.send(request).await?;
+        if response.status == 404 {
+            return Ok(None);
+        }
+        if !response.is_success() {
+            return Err(self.refusal(&response, what, Access::Read));
+        }
+        response.json().map(Some).map_err(|e| E::invalid_response(format!("{what}: body is not JSON: {e}")))
+    }
+
+    /// `GET path?query` answered with JSON; `None` on 404.
+    pub async fn get(&self, path: &str, query: &[(&str, String)], what: &str) -> Result<Option<Value>, E> {
+        self.read(self.request(Method::GET, path, query)?, what).await
+    }
+
+    /// A write; the answer's JSON when it has any (`None` for an empty or non-JSON body).
+    pub async fn write(&self, request: HttpRequest, what: &str) -> Result<Option<Value>, E> {
+        let response = self.send(request).await?;
+        if !response.is_success() {
+            return Err(self.refusal(&response, what, Access::Write));
+        }
+        Ok(response.json().ok())
+    }
+
+    /// Every row of a list, each turned into a `T` as its page arrives (a client with tens of
+    /// thousands of records never holds them all as JSON at once). `first` is the first
+    /// page's request; later pages are the same request (body included) at the next URL.
+    ///
+    /// A 404 here is a rejection, not [`RefusalKind::NotFound`]: a list endpoint that is not
+    /// there says nothing about whether the company or organization exists.
+    pub async fn list<T>(
+        &self,
+        pager: &Pager,
+        first: HttpRequest,
+        what: &str,
+        mut each: impl FnMut(&Value) -> Result<T, E> + Send,
+    ) -> Result<Vec<T>, E> {
+        let invalid = |message: String| E::invalid_response(format!("{what}: {message}"));
+        let mut request = first;
+        let mut out = Vec::new();
+        let mut rows_so_far = 0;
+        for number in 1..=paging::MAX_PAGES {
+            let response = self.send(request.clone()).await?;
+            if !response.is_success() {
+                let mut refusal = self.classify(&response, what, Access::Read);
+                if refusal.kind == RefusalKind::NotFound {
+                    refusal.kind = RefusalKind::Rejected;
+                }
+                return Err(E::refused(refusal));
+            }
+            let body = response.json().map_err(|e| invalid(format!("body is not JSON: {e}")))?;
+            let rows = pager.rows.of(&body).map_err(invalid)?;
+            rows_so_far += rows.len() as u64;
+            for row in rows {
+                out.push(each(row)?);
+            }
+            let page = PageSeen { body: &body, number, rows: rows.len(), rows_so_far, page_size: pager.page_size };
+            match pager.next_url(&request.url, &response, &page).map_err(invalid)? {
+                None => return Ok(out),
+                Some(next) => {
+                    self.check_next_page(&request.url, &next).map_err(invalid)?;
+                    request.url = next;
+                }
+            }
+        }
+        Err(invalid(format!("more than {} pages", paging::MAX_PAGES)))
+    }
+
+    fn check_next_page(&self, current: &url::Url, next: &url::Url) -> Result<(), String> {
+        // Credentials go with every request: never follow a link to another host.
+        if next.origin() != self.base.origin() {
+            return Err(format!("next-page link points to another host ({})", next.origin().ascii_serialization()));
+        }
+        if next == current {
+            return Err("next-page link repeats the current page".into());
+        }
+        Ok(())
+    }
+}
