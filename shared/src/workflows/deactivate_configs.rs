@@ -742,10 +742,7 @@ fn deactivation_result(before: Configuration, result: Result<Configuration, crat
             before,
         },
         Err(error) => {
-            let code = match error.code() {
-                ErrorCode::PermissionDenied | ErrorCode::PsaConnectionError => error.code(),
-                _ => ErrorCode::ConfigUpdateFailed,
-            };
+            let code = error.write_failure_code(ErrorCode::ConfigUpdateFailed);
             ItemResult {
                 after: None,
                 outcome: ItemOutcome::Failed,
@@ -1019,11 +1016,9 @@ fn not_resumable(operation_id: &str, why: impl std::fmt::Display) -> OfframpErro
 }
 
 async fn resume_inner(deps: &Deps<'_>, v: &Validated, operation_id: &str) -> Result<ConfigDeactivationReport, Failure> {
-    let detail: OperationDetail = deps
-        .audit
-        .operation(operation_id)
-        .await?
-        .ok_or_else(|| not_resumable(operation_id, "no such operation in the audit trail"))?;
+    let detail: OperationDetail = deps.audit.operation(operation_id).await?.ok_or_else(|| {
+        OfframpError::new(ErrorCode::OperationNotFound, format!("no operation {operation_id} in the audit trail"))
+    })?;
     let op = &detail.operation;
     let client = Company {
         id: op.client_id.clone(),

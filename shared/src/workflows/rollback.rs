@@ -225,6 +225,15 @@ fn describe_ticket(ticket: &Ticket) -> String {
 }
 
 impl Changed {
+    /// The code of a restore the PSA rejects: the same as the forward run's failed update.
+    fn update_failed_code(&self) -> ErrorCode {
+        match self {
+            Changed::ConfigStatus { .. } => ErrorCode::ConfigUpdateFailed,
+            Changed::ContactActive { .. } => ErrorCode::ContactUpdateFailed,
+            Changed::TicketFields { .. } | Changed::ConfigContact { .. } => ErrorCode::RelatedUpdateFailed,
+        }
+    }
+
     fn item_type(&self) -> &'static str {
         match self {
             Changed::ConfigStatus { .. } => ITEM_TYPE,
@@ -479,11 +488,9 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
     if target.is_empty() || target.len() > 64 || !target.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(OfframpError::invalid_input(format!("'{target}' is not an operation id")));
     }
-    let detail = deps
-        .audit
-        .operation(target)
-        .await?
-        .ok_or_else(|| refused(format!("no operation {target} in the audit trail")))?;
+    let detail = deps.audit.operation(target).await?.ok_or_else(|| {
+        OfframpError::new(ErrorCode::OperationNotFound, format!("no operation {target} in the audit trail"))
+    })?;
     check(&detail, deps.psa)?;
     let earlier = earlier_rollbacks(deps.audit, target).await?;
     let items = changed_items(&detail)?;
@@ -605,7 +612,7 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
                     action = RollbackAction::Failed;
                     message = Some(format!("Unable to restore: {error}"));
                     report.errors.push(RollbackError {
-                        code: error.code(),
+                        code: error.write_failure_code(item.update_failed_code()),
                         message: format!("{} {}: {error}", item.item_type(), item.id()),
                         item_id: Some(item.id().to_string()),
                     });
@@ -708,7 +715,7 @@ fn change(
         outcome: if error.is_some() { ItemOutcome::Failed } else { ItemOutcome::Changed },
         before,
         after,
-        error_code: error.map(|e| e.code().as_str().to_string()),
+        error_code: error.map(|e| e.write_failure_code(item.update_failed_code()).as_str().to_string()),
         error_message: error.map(|e| e.to_string()),
         at: domain::now(),
     }
