@@ -410,4 +410,16 @@ mod tests {
         assert_eq!(budget_resets_in_seconds(&in_report), Some(1234));
         assert_eq!(budget_resets_in_seconds("no budget words here"), None);
     }
+
+    /// The README's error table is this table: every code, with its meaning, HTTP status
+    /// and exit code, so the documentation cannot drift from what the code answers.
+    #[test]
+    fn the_readme_lists_every_code_with_its_status_and_exit_code() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for &code in ErrorCode::ALL {
+            let row =
+                format!("| `{}` | {} | {} | {} |", code.as_str(), code.meaning(), code.http_status(), code.exit_code());
+            assert!(readme.lines().any(|line| line == row), "README.md lacks the row {row}");
+        }
+    }
 }
