@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use common::{json, run};
 use std::time::{Duration, Instant};
 
-use offramp_sandbox::{PsaSim, Sandbox, SandboxConfig};
+use offramp_sandbox::{ITGLUE_API_KEY, PsaSim, Sandbox, SandboxConfig};
 
 fn offramp(sandbox: &Sandbox, audit_db: &Path) -> Command {
     common::offramp_for(sandbox, "connectwise", audit_db)
@@ -46,11 +46,12 @@ async fn dry_run_then_confirmed_run_then_audit() {
     assert_eq!(report["statistics"]["configs_deactivated"], 9);
     assert_eq!(sandbox.stats().patches(), 0);
 
-    // Without a terminal and without --yes, a run that changes data is refused.
+    // Without a terminal and without --yes, a run that changes data is refused: not
+    // confirmed, exit 5 like every other command.
     let mut unconfirmed = offramp(&sandbox, &db);
     unconfirmed.args(["configs", "deactivate", "--client-id", "250"]);
     let out = run(unconfirmed).await;
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
     assert_eq!(sandbox.stats().patches(), 0);
 
@@ -315,7 +316,7 @@ async fn contacts_settings_and_rollback_from_the_command_line() {
 
     // A rollback without --yes and without a terminal is refused; --dry-run shows; --yes restores.
     let refused = cli(&["rollback", &operation_id]).await;
-    assert_eq!(refused.status.code(), Some(3));
+    assert_eq!(refused.status.code(), Some(5), "not confirmed");
     let preview = cli(&["rollback", &operation_id, "--dry-run", "--json"]).await;
     assert_eq!(json(&preview)["statistics"]["restored"], 9);
     let undo = cli(&["rollback", &operation_id, "--yes", "--json"]).await;
@@ -343,4 +344,127 @@ async fn contacts_settings_and_rollback_from_the_command_line() {
     let plan_op = plan["audit_trail"]["operation_id"].as_str().unwrap().to_string();
     let refused = cli(&["rollback", &plan_op, "--yes", "--json"]).await;
     assert_eq!(refused.status.code(), Some(5), "a plan changed nothing to roll back");
+}
+
+/// "Not confirmed" is one exit code (5, `ConfirmationRequired`) for every command that
+/// changes data, and nothing changes: without a terminal and without --yes (or the
+/// command's own confirmation flag), configs, contacts, rollback and IT Glue all refuse.
+#[tokio::test]
+async fn not_confirmed_exits_5_for_every_destructive_command() {
+    let sandbox = sandbox(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let cli = |args: &[&str]| {
+        let mut command = offramp(&sandbox, &db);
+        command.env("ITGLUE_URL", sandbox.itglue_url()).env("ITGLUE_API_KEY", ITGLUE_API_KEY).args(args);
+        run(command)
+    };
+    let applied = cli(&["configs", "deactivate", "--client-id", "250", "--yes", "--json"]).await;
+    let operation_id = json(&applied)["operation_id"].as_str().unwrap().to_string();
+    let (patches, contact_updates) = (sandbox.stats().patches(), sandbox.connectwise().contact_update_count(5002));
+
+    for args in [
+        vec!["configs", "deactivate", "--client-id", "270"],
+        vec!["contacts", "deactivate", "--company-id", "250"],
+        vec!["rollback", &operation_id],
+        vec!["itglue", "delete", "--org-id", "9002"],
+    ] {
+        let out = cli(&args).await;
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(sandbox.stats().patches(), patches, "no configuration changed or restored");
+    assert_eq!(sandbox.connectwise().contact_update_count(5002), contact_updates, "no contact changed");
+    assert!(sandbox.itglue().organization_exists(9002) && sandbox.itglue().deletions_requested() == 0);
+}
+
+/// `--yes` applies without a prompt on every destructive command, contacts included (the
+/// same as the seed's `--confirmation`).
+#[tokio::test]
+async fn contacts_take_yes_like_every_destructive_command() {
+    let sandbox = sandbox(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let mut command = offramp(&sandbox, &db);
+    command.args(["contacts", "deactivate", "--company-id", "250", "--exclude-contact", "5003", "--yes", "--json"]);
+    let out = run(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    assert_eq!(report["deactivation_summary"]["contacts_deactivated"], 5, "{report}");
+    assert_eq!(sandbox.connectwise().contact_is_active(5002), Some(false), "applied in the PSA");
+    assert_eq!(sandbox.connectwise().contact_is_active(5003), Some(true), "the excluded contact stays");
+}
+
+/// `offramp --help` lists every exit code and the error codes behind it, from the same
+/// table the CLI exits with.
+#[tokio::test]
+async fn help_lists_the_exit_codes() {
+    let out = run({
+        let mut command = Command::new(env!("CARGO_BIN_EXE_offramp"));
+        command.arg("--help");
+        command
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Exit codes:"), "{help}");
+    for line in
+        ["   5  refused", "  10  another run", "ConfirmationRequired", "OperationInProgress", "PSAConnectionError"]
+    {
+        assert!(help.contains(line), "{line:?} not in {help}");
+    }
+}
+
+/// Run `offramp ARGS` on a pty (made by `script`), typing `answer`; its exit code and transcript.
+async fn on_terminal(sandbox: &Sandbox, db: &Path, args: &str, answer: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let inner = format!("{} {args}", env!("CARGO_BIN_EXE_offramp"));
+    let transcript = db.with_extension(format!("{}.txt", answer.len()));
+    let mut command = with_env(Command::new("script"), sandbox, db);
+    command
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&transcript).unwrap())
+        .stderr(Stdio::null());
+    let answer = answer.to_string();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("script (bsdutils)");
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{answer}").unwrap();
+        let status = child.wait().unwrap();
+        drop(stdin);
+        status
+    })
+    .await
+    .unwrap();
+    (status.code(), std::fs::read_to_string(&transcript).unwrap())
+}
+
+/// On a terminal, contacts and rollback go through the same preview and question as
+/// configurations: "no" exits 5 and changes nothing, "yes" applies the plan shown.
+#[tokio::test]
+async fn on_a_terminal_contacts_and_rollback_are_confirmed_the_same_way() {
+    let sandbox = sandbox(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let cw = sandbox.connectwise();
+    let contacts = "contacts deactivate --company-id 250 --exclude-contact 5003";
+    let (code, text) = on_terminal(&sandbox, &db, contacts, "no").await;
+    assert_eq!(code, Some(5), "{text}");
+    assert!(text.contains("Type 'yes' to apply this plan") && text.contains("Not confirmed"), "{text}");
+    assert_eq!((cw.contact_is_active(5002), cw.contact_update_count(5002)), (Some(true), 0), "{text}");
+    let (code, text) = on_terminal(&sandbox, &db, contacts, "yes").await;
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(cw.contact_is_active(5002), Some(false), "{text}");
+
+    let mut list = offramp(&sandbox, &db);
+    list.args(["audit", "list", "--json"]);
+    let operations = json(&run(list).await);
+    let applied = operations.as_array().unwrap().iter().find(|o| o["operation"]["dry_run"] == false).unwrap();
+    let rollback = format!("rollback {}", applied["operation"]["operation_id"].as_str().unwrap());
+    let (code, text) = on_terminal(&sandbox, &db, &rollback, "no").await;
+    assert_eq!(code, Some(5), "{text}");
+    assert_eq!(cw.contact_is_active(5002), Some(false), "not restored: {text}");
+    let (code, text) = on_terminal(&sandbox, &db, &rollback, "yes").await;
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(cw.contact_is_active(5002), Some(true), "restored: {text}");
 }

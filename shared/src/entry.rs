@@ -9,14 +9,20 @@
 //! - EventBridge schedule (`source: aws.events`, `detail-type: Scheduled Event`): the
 //!   sweep over every offboarded client; `detail` may carry `dry_run` and
 //!   `offboarded_statuses` to override the configured statuses (the other criteria stay).
+//!
+//! Every API Gateway answer takes its HTTP status from one place: the report's
+//! [`Outcome`], i.e. 200 on success, else the primary error's row of the
+//! [`ErrorCode`] table (`ErrorCode::http_status`). A spent request budget (429) carries
+//! `Retry-After`.
 
 use std::sync::Arc;
 
 use base64::Engine;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::Services;
-use crate::error::{ErrorCode, OfframpError};
+use crate::error::{ErrorCode, OfframpError, Outcome, budget_resets_in_seconds};
 use crate::ports::{NoProgress, SettingsStore};
 use crate::workflows::deactivate_configs::{
     ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
@@ -50,6 +56,103 @@ pub fn trigger_of(event: &Value) -> Trigger {
     }
 }
 
+/// The Lambda functions, one per workflow (and rollback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    DeactivateConfigs,
+    DeactivateContacts,
+    Rollback,
+    DeleteItGlueOrg,
+}
+
+/// Hand one event to `function`'s handler.
+pub async fn handle(function: Function, services: &Services, event: Value, invoked_by: &str) -> Value {
+    match function {
+        Function::DeactivateConfigs => deactivate_configs_event(services, event, invoked_by).await,
+        Function::DeactivateContacts => deactivate_contacts_event(services, event, invoked_by).await,
+        Function::Rollback => rollback_event(services, event, invoked_by).await,
+        Function::DeleteItGlueOrg => delete_itglue_org_event(services, event, invoked_by).await,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Outcomes: what the answer's status (and the CLI's exit code) is made of
+// ---------------------------------------------------------------------------
+
+macro_rules! outcome_of_report {
+    ($($report:ty),+) => {$(
+        impl Outcome for $report {
+            fn succeeded(&self) -> bool {
+                self.success
+            }
+            fn primary_code(&self) -> Option<ErrorCode> {
+                self.primary_error()
+            }
+        }
+    )+};
+}
+
+outcome_of_report!(ConfigDeactivationReport, ContactDeactivationReport, RollbackReport, DeleteOrgReport);
+
+/// `Retry-After` when a report has no readable reset time: the longest window any vendor
+/// budget uses (Autotask's rolling hour), so a client that obeys it never comes back early.
+const RETRY_AFTER_FALLBACK_SECONDS: u64 = 3600;
+
+/// Seconds a caller should wait before retrying a run stopped by a spent request budget.
+fn retry_after_seconds(report: &Value) -> u64 {
+    let budget = ErrorCode::RequestBudgetExhausted.as_str();
+    report
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.get("code").and_then(Value::as_str) == Some(budget))
+        .find_map(|e| e.get("message").and_then(Value::as_str).and_then(budget_resets_in_seconds))
+        .unwrap_or(RETRY_AFTER_FALLBACK_SECONDS)
+        .max(1)
+}
+
+/// The answer to `event`: for API Gateway a proxy response whose status is the report's
+/// [`Outcome::http_status`]; for a direct invoke the report itself.
+fn answer<R: Outcome + Serialize>(event: &Value, report: &R) -> Value {
+    let body = serde_json::to_value(report).unwrap_or_default();
+    if trigger_of(event) != Trigger::ApiGateway {
+        return body;
+    }
+    let status = report.http_status();
+    let mut headers = json!({ "content-type": "application/json" });
+    if status == ErrorCode::RequestBudgetExhausted.http_status() {
+        headers["retry-after"] = json!(retry_after_seconds(&body).to_string());
+    }
+    json!({
+        "statusCode": status,
+        "headers": headers,
+        "isBase64Encoded": false,
+        "body": body.to_string(),
+    })
+}
+
+/// The request a trigger carries: the event itself, or an API Gateway proxy body.
+fn request_of<T: serde::de::DeserializeOwned>(event: &Value) -> Result<T, String> {
+    if trigger_of(event) == Trigger::ApiGateway {
+        let body = event.get("body").and_then(Value::as_str).unwrap_or_default();
+        let body = if event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| "body is not valid base64")?;
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            body.to_string()
+        };
+        serde_json::from_str(&body).map_err(|e| format!("request body: {e}"))
+    } else {
+        serde_json::from_value(event.clone()).map_err(|e| format!("request: {e}"))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Handlers
+// ---------------------------------------------------------------------------
+
 fn deps(services: &Services) -> Deps<'_> {
     Deps {
         psa: services.psa.as_ref(),
@@ -70,148 +173,30 @@ fn config_guard(services: &Services) -> Arc<dyn SettingsStore> {
     services.org_settings.clone()
 }
 
-fn invalid(message: String) -> ConfigDeactivationReport {
-    ConfigDeactivationReport::failure(&OfframpError::invalid_input(message), None, None, false)
-}
-
 /// Handle one `deactivate-configs` invocation. Never panics; every outcome is JSON.
 pub async fn deactivate_configs_event(services: &Services, event: Value, invoked_by: &str) -> Value {
-    match trigger_of(&event) {
-        Trigger::Schedule => {
-            let detail = event.get("detail").cloned().unwrap_or(Value::Null);
-            let dry_run = detail.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
-            let mut criteria = services.settings.offboarded.clone();
-            if let Some(list) = detail.get("offboarded_statuses").and_then(Value::as_array) {
-                criteria.statuses = list.iter().filter_map(Value::as_str).map(str::to_string).collect();
+    if trigger_of(&event) == Trigger::Schedule {
+        let detail = event.get("detail").cloned().unwrap_or(Value::Null);
+        let dry_run = detail.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
+        let mut criteria = services.settings.offboarded.clone();
+        if let Some(list) = detail.get("offboarded_statuses").and_then(Value::as_array) {
+            criteria.statuses = list.iter().filter_map(Value::as_str).map(str::to_string).collect();
+        }
+        let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
+        let deps = deps(services);
+        let report = sweep_offboarded_clients(&deps, &criteria, dry_run, &format!("schedule:{rule}")).await;
+        return serde_json::to_value(report).unwrap_or_default();
+    }
+    let report = match request_of::<DeactivateConfigsRequest>(&event) {
+        Ok(mut request) => {
+            if request.initiated_by.is_none() {
+                request.initiated_by = Some(invoked_by.to_string());
             }
-            let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
-            let deps = deps(services);
-            let report = sweep_offboarded_clients(&deps, &criteria, dry_run, &format!("schedule:{rule}")).await;
-            serde_json::to_value(report).unwrap_or_default()
+            deactivate_configs(&deps(services), request).await
         }
-        Trigger::ApiGateway => {
-            let body = event.get("body").and_then(Value::as_str).unwrap_or_default();
-            let body = if event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
-                match base64::engine::general_purpose::STANDARD.decode(body) {
-                    Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                    Err(_) => return proxy_response(&invalid("body is not valid base64".into())),
-                }
-            } else {
-                body.to_string()
-            };
-            let report = match serde_json::from_str::<DeactivateConfigsRequest>(&body) {
-                Ok(request) => run(services, request, invoked_by).await,
-                Err(e) => invalid(format!("request body: {e}")),
-            };
-            proxy_response(&report)
-        }
-        Trigger::Direct => {
-            let report = match serde_json::from_value::<DeactivateConfigsRequest>(event) {
-                Ok(request) => run(services, request, invoked_by).await,
-                Err(e) => invalid(format!("request: {e}")),
-            };
-            serde_json::to_value(report).unwrap_or_default()
-        }
-    }
-}
-
-async fn run(services: &Services, mut request: DeactivateConfigsRequest, invoked_by: &str) -> ConfigDeactivationReport {
-    if request.initiated_by.is_none() {
-        request.initiated_by = Some(invoked_by.to_string());
-    }
-    deactivate_configs(&deps(services), request).await
-}
-
-/// The Lambda functions, one per workflow (and rollback).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    DeactivateConfigs,
-    DeactivateContacts,
-    Rollback,
-    DeleteItGlueOrg,
-}
-
-/// Hand one event to `function`'s handler.
-pub async fn handle(function: Function, services: &Services, event: Value, invoked_by: &str) -> Value {
-    match function {
-        Function::DeactivateConfigs => deactivate_configs_event(services, event, invoked_by).await,
-        Function::DeactivateContacts => deactivate_contacts_event(services, event, invoked_by).await,
-        Function::Rollback => rollback_event(services, event, invoked_by).await,
-        Function::DeleteItGlueOrg => delete_itglue_org_event(services, event, invoked_by).await,
-    }
-}
-
-/// HTTP status for an API Gateway answer.
-pub fn http_status(report: &ConfigDeactivationReport) -> u16 {
-    if report.success {
-        return 200;
-    }
-    match report.primary_error() {
-        Some(ErrorCode::InvalidInput) => 400,
-        Some(ErrorCode::PermissionDenied) => 403,
-        Some(ErrorCode::ClientNotFound | ErrorCode::ConfigNotFound | ErrorCode::OperationNotResumable) => 404,
-        Some(ErrorCode::ClientAmbiguous | ErrorCode::ClientNotOffboarded | ErrorCode::PlanChanged) => 409,
-        Some(ErrorCode::PsaConnectionError) => 502,
-        // Some items failed: the request was processed, the report says which.
-        Some(ErrorCode::ConfigUpdateFailed) => 207,
-        _ => 500,
-    }
-}
-
-/// The request a trigger carries: the event itself, or an API Gateway proxy body.
-fn request_of<T: serde::de::DeserializeOwned>(event: &Value) -> Result<T, String> {
-    if trigger_of(event) == Trigger::ApiGateway {
-        let body = event.get("body").and_then(Value::as_str).unwrap_or_default();
-        let body = if event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
-            let bytes =
-                base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| "body is not valid base64")?;
-            String::from_utf8_lossy(&bytes).into_owned()
-        } else {
-            body.to_string()
-        };
-        serde_json::from_str(&body).map_err(|e| format!("request body: {e}"))
-    } else {
-        serde_json::from_value(event.clone()).map_err(|e| format!("request: {e}"))
-    }
-}
-
-fn answer(event: &Value, status: u16, report: Value) -> Value {
-    if trigger_of(event) == Trigger::ApiGateway {
-        json!({
-            "statusCode": status,
-            "headers": { "content-type": "application/json" },
-            "isBase64Encoded": false,
-            "body": report.to_string(),
-        })
-    } else {
-        report
-    }
-}
-
-fn status_of(success: bool, code: Option<ErrorCode>) -> u16 {
-    if success {
-        return 200;
-    }
-    match code {
-        Some(ErrorCode::InvalidInput) => 400,
-        Some(ErrorCode::PermissionDenied) => 403,
-        Some(ErrorCode::ClientNotFound | ErrorCode::OperationNotResumable) => 404,
-        Some(
-            ErrorCode::PlanChanged
-            | ErrorCode::ConfirmationRequired
-            | ErrorCode::BlastRadiusExceeded
-            | ErrorCode::RollbackRefused,
-        ) => 409,
-        Some(ErrorCode::PsaConnectionError) => 502,
-        Some(
-            ErrorCode::ContactUpdateFailed
-            | ErrorCode::RelatedUpdateFailed
-            | ErrorCode::TicketUpdateFailed
-            | ErrorCode::NotificationFailed
-            | ErrorCode::ConfigUpdateFailed,
-        ) => 207,
-        _ => 500,
-    }
+        Err(message) => ConfigDeactivationReport::failure(&OfframpError::invalid_input(message), None, None, false),
+    };
+    answer(&event, &report)
 }
 
 /// Handle one `deactivate-contacts` invocation (seed 001): direct invoke / Step Functions
@@ -234,8 +219,7 @@ pub async fn deactivate_contacts_event(services: &Services, event: Value, invoke
         }
         Err(message) => ContactDeactivationReport::invalid(&OfframpError::invalid_input(message), invoked_by),
     };
-    let status = status_of(report.success, report.primary_error());
-    answer(&event, status, serde_json::to_value(report).unwrap_or_default())
+    answer(&event, &report)
 }
 
 /// Handle one `rollback` invocation: `{"operation_id", "dry_run"?, "reason"?}`. Never panics.
@@ -254,8 +238,7 @@ pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str)
         }
         Err(message) => RollbackReport::invalid(&OfframpError::invalid_input(message)),
     };
-    let status = status_of(report.success, report.primary_error());
-    answer(&event, status, serde_json::to_value(report).unwrap_or_default())
+    answer(&event, &report)
 }
 
 /// Handle one `delete-itglue-org` invocation (seed 002): direct invoke / Step Functions /
@@ -266,7 +249,7 @@ pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_
     let Some(docs) = services.docs.as_deref() else {
         let report =
             DeleteOrgReport::failed(ErrorCode::ConfigurationError, "IT Glue is not configured (ITGLUE_API_KEY)");
-        return answer(&event, 500, serde_json::to_value(report).unwrap_or_default());
+        return answer(&event, &report);
     };
     let itglue = &services.settings.itglue;
     let deps = DeleteOrgDeps {
@@ -292,25 +275,7 @@ pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_
         }
         Err(message) => DeleteOrgReport::failed(ErrorCode::InvalidInput, message),
     };
-    let status = match report.primary_error() {
-        None => 200,
-        Some(ErrorCode::OrganizationNotFound) => 404,
-        Some(ErrorCode::InvalidIdentifier | ErrorCode::InvalidInput) => 400,
-        Some(ErrorCode::PermissionDenied) => 403,
-        Some(ErrorCode::DeletionBlocked | ErrorCode::ConfirmationRequired) => 409,
-        Some(ErrorCode::ItGlueConnectionError) => 502,
-        Some(_) => 500,
-    };
-    answer(&event, status, serde_json::to_value(report).unwrap_or_default())
-}
-
-fn proxy_response(report: &ConfigDeactivationReport) -> Value {
-    json!({
-        "statusCode": http_status(report),
-        "headers": { "content-type": "application/json" },
-        "isBase64Encoded": false,
-        "body": serde_json::to_string(report).unwrap_or_default(),
-    })
+    answer(&event, &report)
 }
 
 #[cfg(test)]
@@ -324,5 +289,51 @@ mod tests {
         assert_eq!(trigger_of(&json!({"client_id": "1"})), Trigger::Direct);
         // An event from another source is not a schedule: it is parsed (and rejected) as a request.
         assert_eq!(trigger_of(&json!({"source": "aws.s3", "detail-type": "Object Created"})), Trigger::Direct);
+    }
+
+    fn api_event() -> Value {
+        json!({"requestContext": {}, "body": "{}"})
+    }
+
+    /// Every report type answers through the one table: whatever the primary error, the
+    /// proxy status is that code's `http_status`, for all four workflows alike.
+    #[test]
+    fn every_report_answers_with_its_primary_codes_status() {
+        for &code in ErrorCode::ALL {
+            let error = OfframpError::new(code, "x");
+            let answers = [
+                answer(&api_event(), &ConfigDeactivationReport::failure(&error, None, None, false)),
+                answer(&api_event(), &ContactDeactivationReport::invalid(&error, "test")),
+                answer(&api_event(), &RollbackReport::invalid(&error)),
+                answer(&api_event(), &DeleteOrgReport::failed(code, "x")),
+            ];
+            for out in answers {
+                assert_eq!(out["statusCode"], code.http_status(), "{code}: {out}");
+                let has_retry = out["headers"].get("retry-after").is_some();
+                assert_eq!(has_retry, code == ErrorCode::RequestBudgetExhausted, "{code}: {out}");
+            }
+        }
+        // A direct invoke gets the report itself.
+        let report = RollbackReport::invalid(&OfframpError::invalid_input("x"));
+        assert_eq!(answer(&json!({"operation_id": "x"}), &report)["errors"][0]["code"], "InvalidInput");
+    }
+
+    /// A spent budget answers 429 with the vendor's reset time as `Retry-After`, and a
+    /// conservative hour when the message does not say.
+    #[test]
+    fn a_spent_budget_answers_429_with_retry_after() {
+        let spent = crate::http::HttpError::BudgetExhausted {
+            vendor: "autotask",
+            limit: 9000,
+            window: std::time::Duration::from_secs(3600),
+            resets_in: std::time::Duration::from_secs(742),
+        };
+        let error = OfframpError::from(crate::error::PsaError::from_http(spent));
+        let out = answer(&api_event(), &ConfigDeactivationReport::failure(&error, None, None, false));
+        assert_eq!(out["statusCode"], 429, "{out}");
+        assert_eq!(out["headers"]["retry-after"], "742", "{out}");
+        let vague = OfframpError::new(ErrorCode::RequestBudgetExhausted, "spent");
+        let out = answer(&api_event(), &ConfigDeactivationReport::failure(&vague, None, None, false));
+        assert_eq!(out["headers"]["retry-after"], RETRY_AFTER_FALLBACK_SECONDS.to_string(), "{out}");
     }
 }

@@ -7,120 +7,116 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The `code` of an entry in a report's `errors[]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ErrorCode {
-    // Seed 000 names.
-    ClientNotFound,
-    ConfigNotFound,
-    ConfigUpdateFailed,
-    PermissionDenied,
-    #[serde(rename = "PSAConnectionError")]
-    PsaConnectionError,
-    // Offramp's own, for what the seed does not name.
-    /// The request itself is malformed; nothing was read or written.
-    InvalidInput,
-    /// A client name matched more than one company.
-    ClientAmbiguous,
-    /// `offboarded_statuses` was given and the client's status is not in it.
-    ClientNotOffboarded,
-    /// An approval carried a plan hash that no longer matches the current plan.
-    PlanChanged,
-    /// The operation to resume does not exist or cannot be resumed.
-    OperationNotResumable,
-    /// The audit trail could not be written or read; the run stops rather than act unrecorded.
-    AuditStoreError,
-    /// Offramp's own configuration (environment, secrets) is incomplete or wrong.
-    ConfigurationError,
-    /// The PSA's request budget (Autotask: per hour per database) would be exceeded:
-    /// the run stopped cleanly and can be resumed once the budget has room again.
-    RequestBudgetExhausted,
-    /// The operation cannot be rolled back (unknown, a dry run, never started, itself a rollback).
-    RollbackRefused,
-    /// A contact could not be set inactive (the others went on).
-    ContactUpdateFailed,
-    /// A related record (ticket, configuration contact) could not be updated.
-    RelatedUpdateFailed,
-    /// The summary note or the new ticket could not be written.
-    TicketUpdateFailed,
-    /// The notification could not be sent.
-    NotificationFailed,
-    /// `confirmation: true` was not given: the plan was returned and nothing changed.
-    ConfirmationRequired,
-    /// The run would change more than the blast-radius guard allows without an override.
-    BlastRadiusExceeded,
-    // Seed 002 names.
-    /// No IT Glue organization matches the identifier.
-    OrganizationNotFound,
-    /// Deletion blocked by dependents, policy, or a missing export.
-    DeletionBlocked,
-    /// Missing, malformed or ambiguous organization identifier.
-    InvalidIdentifier,
-    #[serde(rename = "ITGlueConnectionError")]
-    ItGlueConnectionError,
-    /// Another run holds the target (its lease); nothing was changed.
-    OperationInProgress,
+/// Declares [`ErrorCode`] and its one status table: every code's seed name, HTTP status
+/// (the answer of an API Gateway call and of every Lambda path), CLI exit code and meaning
+/// in one row, so no code can exist without a status and no second table can drift.
+macro_rules! error_codes {
+    ($($variant:ident = $name:literal, http $http:literal, exit $exit:literal, $meaning:literal;)+) => {
+        /// The `code` of an entry in a report's `errors[]`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $(#[doc = $meaning] #[serde(rename = $name)] $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The name reports carry (the seed's, where the seed names it).
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $name,)+ }
+            }
+
+            /// What the code means, for people (`offramp --help`, the README's table).
+            pub fn meaning(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $meaning,)+ }
+            }
+
+            /// HTTP status of an answer whose primary error is this code.
+            pub fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $http,)+ }
+            }
+
+            /// Process exit code of the CLI when this is the primary error.
+            pub fn exit_code(self) -> i32 {
+                match self { $(ErrorCode::$variant => $exit,)+ }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::ClientNotFound => "ClientNotFound",
-            ErrorCode::ConfigNotFound => "ConfigNotFound",
-            ErrorCode::ConfigUpdateFailed => "ConfigUpdateFailed",
-            ErrorCode::PermissionDenied => "PermissionDenied",
-            ErrorCode::PsaConnectionError => "PSAConnectionError",
-            ErrorCode::InvalidInput => "InvalidInput",
-            ErrorCode::ClientAmbiguous => "ClientAmbiguous",
-            ErrorCode::ClientNotOffboarded => "ClientNotOffboarded",
-            ErrorCode::PlanChanged => "PlanChanged",
-            ErrorCode::OperationNotResumable => "OperationNotResumable",
-            ErrorCode::AuditStoreError => "AuditStoreError",
-            ErrorCode::ConfigurationError => "ConfigurationError",
-            ErrorCode::RequestBudgetExhausted => "RequestBudgetExhausted",
-            ErrorCode::RollbackRefused => "RollbackRefused",
-            ErrorCode::ContactUpdateFailed => "ContactUpdateFailed",
-            ErrorCode::RelatedUpdateFailed => "RelatedUpdateFailed",
-            ErrorCode::TicketUpdateFailed => "TicketUpdateFailed",
-            ErrorCode::NotificationFailed => "NotificationFailed",
-            ErrorCode::ConfirmationRequired => "ConfirmationRequired",
-            ErrorCode::BlastRadiusExceeded => "BlastRadiusExceeded",
-            ErrorCode::OrganizationNotFound => "OrganizationNotFound",
-            ErrorCode::DeletionBlocked => "DeletionBlocked",
-            ErrorCode::InvalidIdentifier => "InvalidIdentifier",
-            ErrorCode::ItGlueConnectionError => "ITGlueConnectionError",
-            ErrorCode::OperationInProgress => "OperationInProgress",
-        }
-    }
-
-    /// Process exit code for the CLI: 0 is success, 1 a partial failure,
-    /// 2 is reserved for usage errors (clap), and each class of refusal its own number.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            ErrorCode::ConfigUpdateFailed
-            | ErrorCode::ContactUpdateFailed
-            | ErrorCode::RelatedUpdateFailed
-            | ErrorCode::TicketUpdateFailed
-            | ErrorCode::NotificationFailed => 1,
-            ErrorCode::InvalidInput | ErrorCode::ConfigurationError | ErrorCode::InvalidIdentifier => 3,
-            ErrorCode::ClientNotFound
-            | ErrorCode::ConfigNotFound
-            | ErrorCode::ClientAmbiguous
-            | ErrorCode::OrganizationNotFound => 4,
-            ErrorCode::ClientNotOffboarded
-            | ErrorCode::PlanChanged
-            | ErrorCode::OperationNotResumable
-            | ErrorCode::RollbackRefused
-            | ErrorCode::ConfirmationRequired
-            | ErrorCode::BlastRadiusExceeded
-            | ErrorCode::DeletionBlocked => 5,
-            ErrorCode::PermissionDenied => 6,
-            ErrorCode::PsaConnectionError | ErrorCode::ItGlueConnectionError => 7,
-            ErrorCode::AuditStoreError => 8,
-            ErrorCode::RequestBudgetExhausted => 9,
-            ErrorCode::OperationInProgress => 10,
-        }
-    }
+// How the statuses are chosen:
+// - 207: the request was processed and some items failed; the report says which. The exit
+//   code (1) says the same. Retrying the whole request is not the fix; `--resume` is.
+// - 4xx: Offramp refused the request and changed nothing (or stopped before changing more);
+//   the caller must change something (the input, the approval, the wait) before asking again.
+//   400 the request is malformed; 403 the vendor refused our credentials; 404 what the
+//   request names does not exist; 409 it exists but its state forbids the run (not
+//   offboarded, plan changed, over the guard, not confirmed, another run in progress,
+//   ambiguous name); 429 the vendor's request budget is spent (with `Retry-After`).
+// - 502: a vendor (PSA, IT Glue) could not be reached or did not accept a read; 503: the
+//   audit trail is unavailable, so Offramp refuses to act unrecorded. Both may be retried.
+// - 500: only Offramp's own side. `ConfigurationError` is a fault of the deployment (a
+//   missing secret, a bad setting): an operator problem, not something the caller could fix
+//   in the request (so not 4xx), and not a passing outage that a retry would cure (so not 503).
+error_codes! {
+    // Seed 000 names.
+    ClientNotFound = "ClientNotFound", http 404, exit 4,
+        "No PSA company matches the client id or name.";
+    ConfigNotFound = "ConfigNotFound", http 404, exit 4,
+        "The client has no configurations to deactivate.";
+    ConfigUpdateFailed = "ConfigUpdateFailed", http 207, exit 1,
+        "A configuration could not be updated (the others went on).";
+    PermissionDenied = "PermissionDenied", http 403, exit 6,
+        "The vendor refused Offramp's credentials or their permissions.";
+    PsaConnectionError = "PSAConnectionError", http 502, exit 7,
+        "The PSA could not be reached, or refused or garbled a read.";
+    // Offramp's own, for what the seeds do not name.
+    InvalidInput = "InvalidInput", http 400, exit 3,
+        "The request itself is malformed; nothing was read or written.";
+    ClientAmbiguous = "ClientAmbiguous", http 409, exit 4,
+        "A client name matched more than one company (the candidates are listed).";
+    ClientNotOffboarded = "ClientNotOffboarded", http 409, exit 5,
+        "offboarded_statuses was given and the client's status is not in it.";
+    PlanChanged = "PlanChanged", http 409, exit 5,
+        "The approved plan hash no longer matches the current plan.";
+    OperationNotFound = "OperationNotFound", http 404, exit 4,
+        "No operation with this id is in the audit trail.";
+    OperationNotResumable = "OperationNotResumable", http 409, exit 5,
+        "The operation cannot be resumed (finished, rolled back, a dry run, another workflow or PSA).";
+    OperationInProgress = "OperationInProgress", http 409, exit 10,
+        "Another run holds this target (or this operation) right now; nothing was changed.";
+    AuditStoreError = "AuditStoreError", http 503, exit 8,
+        "The audit trail could not be written or read; the run stops rather than act unrecorded.";
+    ConfigurationError = "ConfigurationError", http 500, exit 3,
+        "Offramp's own configuration (environment, secret, settings) is incomplete or wrong.";
+    RequestBudgetExhausted = "RequestBudgetExhausted", http 429, exit 9,
+        "The PSA's request budget is spent: the run stopped cleanly; resume it once there is room.";
+    RollbackRefused = "RollbackRefused", http 409, exit 5,
+        "The operation cannot be rolled back (a dry run, never started, a rollback, an IT Glue deletion, already rolled back).";
+    ContactUpdateFailed = "ContactUpdateFailed", http 207, exit 1,
+        "A contact could not be set inactive (the others went on).";
+    RelatedUpdateFailed = "RelatedUpdateFailed", http 207, exit 1,
+        "A related record (ticket, configuration contact) could not be updated.";
+    TicketUpdateFailed = "TicketUpdateFailed", http 207, exit 1,
+        "The summary note or the new ticket could not be written.";
+    NotificationFailed = "NotificationFailed", http 207, exit 1,
+        "The notification could not be sent.";
+    ConfirmationRequired = "ConfirmationRequired", http 409, exit 5,
+        "The run was not confirmed: the plan is the answer and nothing changed.";
+    BlastRadiusExceeded = "BlastRadiusExceeded", http 409, exit 5,
+        "The run would change more than the blast-radius guard allows without an override.";
+    // Seed 002 names.
+    OrganizationNotFound = "OrganizationNotFound", http 404, exit 4,
+        "No IT Glue organization matches the identifier.";
+    DeletionBlocked = "DeletionBlocked", http 409, exit 5,
+        "Deletion blocked by dependents, policy, a missing export, or IT Glue itself.";
+    InvalidIdentifier = "InvalidIdentifier", http 400, exit 3,
+        "Missing, malformed or ambiguous organization identifier.";
+    ItGlueConnectionError = "ITGlueConnectionError", http 502, exit 7,
+        "IT Glue could not be reached (or answered 429/5xx, or garbled an answer).";
+    ItGlueRequestRejected = "ITGlueRequestRejected", http 502, exit 7,
+        "IT Glue answered a read with a 4xx other than 401/403/404/429: it did not accept the request.";
 }
 
 impl fmt::Display for ErrorCode {
@@ -167,15 +163,36 @@ impl PsaError {
 }
 
 impl PsaError {
+    /// The code of this error where it ends a run: a read (a company lookup, a listing) or
+    /// anything else that is not one item's write. A read the PSA rejects is a failure to
+    /// talk to the PSA, not a failed update: nothing was being updated.
     pub fn code(&self) -> ErrorCode {
         match self {
             PsaError::NotFound { .. } => ErrorCode::ClientNotFound,
             PsaError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
-            PsaError::Connection { .. } | PsaError::InvalidResponse { .. } => ErrorCode::PsaConnectionError,
-            PsaError::Rejected { .. } => ErrorCode::ConfigUpdateFailed,
+            PsaError::Connection { .. } | PsaError::InvalidResponse { .. } | PsaError::Rejected { .. } => {
+                ErrorCode::PsaConnectionError
+            }
             PsaError::Configuration { .. } => ErrorCode::ConfigurationError,
             PsaError::InvalidId { .. } => ErrorCode::InvalidInput,
             PsaError::BudgetExhausted { .. } => ErrorCode::RequestBudgetExhausted,
+        }
+    }
+
+    /// The code of one item's failed write (`update_failed`: `ConfigUpdateFailed`,
+    /// `ContactUpdateFailed`, `RelatedUpdateFailed`…): the PSA rejecting the update, or not
+    /// finding the item, is that item's failure; permission and transport problems keep
+    /// their own codes, since every other item will meet them too.
+    pub fn write_failure_code(&self, update_failed: ErrorCode) -> ErrorCode {
+        match self {
+            PsaError::PermissionDenied { .. } | PsaError::Connection { .. } | PsaError::InvalidResponse { .. } => {
+                self.code()
+            }
+            PsaError::BudgetExhausted { .. } => ErrorCode::RequestBudgetExhausted,
+            PsaError::NotFound { .. }
+            | PsaError::Rejected { .. }
+            | PsaError::Configuration { .. }
+            | PsaError::InvalidId { .. } => update_failed,
         }
     }
 }
@@ -290,6 +307,34 @@ impl OfframpError {
     }
 }
 
+/// How a finished request is summed up, whatever its report: the Lambda answer's HTTP
+/// status and the CLI's exit code both come from here, through the one [`ErrorCode`] table.
+pub trait Outcome {
+    fn succeeded(&self) -> bool;
+    /// The most significant error code of the report (per-item failures rank last).
+    fn primary_code(&self) -> Option<ErrorCode>;
+
+    /// 200 on success, else the primary error's status; a failure without a code is
+    /// Offramp's own bug (500).
+    fn http_status(&self) -> u16 {
+        if self.succeeded() { 200 } else { self.primary_code().map_or(500, ErrorCode::http_status) }
+    }
+
+    /// 0 on success, else the primary error's exit code (1 when there is no code).
+    fn exit_code(&self) -> i32 {
+        if self.succeeded() { 0 } else { self.primary_code().map_or(1, ErrorCode::exit_code) }
+    }
+}
+
+/// The seconds until a spent request budget has room again, read from the error message
+/// the HTTP layer writes (`… room again in N s`): reports keep an error's code and message,
+/// not the typed error, so this is how the wait reaches an API answer's `Retry-After`.
+pub fn budget_resets_in_seconds(message: &str) -> Option<u64> {
+    let (_, rest) = message.split_once("room again in ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +345,99 @@ mod tests {
         assert_eq!(serde_json::to_string(&ErrorCode::ClientNotFound).unwrap(), "\"ClientNotFound\"");
         for code in [ErrorCode::PsaConnectionError, ErrorCode::PlanChanged, ErrorCode::InvalidInput] {
             assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(code.as_str()));
+        }
+    }
+
+    /// The table is complete (the macro makes a code without a status impossible) and
+    /// consistent: every status is one of the few the API uses, a 4xx is always a refusal
+    /// (the CLI exits with a refusal's code, never "partial" nor "vendor down"), a 5xx is
+    /// an outage or Offramp's own fault, and each exit code stands for one kind of answer.
+    #[test]
+    fn every_code_has_one_status_and_one_exit_code_that_agree() {
+        let mut names = std::collections::HashSet::new();
+        for &code in ErrorCode::ALL {
+            assert!(names.insert(code.as_str()), "{code} listed twice");
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(code.as_str()));
+            assert_eq!(serde_json::from_value::<ErrorCode>(serde_json::json!(code.as_str())).unwrap(), code);
+            assert!(!code.meaning().is_empty(), "{code}");
+            let (status, exit) = (code.http_status(), code.exit_code());
+            match status {
+                207 => assert_eq!(exit, 1, "{code}: a partial failure exits 1"),
+                400 => assert_eq!(exit, 3, "{code}"),
+                403 => assert_eq!(exit, 6, "{code}"),
+                404 => assert_eq!(exit, 4, "{code}"),
+                409 => assert!([4, 5, 10].contains(&exit), "{code}: a conflict exits as a refusal, not {exit}"),
+                429 => assert_eq!(exit, 9, "{code}"),
+                500 => assert_eq!(code, ErrorCode::ConfigurationError, "500 is only for Offramp's own side"),
+                502 => assert_eq!(exit, 7, "{code}: a vendor outage"),
+                503 => assert_eq!(exit, 8, "{code}: the audit trail"),
+                other => panic!("{code}: status {other} is not one the API answers with"),
+            }
+            if (400..500).contains(&status) {
+                assert!(![0, 1, 2, 7, 8].contains(&exit), "{code}: a 4xx must be a refusal, exit {exit}");
+            }
+            if exit == 5 {
+                assert_eq!(status, 409, "{code}: every refusal of the run's state is a conflict");
+            }
+        }
+        assert_eq!(ErrorCode::OperationInProgress.http_status(), 409);
+        assert_eq!(ErrorCode::OperationInProgress.exit_code(), 10);
+        assert_eq!(serde_json::to_value(ErrorCode::OperationInProgress).unwrap(), "OperationInProgress");
+        // The codes the issue names explicitly.
+        for code in [
+            ErrorCode::BlastRadiusExceeded,
+            ErrorCode::ClientAmbiguous,
+            ErrorCode::ClientNotOffboarded,
+            ErrorCode::PlanChanged,
+            ErrorCode::ConfirmationRequired,
+        ] {
+            assert_eq!(code.http_status(), 409, "{code}");
+        }
+        assert_eq!(ErrorCode::ConfigNotFound.http_status(), 404);
+        assert_eq!(ErrorCode::RequestBudgetExhausted.http_status(), 429);
+    }
+
+    /// A read the PSA rejects is a PSA problem, not a failed update; a write it rejects is
+    /// the item's failure; credentials and transport keep their codes either way.
+    #[test]
+    fn rejected_reads_and_rejected_writes_get_different_codes() {
+        let rejected = PsaError::Rejected { status: 422, code: None, message: "no".into() };
+        assert_eq!(rejected.code(), ErrorCode::PsaConnectionError);
+        assert_eq!(rejected.write_failure_code(ErrorCode::ContactUpdateFailed), ErrorCode::ContactUpdateFailed);
+        assert_eq!(rejected.write_failure_code(ErrorCode::ConfigUpdateFailed), ErrorCode::ConfigUpdateFailed);
+        let denied = PsaError::PermissionDenied { message: "403".into() };
+        assert_eq!(denied.write_failure_code(ErrorCode::ConfigUpdateFailed), ErrorCode::PermissionDenied);
+        let down = PsaError::Connection { message: "reset".into() };
+        assert_eq!(down.write_failure_code(ErrorCode::RelatedUpdateFailed), ErrorCode::PsaConnectionError);
+        assert_eq!(PsaError::NotFound { what: "company".into() }.code(), ErrorCode::ClientNotFound);
+    }
+
+    /// The wait the HTTP layer writes into a spent budget's message is read back for
+    /// `Retry-After`, whatever wraps the message.
+    #[test]
+    fn the_budget_reset_is_read_from_the_message() {
+        let spent = crate::http::HttpError::BudgetExhausted {
+            vendor: "autotask",
+            limit: 9000,
+            window: std::time::Duration::from_secs(3600),
+            resets_in: std::time::Duration::from_secs(1234),
+        };
+        let error = OfframpError::from(PsaError::from_http(spent));
+        assert_eq!(error.code(), ErrorCode::RequestBudgetExhausted);
+        let in_report = format!("{error}; the run stopped early and can be resumed with operation_id x");
+        assert_eq!(budget_resets_in_seconds(&in_report), Some(1234));
+        assert_eq!(budget_resets_in_seconds("no budget words here"), None);
+    }
+
+    /// The README's error table is this table: every code, with its meaning, HTTP status
+    /// and exit code, so the documentation cannot drift from what the code answers.
+    #[test]
+    fn the_readme_lists_every_code_with_its_status_and_exit_code() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for &code in ErrorCode::ALL {
+            let row =
+                format!("| `{}` | {} | {} | {} |", code.as_str(), code.meaning(), code.http_status(), code.exit_code());
+            assert!(readme.lines().any(|line| line == row), "README.md lacks the row {row}");
         }
     }
 }

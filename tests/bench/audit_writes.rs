@@ -41,10 +41,8 @@ async fn run() -> AuditWrites {
     let sandbox = Sandbox::start(SandboxConfig { large_client_configs: CONFIGS, ..SandboxConfig::default() })
         .await
         .expect("sandbox");
-    let store = DynamoDbAuditStore::new(
-        offramp_tests::moto::dynamodb_client().await,
-        offramp_tests::moto::unique_table_name(),
-    );
+    let store =
+        DynamoDbAuditStore::new(offramp_tests::moto::dynamodb_client().await, offramp_tests::moto::unique_table_name());
     store.create_table_if_missing().await.expect("table");
     let before = store.write_requests();
     let psa = offramp_tests::connectwise::client(&sandbox);

@@ -201,6 +201,27 @@ async fn one_failing_configuration_is_reported_and_the_others_complete() {
     }
 }
 
+/// A read the PSA rejects (a 4xx other than 401/403/404) is a PSA problem, not a failed
+/// update: the company lookup or the configuration listing being refused reports
+/// `PSAConnectionError`, and nothing is changed.
+#[tokio::test]
+async fn a_rejected_listing_or_lookup_is_a_psa_error_not_a_failed_update() {
+    let sandbox = small_sandbox().await;
+    let h = Harness::new(&sandbox);
+    for (route, status) in
+        [("/company/configurations", 400), ("/company/configurations", 422), ("/company/companies", 400)]
+    {
+        sandbox.fail_route("GET", route, status);
+        let report = deactivate_configs(&h.deps(), request(DEMO_CLIENT)).await;
+        sandbox.clear_route_faults();
+        assert!(!report.success, "{route} {status}: {report:?}");
+        let codes: Vec<ErrorCode> = report.errors.iter().map(|e| e.code).collect();
+        assert_eq!(codes, [ErrorCode::PsaConnectionError], "{route} {status}: {:?}", report.errors);
+        assert_eq!(report.primary_error().map(ErrorCode::http_status), Some(502), "{route} {status}");
+        assert_eq!(patches(&sandbox), 0, "{route} {status}: nothing may change when a read is refused");
+    }
+}
+
 #[tokio::test]
 async fn a_429_storm_still_completes() {
     let sandbox = small_sandbox().await;

@@ -217,6 +217,25 @@ async fn connection_and_permission_failures_are_typed() {
     assert_eq!(report.errors[0].code, ErrorCode::ItGlueConnectionError);
 }
 
+/// IT Glue answering a read with a 4xx is reachable and said no: the run reports
+/// `ITGlueRequestRejected`, never a connection error, and deletes nothing.
+#[tokio::test]
+async fn a_read_rejected_by_itglue_is_not_a_connection_error() {
+    let sandbox = sandbox().await;
+    let h = PsaHarness::new(&sandbox, offramp::domain::PsaKind::ConnectWise);
+    let client = itglue(&sandbox, ITGLUE_API_KEY);
+    let by_name = DeleteOrgRequest { org_id: None, org_name: Some("Adatum Travel".into()), ..by_id(ADATUM) };
+    for (request, route) in [(by_id(ADATUM), "/organizations/9002"), (by_name, "/organizations")] {
+        sandbox.fail_route("GET", route, 422);
+        let report = delete_itglue_org(&deps(&client, &h, options()), request).await;
+        sandbox.clear_route_faults();
+        assert_eq!(report.errors[0].code, ErrorCode::ItGlueRequestRejected, "{route}: {:?}", report.errors);
+        assert_eq!(report.errors[0].code.http_status(), 502);
+    }
+    assert!(sandbox.itglue().organization_exists(9002), "nothing deleted");
+    assert_eq!(sandbox.itglue().deletions_requested(), 0);
+}
+
 /// The monthly cleanup: offboarded PSA companies (by contract end here: no Offramp run
 /// yet) whose IT Glue organization is linked to them; never forced.
 #[tokio::test]

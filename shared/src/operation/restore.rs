@@ -73,6 +73,8 @@ pub trait Restorable: Send + Sync {
     fn name(&self) -> &str;
     /// What the rollback puts back, in words.
     fn restore_to(&self) -> String;
+    /// The code of a restore the PSA rejects: the same as the forward run's failed update.
+    fn update_failed_code(&self) -> ErrorCode;
     /// Read the item fresh from the PSA and judge it.
     async fn judge(&self, psa: &dyn Psa) -> Result<Judgement, PsaError>;
     /// Put the state before the operation back; `current` is what `judge` read. Returns

@@ -20,10 +20,9 @@ pub async fn load_resumable(
     psa: &str,
     operation_id: &str,
 ) -> Result<OperationDetail, OfframpError> {
-    let detail = audit
-        .operation(operation_id)
-        .await?
-        .ok_or_else(|| not_resumable(operation_id, "no such operation in the audit trail"))?;
+    let detail = audit.operation(operation_id).await?.ok_or_else(|| {
+        OfframpError::new(ErrorCode::OperationNotFound, format!("no operation {operation_id} in the audit trail"))
+    })?;
     let op = &detail.operation;
     if op.workflow != workflow {
         return Err(not_resumable(operation_id, format!("it is a {} operation, not {workflow}", op.workflow)));

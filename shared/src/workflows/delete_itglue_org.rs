@@ -222,9 +222,9 @@ fn doc_code(e: &DocError) -> ErrorCode {
         DocError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
         DocError::InvalidId { .. } => ErrorCode::InvalidIdentifier,
         DocError::Configuration { .. } => ErrorCode::ConfigurationError,
-        DocError::Connection { .. } | DocError::InvalidResponse { .. } | DocError::Rejected { .. } => {
-            ErrorCode::ItGlueConnectionError
-        }
+        DocError::Connection { .. } | DocError::InvalidResponse { .. } => ErrorCode::ItGlueConnectionError,
+        // IT Glue answered, with a 4xx: it is reachable, it did not accept what was asked.
+        DocError::Rejected { .. } => ErrorCode::ItGlueRequestRejected,
     }
 }
 

@@ -288,11 +288,9 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
         return Err(OfframpError::invalid_input(format!("'{target}' is not an operation id")));
     }
     crate::workflows::input::idempotency_key(request.idempotency_key.as_deref())?;
-    let detail = deps
-        .audit
-        .operation(target)
-        .await?
-        .ok_or_else(|| refused(format!("no operation {target} in the audit trail")))?;
+    let detail = deps.audit.operation(target).await?.ok_or_else(|| {
+        OfframpError::new(ErrorCode::OperationNotFound, format!("no operation {target} in the audit trail"))
+    })?;
     check(&detail, deps.psa, deps.registry)?;
     let operation_id = domain::new_operation_id();
     let work = roll_back(deps, request, &detail, &operation_id);
@@ -483,7 +481,7 @@ async fn restore_all(
                     action = RollbackAction::Failed;
                     message = Some(format!("Unable to restore: {error}"));
                     report.errors.push(RollbackError {
-                        code: error.code(),
+                        code: error.write_failure_code(item.update_failed_code()),
                         message: format!("{} {}: {error}", item.kind(), item.id()),
                         item_id: Some(item.id().to_string()),
                     });
@@ -600,7 +598,7 @@ fn change(
         outcome: if error.is_some() { ItemOutcome::Failed } else { ItemOutcome::Changed },
         before,
         after,
-        error_code: error.map(|e| e.code().as_str().to_string()),
+        error_code: error.map(|e| e.write_failure_code(item.update_failed_code()).as_str().to_string()),
         error_message: error.map(|e| e.to_string()),
         at: domain::now(),
     }

@@ -353,6 +353,8 @@ pub(crate) struct Shared {
     fail_next: AtomicU32,
     fail_status: AtomicU32,
     drop_next: AtomicU32,
+    /// `(method, path fragment, status)`: matching requests answer that status until cleared.
+    route_faults: Mutex<Vec<(String, String, u16)>>,
     stats: Mutex<StatsSnapshot>,
     /// The day the sandbox started (UTC), `YYYY-MM-DD`: contracts are dated from it.
     today: String,
@@ -392,6 +394,7 @@ impl Sandbox {
             fail_next: AtomicU32::new(0),
             fail_status: AtomicU32::new(503),
             drop_next: AtomicU32::new(0),
+            route_faults: Mutex::new(Vec::new()),
             stats: Mutex::new(StatsSnapshot::default()),
             today: fixture.today.clone(),
         });
@@ -525,6 +528,18 @@ impl Sandbox {
     pub fn fail_next(&self, n: u32, status: u16) {
         self.shared.fail_status.store(status as u32, Ordering::SeqCst);
         self.shared.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Every vendor request with this method whose path contains `path_fragment` answers
+    /// HTTP `status` (in the vendor's error shape) until [`Self::clear_route_faults`]: one
+    /// route refused (a listing, a lookup) while the others work.
+    pub fn fail_route(&self, method: &str, path_fragment: &str, status: u16) {
+        let fault = (method.to_ascii_uppercase(), path_fragment.to_string(), status);
+        self.shared.route_faults.lock().unwrap_or_else(|e| e.into_inner()).push(fault);
+    }
+
+    pub fn clear_route_faults(&self) {
+        self.shared.route_faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The next `n` vendor requests lose their connection mid-response.
@@ -764,6 +779,13 @@ async fn handle(
         let status = StatusCode::from_u16(shared.fail_status.load(Ordering::SeqCst) as u16)
             .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return vendor.error(status, "Injected fault");
+    }
+    let route_fault =
+        shared.route_faults.lock().unwrap_or_else(|e| e.into_inner()).iter().find_map(|(m, fragment, status)| {
+            (m == method.as_str() && path.contains(fragment.as_str())).then_some(*status)
+        });
+    if let Some(status) = route_fault {
+        return vendor.error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), "Injected route fault");
     }
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     match vendor {

@@ -151,18 +151,11 @@ fn verify(before: Configuration, result: Result<Configuration, PsaError>) -> Ite
         Err(error) => {
             // A write the PSA refused is this item's failure; permission and connection
             // problems keep their own codes.
-            let code = match error.code() {
-                ErrorCode::PermissionDenied | ErrorCode::PsaConnectionError if !is_rejection(&error) => error.code(),
-                _ => ErrorCode::ConfigUpdateFailed,
-            };
+            let code = error.write_failure_code(ErrorCode::ConfigUpdateFailed);
             let message = format!("Unable to deactivate configuration: {error}");
             ItemResult { after: None, outcome: ItemOutcome::Failed, error: Some((code, message)), before }
         }
     }
-}
-
-fn is_rejection(error: &PsaError) -> bool {
-    matches!(error, PsaError::Rejected { .. })
 }
 
 fn change_record(operation_id: &str, result: &ItemResult) -> ItemChange {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::WORKFLOW;
 use crate::domain::{ConfigState, Configuration, ItemChange, ItemKind};
-use crate::error::{OfframpError, PsaError};
+use crate::error::{ErrorCode, OfframpError, PsaError};
 use crate::operation::restore::{Judgement, Restorable, RestoreRegistry, Reversibility, Verdict, parse_state};
 use crate::ports::{Psa, async_trait};
 
@@ -49,6 +49,10 @@ impl Restorable for ConfigStatus {
 
     fn restore_to(&self) -> String {
         self.before.status.label()
+    }
+
+    fn update_failed_code(&self) -> ErrorCode {
+        ErrorCode::ConfigUpdateFailed
     }
 
     async fn judge(&self, psa: &dyn Psa) -> Result<Judgement, PsaError> {

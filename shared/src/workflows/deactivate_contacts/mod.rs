@@ -1023,12 +1023,9 @@ fn change_record(
     }
 }
 
-/// A per-item error code: transport and permission problems keep theirs.
+/// A per-item error code: transport and permission problems keep theirs, a rejected write is the item's.
 fn item_code(error: &PsaError, default: ErrorCode) -> ErrorCode {
-    match error.code() {
-        code @ (ErrorCode::PermissionDenied | ErrorCode::PsaConnectionError) => code,
-        _ => default,
-    }
+    error.write_failure_code(default)
 }
 
 /// One item's result: its change record and what the report says.
@@ -1523,11 +1520,9 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> OfframpError {
 }
 
 async fn resume(deps: &ContactDeps<'_>, operation_id: &str) -> Result<ContactDeactivationReport, Failure> {
-    let detail: OperationDetail = deps
-        .audit
-        .operation(operation_id)
-        .await?
-        .ok_or_else(|| not_resumable(format!("no operation {operation_id} in the audit trail")))?;
+    let detail: OperationDetail = deps.audit.operation(operation_id).await?.ok_or_else(|| {
+        OfframpError::new(ErrorCode::OperationNotFound, format!("no operation {operation_id} in the audit trail"))
+    })?;
     let op = &detail.operation;
     if op.workflow != WORKFLOW {
         return Err(not_resumable(format!("{operation_id} is a {} operation, not {WORKFLOW}", op.workflow)).into());

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::WORKFLOW;
 use crate::domain::{Configuration, Contact, ItemChange, ItemKind, Ticket, TicketAssignment, TicketOwner};
-use crate::error::{OfframpError, PsaError};
+use crate::error::{ErrorCode, OfframpError, PsaError};
 use crate::operation::restore::{Judgement, Restorable, RestoreRegistry, Reversibility, parse_state};
 use crate::ports::{Psa, async_trait};
 
@@ -54,6 +54,9 @@ struct ContactActive {
 
 #[async_trait]
 impl Restorable for ContactActive {
+    fn update_failed_code(&self) -> ErrorCode {
+        ErrorCode::ContactUpdateFailed
+    }
     fn kind(&self) -> ItemKind {
         ItemKind::Contact
     }
@@ -105,6 +108,9 @@ struct TicketFields {
 
 #[async_trait]
 impl Restorable for TicketFields {
+    fn update_failed_code(&self) -> ErrorCode {
+        ErrorCode::RelatedUpdateFailed
+    }
     fn kind(&self) -> ItemKind {
         ItemKind::Ticket
     }
@@ -156,6 +162,9 @@ fn contact_label(contact_id: Option<&str>) -> String {
 
 #[async_trait]
 impl Restorable for ConfigContact {
+    fn update_failed_code(&self) -> ErrorCode {
+        ErrorCode::RelatedUpdateFailed
+    }
     fn kind(&self) -> ItemKind {
         ItemKind::ConfigurationContact
     }
