@@ -48,6 +48,8 @@ pub async fn deactivate(source: &ConfigSource, args: ContactsArgs) -> Result<i32
         override_blast_radius: args.override_blast_radius,
         plan_hash: None,
         operation_id: args.resume.clone(),
+        idempotency_key: None,
+        break_lease: false,
     };
     // In a terminal, a run without --confirmation shows its plan and asks; the answer
     // confirms exactly the plan shown (its hash), so nothing else can slip in.

@@ -176,8 +176,14 @@ async fn contacts_are_deactivated_with_related_records_note_and_notification_on_
         assert_eq!(unconfirmed.errors[0].code, ErrorCode::ConfirmationRequired);
         assert_eq!(ids(&unconfirmed), [5002, 5004, 5005, 5007], "{kind}: the plan");
         assert!(sim.contact_is_active(5002).unwrap(), "{kind}: nothing changed");
+        // A real attempt the gate refused: kept like every real run, with a `refused` event.
         let op = h.audit.operation(unconfirmed.audit_trail.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
-        assert!(op.operation.dry_run && op.changes.is_empty());
+        assert!(!op.operation.dry_run && op.changes.is_empty() && op.snapshots.is_empty(), "{kind}");
+        let refused: Vec<_> = op.events.iter().filter(|e| e.kind == OperationEventKind::Refused).collect();
+        assert_eq!(refused.len(), 1, "{kind}: {:?}", op.events);
+        assert_eq!(refused[0].detail["status"], "confirmation_required", "{kind}");
+        assert_eq!(refused[0].detail["plan_hash"].as_str(), unconfirmed.plan_hash.as_deref(), "{kind}");
+        assert!(op.events.iter().all(|e| e.kind != OperationEventKind::Started), "{kind}: never started");
 
         let report = deactivate_contacts(&deps, request(DEMO)).await;
         assert_seed_shape(&report);
@@ -1000,7 +1006,9 @@ async fn the_guard_limits_come_from_the_settings_store_on_every_psa() {
         assert_eq!((guard.max_share_percent, guard.max_contacts, guard.exceeded), (50, 200, true), "{kind}");
         assert!(untouched(), "{kind}: nothing changed");
         let op = h.audit.operation(stopped.audit_trail.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
-        assert!(op.operation.dry_run && op.changes.is_empty(), "{kind}: recorded as a plan");
+        assert!(!op.operation.dry_run && op.changes.is_empty(), "{kind}: a refused real attempt, not a plan");
+        let refused = op.events.iter().find(|e| e.kind == OperationEventKind::Refused).expect("a refused event");
+        assert_eq!(refused.detail["status"], "blast_radius_exceeded", "{kind}");
         assert_eq!(op.operation.input["settings"]["sources"][GUARD_MAX_CONTACT_SHARE], "client");
 
         // 60% lets it through; a global count of 3 stops it again.
