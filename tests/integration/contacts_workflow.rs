@@ -610,6 +610,8 @@ struct FaultyAudit {
     stalled: AtomicBool,
     /// `Completed` events are refused: the trail fails at the very end of a run.
     refuse_completed: AtomicBool,
+    /// Another run holds every lease (unless the request breaks it).
+    lease_held: AtomicBool,
 }
 
 impl FaultyAudit {
@@ -619,6 +621,7 @@ impl FaultyAudit {
             writes_before_stall: AtomicUsize::new(usize::MAX),
             stalled: AtomicBool::new(false),
             refuse_completed: AtomicBool::new(false),
+            lease_held: AtomicBool::new(false),
         }
     }
 
@@ -675,6 +678,39 @@ impl AuditStore for FaultyAudit {
     async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError> {
         self.inner.child_operations(parent_operation_id).await
     }
+
+    async fn acquire_lease(
+        &self,
+        request: &offramp::domain::LeaseRequest,
+    ) -> Result<offramp::domain::Lease, AuditError> {
+        if self.lease_held.load(Ordering::SeqCst) && !request.break_existing {
+            let (target, operation_id) = (request.target.clone(), "another-run".to_string());
+            return Err(AuditError::LeaseHeld { target, operation_id, expires_at: offramp::domain::now() });
+        }
+        self.inner.acquire_lease(request).await
+    }
+}
+
+/// Another run holding the company's lease stops a run before it records or changes
+/// anything; `break_lease` takes the lease over.
+#[tokio::test]
+async fn a_held_lease_stops_the_run_until_it_is_broken() {
+    let sandbox = sandbox().await;
+    let kind = PsaKind::ConnectWise;
+    let h = harness(&sandbox, kind);
+    let sim = sim(&sandbox, kind);
+    let audit = FaultyAudit::new(h.audit.clone());
+    audit.lease_held.store(true, Ordering::SeqCst);
+    let deps = ContactDeps { audit: &audit, ..deps(&h, None) };
+
+    let busy = deactivate_contacts(&deps, request(DEMO)).await;
+    assert_eq!(busy.errors[0].code, ErrorCode::OperationInProgress, "{:?}", busy.errors);
+    assert_eq!(sim.contact_update_count(5002), 0, "nothing changed");
+    assert!(h.audit.list_operations(&Default::default()).await.unwrap().is_empty(), "nothing recorded");
+
+    let broken = deactivate_contacts(&deps, DeactivateContactsRequest { break_lease: true, ..request(DEMO) }).await;
+    assert!(broken.success, "{:?}", broken.errors);
+    assert!(!sim.contact_is_active(5002).unwrap());
 }
 
 fn resume_request(operation_id: &str) -> DeactivateContactsRequest {

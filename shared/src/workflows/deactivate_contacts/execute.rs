@@ -335,7 +335,7 @@ where
     let record = |result: &ItemResult<T>| result.change().clone();
     let mut applied: Applied<ItemResult<T>> =
         apply_units(units, deps.concurrency, &mut changes, &progress, record, run_unit).await;
-    applied.results.sort_by(|a, b| sort_key(&a.change().item_id).cmp(&sort_key(&b.change().item_id)));
+    applied.results.sort_by_key(|a| sort_key(&a.change().item_id));
     outcome.not_attempted += applied.not_attempted as u64;
     if let Some(stopped) = applied.stopped {
         outcome.stopped.get_or_insert(stopped);
@@ -397,4 +397,22 @@ pub(super) async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work
     }
     summary::note_and_notify(deps, ctx, &mut outcome, work.note_done, work.notification_done).await;
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_write_is_the_items_own_failure_whatever_a_refused_read_maps_to() {
+        let rejected = PsaError::Rejected { status: 400, code: None, message: "locked".into() };
+        assert_eq!(item_code(&rejected, ErrorCode::ContactUpdateFailed), ErrorCode::ContactUpdateFailed);
+        assert_eq!(item_code(&rejected, ErrorCode::TicketUpdateFailed), ErrorCode::TicketUpdateFailed);
+        let down = PsaError::Connection { message: "reset".into() };
+        assert_eq!(item_code(&down, ErrorCode::RelatedUpdateFailed), ErrorCode::PsaConnectionError);
+        let denied = PsaError::PermissionDenied { message: "no".into() };
+        assert_eq!(item_code(&denied, ErrorCode::RelatedUpdateFailed), ErrorCode::PermissionDenied);
+        let gone = PsaError::NotFound { what: "ticket 7".into() };
+        assert_eq!(item_code(&gone, ErrorCode::RelatedUpdateFailed), ErrorCode::RelatedUpdateFailed);
+    }
 }
