@@ -189,10 +189,12 @@ async fn scenario(psa: &str) {
     let before = state(sim);
     assert_eq!(before.ticket_contact, Some(5002), "{psa}: fixture");
 
-    // Without --confirmation (and no terminal): the plan, exit 5, nothing changed.
+    // Without --confirmation (and no terminal): the plan, exit 5, nothing changed. This
+    // plan is also over the guard, and the engine refuses for the guard first: a
+    // confirmation would not let it through.
     let plan = cli.run(&with(&[])).await.expect(psa, 5).json();
-    assert_eq!(plan["status"], "confirmation_required", "{psa}");
-    assert_eq!(plan["errors"][0]["code"], "ConfirmationRequired", "{psa}");
+    assert_eq!(plan["status"], "blast_radius_exceeded", "{psa}");
+    assert_eq!(plan["errors"][0]["code"], "BlastRadiusExceeded", "{psa}");
     assert_eq!(ids(&plan["contacts_deactivated"]), LEAVING, "{psa}");
     assert_eq!(ids(&plan["contacts_excluded"]), LEFT_ALONE, "{psa}");
     assert_eq!(state(sim), before, "{psa}: a run without confirmation changed something");

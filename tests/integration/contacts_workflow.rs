@@ -176,8 +176,14 @@ async fn contacts_are_deactivated_with_related_records_note_and_notification_on_
         assert_eq!(unconfirmed.errors[0].code, ErrorCode::ConfirmationRequired);
         assert_eq!(ids(&unconfirmed), [5002, 5004, 5005, 5007], "{kind}: the plan");
         assert!(sim.contact_is_active(5002).unwrap(), "{kind}: nothing changed");
+        // A real attempt the gate refused: kept like every real run, with a `refused` event.
         let op = h.audit.operation(unconfirmed.audit_trail.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
-        assert!(op.operation.dry_run && op.changes.is_empty());
+        assert!(!op.operation.dry_run && op.changes.is_empty() && op.snapshots.is_empty(), "{kind}");
+        let refused: Vec<_> = op.events.iter().filter(|e| e.kind == OperationEventKind::Refused).collect();
+        assert_eq!(refused.len(), 1, "{kind}: {:?}", op.events);
+        assert_eq!(refused[0].detail["status"], "confirmation_required", "{kind}");
+        assert_eq!(refused[0].detail["plan_hash"].as_str(), unconfirmed.plan_hash.as_deref(), "{kind}");
+        assert!(op.events.iter().all(|e| e.kind != OperationEventKind::Started), "{kind}: never started");
 
         let report = deactivate_contacts(&deps, request(DEMO)).await;
         assert_seed_shape(&report);
@@ -604,6 +610,8 @@ struct FaultyAudit {
     stalled: AtomicBool,
     /// `Completed` events are refused: the trail fails at the very end of a run.
     refuse_completed: AtomicBool,
+    /// Another run holds every lease (unless the request breaks it).
+    lease_held: AtomicBool,
 }
 
 impl FaultyAudit {
@@ -613,6 +621,7 @@ impl FaultyAudit {
             writes_before_stall: AtomicUsize::new(usize::MAX),
             stalled: AtomicBool::new(false),
             refuse_completed: AtomicBool::new(false),
+            lease_held: AtomicBool::new(false),
         }
     }
 
@@ -674,6 +683,10 @@ impl AuditStore for FaultyAudit {
         &self,
         request: &offramp::domain::LeaseRequest,
     ) -> Result<offramp::domain::Lease, AuditError> {
+        if self.lease_held.load(Ordering::SeqCst) && !request.break_existing {
+            let (target, operation_id) = (request.target.clone(), "another-run".to_string());
+            return Err(AuditError::LeaseHeld { target, operation_id, expires_at: offramp::domain::now() });
+        }
         self.inner.acquire_lease(request).await
     }
 
@@ -707,6 +720,28 @@ impl AuditStore for FaultyAudit {
     async fn release_idempotency_key(&self, key: &str) -> Result<(), AuditError> {
         self.inner.release_idempotency_key(key).await
     }
+}
+
+/// Another run holding the company's lease stops a run before it records or changes
+/// anything; `break_lease` takes the lease over.
+#[tokio::test]
+async fn a_held_lease_stops_the_run_until_it_is_broken() {
+    let sandbox = sandbox().await;
+    let kind = PsaKind::ConnectWise;
+    let h = harness(&sandbox, kind);
+    let sim = sim(&sandbox, kind);
+    let audit = FaultyAudit::new(h.audit.clone());
+    audit.lease_held.store(true, Ordering::SeqCst);
+    let deps = ContactDeps { audit: &audit, ..deps(&h, None) };
+
+    let busy = deactivate_contacts(&deps, request(DEMO)).await;
+    assert_eq!(busy.errors[0].code, ErrorCode::OperationInProgress, "{:?}", busy.errors);
+    assert_eq!(sim.contact_update_count(5002), 0, "nothing changed");
+    assert!(h.audit.list_operations(&Default::default()).await.unwrap().is_empty(), "nothing recorded");
+
+    let broken = deactivate_contacts(&deps, DeactivateContactsRequest { break_lease: true, ..request(DEMO) }).await;
+    assert!(broken.success, "{:?}", broken.errors);
+    assert!(!sim.contact_is_active(5002).unwrap());
 }
 
 fn resume_request(operation_id: &str) -> DeactivateContactsRequest {
@@ -1043,7 +1078,9 @@ async fn the_guard_limits_come_from_the_settings_store_on_every_psa() {
         assert_eq!((guard.max_share_percent, guard.max_contacts, guard.exceeded), (50, 200, true), "{kind}");
         assert!(untouched(), "{kind}: nothing changed");
         let op = h.audit.operation(stopped.audit_trail.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
-        assert!(op.operation.dry_run && op.changes.is_empty(), "{kind}: recorded as a plan");
+        assert!(!op.operation.dry_run && op.changes.is_empty(), "{kind}: a refused real attempt, not a plan");
+        let refused = op.events.iter().find(|e| e.kind == OperationEventKind::Refused).expect("a refused event");
+        assert_eq!(refused.detail["status"], "blast_radius_exceeded", "{kind}");
         assert_eq!(op.operation.input["settings"]["sources"][GUARD_MAX_CONTACT_SHARE], "client");
 
         // 60% lets it through; a global count of 3 stops it again.

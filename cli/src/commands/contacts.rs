@@ -86,6 +86,8 @@ impl ContactsArgs {
             override_blast_radius: self.override_blast_radius,
             plan_hash: None,
             operation_id: self.resume.clone(),
+            break_lease: self.control.break_lease,
+            idempotency_key: self.control.idempotency_key.clone(),
         }
     }
 }
