@@ -31,6 +31,7 @@ pub async fn delete(source: &ConfigSource, args: ItglueDeleteArgs) -> Result<i32
         reason: args.reason.clone(),
         initiated_by: Some(args.initiated_by.clone().unwrap_or_else(default_user)),
         force_without_export: args.force_without_export,
+        ..DeleteOrgRequest::default()
     };
     // On a terminal a real deletion is previewed and confirmed by typing the organization's
     // name: IT Glue deletions cannot be undone.
