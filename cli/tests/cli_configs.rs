@@ -155,8 +155,16 @@ async fn a_killed_run_is_resumed_without_double_changes() {
     let operation_id = operations[0]["operation"]["operation_id"].as_str().unwrap().to_string();
 
     sandbox.set_latency(Duration::ZERO);
+    // The killed process still holds the client's lease (2 minutes without renewal): a
+    // resume is refused with its own exit code, naming the operation, until the lease
+    // expires or is broken knowingly.
+    let mut busy = offramp(&sandbox, &db);
+    busy.args(["configs", "deactivate", "--resume", &operation_id, "--json"]);
+    let out = run(busy).await;
+    assert_eq!(out.status.code(), Some(10), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OperationInProgress"));
     let mut resume = offramp(&sandbox, &db);
-    resume.args(["configs", "deactivate", "--resume", &operation_id, "--json"]);
+    resume.args(["configs", "deactivate", "--resume", &operation_id, "--break-lease", "--json"]);
     let out = run(resume).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json(&out);

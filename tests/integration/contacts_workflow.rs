@@ -481,7 +481,12 @@ async fn the_guard_stops_large_runs_and_an_interrupted_run_resumes_on_every_psa(
         let operation_id = operations[0].operation.operation_id.clone();
         let resumed = deactivate_contacts(
             &deps,
-            DeactivateContactsRequest { operation_id: Some(operation_id), ..DeactivateContactsRequest::default() },
+            // The dropped run never released the company's lease: break it knowingly.
+            DeactivateContactsRequest {
+                operation_id: Some(operation_id),
+                break_lease: true,
+                ..DeactivateContactsRequest::default()
+            },
         )
         .await;
         assert!(resumed.success, "{kind}: {:?}", resumed.errors);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use offramp::adapters::itglue::{ItGlueClient, ItGlueSettings, default_http_settings};
-use offramp::domain::OffboardedCriteria;
+use offramp::domain::{OffboardedCriteria, OperationEventKind};
 use offramp::error::ErrorCode;
 use offramp::ports::{AuditStore, DocPlatform};
 use offramp::workflows::delete_itglue_org::{
@@ -128,6 +128,18 @@ async fn lookup_dry_run_confirmation_blocked_and_forced_deletion() {
     assert_eq!(unconfirmed.errors[0].code, ErrorCode::ConfirmationRequired);
     assert_eq!(sandbox.itglue().deletions_requested(), 0, "nothing deleted so far");
     assert_eq!(sandbox.itglue().export_requests(), 0, "no export for a refused run");
+    // Refused real attempts are kept as refused real runs, never as (expiring) dry runs.
+    for (refused, status) in [(&blocked, "blocked"), (&unconfirmed, "confirmation_required")] {
+        assert_eq!(refused.status.as_deref(), Some(status));
+        let op = h.audit.operation(refused.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+        assert!(!op.operation.dry_run, "a refused {status} attempt is not a dry run");
+        let refusal = op.events.iter().find(|e| e.kind == OperationEventKind::Refused).expect("a refused event");
+        assert_eq!(refusal.detail["status"], status, "{:?}", refusal.detail);
+        assert!(op.snapshots.is_empty() && op.changes.is_empty(), "nothing was about to change");
+    }
+    let planned = h.audit.operation(dry.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+    assert!(planned.operation.dry_run && planned.events.iter().all(|e| e.kind == OperationEventKind::Planned));
+    assert_eq!(dry.status.as_deref(), Some("planned"));
 
     // An organization without dependents: export first, then the deletion, awaited.
     let deleted = delete_itglue_org(&deps, by_id(ADATUM)).await;
@@ -202,6 +214,19 @@ async fn connection_and_permission_failures_are_typed() {
     assert!(!serde_json::to_string(&report).unwrap().contains(wrong_key), "the key never appears");
 
     let client = itglue(&sandbox, ITGLUE_API_KEY);
+    // IT Glue refusing the lookup itself (a 4xx) is no connection problem: a retry would
+    // not help. 401/403 is a permission problem, 400/422 a request IT Glue refused.
+    for (status, code) in [
+        (400, ErrorCode::ItGlueRequestRejected),
+        (422, ErrorCode::ItGlueRequestRejected),
+        (403, ErrorCode::PermissionDenied),
+        (401, ErrorCode::PermissionDenied),
+    ] {
+        sandbox.fail_next(1, status);
+        let report = delete_itglue_org(&deps(&client, &h, options()), by_id(ADATUM)).await;
+        assert_eq!(report.errors[0].code, code, "HTTP {status}: {:?}", report.errors);
+        assert!(report.operation_id.is_none(), "nothing recorded before the organization is known");
+    }
     sandbox.fail_next(20, 503);
     let report = delete_itglue_org(&deps(&client, &h, options()), by_id(ADATUM)).await;
     assert_eq!(report.errors[0].code, ErrorCode::ItGlueConnectionError, "{:?}", report.errors);
@@ -488,4 +513,55 @@ async fn a_trail_failing_after_the_deletion_does_not_hide_it() {
     let op = h.audit.operation(report.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
     assert_eq!(op.snapshots.len(), 1, "the organization as it was is in the trail");
     assert!(op.changes.iter().any(|c| c.item_type == "itglue_export"), "and so is the export");
+}
+
+/// Two deletions of the same organization at once: the second finds the organization's
+/// lease taken, gets `OperationInProgress` naming the running operation, and sends
+/// nothing (one export, one deletion in the simulator).
+#[tokio::test]
+async fn a_second_deletion_of_the_same_organization_waits_for_the_first() {
+    let sandbox = sandbox().await;
+    sandbox.set_itglue_deletion_delay(Duration::from_millis(1500));
+    let client = itglue(&sandbox, ITGLUE_API_KEY);
+    let h = PsaHarness::new(&sandbox, offramp::domain::PsaKind::ConnectWise);
+    let d = DeleteOrgDeps { docs: &client, audit: h.audit.as_ref(), psa: Some(h.psa.as_ref()), options: options() };
+    let lease_target = offramp::operation::lease::target("itglue", "9002");
+    let second = async {
+        // Starts once the first holds the lease (the real store's lease item).
+        for _ in 0..500 {
+            if h.audit.current_lease(&lease_target).await.unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        delete_itglue_org(&d, by_id(ADATUM)).await
+    };
+    let (first, second) = tokio::join!(delete_itglue_org(&d, by_id(ADATUM)), second);
+    assert!(first.success && first.deleted, "{first:?}");
+    assert_eq!(second.errors[0].code, ErrorCode::OperationInProgress, "{:?}", second.errors);
+    let running = first.operation_id.clone().unwrap();
+    assert!(second.errors[0].message.contains(&running), "names the running operation: {:?}", second.errors);
+    assert!(!second.deleted && second.operation_id.is_none(), "{second:?}");
+    assert_eq!(sandbox.itglue().deletions_requested(), 1);
+    assert_eq!(sandbox.itglue().export_requests(), 1);
+    assert!(h.audit.current_lease(&lease_target).await.unwrap().is_none(), "the lease is released at the end");
+}
+
+/// The same `idempotency_key` with the same request answers with the first run's report
+/// (nothing is sent again); with another request it is `InvalidInput`.
+#[tokio::test]
+async fn an_idempotent_retry_returns_the_first_deletion() {
+    let sandbox = sandbox().await;
+    let client = itglue(&sandbox, ITGLUE_API_KEY);
+    let h = PsaHarness::new(&sandbox, offramp::domain::PsaKind::ConnectWise);
+    let d = DeleteOrgDeps { docs: &client, audit: h.audit.as_ref(), psa: Some(h.psa.as_ref()), options: options() };
+    let request = DeleteOrgRequest { idempotency_key: Some("delete-adatum-1".into()), ..by_id(ADATUM) };
+    let first = delete_itglue_org(&d, request.clone()).await;
+    assert!(first.success && first.deleted, "{first:?}");
+    let again = delete_itglue_org(&d, request.clone()).await;
+    assert_eq!(again, first, "the first run's report, as it was");
+    assert_eq!(sandbox.itglue().deletions_requested(), 1);
+    assert_eq!(sandbox.itglue().export_requests(), 1);
+    let other = delete_itglue_org(&d, DeleteOrgRequest { force_delete: true, ..request }).await;
+    assert_eq!(other.errors[0].code, ErrorCode::InvalidInput, "{:?}", other.errors);
 }

@@ -47,6 +47,8 @@ pub struct ItglueDeleteArgs {
     json: bool,
     #[arg(long, env = "OFFRAMP_INITIATED_BY")]
     initiated_by: Option<String>,
+    #[command(flatten)]
+    control: super::RunControl,
 }
 
 pub async fn run(source: &ConfigSource, command: ItglueCommand) -> Result<i32, OfframpError> {
@@ -70,6 +72,8 @@ pub async fn run(source: &ConfigSource, command: ItglueCommand) -> Result<i32, O
         reason: args.reason.clone(),
         initiated_by: Some(initiated_by(args.initiated_by.as_deref())),
         force_without_export: args.force_without_export,
+        break_lease: args.control.break_lease,
+        idempotency_key: args.control.idempotency_key.clone(),
     };
     Ok(preview_confirm_apply(Deletion { deps, request, args }).await)
 }

@@ -1,0 +1,294 @@
+//! Seed 002: "IT Glue - Organization Deletion".
+//!
+//! An IT Glue organization is looked up (by id, or by exact name ignoring case), its
+//! dependents are counted, and it is deleted only when every safeguard agrees:
+//! - dependents block the deletion unless `force_delete`;
+//! - `confirm_delete: true` is required; `dry_run` reports and deletes nothing;
+//! - optionally (`require_psa_offboarded`), the matching PSA company must be offboarded;
+//! - before a real deletion an IT Glue export of the organization is requested and
+//!   awaited, and recorded in the audit trail: an IT Glue deletion cannot be undone, so
+//!   the export is the only way back. Without a finished export nothing is deleted unless
+//!   `force_without_export` is given.
+//!
+//! Deletion is asynchronous on IT Glue: after the request the workflow polls until the
+//! organization is gone or the configured time has passed, and reports `deleted: true` or
+//! `status: pending_deletion`.
+//!
+//! It runs through the operation engine (`crate::operation`): `confirm_delete` is the
+//! engine's consent, a refused real attempt (dependents, no confirmation) is recorded as
+//! refused, and a deletion runs under the organization's lease, so two deletions of the
+//! same organization never overlap. Files: `plan` (policy, dependencies, unapplied
+//! answers), `execute` (export, deletion, polling), `report`, `cleanup` (scheduled mode).
+
+mod cleanup;
+mod execute;
+mod plan;
+mod report;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::domain::{self, OffboardedCriteria, OperationRecord, Organization, RunStatus, Workflow};
+use crate::error::{DocError, ErrorCode, OfframpError};
+use crate::operation::restore::{RestoreRegistry, Reversibility};
+use crate::operation::{self, ApprovalProof, ApprovalVia, Consent, Gate, IdempotencyOptions, LeaseOptions, sort_key};
+use crate::ports::{AuditStore, DocPlatform, Psa};
+use crate::workflows::input;
+
+pub use cleanup::{CleanupReport, CleanupSkip, cleanup_offboarded_organizations};
+pub use report::{DeleteOrgError, DeleteOrgReport, DependencyCheck};
+
+pub const WORKFLOW: Workflow = Workflow::DeleteItglueOrg;
+
+/// IT Glue cannot undo a deletion: a rollback is refused and points at the export.
+pub fn register(registry: &mut RestoreRegistry) {
+    registry.register_workflow(
+        WORKFLOW,
+        Reversibility::Irreversible(
+            "{id} is an IT Glue organization deletion, which IT Glue cannot undo; restore from the export recorded in \
+             the operation (offramp audit show {id})",
+        ),
+    );
+}
+
+/// Seed 002's inputs, plus who asked, the export override, an idempotency key and the
+/// lease override.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteOrgRequest {
+    #[serde(default, deserialize_with = "input::string_or_number", skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_name: Option<String>,
+    #[serde(default)]
+    pub confirm_delete: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub force_delete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiated_by: Option<String>,
+    /// Delete even if the export could not be made (the deletion then cannot be undone at all).
+    #[serde(default)]
+    pub force_without_export: bool,
+    /// The same key with the same request returns the first run's report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Take the organization's lease from a run that holds it (a run known to be dead).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_lease: bool,
+}
+
+/// How the workflow runs, as opposed to what it is asked to do.
+#[derive(Debug, Clone)]
+pub struct DeleteOrgOptions {
+    /// Require the organization's PSA company to be offboarded (per `offboarded`).
+    pub require_psa_offboarded: bool,
+    pub offboarded: OffboardedCriteria,
+    /// How long to wait for the export to finish.
+    pub export_wait: Duration,
+    /// How long to wait for IT Glue to finish the deletion.
+    pub deletion_wait: Duration,
+    /// Time between two polls.
+    pub poll_interval: Duration,
+    pub lease: LeaseOptions,
+    pub idempotency: IdempotencyOptions,
+}
+
+impl Default for DeleteOrgOptions {
+    fn default() -> Self {
+        Self {
+            require_psa_offboarded: false,
+            offboarded: OffboardedCriteria::default(),
+            export_wait: Duration::from_secs(300),
+            deletion_wait: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(2),
+            lease: LeaseOptions::default(),
+            idempotency: IdempotencyOptions::default(),
+        }
+    }
+}
+
+impl DeleteOrgOptions {
+    /// The options as configured (`OFFRAMP_ITGLUE_*`, the offboarded criteria).
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        let itglue = &settings.itglue;
+        Self {
+            require_psa_offboarded: itglue.require_psa_offboarded,
+            offboarded: settings.offboarded.clone(),
+            export_wait: itglue.export_wait,
+            deletion_wait: itglue.deletion_wait,
+            poll_interval: itglue.poll_interval,
+            ..Self::default()
+        }
+    }
+}
+
+pub struct DeleteOrgDeps<'a> {
+    pub docs: &'a dyn DocPlatform,
+    pub audit: &'a dyn AuditStore,
+    /// Needed only for the PSA-offboarded policy.
+    pub psa: Option<&'a dyn Psa>,
+    pub options: DeleteOrgOptions,
+}
+
+/// The seed's codes for what went wrong reading or changing the organization. A 4xx is
+/// IT Glue refusing the request, never a connection problem (a retry would not help).
+pub(super) fn doc_code(e: &DocError) -> ErrorCode {
+    match e {
+        DocError::NotFound { .. } => ErrorCode::OrganizationNotFound,
+        DocError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+        DocError::InvalidId { .. } => ErrorCode::InvalidIdentifier,
+        DocError::Configuration { .. } => ErrorCode::ConfigurationError,
+        // IT Glue answered a read with a 4xx: it is reachable and refused what was asked, so
+        // neither a connection error nor a guess at which field it disliked. (A refused
+        // deletion is `DeletionBlocked`, decided where it is sent.)
+        DocError::Rejected { .. } => ErrorCode::ItGlueRequestRejected,
+        DocError::Connection { .. } | DocError::InvalidResponse { .. } => ErrorCode::ItGlueConnectionError,
+    }
+}
+
+pub(super) fn doc_error(e: DocError) -> OfframpError {
+    OfframpError::new(doc_code(&e), e.to_string())
+}
+
+/// Run the workflow. Never panics on bad input; every outcome is a report. The same
+/// `idempotency_key` with the same request answers with the first run's report.
+pub async fn delete_itglue_org(deps: &DeleteOrgDeps<'_>, request: DeleteOrgRequest) -> DeleteOrgReport {
+    let payload = serde_json::to_value(&request).unwrap_or_default();
+    let key = request.idempotency_key.clone();
+    let run = async {
+        let span = tracing::info_span!("operation", workflow = %WORKFLOW);
+        let mut report = DeleteOrgReport::new(None, request.dry_run);
+        if let Err(e) = run(deps, &request, &mut report).instrument(span).await {
+            tracing::warn!(code = %e.code(), error = %e, "organization deletion refused or failed");
+            report.fail(&e);
+        }
+        report.timestamp = domain::iso8601(domain::now());
+        report
+    };
+    operation::idempotent(deps.audit, deps.options.idempotency, WORKFLOW, key.as_deref(), &payload, run).await
+}
+
+struct Validated {
+    reason: Option<String>,
+    initiated_by: String,
+}
+
+fn validate(request: &DeleteOrgRequest) -> Result<Validated, OfframpError> {
+    input::idempotency_key(request.idempotency_key.as_deref())?;
+    Ok(Validated {
+        reason: input::text("reason", request.reason.as_deref(), 1000)?,
+        initiated_by: input::text("initiated_by", request.initiated_by.as_deref(), 200)?
+            .unwrap_or_else(|| "unknown".into()),
+    })
+}
+
+/// The seed's `confirm_delete` as the engine's consent: a confirmation is always needed.
+/// Dependents without `force_delete` block whatever was confirmed: the consent that would
+/// let the plan through (`force_delete`) is missing, so the gate refuses it as `blocked`.
+fn consent(request: &DeleteOrgRequest, v: &Validated, blocked: bool) -> Consent {
+    Consent {
+        dry_run: request.dry_run,
+        approval_required: true,
+        missing_status: if blocked { RunStatus::Blocked } else { RunStatus::ConfirmationRequired },
+        proof: (request.confirm_delete && !blocked).then(|| ApprovalProof {
+            plan_hash: None,
+            approved_by: v.initiated_by.clone(),
+            via: ApprovalVia::ConfirmDelete,
+        }),
+        override_blast_radius: false,
+    }
+}
+
+async fn run(
+    deps: &DeleteOrgDeps<'_>,
+    request: &DeleteOrgRequest,
+    report: &mut DeleteOrgReport,
+) -> Result<(), OfframpError> {
+    let v = validate(request)?;
+    let org = resolve(deps.docs, request).await?;
+    report.org_id = Some(org.id.clone());
+    report.org_name = Some(org.name.clone());
+    plan::check_policy(deps, &org).await?;
+    let plan = plan::plan(deps, org, request, report).await?;
+    let operation_id = domain::new_operation_id();
+    let record = operation_record(deps, request, &v, &plan, &operation_id);
+    let gate = operation::decide(&consent(request, &v, plan.blocked), &plan.hash, false);
+    let Gate::Apply(approval) = gate else {
+        return plan::answer_unapplied(deps, record, &plan, &gate, report).await;
+    };
+    let target = operation::lease::target("itglue", &plan.org.id);
+    let work = execute::delete(deps, record, plan, approval, request.force_without_export, report);
+    operation::with_lease(deps.audit, deps.options.lease, target, &operation_id, request.break_lease, work).await?
+}
+
+fn operation_record(
+    deps: &DeleteOrgDeps<'_>,
+    request: &DeleteOrgRequest,
+    v: &Validated,
+    plan: &plan::Plan,
+    operation_id: &str,
+) -> OperationRecord {
+    OperationRecord {
+        operation_id: operation_id.to_string(),
+        workflow: WORKFLOW,
+        psa: "itglue".into(),
+        client_id: plan.org.id.clone(),
+        client_name: plan.org.name.clone(),
+        initiated_by: v.initiated_by.clone(),
+        reason: v.reason.clone(),
+        dry_run: request.dry_run,
+        plan_hash: Some(plan.hash.clone()),
+        created_at: domain::now(),
+        input: json!({ "request": request, "policy_psa_offboarded": deps.options.require_psa_offboarded }),
+        parent_operation_id: None,
+    }
+}
+
+async fn resolve(docs: &dyn DocPlatform, request: &DeleteOrgRequest) -> Result<Organization, OfframpError> {
+    // Malformed identifiers are the seed's InvalidIdentifier, not a generic InvalidInput.
+    let identifier = |e: OfframpError| OfframpError::new(ErrorCode::InvalidIdentifier, e.to_string());
+    let id = input::text("org_id", request.org_id.as_deref(), 64).map_err(identifier)?;
+    let name = input::text("org_name", request.org_name.as_deref(), 255).map_err(identifier)?;
+    match (id, name) {
+        (Some(_), Some(_)) => Err(OfframpError::new(ErrorCode::InvalidIdentifier, "give org_id or org_name, not both")),
+        (None, None) => Err(OfframpError::new(ErrorCode::InvalidIdentifier, "either org_id or org_name is required")),
+        (Some(id), None) => {
+            if !id.chars().all(|c| c.is_ascii_digit()) || id.parse::<u64>().map_or(true, |n| n == 0) {
+                return Err(OfframpError::new(
+                    ErrorCode::InvalidIdentifier,
+                    format!("org_id '{id}' is not an IT Glue organization id (a positive integer)"),
+                ));
+            }
+            docs.organization_by_id(&id).await.map_err(doc_error)?.ok_or_else(|| {
+                OfframpError::new(ErrorCode::OrganizationNotFound, format!("no IT Glue organization has id {id}"))
+            })
+        }
+        (None, Some(name)) => resolve_by_name(docs, &name).await,
+    }
+}
+
+async fn resolve_by_name(docs: &dyn DocPlatform, name: &str) -> Result<Organization, OfframpError> {
+    let mut matches = docs.organizations_by_name(name).await.map_err(doc_error)?;
+    match matches.len() {
+        0 => Err(OfframpError::new(
+            ErrorCode::OrganizationNotFound,
+            format!("no IT Glue organization is named '{name}'"),
+        )),
+        1 => Ok(matches.remove(0)),
+        n => {
+            matches.sort_by_key(|o| sort_key(&o.id));
+            let candidates: Vec<String> = matches.iter().map(|o| format!("{} (id {})", o.name, o.id)).collect();
+            Err(OfframpError::new(
+                ErrorCode::InvalidIdentifier,
+                format!("{n} IT Glue organizations are named '{name}': {}; use org_id", candidates.join(", ")),
+            ))
+        }
+    }
+}
