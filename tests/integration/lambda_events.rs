@@ -25,7 +25,14 @@ async fn every_sample_event_is_handled() {
     names.sort();
     assert_eq!(
         names,
-        ["api-gateway.json", "direct-invoke.json", "dry-run.json", "invalid-input.json", "scheduled-sweep.json"]
+        [
+            "api-gateway-retry.json",
+            "api-gateway.json",
+            "direct-invoke.json",
+            "dry-run.json",
+            "invalid-input.json",
+            "scheduled-sweep.json"
+        ]
     );
 }
 
@@ -189,4 +196,36 @@ async fn contact_and_rollback_events_are_handled_on_every_psa() {
         let bad = rollback_event(&services, event_of("rollback", "invalid-input.json"), "lambda:test").await;
         assert_eq!(bad["errors"][0]["code"], "InvalidInput", "{kind}: {bad}");
     }
+}
+
+/// A caller that retries a slow API call with the same idempotency key gets the first
+/// run's answer, and nothing runs twice; a request for a client another run holds is a
+/// 409 naming that run, with nothing changed.
+#[tokio::test]
+async fn an_api_retry_runs_once_and_a_busy_client_answers_409() {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let services = services(&sandbox, &dir).await;
+    let first = deactivate_configs_event(&services, event("api-gateway-retry.json"), "lambda:test").await;
+    assert_eq!(first["statusCode"], 200, "{first}");
+    let retry = deactivate_configs_event(&services, event("api-gateway-retry.json"), "lambda:test").await;
+    assert_eq!(retry["body"], first["body"], "the first run's report");
+    assert_eq!(sandbox.stats().patches(), 9, "deactivated once");
+
+    let holder = offramp::domain::LeaseRequest {
+        target: offramp::operation::lease::target("connectwise", "250"),
+        operation_id: "0190c3a0-0000-7000-8000-0000000000aa".into(),
+        holder: "another-process".into(),
+        ttl: chrono::Duration::minutes(2),
+        break_existing: false,
+    };
+    services.audit.acquire_lease(&holder).await.unwrap();
+    let mut busy = event("api-gateway-retry.json");
+    busy["body"] = Value::String(busy["body"].as_str().unwrap().replace("psa-ticket-4711", "psa-ticket-4712"));
+    let out = deactivate_configs_event(&services, busy, "lambda:test").await;
+    assert_eq!(out["statusCode"], 409, "{out}");
+    let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["errors"][0]["code"], "OperationInProgress", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains(&holder.operation_id), "{body}");
+    assert_eq!(sandbox.stats().patches(), 9, "nothing more changed");
 }
