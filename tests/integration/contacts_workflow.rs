@@ -746,6 +746,9 @@ async fn a_held_lease_stops_the_run_until_it_is_broken() {
 
     let broken = deactivate_contacts(&deps, DeactivateContactsRequest { break_lease: true, ..request(DEMO) }).await;
     assert!(broken.success, "{:?}", broken.errors);
+    let detail = h.audit.operation(broken.audit_trail.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+    let started = detail.events.iter().find(|e| e.kind == OperationEventKind::Started).expect("started");
+    assert_eq!(started.detail["lease_broken"], serde_json::json!(true), "breaking the lease is recorded");
     assert!(!sim.contact_is_active(5002).unwrap());
 }
 

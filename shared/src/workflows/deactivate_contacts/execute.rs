@@ -108,6 +108,7 @@ pub(super) async fn apply_plan(
         "approval": approval,
         "approved_by": approval.approved_by,
         "override_blast_radius": record.input["request"]["override_blast_radius"],
+        "lease_broken": record.input["request"]["break_lease"].as_bool().unwrap_or(false),
     });
     recorder.event(OperationEventKind::Started, started).await?;
     tracing::info!(plan_hash = %plan.hash, contacts = plan.contacts.len(), "operation started");

@@ -66,7 +66,7 @@ pub(super) async fn resume(
     }
     let earlier = earlier_outcome(&latest);
     let lease = operation::lease::target(deps.psa.kind().as_str(), &detail.operation.client_id);
-    let run = continue_operation(deps, &detail, &latest, work, plan_contacts, earlier);
+    let run = continue_operation(deps, &detail, &latest, work, plan_contacts, earlier, break_lease);
     let fail = |error: OfframpError| Failure { error, company: None, operation_id: Some(operation_id.to_string()) };
     operation::with_lease(deps.audit, Default::default(), lease, operation_id, break_lease, run)
         .await
@@ -143,13 +143,14 @@ async fn continue_operation(
     work: Work,
     plan_contacts: Vec<(Contact, ContactPlan)>,
     earlier: Outcome,
+    lease_broken: bool,
 ) -> Result<ContactDeactivationReport, OfframpError> {
     let op = &detail.operation;
     let operation_id = op.operation_id.as_str();
     let company = deps.psa.company_by_id(&op.client_id).await?.ok_or_else(|| {
         OfframpError::new(ErrorCode::ClientNotFound, format!("company {} no longer exists", op.client_id))
     })?;
-    let pending = json!({ "pending_contacts": work.contacts.len() });
+    let pending = json!({ "pending_contacts": work.contacts.len(), "lease_broken": lease_broken });
     Recorder::new(deps.audit, operation_id).event(OperationEventKind::Resumed, pending).await?;
     let ctx = context(detail, latest, company.clone())?;
     let outcome = execute::execute(deps, &ctx, work, earlier).await;

@@ -59,6 +59,7 @@ pub(super) async fn delete(
     let mut started = detail;
     started["plan_hash"] = json!(plan.hash);
     started["approval"] = json!(approval);
+    started["lease_broken"] = json!(record.input["request"]["break_lease"].as_bool().unwrap_or(false));
     recorder.event(OperationEventKind::Started, started).await?;
 
     let export = match wait_for_export(deps, org, force_without_export, report).await {
