@@ -75,7 +75,8 @@ step "4. The audit trail" $bin/offramp audit list
 real_run="$($bin/offramp audit list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["operation"]["operation_id"])')"
 step "5. The real run's record" $bin/offramp audit show "$real_run"
 
-# Seed 001: bulk contact deactivation, then its rollback.
+# Workflow 001 (docs/workflows.md#001-contact-deactivation): bulk contact deactivation,
+# then its rollback.
 step "6. A client setting: keep Contoso Dental's primary contact" \
     $bin/offramp settings set 250 psa_contact_preserve_primary true
 step "7. Contacts: the plan (no --confirmation: nothing changes, exit 5 is expected)" \
@@ -87,7 +88,8 @@ step "9. Roll the contact deactivation back" $bin/offramp rollback "$contacts_ru
 step "10. A finished rollback is final: a second one is refused (exit 5 is expected)" \
     bash -c "$bin/offramp rollback $contacts_run --yes || test \$? -eq 5"
 
-# Seed 002: IT Glue organization deletion (the sandbox's IT Glue, same data).
+# Workflow 002 (docs/workflows.md#002-it-glue-organization-deletion): IT Glue organization
+# deletion (the sandbox's IT Glue, same data).
 export ITGLUE_URL="$(field '["itglue"]["url"]')"
 export ITGLUE_API_KEY="$(field '["itglue"]["api_key"]')"
 export OFFRAMP_ITGLUE_POLL_SECONDS=1

@@ -41,10 +41,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// PSA configurations (seed 000).
+    /// PSA configurations (workflow 000, docs/workflows.md).
     #[command(subcommand)]
     Configs(configs::ConfigsCommand),
-    /// PSA contacts (seed 001).
+    /// PSA contacts (workflow 001, docs/workflows.md).
     #[command(subcommand)]
     Contacts(contacts::ContactsCommand),
     /// Put back what an operation changed (configuration or contact deactivation).
@@ -52,7 +52,7 @@ enum Command {
     /// Organization settings per client, with global defaults.
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
-    /// IT Glue (seed 002).
+    /// IT Glue (workflow 002, docs/workflows.md).
     #[command(subcommand)]
     Itglue(itglue::ItglueCommand),
     /// Read the audit trail.

@@ -157,7 +157,8 @@ pub struct Settings {
     pub offboarded: OffboardedCriteria,
     /// How notifications go out (`OFFRAMP_NOTIFIER`).
     pub notifier: NotifierSettings,
-    /// IT Glue (seed 002); `client` is `None` when no `ITGLUE_API_KEY` is configured.
+    /// IT Glue (workflow 002, docs/workflows.md#002-it-glue-organization-deletion); `client` is
+    /// `None` when no `ITGLUE_API_KEY` is configured.
     pub itglue: ItGlueRunSettings,
 }
 

@@ -3,7 +3,8 @@
 //! with the files in `events/`.
 //!
 //! Triggers of `deactivate-configs`:
-//! - direct invoke / Step Functions: the event *is* the request (seed 000 input);
+//! - direct invoke / Step Functions: the event *is* the request (workflow 000 input,
+//!   docs/workflows.md#000-inputs);
 //! - API Gateway proxy (REST or HTTP API): the request is the JSON `body`; the answer
 //!   is a proxy response whose body is the report;
 //! - EventBridge schedule (`source: aws.events`, `detail-type: Scheduled Event`): the
@@ -199,8 +200,9 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
     answer(&event, &report)
 }
 
-/// Handle one `deactivate-contacts` invocation (seed 001): direct invoke / Step Functions
-/// (the event is the request), or API Gateway (the body is). Never panics.
+/// Handle one `deactivate-contacts` invocation (workflow 001,
+/// docs/workflows.md#001-contact-deactivation): direct invoke / Step Functions (the event is the
+/// request), or API Gateway (the body is). Never panics.
 pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Value {
     let report = match request_of::<DeactivateContactsRequest>(&event) {
         Ok(mut request) => {
@@ -241,8 +243,9 @@ pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str)
     answer(&event, &report)
 }
 
-/// Handle one `delete-itglue-org` invocation (seed 002): direct invoke / Step Functions /
-/// API Gateway carry the seed's request; the EventBridge schedule runs the cleanup of
+/// Handle one `delete-itglue-org` invocation (workflow 002,
+/// docs/workflows.md#002-it-glue-organization-deletion): direct invoke / Step Functions /
+/// API Gateway carry the workflow's request; the EventBridge schedule runs the cleanup of
 /// organizations whose PSA company has been offboarded long enough (`detail.dry_run` and
 /// `detail.offboarded_days` may override). Never panics.
 pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_by: &str) -> Value {

@@ -60,7 +60,7 @@ macro_rules! error_codes {
 //   missing secret, a bad setting): an operator problem, not something the caller could fix
 //   in the request (so not 4xx), and not a passing outage that a retry would cure (so not 503).
 error_codes! {
-    // Seed 000 names.
+    // Workflow 000 names (docs/workflows.md#000-error-codes).
     ClientNotFound = "ClientNotFound", http 404, exit 4,
         "No PSA company matches the client id or name.";
     ConfigNotFound = "ConfigNotFound", http 404, exit 4,
@@ -106,7 +106,7 @@ error_codes! {
         "The run was not confirmed: the plan is the answer and nothing changed.";
     BlastRadiusExceeded = "BlastRadiusExceeded", http 409, exit 5,
         "The run would change more than the blast-radius guard allows without an override.";
-    // Seed 002 names.
+    // Workflow 002 names (docs/workflows.md#002-error-codes).
     OrganizationNotFound = "OrganizationNotFound", http 404, exit 4,
         "No IT Glue organization matches the identifier.";
     DeletionBlocked = "DeletionBlocked", http 409, exit 5,

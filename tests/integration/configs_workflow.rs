@@ -1,5 +1,5 @@
-//! Seed 000 end to end: the workflow, the real ConnectWise client over HTTP, the
-//! sandbox, and a SQLite audit trail.
+//! Workflow 000 (docs/workflows.md#000-configuration-deactivation) end to end: the workflow, the
+//! real ConnectWise client over HTTP, the sandbox, and a SQLite audit trail.
 
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
-//! Seed 001 on all three PSAs through the real clients and the sandbox: exclusions, primary
-//! preservation, confirmation, already-inactive contacts, a failing contact, related
-//! records, the ticket note, the notification, the blast-radius guard, rollback (restore,
-//! conflict, idempotence) and a crash mid-run followed by a resume.
+//! Workflow 001 (docs/workflows.md#001-contact-deactivation) on all three PSAs through the real
+//! clients and the sandbox: exclusions, primary preservation, confirmation, already-inactive
+//! contacts, a failing contact, related records, the ticket note, the notification, the
+//! blast-radius guard, rollback (restore, conflict, idempotence) and a crash mid-run followed by a
+//! resume.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;

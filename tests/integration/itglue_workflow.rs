@@ -1,7 +1,8 @@
-//! Seed 002 through the real IT Glue client and the sandbox: lookup, dependency check,
-//! confirmation, dry run, blocked and forced deletion, the export, asynchronous deletion,
-//! the PSA policy, the scheduled cleanup, connection and permission failures; and every
-//! sample in `events/delete-itglue-org/` through the Lambda handler.
+//! Workflow 002 (docs/workflows.md#002-it-glue-organization-deletion) through the real IT Glue
+//! client and the sandbox: lookup, dependency check, confirmation, dry run, blocked and forced
+//! deletion, the export, asynchronous deletion, the PSA policy, the scheduled cleanup, connection
+//! and permission failures; and every sample in `events/delete-itglue-org/` through the Lambda
+//! handler.
 
 use std::path::PathBuf;
 use std::time::Duration;

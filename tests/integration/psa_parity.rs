@@ -1,7 +1,7 @@
-//! Seed 000 on all three PSAs: the same scenario through the real ConnectWise, Autotask
-//! and HaloPSA clients over HTTP gives the same report, field by field; and each PSA's
-//! own limits (Autotask threads and hourly budget, HaloPSA tokens, batches and window)
-//! are kept.
+//! Workflow 000 (docs/workflows.md#000-configuration-deactivation) on all three PSAs: the same
+//! scenario through the real ConnectWise, Autotask and HaloPSA clients over HTTP gives the same
+//! report, field by field; and each PSA's own limits (Autotask threads and hourly budget, HaloPSA
+//! tokens, batches and window) are kept.
 
 use std::time::Duration;
 

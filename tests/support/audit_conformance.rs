@@ -345,7 +345,7 @@ pub async fn run_conformance(store: &dyn AuditStore) {
     assert_eq!(list(store, Some("no-such-client"), Some("connectwise"), 0).await, Vec::new());
 }
 
-// ----- Settings (seed 001 "organizational variables") ---------------------------------
+// ----- Settings (workflow 001, docs/workflows.md#001-settings) ------------------------
 
 /// A setting record set by a technician now.
 pub fn setting_record(psa: &str, scope: &str, key: &str, value: Option<&str>) -> SettingRecord {

@@ -81,8 +81,8 @@ impl Harness {
     }
 }
 
-/// The seed 000 "Returned Data" field list: every report must have exactly these
-/// top-level fields, plus the documented extras.
+/// The workflow 000 report fields (docs/workflows.md#000-report): every report must have exactly
+/// these top-level fields, plus the documented extras.
 pub fn assert_seed_shape(report: &serde_json::Value) {
     let required = ["success", "client_id", "client_name", "timestamp", "statistics", "configs", "warnings", "errors"];
     let extras = ["operation_id", "dry_run", "plan_hash", "status", "blast_radius"];

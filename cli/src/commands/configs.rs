@@ -1,4 +1,4 @@
-//! `offramp configs deactivate` (seed 000).
+//! `offramp configs deactivate` (workflow 000, docs/workflows.md#000-configuration-deactivation).
 
 use clap::{Args, Subcommand};
 use offramp::app;

@@ -1,4 +1,4 @@
-//! `offramp contacts deactivate` (seed 001).
+//! `offramp contacts deactivate` (workflow 001, docs/workflows.md#001-contact-deactivation).
 
 use clap::{Args, Subcommand};
 use offramp::app;

@@ -1,4 +1,4 @@
-//! `offramp itglue delete` (seed 002).
+//! `offramp itglue delete` (workflow 002, docs/workflows.md#002-it-glue-organization-deletion).
 
 use clap::{Args, Subcommand};
 use offramp::app;

@@ -1,5 +1,5 @@
-//! Lambda `deactivate-configs` (seed 000). Thin: build the adapters once per cold
-//! start, then hand every event to `offramp::entry`.
+//! Lambda `deactivate-configs` (workflow 000, docs/workflows.md#000-configuration-deactivation).
+//! Thin: build the adapters once per cold start, then hand every event to `offramp::entry`.
 
 use offramp::entry::Function;
 

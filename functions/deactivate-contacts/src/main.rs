@@ -1,5 +1,5 @@
-//! Lambda `deactivate-contacts` (seed 001). Thin: build the adapters once per cold
-//! start, then hand every event to `offramp::entry`.
+//! Lambda `deactivate-contacts` (workflow 001, docs/workflows.md#001-contact-deactivation).
+//! Thin: build the adapters once per cold start, then hand every event to `offramp::entry`.
 
 use offramp::entry::Function;
 

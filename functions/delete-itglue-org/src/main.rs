@@ -1,5 +1,5 @@
-//! Lambda `delete-itglue-org` (seed 002). Thin: build the adapters once per cold
-//! start, then hand every event to `offramp::entry`.
+//! Lambda `delete-itglue-org` (workflow 002, docs/workflows.md#002-it-glue-organization-deletion).
+//! Thin: build the adapters once per cold start, then hand every event to `offramp::entry`.
 
 use offramp::entry::Function;
 

@@ -1,17 +1,20 @@
 //! Notification by e-mail through Microsoft Graph `sendMail`, from a service mailbox in
 //! the MSP's own tenant.
 //!
-//! Facts from the fact sheet (`m365-ad-api.md`):
-//! - §2.1: app-only token by client credentials, `POST {authority}/{tenant}/oauth2/v2.0/token`
-//!   with a form body `client_id`, `client_secret`, `scope=https://graph.microsoft.com/.default`,
+//! Facts (docs/vendors/microsoft-graph.md):
+//! - docs/vendors/microsoft-graph.md#token: app-only token by client credentials,
+//!   `POST {authority}/{tenant}/oauth2/v2.0/token` with a form body `client_id`,
+//!   `client_secret`, `scope=https://graph.microsoft.com/.default`,
 //!   `grant_type=client_credentials`; answered `{token_type, expires_in, access_token}`, no
 //!   refresh token. The token is cached until 60 s before `expires_in`.
-//! - §6.16: `POST {graph}/users/{sender}/sendMail` with `{"message":{"subject","body":
+//! - docs/vendors/microsoft-graph.md#sendmail: `POST {graph}/users/{sender}/sendMail` with
+//!   `{"message":{"subject","body":
 //!   {"contentType":"Text","content"},"toRecipients":[{"emailAddress":{"address"}}]},
 //!   "saveToSentItems":true}` → **202 Accepted** (queued, not delivered). Permission
 //!   `Mail.Send` (application), ideally scoped to the sender by Exchange RBAC for Applications.
-//! - §3.1: errors are `{"error":{"code","message"}}`; §3.3: 429 with `Retry-After` (seconds),
-//!   honoured by the HTTP layer.
+//! - docs/vendors/microsoft-graph.md#errors: errors are `{"error":{"code","message"}}`;
+//!   docs/vendors/microsoft-graph.md#throttling: 429 with `Retry-After` (seconds), honoured by
+//!   the HTTP layer.
 //!
 //! Mapping: 401/403 (`InvalidAuthenticationToken`, `ErrorAccessDenied`,
 //! `Authorization_RequestDenied`) → [`NotifyError::PermissionDenied`]; other 4xx →
@@ -21,7 +24,7 @@
 //!
 //! `sendMail` is not idempotent (sending twice sends two mails), so it is retried only on 429.
 //!
-//! UNCONFIRMED (not in the fact sheet), and how this client copes:
+//! UNCONFIRMED, and how this client copes (docs/vendors/microsoft-graph.md#unconfirmed-points):
 //! - The token endpoint's error shape: read as OAuth `{"error","error_description"}` (the
 //!   description carries the `AADSTS…` code); `invalid_client`/`unauthorized_client` and any
 //!   401/403 are a permission problem, `invalid_request`/`invalid_scope` (unknown tenant, bad
@@ -45,7 +48,7 @@ use crate::secret::SecretString;
 pub const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
 /// Microsoft Graph v1.0 in the public cloud.
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
-/// The one scope an app-only Graph token asks for (fact sheet §2.1).
+/// The one scope an app-only Graph token asks for (docs/vendors/microsoft-graph.md#token).
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// Refresh a token this long before Entra says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);

@@ -13,10 +13,10 @@
 //! message. Only its host is ever named. A post is not idempotent (two posts are two
 //! messages), so it is retried only on 429.
 //!
-//! UNCONFIRMED: Teams "Workflows" webhooks (Power Automate, replacing Office 365 connectors)
-//! expect an Adaptive Card rather than `text`; pointing this notifier at one may be accepted
-//! with 202 and render nothing useful. Use a classic incoming webhook or a flow that reads
-//! `text`.
+//! UNCONFIRMED (docs/vendors/microsoft-graph.md#incoming-webhooks-teams-slack): Teams
+//! "Workflows" webhooks (Power Automate, replacing Office 365 connectors) expect an Adaptive
+//! Card rather than `text`; pointing this notifier at one may be accepted with 202 and render
+//! nothing useful. Use a classic incoming webhook or a flow that reads `text`.
 
 use async_trait::async_trait;
 use reqwest::Method;

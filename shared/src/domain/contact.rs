@@ -1,4 +1,5 @@
-//! Contacts and tickets as the contact workflow (seed 001) needs them, independent of the vendor.
+//! Contacts and tickets as the contact workflow (workflow 001,
+//! docs/workflows.md#001-contact-deactivation) needs them, independent of the vendor.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,5 @@
 //! A documentation platform's records (IT Glue) as the organization deletion workflow
-//! (seed 002) needs them.
+//! (workflow 002, docs/workflows.md#002-it-glue-organization-deletion) needs them.
 
 use std::collections::BTreeMap;
 

@@ -111,7 +111,8 @@ pub fn parse_vendor_date(text: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
 }
 
-/// What makes a company "offboarded" (seed 000: "status, tag, contract end date…").
+/// What makes a company "offboarded" (workflow 000 leaves it to the operator: status, tag,
+/// contract end date; docs/workflows.md#000-configuration-deactivation).
 /// A company is offboarded when it matches **any** configured criterion.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OffboardedCriteria {

@@ -1,7 +1,8 @@
 //! One approval contract. A change is applied only with a proof bound to the plan hash
 //! computed just now, in this run: who approved it, when, and through which seed input
-//! (`approval{plan_hash}` of seed 000, `confirmation` (+ `plan_hash`) of seed 001,
-//! `confirm_delete` of seed 002). The workflows map their seed inputs onto [`Consent`]
+//! (`approval{plan_hash}` of workflow 000, `confirmation` (+ `plan_hash`) of workflow 001,
+//! `confirm_delete` of workflow 002; docs/workflows.md#000-inputs, #001-inputs,
+//! #002-inputs). The workflows map their inputs onto [`Consent`]
 //! and the engine decides the gate in one place.
 
 use chrono::{DateTime, Utc};

@@ -75,7 +75,7 @@ pub trait Psa: Send + Sync {
     /// Check once, cheaply, that the PSA answers and accepts the credentials.
     async fn check_access(&self) -> Result<(), PsaError>;
 
-    // ----- Contacts (seed 001) -----
+    // ----- Contacts (workflow 001, docs/workflows.md#001-contact-deactivation) -----
 
     /// Every contact of the company, active and inactive, all pages.
     async fn list_contacts(&self, company_id: &str) -> Result<Vec<Contact>, PsaError>;
@@ -86,8 +86,8 @@ pub trait Psa: Send + Sync {
     /// Every primary-contact signal the PSA has for the company, each naming the field it
     /// came from. Company-level signals (ConnectWise `company.defaultContact`, HaloPSA main
     /// site `maincontact_id`) and contact-level ones (ConnectWise `defaultFlag`, Autotask
-    /// `primaryContact`) alike; the fact sheet is unsure which one the UI calls "primary",
-    /// so the workflow reads them all.
+    /// `primaryContact`) alike; which one the UI calls "primary" is unconfirmed
+    /// (docs/vendors/connectwise.md#unconfirmed-points), so the workflow reads them all.
     async fn primary_contacts(&self, company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError>;
 
     /// Set the contact active or inactive; returns its state afterwards.
@@ -199,7 +199,8 @@ pub trait AuditStore: Send + Sync {
     async fn release_idempotency_key(&self, key: &str) -> Result<(), AuditError>;
 }
 
-/// A documentation platform (IT Glue) as the organization deletion workflow (seed 002) needs it.
+/// A documentation platform (IT Glue) as the organization deletion workflow (workflow 002,
+/// docs/workflows.md#002-it-glue-organization-deletion) needs it.
 #[async_trait]
 pub trait DocPlatform: Send + Sync {
     /// The organization with this id, or `None`.
@@ -243,7 +244,8 @@ pub trait SettingsStore: Send + Sync {
     async fn list_settings(&self, psa: &str, scope: &str) -> Result<Vec<SettingRecord>, AuditError>;
 }
 
-/// Sends a notification (seed 001 step "Notification").
+/// Sends a notification (workflow 001, docs/workflows.md#001-contact-deactivation;
+/// docs/vendors/microsoft-graph.md).
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// How it sends, for reports: `graph-mail`, `webhook`.

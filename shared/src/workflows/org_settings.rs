@@ -1,5 +1,5 @@
-//! Organization settings: seed 001's "organizational variables" and Offramp's own
-//! per-client knobs, with global defaults.
+//! Organization settings: workflow 001's settings (docs/workflows.md#001-settings) and Offramp's
+//! own per-client knobs, with global defaults.
 //!
 //! A value is looked up for the client first, then for [`GLOBAL_SCOPE`], then the built-in
 //! default applies. The resolved set (with where each value came from) is read once per run

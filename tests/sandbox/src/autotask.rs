@@ -1,4 +1,4 @@
-//! Autotask PSA REST (fact sheet §2): zone lookup, header auth with the vendor's
+//! Autotask PSA REST (docs/vendors/autotask.md): zone lookup, header auth with the vendor's
 //! 500-vs-401 quirks, `{"item"}`/`{"items","pageDetails"}` envelopes, JSON filter queries
 //! with cursor paging, PATCH of configuration items, picklist metadata, the per-endpoint
 //! thread limit and the rolling hourly request budget.
@@ -12,9 +12,10 @@
 //! "2026-11-22T00:00:00"}`). Contracts count against the thread limit under endpoint
 //! `contracts` and against the hourly budget like every other entity.
 //!
-//! Contacts, tickets and ticket notes (fact sheet §2.3, seed 001). All of them go through the
-//! same auth, thread limit (endpoint = first path segment, so parent-path writes count under
-//! `companies` / `tickets`) and hourly budget as every other route.
+//! Contacts, tickets and ticket notes (docs/vendors/autotask.md#endpoints-used; workflow 001,
+//! docs/workflows.md#001-contact-deactivation). All of them go through the same auth, thread limit
+//! (endpoint = first path segment, so parent-path writes count under `companies` / `tickets`) and
+//! hourly budget as every other route.
 //! - `Contacts` `{"id","companyID","firstName","lastName","emailAddress","title","isActive":1|0,
 //!   "primaryContact":bool,"createDate"}`: `isActive` is an **integer**. Queryable at top level
 //!   (`/Contacts/query`, `GET /Contacts/{id}`); a boolean filter value on an integer field
@@ -25,8 +26,9 @@
 //!   `fail_contact_update` control → 500 with its message (the attempt is counted).
 //! - `POST|PATCH|PUT|DELETE /Contacts` and `/TicketNotes` at top level → **405** `{"errors":
 //!   ["The requested resource does not support http method '…'. … is a child entity: …"]}`
-//!   (the fact sheet says only that child entities must be written through the parent;
-//!   405 is the sandbox's choice, recorded under `"{METHOD} /autotask/Contacts"`).
+//!   (Autotask documents only that child entities are written through the parent,
+//!   docs/vendors/autotask.md#child-entities; 405 is the sandbox's choice, recorded under
+//!   `"{METHOD} /autotask/Contacts"`).
 //! - `Tickets` `{"id","ticketNumber","title","description","companyID","contactID","status",
 //!   "priority","queueID","assignedResourceID","assignedResourceRoleID","configurationItemID",
 //!   "ticketType","ticketCategory","createDate"}`. Status picklist 1 New, 5 Complete (closed
@@ -82,7 +84,8 @@ const MAX_OR_CONDITIONS: usize = 500;
 
 type ThreadMap = Arc<Mutex<HashMap<(String, String), usize>>>;
 
-/// Ticket `status` of a complete (closed) ticket: the widely used value (fact sheet §2.3).
+/// Ticket `status` of a complete (closed) ticket: the widely used value
+/// (docs/vendors/autotask.md#picklists).
 pub const AT_COMPLETE_STATUS: i64 = 5;
 /// Ticket `status` of the fixture's open tickets ("New").
 const AT_NEW_STATUS: i64 = 1;
@@ -113,7 +116,7 @@ pub struct AutotaskSim {
     threshold_failure: Mutex<Option<StatusCode>>,
 }
 
-/// An Autotask contact: `isActive` is an integer 1/0 (fact sheet §2.8).
+/// An Autotask contact: `isActive` is an integer 1/0 (docs/vendors/autotask.md#field-types).
 fn at_contact(c: &seed::Contact) -> Value {
     json!({
         "id": c.id, "companyID": c.company_id, "firstName": c.first_name, "lastName": c.last_name,
@@ -854,7 +857,8 @@ pub(crate) fn route(
             create_ticket(shared, body)
         }
         ("POST" | "PATCH" | "PUT" | "DELETE", []) if entity.parent_path().is_some() => {
-            // The child-entity rule (fact sheet §2.3): 405, in Autotask's error shape.
+            // The child-entity rule (docs/vendors/autotask.md#child-entities): 405, in Autotask's
+            // error shape.
             shared.record_route(method, &format!("/autotask/{name}"));
             let parent = entity.parent_path().unwrap_or_default();
             at_error(

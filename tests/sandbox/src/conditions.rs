@@ -1,4 +1,5 @@
-//! ConnectWise's `conditions` mini-language, as the fact sheet describes it:
+//! ConnectWise's `conditions` mini-language, as docs/vendors/connectwise.md#filtering-conditions
+//! describes it:
 //! `field op value`, nested fields with `/`, strings in double quotes (`\"` escapes),
 //! numbers, `true`/`false`/`null`, `[datetime]`, operators `= != < <= > >= like contains`,
 //! combined with `and`/`or` (`and` binds tighter) and parentheses.

@@ -1,11 +1,11 @@
-//! ConnectWise Manage (fact sheet §1) under [`CW_PREFIX`](crate::CW_PREFIX).
+//! ConnectWise Manage (docs/vendors/connectwise.md) under [`CW_PREFIX`](crate::CW_PREFIX).
 //!
 //! Basic auth `company+public:private` plus a mandatory `clientId` header (401 otherwise),
 //! `conditions` filters, `page`/`pageSize` (default 25, clamped to 1000) with `Link`
 //! headers, configuration status records, JSON-Patch (array) updates, the
 //! `{"code","message","errors"}` error shape.
 //!
-//! Agreements (contracts; shape not covered by the fact sheet, so UNCONFIRMED but
+//! Agreements (contracts; shape UNCONFIRMED, docs/vendors/connectwise.md#unconfirmed-points, but
 //! plausible): `GET /finance/agreements`, `/finance/agreements/count`,
 //! `/finance/agreements/{id}`, filtered and paged like every other list. A record is
 //! `{"id","name","type":{"id":1,"name":"Managed Services"},"company":{"id","identifier","name"},
@@ -16,7 +16,7 @@
 //! work: `[datetime]` literals compare with the ISO strings lexically, and a null
 //! `endDate` matches no `<`/`>` comparison (as SQL's NULL).
 //!
-//! Contacts (fact sheet §1.3 "List contacts / set inactive / primary contact"):
+//! Contacts (docs/vendors/connectwise.md#endpoints-used):
 //! - `GET /company/contacts`, `/company/contacts/count`, `/company/contacts/{id}`. Every
 //!   contact is listed, inactive ones included, unless the conditions say otherwise
 //!   (`company/id=250 and inactiveFlag=false`). A record is `{"id","firstName","lastName",
@@ -31,7 +31,7 @@
 //! - Companies with a primary contact carry `defaultContact: {"id","name"}`; that contact
 //!   also has `defaultFlag: true`.
 //!
-//! Tickets (§1.3 "Open tickets + reassign", "Create ticket + add note"):
+//! Tickets (docs/vendors/connectwise.md#endpoints-used):
 //! - `GET /service/tickets`, `/service/tickets/count`, `/service/tickets/{id}`. A record is
 //!   `{"id","summary","company":{…},"board":{"id","name"},"status":{"id","name"},"closedFlag",
 //!   "contact":{"id","name"}?,"owner":{"id","identifier","name"}?,"resources"?}`; `contact`
@@ -49,10 +49,10 @@
 //!   the ticket's first note (`detailDescriptionFlag: true`), as in the ConnectWise UI.
 //! - `GET /service/tickets/{id}/notes` (paged list), `POST /service/tickets/{id}/notes`
 //!   `{"text","detailDescriptionFlag"?,"internalAnalysisFlag"?,"resolutionFlag"?}` → 201 with
-//!   `{"id","ticketId","text",flags…}`. `text` is required and at least one flag must be
-//!   true (the fact sheet marks this rule UNCONFIRMED; plausible, so enforced); flags must
-//!   be booleans. Unknown ticket → 404. After [`ConnectWiseSim::fail_ticket_notes`] every
-//!   POST answers 400 with the given message.
+//!   `{"id","ticketId","text",flags…}`. `text` is required and at least one flag must be true
+//!   (UNCONFIRMED, docs/vendors/connectwise.md#unconfirmed-points; plausible, so enforced); flags
+//!   must be booleans. Unknown ticket → 404. After [`ConnectWiseSim::fail_ticket_notes`] every POST
+//!   answers 400 with the given message.
 //!
 //! Configurations carry `contact: {"id","name"}` when they have one; the configuration
 //! PATCH also takes `replace` on `contact` (`{"id"}` of an existing contact) and `remove` on

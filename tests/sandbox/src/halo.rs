@@ -1,4 +1,4 @@
-//! HaloPSA (fact sheet §3): `authinfo` discovery, OAuth2 client-credentials tokens that
+//! HaloPSA (docs/vendors/halopsa.md): `authinfo` discovery, OAuth2 client-credentials tokens that
 //! really expire, Bearer auth, clients and assets with the `includeinactive`/`includeactive`
 //! flags and `pageinate` paging, atomic POST-array asset updates, heterogeneous error
 //! bodies, and the rolling 5-minute request window.
@@ -10,9 +10,10 @@
 //! with dates `YYYY-MM-DDT00:00:00`; `active` = not cancelled and open-ended or ending on or
 //! after the sandbox's start day. Same Bearer auth, rate window and stats as other routes.
 //!
-//! Contacts, tickets and notes (fact sheet §3.3, seed 001). Same Bearer auth, rate window
-//! and stats (`"{METHOD} /halo/api/{route}"`) as every other route; ids in paths are
-//! integers, unknown ones → 404 `{"ClassName","Message"}`.
+//! Contacts, tickets and notes (docs/vendors/halopsa.md#endpoints-used; workflow 001,
+//! docs/workflows.md#001-contact-deactivation). Same Bearer auth, rate window and stats
+//! (`"{METHOD} /halo/api/{route}"`) as every other route; ids in paths are integers, unknown
+//! ones → 404 `{"ClassName","Message"}`.
 //! - `GET /api/users?client_id&site_id&search&includeinactive&includeactive&pageinate&
 //!   page_size&page_no` → `{…,"users"}` (inactive users only with `includeinactive=true`,
 //!   as for assets; `search` over `name` and `emailaddress`); `GET /api/users/{id}`. A user
@@ -33,15 +34,15 @@
 //!   (the only closed one); types 1 Incident, 2 Service Request. No contact is `user_id` 0,
 //!   no agent `agent_id` 0, no team `""`; agents are the fixture owners (11, 12), teams the
 //!   fixture boards by name ("Service Desk", "Offboarding"; matched ignoring case).
-//! - `POST /api/tickets` `[{…}]`: an element with a positive `id` updates that ticket (only
-//!   the fields sent; unknown fields ignored), one without `id` (or `id` 0) creates a ticket
-//!   and needs `client_id`, `site_id` (a site of that client: the sandbox insists, as the
-//!   fact sheet's example always sends one) and `summary`; `tickettype_id` defaults to 1,
-//!   `status_id` to 1. Atomic; 400 `{"resultCode":1,"errorMessage"}` on: an unknown ticket,
-//!   a non-integer id or id field, a user that does not exist or belongs to another client
-//!   (inactive users are accepted), an agent other than 11/12, an unknown team, status or
-//!   ticket type. Success → 201 with the saved ticket: the object itself for a one-element
-//!   body, an array for several. Created ids continue after 9900.
+//! - `POST /api/tickets` `[{…}]`: an element with a positive `id` updates that ticket (only the
+//!   fields sent; unknown fields ignored), one without `id` (or `id` 0) creates a ticket and needs
+//!   `client_id`, `site_id` (a site of that client: the sandbox insists, as
+//!   docs/vendors/halopsa.md#tickets-and-notes says a new ticket needs one) and `summary`;
+//!   `tickettype_id` defaults to 1, `status_id` to 1. Atomic; 400 `{"resultCode":1,"errorMessage"}`
+//!   on: an unknown ticket, a non-integer id or id field, a user that does not exist or belongs to
+//!   another client (inactive users are accepted), an agent other than 11/12, an unknown team,
+//!   status or ticket type. Success → 201 with the saved ticket: the object itself for a
+//!   one-element body, an array for several. Created ids continue after 9900.
 //! - `POST /api/actions` `[{"ticket_id","outcome_id","note_html"|"note","hiddenfromuser"}]`:
 //!   new actions only (an `id` → 400). No `outcome_id` → 400 "An Outcome must be entered for
 //!   this Action"; outcomes 1 Update and 7 Private Note exist, others → 400; an unknown
@@ -138,7 +139,8 @@ const STATUS_NEW: i64 = 1;
 const STATUS_CLOSED: i64 = 9;
 const TICKET_STATUSES: [(i64, &str); 3] = [(STATUS_NEW, "New"), (2, "In Progress"), (STATUS_CLOSED, "Closed")];
 const TICKET_TYPES: [(i64, &str); 2] = [(1, "Incident"), (2, "Service Request")];
-/// Action outcomes (tenant data in real Halo; 7 is the fact sheet's "Internal Note").
+/// Action outcomes (tenant data in real Halo; 7 is a default tenant's "Internal Note",
+/// docs/vendors/halopsa.md#tickets-and-notes).
 const OUTCOMES: [(i64, &str); 2] = [(1, "Update"), (7, "Private Note")];
 
 fn full_name(c: &seed::Contact) -> String {

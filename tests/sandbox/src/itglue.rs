@@ -1,10 +1,11 @@
-//! IT Glue (fact sheet §4): JSON:API documents (`data.id` a string, kebab-case attributes,
+//! IT Glue (docs/vendors/itglue.md): JSON:API documents (`data.id` a string, kebab-case attributes,
 //! `application/vnd.api+json`), the `x-api-key` header, `page[number]`/`page[size]` paging
 //! with `meta`/`links`, `filter[…]` in snake_case or kebab-case, the asynchronous bulk
 //! `DELETE /organizations`, account exports, and the rolling 5-minute request window.
 //!
-//! Where the fact sheet marks a behaviour UNCONFIRMED, the simulator takes the reading that
-//! is worst for a client, so a client that relies on the favourable one fails in tests:
+//! Where docs/vendors/itglue.md#unconfirmed-points lists a behaviour, the simulator takes the
+//! reading that is worst for a client, so a client that relies on the favourable one fails in
+//! tests:
 //! - `filter[name]` on organizations is a case-sensitive substring match (a third party
 //!   reports this): a client must compare names itself to find an exact match.
 //! - `GET /configurations` and `GET /passwords` leave archived records out unless
@@ -173,7 +174,8 @@ impl Kind {
         }
     }
 
-    /// `GET /organizations/{id}/relationships/{segment}` (the fact sheet lists these).
+    /// `GET /organizations/{id}/relationships/{segment}`
+    /// (docs/vendors/itglue.md#counting-dependencies).
     fn nested(segment: &str) -> Option<Kind> {
         match segment {
             "configurations" => Some(Kind::Configurations),

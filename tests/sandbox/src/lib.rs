@@ -1,13 +1,15 @@
 //! Loopback simulators of the SaaS vendors Offramp talks to, over real HTTP on 127.0.0.1.
 //! One server (one port, one [`Sandbox`]) serves every vendor; requests are dispatched by
 //! path prefix. Production clients must not be able to tell it from the vendor: shapes,
-//! auth quirks, paging and limits follow the fact sheet `psa-itglue-api.md`.
+//! auth quirks, paging and limits follow docs/vendors/ (connectwise.md, autotask.md,
+//! halopsa.md, itglue.md, microsoft-graph.md).
 //!
 //! All vendors render the same vendor-neutral fixture (same company and configuration ids,
 //! see [`seed`]). Credentials are fake constants re-exported here (`CW_*`, `AT_*`, `HALO_*`,
 //! [`ITGLUE_API_KEY`]).
 //!
-//! # ConnectWise Manage (§1), prefix [`CW_PREFIX`] = `/v4_6_release/apis/3.0`
+//! # ConnectWise Manage, prefix [`CW_PREFIX`] = `/v4_6_release/apis/3.0`
+//! Vendor behaviour: docs/vendors/connectwise.md.
 //! Basic auth `CW_COMPANY_ID+CW_PUBLIC_KEY:CW_PRIVATE_KEY` plus a mandatory `clientId`
 //! header (401 otherwise); `{"code","message","errors"}` errors.
 //! - `GET /company/companies`, `/company/companies/count`, `/company/companies/statuses`,
@@ -25,7 +27,8 @@
 //! compare with ISO-8601 strings lexically (`endDate<[2026-11-22T00:00:00Z]`); a null field
 //! matches no ordering comparison.
 //!
-//! # Autotask PSA (§2)
+//! # Autotask PSA
+//! Vendor behaviour: docs/vendors/autotask.md.
 //! Zone lookup (no auth, exempt from limits), prefix `/atservicesrest`
 //! ([`Sandbox::autotask_zone_lookup_url`] = `…/atservicesrest/v1.0`):
 //! - `GET /v1.0/zoneInformation?user={user}` → `{"zoneName","url","webUrl","ci"}` for
@@ -65,7 +68,8 @@
 //! ([`SandboxConfig::autotask_hourly_limit`], default 10,000) → 429 "The request threshold of
 //! N requests per hour has been exceeded". Only admitted requests count toward the budget.
 //!
-//! # HaloPSA (§3), prefix [`HALO_PREFIX`] = `/halo` ([`Sandbox::halo_url`], the instance root)
+//! # HaloPSA, prefix [`HALO_PREFIX`] = `/halo` ([`Sandbox::halo_url`], the instance root)
+//! Vendor behaviour: docs/vendors/halopsa.md.
 //! Paths case-insensitive. Errors are heterogeneous, as in Halo.
 //! - `GET /api/authinfo` (no auth) → `{"auth_url":"http://{host}/halo/auth","tenant_id"}`
 //! - `POST /auth/token?tenant=HALO_TENANT`, form `grant_type=client_credentials&client_id&
@@ -93,7 +97,8 @@
 //! 300, token endpoint included) → 429 text `Rate Limit Reached - N Requests per rolling 5
 //! minute window`, no `Retry-After`.
 //!
-//! # IT Glue (§4), prefix [`ITGLUE_PREFIX`] = `/itglue` ([`Sandbox::itglue_url`], the API base)
+//! # IT Glue, prefix [`ITGLUE_PREFIX`] = `/itglue` ([`Sandbox::itglue_url`], the API base)
+//! Vendor behaviour: docs/vendors/itglue.md.
 //! JSON:API throughout: resource objects `{"id":"<string>","type","attributes":{kebab-case}}`,
 //! responses `Content-Type: application/vnd.api+json`, errors
 //! `{"errors":[{"status":"403","title","detail"}]}` (status a string). Paths are
@@ -145,12 +150,12 @@
 //! `GET /itglue/organizations/{id}/relationships/documents`.
 //!
 //! # Contracts
-//! The contract shapes above are UNCONFIRMED (the fact sheet does not cover them) but
-//! plausible. Dates are relative to the UTC day the sandbox starts ([`Sandbox::today`];
-//! table in [`seed`]), so tests pass on any date; [`Sandbox::add_contract`] adds one to all
-//! three vendors at run time. Stats keys: `GET /finance/agreements`,
-//! `POST /autotask/Contracts/query`, `GET /halo/api/ClientContract` (and the count/by-id
-//! variants).
+//! The contract shapes above are UNCONFIRMED (see the "Unconfirmed points" of
+//! docs/vendors/connectwise.md, autotask.md and halopsa.md) but plausible. Dates are relative to
+//! the UTC day the sandbox starts ([`Sandbox::today`]; table in [`seed`]), so tests pass on any
+//! date; [`Sandbox::add_contract`] adds one to all three vendors at run time. Stats keys:
+//! `GET /finance/agreements`, `POST /autotask/Contracts/query`, `GET /halo/api/ClientContract`
+//! (and the count/by-id variants).
 //!
 //! # Around every vendor route
 //! In order: the global token-bucket rate limit ([`SandboxConfig::rate_limit_per_sec`]; 429
@@ -293,7 +298,8 @@ pub trait PsaSim: Send + Sync {
     /// Ids of the company's configurations, ascending.
     fn configuration_ids_of(&self, company_id: i64) -> Vec<i64>;
 
-    // Contacts, tickets and configuration contacts (seed 001). Ids are the fixture's.
+    // Contacts, tickets and configuration contacts (workflow 001,
+    // docs/workflows.md#001-contact-deactivation). Ids are the fixture's.
 
     /// Whether the contact is active; `None` if it does not exist.
     fn contact_is_active(&self, id: i64) -> Option<bool>;

@@ -1,8 +1,8 @@
-//! Notification services (issue 4): the Microsoft Entra token endpoint, Microsoft Graph
-//! `sendMail`, and incoming webhooks (Teams/Slack style), after fact sheet `m365-ad-api.md`
-//! §2.1, §3.1, §3.3 and §6.16. Credentials are the fake constants below, re-exported from
-//! the crate root. Every accepted message is recorded for tests
-//! ([`crate::Sandbox::sent_mail`], [`crate::Sandbox::webhook_posts`]).
+//! Notification services (issue 4): the Microsoft Entra token endpoint, Microsoft Graph `sendMail`,
+//! and incoming webhooks (Teams/Slack style), after docs/vendors/microsoft-graph.md (#token,
+//! #errors, #throttling, #sendmail). Credentials are the fake constants below, re-exported from the
+//! crate root. Every accepted message is recorded for tests ([`crate::Sandbox::sent_mail`],
+//! [`crate::Sandbox::webhook_posts`]).
 //!
 //! # Entra ID, prefix [`ENTRA_PREFIX`] = `/entra` ([`crate::Sandbox::entra_url`], the authority)
 //! - `POST /{tenant}/oauth2/v2.0/token`, form `client_id`, `client_secret`, `scope`,
@@ -10,32 +10,33 @@
 //!   "ext_expires_in":3599,"access_token"}` (opaque tokens, valid 3599 s, revocable with
 //!   [`NotifySim::revoke_tokens`]). `{tenant}` is [`GRAPH_TENANT_ID`] or [`GRAPH_TENANT_DOMAIN`]
 //!   (ignoring case). Errors are OAuth JSON `{"error","error_description":"AADSTS…: …",
-//!   "error_codes":[n],"timestamp","trace_id","correlation_id"}`:
-//!   unknown tenant → 400 `invalid_request` (AADSTS90002); a missing parameter → 400
-//!   `invalid_request` (AADSTS900144); another grant → 400 `unsupported_grant_type`
-//!   (AADSTS70003); unknown client id → 400 `unauthorized_client` (AADSTS700016); a scope
-//!   other than `https://graph.microsoft.com/.default` → 400 `invalid_scope` (AADSTS1002012);
-//!   no secret → 401 `invalid_client` (AADSTS7000216); wrong secret → 401 `invalid_client`
-//!   (AADSTS7000215). These codes are Entra's usual ones; the fact sheet does not list them
-//!   (UNCONFIRMED in detail). Other paths → 404 `invalid_request`. Stats key
-//!   `POST /entra/oauth2/v2.0/token`.
+//!   "error_codes":[n],"timestamp","trace_id","correlation_id"}`: unknown tenant → 400
+//!   `invalid_request` (AADSTS90002); a missing parameter → 400 `invalid_request` (AADSTS900144);
+//!   another grant → 400 `unsupported_grant_type` (AADSTS70003); unknown client id → 400
+//!   `unauthorized_client` (AADSTS700016); a scope other than
+//!   `https://graph.microsoft.com/.default` → 400 `invalid_scope` (AADSTS1002012); no secret → 401
+//!   `invalid_client` (AADSTS7000216); wrong secret → 401 `invalid_client` (AADSTS7000215). These
+//!   codes are Entra's usual ones, UNCONFIRMED in detail
+//!   (docs/vendors/microsoft-graph.md#unconfirmed-points). Other paths → 404 `invalid_request`.
+//!   Stats key `POST /entra/oauth2/v2.0/token`.
 //!
 //! # Microsoft Graph, prefix [`GRAPH_PREFIX`] = `/graph/v1.0` ([`crate::Sandbox::graph_url`])
 //! Paths ignore case. Errors are `{"error":{"code","message","innerError":{"date",
-//! "request-id","client-request-id"}}}` (§3.1).
+//! "request-id","client-request-id"}}}` (docs/vendors/microsoft-graph.md#errors).
 //! - Every request needs `Authorization: Bearer {token}` from the endpoint above: missing,
 //!   unknown, revoked or expired → 401 `InvalidAuthenticationToken`.
-//! - `POST /users/{id|upn}/sendMail` (§6.16). Mailboxes (UPN ignoring case, or object id):
-//!   [`GRAPH_SENDER`] (id [`GRAPH_SENDER_ID`]) may send; [`GRAPH_BLOCKED_SENDER`] exists but
-//!   the app may not send as it (Exchange RBAC for Applications) → 403 `ErrorAccessDenied`;
-//!   any other → 404 `ErrorInvalidUser`. Body: `message` must be an object; `subject` a
-//!   string if present; `body` `{"contentType":"Text"|"HTML","content":string}`;
+//! - `POST /users/{id|upn}/sendMail` (docs/vendors/microsoft-graph.md#sendmail). Mailboxes (UPN
+//!   ignoring case, or object id): [`GRAPH_SENDER`] (id [`GRAPH_SENDER_ID`]) may send;
+//!   [`GRAPH_BLOCKED_SENDER`] exists but the app may not send as it (Exchange RBAC for
+//!   Applications) → 403 `ErrorAccessDenied`; any other → 404 `ErrorInvalidUser`. Body: `message`
+//!   must be an object; `subject` a string if present; `body`
+//!   `{"contentType":"Text"|"HTML","content":string}`;
 //!   `toRecipients`/`ccRecipients`/`bccRecipients` arrays of `{"emailAddress":{"address"}}`;
-//!   `saveToSentItems` a boolean if present. A body that is not that → 400
-//!   `ErrorInvalidRequest`; no recipient at all or an address that is not one → 400
-//!   `ErrorInvalidRecipients`. Success → 202 with an empty body, and the message is recorded
-//!   as `{"sender": <the mailbox's UPN>, "message", "saveToSentItems"}`. Stats key
-//!   `POST /graph/v1.0/users/sendMail` (counted once past auth).
+//!   `saveToSentItems` a boolean if present. A body that is not that → 400 `ErrorInvalidRequest`;
+//!   no recipient at all or an address that is not one → 400 `ErrorInvalidRecipients`. Success →
+//!   202 with an empty body, and the message is recorded as `{"sender": <the mailbox's UPN>,
+//!   "message", "saveToSentItems"}`. Stats key `POST /graph/v1.0/users/sendMail` (counted once past
+//!   auth).
 //! - Other methods on `sendMail` → 405 `Request_BadRequest`; other paths → 400 `BadRequest`
 //!   "Resource not found for the segment …", as Graph does.
 //!
@@ -49,7 +50,8 @@
 //! Fault injection, latency and the global rate limit apply as to the PSAs (the request goes
 //! through the same `handle`). Injected errors use each service's shape: Graph
 //! `{"error":{"code":"TooManyRequests"|"ServiceNotAvailable"|…,"message"}}` (429 with
-//! `Retry-After: 1`, §3.3), Entra OAuth JSON (`temporarily_unavailable`), webhooks plain text.
+//! `Retry-After: 1`, docs/vendors/microsoft-graph.md#throttling), Entra OAuth JSON
+//! (`temporarily_unavailable`), webhooks plain text.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -177,7 +179,8 @@ pub(crate) fn entra_fault(status: StatusCode, message: &str) -> Response {
     entra_error(status, error, 90033, message)
 }
 
-/// A Graph error (§3.1); 429 carries `Retry-After` (§3.3).
+/// A Graph error (docs/vendors/microsoft-graph.md#errors); 429 carries `Retry-After`
+/// (docs/vendors/microsoft-graph.md#throttling).
 pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     let mut response = json_status(
         status,

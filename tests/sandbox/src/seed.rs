@@ -72,11 +72,12 @@
 //! 27001 → 7002, 27002 → 7003 (the rest none). HaloPSA assets have no documented contact
 //! field and do not render these.
 //!
-//! Renderings (the vendor fact sheet does not cover contracts; these are plausible shapes,
-//! and Offramp's clients read them defensively): ConnectWise `/finance/agreements`
-//! (`endDate`, `noEndingDateFlag`, `cancelledFlag`, `agreementStatus`); Autotask
-//! `Contracts` (`endDate`, always set: open-ended renders as 2099-12-31; `status` 1 active,
-//! 0 inactive when cancelled); HaloPSA `/api/ClientContract` (`end_date` or null, `active`).
+//! Renderings (contracts are unconfirmed: the "Unconfirmed points" of docs/vendors/connectwise.md,
+//! autotask.md and halopsa.md; these are plausible shapes, and Offramp's clients read them
+//! defensively): ConnectWise `/finance/agreements` (`endDate`, `noEndingDateFlag`, `cancelledFlag`,
+//! `agreementStatus`); Autotask `Contracts` (`endDate`, always set: open-ended renders as
+//! 2099-12-31; `status` 1 active, 0 inactive when cancelled); HaloPSA `/api/ClientContract`
+//! (`end_date` or null, `active`).
 
 use std::collections::{BTreeMap, HashMap};
 

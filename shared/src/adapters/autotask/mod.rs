@@ -1,6 +1,6 @@
 //! Autotask PSA REST API adapter.
 //!
-//! Facts from the vendor fact sheet (`psa-itglue-api.md` §2):
+//! Facts (docs/vendors/autotask.md):
 //! - Base URL `https://webservices{N}.autotask.net/atservicesrest/v1.0/`, found through
 //!   `GET …/zoneInformation?user=` when `AUTOTASK_URL` is not set.
 //! - Headers `ApiIntegrationCode`, `UserName`, `Secret` on every call.
@@ -31,11 +31,12 @@
 //! `create_ticket` POST + read-back, `add_ticket_note` 1 POST, `set_configuration_contact`
 //! PATCH + read-back.
 //!
-//! UNCONFIRMED points, and how this client copes:
-//! - Whether a query without an `isActive` filter returns inactive configuration items:
-//!   we run two queries, `isActive eq true` and `isActive eq false`, and merge them.
-//!   Contacts are listed the same way (`isActive eq 1` and `isActive eq 0`): the fact sheet
-//!   only says "query by companyID", and a deactivation run must see every contact.
+//! UNCONFIRMED points, and how this client copes (docs/vendors/autotask.md#unconfirmed-points):
+//! - Whether a query without an `isActive` filter returns inactive configuration items: we run two
+//!   queries, `isActive eq true` and `isActive eq false`, and merge them. Contacts are listed the
+//!   same way (`isActive eq 1` and `isActive eq 0`): the documented contact query is only "by
+//!   companyID" (docs/vendors/autotask.md#unconfirmed-points), and a deactivation run must see
+//!   every contact.
 //! - "Complete" = ticket status 5, the new ticket's status and priority, and the notes'
 //!   `noteType` / `publish`: picklists are tenant data, so each is a setting
 //!   ([`AutotaskTicketSettings`]). Open tickets = `status noteq complete_status`.
@@ -104,7 +105,8 @@ impl AutotaskClient {
     async fn ticket_patch(&self, id: i64, change: &TicketAssignment) -> Result<Value, PsaError> {
         let mut body = Map::new();
         body.insert("id".into(), json!(id));
-        // `null` clears a field (fact sheet §2.8: PATCH overwrites with what is sent).
+        // `null` clears a field (PATCH overwrites with what is sent:
+        // docs/vendors/autotask.md#field-types).
         if let Some(contact) = &change.contact_id {
             let value = match contact {
                 Some(contact) => json!(numeric_id(contact, "contact")?),
@@ -221,8 +223,8 @@ impl Psa for AutotaskClient {
         Ok(companies.into_iter().filter(|c| criteria.matches(c)).collect())
     }
 
-    // Contracts are not in the fact sheet: `endDate` and `status` (1 active, 0 inactive)
-    // are from the Autotask entity model and UNCONFIRMED here. An inactive contract
+    // Contracts (docs/vendors/autotask.md#unconfirmed-points): `endDate` and `status` (1 active, 0
+    // inactive) are from the Autotask entity model and UNCONFIRMED here. An inactive contract
     // counts as ended; a missing end date as current.
     async fn companies_with_ended_contracts(&self, today: chrono::NaiveDate) -> Result<Vec<String>, PsaError> {
         let filter = json!([{ "op": "or", "items": [
@@ -304,9 +306,9 @@ impl Psa for AutotaskClient {
     async fn list_contacts(&self, company_id: &str) -> Result<Vec<Contact>, PsaError> {
         let id = numeric_id(company_id, "company")?;
         let what = format!("contacts of company {id}");
-        // Two queries, as for configuration items: whether a query without an `isActive`
-        // filter includes inactive contacts is UNCONFIRMED, and a run must see them all.
-        // `isActive` is an integer on contacts (fact sheet §2.8), hence 1 and 0.
+        // Two queries, as for configuration items: whether a query without an `isActive` filter
+        // includes inactive contacts is UNCONFIRMED, and a run must see them all. `isActive` is an
+        // integer on contacts (docs/vendors/autotask.md#field-types), hence 1 and 0.
         let mut by_id = BTreeMap::new();
         for active in [1, 0] {
             let filter = json!([eq("companyID", json!(id)), eq("isActive", json!(active))]);

@@ -1,6 +1,6 @@
 //! ConnectWise PSA (Manage) REST API adapter.
 //!
-//! Facts from the vendor fact sheet (`psa-itglue-api.md` §1):
+//! Facts (docs/vendors/connectwise.md):
 //! - Base URL up to and including `apis/3.0`; Basic auth `companyId+publicKey:privateKey`
 //!   plus a `clientId` header on every request.
 //! - Lists: `conditions` filter, `pageSize` at most 1000 (default 25 silently truncates),
@@ -11,14 +11,14 @@
 //!   because its id differs per tenant.
 //! - Errors: `{"code","message","errors":[…]}`; 401/403 auth and permission.
 //!
-//! UNCONFIRMED points, and how this client copes:
+//! UNCONFIRMED points, and how this client copes (docs/vendors/connectwise.md#unconfirmed-points):
 //! - Whether an unfiltered configuration list includes inactive ones: we never rely on a
 //!   server-side status filter; we list all of a company's configurations and classify them here.
 //! - How `closedFlag` relates to `activeFlag`: the status record decides; `activeFlag` is only read.
 //! - Whether `=` on strings is case-insensitive: we filter by name on the server and then
 //!   again here, ignoring case, so either behaviour gives the same result.
 //!
-//! Contacts and tickets (seed 001):
+//! Contacts and tickets (workflow 001, docs/workflows.md#001-contact-deactivation):
 //! - Contacts are listed with `conditions=company/id=N` only: whether inactive contacts come
 //!   back without a filter is third-party evidence, so we add no `inactiveFlag` condition and
 //!   read `inactiveFlag` on every record. Email = the default email communication item, else
@@ -27,9 +27,10 @@
 //! - Which of `Company.defaultContact` and `Contact.defaultFlag` the UI calls "primary" is
 //!   UNCONFIRMED: both are read and reported as separate signals.
 //! - Open tickets: `company/id=N and closedFlag=false`, and `closedFlag` is checked again here.
-//! - Clearing a ticket's (or configuration's) contact with a JSON-Patch `remove` op is
-//!   UNCONFIRMED (the fact sheet only shows `replace`); owner and board are cleared the same
-//!   way when asked, and ConnectWise's answer (it may refuse: they look required) is returned.
+//! - Clearing a ticket's (or configuration's) contact with a JSON-Patch `remove` op is UNCONFIRMED
+//!   (only `replace` is documented; docs/vendors/connectwise.md#unconfirmed-points); owner and
+//!   board are cleared the same way when asked, and ConnectWise's answer (it may refuse: they look
+//!   required) is returned.
 //! - A new ticket without a board gets the PSA's default board (UNCONFIRMED which one).
 //! - Notes are posted with `internalAnalysisFlag: true`: internal, and a flag set in case
 //!   "at least one flag must be true" (UNCONFIRMED) holds. ConnectWise notes have no title,
@@ -118,8 +119,8 @@ impl Psa for ConnectWiseClient {
         Ok(companies.into_iter().flatten().filter(|c| criteria.matches(c)).collect())
     }
 
-    // Agreements (`/finance/agreements`) are not in the fact sheet: the route and the
-    // fields `endDate`, `noEndingDateFlag`, `cancelledFlag` are UNCONFIRMED. Missing
+    // Agreements (`/finance/agreements`, docs/vendors/connectwise.md#unconfirmed-points): the
+    // route and the fields `endDate`, `noEndingDateFlag`, `cancelledFlag` are UNCONFIRMED. Missing
     // fields are read as "no end date" and "not cancelled", i.e. as a current contract,
     // so a misread can only keep a company out of the sweep, never put one in.
     async fn companies_with_ended_contracts(&self, today: chrono::NaiveDate) -> Result<Vec<String>, PsaError> {

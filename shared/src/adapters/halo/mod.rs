@@ -1,6 +1,6 @@
 //! HaloPSA API adapter.
 //!
-//! Facts from the vendor fact sheet (`psa-itglue-api.md` §3):
+//! Facts (docs/vendors/halopsa.md):
 //! - Resource server `{HALO_URL}/api`, authorisation server `{HALO_URL}/auth` (or
 //!   `HALO_AUTH_URL`); OAuth2 client credentials: `POST {auth}/token?tenant=` with a form
 //!   body, answered by `access_token`, `token_type`, `expires_in`.
@@ -24,7 +24,7 @@
 //! site); `update_ticket` two (read, upsert; three if the answer lacks the saved ticket);
 //! `create_ticket` two (client for its main site, create).
 //!
-//! UNCONFIRMED points, and how this client copes:
+//! UNCONFIRMED points, and how this client copes (docs/vendors/halopsa.md#unconfirmed-points):
 //! - Whether inactive assets, clients and users are listed by default: we always send both
 //!   `includeinactive=true` and `includeactive=true`.
 //! - The largest page size: we ask for 500 and page by the `page_size` the server says
@@ -139,10 +139,10 @@ impl Psa for HaloClient {
         Ok(clients.into_iter().filter(|c| criteria.matches(c)).collect())
     }
 
-    // Client contracts (`/api/ClientContract`, rows under `contracts`, fields `end_date`
-    // and `active`) are not in the fact sheet: UNCONFIRMED. There is no documented date
-    // filter, so all contracts are listed and read here. An inactive contract counts as
-    // ended; a missing end date as current.
+    // Client contracts (`/api/ClientContract`, rows under `contracts`, fields `end_date` and
+    // `active`) are UNCONFIRMED (docs/vendors/halopsa.md#unconfirmed-points). There is no
+    // documented date filter, so all contracts are listed and read here. An inactive contract
+    // counts as ended; a missing end date as current.
     async fn companies_with_ended_contracts(&self, today: chrono::NaiveDate) -> Result<Vec<String>, PsaError> {
         let ended_by_client = self
             .list("ClientContract", &[], "contracts", "client contracts", |c| {
@@ -290,9 +290,10 @@ impl Psa for HaloClient {
             .transpose()
     }
 
-    // Two reads: the client (for `main_site_id`) and its main site. Treating the main
-    // site's `maincontact_id` as the client's primary contact is UNCONFIRMED (fact sheet
-    // §3.3); `isimportantcontact` is a separate flag and deliberately not read as primary.
+    // Two reads: the client (for `main_site_id`) and its main site. Treating the main site's
+    // `maincontact_id` as the client's primary contact is UNCONFIRMED
+    // (docs/vendors/halopsa.md#unconfirmed-points); `isimportantcontact` is a separate flag and
+    // deliberately not read as primary.
     async fn primary_contacts(&self, company: &Company) -> Result<Vec<PrimaryContactSignal>, PsaError> {
         let id = numeric_id(&company.id, "client")?;
         let client = self
@@ -319,8 +320,9 @@ impl Psa for HaloClient {
     async fn set_contact_active(&self, contact: &Contact, active: bool) -> Result<Contact, PsaError> {
         let id = numeric_id(&contact.id, "user")?;
         let what = format!("user {id}");
-        // A minimal upsert with the id (partial-update semantics UNCONFIRMED, §3.8). The id
-        // comes from a listing, so it exists; setting a flag is idempotent, hence retried.
+        // A minimal upsert with the id (partial-update semantics UNCONFIRMED:
+        // docs/vendors/halopsa.md#upserts). The id comes from a listing, so it exists; setting a
+        // flag is idempotent, hence retried.
         let body = json!([{ "id": id, "inactive": !active }]);
         let saved = self.post("users", &body, Retry::Idempotent, &what).await?;
         match saved.into_iter().find(|row| Fields::of(row).int("id") == Some(id)) {
@@ -378,7 +380,8 @@ impl Psa for HaloClient {
     async fn create_ticket(&self, ticket: &NewTicket) -> Result<Ticket, PsaError> {
         let client = numeric_id(&ticket.company_id, "client")?;
         let team = ticket.queue.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        // The client's main site: Halo wants a site with the ticket (fact sheet §3.3 example).
+        // The client's main site: Halo wants a site with the ticket
+        // (docs/vendors/halopsa.md#tickets-and-notes).
         let record = self
             .api
             .get(&format!("client/{client}"), &[], &format!("client {client}"))

@@ -1,6 +1,6 @@
 //! IT Glue API adapter (the [`DocPlatform`] port).
 //!
-//! Facts from the vendor fact sheet (`psa-itglue-api.md` §4):
+//! Facts (docs/vendors/itglue.md):
 //! - Base URL by region: `https://api.itglue.com`, `https://api.eu.itglue.com`,
 //!   `https://api.au.itglue.com`; `x-api-key` on every request; JSON:API documents,
 //!   `application/vnd.api+json` (required when there is a body).
@@ -15,7 +15,7 @@
 //!   readable for a while.
 //! - 3,000 requests per 5 minutes; 429 when over. A wrong key is 403 (401 is listed too).
 //!
-//! UNCONFIRMED points, and how this client copes:
+//! UNCONFIRMED points, and how this client copes (docs/vendors/itglue.md#unconfirmed-points):
 //! - `filter[name]` semantics on organizations (exact? substring? case-sensitive?): the
 //!   client never trusts it. Name lookups list every organization and compare here,
 //!   ignoring case: trusting a case-sensitive filter would miss `LITWARE INC` beside
@@ -32,10 +32,11 @@
 //! - Snake-case vs kebab-case filter keys: snake-case, as IT Glue's own PowerShell wrapper
 //!   sends them. A filter the server ignored would over-count (account-wide), which blocks
 //!   a deletion; it can never make an organization look empty.
-//! - `psa-id` / `psa-integration-type` on organizations (the fact sheet knows them only as
-//!   filters): read when present, as a string or a number.
-//! - Exports (`POST /exports`, `GET /exports/{id}`) are outside the fact sheet; shapes
-//!   follow IT Glue's developer documentation as relayed by public wrappers: attributes
+//! - `psa-id` / `psa-integration-type` on organizations (documented only as filters;
+//!   docs/vendors/itglue.md#unconfirmed-points): read when present, as a string or a number.
+//! - Exports (`POST /exports`, `GET /exports/{id}`) are unconfirmed
+//!   (docs/vendors/itglue.md#unconfirmed-points); shapes follow IT Glue's developer
+//!   documentation as relayed by public wrappers: attributes
 //!   `organization-id`, `include-logs`; the record shows `status` (`done` when finished)
 //!   and `download-url`. Without an `organization-id` IT Glue exports the whole account,
 //!   so an answer naming another organization (or none) is refused. One public wrapper

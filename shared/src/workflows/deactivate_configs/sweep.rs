@@ -20,7 +20,7 @@ pub struct SweepReport {
     pub clients_checked: u64,
     /// Companies that still had active configurations and were processed.
     pub clients_processed: u64,
-    /// One seed-000 report per processed client.
+    /// One workflow 000 report (docs/workflows.md#000-report) per processed client.
     pub operations: Vec<ConfigDeactivationReport>,
     pub warnings: Vec<String>,
     pub errors: Vec<ReportError>,

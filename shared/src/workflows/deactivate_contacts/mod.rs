@@ -1,4 +1,4 @@
-//! Seed 001: "PSA - Bulk Contact Deactivation".
+//! Workflow 001, contact deactivation (docs/workflows.md#001-contact-deactivation).
 //!
 //! Every active contact of a company is set inactive, except the excluded ones and (when
 //! asked) the primary contact. The whole run is planned first: contacts, the open tickets
@@ -59,7 +59,8 @@ pub const ITEM_NOTIFICATION: ItemKind = ItemKind::Notification;
 /// Most contacts `exclude_contacts` may name.
 const MAX_EXCLUSIONS: usize = 1000;
 
-/// Seed 001's inputs, plus who asked, the guard override, an optional plan binding and a resume id.
+/// Workflow 001's inputs (docs/workflows.md#001-inputs), plus who asked, the guard override, an
+/// optional plan binding and a resume id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeactivateContactsRequest {
@@ -177,7 +178,7 @@ fn exclusions(ids: &[String]) -> Result<Vec<String>, OfframpError> {
     Ok(exclude)
 }
 
-/// Seed 001's `confirmation` (+ the reviewed `plan_hash`) as the engine's consent: a
+/// Workflow 001's `confirmation` (+ the reviewed `plan_hash`) as the engine's consent: a
 /// confirmation is always required, and it is given by whoever initiated the run.
 fn consent(request: &DeactivateContactsRequest, initiated_by: &str) -> Result<Consent, OfframpError> {
     let plan_hash = request.plan_hash.as_deref().map(input::plan_hash).transpose()?;

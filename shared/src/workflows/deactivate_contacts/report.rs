@@ -1,4 +1,5 @@
-//! The report: seed 001's "Returned Data", plus Offramp's additions.
+//! The report: workflow 001's report (docs/workflows.md#001-report), plus Offramp's additions
+//! (docs/workflows.md#001-offramp-additions).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -57,7 +58,8 @@ pub struct AuditTrail {
     pub rollback_available: bool,
 }
 
-/// Which contact counts as primary and why (the fact sheet is unsure which signal the PSA's UI uses).
+/// Which contact counts as primary and why (which signal the PSA's UI uses is unconfirmed:
+/// docs/vendors/connectwise.md#unconfirmed-points, docs/vendors/halopsa.md#unconfirmed-points).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrimaryContactReport {
     pub contact_id: Value,

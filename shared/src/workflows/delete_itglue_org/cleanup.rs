@@ -26,7 +26,7 @@ pub struct CleanupReport {
     pub dry_run: bool,
     /// Companies offboarded for at least this many days were considered.
     pub offboarded_days: u64,
-    /// One seed-002 report per organization processed.
+    /// One workflow 002 report (docs/workflows.md#002-report) per organization processed.
     pub organizations: Vec<DeleteOrgReport>,
     pub skipped: Vec<CleanupSkip>,
     pub errors: Vec<DeleteOrgError>,

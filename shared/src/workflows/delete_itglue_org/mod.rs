@@ -1,4 +1,5 @@
-//! Seed 002: "IT Glue - Organization Deletion".
+//! Workflow 002, IT Glue organization deletion
+//! (docs/workflows.md#002-it-glue-organization-deletion).
 //!
 //! An IT Glue organization is looked up (by id, or by exact name ignoring case), its
 //! dependents are counted, and it is deleted only when every safeguard agrees:
@@ -54,8 +55,8 @@ pub fn register(registry: &mut RestoreRegistry) {
     );
 }
 
-/// Seed 002's inputs, plus who asked, the export override, an idempotency key and the
-/// lease override.
+/// Workflow 002's inputs (docs/workflows.md#002-inputs), plus who asked, the export override, an
+/// idempotency key and the lease override.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteOrgRequest {
