@@ -276,7 +276,7 @@ fn report_audit_writes() -> bool {
         return true;
     };
     println!(
-        "audit writes, 10,000 configurations on DynamoDB (moto): {} audit items in {} write requests = {:.1} items per \
+        "audit writes, 1,000 configurations on DynamoDB (moto): {} audit items in {} write requests = {:.1} items per \
          request (target >= 25, every configuration deactivated: {}): {}",
         writes.items,
         writes.requests,
