@@ -7,13 +7,14 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::HaloSettings;
+use super::errors::read_error;
 use super::token::ClientCredentials;
 use crate::adapters::vendor_http::{
-    ErrorBody, Fields, NextPage, PageSeen, Pager, Rows, VendorHttp, positive_id, with_trailing_slash,
+    Fields, NextPage, PageSeen, Pager, Rows, VendorHttp, positive_id, with_trailing_slash,
 };
 use crate::domain::Configuration;
 use crate::error::PsaError;
-use crate::http::{HttpClient, HttpResponse, HttpSettings, Redactor, Retry};
+use crate::http::{HttpClient, HttpSettings, Redactor, Retry};
 
 const PAGE_SIZE: u32 = 500;
 
@@ -163,21 +164,10 @@ fn is_last(page: &PageSeen<'_>) -> bool {
     }
 }
 
-/// HaloPSA's error bodies are heterogeneous: `{"resultCode","errorMessage"}`,
-/// `{"ClassName","Message"}`, `{"Message"}`, OAuth `{"error"}`, or plain text.
-pub(super) fn read_error(response: &HttpResponse) -> ErrorBody {
-    let body = response.json().unwrap_or(Value::Null);
-    let message = ["errorMessage", "Message", "message", "error_description", "error"]
-        .iter()
-        .find_map(|key| body.get(*key).and_then(Value::as_str).filter(|t| !t.is_empty()))
-        .map(str::to_string)
-        .unwrap_or_else(|| response.body_excerpt());
-    ErrorBody::message(message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::HttpResponse;
 
     #[test]
     fn every_error_shape_yields_its_message() {

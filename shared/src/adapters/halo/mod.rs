@@ -46,6 +46,7 @@
 //!   `OFFRAMP_HALO_ARCHIVED_STATUS_IDS` counts as archived; default: none.
 
 mod client;
+mod errors;
 mod parse;
 mod settings;
 mod token;

@@ -56,7 +56,7 @@ impl ClientCredentials {
             .retry(Retry::Idempotent);
         let response = http.send(request).await.map_err(PsaError::from_http)?;
         if !response.is_success() {
-            let message = http.redactor().scrub(&super::client::read_error(&response).message);
+            let message = http.redactor().scrub(&super::errors::read_error(&response).message);
             return Err(match response.status {
                 400 | 401 | 403 => PsaError::PermissionDenied {
                     message: format!("HaloPSA refused the client credentials (HTTP {}): {message}", response.status),

@@ -7,88 +7,16 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::plan::{ContactPlan, Plan, PlannedTicketChange, RelatedSnapshot};
+use super::plan::{self, Plan, PlannedTicketChange, RelatedSnapshot};
 use super::report::{self, ContactDeactivationReport, ContactReportError};
+use super::run::{Outcome, RunContext, Work, change_record, item_code};
 use super::summary;
-use super::{ContactDeps, ITEM_CONFIGURATION_CONTACT, ITEM_CONTACT, ITEM_TICKET, Validated};
+use super::{ContactDeps, ITEM_CONFIGURATION_CONTACT, ITEM_CONTACT, ITEM_TICKET};
 use crate::domain::{
-    self, Company, Configuration, Contact, ItemChange, ItemKind, ItemOutcome, ItemSnapshot, OperationEventKind,
-    OperationRecord, Ticket,
+    Configuration, Contact, ItemChange, ItemKind, ItemSnapshot, OperationEventKind, OperationRecord, Ticket,
 };
 use crate::error::{ErrorCode, OfframpError, PsaError};
 use crate::operation::{Applied, BoundApproval, ChangeBatch, Recorder, UnitStep, apply_units, sort_key};
-use crate::workflows::org_settings::{self, OrgSettings};
-
-/// What is left to do. The flag says "may already be done": set on resume, where the item
-/// is read fresh first and only confirmed if the interrupted run's change reached the PSA.
-pub(super) struct Work {
-    pub contacts: Vec<(Contact, bool)>,
-    pub tickets: Vec<(Ticket, PlannedTicketChange, bool)>,
-    pub configurations: Vec<(Configuration, Option<String>, bool)>,
-    pub note_done: bool,
-    pub notification_done: bool,
-}
-
-impl Work {
-    fn of(plan: &Plan) -> Self {
-        Work {
-            contacts: plan
-                .contacts
-                .iter()
-                .filter(|(_, p)| *p == ContactPlan::Deactivate)
-                .map(|(c, _)| (c.clone(), false))
-                .collect(),
-            tickets: plan.tickets.iter().map(|(t, c)| (t.clone(), c.clone(), false)).collect(),
-            configurations: plan.configurations.iter().map(|(c, to)| (c.clone(), to.clone(), false)).collect(),
-            note_done: false,
-            notification_done: false,
-        }
-    }
-}
-
-pub(super) struct RunContext {
-    pub operation_id: String,
-    pub company: Company,
-    pub initiated_by: String,
-    pub reason: Option<String>,
-    pub ticket_id: Option<String>,
-    pub requester: Option<String>,
-    pub settings: OrgSettings,
-}
-
-impl RunContext {
-    pub fn new(operation_id: &str, company: &Company, v: &Validated, settings: OrgSettings) -> Self {
-        RunContext {
-            operation_id: operation_id.to_string(),
-            company: company.clone(),
-            initiated_by: v.initiated_by.clone(),
-            reason: v.reason.clone(),
-            ticket_id: v.ticket_id.clone(),
-            requester: requester(v.requester.as_deref(), &v.initiated_by),
-            settings,
-        }
-    }
-}
-
-/// Where the requester's copy goes: the address given, else `initiated_by` if it is one.
-pub(super) fn requester(given: Option<&str>, initiated_by: &str) -> Option<String> {
-    given.map(str::to_string).or_else(|| org_settings::looks_like_email(initiated_by).then(|| initiated_by.to_string()))
-}
-
-#[derive(Default)]
-pub(super) struct Outcome {
-    pub deactivated: Vec<Contact>,
-    pub tickets_changed: u64,
-    pub configurations_changed: u64,
-    /// Items never sent because the run stopped first.
-    pub not_attempted: u64,
-    pub errors: Vec<ContactReportError>,
-    pub warnings: Vec<String>,
-    pub ticket_id: Option<String>,
-    pub notification: Option<super::NotificationReport>,
-    /// Why the run stopped early (audit trail unwritable, request budget spent); resumable.
-    pub stopped: Option<OfframpError>,
-}
 
 /// Header, a snapshot of every item the run will touch (and the contacts it leaves
 /// alone), `started`, then the work. Runs under the company's lease.
@@ -112,7 +40,7 @@ pub(super) async fn apply_plan(
     });
     recorder.event(OperationEventKind::Started, started).await?;
     tracing::info!(plan_hash = %plan.hash, contacts = plan.contacts.len(), "operation started");
-    let report = report::planned_report(&ctx.company, &record, &plan);
+    let report = plan::planned_report(&ctx.company, &record, &plan);
     let outcome = execute(deps, &ctx, Work::of(&plan), Outcome::default()).await;
     Ok(summary::finish(deps, &ctx, report, outcome).await)
 }
@@ -141,43 +69,6 @@ fn snapshot(operation_id: &str, item_type: ItemKind, id: &str, name: &str, state
         item_name: name.to_string(),
         state,
         planned_action: action.into(),
-    }
-}
-
-pub(super) fn change_record(
-    operation_id: &str,
-    item_type: ItemKind,
-    id: &str,
-    name: &str,
-    before: Value,
-    after: Option<Value>,
-    error: Option<(ErrorCode, String)>,
-) -> ItemChange {
-    ItemChange {
-        operation_id: operation_id.to_string(),
-        change_id: uuid::Uuid::now_v7().to_string(),
-        item_type,
-        item_id: id.to_string(),
-        item_name: name.to_string(),
-        outcome: if error.is_some() { ItemOutcome::Failed } else { ItemOutcome::Changed },
-        before,
-        after,
-        error_code: error.as_ref().map(|(code, _)| code.as_str().to_string()),
-        error_message: error.map(|(_, message)| message),
-        at: domain::now(),
-    }
-}
-
-/// The code of a failed write: the PSA refusing it is the item's own failure (`own`),
-/// even though a refused read is a connection problem; only transport and permission
-/// problems keep their codes.
-pub(super) fn item_code(error: &PsaError, own: ErrorCode) -> ErrorCode {
-    match error {
-        PsaError::Rejected { .. } => own,
-        _ => match error.code() {
-            code @ (ErrorCode::PermissionDenied | ErrorCode::PsaConnectionError) => code,
-            _ => own,
-        },
     }
 }
 

@@ -28,6 +28,7 @@ mod plan;
 pub mod report;
 mod restore;
 mod resume;
+mod run;
 mod summary;
 
 use serde::{Deserialize, Serialize};
@@ -298,7 +299,7 @@ async fn plan_and_gate(
         return unapplied(deps, &company, record, &plan, &gate).await.map_err(|e| fail(e, true));
     };
     let lease = operation::lease::target(psa_kind, &company.id);
-    let ctx = execute::RunContext::new(&operation_id, &company, &v, settings);
+    let ctx = run::RunContext::new(&operation_id, &company, &v, settings);
     let work = execute::apply_plan(deps, record, ctx, plan, approval);
     operation::with_lease(deps.audit, Default::default(), lease, &operation_id, request.break_lease, work)
         .await
@@ -357,7 +358,7 @@ async fn unapplied(
     };
     let operation_id = record.operation_id.clone();
     let recorder = Recorder::new(deps.audit, &operation_id);
-    let mut report = report::planned_report(company, &record, plan);
+    let mut report = plan::planned_report(company, &record, plan);
     recorder.record_unapplied(record, gate, plan::detail(plan), refusal.as_ref()).await?;
     if let Some(error) = refusal {
         return Err(error);

@@ -7,9 +7,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::report::{BlastRadius, PrimaryContactReport, Reassignment, ReassignmentTarget, id_value};
+use super::report::{
+    BlastRadius, ContactDeactivationReport, ExcludedContact, PrimaryContactReport, Reassignment, ReassignmentTarget,
+    deactivated_entry, id_value,
+};
 use super::{ContactDeps, Validated, WORKFLOW};
-use crate::domain::{Company, Configuration, Contact, Ticket, TicketAssignment, TicketOwner};
+use crate::domain::{Company, Configuration, Contact, OperationRecord, Ticket, TicketAssignment, TicketOwner};
 use crate::error::OfframpError;
 use crate::operation::{plan_hash, sort_key};
 use crate::ports::Psa;
@@ -389,6 +392,40 @@ fn blast_radius(roster: &Roster, settings: &OrgSettings, override_guard: bool) -
         exceeded,
         overridden: exceeded && override_guard,
     }
+}
+
+/// The report of a plan: what a real run would do.
+pub(super) fn planned_report(company: &Company, record: &OperationRecord, plan: &Plan) -> ContactDeactivationReport {
+    let mut report = ContactDeactivationReport::empty(Some(company), None, &record.initiated_by, record.dry_run);
+    report.success = true;
+    report.deactivation_summary.reason = record.reason.clone();
+    report.deactivation_summary.total_contacts_found = plan.contacts.len() as u64;
+    for (contact, p) in &plan.contacts {
+        match p {
+            ContactPlan::Deactivate => {
+                report.deactivation_summary.contacts_deactivated += 1;
+                report.contacts_deactivated.push(deactivated_entry(contact));
+            }
+            ContactPlan::Excluded(reason) => {
+                report.deactivation_summary.contacts_excluded += 1;
+                report.contacts_excluded.push(ExcludedContact {
+                    contact_id: id_value(&contact.id),
+                    name: contact.name.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            ContactPlan::AlreadyInactive => report.deactivation_summary.contacts_already_inactive += 1,
+        }
+    }
+    report.related_updates.open_tickets_reassigned = plan.tickets.len() as u64;
+    report.related_updates.configurations_updated = plan.configurations.len() as u64;
+    report.audit_trail.operation_id = Some(record.operation_id.clone());
+    report.primary_contacts = plan.primary.clone();
+    report.reassignment = Some(plan.reassignment.clone());
+    report.blast_radius = Some(plan.blast.clone());
+    report.plan_hash = Some(plan.hash.clone());
+    report.warnings = plan.warnings.clone();
+    report
 }
 
 #[cfg(test)]

@@ -9,9 +9,10 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::execute::{self, Outcome, RunContext, Work};
-use super::plan::{ContactPlan, Plan, PlannedTicketChange, RelatedSnapshot};
-use super::report::{self, BlastRadius, ContactDeactivationReport};
+use super::execute;
+use super::plan::{self, ContactPlan, Plan, PlannedTicketChange, RelatedSnapshot};
+use super::report::{BlastRadius, ContactDeactivationReport};
+use super::run::{Outcome, RunContext, Work};
 use super::{
     ContactDeps, DeactivateContactsRequest, Failure, ITEM_CONFIGURATION_CONTACT, ITEM_CONTACT, ITEM_NOTIFICATION,
     ITEM_SUMMARY_TICKET, ITEM_TICKET, ITEM_TICKET_NOTE, WORKFLOW, summary,
@@ -173,7 +174,7 @@ async fn continue_operation(
         hash: op.plan_hash.clone().unwrap_or_default(),
         warnings: Vec::new(),
     };
-    let mut report = report::planned_report(&company, op, &plan);
+    let mut report = plan::planned_report(&company, op, &plan);
     report.blast_radius = None;
     report.warnings.push(format!("Resumed operation {operation_id}: items already done were not changed again."));
     Ok(summary::finish(deps, &ctx, report, outcome).await)
@@ -198,7 +199,7 @@ fn context(detail: &OperationDetail, latest: &Latest<'_>, company: Company) -> R
         initiated_by: op.initiated_by.clone(),
         reason: op.reason.clone(),
         ticket_id: input::identifier("ticket_id", request.ticket_id.as_deref())?.or(opened),
-        requester: execute::requester(op.input["requester_email"].as_str(), &op.initiated_by),
+        requester: super::run::requester(op.input["requester_email"].as_str(), &op.initiated_by),
         settings,
     })
 }

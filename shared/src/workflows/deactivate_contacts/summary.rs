@@ -4,10 +4,10 @@
 
 use serde_json::{Value, json};
 
-use super::execute::{Outcome, RunContext, change_record, item_code};
 use super::report::{
     ContactDeactivationReport, ContactReportError, NotificationReport, deactivated_entry, report_error,
 };
+use super::run::{Outcome, RunContext, change_record, item_code};
 use super::{ContactDeps, ITEM_CONTACT, ITEM_NOTIFICATION, ITEM_SUMMARY_TICKET, ITEM_TICKET_NOTE};
 use crate::domain::{self, NewTicket, Notification, OperationEventKind, TicketNote};
 use crate::error::{ErrorCode, PsaError};
