@@ -142,10 +142,6 @@ names! {
         BlastRadiusExceeded = "blast_radius_exceeded",
         /// Dependents or a policy block the change.
         Blocked = "blocked",
-        /// Another run holds the target.
-        InProgress = "in_progress",
-        /// The change was made.
-        Completed = "completed",
         /// An IT Glue organization is gone.
         Deleted = "deleted",
         /// IT Glue accepted the deletion and is still carrying it out.
