@@ -15,6 +15,7 @@ mod contacts_autotask;
 mod contacts_connectwise;
 mod contacts_halo;
 mod contacts_workflow;
+mod engine;
 mod itglue_client;
 mod itglue_workflow;
 mod lambda_events;

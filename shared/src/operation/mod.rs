@@ -20,6 +20,7 @@
 
 pub mod apply;
 pub mod approval;
+pub mod gated;
 pub mod idempotency;
 pub mod lease;
 pub mod plan;
@@ -29,6 +30,7 @@ pub mod resume;
 
 pub use apply::{Applied, UnitStep, apply_units};
 pub use approval::{ApprovalProof, ApprovalVia, BoundApproval, Consent, Gate, decide};
+pub use gated::{Admission, GatedPlan, Stopped, gate_then_apply};
 pub use idempotency::{IdempotencyOptions, IdempotentReport, idempotent};
 pub use lease::{LeaseOptions, with_lease};
 pub use plan::{plan_hash, sort_key};

@@ -1,17 +1,17 @@
-//! Applying a configuration plan: snapshot, `started`, bounded deactivation with change
-//! records, `completed` (or `failed` when the run stopped early and can be resumed).
+//! Applying a configuration plan once the engine has written its header, snapshots and
+//! `started`: bounded deactivation with change records, then `completed` (or `failed` when
+//! the run stopped early and can be resumed).
 
 use serde_json::json;
 
-use super::plan::{ConfigBlastRadius, Plan, deactivates, planned_action};
+use super::plan::planned_action;
 use super::report::{self, ConfigDeactivationReport, ItemResult};
 use super::{Deps, WORKFLOW};
 use crate::domain::{
     self, Company, ConfigState, Configuration, ItemChange, ItemKind, ItemOutcome, ItemSnapshot, OperationEventKind,
-    OperationRecord,
 };
 use crate::error::{ErrorCode, OfframpError, PsaError};
-use crate::operation::{Applied, BoundApproval, ChangeBatch, Recorder, UnitStep, apply_units};
+use crate::operation::{Applied, ChangeBatch, Recorder, UnitStep, apply_units};
 
 /// What a run does with one configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,44 +28,8 @@ pub(super) struct Work {
     pub action: WorkAction,
 }
 
-/// Header, snapshot of every listed configuration, `started`, then the changes. Runs
-/// under the client's lease.
-pub(super) async fn apply_plan(
-    deps: &Deps<'_>,
-    record: OperationRecord,
-    client: &Company,
-    plan: Plan,
-    approval: BoundApproval,
-    blast: ConfigBlastRadius,
-    lease_broken: bool,
-) -> Result<ConfigDeactivationReport, OfframpError> {
-    let operation_id = record.operation_id.clone();
-    let recorder = Recorder::new(deps.audit, &operation_id);
-    recorder.create(&record).await?;
-    recorder.snapshots(plan.configs.iter().map(|c| snapshot(&operation_id, c))).await?;
-    let started = json!({
-        "plan_hash": plan.hash,
-        "approval": approval,
-        "approved_by": approval.approved_by,
-        "planned": plan.to_deactivate(),
-        "blast_radius": blast,
-        "lease_broken": lease_broken,
-    });
-    recorder.event(OperationEventKind::Started, started).await?;
-    tracing::info!(plan_hash = %plan.hash, configs = plan.configs.len(), "operation started");
-    let work = plan
-        .configs
-        .into_iter()
-        .map(|c| {
-            let action = if deactivates(&c) { WorkAction::Deactivate } else { WorkAction::Skip };
-            Work { before: c, action }
-        })
-        .collect();
-    let applied = execute(deps, &operation_id, work).await;
-    finish(deps, client, &operation_id, Some(plan.hash), applied, Vec::new()).await
-}
-
-fn snapshot(operation_id: &str, config: &Configuration) -> ItemSnapshot {
+/// The configuration as it stood before the run: what a rollback restores.
+pub(super) fn snapshot(operation_id: &str, config: &Configuration) -> ItemSnapshot {
     ItemSnapshot {
         operation_id: operation_id.to_string(),
         item_type: ItemKind::Configuration,

@@ -5,6 +5,7 @@
 //! what is particular to configurations.
 
 mod execute;
+mod gated;
 mod plan;
 pub mod report;
 mod restore;
@@ -20,7 +21,7 @@ use tracing::Instrument;
 use crate::domain::{self, Company, OperationRecord, RunStatus, Workflow};
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::{
-    self, ApprovalProof, ApprovalVia, Consent, Gate, IdempotencyOptions, LeaseOptions, Recorder, sort_key,
+    self, Admission, ApprovalProof, ApprovalVia, Consent, IdempotencyOptions, LeaseOptions, sort_key,
 };
 use crate::ports::{AuditStore, Progress, Psa, SettingsStore};
 use crate::workflows::input;
@@ -276,7 +277,8 @@ async fn run(deps: &Deps<'_>, request: DeactivateConfigsRequest) -> Result<Confi
     plan_and_gate(deps, &request, v, client, operation_id).instrument(span).await
 }
 
-/// Plan, then let the engine's gates decide: answer with the plan, or apply it.
+/// Plan, then hand the plan to the engine: its gates decide whether it is answered with
+/// or applied under the client's lease.
 async fn plan_and_gate(
     deps: &Deps<'_>,
     request: &DeactivateConfigsRequest,
@@ -298,55 +300,9 @@ async fn plan_and_gate(
     let plan = plan::Plan::new(deps.psa.kind().as_str(), &client, request.include_archived, configs);
     let blast = guard.check(&plan, request.override_blast_radius);
     let record = operation_record(deps, request, &v, &client, &operation_id, &plan, &guard);
-    let recorder = Recorder::new(deps.audit, &operation_id);
-    let gate = operation::decide(&v.consent, &plan.hash, blast.exceeded);
-    let mut detail = plan.summary();
-    detail["blast_radius"] = json!(blast);
-    let refusal = match &gate {
-        Gate::PlanChanged { approved, now } => Some(OfframpError::new(
-            ErrorCode::PlanChanged,
-            format!(
-                "the plan changed since it was approved (approved {approved}, now {now}); nothing was changed — review \
-                 the new plan"
-            ),
-        )),
-        _ => None,
-    };
-    if let Gate::Apply(approval) = gate {
-        let lease = operation::lease::target(deps.psa.kind().as_str(), &client.id);
-        let work = execute::apply_plan(deps, record, &client, plan, approval, blast.clone(), request.break_lease);
-        let applied =
-            operation::with_lease(deps.audit, deps.options.lease, lease, &operation_id, request.break_lease, work)
-                .await
-                .map_err(|e| fail(e, false))?;
-        let mut report = applied.map_err(|e| fail(e, true))?;
-        report.blast_radius = Some(blast);
-        return Ok(report);
-    }
-    recorder.record_unapplied(record, &gate, detail, refusal.as_ref()).await.map_err(|e| fail(e.into(), false))?;
-    if let Some(error) = refusal {
-        return Err(fail(error, true));
-    }
-    let mut report = report::planned(&client, &operation_id, &plan, request.dry_run);
-    report.blast_radius = Some(blast.clone());
-    match gate {
-        Gate::BlastRadiusExceeded => {
-            report.success = false;
-            report.status = Some(RunStatus::BlastRadiusExceeded);
-            let message = guard.refusal(blast.configs_to_deactivate);
-            report.errors.push(ReportError::new(ErrorCode::BlastRadiusExceeded, message, None));
-            Ok(report)
-        }
-        Gate::AwaitingApproval { status } => {
-            report.status = Some(status);
-            report.warnings.push(format!(
-                "Approval required: nothing was changed. To apply exactly this plan, run again with approval.plan_hash = {}",
-                plan.hash
-            ));
-            Ok(report)
-        }
-        Gate::DryRun | Gate::PlanChanged { .. } | Gate::Apply(_) => Ok(report),
-    }
+    let admission = Admission { consent: &v.consent, lease: deps.options.lease, break_lease: request.break_lease };
+    let gated = gated::ConfigPlan { deps, client: client.clone(), plan, guard, blast };
+    operation::gate_then_apply(deps.audit, admission, record, gated).await.map_err(|s| fail(s.error, s.recorded))
 }
 
 fn operation_record(

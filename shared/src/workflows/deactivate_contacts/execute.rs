@@ -1,7 +1,7 @@
-//! Applying a plan: snapshots, `started`, then the contacts, their open tickets and their
-//! configurations, each phase through the engine's bounded apply (`apply_units`), then
-//! the summary (`summary`). Failures of one item never stop the others; a spent request
-//! budget or an unwritable trail stops the run, resumable.
+//! Applying a plan once the engine has written its header, snapshots and `started`: the
+//! contacts, their open tickets and their configurations, each phase through the engine's
+//! bounded apply (`apply_units`), then the summary (`summary`). Failures of one item never
+//! stop the others; a spent request budget or an unwritable trail stops the run, resumable.
 
 use std::collections::HashSet;
 
@@ -12,40 +12,26 @@ use super::report::{self, ContactDeactivationReport, ContactReportError};
 use super::run::{Outcome, RunContext, Work, change_record, item_code};
 use super::summary;
 use super::{ContactDeps, ITEM_CONFIGURATION_CONTACT, ITEM_CONTACT, ITEM_TICKET};
-use crate::domain::{
-    Configuration, Contact, ItemChange, ItemKind, ItemSnapshot, OperationEventKind, OperationRecord, Ticket,
-};
+use crate::domain::{Configuration, Contact, ItemChange, ItemKind, ItemSnapshot, OperationRecord, Ticket};
 use crate::error::{ErrorCode, OfframpError, PsaError};
-use crate::operation::{Applied, BoundApproval, ChangeBatch, Recorder, UnitStep, apply_units, sort_key};
+use crate::operation::{Applied, ChangeBatch, UnitStep, apply_units, sort_key};
 
-/// Header, a snapshot of every item the run will touch (and the contacts it leaves
-/// alone), `started`, then the work. Runs under the company's lease.
+/// The work, once the engine has written the header, a snapshot of every item the run
+/// will touch (and the contacts it leaves alone) and `started`. Runs under the company's
+/// lease.
 pub(super) async fn apply_plan(
     deps: &ContactDeps<'_>,
     record: OperationRecord,
     ctx: RunContext,
     plan: Plan,
-    approval: BoundApproval,
 ) -> Result<ContactDeactivationReport, OfframpError> {
-    let op = ctx.operation_id.as_str();
-    let recorder = Recorder::new(deps.audit, op);
-    recorder.create(&record).await?;
-    recorder.snapshots(snapshots(op, &plan)).await?;
-    let started = json!({
-        "plan_hash": plan.hash,
-        "approval": approval,
-        "approved_by": approval.approved_by,
-        "override_blast_radius": record.input["request"]["override_blast_radius"],
-        "lease_broken": record.input["request"]["break_lease"].as_bool().unwrap_or(false),
-    });
-    recorder.event(OperationEventKind::Started, started).await?;
     tracing::info!(plan_hash = %plan.hash, contacts = plan.contacts.len(), "operation started");
     let report = plan::planned_report(&ctx.company, &record, &plan);
     let outcome = execute(deps, &ctx, Work::of(&plan), Outcome::default()).await;
     Ok(summary::finish(deps, &ctx, report, outcome).await)
 }
 
-fn snapshots<'a>(op: &'a str, plan: &'a Plan) -> impl Iterator<Item = ItemSnapshot> + 'a {
+pub(super) fn snapshots<'a>(op: &'a str, plan: &'a Plan) -> impl Iterator<Item = ItemSnapshot> + 'a {
     let contacts = plan
         .contacts
         .iter()

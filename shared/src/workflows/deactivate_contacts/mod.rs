@@ -24,6 +24,7 @@
 //! and the end of the run), `resume`, `report` and `restore`.
 
 mod execute;
+mod gated;
 mod plan;
 pub mod report;
 mod restore;
@@ -37,7 +38,7 @@ use tracing::Instrument;
 
 use crate::domain::{self, Company, ItemKind, OperationRecord, RunStatus, Workflow};
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::{self, ApprovalProof, ApprovalVia, Consent, Gate, IdempotencyOptions, Recorder};
+use crate::operation::{self, Admission, ApprovalProof, ApprovalVia, Consent, IdempotencyOptions};
 use crate::ports::{AuditStore, Notifier, Progress, Psa, SettingsStore};
 use crate::workflows::input;
 use crate::workflows::org_settings::{self, OrgSettings};
@@ -294,17 +295,10 @@ async fn plan_and_gate(
         .await
         .map_err(|e| fail(e, false))?;
     let record = operation_record(deps, request, &v, &company, &operation_id, &plan, &settings, preserve_primary);
-    let gate = operation::decide(&v.consent, &plan.hash, plan.blast.exceeded);
-    let Gate::Apply(approval) = gate else {
-        return unapplied(deps, &company, record, &plan, &gate).await.map_err(|e| fail(e, true));
-    };
-    let lease = operation::lease::target(psa_kind, &company.id);
+    let admission = Admission { consent: &v.consent, lease: Default::default(), break_lease: request.break_lease };
     let ctx = run::RunContext::new(&operation_id, &company, &v, settings);
-    let work = execute::apply_plan(deps, record, ctx, plan, approval);
-    operation::with_lease(deps.audit, Default::default(), lease, &operation_id, request.break_lease, work)
-        .await
-        .map_err(|e| fail(e, false))?
-        .map_err(|e| fail(e, true))
+    let gated = gated::ContactPlan { deps, ctx, plan, override_requested: request.override_blast_radius };
+    operation::gate_then_apply(deps.audit, admission, record, gated).await.map_err(|s| fail(s.error, s.recorded))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -338,61 +332,4 @@ fn operation_record(
         }),
         parent_operation_id: None,
     }
-}
-
-/// A plan the gates did not let through: recorded the engine's way (a dry run as a plan,
-/// a refused real attempt as `refused`), answered with the plan and why.
-async fn unapplied(
-    deps: &ContactDeps<'_>,
-    company: &Company,
-    record: OperationRecord,
-    plan: &plan::Plan,
-    gate: &Gate,
-) -> Result<ContactDeactivationReport, OfframpError> {
-    let refusal = match gate {
-        Gate::PlanChanged { approved, now } => Some(OfframpError::new(
-            ErrorCode::PlanChanged,
-            format!("the plan changed since it was reviewed (reviewed {approved}, now {now}); nothing was changed"),
-        )),
-        _ => None,
-    };
-    let operation_id = record.operation_id.clone();
-    let recorder = Recorder::new(deps.audit, &operation_id);
-    let mut report = plan::planned_report(company, &record, plan);
-    recorder.record_unapplied(record, gate, plan::detail(plan), refusal.as_ref()).await?;
-    if let Some(error) = refusal {
-        return Err(error);
-    }
-    let (status, error) = match gate {
-        Gate::AwaitingApproval { status } => (
-            *status,
-            Some(report::report_error(
-                ErrorCode::ConfirmationRequired,
-                "confirmation: true is required to deactivate contacts; this is the plan, and nothing was changed",
-                None,
-            )),
-        ),
-        Gate::BlastRadiusExceeded => (
-            RunStatus::BlastRadiusExceeded,
-            Some(report::report_error(
-                ErrorCode::BlastRadiusExceeded,
-                format!(
-                    "this run would deactivate {} of {} contacts ({}%), above the guard's limits ({} contacts, {}%); nothing was changed. Review the plan and run again with override_blast_radius (CLI --override-blast-radius)",
-                    plan.blast.contacts_to_deactivate,
-                    plan.blast.company_contacts,
-                    plan.blast.share_percent,
-                    plan.blast.max_contacts,
-                    plan.blast.max_share_percent
-                ),
-                None,
-            )),
-        ),
-        _ => (RunStatus::Planned, None),
-    };
-    report.dry_run = matches!(gate, Gate::DryRun);
-    report.status = Some(status);
-    report.success = error.is_none();
-    report.errors.extend(error);
-    report.warnings.insert(0, "Nothing was changed: this is the plan of a run.".into());
-    Ok(report)
 }

@@ -1,7 +1,7 @@
-//! A confirmed deletion, under the organization's lease: header, snapshot, `started`,
-//! the export (the only way back), the deletion request, and the poll until IT Glue has
-//! carried it out. IT Glue cannot undo a deletion, so once it is requested the report
-//! says so whatever the trail does afterwards.
+//! A confirmed deletion, under the organization's lease, once the engine has written its
+//! header, snapshot and `started`: the export (the only way back), the deletion request,
+//! and the poll until IT Glue has carried it out. IT Glue cannot undo a deletion, so once
+//! it is requested the report says so whatever the trail does afterwards.
 
 use serde_json::json;
 
@@ -9,11 +9,10 @@ use super::plan::Plan;
 use super::report::DeleteOrgReport;
 use super::{DeleteOrgDeps, doc_error};
 use crate::domain::{
-    self, Export, ItemChange, ItemKind, ItemOutcome, ItemSnapshot, OperationEventKind, OperationRecord, Organization,
-    RunStatus,
+    self, Export, ItemChange, ItemKind, ItemOutcome, OperationEventKind, OperationRecord, Organization, RunStatus,
 };
 use crate::error::{DocError, ErrorCode, OfframpError};
-use crate::operation::{BoundApproval, Recorder};
+use crate::operation::Recorder;
 
 fn change(operation_id: &str, item_type: ItemKind, id: &str, name: &str, after: serde_json::Value) -> ItemChange {
     ItemChange {
@@ -31,37 +30,19 @@ fn change(operation_id: &str, item_type: ItemKind, id: &str, name: &str, after: 
     }
 }
 
-/// Apply an approved plan. Runs under the organization's lease.
+/// Apply an approved plan, once the engine has written its header, the organization's
+/// snapshot and `started`. Runs under the organization's lease.
 pub(super) async fn delete(
     deps: &DeleteOrgDeps<'_>,
     record: OperationRecord,
     plan: Plan,
-    approval: BoundApproval,
     force_without_export: bool,
     report: &mut DeleteOrgReport,
 ) -> Result<(), OfframpError> {
     let operation_id = record.operation_id.clone();
     let recorder = Recorder::new(deps.audit, &operation_id);
-    recorder.create(&record).await?;
     report.operation_id = Some(operation_id.clone());
     let org = &plan.org;
-    let detail = plan.detail();
-    recorder
-        .snapshots([ItemSnapshot {
-            operation_id: operation_id.clone(),
-            item_type: ItemKind::ItglueOrganization,
-            item_id: org.id.clone(),
-            item_name: org.name.clone(),
-            state: detail.clone(),
-            planned_action: "delete".into(),
-        }])
-        .await?;
-    let mut started = detail;
-    started["plan_hash"] = json!(plan.hash);
-    started["approval"] = json!(approval);
-    started["lease_broken"] = json!(record.input["request"]["break_lease"].as_bool().unwrap_or(false));
-    recorder.event(OperationEventKind::Started, started).await?;
-
     let export = match wait_for_export(deps, org, force_without_export, report).await {
         Ok(export) => export,
         Err(e) => {

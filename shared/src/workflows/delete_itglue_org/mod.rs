@@ -23,6 +23,7 @@
 
 mod cleanup;
 mod execute;
+mod gated;
 mod plan;
 mod report;
 
@@ -35,7 +36,9 @@ use tracing::Instrument;
 use crate::domain::{self, OffboardedCriteria, OperationRecord, Organization, RunStatus, Workflow};
 use crate::error::{DocError, ErrorCode, OfframpError};
 use crate::operation::restore::{RestoreRegistry, Reversibility};
-use crate::operation::{self, ApprovalProof, ApprovalVia, Consent, Gate, IdempotencyOptions, LeaseOptions, sort_key};
+use crate::operation::{
+    self, Admission, ApprovalProof, ApprovalVia, Consent, IdempotencyOptions, LeaseOptions, sort_key,
+};
 use crate::ports::{AuditStore, DocPlatform, Psa};
 use crate::workflows::input;
 
@@ -220,13 +223,20 @@ async fn run(
     let plan = plan::plan(deps, org, request, report).await?;
     let operation_id = domain::new_operation_id();
     let record = operation_record(deps, request, &v, &plan, &operation_id);
-    let gate = operation::decide(&consent(request, &v, plan.blocked), &plan.hash, false);
-    let Gate::Apply(approval) = gate else {
-        return plan::answer_unapplied(deps, record, &plan, &gate, report).await;
-    };
-    let target = operation::lease::target("itglue", &plan.org.id);
-    let work = execute::delete(deps, record, plan, approval, request.force_without_export, report);
-    operation::with_lease(deps.audit, deps.options.lease, target, &operation_id, request.break_lease, work).await?
+    let consent = consent(request, &v, plan.blocked);
+    let admission = Admission { consent: &consent, lease: deps.options.lease, break_lease: request.break_lease };
+    let force_without_export = request.force_without_export;
+    let gated = gated::OrgPlan { deps, plan, force_without_export, report: &mut *report };
+    match operation::gate_then_apply(deps.audit, admission, record, gated).await {
+        Ok(()) => Ok(()),
+        Err(stopped) => {
+            if !stopped.recorded {
+                // The answer names the operation before the engine records it.
+                report.operation_id = None;
+            }
+            Err(stopped.error)
+        }
+    }
 }
 
 fn operation_record(

@@ -8,7 +8,7 @@ use super::report::{DeleteOrgReport, DependencyCheck};
 use super::{DeleteOrgDeps, DeleteOrgRequest, doc_error};
 use crate::domain::{DependencyCounts, OperationRecord, Organization, PsaKind, RunStatus};
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::{self, Gate, Recorder};
+use crate::operation::{self, Gate};
 
 /// The organization and what is attached to it.
 pub(super) struct Plan {
@@ -49,12 +49,11 @@ pub(super) async fn plan(
     Ok(Plan { org, counts, blocked, hash })
 }
 
-/// Record a plan the gate did not let through and answer with it. A dry run succeeds; a
-/// real attempt that was refused (dependents, no confirmation) is recorded as a refused
-/// real run and ends on its error.
-pub(super) async fn answer_unapplied(
-    deps: &DeleteOrgDeps<'_>,
-    record: OperationRecord,
+/// The answer to a plan the gate did not let through (the engine records it). A dry run
+/// succeeds; a real attempt that was refused (dependents, no confirmation) ends on its
+/// error, recorded as a refused real run.
+pub(super) fn answer_unapplied(
+    record: &OperationRecord,
     plan: &Plan,
     gate: &Gate,
     report: &mut DeleteOrgReport,
@@ -82,10 +81,7 @@ pub(super) async fn answer_unapplied(
             )),
         ),
     };
-    let operation_id = record.operation_id.clone();
-    let recorder = Recorder::new(deps.audit, &operation_id);
-    recorder.record_unapplied(record, gate, plan.detail(), refusal.as_ref()).await?;
-    report.operation_id = Some(operation_id);
+    report.operation_id = Some(record.operation_id.clone());
     report.status = Some(status);
     if let Some(refusal) = refusal {
         return Err(refusal);
