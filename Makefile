@@ -29,7 +29,7 @@ demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|a
 
 bench: setup ## Throughput against the rate-limit bound, peak memory, audit write requests per item (release build)
 	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
-	scripts/with-moto.sh target/release/offramp-bench
+	OFFRAMP_MOTO_BENCH=1 scripts/with-moto.sh target/release/offramp-bench
 
 FUNCTIONS := deactivate-configs deactivate-contacts rollback delete-itglue-org
 

@@ -34,8 +34,12 @@ url="http://127.0.0.1:$port"
 mkdir -p "$repo_root/target"
 log="$repo_root/target/moto.log"
 
+# OFFRAMP_MOTO_BENCH=1: the bench's moto, which copies a table once per DynamoDB
+# transaction instead of once per item (scripts/moto_bench_server.py says why).
+server=("$moto_server")
+[[ "${OFFRAMP_MOTO_BENCH:-}" == 1 ]] && server=("$python" "$repo_root/scripts/moto_bench_server.py")
 # moto's Step Functions interpreter calls back into moto on localhost:$MOTO_PORT.
-MOTO_PORT="$port" "$moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+MOTO_PORT="$port" "${server[@]}" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
 
 stop_moto() {

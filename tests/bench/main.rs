@@ -276,8 +276,9 @@ fn report_audit_writes() -> bool {
         return true;
     };
     println!(
-        "audit writes, 1,000 configurations on DynamoDB (moto): {} audit items in {} write requests = {:.1} items per \
+        "audit writes, {} configurations on DynamoDB (moto): {} audit items in {} write requests = {:.1} items per \
          request (target >= 25, every configuration deactivated: {}): {}",
+        audit_writes::CONFIGS,
         writes.items,
         writes.requests,
         writes.items_per_request(),
