@@ -5,20 +5,15 @@
 //! resume.
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use offramp::adapters::audit_sqlite::SqliteAuditStore;
 use offramp::adapters::notify_graph::{GraphMailNotifier, GraphMailSettings};
 use offramp::adapters::notify_webhook::{WebhookNotifier, WebhookSettings};
-use offramp::domain::{
-    GLOBAL_SCOPE, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent, OperationEventKind,
-    OperationFilter, OperationRecord, OperationSummary, PsaKind, SettingRecord,
-};
-use offramp::error::{AuditError, ErrorCode};
+use offramp::domain::{GLOBAL_SCOPE, ItemChange, ItemOutcome, OperationEventKind, PsaKind, SettingRecord};
+use offramp::error::ErrorCode;
 use offramp::http::HttpSettings;
-use offramp::ports::{AuditStore, NoProgress, Notifier, SettingsStore, async_trait};
+use offramp::ports::{AuditStore, NoProgress, Notifier, SettingsStore};
 use offramp::workflows::deactivate_contacts::{
     ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
 };
@@ -27,6 +22,7 @@ use offramp::workflows::rollback::{RollbackAction, RollbackDeps, RollbackRequest
 use offramp_sandbox::{
     GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_SENDER, GRAPH_TENANT_ID, PsaSim, Sandbox, SandboxConfig,
 };
+use offramp_tests::faulty_audit::FaultyAudit;
 use offramp_tests::psa::{ALL, PsaHarness, client_with, http_settings, sim};
 use serde_json::Value;
 
@@ -606,127 +602,6 @@ async fn configuration_deactivation_rolls_back_on_every_psa() {
 // Faults in the audit trail, resumes of finished operations, the summary ticket, the guard
 // settings, rollbacks cut short and items changed in between
 // ---------------------------------------------------------------------------
-
-/// The harness's SQLite trail with faults a test switches on.
-struct FaultyAudit {
-    inner: Arc<SqliteAuditStore>,
-    /// Change writes left before one stalls: that one is written, then never returns, as
-    /// if the process died right after it. `usize::MAX`: none stalls.
-    writes_before_stall: AtomicUsize,
-    stalled: AtomicBool,
-    /// `Completed` events are refused: the trail fails at the very end of a run.
-    refuse_completed: AtomicBool,
-    /// Another run holds every lease (unless the request breaks it).
-    lease_held: AtomicBool,
-}
-
-impl FaultyAudit {
-    fn new(inner: Arc<SqliteAuditStore>) -> Self {
-        Self {
-            inner,
-            writes_before_stall: AtomicUsize::new(usize::MAX),
-            stalled: AtomicBool::new(false),
-            refuse_completed: AtomicBool::new(false),
-            lease_held: AtomicBool::new(false),
-        }
-    }
-
-    /// The `n`-th change write from now on is written, and then its caller hangs for good.
-    /// `usize::MAX` switches this off.
-    fn stall_after(&self, n: usize) {
-        self.stalled.store(false, Ordering::SeqCst);
-        self.writes_before_stall.store(n, Ordering::SeqCst);
-    }
-
-    fn refuse_completed(&self, on: bool) {
-        self.refuse_completed.store(on, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl AuditStore for FaultyAudit {
-    async fn create_operation(&self, operation: &OperationRecord) -> Result<(), AuditError> {
-        self.inner.create_operation(operation).await
-    }
-
-    async fn append_event(&self, event: &OperationEvent) -> Result<(), AuditError> {
-        if event.kind == OperationEventKind::Completed && self.refuse_completed.load(Ordering::SeqCst) {
-            return Err(AuditError::Unavailable { message: "the audit table throttled the write (test)".into() });
-        }
-        self.inner.append_event(event).await
-    }
-
-    async fn put_snapshots(&self, snapshots: &[ItemSnapshot]) -> Result<(), AuditError> {
-        self.inner.put_snapshots(snapshots).await
-    }
-
-    async fn put_changes(&self, changes: &[ItemChange]) -> Result<(), AuditError> {
-        self.inner.put_changes(changes).await?;
-        let left = self.writes_before_stall.load(Ordering::SeqCst);
-        if left != usize::MAX {
-            self.writes_before_stall.store(left.saturating_sub(1), Ordering::SeqCst);
-            if left <= 1 {
-                self.stalled.store(true, Ordering::SeqCst);
-                std::future::pending::<()>().await;
-            }
-        }
-        Ok(())
-    }
-
-    async fn operation(&self, operation_id: &str) -> Result<Option<OperationDetail>, AuditError> {
-        self.inner.operation(operation_id).await
-    }
-
-    async fn list_operations(&self, filter: &OperationFilter) -> Result<Vec<OperationSummary>, AuditError> {
-        self.inner.list_operations(filter).await
-    }
-
-    async fn child_operations(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError> {
-        self.inner.child_operations(parent_operation_id).await
-    }
-
-    async fn acquire_lease(
-        &self,
-        request: &offramp::domain::LeaseRequest,
-    ) -> Result<offramp::domain::Lease, AuditError> {
-        if self.lease_held.load(Ordering::SeqCst) && !request.break_existing {
-            let (target, operation_id) = (request.target.clone(), "another-run".to_string());
-            return Err(AuditError::LeaseHeld { target, operation_id, expires_at: offramp::domain::now() });
-        }
-        self.inner.acquire_lease(request).await
-    }
-
-    async fn renew_lease(
-        &self,
-        lease: &offramp::domain::Lease,
-        ttl: chrono::Duration,
-    ) -> Result<offramp::domain::Lease, AuditError> {
-        self.inner.renew_lease(lease, ttl).await
-    }
-
-    async fn release_lease(&self, lease: &offramp::domain::Lease) -> Result<(), AuditError> {
-        self.inner.release_lease(lease).await
-    }
-
-    async fn current_lease(&self, target: &str) -> Result<Option<offramp::domain::Lease>, AuditError> {
-        self.inner.current_lease(target).await
-    }
-
-    async fn claim_idempotency_key(
-        &self,
-        record: &offramp::domain::IdempotencyRecord,
-    ) -> Result<offramp::domain::IdempotencyClaim, AuditError> {
-        self.inner.claim_idempotency_key(record).await
-    }
-
-    async fn complete_idempotency_key(&self, record: &offramp::domain::IdempotencyRecord) -> Result<(), AuditError> {
-        self.inner.complete_idempotency_key(record).await
-    }
-
-    async fn release_idempotency_key(&self, key: &str) -> Result<(), AuditError> {
-        self.inner.release_idempotency_key(key).await
-    }
-}
 
 /// Another run holding the company's lease stops a run before it records or changes
 /// anything; `break_lease` takes the lease over.

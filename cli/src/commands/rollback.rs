@@ -25,6 +25,10 @@ pub struct RollbackArgs {
     json: bool,
     #[arg(long, env = "OFFRAMP_INITIATED_BY")]
     initiated_by: Option<String>,
+    /// Also restore items recorded as uncertain (in flight when the run stopped): only once
+    /// you know they were this operation's changes.
+    #[arg(long)]
+    include_uncertain: bool,
     #[command(flatten)]
     control: super::RunControl,
 }
@@ -43,6 +47,7 @@ pub async fn run(source: &ConfigSource, args: RollbackArgs) -> Result<i32, Offra
         reason: args.reason.clone(),
         break_lease: args.control.break_lease,
         idempotency_key: args.control.idempotency_key.clone(),
+        include_uncertain: args.include_uncertain,
     };
     Ok(preview_confirm_apply(Rollback { deps, request, args }).await)
 }

@@ -113,6 +113,13 @@ pub enum ItemOutcome {
     Skipped,
     /// The change was attempted and failed.
     Failed,
+    /// Written before the change is sent (write-ahead): the item is about to be changed.
+    /// An item whose latest record is this was in flight when the run stopped.
+    Intended,
+    /// In flight when the run stopped, and found in the target state by the resume: this
+    /// operation probably changed it, but no record proves it. Rollback leaves it alone
+    /// unless the operator includes uncertain items.
+    Uncertain,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +139,25 @@ pub struct ItemChange {
     #[serde(default)]
     pub error_message: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+impl ItemChange {
+    /// The write-ahead record of an item about to be changed ([`ItemOutcome::Intended`]).
+    pub fn intent(operation_id: &str, item_type: super::ItemKind, item_id: &str, item_name: &str) -> Self {
+        ItemChange {
+            operation_id: operation_id.to_string(),
+            change_id: uuid::Uuid::now_v7().to_string(),
+            item_type,
+            item_id: item_id.to_string(),
+            item_name: item_name.to_string(),
+            outcome: ItemOutcome::Intended,
+            before: serde_json::Value::Null,
+            after: None,
+            error_code: None,
+            error_message: None,
+            at: super::now(),
+        }
+    }
 }
 
 /// An operation as read back from the audit trail.

@@ -1,6 +1,11 @@
 //! Bounded apply: units of work (one item, or a batch the vendor updates in one request)
 //! run `concurrency` at a time; each item's result becomes a change record as it comes in.
 //!
+//! Write-ahead: the units go in windows of about [`INTENT_WINDOW`] items, and before a
+//! window's first unit is sent, every item of the window is recorded as `intended`. After
+//! a crash, an item with no record at all was never sent, so a resume never claims it;
+//! only the window in flight is uncertain (docs/architecture.md#the-operation-engine).
+//!
 //! Two things stop a run early, both resumable: the audit trail refusing a write (the run
 //! must not go on changing what the trail does not show) and the vendor's request budget
 //! being spent (later units are not sent at all, so the run ends cleanly instead of in a
@@ -15,6 +20,10 @@ use crate::domain::ItemChange;
 use crate::error::{OfframpError, PsaError};
 use crate::operation::records::ChangeBatch;
 use crate::ports::Progress;
+
+/// Items whose intents are written together, before any of them is sent: one DynamoDB
+/// transaction holds 100 items, and a crash leaves at most this many uncertain.
+pub const INTENT_WINDOW: usize = 100;
 
 /// What became of one item of a unit.
 pub enum UnitStep<R> {
@@ -39,62 +48,49 @@ impl<R> Applied<R> {
     }
 }
 
-/// Run `units` through `apply`, `concurrency` at a time; `record` turns a result into its
-/// change record, written in batches of `audit_batch`.
-pub async fn apply_units<T, R, F, Fut>(
+/// How one item is recorded: its intent before it is sent (`None` for items that send
+/// nothing, such as skips), and its result after.
+pub struct UnitRecords<I, C> {
+    pub intent: I,
+    pub change: C,
+}
+
+/// Run `units` through `apply`, `concurrency` at a time, window by window; `records` says
+/// how an item's intent and result are recorded (change records in batches of `changes`).
+pub async fn apply_units<T, R, I, C, F, Fut>(
     units: Vec<Vec<T>>,
     concurrency: usize,
     changes: &mut ChangeBatch<'_>,
     progress: &dyn Progress,
-    record: impl Fn(&R) -> ItemChange,
+    records: UnitRecords<I, C>,
     apply: F,
 ) -> Applied<R>
 where
+    I: Fn(&T) -> Option<ItemChange>,
+    C: Fn(&R) -> ItemChange,
     F: Fn(Vec<T>) -> Fut,
     Fut: std::future::Future<Output = Vec<UnitStep<R>>>,
 {
     progress.start(units.iter().map(Vec::len).sum::<usize>() as u64);
-    let halted = AtomicBool::new(false);
     let budget: Mutex<Option<PsaError>> = Mutex::new(None);
-    let (halted, budget, apply) = (&halted, &budget, &apply);
-    let mut stream = futures::stream::iter(units)
-        .map(|unit| async move {
-            if halted.load(Ordering::SeqCst) {
-                return (unit.len(), Vec::new());
-            }
-            let steps = apply(unit).await;
-            (0, steps)
-        })
-        .buffer_unordered(concurrency.max(1));
-
+    let run = Run { concurrency, halted: AtomicBool::new(false), budget: &budget };
     let mut applied = Applied::nothing();
-    'outer: while let Some((skipped, steps)) = stream.next().await {
-        applied.not_attempted += skipped;
-        (0..skipped).for_each(|_| progress.item_done());
-        for step in steps {
-            progress.item_done();
-            let result = match step {
-                UnitStep::Done(result) => result,
-                UnitStep::Halted(error) => {
-                    applied.not_attempted += 1;
-                    if !halted.swap(true, Ordering::SeqCst) {
-                        tracing::warn!(error = %error, "request budget spent; stopping the run");
-                        *budget.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
-                    }
-                    continue;
-                }
-            };
-            let change = record(&result);
-            applied.results.push(result);
-            if let Err(error) = changes.push(change).await {
-                // Updates in flight are dropped; a resume re-reads their state from the vendor.
-                tracing::error!(error = %error, "audit trail write failed; stopping the run");
-                applied.stopped = Some(error.into());
-                break 'outer;
-            }
+    for window in windows(units) {
+        if applied.stopped.is_some() || run.halted.load(Ordering::SeqCst) {
+            applied.not_attempted += skip(&window, progress);
+            continue;
         }
+        let intents: Vec<ItemChange> = window.iter().flatten().filter_map(&records.intent).collect();
+        if !intents.is_empty()
+            && let Err(error) = changes.write_now(&intents).await
+        {
+            tracing::error!(error = %error, "audit trail refused the intents; stopping the run");
+            applied.stopped = Some(error.into());
+            applied.not_attempted += skip(&window, progress);
+            continue;
+        }
+        run.window(window, changes, progress, &records.change, &apply, &mut applied).await;
     }
-    drop(stream);
     if applied.stopped.is_none()
         && let Err(error) = changes.flush().await
     {
@@ -106,4 +102,91 @@ where
     }
     progress.finish();
     applied
+}
+
+/// Consecutive units holding about [`INTENT_WINDOW`] items each.
+fn windows<T>(units: Vec<Vec<T>>) -> Vec<Vec<Vec<T>>> {
+    let mut windows = Vec::new();
+    let mut window = Vec::new();
+    let mut items = 0;
+    for unit in units {
+        items += unit.len();
+        window.push(unit);
+        if items >= INTENT_WINDOW {
+            windows.push(std::mem::take(&mut window));
+            items = 0;
+        }
+    }
+    if !window.is_empty() {
+        windows.push(window);
+    }
+    windows
+}
+
+fn skip<T>(window: &[Vec<T>], progress: &dyn Progress) -> usize {
+    let items = window.iter().map(Vec::len).sum::<usize>();
+    (0..items).for_each(|_| progress.item_done());
+    items
+}
+
+struct Run<'b> {
+    concurrency: usize,
+    halted: AtomicBool,
+    budget: &'b Mutex<Option<PsaError>>,
+}
+
+impl Run<'_> {
+    /// One window's units, `concurrency` at a time; stops on a trail failure.
+    async fn window<T, R, F, Fut>(
+        &self,
+        window: Vec<Vec<T>>,
+        changes: &mut ChangeBatch<'_>,
+        progress: &dyn Progress,
+        record: &impl Fn(&R) -> ItemChange,
+        apply: &F,
+        applied: &mut Applied<R>,
+    ) where
+        F: Fn(Vec<T>) -> Fut,
+        Fut: std::future::Future<Output = Vec<UnitStep<R>>>,
+    {
+        let halted = &self.halted;
+        let mut stream = futures::stream::iter(window)
+            .map(|unit| async move {
+                if halted.load(Ordering::SeqCst) {
+                    return (unit.len(), Vec::new());
+                }
+                (0, apply(unit).await)
+            })
+            .buffer_unordered(self.concurrency.max(1));
+        while let Some((skipped, steps)) = stream.next().await {
+            applied.not_attempted += skipped;
+            (0..skipped).for_each(|_| progress.item_done());
+            for step in steps {
+                progress.item_done();
+                let result = match step {
+                    UnitStep::Done(result) => result,
+                    UnitStep::Halted(error) => {
+                        applied.not_attempted += 1;
+                        self.halt(error);
+                        continue;
+                    }
+                };
+                let change = record(&result);
+                applied.results.push(result);
+                if let Err(error) = changes.push(change).await {
+                    // Updates in flight are dropped; a resume re-reads their state from the vendor.
+                    tracing::error!(error = %error, "audit trail write failed; stopping the run");
+                    applied.stopped = Some(error.into());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn halt(&self, error: PsaError) {
+        if !self.halted.swap(true, Ordering::SeqCst) {
+            tracing::warn!(error = %error, "request budget spent; stopping the run");
+            *self.budget.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+        }
+    }
 }

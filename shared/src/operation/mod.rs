@@ -28,7 +28,7 @@ pub mod records;
 pub mod restore;
 pub mod resume;
 
-pub use apply::{Applied, UnitStep, apply_units};
+pub use apply::{Applied, UnitRecords, UnitStep, apply_units};
 pub use approval::{ApprovalProof, ApprovalVia, BoundApproval, Consent, Gate, decide};
 pub use gated::{Admission, GatedPlan, Stopped, gate_then_apply};
 pub use idempotency::{IdempotencyOptions, IdempotentReport, idempotent};

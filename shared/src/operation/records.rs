@@ -110,6 +110,12 @@ impl<'a> ChangeBatch<'a> {
         if self.pending.len() >= self.size { self.flush().await } else { Ok(()) }
     }
 
+    /// Write `records` at once, ahead of what is queued (the intents of the next window:
+    /// they must be in the trail before the first of those items is sent).
+    pub async fn write_now(&mut self, records: &[ItemChange]) -> Result<(), AuditError> {
+        self.audit.put_changes(records).await
+    }
+
     /// Write what is queued. On failure the records stay queued (and are reported lost by
     /// the caller, which stops the run: a resume re-reads those items from the vendor).
     pub async fn flush(&mut self) -> Result<(), AuditError> {

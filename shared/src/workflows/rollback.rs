@@ -72,6 +72,10 @@ pub struct RollbackRequest {
     /// Take the client's lease from a run that holds it (a run known to be dead).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub break_lease: bool,
+    /// Also restore items recorded as uncertain (in flight when the run stopped, found
+    /// changed by its resume): the operator confirms they were this operation's changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_uncertain: bool,
 }
 
 /// What became (or, in a dry run, would become) of one item.
@@ -220,13 +224,20 @@ fn check(detail: &OperationDetail, psa: &dyn Psa, registry: &RestoreRegistry) ->
     Ok(())
 }
 
+/// Whether a change record is one the rollback undoes: `Changed`, and `Uncertain` only when
+/// the operator includes uncertain items.
+fn undoes(change: &ItemChange, include_uncertain: bool) -> bool {
+    change.outcome == ItemOutcome::Changed || (include_uncertain && change.outcome == ItemOutcome::Uncertain)
+}
+
 /// The items the operation changed, from their latest `Changed` records, newest change
 /// first (so related records go back before the contacts they pointed at).
 fn changed_items(
     detail: &OperationDetail,
     registry: &RestoreRegistry,
+    include_uncertain: bool,
 ) -> Result<Vec<Box<dyn Restorable>>, OfframpError> {
-    let mut changes: Vec<&ItemChange> = detail.changes.iter().filter(|c| c.outcome == ItemOutcome::Changed).collect();
+    let mut changes: Vec<&ItemChange> = detail.changes.iter().filter(|c| undoes(c, include_uncertain)).collect();
     changes.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.change_id.cmp(&a.change_id)));
     let mut seen = std::collections::HashSet::new();
     let mut items = Vec::new();
@@ -320,10 +331,17 @@ async fn roll_back(
 ) -> Result<RollbackReport, OfframpError> {
     let target = detail.operation.operation_id.as_str();
     let earlier = earlier_rollbacks(deps.audit, target).await?;
-    let items = changed_items(detail, deps.registry)?;
+    let items = changed_items(detail, deps.registry, request.include_uncertain)?;
     deps.audit.create_operation(&rollback_record(request, detail, operation_id)).await?;
     // From here on the rollback is in the trail: every outcome is a report that names it.
     let mut report = opening_report(request, detail, deps.registry, operation_id, items.len(), !earlier.is_empty());
+    let uncertain = detail.changes.iter().filter(|c| c.outcome == ItemOutcome::Uncertain).count();
+    if uncertain > 0 && !request.include_uncertain {
+        report.warnings.push(format!(
+            "{uncertain} item(s) are recorded as uncertain (in flight when the operation stopped) and were left alone; \
+             roll back with include_uncertain (CLI --include-uncertain) once you know they were this operation's changes."
+        ));
+    }
     // Read every item's current state first: the plan, and the rollback's own snapshot.
     let mut plan = Vec::with_capacity(items.len());
     for item in items {

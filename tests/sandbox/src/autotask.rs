@@ -318,6 +318,10 @@ impl PsaSim for AutotaskSim {
         })
     }
 
+    fn delete_configuration(&self, id: i64) {
+        self.with(|d| d.configs.remove(&id));
+    }
+
     fn fail_configuration_update(&self, id: i64, message: &str) {
         self.with(|d| d.update_failures.insert(id, message.to_string()));
     }

@@ -192,6 +192,10 @@ impl PsaSim for ConnectWiseSim {
         self.set_configuration_status(id, if active { 1 } else { 2 });
     }
 
+    fn delete_configuration(&self, id: i64) {
+        self.with(|d| d.configs.remove(&id));
+    }
+
     fn fail_configuration_update(&self, id: i64, message: &str) {
         ConnectWiseSim::fail_configuration_update(self, id, 400, message);
     }

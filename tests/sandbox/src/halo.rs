@@ -373,6 +373,10 @@ impl PsaSim for HaloSim {
         })
     }
 
+    fn delete_configuration(&self, id: i64) {
+        self.with(|d| d.assets.remove(&id));
+    }
+
     fn fail_configuration_update(&self, id: i64, message: &str) {
         self.with(|d| d.update_failures.insert(id, message.to_string()));
     }

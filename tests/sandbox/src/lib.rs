@@ -289,6 +289,8 @@ pub trait PsaSim: Send + Sync {
     fn configuration_is_active(&self, id: i64) -> Option<bool>;
     /// Someone changes the configuration in the PSA (CW: status 1 Active / 2 Inactive).
     fn set_configuration_active(&self, id: i64, active: bool);
+    /// Someone deletes the configuration in the PSA.
+    fn delete_configuration(&self, id: i64);
     /// Updates of configuration `id` fail with `message` (CW: HTTP 400; Autotask: 500;
     /// Halo: the whole batch 400).
     fn fail_configuration_update(&self, id: i64, message: &str);

@@ -11,16 +11,16 @@ use crate::domain::{
     self, Company, ConfigState, Configuration, ItemChange, ItemKind, ItemOutcome, ItemSnapshot, OperationEventKind,
 };
 use crate::error::{ErrorCode, OfframpError, PsaError};
-use crate::operation::{Applied, ChangeBatch, Recorder, UnitStep, apply_units};
+use crate::operation::{Applied, ChangeBatch, Recorder, UnitRecords, UnitStep, apply_units};
 
 /// What a run does with one configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum WorkAction {
     Deactivate,
     Skip,
-    /// Already inactive when resuming, with no record of the change: the interrupted
-    /// run's update reached the PSA but its record did not reach the audit trail.
-    ConfirmDone,
+    /// In flight when the run stopped (its intent is the latest record) and inactive when
+    /// resuming: probably this operation's update, but no record proves it.
+    Uncertain,
 }
 
 pub(super) struct Work {
@@ -64,8 +64,15 @@ fn units(work: Vec<Work>, update_batch: usize) -> Vec<Vec<Work>> {
 pub(super) async fn execute(deps: &Deps<'_>, operation_id: &str, work: Vec<Work>) -> Applied<ItemResult> {
     let units = units(work, deps.psa.update_batch_size().max(1));
     let mut changes = ChangeBatch::new(deps.audit, deps.options.audit_batch);
-    let record = |result: &ItemResult| change_record(operation_id, result);
-    apply_units(units, deps.options.concurrency, &mut changes, deps.progress, record, |unit| apply_unit(deps, unit))
+    let records = UnitRecords {
+        intent: |work: &Work| {
+            let config = &work.before;
+            (work.action == WorkAction::Deactivate)
+                .then(|| ItemChange::intent(operation_id, ItemKind::Configuration, &config.id, &config.name))
+        },
+        change: |result: &ItemResult| change_record(operation_id, result),
+    };
+    apply_units(units, deps.options.concurrency, &mut changes, deps.progress, records, |unit| apply_unit(deps, unit))
         .await
 }
 
@@ -75,7 +82,7 @@ async fn apply_unit(deps: &Deps<'_>, unit: Vec<Work>) -> Vec<UnitStep<ItemResult
     for item in unit {
         let outcome = match item.action {
             WorkAction::Skip => ItemOutcome::Skipped,
-            WorkAction::ConfirmDone => ItemOutcome::Changed,
+            WorkAction::Uncertain => ItemOutcome::Uncertain,
             WorkAction::Deactivate => {
                 to_change.push(item.before);
                 continue;

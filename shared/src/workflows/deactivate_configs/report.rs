@@ -200,11 +200,12 @@ fn tally(report: &mut ConfigDeactivationReport, result: &ItemResult) -> String {
     let previous = result.before.status.label();
     let after = result.after.as_ref().map(|a| a.status.label());
     match result.outcome {
-        ItemOutcome::Changed => {
+        // Uncertain: inactive now, after this run's update was in flight (see resume.rs).
+        ItemOutcome::Changed | ItemOutcome::Uncertain => {
             report.statistics.configs_deactivated += 1;
             after.unwrap_or_else(|| "inactive".into())
         }
-        ItemOutcome::Skipped => {
+        ItemOutcome::Skipped | ItemOutcome::Intended => {
             report.statistics.configs_skipped += 1;
             previous
         }

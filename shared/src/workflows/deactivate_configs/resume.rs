@@ -79,7 +79,10 @@ async fn continue_operation(
     execute::finish(deps, client, operation_id, op.plan_hash.clone(), applied, warnings).await
 }
 
-/// Items already recorded (reported as they were, touched no more) and the work left.
+/// Items already recorded (reported as they were, touched no more) and the work left,
+/// decided from the trail: a configuration with no record was never sent, so finding it
+/// inactive means someone else deactivated it; one whose latest record is its intent was
+/// in flight, and finding it inactive is uncertain (docs/architecture.md#resume).
 fn remaining(
     detail: &OperationDetail,
     current: &BTreeMap<String, Configuration>,
@@ -93,43 +96,75 @@ fn remaining(
             OfframpError::new(ErrorCode::AuditStoreError, format!("snapshot of {}: {e}", snapshot.item_id))
         })?;
         let previous = latest.get(&(ItemKind::Configuration, snapshot.item_id.as_str())).copied();
+        let now = current.get(&snapshot.item_id);
         match previous.map(|c| c.outcome) {
-            Some(outcome @ (ItemOutcome::Changed | ItemOutcome::Skipped)) => done.push(ItemResult {
-                after: previous.and_then(|c| c.after.clone()).and_then(|a| serde_json::from_value(a).ok()),
-                outcome,
-                error: None,
-                before,
-            }),
-            None | Some(ItemOutcome::Failed) if snapshot.planned_action != ACTION_DEACTIVATE => {
-                work.push(Work { before, action: WorkAction::Skip })
+            Some(outcome @ (ItemOutcome::Changed | ItemOutcome::Skipped | ItemOutcome::Uncertain)) => {
+                if outcome == ItemOutcome::Changed {
+                    warnings.extend(reactivated(&before, now));
+                }
+                let after = previous.and_then(|c| c.after.clone()).and_then(|a| serde_json::from_value(a).ok());
+                done.push(ItemResult { after, outcome, error: None, before });
+            }
+            _ if snapshot.planned_action != ACTION_DEACTIVATE => work.push(Work { before, action: WorkAction::Skip }),
+            Some(ItemOutcome::Intended) => {
+                let action = decide(&before, now, true, warnings);
+                work.push(Work { before, action });
             }
             None | Some(ItemOutcome::Failed) => {
-                let action = decide(&before, current.get(&snapshot.item_id), warnings);
+                let action = decide(&before, now, false, warnings);
                 work.push(Work { before, action });
             }
         }
     }
+    let uncertain = work.iter().filter(|w| w.action == WorkAction::Uncertain).count();
+    if uncertain > 0 {
+        warnings.push(format!(
+            "{uncertain} configuration(s) were being updated when the run stopped and are inactive now: recorded as \
+             uncertain. A rollback leaves them alone unless told to include uncertain items (--include-uncertain)."
+        ));
+    }
     Ok((done, work))
 }
 
-/// An unrecorded (or failed) item: decided from the PSA's state now.
-fn decide(before: &Configuration, now: Option<&Configuration>, warnings: &mut Vec<String>) -> WorkAction {
+/// A configuration this operation deactivated that is active again: someone re-activated it.
+fn reactivated(before: &Configuration, now: Option<&Configuration>) -> Option<String> {
+    let now = now.filter(|now| now.status.state != ConfigState::Inactive)?;
+    Some(format!(
+        "Configuration {} ({}) was deactivated by this operation and is '{}' again: someone re-activated it; left alone.",
+        before.id, before.name, now.status.name
+    ))
+}
+
+/// An item not recorded as done, decided from the PSA's state now. `in_flight`: its
+/// intent is its latest record (the update may have reached the PSA).
+fn decide(
+    before: &Configuration,
+    now: Option<&Configuration>,
+    in_flight: bool,
+    warnings: &mut Vec<String>,
+) -> WorkAction {
+    let (id, name) = (&before.id, &before.name);
     match now {
         None => {
+            warnings.push(format!("Configuration {id} ({name}) no longer exists in the PSA; left alone."));
+            WorkAction::Skip
+        }
+        Some(now) if now.status.state == ConfigState::Inactive && in_flight => WorkAction::Uncertain,
+        Some(now) if now.status.state == ConfigState::Inactive => {
             warnings.push(format!(
-                "Configuration {} ({}) no longer exists in the PSA; left alone.",
-                before.id, before.name
+                "Configuration {id} ({name}) was set to '{}' outside this operation before it got to it; left alone, \
+                 and not recorded as this operation's change.",
+                now.status.name
             ));
             WorkAction::Skip
         }
-        Some(now) if now.status.state == ConfigState::Inactive => WorkAction::ConfirmDone,
         Some(now) if now.status.state == before.status.state && now.status.id == before.status.id => {
             WorkAction::Deactivate
         }
         Some(now) => {
             warnings.push(format!(
-                "Configuration {} ({}) changed since the operation started ('{}' → '{}'); left alone.",
-                before.id, before.name, before.status.name, now.status.name
+                "Configuration {id} ({name}) changed since the operation started ('{}' → '{}'); left alone.",
+                before.status.name, now.status.name
             ));
             WorkAction::Skip
         }

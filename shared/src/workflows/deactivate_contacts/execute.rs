@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 
 use super::plan::{self, Plan, PlannedTicketChange, RelatedSnapshot};
 use super::report::{self, ContactDeactivationReport, ContactReportError};
-use super::run::{Outcome, RunContext, Work, change_record, item_code};
+use super::run::{Outcome, Pending, RunContext, Work, change_record, item_code};
 use super::summary;
 use super::{ContactDeps, ITEM_CONFIGURATION_CONTACT, ITEM_CONTACT, ITEM_TICKET};
-use crate::domain::{Configuration, Contact, ItemChange, ItemKind, ItemSnapshot, OperationRecord, Ticket};
+use crate::domain::{Configuration, Contact, ItemChange, ItemKind, ItemOutcome, ItemSnapshot, OperationRecord, Ticket};
 use crate::error::{ErrorCode, OfframpError, PsaError};
-use crate::operation::{Applied, ChangeBatch, UnitStep, apply_units, sort_key};
+use crate::operation::{Applied, ChangeBatch, UnitRecords, UnitStep, apply_units, sort_key};
 
 /// The work, once the engine has written the header, a snapshot of every item the run
 /// will touch (and the contacts it leaves alone) and `started`. Runs under the company's
@@ -60,16 +60,42 @@ fn snapshot(operation_id: &str, item_type: ItemKind, id: &str, name: &str, state
 
 /// One attempted item: its change record and what the report says.
 pub(super) enum ItemResult<T> {
+    /// Changed by this run (or, resumed, uncertain: its record says which).
     Changed(T, ItemChange),
     Failed(ContactReportError, ItemChange),
+    /// Found already done by someone else on resume: left alone, with why.
+    Skipped(String, ItemChange),
 }
 
 impl<T> ItemResult<T> {
     fn change(&self) -> &ItemChange {
         match self {
-            ItemResult::Changed(_, change) | ItemResult::Failed(_, change) => change,
+            ItemResult::Changed(_, change) | ItemResult::Failed(_, change) | ItemResult::Skipped(_, change) => change,
         }
     }
+}
+
+/// A resumed item found already done: uncertain if this run had sent it (its intent is
+/// its latest record), else someone else's change, left alone and not claimed.
+fn found_done<T: serde::Serialize, B: serde::Serialize>(
+    op: &str,
+    item: (ItemKind, &str, &str),
+    pending: Pending,
+    before: &B,
+    now: T,
+) -> UnitStep<ItemResult<T>> {
+    let UnitStep::Done(ItemResult::Changed(now, mut record)) = changed(op, item, before, now) else {
+        unreachable!("changed() is always a change")
+    };
+    if pending == Pending::InFlight {
+        record.outcome = ItemOutcome::Uncertain;
+        return UnitStep::Done(ItemResult::Changed(now, record));
+    }
+    record.outcome = ItemOutcome::Skipped;
+    let (kind, id, name) = item;
+    let why =
+        format!("{kind} {id} ({name}) was already changed outside this operation before it got to it; left alone.");
+    UnitStep::Done(ItemResult::Skipped(why, record))
 }
 
 /// A failed change: its report entry and its change record.
@@ -100,13 +126,12 @@ async fn deactivate_contact(
     deps: &ContactDeps<'_>,
     op: &str,
     contact: Contact,
-    verify: bool,
+    pending: Pending,
 ) -> UnitStep<ItemResult<Contact>> {
     let item = (ITEM_CONTACT, contact.id.as_str(), contact.name.as_str());
-    if verify {
+    if pending != Pending::Fresh {
         match deps.psa.contact(&contact.id).await {
-            // The interrupted run's update reached the PSA; only its record is missing.
-            Ok(Some(now)) if !now.active => return changed(op, item, &contact, now),
+            Ok(Some(now)) if !now.active => return found_done(op, item, pending, &contact, now),
             Err(error @ PsaError::BudgetExhausted { .. }) => return UnitStep::Halted(error),
             _ => {}
         }
@@ -133,12 +158,12 @@ async fn reassign_ticket(
     op: &str,
     ticket: Ticket,
     change: PlannedTicketChange,
-    verify: bool,
+    pending: Pending,
 ) -> UnitStep<ItemResult<Ticket>> {
     let item = (ITEM_TICKET, ticket.id.as_str(), ticket.summary.as_str());
-    if verify {
+    if pending != Pending::Fresh {
         match deps.psa.ticket(&ticket.id).await {
-            Ok(Some(now)) if change.done_on(&now) => return changed(op, item, &ticket, now),
+            Ok(Some(now)) if change.done_on(&now) => return found_done(op, item, pending, &ticket, now),
             Err(error @ PsaError::BudgetExhausted { .. }) => return UnitStep::Halted(error),
             _ => {}
         }
@@ -158,12 +183,12 @@ async fn update_configuration_contact(
     op: &str,
     config: Configuration,
     to: Option<String>,
-    verify: bool,
+    pending: Pending,
 ) -> UnitStep<ItemResult<Configuration>> {
     let item = (ITEM_CONFIGURATION_CONTACT, config.id.as_str(), config.name.as_str());
-    if verify {
+    if pending != Pending::Fresh {
         match deps.psa.configuration(&config.id).await {
-            Ok(Some(now)) if now.contact_id == to => return changed(op, item, &config, now),
+            Ok(Some(now)) if now.contact_id == to => return found_done(op, item, pending, &config, now),
             Err(error @ PsaError::BudgetExhausted { .. }) => return UnitStep::Halted(error),
             _ => {}
         }
@@ -194,7 +219,13 @@ impl crate::ports::Progress for PhaseProgress<'_> {
 /// Run one phase through the engine: each item a unit of its own, `deps.concurrency` at
 /// once, change records in batches. Failures go to `outcome`; results are in plan order.
 /// Returns the items' states after their change.
-async fn phase<I, T, F, Fut>(deps: &ContactDeps<'_>, items: Vec<I>, outcome: &mut Outcome, apply: F) -> Vec<T>
+async fn phase<I, T, F, Fut>(
+    deps: &ContactDeps<'_>,
+    items: Vec<I>,
+    outcome: &mut Outcome,
+    intent: impl Fn(&I) -> ItemChange,
+    apply: F,
+) -> Vec<T>
 where
     F: Fn(I) -> Fut,
     Fut: std::future::Future<Output = UnitStep<ItemResult<T>>>,
@@ -210,9 +241,10 @@ where
         }
         steps
     };
-    let record = |result: &ItemResult<T>| result.change().clone();
+    let records =
+        UnitRecords { intent: |item: &I| Some(intent(item)), change: |result: &ItemResult<T>| result.change().clone() };
     let mut applied: Applied<ItemResult<T>> =
-        apply_units(units, deps.concurrency, &mut changes, &progress, record, run_unit).await;
+        apply_units(units, deps.concurrency, &mut changes, &progress, records, run_unit).await;
     applied.results.sort_by_key(|a| sort_key(&a.change().item_id));
     outcome.not_attempted += applied.not_attempted as u64;
     if let Some(stopped) = applied.stopped {
@@ -223,6 +255,7 @@ where
         match result {
             ItemResult::Changed(after, _) => done.push(after),
             ItemResult::Failed(error, _) => outcome.errors.push(error),
+            ItemResult::Skipped(why, _) => outcome.warnings.push(why),
         }
     }
     done
@@ -237,8 +270,14 @@ pub(super) async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work
     let op = ctx.operation_id.as_str();
     let (tickets, configurations) = (work.tickets.len(), work.configurations.len());
 
-    let contacts =
-        phase(deps, work.contacts, &mut outcome, |(c, verify)| deactivate_contact(deps, op, c, verify)).await;
+    let contacts = phase(
+        deps,
+        work.contacts,
+        &mut outcome,
+        |(c, _)| ItemChange::intent(op, ITEM_CONTACT, &c.id, &c.name),
+        |(c, p)| deactivate_contact(deps, op, c, p),
+    )
+    .await;
     outcome.deactivated.extend(contacts);
     outcome.deactivated.sort_by_key(|c| sort_key(&c.id));
     outcome.deactivated.dedup_by(|a, b| a.id == b.id);
@@ -254,8 +293,10 @@ pub(super) async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work
     let keeps = |contact: &Option<String>| contact.as_ref().is_some_and(|c| failed_contacts.contains(c));
 
     let tickets: Vec<_> = work.tickets.into_iter().filter(|(t, _, _)| !keeps(&t.contact_id)).collect();
+    let intent =
+        |(t, _, _): &(Ticket, PlannedTicketChange, Pending)| ItemChange::intent(op, ITEM_TICKET, &t.id, &t.summary);
     let changed =
-        phase(deps, tickets, &mut outcome, |(t, change, verify)| reassign_ticket(deps, op, t, change, verify)).await;
+        phase(deps, tickets, &mut outcome, intent, |(t, change, p)| reassign_ticket(deps, op, t, change, p)).await;
     outcome.tickets_changed += changed.len() as u64;
     if outcome.stopped.is_some() {
         outcome.not_attempted += configurations as u64;
@@ -263,8 +304,11 @@ pub(super) async fn execute(deps: &ContactDeps<'_>, ctx: &RunContext, work: Work
         return outcome;
     }
     let configurations: Vec<_> = work.configurations.into_iter().filter(|(c, _, _)| !keeps(&c.contact_id)).collect();
-    let changed = phase(deps, configurations, &mut outcome, |(c, to, verify)| {
-        update_configuration_contact(deps, op, c, to, verify)
+    let intent = |(c, _, _): &(Configuration, Option<String>, Pending)| {
+        ItemChange::intent(op, ITEM_CONFIGURATION_CONTACT, &c.id, &c.name)
+    };
+    let changed = phase(deps, configurations, &mut outcome, intent, |(c, to, p)| {
+        update_configuration_contact(deps, op, c, to, p)
     })
     .await;
     outcome.configurations_changed += changed.len() as u64;

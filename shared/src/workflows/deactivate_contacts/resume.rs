@@ -12,7 +12,7 @@ use serde_json::json;
 use super::execute;
 use super::plan::{self, ContactPlan, Plan, PlannedTicketChange, RelatedSnapshot};
 use super::report::{BlastRadius, ContactDeactivationReport};
-use super::run::{Outcome, RunContext, Work};
+use super::run::{Outcome, Pending, RunContext, Work};
 use super::{
     ContactDeps, DeactivateContactsRequest, Failure, ITEM_CONFIGURATION_CONTACT, ITEM_CONTACT, ITEM_NOTIFICATION,
     ITEM_SUMMARY_TICKET, ITEM_TICKET, ITEM_TICKET_NOTE, WORKFLOW, summary,
@@ -32,8 +32,14 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> OfframpError {
     OfframpError::new(ErrorCode::AuditStoreError, format!("{what}: {error}"))
 }
 
-fn is_done(latest: &Latest<'_>, kind: ItemKind, id: &str) -> bool {
-    latest.get(&(kind, id)).is_some_and(|c| c.outcome == ItemOutcome::Changed)
+/// Where an item stands by the trail: `None` when it is done (changed, uncertain, or left
+/// alone as someone else's change), else whether its change may be in flight.
+fn pending_of(latest: &Latest<'_>, kind: ItemKind, id: &str) -> Option<Pending> {
+    match latest.get(&(kind, id)).map(|c| c.outcome) {
+        Some(ItemOutcome::Changed | ItemOutcome::Uncertain | ItemOutcome::Skipped) => None,
+        Some(ItemOutcome::Intended) => Some(Pending::InFlight),
+        None | Some(ItemOutcome::Failed) => Some(Pending::NotReached),
+    }
 }
 
 fn recorded(latest: &Latest<'_>, kind: ItemKind, outcome: ItemOutcome) -> bool {
@@ -86,7 +92,7 @@ fn pending(detail: &OperationDetail, latest: &Latest<'_>) -> Result<(Work, Vec<(
     };
     let mut plan_contacts = Vec::new();
     for snap in &detail.snapshots {
-        let done = is_done(latest, snap.item_type, &snap.item_id);
+        let pending = pending_of(latest, snap.item_type, &snap.item_id);
         match snap.item_type {
             ITEM_CONTACT => {
                 let contact: Contact =
@@ -96,20 +102,22 @@ fn pending(detail: &OperationDetail, latest: &Latest<'_>) -> Result<(Work, Vec<(
                     "exclude" => ContactPlan::Excluded("Excluded in the original plan".into()),
                     _ => ContactPlan::AlreadyInactive,
                 };
-                if plan == ContactPlan::Deactivate && !done {
-                    work.contacts.push((contact.clone(), true));
+                if plan == ContactPlan::Deactivate
+                    && let Some(pending) = pending
+                {
+                    work.contacts.push((contact.clone(), pending));
                 }
                 plan_contacts.push((contact, plan));
             }
-            ITEM_TICKET if !done => {
+            ITEM_TICKET if let Some(pending) = pending => {
                 let s: RelatedSnapshot<Ticket, PlannedTicketChange> =
                     serde_json::from_value(snap.state.clone()).map_err(|e| corrupt("ticket snapshot", e))?;
-                work.tickets.push((s.before, s.change, true));
+                work.tickets.push((s.before, s.change, pending));
             }
-            ITEM_CONFIGURATION_CONTACT if !done => {
+            ITEM_CONFIGURATION_CONTACT if let Some(pending) = pending => {
                 let s: RelatedSnapshot<Configuration, Option<String>> =
                     serde_json::from_value(snap.state.clone()).map_err(|e| corrupt("configuration snapshot", e))?;
-                work.configurations.push((s.before, s.change, true));
+                work.configurations.push((s.before, s.change, pending));
             }
             _ => {}
         }
@@ -121,8 +129,12 @@ fn pending(detail: &OperationDetail, latest: &Latest<'_>) -> Result<(Work, Vec<(
 /// What the operation did before the interruption is part of the outcome from the start:
 /// the report, the note and the notification describe the whole operation.
 fn earlier_outcome(latest: &Latest<'_>) -> Outcome {
-    let changed =
-        |kind: ItemKind| latest.values().filter(move |c| c.item_type == kind && c.outcome == ItemOutcome::Changed);
+    // Uncertain items are in the target state too: the report and the note count them.
+    let changed = |kind: ItemKind| {
+        latest
+            .values()
+            .filter(move |c| c.item_type == kind && matches!(c.outcome, ItemOutcome::Changed | ItemOutcome::Uncertain))
+    };
     let mut deactivated: Vec<Contact> = changed(ITEM_CONTACT)
         .filter_map(|c| c.after.as_ref().and_then(|a| serde_json::from_value::<Contact>(a.clone()).ok()))
         .collect();

@@ -11,12 +11,24 @@ use crate::domain::{self, Company, Configuration, Contact, ItemChange, ItemKind,
 use crate::error::{ErrorCode, OfframpError, PsaError};
 use crate::workflows::org_settings::{self, OrgSettings};
 
-/// What is left to do. The flag says "may already be done": set on resume, where the item
-/// is read fresh first and only confirmed if the interrupted run's change reached the PSA.
+/// Where an item stands when a run gets to it: decided from the trail on resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pending {
+    /// A fresh run: the plan was just read from the PSA.
+    Fresh,
+    /// Resumed; its intent is its latest record: the interrupted run's change may have
+    /// reached the PSA. Read fresh first; found done, it is recorded as uncertain.
+    InFlight,
+    /// Resumed; no record says the run ever sent it. Read fresh first; found done, someone
+    /// else did it: left alone and not claimed.
+    NotReached,
+}
+
+/// What is left to do, each item with where it stands.
 pub(super) struct Work {
-    pub contacts: Vec<(Contact, bool)>,
-    pub tickets: Vec<(Ticket, PlannedTicketChange, bool)>,
-    pub configurations: Vec<(Configuration, Option<String>, bool)>,
+    pub contacts: Vec<(Contact, Pending)>,
+    pub tickets: Vec<(Ticket, PlannedTicketChange, Pending)>,
+    pub configurations: Vec<(Configuration, Option<String>, Pending)>,
     pub note_done: bool,
     pub notification_done: bool,
 }
@@ -28,10 +40,10 @@ impl Work {
                 .contacts
                 .iter()
                 .filter(|(_, p)| *p == ContactPlan::Deactivate)
-                .map(|(c, _)| (c.clone(), false))
+                .map(|(c, _)| (c.clone(), Pending::Fresh))
                 .collect(),
-            tickets: plan.tickets.iter().map(|(t, c)| (t.clone(), c.clone(), false)).collect(),
-            configurations: plan.configurations.iter().map(|(c, to)| (c.clone(), to.clone(), false)).collect(),
+            tickets: plan.tickets.iter().map(|(t, c)| (t.clone(), c.clone(), Pending::Fresh)).collect(),
+            configurations: plan.configurations.iter().map(|(c, to)| (c.clone(), to.clone(), Pending::Fresh)).collect(),
             note_done: false,
             notification_done: false,
         }
