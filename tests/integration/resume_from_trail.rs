@@ -1,4 +1,4 @@
-//! Resume and rollback decide from the audit trail (docs/architecture.md#resume): every
+//! Resume and rollback decide from the audit trail (docs/architecture.md#the-operation-engine): every
 //! change is preceded by a write-ahead intent, so after a crash an item with no record was
 //! never sent and is never claimed, and only the window in flight is uncertain. On every
 //! PSA, a run "dies" right after a change write; then, before the resume, (a) a

@@ -82,7 +82,7 @@ async fn continue_operation(
 /// Items already recorded (reported as they were, touched no more) and the work left,
 /// decided from the trail: a configuration with no record was never sent, so finding it
 /// inactive means someone else deactivated it; one whose latest record is its intent was
-/// in flight, and finding it inactive is uncertain (docs/architecture.md#resume).
+/// in flight, and finding it inactive is uncertain (docs/architecture.md#the-operation-engine).
 fn remaining(
     detail: &OperationDetail,
     current: &BTreeMap<String, Configuration>,
