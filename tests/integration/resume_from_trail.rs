@@ -12,9 +12,12 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use offramp::adapters::notify_webhook::{WebhookNotifier, WebhookSettings};
 use offramp::domain::{ItemKind, ItemOutcome, OperationDetail};
-use offramp::ports::AuditStore;
+use offramp::http::HttpSettings;
+use offramp::ports::{AuditStore, NoProgress};
 use offramp::workflows::deactivate_configs::{DeactivateConfigsRequest, Deps, deactivate_configs};
+use offramp::workflows::deactivate_contacts::{ContactDeps, DeactivateContactsRequest, deactivate_contacts};
 use offramp::workflows::rollback::{RollbackDeps, RollbackRequest, rollback};
 use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::faulty_audit::FaultyAudit;
@@ -31,13 +34,17 @@ fn request() -> DeactivateConfigsRequest {
     }
 }
 
-/// The latest record of every configuration, by id.
-fn latest_outcomes(detail: &OperationDetail) -> HashMap<String, ItemOutcome> {
+/// The latest record of every item of `kind`, by id.
+fn latest_of(detail: &OperationDetail, kind: ItemKind) -> HashMap<String, ItemOutcome> {
     let mut latest = HashMap::new();
-    for change in detail.changes.iter().filter(|c| c.item_type == ItemKind::Configuration) {
+    for change in detail.changes.iter().filter(|c| c.item_type == kind) {
         latest.insert(change.item_id.clone(), change.outcome);
     }
     latest
+}
+
+fn latest_outcomes(detail: &OperationDetail) -> HashMap<String, ItemOutcome> {
+    latest_of(detail, ItemKind::Configuration)
 }
 
 /// Start a run and drop it once its third change write is in the trail (the intents of
@@ -146,4 +153,93 @@ async fn a_resume_claims_only_what_the_trail_says_it_sent_and_rollback_follows_i
             assert_eq!(sim.configuration_is_active(*id), Some(true), "{kind}: {id} restored");
         }
     }
+}
+
+/// The same for contact deactivation: (a) a contact the trail records as deactivated is
+/// re-activated, (b) one the run never reached is deactivated by someone else, (c) one it
+/// never reached is deleted. The resume also opens no second ticket and sends no second
+/// notification.
+#[tokio::test]
+async fn a_contact_resume_claims_only_what_the_trail_says_it_sent_on_every_psa() {
+    for kind in ALL {
+        let sandbox = Sandbox::start(SandboxConfig {
+            large_client_configs: 0,
+            halo_rate_limit: None,
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        sandbox.set_latency(Duration::from_millis(5));
+        let mut http = http_settings(kind);
+        http.budget = None;
+        let h = PsaHarness::with_client(kind, client_with(&sandbox, kind, http));
+        let sim = sim(&sandbox, kind);
+        let hook = WebhookNotifier::new(WebhookSettings { url: sandbox.webhook_url().into() }, HttpSettings::default())
+            .unwrap();
+        let audit = FaultyAudit::new(h.audit.clone());
+        let deps = ContactDeps {
+            psa: h.psa.as_ref(),
+            audit: &audit,
+            settings: h.audit.as_ref(),
+            notifier: Some(&hook),
+            progress: &NoProgress,
+            concurrency: 8,
+        };
+        let ids = sim.contact_ids_of(300);
+        let operation_id = crashed_contact_run(&audit, &deps).await;
+
+        let latest = latest_of(&h.audit.operation(&operation_id).await.unwrap().unwrap(), ItemKind::Contact);
+        let reactivated =
+            ids.iter().copied().find(|id| latest.get(&id.to_string()) == Some(&ItemOutcome::Changed)).unwrap();
+        let (unreached, deleted) = (ids[ids.len() - 1], ids[ids.len() - 2]);
+        assert!(!latest.contains_key(&unreached.to_string()), "{kind}: the run never got to {unreached}");
+        sim.set_contact_active(reactivated, true); // (a)
+        sim.set_contact_active(unreached, false); // (b)
+        sim.delete_contact(deleted); // (c)
+
+        let resume = DeactivateContactsRequest {
+            operation_id: Some(operation_id.clone()),
+            break_lease: true,
+            ..Default::default()
+        };
+        let resumed = deactivate_contacts(&ContactDeps { audit: h.audit.as_ref(), ..deps }, resume).await;
+        assert!(resumed.success, "{kind}: {:?}", resumed.errors);
+        let said = |id: i64| resumed.warnings.iter().any(|w| w.contains(&format!(" {id} (")));
+        assert!(said(reactivated) && said(unreached) && said(deleted), "{kind}: {:?}", resumed.warnings);
+        assert_eq!(sim.contact_is_active(reactivated), Some(true), "{kind}: (a) left as someone set it");
+        assert_eq!(sim.contact_update_count(reactivated), 1, "{kind}: (a) changed once, by the first run");
+        assert_eq!(sim.contact_update_count(unreached), 0, "{kind}: (b) never sent");
+        for id in ids.iter().filter(|id| ![unreached, deleted].contains(id)) {
+            assert_eq!(sim.contact_update_count(*id), 1, "{kind}: {id} changed exactly once");
+        }
+        let after = latest_of(&h.audit.operation(&operation_id).await.unwrap().unwrap(), ItemKind::Contact);
+        assert_eq!(after.get(&unreached.to_string()), Some(&ItemOutcome::Skipped), "{kind}: (b) not claimed");
+        assert_eq!(sandbox.webhook_posts().len(), 1, "{kind}: one notification, after the resume");
+        let tickets =
+            sim.ticket_ids_of(300).into_iter().filter(|t| sim.ticket(*t).is_some_and(|t| !t.notes.is_empty()));
+        assert_eq!(tickets.count(), 1, "{kind}: one summary ticket with a note");
+    }
+}
+
+async fn crashed_contact_run(audit: &FaultyAudit, deps: &ContactDeps<'_>) -> String {
+    let request = DeactivateContactsRequest {
+        company_id: Some("300".into()),
+        confirmation: true,
+        override_blast_radius: true,
+        initiated_by: Some("resume@msp.example".into()),
+        ..DeactivateContactsRequest::default()
+    };
+    audit.stall_after(3);
+    let stalled = async {
+        while !audit.stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        report = deactivate_contacts(deps, request) => panic!("finished before the crash: {:?}", report.errors),
+        _ = stalled => {}
+        _ = tokio::time::sleep(Duration::from_secs(60)) => panic!("no progress"),
+    }
+    audit.stall_after(usize::MAX);
+    audit.list_operations(&Default::default()).await.unwrap()[0].operation.operation_id.clone()
 }

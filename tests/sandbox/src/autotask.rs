@@ -350,6 +350,10 @@ impl PsaSim for AutotaskSim {
         })
     }
 
+    fn delete_contact(&self, id: i64) {
+        self.with(|d| d.contacts.remove(&id));
+    }
+
     fn fail_contact_update(&self, id: i64, message: &str) {
         self.with(|d| d.contact_failures.insert(id, message.to_string()));
     }

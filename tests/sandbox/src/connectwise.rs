@@ -224,6 +224,10 @@ impl PsaSim for ConnectWiseSim {
         })
     }
 
+    fn delete_contact(&self, id: i64) {
+        self.with(|d| d.contacts.remove(&id));
+    }
+
     fn fail_contact_update(&self, id: i64, message: &str) {
         self.with(|d| d.contact_failures.insert(id, (400, message.to_string())));
     }

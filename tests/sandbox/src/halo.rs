@@ -405,6 +405,10 @@ impl PsaSim for HaloSim {
         })
     }
 
+    fn delete_contact(&self, id: i64) {
+        self.with(|d| d.users.remove(&id));
+    }
+
     fn fail_contact_update(&self, id: i64, message: &str) {
         self.with(|d| d.user_failures.insert(id, message.to_string()));
     }

@@ -307,6 +307,8 @@ pub trait PsaSim: Send + Sync {
     fn contact_is_active(&self, id: i64) -> Option<bool>;
     /// Someone changes the contact in the PSA.
     fn set_contact_active(&self, id: i64, active: bool);
+    /// Someone deletes the contact in the PSA.
+    fn delete_contact(&self, id: i64);
     /// Updates of contact `id` fail with `message` (CW: 400; Autotask: 500; Halo: 400).
     fn fail_contact_update(&self, id: i64, message: &str);
     fn clear_contact_failures(&self);

@@ -75,6 +75,17 @@ impl<T> ItemResult<T> {
     }
 }
 
+/// A resumed item the PSA no longer has: nothing to do, and not a failure.
+fn gone<T, B: serde::Serialize>(op: &str, item: (ItemKind, &str, &str), before: &B) -> UnitStep<ItemResult<T>> {
+    let (kind, id, name) = item;
+    let mut record = change_record(op, kind, id, name, json!(before), None, None);
+    record.outcome = ItemOutcome::Skipped;
+    UnitStep::Done(ItemResult::Skipped(
+        format!("{kind} {id} ({name}) no longer exists in the PSA; left alone."),
+        record,
+    ))
+}
+
 /// A resumed item found already done: uncertain if this run had sent it (its intent is
 /// its latest record), else someone else's change, left alone and not claimed.
 fn found_done<T: serde::Serialize, B: serde::Serialize>(
@@ -132,6 +143,7 @@ async fn deactivate_contact(
     if pending != Pending::Fresh {
         match deps.psa.contact(&contact.id).await {
             Ok(Some(now)) if !now.active => return found_done(op, item, pending, &contact, now),
+            Ok(None) => return gone(op, item, &contact),
             Err(error @ PsaError::BudgetExhausted { .. }) => return UnitStep::Halted(error),
             _ => {}
         }

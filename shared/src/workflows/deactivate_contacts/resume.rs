@@ -188,8 +188,30 @@ async fn continue_operation(
     };
     let mut report = plan::planned_report(&company, op, &plan);
     report.blast_radius = None;
+    // After the work, and never instead of its report: a failed check is a warning.
+    match reactivated(deps, &op.client_id, latest).await {
+        Ok(warnings) => report.warnings.extend(warnings),
+        Err(error) => report.warnings.push(format!("Could not check for re-activated contacts: {error}")),
+    }
     report.warnings.push(format!("Resumed operation {operation_id}: items already done were not changed again."));
     Ok(summary::finish(deps, &ctx, report, outcome).await)
+}
+
+/// Contacts this operation deactivated that are active again: someone re-activated them
+/// since. The resume leaves them alone and says so.
+async fn reactivated(
+    deps: &ContactDeps<'_>,
+    company_id: &str,
+    latest: &Latest<'_>,
+) -> Result<Vec<String>, OfframpError> {
+    let active: Vec<Contact> = deps.psa.list_contacts(company_id).await?.into_iter().filter(|c| c.active).collect();
+    Ok(active
+        .iter()
+        .filter(|c| latest.get(&(ITEM_CONTACT, c.id.as_str())).is_some_and(|r| r.outcome == ItemOutcome::Changed))
+        .map(|c| {
+            format!("contact {} ({}) was deactivated by this operation and is active again: someone re-activated it; left alone.", c.id, c.name)
+        })
+        .collect())
 }
 
 /// The run's context as the operation recorded it.
