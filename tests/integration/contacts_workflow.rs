@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use offramp::adapters::notify_graph::{GraphMailNotifier, GraphMailSettings};
 use offramp::adapters::notify_webhook::{WebhookNotifier, WebhookSettings};
-use offramp::domain::{GLOBAL_SCOPE, ItemChange, ItemOutcome, OperationEventKind, PsaKind, SettingRecord};
+use offramp::domain::{GLOBAL_SCOPE, ItemChange, ItemKind, ItemOutcome, OperationEventKind, PsaKind, SettingRecord};
 use offramp::error::ErrorCode;
 use offramp::http::HttpSettings;
 use offramp::ports::{AuditStore, NoProgress, Notifier, SettingsStore};
@@ -659,11 +659,13 @@ fn key(change: &ItemChange) -> (String, String) {
     (change.item_type.to_string(), change.item_id.clone())
 }
 
-/// A rollback cut short (the process dies right after recording a restore) leaves change
-/// records for exactly what it restored. A second rollback finishes the rest; an item the
-/// first one had put back and someone changed again since (a contact deactivated again, a
-/// configuration pointed back) is a conflict, left as the person set it. After that the
-/// operation is rolled back, and a third rollback is refused.
+/// A rollback cut short leaves change records for exactly what it restored. It restores
+/// kind by kind (tickets and configurations before the contacts they pointed at), each kind
+/// its intents first and its change records after; the process dies right after writing
+/// the contacts' intents, so every other kind is restored and recorded and no contact was
+/// sent. Meanwhile people change items the first rollback had put back (back to what the
+/// operation left): the second rollback finishes the contacts and leaves those alone as
+/// conflicts. After that the operation is rolled back, and a third rollback is refused.
 #[tokio::test]
 async fn an_interrupted_rollback_records_what_it_restored_and_a_second_one_finishes_on_every_psa() {
     for kind in ALL {
@@ -676,12 +678,13 @@ async fn an_interrupted_rollback_records_what_it_restored_and_a_second_one_finis
         let changes = restorable_changes(h.audit.as_ref(), &operation_id).await;
         let total = if kind == PsaKind::Halo { 6 } else { 9 };
         assert_eq!(changes.len(), total, "{kind}");
+        let kinds: BTreeSet<&str> = changes.iter().map(|c| c.item_type.as_str()).collect();
+        let contacts = changes.iter().filter(|c| c.item_type == ItemKind::Contact).count();
 
         let audit = FaultyAudit::new(h.audit.clone());
         let rdeps = RollbackDeps { psa: h.psa.as_ref(), audit: &audit, registry: offramp::workflows::restorers() };
-        // Two short of the end: contacts go back last, so two contacts are among the restored.
-        let cut = total - 2;
-        audit.stall_after(cut);
+        // Two writes per kind (intents, then change records); the contacts' intents are the last but one.
+        audit.stall_after(2 * kinds.len() - 1);
         let request = || RollbackRequest { operation_id: operation_id.clone(), ..Default::default() };
         let stalled = async {
             while !audit.stalled.load(Ordering::SeqCst) {
@@ -703,19 +706,24 @@ async fn an_interrupted_rollback_records_what_it_restored_and_a_second_one_finis
         let recorded: BTreeSet<(String, String)> =
             first.changes.iter().filter(|c| c.outcome == ItemOutcome::Changed).map(key).collect();
         let restored: BTreeSet<(String, String)> = changes.iter().filter(|c| is_restored(sim, c)).map(key).collect();
-        assert_eq!(recorded.len(), cut, "{kind}: {recorded:?}");
+        assert_eq!(recorded.len(), total - contacts, "{kind}: {recorded:?}");
         assert_eq!(restored, recorded, "{kind}: the trail holds exactly what the cut-short rollback restored");
+        let intended = first.changes.iter().filter(|c| c.outcome == ItemOutcome::Intended);
+        assert_eq!(intended.filter(|c| c.item_type == ItemKind::Contact).count(), contacts, "{kind}: write-ahead");
 
-        // Meanwhile people change items the first rollback had put back: a contact is
-        // deactivated again, and (where configurations have a contact) one points at 5001 again.
-        let again_inactive: i64 = recorded.iter().find(|(t, _)| t == "contact").unwrap().1.parse().unwrap();
-        sim.set_contact_active(again_inactive, false);
-        let pointed_back: Option<i64> = (kind != PsaKind::Halo).then(|| {
-            let config = recorded.iter().find(|(t, _)| t == "configuration_contact").unwrap().1.parse().unwrap();
-            sim.set_configuration_contact(config, Some(5001));
-            config
+        // Meanwhile people set items the first rollback had put back to what the operation
+        // left: a ticket, and (where configurations have a contact) a configuration.
+        let left_by_operation = |item_type: &str| {
+            let change = changes.iter().find(|c| c.item_type.as_str() == item_type).unwrap();
+            (change.item_id.parse::<i64>().unwrap(), contact_of(change.after.as_ref().unwrap()))
+        };
+        let (ticket, ticket_contact) = left_by_operation("ticket");
+        sim.set_ticket_contact(ticket, ticket_contact);
+        let pointed_back = (kind != PsaKind::Halo).then(|| {
+            let (config, to) = left_by_operation("configuration_contact");
+            sim.set_configuration_contact(config, to);
+            (config, to)
         });
-        let updates = sim.contact_update_count(again_inactive);
 
         // The cut-short rollback still holds the client's lease (its process "died"): the
         // next one is refused until the lease expires, or breaks it knowingly.
@@ -728,7 +736,7 @@ async fn an_interrupted_rollback_records_what_it_restored_and_a_second_one_finis
         let st = &second.statistics;
         assert_eq!(
             (st.restored, st.already_restored, st.conflicts, st.not_attempted),
-            (2, (cut - conflicts) as u64, conflicts as u64, 0),
+            (contacts as u64, (total - contacts - conflicts) as u64, conflicts as u64, 0),
             "{kind}: {:?}",
             second.items
         );
@@ -739,24 +747,29 @@ async fn an_interrupted_rollback_records_what_it_restored_and_a_second_one_finis
         for item in second.items.iter().filter(|i| i.action == RollbackAction::AlreadyRestored) {
             assert!(item.message.as_deref().is_some_and(|m| m.contains(&first_id)), "{kind}: {item:?}");
         }
-        assert_eq!(sim.contact_is_active(again_inactive), Some(false), "{kind}: left as the person set it");
-        assert_eq!(sim.contact_update_count(again_inactive), updates, "{kind}: not even attempted");
-        if let Some(config) = pointed_back {
-            assert_eq!(sim.configuration_contact(config), Some(5001), "{kind}: left as the person set it");
+        assert_eq!(sim.ticket(ticket).unwrap().contact_id, ticket_contact, "{kind}: left as the person set it");
+        if let Some((config, to)) = pointed_back {
+            assert_eq!(sim.configuration_contact(config), to, "{kind}: left as the person set it");
         }
         let changed_since: Vec<String> =
-            [Some(again_inactive), pointed_back].into_iter().flatten().map(|id| id.to_string()).collect();
+            [Some(ticket), pointed_back.map(|(c, _)| c)].into_iter().flatten().map(|id| id.to_string()).collect();
         for change in changes.iter().filter(|c| !changed_since.contains(&c.item_id)) {
             assert!(is_restored(sim, change), "{kind}: {} {} restored", change.item_type, change.item_id);
         }
         let second_record = h.audit.operation(second.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
         assert_eq!(second_record.operation.parent_operation_id.as_deref(), Some(operation_id.as_str()));
-        assert_eq!(second_record.changes.len(), 2, "{kind}: the second rollback recorded its two restores");
+        let second_restores = second_record.changes.iter().filter(|c| c.outcome == ItemOutcome::Changed).count();
+        assert_eq!(second_restores, contacts, "{kind}: the second rollback recorded its restores");
 
         let third = rollback(&rdeps, request()).await;
         assert_eq!(third.errors[0].code, ErrorCode::RollbackRefused, "{kind}: {:?}", third.errors);
         assert!(third.errors[0].message.contains(second.operation_id.as_deref().unwrap()), "{kind}");
     }
+}
+
+/// The contact id a recorded state points at.
+fn contact_of(state: &Value) -> Option<i64> {
+    state["contact_id"].as_str().map(|c| c.parse().unwrap())
 }
 
 /// When the very last audit write (the `Completed` event) fails, the report still says

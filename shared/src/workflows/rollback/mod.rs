@@ -10,9 +10,10 @@
 //!
 //! The rollback is an audited operation of its own (workflow `rollback`, linked to the
 //! original through `parent_operation_id`), with a snapshot of each item's current state
-//! before it is touched. Each restore is recorded as soon as it is made, before the next
-//! item is touched, so a rollback cut short (a crash, a Lambda timeout) leaves a record of
-//! exactly what it put back.
+//! before it is touched. Items are read and restored with the forward runs' bounded
+//! concurrency (`restore_items`); each restore's intent is recorded before it is sent and
+//! its result after, so a rollback cut short (a crash, a Lambda timeout) leaves a record of
+//! what it put back, and at most the window in flight to be read again by the next one.
 //!
 //! A rollback that completed without a failed item is final: rolling the operation back
 //! again is refused, naming that rollback, because by then the items belong to people
@@ -31,7 +32,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing::Instrument;
 
 use crate::domain::{
@@ -39,9 +40,13 @@ use crate::domain::{
     OperationRecord, Workflow,
 };
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::restore::{Restorable, RestoreRegistry, Reversibility, Verdict};
+use crate::operation::restore::{Restorable, RestoreRegistry, Reversibility};
 use crate::operation::{self, LeaseOptions};
 use crate::ports::{AuditStore, Psa};
+
+mod restore_items;
+
+use restore_items::Planned;
 
 pub const WORKFLOW: Workflow = Workflow::Rollback;
 
@@ -180,7 +185,9 @@ pub async fn rollback(deps: &RollbackDeps<'_>, request: RollbackRequest) -> Roll
     let payload = serde_json::to_value(&request).unwrap_or_default();
     let span = tracing::info_span!("rollback", rolled_back = %target, dry_run = request.dry_run);
     let run = async {
-        match run(deps, &request, &target).await {
+        // Boxed: the lease, the judging and the bounded restores make a large future, and
+        // callers on a small stack (a test thread, a Lambda handler) must not carry it.
+        match Box::pin(run(deps, &request, &target)).await {
             Ok(report) => report,
             Err(error) => RollbackReport::refused(&target, request.dry_run, &error),
         }
@@ -251,7 +258,7 @@ fn changed_items(
 }
 
 /// An item an earlier, unfinished rollback of the same operation put back.
-struct EarlierRestore {
+pub(super) struct EarlierRestore {
     rollback_id: String,
     at: chrono::DateTime<chrono::Utc>,
 }
@@ -314,15 +321,6 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
     operation::with_lease(deps.audit, LeaseOptions::default(), lease, &operation_id, request.break_lease, work).await?
 }
 
-/// One item: what it is, what was found, and what the rollback does with it.
-struct Planned {
-    item: Box<dyn Restorable>,
-    current: Option<Value>,
-    action: RollbackAction,
-    label: String,
-    message: Option<String>,
-}
-
 async fn roll_back(
     deps: &RollbackDeps<'_>,
     request: &RollbackRequest,
@@ -343,19 +341,16 @@ async fn roll_back(
         ));
     }
     // Read every item's current state first: the plan, and the rollback's own snapshot.
-    let mut plan = Vec::with_capacity(items.len());
-    for item in items {
-        match judge(deps.psa, item, &earlier).await {
-            Ok(planned) => plan.push(planned),
-            Err(error) => return Ok(stop(deps, report, error.into(), "nothing was restored").await),
-        }
-    }
+    let plan = match restore_items::judge_all(deps.psa, items, &earlier).await {
+        Ok(plan) => plan,
+        Err(error) => return Ok(stop(deps, report, error.into(), "nothing was restored").await),
+    };
     if !request.dry_run
         && let Err(error) = start(deps, operation_id, target, &plan, request.break_lease).await
     {
         return Ok(stop(deps, report, error.into(), "nothing was restored").await);
     }
-    let stopped = restore_all(deps, request.dry_run, operation_id, plan, &mut report).await;
+    let stopped = restore_items::restore_all(deps, request.dry_run, operation_id, plan, &mut report).await;
     if let Some(error) = stopped {
         let not_attempted = report.statistics.not_attempted;
         return Ok(stop(deps, report, error, &format!("{not_attempted} item(s) were not attempted")).await);
@@ -417,40 +412,6 @@ fn opening_report(
     report
 }
 
-/// Read one item and decide what to do with it, given what earlier rollbacks restored.
-async fn judge(
-    psa: &dyn Psa,
-    item: Box<dyn Restorable>,
-    earlier: &HashMap<(ItemKind, String), EarlierRestore>,
-) -> Result<Planned, crate::error::PsaError> {
-    let judgement = item.judge(psa).await?;
-    let mut action = match judgement.verdict {
-        Verdict::Restore => RollbackAction::Restored,
-        Verdict::AlreadyRestored => RollbackAction::AlreadyRestored,
-        Verdict::Conflict => RollbackAction::Conflict,
-    };
-    let mut message = judgement.message;
-    if let Some(earlier) = earlier.get(&(item.kind(), item.id().to_string())) {
-        let when = domain::iso8601(earlier.at);
-        match action {
-            // Put back by the earlier rollback, and since then back to what the operation
-            // left: someone changed it again, and that change is theirs to keep.
-            RollbackAction::Restored => {
-                action = RollbackAction::Conflict;
-                message = Some(format!(
-                    "restored by rollback {} at {when} and changed again since; left alone",
-                    earlier.rollback_id
-                ));
-            }
-            RollbackAction::AlreadyRestored => {
-                message = Some(format!("restored by rollback {} at {when}", earlier.rollback_id));
-            }
-            _ => {}
-        }
-    }
-    Ok(Planned { item, current: judgement.current, action, label: judgement.current_label, message })
-}
-
 /// The rollback's own snapshot of every item, then `started`.
 async fn start(
     deps: &RollbackDeps<'_>,
@@ -472,76 +433,6 @@ async fn start(
     let to_restore = plan.iter().filter(|p| p.action == RollbackAction::Restored).count();
     let detail = json!({ "rolled_back_operation_id": target, "to_restore": to_restore, "lease_broken": lease_broken });
     recorder.event(OperationEventKind::Started, detail).await
-}
-
-/// Restore item by item; each restore is recorded before the next item is touched, so
-/// whenever the rollback is cut short the trail says exactly what it put back. Returns
-/// why it stopped early, if it did.
-async fn restore_all(
-    deps: &RollbackDeps<'_>,
-    dry_run: bool,
-    operation_id: &str,
-    plan: Vec<Planned>,
-    report: &mut RollbackReport,
-) -> Option<OfframpError> {
-    let mut stopped: Option<OfframpError> = None;
-    for Planned { item, current, mut action, label, mut message } in plan {
-        if stopped.is_some() {
-            action = RollbackAction::NotAttempted;
-            message = Some("not attempted: the rollback stopped before this item".into());
-        } else if action == RollbackAction::Restored
-            && !dry_run
-            && let Some(now) = &current
-        {
-            let record = match item.restore(deps.psa, now).await {
-                Ok(after) => change(operation_id, item.as_ref(), now.clone(), Some(after), None),
-                Err(error) => {
-                    action = RollbackAction::Failed;
-                    message = Some(format!("Unable to restore: {error}"));
-                    report.errors.push(RollbackError {
-                        code: error.write_failure_code(item.update_failed_code()),
-                        message: format!("{} {}: {error}", item.kind(), item.id()),
-                        item_id: Some(item.id().to_string()),
-                    });
-                    change(operation_id, item.as_ref(), now.clone(), None, Some(&error))
-                }
-            };
-            if let Err(error) = deps.audit.put_changes(std::slice::from_ref(&record)).await {
-                stopped = Some(error.into());
-            }
-        }
-        tally(report, item.as_ref(), action, label, message);
-    }
-    stopped
-}
-
-fn tally(
-    report: &mut RollbackReport,
-    item: &dyn Restorable,
-    action: RollbackAction,
-    current: String,
-    mut message: Option<String>,
-) {
-    let s = &mut report.statistics;
-    match action {
-        RollbackAction::Restored => s.restored += 1,
-        RollbackAction::AlreadyRestored => s.already_restored += 1,
-        RollbackAction::Conflict => s.conflicts += 1,
-        RollbackAction::Failed => s.errors += 1,
-        RollbackAction::NotAttempted => s.not_attempted += 1,
-    }
-    if action == RollbackAction::Conflict && message.is_none() {
-        message = Some("changed since the operation; left alone".into());
-    }
-    report.items.push(RollbackItem {
-        item_type: item.kind(),
-        item_id: item.id().to_string(),
-        item_name: item.name().to_string(),
-        action,
-        current,
-        restore_to: item.restore_to(),
-        message,
-    });
 }
 
 /// Record the end and finish the report.
@@ -598,26 +489,4 @@ async fn stop(deps: &RollbackDeps<'_>, mut report: RollbackReport, error: Offram
     // Best effort: when the trail itself is what failed, this may fail too.
     let _ = deps.audit.append_event(&OperationEvent::new(&operation_id, OperationEventKind::Failed, detail)).await;
     report
-}
-
-fn change(
-    operation_id: &str,
-    item: &dyn Restorable,
-    before: Value,
-    after: Option<Value>,
-    error: Option<&crate::error::PsaError>,
-) -> ItemChange {
-    ItemChange {
-        operation_id: operation_id.to_string(),
-        change_id: uuid::Uuid::now_v7().to_string(),
-        item_type: item.kind(),
-        item_id: item.id().to_string(),
-        item_name: item.name().to_string(),
-        outcome: if error.is_some() { ItemOutcome::Failed } else { ItemOutcome::Changed },
-        before,
-        after,
-        error_code: error.map(|e| e.write_failure_code(item.update_failed_code()).as_str().to_string()),
-        error_message: error.map(|e| e.to_string()),
-        at: domain::now(),
-    }
 }

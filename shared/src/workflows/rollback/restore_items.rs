@@ -1,0 +1,249 @@
+//! Reading and restoring a rollback's items with the forward runs' bounded concurrency:
+//! every item read first (the plan, and the rollback's own snapshot), then the restores
+//! through the engine's bounded apply, which records each restore's intent before it is
+//! sent (so a rollback cut short leaves only its window in flight uncertain) and its
+//! change record after. Items of one kind go together, kinds one after the other, in the
+//! order `changed_items` gives (related records before the contacts they pointed at).
+
+use std::collections::HashMap;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use super::{EarlierRestore, RollbackAction, RollbackDeps, RollbackError, RollbackItem, RollbackReport};
+use crate::domain::{self, ItemChange, ItemKind, ItemOutcome};
+use crate::error::{OfframpError, PsaError};
+use crate::operation::records::CHANGE_BATCH;
+use crate::operation::restore::{Restorable, Verdict};
+use crate::operation::{Applied, ChangeBatch, UnitRecords, UnitStep, apply_units};
+use crate::ports::{NoProgress, Psa};
+
+/// Items read or restored at once: the forward runs' default (the HTTP layer also caps
+/// and rate-limits every vendor).
+pub const ROLLBACK_CONCURRENCY: usize = 8;
+
+/// One item: what it is, what was found, and what the rollback does with it.
+pub(super) struct Planned {
+    pub item: Box<dyn Restorable>,
+    pub current: Option<Value>,
+    pub action: RollbackAction,
+    pub label: String,
+    pub message: Option<String>,
+}
+
+/// Read every item, `ROLLBACK_CONCURRENCY` at a time, in order; the first read that fails
+/// stops the plan.
+pub(super) async fn judge_all(
+    psa: &dyn Psa,
+    items: Vec<Box<dyn Restorable>>,
+    earlier: &HashMap<(ItemKind, String), EarlierRestore>,
+) -> Result<Vec<Planned>, PsaError> {
+    let mut judged = futures::stream::iter(items).map(|item| judge(psa, item, earlier)).buffered(ROLLBACK_CONCURRENCY);
+    let mut plan = Vec::new();
+    while let Some(planned) = judged.next().await {
+        plan.push(planned?);
+    }
+    Ok(plan)
+}
+
+/// Read one item and decide what to do with it, given what earlier rollbacks restored.
+async fn judge(
+    psa: &dyn Psa,
+    item: Box<dyn Restorable>,
+    earlier: &HashMap<(ItemKind, String), EarlierRestore>,
+) -> Result<Planned, crate::error::PsaError> {
+    let judgement = item.judge(psa).await?;
+    let mut action = match judgement.verdict {
+        Verdict::Restore => RollbackAction::Restored,
+        Verdict::AlreadyRestored => RollbackAction::AlreadyRestored,
+        Verdict::Conflict => RollbackAction::Conflict,
+    };
+    let mut message = judgement.message;
+    if let Some(earlier) = earlier.get(&(item.kind(), item.id().to_string())) {
+        let when = domain::iso8601(earlier.at);
+        match action {
+            // Put back by the earlier rollback, and since then back to what the operation
+            // left: someone changed it again, and that change is theirs to keep.
+            RollbackAction::Restored => {
+                action = RollbackAction::Conflict;
+                message = Some(format!(
+                    "restored by rollback {} at {when} and changed again since; left alone",
+                    earlier.rollback_id
+                ));
+            }
+            RollbackAction::AlreadyRestored => {
+                message = Some(format!("restored by rollback {} at {when}", earlier.rollback_id));
+            }
+            _ => {}
+        }
+    }
+    Ok(Planned { item, current: judgement.current, action, label: judgement.current_label, message })
+}
+
+/// What became of one restore.
+struct Restore {
+    index: usize,
+    action: RollbackAction,
+    message: Option<String>,
+    error: Option<RollbackError>,
+    record: ItemChange,
+}
+
+/// Restore what the plan says to, kind by kind, each kind with bounded concurrency; then
+/// tally every item in plan order. Returns why the rollback stopped early, if it did.
+pub(super) async fn restore_all(
+    deps: &RollbackDeps<'_>,
+    dry_run: bool,
+    operation_id: &str,
+    plan: Vec<Planned>,
+    report: &mut RollbackReport,
+) -> Option<OfframpError> {
+    let mut done: Vec<Option<Restore>> = plan.iter().map(|_| None).collect();
+    let mut stopped = None;
+    for group in groups(&plan, dry_run) {
+        let applied = restore_group(deps, operation_id, &plan, group).await;
+        for restore in applied.results {
+            let index = restore.index;
+            done[index] = Some(restore);
+        }
+        if let Some(error) = applied.stopped {
+            stopped = Some(error);
+            break;
+        }
+    }
+    for (planned, restore) in plan.into_iter().zip(done) {
+        let (action, message) = match restore {
+            Some(restore) => {
+                report.errors.extend(restore.error);
+                (restore.action, restore.message)
+            }
+            None if to_restore(&planned, dry_run) => {
+                (RollbackAction::NotAttempted, Some("not attempted: the rollback stopped before this item".into()))
+            }
+            None => (planned.action, planned.message),
+        };
+        tally(report, planned.item.as_ref(), action, planned.label, message);
+    }
+    stopped
+}
+
+fn to_restore(planned: &Planned, dry_run: bool) -> bool {
+    !dry_run && planned.action == RollbackAction::Restored && planned.current.is_some()
+}
+
+/// The indexes of the items to restore, in runs of one kind.
+fn groups(plan: &[Planned], dry_run: bool) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut kind = None;
+    for (index, planned) in plan.iter().enumerate().filter(|(_, p)| to_restore(p, dry_run)) {
+        if kind != Some(planned.item.kind()) || groups.is_empty() {
+            groups.push(Vec::new());
+            kind = Some(planned.item.kind());
+        }
+        groups.last_mut().expect("a group was pushed").push(index);
+    }
+    groups
+}
+
+async fn restore_group(
+    deps: &RollbackDeps<'_>,
+    operation_id: &str,
+    plan: &[Planned],
+    group: Vec<usize>,
+) -> Applied<Restore> {
+    let mut changes = ChangeBatch::new(deps.audit, CHANGE_BATCH);
+    let records = UnitRecords {
+        intent: |index: &usize| {
+            let item = plan[*index].item.as_ref();
+            Some(ItemChange::intent(operation_id, item.kind(), item.id(), item.name()))
+        },
+        change: |restore: &Restore| restore.record.clone(),
+    };
+    let units = group.into_iter().map(|index| vec![index]).collect();
+    let apply = |unit: Vec<usize>| async move {
+        let mut steps = Vec::with_capacity(unit.len());
+        for index in unit {
+            steps.push(restore_one(deps.psa, operation_id, &plan[index], index).await);
+        }
+        steps
+    };
+    apply_units(units, ROLLBACK_CONCURRENCY, &mut changes, &NoProgress, records, apply).await
+}
+
+async fn restore_one(psa: &dyn Psa, operation_id: &str, planned: &Planned, index: usize) -> UnitStep<Restore> {
+    let item = planned.item.as_ref();
+    let now = planned.current.clone().unwrap_or_default();
+    match item.restore(psa, &now).await {
+        Ok(after) => UnitStep::Done(Restore {
+            index,
+            action: RollbackAction::Restored,
+            message: planned.message.clone(),
+            error: None,
+            record: change(operation_id, item, now, Some(after), None),
+        }),
+        // The vendor's budget is spent: stop cleanly; the next rollback skips what this did.
+        Err(error @ PsaError::BudgetExhausted { .. }) => UnitStep::Halted(error),
+        Err(error) => UnitStep::Done(Restore {
+            index,
+            action: RollbackAction::Failed,
+            message: Some(format!("Unable to restore: {error}")),
+            error: Some(RollbackError {
+                code: error.write_failure_code(item.update_failed_code()),
+                message: format!("{} {}: {error}", item.kind(), item.id()),
+                item_id: Some(item.id().to_string()),
+            }),
+            record: change(operation_id, item, now, None, Some(&error)),
+        }),
+    }
+}
+
+fn tally(
+    report: &mut RollbackReport,
+    item: &dyn Restorable,
+    action: RollbackAction,
+    current: String,
+    mut message: Option<String>,
+) {
+    let s = &mut report.statistics;
+    match action {
+        RollbackAction::Restored => s.restored += 1,
+        RollbackAction::AlreadyRestored => s.already_restored += 1,
+        RollbackAction::Conflict => s.conflicts += 1,
+        RollbackAction::Failed => s.errors += 1,
+        RollbackAction::NotAttempted => s.not_attempted += 1,
+    }
+    if action == RollbackAction::Conflict && message.is_none() {
+        message = Some("changed since the operation; left alone".into());
+    }
+    report.items.push(RollbackItem {
+        item_type: item.kind(),
+        item_id: item.id().to_string(),
+        item_name: item.name().to_string(),
+        action,
+        current,
+        restore_to: item.restore_to(),
+        message,
+    });
+}
+
+fn change(
+    operation_id: &str,
+    item: &dyn Restorable,
+    before: Value,
+    after: Option<Value>,
+    error: Option<&PsaError>,
+) -> ItemChange {
+    ItemChange {
+        operation_id: operation_id.to_string(),
+        change_id: uuid::Uuid::now_v7().to_string(),
+        item_type: item.kind(),
+        item_id: item.id().to_string(),
+        item_name: item.name().to_string(),
+        outcome: if error.is_some() { ItemOutcome::Failed } else { ItemOutcome::Changed },
+        before,
+        after,
+        error_code: error.map(|e| e.write_failure_code(item.update_failed_code()).as_str().to_string()),
+        error_message: error.map(|e| e.to_string()),
+        at: domain::now(),
+    }
+}
