@@ -46,7 +46,13 @@ where
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
         LogFormat::Json => Box::new(
-            builder.json().with_current_span(false).with_span_list(true).flatten_event(true).with_target(false).finish(),
+            builder
+                .json()
+                .with_current_span(false)
+                .with_span_list(true)
+                .flatten_event(true)
+                .with_target(false)
+                .finish(),
         ),
         LogFormat::Text => Box::new(builder.with_target(false).compact().finish()),
     }
