@@ -22,5 +22,6 @@ mod lambda_events;
 mod lambda_watch;
 mod notifiers;
 mod psa_parity;
+mod secret_leaks;
 mod secret_stores;
 mod test_files;
