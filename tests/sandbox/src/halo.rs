@@ -101,6 +101,8 @@ pub struct HaloSim {
     scopes_requested: Mutex<Vec<String>>,
     /// Asset ids a successful `POST /api/asset` leaves out of its answer (still updated).
     asset_answer_omits: Mutex<Vec<i64>>,
+    /// Asset ids a successful `POST /api/asset` accepts but does not change (and leaves out).
+    asset_updates_ignored: Mutex<Vec<i64>>,
     token_ttl: Mutex<Duration>,
     tokens_issued: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
@@ -243,6 +245,7 @@ impl HaloSim {
             tokens: Mutex::new(HashMap::new()),
             scopes_requested: Mutex::new(Vec::new()),
             asset_answer_omits: Mutex::new(Vec::new()),
+            asset_updates_ignored: Mutex::new(Vec::new()),
             token_ttl: Mutex::new(token_ttl),
             tokens_issued: AtomicU64::new(0),
             rate_limit: Mutex::new(rate_limit),
@@ -351,6 +354,13 @@ impl HaloSim {
     /// docs/vendors/halopsa.md#unconfirmed-points). An empty list answers every item again.
     pub fn omit_from_asset_answers(&self, ids: &[i64]) {
         *self.asset_answer_omits.lock().unwrap_or_else(|e| e.into_inner()) = ids.to_vec();
+    }
+
+    /// From now on a successful `POST /api/asset` answers 201 but leaves these assets as
+    /// they were, and out of its answer: whether an upsert can skip an element silently is
+    /// UNCONFIRMED. The attempt still counts as an update. An empty list ends it.
+    pub fn ignore_asset_updates(&self, ids: &[i64]) {
+        *self.asset_updates_ignored.lock().unwrap_or_else(|e| e.into_inner()) = ids.to_vec();
     }
 
     fn issue_token(&self, scopes: Vec<String>) -> (String, Duration) {
@@ -947,19 +957,34 @@ fn update_assets(shared: &Shared, body: &Bytes) -> Response {
         Ok(updates) => updates,
         Err(message) => return result_error(&message),
     };
+    let ignored = shared.halo.asset_updates_ignored.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let (result, reached) = shared.halo.with(|d| {
-        apply_updates(&mut d.assets, &d.update_failures, &mut d.update_counts, &updates, "Asset", |id, _, object| {
-            if sent(object, "inactive").is_some_and(|v| !v.is_boolean()) {
-                return Some(format!("Asset {id}: inactive must be true or false"));
-            }
-            if sent(object, "status_id").is_some_and(|v| !v.is_i64()) {
-                return Some(format!("Asset {id}: status_id must be an integer"));
-            }
-            None
-        })
+        let untouched: Vec<(i64, Value)> =
+            ignored.iter().filter_map(|id| d.assets.get(id).map(|a| (*id, a.clone()))).collect();
+        let outcome = apply_updates(
+            &mut d.assets,
+            &d.update_failures,
+            &mut d.update_counts,
+            &updates,
+            "Asset",
+            |id, _, object| {
+                if sent(object, "inactive").is_some_and(|v| !v.is_boolean()) {
+                    return Some(format!("Asset {id}: inactive must be true or false"));
+                }
+                if sent(object, "status_id").is_some_and(|v| !v.is_i64()) {
+                    return Some(format!("Asset {id}: status_id must be an integer"));
+                }
+                None
+            },
+        );
+        if outcome.0.is_ok() {
+            d.assets.extend(untouched);
+        }
+        outcome
     });
     shared.stats().configuration_patches += reached;
-    let omitted = shared.halo.asset_answer_omits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut omitted = shared.halo.asset_answer_omits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    omitted.extend(ignored);
     match result {
         Ok(mut updated) => {
             updated.retain(|asset| !asset["id"].as_i64().is_some_and(|id| omitted.contains(&id)));

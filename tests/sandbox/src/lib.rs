@@ -91,7 +91,8 @@
 //! - `POST /api/asset` with a JSON array of `{"id":N,…}` (integer ids only): atomic — one
 //!   unknown id or injected failure → 400 `{"resultCode":1,"errorMessage"}` and nothing
 //!   changes; success → 201 with the updated assets, except those named by
-//!   [`HaloSim::omit_from_asset_answers`] (updated, but left out of the answer). Creating
+//!   [`HaloSim::omit_from_asset_answers`] (updated, but left out of the answer) and
+//!   [`HaloSim::ignore_asset_updates`] (left unchanged and out of the answer). Creating
 //!   assets is not simulated.
 //! - `GET /api/ClientContract?client_id&pageinate&page_size&page_no` (all contracts without
 //!   `client_id`) → `{…,"contracts"}`; `GET /api/ClientContract/{id}`. Records

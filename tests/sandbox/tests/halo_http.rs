@@ -583,3 +583,18 @@ async fn an_asset_batch_can_answer_without_some_items() {
     let (_, body) = post_assets(&sb, &live, r#"[{"id": 25002, "inactive": false}]"#).await;
     assert_eq!(ids(&json!({"assets": body}), "assets"), [25002]);
 }
+
+/// With [`HaloSim::ignore_asset_updates`] a batch answers 201 but leaves the named asset as
+/// it was and out of the answer: a client must read it back, not count it changed.
+#[tokio::test]
+async fn an_asset_batch_can_skip_an_item_silently() {
+    let sb = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let live = token(&sb).await;
+    sb.halo().ignore_asset_updates(&[25001]);
+    let (status, body) =
+        post_assets(&sb, &live, r#"[{"id": 25001, "inactive": true}, {"id": 25002, "inactive": true}]"#).await;
+    assert_eq!(status, 201);
+    assert_eq!(ids(&json!({"assets": body}), "assets"), [25002]);
+    assert_eq!(sb.halo().asset(25001).unwrap()["inactive"], false, "skipped");
+    assert_eq!(sb.halo().asset(25002).unwrap()["inactive"], true);
+}
