@@ -9,7 +9,7 @@
 //! The secrets hold `+/=&"\` so that every encoded form differs from the raw one.
 //!
 //! The CLI's own process (stdout, stderr at `RUST_LOG=trace`) is covered in
-//! cli/tests/cli_secrets.rs.
+//! cli/tests/cli_secrets.rs, the Lambda binary's own log in lambda_watch.rs.
 
 use std::io::Write;
 use std::path::Path;
@@ -35,7 +35,7 @@ const ITGLUE_KEY: &str = r#"ITG.it"glue\Key+/=&5"#;
 const GRAPH_SECRET: &str = r#"gr"aph\Sec+/=&ret~3"#;
 
 /// Every form a secret may take on its way out and back.
-fn forms(secret: &str) -> Vec<String> {
+pub(crate) fn forms(secret: &str) -> Vec<String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     let json = serde_json::to_string(secret).unwrap();
@@ -53,7 +53,7 @@ fn forms(secret: &str) -> Vec<String> {
 }
 
 /// ConnectWise's Basic token, `base64(company+public:private)`, and its own forms.
-fn basic_token(company: &str, public: &str, private: &str) -> Vec<String> {
+pub(crate) fn basic_token(company: &str, public: &str, private: &str) -> Vec<String> {
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{company}+{public}:{private}"));
     forms(&token).into_iter().chain([format!("{company}+{public}:{private}")]).collect()
 }
