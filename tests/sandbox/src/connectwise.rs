@@ -56,7 +56,12 @@
 //!
 //! Configurations carry `contact: {"id","name"}` when they have one; the configuration
 //! PATCH also takes `replace` on `contact` (`{"id"}` of an existing contact) and `remove` on
-//! `contact` (clears it; UNCONFIRMED). Stats keys: `GET /company/contacts`,
+//! `contact` (clears it; UNCONFIRMED).
+//!
+//! Strictness (docs/vendors/connectwise.md#unconfirmed-points, the reading that catches
+//! client bugs): every PATCH refuses an empty operations array, the configuration PATCH a
+//! path outside [`CONFIGURATION_PATHS`], and every list or count `conditions` naming a field
+//! its entity does not have ([`Entity`]), each with a 400 `InvalidObject`. Stats keys: `GET /company/contacts`,
 //! `PATCH /company/contacts/{id}`, `GET /service/tickets`, `PATCH /service/tickets/{id}`,
 //! `POST /service/tickets`, `POST /service/tickets/{id}/notes` (and the count/by-id variants).
 

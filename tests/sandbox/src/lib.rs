@@ -16,14 +16,17 @@
 //!   `/company/companies/{id}`
 //! - `GET /company/configurations`, `/company/configurations/count`,
 //!   `/company/configurations/statuses`, `/company/configurations/{id}`
-//! - `PATCH /company/configurations/{id}` (JSON-Patch array of `replace` ops)
+//! - `PATCH /company/configurations/{id}` (JSON-Patch array of `replace` ops on `status`,
+//!   `contact`, `name`, `serialNumber`, `tagNumber`, `notes`; `remove` of `contact`). An empty
+//!   array or any other path → 400 `InvalidObject` naming it, and nothing changes.
 //! - `GET /finance/agreements`, `/finance/agreements/count`, `/finance/agreements/{id}`
 //!   (contracts): `{"id","name","type":{"id":1,"name":"Managed Services"},"company":{"id",
 //!   "identifier","name"},"startDate","endDate"|null,"noEndingDateFlag","cancelledFlag",
 //!   "agreementStatus":"Active"|"Expired"|"Cancelled"}`, dates `YYYY-MM-DDT00:00:00Z`
 //!
 //! Lists take `conditions` filters and `page`/`pageSize` (default 25, clamped to 1000) and
-//! answer `Link` headers. Forward-only pagination is not simulated. `[datetime]` literals
+//! answer `Link` headers. A condition on a field the entity does not have → 400
+//! `InvalidObject` naming it (never "no match"); `lastUpdated` reads `_info/lastUpdated`. Forward-only pagination is not simulated. `[datetime]` literals
 //! compare with ISO-8601 strings lexically (`endDate<[2026-11-22T00:00:00Z]`); a null field
 //! matches no ordering comparison.
 //!
