@@ -9,3 +9,4 @@ mod common;
 mod cli_configs;
 mod cli_contacts;
 mod cli_itglue;
+mod cli_secrets;

@@ -7,6 +7,8 @@
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -24,15 +26,34 @@ impl LogFormat {
 /// Install the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(default_level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(false)
-            .with_span_list(true)
-            .flatten_event(true)
-            .with_target(false)
-            .try_init(),
-        LogFormat::Text => builder.with_target(false).compact().try_init(),
-    };
+    let _ = subscriber(filter, format, std::io::stderr).try_init();
+}
+
+/// The subscriber [`init`] installs, at `level` (an `EnvFilter` directive such as `trace`),
+/// writing to `writer`: tests capture exactly what a Lambda or the CLI would log, at any
+/// level, to check that no secret reaches it.
+pub fn capture<W>(level: &str, format: LogFormat, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    subscriber(EnvFilter::new(level), format, writer)
+}
+
+fn subscriber<W>(filter: EnvFilter, format: LogFormat, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match format {
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .with_current_span(false)
+                .with_span_list(true)
+                .flatten_event(true)
+                .with_target(false)
+                .finish(),
+        ),
+        LogFormat::Text => Box::new(builder.with_target(false).compact().finish()),
+    }
 }

@@ -443,7 +443,9 @@ async fn the_client_pages_through_large_lists() {
     let psa = client(&sandbox);
     let configs = psa.list_configurations(LARGE_CLIENT, false).await.unwrap();
     assert_eq!(configs.len(), 2_500);
+    // Sorted first: `dedup` only drops neighbours, so a repeat pages apart would pass unsorted.
     let mut ids: Vec<&str> = configs.iter().map(|c| c.id.as_str()).collect();
+    ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 2_500, "no duplicates across pages");
     // pageSize 1000: 3 pages of configurations, plus the status list.

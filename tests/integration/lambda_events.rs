@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use offramp::entry::deactivate_configs_event;
+use offramp::entry::{Function, deactivate_configs_event, handle};
 use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::connectwise::{assert_seed_shape, source};
 use serde_json::Value;
@@ -17,72 +17,201 @@ async fn services(sandbox: &Sandbox, dir: &tempfile::TempDir) -> offramp::app::S
     offramp::app::build(&source(sandbox, &dir.path().join("audit.sqlite"))).await.expect("services")
 }
 
+/// One handled sample: the handler's answer and the sandbox it ran against.
+struct Run {
+    answer: Value,
+    sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+}
+
+impl Run {
+    /// The report: the answer itself, or for API Gateway the proxy response's JSON body.
+    fn body(&self) -> Value {
+        match self.answer["body"].as_str() {
+            Some(body) => serde_json::from_str(body).expect("the proxy response's body is JSON"),
+            None => self.answer.clone(),
+        }
+    }
+
+    fn error_code(&self) -> &str {
+        self.answer["errors"][0]["code"].as_str().unwrap_or_default()
+    }
+
+    fn contact_active(&self, id: i64) -> Option<bool> {
+        self.sandbox.psa("connectwise").contact_is_active(id)
+    }
+}
+
+fn function_of(folder: &str) -> Function {
+    match folder {
+        "deactivate-configs" => Function::DeactivateConfigs,
+        "deactivate-contacts" => Function::DeactivateContacts,
+        "rollback" => Function::Rollback,
+        "delete-itglue-org" => Function::DeleteItGlueOrg,
+        other => panic!("events/{other}: no Lambda function handles this folder"),
+    }
+}
+
+/// `events/{folder}/{file}` through its function's handler (`offramp::entry::handle`), on a
+/// fresh ConnectWise sandbox with adapters built from settings as the Lambda builds them
+/// (webhook notifier, IT Glue). A rollback sample first gets an operation to undo: the
+/// contact sample `direct-invoke.json`, run the same way.
+async fn handled(folder: &str, file: &str) -> Run {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = source(&sandbox, &dir.path().join("audit.sqlite"));
+    source.set("OFFRAMP_NOTIFIER", "webhook");
+    source.set("OFFRAMP_WEBHOOK_URL", sandbox.webhook_url());
+    source.set("ITGLUE_URL", sandbox.itglue_url());
+    source.set("ITGLUE_API_KEY", offramp_sandbox::ITGLUE_API_KEY);
+    source.set("OFFRAMP_ITGLUE_POLL_SECONDS", "1");
+    let services = offramp::app::build(&source).await.expect("services");
+    let mut event = event_of(folder, file);
+    if folder == "rollback" && event["operation_id"] == "REPLACED-BY-THE-TEST" {
+        let contacts = event_of("deactivate-contacts", "direct-invoke.json");
+        let done = handle(Function::DeactivateContacts, &services, contacts, "lambda:test").await;
+        event["operation_id"] = done["audit_trail"]["operation_id"].clone();
+    }
+    let answer = handle(function_of(folder), &services, event, "lambda:test").await;
+    Run { answer, sandbox, _dir: dir }
+}
+
+type Check = fn(&Run);
+
+/// Every file under `events/`, with what its handler must answer.
+const SAMPLES: &[(&str, &str, Check)] = &[
+    ("deactivate-configs", "api-gateway-retry.json", |r| {
+        assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
+        assert_seed_shape(&r.body());
+        assert_eq!(r.body()["statistics"]["configs_deactivated"], 9);
+        assert_eq!(r.sandbox.stats().patches(), 9);
+    }),
+    ("deactivate-configs", "api-gateway.json", |r| {
+        assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
+        assert_seed_shape(&r.body());
+        assert_eq!(r.body()["dry_run"], true);
+        assert_eq!(r.sandbox.stats().patches(), 0);
+    }),
+    ("deactivate-configs", "direct-invoke.json", |r| {
+        assert_seed_shape(&r.answer);
+        assert_eq!(r.answer["success"], true, "{}", r.answer);
+        assert_eq!(r.answer["statistics"]["configs_deactivated"], 9);
+        assert_eq!(r.sandbox.stats().patches(), 9);
+    }),
+    ("deactivate-configs", "dry-run.json", |r| {
+        assert_seed_shape(&r.answer);
+        assert_eq!(r.answer["dry_run"], true, "{}", r.answer);
+        assert_eq!(r.answer["statistics"]["configs_found"], 12, "include_archived lists the Disposed one");
+        assert_eq!(r.sandbox.stats().patches(), 0);
+    }),
+    ("deactivate-configs", "invalid-input.json", |r| {
+        assert_seed_shape(&r.answer);
+        assert_eq!((r.answer["success"].as_bool(), r.error_code()), (Some(false), "InvalidInput"), "{}", r.answer);
+        assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("dryrun"), "{}", r.answer);
+        assert_eq!(r.sandbox.stats().total(), 0, "nothing read for invalid input");
+    }),
+    ("deactivate-configs", "scheduled-sweep.json", |r| {
+        assert_eq!(r.answer["success"], true, "{}", r.answer);
+        let operations = r.answer["operations"].as_array().unwrap();
+        let mut clients: Vec<&str> = operations.iter().map(|o| o["client_id"].as_str().unwrap()).collect();
+        clients.sort_unstable();
+        assert_eq!(clients, ["250", "270", "410", "411"]);
+        operations.iter().for_each(assert_seed_shape);
+    }),
+    ("deactivate-contacts", "api-gateway.json", |r| {
+        assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
+        assert_eq!(r.body()["deactivation_summary"]["company_id"], 270);
+        assert_eq!(r.body()["dry_run"], true);
+        assert_eq!(r.sandbox.stats().patches(), 0, "a dry run changes nothing");
+    }),
+    ("deactivate-contacts", "direct-invoke.json", |r| {
+        assert_eq!(r.answer["success"], true, "{}", r.answer);
+        assert_eq!(r.answer["deactivation_summary"]["contacts_deactivated"], 4);
+        assert_eq!(r.answer["ticket_id"], "9010");
+        assert_eq!(r.contact_active(5002), Some(false));
+        assert_eq!(r.sandbox.webhook_posts().len(), 1, "notified through the configured webhook");
+    }),
+    ("deactivate-contacts", "dry-run.json", |r| {
+        assert_eq!((r.answer["success"].as_bool(), r.answer["dry_run"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(r.answer["deactivation_summary"]["contacts_deactivated"], 4, "{}", r.answer);
+        assert_eq!(r.contact_active(5002), Some(true));
+    }),
+    ("deactivate-contacts", "invalid-input.json", |r| {
+        assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
+        assert_eq!(r.sandbox.stats().total(), 0);
+    }),
+    ("deactivate-contacts", "missing-confirmation.json", |r| {
+        assert_eq!(r.answer["status"], "confirmation_required", "{}", r.answer);
+        assert_eq!(r.contact_active(5002), Some(true));
+    }),
+    ("deactivate-contacts", "step-functions.json", |r| {
+        assert_eq!(r.answer["success"], true, "{}", r.answer);
+        assert_eq!(r.answer["deactivation_summary"]["contacts_deactivated"], 2);
+    }),
+    ("delete-itglue-org", "api-gateway.json", |r| {
+        assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
+        assert_eq!((r.body()["success"].as_bool(), r.body()["deleted"].as_bool()), (Some(true), Some(false)));
+    }),
+    ("delete-itglue-org", "blocked.json", |r| {
+        assert_eq!(r.error_code(), "DeletionBlocked", "{}", r.answer);
+        assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
+    }),
+    ("delete-itglue-org", "direct-invoke.json", |r| {
+        assert_eq!(r.answer["deleted"], true, "{}", r.answer);
+        assert_eq!(r.answer["org_id"], "9002");
+        assert!(!r.sandbox.itglue().organization_exists(9002));
+    }),
+    ("delete-itglue-org", "dry-run.json", |r| {
+        assert_eq!((r.answer["success"].as_bool(), r.answer["deleted"].as_bool()), (Some(true), Some(false)));
+        assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
+    }),
+    ("delete-itglue-org", "invalid-identifier.json", |r| {
+        assert_eq!(r.error_code(), "InvalidIdentifier", "{}", r.answer);
+    }),
+    ("delete-itglue-org", "missing-confirmation.json", |r| {
+        assert_eq!(r.error_code(), "ConfirmationRequired", "{}", r.answer);
+        assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
+    }),
+    ("delete-itglue-org", "scheduled-cleanup.json", |r| {
+        assert_eq!(r.answer["dry_run"], true, "{}", r.answer);
+        assert!(r.answer["organizations"].as_array().is_some_and(|o| !o.is_empty()), "{}", r.answer);
+        assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
+    }),
+    ("rollback", "direct-invoke.json", |r| {
+        assert_eq!(r.answer["success"], true, "{}", r.answer);
+        assert!(r.answer["rolled_back_operation_id"].is_string());
+        assert_eq!(r.contact_active(5002), Some(true), "restored");
+    }),
+    ("rollback", "dry-run.json", |r| {
+        assert_eq!(r.answer["dry_run"], true, "{}", r.answer);
+        assert_eq!(r.contact_active(5002), Some(false), "a preview restores nothing");
+    }),
+    ("rollback", "invalid-input.json", |r| {
+        assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
+    }),
+];
+
+/// Every file under `events/` goes through its Lambda handler and its answer is checked;
+/// a sample without an expectation here (or an expectation without its file) fails.
 #[tokio::test]
 async fn every_sample_event_is_handled() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events/deactivate-configs");
-    let mut names: Vec<String> =
-        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
-    assert_eq!(
-        names,
-        [
-            "api-gateway-retry.json",
-            "api-gateway.json",
-            "direct-invoke.json",
-            "dry-run.json",
-            "invalid-input.json",
-            "scheduled-sweep.json"
-        ]
-    );
-}
-
-#[tokio::test]
-async fn direct_invoke_deactivates_the_demo_client() {
-    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let services = services(&sandbox, &dir).await;
-    let out = deactivate_configs_event(&services, event("direct-invoke.json"), "lambda:test").await;
-    assert_seed_shape(&out);
-    assert_eq!(out["success"], Value::Bool(true), "{out}");
-    assert_eq!(out["statistics"]["configs_deactivated"], 9);
-    assert_eq!(sandbox.stats().patches(), 9);
-}
-
-#[tokio::test]
-async fn dry_run_event_changes_nothing() {
-    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let services = services(&sandbox, &dir).await;
-    let out = deactivate_configs_event(&services, event("dry-run.json"), "lambda:test").await;
-    assert_seed_shape(&out);
-    assert_eq!(out["dry_run"], Value::Bool(true));
-    assert_eq!(out["statistics"]["configs_found"], 12, "include_archived lists the Disposed one");
-    assert_eq!(sandbox.stats().patches(), 0);
-}
-
-#[tokio::test]
-async fn api_gateway_event_answers_a_proxy_response() {
-    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let services = services(&sandbox, &dir).await;
-    let out = deactivate_configs_event(&services, event("api-gateway.json"), "lambda:test").await;
-    assert_eq!(out["statusCode"], 200, "{out}");
-    let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
-    assert_seed_shape(&body);
-    assert_eq!(body["dry_run"], Value::Bool(true));
-}
-
-#[tokio::test]
-async fn invalid_input_event_is_a_structured_error() {
-    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let services = services(&sandbox, &dir).await;
-    let out = deactivate_configs_event(&services, event("invalid-input.json"), "lambda:test").await;
-    assert_seed_shape(&out);
-    assert_eq!(out["success"], Value::Bool(false));
-    assert_eq!(out["errors"][0]["code"], "InvalidInput");
-    assert!(out["errors"][0]["message"].as_str().unwrap().contains("dryrun"), "{out}");
-    assert_eq!(sandbox.stats().total(), 0);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut on_disk: Vec<(String, String)> = Vec::new();
+    for folder in std::fs::read_dir(&root).unwrap().flatten() {
+        let folder_name = folder.file_name().to_string_lossy().into_owned();
+        for file in std::fs::read_dir(folder.path()).unwrap().flatten() {
+            on_disk.push((folder_name.clone(), file.file_name().to_string_lossy().into_owned()));
+        }
+    }
+    on_disk.sort();
+    let mut expected: Vec<(String, String)> =
+        SAMPLES.iter().map(|(folder, file, _)| (folder.to_string(), file.to_string())).collect();
+    expected.sort();
+    assert_eq!(on_disk, expected, "every sample under events/ needs an expected answer here");
+    for (folder, file, check) in SAMPLES {
+        eprintln!("events/{folder}/{file}");
+        check(&handled(folder, file).await);
+    }
 }
 
 /// The Lambda picks its PSA from `OFFRAMP_PSA`; the nightly sweep works on all three,

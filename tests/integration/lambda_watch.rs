@@ -108,7 +108,8 @@ async fn deactivate_configs_binary_runs_under_cargo_lambda_watch() {
         ("AWS_ACCESS_KEY_ID", "test".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
         ("AWS_REGION", "us-east-1".to_string()),
-        ("RUST_LOG", "info".to_string()),
+        // Everything it can log: the log is grepped for the credentials below.
+        ("RUST_LOG", "trace".to_string()),
     ];
     std::fs::create_dir_all(workspace().join("target")).unwrap();
     let log_path = workspace().join("target/lambda-watch.log");
@@ -200,4 +201,14 @@ async fn deactivate_configs_binary_runs_under_cargo_lambda_watch() {
         .expect("a JSON log line naming the operation");
     let spans = tagged["spans"].to_string();
     assert!(spans.contains("request_id") && spans.contains(operation_id), "{tagged}");
+
+    // At trace level, with the credentials read from Secrets Manager, none of them appears in
+    // the log in any form (raw, base64, percent-encoded, JSON-escaped, the Basic token).
+    let mut secrets = crate::secret_leaks::forms(CW_PRIVATE_KEY);
+    secrets.extend(crate::secret_leaks::forms(CW_PUBLIC_KEY));
+    secrets.extend(crate::secret_leaks::basic_token(CW_COMPANY_ID, CW_PUBLIC_KEY, CW_PRIVATE_KEY));
+    assert!(log.contains("TRACE"), "the function logged at trace level");
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "{secret:?} in the Lambda log (target/lambda-watch.log)");
+    }
 }

@@ -23,5 +23,6 @@ mod lambda_watch;
 mod notifiers;
 mod psa_parity;
 mod resume_from_trail;
+mod secret_leaks;
 mod secret_stores;
 mod test_files;

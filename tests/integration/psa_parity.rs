@@ -455,3 +455,55 @@ async fn transient_faults_are_retried_on_every_psa() {
         }
     }
 }
+
+/// HaloPSA's answer to an asset batch is UNCONFIRMED (docs/vendors/halopsa.md#upserts). An
+/// asset it leaves out is read back, never counted as changed on trust: one the batch did
+/// change is reported changed (and updated once), one it silently skipped is a failure.
+#[tokio::test]
+async fn halo_reads_back_assets_missing_from_a_batch_answer() {
+    let sandbox = sandbox(0).await;
+    let h = PsaHarness::new(&sandbox, PsaKind::Halo);
+    let sim = sim(&sandbox, PsaKind::Halo);
+    sandbox.halo().omit_from_asset_answers(&[25002, 25003]);
+    sandbox.halo().ignore_asset_updates(&[25004]);
+    let report = deactivate_configs(&h.deps(), request("250")).await;
+    assert_eq!(report.statistics.configs_deactivated, 8, "{:?}", report.errors);
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert_eq!(report.errors[0].code, ErrorCode::ConfigUpdateFailed);
+    assert_eq!(report.errors[0].config_id.as_deref(), Some("25004"));
+    assert_eq!(sim.configuration_is_active(25004), Some(true));
+    for id in [25002, 25003] {
+        assert_eq!(sim.configuration_is_active(id), Some(false), "{id}");
+        assert_eq!(sim.update_count(id), 1, "{id}: changed once");
+    }
+    assert_eq!(sandbox.stats().count("GET", "/halo/api/asset/{id}"), 3, "each missing asset read back once");
+}
+
+/// The HaloPSA client asks for the scope it is configured with (`HALO_SCOPE`, default `all`);
+/// a token without `edit:assets` changes nothing and every item is `PermissionDenied`.
+#[tokio::test]
+async fn halo_asks_for_its_scope_and_a_narrow_token_changes_nothing() {
+    use offramp::adapters::halo::{HaloClient, HaloSettings};
+    let sandbox = sandbox(0).await;
+    let h = PsaHarness::new(&sandbox, PsaKind::Halo);
+    let report = deactivate_configs(&h.deps(), request("270")).await;
+    assert!(report.success, "{:?}", report.errors);
+    assert_eq!(sandbox.halo().scopes_requested(), ["all"]);
+
+    let settings =
+        HaloSettings { scope: "read:customers read:assets".into(), ..offramp_tests::psa::halo_settings(&sandbox) };
+    let narrow = PsaHarness::with_client(
+        PsaKind::Halo,
+        Box::new(HaloClient::new(settings, http_settings(PsaKind::Halo)).unwrap()),
+    );
+    let report = deactivate_configs(&narrow.deps(), request("250")).await;
+    assert_eq!(report.statistics.configs_deactivated, 0);
+    assert!(
+        !report.errors.is_empty() && report.errors.iter().all(|e| e.code == ErrorCode::PermissionDenied),
+        "{:?}",
+        report.errors
+    );
+    assert!(report.errors[0].message.contains("edit:assets"), "{}", report.errors[0].message);
+    assert_eq!(sandbox.halo().scopes_requested(), ["all", "read:customers read:assets"]);
+    assert_eq!(sim(&sandbox, PsaKind::Halo).configuration_is_active(25001), Some(true));
+}

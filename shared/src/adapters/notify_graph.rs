@@ -190,6 +190,8 @@ impl GraphMailNotifier {
         let access = body.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()).ok_or_else(|| {
             NotifyError::Connection { message: "Entra token response has no access_token".to_string() }
         })?;
+        // The token is a credential from now on: a refusal may echo it.
+        self.http.redactor().learn(access);
         let kind = body.get("token_type").and_then(Value::as_str).unwrap_or("Bearer");
         // `expires_in` is a number in Entra v2.0; accept a string too (v1.0 sent strings).
         let lifetime = body

@@ -185,29 +185,67 @@ pub enum HttpError {
 }
 
 /// Replaces known secret values in text that is about to be logged or returned.
+///
+/// A secret rarely travels only as itself: it goes out base64-encoded (a Basic header),
+/// percent-encoded (a form body, a query string) and comes back JSON-escaped (a vendor
+/// echoing it in an error body). Each secret is therefore learned with those derived forms.
+/// Clones share what was learned, so a bearer token a client obtains later (OAuth) is
+/// redacted by every holder of the connection's redactor.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
-    secrets: Arc<Vec<String>>,
+    secrets: Arc<std::sync::RwLock<Vec<String>>>,
 }
 
 impl Redactor {
     /// Secrets shorter than 4 characters are ignored: redacting them would mangle ordinary text.
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        let redactor = Self::default();
+        for secret in secrets {
+            redactor.learn(&secret);
+        }
+        redactor
+    }
+
+    /// Also redact `secret` (and its derived forms) from now on: a token obtained at run time.
+    pub fn learn(&self, secret: &str) {
+        if secret.len() < 4 {
+            return;
+        }
+        let mut secrets = self.secrets.write().unwrap_or_else(|e| e.into_inner());
+        for form in derived_forms(secret) {
+            if !secrets.contains(&form) {
+                secrets.push(form);
+            }
+        }
         // Longest first, so a secret that contains another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Self { secrets: Arc::new(secrets) }
     }
 
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for secret in self.secrets.iter() {
+        for secret in self.secrets.read().unwrap_or_else(|e| e.into_inner()).iter() {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), "[REDACTED]");
             }
         }
         out
     }
+}
+
+/// `secret` as it may appear in text: raw, percent-encoded (form style with `+` for a space,
+/// and `%20` style), JSON-escaped (without the quotes), and base64 (standard, URL-safe).
+fn derived_forms(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let percent = form.replace('+', "%20");
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_string();
+    let base64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let base64_url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let mut forms = vec![secret.to_string(), form, percent, json, base64.trim_end_matches('=').to_string(), base64_url];
+    forms.retain(|f| f.len() >= 4);
+    forms.dedup();
+    forms
 }
 
 /// Counters a benchmark or a report can read.
@@ -443,6 +481,22 @@ mod tests {
         let text = "auth pub-key-123:priv-key-SECRET failed for ab";
         let scrubbed = redactor.scrub(text);
         assert_eq!(scrubbed, "auth [REDACTED]:[REDACTED] failed for ab");
+    }
+
+    #[test]
+    fn redactor_knows_the_encoded_forms_and_learns_tokens() {
+        use base64::Engine;
+        let secret = r#"s3cr+t/k=y&"q\"#;
+        let redactor = Redactor::new(vec![secret.to_string()]);
+        let base64 = base64::engine::general_purpose::STANDARD.encode(secret);
+        let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let json = serde_json::to_string(secret).unwrap();
+        for text in [secret.to_string(), base64, form, json] {
+            assert!(!redactor.scrub(&format!("echo {text} end")).contains(&text[1..text.len() - 1]), "{text}");
+        }
+        let shared = redactor.clone();
+        redactor.learn("access-token-123");
+        assert_eq!(shared.scrub("Bearer access-token-123"), "Bearer [REDACTED]");
     }
 
     #[test]

@@ -491,14 +491,16 @@ fn auth_failure(headers: &HeaderMap) -> Option<Response> {
     if !user.eq_ignore_ascii_case(AT_USERNAME) {
         return Some(at_error(StatusCode::INTERNAL_SERVER_ERROR, "Unable to authenticate: the user name is not valid"));
     }
+    // The refusals echo what was presented, as some real APIs do: a client must not let it
+    // reach its logs or reports.
     if code != AT_INTEGRATION_CODE {
         return Some(at_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "Unable to authenticate: the integration code is not valid",
+            &format!("Unable to authenticate: the integration code {code} is not valid"),
         ));
     }
     if secret != AT_SECRET {
-        return Some(at_error(StatusCode::UNAUTHORIZED, "Unauthorized"));
+        return Some(at_error(StatusCode::UNAUTHORIZED, &format!("Unauthorized: secret '{secret}' for user {user}")));
     }
     None
 }

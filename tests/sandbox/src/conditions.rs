@@ -203,9 +203,14 @@ pub fn parse(input: &str) -> Result<Condition, String> {
 }
 
 fn resolve<'a>(record: &'a Value, field: &str) -> Option<&'a Value> {
-    field.split('/').try_fold(record, |value, key| {
+    let found = field.split('/').try_fold(record, |value, key| {
         value.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
-    })
+    });
+    // ConnectWise's `lastUpdated` condition reads the record's `_info/lastUpdated`.
+    match found {
+        None if field.eq_ignore_ascii_case("lastUpdated") => resolve(record, "_info/lastUpdated"),
+        found => found,
+    }
 }
 
 fn like(text: &str, pattern: &str) -> bool {
@@ -232,6 +237,18 @@ fn like(text: &str, pattern: &str) -> bool {
 }
 
 impl Condition {
+    /// Every field the condition names, in order.
+    pub fn fields(&self) -> Vec<&str> {
+        match self {
+            Condition::Compare { field, .. } => vec![field.as_str()],
+            Condition::And(a, b) | Condition::Or(a, b) => {
+                let mut fields = a.fields();
+                fields.extend(b.fields());
+                fields
+            }
+        }
+    }
+
     pub fn matches(&self, record: &Value) -> bool {
         match self {
             Condition::And(a, b) => a.matches(record) && b.matches(record),

@@ -56,7 +56,12 @@
 //!
 //! Configurations carry `contact: {"id","name"}` when they have one; the configuration
 //! PATCH also takes `replace` on `contact` (`{"id"}` of an existing contact) and `remove` on
-//! `contact` (clears it; UNCONFIRMED). Stats keys: `GET /company/contacts`,
+//! `contact` (clears it; UNCONFIRMED).
+//!
+//! Strictness (docs/vendors/connectwise.md#unconfirmed-points, the reading that catches
+//! client bugs): every PATCH refuses an empty operations array, the configuration PATCH a
+//! path outside [`CONFIGURATION_PATHS`], and every list or count `conditions` naming a field
+//! its entity does not have ([`Entity`]), each with a 400 `InvalidObject`. Stats keys: `GET /company/contacts`,
 //! `PATCH /company/contacts/{id}`, `GET /service/tickets`, `PATCH /service/tickets/{id}`,
 //! `POST /service/tickets`, `POST /service/tickets/{id}/notes` (and the count/by-id variants).
 
@@ -319,7 +324,9 @@ pub(crate) fn cw_error(status: StatusCode, code: &str, message: &str) -> Respons
         .into_response()
 }
 
-/// The 401 to answer, if the request's credentials are not the sandbox's.
+/// The 401 to answer, if the request's credentials are not the sandbox's. Like some real
+/// APIs, the refusal echoes what was presented (the header and the decoded
+/// `company+public:private`), so tests can see whether a client lets it reach its logs.
 fn auth_failure(headers: &HeaderMap) -> Option<Response> {
     let expected = format!(
         "Basic {}",
@@ -327,11 +334,20 @@ fn auth_failure(headers: &HeaderMap) -> Option<Response> {
     );
     let authorization = headers.get("authorization").and_then(|h| h.to_str().ok());
     if authorization != Some(expected.as_str()) {
-        return Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "UserNotAuthenticated"));
+        let presented = authorization.unwrap_or_default();
+        let decoded = presented
+            .strip_prefix("Basic ")
+            .and_then(|token| base64::engine::general_purpose::STANDARD.decode(token.trim()).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
+        let message = format!("UserNotAuthenticated: '{decoded}' (Authorization: {presented}) was refused");
+        return Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", &message));
     }
     match headers.get("clientid").and_then(|h| h.to_str().ok()) {
         None => Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "A clientId header is required")),
-        Some(id) if id != CW_CLIENT_ID => Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", "Unknown clientId")),
+        Some(id) if id != CW_CLIENT_ID => {
+            Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", &format!("Unknown clientId {id}")))
+        }
         Some(_) => None,
     }
 }
@@ -356,16 +372,16 @@ pub(crate) fn route(
         ("GET", ["company", "companies"]) => {
             shared.record_route(method, "/company/companies");
             let records = cw.with(|d| d.companies.values().cloned().collect::<Vec<_>>());
-            list(records, &query, uri, host)
+            list(records, &query, &COMPANIES, uri, host)
         }
         ("GET", ["company", "companies", "count"]) => {
             shared.record_route(method, "/company/companies/count");
             let records = cw.with(|d| d.companies.values().cloned().collect::<Vec<_>>());
-            count(records, &query)
+            count(records, &query, &COMPANIES)
         }
         ("GET", ["company", "companies", "statuses"]) => {
             shared.record_route(method, "/company/companies/statuses");
-            list(cw.with(|d| d.company_statuses.clone()), &query, uri, host)
+            list(cw.with(|d| d.company_statuses.clone()), &query, &COMPANY_STATUSES, uri, host)
         }
         ("GET", ["company", "companies", id]) => {
             shared.record_route(method, "/company/companies/{id}");
@@ -377,12 +393,12 @@ pub(crate) fn route(
         ("GET", ["finance", "agreements"]) => {
             shared.record_route(method, "/finance/agreements");
             let records = cw.with(|d| d.agreements.values().cloned().collect::<Vec<_>>());
-            list(records, &query, uri, host)
+            list(records, &query, &AGREEMENTS, uri, host)
         }
         ("GET", ["finance", "agreements", "count"]) => {
             shared.record_route(method, "/finance/agreements/count");
             let records = cw.with(|d| d.agreements.values().cloned().collect::<Vec<_>>());
-            count(records, &query)
+            count(records, &query, &AGREEMENTS)
         }
         ("GET", ["finance", "agreements", id]) => {
             shared.record_route(method, "/finance/agreements/{id}");
@@ -394,16 +410,16 @@ pub(crate) fn route(
         ("GET", ["company", "configurations"]) => {
             shared.record_route(method, "/company/configurations");
             let records = cw.with(|d| d.configs.values().cloned().collect::<Vec<_>>());
-            list(records, &query, uri, host)
+            list(records, &query, &CONFIGURATIONS, uri, host)
         }
         ("GET", ["company", "configurations", "count"]) => {
             shared.record_route(method, "/company/configurations/count");
             let records = cw.with(|d| d.configs.values().cloned().collect::<Vec<_>>());
-            count(records, &query)
+            count(records, &query, &CONFIGURATIONS)
         }
         ("GET", ["company", "configurations", "statuses"]) => {
             shared.record_route(method, "/company/configurations/statuses");
-            list(cw.with(|d| d.config_statuses.clone()), &query, uri, host)
+            list(cw.with(|d| d.config_statuses.clone()), &query, &CONFIGURATION_STATUSES, uri, host)
         }
         ("GET", ["company", "configurations", id]) => {
             shared.record_route(method, "/company/configurations/{id}");
@@ -422,12 +438,12 @@ pub(crate) fn route(
         ("GET", ["company", "contacts"]) => {
             shared.record_route(method, "/company/contacts");
             let records = cw.with(|d| d.contacts.values().cloned().collect::<Vec<_>>());
-            list(records, &query, uri, host)
+            list(records, &query, &CONTACTS, uri, host)
         }
         ("GET", ["company", "contacts", "count"]) => {
             shared.record_route(method, "/company/contacts/count");
             let records = cw.with(|d| d.contacts.values().cloned().collect::<Vec<_>>());
-            count(records, &query)
+            count(records, &query, &CONTACTS)
         }
         ("GET", ["company", "contacts", id]) => {
             shared.record_route(method, "/company/contacts/{id}");
@@ -446,12 +462,12 @@ pub(crate) fn route(
         ("GET", ["service", "tickets"]) => {
             shared.record_route(method, "/service/tickets");
             let records = cw.with(|d| d.tickets.values().cloned().collect::<Vec<_>>());
-            list(records, &query, uri, host)
+            list(records, &query, &TICKETS, uri, host)
         }
         ("GET", ["service", "tickets", "count"]) => {
             shared.record_route(method, "/service/tickets/count");
             let records = cw.with(|d| d.tickets.values().cloned().collect::<Vec<_>>());
-            count(records, &query)
+            count(records, &query, &TICKETS)
         }
         ("POST", ["service", "tickets"]) => {
             shared.record_route(method, "/service/tickets");
@@ -472,7 +488,7 @@ pub(crate) fn route(
         ("GET", ["service", "tickets", id, "notes"]) => {
             shared.record_route(method, "/service/tickets/{id}/notes");
             match id.parse::<i64>().ok().filter(|id| cw.ticket_record(*id).is_some()) {
-                Some(id) => list(cw.ticket_notes(id), &query, uri, host),
+                Some(id) => list(cw.ticket_notes(id), &query, &NOTES, uri, host),
                 None => ticket_not_found(id),
             }
         }
@@ -503,6 +519,11 @@ fn invalid(resource: &str, field: &str, message: &str) -> Response {
 /// The operations of a JSON-Patch body, which must be an array.
 fn patch_ops(body: &Bytes) -> Result<Vec<Value>, Box<Response>> {
     match serde_json::from_slice::<Value>(body) {
+        // An empty patch changes nothing and says nothing: refused, so a client that sends
+        // one (and would count the record as changed) is caught.
+        Ok(Value::Array(ops)) if ops.is_empty() => {
+            Err(Box::new(cw_error(StatusCode::BAD_REQUEST, "InvalidObject", "The patch operations array is empty")))
+        }
         Ok(Value::Array(ops)) => Ok(ops),
         _ => Err(Box::new(cw_error(
             StatusCode::BAD_REQUEST,
@@ -705,7 +726,83 @@ fn add_note(shared: &Shared, ticket_id: i64, body: &Bytes) -> Response {
     })
 }
 
-fn filtered(records: Vec<Value>, query: &HashMap<String, String>) -> Result<Vec<Value>, Box<Response>> {
+/// The fields `conditions` may name on one entity: its own fields, and `{reference}/{id|name|
+/// identifier|lastUpdated|updatedBy}` of its reference objects (`_info` included).
+pub(crate) struct Entity {
+    pub name: &'static str,
+    pub fields: &'static [&'static str],
+    pub references: &'static [&'static str],
+}
+
+const REFERENCE_FIELDS: [&str; 5] = ["id", "name", "identifier", "lastUpdated", "updatedBy"];
+
+impl Entity {
+    fn knows(&self, path: &str) -> bool {
+        let same = |a: &&str, b: &str| a.eq_ignore_ascii_case(b);
+        match path.split_once('/') {
+            None => path.eq_ignore_ascii_case("lastUpdated") || self.fields.iter().any(|f| same(f, path)),
+            Some((reference, field)) => {
+                self.references.iter().any(|r| same(r, reference)) && REFERENCE_FIELDS.iter().any(|f| same(f, field))
+            }
+        }
+    }
+}
+
+const COMPANIES: Entity = Entity {
+    name: "company",
+    fields: &["id", "identifier", "name", "deletedFlag"],
+    references: &["status", "defaultContact", "_info"],
+};
+const COMPANY_STATUSES: Entity =
+    Entity { name: "companyStatus", fields: &["id", "name", "defaultFlag", "inactiveFlag"], references: &[] };
+const CONFIGURATIONS: Entity = Entity {
+    name: "configuration",
+    fields: &["id", "name", "serialNumber", "tagNumber", "activeFlag", "notes"],
+    references: &["type", "company", "status", "contact", "_info"],
+};
+const CONFIGURATION_STATUSES: Entity = Entity {
+    name: "configurationStatus",
+    fields: &["id", "description", "closedFlag", "defaultFlag"],
+    references: &[],
+};
+const AGREEMENTS: Entity = Entity {
+    name: "agreement",
+    fields: &["id", "name", "startDate", "endDate", "noEndingDateFlag", "cancelledFlag", "agreementStatus"],
+    references: &["type", "company", "_info"],
+};
+const CONTACTS: Entity = Entity {
+    name: "contact",
+    fields: &["id", "firstName", "lastName", "inactiveFlag", "defaultFlag", "defaultBillingFlag", "title"],
+    references: &["company", "_info"],
+};
+const TICKETS: Entity = Entity {
+    name: "ticket",
+    fields: &["id", "summary", "closedFlag", "resources"],
+    references: &["company", "board", "status", "contact", "owner", "_info"],
+};
+const NOTES: Entity = Entity {
+    name: "serviceNote",
+    fields: &[
+        "id",
+        "ticketId",
+        "text",
+        "detailDescriptionFlag",
+        "internalAnalysisFlag",
+        "resolutionFlag",
+        "dateCreated",
+        "createdBy",
+    ],
+    references: &["_info"],
+};
+
+/// `records` filtered by the `conditions` parameter. A condition naming a field the entity
+/// does not have is refused (400 `InvalidObject`), not treated as matching nothing: a client
+/// that misspells a field would otherwise read an empty list as "nothing there".
+fn filtered(
+    records: Vec<Value>,
+    query: &HashMap<String, String>,
+    entity: &Entity,
+) -> Result<Vec<Value>, Box<Response>> {
     match query.get("conditions").filter(|c| !c.trim().is_empty()) {
         None => Ok(records),
         Some(text) => {
@@ -716,20 +813,24 @@ fn filtered(records: Vec<Value>, query: &HashMap<String, String>) -> Result<Vec<
                     &format!("conditions could not be parsed: {e}"),
                 ))
             })?;
+            if let Some(unknown) = condition.fields().into_iter().find(|f| !entity.knows(f)) {
+                let message = format!("Unknown field '{unknown}' in conditions");
+                return Err(Box::new(invalid(entity.name, unknown, &message)));
+            }
             Ok(records.into_iter().filter(|r| condition.matches(r)).collect())
         }
     }
 }
 
-fn count(records: Vec<Value>, query: &HashMap<String, String>) -> Response {
-    match filtered(records, query) {
+fn count(records: Vec<Value>, query: &HashMap<String, String>, entity: &Entity) -> Response {
+    match filtered(records, query, entity) {
         Ok(records) => json_response(&json!({ "count": records.len() })),
         Err(response) => *response,
     }
 }
 
-fn list(records: Vec<Value>, query: &HashMap<String, String>, uri: &Uri, host: &str) -> Response {
-    let mut records = match filtered(records, query) {
+fn list(records: Vec<Value>, query: &HashMap<String, String>, entity: &Entity, uri: &Uri, host: &str) -> Response {
+    let mut records = match filtered(records, query, entity) {
         Ok(records) => records,
         Err(response) => return *response,
     };
@@ -766,16 +867,14 @@ fn list(records: Vec<Value>, query: &HashMap<String, String>, uri: &Uri, host: &
     response
 }
 
+/// Configuration fields a PATCH may `replace` (plus `remove` of `contact`); any other path
+/// is refused with 400 `InvalidObject` naming it, not stored as a new field.
+const CONFIGURATION_PATHS: [&str; 6] = ["status", "contact", "name", "serialNumber", "tagNumber", "notes"];
+
 fn patch_configuration(shared: &Shared, id: i64, body: &Bytes) -> Response {
-    let ops = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Array(ops)) => ops,
-        _ => {
-            return cw_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidObject",
-                "The request body must be a JSON array of patch operations",
-            );
-        }
+    let ops = match patch_ops(body) {
+        Ok(ops) => ops,
+        Err(response) => return *response,
     };
     let response = shared.cw.with(|d| {
         if !d.configs.contains_key(&id) {
@@ -809,8 +908,13 @@ fn patch_configuration(shared: &Shared, id: i64, body: &Bytes) -> Response {
                     return (StatusCode::BAD_REQUEST, [("content-type", "application/json")], body.to_string()).into_response();
                 };
                 seed::apply_status(&mut updated, &status);
+            } else if let Some(field) = CONFIGURATION_PATHS.iter().find(|f| f.eq_ignore_ascii_case(path)) {
+                if !op["value"].is_string() {
+                    return invalid("configuration", field, &format!("{field} must be a string"));
+                }
+                updated[*field] = op["value"].clone();
             } else {
-                updated[path] = op["value"].clone();
+                return invalid("configuration", path, &format!("'{path}' is not a field of configuration"));
             }
         }
         d.configs.insert(id, updated.clone());

@@ -95,7 +95,14 @@ struct HaloData {
 /// HaloPSA's data, tokens and rate window, reachable synchronously from tests.
 pub struct HaloSim {
     data: Mutex<HaloData>,
-    tokens: Mutex<HashMap<String, Instant>>,
+    /// Issued tokens: expiry and the scopes granted.
+    tokens: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    /// The `scope` of every token request, oldest first.
+    scopes_requested: Mutex<Vec<String>>,
+    /// Asset ids a successful `POST /api/asset` leaves out of its answer (still updated).
+    asset_answer_omits: Mutex<Vec<i64>>,
+    /// Asset ids a successful `POST /api/asset` accepts but does not change (and leaves out).
+    asset_updates_ignored: Mutex<Vec<i64>>,
     token_ttl: Mutex<Duration>,
     tokens_issued: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
@@ -236,6 +243,9 @@ impl HaloSim {
                 update_counts: HashMap::new(),
             }),
             tokens: Mutex::new(HashMap::new()),
+            scopes_requested: Mutex::new(Vec::new()),
+            asset_answer_omits: Mutex::new(Vec::new()),
+            asset_updates_ignored: Mutex::new(Vec::new()),
             token_ttl: Mutex::new(token_ttl),
             tokens_issued: AtomicU64::new(0),
             rate_limit: Mutex::new(rate_limit),
@@ -329,7 +339,31 @@ impl HaloSim {
         window.len()
     }
 
-    fn issue_token(&self) -> (String, Duration) {
+    /// The `scope` of every token request so far, oldest first.
+    pub fn scopes_requested(&self) -> Vec<String> {
+        self.scopes_requested.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Every access token issued and still known (valid or expired, not revoked).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// From now on a successful `POST /api/asset` applies every element but leaves these
+    /// asset ids out of its answer (HaloPSA's answer to an upsert is UNCONFIRMED,
+    /// docs/vendors/halopsa.md#unconfirmed-points). An empty list answers every item again.
+    pub fn omit_from_asset_answers(&self, ids: &[i64]) {
+        *self.asset_answer_omits.lock().unwrap_or_else(|e| e.into_inner()) = ids.to_vec();
+    }
+
+    /// From now on a successful `POST /api/asset` answers 201 but leaves these assets as
+    /// they were, and out of its answer: whether an upsert can skip an element silently is
+    /// UNCONFIRMED. The attempt still counts as an update. An empty list ends it.
+    pub fn ignore_asset_updates(&self, ids: &[i64]) {
+        *self.asset_updates_ignored.lock().unwrap_or_else(|e| e.into_inner()) = ids.to_vec();
+    }
+
+    fn issue_token(&self, scopes: Vec<String>) -> (String, Duration) {
         let n = self.tokens_issued.fetch_add(1, Ordering::SeqCst);
         let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
         let a = RandomState::new().hash_one((n, nanos));
@@ -338,14 +372,15 @@ impl HaloSim {
         let ttl = *self.token_ttl.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        tokens.retain(|_, expiry| *expiry > now);
-        tokens.insert(token.clone(), now + ttl);
+        tokens.retain(|_, (expiry, _)| *expiry > now);
+        tokens.insert(token.clone(), (now + ttl, scopes));
         (token, ttl)
     }
 
-    fn token_valid(&self, token: &str) -> bool {
+    /// The scopes of a valid token; `None` when it is unknown, revoked or expired.
+    fn token_scopes(&self, token: &str) -> Option<Vec<String>> {
         let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        tokens.get(token).is_some_and(|expiry| *expiry > Instant::now())
+        tokens.get(token).filter(|(expiry, _)| *expiry > Instant::now()).map(|(_, scopes)| scopes.clone())
     }
 }
 
@@ -537,12 +572,8 @@ pub(crate) fn route(
         (_, ["api", ..]) => {}
         _ => return not_found(),
     }
-    let authorized =
-        headers.get("authorization").and_then(|h| h.to_str().ok()).and_then(|h| h.split_once(' ')).is_some_and(
-            |(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && shared.halo.token_valid(token.trim()),
-        );
-    if !authorized {
-        return text_status(StatusCode::UNAUTHORIZED, "Unauthorized");
+    if let Err(refusal) = authorize(shared, method, &segments[1..], headers) {
+        return *refusal;
     }
     match (method.as_str(), &segments[1..]) {
         ("GET", ["client"]) => {
@@ -707,6 +738,40 @@ pub(crate) fn route(
     }
 }
 
+/// The scope a request needs: `read:{area}` to read, `edit:{area}` to write; `all` grants
+/// every one (docs/vendors/halopsa.md#authentication).
+fn needed_scope(method: &Method, segments: &[&str]) -> String {
+    let area = match segments.first().copied().unwrap_or_default() {
+        "asset" => "assets",
+        "tickets" | "actions" => "tickets",
+        "clientcontract" => "contracts",
+        _ => "customers",
+    };
+    let access = if method == Method::GET { "read" } else { "edit" };
+    format!("{access}:{area}")
+}
+
+/// The Bearer token of an API call: valid, and granted the scope the route needs. The
+/// refusals echo the token presented, as some real APIs do.
+fn authorize(shared: &Shared, method: &Method, segments: &[&str], headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let token = headers
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(scopes) = token.and_then(|t| shared.halo.token_scopes(t)) else {
+        let message = format!("Unauthorized: token '{}' is not valid", token.unwrap_or_default());
+        return Err(Box::new(text_status(StatusCode::UNAUTHORIZED, &message)));
+    };
+    let needed = needed_scope(method, segments);
+    if scopes.iter().any(|s| s == "all" || *s == needed) {
+        return Ok(());
+    }
+    let message = format!("The token '{}' does not have the scope {needed}", token.unwrap_or_default());
+    Err(Box::new(exception(StatusCode::FORBIDDEN, &message)))
+}
+
 /// Inactive rows only with `includeinactive=true`; active rows unless `includeactive=false`.
 fn included(record: &Value, query: &HashMap<String, String>) -> bool {
     if record["inactive"].as_bool().unwrap_or(false) {
@@ -758,13 +823,35 @@ fn token(shared: &Shared, query: &HashMap<String, String>, body: &Bytes) -> Resp
     if form.get("client_id").map(String::as_str) != Some(HALO_CLIENT_ID)
         || form.get("client_secret").map(String::as_str) != Some(HALO_CLIENT_SECRET)
     {
-        return json_status(StatusCode::UNAUTHORIZED, &json!({"error": "invalid_client"}));
+        // The refusal echoes the request it refused (the secret in it form-encoded), as
+        // some real APIs do.
+        let description = format!("No client matches the request {}", String::from_utf8_lossy(body));
+        return json_status(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "invalid_client", "error_description": description}),
+        );
     }
     let scope = form.get("scope").filter(|s| !s.trim().is_empty()).cloned().unwrap_or_else(|| "all".to_string());
-    let (access_token, ttl) = shared.halo.issue_token();
+    shared.halo.scopes_requested.lock().unwrap_or_else(|e| e.into_inner()).push(scope.clone());
+    let scopes: Vec<String> = scope.split_whitespace().map(str::to_string).collect();
+    if let Some(unknown) = scopes.iter().find(|s| !known_scope(s)) {
+        return json_status(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "invalid_scope", "error_description": format!("unknown scope {unknown}")}),
+        );
+    }
+    let (access_token, ttl) = shared.halo.issue_token(scopes);
     json_response(&json!({
         "access_token": access_token, "token_type": "Bearer", "expires_in": ttl.as_secs(), "scope": scope,
     }))
+}
+
+/// Scopes the sandbox grants: `all`, and `read:`/`edit:` of the areas it serves.
+fn known_scope(scope: &str) -> bool {
+    scope == "all"
+        || scope.split_once(':').is_some_and(|(access, area)| {
+            matches!(access, "read" | "edit") && matches!(area, "customers" | "assets" | "tickets" | "contracts")
+        })
 }
 
 /// Objects of a POST body, which must be a JSON array (`what`: "assets", "users", …).
@@ -878,20 +965,39 @@ fn update_assets(shared: &Shared, body: &Bytes) -> Response {
         Ok(updates) => updates,
         Err(message) => return result_error(&message),
     };
+    let ignored = shared.halo.asset_updates_ignored.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let (result, reached) = shared.halo.with(|d| {
-        apply_updates(&mut d.assets, &d.update_failures, &mut d.update_counts, &updates, "Asset", |id, _, object| {
-            if sent(object, "inactive").is_some_and(|v| !v.is_boolean()) {
-                return Some(format!("Asset {id}: inactive must be true or false"));
-            }
-            if sent(object, "status_id").is_some_and(|v| !v.is_i64()) {
-                return Some(format!("Asset {id}: status_id must be an integer"));
-            }
-            None
-        })
+        let untouched: Vec<(i64, Value)> =
+            ignored.iter().filter_map(|id| d.assets.get(id).map(|a| (*id, a.clone()))).collect();
+        let outcome = apply_updates(
+            &mut d.assets,
+            &d.update_failures,
+            &mut d.update_counts,
+            &updates,
+            "Asset",
+            |id, _, object| {
+                if sent(object, "inactive").is_some_and(|v| !v.is_boolean()) {
+                    return Some(format!("Asset {id}: inactive must be true or false"));
+                }
+                if sent(object, "status_id").is_some_and(|v| !v.is_i64()) {
+                    return Some(format!("Asset {id}: status_id must be an integer"));
+                }
+                None
+            },
+        );
+        if outcome.0.is_ok() {
+            d.assets.extend(untouched);
+        }
+        outcome
     });
     shared.stats().configuration_patches += reached;
+    let mut omitted = shared.halo.asset_answer_omits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    omitted.extend(ignored);
     match result {
-        Ok(updated) => json_status(StatusCode::CREATED, &Value::Array(updated)),
+        Ok(mut updated) => {
+            updated.retain(|asset| !asset["id"].as_i64().is_some_and(|id| omitted.contains(&id)));
+            json_status(StatusCode::CREATED, &Value::Array(updated))
+        }
         Err(message) => result_error(&message),
     }
 }

@@ -824,7 +824,10 @@ pub(crate) fn route(
     // Missing key → 401, wrong key → 403: the docs name 403 for a wrong key.
     match headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim) {
         None | Some("") => return error(StatusCode::UNAUTHORIZED, "An API key is required (x-api-key header)"),
-        Some(key) if key != ITGLUE_API_KEY => return error(StatusCode::FORBIDDEN, "The API key is not valid"),
+        // The refusal echoes the key presented, as some real APIs do.
+        Some(key) if key != ITGLUE_API_KEY => {
+            return error(StatusCode::FORBIDDEN, &format!("The API key {key} is not valid"));
+        }
         Some(_) => {}
     }
     let trimmed = path.trim_matches('/');

@@ -16,14 +16,17 @@
 //!   `/company/companies/{id}`
 //! - `GET /company/configurations`, `/company/configurations/count`,
 //!   `/company/configurations/statuses`, `/company/configurations/{id}`
-//! - `PATCH /company/configurations/{id}` (JSON-Patch array of `replace` ops)
+//! - `PATCH /company/configurations/{id}` (JSON-Patch array of `replace` ops on `status`,
+//!   `contact`, `name`, `serialNumber`, `tagNumber`, `notes`; `remove` of `contact`). An empty
+//!   array or any other path → 400 `InvalidObject` naming it, and nothing changes.
 //! - `GET /finance/agreements`, `/finance/agreements/count`, `/finance/agreements/{id}`
 //!   (contracts): `{"id","name","type":{"id":1,"name":"Managed Services"},"company":{"id",
 //!   "identifier","name"},"startDate","endDate"|null,"noEndingDateFlag","cancelledFlag",
 //!   "agreementStatus":"Active"|"Expired"|"Cancelled"}`, dates `YYYY-MM-DDT00:00:00Z`
 //!
 //! Lists take `conditions` filters and `page`/`pageSize` (default 25, clamped to 1000) and
-//! answer `Link` headers. Forward-only pagination is not simulated. `[datetime]` literals
+//! answer `Link` headers. A condition on a field the entity does not have → 400
+//! `InvalidObject` naming it (never "no match"); `lastUpdated` reads `_info/lastUpdated`. Forward-only pagination is not simulated. `[datetime]` literals
 //! compare with ISO-8601 strings lexically (`endDate<[2026-11-22T00:00:00Z]`); a null field
 //! matches no ordering comparison.
 //!
@@ -78,7 +81,10 @@
 //!   client → 401 `invalid_client`. Tokens expire after the TTL (default 3600 s) and can be
 //!   revoked ([`Sandbox::revoke_halo_tokens`]).
 //! - Every other `/api/…` call needs `Authorization: Bearer {token}`; else 401 text
-//!   `Unauthorized`.
+//!   `Unauthorized: …`. The token carries the scopes asked for (space-separated; unknown ones
+//!   → 400 `invalid_scope`): `all`, or `read:`/`edit:` + `customers` (client, site, users),
+//!   `assets`, `tickets` (tickets, actions), `contracts`. A GET needs `read:`, a POST `edit:`
+//!   of its area; otherwise 403 `{"ClassName","Message"}` naming the missing scope.
 //! - `GET /api/client/{id}`; `GET /api/client?search&includeinactive&includeactive&toplevel_id`
 //!   → `{"record_count","page_no","page_size","clients"}`
 //! - `GET /api/asset/{id}`; `GET /api/asset?client_id&site_id&assettype_id&search&
@@ -87,7 +93,10 @@
 //!   `pageinate=true`: `page_no` 1-based, `page_size` default 50 clamped to 1..=500.
 //! - `POST /api/asset` with a JSON array of `{"id":N,…}` (integer ids only): atomic — one
 //!   unknown id or injected failure → 400 `{"resultCode":1,"errorMessage"}` and nothing
-//!   changes; success → 201 with the updated assets. Creating assets is not simulated.
+//!   changes; success → 201 with the updated assets, except those named by
+//!   [`HaloSim::omit_from_asset_answers`] (updated, but left out of the answer) and
+//!   [`HaloSim::ignore_asset_updates`] (left unchanged and out of the answer). Creating
+//!   assets is not simulated.
 //! - `GET /api/ClientContract?client_id&pageinate&page_size&page_no` (all contracts without
 //!   `client_id`) → `{…,"contracts"}`; `GET /api/ClientContract/{id}`. Records
 //!   `{"id","client_id","client_name","ref","start_date","end_date"|null,"active"}`, dates
@@ -167,7 +176,15 @@
 //! # Admin API (no auth, never used by production clients), under `/_sandbox/`
 //! `GET stats`, `POST reset-stats`, `POST faults {"fail_next":N,"status":S,"drop_next":N}`,
 //! `POST settings {"latency_ms":N,"rate_limit":N|null,"autotask_hourly_limit":N,
-//! "halo_rate_limit":N|null,"halo_token_ttl_secs":N,"itglue_rate_limit":N|null}`.
+//! "halo_rate_limit":N|null,"halo_token_ttl_secs":N,"itglue_rate_limit":N|null,
+//! "halo_asset_answer_omits":[ids]}`.
+//!
+//! # Refusals echo the credential presented
+//! Some real APIs quote what they refused; the simulators do, so the secret-leak tests can
+//! fail: ConnectWise's 401 names the Basic header and its decoded `company+public:private`,
+//! Autotask's names the secret (401) or integration code (500), HaloPSA's token endpoint
+//! quotes the form body it refused (the secret form-encoded) and its API 401/403 the bearer
+//! token, IT Glue's 403 the key, Entra's AADSTS7000215 the secret and Graph's 401 the token.
 
 mod autotask;
 mod conditions;
@@ -843,6 +860,10 @@ fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Re
             if input.get("itglue_rate_limit").is_some() {
                 let limit = input["itglue_rate_limit"].as_u64().map(|r| r.min(u32::MAX as u64) as u32);
                 shared.itglue.set_rate_limit(limit);
+            }
+            if let Some(ids) = input["halo_asset_answer_omits"].as_array() {
+                let ids: Vec<i64> = ids.iter().filter_map(Value::as_i64).collect();
+                shared.halo.omit_from_asset_answers(&ids);
             }
             if let Some(ttl) = input["halo_token_ttl_secs"].as_u64() {
                 shared.halo.set_token_ttl(Duration::from_secs(ttl));

@@ -303,7 +303,7 @@ pub(crate) fn entra_route(shared: &Shared, method: &Method, path: &str, body: &B
             "invalid_client",
             7000215,
             &format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{GRAPH_CLIENT_ID}'."
+                "Invalid client secret provided ('{secret}'). Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{GRAPH_CLIENT_ID}'."
             ),
         ),
         Some(_) => {
@@ -333,7 +333,7 @@ pub(crate) fn graph_route(shared: &Shared, method: &Method, path: &str, headers:
             return graph_error(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
-                "Lifetime validation failed, the token is expired.",
+                &format!("Lifetime validation failed, the token is expired: {token}"),
             );
         }
         Some(_) => {}

@@ -37,6 +37,9 @@ async fn credentials_and_client_id_are_required() {
     assert_eq!(bad_key.status(), 401);
     let body: Value = bad_key.json().await.unwrap();
     assert_eq!(body["code"], "Unauthorized");
+    // The refusal echoes the header and the credentials decoded from it (`x:y`).
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("Basic eDp5") && message.contains("'x:y'"), "{message}");
     let ok = get(&sb, "/company/companies/250").send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.json::<Value>().await.unwrap()["name"], "Contoso Dental");
@@ -330,7 +333,13 @@ async fn open_tickets_filter_on_closed_flag_and_patches_are_validated_all_or_not
     assert!(body.get("contact").is_none(), "{body}");
     let view = cw.ticket(9001).unwrap();
     assert_eq!((view.contact_id, view.owner_id, view.board_id), (None, Some(12), Some(4)));
-    let (status, _) = status_and_body(send(&sb, reqwest::Method::PATCH, "/service/tickets/999", &json!([]))).await;
+    let (status, _) = status_and_body(send(
+        &sb,
+        reqwest::Method::PATCH,
+        "/service/tickets/999",
+        &json!([{"op": "remove", "path": "contact"}]),
+    ))
+    .await;
     assert_eq!(status, 404);
     assert_eq!(cw.ticket_ids_of(250), [9001, 9002, 9003, 9004, 9005, 9010]);
     assert_eq!(sb.stats().count("PATCH", "/service/tickets/{id}"), 10);
@@ -424,4 +433,95 @@ async fn configurations_carry_a_contact_that_patches_replace_or_remove() {
     assert_eq!(sb.connectwise().configuration_contact(25001), None);
     sb.connectwise().set_configuration_contact(25001, Some(5001));
     assert_eq!(sb.connectwise().configuration_contact(25001), Some(5001));
+}
+
+async fn patch_configuration(sb: &Sandbox, id: i64, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .patch(format!("{}/company/configurations/{id}", sb.connectwise_url()))
+        .header("authorization", auth())
+        .header("clientid", CW_CLIENT_ID)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+/// A PATCH with an unknown path or no operations is refused in ConnectWise's 400 shape and
+/// changes nothing; before, an unknown path was stored as a new field and `[]` answered 200.
+#[tokio::test]
+async fn configuration_patch_refuses_unknown_paths_and_empty_arrays() {
+    let sb = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let before = sb.connectwise().configuration(25001).unwrap();
+    let (status, body) =
+        patch_configuration(&sb, 25001, json!([{"op": "replace", "path": "activeFlg", "value": false}])).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "InvalidObject");
+    assert_eq!(body["errors"][0]["field"], "activeFlg", "{body}");
+    assert_eq!(body["errors"][0]["resource"], "configuration");
+    let (status, body) = patch_configuration(&sb, 25001, json!([])).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "InvalidObject");
+    // A valid operation beside an unknown one: all or nothing.
+    let (status, _) = patch_configuration(
+        &sb,
+        25001,
+        json!([{"op": "replace", "path": "status", "value": {"id": 2}}, {"op": "replace", "path": "colour", "value": "red"}]),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(sb.connectwise().configuration(25001).unwrap(), before, "nothing changed");
+    // The documented writable fields still work.
+    let (status, body) =
+        patch_configuration(&sb, 25001, json!([{"op": "replace", "path": "name", "value": "PC-1"}])).await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("PC-1")), "{body}");
+    // Contacts and tickets refuse an empty patch too.
+    let empty = reqwest::Client::new()
+        .patch(format!("{}/company/contacts/5001", sb.connectwise_url()))
+        .header("authorization", auth())
+        .header("clientid", CW_CLIENT_ID)
+        .json(&json!([]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 400);
+}
+
+/// `conditions` naming a field the entity does not have is a 400 `InvalidObject` naming the
+/// field, on lists and counts, instead of silently matching nothing.
+#[tokio::test]
+async fn conditions_on_an_unknown_field_are_refused() {
+    let sb = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    for (path, condition) in [
+        ("/company/configurations", "company/id=250 and statusName=\"Inactive\""),
+        ("/company/configurations/count", "compnay/id=250"),
+        ("/company/contacts", "company/id=250 and inactive=false"),
+        ("/service/tickets", "company/idx=250"),
+        ("/finance/agreements", "endDat<[2026-01-01T00:00:00Z]"),
+        ("/company/companies", "status/nom=\"Offboarded\""),
+    ] {
+        let response = get(&sb, path).query(&[("conditions", condition)]).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{path} {condition}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "InvalidObject", "{path}: {body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("Unknown field"), "{path}: {body}");
+    }
+    // Known fields, nested references and `lastUpdated` are accepted.
+    for (path, condition) in [
+        ("/company/configurations", "company/id=250 and status/name=\"Active\" and contact/id=5001"),
+        ("/company/contacts", "company/id=250 and inactiveFlag=false and _info/lastUpdated>[2026-01-01T00:00:00Z]"),
+        ("/service/tickets", "company/id=250 and closedFlag=false and lastUpdated>[2026-01-01T00:00:00Z]"),
+    ] {
+        let response = get(&sb, path).query(&[("conditions", condition)]).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path} {condition}");
+    }
+    let tickets: Vec<Value> = get(&sb, "/service/tickets")
+        .query(&[("conditions", "company/id=250 and lastUpdated>[2026-01-01T00:00:00Z]")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!tickets.is_empty(), "lastUpdated reads _info/lastUpdated");
 }

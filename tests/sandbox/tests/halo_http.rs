@@ -79,7 +79,10 @@ async fn authinfo_and_the_client_credentials_token_flow() {
     let bad_secret = [GOOD_FORM[0], GOOD_FORM[1], ("client_secret", "nope"), GOOD_FORM[3]];
     let response = token_response(&sb, Some(HALO_TENANT), &bad_secret).await;
     assert_eq!(response.status(), 401);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"error": "invalid_client"}));
+    let body = response.json::<Value>().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    // The refusal quotes the request it refused, the secret form-encoded in it.
+    assert!(body["error_description"].as_str().unwrap().contains("client_secret=nope"), "{body}");
     for tenant in [None, Some("someoneelse")] {
         let response = token_response(&sb, tenant, &GOOD_FORM).await;
         assert_eq!(response.status(), 400);
@@ -100,9 +103,10 @@ async fn api_calls_need_a_live_bearer_token() {
     let url = format!("{}/api/client/250", sb.halo_url());
     let none = reqwest::get(&url).await.unwrap();
     assert_eq!(none.status(), 401);
-    assert_eq!(none.text().await.unwrap(), "Unauthorized", "plain text, not JSON");
-    let (status, _) = get(&sb, "made-up-token", "/client/250", &[]).await;
-    assert_eq!(status, 401);
+    assert!(none.text().await.unwrap().starts_with("Unauthorized"), "plain text, not JSON");
+    let refused = reqwest::Client::new().get(&url).bearer_auth("made-up-token").send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.text().await.unwrap().contains("'made-up-token'"), "the refusal echoes the token");
 
     let live = token(&sb).await;
     let (status, client) = get(&sb, &live, "/client/250", &[]).await;
@@ -522,4 +526,75 @@ async fn assets_have_no_contact() {
     halo.set_configuration_contact(25001, Some(5002));
     assert_eq!(halo.configuration_contact(25001), None);
     assert!(sb.halo().asset(25001).unwrap().get("contact_id").is_none());
+}
+
+async fn token_with_scope(sb: &Sandbox, scope: &str) -> reqwest::Response {
+    let form = [GOOD_FORM[0], GOOD_FORM[1], GOOD_FORM[2], ("scope", scope)];
+    token_response(sb, Some(HALO_TENANT), &form).await
+}
+
+/// A token carries the scopes asked for: a GET needs `read:`, a POST `edit:` of its area
+/// (`all` grants both); a missing scope is a 403 naming it, and nothing changes.
+#[tokio::test]
+async fn the_token_scope_is_enforced() {
+    let sb = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let response = token_with_scope(&sb, "read:assets read:customers").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "read:assets read:customers");
+    let reader = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(get(&sb, &reader, "/asset/25001", &[]).await.0, 200);
+    assert_eq!(get(&sb, &reader, "/client/250", &[]).await.0, 200);
+    let (status, body) = get(&sb, &reader, "/tickets", &[("client_id", "250")]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["Message"].as_str().unwrap().contains("read:tickets"), "{body}");
+    let (status, body) = post_assets(&sb, &reader, r#"[{"id": 25001, "inactive": true}]"#).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["Message"].as_str().unwrap().contains("edit:assets"), "{body}");
+    assert!(body["Message"].as_str().unwrap().contains(&reader), "the refusal echoes the token");
+    assert_eq!(sb.halo().asset(25001).unwrap()["inactive"], false, "nothing changed");
+
+    let editor: Value = token_with_scope(&sb, "edit:assets").await.json().await.unwrap();
+    let editor = editor["access_token"].as_str().unwrap();
+    assert_eq!(post_assets(&sb, editor, r#"[{"id": 25001, "inactive": true}]"#).await.0, 201);
+    assert_eq!(get(&sb, editor, "/asset/25001", &[]).await.0, 403, "edit does not imply read");
+
+    let unknown = token_with_scope(&sb, "all read:everything").await;
+    assert_eq!(unknown.status(), 400);
+    assert_eq!(unknown.json::<Value>().await.unwrap()["error"], "invalid_scope");
+    assert_eq!(sb.halo().scopes_requested(), ["read:assets read:customers", "edit:assets", "all read:everything"]);
+}
+
+/// With [`HaloSim::omit_from_asset_answers`] an asset batch is applied in full but its answer
+/// leaves the named assets out: the simulator's stand-in for Halo's UNCONFIRMED answer.
+#[tokio::test]
+async fn an_asset_batch_can_answer_without_some_items() {
+    let sb = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let live = token(&sb).await;
+    sb.halo().omit_from_asset_answers(&[25002]);
+    let (status, body) =
+        post_assets(&sb, &live, r#"[{"id": 25001, "inactive": true}, {"id": 25002, "inactive": true}]"#).await;
+    assert_eq!(status, 201);
+    assert_eq!(ids(&json!({"assets": body}), "assets"), [25001], "25002 left out of the answer");
+    assert_eq!(sb.halo().asset(25002).unwrap()["inactive"], true, "but updated");
+    // Also through the admin API, which clears it with an empty list.
+    let admin = reqwest::Client::new().post(format!("{}/_sandbox/settings", sb.base_url()));
+    admin.json(&json!({"halo_asset_answer_omits": []})).send().await.unwrap();
+    let (_, body) = post_assets(&sb, &live, r#"[{"id": 25002, "inactive": false}]"#).await;
+    assert_eq!(ids(&json!({"assets": body}), "assets"), [25002]);
+}
+
+/// With [`HaloSim::ignore_asset_updates`] a batch answers 201 but leaves the named asset as
+/// it was and out of the answer: a client must read it back, not count it changed.
+#[tokio::test]
+async fn an_asset_batch_can_skip_an_item_silently() {
+    let sb = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let live = token(&sb).await;
+    sb.halo().ignore_asset_updates(&[25001]);
+    let (status, body) =
+        post_assets(&sb, &live, r#"[{"id": 25001, "inactive": true}, {"id": 25002, "inactive": true}]"#).await;
+    assert_eq!(status, 201);
+    assert_eq!(ids(&json!({"assets": body}), "assets"), [25002]);
+    assert_eq!(sb.halo().asset(25001).unwrap()["inactive"], false, "skipped");
+    assert_eq!(sb.halo().asset(25002).unwrap()["inactive"], true);
 }

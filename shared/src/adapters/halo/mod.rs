@@ -33,7 +33,8 @@
 //!   is retried element by element, so each asset gets its own result; re-sending
 //!   `inactive: true` to an asset that did change is harmless.
 //! - What a POST answers: an array of the saved objects, one object, or nothing; we read
-//!   whichever comes and otherwise trust the 2xx.
+//!   whichever comes, and read back every asset the answer leaves out (never trusting the
+//!   2xx alone: the workflow then sees the asset as it really is).
 //! - Token lifetime: cached until 60 s before `expires_in`, and fetched again once if an
 //!   API call answers 401 anyway (revoked or clock skew).
 //! - Whether an upsert with an id that does not exist is refused or creates a record:
@@ -91,13 +92,15 @@ impl HaloClient {
         parse::asset(value, &self.settings.archived_status_ids)
     }
 
-    fn after_update(
-        &self,
-        before: &Configuration,
-        saved: Option<&Value>,
-        inactive: bool,
-    ) -> Result<Configuration, PsaError> {
-        parse::asset_after_update(before, saved, inactive, &self.settings.archived_status_ids)
+    /// The asset after an upsert: the saved row when HaloPSA's answer has it, else the asset
+    /// read back. What a POST answers is UNCONFIRMED (docs/vendors/halopsa.md#upserts): an
+    /// asset missing from the answer is never counted as changed on trust.
+    async fn after_update(&self, before: &Configuration, saved: Option<&Value>) -> Result<Configuration, PsaError> {
+        if let Some(row) = saved.filter(|row| row.get("inactive").is_some()) {
+            return self.parse_asset(row);
+        }
+        tracing::debug!(asset = %before.id, "asset missing from HaloPSA's answer: reading it back");
+        self.configuration(&before.id).await?.ok_or_else(|| PsaError::NotFound { what: format!("asset {}", before.id) })
     }
 }
 
@@ -200,7 +203,7 @@ impl Psa for HaloClient {
 
     async fn deactivate_configuration(&self, config: &Configuration) -> Result<Configuration, PsaError> {
         let saved = self.post_inactive(&[config], true).await?;
-        self.after_update(config, saved.get(&numeric_id(&config.id, "asset")?), true)
+        self.after_update(config, saved.get(&numeric_id(&config.id, "asset")?)).await
     }
 
     fn update_batch_size(&self) -> usize {
@@ -217,13 +220,14 @@ impl Psa for HaloClient {
         }
         let refs: Vec<&Configuration> = configs.iter().collect();
         match self.post_inactive(&refs, true).await {
-            Ok(saved) => configs
-                .iter()
-                .map(|c| {
-                    let id = c.id.parse::<i64>().unwrap_or_default();
-                    self.after_update(c, saved.get(&id), true)
-                })
-                .collect(),
+            Ok(saved) => {
+                let mut results = Vec::with_capacity(configs.len());
+                for config in configs {
+                    let id = config.id.parse::<i64>().unwrap_or_default();
+                    results.push(self.after_update(config, saved.get(&id)).await);
+                }
+                results
+            }
             // The batch failed as a whole: find out which asset by sending them one by
             // one. Errors that are not about an asset (auth, budget) would only repeat.
             Err(error @ (PsaError::PermissionDenied { .. } | PsaError::BudgetExhausted { .. })) => {
@@ -262,7 +266,7 @@ impl Psa for HaloClient {
             .ok_or_else(|| PsaError::NotFound { what: format!("asset {config_id}") })?;
         let inactive = status.state != ConfigState::Active;
         let saved = self.post_inactive(&[&current], inactive).await?;
-        self.after_update(&current, saved.get(&numeric_id(config_id, "asset")?), inactive)
+        self.after_update(&current, saved.get(&numeric_id(config_id, "asset")?)).await
     }
 
     async fn check_access(&self) -> Result<(), PsaError> {

@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::client::numeric_id;
 use crate::adapters::vendor_http::{Fields, flag_state, status_of};
-use crate::domain::{Company, ConfigState, Configuration, Contact, Ticket, TicketAssignment};
+use crate::domain::{Company, Configuration, Contact, Ticket, TicketAssignment};
 use crate::error::PsaError;
 
 /// `status_id` values of closed tickets: 9 is "Closed" in a default tenant. UNCONFIRMED
@@ -52,23 +52,6 @@ pub(super) fn asset(value: &Value, archived_status_ids: &[i64]) -> Result<Config
         type_name: f.get("assettype_name").and_then(Value::as_str).map(str::to_string),
         contact_id: None,
     })
-}
-
-/// The asset after an upsert of `inactive`: the saved row when HaloPSA returned it, else
-/// `before` with the state the upsert set.
-pub(super) fn asset_after_update(
-    before: &Configuration,
-    saved: Option<&Value>,
-    inactive: bool,
-    archived_status_ids: &[i64],
-) -> Result<Configuration, PsaError> {
-    match saved {
-        Some(row) if row.get("inactive").is_some() => asset(row, archived_status_ids),
-        _ => {
-            let state = flag_state(!inactive, before.status.state == ConfigState::Archived);
-            Ok(Configuration { status: status_of(state, before.status.id.clone()), ..before.clone() })
-        }
-    }
 }
 
 /// A user (Halo's contact). `client_hint`: the client listed, should a row lack `client_id`.

@@ -72,6 +72,8 @@ impl ClientCredentials {
             .get("access_token")
             .and_then(Value::as_str)
             .ok_or_else(|| PsaError::InvalidResponse { message: "token response has no access_token".into() })?;
+        // The token is a credential from now on: HaloPSA may echo it in a refusal.
+        http.redactor().learn(access);
         let kind = body.text("token_type").unwrap_or_else(|| "Bearer".into());
         let lifetime = Duration::from_secs(body.uint("expires_in").unwrap_or(3600));
         let header = SecretString::new(format!("{kind} {access}"));
