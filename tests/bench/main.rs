@@ -173,6 +173,60 @@ struct Measurement {
     throttled: u64,
     peak_mib: f64,
     deactivated: u64,
+    rollback: Option<RollbackRun>,
+}
+
+/// The rollback of the measured run: `offramp rollback` on the same trail and sandbox.
+struct RollbackRun {
+    wall_s: f64,
+    requests: u64,
+    restored: u64,
+}
+
+impl Psa {
+    /// HaloPSA restores one asset per request: 16,000 would take hours at 300 per 5 minutes.
+    fn rolls_back(self) -> bool {
+        !matches!(self, Psa::Halo)
+    }
+}
+
+fn sandbox_stats(sandbox: &SandboxProcess) -> Value {
+    let base_url = sandbox.ready["base_url"].as_str().unwrap_or_default().to_string();
+    let stats_url = format!("{base_url}/_sandbox/stats");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async { reqwest::get(&stats_url).await?.json().await })
+        .expect("sandbox stats")
+}
+
+/// `offramp` with the PSA's credentials and the bench's audit trail, JSON to `out`.
+fn offramp(bin: &Path, psa: Psa, sandbox: &SandboxProcess, dir: &Path, out: std::fs::File) -> Command {
+    let mut command = Command::new(bin.join("offramp"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(psa.env(&sandbox.ready))
+        .env("OFFRAMP_AUDIT_DB", dir.join("audit.sqlite"))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::null());
+    command
+}
+
+fn measure_rollback(bin: &Path, psa: Psa, sandbox: &SandboxProcess, dir: &Path, operation_id: &str) -> RollbackRun {
+    let before = sandbox_stats(sandbox)["total_requests"].as_u64().unwrap_or(0);
+    let path = dir.join("rollback.json");
+    let mut command = offramp(bin, psa, sandbox, dir, std::fs::File::create(&path).expect("rollback report"));
+    command.args(["rollback", operation_id, "--yes", "--json"]);
+    let start = Instant::now();
+    let (code, _) = run_measured(&mut command);
+    let wall_s = start.elapsed().as_secs_f64();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(code, 0, "{}: offramp rollback exited {code}: {report}", psa.name());
+    let requests = sandbox_stats(sandbox)["total_requests"].as_u64().unwrap_or(0) - before;
+    RollbackRun { wall_s, requests, restored: report["statistics"]["restored"].as_u64().unwrap_or(0) }
 }
 
 fn measure(bin: &Path, psa: Psa) -> Measurement {
@@ -180,31 +234,17 @@ fn measure(bin: &Path, psa: Psa) -> Measurement {
     let dir = tempfile::tempdir().expect("tempdir");
     let report_path = dir.path().join("report.json");
     let report_file = std::fs::File::create(&report_path).expect("report file");
-    let mut command = Command::new(bin.join("offramp"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(psa.env(&sandbox.ready))
-        .env("OFFRAMP_AUDIT_DB", dir.path().join("audit.sqlite"))
-        .args(["configs", "deactivate", "--client-id", "500", "--yes", "--json", "--override-blast-radius"])
-        .stdin(Stdio::null())
-        .stdout(report_file)
-        .stderr(Stdio::null());
+    let mut command = offramp(bin, psa, &sandbox, dir.path(), report_file);
+    command.args(["configs", "deactivate", "--client-id", "500", "--yes", "--json", "--override-blast-radius"]);
     let start = Instant::now();
     let (code, peak_kib) = run_measured(&mut command);
     let wall_s = start.elapsed().as_secs_f64();
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap_or_default()).unwrap_or_default();
     assert_eq!(code, 0, "{}: offramp exited {code}: {report}", psa.name());
-
-    let base_url = sandbox.ready["base_url"].as_str().unwrap_or_default().to_string();
-    let stats_url = format!("{base_url}/_sandbox/stats");
-    let stats: Value = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(async { reqwest::get(&stats_url).await?.json().await })
-        .expect("sandbox stats");
+    let stats = sandbox_stats(&sandbox);
+    let operation_id = report["operation_id"].as_str().unwrap_or_default();
+    let rollback = psa.rolls_back().then(|| measure_rollback(bin, psa, &sandbox, dir.path(), operation_id));
     Measurement {
         psa,
         wall_s,
@@ -212,6 +252,7 @@ fn measure(bin: &Path, psa: Psa) -> Measurement {
         throttled: stats["throttled"].as_u64().unwrap_or(0),
         peak_mib: peak_kib as f64 / 1024.0,
         deactivated: report["statistics"]["configs_deactivated"].as_u64().unwrap_or(0),
+        rollback,
     }
 }
 
@@ -262,9 +303,37 @@ fn main() {
         "target on every PSA: ratio <= {TARGET_RATIO}, peak < {TARGET_PEAK_MIB} MiB, every configuration deactivated: {}",
         if ok { "MET" } else { "MISSED" }
     );
+    report_rollbacks(&runs);
     ok &= report_audit_writes();
     if !ok {
         std::process::exit(1);
+    }
+}
+
+/// Rollback beside the forward run: the same configurations put back, through the same
+/// limits. Reported, not a target of its own.
+fn report_rollbacks(runs: &[Measurement]) {
+    println!();
+    println!(
+        "{:<12} {:>8} {:>13} {:>13} {:>9} {:>9} {:>7}",
+        "rollback", "restored", "forward (s)", "rollback (s)", "requests", "bound (s)", "ratio"
+    );
+    for m in runs {
+        let Some(r) = &m.rollback else {
+            println!("{:<12} not measured: HaloPSA restores one asset per request (hours at its limit)", m.psa.name());
+            continue;
+        };
+        let bound = m.psa.bound_s(r.requests);
+        println!(
+            "{:<12} {:>8} {:>13.2} {:>13.2} {:>9} {:>9.2} {:>7.3}",
+            m.psa.name(),
+            r.restored,
+            m.wall_s,
+            r.wall_s,
+            r.requests,
+            bound,
+            r.wall_s / bound
+        );
     }
 }
 
