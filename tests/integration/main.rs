@@ -24,3 +24,4 @@ mod notifiers;
 mod psa_parity;
 mod secret_stores;
 mod test_files;
+mod write_faults;
