@@ -24,4 +24,5 @@ mod notifiers;
 mod psa_parity;
 mod secret_stores;
 mod test_files;
+mod vendor_limits;
 mod write_faults;
