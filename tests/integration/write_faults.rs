@@ -93,7 +93,7 @@ async fn trail(h: &PsaHarness, operation_id: &str) -> OperationDetail {
 
 /// 27001's update is applied and its connection breaks; 27003's is applied and answered
 /// 504. The HTTP layer repeats these JSON-Patch `replace`/upsert writes (repeating them sets
-/// the same value: docs/reliability.md), so a faulted item is written exactly twice and
+/// the same value: `offramp::http::Retry::Idempotent`), so a faulted item is written exactly twice and
 /// every other item exactly once; HaloPSA sends the three in one batch, so the batch is
 /// written once per fault plus once more. The report and the trail say "deactivated" once
 /// per item, and a resume writes nothing.
