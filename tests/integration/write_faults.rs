@@ -21,7 +21,7 @@ use offramp::workflows::org_settings;
 use offramp_sandbox::{
     AfterWrite, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_SENDER, GRAPH_TENANT_ID, Sandbox, SandboxConfig,
 };
-use offramp_tests::psa::{ALL, PsaHarness, sim};
+use offramp_tests::psa::{ALL, PsaHarness, client_with, http_settings, sim};
 
 /// The parity client: configurations 27001–27003 active; contacts 7001–7003 active.
 const CLIENT: &str = "270";
@@ -64,6 +64,10 @@ fn note_route(kind: PsaKind) -> (&'static str, &'static str) {
         PsaKind::Autotask => ("POST", "/notes"),
         PsaKind::Halo => ("POST", "/api/actions"),
     }
+}
+
+fn ms(millis: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(millis)
 }
 
 fn config_request() -> DeactivateConfigsRequest {
@@ -280,6 +284,49 @@ async fn a_lost_ticket_creation_is_not_repeated_on_every_psa() {
         assert_eq!(new_tickets(&sandbox, kind, &before), tickets, "{kind}: the resume added nothing");
         assert_eq!(sandbox.sent_mail().len(), 1, "{kind}: one e-mail in all");
         assert_eq!(sim.contact_update_count(7001), 2, "{kind}: the resume wrote 7001 again");
+    }
+}
+
+/// The summary ticket is created, its answer is lost and the PSA is down for a while, so
+/// the run cannot look for it: the run reports that it could not open the ticket. The
+/// resume (with no record of a ticket) looks for the one it may have opened, finds it by
+/// its operation-named title and writes the note there: one ticket, one note.
+#[tokio::test]
+async fn a_resume_finds_the_ticket_a_lost_creation_opened_on_every_psa() {
+    for kind in ALL {
+        let sandbox = sandbox().await;
+        let mut http = http_settings(kind);
+        (http.max_retries, http.base_backoff, http.max_backoff) = (3, ms(5), ms(20));
+        let h = PsaHarness::with_client(kind, client_with(&sandbox, kind, http));
+        let sim = sim(&sandbox, kind);
+        set_board(&h, kind).await;
+        let mail = graph(&sandbox);
+        let before: HashSet<i64> = sim.ticket_ids_of(270).into_iter().collect();
+        let (method, route) = ticket_create_route(kind);
+        // More 503s than the HTTP layer's attempts (1 + 3) at the search for the ticket.
+        sandbox.fault_after_create(method, route, AfterWrite::DropThenOutage(5), 1);
+
+        let report = deactivate_contacts(&contact_deps(&h, &mail), contact_request()).await;
+        assert_eq!(sandbox.after_write_faults_struck(), 1, "{kind}");
+        assert!(!report.success, "{kind}");
+        assert!(
+            report.errors.iter().any(|e| e.message.contains("Unable to open a PSA ticket")),
+            "{kind}: {:?}",
+            report.errors
+        );
+        let tickets = new_tickets(&sandbox, kind, &before);
+        assert_eq!(tickets.len(), 1, "{kind}: the ticket exists, the run could not know it");
+        assert!(tickets[0].1.is_empty(), "{kind}: no note yet");
+
+        let resumed = deactivate_contacts(&contact_deps(&h, &mail), resume_contacts(&report)).await;
+        assert!(resumed.success, "{kind}: {:?}", resumed.errors);
+        let after = new_tickets(&sandbox, kind, &before);
+        assert_eq!(after.len(), 1, "{kind}: the resume opened a second ticket: {after:?}");
+        assert_eq!(after[0].1.len(), 1, "{kind}: one summary note: {:?}", after[0].1);
+        assert_eq!(resumed.ticket_id.as_deref(), Some(after[0].0.to_string().as_str()), "{kind}");
+        for id in [7001, 7002, 7003] {
+            assert_eq!(sim.contact_update_count(id), 1, "{kind}: contact {id}");
+        }
     }
 }
 

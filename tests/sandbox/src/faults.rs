@@ -13,6 +13,9 @@ pub enum AfterWrite {
     Drop,
     /// The answer is replaced by this status in the vendor's error shape (a gateway's 504).
     Status(u16),
+    /// The connection breaks, and the next `n` vendor requests answer 503: the vendor is
+    /// down for a while right after the write (a client that looks for what it wrote cannot).
+    DropThenOutage(u32),
 }
 
 pub(crate) struct AfterWriteFault {

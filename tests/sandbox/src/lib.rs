@@ -850,6 +850,11 @@ async fn handle(
     match shared.strike_after_write(&method, &path, &body) {
         None => response,
         Some(AfterWrite::Drop) => broken_response(),
+        Some(AfterWrite::DropThenOutage(n)) => {
+            shared.fail_status.store(503, Ordering::SeqCst);
+            shared.fail_next.store(n, Ordering::SeqCst);
+            broken_response()
+        }
         Some(AfterWrite::Status(status)) => vendor.error(
             StatusCode::from_u16(status).unwrap_or(StatusCode::GATEWAY_TIMEOUT),
             "Injected fault after the write was applied",
