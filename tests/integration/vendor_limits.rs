@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use offramp::adapters::itglue::{ItGlueClient, ItGlueSettings, default_http_settings};
 use offramp::domain::PsaKind;
-use offramp::error::ErrorCode;
+use offramp::error::{DocError, ErrorCode};
 use offramp::http::BudgetSettings;
 use offramp::ports::DocPlatform;
 use offramp::workflows::deactivate_configs::{ConfigDeactivationReport, DeactivateConfigsRequest, deactivate_configs};
+use offramp::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgOptions, DeleteOrgRequest, delete_itglue_org};
 use offramp_sandbox::{ITGLUE_API_KEY, Sandbox, SandboxConfig};
 use offramp_tests::psa::{PsaHarness, client_with, http_settings, sim};
 
@@ -190,5 +191,32 @@ async fn itglue_waits_for_a_window_another_client_filled_or_stops_on_the_budget(
     sandbox.itglue().record_foreign_requests(10);
     let impatient = itglue(&sandbox, Duration::ZERO);
     let error = impatient.dependencies("9001").await.expect_err("the window is full");
-    assert!(error.to_string().contains("request budget"), "{error}");
+    assert!(matches!(error, DocError::BudgetExhausted { .. }), "{error:?}");
+}
+
+/// An IT Glue deletion run whose window another client filled, and that may not wait:
+/// it stops with `RequestBudgetExhausted` (retryable), deleting nothing, instead of
+/// failing with a connection error.
+#[tokio::test]
+async fn an_itglue_deletion_stops_cleanly_on_a_full_window() {
+    let sandbox = sandbox().await;
+    sandbox.itglue().set_rate_limit(Some(10));
+    sandbox.itglue().set_rate_window(WINDOW);
+    let docs = itglue(&sandbox, Duration::ZERO);
+    let h = PsaHarness::new(&sandbox, PsaKind::ConnectWise);
+    let deps = DeleteOrgDeps { docs: &docs, audit: h.audit.as_ref(), psa: None, options: DeleteOrgOptions::default() };
+    sandbox.itglue().record_foreign_requests(9);
+    let request = DeleteOrgRequest {
+        org_id: Some("9005".into()),
+        confirm_delete: true,
+        initiated_by: Some("admin@msp.example".into()),
+        ..DeleteOrgRequest::default()
+    };
+    let report = delete_itglue_org(&deps, request).await;
+    assert!(!report.success && !report.deleted, "{:?}", report.errors);
+    let codes: Vec<ErrorCode> = report.errors.iter().map(|e| e.code).collect();
+    assert_eq!(codes, [ErrorCode::RequestBudgetExhausted], "{:?}", report.errors);
+    assert!(sandbox.stats().throttled() >= 1, "IT Glue itself refused");
+    assert!(sandbox.itglue().organization_exists(9005), "nothing deleted");
+    assert_eq!(sandbox.stats().count("DELETE", "/itglue/organizations"), 0);
 }
