@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use offramp_sandbox::{
-    AfterWrite, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, PsaSim, Sandbox, SandboxConfig,
-};
+use offramp_sandbox::{AfterWrite, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, Sandbox, SandboxConfig};
 use serde_json::json;
 
 async fn sandbox() -> Sandbox {
