@@ -93,8 +93,9 @@ async fn halo_waits_for_a_window_another_integration_filled() {
     let report = deactivate_configs(&h.deps(), request()).await;
     assert!(report.success, "{:?}", report.errors);
     assert_eq!(report.statistics.configs_deactivated, TO_DEACTIVATE);
-    // One refusal: after it the client counts the window full and sends nothing into it.
-    assert_eq!(sandbox.stats().throttled(), 1, "HaloPSA refused once");
+    // One refusal per request in flight: then the client counts the window full and waits.
+    let throttled = sandbox.stats().throttled();
+    assert!((1..=2).contains(&throttled), "HaloPSA refused {throttled} times");
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "waited one window, not a backoff series: {:?}",

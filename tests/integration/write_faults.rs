@@ -276,8 +276,13 @@ async fn a_lost_ticket_creation_is_not_repeated_on_every_psa() {
         assert!(report.warnings.iter().any(|w| w.contains("was found and used")), "{kind}: {:?}", report.warnings);
         assert_eq!(sandbox.sent_mail().len(), 1, "{kind}: one e-mail");
         let op = report.audit_trail.operation_id.clone().expect("operation id");
-        let opened = recorded(&trail(&h, &op).await, ItemKind::SummaryTicket);
+        let detail = trail(&h, &op).await;
+        let opened = recorded(&detail, ItemKind::SummaryTicket);
         assert_eq!(opened.get(&tickets[0].0.to_string()), Some(&vec![ItemOutcome::Changed]), "{kind}: {opened:?}");
+        let contacts = recorded(&detail, ItemKind::Contact);
+        for id in ["7001", "7002", "7003"] {
+            assert_eq!(contacts.get(id), Some(&vec![ItemOutcome::Changed]), "{kind}: trail of contact {id}");
+        }
 
         let resumed = deactivate_contacts(&contact_deps(&h, &mail), resume_contacts(&report)).await;
         assert_eq!(resumed.errors.first().map(|e| e.code), Some(ErrorCode::OperationNotResumable), "{kind}");
