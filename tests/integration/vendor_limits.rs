@@ -221,3 +221,29 @@ async fn an_itglue_deletion_stops_cleanly_on_a_full_window() {
     assert!(sandbox.itglue().organization_exists(9005), "nothing deleted");
     assert_eq!(sandbox.stats().count("DELETE", "/itglue/organizations"), 0);
 }
+
+/// Autotask's other 429, the thread limit ("Thread Threshold Exceeded", 3 per endpoint per
+/// integration): a second process of the same integration takes threads too. That refusal
+/// is about concurrency, not the hour: it is retried with backoff, and a client that may
+/// not wait for the hour (`max_wait` 0) still finishes instead of stopping on a budget it
+/// has not spent.
+#[tokio::test]
+async fn autotask_retries_the_thread_limit_without_counting_the_hour_spent() {
+    let sandbox = sandbox().await;
+    sandbox.set_latency(Duration::from_millis(30));
+    let first = harness(&sandbox, PsaKind::Autotask, 9_000, Duration::ZERO);
+    let second = harness(&sandbox, PsaKind::Autotask, 9_000, Duration::ZERO);
+    let (a, b) = tokio::join!(six_reads(&first), six_reads(&second));
+    let failed: Vec<String> =
+        a.iter().chain(b.iter()).filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(sandbox.stats().thread_limit_rejections() >= 1, "the two processes did collide on the thread limit");
+}
+
+/// Six configuration reads at once (one endpoint): the client itself sends three at a time.
+async fn six_reads(h: &PsaHarness) -> Vec<Result<(), offramp::error::PsaError>> {
+    let psa = h.psa.as_ref();
+    let read = |id: &'static str| async move { psa.configuration(id).await.map(|_| ()) };
+    let all = tokio::join!(read("25001"), read("25002"), read("25003"), read("25004"), read("25005"), read("25006"));
+    vec![all.0, all.1, all.2, all.3, all.4, all.5]
+}
