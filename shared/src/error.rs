@@ -242,6 +242,10 @@ pub enum DocError {
     /// An id IT Glue cannot have (ids are positive integers): nothing was sent.
     #[error("{message}")]
     InvalidId { message: String },
+    /// The connection's five-minute request budget is spent (or IT Glue said its window is
+    /// full) and waiting for room would take longer than allowed; the request was not sent.
+    #[error("{message}")]
+    BudgetExhausted { message: String },
 }
 
 /// Errors from a notifier adapter (Graph `sendMail`, incoming webhook).

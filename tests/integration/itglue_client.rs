@@ -222,6 +222,6 @@ async fn bad_keys_faults_and_limits_are_typed_and_never_leak_the_key() {
         budgeted.organization_by_id("9001").await.unwrap();
     }
     let spent = budgeted.organization_by_id("9001").await;
-    assert!(matches!(&spent, Err(DocError::Connection { message }) if message.contains("budget")), "{spent:?}");
+    assert!(matches!(&spent, Err(DocError::BudgetExhausted { message }) if message.contains("budget")), "{spent:?}");
     assert_eq!(sandbox.stats().total(), 5, "the refused request never left");
 }

@@ -100,7 +100,7 @@ async fn deactivate_configs_binary_runs_under_cargo_lambda_watch() {
     let env_vars = [
         ("OFFRAMP_PSA", "connectwise".to_string()),
         ("CONNECTWISE_URL", sandbox.connectwise_url()),
-        ("CONNECTWISE_RATE_LIMIT", "0".to_string()),
+        ("CONNECTWISE_RATE_LIMIT", offramp_tests::connectwise::TEST_RATE_LIMIT.to_string()),
         ("OFFRAMP_SECRET_ID", secret_name.clone()),
         ("OFFRAMP_AUDIT_TABLE", table.clone()),
         ("OFFRAMP_OFFBOARDED_STATUSES", "Offboarded".to_string()),

@@ -26,3 +26,5 @@ mod resume_from_trail;
 mod secret_leaks;
 mod secret_stores;
 mod test_files;
+mod vendor_limits;
+mod write_faults;

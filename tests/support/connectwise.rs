@@ -27,13 +27,21 @@ pub fn settings(sandbox: &Sandbox) -> ConnectWiseSettings {
     }
 }
 
-/// Fast test settings: short backoffs, no client-side rate limit unless asked.
+/// ConnectWise pacing in tests (requests per second): on, as in production, but above what
+/// the sandbox serves, so every test runs through the limiter without being slowed by it.
+/// Tests of the vendor's limit set the sandbox's own limit below it.
+pub const TEST_RATE_LIMIT: f64 = 2_000.0;
+
+/// Fast test settings: short backoffs, ConnectWise's client-side pacing on
+/// ([`TEST_RATE_LIMIT`], the production burst rule: a tenth of the rate, at most 10).
 pub fn http_settings() -> HttpSettings {
     HttpSettings {
         base_backoff: std::time::Duration::from_millis(20),
         max_backoff: std::time::Duration::from_millis(500),
         max_retries: 10,
         max_concurrency: 8,
+        rate_limit_per_sec: Some(TEST_RATE_LIMIT),
+        burst: 10,
         ..HttpSettings::default()
     }
 }
@@ -51,7 +59,7 @@ pub fn source(sandbox: &Sandbox, audit_db: &Path) -> ConfigSource {
         ("CONNECTWISE_PUBLIC_KEY", CW_PUBLIC_KEY.to_string()),
         ("CONNECTWISE_PRIVATE_KEY", CW_PRIVATE_KEY.to_string()),
         ("CONNECTWISE_CLIENT_ID", CW_CLIENT_ID.to_string()),
-        ("CONNECTWISE_RATE_LIMIT", "0".to_string()),
+        ("CONNECTWISE_RATE_LIMIT", TEST_RATE_LIMIT.to_string()),
         ("OFFRAMP_AUDIT_DB", audit_db.display().to_string()),
         ("OFFRAMP_OFFBOARDED_STATUSES", "Offboarded".to_string()),
     ])

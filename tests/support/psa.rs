@@ -58,6 +58,10 @@ pub fn halo_settings(sandbox: &Sandbox) -> HaloSettings {
 /// hourly budget, HaloPSA a five-minute budget), short backoffs.
 pub fn http_settings(kind: PsaKind) -> HttpSettings {
     let mut http = crate::connectwise::http_settings();
+    if kind != PsaKind::ConnectWise {
+        // No per-second pacing on Autotask and HaloPSA: their limits are windows.
+        http.rate_limit_per_sec = None;
+    }
     match kind {
         PsaKind::ConnectWise => {}
         PsaKind::Autotask => {

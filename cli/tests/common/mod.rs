@@ -31,7 +31,8 @@ pub fn with_env(mut command: Command, sandbox: &Sandbox, psa: &str, audit_db: &P
             .env("CONNECTWISE_PUBLIC_KEY", CW_PUBLIC_KEY)
             .env("CONNECTWISE_PRIVATE_KEY", CW_PRIVATE_KEY)
             .env("CONNECTWISE_CLIENT_ID", CW_CLIENT_ID)
-            .env("CONNECTWISE_RATE_LIMIT", "0"),
+            // Pacing on, above what the sandbox serves (as in tests/support).
+            .env("CONNECTWISE_RATE_LIMIT", "2000"),
         "autotask" => command
             .env("AUTOTASK_ZONE_LOOKUP_URL", sandbox.autotask_zone_lookup_url())
             .env("AUTOTASK_USERNAME", AT_USERNAME)

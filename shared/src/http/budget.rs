@@ -103,6 +103,23 @@ impl RequestBudget {
         }
     }
 
+    /// The vendor refused for a full window (a 429 without `Retry-After`): someone (another
+    /// integration, another run) filled it. Count it as full, each missing request as sent
+    /// so that it leaves our window exactly one vendor window from now — the conservative
+    /// reading, since the vendor does not say when its oldest request leaves.
+    pub async fn fill_window(&self) {
+        let mut sent = self.sent.lock().await;
+        let now = Instant::now();
+        Self::prune(&mut sent, self.effective_window(), now);
+        let missing = (self.settings.limit as usize).saturating_sub(sent.len());
+        // Our window is 1% longer than the vendor's: back-date by that margin.
+        let at = now.checked_sub(self.effective_window() - self.settings.window).unwrap_or(now);
+        let position = sent.partition_point(|t| *t <= at);
+        let later = sent.split_off(position);
+        sent.extend(std::iter::repeat_n(at, missing));
+        sent.extend(later);
+    }
+
     /// Requests that would be admitted right now.
     pub async fn remaining(&self) -> u32 {
         let mut sent = self.sent.lock().await;
@@ -165,6 +182,33 @@ mod tests {
             let in_window = sent[i..].iter().filter(|t| **t < *at + Duration::from_secs(10)).count();
             assert!(in_window <= 5, "{in_window} requests in the window starting at {at:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_the_vendor_says_is_full_has_room_one_vendor_window_later() {
+        let budget = budget(10, 300, 300);
+        let start = Instant::now();
+        for _ in 0..3 {
+            budget.acquire().await.unwrap();
+        }
+        tokio::time::advance(Duration::from_secs(100)).await;
+        budget.fill_window().await;
+        assert_eq!(budget.remaining().await, 0);
+        // Our three leave at 303 s (window + 1%); the vendor's full window at 100 + 300 s.
+        budget.acquire().await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(303));
+        assert_eq!(budget.remaining().await, 2, "our own three requests left first");
+        budget.acquire().await.unwrap();
+        budget.acquire().await.unwrap();
+        budget.acquire().await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(400), "then the vendor's window, not 1% later");
+        let impatient = RequestBudget::new(BudgetSettings {
+            limit: 5,
+            window: Duration::from_secs(3600),
+            max_wait: Duration::ZERO,
+        });
+        impatient.fill_window().await;
+        assert_eq!(impatient.acquire().await.unwrap_err().resets_in, Duration::from_secs(3600));
     }
 
     #[tokio::test(start_paused = true)]

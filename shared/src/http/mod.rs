@@ -48,6 +48,20 @@ pub struct HttpSettings {
     pub max_concurrency_per_endpoint: Option<usize>,
     /// A budget over a rolling window (Autotask per hour, HaloPSA per five minutes).
     pub budget: Option<BudgetSettings>,
+    /// Whether a 429 without `Retry-After` is the vendor's window being full (as opposed to
+    /// another limit, such as Autotask's thread limit). On a connection with a [`budget`],
+    /// such a refusal counts the window as full from now on: the request, and every other
+    /// one, then waits for room within the budget's `max_wait` or stops with
+    /// [`HttpError::BudgetExhausted`] (resumable), instead of backing off blindly into a
+    /// connection error. Default: every such 429.
+    ///
+    /// [`budget`]: Self::budget
+    pub window_refusal: fn(&HttpResponse) -> bool,
+}
+
+/// The default [`HttpSettings::window_refusal`]: every 429 without `Retry-After`.
+fn any_refusal(_: &HttpResponse) -> bool {
+    true
 }
 
 impl Default for HttpSettings {
@@ -64,6 +78,7 @@ impl Default for HttpSettings {
             max_concurrency: 8,
             max_concurrency_per_endpoint: None,
             budget: None,
+            window_refusal: any_refusal,
         }
     }
 }
@@ -385,7 +400,7 @@ impl HttpClient {
                     match response.status {
                         429 => {
                             self.counters.throttled.fetch_add(1, Relaxed);
-                            Some(self.retry_after(response).unwrap_or_else(|| self.backoff(attempt)))
+                            Some(self.throttled_wait(response, attempt).await)
                         }
                         502..=504 if request.retry == Retry::Idempotent => Some(self.backoff(attempt)),
                         _ => None,
@@ -451,10 +466,36 @@ impl HttpClient {
         self.redactor.scrub(&message)
     }
 
+    /// How long to wait after a 429: the vendor's `Retry-After`; else, on a connection that
+    /// keeps the vendor's window (a budget), nothing here: the window is counted full and
+    /// the next attempt's budget waits for room or stops the run cleanly; else a backoff.
+    async fn throttled_wait(&self, response: &HttpResponse, attempt: u32) -> Duration {
+        if let Some(wait) = self.retry_after(response) {
+            return wait;
+        }
+        match &self.budget {
+            Some(budget) if (self.settings.window_refusal)(response) => {
+                tracing::warn!(
+                    limit = budget.settings().limit,
+                    window_s = budget.settings().window.as_secs(),
+                    "the vendor's request window is full (429 without Retry-After): waiting for room"
+                );
+                budget.fill_window().await;
+                Duration::ZERO
+            }
+            _ => self.backoff(attempt),
+        }
+    }
+
     fn retry_after(&self, response: &HttpResponse) -> Option<Duration> {
         let value = response.header("retry-after")?.trim();
         let wait = if let Ok(seconds) = value.parse::<f64>() {
-            Duration::from_secs_f64(seconds.max(0.0))
+            // `inf`, `1e300` or a negative number must not panic: anything past the cap is the
+            // cap; a NaN says nothing.
+            if seconds.is_nan() {
+                return None;
+            }
+            Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
         } else {
             let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
             (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO)
@@ -525,6 +566,21 @@ mod tests {
         response.headers.insert("retry-after", HeaderValue::from_static("3600"));
         assert_eq!(client.retry_after(&response), Some(Duration::from_secs(5)));
         response.headers.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(client.retry_after(&response), None);
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_capped_not_a_panic() {
+        let settings = HttpSettings { max_retry_after: Duration::from_secs(5), ..HttpSettings::default() };
+        let client = HttpClient::new("test", settings, Redactor::default()).unwrap();
+        let mut response = HttpResponse { status: 429, headers: HeaderMap::new(), body: vec![] };
+        for huge in ["inf", "+inf", "infinity", "1e300", "18446744073709551616"] {
+            response.headers.insert("retry-after", HeaderValue::from_static(huge));
+            assert_eq!(client.retry_after(&response), Some(Duration::from_secs(5)), "{huge}");
+        }
+        response.headers.insert("retry-after", HeaderValue::from_static("-inf"));
+        assert_eq!(client.retry_after(&response), Some(Duration::ZERO));
+        response.headers.insert("retry-after", HeaderValue::from_static("NaN"));
         assert_eq!(client.retry_after(&response), None);
     }
 

@@ -59,10 +59,10 @@
 //! `/autotask/{Entity}/query`, `/autotask/{Entity}/{id}` keys.
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -73,6 +73,7 @@ use serde_json::{Map, Value, json};
 use crate::seed;
 
 use crate::seed::{AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, ConfigState, Fixture};
+use crate::window::RollingWindow;
 use crate::{AT_PREFIX, PsaSim, Shared, json_response, json_status, query_map};
 
 /// Concurrent requests allowed per (integration code, endpoint).
@@ -108,7 +109,7 @@ struct AtData {
 pub struct AutotaskSim {
     data: Mutex<AtData>,
     hourly_limit: AtomicU32,
-    window: Mutex<VecDeque<Instant>>,
+    window: RollingWindow,
     threads: ThreadMap,
     /// Set: every new ticket note is refused with this message (500).
     note_failure: Mutex<Option<String>>,
@@ -201,7 +202,7 @@ impl AutotaskSim {
                 notes: BTreeMap::new(),
             }),
             hourly_limit: AtomicU32::new(hourly_limit),
-            window: Mutex::new(VecDeque::new()),
+            window: RollingWindow::new(HOUR),
             threads: Arc::new(Mutex::new(HashMap::new())),
             note_failure: Mutex::new(None),
             threshold_failure: Mutex::new(None),
@@ -271,9 +272,7 @@ impl AutotaskSim {
 
     /// Requests counted against the hourly budget in the last rolling hour.
     pub fn requests_in_last_hour(&self) -> usize {
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        prune(&mut window, Instant::now());
-        window.len()
+        self.window.len()
     }
 
     /// Requests currently holding a thread slot (all integration codes and endpoints).
@@ -284,20 +283,18 @@ impl AutotaskSim {
     /// Counts the request against the hourly budget; `Err(limit)` when it is spent.
     fn admit_hourly(&self) -> Result<(), u32> {
         let limit = self.hourly_limit();
-        let now = Instant::now();
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        prune(&mut window, now);
-        if window.len() >= limit as usize {
-            return Err(limit);
-        }
-        window.push_back(now);
-        Ok(())
+        if self.window.admit(limit) { Ok(()) } else { Err(limit) }
     }
-}
 
-fn prune(window: &mut VecDeque<Instant>, now: Instant) {
-    while window.front().is_some_and(|t| now.duration_since(*t) >= HOUR) {
-        window.pop_front();
+    /// The "hour" of the budget (default 3600 s): tests shorten it to reach the limit fast.
+    pub fn set_hourly_window(&self, length: Duration) {
+        self.window.set_length(length);
+    }
+
+    /// Another integration of the same database sends `n` requests now: they count toward
+    /// the hourly threshold (and `ThresholdInformation`) like ours.
+    pub fn record_foreign_requests(&self, n: usize) {
+        self.window.record_foreign(n);
     }
 }
 

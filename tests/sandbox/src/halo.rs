@@ -53,7 +53,7 @@
 //!   `GET /api/actions?ticket_id&pageinate…` → `{…,"actions"}`.
 //! - Assets have no contact field: [`PsaSim::configuration_contact`] is always `None`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +67,7 @@ use serde_json::{Map, Value, json};
 use crate::seed;
 
 use crate::seed::{ConfigState, Fixture, HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT};
+use crate::window::RollingWindow;
 use crate::{PsaSim, Shared, json_response, json_status, query_map, text_status};
 
 const WINDOW: Duration = Duration::from_secs(300);
@@ -106,7 +107,7 @@ pub struct HaloSim {
     token_ttl: Mutex<Duration>,
     tokens_issued: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
-    window: Mutex<VecDeque<Instant>>,
+    window: RollingWindow,
     /// Set: every new action (note) is refused with this message (400).
     note_failure: Mutex<Option<String>>,
 }
@@ -249,7 +250,7 @@ impl HaloSim {
             token_ttl: Mutex::new(token_ttl),
             tokens_issued: AtomicU64::new(0),
             rate_limit: Mutex::new(rate_limit),
-            window: Mutex::new(VecDeque::new()),
+            window: RollingWindow::new(WINDOW),
             note_failure: Mutex::new(None),
         }
     }
@@ -334,9 +335,17 @@ impl HaloSim {
 
     /// Requests admitted in the last rolling 5 minutes.
     pub fn requests_in_window(&self) -> usize {
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        prune(&mut window, Instant::now());
-        window.len()
+        self.window.len()
+    }
+
+    /// The length of the rolling window (default 5 minutes): tests shorten it.
+    pub fn set_rate_window(&self, length: Duration) {
+        self.window.set_length(length);
+    }
+
+    /// Another integration of the same tenant sends `n` requests now.
+    pub fn record_foreign_requests(&self, n: usize) {
+        self.window.record_foreign(n);
     }
 
     /// The `scope` of every token request so far, oldest first.
@@ -381,12 +390,6 @@ impl HaloSim {
     fn token_scopes(&self, token: &str) -> Option<Vec<String>> {
         let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         tokens.get(token).filter(|(expiry, _)| *expiry > Instant::now()).map(|(_, scopes)| scopes.clone())
-    }
-}
-
-fn prune(window: &mut VecDeque<Instant>, now: Instant) {
-    while window.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-        window.pop_front();
     }
 }
 
@@ -523,18 +526,13 @@ fn result_error(message: &str) -> Response {
 /// The rolling 5-minute window; counts the request or answers 429.
 pub(crate) fn admit(shared: &Shared) -> Result<(), Box<Response>> {
     let Some(limit) = shared.halo.rate_limit() else { return Ok(()) };
-    let now = Instant::now();
-    let mut window = shared.halo.window.lock().unwrap_or_else(|e| e.into_inner());
-    prune(&mut window, now);
-    if window.len() >= limit as usize {
-        drop(window);
+    if !shared.halo.window.admit(limit) {
         shared.stats().throttled += 1;
         return Err(Box::new(text_status(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("Rate Limit Reached - {limit} Requests per rolling 5 minute window"),
         )));
     }
-    window.push_back(now);
     Ok(())
 }
 

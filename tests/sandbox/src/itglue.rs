@@ -35,7 +35,7 @@
 //! 9001's `quick-notes` are longer than 250 characters: lists truncate them (as IT Glue
 //! does), `GET /organizations/{id}` does not.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +47,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::Shared;
+use crate::window::RollingWindow;
 
 /// The sandbox's IT Glue API key (fake; IT Glue keys start with `ITG.`).
 pub const ITGLUE_API_KEY: &str = "ITG.sandbox-itglue-key-6e0c94d1";
@@ -290,7 +291,7 @@ pub struct ItGlueSim {
     documents_route: AtomicBool,
     export_requests: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
-    window: Mutex<VecDeque<Instant>>,
+    window: RollingWindow,
 }
 
 fn timestamp(at: DateTime<Utc>) -> String {
@@ -399,7 +400,7 @@ impl ItGlueSim {
             documents_route: AtomicBool::new(true),
             export_requests: AtomicU64::new(0),
             rate_limit: Mutex::new(Some(DEFAULT_RATE_LIMIT)),
-            window: Mutex::new(VecDeque::new()),
+            window: RollingWindow::new(WINDOW),
         }
     }
 
@@ -496,6 +497,16 @@ impl ItGlueSim {
         *self.rate_limit.lock().unwrap_or_else(|e| e.into_inner()) = limit;
     }
 
+    /// The length of the rolling window (default 5 minutes): tests shorten it.
+    pub fn set_rate_window(&self, length: Duration) {
+        self.window.set_length(length);
+    }
+
+    /// Another client of the same account sends `n` requests now.
+    pub fn record_foreign_requests(&self, n: usize) {
+        self.window.record_foreign(n);
+    }
+
     /// The export records as `GET /exports/{id}` would serve them now, oldest first.
     pub fn exports(&self) -> Vec<Value> {
         let now = Instant::now();
@@ -520,20 +531,13 @@ impl ItGlueSim {
 /// not, as IT Glue counts per account and IP); over it → 429 without `Retry-After`.
 pub(crate) fn admit(shared: &Shared) -> Result<(), Box<Response>> {
     let Some(limit) = shared.itglue.rate_limit() else { return Ok(()) };
-    let now = Instant::now();
-    let mut window = shared.itglue.window.lock().unwrap_or_else(|e| e.into_inner());
-    while window.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-        window.pop_front();
-    }
-    if window.len() >= limit as usize {
-        drop(window);
+    if !shared.itglue.window.admit(limit) {
         shared.stats().throttled += 1;
         return Err(Box::new(error(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("Rate limit exceeded: a maximum of {limit} requests within a 5-minute window"),
         )));
     }
-    window.push_back(now);
     Ok(())
 }
 

@@ -170,8 +170,12 @@
 //! In order: the global token-bucket rate limit ([`SandboxConfig::rate_limit_per_sec`]; 429
 //! with `Retry-After: 1` in the vendor's error shape), the vendor's own limits (above),
 //! injectable latency, then faults (`fail_next`: an HTTP error in the vendor's shape;
-//! `drop_next`: the connection breaks mid-response), then auth and the route. Per-item
-//! update failures and state changes are injected through [`PsaSim`].
+//! `drop_next`: the connection breaks mid-response), then auth and the route. After the
+//! route, faults that strike a write once it was applied ([`Sandbox::fault_after_write`],
+//! per route and per id: the connection breaks, or a 504 replaces the answer). Per-item
+//! update failures and state changes are injected through [`PsaSim`]. The vendors' rolling
+//! windows can be shortened and partly used by "another integration"
+//! (`set_hourly_window`/`set_rate_window`, `record_foreign_requests` on the simulators).
 //!
 //! # Admin API (no auth, never used by production clients), under `/_sandbox/`
 //! `GET stats`, `POST reset-stats`, `POST faults {"fail_next":N,"status":S,"drop_next":N}`,
@@ -189,10 +193,12 @@
 mod autotask;
 mod conditions;
 mod connectwise;
+mod faults;
 mod halo;
 mod itglue;
 mod notify;
 pub mod seed;
+mod window;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -208,6 +214,8 @@ use serde_json::{Value, json};
 
 pub use autotask::AutotaskSim;
 pub use connectwise::ConnectWiseSim;
+pub use faults::AfterWrite;
+use faults::AfterWriteFault;
 pub use halo::HaloSim;
 pub use itglue::{ITGLUE_API_KEY, ITGLUE_MEDIA_TYPE, ITGLUE_PREFIX, ItGlueSim};
 pub use notify::{
@@ -274,6 +282,8 @@ pub struct StatsSnapshot {
     pub configuration_patches: u64,
     /// Autotask requests refused by the thread limit (also counted in `throttled`).
     pub thread_limit_rejections: u64,
+    /// Writes that were applied and whose answer an after-write fault replaced.
+    pub after_write_faults: u64,
 }
 
 impl StatsSnapshot {
@@ -382,6 +392,8 @@ pub(crate) struct Shared {
     drop_next: AtomicU32,
     /// `(method, path fragment, status)`: matching requests answer that status until cleared.
     route_faults: Mutex<Vec<(String, String, u16)>>,
+    /// Faults that strike a write after the route applied it.
+    after_write: Mutex<Vec<AfterWriteFault>>,
     stats: Mutex<StatsSnapshot>,
     /// The day the sandbox started (UTC), `YYYY-MM-DD`: contracts are dated from it.
     today: String,
@@ -422,6 +434,7 @@ impl Sandbox {
             fail_status: AtomicU32::new(503),
             drop_next: AtomicU32::new(0),
             route_faults: Mutex::new(Vec::new()),
+            after_write: Mutex::new(Vec::new()),
             stats: Mutex::new(StatsSnapshot::default()),
             today: fixture.today.clone(),
         });
@@ -567,6 +580,45 @@ impl Sandbox {
 
     pub fn clear_route_faults(&self) {
         self.shared.route_faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The next `times` requests with this method whose path contains `path_fragment`
+    /// (ignoring ASCII case; a fragment ending in `$` must end the path) and, when `id` is given, that name `id` (a path segment, or an
+    /// `"id"` of the JSON body or of one of its array elements) are APPLIED by the route,
+    /// and then their answer is lost: `fault` replaces a successful answer (a failed write
+    /// is answered as it is, and does not use up the fault). The write happened; the client
+    /// cannot know it.
+    pub fn fault_after_write(&self, method: &str, path_fragment: &str, id: Option<i64>, fault: AfterWrite, times: u32) {
+        let fault = AfterWriteFault {
+            method: method.to_ascii_uppercase(),
+            fragment: path_fragment.to_ascii_lowercase(),
+            target: id.map_or(faults::Target::Any, faults::Target::Id),
+            fault,
+            remaining: times,
+        };
+        self.shared.after_write.lock().unwrap_or_else(|e| e.into_inner()).push(fault);
+    }
+
+    /// Like [`Self::fault_after_write`], for creations only (a body naming no `id`): the
+    /// record is created and the answer carrying its id is lost.
+    pub fn fault_after_create(&self, method: &str, path_fragment: &str, fault: AfterWrite, times: u32) {
+        let fault = AfterWriteFault {
+            method: method.to_ascii_uppercase(),
+            fragment: path_fragment.to_ascii_lowercase(),
+            target: faults::Target::New,
+            fault,
+            remaining: times,
+        };
+        self.shared.after_write.lock().unwrap_or_else(|e| e.into_inner()).push(fault);
+    }
+
+    /// How many after-write faults have struck so far.
+    pub fn after_write_faults_struck(&self) -> u64 {
+        self.shared.stats().after_write_faults
+    }
+
+    pub fn clear_after_write_faults(&self) {
+        self.shared.after_write.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The next `n` vendor requests lose their connection mid-response.
@@ -797,10 +849,7 @@ async fn handle(
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     if Shared::take(&shared.drop_next) {
-        // Headers go out, then the body breaks: the client sees a broken connection.
-        let stream =
-            futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("dropped by sandbox")) });
-        return Response::builder().status(200).body(Body::from_stream(stream)).unwrap_or_default();
+        return broken_response();
     }
     if Shared::take(&shared.fail_next) {
         let status = StatusCode::from_u16(shared.fail_status.load(Ordering::SeqCst) as u16)
@@ -815,17 +864,54 @@ async fn handle(
         return vendor.error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), "Injected route fault");
     }
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    let response = route(&shared, vendor, &method, rest, &uri, &headers, &host, &body);
+    if !response.status().is_success() {
+        return response;
+    }
+    match shared.strike_after_write(&method, &path, &body) {
+        None => response,
+        Some(AfterWrite::Drop) => broken_response(),
+        Some(AfterWrite::DropThenOutage(n)) => {
+            shared.fail_status.store(503, Ordering::SeqCst);
+            shared.fail_next.store(n, Ordering::SeqCst);
+            broken_response()
+        }
+        Some(AfterWrite::Status(status)) => vendor.error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::GATEWAY_TIMEOUT),
+            "Injected fault after the write was applied",
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn route(
+    shared: &Shared,
+    vendor: Vendor,
+    method: &Method,
+    rest: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    host: &str,
+    body: &Bytes,
+) -> Response {
     match vendor {
-        Vendor::ConnectWise => connectwise::route(&shared, &method, rest, &uri, &headers, &host, &body),
-        Vendor::Autotask => autotask::route(&shared, &method, rest, &uri, &headers, &host, &body),
-        Vendor::AutotaskZone => autotask::zone_route(&shared, &method, rest, &uri, &host),
-        Vendor::Halo => halo::route(&shared, &method, rest, &uri, &headers, &host, &body),
-        Vendor::ItGlue => itglue::route(&shared, &method, rest, &uri, &headers, &host, &body),
-        Vendor::Entra => notify::entra_route(&shared, &method, rest, &body),
-        Vendor::Graph => notify::graph_route(&shared, &method, rest, &headers, &body),
-        Vendor::Webhook => notify::hook_route(&shared, &method, rest, &body),
+        Vendor::ConnectWise => connectwise::route(shared, method, rest, uri, headers, host, body),
+        Vendor::Autotask => autotask::route(shared, method, rest, uri, headers, host, body),
+        Vendor::AutotaskZone => autotask::zone_route(shared, method, rest, uri, host),
+        Vendor::Halo => halo::route(shared, method, rest, uri, headers, host, body),
+        Vendor::ItGlue => itglue::route(shared, method, rest, uri, headers, host, body),
+        Vendor::Entra => notify::entra_route(shared, method, rest, body),
+        Vendor::Graph => notify::graph_route(shared, method, rest, headers, body),
+        Vendor::Webhook => notify::hook_route(shared, method, rest, body),
         Vendor::Unknown => cw_error(StatusCode::NOT_FOUND, "NotFound", "No such API"),
     }
+}
+
+/// Headers go out, then the body breaks: the client sees a broken connection.
+fn broken_response() -> Response {
+    let stream =
+        futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("dropped by sandbox")) });
+    Response::builder().status(200).body(Body::from_stream(stream)).unwrap_or_default()
 }
 
 fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {

@@ -8,3 +8,4 @@ mod connectwise_http;
 mod fixture_parity;
 mod halo_http;
 mod itglue_http;
+mod write_faults;

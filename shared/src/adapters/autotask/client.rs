@@ -43,12 +43,21 @@ fn invalid(message: String) -> PsaError {
     PsaError::InvalidResponse { message }
 }
 
+/// Whether a 429 is Autotask's hourly threshold rather than its thread limit ("Thread
+/// Threshold Exceeded").
+fn not_the_thread_limit(response: &HttpResponse) -> bool {
+    !String::from_utf8_lossy(&response.body).to_ascii_lowercase().contains("thread")
+}
+
 pub(super) fn numeric_id(id: &str, what: &str) -> Result<i64, PsaError> {
     positive_id(id, "Autotask", what)
 }
 
 impl AutotaskClient {
-    pub fn new(settings: AutotaskSettings, http: HttpSettings) -> Result<Self, PsaError> {
+    pub fn new(settings: AutotaskSettings, mut http: HttpSettings) -> Result<Self, PsaError> {
+        // A 429 for the thread limit is about concurrency, not the hourly window: only the
+        // other kind counts the hour as spent (docs/vendors/autotask.md#rate-limits).
+        http.window_refusal = not_the_thread_limit;
         for (name, value) in [
             ("AUTOTASK_USERNAME", settings.username.as_str()),
             ("AUTOTASK_SECRET", settings.secret.expose()),

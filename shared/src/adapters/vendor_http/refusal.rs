@@ -126,13 +126,13 @@ impl VendorError for DocError {
         }
     }
 
-    // IT Glue has no budget error of its own: a spent budget is reported as not reaching it.
+    // A spent budget is its own error: the run stops cleanly (`RequestBudgetExhausted`),
+    // it did not fail to reach IT Glue.
     fn transport(error: HttpError) -> Self {
         match error {
             HttpError::Build { .. } => DocError::Configuration { message: error.to_string() },
-            HttpError::Connection { .. } | HttpError::BudgetExhausted { .. } => {
-                DocError::Connection { message: error.to_string() }
-            }
+            HttpError::Connection { .. } => DocError::Connection { message: error.to_string() },
+            HttpError::BudgetExhausted { .. } => DocError::BudgetExhausted { message: error.to_string() },
         }
     }
 

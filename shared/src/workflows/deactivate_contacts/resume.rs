@@ -42,6 +42,10 @@ fn pending_of(latest: &Latest<'_>, kind: ItemKind, id: &str) -> Option<Pending> 
     }
 }
 
+fn unknown_outcome(latest: &Latest<'_>, kind: ItemKind) -> bool {
+    latest.iter().any(|((k, _), c)| *k == kind && summary::is_outcome_unknown(c))
+}
+
 fn recorded(latest: &Latest<'_>, kind: ItemKind, outcome: ItemOutcome) -> bool {
     latest.iter().any(|((k, _), c)| *k == kind && c.outcome == outcome)
 }
@@ -87,8 +91,12 @@ fn pending(detail: &OperationDetail, latest: &Latest<'_>) -> Result<(Work, Vec<(
         contacts: Vec::new(),
         tickets: Vec::new(),
         configurations: Vec::new(),
-        note_done: recorded(latest, ITEM_TICKET_NOTE, ItemOutcome::Changed),
-        notification_done: recorded(latest, ITEM_NOTIFICATION, ItemOutcome::Changed),
+        // A note or notification whose outcome is unknown is not sent again (it may have
+        // been delivered): a second one is worse than a warning.
+        note_done: recorded(latest, ITEM_TICKET_NOTE, ItemOutcome::Changed)
+            || unknown_outcome(latest, ITEM_TICKET_NOTE),
+        notification_done: recorded(latest, ITEM_NOTIFICATION, ItemOutcome::Changed)
+            || unknown_outcome(latest, ITEM_NOTIFICATION),
     };
     let mut plan_contacts = Vec::new();
     for snap in &detail.snapshots {
@@ -235,5 +243,6 @@ fn context(detail: &OperationDetail, latest: &Latest<'_>, company: Company) -> R
         ticket_id: input::identifier("ticket_id", request.ticket_id.as_deref())?.or(opened),
         requester: super::run::requester(op.input["requester_email"].as_str(), &op.initiated_by),
         settings,
+        resumed: true,
     })
 }

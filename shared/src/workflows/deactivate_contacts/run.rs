@@ -58,6 +58,8 @@ pub(super) struct RunContext {
     pub ticket_id: Option<String>,
     pub requester: Option<String>,
     pub settings: OrgSettings,
+    /// A resume: an earlier attempt may have opened the summary ticket without recording it.
+    pub resumed: bool,
 }
 
 impl RunContext {
@@ -70,6 +72,7 @@ impl RunContext {
             ticket_id: v.ticket_id.clone(),
             requester: requester(v.requester.as_deref(), &v.initiated_by),
             settings,
+            resumed: false,
         }
     }
 }

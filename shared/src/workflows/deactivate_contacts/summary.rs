@@ -10,7 +10,7 @@ use super::report::{
 use super::run::{Outcome, RunContext, change_record, item_code};
 use super::{ContactDeps, ITEM_CONTACT, ITEM_NOTIFICATION, ITEM_SUMMARY_TICKET, ITEM_TICKET_NOTE};
 use crate::domain::{self, NewTicket, Notification, OperationEventKind, TicketNote};
-use crate::error::{ErrorCode, PsaError};
+use crate::error::{ErrorCode, NotifyError, PsaError};
 use crate::operation::Recorder;
 use crate::workflows::org_settings;
 
@@ -38,6 +38,12 @@ pub(super) async fn note_and_notify(
 /// exists, so that if the note fails or the run dies now, a resume writes the note on
 /// this ticket rather than open another. `Err(Ok(_))` is the PSA refusing, `Err(Err(_))`
 /// the trail.
+///
+/// A creation whose answer was lost (a broken connection, a 5xx: the ticket may exist) is
+/// never repeated blindly: the company's open tickets are searched for this operation's
+/// summary (it carries the operation id), and a ticket found there is adopted. A resume
+/// without a recorded ticket searches the same way before creating one, since the run
+/// it continues may have died between creating the ticket and recording it.
 async fn summary_ticket(
     deps: &ContactDeps<'_>,
     ctx: &RunContext,
@@ -48,20 +54,59 @@ async fn summary_ticket(
     }
     let new = NewTicket {
         company_id: ctx.company.id.clone(),
-        summary: format!("Contact deactivation: {}", ctx.company.name),
+        summary: summary_ticket_title(ctx),
         queue: ctx.settings.ticket_board.clone(),
         description: format!(
             "Offramp bulk contact deactivation, operation {}. The summary follows as a note.",
             ctx.operation_id
         ),
     };
-    let created = deps.psa.create_ticket(&new).await.map_err(Ok)?;
+    let existing = if ctx.resumed { opened_earlier(deps, &new).await.map_err(Ok)? } else { None };
+    let created = match existing {
+        Some(ticket) => ticket,
+        None => match deps.psa.create_ticket(&new).await {
+            Ok(ticket) => ticket,
+            Err(error @ PsaError::Connection { .. }) => match opened_earlier(deps, &new).await {
+                Ok(Some(ticket)) => {
+                    outcome.warnings.push(format!(
+                        "The PSA's answer to opening the summary ticket was lost ({error}); ticket {} with this operation's summary was found and used",
+                        ticket.id
+                    ));
+                    ticket
+                }
+                _ => return Err(Ok(error)),
+            },
+            Err(error) => return Err(Ok(error)),
+        },
+    };
     outcome.ticket_id = Some(created.id.clone());
     let op = &ctx.operation_id;
     let record =
         change_record(op, ITEM_SUMMARY_TICKET, &created.id, &created.summary, Value::Null, Some(json!(created)), None);
     deps.audit.put_changes(&[record]).await.map_err(Err)?;
     Ok(created.id)
+}
+
+/// The summary ticket's title: names the operation, so that its ticket can be told apart
+/// from every other run's when an answer was lost.
+fn summary_ticket_title(ctx: &RunContext) -> String {
+    format!("Contact deactivation: {} (operation {})", ctx.company.name, ctx.operation_id)
+}
+
+/// An open ticket of the company with exactly this summary: one an earlier attempt of this
+/// operation opened.
+async fn opened_earlier(deps: &ContactDeps<'_>, new: &NewTicket) -> Result<Option<domain::Ticket>, PsaError> {
+    let open = deps.psa.open_tickets(&new.company_id).await?;
+    Ok(open.into_iter().filter(|t| t.summary == new.summary).min_by_key(|t| t.id.parse::<i64>().unwrap_or(i64::MAX)))
+}
+
+/// A write whose answer was lost: it may have been applied (a broken connection or a 5xx
+/// after it was sent, as far as the client can tell). Such a note or notification is not
+/// sent again; the trail records it as `outcome_unknown` and a resume leaves it alone.
+fn outcome_unknown_after(detail: Value) -> Option<Value> {
+    let mut after = detail;
+    after["outcome_unknown"] = Value::Bool(true);
+    Some(after)
 }
 
 async fn write_note(
@@ -75,6 +120,17 @@ async fn write_note(
             let note = TicketNote { title: "Bulk contact deactivation".into(), text: text.clone() };
             match deps.psa.add_ticket_note(&id, &note).await {
                 Ok(()) => Ok(id),
+                Err(error @ PsaError::Connection { .. }) => {
+                    outcome.ticket_id = Some(id.clone());
+                    outcome.warnings.push(format!(
+                        "The outcome of the summary note on PSA ticket {id} is unknown (the answer was lost: {error}); \
+                         it is not sent again, to avoid a second note: check the ticket"
+                    ));
+                    let after = outcome_unknown_after(json!({"text": text}));
+                    let (op, name) = (&ctx.operation_id, "summary note");
+                    let record = change_record(op, ITEM_TICKET_NOTE, &id, name, Value::Null, after, None);
+                    return deps.audit.put_changes(&[unknown(record)]).await;
+                }
                 Err(error) => {
                     Err((Some(id.clone()), format!("Unable to write the summary to PSA ticket {id}: {error}"), error))
                 }
@@ -100,6 +156,20 @@ async fn write_note(
         }
     };
     deps.audit.put_changes(&[record]).await
+}
+
+/// A record of a write whose outcome is unknown: not a change this run can claim (rollback
+/// never sees it), not a failure a resume would repeat.
+fn unknown(mut record: crate::domain::ItemChange) -> crate::domain::ItemChange {
+    record.outcome = crate::domain::ItemOutcome::Failed;
+    record.error_code = Some("OutcomeUnknown".into());
+    record.error_message = Some("the write's answer was lost; it may have been applied".into());
+    record
+}
+
+/// Whether the trail says this write's outcome is unknown (see [`unknown`]).
+pub(super) fn is_outcome_unknown(change: &crate::domain::ItemChange) -> bool {
+    change.after.as_ref().and_then(|a| a.get("outcome_unknown")).and_then(Value::as_bool) == Some(true)
 }
 
 /// The requester (if any) and the configured recipients, without repeats.
@@ -140,6 +210,24 @@ async fn notify(deps: &ContactDeps<'_>, ctx: &RunContext, outcome: &mut Outcome)
         text: summary_text(ctx, outcome, deps.psa.kind().as_str()),
     };
     let result = notifier.send(&notification).await;
+    if let Err(error @ NotifyError::Connection { .. }) = &result {
+        outcome.warnings.push(format!(
+            "The outcome of the notification is unknown (the answer was lost: {error}); it is not sent again, \
+             to avoid a second message"
+        ));
+        outcome.notification = Some(NotificationReport {
+            channel: notifier.channel().into(),
+            recipients: recipients.clone(),
+            sent: false,
+        });
+        let after = outcome_unknown_after(json!({"to": recipients, "subject": notification.subject}));
+        let op = &ctx.operation_id;
+        let record = change_record(op, ITEM_NOTIFICATION, notifier.channel(), "notification", Value::Null, after, None);
+        if let Err(error) = deps.audit.put_changes(&[unknown(record)]).await {
+            outcome.stopped = Some(error.into());
+        }
+        return;
+    }
     let sent = result.is_ok();
     let error = result.err().map(|e| (ErrorCode::NotificationFailed, format!("Unable to send the notification: {e}")));
     if let Some((code, message)) = &error {

@@ -154,6 +154,7 @@ pub(super) fn doc_code(e: &DocError) -> ErrorCode {
         // deletion is `DeletionBlocked`, decided where it is sent.)
         DocError::Rejected { .. } => ErrorCode::ItGlueRequestRejected,
         DocError::Connection { .. } | DocError::InvalidResponse { .. } => ErrorCode::ItGlueConnectionError,
+        DocError::BudgetExhausted { .. } => ErrorCode::RequestBudgetExhausted,
     }
 }
 
