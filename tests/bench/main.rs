@@ -14,7 +14,9 @@
 //! wall time, requests (counted by the sandbox), the bound, their ratio, 429s served, and
 //! the CLI process's peak memory (wait4's rusage). Targets: ratio ≤ 1.15 and peak memory
 //! < 64 MiB on every PSA. Exit status 1 if a target is missed. `OFFRAMP_BENCH_PSA=halo`
-//! (comma-separated names) measures only those PSAs.
+//! (comma-separated names) measures only those PSAs. On ConnectWise and Autotask the run
+//! is then rolled back (`offramp rollback`), and its wall time, requests and ratio to the
+//! same bound are printed beside the forward run's (docs/reliability.md).
 
 mod audit_writes;
 
