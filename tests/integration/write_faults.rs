@@ -96,9 +96,10 @@ async fn trail(h: &PsaHarness, operation_id: &str) -> OperationDetail {
 }
 
 /// 27001's update is applied and its connection breaks; 27003's is applied and answered
-/// 504. The HTTP layer repeats these JSON-Patch `replace`/upsert writes (repeating them sets
-/// the same value: `offramp::http::Retry::Idempotent`), so a faulted item is written exactly twice and
-/// every other item exactly once; HaloPSA sends the three in one batch, so the batch is
+/// 504. ConnectWise and Autotask read a record back after a lost answer and do not send an
+/// applied write again, so every item is written exactly once. HaloPSA sends the three in
+/// one batch and sends a lost batch again (reading 50 assets back would cost more of its
+/// 5-minute window than the write: docs/vendors/README.md#lost-answers), so the batch is
 /// written once per fault plus once more. The report and the trail say "deactivated" once
 /// per item, and a resume writes nothing.
 #[tokio::test]
@@ -117,7 +118,7 @@ async fn configuration_updates_applied_then_lost_are_written_the_designed_number
         assert_eq!(report.statistics.configs_deactivated, 3, "{kind}");
         let expected: Vec<usize> = match kind {
             PsaKind::Halo => vec![3, 3, 3],
-            _ => vec![2, 1, 2],
+            _ => vec![1, 1, 1],
         };
         let counts: Vec<usize> = CONFIGS.iter().map(|id| sim.update_count(*id)).collect();
         assert_eq!(counts, expected, "{kind}: writes per configuration");
@@ -269,7 +270,10 @@ async fn a_lost_ticket_creation_is_not_repeated_on_every_psa() {
         for id in [7001, 7002, 7003] {
             assert_eq!(sim.contact_is_active(id), Some(false), "{kind}: {id}");
         }
-        assert_eq!(sim.contact_update_count(7001), 2, "{kind}: applied, answer lost, repeated once");
+        // ConnectWise and Autotask read the contact back instead of writing it again;
+        // HaloPSA sends its upsert again (docs/vendors/README.md#lost-answers).
+        let lost_write_count = if kind == PsaKind::Halo { 2 } else { 1 };
+        assert_eq!(sim.contact_update_count(7001), lost_write_count, "{kind}: applied, answer lost");
         assert_eq!(sim.contact_update_count(7002), 1, "{kind}");
         let tickets = new_tickets(&sandbox, kind, &before);
         assert_eq!(tickets.len(), 1, "{kind}: one ticket: {tickets:?}");
@@ -291,7 +295,7 @@ async fn a_lost_ticket_creation_is_not_repeated_on_every_psa() {
         assert_eq!(resumed.errors.first().map(|e| e.code), Some(ErrorCode::OperationNotResumable), "{kind}");
         assert_eq!(new_tickets(&sandbox, kind, &before), tickets, "{kind}: the resume added nothing");
         assert_eq!(sandbox.sent_mail().len(), 1, "{kind}: one e-mail in all");
-        assert_eq!(sim.contact_update_count(7001), 2, "{kind}: the resume wrote 7001 again");
+        assert_eq!(sim.contact_update_count(7001), lost_write_count, "{kind}: the resume wrote 7001 again");
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 
 use super::AutotaskSettings;
 use crate::adapters::vendor_http::{
-    ErrorBody, Fields, NextPage, Pager, Rows, StaticHeaders, VendorHttp, positive_id, with_trailing_slash,
+    ErrorBody, Fields, NextPage, Pager, Rows, StaticHeaders, VendorHttp, holds, positive_id, with_trailing_slash,
 };
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
@@ -257,8 +257,19 @@ impl AutotaskClient {
         body: &Value,
         what: &str,
     ) -> Result<(), PsaError> {
-        // Setting fields is idempotent: repeating the PATCH after a lost answer is harmless.
-        match self.write(Method::PATCH, path, endpoint, body, Retry::Idempotent, what).await? {
+        // Setting fields is idempotent, but a lost answer is read back first: an applied
+        // PATCH is not sent twice (docs/vendors/README.md#lost-answers). The record is read
+        // at its entity's own URL (`Contacts/{id}`, not the parent path written to).
+        let api = self.api().await?;
+        let request =
+            api.request(Method::PATCH, path, &[])?.endpoint(endpoint).json_body(body).retry(Retry::Idempotent);
+        let read_path = format!("{}/{id}", path.rsplit('/').next().unwrap_or(path));
+        let read_back = || async { Ok(api.get(&read_path, &[], what).await?.map(|answer| answer["item"].clone())) };
+        let applied = |record: &Value| {
+            body.as_object().is_some_and(|fields| fields.iter().all(|(k, v)| k == "id" || holds(&record[k], v)))
+        };
+        let answer = api.write_once(request, what, read_back, applied).await?;
+        match answer.and_then(|answer| Fields::ignoring_case(&answer).int("itemId")) {
             Some(item_id) if item_id != id => Err(invalid(format!("{what}: Autotask answered itemId {item_id}"))),
             _ => Ok(()),
         }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::ConnectWiseSettings;
-use crate::adapters::vendor_http::{ErrorBody, NextPage, Pager, Rows, StaticHeaders, VendorHttp, positive_id};
+use crate::adapters::vendor_http::{ErrorBody, NextPage, Pager, Rows, StaticHeaders, VendorHttp, holds, positive_id};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpResponse, HttpSettings, Redactor, Retry};
 use crate::secret::SecretString;
@@ -113,7 +113,9 @@ impl ConnectWiseClient {
         // `replace` and `remove` set a value: sending them twice leaves the same record, so
         // they may be retried.
         let request = self.api.request(Method::PATCH, path, &[])?.json_body(ops).retry(Retry::Idempotent);
-        self.api.write(request, what).await?.ok_or_else(|| invalid(format!("{what}: the answer is not JSON")))
+        let read_back = || self.api.get(path, &[], what);
+        let written = self.api.write_once(request, what, read_back, |record| patch_applied(record, ops)).await?;
+        written.ok_or_else(|| invalid(format!("{what}: the answer is not JSON")))
     }
 
     /// `POST` a new record (not retried unless throttled: a repeat would create a second one).
@@ -175,6 +177,41 @@ fn read_error(response: &HttpResponse) -> ErrorBody {
         }
     }
     ErrorBody { message, code, authentication: false }
+}
+
+/// Whether `record` shows every operation of a JSON-Patch: each `replace` path holds its
+/// value (an object value: each of its fields), each `remove` path is empty. Paths are
+/// ConnectWise's `a/b` form.
+pub(super) fn patch_applied(record: &Value, ops: &Value) -> bool {
+    ops.as_array().is_some_and(|ops| {
+        !ops.is_empty()
+            && ops.iter().all(|op| {
+                let path = format!("/{}", op["path"].as_str().unwrap_or_default());
+                let found = record.pointer(&path).unwrap_or(&Value::Null);
+                match op["op"].as_str() {
+                    Some("replace") | Some("add") => holds(found, &op["value"]),
+                    Some("remove") => found.is_null(),
+                    _ => false,
+                }
+            })
+    })
+}
+
+#[cfg(test)]
+mod patch_tests {
+    use serde_json::json;
+
+    use super::patch_applied;
+
+    #[test]
+    fn a_patch_is_applied_when_the_record_holds_every_operation() {
+        let record = json!({ "status": { "id": 2, "name": "Inactive" }, "inactiveFlag": true, "contact": null });
+        assert!(patch_applied(&record, &json!([{ "op": "replace", "path": "status", "value": { "id": 2 } }])));
+        assert!(!patch_applied(&record, &json!([{ "op": "replace", "path": "status", "value": { "id": 1 } }])));
+        assert!(patch_applied(&record, &json!([{ "op": "replace", "path": "inactiveFlag", "value": true }])));
+        assert!(patch_applied(&record, &json!([{ "op": "remove", "path": "contact" }])));
+        assert!(!patch_applied(&record, &json!([])), "an empty patch proves nothing");
+    }
 }
 
 #[cfg(test)]

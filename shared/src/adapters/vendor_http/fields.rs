@@ -139,6 +139,15 @@ pub(crate) fn exactly_named(companies: Vec<Result<Company, PsaError>>, name: &st
     companies.into_iter().filter(|c| c.as_ref().map_or(true, |c| c.name.trim().to_lowercase() == wanted)).collect()
 }
 
+/// `found` has `wanted`: equal, or for an object, each of `wanted`'s fields held (a record
+/// read back after a write whose answer was lost, against what the write set).
+pub(crate) fn holds(found: &Value, wanted: &Value) -> bool {
+    match wanted {
+        Value::Object(fields) => fields.iter().all(|(key, value)| holds(&found[key], value)),
+        other => found == other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

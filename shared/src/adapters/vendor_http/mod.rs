@@ -11,7 +11,9 @@ mod fields;
 mod paging;
 mod refusal;
 
-pub(crate) use fields::{Fields, exactly_named, flag_state, id_text, positive_id, status_of, with_trailing_slash};
+pub(crate) use fields::{
+    Fields, exactly_named, flag_state, holds, id_text, positive_id, status_of, with_trailing_slash,
+};
 pub(crate) use paging::{NextPage, PageSeen, Pager, Rows};
 pub(crate) use refusal::{Access, ErrorBody, Refusal, RefusalKind, VendorError, refusal_kind};
 
@@ -19,7 +21,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::http::{HttpClient, HttpRequest, HttpResponse};
+use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Retry};
 use crate::secret::SecretString;
 
 /// How a vendor's credentials go on a request.
@@ -135,18 +137,58 @@ impl<E: VendorError> VendorHttp<E> {
 
     /// Send with credentials; after a 401, once more with renewed ones if they can be renewed.
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, E> {
+        self.send_unmapped(request).await?.map_err(E::transport)
+    }
+
+    /// Like [`Self::send`], with the HTTP layer's own error kept as it is.
+    async fn send_unmapped(&self, request: HttpRequest) -> Result<Result<HttpResponse, HttpError>, E> {
         let mut renew = false;
         loop {
             let authorized = self.credentials.authorize(&self.http, request.clone(), renew).await?;
             let authorized = authorized.header("accept", self.accept);
-            let response = self.http.send(authorized).await.map_err(E::transport)?;
+            let response = match self.http.send(authorized).await {
+                Ok(response) => response,
+                Err(error) => return Ok(Err(error)),
+            };
             if response.status == 401 && !renew && self.credentials.renewable() {
                 tracing::info!(vendor = self.name, "HTTP 401: renewing the credentials once");
                 renew = true;
                 continue;
             }
-            return Ok(response);
+            return Ok(Ok(response));
         }
+    }
+
+    /// A write that sets values, sent once even when its answer is lost. A dropped
+    /// connection or a 502–504 may come after the vendor applied the write; instead of
+    /// sending it again blind, the record is read back (`read_back`), and the write is sent
+    /// again (with `request`'s own retries) only when `applied` says the record does not
+    /// show it (docs/vendors/README.md#lost-answers).
+    pub async fn write_once<F, Fut>(
+        &self,
+        request: HttpRequest,
+        what: &str,
+        read_back: F,
+        applied: impl Fn(&Value) -> bool,
+    ) -> Result<Option<Value>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Value>, E>>,
+    {
+        let lost = match self.send_unmapped(request.clone().retry(Retry::OnlyWhenThrottled)).await? {
+            Ok(response) if response.is_success() => return Ok(response.json().ok()),
+            Ok(response) if (502..=504).contains(&response.status) => format!("HTTP {}", response.status),
+            Ok(response) => return Err(self.refusal(&response, what, Access::Write)),
+            Err(error @ HttpError::Connection { .. }) => error.to_string(),
+            Err(error) => return Err(E::transport(error)),
+        };
+        tracing::warn!(vendor = self.name, what, lost = %lost, "the answer to a write was lost; reading it back");
+        if let Some(record) = read_back().await?
+            && applied(&record)
+        {
+            return Ok(Some(record));
+        }
+        self.write(request, what).await
     }
 
     /// The error for a non-success answer to `what`, by the one table ([`refusal_kind`]).
