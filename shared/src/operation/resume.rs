@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{self, ItemChange, ItemKind, OperationDetail, OperationEventKind, Workflow};
+use crate::domain::{self, ItemChange, ItemKind, ItemOutcome, OperationDetail, OperationEventKind, Workflow};
 use crate::error::{ErrorCode, OfframpError};
 use crate::ports::AuditStore;
 
@@ -66,6 +66,40 @@ pub fn latest_changes(detail: &OperationDetail) -> HashMap<(ItemKind, &str), &It
     latest
 }
 
+/// Whether an item's latest record leaves open that its change reached the vendor: its
+/// intent with nothing after it (in flight when the run stopped), or a failure that was
+/// the connection's, not the vendor's refusal (the answer, not the write, may be what was
+/// lost). A resume that finds such an item done cannot tell whose change it was.
+pub fn may_have_applied(change: &ItemChange) -> bool {
+    match change.outcome {
+        ItemOutcome::Intended => true,
+        ItemOutcome::Failed => change.error_code.as_deref() == Some(ErrorCode::PsaConnectionError.as_str()),
+        ItemOutcome::Changed | ItemOutcome::Skipped | ItemOutcome::Uncertain => false,
+    }
+}
+
 pub fn has_event(detail: &OperationDetail, kind: OperationEventKind) -> bool {
     detail.events.iter().any(|e| e.kind == kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(outcome: ItemOutcome, code: Option<ErrorCode>) -> ItemChange {
+        ItemChange {
+            error_code: code.map(|c| c.as_str().to_string()),
+            outcome,
+            ..ItemChange::intent("op", ItemKind::Contact, "1", "a")
+        }
+    }
+
+    #[test]
+    fn only_an_intent_or_a_lost_connection_leaves_open_that_a_change_reached_the_vendor() {
+        assert!(may_have_applied(&record(ItemOutcome::Intended, None)));
+        assert!(may_have_applied(&record(ItemOutcome::Failed, Some(ErrorCode::PsaConnectionError))));
+        assert!(!may_have_applied(&record(ItemOutcome::Failed, Some(ErrorCode::ContactUpdateFailed))));
+        assert!(!may_have_applied(&record(ItemOutcome::Failed, Some(ErrorCode::PermissionDenied))));
+        assert!(!may_have_applied(&record(ItemOutcome::Changed, None)));
+    }
 }

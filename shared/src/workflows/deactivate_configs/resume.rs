@@ -106,12 +106,9 @@ fn remaining(
                 done.push(ItemResult { after, outcome, error: None, before });
             }
             _ if snapshot.planned_action != ACTION_DEACTIVATE => work.push(Work { before, action: WorkAction::Skip }),
-            Some(ItemOutcome::Intended) => {
-                let action = decide(&before, now, true, warnings);
-                work.push(Work { before, action });
-            }
-            None | Some(ItemOutcome::Failed) => {
-                let action = decide(&before, now, false, warnings);
+            _ => {
+                let in_flight = previous.is_some_and(engine::may_have_applied);
+                let action = decide(&before, now, in_flight, warnings);
                 work.push(Work { before, action });
             }
         }

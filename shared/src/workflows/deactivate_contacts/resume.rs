@@ -35,10 +35,10 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> OfframpError {
 /// Where an item stands by the trail: `None` when it is done (changed, uncertain, or left
 /// alone as someone else's change), else whether its change may be in flight.
 fn pending_of(latest: &Latest<'_>, kind: ItemKind, id: &str) -> Option<Pending> {
-    match latest.get(&(kind, id)).map(|c| c.outcome) {
-        Some(ItemOutcome::Changed | ItemOutcome::Uncertain | ItemOutcome::Skipped) => None,
-        Some(ItemOutcome::Intended) => Some(Pending::InFlight),
-        None | Some(ItemOutcome::Failed) => Some(Pending::NotReached),
+    match latest.get(&(kind, id)) {
+        Some(c) if matches!(c.outcome, ItemOutcome::Changed | ItemOutcome::Uncertain | ItemOutcome::Skipped) => None,
+        Some(c) if engine::may_have_applied(c) => Some(Pending::InFlight),
+        _ => Some(Pending::NotReached),
     }
 }
 
