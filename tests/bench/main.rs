@@ -384,7 +384,10 @@ fn report_rollbacks(runs: &[Measurement]) {
         let Some(r) = &m.rollback else {
             // Only the larger run of a PSA is rolled back; HaloPSA's never is.
             if !m.psa.rolls_back() && m.configs == m.psa.sizes()[1] {
-                println!("{:<12} not measured: HaloPSA restores one asset per request (hours at its limit)", m.psa.name());
+                println!(
+                    "{:<12} not measured: HaloPSA restores one asset per request (hours at its limit)",
+                    m.psa.name()
+                );
             }
             continue;
         };
