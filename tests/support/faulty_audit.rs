@@ -44,6 +44,24 @@ impl FaultyAudit {
         self.writes_before_stall.store(n, Ordering::SeqCst);
     }
 
+    /// Run `work` until its `writes`-th change write is in the trail, and drop it there, as
+    /// if the process died right after that write. Panics if `work` finishes first or
+    /// makes no progress within a minute.
+    pub async fn crash_after<T: std::fmt::Debug>(&self, writes: usize, work: impl std::future::Future<Output = T>) {
+        self.stall_after(writes);
+        let stalled = async {
+            while !self.stalled.load(Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            finished = work => panic!("finished before the crash: {finished:?}"),
+            _ = stalled => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => panic!("no progress before the crash"),
+        }
+        self.stall_after(usize::MAX);
+    }
+
     pub fn refuse_completed(&self, on: bool) {
         self.refuse_completed.store(on, Ordering::SeqCst);
     }
