@@ -8,7 +8,7 @@ use crate::common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use base64::Engine;
+use offramp_sandbox::leaks::{basic_token, forms};
 use offramp_sandbox::{CW_COMPANY_ID, GRAPH_CLIENT_ID, GRAPH_SENDER, GRAPH_TENANT_ID, Sandbox, SandboxConfig};
 
 const CW_PRIVATE: &str = r#"cli"Priv\ate+/=&key"#;
@@ -16,23 +16,6 @@ const AT_SECRET: &str = r#"cli"AtSec\ret+/=&4"#;
 const HALO_SECRET: &str = r#"cli"Halo\Sec+/=& 9"#;
 const ITGLUE_KEY: &str = r#"ITG.cli"glue\Key+/=&5"#;
 const GRAPH_SECRET: &str = r#"cli"Graph\Sec+/=&~3"#;
-
-/// Every form a secret may take on its way out and back.
-fn forms(secret: &str) -> Vec<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    let json = serde_json::to_string(secret).unwrap();
-    vec![
-        secret.to_string(),
-        b64.encode(secret),
-        b64.encode(secret).trim_end_matches('=').to_string(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
-        form.clone(),
-        form.replace('+', "%20"),
-        json[1..json.len() - 1].to_string(),
-        serde_json::to_string(&json).unwrap().trim_matches('"').to_string(),
-    ]
-}
 
 /// Run at trace level; fail if any form of `secrets` is in stdout, stderr or the audit files.
 async fn assert_nothing_leaks(mut command: Command, dir: &Path, what: &str, secrets: &[String]) -> Output {
@@ -83,9 +66,7 @@ async fn no_psa_credential_leaks_at_trace_level() {
         command.env(name, value);
         let mut secrets = forms(value);
         if psa == "connectwise" {
-            let public = offramp_sandbox::CW_PUBLIC_KEY;
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{CW_COMPANY_ID}+{public}:{value}"));
-            secrets.extend(forms(&token));
+            secrets.extend(basic_token(CW_COMPANY_ID, offramp_sandbox::CW_PUBLIC_KEY, value));
         }
         let out = assert_nothing_leaks(command, dir.path(), psa, &secrets).await;
         assert_eq!(out.status.code(), Some(6), "{psa}: permission denied");

@@ -15,7 +15,6 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
 use offramp::config::ConfigSource;
 use offramp::entry::{Function, handle};
 use offramp::logging::{LogFormat, capture};
@@ -34,29 +33,7 @@ const HALO_SECRET: &str = r#"halo"Sec\ret+/=& 9"#;
 const ITGLUE_KEY: &str = r#"ITG.it"glue\Key+/=&5"#;
 const GRAPH_SECRET: &str = r#"gr"aph\Sec+/=&ret~3"#;
 
-/// Every form a secret may take on its way out and back.
-pub(crate) fn forms(secret: &str) -> Vec<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    let json = serde_json::to_string(secret).unwrap();
-    vec![
-        secret.to_string(),
-        b64.encode(secret),
-        b64.encode(secret).trim_end_matches('=').to_string(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
-        form.clone(),
-        form.replace('+', "%20"),
-        json[1..json.len() - 1].to_string(),
-        // Twice JSON-escaped: a message inside a JSON string stored as JSON text.
-        serde_json::to_string(&json).unwrap().trim_matches('"').to_string(),
-    ]
-}
-
-/// ConnectWise's Basic token, `base64(company+public:private)`, and its own forms.
-pub(crate) fn basic_token(company: &str, public: &str, private: &str) -> Vec<String> {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{company}+{public}:{private}"));
-    forms(&token).into_iter().chain([format!("{company}+{public}:{private}")]).collect()
-}
+pub(crate) use offramp_sandbox::leaks::{basic_token, forms};
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);

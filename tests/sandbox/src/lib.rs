@@ -196,6 +196,7 @@ mod connectwise;
 mod faults;
 mod halo;
 mod itglue;
+pub mod leaks;
 mod notify;
 pub mod seed;
 mod window;
