@@ -95,15 +95,13 @@ fn found_done<T: serde::Serialize, B: serde::Serialize>(
     before: &B,
     now: T,
 ) -> UnitStep<ItemResult<T>> {
-    let UnitStep::Done(ItemResult::Changed(now, mut record)) = changed(op, item, before, now) else {
-        unreachable!("changed() is always a change")
-    };
+    let (kind, id, name) = item;
+    let mut record = change_record(op, kind, id, name, json!(before), Some(json!(now)), None);
     if pending == Pending::InFlight {
         record.outcome = ItemOutcome::Uncertain;
         return UnitStep::Done(ItemResult::Changed(now, record));
     }
     record.outcome = ItemOutcome::Skipped;
-    let (kind, id, name) = item;
     let why =
         format!("{kind} {id} ({name}) was already changed outside this operation before it got to it; left alone.");
     UnitStep::Done(ItemResult::Skipped(why, record))
