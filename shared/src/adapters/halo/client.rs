@@ -10,7 +10,7 @@ use super::HaloSettings;
 use super::errors::read_error;
 use super::token::ClientCredentials;
 use crate::adapters::vendor_http::{
-    Fields, NextPage, PageSeen, Pager, Rows, VendorHttp, positive_id, with_trailing_slash,
+    Fields, NextPage, PageSeen, Pager, Rows, VendorHttp, WriteAnswer, positive_id, with_trailing_slash,
 };
 use crate::domain::Configuration;
 use crate::error::PsaError;
@@ -91,8 +91,7 @@ impl HaloClient {
         self.api.list(&pager, self.api.request(Method::GET, path, &query)?, what, each).await
     }
 
-    /// `POST /api/{path}` with a JSON array; the saved rows when Halo returns them (an
-    /// array, one object, or nothing: all read).
+    /// `POST /api/{path}` with a JSON array; the saved rows when Halo returns them.
     pub(super) async fn post(
         &self,
         path: &str,
@@ -101,11 +100,44 @@ impl HaloClient {
         what: &str,
     ) -> Result<Vec<Value>, PsaError> {
         let request = self.api.request(Method::POST, path, &[])?.json_body(body).retry(retry);
-        Ok(match self.api.write(request, what).await? {
-            Some(Value::Array(rows)) => rows,
-            Some(row @ Value::Object(_)) => vec![row],
-            _ => Vec::new(),
-        })
+        Ok(saved_rows(self.api.write(request, what).await?))
+    }
+
+    /// An upsert of `rows` (each with its `id`) sent once; on a lost answer each row's record
+    /// is read back at `{path}/{id}` and only the rows whose record does not yet show
+    /// `applied` are sent again (docs/vendors/README.md#lost-answers). The saved (or
+    /// read-back) records by id.
+    pub(super) async fn upsert_once(
+        &self,
+        path: &str,
+        rows: Vec<(i64, Value)>,
+        applied: impl Fn(&Value) -> bool,
+        what: &str,
+    ) -> Result<HashMap<i64, Value>, PsaError> {
+        let body = Value::Array(rows.iter().map(|(_, row)| row.clone()).collect());
+        let request = self.api.request(Method::POST, path, &[])?.json_body(&body);
+        let lost = match self.api.write_unrepeated(request, what).await? {
+            WriteAnswer::Answered(answer) => return Ok(by_id(saved_rows(answer))),
+            WriteAnswer::Lost(lost) => lost,
+        };
+        tracing::warn!(vendor = "HaloPSA", what, lost = %lost, "the answer to an upsert was lost; reading back");
+        let mut saved = HashMap::new();
+        let mut again = Vec::new();
+        for (id, row) in rows {
+            match self.api.get(&format!("{path}/{id}"), &[], &format!("{path} {id}")).await? {
+                Some(record) if applied(&record) => {
+                    saved.insert(id, record);
+                }
+                // Gone since: nothing to send; the caller's read-back reports it.
+                None => {}
+                Some(_) => again.push(row),
+            }
+        }
+        if !again.is_empty() {
+            // Setting values is idempotent: this second send may be retried.
+            saved.extend(by_id(self.post(path, &Value::Array(again), Retry::Idempotent, what).await?));
+        }
+        Ok(saved)
     }
 
     /// One upsert of `inactive` for these assets; the saved rows by id when HaloPSA returns them.
@@ -114,19 +146,31 @@ impl HaloClient {
         configs: &[&Configuration],
         inactive: bool,
     ) -> Result<HashMap<i64, Value>, PsaError> {
-        let mut body = Vec::with_capacity(configs.len());
+        let mut rows = Vec::with_capacity(configs.len());
         for config in configs {
+            let id = numeric_id(&config.id, "asset")?;
             // HaloPSA rejects ids sent as floats (95.0): send integers.
-            body.push(json!({ "id": numeric_id(&config.id, "asset")?, "inactive": inactive }));
+            rows.push((id, json!({ "id": id, "inactive": inactive })));
         }
         let what = match configs {
             [one] => format!("asset {}", one.id),
             many => format!("{} assets", many.len()),
         };
-        // Setting a flag is idempotent: repeating the POST after a lost answer is harmless.
-        let saved = self.post("asset", &Value::Array(body), Retry::Idempotent, &what).await?;
-        Ok(saved.into_iter().filter_map(|row| Fields::of(&row).int("id").map(|id| (id, row))).collect())
+        self.upsert_once("asset", rows, |record| Fields::of(record).flag("inactive") == Some(inactive), &what).await
     }
+}
+
+/// The rows of an upsert's answer: an array, one object, or nothing.
+fn saved_rows(answer: Option<Value>) -> Vec<Value> {
+    match answer {
+        Some(Value::Array(rows)) => rows,
+        Some(row @ Value::Object(_)) => vec![row],
+        _ => Vec::new(),
+    }
+}
+
+fn by_id(rows: Vec<Value>) -> HashMap<i64, Value> {
+    rows.into_iter().filter_map(|row| Fields::of(&row).int("id").map(|id| (id, row))).collect()
 }
 
 /// The API base and the token URL: `HALO_URL` given with or without the trailing `/api`;

@@ -326,18 +326,22 @@ impl Psa for HaloClient {
         let id = numeric_id(&contact.id, "user")?;
         let what = format!("user {id}");
         // A minimal upsert with the id (partial-update semantics UNCONFIRMED:
-        // docs/vendors/halopsa.md#upserts). The id comes from a listing, so it exists; setting a
-        // flag is idempotent, hence retried.
-        let body = json!([{ "id": id, "inactive": !active }]);
-        let saved = self.post("users", &body, Retry::Idempotent, &what).await?;
-        match saved.into_iter().find(|row| Fields::of(row).int("id") == Some(id)) {
+        // docs/vendors/halopsa.md#upserts), sent once and read back after a lost answer.
+        let rows = vec![(id, json!({ "id": id, "inactive": !active }))];
+        let mut saved = self.upsert_once("users", rows, |r| Fields::of(r).flag("inactive") == Some(!active), &what).await?;
+        match saved.remove(&id) {
             Some(row) if row.get("inactive").and_then(Value::as_bool).is_some() => {
                 let mut after = parse::user(&row, numeric_id(&contact.company_id, "client").ok())?;
                 // Halo's answer may omit fields a listing has; keep what we knew.
                 after.primary_signals = contact.primary_signals.clone();
                 Ok(after)
             }
-            _ => Ok(Contact { active, ..contact.clone() }),
+            // Not in the answer: read it back rather than assume the flag was set.
+            _ => {
+                let mut after = self.contact(&id.to_string()).await?.ok_or(PsaError::NotFound { what })?;
+                after.primary_signals = contact.primary_signals.clone();
+                Ok(after)
+            }
         }
     }
 

@@ -24,6 +24,14 @@ use serde_json::Value;
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Retry};
 use crate::secret::SecretString;
 
+/// What became of a write sent once ([`VendorHttp::write_unrepeated`]).
+pub(crate) enum WriteAnswer {
+    /// The vendor answered: the answer's JSON, if any.
+    Answered(Option<Value>),
+    /// The answer was lost (why): the write may or may not be applied.
+    Lost(String),
+}
+
 /// How a vendor's credentials go on a request.
 #[async_trait]
 pub(crate) trait Authorize<E>: Send + Sync {
@@ -175,12 +183,9 @@ impl<E: VendorError> VendorHttp<E> {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Option<Value>, E>>,
     {
-        let lost = match self.send_unmapped(request.clone().retry(Retry::OnlyWhenThrottled)).await? {
-            Ok(response) if response.is_success() => return Ok(response.json().ok()),
-            Ok(response) if (502..=504).contains(&response.status) => format!("HTTP {}", response.status),
-            Ok(response) => return Err(self.refusal(&response, what, Access::Write)),
-            Err(error @ HttpError::Connection { .. }) => error.to_string(),
-            Err(error) => return Err(E::transport(error)),
+        let lost = match self.write_unrepeated(request.clone(), what).await? {
+            WriteAnswer::Answered(answer) => return Ok(answer),
+            WriteAnswer::Lost(lost) => lost,
         };
         tracing::warn!(vendor = self.name, what, lost = %lost, "the answer to a write was lost; reading it back");
         if let Some(record) = read_back().await?
@@ -189,6 +194,21 @@ impl<E: VendorError> VendorHttp<E> {
             return Ok(Some(record));
         }
         self.write(request, what).await
+    }
+
+    /// A write sent once (retried only when throttled, i.e. not applied): its answer, or
+    /// why the answer was lost (a dropped connection or a 502–504, after which the vendor
+    /// may or may not have applied it). The caller reads back before sending it again.
+    pub async fn write_unrepeated(&self, request: HttpRequest, what: &str) -> Result<WriteAnswer, E> {
+        match self.send_unmapped(request.retry(Retry::OnlyWhenThrottled)).await? {
+            Ok(response) if response.is_success() => Ok(WriteAnswer::Answered(response.json().ok())),
+            Ok(response) if (502..=504).contains(&response.status) => {
+                Ok(WriteAnswer::Lost(format!("HTTP {}", response.status)))
+            }
+            Ok(response) => Err(self.refusal(&response, what, Access::Write)),
+            Err(error @ HttpError::Connection { .. }) => Ok(WriteAnswer::Lost(error.to_string())),
+            Err(error) => Err(E::transport(error)),
+        }
     }
 
     /// The error for a non-success answer to `what`, by the one table ([`refusal_kind`]).
