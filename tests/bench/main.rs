@@ -3,12 +3,12 @@
 //!
 //! | PSA | configurations | vendor's limit (the sandbox enforces it) | least requests the fixture needs |
 //! |---|---|---|---|
-//! | ConnectWise | 500, 1,000 | 10 requests/s | company + status table + ⌈n/1000⌉ pages + n updates |
+//! | ConnectWise | 500, 1,000 | 8 requests/s (a stand-in: no published quota) | company + status table + ⌈n/1000⌉ pages + n updates |
 //! | Autotask | 500, 1,000 | 3 requests in flight per endpoint | zone + company + ⌈n/500⌉ pages + n updates |
 //! | HaloPSA | 16,000, 20,000 | 300 requests per rolling 5 minutes | token + client + ⌈n/500⌉ pages + ⌈n/50⌉ batch updates |
 //!
 //! The bound is the least wall time the vendor's limit allows for the least number of
-//! requests the fixture needs (not the client's own count): ConnectWise requests / 10 s;
+//! requests the fixture needs (not the client's own count): ConnectWise requests / 8 s;
 //! Autotask requests × latency / 3; HaloPSA ⌊(requests − 1) / 300⌋ × 300 s plus one
 //! latency, right for any batch size (HaloPSA's batch of 50 is the client's setting
 //! `HALO_UPDATE_BATCH`; the least count uses it). HaloPSA gets more configurations because
@@ -23,8 +23,15 @@
 //! Exit status 1 if any run misses. `OFFRAMP_BENCH_PSA=halo` (comma-separated names)
 //! measures only those PSAs. On ConnectWise and Autotask the larger run is then rolled back
 //! (`offramp rollback`), and its figures are printed beside the forward run's
-//! (docs/reliability.md). ConnectWise publishes no quota (docs/vendors/connectwise.md): 10
-//! requests/s is the bench's stand-in, and the client's pacing default is the same figure.
+//! (docs/reliability.md).
+//!
+//! ConnectWise publishes no quota (docs/vendors/connectwise.md#rate-limits): the sandbox's
+//! 8 requests/s (429 with `Retry-After: 1` beyond) is a stand-in, below the client's
+//! default pace of 10. The two measured runs are configured as the README tells an
+//! operator who knows the instance's limit (`CONNECTWISE_RATE_LIMIT=8`); a third run keeps
+//! the default pace and must adapt to the vendor's 429s: it is reported on its own line
+//! ("adapting"): ADAPTED when every configuration is done, within the same ratio, with at
+//! most [`ADAPTING_MAX_429`] refusals.
 
 mod audit_writes;
 
@@ -42,6 +49,12 @@ const BROKEN_BOUND_RATIO: f64 = 0.98;
 /// HaloPSA assets per update request (the client's `HALO_UPDATE_BATCH` default).
 const HALO_BATCH: u64 = 50;
 const TARGET_PEAK_MIB: f64 = 64.0;
+/// The sandbox's ConnectWise limit, requests per second (a stand-in: docs/vendors/connectwise.md).
+const CW_VENDOR_RATE: u64 = 8;
+/// 429s the ConnectWise run at the client's default pace may meet while it adapts.
+const ADAPTING_MAX_429: u64 = 3;
+/// ConnectWise configurations of the adapting run.
+const ADAPTING_CONFIGS: usize = 1_000;
 
 #[derive(Clone, Copy)]
 enum Psa {
@@ -79,7 +92,7 @@ impl Psa {
 
     fn limit(self) -> &'static str {
         match self {
-            Psa::ConnectWise => "10 req/s",
+            Psa::ConnectWise => "8 req/s",
             Psa::Autotask => "3 per endpoint",
             Psa::Halo => "300 per 5 min",
         }
@@ -89,7 +102,7 @@ impl Psa {
     fn bound_s(self, requests: u64) -> f64 {
         let latency = LATENCY_MS as f64 / 1000.0;
         match self {
-            Psa::ConnectWise => requests as f64 / 10.0,
+            Psa::ConnectWise => requests as f64 / CW_VENDOR_RATE as f64,
             Psa::Autotask => requests as f64 * latency / 3.0,
             Psa::Halo => ((requests.saturating_sub(1) / 300) * 300) as f64 + latency,
         }
@@ -98,8 +111,8 @@ impl Psa {
     /// Sandbox flags: the vendor's limit as the sandbox enforces it.
     fn sandbox_args(self) -> Vec<String> {
         match self {
-            // The sandbox answers 429 past 10/s, like a ConnectWise that enforces our limit.
-            Psa::ConnectWise => vec!["--rate-limit".into(), "10".into()],
+            // 429 with `Retry-After: 1` past 8 per second.
+            Psa::ConnectWise => vec!["--rate-limit".into(), CW_VENDOR_RATE.to_string()],
             // The thread limit and the 10,000/h threshold are always on in the sandbox.
             Psa::Autotask => vec![],
             Psa::Halo => vec!["--halo-rate-limit".into(), "300".into()],
@@ -191,9 +204,20 @@ fn run_measured(command: &mut Command) -> (i32, u64) {
     (code, usage.ru_maxrss as u64)
 }
 
+/// One measured run: the PSA, the client size, whether it is rolled back afterwards, and
+/// whether the client keeps its default pace instead of the vendor's (ConnectWise only).
+#[derive(Clone, Copy)]
+struct Run {
+    psa: Psa,
+    configs: usize,
+    roll_back: bool,
+    adapting: bool,
+}
+
 struct Measurement {
     psa: Psa,
     configs: usize,
+    adapting: bool,
     wall_s: f64,
     requests: u64,
     throttled: u64,
@@ -234,6 +258,8 @@ fn offramp(bin: &Path, psa: Psa, sandbox: &SandboxProcess, dir: &Path, out: std:
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(psa.env(&sandbox.ready))
+        // The operator who knows the instance's limit sets it (README, ConnectWise settings).
+        .env("CONNECTWISE_RATE_LIMIT", CW_VENDOR_RATE.to_string())
         .env("OFFRAMP_AUDIT_DB", dir.join("audit.sqlite"))
         .stdin(Stdio::null())
         .stdout(out)
@@ -255,12 +281,17 @@ fn measure_rollback(bin: &Path, psa: Psa, sandbox: &SandboxProcess, dir: &Path, 
     RollbackRun { wall_s, requests, restored: report["statistics"]["restored"].as_u64().unwrap_or(0) }
 }
 
-fn measure(bin: &Path, psa: Psa, configs: usize, roll_back: bool) -> Measurement {
+fn measure(bin: &Path, run: Run) -> Measurement {
+    let Run { psa, configs, roll_back, adapting } = run;
     let sandbox = start_sandbox(bin, psa, configs);
     let dir = tempfile::tempdir().expect("tempdir");
     let report_path = dir.path().join("report.json");
     let report_file = std::fs::File::create(&report_path).expect("report file");
     let mut command = offramp(bin, psa, &sandbox, dir.path(), report_file);
+    if adapting {
+        // The client's default pace (10 per second), above the vendor's.
+        command.env_remove("CONNECTWISE_RATE_LIMIT");
+    }
     command.args(["configs", "deactivate", "--client-id", "500", "--yes", "--json", "--override-blast-radius"]);
     let start = Instant::now();
     let (code, peak_kib) = run_measured(&mut command);
@@ -275,6 +306,7 @@ fn measure(bin: &Path, psa: Psa, configs: usize, roll_back: bool) -> Measurement
     Measurement {
         psa,
         configs,
+        adapting,
         wall_s,
         requests: stats["total_requests"].as_u64().unwrap_or(0),
         throttled: stats["throttled"].as_u64().unwrap_or(0),
@@ -294,12 +326,11 @@ fn main() {
         .filter(|psa| only.is_empty() || only.split(',').any(|p| p.trim() == psa.name()))
         .collect();
     let runs: Vec<Measurement> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chosen
-            .iter()
-            .flat_map(|psa| psa.sizes().into_iter().enumerate().map(move |(i, n)| (*psa, n, i == 1)))
-            .map(|(psa, n, larger)| {
+        let handles: Vec<_> = planned_runs(&chosen)
+            .into_iter()
+            .map(|run| {
                 let bin = bin.clone();
-                scope.spawn(move || measure(&bin, psa, n, larger))
+                scope.spawn(move || measure(&bin, run))
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("measurement")).collect()
@@ -309,6 +340,40 @@ fn main() {
     ok &= report_audit_writes();
     if !ok {
         std::process::exit(1);
+    }
+}
+
+/// Two sizes per chosen PSA (the larger rolled back), and ConnectWise once more at the
+/// client's default pace.
+fn planned_runs(chosen: &[Psa]) -> Vec<Run> {
+    let mut runs: Vec<Run> = chosen
+        .iter()
+        .flat_map(|psa| {
+            psa.sizes().into_iter().enumerate().map(move |(i, configs)| Run {
+                psa: *psa,
+                configs,
+                roll_back: i == 1,
+                adapting: false,
+            })
+        })
+        .collect();
+    if chosen.iter().any(|psa| matches!(psa, Psa::ConnectWise)) {
+        runs.push(Run { psa: Psa::ConnectWise, configs: ADAPTING_CONFIGS, roll_back: false, adapting: true });
+    }
+    runs
+}
+
+/// A forward run's verdict against its bound (`ratio`).
+fn verdict(m: &Measurement, ratio: f64) -> &'static str {
+    let done = m.deactivated == m.configs as u64 && m.peak_mib < TARGET_PEAK_MIB;
+    if ratio < BROKEN_BOUND_RATIO {
+        "BROKEN BOUND"
+    } else if m.adapting {
+        if done && ratio <= TARGET_RATIO && m.throttled <= ADAPTING_MAX_429 { "ADAPTED" } else { "MISSED" }
+    } else if done && ratio <= TARGET_RATIO && m.throttled == 0 {
+        "MET"
+    } else {
+        "MISSED"
     }
 }
 
@@ -335,20 +400,10 @@ fn report_runs(runs: &[Measurement]) -> bool {
         let least = m.psa.least_requests(m.configs);
         let bound = m.psa.bound_s(least);
         let ratio = m.wall_s / bound;
-        let verdict = if ratio < BROKEN_BOUND_RATIO {
-            "BROKEN BOUND"
-        } else if ratio <= TARGET_RATIO
-            && m.throttled == 0
-            && m.peak_mib < TARGET_PEAK_MIB
-            && m.deactivated == m.configs as u64
-        {
-            "MET"
-        } else {
-            "MISSED"
-        };
+        let verdict = verdict(m, ratio);
         println!(
             "{:<12} {:>7} {:>15} {:>8.2} {:>8} {:>8} {:>7.3} {:>8.2} {:>7.3} {:>8.1} {:>4} {:>6}  {verdict}",
-            m.psa.name(),
+            if m.adapting { "cw-adapting" } else { m.psa.name() },
             m.configs,
             m.psa.limit(),
             m.wall_s,
@@ -361,12 +416,12 @@ fn report_runs(runs: &[Measurement]) -> bool {
             m.throttled,
             m.deactivated
         );
-        ok &= verdict == "MET";
+        ok &= matches!(verdict, "MET" | "ADAPTED");
     }
     println!();
     println!(
-        "target on every run: {BROKEN_BOUND_RATIO} <= ratio <= {TARGET_RATIO}, no 429, peak < {TARGET_PEAK_MIB} MiB, \
-         every configuration deactivated: {}",
+        "target on every run: {BROKEN_BOUND_RATIO} <= ratio <= {TARGET_RATIO}, no 429 (the adapting run: at most \
+         {ADAPTING_MAX_429}), peak < {TARGET_PEAK_MIB} MiB, every configuration deactivated: {}",
         if ok { "MET" } else { "MISSED" }
     );
     ok

@@ -161,6 +161,36 @@ async fn connectwise_honours_retry_after_when_the_vendor_throttles_below_its_pac
     assert_each_written_once(&sandbox, PsaKind::ConnectWise);
 }
 
+/// ConnectWise publishes no quota, so the configured pace is a ceiling the vendor may be
+/// below. Here the sandbox admits 40 requests per second (a bucket of 40, 429 with
+/// `Retry-After: 1`) and the client is configured for 100. It is refused once the bucket
+/// runs dry, holds every request for the `Retry-After`, and slows down: to 70 %, then to
+/// the rate the vendor admitted between its first two 429s; the run of 303 requests meets
+/// two 429s. A client that only waited out each `Retry-After` at its old pace is refused
+/// every 1.7 s (4 times here: measured); one that did not hold the queue, a dozen or more.
+#[tokio::test]
+async fn connectwise_slows_to_the_vendors_pace_after_a_429() {
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 300, ..SandboxConfig::default() }).await.expect("sandbox");
+    sandbox.set_rate_limit(Some(40));
+    let mut http = http_settings(PsaKind::ConnectWise);
+    http.rate_limit_per_sec = Some(100.0);
+    http.burst = 1;
+    let h = PsaHarness::with_client(PsaKind::ConnectWise, client_with(&sandbox, PsaKind::ConnectWise, http));
+    let request = DeactivateConfigsRequest {
+        client_id: Some("300".into()),
+        override_blast_radius: true,
+        ..DeactivateConfigsRequest::default()
+    };
+    let report = deactivate_configs(&h.deps(), request).await;
+    assert!(report.success, "{:?}", report.errors);
+    assert_eq!(report.statistics.configs_deactivated, 300);
+    let throttled = sandbox.stats().throttled();
+    assert!((1..=2).contains(&throttled), "429s served by the vendor: {throttled}");
+    let sim = sim(&sandbox, PsaKind::ConnectWise);
+    assert!(sim.configuration_ids_of(300).iter().all(|id| sim.update_count(*id) == 1), "each written once");
+}
+
 fn itglue(sandbox: &Sandbox, max_wait: Duration) -> ItGlueClient {
     let mut http = default_http_settings();
     short_backoff(&mut http);

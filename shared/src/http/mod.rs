@@ -400,10 +400,19 @@ impl HttpClient {
                     match response.status {
                         429 => {
                             self.counters.throttled.fetch_add(1, Relaxed);
-                            Some(self.throttled_wait(response, attempt).await)
+                            let wait = self.throttled_wait(response, attempt).await;
+                            if let Some(limiter) = &self.limiter {
+                                limiter.throttled(wait);
+                            }
+                            Some(wait)
                         }
-                        502..=504 if request.retry == Retry::Idempotent => Some(self.backoff(attempt)),
-                        _ => None,
+                        status => {
+                            if let Some(limiter) = &self.limiter {
+                                limiter.answered();
+                            }
+                            (matches!(status, 502..=504) && request.retry == Retry::Idempotent)
+                                .then(|| self.backoff(attempt))
+                        }
                     }
                 }
                 Err(_) if request.retry == Retry::Idempotent => Some(self.backoff(attempt)),

@@ -328,7 +328,8 @@ impl Psa for HaloClient {
         // A minimal upsert with the id (partial-update semantics UNCONFIRMED:
         // docs/vendors/halopsa.md#upserts), sent once and read back after a lost answer.
         let rows = vec![(id, json!({ "id": id, "inactive": !active }))];
-        let mut saved = self.upsert_once("users", rows, |r| Fields::of(r).flag("inactive") == Some(!active), &what).await?;
+        let mut saved =
+            self.upsert_once("users", rows, |r| Fields::of(r).flag("inactive") == Some(!active), &what).await?;
         match saved.remove(&id) {
             Some(row) if row.get("inactive").and_then(Value::as_bool).is_some() => {
                 let mut after = parse::user(&row, numeric_id(&contact.company_id, "client").ok())?;
