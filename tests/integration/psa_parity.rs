@@ -507,3 +507,56 @@ async fn halo_asks_for_its_scope_and_a_narrow_token_changes_nothing() {
     assert_eq!(sandbox.halo().scopes_requested(), ["all", "read:customers read:assets"]);
     assert_eq!(sim(&sandbox, PsaKind::Halo).configuration_is_active(25001), Some(true));
 }
+
+/// A rollback of many configurations of one company reads them with the company's
+/// listing instead of one read each, and restores them in the PSA's batches where it takes
+/// them (HaloPSA, 50 per request): like the forward run. The one someone re-activated
+/// since is judged on the listing too: already restored, left alone. Requests are counted
+/// by the sandbox.
+#[tokio::test]
+async fn a_rollback_of_many_lists_them_once_and_restores_in_the_psas_batches_on_every_psa() {
+    use offramp::workflows::rollback::{RollbackDeps, RollbackRequest, rollback};
+    const CONFIGS: i64 = 60;
+    for kind in ALL {
+        let sandbox =
+            Sandbox::start(SandboxConfig { large_client_configs: CONFIGS as usize, ..SandboxConfig::default() })
+                .await
+                .expect("sandbox");
+        let h = PsaHarness::new(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        let request = DeactivateConfigsRequest {
+            client_id: Some("300".into()),
+            override_blast_radius: true,
+            ..DeactivateConfigsRequest::default()
+        };
+        let report = deactivate_configs(&h.deps(), request).await;
+        assert_eq!(report.statistics.configs_deactivated, CONFIGS as u64, "{kind}: {:?}", report.errors);
+        sim.set_configuration_active(300_001, true);
+        sandbox.reset_stats();
+
+        let deps =
+            RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref(), registry: offramp::workflows::restorers() };
+        let request = RollbackRequest {
+            operation_id: report.operation_id.clone().expect("operation id"),
+            ..RollbackRequest::default()
+        };
+        let rolled = rollback(&deps, request).await;
+        assert_eq!(rolled.statistics.restored, CONFIGS as u64 - 1, "{kind}: {:?}", rolled.errors);
+        assert_eq!(rolled.statistics.already_restored, 1, "{kind}");
+        let stats = sandbox.stats();
+        // One listing, then 59 restores: ConnectWise one PATCH each; Autotask one PATCH and
+        // its read-back each (its answer carries only the id), its listing a query plus the
+        // count; HaloPSA two batch upserts (50 + 9).
+        let least = match kind {
+            PsaKind::ConnectWise => 1 + 59,
+            PsaKind::Autotask => 2 + 2 * 59,
+            PsaKind::Halo => 1 + 2,
+        };
+        assert_eq!(stats.total(), least, "{kind}: {:?}", stats.by_route);
+        for id in 300_002..300_001 + CONFIGS {
+            assert_eq!(sim.configuration_is_active(id), Some(true), "{kind}: {id} restored");
+            assert_eq!(sim.update_count(id), 2, "{kind}: {id} deactivated once, restored once");
+        }
+        assert_eq!(sim.update_count(300_001), 1, "{kind}: the re-activated one is left alone");
+    }
+}

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::domain::{ItemChange, ItemKind, Workflow};
@@ -80,7 +81,28 @@ pub trait Restorable: Send + Sync {
     /// Put the state before the operation back; `current` is what `judge` read. Returns
     /// the state afterwards.
     async fn restore(&self, psa: &dyn Psa, current: &Value) -> Result<Value, PsaError>;
+
+    /// The company whose listing holds this item, for kinds with a [`Lister`]: a rollback
+    /// of many items of one company reads them with one listing instead of one read each.
+    fn listed_under(&self) -> Option<&str> {
+        None
+    }
+
+    /// Judge on the item as a listing showed it (`None`: read it on its own instead).
+    fn judge_listed(&self, _listed: &Value) -> Option<Judgement> {
+        None
+    }
+
+    /// This item as `Any`, for a kind's [`BatchRestore`] to see its own type.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
+
+/// Every item of `kind` a company has, by id, as JSON the kind's `judge_listed` reads.
+pub type Lister = for<'a> fn(&'a dyn Psa, &'a str) -> BoxFuture<'a, Result<HashMap<String, Value>, PsaError>>;
+
+/// Restore several items of one kind in one request where the PSA takes batches
+/// (`Psa::update_batch_size`); one result per item, in order.
+pub type BatchRestore = for<'a> fn(&'a dyn Psa, Vec<&'a dyn Restorable>) -> BoxFuture<'a, Vec<Result<Value, PsaError>>>;
 
 /// Turns a `Changed` record of one item kind into its [`Restorable`]; `Ok(None)` for a
 /// record that changed nothing a rollback can put back.
@@ -101,6 +123,8 @@ pub struct RestoreRegistry {
     workflows: HashMap<Workflow, Reversibility>,
     /// Item kinds that stay as records of what happened (notes, notifications).
     kept: Vec<ItemKind>,
+    listers: HashMap<ItemKind, Lister>,
+    batches: HashMap<ItemKind, BatchRestore>,
 }
 
 impl RestoreRegistry {
@@ -118,6 +142,26 @@ impl RestoreRegistry {
     pub fn keep_as_record(&mut self, kind: ItemKind) -> &mut Self {
         self.kept.push(kind);
         self
+    }
+
+    /// How items of `kind` are read a company at a time.
+    pub fn register_lister(&mut self, kind: ItemKind, lister: Lister) -> &mut Self {
+        self.listers.insert(kind, lister);
+        self
+    }
+
+    /// How items of `kind` are restored several at a time.
+    pub fn register_batch(&mut self, kind: ItemKind, restore: BatchRestore) -> &mut Self {
+        self.batches.insert(kind, restore);
+        self
+    }
+
+    pub fn lister(&self, kind: ItemKind) -> Option<Lister> {
+        self.listers.get(&kind).copied()
+    }
+
+    pub fn batch(&self, kind: ItemKind) -> Option<BatchRestore> {
+        self.batches.get(&kind).copied()
     }
 
     pub fn reversibility(&self, workflow: Workflow) -> Option<&Reversibility> {

@@ -72,6 +72,17 @@ pub trait Psa: Send + Sync {
     async fn set_configuration_status(&self, config_id: &str, status: &ConfigStatus)
     -> Result<Configuration, PsaError>;
 
+    /// Put configurations back to these statuses (a rollback), at most
+    /// [`Psa::update_batch_size`] at a time; one result per item, in order. One by one
+    /// unless the PSA takes batches (HaloPSA).
+    async fn restore_configurations(&self, statuses: &[(&str, &ConfigStatus)]) -> Vec<Result<Configuration, PsaError>> {
+        let mut results = Vec::with_capacity(statuses.len());
+        for (id, status) in statuses {
+            results.push(self.set_configuration_status(id, status).await);
+        }
+        results
+    }
+
     /// Check once, cheaply, that the PSA answers and accepts the credentials.
     async fn check_access(&self) -> Result<(), PsaError>;
 

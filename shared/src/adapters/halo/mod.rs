@@ -95,12 +95,64 @@ impl HaloClient {
     /// The asset after an upsert: the saved row when HaloPSA's answer has it, else the asset
     /// read back. What a POST answers is UNCONFIRMED (docs/vendors/halopsa.md#upserts): an
     /// asset missing from the answer is never counted as changed on trust.
+    /// One upsert setting `inactive` on these assets; each asset's state afterwards. A
+    /// batch refused for a reason that is not about an asset (permission, budget) is that
+    /// refusal for each; any other failure is retried asset by asset, to find which.
+    async fn restore_batch(
+        &self,
+        chunk: &[(usize, Configuration)],
+        inactive: bool,
+    ) -> Vec<(usize, Result<Configuration, PsaError>)> {
+        let refs: Vec<&Configuration> = chunk.iter().map(|(_, config)| config).collect();
+        let mut out = Vec::with_capacity(chunk.len());
+        match self.post_inactive(&refs, inactive).await {
+            Ok(saved) => {
+                for (index, config) in chunk {
+                    let id = config.id.parse::<i64>().unwrap_or_default();
+                    out.push((*index, self.after_update(config, saved.get(&id)).await));
+                }
+            }
+            Err(error @ (PsaError::PermissionDenied { .. } | PsaError::BudgetExhausted { .. })) => {
+                out.extend(chunk.iter().map(|(index, _)| (*index, Err(same_refusal(&error)))));
+            }
+            Err(error) => {
+                tracing::info!(assets = chunk.len(), error = %error, "batch restore failed; retrying asset by asset");
+                for (index, config) in chunk {
+                    out.push((*index, self.set_configuration_status(&config.id, &config.status).await));
+                }
+            }
+        }
+        out
+    }
+
     async fn after_update(&self, before: &Configuration, saved: Option<&Value>) -> Result<Configuration, PsaError> {
         if let Some(row) = saved.filter(|row| row.get("inactive").is_some()) {
             return self.parse_asset(row);
         }
         tracing::debug!(asset = %before.id, "asset missing from HaloPSA's answer: reading it back");
         self.configuration(&before.id).await?.ok_or_else(|| PsaError::NotFound { what: format!("asset {}", before.id) })
+    }
+}
+
+/// What a restore sends for an asset: its id and the status to put back.
+fn restore_target(id: &str, status: &ConfigStatus) -> Configuration {
+    Configuration {
+        id: id.to_string(),
+        name: String::new(),
+        company_id: String::new(),
+        status: status.clone(),
+        type_name: None,
+        contact_id: None,
+    }
+}
+
+/// A whole batch's refusal, once per asset of it.
+fn same_refusal(error: &PsaError) -> PsaError {
+    match error {
+        PsaError::BudgetExhausted { message, resets_in } => {
+            PsaError::BudgetExhausted { message: message.clone(), resets_in: *resets_in }
+        }
+        other => PsaError::PermissionDenied { message: other.to_string() },
     }
 }
 
@@ -231,18 +283,7 @@ impl Psa for HaloClient {
             // The batch failed as a whole: find out which asset by sending them one by
             // one. Errors that are not about an asset (auth, budget) would only repeat.
             Err(error @ (PsaError::PermissionDenied { .. } | PsaError::BudgetExhausted { .. })) => {
-                let message = error.to_string();
-                configs
-                    .iter()
-                    .map(|_| {
-                        Err(match &error {
-                            PsaError::BudgetExhausted { resets_in, .. } => {
-                                PsaError::BudgetExhausted { message: message.clone(), resets_in: *resets_in }
-                            }
-                            _ => PsaError::PermissionDenied { message: message.clone() },
-                        })
-                    })
-                    .collect()
+                configs.iter().map(|_| Err(same_refusal(&error))).collect()
             }
             Err(error) => {
                 tracing::info!(assets = configs.len(), error = %error, "batch update failed; retrying asset by asset");
@@ -267,6 +308,27 @@ impl Psa for HaloClient {
         let inactive = status.state != ConfigState::Active;
         let saved = self.post_inactive(&[&current], inactive).await?;
         self.after_update(&current, saved.get(&numeric_id(config_id, "asset")?)).await
+    }
+
+    /// One upsert per batch of assets going to the same `inactive` flag
+    /// (`restore_batch`).
+    async fn restore_configurations(&self, statuses: &[(&str, &ConfigStatus)]) -> Vec<Result<Configuration, PsaError>> {
+        let mut results: Vec<Option<Result<Configuration, PsaError>>> = statuses.iter().map(|_| None).collect();
+        for inactive in [false, true] {
+            let batch: Vec<(usize, Configuration)> = statuses
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, status))| (status.state != ConfigState::Active) == inactive)
+                .map(|(index, (id, status))| (index, restore_target(id, status)))
+                .collect();
+            for chunk in batch.chunks(self.update_batch_size()) {
+                for (index, result) in self.restore_batch(chunk, inactive).await {
+                    results[index] = Some(result);
+                }
+            }
+        }
+        let missing = || Err(config_error("asset was in no restore batch"));
+        results.into_iter().map(|result| result.unwrap_or_else(missing)).collect()
     }
 
     async fn check_access(&self) -> Result<(), PsaError> {

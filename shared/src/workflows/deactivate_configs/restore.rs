@@ -1,10 +1,13 @@
 //! How a rollback puts a deactivated configuration back: registered with the engine's
 //! restore registry, so the rollback needs no knowledge of this workflow.
 
+use std::collections::HashMap;
+
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::WORKFLOW;
-use crate::domain::{ConfigState, Configuration, ItemChange, ItemKind};
+use crate::domain::{ConfigState, ConfigStatus, Configuration, ItemChange, ItemKind};
 use crate::error::{ErrorCode, OfframpError, PsaError};
 use crate::operation::restore::{Judgement, Restorable, RestoreRegistry, Reversibility, Verdict, parse_state};
 use crate::ports::{Psa, async_trait};
@@ -13,11 +16,44 @@ use crate::ports::{Psa, async_trait};
 pub fn register(registry: &mut RestoreRegistry) {
     registry
         .register_workflow(WORKFLOW, Reversibility::Reversible)
-        .register_item(ItemKind::Configuration, parse_status_change);
+        .register_item(ItemKind::Configuration, parse_status_change)
+        .register_lister(ItemKind::Configuration, list_configurations)
+        .register_batch(ItemKind::Configuration, restore_statuses);
+}
+
+/// Every configuration of a company, archived included, by id.
+fn list_configurations<'a>(
+    psa: &'a dyn Psa,
+    company_id: &'a str,
+) -> BoxFuture<'a, Result<HashMap<String, Value>, PsaError>> {
+    Box::pin(async move {
+        let configs = psa.list_configurations(company_id, true).await?;
+        Ok(configs.into_iter().map(|c| (c.id.clone(), json!(c))).collect())
+    })
+}
+
+/// Put several configurations' statuses back in one go (`Psa::restore_configurations`).
+fn restore_statuses<'a>(
+    psa: &'a dyn Psa,
+    items: Vec<&'a dyn Restorable>,
+) -> BoxFuture<'a, Vec<Result<Value, PsaError>>> {
+    Box::pin(async move {
+        let statuses: Vec<(&str, &ConfigStatus)> = items
+            .iter()
+            .filter_map(|item| item.as_any().downcast_ref::<StatusChange>())
+            .map(|item| (item.before.id.as_str(), &item.before.status))
+            .collect();
+        if statuses.len() != items.len() {
+            // Not reachable: only configuration statuses are registered for this kind.
+            let error = || PsaError::Configuration { message: "a batch restore got an item of another kind".into() };
+            return items.iter().map(|_| Err(error())).collect();
+        }
+        psa.restore_configurations(&statuses).await.into_iter().map(|r| r.map(|c| json!(c))).collect()
+    })
 }
 
 /// A configuration's status: the one before, and the state the operation left.
-struct ConfigStatus {
+struct StatusChange {
     before: Configuration,
     left: ConfigState,
 }
@@ -30,11 +66,11 @@ fn parse_status_change(change: &ItemChange) -> Result<Option<Box<dyn Restorable>
         .as_ref()
         .and_then(|a| serde_json::from_value::<Configuration>(a.clone()).ok())
         .map_or(ConfigState::Inactive, |a| a.status.state);
-    Ok(Some(Box::new(ConfigStatus { before, left })))
+    Ok(Some(Box::new(StatusChange { before, left })))
 }
 
 #[async_trait]
-impl Restorable for ConfigStatus {
+impl Restorable for StatusChange {
     fn kind(&self) -> ItemKind {
         ItemKind::Configuration
     }
@@ -57,6 +93,29 @@ impl Restorable for ConfigStatus {
 
     async fn judge(&self, psa: &dyn Psa) -> Result<Judgement, PsaError> {
         let Some(now) = psa.configuration(&self.before.id).await? else { return Ok(Judgement::missing()) };
+        Ok(self.judge_state(now))
+    }
+
+    async fn restore(&self, psa: &dyn Psa, _current: &Value) -> Result<Value, PsaError> {
+        Ok(json!(psa.set_configuration_status(&self.before.id, &self.before.status).await?))
+    }
+
+    fn listed_under(&self) -> Option<&str> {
+        Some(&self.before.company_id)
+    }
+
+    fn judge_listed(&self, listed: &Value) -> Option<Judgement> {
+        serde_json::from_value::<Configuration>(listed.clone()).ok().map(|now| self.judge_state(now))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl StatusChange {
+    /// Compare the configuration as read now with the states before and after the operation.
+    fn judge_state(&self, now: Configuration) -> Judgement {
         let label = now.status.label();
         let verdict = if now.status.state == self.before.status.state && now.status.id == self.before.status.id {
             Verdict::AlreadyRestored
@@ -73,10 +132,6 @@ impl Restorable for ConfigStatus {
             )
         });
         let judgement = Judgement { verdict, current_label: label, message, current: None };
-        Ok(judgement.with_current(json!(now)))
-    }
-
-    async fn restore(&self, psa: &dyn Psa, _current: &Value) -> Result<Value, PsaError> {
-        Ok(json!(psa.set_configuration_status(&self.before.id, &self.before.status).await?))
+        judgement.with_current(json!(now))
     }
 }

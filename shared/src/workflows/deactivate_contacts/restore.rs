@@ -57,6 +57,10 @@ impl Restorable for ContactActive {
     fn update_failed_code(&self) -> ErrorCode {
         ErrorCode::ContactUpdateFailed
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn kind(&self) -> ItemKind {
         ItemKind::Contact
     }
@@ -111,6 +115,10 @@ impl Restorable for TicketFields {
     fn update_failed_code(&self) -> ErrorCode {
         ErrorCode::RelatedUpdateFailed
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn kind(&self) -> ItemKind {
         ItemKind::Ticket
     }
@@ -165,6 +173,10 @@ impl Restorable for ConfigContact {
     fn update_failed_code(&self) -> ErrorCode {
         ErrorCode::RelatedUpdateFailed
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn kind(&self) -> ItemKind {
         ItemKind::ConfigurationContact
     }

@@ -341,7 +341,7 @@ async fn roll_back(
         ));
     }
     // Read every item's current state first: the plan, and the rollback's own snapshot.
-    let plan = match restore_items::judge_all(deps.psa, items, &earlier).await {
+    let plan = match restore_items::judge_all(deps.psa, deps.registry, items, &earlier).await {
         Ok(plan) => plan,
         Err(error) => return Ok(stop(deps, report, error.into(), "nothing was restored").await),
     };

@@ -14,7 +14,7 @@ use super::{EarlierRestore, RollbackAction, RollbackDeps, RollbackError, Rollbac
 use crate::domain::{self, ItemChange, ItemKind, ItemOutcome};
 use crate::error::{OfframpError, PsaError};
 use crate::operation::records::CHANGE_BATCH;
-use crate::operation::restore::{Restorable, Verdict};
+use crate::operation::restore::{Judgement, Restorable, RestoreRegistry, Verdict};
 use crate::operation::{Applied, ChangeBatch, UnitRecords, UnitStep, apply_units};
 use crate::ports::{NoProgress, Psa};
 
@@ -31,14 +31,30 @@ pub(super) struct Planned {
     pub message: Option<String>,
 }
 
+/// A company's items of one kind are read with one listing when it has at least this
+/// many to judge (a listing page holds hundreds; one read each would cost more).
+pub const LIST_FROM: usize = 20;
+
 /// Read every item, `ROLLBACK_CONCURRENCY` at a time, in order; the first read that fails
-/// stops the plan.
+/// stops the plan. Items a listing showed are judged on it; the rest are read one by one.
 pub(super) async fn judge_all(
     psa: &dyn Psa,
+    registry: &RestoreRegistry,
     items: Vec<Box<dyn Restorable>>,
     earlier: &HashMap<(ItemKind, String), EarlierRestore>,
 ) -> Result<Vec<Planned>, PsaError> {
-    let mut judged = futures::stream::iter(items).map(|item| judge(psa, item, earlier)).buffered(ROLLBACK_CONCURRENCY);
+    let listed = list_companies(psa, registry, &items).await?;
+    let judge_one = |item: Box<dyn Restorable>| {
+        let seen = listed.get(&(item.kind(), item.id().to_string()));
+        async move {
+            let judgement = match seen.and_then(|value| item.judge_listed(value)) {
+                Some(judgement) => judgement,
+                None => item.judge(psa).await?,
+            };
+            Ok::<_, PsaError>(plan_item(item, judgement, earlier))
+        }
+    };
+    let mut judged = futures::stream::iter(items).map(judge_one).buffered(ROLLBACK_CONCURRENCY);
     let mut plan = Vec::new();
     while let Some(planned) = judged.next().await {
         plan.push(planned?);
@@ -46,13 +62,34 @@ pub(super) async fn judge_all(
     Ok(plan)
 }
 
-/// Read one item and decide what to do with it, given what earlier rollbacks restored.
-async fn judge(
+/// The listings of every company with at least [`LIST_FROM`] items of a kind that has a
+/// lister, by (kind, item id). An item missing from its company's listing is read on its
+/// own (it may have moved, or be gone).
+async fn list_companies(
     psa: &dyn Psa,
+    registry: &RestoreRegistry,
+    items: &[Box<dyn Restorable>],
+) -> Result<HashMap<(ItemKind, String), Value>, PsaError> {
+    let mut counts: HashMap<(ItemKind, &str), usize> = HashMap::new();
+    for item in items.iter().filter(|item| registry.lister(item.kind()).is_some()) {
+        if let Some(company) = item.listed_under() {
+            *counts.entry((item.kind(), company)).or_default() += 1;
+        }
+    }
+    let mut listed = HashMap::new();
+    for ((kind, company), count) in counts {
+        let Some(list) = registry.lister(kind).filter(|_| count >= LIST_FROM) else { continue };
+        listed.extend(list(psa, company).await?.into_iter().map(|(id, value)| ((kind, id), value)));
+    }
+    Ok(listed)
+}
+
+/// Decide what to do with one item, given its judgement and what earlier rollbacks restored.
+fn plan_item(
     item: Box<dyn Restorable>,
+    judgement: Judgement,
     earlier: &HashMap<(ItemKind, String), EarlierRestore>,
-) -> Result<Planned, crate::error::PsaError> {
-    let judgement = item.judge(psa).await?;
+) -> Planned {
     let mut action = match judgement.verdict {
         Verdict::Restore => RollbackAction::Restored,
         Verdict::AlreadyRestored => RollbackAction::AlreadyRestored,
@@ -77,7 +114,7 @@ async fn judge(
             _ => {}
         }
     }
-    Ok(Planned { item, current: judgement.current, action, label: judgement.current_label, message })
+    Planned { item, current: judgement.current, action, label: judgement.current_label, message }
 }
 
 /// What became of one restore.
@@ -159,21 +196,39 @@ async fn restore_group(
         },
         change: |restore: &Restore| restore.record.clone(),
     };
-    let units = group.into_iter().map(|index| vec![index]).collect();
+    // Several items per request where the PSA takes batches and the kind can be restored
+    // that way (HaloPSA configurations), else one each.
+    let batch = group
+        .first()
+        .and_then(|first| deps.registry.batch(plan[*first].item.kind()))
+        .filter(|_| deps.psa.update_batch_size() > 1);
+    let size = if batch.is_some() { deps.psa.update_batch_size() } else { 1 };
+    let units = group.chunks(size).map(<[usize]>::to_vec).collect();
     let apply = |unit: Vec<usize>| async move {
-        let mut steps = Vec::with_capacity(unit.len());
-        for index in unit {
-            steps.push(restore_one(deps.psa, operation_id, &plan[index], index).await);
-        }
-        steps
+        let results = match batch {
+            Some(restore_many) => {
+                restore_many(deps.psa, unit.iter().map(|index| plan[*index].item.as_ref()).collect()).await
+            }
+            None => {
+                let mut results = Vec::with_capacity(unit.len());
+                for index in &unit {
+                    let planned = &plan[*index];
+                    let now = planned.current.clone().unwrap_or_default();
+                    results.push(planned.item.restore(deps.psa, &now).await);
+                }
+                results
+            }
+        };
+        unit.into_iter().zip(results).map(|(index, result)| step(operation_id, &plan[index], index, result)).collect()
     };
     apply_units(units, ROLLBACK_CONCURRENCY, &mut changes, &NoProgress, records, apply).await
 }
 
-async fn restore_one(psa: &dyn Psa, operation_id: &str, planned: &Planned, index: usize) -> UnitStep<Restore> {
+/// What one item's restore (`result`: its state afterwards) comes to.
+fn step(operation_id: &str, planned: &Planned, index: usize, result: Result<Value, PsaError>) -> UnitStep<Restore> {
     let item = planned.item.as_ref();
     let now = planned.current.clone().unwrap_or_default();
-    match item.restore(psa, &now).await {
+    match result {
         Ok(after) => UnitStep::Done(Restore {
             index,
             action: RollbackAction::Restored,
