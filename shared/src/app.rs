@@ -83,7 +83,8 @@ fn stores_with(source: &ConfigSource, aws: Option<&aws_config::SdkConfig>) -> Re
 }
 
 fn notifier(settings: &NotifierSettings) -> Result<Option<Arc<dyn Notifier>>, OfframpError> {
-    let http = HttpSettings::default();
+    // Token answers and acknowledgements: a few fields each.
+    let http = HttpSettings { max_body_bytes: crate::http::SMALL_BODY_BYTES, ..HttpSettings::default() };
     let configuration = |e: crate::error::NotifyError| OfframpError::configuration(e.to_string());
     Ok(match settings {
         NotifierSettings::None => None,
