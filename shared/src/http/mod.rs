@@ -17,6 +17,8 @@
 mod budget;
 pub mod limits;
 pub mod origin;
+#[cfg(test)]
+mod proptests;
 mod rate_limit;
 
 pub use budget::{BudgetExhausted, BudgetSettings, RequestBudget};
@@ -654,6 +656,15 @@ mod tests {
         assert_eq!(client.retry_after(&response), Some(Duration::ZERO));
         response.headers.insert("retry-after", HeaderValue::from_static("NaN"));
         assert_eq!(client.retry_after(&response), None);
+    }
+
+    #[tokio::test]
+    async fn plain_http_off_this_machine_is_refused_before_sending() {
+        let client = HttpClient::new("test", HttpSettings::default(), Redactor::default()).unwrap();
+        let request = HttpRequest::new(reqwest::Method::GET, url::Url::parse("http://vendor.example/x").unwrap());
+        let error = client.send(request).await.unwrap_err();
+        assert!(matches!(error, HttpError::InsecureUrl { ref host, .. } if host == "vendor.example"), "{error}");
+        assert_eq!(client.counters().requests.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]
