@@ -31,6 +31,7 @@
 //! | `OFFRAMP_CONCURRENCY` | items a workflow changes at once | `8` |
 //! | `OFFRAMP_HTTP_TIMEOUT_SECONDS`, `OFFRAMP_HTTP_MAX_RETRIES` | per request | `60`, `8` |
 //! | `OFFRAMP_HTTP_MAX_BODY_BYTES` | largest vendor answer read (PSA and IT Glue; tokens and notifiers keep 256 KiB) | `8388608` (8 MiB) |
+//! | `OFFRAMP_AWS_CONNECT_TIMEOUT_SECONDS`, `OFFRAMP_AWS_ATTEMPT_TIMEOUT_SECONDS`, `OFFRAMP_AWS_OPERATION_TIMEOUT_SECONDS` | AWS SDK calls (`crate::aws_sdk`) | `3`, `10`, `30` |
 //! | `OFFRAMP_SECRET_ID` | Secrets Manager secret with the credentials | unset: environment |
 //! | `OFFRAMP_SECRET_TTL_SECONDS` | how long a fetched secret is cached | `300` |
 //! | `OFFRAMP_AUDIT_TABLE` | DynamoDB audit table | unset: SQLite |

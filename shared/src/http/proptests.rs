@@ -48,9 +48,8 @@ fn any_retry_after_is_a_bounded_wait_or_nothing() {
 fn json_bodies() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..512),
-        (0usize..200, "[\\[{\"a:,1\\]}\\\\ ]{0,40}").prop_map(|(depth, middle)| {
-            format!("{}{middle}{}", "[".repeat(depth), "]".repeat(depth)).into_bytes()
-        }),
+        (0usize..200, "[\\[{\"a:,1\\]}\\\\ ]{0,40}")
+            .prop_map(|(depth, middle)| { format!("{}{middle}{}", "[".repeat(depth), "]".repeat(depth)).into_bytes() }),
     ]
 }
 

@@ -873,9 +873,10 @@ async fn handle(
     if let Some(redirect) = shared.detours.redirect() {
         return redirect;
     }
-    let host = shared.detours.link_host().unwrap_or_else(|| {
-        headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string()
-    });
+    let host = shared
+        .detours
+        .link_host()
+        .unwrap_or_else(|| headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string());
     let response = route(&shared, vendor, &method, rest, &uri, &headers, &host, &body);
     if !response.status().is_success() {
         return response;
