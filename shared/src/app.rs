@@ -49,10 +49,14 @@ fn uses_aws(source: &ConfigSource) -> bool {
         || matches!(Settings::audit_backend(source), AuditBackend::DynamoDb { .. })
 }
 
-/// The AWS configuration, loaded once and only when an AWS adapter is used. It honours
-/// AWS_ENDPOINT_URL, AWS_REGION and the usual credential chain.
-async fn aws_config(source: &ConfigSource) -> Option<aws_config::SdkConfig> {
-    if uses_aws(source) { Some(aws_config::load_from_env().await) } else { None }
+/// The AWS configuration, loaded once and only when an AWS adapter is used, with explicit
+/// timeouts ([`crate::aws_sdk`]). It honours AWS_ENDPOINT_URL, AWS_REGION and the usual
+/// credential chain.
+async fn aws_config(source: &ConfigSource) -> Result<Option<aws_config::SdkConfig>, OfframpError> {
+    if !uses_aws(source) {
+        return Ok(None);
+    }
+    Ok(Some(crate::aws_sdk::loader(source)?.load().await))
 }
 
 fn aws_or_err(aws: Option<&aws_config::SdkConfig>) -> Result<&aws_config::SdkConfig, OfframpError> {
@@ -61,12 +65,12 @@ fn aws_or_err(aws: Option<&aws_config::SdkConfig>) -> Result<&aws_config::SdkCon
 
 /// The audit store alone (what `offramp audit` needs: no PSA credentials).
 pub async fn audit_store(source: &ConfigSource) -> Result<Arc<dyn AuditStore>, OfframpError> {
-    Ok(stores_with(source, aws_config(source).await.as_ref())?.audit)
+    Ok(stores_with(source, aws_config(source).await?.as_ref())?.audit)
 }
 
 /// The audit trail and the settings store (what `offramp settings` needs: no PSA credentials).
 pub async fn stores(source: &ConfigSource) -> Result<Stores, OfframpError> {
-    stores_with(source, aws_config(source).await.as_ref())
+    stores_with(source, aws_config(source).await?.as_ref())
 }
 
 fn stores_with(source: &ConfigSource, aws: Option<&aws_config::SdkConfig>) -> Result<Stores, OfframpError> {
@@ -83,7 +87,8 @@ fn stores_with(source: &ConfigSource, aws: Option<&aws_config::SdkConfig>) -> Re
 }
 
 fn notifier(settings: &NotifierSettings) -> Result<Option<Arc<dyn Notifier>>, OfframpError> {
-    let http = HttpSettings::default();
+    // Token answers and acknowledgements: a few fields each.
+    let http = HttpSettings { max_body_bytes: crate::http::SMALL_BODY_BYTES, ..HttpSettings::default() };
     let configuration = |e: crate::error::NotifyError| OfframpError::configuration(e.to_string());
     Ok(match settings {
         NotifierSettings::None => None,
@@ -119,7 +124,7 @@ fn secret_store_with(
 
 /// Build every adapter an entry point needs. Call once per process (per Lambda cold start).
 pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
-    let aws = aws_config(source).await;
+    let aws = aws_config(source).await?;
     let secrets = secret_store_with(source, aws.as_ref())?;
     let settings = Settings::load(source, secrets.as_ref()).await?;
     let psa: Arc<dyn Psa> = match settings.psa {

@@ -30,6 +30,8 @@
 //! | `OFFRAMP_HALO_ARCHIVED_STATUS_IDS` | asset `status_id` values that mean archived | none |
 //! | `OFFRAMP_CONCURRENCY` | items a workflow changes at once | `8` |
 //! | `OFFRAMP_HTTP_TIMEOUT_SECONDS`, `OFFRAMP_HTTP_MAX_RETRIES` | per request | `60`, `8` |
+//! | `OFFRAMP_HTTP_MAX_BODY_BYTES` | largest vendor answer read (PSA and IT Glue; tokens and notifiers keep 256 KiB) | `8388608` (8 MiB) |
+//! | `OFFRAMP_AWS_CONNECT_TIMEOUT_SECONDS`, `OFFRAMP_AWS_ATTEMPT_TIMEOUT_SECONDS`, `OFFRAMP_AWS_OPERATION_TIMEOUT_SECONDS` | AWS SDK calls (`crate::aws_sdk`) | `3`, `10`, `30` |
 //! | `OFFRAMP_SECRET_ID` | Secrets Manager secret with the credentials | unset: environment |
 //! | `OFFRAMP_SECRET_TTL_SECONDS` | how long a fetched secret is cached | `300` |
 //! | `OFFRAMP_AUDIT_TABLE` | DynamoDB audit table | unset: SQLite |
@@ -52,7 +54,7 @@ use crate::adapters::halo::{self, HaloSettings};
 use crate::adapters::itglue;
 use crate::domain::{OffboardedCriteria, PsaKind};
 use crate::error::OfframpError;
-use crate::http::HttpSettings;
+use crate::http::{DEFAULT_MAX_BODY_BYTES, HttpSettings};
 use crate::ports::SecretStore;
 use crate::secret::SecretString;
 
@@ -216,6 +218,7 @@ impl Settings {
         let base_http = HttpSettings {
             request_timeout: Duration::from_secs(source.parsed("OFFRAMP_HTTP_TIMEOUT_SECONDS", 60u64)?.max(1)),
             max_retries: source.parsed("OFFRAMP_HTTP_MAX_RETRIES", 8u32)?,
+            max_body_bytes: source.parsed("OFFRAMP_HTTP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?.max(1024),
             ..HttpSettings::default()
         };
         let mut psa_http = base_http.clone();

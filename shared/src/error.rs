@@ -154,7 +154,12 @@ impl PsaError {
         use crate::http::HttpError;
         match error {
             HttpError::Connection { .. } => PsaError::Connection { message: error.to_string() },
-            HttpError::Build { .. } => PsaError::Configuration { message: error.to_string() },
+            HttpError::Build { .. } | HttpError::InsecureUrl { .. } => {
+                PsaError::Configuration { message: error.to_string() }
+            }
+            HttpError::Redirected { .. } | HttpError::BodyTooLarge { .. } => {
+                PsaError::InvalidResponse { message: error.to_string() }
+            }
             HttpError::BudgetExhausted { resets_in, .. } => {
                 PsaError::BudgetExhausted { message: error.to_string(), resets_in }
             }

@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod aws_sdk;
 pub mod config;
 pub mod domain;
 pub mod entry;

@@ -108,10 +108,7 @@ fn config_error(message: impl Into<String>) -> NotifyError {
 
 /// `base` (a URL setting) with `segments` appended, each percent-encoded as one segment.
 fn url_with_segments(base: &str, name: &str, segments: &[&str]) -> Result<url::Url, NotifyError> {
-    let mut url = url::Url::parse(base.trim()).map_err(|e| config_error(format!("{name} is not a valid URL: {e}")))?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(config_error(format!("{name} must be an https URL")));
-    }
+    let mut url = crate::http::origin::secure_url(name, base).map_err(config_error)?;
     url.path_segments_mut()
         .map_err(|_| config_error(format!("{name} cannot have a path appended")))?
         .pop_if_empty()
@@ -156,8 +153,11 @@ impl GraphMailNotifier {
     fn transport_error(&self, error: HttpError) -> NotifyError {
         let message = self.http.redactor().scrub(&error.to_string());
         match error {
-            HttpError::Build { .. } => NotifyError::Configuration { message },
-            HttpError::Connection { .. } | HttpError::BudgetExhausted { .. } => NotifyError::Connection { message },
+            HttpError::Build { .. } | HttpError::InsecureUrl { .. } => NotifyError::Configuration { message },
+            HttpError::Connection { .. }
+            | HttpError::BudgetExhausted { .. }
+            | HttpError::Redirected { .. }
+            | HttpError::BodyTooLarge { .. } => NotifyError::Connection { message },
         }
     }
 

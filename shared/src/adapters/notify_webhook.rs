@@ -84,14 +84,9 @@ impl WebhookNotifier {
         // The parse error names no part of the URL, so it can be shown.
         let url = url::Url::parse(raw).map_err(|e| config_error(format!("the webhook URL is not a valid URL: {e}")))?;
         let host = url.host_str().unwrap_or_default().to_string();
-        let loopback = matches!(url.host(), Some(url::Host::Domain("localhost")))
-            || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-            || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
         // The URL is the credential: it must not cross a network in clear text.
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            _ => return Err(config_error(format!("the webhook URL (host {host}) must be an https URL"))),
+        if !crate::http::origin::transport_allowed(&url) {
+            return Err(config_error(format!("the webhook URL (host {host}) must be an https URL")));
         }
         let redactor = Redactor::new(secret_parts(&url));
         let http = HttpClient::new("webhook", http, redactor).map_err(|e| config_error(e.to_string()))?;
@@ -106,8 +101,11 @@ impl WebhookNotifier {
         // The HTTP layer names the request path: scrub it.
         let message = self.http.redactor().scrub(&error.to_string());
         match error {
-            HttpError::Build { .. } => NotifyError::Configuration { message },
-            HttpError::Connection { .. } | HttpError::BudgetExhausted { .. } => NotifyError::Connection { message },
+            HttpError::Build { .. } | HttpError::InsecureUrl { .. } => NotifyError::Configuration { message },
+            HttpError::Connection { .. }
+            | HttpError::BudgetExhausted { .. }
+            | HttpError::Redirected { .. }
+            | HttpError::BodyTooLarge { .. } => NotifyError::Connection { message },
         }
     }
 

@@ -6,13 +6,23 @@
 //! and broken connections only for requests that are safe to repeat), a tracing span
 //! per request, and redaction so no credential reaches a log line or an error message.
 //!
+//! It also bounds what comes back ([`limits`]: body size, JSON depth, `Retry-After`) and
+//! where credentials go ([`origin`]): https only (plain http only to a loopback address),
+//! and no redirect is ever followed: a 3xx is [`HttpError::Redirected`], naming the host
+//! it pointed to and nothing else (docs/architecture.md#the-http-layer).
+//!
 //! Vendor clients build an [`HttpRequest`], mark credential headers sensitive, and
 //! interpret the [`HttpResponse`] themselves (error shapes differ by vendor).
 
 mod budget;
+pub mod limits;
+pub mod origin;
+#[cfg(test)]
+mod proptests;
 mod rate_limit;
 
 pub use budget::{BudgetExhausted, BudgetSettings, RequestBudget};
+pub use limits::{DEFAULT_MAX_BODY_BYTES, JsonError, MAX_JSON_DEPTH, SMALL_BODY_BYTES};
 pub use rate_limit::RateLimiter;
 
 use std::collections::HashMap;
@@ -57,6 +67,9 @@ pub struct HttpSettings {
     ///
     /// [`budget`]: Self::budget
     pub window_refusal: fn(&HttpResponse) -> bool,
+    /// The largest response body read; a larger one is [`HttpError::BodyTooLarge`] (a
+    /// request can ask for less, [`HttpRequest::max_body`]).
+    pub max_body_bytes: usize,
 }
 
 /// The default [`HttpSettings::window_refusal`]: every 429 without `Retry-After`.
@@ -79,6 +92,7 @@ impl Default for HttpSettings {
             max_concurrency_per_endpoint: None,
             budget: None,
             window_refusal: any_refusal,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -101,12 +115,14 @@ pub struct HttpRequest {
     pub retry: Retry,
     /// The vendor's unit of per-endpoint limits (Autotask: the entity, e.g. `ConfigurationItems`).
     pub endpoint: Option<String>,
+    /// This request's body cap, instead of the connection's [`HttpSettings::max_body_bytes`].
+    pub max_body_bytes: Option<usize>,
 }
 
 impl HttpRequest {
     pub fn new(method: reqwest::Method, url: url::Url) -> Self {
         let retry = if method == reqwest::Method::POST { Retry::OnlyWhenThrottled } else { Retry::Idempotent };
-        Self { method, url, headers: HeaderMap::new(), body: None, retry, endpoint: None }
+        Self { method, url, headers: HeaderMap::new(), body: None, retry, endpoint: None, max_body_bytes: None }
     }
 
     /// Count this request against `endpoint`'s concurrency limit.
@@ -150,6 +166,12 @@ impl HttpRequest {
         self.retry = retry;
         self
     }
+
+    /// Read at most `bytes` of the answer (a token, a lookup: answers that are small by nature).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = Some(bytes);
+        self
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -168,8 +190,9 @@ impl HttpResponse {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn json(&self) -> Result<serde_json::Value, serde_json::Error> {
-        serde_json::from_slice(&self.body)
+    /// The body as JSON, nested at most [`MAX_JSON_DEPTH`] levels.
+    pub fn json(&self) -> Result<serde_json::Value, JsonError> {
+        limits::parse_json(&self.body)
     }
 
     /// The body as text for an error message, cut short.
@@ -197,6 +220,26 @@ pub enum HttpError {
         resets_in_secs = resets_in.as_secs().max(1)
     )]
     BudgetExhausted { vendor: &'static str, limit: u32, window: Duration, resets_in: Duration },
+    /// The vendor answered with a redirect. It was not followed: the request's credentials
+    /// go only to the configured host. Names the host it pointed to, nothing more of it.
+    #[error(
+        "{vendor}: {method} {path} was answered HTTP {status}, a redirect to {target}: not followed (credentials go only to the configured host; check the URL setting)"
+    )]
+    Redirected { vendor: &'static str, method: String, path: String, status: u16, target: String },
+    /// The answer's body passed the cap; reading stopped there.
+    #[error("{vendor}: the answer from {host} is larger than {limit} bytes; reading stopped there")]
+    BodyTooLarge { vendor: &'static str, host: String, limit: usize },
+    /// The URL is neither https nor http to a loopback address: nothing was sent.
+    #[error("{vendor}: refusing to send to {scheme}://{host}: only https (plain http only to a loopback address)")]
+    InsecureUrl { vendor: &'static str, scheme: String, host: String },
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// The outcome is unknown (connection refused, reset, timed out): may be retried.
+    Transport(String),
+    /// The answer arrived and is refused (a redirect, a body over the cap): never retried.
+    Refused(HttpError),
 }
 
 /// Replaces known secret values in text that is about to be logged or returned.
@@ -291,6 +334,8 @@ impl HttpClient {
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .user_agent(concat!("offramp/", env!("CARGO_PKG_VERSION")))
+            // Never follow a redirect: credentials would follow it (origin.rs).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| HttpError::Build { vendor, message: redactor.scrub(&e.to_string()) })?;
         let limiter = settings
@@ -340,9 +385,17 @@ impl HttpClient {
         &self.counters
     }
 
-    /// Send a request, retrying as its [`Retry`] allows. Any HTTP status is returned as a
-    /// response (after retries for 429/502/503/504); only transport failures are errors.
+    /// Send a request, retrying as its [`Retry`] allows. Any HTTP status but a redirect is
+    /// returned as a response (after retries for 429/502/503/504); transport failures, a
+    /// redirect, a body over the cap and a URL that is not https are errors.
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        if !origin::transport_allowed(&request.url) {
+            return Err(HttpError::InsecureUrl {
+                vendor: self.vendor,
+                scheme: request.url.scheme().to_string(),
+                host: origin::host_of(&request.url),
+            });
+        }
         let path = self.redactor.scrub(request.url.path());
         let span = tracing::debug_span!(
             "http",
@@ -360,36 +413,10 @@ impl HttpClient {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            if let Some(limiter) = &self.limiter {
-                limiter.acquire().await;
-            }
-            let endpoint_permits = request.endpoint.as_deref().and_then(|e| self.endpoint_permits(e));
-            let outcome = {
-                // The permits are held only while the request is on the wire, not while
-                // backing off, so a throttled request does not block the others' slots.
-                let _endpoint_permit = match &endpoint_permits {
-                    Some(permits) => Some(permits.acquire().await.expect("semaphore is never closed")),
-                    None => None,
-                };
-                let _permit = self.in_flight.acquire().await.expect("semaphore is never closed");
-                // Budget last, right before sending: every attempt that goes out counts.
-                if let Some(budget) = &self.budget
-                    && let Err(spent) = budget.acquire().await
-                {
-                    tracing::warn!(
-                        limit = spent.limit,
-                        resets_in_s = spent.resets_in.as_secs(),
-                        "request budget spent"
-                    );
-                    return Err(HttpError::BudgetExhausted {
-                        vendor: self.vendor,
-                        limit: spent.limit,
-                        window: spent.window,
-                        resets_in: spent.resets_in,
-                    });
-                }
-                self.counters.requests.fetch_add(1, Relaxed);
-                self.attempt(&request).await
+            let outcome = match self.permitted_attempt(&request).await? {
+                Ok(response) => Ok(response),
+                Err(Failure::Transport(message)) => Err(message),
+                Err(Failure::Refused(error)) => return Err(error),
             };
             let span = tracing::Span::current();
             span.record("attempts", attempt);
@@ -441,18 +468,77 @@ impl HttpClient {
         }
     }
 
+    /// One attempt once the rate limit, the concurrency limits and the budget let it go out.
+    /// The outer error is a spent budget (nothing was sent).
+    async fn permitted_attempt(&self, request: &HttpRequest) -> Result<Result<HttpResponse, Failure>, HttpError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
+        let endpoint_permits = request.endpoint.as_deref().and_then(|e| self.endpoint_permits(e));
+        // The permits are held only while the request is on the wire, not while backing
+        // off, so a throttled request does not block the others' slots.
+        let _endpoint_permit = match &endpoint_permits {
+            Some(permits) => Some(permits.acquire().await.expect("semaphore is never closed")),
+            None => None,
+        };
+        let _permit = self.in_flight.acquire().await.expect("semaphore is never closed");
+        // Budget last, right before sending: every attempt that goes out counts.
+        if let Some(budget) = &self.budget
+            && let Err(spent) = budget.acquire().await
+        {
+            tracing::warn!(limit = spent.limit, resets_in_s = spent.resets_in.as_secs(), "request budget spent");
+            return Err(HttpError::BudgetExhausted {
+                vendor: self.vendor,
+                limit: spent.limit,
+                window: spent.window,
+                resets_in: spent.resets_in,
+            });
+        }
+        self.counters.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.attempt(request).await)
+    }
+
     /// One attempt. Transport errors come back as a redacted message.
-    async fn attempt(&self, request: &HttpRequest) -> Result<HttpResponse, String> {
+    async fn attempt(&self, request: &HttpRequest) -> Result<HttpResponse, Failure> {
         let mut builder =
             self.inner.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
-        let response = builder.send().await.map_err(|e| self.describe(&e))?;
+        let response = builder.send().await.map_err(|e| Failure::Transport(self.describe(&e)))?;
         let status = response.status().as_u16();
+        if response.status().is_redirection() {
+            return Err(Failure::Refused(self.redirected(request, status, response.headers())));
+        }
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.describe(&e))?.to_vec();
+        let limit = request.max_body_bytes.unwrap_or(self.settings.max_body_bytes);
+        let body = limits::read_capped(response, limit).await.map_err(|stopped| match stopped {
+            limits::CappedRead::TooLarge => Failure::Refused(HttpError::BodyTooLarge {
+                vendor: self.vendor,
+                host: origin::host_of(&request.url),
+                limit,
+            }),
+            limits::CappedRead::Transport(e) => Failure::Transport(self.describe(&e)),
+        })?;
         Ok(HttpResponse { status, headers, body })
+    }
+
+    /// The error for a 3xx answer: the host it points to (resolved against the request's
+    /// URL), never the rest of the location, which may carry tokens.
+    fn redirected(&self, request: &HttpRequest, status: u16, headers: &HeaderMap) -> HttpError {
+        let target = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| request.url.join(location).ok())
+            .map_or_else(|| "(no usable Location)".to_string(), |url| origin::host_of(&url));
+        tracing::warn!(status, target = %target, "redirect refused");
+        HttpError::Redirected {
+            vendor: self.vendor,
+            method: request.method.to_string(),
+            path: self.redactor.scrub(request.url.path()),
+            status,
+            target: self.redactor.scrub(&target),
+        }
     }
 
     fn describe(&self, error: &reqwest::Error) -> String {
@@ -497,19 +583,7 @@ impl HttpClient {
     }
 
     fn retry_after(&self, response: &HttpResponse) -> Option<Duration> {
-        let value = response.header("retry-after")?.trim();
-        let wait = if let Ok(seconds) = value.parse::<f64>() {
-            // `inf`, `1e300` or a negative number must not panic: anything past the cap is the
-            // cap; a NaN says nothing.
-            if seconds.is_nan() {
-                return None;
-            }
-            Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
-        } else {
-            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-            (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO)
-        };
-        Some(wait.min(self.settings.max_retry_after))
+        limits::retry_after_wait(response.header("retry-after")?, self.settings.max_retry_after, chrono::Utc::now())
     }
 
     /// Exponential backoff with full jitter: a random wait up to base·2^(attempt-1), capped.
@@ -591,6 +665,15 @@ mod tests {
         assert_eq!(client.retry_after(&response), Some(Duration::ZERO));
         response.headers.insert("retry-after", HeaderValue::from_static("NaN"));
         assert_eq!(client.retry_after(&response), None);
+    }
+
+    #[tokio::test]
+    async fn plain_http_off_this_machine_is_refused_before_sending() {
+        let client = HttpClient::new("test", HttpSettings::default(), Redactor::default()).unwrap();
+        let request = HttpRequest::new(reqwest::Method::GET, url::Url::parse("http://vendor.example/x").unwrap());
+        let error = client.send(request).await.unwrap_err();
+        assert!(matches!(error, HttpError::InsecureUrl { ref host, .. } if host == "vendor.example"), "{error}");
+        assert_eq!(client.counters().requests.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -170,7 +170,9 @@
 //! In order: the global token-bucket rate limit ([`SandboxConfig::rate_limit_per_sec`]; 429
 //! with `Retry-After: 1` in the vendor's error shape), the vendor's own limits (above),
 //! injectable latency, then faults (`fail_next`: an HTTP error in the vendor's shape;
-//! `drop_next`: the connection breaks mid-response), then auth and the route. After the
+//! `drop_next`: the connection breaks mid-response; route faults; a redirect set by
+//! [`Sandbox::redirect_every_request`]), then auth and the route (absolute URLs in answers
+//! name [`Sandbox::set_link_host`]'s host when set). After the
 //! route, faults that strike a write once it was applied ([`Sandbox::fault_after_write`],
 //! per route and per id: the connection breaks, or a 504 replaces the answer). Per-item
 //! update failures and state changes are injected through [`PsaSim`]. The vendors' rolling
@@ -193,6 +195,7 @@
 mod autotask;
 mod conditions;
 mod connectwise;
+mod detours;
 mod faults;
 mod halo;
 mod itglue;
@@ -395,6 +398,8 @@ pub(crate) struct Shared {
     route_faults: Mutex<Vec<(String, String, u16)>>,
     /// Faults that strike a write after the route applied it.
     after_write: Mutex<Vec<AfterWriteFault>>,
+    /// Redirects and foreign hosts in returned URLs ([`Sandbox::redirect_every_request`]).
+    detours: detours::Detours,
     stats: Mutex<StatsSnapshot>,
     /// The day the sandbox started (UTC), `YYYY-MM-DD`: contracts are dated from it.
     today: String,
@@ -436,6 +441,7 @@ impl Sandbox {
             drop_next: AtomicU32::new(0),
             route_faults: Mutex::new(Vec::new()),
             after_write: Mutex::new(Vec::new()),
+            detours: detours::Detours::default(),
             stats: Mutex::new(StatsSnapshot::default()),
             today: fixture.today.clone(),
         });
@@ -864,7 +870,13 @@ async fn handle(
     if let Some(status) = route_fault {
         return vendor.error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), "Injected route fault");
     }
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    if let Some(redirect) = shared.detours.redirect() {
+        return redirect;
+    }
+    let host = shared
+        .detours
+        .link_host()
+        .unwrap_or_else(|| headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string());
     let response = route(&shared, vendor, &method, rest, &uri, &headers, &host, &body);
     if !response.status().is_success() {
         return response;

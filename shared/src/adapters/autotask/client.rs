@@ -12,7 +12,8 @@ use crate::adapters::vendor_http::{
     ErrorBody, Fields, NextPage, Pager, Rows, StaticHeaders, VendorHttp, holds, positive_id, with_trailing_slash,
 };
 use crate::error::PsaError;
-use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
+use crate::http::origin::{host_of, is_loopback, secure_url};
+use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry, SMALL_BODY_BYTES};
 
 /// The most records Autotask returns per page.
 const PAGE_SIZE: u32 = 500;
@@ -49,6 +50,16 @@ fn not_the_thread_limit(response: &HttpResponse) -> bool {
     !String::from_utf8_lossy(&response.body).to_ascii_lowercase().contains("thread")
 }
 
+/// Whether a zone URL the lookup answered may receive our credentials: https on Autotask's
+/// own domain (`webservices{N}.autotask.net`, docs/vendors/autotask.md#zones-and-base-url),
+/// or plain http to a loopback address (the sandbox).
+pub(super) fn is_autotask_zone(zone: &url::Url) -> bool {
+    let on_autotask_domain = zone.scheme() == "https"
+        && zone.port().is_none()
+        && zone.host_str().is_some_and(|host| host.to_ascii_lowercase().ends_with(".autotask.net"));
+    on_autotask_domain || (zone.scheme() == "http" && is_loopback(zone))
+}
+
 pub(super) fn numeric_id(id: &str, what: &str) -> Result<i64, PsaError> {
     positive_id(id, "Autotask", what)
 }
@@ -73,12 +84,10 @@ impl AutotaskClient {
         let client =
             Self { http, settings, api: OnceCell::new(), picklists: OnceCell::new(), budget_synced: OnceCell::new() };
         if let Some(url) = client.settings.url.as_deref().filter(|u| !u.trim().is_empty()) {
-            let url = url::Url::parse(url.trim())
-                .map_err(|e| config_error(format!("AUTOTASK_URL is not a valid URL: {e}")))?;
+            let url = secure_url("AUTOTASK_URL", url).map_err(config_error)?;
             let _ = client.api.set(client.zone_api(url));
         }
-        url::Url::parse(&client.settings.zone_lookup_url)
-            .map_err(|e| config_error(format!("AUTOTASK_ZONE_LOOKUP_URL is not a valid URL: {e}")))?;
+        secure_url("AUTOTASK_ZONE_LOOKUP_URL", &client.settings.zone_lookup_url).map_err(config_error)?;
         Ok(client)
     }
 
@@ -108,12 +117,12 @@ impl AutotaskClient {
     /// The zone's base URL, looked up by user name.
     async fn look_up_zone(&self) -> Result<url::Url, PsaError> {
         let lookup_error = |e: url::ParseError| config_error(format!("AUTOTASK_ZONE_LOOKUP_URL: {e}"));
-        let mut url = with_trailing_slash(url::Url::parse(&self.settings.zone_lookup_url).map_err(lookup_error)?)
-            .join("zoneInformation")
-            .map_err(lookup_error)?;
+        let lookup = secure_url("AUTOTASK_ZONE_LOOKUP_URL", &self.settings.zone_lookup_url).map_err(config_error)?;
+        let mut url = with_trailing_slash(lookup).join("zoneInformation").map_err(lookup_error)?;
         url.query_pairs_mut().append_pair("user", &self.settings.username);
         // The lookup needs no credentials (the wrappers send none); we send none.
-        let response = self.http.send(HttpRequest::new(Method::GET, url)).await.map_err(PsaError::from_http)?;
+        let request = HttpRequest::new(Method::GET, url).max_body(SMALL_BODY_BYTES);
+        let response = self.http.send(request).await.map_err(PsaError::from_http)?;
         if !response.is_success() {
             let message = self.http.redactor().scrub(&error_messages(&response));
             return Err(config_error(format!(
@@ -125,6 +134,13 @@ impl AutotaskClient {
         let zone_url =
             body.get("url").and_then(Value::as_str).ok_or_else(|| invalid("zoneInformation has no url".into()))?;
         let zone = url::Url::parse(zone_url).map_err(|e| invalid(format!("zoneInformation url: {e}")))?;
+        if !is_autotask_zone(&zone) {
+            return Err(invalid(format!(
+                "the zone lookup answered a base URL outside Autotask's domain ({}://{}): refused, credentials go only to https://*.autotask.net; set AUTOTASK_URL",
+                zone.scheme(),
+                host_of(&zone)
+            )));
+        }
         let zone_name = body.get("zoneName").and_then(Value::as_str).unwrap_or_default();
         tracing::info!(zone = %zone_name, url = %zone, "Autotask zone found");
         Ok(zone)

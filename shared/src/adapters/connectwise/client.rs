@@ -44,8 +44,7 @@ pub struct ConnectWiseClient {
 impl ConnectWiseClient {
     pub fn new(settings: ConnectWiseSettings, http: HttpSettings) -> Result<Self, PsaError> {
         let config_error = |message: String| PsaError::Configuration { message };
-        let base = url::Url::parse(settings.url.trim())
-            .map_err(|e| config_error(format!("CONNECTWISE_URL is not a valid URL: {e}")))?;
+        let base = crate::http::origin::secure_url("CONNECTWISE_URL", &settings.url).map_err(config_error)?;
         for (name, value) in [
             ("CONNECTWISE_COMPANY_ID", settings.company_id.as_str()),
             ("CONNECTWISE_PUBLIC_KEY", settings.public_key.expose()),

@@ -14,6 +14,7 @@ use crate::adapters::vendor_http::{
 };
 use crate::domain::Configuration;
 use crate::error::PsaError;
+use crate::http::origin::secure_url;
 use crate::http::{HttpClient, HttpSettings, Redactor, Retry};
 
 const PAGE_SIZE: u32 = 500;
@@ -176,9 +177,7 @@ fn by_id(rows: Vec<Value>) -> HashMap<i64, Value> {
 /// The API base and the token URL: `HALO_URL` given with or without the trailing `/api`;
 /// the authorisation server `HALO_AUTH_URL`, else `{root}/auth`.
 fn urls(settings: &HaloSettings) -> Result<(url::Url, url::Url), PsaError> {
-    let root = with_trailing_slash(
-        url::Url::parse(settings.url.trim()).map_err(|e| config_error(format!("HALO_URL is not a valid URL: {e}")))?,
-    );
+    let root = with_trailing_slash(secure_url("HALO_URL", &settings.url).map_err(config_error)?);
     let root = if root.path().trim_end_matches('/').to_ascii_lowercase().ends_with("/api") {
         root.join("..").map_err(|e| config_error(format!("HALO_URL: {e}")))?
     } else {
@@ -186,9 +185,7 @@ fn urls(settings: &HaloSettings) -> Result<(url::Url, url::Url), PsaError> {
     };
     let api = root.join("api/").map_err(|e| config_error(format!("HALO_URL: {e}")))?;
     let auth = match settings.auth_url.as_deref().filter(|u| !u.trim().is_empty()) {
-        Some(url) => with_trailing_slash(
-            url::Url::parse(url.trim()).map_err(|e| config_error(format!("HALO_AUTH_URL is not a valid URL: {e}")))?,
-        ),
+        Some(url) => with_trailing_slash(secure_url("HALO_AUTH_URL", url).map_err(config_error)?),
         None => root.join("auth/").map_err(|e| config_error(format!("HALO_URL: {e}")))?,
     };
     let mut token_url = auth.join("token").map_err(|e| config_error(format!("HALO_AUTH_URL: {e}")))?;

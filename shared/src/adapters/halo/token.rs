@@ -53,7 +53,8 @@ impl ClientCredentials {
             ])
             .header("accept", "application/json")
             // A token request creates nothing that matters: repeating it is harmless.
-            .retry(Retry::Idempotent);
+            .retry(Retry::Idempotent)
+            .max_body(crate::http::SMALL_BODY_BYTES);
         let response = http.send(request).await.map_err(PsaError::from_http)?;
         if !response.is_success() {
             let message = http.redactor().scrub(&super::errors::read_error(&response).message);

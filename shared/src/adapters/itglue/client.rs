@@ -35,8 +35,7 @@ impl ItGlueClient {
         if settings.api_key.expose().trim().is_empty() {
             return Err(config_error("ITGLUE_API_KEY is not set".into()));
         }
-        let base = url::Url::parse(settings.url.trim())
-            .map_err(|e| config_error(format!("ITGLUE_URL is not a valid URL: {e}")))?;
+        let base = crate::http::origin::secure_url("ITGLUE_URL", &settings.url).map_err(config_error)?;
         let redactor = Redactor::new([settings.api_key.expose().to_string()]);
         let http = HttpClient::new("itglue", http, redactor)
             .map_err(|e| DocError::Configuration { message: e.to_string() })?;

@@ -300,9 +300,14 @@ impl<E: VendorError> VendorHttp<E> {
     }
 
     fn check_next_page(&self, current: &url::Url, next: &url::Url) -> Result<(), String> {
-        // Credentials go with every request: never follow a link to another host.
-        if next.origin() != self.base.origin() {
-            return Err(format!("next-page link points to another host ({})", next.origin().ascii_serialization()));
+        // Credentials go with every request: never follow a link to another scheme, host or port.
+        if !crate::http::origin::same_origin(&self.base, next) {
+            return Err(format!(
+                "next-page link points to another host ({}://{}): refused, credentials go only to {}",
+                next.scheme(),
+                crate::http::origin::host_of(next),
+                crate::http::origin::host_of(&self.base)
+            ));
         }
         if next == current {
             return Err("next-page link repeats the current page".into());

@@ -130,7 +130,12 @@ impl VendorError for DocError {
     // it did not fail to reach IT Glue.
     fn transport(error: HttpError) -> Self {
         match error {
-            HttpError::Build { .. } => DocError::Configuration { message: error.to_string() },
+            HttpError::Build { .. } | HttpError::InsecureUrl { .. } => {
+                DocError::Configuration { message: error.to_string() }
+            }
+            HttpError::Redirected { .. } | HttpError::BodyTooLarge { .. } => {
+                DocError::InvalidResponse { message: error.to_string() }
+            }
             HttpError::Connection { .. } => DocError::Connection { message: error.to_string() },
             HttpError::BudgetExhausted { .. } => DocError::BudgetExhausted { message: error.to_string() },
         }
