@@ -16,6 +16,7 @@ mod contacts_connectwise;
 mod contacts_halo;
 mod contacts_workflow;
 mod engine;
+mod free_text;
 mod itglue_client;
 mod itglue_workflow;
 mod lambda_events;

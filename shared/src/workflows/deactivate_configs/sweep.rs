@@ -5,7 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigDeactivationReport, DeactivateConfigsRequest, Deps, ReportError, deactivate_configs};
+use super::{
+    ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, ReportError,
+    deactivate_configs,
+};
 use crate::domain::{self, ConfigState, OffboardedCriteria};
 use crate::error::{ErrorCode, OfframpError};
 use crate::workflows::offboarded::offboarded_companies;
@@ -66,6 +69,14 @@ pub async fn sweep_offboarded_clients(
         }
     };
     report.clients_checked = companies.len() as u64;
+    // Each client's run checks the client against the sweep's criteria again, fresh from
+    // the PSA: a client re-activated since the list was read is refused, not deactivated.
+    let deps = &Deps {
+        psa: deps.psa,
+        audit: deps.audit,
+        progress: deps.progress,
+        options: ConfigDeactivationOptions { offboarded: criteria.clone(), ..deps.options.clone() },
+    };
     for company in companies {
         let configs = match deps.psa.list_configurations(&company.id, false).await {
             Ok(configs) => configs,
