@@ -135,7 +135,9 @@ async fn a_killed_run_is_resumed_without_double_changes() {
     let db = dir.path().join("audit.sqlite");
     let mut command = offramp(&sandbox, &db);
     command
+        // Northwind (300) is not offboarded: deactivated on purpose, as the flag records.
         .args(["configs", "deactivate", "--client-id", "300", "--yes", "--json", "--override-blast-radius"])
+        .arg("--allow-active-client")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = command.spawn().unwrap();
@@ -233,10 +235,23 @@ async fn the_same_commands_work_on_autotask_and_halo() {
         assert_eq!(report["statistics"]["configs_deactivated"], 9, "{psa}: {report}");
         assert_eq!(sandbox.stats().patches(), 9, "{psa}");
 
-        // An active client is refused when offboarded statuses are given.
+        // An active client is refused by the configured criteria (the inactive flag), and
+        // by offboarded statuses given on top; --allow-active-client plans it, recorded.
+        let mut refused = command();
+        refused.args(["configs", "deactivate", "--client-id", "100", "--yes", "--json"]);
+        let out = run(refused).await;
+        assert_eq!(out.status.code(), Some(5), "{psa}");
+        assert_eq!(json(&out)["errors"][0]["code"], "ClientNotOffboarded", "{psa}");
         let mut refused = command();
         refused.args(["configs", "deactivate", "--client-id", "100", "--offboarded-status", "Inactive", "--yes"]);
         assert_eq!(run(refused).await.status.code(), Some(5), "{psa}");
+        assert_eq!(sandbox.stats().patches(), 9, "{psa}: nothing more changed");
+        let mut allowed = command();
+        allowed.args(["configs", "deactivate", "--client-id", "100", "--allow-active-client", "--dry-run", "--json"]);
+        let out = run(allowed).await;
+        assert_eq!(out.status.code(), Some(0), "{psa}: {}", String::from_utf8_lossy(&out.stderr));
+        let warnings = json(&out)["warnings"].to_string();
+        assert!(warnings.contains("allow_active_client"), "{psa}: {warnings}");
     }
 }
 

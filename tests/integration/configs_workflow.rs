@@ -29,6 +29,13 @@ fn request(client_id: &str) -> DeactivateConfigsRequest {
     }
 }
 
+/// The large client, Northwind Logistics (300), is not offboarded (its ConnectWise status is
+/// Inactive, not Offboarded): the runs on it deactivate it on purpose, as
+/// `allow_active_client` says and records.
+fn large(client_id: &str) -> DeactivateConfigsRequest {
+    DeactivateConfigsRequest { allow_active_client: true, ..request(client_id) }
+}
+
 fn patches(sandbox: &Sandbox) -> u64 {
     sandbox.stats().patches()
 }
@@ -340,7 +347,7 @@ async fn the_blast_radius_guard_stops_large_runs_unless_overridden() {
     let h = Harness::new(&sandbox);
     let mut deps = h.deps();
     deps.options.max_configurations = 25;
-    let stopped = deactivate_configs(&deps, request(LARGE_CLIENT)).await;
+    let stopped = deactivate_configs(&deps, large(LARGE_CLIENT)).await;
     assert_seed_shape(&serde_json::to_value(&stopped).unwrap());
     assert!(!stopped.success);
     assert_eq!(stopped.status.as_deref(), Some("blast_radius_exceeded"));
@@ -360,7 +367,7 @@ async fn the_blast_radius_guard_stops_large_runs_unless_overridden() {
     assert!(small.blast_radius.as_ref().is_some_and(|g| !g.exceeded && g.configs_to_deactivate == 9));
 
     let overridden =
-        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..request(LARGE_CLIENT) })
+        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..large(LARGE_CLIENT) })
             .await;
     assert!(overridden.success, "{:?}", overridden.errors);
     assert_eq!(overridden.statistics.configs_deactivated, 30);
@@ -379,7 +386,7 @@ async fn an_interrupted_run_resumes_without_double_changes() {
     let deps = h.deps();
     // 10,000 is above the blast-radius guard's default (5,000): this run is reviewed and overridden.
     let run =
-        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..request(LARGE_CLIENT) });
+        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..large(LARGE_CLIENT) });
     // Drop the run once it is well under way: in-flight requests are abandoned like in a crash.
     let under_way = async {
         while sandbox.stats().patches() < 500 {
@@ -625,7 +632,7 @@ async fn the_lambda_uses_the_clients_guard_setting_on_every_psa() {
 // ---------------------------------------------------------------------------
 
 fn large_request() -> DeactivateConfigsRequest {
-    DeactivateConfigsRequest { override_blast_radius: true, ..request(LARGE_CLIENT) }
+    DeactivateConfigsRequest { override_blast_radius: true, ..large(LARGE_CLIENT) }
 }
 
 /// Every configuration of the large client was patched exactly once.

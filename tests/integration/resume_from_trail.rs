@@ -29,6 +29,8 @@ fn request() -> DeactivateConfigsRequest {
     DeactivateConfigsRequest {
         client_id: Some(CLIENT.into()),
         initiated_by: Some("resume@msp.example".into()),
+        // Northwind (300) is not offboarded: deactivated on purpose, recorded.
+        allow_active_client: true,
         ..DeactivateConfigsRequest::default()
     }
 }
