@@ -611,7 +611,15 @@ async fn the_lambda_uses_the_clients_guard_setting_on_every_psa() {
         assert_eq!(recorded, json!({"max_configurations": 4, "source": "client"}), "{kind}");
 
         // The sweep runs each client with its own limit: this one is stopped, changing nothing.
-        let sweep = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"offboarded_statuses": [if kind == PsaKind::ConnectWise { "Offboarded" } else { "Inactive" }]}});
+        // (The configured criteria: ConnectWise's Offboarded status, the others' inactive flag.)
+        let sweep: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../events/deactivate-configs/scheduled-sweep.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
         let out = deactivate_configs_event(&services, sweep, "lambda:test").await;
         let ours = out["operations"]
             .as_array()

@@ -112,7 +112,9 @@ async fn halo_stops_cleanly_when_it_will_not_wait_for_a_full_window_and_resumes(
     sandbox.set_halo_rate_limit(Some(20));
     sandbox.halo().set_rate_window(WINDOW);
     let h = harness(&sandbox, PsaKind::Halo, 300, Duration::ZERO);
-    sandbox.halo().record_foreign_requests(17);
+    // Room for the run's reads (the client, its contracts for the plan's contract check, its
+    // assets) and none for its update: the refusal comes after the run has started.
+    sandbox.halo().record_foreign_requests(16);
     let report = deactivate_configs(&h.deps(), request()).await;
     assert_stopped_cleanly(&sandbox, PsaKind::Halo, &report);
 

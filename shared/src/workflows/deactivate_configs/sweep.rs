@@ -90,18 +90,7 @@ pub async fn sweep_offboarded_clients(
             continue;
         }
         report.clients_processed += 1;
-        let request = DeactivateConfigsRequest {
-            client_id: Some(company.id.clone()),
-            dry_run,
-            reason: Some(format!(
-                "Scheduled sweep: company matches {} (status '{}')",
-                criteria.describe(),
-                company.status.clone().unwrap_or_default()
-            )),
-            initiated_by: Some(initiated_by.to_string()),
-            ..DeactivateConfigsRequest::default()
-        };
-        let operation = deactivate_configs(deps, request).await;
+        let operation = deactivate_configs(deps, request(&company, criteria, dry_run, initiated_by)).await;
         report.success &= operation.success;
         report.operations.push(operation);
     }
@@ -109,4 +98,24 @@ pub async fn sweep_offboarded_clients(
         report.warnings.push(format!("No company matching {} has active configurations.", criteria.describe()));
     }
     report
+}
+
+/// One swept company's run.
+fn request(
+    company: &domain::Company,
+    criteria: &OffboardedCriteria,
+    dry_run: bool,
+    initiated_by: &str,
+) -> DeactivateConfigsRequest {
+    DeactivateConfigsRequest {
+        client_id: Some(company.id.clone()),
+        dry_run,
+        reason: Some(format!(
+            "Scheduled sweep: company matches {} (status '{}')",
+            criteria.describe(),
+            company.status.clone().unwrap_or_default()
+        )),
+        initiated_by: Some(initiated_by.to_string()),
+        ..DeactivateConfigsRequest::default()
+    }
 }
