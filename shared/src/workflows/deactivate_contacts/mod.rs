@@ -149,7 +149,7 @@ pub(super) struct Validated {
 fn validate(request: &DeactivateContactsRequest, requester_domains: &[String]) -> Result<Validated, OfframpError> {
     let company_id = input::identifier("company_id", request.company_id.as_deref())?
         .ok_or_else(|| OfframpError::invalid_input("company_id is required"))?;
-    let (reason, initiated_by, requester) = free_text(request)?;
+    let FreeText { reason, initiated_by, requester } = free_text(request)?;
     if let Some(address) = &requester
         && !run::admits(requester_domains, address)
     {
@@ -174,19 +174,27 @@ fn validate(request: &DeactivateContactsRequest, requester_domains: &[String]) -
     })
 }
 
+/// The request's free text, checked.
+struct FreeText {
+    reason: Option<String>,
+    initiated_by: Option<String>,
+    requester: Option<String>,
+}
+
 /// The request's free text (`reason`, `initiated_by`, `requester_email`), checked by the one
 /// rule every entry point uses, on every path (a resume too).
-fn free_text(
-    request: &DeactivateContactsRequest,
-) -> Result<(Option<String>, Option<String>, Option<String>), OfframpError> {
+fn free_text(request: &DeactivateContactsRequest) -> Result<FreeText, OfframpError> {
     let requester = input::text(input::REQUESTER_EMAIL, request.requester_email.as_deref())?;
     if let Some(address) = &requester
         && !org_settings::looks_like_email(address)
     {
         return Err(OfframpError::invalid_input(format!("requester_email '{address}' is not an e-mail address")));
     }
-    let initiated_by = input::text(input::INITIATED_BY, request.initiated_by.as_deref())?;
-    Ok((input::text(input::REASON, request.reason.as_deref())?, initiated_by, requester))
+    Ok(FreeText {
+        reason: input::text(input::REASON, request.reason.as_deref())?,
+        initiated_by: input::text(input::INITIATED_BY, request.initiated_by.as_deref())?,
+        requester,
+    })
 }
 
 fn exclusions(ids: &[String]) -> Result<Vec<String>, OfframpError> {
