@@ -387,3 +387,20 @@ async fn an_api_retry_runs_once_and_a_busy_client_answers_409() {
     assert!(body["errors"][0]["message"].as_str().unwrap().contains(&holder.operation_id), "{body}");
     assert_eq!(sandbox.stats().patches(), 9, "nothing more changed");
 }
+
+/// The schedule's dry-run policy is a setting (`OFFRAMP_SWEEP_DRY_RUN`), never the event's:
+/// the same real envelope plans only when the deployment says so.
+#[tokio::test]
+async fn the_schedule_takes_its_dry_run_policy_from_the_settings() {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = source(&sandbox, &dir.path().join("audit.sqlite"));
+    source.set("OFFRAMP_SWEEP_DRY_RUN", "true");
+    let services = offramp::app::build(&source).await.expect("services");
+    let out = deactivate_configs_event(&services, event("scheduled-sweep.json"), "lambda:test").await;
+    assert_eq!(out["success"], true, "{out}");
+    let operations = out["operations"].as_array().unwrap();
+    assert_eq!(operations.len(), 4, "{out}");
+    assert!(operations.iter().all(|o| o["dry_run"] == true), "{out}");
+    assert_eq!(sandbox.stats().patches(), 0, "a planned sweep changes nothing");
+}
