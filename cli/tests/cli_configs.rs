@@ -135,7 +135,9 @@ async fn a_killed_run_is_resumed_without_double_changes() {
     let db = dir.path().join("audit.sqlite");
     let mut command = offramp(&sandbox, &db);
     command
+        // Northwind (300) is not offboarded: deactivated on purpose, as the flag records.
         .args(["configs", "deactivate", "--client-id", "300", "--yes", "--json", "--override-blast-radius"])
+        .arg("--allow-active-client")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = command.spawn().unwrap();
@@ -233,10 +235,23 @@ async fn the_same_commands_work_on_autotask_and_halo() {
         assert_eq!(report["statistics"]["configs_deactivated"], 9, "{psa}: {report}");
         assert_eq!(sandbox.stats().patches(), 9, "{psa}");
 
-        // An active client is refused when offboarded statuses are given.
+        // An active client is refused by the configured criteria (the inactive flag), and
+        // by offboarded statuses given on top; --allow-active-client plans it, recorded.
+        let mut refused = command();
+        refused.args(["configs", "deactivate", "--client-id", "100", "--yes", "--json"]);
+        let out = run(refused).await;
+        assert_eq!(out.status.code(), Some(5), "{psa}");
+        assert_eq!(json(&out)["errors"][0]["code"], "ClientNotOffboarded", "{psa}");
         let mut refused = command();
         refused.args(["configs", "deactivate", "--client-id", "100", "--offboarded-status", "Inactive", "--yes"]);
         assert_eq!(run(refused).await.status.code(), Some(5), "{psa}");
+        assert_eq!(sandbox.stats().patches(), 9, "{psa}: nothing more changed");
+        let mut allowed = command();
+        allowed.args(["configs", "deactivate", "--client-id", "100", "--allow-active-client", "--dry-run", "--json"]);
+        let out = run(allowed).await;
+        assert_eq!(out.status.code(), Some(0), "{psa}: {}", String::from_utf8_lossy(&out.stderr));
+        let warnings = json(&out)["warnings"].to_string();
+        assert!(warnings.contains("allow_active_client"), "{psa}: {warnings}");
     }
 }
 
@@ -475,4 +490,37 @@ async fn on_a_terminal_contacts_and_rollback_are_confirmed_the_same_way() {
     let (code, text) = on_terminal(&sandbox, &db, &rollback, "yes").await;
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(cw.contact_is_active(5002), Some(true), "restored: {text}");
+}
+
+/// Text that reaches people is clean from the command line too: a bidi override or a
+/// zero-width space in `--reason`, `--initiated-by` or `--requester-email` is invalid input
+/// (exit 3) naming the field, on every command that changes data, and the sandbox counts no
+/// change. (The rollback's target need not exist: the text is checked before it is read,
+/// which is why this is 3 and not 4.)
+#[tokio::test]
+async fn invisible_characters_in_free_text_exit_3_on_every_command() {
+    let sandbox = sandbox(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let (bidi, zero_width) = ("Offboarded \u{202E}txt.exe", "admin\u{200B}@msp.example");
+    let cases: [(&[&str], &str); 6] = [
+        (&["configs", "deactivate", "--client-id", "250", "--reason", bidi], "reason"),
+        (&["configs", "deactivate", "--client-id", "250", "--initiated-by", zero_width], "initiated_by"),
+        (&["contacts", "deactivate", "--company-id", "250", "--reason", bidi], "reason"),
+        (&["contacts", "deactivate", "--company-id", "250", "--requester-email", zero_width], "requester_email"),
+        (&["rollback", "0190c3a0-0000-7000-8000-000000000001", "--reason", bidi], "reason"),
+        (&["itglue", "delete", "--org-id", "9002", "--confirm-delete", "--reason", bidi], "reason"),
+    ];
+    for (args, field) in cases {
+        let mut command = offramp(&sandbox, &db);
+        command.env("ITGLUE_URL", sandbox.itglue_url()).env("ITGLUE_API_KEY", ITGLUE_API_KEY);
+        command.args(args).args(["--yes", "--json"]);
+        let out = run(command).await;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {text}");
+        assert!(text.contains("InvalidInput") && text.contains(field), "{args:?}: {text}");
+    }
+    assert_eq!(sandbox.stats().patches(), 0, "nothing changed");
+    assert_eq!(sandbox.itglue().deletions_requested(), 0);
+    assert!(sandbox.sent_mail().is_empty() && sandbox.webhook_posts().is_empty());
 }

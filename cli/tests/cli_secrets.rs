@@ -116,7 +116,8 @@ async fn no_itglue_or_graph_credential_leaks_at_trace_level() {
         .env("GRAPH_TENANT_ID", GRAPH_TENANT_ID)
         .env("GRAPH_CLIENT_ID", GRAPH_CLIENT_ID)
         .env("GRAPH_CLIENT_SECRET", GRAPH_SECRET)
-        .env("GRAPH_SENDER", GRAPH_SENDER);
+        .env("GRAPH_SENDER", GRAPH_SENDER)
+        .env("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "client.example");
     contacts.args([
         "contacts",
         "deactivate",

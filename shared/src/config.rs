@@ -40,9 +40,14 @@
 //! | `OFFRAMP_OFFBOARDED_INACTIVE` | a company inactive in the PSA is offboarded | `false` on ConnectWise, `true` on Autotask and HaloPSA |
 //! | `OFFRAMP_OFFBOARDED_CATEGORIES` | Autotask company types or classifications that mean offboarded | none |
 //! | `OFFRAMP_OFFBOARDED_CONTRACT_ENDED` | a company whose every contract has ended (or was cancelled) is offboarded | `false` |
+//! | `OFFRAMP_SWEEP_DRY_RUN` | the scheduled sweep only plans (records dry runs) | `false` |
+//! | `OFFRAMP_ITGLUE_CLEANUP_DRY_RUN` | the scheduled IT Glue cleanup only plans | `false` |
+//! | `OFFRAMP_REQUESTER_EMAIL_DOMAINS` | comma-separated e-mail domains a requester address from a request (`requester_email`, or `initiated_by`) may have to be notified | none: only configured recipients |
 //!
 //! A company is offboarded when it matches any of these; with none configured the
-//! sweep refuses to run.
+//! sweep refuses to run, and so does a direct configuration deactivation unless its
+//! request says `allow_active_client`. A schedule's parameters (criteria, days, dry run)
+//! come only from here, never from the event.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -157,6 +162,10 @@ pub struct Settings {
     pub audit: AuditBackend,
     pub workflow_concurrency: usize,
     pub offboarded: OffboardedCriteria,
+    /// `OFFRAMP_SWEEP_DRY_RUN`: the scheduled sweep only plans.
+    pub sweep_dry_run: bool,
+    /// `OFFRAMP_REQUESTER_EMAIL_DOMAINS`: domains a requester address from a request may have.
+    pub requester_domains: Vec<String>,
     /// How notifications go out (`OFFRAMP_NOTIFIER`).
     pub notifier: NotifierSettings,
     /// IT Glue (workflow 002, docs/workflows.md#002-it-glue-organization-deletion); `client` is
@@ -175,6 +184,8 @@ pub struct ItGlueRunSettings {
     pub require_psa_offboarded: bool,
     /// `OFFRAMP_ITGLUE_OFFBOARDED_DAYS`: the scheduled cleanup takes companies offboarded at least this long.
     pub offboarded_days: u64,
+    /// `OFFRAMP_ITGLUE_CLEANUP_DRY_RUN`: the scheduled cleanup only plans.
+    pub cleanup_dry_run: bool,
     /// `OFFRAMP_ITGLUE_EXPORT_WAIT_SECONDS`, `OFFRAMP_ITGLUE_DELETION_WAIT_SECONDS`, `OFFRAMP_ITGLUE_POLL_SECONDS`.
     pub export_wait: Duration,
     pub deletion_wait: Duration,
@@ -245,6 +256,8 @@ impl Settings {
             audit: Self::audit_backend(source),
             workflow_concurrency: source.parsed("OFFRAMP_CONCURRENCY", 8usize)?.clamp(1, 64),
             offboarded,
+            sweep_dry_run: source.parsed("OFFRAMP_SWEEP_DRY_RUN", false)?,
+            requester_domains: list(source, "OFFRAMP_REQUESTER_EMAIL_DOMAINS"),
         })
     }
 }
@@ -258,6 +271,7 @@ impl ItGlueRunSettings {
             http,
             require_psa_offboarded: source.parsed("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED", false)?,
             offboarded_days: source.parsed("OFFRAMP_ITGLUE_OFFBOARDED_DAYS", 30u64)?,
+            cleanup_dry_run: source.parsed("OFFRAMP_ITGLUE_CLEANUP_DRY_RUN", false)?,
             export_wait: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_EXPORT_WAIT_SECONDS", 300u64)?),
             deletion_wait: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_DELETION_WAIT_SECONDS", 120u64)?),
             poll_interval: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_POLL_SECONDS", 2u64)?.max(1)),

@@ -77,7 +77,7 @@ error_codes! {
     ClientAmbiguous = "ClientAmbiguous", http 409, exit 4,
         "A client name matched more than one company (the candidates are listed).";
     ClientNotOffboarded = "ClientNotOffboarded", http 409, exit 5,
-        "offboarded_statuses was given and the client's status is not in it.";
+        "The client does not meet the configured offboarded criteria (or none is configured), or not the request's offboarded_statuses; nothing was changed.";
     PlanChanged = "PlanChanged", http 409, exit 5,
         "The approved plan hash no longer matches the current plan.";
     OperationNotFound = "OperationNotFound", http 404, exit 4,

@@ -58,6 +58,8 @@ async fn run() -> AuditWrites {
     let request = DeactivateConfigsRequest {
         client_id: Some(offramp_tests::connectwise::LARGE_CLIENT.into()),
         override_blast_radius: true,
+        // The large client is not offboarded: deactivated on purpose.
+        allow_active_client: true,
         initiated_by: Some("bench".into()),
         ..Default::default()
     };

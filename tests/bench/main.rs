@@ -133,6 +133,8 @@ impl Psa {
                     ("CONNECTWISE_PUBLIC_KEY", text(&cw["public_key"])),
                     ("CONNECTWISE_PRIVATE_KEY", text(&cw["private_key"])),
                     ("CONNECTWISE_CLIENT_ID", text(&cw["client_id"])),
+                    // What "offboarded" means on ConnectWise is configured (no default).
+                    ("OFFRAMP_OFFBOARDED_STATUSES", "Offboarded".into()),
                 ]
             }
             Psa::Autotask => {

@@ -29,6 +29,13 @@ fn request(client_id: &str) -> DeactivateConfigsRequest {
     }
 }
 
+/// The large client, Northwind Logistics (300), is not offboarded (its ConnectWise status is
+/// Inactive, not Offboarded): the runs on it deactivate it on purpose, as
+/// `allow_active_client` says and records.
+fn large(client_id: &str) -> DeactivateConfigsRequest {
+    DeactivateConfigsRequest { allow_active_client: true, ..request(client_id) }
+}
+
 fn patches(sandbox: &Sandbox) -> u64 {
     sandbox.stats().patches()
 }
@@ -340,7 +347,7 @@ async fn the_blast_radius_guard_stops_large_runs_unless_overridden() {
     let h = Harness::new(&sandbox);
     let mut deps = h.deps();
     deps.options.max_configurations = 25;
-    let stopped = deactivate_configs(&deps, request(LARGE_CLIENT)).await;
+    let stopped = deactivate_configs(&deps, large(LARGE_CLIENT)).await;
     assert_seed_shape(&serde_json::to_value(&stopped).unwrap());
     assert!(!stopped.success);
     assert_eq!(stopped.status.as_deref(), Some("blast_radius_exceeded"));
@@ -360,7 +367,7 @@ async fn the_blast_radius_guard_stops_large_runs_unless_overridden() {
     assert!(small.blast_radius.as_ref().is_some_and(|g| !g.exceeded && g.configs_to_deactivate == 9));
 
     let overridden =
-        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..request(LARGE_CLIENT) })
+        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..large(LARGE_CLIENT) })
             .await;
     assert!(overridden.success, "{:?}", overridden.errors);
     assert_eq!(overridden.statistics.configs_deactivated, 30);
@@ -379,7 +386,7 @@ async fn an_interrupted_run_resumes_without_double_changes() {
     let deps = h.deps();
     // 10,000 is above the blast-radius guard's default (5,000): this run is reviewed and overridden.
     let run =
-        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..request(LARGE_CLIENT) });
+        deactivate_configs(&deps, DeactivateConfigsRequest { override_blast_radius: true, ..large(LARGE_CLIENT) });
     // Drop the run once it is well under way: in-flight requests are abandoned like in a crash.
     let under_way = async {
         while sandbox.stats().patches() < 500 {
@@ -604,7 +611,15 @@ async fn the_lambda_uses_the_clients_guard_setting_on_every_psa() {
         assert_eq!(recorded, json!({"max_configurations": 4, "source": "client"}), "{kind}");
 
         // The sweep runs each client with its own limit: this one is stopped, changing nothing.
-        let sweep = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"offboarded_statuses": [if kind == PsaKind::ConnectWise { "Offboarded" } else { "Inactive" }]}});
+        // (The configured criteria: ConnectWise's Offboarded status, the others' inactive flag.)
+        let sweep: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../events/deactivate-configs/scheduled-sweep.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
         let out = deactivate_configs_event(&services, sweep, "lambda:test").await;
         let ours = out["operations"]
             .as_array()
@@ -625,7 +640,7 @@ async fn the_lambda_uses_the_clients_guard_setting_on_every_psa() {
 // ---------------------------------------------------------------------------
 
 fn large_request() -> DeactivateConfigsRequest {
-    DeactivateConfigsRequest { override_blast_radius: true, ..request(LARGE_CLIENT) }
+    DeactivateConfigsRequest { override_blast_radius: true, ..large(LARGE_CLIENT) }
 }
 
 /// Every configuration of the large client was patched exactly once.

@@ -57,6 +57,7 @@ fn deps<'a>(h: &'a PsaHarness, notifier: Option<&'a dyn Notifier>) -> ContactDep
         notifier,
         progress: &NoProgress,
         concurrency: 8,
+        requester_domains: vec!["msp.example".into()],
     }
 }
 

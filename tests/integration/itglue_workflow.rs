@@ -342,6 +342,7 @@ async fn every_sample_event_goes_through_the_handler() {
             "dry-run.json",
             "invalid-identifier.json",
             "missing-confirmation.json",
+            "scheduled-cleanup-spoofed.json",
             "scheduled-cleanup.json"
         ]
     );
@@ -352,6 +353,9 @@ async fn every_sample_event_goes_through_the_handler() {
     source.set("ITGLUE_API_KEY", ITGLUE_API_KEY);
     source.set("OFFRAMP_ITGLUE_POLL_SECONDS", "1");
     source.set("OFFRAMP_OFFBOARDED_STATUSES", "Offboarded");
+    // The monthly cleanup's parameters are settings, never the event's.
+    source.set("OFFRAMP_ITGLUE_CLEANUP_DRY_RUN", "true");
+    source.set("OFFRAMP_ITGLUE_OFFBOARDED_DAYS", "0");
     let services = offramp::app::build(&source).await.expect("services");
     let run = |name: &str| delete_itglue_org_event(&services, event(name), "lambda:test");
 
@@ -373,6 +377,8 @@ async fn every_sample_event_goes_through_the_handler() {
     assert_eq!((dry["success"].as_bool(), dry["deleted"].as_bool()), (Some(true), Some(false)), "{dry}");
     let api = run("api-gateway.json").await;
     assert_eq!(api["statusCode"], 200, "{api}");
+    let spoofed = run("scheduled-cleanup-spoofed.json").await;
+    assert_eq!(spoofed["errors"][0]["code"], "InvalidInput", "a schedule cannot set its own days: {spoofed}");
     let scheduled = run("scheduled-cleanup.json").await;
     assert!(scheduled["organizations"].as_array().is_some_and(|o| !o.is_empty()), "{scheduled}");
     assert_eq!(scheduled["dry_run"], true);

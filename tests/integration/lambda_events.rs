@@ -65,6 +65,10 @@ async fn handled(folder: &str, file: &str) -> Run {
     source.set("ITGLUE_URL", sandbox.itglue_url());
     source.set("ITGLUE_API_KEY", offramp_sandbox::ITGLUE_API_KEY);
     source.set("OFFRAMP_ITGLUE_POLL_SECONDS", "1");
+    // The monthly cleanup's parameters come from the settings, never from the event: here
+    // a dry run over every offboarded company, however recently.
+    source.set("OFFRAMP_ITGLUE_CLEANUP_DRY_RUN", "true");
+    source.set("OFFRAMP_ITGLUE_OFFBOARDED_DAYS", "0");
     let services = offramp::app::build(&source).await.expect("services");
     let mut event = event_of(folder, file);
     if folder == "rollback" && event["operation_id"] == "REPLACED-BY-THE-TEST" {
@@ -80,6 +84,13 @@ type Check = fn(&Run);
 
 /// Every file under `events/`, with what its handler must answer.
 const SAMPLES: &[(&str, &str, Check)] = &[
+    ("deactivate-configs", "active-client.json", |r| {
+        assert_seed_shape(&r.answer);
+        assert_eq!(r.error_code(), "ClientNotOffboarded", "{}", r.answer);
+        let message = r.answer["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("Offboarded") && message.contains("allow_active_client"), "{message}");
+        assert_eq!(r.sandbox.stats().patches(), 0, "an active client is refused");
+    }),
     ("deactivate-configs", "api-gateway-retry.json", |r| {
         assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
         assert_seed_shape(&r.body());
@@ -104,6 +115,12 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         assert_eq!(r.answer["statistics"]["configs_found"], 12, "include_archived lists the Disposed one");
         assert_eq!(r.sandbox.stats().patches(), 0);
     }),
+    ("deactivate-configs", "http-api.json", |r| {
+        assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
+        assert_seed_shape(&r.body());
+        assert_eq!((r.body()["client_id"].as_str(), r.body()["dry_run"].as_bool()), (Some("250"), Some(true)));
+        assert_eq!(r.sandbox.stats().patches(), 0);
+    }),
     ("deactivate-configs", "invalid-input.json", |r| {
         assert_seed_shape(&r.answer);
         assert_eq!((r.answer["success"].as_bool(), r.error_code()), (Some(false), "InvalidInput"), "{}", r.answer);
@@ -117,6 +134,12 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         clients.sort_unstable();
         assert_eq!(clients, ["250", "270", "410", "411"]);
         operations.iter().for_each(assert_seed_shape);
+    }),
+    ("deactivate-configs", "scheduled-sweep-spoofed.json", |r| {
+        assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
+        let message = r.answer["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("offboarded_statuses") && message.contains("configuration"), "{message}");
+        assert_eq!(r.sandbox.stats().total(), 0, "nothing read, nothing changed");
     }),
     ("deactivate-contacts", "api-gateway.json", |r| {
         assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
@@ -172,8 +195,14 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         assert_eq!(r.error_code(), "ConfirmationRequired", "{}", r.answer);
         assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
     }),
+    ("delete-itglue-org", "scheduled-cleanup-spoofed.json", |r| {
+        assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
+        assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("offboarded_days"), "{}", r.answer);
+        assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
+        assert_eq!(r.sandbox.stats().total(), 0, "the PSA was not read");
+    }),
     ("delete-itglue-org", "scheduled-cleanup.json", |r| {
-        assert_eq!(r.answer["dry_run"], true, "{}", r.answer);
+        assert_eq!(r.answer["dry_run"], true, "the configured dry run: {}", r.answer);
         assert!(r.answer["organizations"].as_array().is_some_and(|o| !o.is_empty()), "{}", r.answer);
         assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
     }),
@@ -357,4 +386,21 @@ async fn an_api_retry_runs_once_and_a_busy_client_answers_409() {
     assert_eq!(body["errors"][0]["code"], "OperationInProgress", "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains(&holder.operation_id), "{body}");
     assert_eq!(sandbox.stats().patches(), 9, "nothing more changed");
+}
+
+/// The schedule's dry-run policy is a setting (`OFFRAMP_SWEEP_DRY_RUN`), never the event's:
+/// the same real envelope plans only when the deployment says so.
+#[tokio::test]
+async fn the_schedule_takes_its_dry_run_policy_from_the_settings() {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = source(&sandbox, &dir.path().join("audit.sqlite"));
+    source.set("OFFRAMP_SWEEP_DRY_RUN", "true");
+    let services = offramp::app::build(&source).await.expect("services");
+    let out = deactivate_configs_event(&services, event("scheduled-sweep.json"), "lambda:test").await;
+    assert_eq!(out["success"], true, "{out}");
+    let operations = out["operations"].as_array().unwrap();
+    assert_eq!(operations.len(), 4, "{out}");
+    assert!(operations.iter().all(|o| o["dry_run"] == true), "{out}");
+    assert_eq!(sandbox.stats().patches(), 0, "a planned sweep changes nothing");
 }

@@ -10,12 +10,14 @@
 //! rebuilds the AWS SDK crates.)
 
 mod audit_stores;
+mod configs_offboarded;
 mod configs_workflow;
 mod contacts_autotask;
 mod contacts_connectwise;
 mod contacts_halo;
 mod contacts_workflow;
 mod engine;
+mod free_text;
 mod http_edges;
 mod itglue_client;
 mod itglue_workflow;

@@ -526,6 +526,8 @@ async fn a_rollback_of_many_lists_them_once_and_restores_in_the_psas_batches_on_
         let sim = sim(&sandbox, kind);
         let request = DeactivateConfigsRequest {
             client_id: Some("300".into()),
+            // The large client is not offboarded: this test is about the rollback.
+            allow_active_client: true,
             override_blast_radius: true,
             ..DeactivateConfigsRequest::default()
         };

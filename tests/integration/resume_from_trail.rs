@@ -29,6 +29,8 @@ fn request() -> DeactivateConfigsRequest {
     DeactivateConfigsRequest {
         client_id: Some(CLIENT.into()),
         initiated_by: Some("resume@msp.example".into()),
+        // Northwind (300) is not offboarded: deactivated on purpose, recorded.
+        allow_active_client: true,
         ..DeactivateConfigsRequest::default()
     }
 }
@@ -172,6 +174,7 @@ async fn a_contact_resume_claims_only_what_the_trail_says_it_sent_on_every_psa()
             notifier: Some(&hook),
             progress: &NoProgress,
             concurrency: 8,
+            requester_domains: vec!["msp.example".into()],
         };
         let ids = sim.contact_ids_of(300);
         let operation_id = crashed_contact_run(&audit, &deps).await;

@@ -112,7 +112,9 @@ async fn halo_stops_cleanly_when_it_will_not_wait_for_a_full_window_and_resumes(
     sandbox.set_halo_rate_limit(Some(20));
     sandbox.halo().set_rate_window(WINDOW);
     let h = harness(&sandbox, PsaKind::Halo, 300, Duration::ZERO);
-    sandbox.halo().record_foreign_requests(17);
+    // Room for the run's reads (the client, its contracts for the plan's contract check, its
+    // assets) and none for its update: the refusal comes after the run has started.
+    sandbox.halo().record_foreign_requests(16);
     let report = deactivate_configs(&h.deps(), request()).await;
     assert_stopped_cleanly(&sandbox, PsaKind::Halo, &report);
 
@@ -179,6 +181,8 @@ async fn connectwise_slows_to_the_vendors_pace_after_a_429() {
     let h = PsaHarness::with_client(PsaKind::ConnectWise, client_with(&sandbox, PsaKind::ConnectWise, http));
     let request = DeactivateConfigsRequest {
         client_id: Some("300".into()),
+        // The large client is not offboarded: this test is about limits, not the criteria.
+        allow_active_client: true,
         override_blast_radius: true,
         ..DeactivateConfigsRequest::default()
     };

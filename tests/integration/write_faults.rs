@@ -195,6 +195,7 @@ fn contact_deps<'a>(h: &'a PsaHarness, notifier: &'a dyn Notifier) -> ContactDep
         notifier: Some(notifier),
         progress: &NoProgress,
         concurrency: 8,
+        requester_domains: vec!["msp.example".into()],
     }
 }
 

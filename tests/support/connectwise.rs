@@ -62,6 +62,8 @@ pub fn source(sandbox: &Sandbox, audit_db: &Path) -> ConfigSource {
         ("CONNECTWISE_RATE_LIMIT", TEST_RATE_LIMIT.to_string()),
         ("OFFRAMP_AUDIT_DB", audit_db.display().to_string()),
         ("OFFRAMP_OFFBOARDED_STATUSES", "Offboarded".to_string()),
+        // The MSP's own domain: a requester there may be sent the notification.
+        ("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "msp.example".to_string()),
     ])
 }
 
@@ -84,9 +86,19 @@ impl Harness {
             psa: &self.psa,
             audit: self.audit.as_ref(),
             progress: &NoProgress,
-            options: ConfigDeactivationOptions { concurrency: 8, audit_batch: 25, ..Default::default() },
+            options: ConfigDeactivationOptions {
+                concurrency: 8,
+                audit_batch: 25,
+                offboarded: offboarded_criteria(),
+                ..Default::default()
+            },
         }
     }
+}
+
+/// The offboarded criteria [`source`] configures: the sandbox's `Offboarded` company status.
+pub fn offboarded_criteria() -> offramp::domain::OffboardedCriteria {
+    offramp::domain::OffboardedCriteria { statuses: vec!["Offboarded".into()], ..Default::default() }
 }
 
 /// The workflow 000 report fields (docs/workflows.md#000-report): every report must have exactly

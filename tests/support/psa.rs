@@ -122,6 +122,7 @@ pub fn source(sandbox: &Sandbox, kind: PsaKind, audit_db: &Path) -> ConfigSource
     source.set("OFFRAMP_PSA", kind.as_str());
     source.set("OFFRAMP_AUDIT_DB", audit_db.display().to_string());
     source.set("OFFRAMP_HTTP_MAX_RETRIES", "10");
+    source.set("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "msp.example");
     source
 }
 
@@ -149,7 +150,24 @@ impl PsaHarness {
             psa: self.psa.as_ref(),
             audit: self.audit.as_ref(),
             progress: &NoProgress,
-            options: ConfigDeactivationOptions { concurrency: 8, audit_batch: 25, ..Default::default() },
+            options: ConfigDeactivationOptions {
+                concurrency: 8,
+                audit_batch: 25,
+                offboarded: offboarded_criteria(self.kind),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// The offboarded criteria a deployment on `kind` gets from [`source`]'s settings: the
+/// sandbox's `Offboarded` company status on ConnectWise, the company's inactive flag on
+/// Autotask and HaloPSA (their default).
+pub fn offboarded_criteria(kind: PsaKind) -> offramp::domain::OffboardedCriteria {
+    match kind {
+        PsaKind::ConnectWise => crate::connectwise::offboarded_criteria(),
+        PsaKind::Autotask | PsaKind::Halo => {
+            offramp::domain::OffboardedCriteria { inactive: true, ..Default::default() }
         }
     }
 }

@@ -59,6 +59,10 @@ pub struct DeactivateArgs {
     /// Run even though the blast-radius guard (default 5,000 configurations) would stop it.
     #[arg(long)]
     override_blast_radius: bool,
+    /// Deactivate even though the client does not meet the configured offboarded criteria
+    /// (OFFRAMP_OFFBOARDED_*; recorded in the audit trail).
+    #[arg(long)]
+    allow_active_client: bool,
     #[command(flatten)]
     control: super::RunControl,
 }
@@ -82,6 +86,7 @@ impl DeactivateArgs {
             override_blast_radius: self.override_blast_radius,
             break_lease: self.control.break_lease,
             idempotency_key: self.control.idempotency_key.clone(),
+            allow_active_client: self.allow_active_client,
         }
     }
 }
@@ -99,6 +104,9 @@ pub async fn run(source: &ConfigSource, command: ConfigsCommand) -> Result<i32, 
             // The run reads the guard's limit for its client (client, else global, else
             // default) once the client is known: it may be given by name.
             guard_settings: Some(services.org_settings.clone()),
+            // The sweep's criteria: a client that does not meet them is refused unless
+            // --allow-active-client.
+            offboarded: services.settings.offboarded.clone(),
             ..Default::default()
         },
     };

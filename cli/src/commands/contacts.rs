@@ -102,6 +102,7 @@ pub async fn run(source: &ConfigSource, command: ContactsCommand) -> Result<i32,
         notifier: services.notifier.as_deref(),
         progress: &NoProgress,
         concurrency: services.settings.workflow_concurrency,
+        requester_domains: services.settings.requester_domains.clone(),
     };
     let request = args.request();
     Ok(preview_confirm_apply(Deactivation { deps, request, args }).await)

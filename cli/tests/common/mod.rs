@@ -23,6 +23,8 @@ pub fn with_env(mut command: Command, sandbox: &Sandbox, psa: &str, audit_db: &P
         .env("OFFRAMP_PSA", psa)
         .env("OFFRAMP_AUDIT_DB", audit_db)
         .env("OFFRAMP_INITIATED_BY", INITIATED_BY)
+        // A requester in the MSP's own domain may be sent the notification.
+        .env("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "msp.example")
         .stdin(Stdio::null());
     match psa {
         "connectwise" => command
@@ -32,7 +34,10 @@ pub fn with_env(mut command: Command, sandbox: &Sandbox, psa: &str, audit_db: &P
             .env("CONNECTWISE_PRIVATE_KEY", CW_PRIVATE_KEY)
             .env("CONNECTWISE_CLIENT_ID", CW_CLIENT_ID)
             // Pacing on, above what the sandbox serves (as in tests/support).
-            .env("CONNECTWISE_RATE_LIMIT", "2000"),
+            .env("CONNECTWISE_RATE_LIMIT", "2000")
+            // What "offboarded" means is configured, as an engineer would (README "Offboarded
+            // criteria"); Autotask and HaloPSA default to the inactive flag.
+            .env("OFFRAMP_OFFBOARDED_STATUSES", "Offboarded"),
         "autotask" => command
             .env("AUTOTASK_ZONE_LOOKUP_URL", sandbox.autotask_zone_lookup_url())
             .env("AUTOTASK_USERNAME", AT_USERNAME)

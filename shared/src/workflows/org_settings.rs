@@ -110,7 +110,10 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
             let (id, role) = (parts.next().unwrap_or_default(), parts.next());
             is_id(id) && role.is_none_or(is_id) && parts.next().is_none()
         }
-        TICKET_BOARD | TICKET_QUEUE => !value.is_empty() && value.len() <= 100 && !value.chars().any(char::is_control),
+        // Names that end up in tickets: the free-text rule every request field follows.
+        TICKET_BOARD | TICKET_QUEUE => {
+            crate::workflows::input::text(crate::workflows::input::SETTING_TEXT, Some(value)).is_ok_and(|v| v.is_some())
+        }
         GUARD_MAX_CONTACTS | GUARD_MAX_CONFIGURATIONS => value.parse::<u64>().is_ok(),
         GUARD_MAX_CONTACT_SHARE => value.parse::<u64>().is_ok_and(|v| (1..=100).contains(&v)),
         _ => false,
@@ -240,5 +243,7 @@ mod tests {
         assert!(validate(GUARD_MAX_CONTACT_SHARE, "50").is_ok());
         assert!(validate("psa_contact_unknown", "x").is_err());
         assert!(validate(TICKET_CONTACT, "primary").is_ok() && validate(TICKET_CONTACT, "id with space").is_err());
+        assert!(validate(TICKET_QUEUE, "Offboarding").is_ok());
+        assert!(validate(TICKET_QUEUE, "Off\u{202E}boarding").is_err(), "a bidi override in a queue name");
     }
 }

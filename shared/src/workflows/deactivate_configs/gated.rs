@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::plan::{ConfigBlastRadius, ConfigGuardLimit, Plan, deactivates};
 use super::report::{self, ConfigDeactivationReport, ReportError};
-use super::{Deps, execute};
+use super::{Deps, OffboardedStanding, execute};
 use crate::domain::{Company, ItemSnapshot, OperationRecord, RunStatus};
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::{BoundApproval, Gate, GatedPlan};
@@ -16,6 +16,7 @@ pub(super) struct ConfigPlan<'d, 'r> {
     pub plan: Plan,
     pub guard: ConfigGuardLimit,
     pub blast: ConfigBlastRadius,
+    pub standing: OffboardedStanding,
 }
 
 impl GatedPlan for ConfigPlan<'_, '_> {
@@ -32,11 +33,12 @@ impl GatedPlan for ConfigPlan<'_, '_> {
     fn detail(&self) -> Value {
         let mut detail = self.plan.summary();
         detail["blast_radius"] = json!(self.blast);
+        detail["offboarded"] = json!(self.standing);
         detail
     }
 
     fn started(&self) -> Value {
-        json!({ "planned": self.plan.to_deactivate(), "blast_radius": self.blast })
+        json!({ "planned": self.plan.to_deactivate(), "blast_radius": self.blast, "offboarded": self.standing })
     }
 
     fn snapshots<'a>(&'a self, operation_id: &'a str) -> impl Iterator<Item = ItemSnapshot> + 'a {
@@ -46,6 +48,7 @@ impl GatedPlan for ConfigPlan<'_, '_> {
     fn answer(self, record: &OperationRecord, gate: &Gate) -> Result<ConfigDeactivationReport, OfframpError> {
         let mut report = report::planned(&self.client, &record.operation_id, &self.plan, record.dry_run);
         report.blast_radius = Some(self.blast.clone());
+        report.warnings.extend(self.standing.warnings.iter().cloned());
         match gate {
             Gate::BlastRadiusExceeded => {
                 report.success = false;
@@ -81,8 +84,9 @@ impl GatedPlan for ConfigPlan<'_, '_> {
             })
             .collect();
         let applied = execute::execute(self.deps, &record.operation_id, work).await;
+        let warnings = self.standing.warnings;
         let mut report =
-            execute::finish(self.deps, &self.client, &record.operation_id, Some(self.plan.hash), applied, Vec::new())
+            execute::finish(self.deps, &self.client, &record.operation_id, Some(self.plan.hash), applied, warnings)
                 .await?;
         report.blast_radius = Some(self.blast);
         Ok(report)

@@ -10,6 +10,7 @@ mod plan;
 pub mod report;
 mod restore;
 mod resume;
+mod standing;
 pub mod sweep;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::domain::{self, Company, OperationRecord, RunStatus, Workflow};
+use crate::domain::{self, Company, OffboardedCriteria, OperationRecord, RunStatus, Workflow};
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::{
     self, Admission, ApprovalProof, ApprovalVia, Consent, IdempotencyOptions, LeaseOptions, sort_key,
@@ -29,6 +30,7 @@ use crate::workflows::input;
 pub use plan::{ConfigBlastRadius, ConfigGuardLimit, GUARD_SOURCE_OPTIONS};
 pub use report::{ConfigDeactivationReport, ConfigEntry, ReportError, Statistics};
 pub use restore::register;
+pub use standing::OffboardedStanding;
 
 pub const WORKFLOW: Workflow = Workflow::DeactivateConfigs;
 
@@ -68,6 +70,10 @@ pub struct DeactivateConfigsRequest {
     /// Take the client's lease from a run that holds it (a run known to be dead).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub break_lease: bool,
+    /// Deactivate even though the client does not meet the configured offboarded criteria
+    /// (or none is configured). Recorded with the operation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_active_client: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +95,10 @@ pub struct ConfigDeactivationOptions {
     /// Where the guard's limit is read for each run: the client's
     /// `offramp_guard_max_configurations`, else the global one, else its default.
     pub guard_settings: Option<Arc<dyn SettingsStore>>,
+    /// What makes a client offboarded (the sweep's criteria, from the settings): a client
+    /// that does not meet them is refused unless the request says `allow_active_client`.
+    /// Empty (the default): every client is refused, with how to configure a criterion.
+    pub offboarded: OffboardedCriteria,
     pub lease: LeaseOptions,
     pub idempotency: IdempotencyOptions,
 }
@@ -100,6 +110,7 @@ impl Default for ConfigDeactivationOptions {
             audit_batch: 25,
             max_configurations: 5000,
             guard_settings: None,
+            offboarded: OffboardedCriteria::default(),
             lease: LeaseOptions::default(),
             idempotency: IdempotencyOptions::default(),
         }
@@ -114,6 +125,7 @@ impl std::fmt::Debug for ConfigDeactivationOptions {
             .field("audit_batch", &self.audit_batch)
             .field("max_configurations", &self.max_configurations)
             .field("guard_settings", &self.guard_settings.as_ref().map(|_| "organization settings"))
+            .field("offboarded", &self.offboarded)
             .finish()
     }
 }
@@ -173,7 +185,7 @@ pub(super) struct Validated {
 
 fn validate(request: &DeactivateConfigsRequest) -> Result<Validated, OfframpError> {
     let client_id = input::identifier("client_id", request.client_id.as_deref())?;
-    let client_name = input::text("client_name", request.client_name.as_deref(), 200)?;
+    let client_name = input::text(input::CLIENT_NAME, request.client_name.as_deref())?;
     let operation_id = request.operation_id.as_deref().map(input::operation_id).transpose()?;
     if operation_id.is_none() {
         match (&client_id, &client_name) {
@@ -185,7 +197,7 @@ fn validate(request: &DeactivateConfigsRequest) -> Result<Validated, OfframpErro
     input::idempotency_key(request.idempotency_key.as_deref())?;
     let mut offboarded_statuses = Vec::new();
     for status in request.offboarded_statuses.iter().flatten() {
-        match input::text("offboarded_statuses[]", Some(status), 100)? {
+        match input::text(input::OFFBOARDED_STATUS, Some(status))? {
             Some(status) => offboarded_statuses.push(status),
             None => return Err(OfframpError::invalid_input("offboarded_statuses contains an empty status")),
         }
@@ -194,8 +206,8 @@ fn validate(request: &DeactivateConfigsRequest) -> Result<Validated, OfframpErro
         client_id,
         client_name,
         offboarded_statuses,
-        reason: input::text("reason", request.reason.as_deref(), 1000)?,
-        initiated_by: input::text("initiated_by", request.initiated_by.as_deref(), 200)?
+        reason: input::text(input::REASON, request.reason.as_deref())?,
+        initiated_by: input::text(input::INITIATED_BY, request.initiated_by.as_deref())?
             .unwrap_or_else(|| "unknown".into()),
         consent: consent(request)?,
         operation_id,
@@ -207,7 +219,7 @@ fn consent(request: &DeactivateConfigsRequest) -> Result<Consent, OfframpError> 
     let proof = match &request.approval {
         Some(approval) => Some(ApprovalProof {
             plan_hash: Some(input::plan_hash(&approval.plan_hash)?),
-            approved_by: input::text("approval.approved_by", Some(&approval.approved_by), 200)?
+            approved_by: input::text(input::APPROVED_BY, Some(&approval.approved_by))?
                 .ok_or_else(|| OfframpError::invalid_input("approval.approved_by is required"))?,
             via: ApprovalVia::Approval,
         }),
@@ -247,23 +259,6 @@ async fn resolve_client(psa: &dyn Psa, v: &Validated) -> Result<Company, Offramp
     }
 }
 
-fn check_offboarded(client: &Company, statuses: &[String]) -> Result<(), OfframpError> {
-    let status = client.status.clone().unwrap_or_default();
-    if statuses.is_empty() || statuses.iter().any(|s| s.eq_ignore_ascii_case(status.trim())) {
-        return Ok(());
-    }
-    Err(OfframpError::new(
-        ErrorCode::ClientNotOffboarded,
-        format!(
-            "client {} ({}) has status '{}', which is not one of the offboarded statuses [{}]; nothing was changed",
-            client.name,
-            client.id,
-            status,
-            statuses.join(", ")
-        ),
-    ))
-}
-
 async fn run(deps: &Deps<'_>, request: DeactivateConfigsRequest) -> Result<ConfigDeactivationReport, Failure> {
     let v = validate(&request)?;
     if let Some(operation_id) = v.operation_id.clone() {
@@ -287,7 +282,15 @@ async fn plan_and_gate(
     operation_id: String,
 ) -> Result<ConfigDeactivationReport, Failure> {
     let fail = |error: OfframpError, recorded: bool| Failure::at(error, &client, recorded.then_some(&*operation_id));
-    check_offboarded(&client, &v.offboarded_statuses).map_err(|e| fail(e, false))?;
+    let standing = standing::check(
+        deps.psa,
+        &client,
+        &deps.options.offboarded,
+        &v.offboarded_statuses,
+        request.allow_active_client,
+    )
+    .await
+    .map_err(|e| fail(e, false))?;
     // Before anything else is read: a guard setting that cannot be read stops the run,
     // rather than letting it go ahead with a guessed limit.
     let guard = plan::guard_limit(deps, &client).await.map_err(|e| fail(e, false))?;
@@ -299,12 +302,13 @@ async fn plan_and_gate(
     }
     let plan = plan::Plan::new(deps.psa.kind().as_str(), &client, request.include_archived, configs);
     let blast = guard.check(&plan, request.override_blast_radius);
-    let record = operation_record(deps, request, &v, &client, &operation_id, &plan, &guard);
+    let record = operation_record(deps, request, &v, &client, &operation_id, &plan, &guard, &standing);
     let admission = Admission { consent: &v.consent, lease: deps.options.lease, break_lease: request.break_lease };
-    let gated = gated::ConfigPlan { deps, client: client.clone(), plan, guard, blast };
+    let gated = gated::ConfigPlan { deps, client: client.clone(), plan, guard, blast, standing };
     operation::gate_then_apply(deps.audit, admission, record, gated).await.map_err(|s| fail(s.error, s.recorded))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn operation_record(
     deps: &Deps<'_>,
     request: &DeactivateConfigsRequest,
@@ -313,13 +317,16 @@ fn operation_record(
     operation_id: &str,
     plan: &plan::Plan,
     guard: &ConfigGuardLimit,
+    standing: &OffboardedStanding,
 ) -> OperationRecord {
-    // The request as given, plus the guard's limit and where it came from, so a run can be
-    // explained later even after the setting changed. The request's fields stay at the top
+    // The request as given, plus the guard's limit and where it came from, and the client's
+    // standing against the offboarded criteria (with `allow_active_client`), so a run can be
+    // explained later even after the settings changed. The request's fields stay at the top
     // level (resume reads `include_archived` there).
     let mut input = serde_json::to_value(request).unwrap_or_default();
     if let Some(fields) = input.as_object_mut() {
         fields.insert("blast_radius_guard".into(), json!(guard));
+        fields.insert("offboarded".into(), json!(standing));
     }
     OperationRecord {
         operation_id: operation_id.to_string(),

@@ -5,7 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigDeactivationReport, DeactivateConfigsRequest, Deps, ReportError, deactivate_configs};
+use super::{
+    ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, ReportError,
+    deactivate_configs,
+};
 use crate::domain::{self, ConfigState, OffboardedCriteria};
 use crate::error::{ErrorCode, OfframpError};
 use crate::workflows::offboarded::offboarded_companies;
@@ -66,6 +69,14 @@ pub async fn sweep_offboarded_clients(
         }
     };
     report.clients_checked = companies.len() as u64;
+    // Each client's run checks the client against the sweep's criteria again, fresh from
+    // the PSA: a client re-activated since the list was read is refused, not deactivated.
+    let deps = &Deps {
+        psa: deps.psa,
+        audit: deps.audit,
+        progress: deps.progress,
+        options: ConfigDeactivationOptions { offboarded: criteria.clone(), ..deps.options.clone() },
+    };
     for company in companies {
         let configs = match deps.psa.list_configurations(&company.id, false).await {
             Ok(configs) => configs,
@@ -79,18 +90,7 @@ pub async fn sweep_offboarded_clients(
             continue;
         }
         report.clients_processed += 1;
-        let request = DeactivateConfigsRequest {
-            client_id: Some(company.id.clone()),
-            dry_run,
-            reason: Some(format!(
-                "Scheduled sweep: company matches {} (status '{}')",
-                criteria.describe(),
-                company.status.clone().unwrap_or_default()
-            )),
-            initiated_by: Some(initiated_by.to_string()),
-            ..DeactivateConfigsRequest::default()
-        };
-        let operation = deactivate_configs(deps, request).await;
+        let operation = deactivate_configs(deps, request(&company, criteria, dry_run, initiated_by)).await;
         report.success &= operation.success;
         report.operations.push(operation);
     }
@@ -98,4 +98,24 @@ pub async fn sweep_offboarded_clients(
         report.warnings.push(format!("No company matching {} has active configurations.", criteria.describe()));
     }
     report
+}
+
+/// One swept company's run.
+fn request(
+    company: &domain::Company,
+    criteria: &OffboardedCriteria,
+    dry_run: bool,
+    initiated_by: &str,
+) -> DeactivateConfigsRequest {
+    DeactivateConfigsRequest {
+        client_id: Some(company.id.clone()),
+        dry_run,
+        reason: Some(format!(
+            "Scheduled sweep: company matches {} (status '{}')",
+            criteria.describe(),
+            company.status.clone().unwrap_or_default()
+        )),
+        initiated_by: Some(initiated_by.to_string()),
+        ..DeactivateConfigsRequest::default()
+    }
 }

@@ -130,6 +130,10 @@ pub struct ContactDeps<'a> {
     pub progress: &'a dyn Progress,
     /// Updates in flight at once (the HTTP layer also caps and rate-limits).
     pub concurrency: usize,
+    /// E-mail domains a requester address taken from the request (`requester_email`, or
+    /// `initiated_by` when it is an address) may have (`OFFRAMP_REQUESTER_EMAIL_DOMAINS`).
+    /// Empty: the notification goes only to the configured recipients.
+    pub requester_domains: Vec<String>,
 }
 
 pub(super) struct Validated {
@@ -142,26 +146,54 @@ pub(super) struct Validated {
     consent: Consent,
 }
 
-fn validate(request: &DeactivateContactsRequest) -> Result<Validated, OfframpError> {
+fn validate(request: &DeactivateContactsRequest, requester_domains: &[String]) -> Result<Validated, OfframpError> {
     let company_id = input::identifier("company_id", request.company_id.as_deref())?
         .ok_or_else(|| OfframpError::invalid_input("company_id is required"))?;
-    let requester = input::text("requester_email", request.requester_email.as_deref(), 254)?;
+    let FreeText { reason, initiated_by, requester } = free_text(request)?;
+    if let Some(address) = &requester
+        && !run::admits(requester_domains, address)
+    {
+        return Err(OfframpError::invalid_input(format!(
+            "requester_email '{address}' is not in a domain notifications may go to \
+             (OFFRAMP_REQUESTER_EMAIL_DOMAINS: [{}]); the notification goes to the configured recipients \
+             ({}) and to requesters in those domains; nothing was changed",
+            requester_domains.join(", "),
+            org_settings::NOTIFICATION_RECIPIENTS
+        )));
+    }
+    input::idempotency_key(request.idempotency_key.as_deref())?;
+    let initiated_by = initiated_by.unwrap_or_else(|| "unknown".into());
+    Ok(Validated {
+        company_id,
+        exclude: exclusions(&request.exclude_contacts)?,
+        reason,
+        consent: consent(request, &initiated_by)?,
+        requester: run::requester(requester.as_deref(), &initiated_by, requester_domains),
+        initiated_by,
+        ticket_id: input::identifier("ticket_id", request.ticket_id.as_deref())?,
+    })
+}
+
+/// The request's free text, checked.
+struct FreeText {
+    reason: Option<String>,
+    initiated_by: Option<String>,
+    requester: Option<String>,
+}
+
+/// The request's free text (`reason`, `initiated_by`, `requester_email`), checked by the one
+/// rule every entry point uses, on every path (a resume too).
+fn free_text(request: &DeactivateContactsRequest) -> Result<FreeText, OfframpError> {
+    let requester = input::text(input::REQUESTER_EMAIL, request.requester_email.as_deref())?;
     if let Some(address) = &requester
         && !org_settings::looks_like_email(address)
     {
         return Err(OfframpError::invalid_input(format!("requester_email '{address}' is not an e-mail address")));
     }
-    input::idempotency_key(request.idempotency_key.as_deref())?;
-    let initiated_by =
-        input::text("initiated_by", request.initiated_by.as_deref(), 200)?.unwrap_or_else(|| "unknown".into());
-    Ok(Validated {
-        company_id,
-        exclude: exclusions(&request.exclude_contacts)?,
-        reason: input::text("reason", request.reason.as_deref(), 1000)?,
-        consent: consent(request, &initiated_by)?,
-        initiated_by,
+    Ok(FreeText {
+        reason: input::text(input::REASON, request.reason.as_deref())?,
+        initiated_by: input::text(input::INITIATED_BY, request.initiated_by.as_deref())?,
         requester,
-        ticket_id: input::identifier("ticket_id", request.ticket_id.as_deref())?,
     })
 }
 
@@ -251,10 +283,11 @@ async fn run(deps: &ContactDeps<'_>, request: DeactivateContactsRequest) -> Resu
     if let Some(operation_id) = request.operation_id.as_deref() {
         let operation_id = input::operation_id(operation_id)?;
         input::idempotency_key(request.idempotency_key.as_deref())?;
+        free_text(&request)?;
         let span = tracing::info_span!("operation", operation_id = %operation_id, workflow = %WORKFLOW, resumed = true);
         return resume::resume(deps, &operation_id, request.break_lease).instrument(span).await;
     }
-    let v = validate(&request)?;
+    let v = validate(&request, &deps.requester_domains)?;
     let company = deps.psa.company_by_id(&v.company_id).await?.ok_or_else(|| {
         OfframpError::new(ErrorCode::ClientNotFound, format!("no {} company has id {}", deps.psa.kind(), v.company_id))
     })?;

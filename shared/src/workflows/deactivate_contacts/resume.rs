@@ -173,7 +173,7 @@ async fn continue_operation(
     })?;
     let pending = json!({ "pending_contacts": work.contacts.len(), "lease_broken": lease_broken });
     Recorder::new(deps.audit, operation_id).event(OperationEventKind::Resumed, pending).await?;
-    let ctx = context(detail, latest, company.clone())?;
+    let ctx = context(detail, latest, company.clone(), &deps.requester_domains)?;
     let outcome = execute::execute(deps, &ctx, work, earlier).await;
     let plan = Plan {
         contacts: plan_contacts,
@@ -223,7 +223,12 @@ async fn reactivated(
 }
 
 /// The run's context as the operation recorded it.
-fn context(detail: &OperationDetail, latest: &Latest<'_>, company: Company) -> Result<RunContext, OfframpError> {
+fn context(
+    detail: &OperationDetail,
+    latest: &Latest<'_>,
+    company: Company,
+    requester_domains: &[String],
+) -> Result<RunContext, OfframpError> {
     let op = &detail.operation;
     let request: DeactivateContactsRequest =
         serde_json::from_value(op.input["request"].clone()).map_err(|e| corrupt("operation input", e))?;
@@ -241,7 +246,7 @@ fn context(detail: &OperationDetail, latest: &Latest<'_>, company: Company) -> R
         initiated_by: op.initiated_by.clone(),
         reason: op.reason.clone(),
         ticket_id: input::identifier("ticket_id", request.ticket_id.as_deref())?.or(opened),
-        requester: super::run::requester(op.input["requester_email"].as_str(), &op.initiated_by),
+        requester: super::run::requester(op.input["requester_email"].as_str(), &op.initiated_by, requester_domains),
         settings,
         resumed: true,
     })

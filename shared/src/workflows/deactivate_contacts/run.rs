@@ -70,16 +70,28 @@ impl RunContext {
             initiated_by: v.initiated_by.clone(),
             reason: v.reason.clone(),
             ticket_id: v.ticket_id.clone(),
-            requester: requester(v.requester.as_deref(), &v.initiated_by),
+            requester: v.requester.clone(),
             settings,
             resumed: false,
         }
     }
 }
 
-/// Where the requester's copy goes: the address given, else `initiated_by` if it is one.
-pub(super) fn requester(given: Option<&str>, initiated_by: &str) -> Option<String> {
-    given.map(str::to_string).or_else(|| org_settings::looks_like_email(initiated_by).then(|| initiated_by.to_string()))
+/// Where the requester's copy goes: the address given, else `initiated_by` if it is one;
+/// either only when its domain is one of `domains`. Both come from the request, so neither
+/// may make the MSP's mailbox write to an address nobody configured.
+pub(super) fn requester(given: Option<&str>, initiated_by: &str, domains: &[String]) -> Option<String> {
+    given
+        .map(str::to_string)
+        .or_else(|| org_settings::looks_like_email(initiated_by).then(|| initiated_by.to_string()))
+        .filter(|address| admits(domains, address))
+}
+
+/// Whether `address` is in one of `domains` (exactly, ignoring case; `msp.example` does not
+/// admit `mail.msp.example` or `evilmsp.example`).
+pub(super) fn admits(domains: &[String], address: &str) -> bool {
+    let Some((_, domain)) = address.rsplit_once('@') else { return false };
+    domains.iter().any(|allowed| allowed.trim().eq_ignore_ascii_case(domain.trim()))
 }
 
 #[derive(Default)]

@@ -188,8 +188,8 @@ struct Validated {
 fn validate(request: &DeleteOrgRequest) -> Result<Validated, OfframpError> {
     input::idempotency_key(request.idempotency_key.as_deref())?;
     Ok(Validated {
-        reason: input::text("reason", request.reason.as_deref(), 1000)?,
-        initiated_by: input::text("initiated_by", request.initiated_by.as_deref(), 200)?
+        reason: input::text(input::REASON, request.reason.as_deref())?,
+        initiated_by: input::text(input::INITIATED_BY, request.initiated_by.as_deref())?
             .unwrap_or_else(|| "unknown".into()),
     })
 }
@@ -266,8 +266,8 @@ fn operation_record(
 async fn resolve(docs: &dyn DocPlatform, request: &DeleteOrgRequest) -> Result<Organization, OfframpError> {
     // Malformed identifiers are the seed's InvalidIdentifier, not a generic InvalidInput.
     let identifier = |e: OfframpError| OfframpError::new(ErrorCode::InvalidIdentifier, e.to_string());
-    let id = input::text("org_id", request.org_id.as_deref(), 64).map_err(identifier)?;
-    let name = input::text("org_name", request.org_name.as_deref(), 255).map_err(identifier)?;
+    let id = input::text(input::ORG_ID, request.org_id.as_deref()).map_err(identifier)?;
+    let name = input::text(input::ORG_NAME, request.org_name.as_deref()).map_err(identifier)?;
     match (id, name) {
         (Some(_), Some(_)) => Err(OfframpError::new(ErrorCode::InvalidIdentifier, "give org_id or org_name, not both")),
         (None, None) => Err(OfframpError::new(ErrorCode::InvalidIdentifier, "either org_id or org_name is required")),

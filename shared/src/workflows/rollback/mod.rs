@@ -43,6 +43,7 @@ use crate::error::{ErrorCode, OfframpError};
 use crate::operation::restore::{Restorable, RestoreRegistry, Reversibility};
 use crate::operation::{self, LeaseOptions};
 use crate::ports::{AuditStore, Psa};
+use crate::workflows::input;
 
 mod restore_items;
 
@@ -306,6 +307,12 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
         return Err(OfframpError::invalid_input(format!("'{target}' is not an operation id")));
     }
     crate::workflows::input::idempotency_key(request.idempotency_key.as_deref())?;
+    // The same rule as every other entry point's free text, before anything is read.
+    let request = &RollbackRequest {
+        reason: input::text(input::REASON, request.reason.as_deref())?,
+        initiated_by: input::text(input::INITIATED_BY, request.initiated_by.as_deref())?,
+        ..request.clone()
+    };
     let detail = deps.audit.operation(target).await?.ok_or_else(|| {
         OfframpError::new(ErrorCode::OperationNotFound, format!("no operation {target} in the audit trail"))
     })?;

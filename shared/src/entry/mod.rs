@@ -5,22 +5,28 @@
 //! Triggers of `deactivate-configs`:
 //! - direct invoke / Step Functions: the event *is* the request (workflow 000 input,
 //!   docs/workflows.md#000-inputs);
-//! - API Gateway proxy (REST or HTTP API): the request is the JSON `body`; the answer
-//!   is a proxy response whose body is the report;
-//! - EventBridge schedule (`source: aws.events`, `detail-type: Scheduled Event`): the
-//!   sweep over every offboarded client; `detail` may carry `dry_run` and
-//!   `offboarded_statuses` to override the configured statuses (the other criteria stay).
+//! - API Gateway proxy (REST, or HTTP API payload 2.0): the request is the JSON `body`; the
+//!   answer is a proxy response whose body is the report;
+//! - EventBridge schedule: the sweep over every client that meets the configured offboarded
+//!   criteria, a dry run when `OFFRAMP_SWEEP_DRY_RUN` says so. The event says only *when*:
+//!   one whose `detail` carries anything is refused (`InvalidInput`), changing nothing.
+//!
+//! Every event is parsed into its `aws_lambda_events` type first, then into one
+//! [`Invocation`] (`invocation.rs`); nothing is read from an event by hand.
 //!
 //! Every API Gateway answer takes its HTTP status from one place: the report's
 //! [`Outcome`], i.e. 200 on success, else the primary error's row of the
 //! [`ErrorCode`] table (`ErrorCode::http_status`). A spent request budget (429) carries
 //! `Retry-After`.
 
+mod invocation;
+
 use std::sync::Arc;
 
-use base64::Engine;
 use serde::Serialize;
 use serde_json::{Value, json};
+
+pub use invocation::{Invocation, Refused, Reply, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCE, Schedule, Schedules};
 
 use crate::app::Services;
 use crate::error::{ErrorCode, OfframpError, Outcome, budget_resets_in_seconds};
@@ -37,25 +43,6 @@ use crate::workflows::delete_itglue_org::{
 };
 use crate::workflows::rollback::{RollbackDeps, RollbackReport, RollbackRequest, rollback};
 use crate::workflows::sweep::sweep_offboarded_clients;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Direct,
-    ApiGateway,
-    Schedule,
-}
-
-pub fn trigger_of(event: &Value) -> Trigger {
-    if event.get("source").and_then(Value::as_str) == Some("aws.events")
-        && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-    {
-        Trigger::Schedule
-    } else if event.get("requestContext").is_some() && event.get("body").is_some() {
-        Trigger::ApiGateway
-    } else {
-        Trigger::Direct
-    }
-}
 
 /// The Lambda functions, one per workflow (and rollback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,11 +100,11 @@ fn retry_after_seconds(report: &Value) -> u64 {
         .max(1)
 }
 
-/// The answer to `event`: for API Gateway a proxy response whose status is the report's
+/// The answer: for API Gateway a proxy response whose status is the report's
 /// [`Outcome::http_status`]; for a direct invoke the report itself.
-fn answer<R: Outcome + Serialize>(event: &Value, report: &R) -> Value {
+fn answer<R: Outcome + Serialize>(reply: Reply, report: &R) -> Value {
     let body = serde_json::to_value(report).unwrap_or_default();
-    if trigger_of(event) != Trigger::ApiGateway {
+    if reply == Reply::Report {
         return body;
     }
     let status = report.http_status();
@@ -133,23 +120,6 @@ fn answer<R: Outcome + Serialize>(event: &Value, report: &R) -> Value {
     })
 }
 
-/// The request a trigger carries: the event itself, or an API Gateway proxy body.
-fn request_of<T: serde::de::DeserializeOwned>(event: &Value) -> Result<T, String> {
-    if trigger_of(event) == Trigger::ApiGateway {
-        let body = event.get("body").and_then(Value::as_str).unwrap_or_default();
-        let body = if event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
-            let bytes =
-                base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| "body is not valid base64")?;
-            String::from_utf8_lossy(&bytes).into_owned()
-        } else {
-            body.to_string()
-        };
-        serde_json::from_str(&body).map_err(|e| format!("request body: {e}"))
-    } else {
-        serde_json::from_value(event.clone()).map_err(|e| format!("request: {e}"))
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Handlers
 // ---------------------------------------------------------------------------
@@ -162,6 +132,7 @@ fn deps(services: &Services) -> Deps<'_> {
         options: ConfigDeactivationOptions {
             concurrency: services.settings.workflow_concurrency,
             guard_settings: Some(config_guard(services)),
+            offboarded: services.settings.offboarded.clone(),
             ..Default::default()
         },
     }
@@ -174,85 +145,102 @@ fn config_guard(services: &Services) -> Arc<dyn SettingsStore> {
     services.org_settings.clone()
 }
 
+/// `initiated_by` as the request gives it, else the invoking function.
+fn with_initiator(given: Option<String>, invoked_by: &str) -> Option<String> {
+    given.or_else(|| Some(invoked_by.to_string()))
+}
+
+/// Who a schedule's runs are recorded as: the rule.
+fn scheduled_by(schedule: &Schedule) -> String {
+    format!("schedule:{}", schedule.rule)
+}
+
 /// Handle one `deactivate-configs` invocation. Never panics; every outcome is JSON.
 pub async fn deactivate_configs_event(services: &Services, event: Value, invoked_by: &str) -> Value {
-    if trigger_of(&event) == Trigger::Schedule {
-        let detail = event.get("detail").cloned().unwrap_or(Value::Null);
-        let dry_run = detail.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
-        let mut criteria = services.settings.offboarded.clone();
-        if let Some(list) = detail.get("offboarded_statuses").and_then(Value::as_array) {
-            criteria.statuses = list.iter().filter_map(Value::as_str).map(str::to_string).collect();
-        }
-        let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
-        let deps = deps(services);
-        let report = sweep_offboarded_clients(&deps, &criteria, dry_run, &format!("schedule:{rule}")).await;
-        return serde_json::to_value(report).unwrap_or_default();
-    }
-    let report = match request_of::<DeactivateConfigsRequest>(&event) {
-        Ok(mut request) => {
-            if request.initiated_by.is_none() {
-                request.initiated_by = Some(invoked_by.to_string());
-            }
-            deactivate_configs(&deps(services), request).await
-        }
-        Err(message) => ConfigDeactivationReport::failure(&OfframpError::invalid_input(message), None, None, false),
+    let refuse = |reply: Reply, error: &OfframpError| {
+        answer(reply, &ConfigDeactivationReport::failure(error, None, None, false))
     };
-    answer(&event, &report)
+    let invocation = match Invocation::<DeactivateConfigsRequest>::parse(event, Schedules::Accepted) {
+        Ok(invocation) => invocation,
+        Err(Refused { reply, error }) => return refuse(reply, &error),
+    };
+    match invocation.into_request() {
+        Ok((reply, mut request)) => {
+            request.initiated_by = with_initiator(request.initiated_by, invoked_by);
+            answer(reply, &deactivate_configs(&deps(services), request).await)
+        }
+        Err(schedule) => {
+            // Every parameter from the settings: the event only says it is time.
+            let settings = &services.settings;
+            let deps = deps(services);
+            let by = scheduled_by(&schedule);
+            let report = sweep_offboarded_clients(&deps, &settings.offboarded, settings.sweep_dry_run, &by).await;
+            serde_json::to_value(report).unwrap_or_default()
+        }
+    }
+}
+
+/// The request of a function without a schedule, or the answer that refuses the event.
+fn request_of<R: serde::de::DeserializeOwned>(event: Value) -> Result<(Reply, R), Refused> {
+    let schedule_refused = |_| Refused {
+        reply: Reply::Report,
+        error: OfframpError::invalid_input("this function has no schedule; nothing was changed"),
+    };
+    Invocation::<R>::parse(event, Schedules::Refused)?.into_request().map_err(schedule_refused)
 }
 
 /// Handle one `deactivate-contacts` invocation (workflow 001,
 /// docs/workflows.md#001-contact-deactivation): direct invoke / Step Functions (the event is the
 /// request), or API Gateway (the body is). Never panics.
 pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Value {
-    let report = match request_of::<DeactivateContactsRequest>(&event) {
-        Ok(mut request) => {
-            if request.initiated_by.is_none() {
-                request.initiated_by = Some(invoked_by.to_string());
-            }
-            let deps = ContactDeps {
-                psa: services.psa.as_ref(),
-                audit: services.audit.as_ref(),
-                settings: services.org_settings.as_ref(),
-                notifier: services.notifier.as_deref(),
-                progress: &NoProgress,
-                concurrency: services.settings.workflow_concurrency,
-            };
-            deactivate_contacts(&deps, request).await
-        }
-        Err(message) => ContactDeactivationReport::invalid(&OfframpError::invalid_input(message), invoked_by),
+    let (reply, mut request) = match request_of::<DeactivateContactsRequest>(event) {
+        Ok(parsed) => parsed,
+        Err(Refused { reply, error }) => return answer(reply, &ContactDeactivationReport::invalid(&error, invoked_by)),
     };
-    answer(&event, &report)
+    request.initiated_by = with_initiator(request.initiated_by, invoked_by);
+    let deps = ContactDeps {
+        psa: services.psa.as_ref(),
+        audit: services.audit.as_ref(),
+        settings: services.org_settings.as_ref(),
+        notifier: services.notifier.as_deref(),
+        progress: &NoProgress,
+        concurrency: services.settings.workflow_concurrency,
+        requester_domains: services.settings.requester_domains.clone(),
+    };
+    answer(reply, &deactivate_contacts(&deps, request).await)
 }
 
 /// Handle one `rollback` invocation: `{"operation_id", "dry_run"?, "reason"?}`. Never panics.
 pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str) -> Value {
-    let report = match request_of::<RollbackRequest>(&event) {
-        Ok(mut request) => {
-            if request.initiated_by.is_none() {
-                request.initiated_by = Some(invoked_by.to_string());
-            }
-            let deps = RollbackDeps {
-                psa: services.psa.as_ref(),
-                audit: services.audit.as_ref(),
-                registry: crate::workflows::restorers(),
-            };
-            rollback(&deps, request).await
-        }
-        Err(message) => RollbackReport::invalid(&OfframpError::invalid_input(message)),
+    let (reply, mut request) = match request_of::<RollbackRequest>(event) {
+        Ok(parsed) => parsed,
+        Err(Refused { reply, error }) => return answer(reply, &RollbackReport::invalid(&error)),
     };
-    answer(&event, &report)
+    request.initiated_by = with_initiator(request.initiated_by, invoked_by);
+    let deps = RollbackDeps {
+        psa: services.psa.as_ref(),
+        audit: services.audit.as_ref(),
+        registry: crate::workflows::restorers(),
+    };
+    answer(reply, &rollback(&deps, request).await)
 }
 
 /// Handle one `delete-itglue-org` invocation (workflow 002,
 /// docs/workflows.md#002-it-glue-organization-deletion): direct invoke / Step Functions /
 /// API Gateway carry the workflow's request; the EventBridge schedule runs the cleanup of
-/// organizations whose PSA company has been offboarded long enough (`detail.dry_run` and
-/// `detail.offboarded_days` may override). Never panics.
+/// organizations whose PSA company has been offboarded at least `OFFRAMP_ITGLUE_OFFBOARDED_DAYS`,
+/// a dry run when `OFFRAMP_ITGLUE_CLEANUP_DRY_RUN` says so (never from the event). Never panics.
 pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+    let invocation = match Invocation::<DeleteOrgRequest>::parse(event, Schedules::Accepted) {
+        Ok(invocation) => invocation,
+        Err(Refused { reply, error }) => {
+            return answer(reply, &DeleteOrgReport::failed(error.code(), error.to_string()));
+        }
+    };
     let Some(docs) = services.docs.as_deref() else {
         let report =
             DeleteOrgReport::failed(ErrorCode::ConfigurationError, "IT Glue is not configured (ITGLUE_API_KEY)");
-        return answer(&event, &report);
+        return answer(invocation.reply(), &report);
     };
     let itglue = &services.settings.itglue;
     let deps = DeleteOrgDeps {
@@ -261,42 +249,22 @@ pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_
         psa: Some(services.psa.as_ref()),
         options: DeleteOrgOptions::from_settings(&services.settings),
     };
-    if trigger_of(&event) == Trigger::Schedule {
-        let detail = event.get("detail").cloned().unwrap_or(Value::Null);
-        let dry_run = detail.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
-        let days = detail.get("offboarded_days").and_then(Value::as_u64).unwrap_or(itglue.offboarded_days);
-        let rule = event.pointer("/resources/0").and_then(Value::as_str).unwrap_or("schedule");
-        let report = cleanup_offboarded_organizations(&deps, days, dry_run, &format!("schedule:{rule}")).await;
-        return serde_json::to_value(report).unwrap_or_default();
-    }
-    let report = match request_of::<DeleteOrgRequest>(&event) {
-        Ok(mut request) => {
-            if request.initiated_by.is_none() {
-                request.initiated_by = Some(invoked_by.to_string());
-            }
-            delete_itglue_org(&deps, request).await
+    match invocation.into_request() {
+        Ok((reply, mut request)) => {
+            request.initiated_by = with_initiator(request.initiated_by, invoked_by);
+            answer(reply, &delete_itglue_org(&deps, request).await)
         }
-        Err(message) => DeleteOrgReport::failed(ErrorCode::InvalidInput, message),
-    };
-    answer(&event, &report)
+        Err(schedule) => {
+            let (days, dry_run, by) = (itglue.offboarded_days, itglue.cleanup_dry_run, scheduled_by(&schedule));
+            let report = cleanup_offboarded_organizations(&deps, days, dry_run, &by).await;
+            serde_json::to_value(report).unwrap_or_default()
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn triggers_are_recognised() {
-        assert_eq!(trigger_of(&json!({"source": "aws.events", "detail-type": "Scheduled Event"})), Trigger::Schedule);
-        assert_eq!(trigger_of(&json!({"requestContext": {}, "body": "{}"})), Trigger::ApiGateway);
-        assert_eq!(trigger_of(&json!({"client_id": "1"})), Trigger::Direct);
-        // An event from another source is not a schedule: it is parsed (and rejected) as a request.
-        assert_eq!(trigger_of(&json!({"source": "aws.s3", "detail-type": "Object Created"})), Trigger::Direct);
-    }
-
-    fn api_event() -> Value {
-        json!({"requestContext": {}, "body": "{}"})
-    }
 
     /// Every report type answers through the one table: whatever the primary error, the
     /// proxy status is that code's `http_status`, for all four workflows alike.
@@ -305,10 +273,10 @@ mod tests {
         for &code in ErrorCode::ALL {
             let error = OfframpError::new(code, "x");
             let answers = [
-                answer(&api_event(), &ConfigDeactivationReport::failure(&error, None, None, false)),
-                answer(&api_event(), &ContactDeactivationReport::invalid(&error, "test")),
-                answer(&api_event(), &RollbackReport::invalid(&error)),
-                answer(&api_event(), &DeleteOrgReport::failed(code, "x")),
+                answer(Reply::Proxy, &ConfigDeactivationReport::failure(&error, None, None, false)),
+                answer(Reply::Proxy, &ContactDeactivationReport::invalid(&error, "test")),
+                answer(Reply::Proxy, &RollbackReport::invalid(&error)),
+                answer(Reply::Proxy, &DeleteOrgReport::failed(code, "x")),
             ];
             for out in answers {
                 assert_eq!(out["statusCode"], code.http_status(), "{code}: {out}");
@@ -318,7 +286,7 @@ mod tests {
         }
         // A direct invoke gets the report itself.
         let report = RollbackReport::invalid(&OfframpError::invalid_input("x"));
-        assert_eq!(answer(&json!({"operation_id": "x"}), &report)["errors"][0]["code"], "InvalidInput");
+        assert_eq!(answer(Reply::Report, &report)["errors"][0]["code"], "InvalidInput");
     }
 
     /// A spent budget answers 429 with the vendor's reset time as `Retry-After`, and a
@@ -332,11 +300,11 @@ mod tests {
             resets_in: std::time::Duration::from_secs(742),
         };
         let error = OfframpError::from(crate::error::PsaError::from_http(spent));
-        let out = answer(&api_event(), &ConfigDeactivationReport::failure(&error, None, None, false));
+        let out = answer(Reply::Proxy, &ConfigDeactivationReport::failure(&error, None, None, false));
         assert_eq!(out["statusCode"], 429, "{out}");
         assert_eq!(out["headers"]["retry-after"], "742", "{out}");
         let vague = OfframpError::new(ErrorCode::RequestBudgetExhausted, "spent");
-        let out = answer(&api_event(), &ConfigDeactivationReport::failure(&vague, None, None, false));
+        let out = answer(Reply::Proxy, &ConfigDeactivationReport::failure(&vague, None, None, false));
         assert_eq!(out["headers"]["retry-after"], RETRY_AFTER_FALLBACK_SECONDS.to_string(), "{out}");
     }
 }
