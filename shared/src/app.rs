@@ -133,12 +133,16 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
                 .connectwise
                 .clone()
                 .ok_or_else(|| OfframpError::configuration("ConnectWise settings missing"))?;
-            Arc::new(ConnectWiseClient::new(cw, settings.psa_http.clone())?)
+            let client = ConnectWiseClient::new(cw, settings.psa_http.clone())?;
+            // A store that rotates is read on every request (through its cache), so a
+            // warm function picks up a rotated key (docs/architecture.md#credentials).
+            Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
         }
         PsaKind::Autotask => {
             let at =
                 settings.autotask.clone().ok_or_else(|| OfframpError::configuration("Autotask settings missing"))?;
-            Arc::new(AutotaskClient::new(at, settings.psa_http.clone())?)
+            let client = AutotaskClient::new(at, settings.psa_http.clone())?;
+            Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
         }
         PsaKind::Halo => {
             let halo = settings.halo.clone().ok_or_else(|| OfframpError::configuration("HaloPSA settings missing"))?;
@@ -148,10 +152,11 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     let stores = stores_with(source, aws.as_ref())?;
     let notifier = notifier(&settings.notifier)?;
     let docs: Option<Arc<dyn DocPlatform>> = match &settings.itglue.client {
-        Some(itglue) => Some(Arc::new(
-            ItGlueClient::new(itglue.clone(), settings.itglue.http.clone())
-                .map_err(|e| OfframpError::configuration(e.to_string()))?,
-        )),
+        Some(itglue) => {
+            let client = ItGlueClient::new(itglue.clone(), settings.itglue.http.clone())
+                .map_err(|e| OfframpError::configuration(e.to_string()))?;
+            Some(Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client }))
+        }
         None => None,
     };
     Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs })

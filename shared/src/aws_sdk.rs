@@ -35,9 +35,23 @@ pub fn timeouts(source: &ConfigSource) -> Result<TimeoutConfig, OfframpError> {
 }
 
 /// The SDK loader with these timeouts; it honours `AWS_ENDPOINT_URL`, `AWS_REGION` and
-/// the usual credential chain.
+/// the usual credential chain. Where the settings source itself names the endpoint, the
+/// region or a key pair, those win: the source is the process environment in production,
+/// and a test (or an embedding program) can hand one process several of them.
 pub fn loader(source: &ConfigSource) -> Result<ConfigLoader, OfframpError> {
-    Ok(aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts(source)?))
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts(source)?);
+    if let Some(endpoint) = source.get("AWS_ENDPOINT_URL") {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(region) = source.get("AWS_REGION") {
+        loader = loader.region(aws_config::Region::new(region.to_string()));
+    }
+    if let (Some(id), Some(secret)) = (source.get("AWS_ACCESS_KEY_ID"), source.get("AWS_SECRET_ACCESS_KEY")) {
+        let token = source.get("AWS_SESSION_TOKEN").map(str::to_string);
+        let credentials = aws_sdk_secretsmanager::config::Credentials::new(id, secret, token, None, "offramp-settings");
+        loader = loader.credentials_provider(credentials);
+    }
+    Ok(loader)
 }
 
 #[cfg(test)]

@@ -145,3 +145,81 @@ async fn secrets_manager_store_reports_missing_and_malformed_secrets() {
         }
     }
 }
+
+/// The environment of a process whose ConnectWise credentials are in the Secrets Manager
+/// secret `name` (cached for `ttl_s`), audit trail in `audit_db`.
+fn rotating_source(
+    sandbox: &offramp_sandbox::Sandbox,
+    name: &str,
+    ttl_s: u64,
+    audit_db: &std::path::Path,
+) -> offramp::config::ConfigSource {
+    offramp::config::ConfigSource::from_pairs([
+        ("OFFRAMP_PSA", "connectwise".to_string()),
+        ("CONNECTWISE_URL", sandbox.connectwise_url()),
+        ("OFFRAMP_SECRET_ID", name.to_string()),
+        ("OFFRAMP_SECRET_TTL_SECONDS", ttl_s.to_string()),
+        ("OFFRAMP_AUDIT_DB", audit_db.display().to_string()),
+        ("OFFRAMP_OFFBOARDED_STATUSES", "Offboarded".to_string()),
+        ("AWS_ENDPOINT_URL", moto::moto_url()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ])
+}
+
+fn connectwise_secret(private_key: &str) -> String {
+    use offramp_sandbox::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PUBLIC_KEY};
+    json!({
+        "CONNECTWISE_COMPANY_ID": CW_COMPANY_ID,
+        "CONNECTWISE_PUBLIC_KEY": CW_PUBLIC_KEY,
+        "CONNECTWISE_PRIVATE_KEY": private_key,
+        "CONNECTWISE_CLIENT_ID": CW_CLIENT_ID,
+    })
+    .to_string()
+}
+
+/// A ConnectWise key rotated while the process runs (a warm Lambda) is picked up without
+/// a restart: the secret is rotated in Secrets Manager (moto) and the old key refused by the
+/// vendor (the sandbox counts every request per key presented). With a long cache, the
+/// first request after the rotation is refused once, the store is read again, and that
+/// request and every later one go with the new key; with a cache that has expired, the old
+/// key is never sent again at all.
+#[tokio::test]
+async fn a_rotated_connectwise_key_is_picked_up_without_a_restart() {
+    use offramp_sandbox::{CW_PRIVATE_KEY, Sandbox, SandboxConfig};
+    for (ttl_s, refused_after_rotation) in [(3600, 1), (1, 0)] {
+        let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() })
+            .await
+            .expect("sandbox");
+        let client = moto::secrets_client().await;
+        let name = moto::unique_secret_name();
+        create_secret(&client, &name, &connectwise_secret(CW_PRIVATE_KEY)).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let services = offramp::app::build(&rotating_source(&sandbox, &name, ttl_s, &dir.path().join("a.sqlite")))
+            .await
+            .expect("adapters");
+        let cw = sandbox.connectwise();
+        assert!(services.psa.company_by_id("250").await.expect("before the rotation").is_some());
+        let old_before = cw.requests_with_private_key(CW_PRIVATE_KEY);
+
+        let rotated = "rotated-private-key-2";
+        cw.rotate_private_key(rotated);
+        client
+            .put_secret_value()
+            .secret_id(&name)
+            .secret_string(connectwise_secret(rotated))
+            .send()
+            .await
+            .expect("rotate");
+        if ttl_s == 1 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        for _ in 0..3 {
+            assert!(services.psa.company_by_id("250").await.expect("after the rotation").is_some(), "ttl {ttl_s}");
+        }
+        let old_after = cw.requests_with_private_key(CW_PRIVATE_KEY) - old_before;
+        assert_eq!(old_after, refused_after_rotation, "ttl {ttl_s}: requests with the old key after the rotation");
+        assert_eq!(cw.requests_with_private_key(rotated), 3, "ttl {ttl_s}: the new key, once per call");
+    }
+}

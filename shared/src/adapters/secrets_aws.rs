@@ -139,6 +139,14 @@ impl SecretStore for SecretsManagerStore {
         let values = self.values().await?;
         Ok(values.get(key).filter(|v| !v.is_empty()).cloned())
     }
+
+    async fn refresh(&self) {
+        self.invalidate().await;
+    }
+
+    fn rotates(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

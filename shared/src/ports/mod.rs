@@ -271,6 +271,17 @@ pub trait Notifier: Send + Sync {
 pub trait SecretStore: Send + Sync {
     /// The value stored under `key` (e.g. `CONNECTWISE_PRIVATE_KEY`), if any.
     async fn get(&self, key: &str) -> Result<Option<SecretString>, SecretError>;
+
+    /// Forget any cached value, so that the next `get` reads the store again: a vendor
+    /// refused credentials that may just have been rotated. Nothing to do for a store
+    /// that is read fresh every time.
+    async fn refresh(&self) {}
+
+    /// Whether values can change while the process runs (a store with rotation), so that
+    /// clients should read their credentials through it instead of once at start.
+    fn rotates(&self) -> bool {
+        false
+    }
 }
 
 /// Progress of a run, for a progress bar on a terminal. Workflows call it; it must not block.

@@ -82,11 +82,40 @@ pub struct ConnectWiseSim {
     state: Mutex<seed::CwData>,
     /// Set: every new ticket note is refused with this message (400).
     note_failure: Mutex<Option<String>>,
+    /// The private key accepted now ([`CW_PRIVATE_KEY`] until [`Self::rotate_private_key`]).
+    private_key: Mutex<String>,
+    /// Requests per private key presented (decoded from the Basic header), accepted or not.
+    presented: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl ConnectWiseSim {
     pub(crate) fn new(data: seed::CwData) -> Self {
-        Self { state: Mutex::new(data), note_failure: Mutex::new(None) }
+        Self {
+            state: Mutex::new(data),
+            note_failure: Mutex::new(None),
+            private_key: Mutex::new(CW_PRIVATE_KEY.to_string()),
+            presented: Mutex::default(),
+        }
+    }
+
+    /// The API member's private key is rotated: from now on only `new_key` is accepted.
+    pub fn rotate_private_key(&self, new_key: &str) {
+        *self.private_key.lock().unwrap_or_else(|e| e.into_inner()) = new_key.to_string();
+    }
+
+    /// How many requests presented `private_key` (in a well-formed Basic header).
+    pub fn requests_with_private_key(&self, private_key: &str) -> u64 {
+        self.presented.lock().unwrap_or_else(|e| e.into_inner()).get(private_key).copied().unwrap_or(0)
+    }
+
+    fn accepted_private_key(&self) -> String {
+        self.private_key.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn count_presented(&self, decoded: &str) {
+        if let Some((_, key)) = decoded.split_once(':') {
+            *self.presented.lock().unwrap_or_else(|e| e.into_inner()).entry(key.to_string()).or_default() += 1;
+        }
     }
 
     /// From now on `POST /service/tickets/{id}/notes` answers 400 with `message`
@@ -327,19 +356,21 @@ pub(crate) fn cw_error(status: StatusCode, code: &str, message: &str) -> Respons
 /// The 401 to answer, if the request's credentials are not the sandbox's. Like some real
 /// APIs, the refusal echoes what was presented (the header and the decoded
 /// `company+public:private`), so tests can see whether a client lets it reach its logs.
-fn auth_failure(headers: &HeaderMap) -> Option<Response> {
+fn auth_failure(cw: &ConnectWiseSim, headers: &HeaderMap) -> Option<Response> {
+    let private_key = cw.accepted_private_key();
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CW_COMPANY_ID}+{CW_PUBLIC_KEY}:{CW_PRIVATE_KEY}"))
+        base64::engine::general_purpose::STANDARD.encode(format!("{CW_COMPANY_ID}+{CW_PUBLIC_KEY}:{private_key}"))
     );
     let authorization = headers.get("authorization").and_then(|h| h.to_str().ok());
+    let presented = authorization.unwrap_or_default();
+    let decoded = presented
+        .strip_prefix("Basic ")
+        .and_then(|token| base64::engine::general_purpose::STANDARD.decode(token.trim()).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    cw.count_presented(&decoded);
     if authorization != Some(expected.as_str()) {
-        let presented = authorization.unwrap_or_default();
-        let decoded = presented
-            .strip_prefix("Basic ")
-            .and_then(|token| base64::engine::general_purpose::STANDARD.decode(token.trim()).ok())
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default();
         let message = format!("UserNotAuthenticated: '{decoded}' (Authorization: {presented}) was refused");
         return Some(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", &message));
     }
@@ -362,10 +393,10 @@ pub(crate) fn route(
     host: &str,
     body: &Bytes,
 ) -> Response {
-    if let Some(response) = auth_failure(headers) {
+    let cw = &shared.cw;
+    if let Some(response) = auth_failure(cw, headers) {
         return response;
     }
-    let cw = &shared.cw;
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let query = query_map(uri);
     match (method.as_str(), segments.as_slice()) {

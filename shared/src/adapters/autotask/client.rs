@@ -2,6 +2,7 @@
 //! writes answered by `{"itemId"}`, picklists, and the hourly budget's starting point.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -9,11 +10,14 @@ use tokio::sync::OnceCell;
 
 use super::AutotaskSettings;
 use crate::adapters::vendor_http::{
-    ErrorBody, Fields, NextPage, Pager, Rows, StaticHeaders, VendorHttp, holds, positive_id, with_trailing_slash,
+    CredentialValues, ErrorBody, Fields, NextPage, Pager, RotatingHeaders, Rows, StaticHeaders, VendorHttp, holds,
+    positive_id, with_trailing_slash,
 };
 use crate::error::PsaError;
 use crate::http::origin::{host_of, is_loopback, secure_url};
 use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry, SMALL_BODY_BYTES};
+use crate::ports::SecretStore;
+use crate::secret::SecretString;
 
 /// The most records Autotask returns per page.
 const PAGE_SIZE: u32 = 500;
@@ -34,6 +38,21 @@ pub struct AutotaskClient {
     picklists: OnceCell<CompanyPicklists>,
     /// Set once the budget has been told the database's usage this hour.
     budget_synced: OnceCell<()>,
+    /// Where the credentials are read on every request, when they rotate.
+    secrets: Option<Arc<dyn SecretStore>>,
+}
+
+const USERNAME: &str = "AUTOTASK_USERNAME";
+const SECRET: &str = "AUTOTASK_SECRET";
+const INTEGRATION_CODE: &str = "AUTOTASK_INTEGRATION_CODE";
+
+/// Autotask's three credential headers.
+fn credential_headers(values: &CredentialValues) -> StaticHeaders {
+    let value = |key: &str| values.get(key).cloned().unwrap_or_else(|| SecretString::new(String::new()));
+    StaticHeaders::default()
+        .secret("apiintegrationcode", value(INTEGRATION_CODE))
+        .plain("username", value(USERNAME).expose())
+        .secret("secret", value(SECRET))
 }
 
 pub(super) fn config_error(message: impl Into<String>) -> PsaError {
@@ -81,8 +100,14 @@ impl AutotaskClient {
         let redactor =
             Redactor::new([settings.secret.expose().to_string(), settings.integration_code.expose().to_string()]);
         let http = HttpClient::new("autotask", http, redactor).map_err(|e| config_error(e.to_string()))?;
-        let client =
-            Self { http, settings, api: OnceCell::new(), picklists: OnceCell::new(), budget_synced: OnceCell::new() };
+        let client = Self {
+            http,
+            settings,
+            api: OnceCell::new(),
+            picklists: OnceCell::new(),
+            budget_synced: OnceCell::new(),
+            secrets: None,
+        };
         if let Some(url) = client.settings.url.as_deref().filter(|u| !u.trim().is_empty()) {
             let url = secure_url("AUTOTASK_URL", url).map_err(config_error)?;
             let _ = client.api.set(client.zone_api(url));
@@ -95,12 +120,38 @@ impl AutotaskClient {
         &self.http
     }
 
+    /// Read the credentials through `store` on every request (its cache decides how
+    /// often it is asked), and once more after a refusal: a rotated secret is picked up
+    /// without a restart (vendor_http::RotatingHeaders).
+    pub fn with_secret_store(mut self, store: Arc<dyn SecretStore>) -> Self {
+        self.secrets = Some(store);
+        if let Some(api) = self.api.take() {
+            let _ = self.api.set(api.with_credentials(self.rotating(self.secrets.clone().expect("just set"))));
+        }
+        self
+    }
+
+    fn at_start(&self) -> CredentialValues {
+        HashMap::from([
+            (USERNAME, SecretString::new(self.settings.username.clone())),
+            (SECRET, self.settings.secret.clone()),
+            (INTEGRATION_CODE, self.settings.integration_code.clone()),
+        ])
+    }
+
+    fn rotating(&self, store: Arc<dyn SecretStore>) -> RotatingHeaders {
+        RotatingHeaders::new(store, self.at_start(), Box::new(credential_headers))
+    }
+
     fn zone_api(&self, base: url::Url) -> VendorHttp<PsaError> {
-        let credentials = StaticHeaders::default()
-            .secret("apiintegrationcode", self.settings.integration_code.clone())
-            .plain("username", self.settings.username.clone())
-            .secret("secret", self.settings.secret.clone());
-        VendorHttp::new(self.http.clone(), "Autotask", base, credentials, read_error)
+        match &self.secrets {
+            Some(store) => {
+                VendorHttp::new(self.http.clone(), "Autotask", base, self.rotating(store.clone()), read_error)
+            }
+            None => {
+                VendorHttp::new(self.http.clone(), "Autotask", base, credential_headers(&self.at_start()), read_error)
+            }
+        }
     }
 
     /// The zone's API. Before the first request of this process the budget learns the

@@ -1,6 +1,7 @@
 //! The ConnectWise connection: credentials, requests, paging and the status table.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use reqwest::Method;
@@ -9,9 +10,12 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::ConnectWiseSettings;
-use crate::adapters::vendor_http::{ErrorBody, NextPage, Pager, Rows, StaticHeaders, VendorHttp, holds, positive_id};
+use crate::adapters::vendor_http::{
+    CredentialValues, ErrorBody, NextPage, Pager, RotatingHeaders, Rows, StaticHeaders, VendorHttp, holds, positive_id,
+};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpResponse, HttpSettings, Redactor, Retry};
+use crate::ports::SecretStore;
 use crate::secret::SecretString;
 
 /// The most records ConnectWise returns per page.
@@ -39,6 +43,27 @@ pub struct ConnectWiseClient {
     page_size: u32,
     inactive_status_name: String,
     statuses: OnceCell<StatusTable>,
+    /// The credentials as configured at start, by setting name.
+    at_start: CredentialValues,
+}
+
+const COMPANY_ID: &str = "CONNECTWISE_COMPANY_ID";
+const PUBLIC_KEY: &str = "CONNECTWISE_PUBLIC_KEY";
+const PRIVATE_KEY: &str = "CONNECTWISE_PRIVATE_KEY";
+const CLIENT_ID: &str = "CONNECTWISE_CLIENT_ID";
+
+/// Basic auth of `company+public:private`, and the `clientId` header.
+fn credential_headers(values: &CredentialValues) -> StaticHeaders {
+    let value = |key: &str| values.get(key).map(SecretString::expose).unwrap_or_default();
+    let token = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}+{}:{}",
+        value(COMPANY_ID),
+        value(PUBLIC_KEY),
+        value(PRIVATE_KEY)
+    ));
+    StaticHeaders::default()
+        .secret("authorization", SecretString::new(format!("Basic {token}")))
+        .secret("clientid", SecretString::new(value(CLIENT_ID)))
 }
 
 impl ConnectWiseClient {
@@ -55,21 +80,20 @@ impl ConnectWiseClient {
                 return Err(config_error(format!("{name} is not set")));
             }
         }
-        let token = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}+{}:{}",
-            settings.company_id,
-            settings.public_key.expose(),
-            settings.private_key.expose()
-        ));
-        let redactor = Redactor::new([
-            settings.public_key.expose().to_string(),
-            settings.private_key.expose().to_string(),
-            token.clone(),
+        let at_start: CredentialValues = HashMap::from([
+            (COMPANY_ID, SecretString::new(settings.company_id.clone())),
+            (PUBLIC_KEY, settings.public_key.clone()),
+            (PRIVATE_KEY, settings.private_key.clone()),
+            (CLIENT_ID, settings.client_id.clone()),
         ]);
+        let credentials = credential_headers(&at_start);
+        let redactor = Redactor::new(
+            [settings.public_key.expose(), settings.private_key.expose()]
+                .into_iter()
+                .chain(credentials.secret_forms())
+                .map(str::to_string),
+        );
         let http = HttpClient::new("connectwise", http, redactor).map_err(PsaError::from_http)?;
-        let credentials = StaticHeaders::default()
-            .secret("authorization", SecretString::new(format!("Basic {token}")))
-            .secret("clientid", settings.client_id);
         let api = VendorHttp::new(http, "ConnectWise", base, credentials, read_error)
             .accept("application/vnd.connectwise.com+json");
         Ok(Self {
@@ -77,7 +101,17 @@ impl ConnectWiseClient {
             page_size: PAGE_SIZE,
             inactive_status_name: settings.inactive_status,
             statuses: OnceCell::new(),
+            at_start,
         })
+    }
+
+    /// Read the credentials through `store` on every request (its cache decides how
+    /// often it is asked), and once more after a refusal: a rotated key is picked up
+    /// without a restart (vendor_http::RotatingHeaders).
+    pub fn with_secret_store(mut self, store: Arc<dyn SecretStore>) -> Self {
+        let rotating = RotatingHeaders::new(store, self.at_start.clone(), Box::new(credential_headers));
+        self.api = self.api.with_credentials(rotating);
+        self
     }
 
     pub fn http(&self) -> &HttpClient {

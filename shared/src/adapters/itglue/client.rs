@@ -1,15 +1,21 @@
 //! The IT Glue connection: the API key, JSON:API documents, numbered pages and counts.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use reqwest::Method;
 use serde_json::Value;
 
 use super::ItGlueSettings;
 use crate::adapters::vendor_http::{
-    ErrorBody, Fields, NextPage, PageSeen, Pager, Rows, StaticHeaders, VendorHttp, id_text, positive_id,
+    CredentialValues, ErrorBody, Fields, NextPage, PageSeen, Pager, RotatingHeaders, Rows, StaticHeaders, VendorHttp,
+    id_text, positive_id,
 };
 use crate::domain::{Export, Organization};
 use crate::error::DocError;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
+use crate::ports::SecretStore;
+use crate::secret::SecretString;
 
 /// The most records IT Glue returns per page.
 const PAGE_SIZE: u32 = 1000;
@@ -18,6 +24,15 @@ const JSON_API: &str = "application/vnd.api+json";
 pub struct ItGlueClient {
     pub(super) api: VendorHttp<DocError>,
     page_size: u32,
+    /// The API key as configured at start.
+    at_start: CredentialValues,
+}
+
+const API_KEY: &str = "ITGLUE_API_KEY";
+
+fn credential_headers(values: &CredentialValues) -> StaticHeaders {
+    let key = values.get(API_KEY).cloned().unwrap_or_else(|| SecretString::new(String::new()));
+    StaticHeaders::default().secret("x-api-key", key)
 }
 
 pub(super) fn invalid(message: impl Into<String>) -> DocError {
@@ -39,9 +54,18 @@ impl ItGlueClient {
         let redactor = Redactor::new([settings.api_key.expose().to_string()]);
         let http = HttpClient::new("itglue", http, redactor)
             .map_err(|e| DocError::Configuration { message: e.to_string() })?;
-        let credentials = StaticHeaders::default().secret("x-api-key", settings.api_key);
-        let api = VendorHttp::new(http, "IT Glue", base, credentials, read_error).accept(JSON_API);
-        Ok(Self { api, page_size: PAGE_SIZE })
+        let at_start: CredentialValues = HashMap::from([(API_KEY, settings.api_key)]);
+        let api = VendorHttp::new(http, "IT Glue", base, credential_headers(&at_start), read_error).accept(JSON_API);
+        Ok(Self { api, page_size: PAGE_SIZE, at_start })
+    }
+
+    /// Read the API key through `store` on every request (its cache decides how often it
+    /// is asked), and once more after a refusal: a rotated key is picked up without a
+    /// restart (vendor_http::RotatingHeaders).
+    pub fn with_secret_store(mut self, store: Arc<dyn SecretStore>) -> Self {
+        let rotating = RotatingHeaders::new(store, self.at_start.clone(), Box::new(credential_headers));
+        self.api = self.api.with_credentials(rotating);
+        self
     }
 
     pub fn http(&self) -> &HttpClient {

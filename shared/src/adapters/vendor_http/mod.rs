@@ -10,12 +10,14 @@
 mod fields;
 mod paging;
 mod refusal;
+mod rotating;
 
 pub(crate) use fields::{
     Fields, exactly_named, flag_state, holds, id_text, positive_id, status_of, with_trailing_slash,
 };
 pub(crate) use paging::{NextPage, PageSeen, Pager, Rows};
 pub(crate) use refusal::{Access, ErrorBody, Refusal, RefusalKind, VendorError, refusal_kind};
+pub(crate) use rotating::{RotatingHeaders, Values as CredentialValues};
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -42,6 +44,12 @@ pub(crate) trait Authorize<E>: Send + Sync {
     fn renewable(&self) -> bool {
         false
     }
+
+    /// Whether a 403 is too (credentials read from a store that rotates: an old key may
+    /// be answered 403 as well as 401).
+    fn renew_on_forbidden(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
@@ -52,6 +60,10 @@ impl<E, A: Authorize<E>> Authorize<E> for std::sync::Arc<A> {
 
     fn renewable(&self) -> bool {
         self.as_ref().renewable()
+    }
+
+    fn renew_on_forbidden(&self) -> bool {
+        self.as_ref().renew_on_forbidden()
     }
 }
 
@@ -72,6 +84,16 @@ impl StaticHeaders {
     pub fn plain(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.plain.push((name, value.into()));
         self
+    }
+
+    /// What the redactor must know of the credential headers: each value, and the token
+    /// after an auth scheme (`Basic …`, `Bearer …`), which may travel on its own.
+    pub fn secret_forms(&self) -> impl Iterator<Item = &str> {
+        self.secret.iter().flat_map(|(_, value)| {
+            let value = value.expose();
+            let token = value.split_once(' ').map(|(_, token)| token.trim()).filter(|t| !t.is_empty());
+            std::iter::once(value).chain(token)
+        })
     }
 }
 
@@ -110,6 +132,12 @@ impl<E: VendorError> VendorHttp<E> {
     ) -> Self {
         let base = with_trailing_slash(base);
         Self { http, base, name, accept: "application/json", credentials: Box::new(credentials), read_error }
+    }
+
+    /// Send with these credentials from now on.
+    pub fn with_credentials(mut self, credentials: impl Authorize<E> + 'static) -> Self {
+        self.credentials = Box::new(credentials);
+        self
     }
 
     pub fn accept(mut self, media_type: &'static str) -> Self {
@@ -158,8 +186,9 @@ impl<E: VendorError> VendorHttp<E> {
                 Ok(response) => response,
                 Err(error) => return Ok(Err(error)),
             };
-            if response.status == 401 && !renew && self.credentials.renewable() {
-                tracing::info!(vendor = self.name, "HTTP 401: renewing the credentials once");
+            let refused = response.status == 401 || (response.status == 403 && self.credentials.renew_on_forbidden());
+            if refused && !renew && self.credentials.renewable() {
+                tracing::info!(vendor = self.name, status = response.status, "credentials refused: renewing them once");
                 renew = true;
                 continue;
             }
