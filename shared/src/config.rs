@@ -64,9 +64,18 @@ use crate::ports::SecretStore;
 use crate::secret::SecretString;
 
 /// Where settings are read from: a flat map of names to values.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConfigSource {
     vars: HashMap<String, String>,
+}
+
+/// Names only: the values are the raw environment, credentials included.
+impl std::fmt::Debug for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.vars.keys().collect();
+        names.sort();
+        f.debug_struct("ConfigSource").field("names", &names).finish_non_exhaustive()
+    }
 }
 
 impl ConfigSource {
@@ -382,6 +391,14 @@ mod tests {
             ("CONNECTWISE_PUBLIC_KEY", "pub"),
             ("CONNECTWISE_CLIENT_ID", "cid"),
         ])
+    }
+
+    #[test]
+    fn debug_shows_names_never_values() {
+        let source = ConfigSource::from_pairs([("CONNECTWISE_PRIVATE_KEY", "raw-private-value")]);
+        let printed = format!("{source:?}");
+        assert!(printed.contains("CONNECTWISE_PRIVATE_KEY"), "{printed}");
+        assert!(!printed.contains("raw-private-value"), "{printed}");
     }
 
     #[tokio::test]
