@@ -146,7 +146,8 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
         }
         PsaKind::Halo => {
             let halo = settings.halo.clone().ok_or_else(|| OfframpError::configuration("HaloPSA settings missing"))?;
-            Arc::new(HaloClient::new(halo, settings.psa_http.clone())?)
+            let client = HaloClient::new(halo, settings.psa_http.clone())?;
+            Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
         }
     };
     let stores = stores_with(source, aws.as_ref())?;

@@ -146,17 +146,15 @@ async fn secrets_manager_store_reports_missing_and_malformed_secrets() {
     }
 }
 
-/// The environment of a process whose ConnectWise credentials are in the Secrets Manager
-/// secret `name` (cached for `ttl_s`), audit trail in `audit_db`.
+/// The environment of a process whose PSA credentials are in the Secrets Manager secret
+/// `name` (cached for `ttl_s`), audit trail in `audit_db`; `psa` names the PSA and its URLs.
 fn rotating_source(
-    sandbox: &offramp_sandbox::Sandbox,
+    psa: &[(&str, String)],
     name: &str,
     ttl_s: u64,
     audit_db: &std::path::Path,
 ) -> offramp::config::ConfigSource {
-    offramp::config::ConfigSource::from_pairs([
-        ("OFFRAMP_PSA", "connectwise".to_string()),
-        ("CONNECTWISE_URL", sandbox.connectwise_url()),
+    let mut source = offramp::config::ConfigSource::from_pairs([
         ("OFFRAMP_SECRET_ID", name.to_string()),
         ("OFFRAMP_SECRET_TTL_SECONDS", ttl_s.to_string()),
         ("OFFRAMP_AUDIT_DB", audit_db.display().to_string()),
@@ -165,7 +163,11 @@ fn rotating_source(
         ("AWS_ACCESS_KEY_ID", "test".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
         ("AWS_REGION", "us-east-1".to_string()),
-    ])
+    ]);
+    for (key, value) in psa {
+        source.set(*key, value.clone());
+    }
+    source
 }
 
 fn connectwise_secret(private_key: &str) -> String {
@@ -196,7 +198,8 @@ async fn a_rotated_connectwise_key_is_picked_up_without_a_restart() {
         let name = moto::unique_secret_name();
         create_secret(&client, &name, &connectwise_secret(CW_PRIVATE_KEY)).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let services = offramp::app::build(&rotating_source(&sandbox, &name, ttl_s, &dir.path().join("a.sqlite")))
+        let psa = [("OFFRAMP_PSA", "connectwise".to_string()), ("CONNECTWISE_URL", sandbox.connectwise_url())];
+        let services = offramp::app::build(&rotating_source(&psa, &name, ttl_s, &dir.path().join("a.sqlite")))
             .await
             .expect("adapters");
         let cw = sandbox.connectwise();
@@ -221,5 +224,52 @@ async fn a_rotated_connectwise_key_is_picked_up_without_a_restart() {
         let old_after = cw.requests_with_private_key(CW_PRIVATE_KEY) - old_before;
         assert_eq!(old_after, refused_after_rotation, "ttl {ttl_s}: requests with the old key after the rotation");
         assert_eq!(cw.requests_with_private_key(rotated), 3, "ttl {ttl_s}: the new key, once per call");
+    }
+}
+
+fn halo_secret(client_secret: &str) -> String {
+    json!({ "HALO_CLIENT_ID": offramp_sandbox::HALO_CLIENT_ID, "HALO_CLIENT_SECRET": client_secret }).to_string()
+}
+
+/// The same for HaloPSA's OAuth client secret: the application's secret is rotated (the
+/// sandbox then refuses the old one and revokes the tokens it issued). The next request is
+/// refused (401), a new token is asked for, with the cached secret first when the cache is
+/// still fresh (refused once; the store is read again), and with the new one directly when
+/// it has expired. The sandbox counts token requests per secret presented.
+#[tokio::test]
+async fn a_rotated_halo_client_secret_is_picked_up_without_a_restart() {
+    use offramp_sandbox::{HALO_CLIENT_SECRET, HALO_TENANT, Sandbox, SandboxConfig};
+    for (ttl_s, refused_after_rotation) in [(3600, 1), (1, 0)] {
+        let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() })
+            .await
+            .expect("sandbox");
+        let client = moto::secrets_client().await;
+        let name = moto::unique_secret_name();
+        create_secret(&client, &name, &halo_secret(HALO_CLIENT_SECRET)).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let psa = [
+            ("OFFRAMP_PSA", "halo".to_string()),
+            ("HALO_URL", sandbox.halo_url()),
+            ("HALO_TENANT", HALO_TENANT.to_string()),
+        ];
+        let services = offramp::app::build(&rotating_source(&psa, &name, ttl_s, &dir.path().join("a.sqlite")))
+            .await
+            .expect("adapters");
+        let halo = sandbox.halo();
+        assert!(services.psa.company_by_id("270").await.expect("before the rotation").is_some());
+        let old_before = halo.token_requests_with_secret(HALO_CLIENT_SECRET);
+
+        let rotated = "rotated-halo-secret-2";
+        halo.rotate_client_secret(rotated);
+        client.put_secret_value().secret_id(&name).secret_string(halo_secret(rotated)).send().await.expect("rotate");
+        if ttl_s == 1 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        for _ in 0..3 {
+            assert!(services.psa.company_by_id("270").await.expect("after the rotation").is_some(), "ttl {ttl_s}");
+        }
+        let old_after = halo.token_requests_with_secret(HALO_CLIENT_SECRET) - old_before;
+        assert_eq!(old_after, refused_after_rotation, "ttl {ttl_s}: token requests with the old secret");
+        assert_eq!(halo.token_requests_with_secret(rotated), 1, "ttl {ttl_s}: one token, with the new secret");
     }
 }

@@ -110,6 +110,10 @@ pub struct HaloSim {
     window: RollingWindow,
     /// Set: every new action (note) is refused with this message (400).
     note_failure: Mutex<Option<String>>,
+    /// The client secret accepted now ([`HALO_CLIENT_SECRET`] until rotated).
+    client_secret: Mutex<String>,
+    /// Token requests per client secret presented, accepted or not.
+    secrets_presented: Mutex<HashMap<String, u64>>,
 }
 
 /// Halo status of a neutral state: 1 Active, 2 Inactive, 3 On Order, 4 Disposed.
@@ -252,6 +256,8 @@ impl HaloSim {
             rate_limit: Mutex::new(rate_limit),
             window: RollingWindow::new(WINDOW),
             note_failure: Mutex::new(None),
+            client_secret: Mutex::new(HALO_CLIENT_SECRET.to_string()),
+            secrets_presented: Mutex::default(),
         }
     }
 
@@ -316,6 +322,18 @@ impl HaloSim {
     }
 
     /// Every token issued so far stops working.
+    /// The application's client secret is rotated: only `new_secret` gets a token from now
+    /// on, and tokens issued so far are revoked.
+    pub fn rotate_client_secret(&self, new_secret: &str) {
+        *self.client_secret.lock().unwrap_or_else(|e| e.into_inner()) = new_secret.to_string();
+        self.revoke_tokens();
+    }
+
+    /// How many token requests presented `secret`.
+    pub fn token_requests_with_secret(&self, secret: &str) -> u64 {
+        self.secrets_presented.lock().unwrap_or_else(|e| e.into_inner()).get(secret).copied().unwrap_or(0)
+    }
+
     pub fn revoke_tokens(&self) {
         self.tokens.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -818,9 +836,10 @@ fn token(shared: &Shared, query: &HashMap<String, String>, body: &Bytes) -> Resp
         }
         Some(_) => return json_status(StatusCode::BAD_REQUEST, &json!({"error": "unsupported_grant_type"})),
     }
-    if form.get("client_id").map(String::as_str) != Some(HALO_CLIENT_ID)
-        || form.get("client_secret").map(String::as_str) != Some(HALO_CLIENT_SECRET)
-    {
+    let presented = form.get("client_secret").cloned().unwrap_or_default();
+    *shared.halo.secrets_presented.lock().unwrap_or_else(|e| e.into_inner()).entry(presented.clone()).or_default() += 1;
+    let accepted = shared.halo.client_secret.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if form.get("client_id").map(String::as_str) != Some(HALO_CLIENT_ID) || presented != accepted {
         // The refusal echoes the request it refused (the secret in it form-encoded), as
         // some real APIs do.
         let description = format!("No client matches the request {}", String::from_utf8_lossy(body));

@@ -61,6 +61,13 @@ impl HaloClient {
         self.api.http()
     }
 
+    /// Read the client secret through `store` before each token request (its cache decides
+    /// how often it is asked), and once more after the token endpoint refuses it.
+    pub fn with_secret_store(self, store: Arc<dyn crate::ports::SecretStore>) -> Self {
+        self.credentials.read_secret_from(store);
+        self
+    }
+
     /// Ask for `page_size` rows per page (1..=1000) instead of 500: for tenants whose
     /// server caps pages lower (the maximum is UNCONFIRMED), and for tests of paging.
     pub fn with_page_size(mut self, page_size: u32) -> Self {

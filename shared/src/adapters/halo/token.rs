@@ -1,5 +1,6 @@
 //! HaloPSA's credentials: an OAuth2 client-credentials token, cached and renewed.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use tokio::sync::Mutex;
 use crate::adapters::vendor_http::{Authorize, Fields};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpRequest, Retry};
+use crate::ports::SecretStore;
 use crate::secret::SecretString;
 
 /// Refresh a token this long before HaloPSA says it expires.
@@ -27,11 +29,34 @@ pub(super) struct ClientCredentials {
     pub client_secret: SecretString,
     pub scope: String,
     token: Mutex<Option<Token>>,
+    /// Where the client secret is read before each token request, when it rotates.
+    store: OnceLock<Arc<dyn SecretStore>>,
 }
 
 impl ClientCredentials {
     pub fn new(token_url: url::Url, client_id: String, client_secret: SecretString, scope: String) -> Self {
-        Self { token_url, client_id, client_secret, scope, token: Mutex::new(None) }
+        Self { token_url, client_id, client_secret, scope, token: Mutex::new(None), store: OnceLock::new() }
+    }
+
+    /// Read the client secret through `store` before each token request, and once more
+    /// after the token endpoint refuses it: a rotated secret is picked up without a restart.
+    pub fn read_secret_from(&self, store: Arc<dyn SecretStore>) {
+        let _ = self.store.set(store);
+    }
+
+    /// The client secret to send now, and the store it came from (if it rotates).
+    async fn client_secret(&self, http: &HttpClient, refresh: bool) -> Result<SecretString, PsaError> {
+        let Some(store) = self.store.get() else { return Ok(self.client_secret.clone()) };
+        if refresh {
+            store.refresh().await;
+        }
+        let now = store
+            .get("HALO_CLIENT_SECRET")
+            .await
+            .map_err(|e| PsaError::Configuration { message: format!("reading HALO_CLIENT_SECRET: {e}") })?;
+        let secret = now.unwrap_or_else(|| self.client_secret.clone());
+        http.redactor().learn(secret.expose());
+        Ok(secret)
     }
 
     /// The `Authorization` header value, fetching a token when there is none, it is about to
@@ -44,18 +69,17 @@ impl ClientCredentials {
         {
             return Ok(current.header.clone());
         }
-        let request = HttpRequest::new(Method::POST, self.token_url.clone())
-            .form_body(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &self.client_id),
-                ("client_secret", self.client_secret.expose()),
-                ("scope", &self.scope),
-            ])
-            .header("accept", "application/json")
-            // A token request creates nothing that matters: repeating it is harmless.
-            .retry(Retry::Idempotent)
-            .max_body(crate::http::SMALL_BODY_BYTES);
-        let response = http.send(request).await.map_err(PsaError::from_http)?;
+        let mut refreshed = false;
+        let response = loop {
+            let secret = self.client_secret(http, refreshed).await?;
+            let response = http.send(self.token_request(&secret)).await.map_err(PsaError::from_http)?;
+            // A refused secret may just have been rotated: read the store again, once.
+            if matches!(response.status, 400 | 401) && self.store.get().is_some() && !refreshed {
+                refreshed = true;
+                continue;
+            }
+            break response;
+        };
         if !response.is_success() {
             let message = http.redactor().scrub(&super::errors::read_error(&response).message);
             return Err(match response.status {
@@ -82,6 +106,22 @@ impl ClientCredentials {
             Some(Token { header: header.clone(), valid_until: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN) });
         tracing::debug!(expires_in_s = lifetime.as_secs(), "HaloPSA token fetched");
         Ok(header)
+    }
+}
+
+impl ClientCredentials {
+    fn token_request(&self, secret: &SecretString) -> HttpRequest {
+        HttpRequest::new(Method::POST, self.token_url.clone())
+            .form_body(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &self.client_id),
+                ("client_secret", secret.expose()),
+                ("scope", &self.scope),
+            ])
+            .header("accept", "application/json")
+            // A token request creates nothing that matters: repeating it is harmless.
+            .retry(Retry::Idempotent)
+            .max_body(crate::http::SMALL_BODY_BYTES)
     }
 }
 
