@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
-setup: ## Install the tools the tests need (.venv: moto, cfn-lint, SAM CLI, cargo-lambda)
+setup: ## Install the tools the tests need (.venv: moto, cfn-lint, SAM CLI, cargo-lambda; .venv/checkov; cargo-nextest, cargo-deny)
 	scripts/setup.sh
 
 build: ## Build every crate and test
