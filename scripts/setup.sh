@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install what the build, the tests and the demo need, into the repository:
 # a Python virtualenv (.venv) with moto (local AWS), cfn-lint, the SAM CLI and
-# cargo-lambda (which brings zig). Idempotent: a stamp records what was installed,
-# and nothing is redone while the pinned list is unchanged.
+# cargo-lambda (which brings zig); checkov in a virtualenv of its own (.venv/checkov: its
+# pins, boto3 among them, conflict with moto's and the SAM CLI's); cargo-nextest and
+# cargo-deny with cargo. Idempotent: a stamp records what was installed, and nothing is
+# redone while the pinned list is unchanged.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +40,27 @@ else
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]}"
     printf '%s' "$wanted" > "$stamp"
+fi
+
+# checkov (template policy checks in make lint, offline), pinned, in its own virtualenv.
+checkov_requirement="checkov==3.3.30"
+checkov_venv="$venv/checkov"
+checkov_stamp="$checkov_venv/.offramp-requirements"
+if [[ -f "$checkov_stamp" && "$(cat "$checkov_stamp")" == "$checkov_requirement" && -x "$checkov_venv/bin/checkov" ]]; then
+    echo "setup: $checkov_venv is up to date"
+else
+    echo "setup: creating $checkov_venv with: $checkov_requirement"
+    python3 -m venv "$checkov_venv"
+    "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check "$checkov_requirement"
+    printf '%s' "$checkov_requirement" > "$checkov_stamp"
+fi
+
+# cargo-deny (dependency policy in make lint), pinned; built from crates.io with its own
+# lock file, like cargo-nextest.
+cargo_deny_version="0.20.2"
+if [[ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $cargo_deny_version" ]]; then
+    echo "setup: installing cargo-deny $cargo_deny_version"
+    cargo install cargo-deny --locked --version "$cargo_deny_version"
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::audit_dynamodb::DynamoDbAuditStore;
+#[cfg(feature = "sqlite")]
 use crate::adapters::audit_sqlite::SqliteAuditStore;
 use crate::adapters::autotask::AutotaskClient;
 use crate::adapters::connectwise::ConnectWiseClient;
@@ -79,11 +80,25 @@ fn stores_with(source: &ConfigSource, aws: Option<&aws_config::SdkConfig>) -> Re
             let store = Arc::new(DynamoDbAuditStore::new(aws_sdk_dynamodb::Client::new(aws_or_err(aws)?), table));
             Stores { audit: store.clone(), settings: store }
         }
-        AuditBackend::Sqlite { path } => {
-            let store = Arc::new(SqliteAuditStore::open(&path)?);
-            Stores { audit: store.clone(), settings: store }
-        }
+        AuditBackend::Sqlite { path } => sqlite_stores(&path)?,
     })
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_stores(path: &std::path::Path) -> Result<Stores, OfframpError> {
+    let store = Arc::new(SqliteAuditStore::open(path)?);
+    Ok(Stores { audit: store.clone(), settings: store })
+}
+
+/// The Lambda functions are built without the SQLite store (feature `sqlite`): their audit
+/// trail is the DynamoDB table the template creates.
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_stores(path: &std::path::Path) -> Result<Stores, OfframpError> {
+    Err(OfframpError::configuration(format!(
+        "OFFRAMP_AUDIT_TABLE is not set and this build has no SQLite audit store (for {}): \
+         set OFFRAMP_AUDIT_TABLE to the DynamoDB audit table",
+        path.display()
+    )))
 }
 
 fn notifier(settings: &NotifierSettings) -> Result<Option<Arc<dyn Notifier>>, OfframpError> {

@@ -35,7 +35,7 @@
 //! | `OFFRAMP_SECRET_ID` | Secrets Manager secret with the credentials | unset: environment |
 //! | `OFFRAMP_SECRET_TTL_SECONDS` | how long a fetched secret is cached | `300` |
 //! | `OFFRAMP_AUDIT_TABLE` | DynamoDB audit table | unset: SQLite |
-//! | `OFFRAMP_AUDIT_DB` | SQLite audit file | `.offramp/audit.sqlite` |
+//! | `OFFRAMP_AUDIT_DB` | SQLite audit file (feature `sqlite`: the CLI, not the Lambda builds) | `.offramp/audit.sqlite` |
 //! | `OFFRAMP_OFFBOARDED_STATUSES` | comma-separated company statuses the sweep treats as offboarded (Autotask and HaloPSA: `Inactive`/`Active`) | none |
 //! | `OFFRAMP_OFFBOARDED_INACTIVE` | a company inactive in the PSA is offboarded | `false` on ConnectWise, `true` on Autotask and HaloPSA |
 //! | `OFFRAMP_OFFBOARDED_CATEGORIES` | Autotask company types or classifications that mean offboarded | none |

@@ -1,6 +1,8 @@
 //! Adapters: the ports implemented for real systems.
 
 pub mod audit_dynamodb;
+pub(crate) mod audit_records;
+#[cfg(feature = "sqlite")]
 pub mod audit_sqlite;
 pub mod autotask;
 pub mod connectwise;

@@ -105,7 +105,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 
-use super::audit_sqlite::{change_key, duplicate_change, duplicate_snapshot, snapshot_key};
+use super::audit_records::{change_key, duplicate_change, duplicate_snapshot, snapshot_key};
 use crate::domain::{
     IdempotencyClaim, IdempotencyRecord, ItemChange, ItemSnapshot, Lease, LeaseRequest, OperationDetail,
     OperationEvent, OperationFilter, OperationRecord, OperationSummary,

@@ -6,7 +6,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::items::{Item, attr, parse_data, string_attr};
 use super::{DynamoDbAuditStore, INDEX_BY_CLIENT, INDEX_BY_TIME, keys};
-use crate::adapters::audit_sqlite::{effective_limit, sort_snapshots};
+use crate::adapters::audit_records::{effective_limit, sort_snapshots};
 use crate::domain::{
     ItemChange, ItemSnapshot, OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary,
 };

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{Item, attr, parse_data, setting_item, string_attr};
 use super::{DynamoDbAuditStore, keys};
-use crate::adapters::audit_sqlite::sort_settings;
+use crate::adapters::audit_records::sort_settings;
 use crate::domain::SettingRecord;
 use crate::error::AuditError;
 use crate::ports::{SettingsStore, async_trait};

@@ -52,7 +52,6 @@ mod leases;
 pub mod schema;
 mod settings;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -61,6 +60,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 
+pub use crate::adapters::audit_records::DEFAULT_LIST_LIMIT;
+use crate::adapters::audit_records::{effective_limit, sort_snapshots};
 use crate::domain::{
     IdempotencyClaim, IdempotencyRecord, ItemChange, ItemSnapshot, Lease, LeaseRequest, OperationDetail,
     OperationEvent, OperationFilter, OperationRecord, OperationSummary,
@@ -68,10 +69,6 @@ use crate::domain::{
 use crate::error::AuditError;
 use crate::ports::AuditStore;
 use schema::{SCHEMA_VERSION, SchemaError, create_schema};
-pub(crate) use settings::sort_settings;
-
-/// How many operations `list_operations` returns when the filter's limit is 0.
-pub const DEFAULT_LIST_LIMIT: usize = 50;
 
 /// How long a write waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -175,37 +172,6 @@ fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, AuditEr
 
 fn from_json<T: DeserializeOwned>(what: &str, key: &str, data: &str) -> Result<T, AuditError> {
     serde_json::from_str(data).map_err(|e| AuditError::Corrupt { message: format!("{what} {key}: {e}") })
-}
-
-pub(crate) fn snapshot_key(s: &ItemSnapshot) -> String {
-    format!("snapshot {}/{}/{}", s.operation_id, s.item_type, s.item_id)
-}
-
-pub(crate) fn change_key(c: &ItemChange) -> String {
-    format!("change {}/{}", c.operation_id, c.change_id)
-}
-
-/// The first snapshot whose (operation, item type, item id) appears earlier in
-/// the same call: such a call would rewrite its own record.
-pub(crate) fn duplicate_snapshot(snapshots: &[ItemSnapshot]) -> Option<&ItemSnapshot> {
-    let mut seen = HashSet::with_capacity(snapshots.len());
-    snapshots.iter().find(|s| !seen.insert((&s.operation_id, &s.item_type, &s.item_id)))
-}
-
-/// The first change whose (operation, change id) appears earlier in the same call.
-pub(crate) fn duplicate_change(changes: &[ItemChange]) -> Option<&ItemChange> {
-    let mut seen = HashSet::with_capacity(changes.len());
-    changes.iter().find(|c| !seen.insert((&c.operation_id, &c.change_id)))
-}
-
-/// `filter.limit`, with 0 meaning [`DEFAULT_LIST_LIMIT`].
-pub(crate) fn effective_limit(filter: &OperationFilter) -> usize {
-    if filter.limit == 0 { DEFAULT_LIST_LIMIT } else { filter.limit }
-}
-
-/// The order `operation()` returns snapshots in, the same in every store.
-pub(crate) fn sort_snapshots(snapshots: &mut [ItemSnapshot]) {
-    snapshots.sort_by(|a, b| (&a.item_type, &a.item_id).cmp(&(&b.item_type, &b.item_id)));
 }
 
 #[async_trait]
@@ -669,6 +635,7 @@ mod tests {
 
     #[test]
     fn in_call_duplicates_are_found() {
+        use crate::adapters::audit_records::{duplicate_change, duplicate_snapshot};
         let a = snapshot("op", "1");
         let b = snapshot("op", "2");
         assert!(duplicate_snapshot(&[a.clone(), b.clone()]).is_none());

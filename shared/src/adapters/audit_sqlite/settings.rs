@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteAuditStore, insert_error, unavailable};
+use crate::adapters::audit_records::sort_settings;
 use crate::domain::SettingRecord;
 use crate::error::AuditError;
 use crate::ports::{SettingsStore, async_trait};
@@ -113,9 +114,4 @@ impl SettingsStore for SqliteAuditStore {
         })
         .await
     }
-}
-
-/// The order `list_settings` returns records in, the same in every store.
-pub(crate) fn sort_settings(records: &mut [SettingRecord]) {
-    records.sort_by(|a, b| a.key.cmp(&b.key));
 }
