@@ -10,6 +10,7 @@ use offramp::adapters::secrets_aws::SecretsManagerStore;
 use offramp::adapters::secrets_env::EnvSecretStore;
 use offramp::error::SecretError;
 use offramp::ports::SecretStore;
+use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::moto;
 use serde_json::json;
 
@@ -181,49 +182,70 @@ fn connectwise_secret(private_key: &str) -> String {
     .to_string()
 }
 
-/// A ConnectWise key rotated while the process runs (a warm Lambda) is picked up without
-/// a restart: the secret is rotated in Secrets Manager (moto) and the old key refused by the
-/// vendor (the sandbox counts every request per key presented). With a long cache, the
-/// first request after the rotation is refused once, the store is read again, and that
-/// request and every later one go with the new key; with a cache that has expired, the old
-/// key is never sent again at all.
+/// One vendor's credential rotated while a process runs (a warm Lambda).
+struct Rotation {
+    /// The PSA's settings besides the secret (name, URLs).
+    psa: fn(&Sandbox) -> Vec<(&'static str, String)>,
+    /// The secret's JSON with this credential value.
+    secret: fn(&str) -> String,
+    old: &'static str,
+    rotated: &'static str,
+    /// A company that exists on this PSA: reading it is the call made before and after.
+    company: &'static str,
+    /// The vendor rotates: from now on only `rotated` is accepted.
+    rotate_at_vendor: fn(&Sandbox, &str),
+    /// Requests (or token requests) the vendor saw with a value.
+    presented: fn(&Sandbox, &str) -> u64,
+}
+
+/// Build the adapters from a secret cached for `ttl_s`, read a company, rotate the
+/// credential at the vendor and in Secrets Manager (moto), let the cache expire if it is
+/// short, read three times more. Returns the requests the vendor saw after the rotation
+/// with the old value, and with the new one.
+async fn rotate_and_count(rotation: &Rotation, ttl_s: u64) -> (u64, u64) {
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.expect("sandbox");
+    let client = moto::secrets_client().await;
+    let name = moto::unique_secret_name();
+    create_secret(&client, &name, &(rotation.secret)(rotation.old)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = rotating_source(&(rotation.psa)(&sandbox), &name, ttl_s, &dir.path().join("a.sqlite"));
+    let services = offramp::app::build(&source).await.expect("adapters");
+    assert!(services.psa.company_by_id(rotation.company).await.expect("before the rotation").is_some());
+    let old_before = (rotation.presented)(&sandbox, rotation.old);
+
+    (rotation.rotate_at_vendor)(&sandbox, rotation.rotated);
+    let rotated_secret = (rotation.secret)(rotation.rotated);
+    client.put_secret_value().secret_id(&name).secret_string(rotated_secret).send().await.expect("rotate");
+    if ttl_s == 1 {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    for _ in 0..3 {
+        assert!(services.psa.company_by_id(rotation.company).await.expect("after the rotation").is_some());
+    }
+    let old_after = (rotation.presented)(&sandbox, rotation.old) - old_before;
+    (old_after, (rotation.presented)(&sandbox, rotation.rotated))
+}
+
+/// A ConnectWise key rotated while the process runs is picked up without a restart: the
+/// sandbox refuses the old key and counts every request per key presented. With a long
+/// cache, the first request after the rotation is refused once, the store is read again,
+/// and that request and every later one go with the new key; with a cache that has
+/// expired, the old key is never sent again at all.
 #[tokio::test]
 async fn a_rotated_connectwise_key_is_picked_up_without_a_restart() {
-    use offramp_sandbox::{CW_PRIVATE_KEY, Sandbox, SandboxConfig};
-    for (ttl_s, refused_after_rotation) in [(3600, 1), (1, 0)] {
-        let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() })
-            .await
-            .expect("sandbox");
-        let client = moto::secrets_client().await;
-        let name = moto::unique_secret_name();
-        create_secret(&client, &name, &connectwise_secret(CW_PRIVATE_KEY)).await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let psa = [("OFFRAMP_PSA", "connectwise".to_string()), ("CONNECTWISE_URL", sandbox.connectwise_url())];
-        let services = offramp::app::build(&rotating_source(&psa, &name, ttl_s, &dir.path().join("a.sqlite")))
-            .await
-            .expect("adapters");
-        let cw = sandbox.connectwise();
-        assert!(services.psa.company_by_id("250").await.expect("before the rotation").is_some());
-        let old_before = cw.requests_with_private_key(CW_PRIVATE_KEY);
-
-        let rotated = "rotated-private-key-2";
-        cw.rotate_private_key(rotated);
-        client
-            .put_secret_value()
-            .secret_id(&name)
-            .secret_string(connectwise_secret(rotated))
-            .send()
-            .await
-            .expect("rotate");
-        if ttl_s == 1 {
-            tokio::time::sleep(Duration::from_millis(1100)).await;
-        }
-        for _ in 0..3 {
-            assert!(services.psa.company_by_id("250").await.expect("after the rotation").is_some(), "ttl {ttl_s}");
-        }
-        let old_after = cw.requests_with_private_key(CW_PRIVATE_KEY) - old_before;
-        assert_eq!(old_after, refused_after_rotation, "ttl {ttl_s}: requests with the old key after the rotation");
-        assert_eq!(cw.requests_with_private_key(rotated), 3, "ttl {ttl_s}: the new key, once per call");
+    let rotation = Rotation {
+        psa: |sandbox| vec![("OFFRAMP_PSA", "connectwise".to_string()), ("CONNECTWISE_URL", sandbox.connectwise_url())],
+        secret: connectwise_secret,
+        old: offramp_sandbox::CW_PRIVATE_KEY,
+        rotated: "rotated-private-key-2",
+        company: "250",
+        rotate_at_vendor: |sandbox, key| sandbox.connectwise().rotate_private_key(key),
+        presented: |sandbox, key| sandbox.connectwise().requests_with_private_key(key),
+    };
+    for (ttl_s, old_after) in [(3600, 1), (1, 0)] {
+        // The new key: once per call after the rotation.
+        assert_eq!(rotate_and_count(&rotation, ttl_s).await, (old_after, 3), "cache of {ttl_s} s");
     }
 }
 
@@ -238,38 +260,23 @@ fn halo_secret(client_secret: &str) -> String {
 /// it has expired. The sandbox counts token requests per secret presented.
 #[tokio::test]
 async fn a_rotated_halo_client_secret_is_picked_up_without_a_restart() {
-    use offramp_sandbox::{HALO_CLIENT_SECRET, HALO_TENANT, Sandbox, SandboxConfig};
-    for (ttl_s, refused_after_rotation) in [(3600, 1), (1, 0)] {
-        let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() })
-            .await
-            .expect("sandbox");
-        let client = moto::secrets_client().await;
-        let name = moto::unique_secret_name();
-        create_secret(&client, &name, &halo_secret(HALO_CLIENT_SECRET)).await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let psa = [
-            ("OFFRAMP_PSA", "halo".to_string()),
-            ("HALO_URL", sandbox.halo_url()),
-            ("HALO_TENANT", HALO_TENANT.to_string()),
-        ];
-        let services = offramp::app::build(&rotating_source(&psa, &name, ttl_s, &dir.path().join("a.sqlite")))
-            .await
-            .expect("adapters");
-        let halo = sandbox.halo();
-        assert!(services.psa.company_by_id("270").await.expect("before the rotation").is_some());
-        let old_before = halo.token_requests_with_secret(HALO_CLIENT_SECRET);
-
-        let rotated = "rotated-halo-secret-2";
-        halo.rotate_client_secret(rotated);
-        client.put_secret_value().secret_id(&name).secret_string(halo_secret(rotated)).send().await.expect("rotate");
-        if ttl_s == 1 {
-            tokio::time::sleep(Duration::from_millis(1100)).await;
-        }
-        for _ in 0..3 {
-            assert!(services.psa.company_by_id("270").await.expect("after the rotation").is_some(), "ttl {ttl_s}");
-        }
-        let old_after = halo.token_requests_with_secret(HALO_CLIENT_SECRET) - old_before;
-        assert_eq!(old_after, refused_after_rotation, "ttl {ttl_s}: token requests with the old secret");
-        assert_eq!(halo.token_requests_with_secret(rotated), 1, "ttl {ttl_s}: one token, with the new secret");
+    let rotation = Rotation {
+        psa: |sandbox| {
+            vec![
+                ("OFFRAMP_PSA", "halo".to_string()),
+                ("HALO_URL", sandbox.halo_url()),
+                ("HALO_TENANT", offramp_sandbox::HALO_TENANT.to_string()),
+            ]
+        },
+        secret: halo_secret,
+        old: offramp_sandbox::HALO_CLIENT_SECRET,
+        rotated: "rotated-halo-secret-2",
+        company: "270",
+        rotate_at_vendor: |sandbox, secret| sandbox.halo().rotate_client_secret(secret),
+        presented: |sandbox, secret| sandbox.halo().token_requests_with_secret(secret),
+    };
+    for (ttl_s, old_after) in [(3600, 1), (1, 0)] {
+        // One token, with the new secret.
+        assert_eq!(rotate_and_count(&rotation, ttl_s).await, (old_after, 1), "cache of {ttl_s} s");
     }
 }
