@@ -46,10 +46,14 @@ fi
 checkov_requirement="checkov==3.3.30"
 checkov_venv="$venv/checkov"
 checkov_stamp="$checkov_venv/.offramp-requirements"
-if [[ -f "$checkov_stamp" && "$(cat "$checkov_stamp")" == "$checkov_requirement" && -x "$checkov_venv/bin/checkov" ]]; then
+# A virtualenv whose interpreter moved away (the directory was copied or linked from
+# elsewhere) keeps its stamp but cannot run: it is made again.
+checkov_interpreter="$(head -1 "$checkov_venv/bin/checkov" 2>/dev/null | sed 's/^#!//')"
+if [[ -f "$checkov_stamp" && "$(cat "$checkov_stamp")" == "$checkov_requirement" && -x "$checkov_interpreter" ]]; then
     echo "setup: $checkov_venv is up to date"
 else
     echo "setup: creating $checkov_venv with: $checkov_requirement"
+    rm -rf "$checkov_venv"
     python3 -m venv "$checkov_venv"
     "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check "$checkov_requirement"
     printf '%s' "$checkov_requirement" > "$checkov_stamp"
