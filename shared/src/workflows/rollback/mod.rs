@@ -1,7 +1,8 @@
 //! Rollback: put back what an operation changed, from its audit record.
 //!
 //! For every item the operation changed, newest change first, the item's current state
-//! is read from the PSA and compared with two recorded states: the one before the
+//! is read from the PSA (many items of one company with one listing of the company, the
+//! others one by one) and compared with two recorded states: the one before the
 //! operation (`before`) and the one the operation left (`after`).
 //! - current = before: already restored (by someone, or by an earlier rollback): nothing to do;
 //! - current = after: restored to `before`;

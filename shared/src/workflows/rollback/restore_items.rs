@@ -219,7 +219,13 @@ async fn restore_group(
                 results
             }
         };
-        unit.into_iter().zip(results).map(|(index, result)| step(operation_id, &plan[index], index, result)).collect()
+        // One result per item is the batch restorer's contract; an item it left without one
+        // is reported failed, never silently dropped.
+        let mut results = results.into_iter();
+        let missing = || PsaError::InvalidResponse { message: "the batch restore gave no result for this item".into() };
+        unit.into_iter()
+            .map(|index| step(operation_id, &plan[index], index, results.next().unwrap_or_else(|| Err(missing()))))
+            .collect()
     };
     apply_units(units, ROLLBACK_CONCURRENCY, &mut changes, &NoProgress, records, apply).await
 }
