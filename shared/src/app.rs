@@ -177,3 +177,19 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     };
     Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs })
 }
+
+impl Services {
+    /// What contact deactivation needs from these adapters and settings (one wiring for
+    /// the Lambda entry and the CLI).
+    pub fn contact_deps(&self) -> crate::workflows::deactivate_contacts::ContactDeps<'_> {
+        crate::workflows::deactivate_contacts::ContactDeps {
+            psa: self.psa.as_ref(),
+            audit: self.audit.as_ref(),
+            settings: self.org_settings.as_ref(),
+            notifier: self.notifier.as_deref(),
+            progress: &crate::ports::NoProgress,
+            concurrency: self.settings.workflow_concurrency,
+            requester_domains: self.settings.requester_domains.clone(),
+        }
+    }
+}

@@ -524,13 +524,7 @@ async fn a_rollback_of_many_lists_them_once_and_restores_in_the_psas_batches_on_
                 .expect("sandbox");
         let h = PsaHarness::new(&sandbox, kind);
         let sim = sim(&sandbox, kind);
-        let request = DeactivateConfigsRequest {
-            client_id: Some("300".into()),
-            // The large client is not offboarded: this test is about the rollback.
-            allow_active_client: true,
-            override_blast_radius: true,
-            ..DeactivateConfigsRequest::default()
-        };
+        let request = offramp_tests::psa::large_client_request();
         let report = deactivate_configs(&h.deps(), request).await;
         assert_eq!(report.statistics.configs_deactivated, CONFIGS as u64, "{kind}: {:?}", report.errors);
         sim.set_configuration_active(300_001, true);

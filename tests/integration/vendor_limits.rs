@@ -179,13 +179,7 @@ async fn connectwise_slows_to_the_vendors_pace_after_a_429() {
     http.rate_limit_per_sec = Some(100.0);
     http.burst = 1;
     let h = PsaHarness::with_client(PsaKind::ConnectWise, client_with(&sandbox, PsaKind::ConnectWise, http));
-    let request = DeactivateConfigsRequest {
-        client_id: Some("300".into()),
-        // The large client is not offboarded: this test is about limits, not the criteria.
-        allow_active_client: true,
-        override_blast_radius: true,
-        ..DeactivateConfigsRequest::default()
-    };
+    let request = offramp_tests::psa::large_client_request();
     let report = deactivate_configs(&h.deps(), request).await;
     assert!(report.success, "{:?}", report.errors);
     assert_eq!(report.statistics.configs_deactivated, 300);

@@ -21,6 +21,18 @@ pub const ALL: [PsaKind; 3] = [PsaKind::ConnectWise, PsaKind::Autotask, PsaKind:
 /// The parity client: 27001–27003 active, 27004 inactive, 27005 archived (ConnectWise
 /// "Disposed", Autotask CI type 9 "Retired", HaloPSA asset status 4 "Disposed").
 pub const PARITY_CLIENT: &str = "270";
+
+/// Deactivate every configuration of the large client (company 300, seeded on every PSA
+/// with `SandboxConfig::large_client_configs`). It is not offboarded and has more than the
+/// blast-radius guard allows: tests of limits and rollback throughput pass both overrides.
+pub fn large_client_request() -> offramp::workflows::deactivate_configs::DeactivateConfigsRequest {
+    offramp::workflows::deactivate_configs::DeactivateConfigsRequest {
+        client_id: Some("300".into()),
+        allow_active_client: true,
+        override_blast_radius: true,
+        ..Default::default()
+    }
+}
 /// Autotask `configurationItemType` and HaloPSA `status_id` the sandbox uses for archived items.
 pub const AT_ARCHIVED_CI_TYPE: i64 = 9;
 pub const HALO_ARCHIVED_STATUS: i64 = 4;

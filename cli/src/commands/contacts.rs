@@ -4,7 +4,6 @@ use clap::{Args, Subcommand};
 use offramp::app;
 use offramp::config::ConfigSource;
 use offramp::error::{ErrorCode, OfframpError};
-use offramp::ports::NoProgress;
 use offramp::workflows::deactivate_contacts::{
     ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
 };
@@ -95,15 +94,7 @@ impl ContactsArgs {
 pub async fn run(source: &ConfigSource, command: ContactsCommand) -> Result<i32, OfframpError> {
     let ContactsCommand::Deactivate(args) = command;
     let services = app::build(source).await?;
-    let deps = ContactDeps {
-        psa: services.psa.as_ref(),
-        audit: services.audit.as_ref(),
-        settings: services.org_settings.as_ref(),
-        notifier: services.notifier.as_deref(),
-        progress: &NoProgress,
-        concurrency: services.settings.workflow_concurrency,
-        requester_domains: services.settings.requester_domains.clone(),
-    };
+    let deps = services.contact_deps();
     let request = args.request();
     Ok(preview_confirm_apply(Deactivation { deps, request, args }).await)
 }

@@ -35,7 +35,7 @@ use crate::workflows::deactivate_configs::{
     ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
 };
 use crate::workflows::deactivate_contacts::{
-    ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
+    ContactDeactivationReport, DeactivateContactsRequest, deactivate_contacts,
 };
 use crate::workflows::delete_itglue_org::{
     DeleteOrgDeps, DeleteOrgOptions, DeleteOrgReport, DeleteOrgRequest, cleanup_offboarded_organizations,
@@ -198,15 +198,7 @@ pub async fn deactivate_contacts_event(services: &Services, event: Value, invoke
         Err(Refused { reply, error }) => return answer(reply, &ContactDeactivationReport::invalid(&error, invoked_by)),
     };
     request.initiated_by = with_initiator(request.initiated_by, invoked_by);
-    let deps = ContactDeps {
-        psa: services.psa.as_ref(),
-        audit: services.audit.as_ref(),
-        settings: services.org_settings.as_ref(),
-        notifier: services.notifier.as_deref(),
-        progress: &NoProgress,
-        concurrency: services.settings.workflow_concurrency,
-        requester_domains: services.settings.requester_domains.clone(),
-    };
+    let deps = services.contact_deps();
     answer(reply, &deactivate_contacts(&deps, request).await)
 }
 
