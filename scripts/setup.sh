@@ -19,7 +19,31 @@ requirements=(
     "cargo-lambda==1.9.2"
 )
 stamp="$venv/.offramp-requirements"
-wanted="$(printf '%s\n' "${requirements[@]}")"
+constraints="scripts/python-constraints.txt"
+wanted="$(printf '%s\n' "${requirements[@]}"; cat "$constraints")"
+
+# pip install into a virtualenv, with every version pinned by a constraints file, tried
+# up to three times: a registry hiccup on a fresh machine should not fail the whole run.
+# pip's own output is kept in a log and shown when the last try fails.
+pip_install() {
+    local pip="$1" constraint_file="$2"
+    shift 2
+    local log attempt
+    log="$(mktemp)"
+    for attempt in 1 2 3; do
+        if "$pip" install --quiet --disable-pip-version-check --retries 5 --timeout 30 \
+            --constraint "$constraint_file" "$@" >"$log" 2>&1; then
+            rm -f "$log"
+            return 0
+        fi
+        echo "setup: pip install failed (try $attempt of 3)" >&2
+        sleep $((attempt * 10))
+    done
+    echo "setup: pip's output of the last try:" >&2
+    tail -n 40 "$log" >&2
+    rm -f "$log"
+    return 1
+}
 
 # Debian packages the tests need (none yet; Samba arrives with the AD issue).
 apt_packages=()
@@ -38,7 +62,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted" && -x "$venv/bin/moto_server
 else
     echo "setup: creating $venv with: ${requirements[*]}"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]}"
+    pip_install "$venv/bin/pip" "$constraints" "${requirements[@]}"
     printf '%s' "$wanted" > "$stamp"
 fi
 
@@ -46,17 +70,19 @@ fi
 checkov_requirement="checkov==3.3.30"
 checkov_venv="$venv/checkov"
 checkov_stamp="$checkov_venv/.offramp-requirements"
+checkov_constraints="scripts/checkov-constraints.txt"
+checkov_wanted="$(printf '%s\n' "$checkov_requirement"; cat "$checkov_constraints")"
 # A virtualenv whose interpreter moved away (the directory was copied or linked from
 # elsewhere) keeps its stamp but cannot run: it is made again.
 checkov_interpreter="$(head -1 "$checkov_venv/bin/checkov" 2>/dev/null | sed 's/^#!//')"
-if [[ -f "$checkov_stamp" && "$(cat "$checkov_stamp")" == "$checkov_requirement" && -x "$checkov_interpreter" ]]; then
+if [[ -f "$checkov_stamp" && "$(cat "$checkov_stamp")" == "$checkov_wanted" && -x "$checkov_interpreter" ]]; then
     echo "setup: $checkov_venv is up to date"
 else
     echo "setup: creating $checkov_venv with: $checkov_requirement"
     rm -rf "$checkov_venv"
     python3 -m venv "$checkov_venv"
-    "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check "$checkov_requirement"
-    printf '%s' "$checkov_requirement" > "$checkov_stamp"
+    pip_install "$checkov_venv/bin/pip" "$checkov_constraints" "$checkov_requirement"
+    printf '%s' "$checkov_wanted" > "$checkov_stamp"
 fi
 
 # cargo-deny (dependency policy in make lint), pinned; built from crates.io with its own
