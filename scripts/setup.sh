@@ -74,7 +74,8 @@ checkov_constraints="scripts/checkov-constraints.txt"
 checkov_wanted="$(printf '%s\n' "$checkov_requirement"; cat "$checkov_constraints")"
 # A virtualenv whose interpreter moved away (the directory was copied or linked from
 # elsewhere) keeps its stamp but cannot run: it is made again.
-checkov_interpreter="$(head -1 "$checkov_venv/bin/checkov" 2>/dev/null | sed 's/^#!//')"
+# (On a fresh machine there is no script yet: `|| true`, or pipefail would end setup here.)
+checkov_interpreter="$(head -1 "$checkov_venv/bin/checkov" 2>/dev/null | sed 's/^#!//' || true)"
 if [[ -f "$checkov_stamp" && "$(cat "$checkov_stamp")" == "$checkov_wanted" && -x "$checkov_interpreter" ]]; then
     echo "setup: $checkov_venv is up to date"
 else
