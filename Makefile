@@ -15,12 +15,13 @@ setup: ## Install the tools the tests need (.venv: moto, cfn-lint, SAM CLI, carg
 build: ## Build every crate and test
 	cargo build --workspace --all-targets
 
-lint: setup ## rustfmt, clippy -D warnings, cargo deny (bans, licenses, sources), cfn-lint, sam validate --lint, checkov (offline)
+lint: setup ## rustfmt, clippy -D warnings, cargo deny (bans, licenses, sources), cfn-lint, sam validate --lint, each function reads only its secrets, checkov (offline)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo deny --offline check bans licenses sources
 	cfn-lint infra/template.yaml
 	sam validate --lint -t infra/template.yaml
+	python3 scripts/check_template_secrets.py infra/template.yaml
 	BC_SKIP_MAPPING=TRUE .venv/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
 
 test: setup lint ## Everything: lint, then all tests (moto started on a free loopback port)

@@ -1,7 +1,9 @@
 //! Wiring: settings in, adapters out. Used by the Lambda functions and the CLI so
 //! that both choose adapters the same way:
 //! - audit trail: DynamoDB when `OFFRAMP_AUDIT_TABLE` is set, else a local SQLite file;
-//! - credentials: the Secrets Manager secret `OFFRAMP_SECRET_ID` when set, else the environment;
+//! - credentials: the Secrets Manager secrets `OFFRAMP_SECRET_PSA`, `OFFRAMP_SECRET_ITGLUE`,
+//!   `OFFRAMP_SECRET_NOTIFIER` (one per vendor integration) and `OFFRAMP_SECRET_ID` (shared)
+//!   when any is set, else the environment;
 //! - PSA: `OFFRAMP_PSA`.
 //!
 //! The AWS configuration is loaded only when an AWS adapter is used, so a laptop
@@ -21,6 +23,7 @@ use crate::adapters::notify_graph::GraphMailNotifier;
 use crate::adapters::notify_webhook::WebhookNotifier;
 use crate::adapters::secrets_aws::SecretsManagerStore;
 use crate::adapters::secrets_env::EnvSecretStore;
+use crate::adapters::secrets_routed::{Integration, RoutedSecretStore};
 use crate::config::{AuditBackend, ConfigSource, NotifierSettings, Settings};
 use crate::domain::PsaKind;
 use crate::error::OfframpError;
@@ -45,8 +48,13 @@ pub struct Stores {
     pub settings: Arc<dyn SettingsStore>,
 }
 
+/// Every setting that names a Secrets Manager secret.
+fn secret_settings() -> impl Iterator<Item = &'static str> {
+    Integration::ALL.into_iter().map(Integration::setting).chain(["OFFRAMP_SECRET_ID"])
+}
+
 fn uses_aws(source: &ConfigSource) -> bool {
-    source.get("OFFRAMP_SECRET_ID").is_some()
+    secret_settings().any(|setting| source.get(setting).is_some())
         || matches!(Settings::audit_backend(source), AuditBackend::DynamoDb { .. })
 }
 
@@ -101,14 +109,18 @@ fn sqlite_stores(path: &std::path::Path) -> Result<Stores, OfframpError> {
     )))
 }
 
-fn notifier(settings: &NotifierSettings) -> Result<Option<Arc<dyn Notifier>>, OfframpError> {
+fn notifier(
+    settings: &NotifierSettings,
+    secrets: &Arc<dyn SecretStore>,
+) -> Result<Option<Arc<dyn Notifier>>, OfframpError> {
     // Token answers and acknowledgements: a few fields each.
     let http = HttpSettings { max_body_bytes: crate::http::SMALL_BODY_BYTES, ..HttpSettings::default() };
     let configuration = |e: crate::error::NotifyError| OfframpError::configuration(e.to_string());
     Ok(match settings {
         NotifierSettings::None => None,
         NotifierSettings::Graph(graph) => {
-            Some(Arc::new(GraphMailNotifier::new(graph.clone(), http).map_err(configuration)?))
+            let graph = GraphMailNotifier::new(graph.clone(), http).map_err(configuration)?;
+            Some(Arc::new(if secrets.rotates() { graph.with_secret_store(secrets.clone()) } else { graph }))
         }
         NotifierSettings::Webhook(hook) => {
             Some(Arc::new(WebhookNotifier::new(hook.clone(), http).map_err(configuration)?))
@@ -120,21 +132,22 @@ fn secret_store_with(
     source: &ConfigSource,
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<Arc<dyn SecretStore>, OfframpError> {
-    Ok(match source.get("OFFRAMP_SECRET_ID") {
-        Some(secret_id) => {
-            let ttl = source
-                .get("OFFRAMP_SECRET_TTL_SECONDS")
-                .map(|v| {
-                    v.parse::<u64>()
-                        .map_err(|_| OfframpError::configuration("OFFRAMP_SECRET_TTL_SECONDS must be a number"))
-                })
-                .transpose()?
-                .unwrap_or(300);
-            let client = aws_sdk_secretsmanager::Client::new(aws_or_err(aws)?);
-            Arc::new(SecretsManagerStore::new(client, secret_id, Duration::from_secs(ttl)))
+    if !secret_settings().any(|setting| source.get(setting).is_some()) {
+        return Ok(Arc::new(EnvSecretStore::with_vars(source.vars().clone())));
+    }
+    let ttl = Duration::from_secs(source.parsed("OFFRAMP_SECRET_TTL_SECONDS", 300u64)?);
+    let client = aws_sdk_secretsmanager::Client::new(aws_or_err(aws)?);
+    let secret = |id: &str| -> Arc<dyn SecretStore> { Arc::new(SecretsManagerStore::new(client.clone(), id, ttl)) };
+    let mut store = RoutedSecretStore::default();
+    for integration in Integration::ALL {
+        if let Some(id) = source.get(integration.setting()) {
+            store = store.route(integration, secret(id));
         }
-        None => Arc::new(EnvSecretStore::with_vars(source.vars().clone())),
-    })
+    }
+    if let Some(id) = source.get("OFFRAMP_SECRET_ID") {
+        store = store.shared(secret(id));
+    }
+    Ok(Arc::new(store))
 }
 
 /// Build every adapter an entry point needs. Call once per process (per Lambda cold start).
@@ -166,7 +179,7 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
         }
     };
     let stores = stores_with(source, aws.as_ref())?;
-    let notifier = notifier(&settings.notifier)?;
+    let notifier = notifier(&settings.notifier, &secrets)?;
     let docs: Option<Arc<dyn DocPlatform>> = match &settings.itglue.client {
         Some(itglue) => {
             let client = ItGlueClient::new(itglue.clone(), settings.itglue.http.clone())

@@ -32,7 +32,8 @@
 //! | `OFFRAMP_HTTP_TIMEOUT_SECONDS`, `OFFRAMP_HTTP_MAX_RETRIES` | per request | `60`, `8` |
 //! | `OFFRAMP_HTTP_MAX_BODY_BYTES` | largest vendor answer read (PSA and IT Glue; tokens and notifiers keep 256 KiB) | `8388608` (8 MiB) |
 //! | `OFFRAMP_AWS_CONNECT_TIMEOUT_SECONDS`, `OFFRAMP_AWS_ATTEMPT_TIMEOUT_SECONDS`, `OFFRAMP_AWS_OPERATION_TIMEOUT_SECONDS` | AWS SDK calls (`crate::aws_sdk`) | `3`, `10`, `30` |
-//! | `OFFRAMP_SECRET_ID` | Secrets Manager secret with the credentials | unset: environment |
+//! | `OFFRAMP_SECRET_PSA`, `OFFRAMP_SECRET_ITGLUE`, `OFFRAMP_SECRET_NOTIFIER` | one Secrets Manager secret per vendor integration (`adapters::secrets_routed`) | unset |
+//! | `OFFRAMP_SECRET_ID` | Secrets Manager secret with any credential the secrets above do not hold | unset: environment |
 //! | `OFFRAMP_SECRET_TTL_SECONDS` | how long a fetched secret is cached | `300` |
 //! | `OFFRAMP_AUDIT_TABLE` | DynamoDB audit table | unset: SQLite |
 //! | `OFFRAMP_AUDIT_DB` | SQLite audit file (feature `sqlite`: the CLI, not the Lambda builds) | `.offramp/audit.sqlite` |
@@ -342,9 +343,11 @@ impl<'a> SettingsReader<'a> {
 
     /// As [`Self::optional`], and an error naming `key` when it is not set anywhere.
     pub async fn required(&self, key: &str) -> Result<SecretString, OfframpError> {
+        let secret = crate::adapters::secrets_routed::Integration::of_key(key)
+            .map_or("OFFRAMP_SECRET_ID", |integration| integration.setting());
         self.optional(key).await?.ok_or_else(|| {
             OfframpError::configuration(format!(
-                "{key} is not set (environment, config file or OFFRAMP_SECRET_ID secret)"
+                "{key} is not set (environment, config file, or the secret named by {secret} or OFFRAMP_SECRET_ID)"
             ))
         })
     }

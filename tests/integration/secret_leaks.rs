@@ -62,7 +62,13 @@ impl Traces {
 
     /// No form of any of `secrets` anywhere; and the refusal's echo did reach us (redacted).
     fn assert_clean(&self, what: &str, secrets: &[String]) {
+        self.assert_no_credential(what, secrets);
         let everything = self.everything();
+        assert!(everything.contains("[REDACTED]"), "{what}: the echoed credential never came back: {everything}");
+    }
+
+    /// No form of any of `secrets` in the answer, the trace log or the audit trail.
+    fn assert_no_credential(&self, what: &str, secrets: &[String]) {
         for secret in secrets {
             assert!(!secret.is_empty());
             for (place, text) in [
@@ -73,7 +79,6 @@ impl Traces {
                 assert!(!text.contains(secret.as_str()), "{what}: {secret:?} in {place}:\n{text}");
             }
         }
-        assert!(everything.contains("[REDACTED]"), "{what}: the echoed credential never came back: {everything}");
         assert!(self.log.contains("TRACE") || self.log.contains("\"level\":\"TRACE\""), "{what}: not at trace level");
     }
 }
@@ -95,7 +100,9 @@ async fn run(source: &ConfigSource, dir: &Path, function: Function, event: Value
     let _guard = tracing::subscriber::set_default(capture("trace", LogFormat::Json, move || writer.clone()));
     tracing::trace!("trace level on");
     let services = offramp::app::build(source).await.expect("services");
-    let answer = handle(function, &services, event, "lambda:test").await;
+    // Boxed: several runs in one test would otherwise hold every workflow's future on the
+    // test thread's stack at once.
+    let answer = Box::pin(handle(function, &services, event, "lambda:test")).await;
     drop(services);
     let log = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
     Traces { answer, log, audit: audit_bytes(dir) }
@@ -210,4 +217,99 @@ async fn graph_secret_never_leaks_in_any_form() {
     assert!(traces.everything().contains("AADSTS7000215"), "Entra refused the secret: {}", traces.answer);
     assert!(sandbox.sent_mail().is_empty());
     traces.assert_clean("Graph", &forms(GRAPH_SECRET));
+}
+
+/// The vendors accept only the test's secrets from now on (each with `+/=&"\`), so that a
+/// successful run presents every one of them.
+fn rotate_every_vendor(sandbox: &Sandbox) {
+    sandbox.connectwise().rotate_private_key(CW_PRIVATE);
+    sandbox.autotask().rotate_credentials(AT_SECRET, AT_CODE);
+    sandbox.halo().rotate_client_secret(HALO_SECRET);
+    sandbox.notify().rotate_client_secret(GRAPH_SECRET);
+    sandbox.itglue().rotate_api_key(ITGLUE_KEY);
+}
+
+/// Settings for `kind` with the test's secrets, the Graph notifier and IT Glue.
+fn sweep_source(sandbox: &Sandbox, kind: PsaKind, dir: &Path) -> ConfigSource {
+    let mut source = source(sandbox, kind, &dir.join("audit.sqlite"));
+    for (key, value) in [
+        ("CONNECTWISE_PRIVATE_KEY", CW_PRIVATE.to_string()),
+        ("AUTOTASK_SECRET", AT_SECRET.to_string()),
+        ("AUTOTASK_INTEGRATION_CODE", AT_CODE.to_string()),
+        ("HALO_CLIENT_SECRET", HALO_SECRET.to_string()),
+        ("OFFRAMP_NOTIFIER", "graph".to_string()),
+        ("GRAPH_AUTHORITY_URL", sandbox.entra_url()),
+        ("GRAPH_URL", sandbox.graph_url()),
+        ("GRAPH_TENANT_ID", GRAPH_TENANT_ID.to_string()),
+        ("GRAPH_CLIENT_ID", GRAPH_CLIENT_ID.to_string()),
+        ("GRAPH_CLIENT_SECRET", GRAPH_SECRET.to_string()),
+        ("GRAPH_SENDER", GRAPH_SENDER.to_string()),
+        ("ITGLUE_URL", sandbox.itglue_url()),
+        ("ITGLUE_API_KEY", ITGLUE_KEY.to_string()),
+        ("OFFRAMP_ITGLUE_POLL_SECONDS", "1".to_string()),
+    ] {
+        source.set(key, value);
+    }
+    source
+}
+
+/// Every form of every credential the sweep's runs presented, and of every bearer token
+/// the vendors issued to them.
+fn every_credential(sandbox: &Sandbox) -> Vec<String> {
+    let mut secrets: Vec<String> =
+        [CW_PRIVATE, AT_SECRET, AT_CODE, HALO_SECRET, GRAPH_SECRET, ITGLUE_KEY].iter().flat_map(|s| forms(s)).collect();
+    secrets.extend(basic_token(CW_COMPANY_ID, offramp_sandbox::CW_PUBLIC_KEY, CW_PRIVATE));
+    let tokens = [sandbox.halo().issued_tokens(), sandbox.notify().issued_tokens()].concat();
+    secrets.extend(tokens.iter().flat_map(|t| forms(t)));
+    secrets
+}
+
+/// Each workflow that succeeds, run through the Lambda handler at `trace` with credentials
+/// the vendors accept: the configuration deactivation (dry run, then for real), its
+/// rollback, the contact deactivation with its ticket note and e-mail (Graph), and the IT
+/// Glue deletion with its export. No form of any credential or token reaches the answers,
+/// the trace log or the audit trail. (The tests above cover what vendors echo on refusal.)
+#[tokio::test]
+async fn every_workflow_at_trace_level_leaks_no_credential_on_any_psa() {
+    for kind in [PsaKind::ConnectWise, PsaKind::Autotask, PsaKind::Halo] {
+        let sandbox = sandbox().await;
+        sandbox.set_itglue_deletion_delay(std::time::Duration::from_millis(100));
+        rotate_every_vendor(&sandbox);
+        let dir = tempfile::tempdir().unwrap();
+        let source = sweep_source(&sandbox, kind, dir.path());
+        let mut answers = Vec::new();
+        let mut configs = configs_event("250");
+        if kind == PsaKind::ConnectWise {
+            // Autotask's and HaloPSA's clients are offboarded by being inactive (the default).
+            configs["offboarded_statuses"] = json!(["Offboarded"]);
+        }
+        configs["dry_run"] = json!(true);
+        answers.push(run(&source, dir.path(), Function::DeactivateConfigs, configs.clone()).await);
+        configs["dry_run"] = json!(false);
+        let deactivated = run(&source, dir.path(), Function::DeactivateConfigs, configs).await;
+        let operation_id = deactivated.answer["operation_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{kind:?}: {}", deactivated.answer))
+            .to_string();
+        answers.push(deactivated);
+        let rollback = json!({"operation_id": operation_id, "dry_run": false, "reason": "leak sweep"});
+        answers.push(run(&source, dir.path(), Function::Rollback, rollback).await);
+        let contacts = json!({"company_id": 270, "confirmation": true, "reason": "leak sweep",
+            "initiated_by": "tech@msp.example", "requester_email": "tech@msp.example"});
+        answers.push(run(&source, dir.path(), Function::DeactivateContacts, contacts).await);
+        let itglue = json!({"org_id": "9002", "confirm_delete": true, "reason": "leak sweep",
+            "initiated_by": "tech@msp.example"});
+        answers.push(run(&source, dir.path(), Function::DeleteItGlueOrg, itglue).await);
+
+        for traces in &answers {
+            assert!(traces.answer["errors"].as_array().is_none_or(Vec::is_empty), "{kind:?}: {}", traces.answer);
+        }
+        assert_eq!(sandbox.sent_mail().len(), 1, "{kind:?}: the notification went out");
+        assert!(!sandbox.itglue().organization_exists(9002), "{kind:?}: the organization was deleted");
+        let secrets = every_credential(&sandbox);
+        assert!(secrets.len() > 30, "the tokens issued are part of the sweep");
+        for traces in &answers {
+            traces.assert_no_credential(&format!("{kind:?}"), &secrets);
+        }
+    }
 }

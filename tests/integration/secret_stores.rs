@@ -151,12 +151,13 @@ async fn secrets_manager_store_reports_missing_and_malformed_secrets() {
 /// `name` (cached for `ttl_s`), audit trail in `audit_db`; `psa` names the PSA and its URLs.
 fn rotating_source(
     psa: &[(&str, String)],
+    secret_setting: &str,
     name: &str,
     ttl_s: u64,
     audit_db: &std::path::Path,
 ) -> offramp::config::ConfigSource {
     let mut source = offramp::config::ConfigSource::from_pairs([
-        ("OFFRAMP_SECRET_ID", name.to_string()),
+        (secret_setting, name.to_string()),
         ("OFFRAMP_SECRET_TTL_SECONDS", ttl_s.to_string()),
         ("OFFRAMP_AUDIT_DB", audit_db.display().to_string()),
         ("OFFRAMP_OFFBOARDED_STATUSES", "Offboarded".to_string()),
@@ -184,18 +185,46 @@ fn connectwise_secret(private_key: &str) -> String {
 
 /// One vendor's credential rotated while a process runs (a warm Lambda).
 struct Rotation {
-    /// The PSA's settings besides the secret (name, URLs).
+    /// The settings besides the secret (PSA name, URLs; other secrets).
     psa: fn(&Sandbox) -> Vec<(&'static str, String)>,
+    /// The setting that names the rotated secret (`OFFRAMP_SECRET_ID`, `OFFRAMP_SECRET_NOTIFIER`).
+    secret_setting: &'static str,
+    /// A PSA secret of its own (`OFFRAMP_SECRET_PSA`) beside the rotated one, with this JSON.
+    psa_secret: Option<fn() -> String>,
     /// The secret's JSON with this credential value.
     secret: fn(&str) -> String,
     old: &'static str,
     rotated: &'static str,
-    /// A company that exists on this PSA: reading it is the call made before and after.
-    company: &'static str,
+    /// The call made before and after the rotation.
+    probe: Probe,
     /// The vendor rotates: from now on only `rotated` is accepted.
     rotate_at_vendor: fn(&Sandbox, &str),
     /// Requests (or token requests) the vendor saw with a value.
     presented: fn(&Sandbox, &str) -> u64,
+}
+
+/// A call that presents the rotated credential.
+enum Probe {
+    /// Read a company that exists on the PSA.
+    Company(&'static str),
+    /// Send a notification through the configured notifier.
+    Mail,
+}
+
+impl Probe {
+    async fn succeeds(&self, services: &offramp::app::Services) -> bool {
+        match self {
+            Probe::Company(id) => services.psa.company_by_id(id).await.expect("company").is_some(),
+            Probe::Mail => {
+                let mail = offramp::domain::Notification {
+                    to: vec!["tech@msp.example".into()],
+                    subject: "rotation".into(),
+                    text: "a rotated secret".into(),
+                };
+                services.notifier.as_ref().expect("a notifier").send(&mail).await.is_ok()
+            }
+        }
+    }
 }
 
 /// Build the adapters from a secret cached for `ttl_s`, read a company, rotate the
@@ -209,9 +238,15 @@ async fn rotate_and_count(rotation: &Rotation, ttl_s: u64) -> (u64, u64) {
     let name = moto::unique_secret_name();
     create_secret(&client, &name, &(rotation.secret)(rotation.old)).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let source = rotating_source(&(rotation.psa)(&sandbox), &name, ttl_s, &dir.path().join("a.sqlite"));
+    let mut settings = (rotation.psa)(&sandbox);
+    if let Some(psa_secret) = rotation.psa_secret {
+        let psa_name = moto::unique_secret_name();
+        create_secret(&client, &psa_name, &psa_secret()).await;
+        settings.push(("OFFRAMP_SECRET_PSA", psa_name));
+    }
+    let source = rotating_source(&settings, rotation.secret_setting, &name, ttl_s, &dir.path().join("a.sqlite"));
     let services = offramp::app::build(&source).await.expect("adapters");
-    assert!(services.psa.company_by_id(rotation.company).await.expect("before the rotation").is_some());
+    assert!(rotation.probe.succeeds(&services).await, "before the rotation");
     let old_before = (rotation.presented)(&sandbox, rotation.old);
 
     (rotation.rotate_at_vendor)(&sandbox, rotation.rotated);
@@ -221,7 +256,7 @@ async fn rotate_and_count(rotation: &Rotation, ttl_s: u64) -> (u64, u64) {
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     for _ in 0..3 {
-        assert!(services.psa.company_by_id(rotation.company).await.expect("after the rotation").is_some());
+        assert!(rotation.probe.succeeds(&services).await, "after the rotation");
     }
     let old_after = (rotation.presented)(&sandbox, rotation.old) - old_before;
     (old_after, (rotation.presented)(&sandbox, rotation.rotated))
@@ -236,10 +271,12 @@ async fn rotate_and_count(rotation: &Rotation, ttl_s: u64) -> (u64, u64) {
 async fn a_rotated_connectwise_key_is_picked_up_without_a_restart() {
     let rotation = Rotation {
         psa: |sandbox| vec![("OFFRAMP_PSA", "connectwise".to_string()), ("CONNECTWISE_URL", sandbox.connectwise_url())],
+        secret_setting: "OFFRAMP_SECRET_ID",
+        psa_secret: None,
         secret: connectwise_secret,
         old: offramp_sandbox::CW_PRIVATE_KEY,
         rotated: "rotated-private-key-2",
-        company: "250",
+        probe: Probe::Company("250"),
         rotate_at_vendor: |sandbox, key| sandbox.connectwise().rotate_private_key(key),
         presented: |sandbox, key| sandbox.connectwise().requests_with_private_key(key),
     };
@@ -268,10 +305,12 @@ async fn a_rotated_halo_client_secret_is_picked_up_without_a_restart() {
                 ("HALO_TENANT", offramp_sandbox::HALO_TENANT.to_string()),
             ]
         },
+        secret_setting: "OFFRAMP_SECRET_PSA",
+        psa_secret: None,
         secret: halo_secret,
         old: offramp_sandbox::HALO_CLIENT_SECRET,
         rotated: "rotated-halo-secret-2",
-        company: "270",
+        probe: Probe::Company("270"),
         rotate_at_vendor: |sandbox, secret| sandbox.halo().rotate_client_secret(secret),
         presented: |sandbox, secret| sandbox.halo().token_requests_with_secret(secret),
     };
@@ -279,4 +318,48 @@ async fn a_rotated_halo_client_secret_is_picked_up_without_a_restart() {
         // One token, with the new secret.
         assert_eq!(rotate_and_count(&rotation, ttl_s).await, (old_after, 1), "cache of {ttl_s} s");
     }
+}
+
+fn graph_secret(client_secret: &str) -> String {
+    json!({ "GRAPH_CLIENT_ID": offramp_sandbox::GRAPH_CLIENT_ID, "GRAPH_CLIENT_SECRET": client_secret }).to_string()
+}
+
+/// The same for the Graph notifier's client secret, kept in the notifier's own secret
+/// (`OFFRAMP_SECRET_NOTIFIER`) beside a PSA secret that holds a wrong Graph secret: the
+/// notifier's credential is read from its integration's secret only. Entra refuses the old
+/// secret after the rotation; Graph refuses the tokens issued with it.
+#[tokio::test]
+async fn a_rotated_graph_client_secret_is_picked_up_without_a_restart() {
+    let rotation = Rotation {
+        psa: |sandbox| {
+            vec![
+                ("OFFRAMP_PSA", "connectwise".to_string()),
+                ("CONNECTWISE_URL", sandbox.connectwise_url()),
+                ("OFFRAMP_NOTIFIER", "graph".to_string()),
+                ("GRAPH_AUTHORITY_URL", sandbox.entra_url()),
+                ("GRAPH_URL", sandbox.graph_url()),
+                ("GRAPH_TENANT_ID", offramp_sandbox::GRAPH_TENANT_ID.to_string()),
+                ("GRAPH_SENDER", offramp_sandbox::GRAPH_SENDER.to_string()),
+            ]
+        },
+        psa_secret: Some(psa_secret_with_a_decoy),
+        secret_setting: "OFFRAMP_SECRET_NOTIFIER",
+        secret: graph_secret,
+        old: offramp_sandbox::GRAPH_CLIENT_SECRET,
+        rotated: "rotated-graph-secret-2",
+        probe: Probe::Mail,
+        rotate_at_vendor: |sandbox, secret| sandbox.notify().rotate_client_secret(secret),
+        presented: |sandbox, secret| sandbox.notify().token_requests_with_secret(secret),
+    };
+    for (ttl_s, old_after) in [(3600, 1), (1, 0)] {
+        assert_eq!(rotate_and_count(&rotation, ttl_s).await, (old_after, 1), "cache of {ttl_s} s");
+    }
+}
+
+/// The sandbox's ConnectWise keys and a decoy Graph secret that Entra would refuse.
+fn psa_secret_with_a_decoy() -> String {
+    let mut secret: serde_json::Value =
+        serde_json::from_str(&connectwise_secret(offramp_sandbox::CW_PRIVATE_KEY)).expect("json");
+    secret["GRAPH_CLIENT_SECRET"] = json!("decoy-in-the-psa-secret");
+    secret.to_string()
 }

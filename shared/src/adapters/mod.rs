@@ -10,6 +10,8 @@ pub mod halo;
 pub mod itglue;
 pub mod notify_graph;
 pub mod notify_webhook;
+pub(crate) mod rotating_secret;
 pub mod secrets_aws;
 pub mod secrets_env;
+pub mod secrets_routed;
 pub(crate) mod vendor_http;

@@ -38,10 +38,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use crate::adapters::rotating_secret::RotatingSecret;
 use crate::domain::Notification;
 use crate::error::NotifyError;
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
-use crate::ports::Notifier;
+use crate::ports::{Notifier, SecretStore};
 use crate::secret::SecretString;
 
 /// Microsoft Entra ID's public cloud authority.
@@ -95,7 +96,8 @@ struct Token {
 pub struct GraphMailNotifier {
     http: HttpClient,
     client_id: String,
-    client_secret: SecretString,
+    /// Read through the secret store before each token request, when it rotates.
+    client_secret: RotatingSecret,
     sender: String,
     token_url: url::Url,
     send_url: url::Url,
@@ -138,12 +140,20 @@ impl GraphMailNotifier {
         Ok(Self {
             http,
             client_id: settings.client_id.trim().to_string(),
-            client_secret: settings.client_secret,
+            client_secret: RotatingSecret::new("GRAPH_CLIENT_SECRET", settings.client_secret),
             sender,
             token_url,
             send_url,
             token: Mutex::new(None),
         })
+    }
+
+    /// Read the client secret through `store` before each token request, and once more
+    /// after Entra refuses it: a rotated secret is picked up without a restart
+    /// (docs/architecture.md#credentials).
+    pub fn with_secret_store(self, store: std::sync::Arc<dyn SecretStore>) -> Self {
+        self.client_secret.read_from(store);
+        self
     }
 
     pub fn http(&self) -> &HttpClient {
@@ -170,17 +180,21 @@ impl GraphMailNotifier {
         {
             return Ok(current.header.clone());
         }
-        let request = HttpRequest::new(Method::POST, self.token_url.clone())
-            .form_body(&[
-                ("client_id", &self.client_id),
-                ("client_secret", self.client_secret.expose()),
-                ("scope", GRAPH_SCOPE),
-                ("grant_type", "client_credentials"),
-            ])
-            .header("accept", "application/json")
-            // A token request creates nothing that matters: repeating it is harmless.
-            .retry(Retry::Idempotent);
-        let response = self.http.send(request).await.map_err(|e| self.transport_error(e))?;
+        let mut refreshed = false;
+        let response = loop {
+            let secret = self
+                .client_secret
+                .current(self.http.redactor(), refreshed)
+                .await
+                .map_err(|e| NotifyError::Configuration { message: format!("reading GRAPH_CLIENT_SECRET: {e}") })?;
+            let response = self.http.send(self.token_request(&secret)).await.map_err(|e| self.transport_error(e))?;
+            // A refused secret may just have been rotated: read the store again, once.
+            if matches!(response.status, 400 | 401) && self.client_secret.rotates() && !refreshed {
+                refreshed = true;
+                continue;
+            }
+            break response;
+        };
         if !response.is_success() {
             return Err(self.token_error(&response));
         }
@@ -204,6 +218,19 @@ impl GraphMailNotifier {
             Some(Token { header: header.clone(), valid_until: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN) });
         tracing::debug!(expires_in_s = lifetime.as_secs(), "Graph token fetched");
         Ok(header)
+    }
+
+    fn token_request(&self, secret: &SecretString) -> HttpRequest {
+        HttpRequest::new(Method::POST, self.token_url.clone())
+            .form_body(&[
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", secret.expose()),
+                ("scope", GRAPH_SCOPE),
+                ("grant_type", "client_credentials"),
+            ])
+            .header("accept", "application/json")
+            // A token request creates nothing that matters: repeating it is harmless.
+            .retry(Retry::Idempotent)
     }
 
     fn token_error(&self, response: &HttpResponse) -> NotifyError {

@@ -115,6 +115,8 @@ pub struct AutotaskSim {
     note_failure: Mutex<Option<String>>,
     /// Set: `GET /ThresholdInformation` answers this status (a database without the route).
     threshold_failure: Mutex<Option<StatusCode>>,
+    /// The accepted API user's secret and integration code (the seed's until replaced).
+    credentials: Mutex<(String, String)>,
 }
 
 /// An Autotask contact: `isActive` is an integer 1/0 (docs/vendors/autotask.md#field-types).
@@ -206,11 +208,18 @@ impl AutotaskSim {
             threads: Arc::new(Mutex::new(HashMap::new())),
             note_failure: Mutex::new(None),
             threshold_failure: Mutex::new(None),
+            credentials: Mutex::new((AT_SECRET.to_string(), AT_INTEGRATION_CODE.to_string())),
         }
     }
 
     /// From now on `GET /ThresholdInformation` answers `status` with an `errors` body
     /// (`None`: it answers again). The request still counts against the hourly budget.
+    /// From now on only this secret and integration code are accepted (a rotated credential).
+    pub fn rotate_credentials(&self, secret: &str, integration_code: &str) {
+        *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) =
+            (secret.to_string(), integration_code.to_string());
+    }
+
     pub fn fail_threshold_information(&self, status: Option<u16>) {
         let status = status.map(|s| StatusCode::from_u16(s).expect("a valid HTTP status"));
         *self.threshold_failure.lock().unwrap_or_else(|e| e.into_inner()) = status;
@@ -479,7 +488,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The response to answer, if the request's credentials are not the sandbox's.
-fn auth_failure(headers: &HeaderMap) -> Option<Response> {
+fn auth_failure(sim: &AutotaskSim, headers: &HeaderMap) -> Option<Response> {
     let (Some(user), Some(code), Some(secret)) =
         (header(headers, "username"), header(headers, "apiintegrationcode"), header(headers, "secret"))
     else {
@@ -490,13 +499,14 @@ fn auth_failure(headers: &HeaderMap) -> Option<Response> {
     }
     // The refusals echo what was presented, as some real APIs do: a client must not let it
     // reach its logs or reports.
-    if code != AT_INTEGRATION_CODE {
+    let (accepted_secret, accepted_code) = sim.credentials.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if code != accepted_code {
         return Some(at_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("Unable to authenticate: the integration code {code} is not valid"),
         ));
     }
-    if secret != AT_SECRET {
+    if secret != accepted_secret {
         return Some(at_error(StatusCode::UNAUTHORIZED, &format!("Unauthorized: secret '{secret}' for user {user}")));
     }
     None
@@ -764,7 +774,7 @@ pub(crate) fn route(
     host: &str,
     body: &Bytes,
 ) -> Response {
-    if let Some(response) = auth_failure(headers) {
+    if let Some(response) = auth_failure(&shared.at, headers) {
         return response;
     }
     if let Err(limit) = shared.at.admit_hourly() {

@@ -292,6 +292,8 @@ pub struct ItGlueSim {
     export_requests: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
     window: RollingWindow,
+    /// The accepted API key (the sandbox's constant until replaced).
+    api_key: Mutex<String>,
 }
 
 fn timestamp(at: DateTime<Utc>) -> String {
@@ -401,7 +403,17 @@ impl ItGlueSim {
             export_requests: AtomicU64::new(0),
             rate_limit: Mutex::new(Some(DEFAULT_RATE_LIMIT)),
             window: RollingWindow::new(WINDOW),
+            api_key: Mutex::new(ITGLUE_API_KEY.to_string()),
         }
+    }
+
+    /// From now on only `key` is accepted (a rotated API key).
+    pub fn rotate_api_key(&self, key: &str) {
+        *self.api_key.lock().unwrap_or_else(|e| e.into_inner()) = key.to_string();
+    }
+
+    fn accepted_api_key(&self) -> String {
+        self.api_key.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Runs `f` on the data after removing organizations whose deletion is due.
@@ -829,7 +841,7 @@ pub(crate) fn route(
     match headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim) {
         None | Some("") => return error(StatusCode::UNAUTHORIZED, "An API key is required (x-api-key header)"),
         // The refusal echoes the key presented, as some real APIs do.
-        Some(key) if key != ITGLUE_API_KEY => {
+        Some(key) if key != shared.itglue.accepted_api_key() => {
             return error(StatusCode::FORBIDDEN, &format!("The API key {key} is not valid"));
         }
         Some(_) => {}

@@ -102,6 +102,12 @@ pub struct NotifySim {
     tokens_issued: AtomicU64,
     sent_mail: Mutex<Vec<Value>>,
     webhook_posts: Mutex<Vec<Value>>,
+    /// Every access token issued, in order (revoked or not).
+    issued: Mutex<Vec<String>>,
+    /// The accepted client secret; `None`: [`GRAPH_CLIENT_SECRET`].
+    client_secret: Mutex<Option<String>>,
+    /// Token requests per client secret presented.
+    secrets_presented: Mutex<HashMap<String, u64>>,
 }
 
 impl NotifySim {
@@ -129,6 +135,29 @@ impl NotifySim {
         self.tokens.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
+    /// Every access token issued so far.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.issued.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// From now on only `new_secret` is accepted, and every token issued so far is revoked.
+    pub fn rotate_client_secret(&self, new_secret: &str) {
+        *self.client_secret.lock().unwrap_or_else(|e| e.into_inner()) = Some(new_secret.to_string());
+        self.revoke_tokens();
+    }
+
+    /// How many token requests presented `secret`.
+    pub fn token_requests_with_secret(&self, secret: &str) -> u64 {
+        self.secrets_presented.lock().unwrap_or_else(|e| e.into_inner()).get(secret).copied().unwrap_or(0)
+    }
+
+    /// Counts the presented secret; whether it is the accepted one.
+    fn accepts_secret(&self, secret: &str) -> bool {
+        *self.secrets_presented.lock().unwrap_or_else(|e| e.into_inner()).entry(secret.to_string()).or_default() += 1;
+        let accepted = self.client_secret.lock().unwrap_or_else(|e| e.into_inner());
+        secret == accepted.as_deref().unwrap_or(GRAPH_CLIENT_SECRET)
+    }
+
     fn issue_token(&self) -> String {
         let n = self.tokens_issued.fetch_add(1, Ordering::SeqCst);
         let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
@@ -139,6 +168,7 @@ impl NotifySim {
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         tokens.retain(|_, expiry| *expiry > now);
         tokens.insert(token.clone(), now + TOKEN_TTL);
+        self.issued.lock().unwrap_or_else(|e| e.into_inner()).push(token.clone());
         token
     }
 
@@ -298,7 +328,7 @@ pub(crate) fn entra_route(shared: &Shared, method: &Method, path: &str, body: &B
             7000216,
             "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
         ),
-        Some(secret) if secret != GRAPH_CLIENT_SECRET => entra_error(
+        Some(secret) if !sim.accepts_secret(secret) => entra_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000215,

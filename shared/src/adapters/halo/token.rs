@@ -1,6 +1,6 @@
 //! HaloPSA's credentials: an OAuth2 client-credentials token, cached and renewed.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::adapters::rotating_secret::RotatingSecret;
 use crate::adapters::vendor_http::{Authorize, Fields};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpRequest, Retry};
@@ -26,37 +27,29 @@ struct Token {
 pub(super) struct ClientCredentials {
     pub token_url: url::Url,
     pub client_id: String,
-    pub client_secret: SecretString,
+    /// Read through the secret store before each token request, when it rotates.
+    client_secret: RotatingSecret,
     pub scope: String,
     token: Mutex<Option<Token>>,
-    /// Where the client secret is read before each token request, when it rotates.
-    store: OnceLock<Arc<dyn SecretStore>>,
 }
 
 impl ClientCredentials {
     pub fn new(token_url: url::Url, client_id: String, client_secret: SecretString, scope: String) -> Self {
-        Self { token_url, client_id, client_secret, scope, token: Mutex::new(None), store: OnceLock::new() }
+        let client_secret = RotatingSecret::new("HALO_CLIENT_SECRET", client_secret);
+        Self { token_url, client_id, client_secret, scope, token: Mutex::new(None) }
     }
 
     /// Read the client secret through `store` before each token request, and once more
     /// after the token endpoint refuses it: a rotated secret is picked up without a restart.
     pub fn read_secret_from(&self, store: Arc<dyn SecretStore>) {
-        let _ = self.store.set(store);
+        self.client_secret.read_from(store);
     }
 
-    /// The client secret to send now, and the store it came from (if it rotates).
-    async fn client_secret(&self, http: &HttpClient, refresh: bool) -> Result<SecretString, PsaError> {
-        let Some(store) = self.store.get() else { return Ok(self.client_secret.clone()) };
-        if refresh {
-            store.refresh().await;
-        }
-        let now = store
-            .get("HALO_CLIENT_SECRET")
+    async fn secret_now(&self, http: &HttpClient, refresh: bool) -> Result<SecretString, PsaError> {
+        self.client_secret
+            .current(http.redactor(), refresh)
             .await
-            .map_err(|e| PsaError::Configuration { message: format!("reading HALO_CLIENT_SECRET: {e}") })?;
-        let secret = now.unwrap_or_else(|| self.client_secret.clone());
-        http.redactor().learn(secret.expose());
-        Ok(secret)
+            .map_err(|e| PsaError::Configuration { message: format!("reading HALO_CLIENT_SECRET: {e}") })
     }
 
     /// The `Authorization` header value, fetching a token when there is none, it is about to
@@ -71,10 +64,10 @@ impl ClientCredentials {
         }
         let mut refreshed = false;
         let response = loop {
-            let secret = self.client_secret(http, refreshed).await?;
+            let secret = self.secret_now(http, refreshed).await?;
             let response = http.send(self.token_request(&secret)).await.map_err(PsaError::from_http)?;
             // A refused secret may just have been rotated: read the store again, once.
-            if matches!(response.status, 400 | 401) && self.store.get().is_some() && !refreshed {
+            if matches!(response.status, 400 | 401) && self.client_secret.rotates() && !refreshed {
                 refreshed = true;
                 continue;
             }
