@@ -212,7 +212,7 @@ pub(crate) fn token_answer(redactor: &Redactor, response: &HttpResponse, now: In
     let lifetime = Duration::from_secs(lifetime);
     let header = SecretString::new(format!("{kind} {access}"));
     tracing::debug!(expires_in_s = lifetime.as_secs(), "Graph token fetched");
-    Ok(Token { header, valid_until: now + lifetime.saturating_sub(TOKEN_MARGIN) })
+    Ok(Token { header, valid_until: crate::http::limits::token_renewal(now, lifetime, TOKEN_MARGIN) })
 }
 
 /// Why Entra refused a token request.
@@ -399,6 +399,19 @@ mod tests {
         let settings = GraphMailSettings::new("t", "client", "secret-value".into(), "../me/x?y#z");
         let notifier = GraphMailNotifier::new(settings, HttpSettings::default()).expect("valid settings");
         assert_eq!(notifier.send_url.path(), "/v1.0/users/..%2Fme%2Fx%3Fy%23z/sendMail");
+    }
+
+    /// Found by `make fuzz` (vendor_graph): `"expires_in": 18446744073709551615` panicked
+    /// adding the lifetime to the clock, and a release build aborts on a panic.
+    #[test]
+    fn any_expires_in_is_read_without_panicking_and_capped() {
+        for expires_in in ["18446744073709551615", "\"18446744073709551615\"", "0", "3599"] {
+            let body = format!(r#"{{"access_token": "tok-123", "expires_in": {expires_in}}}"#);
+            let response = HttpResponse { status: 200, headers: Default::default(), body: body.into_bytes() };
+            let now = Instant::now();
+            let token = token_answer(&Redactor::default(), &response, now).unwrap();
+            assert!(token.valid_until <= now + crate::http::limits::MAX_TOKEN_LIFETIME, "{expires_in}");
+        }
     }
 
     #[test]

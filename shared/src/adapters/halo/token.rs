@@ -113,7 +113,7 @@ pub(super) fn token_answer(redactor: &Redactor, response: &HttpResponse, now: In
     let lifetime = Duration::from_secs(body.uint("expires_in").unwrap_or(3600));
     let header = SecretString::new(format!("{kind} {access}"));
     tracing::debug!(expires_in_s = lifetime.as_secs(), "HaloPSA token fetched");
-    Ok(Token { header, valid_until: now + lifetime.saturating_sub(TOKEN_MARGIN) })
+    Ok(Token { header, valid_until: crate::http::limits::token_renewal(now, lifetime, TOKEN_MARGIN) })
 }
 
 impl ClientCredentials {
@@ -141,5 +141,25 @@ impl Authorize<PsaError> for ClientCredentials {
 
     fn renewable(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::limits::MAX_TOKEN_LIFETIME;
+
+    /// Found by `make fuzz` (vendor_halo): `"expires_in": 18446744073709551615` panicked
+    /// adding the lifetime to the clock, and a release build aborts on a panic.
+    #[test]
+    fn any_expires_in_is_read_without_panicking_and_capped() {
+        for expires_in in ["18446744073709551615", "9223372036854775807", "0", "3600"] {
+            let body = format!(r#"{{"access_token": "tok-123", "expires_in": {expires_in}}}"#);
+            let response = HttpResponse { status: 200, headers: Default::default(), body: body.into_bytes() };
+            let now = Instant::now();
+            let token = token_answer(&Redactor::default(), &response, now).unwrap();
+            assert!(token.valid_until <= now + MAX_TOKEN_LIFETIME, "{expires_in}");
+            assert_eq!(token.header.expose(), "Bearer tok-123");
+        }
     }
 }
