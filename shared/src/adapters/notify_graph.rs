@@ -401,8 +401,9 @@ mod tests {
         assert_eq!(notifier.send_url.path(), "/v1.0/users/..%2Fme%2Fx%3Fy%23z/sendMail");
     }
 
-    /// Found by `make fuzz` (vendor_graph): `"expires_in": 18446744073709551615` panicked
-    /// adding the lifetime to the clock, and a release build aborts on a panic.
+    /// Found writing the `make fuzz` targets (reproduced by vendor_graph): `"expires_in":
+    /// 18446744073709551615` panicked adding the lifetime to the clock, and a release build
+    /// aborts on a panic.
     #[test]
     fn any_expires_in_is_read_without_panicking_and_capped() {
         for expires_in in ["18446744073709551615", "\"18446744073709551615\"", "0", "3599"] {

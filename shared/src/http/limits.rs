@@ -91,7 +91,8 @@ pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// When a token the vendor says `expires_in` is renewed: `margin` early, and at most
 /// [`MAX_TOKEN_LIFETIME`] after `now`. An absurd lifetime (`"expires_in": 18446744073709551615`)
-/// is the cap: adding it to the clock as it is panics (found by `make fuzz`, vendor_halo).
+/// is the cap: adding it to the clock as it is panics (found writing the `make fuzz` target
+/// vendor_halo, and reproduced with it).
 pub fn token_renewal(now: std::time::Instant, expires_in: Duration, margin: Duration) -> std::time::Instant {
     now + expires_in.min(MAX_TOKEN_LIFETIME).saturating_sub(margin)
 }

@@ -149,8 +149,9 @@ mod tests {
     use super::*;
     use crate::http::limits::MAX_TOKEN_LIFETIME;
 
-    /// Found by `make fuzz` (vendor_halo): `"expires_in": 18446744073709551615` panicked
-    /// adding the lifetime to the clock, and a release build aborts on a panic.
+    /// Found writing the `make fuzz` targets (reproduced by vendor_halo): `"expires_in":
+    /// 18446744073709551615` panicked adding the lifetime to the clock, and a release build
+    /// aborts on a panic.
     #[test]
     fn any_expires_in_is_read_without_panicking_and_capped() {
         for expires_in in ["18446744073709551615", "9223372036854775807", "0", "3600"] {
