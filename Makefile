@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build lint test demo bench build-lambda deploy clean
+.PHONY: help setup build lint test demo bench fuzz build-lambda deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|a
 bench: setup ## Throughput against each vendor's limit (two sizes), rollback beside it, peak memory, audit write requests per item (release build)
 	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
 	OFFRAMP_MOTO_BENCH=1 scripts/with-moto.sh target/release/offramp-bench
+
+fuzz: ## Fuzz every Lambda event shape, workflow input and vendor answer parser (cargo-fuzz, nightly; FUZZ_RUNS per target, default 700000: 10.5 million in all); not part of make test
+	scripts/fuzz.sh
 
 FUNCTIONS := deactivate-configs deactivate-contacts rollback delete-itglue-org
 

@@ -12,6 +12,8 @@ pub mod config;
 pub mod domain;
 pub mod entry;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -87,7 +87,7 @@ impl GraphMailSettings {
     }
 }
 
-struct Token {
+pub(crate) struct Token {
     header: SecretString,
     valid_until: Instant,
 }
@@ -195,28 +195,9 @@ impl GraphMailNotifier {
             }
             break response;
         };
-        if !response.is_success() {
-            return Err(self.token_error(&response));
-        }
-        let body = response
-            .json()
-            .map_err(|e| NotifyError::Connection { message: format!("Entra token response is not JSON: {e}") })?;
-        let access = body.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()).ok_or_else(|| {
-            NotifyError::Connection { message: "Entra token response has no access_token".to_string() }
-        })?;
-        // The token is a credential from now on: a refusal may echo it.
-        self.http.redactor().learn(access);
-        let kind = body.get("token_type").and_then(Value::as_str).unwrap_or("Bearer");
-        // `expires_in` is a number in Entra v2.0; accept a string too (v1.0 sent strings).
-        let lifetime = body
-            .get("expires_in")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
-            .unwrap_or(3599);
-        let lifetime = Duration::from_secs(lifetime);
-        let header = SecretString::new(format!("{kind} {access}"));
-        *token =
-            Some(Token { header: header.clone(), valid_until: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN) });
-        tracing::debug!(expires_in_s = lifetime.as_secs(), "Graph token fetched");
+        let fetched = token_answer(self.http.redactor(), &response, Instant::now())?;
+        let header = fetched.header.clone();
+        *token = Some(fetched);
         Ok(header)
     }
 
@@ -232,49 +213,78 @@ impl GraphMailNotifier {
             // A token request creates nothing that matters: repeating it is harmless.
             .retry(Retry::Idempotent)
     }
+}
 
-    fn token_error(&self, response: &HttpResponse) -> NotifyError {
-        let body = response.json().unwrap_or(Value::Null);
-        let code = body.get("error").and_then(Value::as_str).unwrap_or_default().to_string();
-        let description = body
-            .get("error_description")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| response.body_excerpt());
-        let status = response.status;
-        let message = self.http.redactor().scrub(&format!(
-            "Entra refused the token request (HTTP {status}{}): {description}",
-            if code.is_empty() { String::new() } else { format!(", {code}") }
-        ));
-        match (status, code.as_str()) {
-            (401 | 403, _) | (_, "invalid_client" | "unauthorized_client") => NotifyError::PermissionDenied { message },
-            (_, "invalid_request" | "invalid_scope" | "invalid_grant") => NotifyError::Configuration { message },
-            (429 | 500..=599, _) => NotifyError::Connection { message },
-            _ => NotifyError::Rejected { status, message },
-        }
+/// The token Entra answered (learned by the redactor: a refusal may echo it), valid until
+/// `now` plus its lifetime less a margin; or why there is none.
+pub(crate) fn token_answer(redactor: &Redactor, response: &HttpResponse, now: Instant) -> Result<Token, NotifyError> {
+    if !response.is_success() {
+        return Err(token_error(redactor, response));
     }
+    let body = response
+        .json()
+        .map_err(|e| NotifyError::Connection { message: format!("Entra token response is not JSON: {e}") })?;
+    let access =
+        body.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()).ok_or_else(|| {
+            NotifyError::Connection { message: "Entra token response has no access_token".to_string() }
+        })?;
+    // The token is a credential from now on: a refusal may echo it.
+    redactor.learn(access);
+    let kind = body.get("token_type").and_then(Value::as_str).unwrap_or("Bearer");
+    // `expires_in` is a number in Entra v2.0; accept a string too (v1.0 sent strings).
+    let lifetime = body
+        .get("expires_in")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
+        .unwrap_or(3599);
+    let lifetime = Duration::from_secs(lifetime);
+    let header = SecretString::new(format!("{kind} {access}"));
+    tracing::debug!(expires_in_s = lifetime.as_secs(), "Graph token fetched");
+    Ok(Token { header, valid_until: crate::http::limits::token_renewal(now, lifetime, TOKEN_MARGIN) })
+}
 
-    fn send_error(&self, response: &HttpResponse) -> NotifyError {
-        let body = response.json().unwrap_or(Value::Null);
-        let error = &body["error"];
-        let code = error.get("code").and_then(Value::as_str).unwrap_or_default();
-        let text = error
-            .get("message")
-            .and_then(Value::as_str)
-            .filter(|m| !m.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| response.body_excerpt());
-        let status = response.status;
-        let message = self.http.redactor().scrub(&format!(
-            "Graph answered HTTP {status}{} to sendMail as {}: {text}",
-            if code.is_empty() { String::new() } else { format!(" ({code})") },
-            self.sender
-        ));
-        match status {
-            401 | 403 => NotifyError::PermissionDenied { message },
-            429 | 500..=599 => NotifyError::Connection { message },
-            _ => NotifyError::Rejected { status, message },
-        }
+/// Why Entra refused a token request.
+pub(crate) fn token_error(redactor: &Redactor, response: &HttpResponse) -> NotifyError {
+    let body = response.json().unwrap_or(Value::Null);
+    let code = body.get("error").and_then(Value::as_str).unwrap_or_default().to_string();
+    let description = body
+        .get("error_description")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| response.body_excerpt());
+    let status = response.status;
+    let message = redactor.scrub(&format!(
+        "Entra refused the token request (HTTP {status}{}): {description}",
+        if code.is_empty() { String::new() } else { format!(", {code}") }
+    ));
+    match (status, code.as_str()) {
+        (401 | 403, _) | (_, "invalid_client" | "unauthorized_client") => NotifyError::PermissionDenied { message },
+        (_, "invalid_request" | "invalid_scope" | "invalid_grant") => NotifyError::Configuration { message },
+        (429 | 500..=599, _) => NotifyError::Connection { message },
+        _ => NotifyError::Rejected { status, message },
+    }
+}
+
+/// Why Graph refused to send as `sender`.
+pub(crate) fn send_error(redactor: &Redactor, sender: &str, response: &HttpResponse) -> NotifyError {
+    let body = response.json().unwrap_or(Value::Null);
+    let error = &body["error"];
+    let code = error.get("code").and_then(Value::as_str).unwrap_or_default();
+    let text = error
+        .get("message")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| response.body_excerpt());
+    let status = response.status;
+    let message = redactor.scrub(&format!(
+        "Graph answered HTTP {status}{} to sendMail as {}: {text}",
+        if code.is_empty() { String::new() } else { format!(" ({code})") },
+        sender
+    ));
+    match status {
+        401 | 403 => NotifyError::PermissionDenied { message },
+        429 | 500..=599 => NotifyError::Connection { message },
+        _ => NotifyError::Rejected { status, message },
     }
 }
 
@@ -354,7 +364,7 @@ impl Notifier for GraphMailNotifier {
                 continue;
             }
             if !response.is_success() {
-                return Err(self.send_error(&response));
+                return Err(send_error(self.http.redactor(), &self.sender, &response));
             }
             tracing::info!(channel = "graph-mail", recipients = recipients.len(), "notification sent");
             return Ok(());
@@ -416,6 +426,20 @@ mod tests {
         let settings = GraphMailSettings::new("t", "client", "secret-value".into(), "../me/x?y#z");
         let notifier = GraphMailNotifier::new(settings, HttpSettings::default()).expect("valid settings");
         assert_eq!(notifier.send_url.path(), "/v1.0/users/..%2Fme%2Fx%3Fy%23z/sendMail");
+    }
+
+    /// Found writing the `make fuzz` targets (reproduced by vendor_graph): `"expires_in":
+    /// 18446744073709551615` panicked adding the lifetime to the clock, and a release build
+    /// aborts on a panic.
+    #[test]
+    fn any_expires_in_is_read_without_panicking_and_capped() {
+        for expires_in in ["18446744073709551615", "\"18446744073709551615\"", "0", "3599"] {
+            let body = format!(r#"{{"access_token": "tok-123", "expires_in": {expires_in}}}"#);
+            let response = HttpResponse { status: 200, headers: Default::default(), body: body.into_bytes() };
+            let now = Instant::now();
+            let token = token_answer(&Redactor::default(), &response, now).unwrap();
+            assert!(token.valid_until <= now + crate::http::limits::MAX_TOKEN_LIFETIME, "{expires_in}");
+        }
     }
 
     #[test]

@@ -85,6 +85,18 @@ pub fn retry_after_wait(value: &str, cap: Duration, now: chrono::DateTime<chrono
     Some(wait.min(cap))
 }
 
+/// The longest a vendor's OAuth token is used, whatever its `expires_in` says (HaloPSA and
+/// Entra issue tokens for about an hour, docs/vendors/halopsa.md, docs/vendors/microsoft-graph.md).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// When a token the vendor says `expires_in` is renewed: `margin` early, and at most
+/// [`MAX_TOKEN_LIFETIME`] after `now`. An absurd lifetime (`"expires_in": 18446744073709551615`)
+/// is the cap: adding it to the clock as it is panics (found writing the `make fuzz` target
+/// vendor_halo, and reproduced with it).
+pub fn token_renewal(now: std::time::Instant, expires_in: Duration, margin: Duration) -> std::time::Instant {
+    now + expires_in.min(MAX_TOKEN_LIFETIME).saturating_sub(margin)
+}
+
 /// Why a capped read stopped.
 pub(super) enum CappedRead {
     /// More than the cap arrived (or was announced); reading stopped there.
@@ -129,6 +141,16 @@ mod tests {
         assert!(matches!(parse_json(deep.as_bytes()), Err(JsonError::TooDeep { limit: 64 })));
         assert!(matches!(parse_json(b"{\"a\": [1, {\"b\": null}]}"), Ok(Value::Object(_))));
         assert!(matches!(parse_json(b"{\"a\": "), Err(JsonError::Syntax(_))));
+    }
+
+    #[test]
+    fn an_absurd_token_lifetime_is_capped_not_a_clock_overflow() {
+        let now = std::time::Instant::now();
+        let margin = Duration::from_secs(60);
+        assert_eq!(token_renewal(now, Duration::from_secs(3600), margin), now + Duration::from_secs(3540));
+        assert_eq!(token_renewal(now, Duration::MAX, margin), now + MAX_TOKEN_LIFETIME - margin);
+        assert_eq!(token_renewal(now, Duration::from_secs(u64::MAX), margin), now + MAX_TOKEN_LIFETIME - margin);
+        assert_eq!(token_renewal(now, Duration::ZERO, margin), now, "an expired token is renewed at once");
     }
 
     #[test]

@@ -174,8 +174,13 @@ impl AutotaskClient {
         // The lookup needs no credentials (the wrappers send none); we send none.
         let request = HttpRequest::new(Method::GET, url).max_body(SMALL_BODY_BYTES);
         let response = self.http.send(request).await.map_err(PsaError::from_http)?;
+        self.zone_answer(&response)
+    }
+
+    /// The zone base URL the lookup answered: within Autotask's domain, else refused.
+    pub(super) fn zone_answer(&self, response: &HttpResponse) -> Result<url::Url, PsaError> {
         if !response.is_success() {
-            let message = self.http.redactor().scrub(&error_messages(&response));
+            let message = self.http.redactor().scrub(&error_messages(response));
             return Err(config_error(format!(
                 "Autotask zone lookup for user '{}' failed (HTTP {}): {message}; set AUTOTASK_URL or check AUTOTASK_USERNAME",
                 self.settings.username, response.status
@@ -228,8 +233,7 @@ impl AutotaskClient {
         let request = api.request(Method::GET, "ThresholdInformation", &[])?.endpoint("ThresholdInformation");
         let what = "threshold information";
         let body = api.read(request, what).await?.ok_or_else(|| PsaError::NotFound { what: what.into() })?;
-        let body = Fields::ignoring_case(&body);
-        Ok((body.uint("currentTimeframeRequestCount").unwrap_or(0), body.uint("externalRequestThreshold")))
+        Ok(usage_of(&body))
     }
 
     /// Every record of a query, each turned into a `T` as its page arrives, following
@@ -249,12 +253,13 @@ impl AutotaskClient {
             .endpoint(entity)
             .json_body(&body)
             .retry(Retry::Idempotent);
-        let pager = Pager {
-            rows: Rows::Under("items"),
-            next: NextPage::BodyUrl("/pageDetails/nextPageUrl"),
-            page_size: PAGE_SIZE,
-        };
-        api.list(&pager, request, what, each).await
+        api.list(&PAGER, request, what, each).await
+    }
+
+    /// The zone's API when its base URL is known (configured, or looked up already).
+    #[cfg(feature = "fuzzing")]
+    pub(super) fn known_api(&self) -> Option<&VendorHttp<PsaError>> {
+        self.api.get()
     }
 
     /// `GET /{Entity}/{id}` → the `item`, or `None`.
@@ -270,22 +275,7 @@ impl AutotaskClient {
         let request = api.request(Method::GET, &format!("{entity}/entityInformation/fields"), &[])?.endpoint(entity);
         // Not there is not "the company is missing": it names what failed.
         let body = api.read(request, &what).await?.ok_or_else(|| invalid(format!("{what}: not found")))?;
-        let fields = body.get("fields").and_then(Value::as_array).cloned().unwrap_or_default();
-        let wanted = fields
-            .iter()
-            .find(|f| f.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(field)));
-        let mut values = Picklist::new();
-        for value in wanted.and_then(|f| f.get("picklistValues")).and_then(Value::as_array).into_iter().flatten() {
-            let number = match value.get("value") {
-                Some(Value::String(s)) => s.parse::<i64>().ok(),
-                Some(v) => v.as_i64(),
-                None => None,
-            };
-            if let (Some(number), Some(label)) = (number, value.get("label").and_then(Value::as_str)) {
-                values.insert(number, label.to_string());
-            }
-        }
-        Ok(values)
+        Ok(picklist_of(&body, field))
     }
 
     pub(super) async fn company_picklists(&self) -> Result<&CompanyPicklists, PsaError> {
@@ -349,6 +339,35 @@ impl AutotaskClient {
             .await?
             .ok_or_else(|| invalid(format!("{what}: the answer has no itemId")))
     }
+}
+
+/// Autotask's queries: rows under `items`, the next page at `pageDetails.nextPageUrl`.
+pub(super) const PAGER: Pager =
+    Pager { rows: Rows::Under("items"), next: NextPage::BodyUrl("/pageDetails/nextPageUrl"), page_size: PAGE_SIZE };
+
+/// `ThresholdInformation`: requests used this hour, and the threshold.
+pub(super) fn usage_of(body: &Value) -> (u64, Option<u64>) {
+    let body = Fields::ignoring_case(body);
+    (body.uint("currentTimeframeRequestCount").unwrap_or(0), body.uint("externalRequestThreshold"))
+}
+
+/// The values of the picklist `field` in an `entityInformation/fields` answer.
+pub(super) fn picklist_of(body: &Value, field: &str) -> Picklist {
+    let fields = body.get("fields").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let wanted =
+        fields.iter().find(|f| f.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(field)));
+    let mut values = Picklist::new();
+    for value in wanted.and_then(|f| f.get("picklistValues")).and_then(Value::as_array).into_iter().flatten() {
+        let number = match value.get("value") {
+            Some(Value::String(s)) => s.parse::<i64>().ok(),
+            Some(v) => v.as_i64(),
+            None => None,
+        };
+        if let (Some(number), Some(label)) = (number, value.get("label").and_then(Value::as_str)) {
+            values.insert(number, label.to_string());
+        }
+    }
+    values
 }
 
 /// Autotask's error shape: the `errors[]` of the body, joined; else the body itself. A 500

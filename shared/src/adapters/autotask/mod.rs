@@ -58,6 +58,8 @@
 //! - Whether GET by id of a missing record is 404 or `{"item": null}`: both mean "none".
 
 mod client;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod parse;
 mod settings;
 

@@ -137,8 +137,12 @@ impl ConnectWiseClient {
             query.push(("conditions", conditions));
         }
         query.extend([("pageSize", self.page_size.to_string()), ("page", "1".to_string())]);
-        let pager = Pager { rows: Rows::Bare, next: NextPage::LinkHeader, page_size: self.page_size };
-        self.api.list(&pager, self.api.request(Method::GET, path, &query)?, what, each).await
+        self.api.list(&self.pager(), self.api.request(Method::GET, path, &query)?, what, each).await
+    }
+
+    /// ConnectWise's lists: the body is the array, the next page is the `Link` header's.
+    pub(super) fn pager(&self) -> Pager {
+        Pager { rows: Rows::Bare, next: NextPage::LinkHeader, page_size: self.page_size }
     }
 
     /// `PATCH` a JSON-Patch array; the record as it is afterwards.
@@ -162,25 +166,31 @@ impl ConnectWiseClient {
     }
 
     async fn load_statuses(&self) -> Result<StatusTable, PsaError> {
-        let records = self
-            .list("company/configurations/statuses", None, "configuration statuses", |record| {
-                serde_json::from_value::<StatusRecord>(record.clone())
-                    .map_err(|e| invalid(format!("configuration status: {e}")))
-            })
-            .await?;
-        let by_id: HashMap<i64, StatusRecord> = records.into_iter().map(|s| (s.id, s)).collect();
-        let wanted = self.inactive_status_name.trim();
-        let inactive = by_id.values().find(|s| s.description.eq_ignore_ascii_case(wanted)).cloned().ok_or_else(
-            || PsaError::Configuration {
+        let records =
+            self.list("company/configurations/statuses", None, "configuration statuses", status_record).await?;
+        status_table(records, &self.inactive_status_name)
+    }
+}
+
+/// One record of `/company/configurations/statuses`.
+pub(super) fn status_record(record: &Value) -> Result<StatusRecord, PsaError> {
+    StatusRecord::deserialize(record).map_err(|e| invalid(format!("configuration status: {e}")))
+}
+
+/// The tenant's statuses, with the one named `inactive_name` (ignoring case) as "inactive".
+pub(super) fn status_table(records: Vec<StatusRecord>, inactive_name: &str) -> Result<StatusTable, PsaError> {
+    let by_id: HashMap<i64, StatusRecord> = records.into_iter().map(|s| (s.id, s)).collect();
+    let wanted = inactive_name.trim();
+    let inactive =
+        by_id.values().find(|s| s.description.eq_ignore_ascii_case(wanted)).cloned().ok_or_else(|| {
+            PsaError::Configuration {
                 message: format!(
-                    "ConnectWise has no configuration status named '{}' (known: {}); set OFFRAMP_CW_INACTIVE_STATUS",
-                    self.inactive_status_name,
+                    "ConnectWise has no configuration status named '{inactive_name}' (known: {}); set OFFRAMP_CW_INACTIVE_STATUS",
                     sorted_names(&by_id)
                 ),
-            },
-        )?;
-        Ok(StatusTable { by_id, inactive })
-    }
+            }
+        })?;
+    Ok(StatusTable { by_id, inactive })
 }
 
 fn invalid(message: String) -> PsaError {

@@ -38,6 +38,8 @@
 
 mod client;
 mod conditions;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod parse;
 mod settings;
 

@@ -91,12 +91,16 @@ impl HaloClient {
             ("page_size", self.page_size.to_string()),
             ("page_no", "1".to_string()),
         ]);
-        let pager = Pager {
+        self.api.list(&self.pager(key), self.api.request(Method::GET, path, &query)?, what, each).await
+    }
+
+    /// HaloPSA's lists: rows under `key`, numbered pages until `record_count` is reached.
+    pub(super) fn pager(&self, key: &'static str) -> Pager {
+        Pager {
             rows: Rows::Under(key),
             next: NextPage::Numbered { param: "page_no", is_last },
             page_size: self.page_size,
-        };
-        self.api.list(&pager, self.api.request(Method::GET, path, &query)?, what, each).await
+        }
     }
 
     /// `POST /api/{path}` with a JSON array; the saved rows when Halo returns them.
@@ -169,7 +173,7 @@ impl HaloClient {
 }
 
 /// The rows of an upsert's answer: an array, one object, or nothing.
-fn saved_rows(answer: Option<Value>) -> Vec<Value> {
+pub(super) fn saved_rows(answer: Option<Value>) -> Vec<Value> {
     match answer {
         Some(Value::Array(rows)) => rows,
         Some(row @ Value::Object(_)) => vec![row],
@@ -177,7 +181,7 @@ fn saved_rows(answer: Option<Value>) -> Vec<Value> {
     }
 }
 
-fn by_id(rows: Vec<Value>) -> HashMap<i64, Value> {
+pub(super) fn by_id(rows: Vec<Value>) -> HashMap<i64, Value> {
     rows.into_iter().filter_map(|row| Fields::of(&row).int("id").map(|id| (id, row))).collect()
 }
 

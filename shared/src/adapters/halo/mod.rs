@@ -48,6 +48,8 @@
 
 mod client;
 mod errors;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod parse;
 mod settings;
 mod token;

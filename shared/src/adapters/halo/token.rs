@@ -11,14 +11,14 @@ use tokio::sync::Mutex;
 use crate::adapters::rotating_secret::RotatingSecret;
 use crate::adapters::vendor_http::{Authorize, Fields};
 use crate::error::PsaError;
-use crate::http::{HttpClient, HttpRequest, Retry};
+use crate::http::{HttpClient, HttpRequest, HttpResponse, Redactor, Retry};
 use crate::ports::SecretStore;
 use crate::secret::SecretString;
 
 /// Refresh a token this long before HaloPSA says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
-struct Token {
+pub(super) struct Token {
     header: SecretString,
     valid_until: Instant,
 }
@@ -73,33 +73,40 @@ impl ClientCredentials {
             }
             break response;
         };
-        if !response.is_success() {
-            let message = http.redactor().scrub(&super::errors::read_error(&response).message);
-            return Err(match response.status {
-                400 | 401 | 403 => PsaError::PermissionDenied {
-                    message: format!("HaloPSA refused the client credentials (HTTP {}): {message}", response.status),
-                },
-                status => PsaError::Connection {
-                    message: format!("HaloPSA token endpoint answered HTTP {status}: {message}"),
-                },
-            });
-        }
-        let body = response.json().map_err(|e| PsaError::InvalidResponse { message: format!("token: {e}") })?;
-        let body = Fields::of(&body);
-        let access = body
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| PsaError::InvalidResponse { message: "token response has no access_token".into() })?;
-        // The token is a credential from now on: HaloPSA may echo it in a refusal.
-        http.redactor().learn(access);
-        let kind = body.text("token_type").unwrap_or_else(|| "Bearer".into());
-        let lifetime = Duration::from_secs(body.uint("expires_in").unwrap_or(3600));
-        let header = SecretString::new(format!("{kind} {access}"));
-        *token =
-            Some(Token { header: header.clone(), valid_until: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN) });
-        tracing::debug!(expires_in_s = lifetime.as_secs(), "HaloPSA token fetched");
+        let fetched = token_answer(http.redactor(), &response, Instant::now())?;
+        let header = fetched.header.clone();
+        *token = Some(fetched);
         Ok(header)
     }
+}
+
+/// The token the token endpoint answered (learned by the redactor: HaloPSA may echo it in a
+/// refusal), valid until `now` plus its lifetime less a margin; or why there is none.
+pub(super) fn token_answer(redactor: &Redactor, response: &HttpResponse, now: Instant) -> Result<Token, PsaError> {
+    if !response.is_success() {
+        let message = redactor.scrub(&super::errors::read_error(response).message);
+        return Err(match response.status {
+            400 | 401 | 403 => PsaError::PermissionDenied {
+                message: format!("HaloPSA refused the client credentials (HTTP {}): {message}", response.status),
+            },
+            status => {
+                PsaError::Connection { message: format!("HaloPSA token endpoint answered HTTP {status}: {message}") }
+            }
+        });
+    }
+    let body = response.json().map_err(|e| PsaError::InvalidResponse { message: format!("token: {e}") })?;
+    let body = Fields::of(&body);
+    let access = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| PsaError::InvalidResponse { message: "token response has no access_token".into() })?;
+    // The token is a credential from now on: HaloPSA may echo it in a refusal.
+    redactor.learn(access);
+    let kind = body.text("token_type").unwrap_or_else(|| "Bearer".into());
+    let lifetime = Duration::from_secs(body.uint("expires_in").unwrap_or(3600));
+    let header = SecretString::new(format!("{kind} {access}"));
+    tracing::debug!(expires_in_s = lifetime.as_secs(), "HaloPSA token fetched");
+    Ok(Token { header, valid_until: crate::http::limits::token_renewal(now, lifetime, TOKEN_MARGIN) })
 }
 
 impl ClientCredentials {
@@ -127,5 +134,26 @@ impl Authorize<PsaError> for ClientCredentials {
 
     fn renewable(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::limits::MAX_TOKEN_LIFETIME;
+
+    /// Found writing the `make fuzz` targets (reproduced by vendor_halo): `"expires_in":
+    /// 18446744073709551615` panicked adding the lifetime to the clock, and a release build
+    /// aborts on a panic.
+    #[test]
+    fn any_expires_in_is_read_without_panicking_and_capped() {
+        for expires_in in ["18446744073709551615", "9223372036854775807", "0", "3600"] {
+            let body = format!(r#"{{"access_token": "tok-123", "expires_in": {expires_in}}}"#);
+            let response = HttpResponse { status: 200, headers: Default::default(), body: body.into_bytes() };
+            let now = Instant::now();
+            let token = token_answer(&Redactor::default(), &response, now).unwrap();
+            assert!(token.valid_until <= now + MAX_TOKEN_LIFETIME, "{expires_in}");
+            assert_eq!(token.header.expose(), "Bearer tok-123");
+        }
     }
 }

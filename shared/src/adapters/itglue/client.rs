@@ -105,12 +105,16 @@ impl ItGlueClient {
         let mut query = filters.to_vec();
         query.push(("page[size]", self.page_size.to_string()));
         query.push(("page[number]", "1".to_string()));
-        let pager = Pager {
+        self.api.list(&self.pager(), self.api.request(Method::GET, path, &query)?, what, each).await
+    }
+
+    /// IT Glue's lists: rows under `data`, numbered pages until the last (see [`last_page`]).
+    pub(super) fn pager(&self) -> Pager {
+        Pager {
             rows: Rows::Under("data"),
             next: NextPage::Numbered { param: "page[number]", is_last: last_page },
             page_size: self.page_size,
-        };
-        self.api.list(&pager, self.api.request(Method::GET, path, &query)?, what, each).await
+        }
     }
 
     /// How many records a list holds: `meta.total-count` of a one-record page, or (when the
@@ -129,13 +133,15 @@ impl ItGlueClient {
 
     /// The flexible asset types of the account: `(id, name)`.
     pub(super) async fn flexible_asset_types(&self) -> Result<Vec<(String, String)>, DocError> {
-        self.list("flexible_asset_types", &[], "flexible asset types", |record| {
-            let id = id_text(record.get("id")).ok_or_else(|| invalid("a flexible asset type without an id"))?;
-            let name = record.pointer("/attributes/name").and_then(Value::as_str).unwrap_or("").to_string();
-            Ok((id, name))
-        })
-        .await
+        self.list("flexible_asset_types", &[], "flexible asset types", flexible_asset_type).await
     }
+}
+
+/// A flexible asset type: `(id, name)`.
+pub(super) fn flexible_asset_type(record: &Value) -> Result<(String, String), DocError> {
+    let id = id_text(record.get("id")).ok_or_else(|| invalid("a flexible asset type without an id"))?;
+    let name = record.pointer("/attributes/name").and_then(Value::as_str).unwrap_or("").to_string();
+    Ok((id, name))
 }
 
 pub(super) fn parse_organization(record: &Value) -> Result<Organization, DocError> {

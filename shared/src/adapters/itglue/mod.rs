@@ -49,6 +49,8 @@
 //!   3,000 requests in the first place.
 
 mod client;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod settings;
 
 pub use client::ItGlueClient;

@@ -110,6 +110,15 @@ impl<E: Send + 'static> Authorize<E> for StaticHeaders {
     }
 }
 
+/// Where a list stands when a page arrives: the page's URL, its number (from 1) and the
+/// rows of the pages before it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageAt<'a> {
+    pub url: &'a url::Url,
+    pub number: u64,
+    pub rows_so_far: u64,
+}
+
 /// One vendor's API: its base URL, credentials and error shape over a shared [`HttpClient`].
 pub(crate) struct VendorHttp<E> {
     http: HttpClient,
@@ -261,11 +270,16 @@ impl<E: VendorError> VendorHttp<E> {
     /// A read answered with JSON; `None` on 404.
     pub async fn read(&self, request: HttpRequest, what: &str) -> Result<Option<Value>, E> {
         let response = self.send(request).await?;
+        self.read_answer(&response, what)
+    }
+
+    /// What a read's answer says: its JSON, `None` on 404, else the refusal.
+    pub fn read_answer(&self, response: &HttpResponse, what: &str) -> Result<Option<Value>, E> {
         if response.status == 404 {
             return Ok(None);
         }
         if !response.is_success() {
-            return Err(self.refusal(&response, what, Access::Read));
+            return Err(self.refusal(response, what, Access::Read));
         }
         response.json().map(Some).map_err(|e| E::invalid_response(format!("{what}: body is not JSON: {e}")))
     }
@@ -278,8 +292,13 @@ impl<E: VendorError> VendorHttp<E> {
     /// A write; the answer's JSON when it has any (`None` for an empty or non-JSON body).
     pub async fn write(&self, request: HttpRequest, what: &str) -> Result<Option<Value>, E> {
         let response = self.send(request).await?;
+        self.write_answer(&response, what)
+    }
+
+    /// What a write's answer says: its JSON when it has any, else the refusal.
+    pub fn write_answer(&self, response: &HttpResponse, what: &str) -> Result<Option<Value>, E> {
         if !response.is_success() {
-            return Err(self.refusal(&response, what, Access::Write));
+            return Err(self.refusal(response, what, Access::Write));
         }
         Ok(response.json().ok())
     }
@@ -297,35 +316,57 @@ impl<E: VendorError> VendorHttp<E> {
         what: &str,
         mut each: impl FnMut(&Value) -> Result<T, E> + Send,
     ) -> Result<Vec<T>, E> {
-        let invalid = |message: String| E::invalid_response(format!("{what}: {message}"));
         let mut request = first;
         let mut out = Vec::new();
         let mut rows_so_far = 0;
         for number in 1..=paging::MAX_PAGES {
             let response = self.send(request.clone()).await?;
-            if !response.is_success() {
-                let mut refusal = self.classify(&response, what, Access::Read);
-                if refusal.kind == RefusalKind::NotFound {
-                    refusal.kind = RefusalKind::Rejected;
-                }
-                return Err(E::refused(refusal));
-            }
-            let body = response.json().map_err(|e| invalid(format!("body is not JSON: {e}")))?;
-            let rows = pager.rows.of(&body).map_err(invalid)?;
-            rows_so_far += rows.len() as u64;
-            for row in rows {
+            let at = PageAt { url: &request.url, number, rows_so_far };
+            let (rows, next) = self.page_answer(pager, at, &response, what, |row| {
                 out.push(each(row)?);
-            }
-            let page = PageSeen { body: &body, number, rows: rows.len(), rows_so_far, page_size: pager.page_size };
-            match pager.next_url(&request.url, &response, &page).map_err(invalid)? {
+                Ok(())
+            })?;
+            rows_so_far += rows;
+            match next {
                 None => return Ok(out),
-                Some(next) => {
-                    self.check_next_page(&request.url, &next).map_err(invalid)?;
-                    request.url = next;
-                }
+                Some(next) => request.url = next,
             }
         }
-        Err(invalid(format!("more than {} pages", paging::MAX_PAGES)))
+        Err(E::invalid_response(format!("{what}: more than {} pages", paging::MAX_PAGES)))
+    }
+
+    /// One page of a list as it arrived at `at`: each row handed to `each`, then how many
+    /// rows it had and the next page's URL (checked to stay on the vendor's origin), `None`
+    /// after the last page.
+    pub fn page_answer(
+        &self,
+        pager: &Pager,
+        at: PageAt<'_>,
+        response: &HttpResponse,
+        what: &str,
+        mut each: impl FnMut(&Value) -> Result<(), E>,
+    ) -> Result<(u64, Option<url::Url>), E> {
+        let invalid = |message: String| E::invalid_response(format!("{what}: {message}"));
+        if !response.is_success() {
+            let mut refusal = self.classify(response, what, Access::Read);
+            if refusal.kind == RefusalKind::NotFound {
+                refusal.kind = RefusalKind::Rejected;
+            }
+            return Err(E::refused(refusal));
+        }
+        let body = response.json().map_err(|e| invalid(format!("body is not JSON: {e}")))?;
+        let rows = pager.rows.of(&body).map_err(invalid)?;
+        for row in rows {
+            each(row)?;
+        }
+        let rows_so_far = at.rows_so_far.saturating_add(rows.len() as u64);
+        let page =
+            PageSeen { body: &body, number: at.number, rows: rows.len(), rows_so_far, page_size: pager.page_size };
+        let next = pager.next_url(at.url, response, &page).map_err(invalid)?;
+        if let Some(next) = &next {
+            self.check_next_page(at.url, next).map_err(invalid)?;
+        }
+        Ok((rows.len() as u64, next))
     }
 
     fn check_next_page(&self, current: &url::Url, next: &url::Url) -> Result<(), String> {

@@ -183,6 +183,12 @@ pub(super) struct Validated {
     operation_id: Option<String>,
 }
 
+/// The request's checks, as a run makes them before it reads anything (`offramp::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_request(request: &DeactivateConfigsRequest) -> Result<(), OfframpError> {
+    validate(request).map(|_| ())
+}
+
 fn validate(request: &DeactivateConfigsRequest) -> Result<Validated, OfframpError> {
     let client_id = input::identifier("client_id", request.client_id.as_deref())?;
     let client_name = input::text(input::CLIENT_NAME, request.client_name.as_deref())?;

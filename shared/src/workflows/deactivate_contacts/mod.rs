@@ -146,6 +146,17 @@ pub(super) struct Validated {
     consent: Consent,
 }
 
+/// The request's checks, as a run (or a resume, `free_text`) makes them before it reads
+/// anything (`offramp::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_request(
+    request: &DeactivateContactsRequest,
+    requester_domains: &[String],
+) -> Result<(), OfframpError> {
+    free_text(request)?;
+    validate(request, requester_domains).map(|_| ())
+}
+
 fn validate(request: &DeactivateContactsRequest, requester_domains: &[String]) -> Result<Validated, OfframpError> {
     let company_id = input::identifier("company_id", request.company_id.as_deref())?
         .ok_or_else(|| OfframpError::invalid_input("company_id is required"))?;

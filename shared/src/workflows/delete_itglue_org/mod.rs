@@ -185,6 +185,13 @@ struct Validated {
     initiated_by: String,
 }
 
+/// The request's checks, as a run makes them before it reads anything (`offramp::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_request(request: &DeleteOrgRequest) -> Result<(), OfframpError> {
+    validate(request)?;
+    wanted(request).map(|_| ())
+}
+
 fn validate(request: &DeleteOrgRequest) -> Result<Validated, OfframpError> {
     input::idempotency_key(request.idempotency_key.as_deref())?;
     Ok(Validated {
@@ -263,8 +270,15 @@ fn operation_record(
     }
 }
 
-async fn resolve(docs: &dyn DocPlatform, request: &DeleteOrgRequest) -> Result<Organization, OfframpError> {
-    // Malformed identifiers are the seed's InvalidIdentifier, not a generic InvalidInput.
+/// The organization a request names: by id or by name.
+enum Wanted {
+    Id(String),
+    Name(String),
+}
+
+/// Which organization the request names. Malformed identifiers are the seed's
+/// InvalidIdentifier, not a generic InvalidInput.
+fn wanted(request: &DeleteOrgRequest) -> Result<Wanted, OfframpError> {
     let identifier = |e: OfframpError| OfframpError::new(ErrorCode::InvalidIdentifier, e.to_string());
     let id = input::text(input::ORG_ID, request.org_id.as_deref()).map_err(identifier)?;
     let name = input::text(input::ORG_NAME, request.org_name.as_deref()).map_err(identifier)?;
@@ -278,11 +292,18 @@ async fn resolve(docs: &dyn DocPlatform, request: &DeleteOrgRequest) -> Result<O
                     format!("org_id '{id}' is not an IT Glue organization id (a positive integer)"),
                 ));
             }
-            docs.organization_by_id(&id).await.map_err(doc_error)?.ok_or_else(|| {
-                OfframpError::new(ErrorCode::OrganizationNotFound, format!("no IT Glue organization has id {id}"))
-            })
+            Ok(Wanted::Id(id))
         }
-        (None, Some(name)) => resolve_by_name(docs, &name).await,
+        (None, Some(name)) => Ok(Wanted::Name(name)),
+    }
+}
+
+async fn resolve(docs: &dyn DocPlatform, request: &DeleteOrgRequest) -> Result<Organization, OfframpError> {
+    match wanted(request)? {
+        Wanted::Id(id) => docs.organization_by_id(&id).await.map_err(doc_error)?.ok_or_else(|| {
+            OfframpError::new(ErrorCode::OrganizationNotFound, format!("no IT Glue organization has id {id}"))
+        }),
+        Wanted::Name(name) => resolve_by_name(docs, &name).await,
     }
 }
 

@@ -303,17 +303,23 @@ async fn earlier_rollbacks(
     Ok(restored)
 }
 
-async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -> Result<RollbackReport, OfframpError> {
+/// The request checked, with its free text cleaned, before anything is read; `target` is
+/// its operation id, trimmed.
+pub(crate) fn checked(request: &RollbackRequest, target: &str) -> Result<RollbackRequest, OfframpError> {
     if target.is_empty() || target.len() > 64 || !target.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(OfframpError::invalid_input(format!("'{target}' is not an operation id")));
     }
     crate::workflows::input::idempotency_key(request.idempotency_key.as_deref())?;
-    // The same rule as every other entry point's free text, before anything is read.
-    let request = &RollbackRequest {
+    // The same rule as every other entry point's free text.
+    Ok(RollbackRequest {
         reason: input::text(input::REASON, request.reason.as_deref())?,
         initiated_by: input::text(input::INITIATED_BY, request.initiated_by.as_deref())?,
         ..request.clone()
-    };
+    })
+}
+
+async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -> Result<RollbackReport, OfframpError> {
+    let request = &checked(request, target)?;
     let detail = deps.audit.operation(target).await?.ok_or_else(|| {
         OfframpError::new(ErrorCode::OperationNotFound, format!("no operation {target} in the audit trail"))
     })?;
