@@ -160,9 +160,11 @@ impl Chaos {
             return;
         }
         let (route, path_ids) = route_template(path);
-        let mut ids = path_ids.last().cloned().into_iter().collect::<Vec<_>>();
+        // The body names the item where it does (Autotask's child-entity PATCH names the
+        // parent in the path); else the path's last id.
+        let mut ids = body_ids(body);
         if ids.is_empty() {
-            ids = body_ids(body);
+            ids = path_ids.last().cloned().into_iter().collect();
         }
         let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
         if ids.is_empty() {
