@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build lint test demo bench build-lambda deploy clean
+.PHONY: help setup build lint test demo bench chaos build-lambda deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -32,6 +32,15 @@ demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|a
 bench: setup ## Throughput against each vendor's limit (two sizes), rollback beside it, peak memory, audit write requests per item (release build)
 	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
 	OFFRAMP_MOTO_BENCH=1 scripts/with-moto.sh target/release/offramp-bench
+
+# CHAOS_ITEMS configurations, CHAOS_KILLS SIGKILLs at seeded points (CHAOS_SEED).
+CHAOS_ITEMS ?= 2000
+CHAOS_KILLS ?= 20
+CHAOS_SEED ?= 13
+
+chaos: ## The CLI killed with SIGKILL at 20 seeded points of a 2,000-item run, resumed each time; lost/twice/trail checked in the sandbox (release build)
+	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
+	target/release/offramp-bench crashes $(CHAOS_ITEMS) $(CHAOS_KILLS) $(CHAOS_SEED)
 
 FUNCTIONS := deactivate-configs deactivate-contacts rollback delete-itglue-org
 
