@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build lint test demo bench fuzz build-lambda deploy clean
+.PHONY: help setup build lint test demo bench chaos fuzz build-lambda deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -36,6 +36,15 @@ bench: setup ## Throughput against each vendor's limit (two sizes), rollback bes
 
 fuzz: ## Fuzz every Lambda event shape, workflow input and vendor answer parser (cargo-fuzz, nightly; FUZZ_RUNS per target, default 700000: 10.5 million in all); not part of make test
 	scripts/fuzz.sh
+
+# CHAOS_ITEMS configurations, CHAOS_KILLS SIGKILLs at seeded points (CHAOS_SEED).
+CHAOS_ITEMS ?= 2000
+CHAOS_KILLS ?= 20
+CHAOS_SEED ?= 13
+
+chaos: ## The CLI killed with SIGKILL at 20 seeded points of a 2,000-item run, resumed each time; lost/twice/trail checked in the sandbox (release build)
+	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
+	target/release/offramp-bench crashes $(CHAOS_ITEMS) $(CHAOS_KILLS) $(CHAOS_SEED)
 
 FUNCTIONS := deactivate-configs deactivate-contacts rollback delete-itglue-org
 

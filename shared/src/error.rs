@@ -260,8 +260,13 @@ pub enum NotifyError {
     Configuration { message: String },
     #[error("permission denied by the mail service: {message}")]
     PermissionDenied { message: String },
+    /// The answer was lost or the service failed: the message may or may not have been sent.
     #[error("unable to reach the notification service: {message}")]
     Connection { message: String },
+    /// The service could not be used before the message went out (its token could not be
+    /// obtained): nothing was sent.
+    #[error("the notification service was unavailable; nothing was sent: {message}")]
+    NotSent { message: String },
     #[error("the notification service refused the message (HTTP {status}): {message}")]
     Rejected { status: u16, message: String },
 }

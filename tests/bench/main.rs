@@ -328,6 +328,15 @@ fn measure(bin: &Path, run: Run) -> Measurement {
 
 fn main() {
     let bin = release_dir();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("crashes") {
+        // `offramp-bench crashes [ITEMS] [KILLS] [SEED]` (make chaos): tests/support/crashes.rs.
+        let number = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+        let (items, kills, seed) = (number(1, 2_000) as usize, number(2, 20) as usize, number(3, 13));
+        let run = offramp_tests::crashes::crash_run(&bin, items, kills, seed);
+        offramp_tests::crashes::report(&run, seed);
+        std::process::exit(if run.ok() { 0 } else { 1 });
+    }
     println!("configuration deactivation, {LATENCY_MS} ms latency, each PSA at its limit, two sizes (side by side)…");
     // OFFRAMP_BENCH_PSA=halo (comma-separated) measures only those.
     let only = std::env::var("OFFRAMP_BENCH_PSA").unwrap_or_default();

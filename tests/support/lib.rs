@@ -2,6 +2,7 @@
 
 pub mod audit_conformance;
 pub mod connectwise;
+pub mod crashes;
 pub mod faulty_audit;
 pub mod lease_conformance;
 pub mod legacy_records;

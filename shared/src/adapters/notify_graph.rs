@@ -19,8 +19,10 @@
 //! Mapping: 401/403 (`InvalidAuthenticationToken`, `ErrorAccessDenied`,
 //! `Authorization_RequestDenied`) → [`NotifyError::PermissionDenied`]; other 4xx →
 //! [`NotifyError::Rejected`]; 429 after the retries, 5xx and transport failures →
-//! [`NotifyError::Connection`]. A 401 with a cached token fetches a new token and sends once
-//! more (a revoked token or clock skew): 401 means nothing was sent.
+//! [`NotifyError::Connection`], except that a token request failing that way is
+//! [`NotifyError::NotSent`] (no token, no message: a resume may send it). A 401 with a
+//! cached token fetches a new token and sends once more (a revoked token or clock skew):
+//! 401 means nothing was sent.
 //!
 //! `sendMail` is not idempotent (sending twice sends two mails), so it is retried only on 429.
 //!
@@ -350,7 +352,12 @@ impl Notifier for GraphMailNotifier {
         });
         let mut force_new = false;
         loop {
-            let authorization = self.authorization(force_new).await?;
+            // No token, no message: a token request that failed leaves nothing sent, so a
+            // resume may send it (unlike a sendMail whose answer was lost).
+            let authorization = self.authorization(force_new).await.map_err(|error| match error {
+                NotifyError::Connection { message } => NotifyError::NotSent { message },
+                other => other,
+            })?;
             let request = HttpRequest::new(Method::POST, self.send_url.clone())
                 .sensitive_header("authorization", authorization.expose())
                 .header("accept", "application/json")

@@ -193,6 +193,7 @@
 //! token, IT Glue's 403 the key, Entra's AADSTS7000215 the secret and Graph's 401 the token.
 
 mod autotask;
+mod chaos;
 mod conditions;
 mod connectwise;
 mod detours;
@@ -217,6 +218,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub use autotask::AutotaskSim;
+pub use chaos::{ChaosFault, ChaosReport, ChaosSettings};
 pub use connectwise::ConnectWiseSim;
 pub use faults::AfterWrite;
 use faults::AfterWriteFault;
@@ -400,6 +402,8 @@ pub(crate) struct Shared {
     after_write: Mutex<Vec<AfterWriteFault>>,
     /// Redirects and foreign hosts in returned URLs ([`Sandbox::redirect_every_request`]).
     detours: detours::Detours,
+    /// The seeded random fault mode and the per-item count of applied writes.
+    chaos: chaos::Chaos,
     stats: Mutex<StatsSnapshot>,
     /// The day the sandbox started (UTC), `YYYY-MM-DD`: contracts are dated from it.
     today: String,
@@ -442,6 +446,7 @@ impl Sandbox {
             route_faults: Mutex::new(Vec::new()),
             after_write: Mutex::new(Vec::new()),
             detours: detours::Detours::default(),
+            chaos: chaos::Chaos::default(),
             stats: Mutex::new(StatsSnapshot::default()),
             today: fixture.today.clone(),
         });
@@ -855,6 +860,11 @@ async fn handle(
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    let path_and_query = uri.path_and_query().map_or(path.as_str(), |p| p.as_str());
+    let chaos = shared.chaos.strike(&method, path_and_query, &body);
+    if let Some(response) = chaos_before_handler(&shared, vendor, chaos, path_and_query).await {
+        return response;
+    }
     if Shared::take(&shared.drop_next) {
         return broken_response();
     }
@@ -880,6 +890,10 @@ async fn handle(
     let response = route(&shared, vendor, &method, rest, &uri, &headers, &host, &body);
     if !response.status().is_success() {
         return response;
+    }
+    shared.chaos.count_write(&method, &path, &body);
+    if chaos == Some(ChaosFault::DropAfterWrite) {
+        return broken_response();
     }
     match shared.strike_after_write(&method, &path, &body) {
         None => response,
@@ -920,6 +934,39 @@ fn route(
     }
 }
 
+/// The answer of a request the random fault mode struck before its handler runs: a 429
+/// (with or without `Retry-After`), a 5xx, a broken connection; a slow request is delayed
+/// and then handled. `None`: handle it.
+async fn chaos_before_handler(
+    shared: &Shared,
+    vendor: Vendor,
+    fault: Option<ChaosFault>,
+    path_and_query: &str,
+) -> Option<Response> {
+    match fault? {
+        ChaosFault::ThrottledWithRetryAfter => {
+            let mut response = vendor.error(StatusCode::TOO_MANY_REQUESTS, "Too many requests, try again later");
+            let seconds = HeaderValue::from(shared.chaos.retry_after_secs());
+            response.headers_mut().insert("retry-after", seconds);
+            Some(response)
+        }
+        ChaosFault::ThrottledWithoutRetryAfter => {
+            Some(vendor.error(StatusCode::TOO_MANY_REQUESTS, "Too many requests, try again later"))
+        }
+        ChaosFault::ServerError => {
+            let status = StatusCode::from_u16(chaos::Chaos::server_status(path_and_query))
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            Some(vendor.error(status, "Injected fault (chaos)"))
+        }
+        ChaosFault::DropBeforeHandler => Some(broken_response()),
+        ChaosFault::Slow => {
+            tokio::time::sleep(shared.chaos.slow()).await;
+            None
+        }
+        ChaosFault::DropAfterWrite => None,
+    }
+}
+
 /// Headers go out, then the body breaks: the client sees a broken connection.
 fn broken_response() -> Response {
     let stream =
@@ -935,6 +982,18 @@ fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Re
             *shared.stats() = StatsSnapshot::default();
             json_response(&json!({"ok": true}))
         }
+        ("GET", "chaos") => json_response(&serde_json::to_value(shared.chaos.report()).unwrap_or_default()),
+        ("POST", "chaos") => {
+            // `{"seed","rate","retry_after_secs","slow_ms"}` turns the mode on; `null` off.
+            let settings = serde_json::from_value::<Option<ChaosSettings>>(input).ok().flatten();
+            shared.chaos.set(settings);
+            json_response(&json!({"ok": true}))
+        }
+        ("POST", "chaos/reset") => {
+            shared.chaos.reset_report();
+            json_response(&json!({"ok": true}))
+        }
+        ("GET", admin) if admin.starts_with("configurations/") => chaos::configurations_admin(shared, admin),
         ("POST", "faults") => {
             if let Some(status) = input["status"].as_u64() {
                 shared.fail_status.store(status as u32, Ordering::SeqCst);

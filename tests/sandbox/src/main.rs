@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use offramp_sandbox::{
     AT_INTEGRATION_CODE, AT_SECRET, AT_USERNAME, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY,
-    HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT, ITGLUE_API_KEY, Sandbox, SandboxConfig,
+    ChaosSettings, HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT, ITGLUE_API_KEY, Sandbox, SandboxConfig,
 };
 
 #[derive(Parser)]
@@ -34,6 +34,13 @@ struct Args {
     /// HaloPSA requests per rolling 5 minutes (0 = unlimited).
     #[arg(long, default_value_t = 300)]
     halo_rate_limit: u32,
+    /// Share of vendor requests that run into a random fault, in percent (0 = off); see
+    /// `GET /_sandbox/chaos` for the faults injected and the writes applied per item.
+    #[arg(long, default_value_t = 0.0)]
+    chaos_percent: f64,
+    /// Seed of the random faults (the same seed strikes the same requests).
+    #[arg(long, default_value_t = 0)]
+    chaos_seed: u64,
 }
 
 #[tokio::main]
@@ -49,6 +56,10 @@ async fn main() -> anyhow::Result<()> {
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::start_on(config, args.port).await?;
+    if args.chaos_percent > 0.0 {
+        let rate = (args.chaos_percent / 100.0).min(1.0);
+        sandbox.set_chaos(Some(ChaosSettings { seed: args.chaos_seed, rate, ..ChaosSettings::default() }));
+    }
     let ready = serde_json::json!({
         "ready": true,
         "base_url": sandbox.base_url(),

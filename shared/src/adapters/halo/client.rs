@@ -115,41 +115,51 @@ impl HaloClient {
         Ok(saved_rows(self.api.write(request, what).await?))
     }
 
-    /// An upsert of `rows` (each with its `id`) sent once; on a lost answer each row's record
-    /// is read back at `{path}/{id}` and only the rows whose record does not yet show
-    /// `applied` are sent again (docs/vendors/README.md#lost-answers). The saved (or
+    /// An upsert of `rows` (each with its `id`), never sent blind after its answer is lost:
+    /// each row's record is read back at `{path}/{id}` and only the rows whose record does
+    /// not yet show `applied` are sent again, unrepeated, at most the connection's
+    /// `max_retries + 1` sends in all (docs/vendors/README.md#lost-answers). The saved (or
     /// read-back) records by id.
     pub(super) async fn upsert_once(
         &self,
         path: &str,
-        rows: Vec<(i64, Value)>,
+        mut rows: Vec<(i64, Value)>,
         applied: impl Fn(&Value) -> bool,
         what: &str,
     ) -> Result<HashMap<i64, Value>, PsaError> {
-        let body = Value::Array(rows.iter().map(|(_, row)| row.clone()).collect());
-        let request = self.api.request(Method::POST, path, &[])?.json_body(&body);
-        let lost = match self.api.write_unrepeated(request, what).await? {
-            WriteAnswer::Answered(answer) => return Ok(by_id(saved_rows(answer))),
-            WriteAnswer::Lost(lost) => lost,
-        };
-        tracing::warn!(vendor = "HaloPSA", what, lost = %lost, "the answer to an upsert was lost; reading back");
+        let sends = self.api.http().settings().max_retries.saturating_add(1);
         let mut saved = HashMap::new();
-        let mut again = Vec::new();
-        for (id, row) in rows {
-            match self.api.get(&format!("{path}/{id}"), &[], &format!("{path} {id}")).await? {
-                Some(record) if applied(&record) => {
-                    saved.insert(id, record);
+        let mut lost = String::new();
+        for _ in 0..sends {
+            let body = Value::Array(rows.iter().map(|(_, row)| row.clone()).collect());
+            let request = self.api.request(Method::POST, path, &[])?.json_body(&body);
+            match self.api.write_unrepeated(request, what).await? {
+                WriteAnswer::Answered(answer) => {
+                    saved.extend(by_id(saved_rows(answer)));
+                    return Ok(saved);
                 }
-                // Gone since: nothing to send; the caller's read-back reports it.
-                None => {}
-                Some(_) => again.push(row),
+                WriteAnswer::Lost(why) => lost = why,
             }
+            tracing::warn!(vendor = "HaloPSA", what, lost = %lost, "the answer to an upsert was lost; reading back");
+            let mut again = Vec::new();
+            for (id, row) in rows {
+                match self.api.get(&format!("{path}/{id}"), &[], &format!("{path} {id}")).await? {
+                    Some(record) if applied(&record) => {
+                        saved.insert(id, record);
+                    }
+                    // Gone since: nothing to send; the caller's read-back reports it.
+                    None => {}
+                    Some(_) => again.push((id, row)),
+                }
+            }
+            if again.is_empty() {
+                return Ok(saved);
+            }
+            rows = again;
         }
-        if !again.is_empty() {
-            // Setting values is idempotent: this second send may be retried.
-            saved.extend(by_id(self.post(path, &Value::Array(again), Retry::Idempotent, what).await?));
-        }
-        Ok(saved)
+        Err(PsaError::Connection {
+            message: format!("HaloPSA: {what}: every answer was lost and the records do not show the write ({lost})"),
+        })
     }
 
     /// One upsert of `inactive` for these assets; the saved rows by id when HaloPSA returns them.

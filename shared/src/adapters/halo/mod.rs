@@ -308,6 +308,10 @@ impl Psa for HaloClient {
             .await?
             .ok_or_else(|| PsaError::NotFound { what: format!("asset {config_id}") })?;
         let inactive = status.state != ConfigState::Active;
+        if (current.status.state != ConfigState::Active) == inactive {
+            // Already so (a batch whose answer was lost applied it): nothing to send again.
+            return Ok(current);
+        }
         let saved = self.post_inactive(&[&current], inactive).await?;
         self.after_update(&current, saved.get(&numeric_id(config_id, "asset")?)).await
     }
@@ -442,9 +446,13 @@ impl Psa for HaloClient {
             return Ok(current);
         }
         let what = format!("ticket {id}");
-        // Setting fields to given values is idempotent: repeating it is harmless.
-        let saved = self.post("tickets", &json!([body]), Retry::Idempotent, &what).await?;
-        match saved.iter().find(|row| Fields::of(row).int("id") == Some(id) && row.get("client_id").is_some()) {
+        // Sent once; after a lost answer the ticket is read back and the update sent again
+        // only if the ticket does not show it (docs/vendors/README.md#lost-answers).
+        let applied = |record: &Value| {
+            body.as_object().is_some_and(|fields| fields.iter().all(|(k, v)| k == "id" || record.get(k) == Some(v)))
+        };
+        let saved = self.upsert_once("tickets", vec![(id, body.clone())], applied, &what).await?;
+        match saved.get(&id).filter(|row| row.get("client_id").is_some()) {
             Some(row) => parse::ticket(row),
             // No saved row in the answer: read it back.
             None => self.existing_ticket(id).await,

@@ -205,11 +205,13 @@ impl<E: VendorError> VendorHttp<E> {
         }
     }
 
-    /// A write that sets values, sent once even when its answer is lost. A dropped
+    /// A write that sets values, never sent blind after its answer is lost. A dropped
     /// connection or a 502–504 may come after the vendor applied the write; instead of
     /// sending it again blind, the record is read back (`read_back`), and the write is sent
-    /// again (with `request`'s own retries) only when `applied` says the record does not
-    /// show it (docs/vendors/README.md#lost-answers).
+    /// again, once more unrepeated, only when `applied` says the record does not show it
+    /// (docs/vendors/README.md#lost-answers). At most the connection's `max_retries + 1`
+    /// sends; then the write fails as a connection error. (A retrying send after the first
+    /// read-back would resend an applied write whose second answer was lost as well.)
     pub async fn write_once<F, Fut>(
         &self,
         request: HttpRequest,
@@ -218,20 +220,30 @@ impl<E: VendorError> VendorHttp<E> {
         applied: impl Fn(&Value) -> bool,
     ) -> Result<Option<Value>, E>
     where
-        F: FnOnce() -> Fut,
+        F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Option<Value>, E>>,
     {
-        let lost = match self.write_unrepeated(request.clone(), what).await? {
-            WriteAnswer::Answered(answer) => return Ok(answer),
-            WriteAnswer::Lost(lost) => lost,
-        };
-        tracing::warn!(vendor = self.name, what, lost = %lost, "the answer to a write was lost; reading it back");
-        if let Some(record) = read_back().await?
-            && applied(&record)
-        {
-            return Ok(Some(record));
+        let sends = self.http.settings().max_retries.saturating_add(1);
+        let mut lost = String::new();
+        for _ in 0..sends {
+            match self.write_unrepeated(request.clone(), what).await? {
+                WriteAnswer::Answered(answer) => return Ok(answer),
+                WriteAnswer::Lost(why) => lost = why,
+            }
+            tracing::warn!(vendor = self.name, what, lost = %lost, "the answer to a write was lost; reading it back");
+            if let Some(record) = read_back().await?
+                && applied(&record)
+            {
+                return Ok(Some(record));
+            }
         }
-        self.write(request, what).await
+        Err(E::transport(HttpError::Connection {
+            vendor: self.name,
+            method: request.method.to_string(),
+            path: request.url.path().to_string(),
+            attempts: sends,
+            message: format!("{what}: every answer was lost and the record does not show the write ({lost})"),
+        }))
     }
 
     /// A write sent once (retried only when throttled, i.e. not applied): its answer, or
