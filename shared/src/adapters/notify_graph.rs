@@ -157,7 +157,8 @@ impl GraphMailNotifier {
             HttpError::Connection { .. }
             | HttpError::BudgetExhausted { .. }
             | HttpError::Redirected { .. }
-            | HttpError::BodyTooLarge { .. } => NotifyError::Connection { message },
+            | HttpError::BodyTooLarge { .. }
+            | HttpError::LimitStore { .. } => NotifyError::Connection { message },
         }
     }
 
