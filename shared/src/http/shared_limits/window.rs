@@ -21,7 +21,8 @@ use crate::error::SharedLimitError;
 use crate::http::{BudgetExhausted, BudgetSettings};
 use crate::ports::SharedLimitStore;
 
-/// How long granted requests may be sent for.
+/// How long granted requests may be sent for (at most 1% of the window: a grant that
+/// expires unused costs that much of the window's room).
 pub const GRANT_VALIDITY: Duration = Duration::from_secs(3);
 /// Requests granted at once: this fraction of the limit, between 1 and [`MAX_BLOCK`].
 const BLOCK_FRACTION: u32 = 60;
@@ -89,6 +90,10 @@ impl SharedWindow {
         &self.key
     }
 
+    fn validity(&self) -> Duration {
+        GRANT_VALIDITY.min(self.settings.window / 100)
+    }
+
     fn block(&self) -> u32 {
         (self.settings.limit / BLOCK_FRACTION).clamp(1, MAX_BLOCK)
     }
@@ -113,7 +118,7 @@ impl SharedWindow {
             let granted_at = Instant::now();
             let grant = with_patience(&self.key, || self.try_claim()).await.map_err(WindowRefusal::Store)?;
             match grant {
-                Grant::Requests(n) => *local = Local { left: n, until: Some(granted_at + GRANT_VALIDITY) },
+                Grant::Requests(n) => *local = Local { left: n, until: Some(granted_at + self.validity()) },
                 Grant::Full { resets_in } if resets_in <= self.settings.max_wait && self.settings.limit > 0 => {
                     tokio::time::sleep(resets_in).await;
                 }
@@ -141,7 +146,7 @@ impl SharedWindow {
             return Ok(Swap::Done(Grant::Full { resets_in: Duration::from_micros(oldest.abs_diff(now_us)) }));
         }
         let granted = room.min(u64::from(self.block())) as u32;
-        document.add(self.leaves_at(now_us, GRANT_VALIDITY), granted);
+        document.add(self.leaves_at(now_us, self.validity()), granted);
         let text = serde_json::to_string(&document).unwrap_or_default();
         Ok(if self.store.swap_limit(&self.key, expected, &text).await? {
             Swap::Done(Grant::Requests(granted))
