@@ -12,8 +12,8 @@ use offramp::adapters::audit_dynamodb::DynamoDbAuditStore;
 use offramp::adapters::audit_sqlite::SqliteAuditStore;
 use offramp::adapters::connectwise::ConnectWiseClient;
 use offramp::adapters::halo::HaloClient;
-use offramp::http::shared_limits::InProcessLimitStore;
 use offramp::http::BudgetSettings;
+use offramp::http::shared_limits::InProcessLimitStore;
 use offramp::ports::{Psa, SharedLimitStore};
 use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::moto;
@@ -36,9 +36,7 @@ async fn sandbox() -> Sandbox {
 /// Three handles on one SQLite file, as three CLI processes would open it.
 fn sqlite_stores(dir: &tempfile::TempDir) -> Vec<Arc<dyn SharedLimitStore>> {
     let path = dir.path().join("audit.sqlite");
-    (0..3)
-        .map(|_| Arc::new(SqliteAuditStore::open(&path).expect("open")) as Arc<dyn SharedLimitStore>)
-        .collect()
+    (0..3).map(|_| Arc::new(SqliteAuditStore::open(&path).expect("open")) as Arc<dyn SharedLimitStore>).collect()
 }
 
 /// Three DynamoDB clients on one moto table, as three Lambdas would hold them.
@@ -60,8 +58,7 @@ fn connectwise_clients(sandbox: &Sandbox, stores: &[Arc<dyn SharedLimitStore>]) 
             let mut http = offramp_tests::connectwise::http_settings();
             http.rate_limit_per_sec = Some(f64::from(CW_RATE));
             http.burst = 1;
-            let client =
-                ConnectWiseClient::new(offramp_tests::connectwise::settings(sandbox), http).expect("client");
+            let client = ConnectWiseClient::new(offramp_tests::connectwise::settings(sandbox), http).expect("client");
             assert!(client.http().share_limits(store.clone(), SCOPE));
             client
         })
@@ -125,7 +122,8 @@ fn halo_clients(sandbox: &Sandbox, stores: &[Arc<dyn SharedLimitStore>]) -> Vec<
         .iter()
         .map(|store| {
             let mut http = http_settings(offramp::domain::PsaKind::Halo);
-            http.budget = Some(BudgetSettings { limit: HALO_LIMIT, window: HALO_WINDOW, max_wait: Duration::from_secs(5) });
+            http.budget =
+                Some(BudgetSettings { limit: HALO_LIMIT, window: HALO_WINDOW, max_wait: Duration::from_secs(5) });
             let client = HaloClient::new(halo_settings(sandbox), http).expect("client");
             assert!(client.http().share_limits(store.clone(), SCOPE));
             client
