@@ -26,7 +26,7 @@ use crate::ports::SharedLimitStore;
 pub const GRANT_VALIDITY: Duration = Duration::from_secs(3);
 /// Requests granted at once: this fraction of the limit, between 1 and [`MAX_BLOCK`].
 const BLOCK_FRACTION: u32 = 60;
-const MAX_BLOCK: u32 = 25;
+const MAX_BLOCK: u32 = 100;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct WindowDocument {
