@@ -28,7 +28,7 @@ use crate::config::{AuditBackend, ConfigSource, NotifierSettings, Settings};
 use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
-use crate::ports::{AuditStore, DocPlatform, Notifier, Psa, SecretStore, SettingsStore};
+use crate::ports::{AuditStore, DocPlatform, Notifier, Psa, SecretStore, SettingsStore, SharedLimitStore};
 
 pub struct Services {
     pub settings: Settings,
@@ -42,10 +42,12 @@ pub struct Services {
     pub docs: Option<Arc<dyn DocPlatform>>,
 }
 
-/// The audit trail and the organization settings: one store, two ports.
+/// The audit trail, the organization settings and the vendor limits every process shares:
+/// one store, three ports.
 pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     pub settings: Arc<dyn SettingsStore>,
+    pub limits: Arc<dyn SharedLimitStore>,
 }
 
 /// Every setting that names a Secrets Manager secret.
@@ -86,7 +88,7 @@ fn stores_with(source: &ConfigSource, aws: Option<&aws_config::SdkConfig>) -> Re
     Ok(match Settings::audit_backend(source) {
         AuditBackend::DynamoDb { table } => {
             let store = Arc::new(DynamoDbAuditStore::new(aws_sdk_dynamodb::Client::new(aws_or_err(aws)?), table));
-            Stores { audit: store.clone(), settings: store }
+            Stores { audit: store.clone(), settings: store.clone(), limits: store }
         }
         AuditBackend::Sqlite { path } => sqlite_stores(&path)?,
     })
@@ -95,7 +97,7 @@ fn stores_with(source: &ConfigSource, aws: Option<&aws_config::SdkConfig>) -> Re
 #[cfg(feature = "sqlite")]
 fn sqlite_stores(path: &std::path::Path) -> Result<Stores, OfframpError> {
     let store = Arc::new(SqliteAuditStore::open(path)?);
-    Ok(Stores { audit: store.clone(), settings: store })
+    Ok(Stores { audit: store.clone(), settings: store.clone(), limits: store })
 }
 
 /// The Lambda functions are built without the SQLite store (feature `sqlite`): their audit
@@ -155,13 +157,21 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     let aws = aws_config(source).await?;
     let secrets = secret_store_with(source, aws.as_ref())?;
     let settings = Settings::load(source, secrets.as_ref()).await?;
+    let stores = stores_with(source, aws.as_ref())?;
+    // Every process of the deployment counts the vendors' limits in the same store
+    // (docs/reliability.md#vendor-limits-shared-by-every-process); the scope names the account.
+    let share = |http: &crate::http::HttpClient, scope: String| {
+        http.share_limits(stores.limits.clone(), &scope);
+    };
     let psa: Arc<dyn Psa> = match settings.psa {
         PsaKind::ConnectWise => {
             let cw = settings
                 .connectwise
                 .clone()
                 .ok_or_else(|| OfframpError::configuration("ConnectWise settings missing"))?;
+            let scope = format!("{}|{}", cw.url, cw.company_id);
             let client = ConnectWiseClient::new(cw, settings.psa_http.clone())?;
+            share(client.http(), scope);
             // A store that rotates is read on every request (through its cache), so a
             // warm function picks up a rotated key (docs/architecture.md#credentials).
             Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
@@ -169,21 +179,25 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
         PsaKind::Autotask => {
             let at =
                 settings.autotask.clone().ok_or_else(|| OfframpError::configuration("Autotask settings missing"))?;
+            let scope = format!("{}|{}", at.url.as_deref().unwrap_or(&at.zone_lookup_url), at.username);
             let client = AutotaskClient::new(at, settings.psa_http.clone())?;
+            share(client.http(), scope);
             Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
         }
         PsaKind::Halo => {
             let halo = settings.halo.clone().ok_or_else(|| OfframpError::configuration("HaloPSA settings missing"))?;
+            let scope = format!("{}|{}", halo.url, halo.tenant.as_deref().unwrap_or_default());
             let client = HaloClient::new(halo, settings.psa_http.clone())?;
+            share(client.http(), scope);
             Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
         }
     };
-    let stores = stores_with(source, aws.as_ref())?;
     let notifier = notifier(&settings.notifier, &secrets)?;
     let docs: Option<Arc<dyn DocPlatform>> = match &settings.itglue.client {
         Some(itglue) => {
             let client = ItGlueClient::new(itglue.clone(), settings.itglue.http.clone())
                 .map_err(|e| OfframpError::configuration(e.to_string()))?;
+            share(client.http(), itglue.url.clone());
             Some(Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client }))
         }
         None => None,

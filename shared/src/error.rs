@@ -163,6 +163,7 @@ impl PsaError {
             HttpError::BudgetExhausted { resets_in, .. } => {
                 PsaError::BudgetExhausted { message: error.to_string(), resets_in }
             }
+            HttpError::LimitStore { .. } => PsaError::Connection { message: error.to_string() },
         }
     }
 }
@@ -227,6 +228,14 @@ pub enum AuditError {
     /// taken over after its in-progress time, or claimed with another payload).
     #[error("idempotency key {key} is no longer claimed by this request")]
     IdempotencyKeyLost { key: String },
+}
+
+/// Errors from a shared-limit store (`ports::SharedLimitStore`).
+#[derive(Debug, thiserror::Error)]
+pub enum SharedLimitError {
+    /// The store could not be read or written: no request goes out on a limit it cannot count.
+    #[error("shared vendor-limit store unavailable: {message}")]
+    Unavailable { message: String },
 }
 
 /// Errors from a documentation platform adapter (IT Glue).

@@ -27,6 +27,9 @@
 //! PSA's batches)
 //! (docs/reliability.md).
 //!
+//! Then three processes share one ConnectWise limit (`shared_limits`: three workers, one
+//! SQLite file, one sandbox at 8 requests/s), reported on a line of their own.
+//!
 //! ConnectWise publishes no quota (docs/vendors/connectwise.md#rate-limits): the sandbox's
 //! 8 requests/s (429 with `Retry-After: 1` beyond) is a stand-in, below the client's
 //! default pace of 10. The two measured runs are configured as the README tells an
@@ -36,6 +39,7 @@
 //! most [`ADAPTING_MAX_429`] refusals.
 
 mod audit_writes;
+mod shared_limits;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -327,6 +331,10 @@ fn measure(bin: &Path, run: Run) -> Measurement {
 }
 
 fn main() {
+    if shared_limits::is_worker() {
+        shared_limits::worker();
+        return;
+    }
     let bin = release_dir();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("crashes") {
@@ -356,6 +364,10 @@ fn main() {
     });
     let mut ok = report_runs(&runs);
     report_rollbacks(&runs);
+    // `shared` in OFFRAMP_BENCH_PSA (or no filter): three processes, one vendor limit.
+    if only.is_empty() || only.split(',').any(|p| p.trim() == "shared") {
+        ok &= shared_limits::report(&bin);
+    }
     ok &= report_audit_writes();
     if !ok {
         std::process::exit(1);

@@ -29,6 +29,7 @@ mod psa_parity;
 mod resume_from_trail;
 mod secret_leaks;
 mod secret_stores;
+mod shared_limits;
 mod test_files;
 mod vendor_limits;
 mod write_faults;

@@ -169,7 +169,8 @@ impl GraphMailNotifier {
             HttpError::Connection { .. }
             | HttpError::BudgetExhausted { .. }
             | HttpError::Redirected { .. }
-            | HttpError::BodyTooLarge { .. } => NotifyError::Connection { message },
+            | HttpError::BodyTooLarge { .. }
+            | HttpError::LimitStore { .. } => NotifyError::Connection { message },
         }
     }
 

@@ -105,7 +105,8 @@ impl WebhookNotifier {
             HttpError::Connection { .. }
             | HttpError::BudgetExhausted { .. }
             | HttpError::Redirected { .. }
-            | HttpError::BodyTooLarge { .. } => NotifyError::Connection { message },
+            | HttpError::BodyTooLarge { .. }
+            | HttpError::LimitStore { .. } => NotifyError::Connection { message },
         }
     }
 

@@ -20,6 +20,7 @@ pub mod origin;
 #[cfg(test)]
 mod proptests;
 mod rate_limit;
+pub mod shared_limits;
 
 pub use budget::{BudgetExhausted, BudgetSettings, RequestBudget};
 pub use limits::{DEFAULT_MAX_BODY_BYTES, JsonError, MAX_JSON_DEPTH, SMALL_BODY_BYTES};
@@ -232,6 +233,10 @@ pub enum HttpError {
     /// The URL is neither https nor http to a loopback address: nothing was sent.
     #[error("{vendor}: refusing to send to {scheme}://{host}: only https (plain http only to a loopback address)")]
     InsecureUrl { vendor: &'static str, scheme: String, host: String },
+    /// The store of the limits shared by every process (docs/reliability.md) could not be
+    /// reached for long enough: nothing was sent, since no slot of the shared limit was had.
+    #[error("{vendor}: nothing sent: {message}")]
+    LimitStore { vendor: &'static str, message: String },
 }
 
 /// How one attempt failed.
@@ -324,6 +329,9 @@ pub struct HttpClient {
     in_flight: Arc<Semaphore>,
     per_endpoint: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     budget: Option<Arc<RequestBudget>>,
+    /// The limits shared with every process of the deployment, once [`HttpClient::share_limits`]
+    /// set them (clones share them).
+    shared: Arc<std::sync::OnceLock<shared_limits::SharedLimits>>,
     redactor: Redactor,
     counters: Arc<HttpCounters>,
 }
@@ -352,9 +360,31 @@ impl HttpClient {
             in_flight,
             per_endpoint: Arc::default(),
             budget,
+            shared: Arc::default(),
             redactor,
             counters: Arc::default(),
         })
+    }
+
+    /// Count this connection's rate limit and request window in `store`, together with
+    /// every other process that uses the same store and `scope` (the vendor account: its
+    /// base URL and account id), instead of per process (docs/reliability.md#vendor-limits-shared-by-every-process).
+    /// Set once; later calls change nothing and return `false`.
+    pub fn share_limits(&self, store: Arc<dyn crate::ports::SharedLimitStore>, scope: &str) -> bool {
+        use shared_limits::{SharedLimits, SharedSchedule, SharedWindow, limit_key};
+        let schedule =
+            self.limiter.as_ref().map(|_| SharedSchedule::new(store.clone(), limit_key(self.vendor, "rate", scope)));
+        let window = self
+            .settings
+            .budget
+            .clone()
+            .map(|budget| SharedWindow::new(store.clone(), limit_key(self.vendor, "window", scope), budget));
+        self.shared.set(SharedLimits { schedule, window }).is_ok()
+    }
+
+    /// The limits this connection shares with other processes, if [`Self::share_limits`] was called.
+    pub fn shared_limits(&self) -> Option<&shared_limits::SharedLimits> {
+        self.shared.get()
     }
 
     /// The rolling-window budget, if this connection has one.
@@ -431,6 +461,9 @@ impl HttpClient {
                             if let Some(limiter) = &self.limiter {
                                 limiter.throttled(wait);
                             }
+                            if let Some(schedule) = self.shared.get().and_then(|shared| shared.schedule.as_ref()) {
+                                schedule.throttled(wait).await;
+                            }
                             Some(wait)
                         }
                         status => {
@@ -482,20 +515,40 @@ impl HttpClient {
             None => None,
         };
         let _permit = self.in_flight.acquire().await.expect("semaphore is never closed");
-        // Budget last, right before sending: every attempt that goes out counts.
+        // The shared slot and budgets last, right before sending: every attempt that goes out counts.
+        let shared = self.shared.get();
+        if let (Some(schedule), Some(limiter)) = (shared.and_then(|s| s.schedule.as_ref()), &self.limiter) {
+            schedule.acquire(limiter).await.map_err(|e| self.limit_store_error(&e))?;
+        }
         if let Some(budget) = &self.budget
             && let Err(spent) = budget.acquire().await
         {
-            tracing::warn!(limit = spent.limit, resets_in_s = spent.resets_in.as_secs(), "request budget spent");
-            return Err(HttpError::BudgetExhausted {
-                vendor: self.vendor,
-                limit: spent.limit,
-                window: spent.window,
-                resets_in: spent.resets_in,
-            });
+            return Err(self.budget_spent(spent));
+        }
+        if let Some(window) = shared.and_then(|s| s.window.as_ref()) {
+            match window.acquire().await {
+                Ok(()) => {}
+                Err(shared_limits::WindowRefusal::Exhausted(spent)) => return Err(self.budget_spent(spent)),
+                Err(shared_limits::WindowRefusal::Store(e)) => return Err(self.limit_store_error(&e)),
+            }
         }
         self.counters.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(self.attempt(request).await)
+    }
+
+    fn budget_spent(&self, spent: BudgetExhausted) -> HttpError {
+        tracing::warn!(limit = spent.limit, resets_in_s = spent.resets_in.as_secs(), "request budget spent");
+        HttpError::BudgetExhausted {
+            vendor: self.vendor,
+            limit: spent.limit,
+            window: spent.window,
+            resets_in: spent.resets_in,
+        }
+    }
+
+    fn limit_store_error(&self, error: &crate::error::SharedLimitError) -> HttpError {
+        tracing::warn!(error = %error, "shared limit store unavailable: request not sent");
+        HttpError::LimitStore { vendor: self.vendor, message: self.redactor.scrub(&error.to_string()) }
     }
 
     /// One attempt. Transport errors come back as a redacted message.
@@ -576,6 +629,9 @@ impl HttpClient {
                     "the vendor's request window is full (429 without Retry-After): waiting for room"
                 );
                 budget.fill_window().await;
+                if let Some(window) = self.shared.get().and_then(|shared| shared.window.as_ref()) {
+                    window.fill().await;
+                }
                 Duration::ZERO
             }
             _ => self.backoff(attempt),

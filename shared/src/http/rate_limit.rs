@@ -76,6 +76,23 @@ impl RateLimiter {
         self.pace().per_second
     }
 
+    /// The configured rate (the ceiling the pace climbs back to).
+    pub fn configured_rate(&self) -> f64 {
+        self.configured
+    }
+
+    /// Take the pace other processes settled on (the shared schedule's,
+    /// `shared_limits::SharedSchedule`), kept between the floor and the configured rate; the
+    /// climb back starts over from it.
+    pub fn adopt(&self, per_second: f64) {
+        if !per_second.is_finite() {
+            return;
+        }
+        let mut pace = self.pace();
+        pace.per_second = per_second.clamp(self.configured * FLOOR, self.configured);
+        pace.calm = 0;
+    }
+
     /// Wait for this caller's slot. A caller whose slot comes while a 429's hold is on
     /// waits for the hold to end and takes a new slot after it.
     pub async fn acquire(&self) {

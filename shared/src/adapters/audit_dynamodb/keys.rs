@@ -8,6 +8,10 @@ pub const SETTINGS_PREFIX: &str = "SETTINGS#";
 pub const LEASE_PREFIX: &str = "LEASE#";
 /// Partition-key prefix of idempotency records.
 pub const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
+/// Partition-key prefix of the vendor limits every process shares.
+pub const LIMIT_PREFIX: &str = "LIMIT#";
+/// Sort key of a shared limit (one per partition).
+pub const LIMIT_SK: &str = "LIMIT";
 
 /// Sort key of an operation header.
 pub const META_SK: &str = "META";
@@ -75,6 +79,11 @@ pub fn lease_pk(target: &str) -> String {
 /// Partition key of an idempotency record (the key escaped whole, like a lease target).
 pub fn idempotency_pk(key: &str) -> String {
     format!("{IDEMPOTENCY_PREFIX}{}", escape(key))
+}
+
+/// Partition key of a shared vendor limit (the key escaped whole).
+pub fn limit_pk(key: &str) -> String {
+    format!("{LIMIT_PREFIX}{}", escape(key))
 }
 
 #[cfg(test)]

@@ -276,7 +276,7 @@ impl DynamoDbAuditStore {
         item.map(|item| parse_data(&item, "idempotency record")).transpose()
     }
 
-    async fn get_consistent(&self, what: &str, pk: String, sk: &str) -> Result<Option<Item>, AuditError> {
+    pub(super) async fn get_consistent(&self, what: &str, pk: String, sk: &str) -> Result<Option<Item>, AuditError> {
         let out = self
             .client
             .get_item()

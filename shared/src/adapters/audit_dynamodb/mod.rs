@@ -15,6 +15,7 @@
 //! | Setting version  | `SETTINGS#<psa>#<scope>`   | `KEY#<key>#<version_id>`     | `data` | conditional put, once (CLI / settings role only) |
 //! | Lease            | `LEASE#<target>`           | `LEASE`                      | `data`, `holder`, `lease_until` (N, ms), `expires_at` | put / update / delete, conditional |
 //! | Idempotency key  | `IDEMPOTENCY#<key>`        | `IDEMPOTENCY`                | `data`, `status`, `payload_hash`, `record_until` (N, ms), `in_progress_until`? (N, ms), `expires_at` | put / delete, conditional |
+//! | Shared vendor limit | `LIMIT#<key>`           | `LIMIT`                      | `version` (N), `document`, `expires_at` | put, conditional on `version` (`limits.rs`) |
 //!
 //! - Table key: `pk` (S, HASH), `sk` (S, RANGE). Billing mode `PAY_PER_REQUEST`.
 //! - GSI `ByClient`: `gsi1pk` (S, HASH) = `CLIENT#<psa>#<client_id>`, `gsi1sk` (S, RANGE) =
@@ -92,6 +93,7 @@
 mod items;
 pub mod keys;
 mod leases;
+mod limits;
 mod reads;
 mod settings;
 mod table;

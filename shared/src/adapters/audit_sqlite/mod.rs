@@ -49,6 +49,7 @@
 //! one lease are serialised by SQLite's write lock.
 
 mod leases;
+mod limits;
 pub mod schema;
 mod settings;
 

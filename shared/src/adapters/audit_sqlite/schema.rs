@@ -66,6 +66,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
     in_progress_until_ms INTEGER NULL,
     data                 TEXT NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS shared_limits (
+    key      TEXT NOT NULL PRIMARY KEY,
+    version  INTEGER NOT NULL,
+    document TEXT NOT NULL
+);
 ";
 
 /// `BEFORE UPDATE` and `BEFORE DELETE` triggers raising an abort on every audit table.

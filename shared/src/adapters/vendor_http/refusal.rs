@@ -136,7 +136,9 @@ impl VendorError for DocError {
             HttpError::Redirected { .. } | HttpError::BodyTooLarge { .. } => {
                 DocError::InvalidResponse { message: error.to_string() }
             }
-            HttpError::Connection { .. } => DocError::Connection { message: error.to_string() },
+            HttpError::Connection { .. } | HttpError::LimitStore { .. } => {
+                DocError::Connection { message: error.to_string() }
+            }
             HttpError::BudgetExhausted { .. } => DocError::BudgetExhausted { message: error.to_string() },
         }
     }
