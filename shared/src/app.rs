@@ -2,7 +2,8 @@
 //! that both choose adapters the same way:
 //! - audit trail: DynamoDB when `OFFRAMP_AUDIT_TABLE` is set, else a local SQLite file;
 //! - credentials: the Secrets Manager secret `OFFRAMP_SECRET_ID` when set, else the environment;
-//! - PSA: `OFFRAMP_PSA`.
+//! - PSA: `OFFRAMP_PSA` (for an IT Glue deletion only when its PSA policy is not `off`);
+//! - IT Glue export archive: S3 when `OFFRAMP_EXPORT_BUCKET` is set, else a local directory.
 //!
 //! The AWS configuration is loaded only when an AWS adapter is used, so a laptop
 //! run needs no AWS set-up at all.
@@ -10,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::adapters::archive_local::LocalDirArchive;
+use crate::adapters::archive_s3::S3ExportArchive;
 use crate::adapters::audit_dynamodb::DynamoDbAuditStore;
 #[cfg(feature = "sqlite")]
 use crate::adapters::audit_sqlite::SqliteAuditStore;
@@ -21,11 +24,12 @@ use crate::adapters::notify_graph::GraphMailNotifier;
 use crate::adapters::notify_webhook::WebhookNotifier;
 use crate::adapters::secrets_aws::SecretsManagerStore;
 use crate::adapters::secrets_env::EnvSecretStore;
-use crate::config::{AuditBackend, ConfigSource, NotifierSettings, Settings};
+use crate::config::{ArchiveSettings, AuditBackend, ConfigSource, NotifierSettings, PsaNeed, Settings};
 use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
-use crate::ports::{AuditStore, DocPlatform, Notifier, Psa, SecretStore, SettingsStore};
+use crate::ports::{AuditStore, DocPlatform, ExportArchive, Notifier, Psa, SecretStore, SettingsStore};
+use crate::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgOptions};
 
 pub struct Services {
     pub settings: Settings,
@@ -37,6 +41,18 @@ pub struct Services {
     pub notifier: Option<Arc<dyn Notifier>>,
     /// IT Glue; `None` when no `ITGLUE_API_KEY` is configured.
     pub docs: Option<Arc<dyn DocPlatform>>,
+    /// Where IT Glue exports are copied before a deletion; `None` when none is configured.
+    pub archive: Option<Arc<dyn ExportArchive>>,
+}
+
+/// What an IT Glue deletion needs ([`build_itglue`]): the PSA only when its policy needs one.
+pub struct ItGlueServices {
+    pub settings: Settings,
+    pub psa: Option<Arc<dyn Psa>>,
+    pub audit: Arc<dyn AuditStore>,
+    pub org_settings: Arc<dyn SettingsStore>,
+    pub docs: Option<Arc<dyn DocPlatform>>,
+    pub archive: Option<Arc<dyn ExportArchive>>,
 }
 
 /// The audit trail and the organization settings: one store, two ports.
@@ -47,6 +63,7 @@ pub struct Stores {
 
 fn uses_aws(source: &ConfigSource) -> bool {
     source.get("OFFRAMP_SECRET_ID").is_some()
+        || source.get("OFFRAMP_EXPORT_BUCKET").is_some()
         || matches!(Settings::audit_backend(source), AuditBackend::DynamoDb { .. })
 }
 
@@ -137,48 +154,121 @@ fn secret_store_with(
     })
 }
 
+fn psa_adapter(settings: &Settings, secrets: &Arc<dyn SecretStore>) -> Result<Arc<dyn Psa>, OfframpError> {
+    let missing = |name: &str| OfframpError::configuration(format!("{name} settings missing"));
+    // A store that rotates is read on every request (through its cache), so a warm
+    // function picks up a rotated key (docs/architecture.md#credentials).
+    Ok(match settings.psa {
+        PsaKind::ConnectWise => {
+            let client = ConnectWiseClient::new(
+                settings.connectwise.clone().ok_or_else(|| missing("ConnectWise"))?,
+                settings.psa_http.clone(),
+            )?;
+            Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
+        }
+        PsaKind::Autotask => {
+            let client = AutotaskClient::new(
+                settings.autotask.clone().ok_or_else(|| missing("Autotask"))?,
+                settings.psa_http.clone(),
+            )?;
+            Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
+        }
+        PsaKind::Halo => {
+            let client =
+                HaloClient::new(settings.halo.clone().ok_or_else(|| missing("HaloPSA"))?, settings.psa_http.clone())?;
+            Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
+        }
+    })
+}
+
+fn docs_adapter(
+    settings: &Settings,
+    secrets: &Arc<dyn SecretStore>,
+) -> Result<Option<Arc<dyn DocPlatform>>, OfframpError> {
+    let Some(itglue) = &settings.itglue.client else { return Ok(None) };
+    let client = ItGlueClient::new(itglue.clone(), settings.itglue.http.clone())
+        .map_err(|e| OfframpError::configuration(e.to_string()))?;
+    Ok(Some(Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })))
+}
+
+fn archive_adapter(
+    settings: &Settings,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Option<Arc<dyn ExportArchive>>, OfframpError> {
+    Ok(match &settings.itglue.archive {
+        ArchiveSettings::S3(s3) => {
+            let aws = aws_or_err(aws)?;
+            // A local stand-in for AWS (AWS_ENDPOINT_URL: moto, LocalStack) serves buckets
+            // by path; AWS itself by host name.
+            let path_style = aws.endpoint_url().is_some();
+            let config = aws_sdk_s3::config::Builder::from(aws).force_path_style(path_style).build();
+            Some(Arc::new(S3ExportArchive::new(aws_sdk_s3::Client::from_conf(config), s3.clone())))
+        }
+        ArchiveSettings::Local(dir) => Some(Arc::new(LocalDirArchive::new(dir.clone()))),
+        ArchiveSettings::None => None,
+    })
+}
+
 /// Build every adapter an entry point needs. Call once per process (per Lambda cold start).
 pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     let aws = aws_config(source).await?;
     let secrets = secret_store_with(source, aws.as_ref())?;
     let settings = Settings::load(source, secrets.as_ref()).await?;
-    let psa: Arc<dyn Psa> = match settings.psa {
-        PsaKind::ConnectWise => {
-            let cw = settings
-                .connectwise
-                .clone()
-                .ok_or_else(|| OfframpError::configuration("ConnectWise settings missing"))?;
-            let client = ConnectWiseClient::new(cw, settings.psa_http.clone())?;
-            // A store that rotates is read on every request (through its cache), so a
-            // warm function picks up a rotated key (docs/architecture.md#credentials).
-            Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
-        }
-        PsaKind::Autotask => {
-            let at =
-                settings.autotask.clone().ok_or_else(|| OfframpError::configuration("Autotask settings missing"))?;
-            let client = AutotaskClient::new(at, settings.psa_http.clone())?;
-            Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
-        }
-        PsaKind::Halo => {
-            let halo = settings.halo.clone().ok_or_else(|| OfframpError::configuration("HaloPSA settings missing"))?;
-            let client = HaloClient::new(halo, settings.psa_http.clone())?;
-            Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
-        }
-    };
+    let psa = psa_adapter(&settings, &secrets)?;
     let stores = stores_with(source, aws.as_ref())?;
     let notifier = notifier(&settings.notifier)?;
-    let docs: Option<Arc<dyn DocPlatform>> = match &settings.itglue.client {
-        Some(itglue) => {
-            let client = ItGlueClient::new(itglue.clone(), settings.itglue.http.clone())
-                .map_err(|e| OfframpError::configuration(e.to_string()))?;
-            Some(Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client }))
-        }
-        None => None,
-    };
-    Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs })
+    let docs = docs_adapter(&settings, &secrets)?;
+    let archive = archive_adapter(&settings, aws.as_ref())?;
+    Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs, archive })
+}
+
+/// The adapters an IT Glue deletion needs: the PSA's settings are read only when the global
+/// PSA policy (`OFFRAMP_ITGLUE_PSA_POLICY`) is not `off`, so with `off` IT Glue's settings
+/// are enough. An organization whose own setting asks for the PSA then stops with a
+/// `ConfigurationError` that says so.
+pub async fn build_itglue(source: &ConfigSource) -> Result<ItGlueServices, OfframpError> {
+    let aws = aws_config(source).await?;
+    let secrets = secret_store_with(source, aws.as_ref())?;
+    let settings = Settings::load_with(source, secrets.as_ref(), PsaNeed::ForItGluePolicy).await?;
+    let psa_configured = settings.connectwise.is_some() || settings.autotask.is_some() || settings.halo.is_some();
+    let psa = psa_configured.then(|| psa_adapter(&settings, &secrets)).transpose()?;
+    let stores = stores_with(source, aws.as_ref())?;
+    let docs = docs_adapter(&settings, &secrets)?;
+    let archive = archive_adapter(&settings, aws.as_ref())?;
+    Ok(ItGlueServices { settings, psa, audit: stores.audit, org_settings: stores.settings, docs, archive })
+}
+
+fn itglue_not_configured() -> OfframpError {
+    OfframpError::configuration("IT Glue is not configured: set ITGLUE_API_KEY (and ITGLUE_REGION or ITGLUE_URL)")
+}
+
+impl ItGlueServices {
+    /// What the organization deletion needs from these adapters and settings.
+    pub fn delete_org_deps(&self) -> Result<DeleteOrgDeps<'_>, OfframpError> {
+        Ok(DeleteOrgDeps {
+            docs: self.docs.as_deref().ok_or_else(itglue_not_configured)?,
+            audit: self.audit.as_ref(),
+            psa: self.psa.as_deref(),
+            settings: Some(self.org_settings.as_ref()),
+            archive: self.archive.as_deref(),
+            options: DeleteOrgOptions::from_settings(&self.settings),
+        })
+    }
 }
 
 impl Services {
+    /// What the organization deletion needs (the Lambda entry; the CLI uses [`build_itglue`]).
+    pub fn delete_org_deps(&self) -> Result<DeleteOrgDeps<'_>, OfframpError> {
+        Ok(DeleteOrgDeps {
+            docs: self.docs.as_deref().ok_or_else(itglue_not_configured)?,
+            audit: self.audit.as_ref(),
+            psa: Some(self.psa.as_ref()),
+            settings: Some(self.org_settings.as_ref()),
+            archive: self.archive.as_deref(),
+            options: DeleteOrgOptions::from_settings(&self.settings),
+        })
+    }
+
     /// What contact deactivation needs from these adapters and settings (one wiring for
     /// the Lambda entry and the CLI).
     pub fn contact_deps(&self) -> crate::workflows::deactivate_contacts::ContactDeps<'_> {
