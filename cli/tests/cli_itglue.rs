@@ -76,15 +76,22 @@ async fn dry_run_refusals_and_a_confirmed_deletion_with_its_audit_record() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report = json(&out);
     assert_eq!((report["deleted"].as_bool(), report["status"].as_str()), (Some(true), Some("deleted")));
-    let download = report["export"]["download_url"].as_str().expect("the export's link is in the report").to_string();
+    assert!(report["export"].get("download_url").is_none(), "the export's link is never in the report: {report}");
+    let key = report["archive"]["key"].as_str().expect("the archived copy is in the report").to_string();
+    let archived = std::fs::read(dir.path().join("exports").join(&key)).unwrap();
+    let export_id: i64 = report["export"]["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(archived, sandbox.itglue().export_content(export_id), "the bytes IT Glue served");
     assert!(!sandbox.itglue().organization_exists(9002));
 
-    // The trail has the operation, the export and its link; rollback is refused, pointing at it.
+    // The trail has the operation and the archived export, never the link; rollback is
+    // refused, pointing at the archive.
     let operation = report["operation_id"].as_str().unwrap().to_string();
     let out = run(offramp(&sandbox, &db, &["audit", "show", &operation, "--json"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("itglue_export") && shown.contains(&download), "{shown}");
+    assert!(shown.contains("itglue_export") && shown.contains(&key), "{shown}");
+    let token = offramp_sandbox::export_link_token(export_id);
+    assert!(!shown.contains(&token) && !shown.contains("_exports/"), "{shown}");
     assert!(shown.contains("client gone"), "the reason is recorded");
     let out = run(offramp(&sandbox, &db, &["rollback", &operation, "--yes"])).await;
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
@@ -132,4 +139,53 @@ async fn on_a_terminal_the_name_must_be_typed_back() {
         assert!(text.contains("Type the organization's name (Adatum Travel)"), "{text}");
         assert_eq!(!sandbox.itglue().organization_exists(9002), deleted, "after typing {typed:?}: {text}");
     }
+}
+
+/// With the PSA policy `off`, `offramp itglue delete` starts with IT Glue's settings alone
+/// (no CONNECTWISE_URL, no PSA credentials); with the default policy the same environment
+/// is refused at start, naming the missing PSA setting.
+#[tokio::test]
+async fn with_the_psa_policy_off_no_psa_setting_is_needed() {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_itglue_deletion_delay(std::time::Duration::from_millis(100));
+    let dir = tempfile::tempdir().unwrap();
+    let itglue_only = |policy: Option<&str>, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_offramp"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OFFRAMP_AUDIT_DB", dir.path().join("audit.sqlite"))
+            .env("OFFRAMP_EXPORT_DIR", dir.path().join("exports"))
+            .env("ITGLUE_URL", sandbox.itglue_url())
+            .env("ITGLUE_API_KEY", ITGLUE_API_KEY)
+            .env("OFFRAMP_ITGLUE_POLL_SECONDS", "1")
+            .stdin(Stdio::null())
+            .args(args);
+        if let Some(policy) = policy {
+            command.env("OFFRAMP_ITGLUE_PSA_POLICY", policy);
+        }
+        command
+    };
+    let delete_adatum = ["itglue", "delete", "--org-id", "9002", "--yes", "--json"];
+    let refused = run(itglue_only(None, &delete_adatum)).await;
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("CONNECTWISE_URL"), "{}", stderr(&refused));
+    assert!(sandbox.itglue().organization_exists(9002));
+
+    let out = run(itglue_only(Some("off"), &delete_adatum)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["deleted"], true, "{report}");
+    assert_eq!(report["archive"]["store"], "local", "{report}");
+    assert!(!sandbox.itglue().organization_exists(9002));
+
+    // An organization's own setting (IT Glue id 9007, linked to no PSA company) wins over
+    // the global `off`: require_offboarded_psa_company refuses it, still without a PSA.
+    let set = ["settings", "set", "9007", "itglue_psa_policy", "require_offboarded_psa_company"];
+    let out = run(itglue_only(Some("off"), &set)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(itglue_only(Some("off"), &["itglue", "delete", "--org-id", "9007", "--dry-run", "--json"])).await;
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let message = json(&out)["errors"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("not linked") && message.contains("(organization)"), "{message}");
 }

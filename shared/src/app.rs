@@ -4,7 +4,8 @@
 //! - credentials: the Secrets Manager secrets `OFFRAMP_SECRET_PSA`, `OFFRAMP_SECRET_ITGLUE`,
 //!   `OFFRAMP_SECRET_NOTIFIER` (one per vendor integration) and `OFFRAMP_SECRET_ID` (shared)
 //!   when any is set, else the environment;
-//! - PSA: `OFFRAMP_PSA`.
+//! - PSA: `OFFRAMP_PSA` (for an IT Glue deletion only when its PSA policy is not `off`);
+//! - IT Glue export archive: S3 when `OFFRAMP_EXPORT_BUCKET` is set, else a local directory.
 //!
 //! The AWS configuration is loaded only when an AWS adapter is used, so a laptop
 //! run needs no AWS set-up at all.
@@ -12,6 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::adapters::archive_local::LocalDirArchive;
+use crate::adapters::archive_s3::S3ExportArchive;
 use crate::adapters::audit_dynamodb::DynamoDbAuditStore;
 #[cfg(feature = "sqlite")]
 use crate::adapters::audit_sqlite::SqliteAuditStore;
@@ -24,11 +27,14 @@ use crate::adapters::notify_webhook::WebhookNotifier;
 use crate::adapters::secrets_aws::SecretsManagerStore;
 use crate::adapters::secrets_env::EnvSecretStore;
 use crate::adapters::secrets_routed::{Integration, RoutedSecretStore};
-use crate::config::{AuditBackend, ConfigSource, NotifierSettings, Settings};
+use crate::config::{ArchiveSettings, AuditBackend, ConfigSource, NotifierSettings, PsaNeed, Settings};
 use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
-use crate::ports::{AuditStore, DocPlatform, Notifier, Psa, SecretStore, SettingsStore, SharedLimitStore};
+use crate::ports::{
+    AuditStore, DocPlatform, ExportArchive, Notifier, Psa, SecretStore, SettingsStore, SharedLimitStore,
+};
+use crate::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgOptions};
 
 pub struct Services {
     pub settings: Settings,
@@ -40,6 +46,18 @@ pub struct Services {
     pub notifier: Option<Arc<dyn Notifier>>,
     /// IT Glue; `None` when no `ITGLUE_API_KEY` is configured.
     pub docs: Option<Arc<dyn DocPlatform>>,
+    /// Where IT Glue exports are copied before a deletion; `None` when none is configured.
+    pub archive: Option<Arc<dyn ExportArchive>>,
+}
+
+/// What an IT Glue deletion needs ([`build_itglue`]): the PSA only when its policy needs one.
+pub struct ItGlueServices {
+    pub settings: Settings,
+    pub psa: Option<Arc<dyn Psa>>,
+    pub audit: Arc<dyn AuditStore>,
+    pub org_settings: Arc<dyn SettingsStore>,
+    pub docs: Option<Arc<dyn DocPlatform>>,
+    pub archive: Option<Arc<dyn ExportArchive>>,
 }
 
 /// The audit trail, the organization settings and the vendor limits every process shares:
@@ -57,6 +75,7 @@ fn secret_settings() -> impl Iterator<Item = &'static str> {
 
 fn uses_aws(source: &ConfigSource) -> bool {
     secret_settings().any(|setting| source.get(setting).is_some())
+        || source.get("OFFRAMP_EXPORT_BUCKET").is_some()
         || matches!(Settings::audit_backend(source), AuditBackend::DynamoDb { .. })
 }
 
@@ -152,60 +171,132 @@ fn secret_store_with(
     Ok(Arc::new(store))
 }
 
-/// Build every adapter an entry point needs. Call once per process (per Lambda cold start).
-pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
-    let aws = aws_config(source).await?;
-    let secrets = secret_store_with(source, aws.as_ref())?;
-    let settings = Settings::load(source, secrets.as_ref()).await?;
-    let stores = stores_with(source, aws.as_ref())?;
-    // Every process of the deployment counts the vendors' limits in the same store
-    // (docs/reliability.md#vendor-limits-shared-by-every-process); the scope names the account.
-    let share = |http: &crate::http::HttpClient, scope: String| {
-        http.share_limits(stores.limits.clone(), &scope);
-    };
-    let psa: Arc<dyn Psa> = match settings.psa {
+/// The PSA client. Its limits are counted in `limits` with every other process of the
+/// deployment (docs/reliability.md#vendor-limits-shared-by-every-process); the scope names
+/// the vendor account. A secret store that rotates is read on every request (through its
+/// cache), so a warm function picks up a rotated key (docs/architecture.md#credentials).
+fn psa_adapter(
+    settings: &Settings,
+    secrets: &Arc<dyn SecretStore>,
+    limits: &Arc<dyn SharedLimitStore>,
+) -> Result<Arc<dyn Psa>, OfframpError> {
+    let missing = |name: &str| OfframpError::configuration(format!("{name} settings missing"));
+    let share = |http: &crate::http::HttpClient, scope: String| http.share_limits(limits.clone(), &scope);
+    Ok(match settings.psa {
         PsaKind::ConnectWise => {
-            let cw = settings
-                .connectwise
-                .clone()
-                .ok_or_else(|| OfframpError::configuration("ConnectWise settings missing"))?;
+            let cw = settings.connectwise.clone().ok_or_else(|| missing("ConnectWise"))?;
             let scope = format!("{}|{}", cw.url, cw.company_id);
             let client = ConnectWiseClient::new(cw, settings.psa_http.clone())?;
             share(client.http(), scope);
-            // A store that rotates is read on every request (through its cache), so a
-            // warm function picks up a rotated key (docs/architecture.md#credentials).
             Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
         }
         PsaKind::Autotask => {
-            let at =
-                settings.autotask.clone().ok_or_else(|| OfframpError::configuration("Autotask settings missing"))?;
+            let at = settings.autotask.clone().ok_or_else(|| missing("Autotask"))?;
             let scope = format!("{}|{}", at.url.as_deref().unwrap_or(&at.zone_lookup_url), at.username);
             let client = AutotaskClient::new(at, settings.psa_http.clone())?;
             share(client.http(), scope);
             Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
         }
         PsaKind::Halo => {
-            let halo = settings.halo.clone().ok_or_else(|| OfframpError::configuration("HaloPSA settings missing"))?;
+            let halo = settings.halo.clone().ok_or_else(|| missing("HaloPSA"))?;
             let scope = format!("{}|{}", halo.url, halo.tenant.as_deref().unwrap_or_default());
             let client = HaloClient::new(halo, settings.psa_http.clone())?;
             share(client.http(), scope);
             Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })
         }
-    };
-    let notifier = notifier(&settings.notifier, &secrets)?;
-    let docs: Option<Arc<dyn DocPlatform>> = match &settings.itglue.client {
-        Some(itglue) => {
-            let client = ItGlueClient::new(itglue.clone(), settings.itglue.http.clone())
-                .map_err(|e| OfframpError::configuration(e.to_string()))?;
-            share(client.http(), itglue.url.clone());
-            Some(Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client }))
+    })
+}
+
+fn docs_adapter(
+    settings: &Settings,
+    secrets: &Arc<dyn SecretStore>,
+    limits: &Arc<dyn SharedLimitStore>,
+) -> Result<Option<Arc<dyn DocPlatform>>, OfframpError> {
+    let Some(itglue) = &settings.itglue.client else { return Ok(None) };
+    let client = ItGlueClient::new(itglue.clone(), settings.itglue.http.clone())
+        .map_err(|e| OfframpError::configuration(e.to_string()))?;
+    client.http().share_limits(limits.clone(), &itglue.url);
+    Ok(Some(Arc::new(if secrets.rotates() { client.with_secret_store(secrets.clone()) } else { client })))
+}
+
+fn archive_adapter(
+    settings: &Settings,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Option<Arc<dyn ExportArchive>>, OfframpError> {
+    Ok(match &settings.itglue.archive {
+        ArchiveSettings::S3(s3) => {
+            let aws = aws_or_err(aws)?;
+            // A local stand-in for AWS (AWS_ENDPOINT_URL: moto, LocalStack) serves buckets
+            // by path; AWS itself by host name.
+            let path_style = aws.endpoint_url().is_some();
+            let config = aws_sdk_s3::config::Builder::from(aws).force_path_style(path_style).build();
+            Some(Arc::new(S3ExportArchive::new(aws_sdk_s3::Client::from_conf(config), s3.clone())))
         }
-        None => None,
-    };
-    Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs })
+        ArchiveSettings::Local(dir) => Some(Arc::new(LocalDirArchive::new(dir.clone()))),
+        ArchiveSettings::None => None,
+    })
+}
+
+/// Build every adapter an entry point needs. Call once per process (per Lambda cold start).
+pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
+    let aws = aws_config(source).await?;
+    let secrets = secret_store_with(source, aws.as_ref())?;
+    let settings = Settings::load(source, secrets.as_ref()).await?;
+    let stores = stores_with(source, aws.as_ref())?;
+    let psa = psa_adapter(&settings, &secrets, &stores.limits)?;
+    let notifier = notifier(&settings.notifier, &secrets)?;
+    let docs = docs_adapter(&settings, &secrets, &stores.limits)?;
+    let archive = archive_adapter(&settings, aws.as_ref())?;
+    Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs, archive })
+}
+
+/// The adapters an IT Glue deletion needs: the PSA's settings are read only when the global
+/// PSA policy (`OFFRAMP_ITGLUE_PSA_POLICY`) is not `off`, so with `off` IT Glue's settings
+/// are enough. An organization whose own setting asks for the PSA then stops with a
+/// `ConfigurationError` that says so.
+pub async fn build_itglue(source: &ConfigSource) -> Result<ItGlueServices, OfframpError> {
+    let aws = aws_config(source).await?;
+    let secrets = secret_store_with(source, aws.as_ref())?;
+    let settings = Settings::load_with(source, secrets.as_ref(), PsaNeed::ForItGluePolicy).await?;
+    let psa_configured = settings.connectwise.is_some() || settings.autotask.is_some() || settings.halo.is_some();
+    let stores = stores_with(source, aws.as_ref())?;
+    let psa = psa_configured.then(|| psa_adapter(&settings, &secrets, &stores.limits)).transpose()?;
+    let docs = docs_adapter(&settings, &secrets, &stores.limits)?;
+    let archive = archive_adapter(&settings, aws.as_ref())?;
+    Ok(ItGlueServices { settings, psa, audit: stores.audit, org_settings: stores.settings, docs, archive })
+}
+
+fn itglue_not_configured() -> OfframpError {
+    OfframpError::configuration("IT Glue is not configured: set ITGLUE_API_KEY (and ITGLUE_REGION or ITGLUE_URL)")
+}
+
+impl ItGlueServices {
+    /// What the organization deletion needs from these adapters and settings.
+    pub fn delete_org_deps(&self) -> Result<DeleteOrgDeps<'_>, OfframpError> {
+        Ok(DeleteOrgDeps {
+            docs: self.docs.as_deref().ok_or_else(itglue_not_configured)?,
+            audit: self.audit.as_ref(),
+            psa: self.psa.as_deref(),
+            settings: Some(self.org_settings.as_ref()),
+            archive: self.archive.as_deref(),
+            options: DeleteOrgOptions::from_settings(&self.settings),
+        })
+    }
 }
 
 impl Services {
+    /// What the organization deletion needs (the Lambda entry; the CLI uses [`build_itglue`]).
+    pub fn delete_org_deps(&self) -> Result<DeleteOrgDeps<'_>, OfframpError> {
+        Ok(DeleteOrgDeps {
+            docs: self.docs.as_deref().ok_or_else(itglue_not_configured)?,
+            audit: self.audit.as_ref(),
+            psa: Some(self.psa.as_ref()),
+            settings: Some(self.org_settings.as_ref()),
+            archive: self.archive.as_deref(),
+            options: DeleteOrgOptions::from_settings(&self.settings),
+        })
+    }
+
     /// What contact deactivation needs from these adapters and settings (one wiring for
     /// the Lambda entry and the CLI).
     pub fn contact_deps(&self) -> crate::workflows::deactivate_contacts::ContactDeps<'_> {

@@ -43,6 +43,10 @@
 //! | `OFFRAMP_OFFBOARDED_CONTRACT_ENDED` | a company whose every contract has ended (or was cancelled) is offboarded | `false` |
 //! | `OFFRAMP_SWEEP_DRY_RUN` | the scheduled sweep only plans (records dry runs) | `false` |
 //! | `OFFRAMP_ITGLUE_CLEANUP_DRY_RUN` | the scheduled IT Glue cleanup only plans | `false` |
+//! | `OFFRAMP_ITGLUE_PSA_POLICY` | `require_offboarded_psa_company`, `allow_unlinked` or `off` (per organization: the setting `itglue_psa_policy`) | `allow_unlinked` |
+//! | `OFFRAMP_ITGLUE_EXPORT_MAX_BYTES` | largest IT Glue export copied to the archive | `268435456` (256 MiB) |
+//! | `OFFRAMP_EXPORT_BUCKET`, `OFFRAMP_EXPORT_KMS_KEY_ID`, `OFFRAMP_EXPORT_RETENTION_DAYS` | the S3 export archive, its KMS key, governance retention | unset, unset, `365` |
+//! | `OFFRAMP_EXPORT_DIR` | the local export archive (no bucket; not in Lambda) | `.offramp/exports` |
 //! | `OFFRAMP_REQUESTER_EMAIL_DOMAINS` | comma-separated e-mail domains a requester address from a request (`requester_email`, or `initiated_by`) may have to be notified | none: only configured recipients |
 //!
 //! A company is offboarded when it matches any of these; with none configured the
@@ -54,11 +58,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::adapters::archive_s3::S3ArchiveSettings;
 use crate::adapters::autotask::{self, AutotaskSettings};
 use crate::adapters::connectwise::{self, ConnectWiseSettings};
 use crate::adapters::halo::{self, HaloSettings};
 use crate::adapters::itglue;
-use crate::domain::{OffboardedCriteria, PsaKind};
+use crate::domain::{ItGluePsaPolicy, OffboardedCriteria, PsaKind};
 use crate::error::OfframpError;
 use crate::http::{DEFAULT_MAX_BODY_BYTES, HttpSettings};
 use crate::ports::SecretStore;
@@ -190,8 +195,13 @@ pub struct ItGlueRunSettings {
     /// Timeouts and retries as for the PSA; a rolling budget of `ITGLUE_RATE_LIMIT`
     /// requests per 5 minutes (default 3,000), waiting up to `ITGLUE_MAX_WAIT_SECONDS`.
     pub http: HttpSettings,
-    /// `OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED`: delete only organizations whose PSA company is offboarded.
-    pub require_psa_offboarded: bool,
+    /// `OFFRAMP_ITGLUE_PSA_POLICY` (or the older `OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED`):
+    /// the policy where no organization setting says otherwise.
+    pub psa_policy: ItGluePsaPolicy,
+    /// `OFFRAMP_ITGLUE_EXPORT_MAX_BYTES`: the largest export copied (it is held in memory).
+    pub export_max_bytes: usize,
+    /// Where exports are copied before a deletion.
+    pub archive: ArchiveSettings,
     /// `OFFRAMP_ITGLUE_OFFBOARDED_DAYS`: the scheduled cleanup takes companies offboarded at least this long.
     pub offboarded_days: u64,
     /// `OFFRAMP_ITGLUE_CLEANUP_DRY_RUN`: the scheduled cleanup only plans.
@@ -200,6 +210,66 @@ pub struct ItGlueRunSettings {
     pub export_wait: Duration,
     pub deletion_wait: Duration,
     pub poll_interval: Duration,
+}
+
+/// Where IT Glue exports are copied before a deletion (docs/architecture.md#export-archive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveSettings {
+    /// `OFFRAMP_EXPORT_BUCKET` (the template's bucket).
+    S3(S3ArchiveSettings),
+    /// `OFFRAMP_EXPORT_DIR`, or `.offramp/exports` outside Lambda.
+    Local(PathBuf),
+    /// In Lambda without a bucket: a deletion stops before deleting (unless forced without export).
+    None,
+}
+
+impl ArchiveSettings {
+    fn load(source: &ConfigSource) -> Result<Self, OfframpError> {
+        if let Some(bucket) = source.get("OFFRAMP_EXPORT_BUCKET") {
+            return Ok(Self::S3(S3ArchiveSettings {
+                bucket: bucket.to_string(),
+                kms_key_id: source.get("OFFRAMP_EXPORT_KMS_KEY_ID").map(str::to_string),
+                retention_days: source.parsed("OFFRAMP_EXPORT_RETENTION_DAYS", 365u32)?,
+            }));
+        }
+        if let Some(dir) = source.get("OFFRAMP_EXPORT_DIR") {
+            return Ok(Self::Local(PathBuf::from(dir)));
+        }
+        // A Lambda's disk is read-only or gone after the invocation: no archive at all
+        // is better than one that vanishes.
+        Ok(if source.get("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+            Self::None
+        } else {
+            Self::Local(PathBuf::from(".offramp/exports"))
+        })
+    }
+}
+
+/// `OFFRAMP_ITGLUE_PSA_POLICY`; where it is unset, `OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED`
+/// as it was read before the policy had three values (`true`: require, `false`: off).
+fn psa_policy(source: &ConfigSource) -> Result<ItGluePsaPolicy, OfframpError> {
+    match (source.get("OFFRAMP_ITGLUE_PSA_POLICY"), source.get("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED")) {
+        (Some(_), Some(_)) => Err(OfframpError::configuration(
+            "set OFFRAMP_ITGLUE_PSA_POLICY only (OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED is its older form)",
+        )),
+        (Some(policy), None) => {
+            policy.parse().map_err(|e: String| OfframpError::configuration(format!("OFFRAMP_ITGLUE_PSA_POLICY: {e}")))
+        }
+        (None, Some(_)) => Ok(if source.parsed("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED", false)? {
+            ItGluePsaPolicy::RequireOffboardedPsaCompany
+        } else {
+            ItGluePsaPolicy::Off
+        }),
+        (None, None) => Ok(ItGluePsaPolicy::default()),
+    }
+}
+
+/// Whether [`Settings::load_with`] must load the PSA's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsaNeed {
+    Required,
+    /// IT Glue deletion: only when the global PSA policy is not `off`.
+    ForItGluePolicy,
 }
 
 /// `OFFRAMP_NOTIFIER`: `graph` (e-mail through Microsoft Graph `sendMail` from a service
@@ -233,7 +303,18 @@ impl Settings {
     /// Read every setting; credentials from `source`, else from `secrets`. Each vendor's
     /// settings are read by its adapter's own loader (`adapters::<vendor>::load_settings`).
     pub async fn load(source: &ConfigSource, secrets: &dyn SecretStore) -> Result<Self, OfframpError> {
+        Self::load_with(source, secrets, PsaNeed::Required).await
+    }
+
+    /// [`Self::load`], loading the PSA's settings only when `need` says so: with the IT Glue
+    /// PSA policy `off`, an IT Glue deletion needs no PSA setting at all.
+    pub async fn load_with(
+        source: &ConfigSource,
+        secrets: &dyn SecretStore,
+        need: PsaNeed,
+    ) -> Result<Self, OfframpError> {
         let reader = SettingsReader { source, secrets };
+        let psa_needed = need == PsaNeed::Required || psa_policy(source)? != ItGluePsaPolicy::Off;
         let psa: PsaKind =
             source.get("OFFRAMP_PSA").unwrap_or("connectwise").parse().map_err(OfframpError::configuration)?;
         let base_http = HttpSettings {
@@ -245,6 +326,7 @@ impl Settings {
         let mut psa_http = base_http.clone();
         let (mut connectwise, mut autotask, mut halo) = (None, None, None);
         match psa {
+            _ if !psa_needed => {}
             PsaKind::ConnectWise => connectwise = Some(connectwise::load_settings(&reader, &mut psa_http).await?),
             PsaKind::Autotask => autotask = Some(autotask::load_settings(&reader, &mut psa_http).await?),
             PsaKind::Halo => halo = Some(halo::load_settings(&reader, &mut psa_http).await?),
@@ -279,7 +361,9 @@ impl ItGlueRunSettings {
         Ok(Self {
             client,
             http,
-            require_psa_offboarded: source.parsed("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED", false)?,
+            psa_policy: psa_policy(source)?,
+            export_max_bytes: source.parsed("OFFRAMP_ITGLUE_EXPORT_MAX_BYTES", 256usize << 20)?.max(1024),
+            archive: ArchiveSettings::load(source)?,
             offboarded_days: source.parsed("OFFRAMP_ITGLUE_OFFBOARDED_DAYS", 30u64)?,
             cleanup_dry_run: source.parsed("OFFRAMP_ITGLUE_CLEANUP_DRY_RUN", false)?,
             export_wait: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_EXPORT_WAIT_SECONDS", 300u64)?),
@@ -487,7 +571,8 @@ mod tests {
         );
         let budget = settings.itglue.http.budget.expect("a rolling budget by default");
         assert_eq!((budget.limit, budget.window.as_secs()), (3000, 300), "IT Glue's documented 3,000 per 5 minutes");
-        assert!(!settings.itglue.require_psa_offboarded);
+        assert_eq!(settings.itglue.psa_policy, ItGluePsaPolicy::AllowUnlinked, "the default");
+        assert_eq!(settings.itglue.archive, ArchiveSettings::Local(".offramp/exports".into()));
 
         source.set("ITGLUE_URL", "http://127.0.0.1:9/itglue");
         source.set("ITGLUE_RATE_LIMIT", "0");
@@ -502,6 +587,29 @@ mod tests {
         bad.set("ITGLUE_REGION", "uk");
         let err = Settings::load(&bad, &secrets).await.unwrap_err();
         assert!(err.to_string().contains("ITGLUE_REGION"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_itglue_psa_policy_decides_whether_the_psa_is_read() {
+        let secrets = MapSecrets(HashMap::from([("ITGLUE_API_KEY", "ITG.k")]));
+        let mut itglue_only = ConfigSource::from_pairs([("ITGLUE_URL", "http://127.0.0.1:9/itglue")]);
+        let needs_psa = Settings::load_with(&itglue_only, &secrets, PsaNeed::ForItGluePolicy).await.unwrap_err();
+        assert!(needs_psa.to_string().contains("CONNECTWISE_URL"), "default allow_unlinked reads the PSA: {needs_psa}");
+        itglue_only.set("OFFRAMP_ITGLUE_PSA_POLICY", "OFF");
+        let settings = Settings::load_with(&itglue_only, &secrets, PsaNeed::ForItGluePolicy).await.unwrap();
+        assert_eq!(settings.itglue.psa_policy, ItGluePsaPolicy::Off);
+        assert!(settings.connectwise.is_none() && settings.itglue.client.is_some());
+        assert!(Settings::load(&itglue_only, &secrets).await.is_err(), "every other entry point needs its PSA");
+
+        let policy = |pairs: &[(&str, &str)]| psa_policy(&ConfigSource::from_pairs(pairs.iter().copied()));
+        assert_eq!(policy(&[]).unwrap(), ItGluePsaPolicy::AllowUnlinked);
+        let legacy = policy(&[("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED", "true")]).unwrap();
+        assert_eq!(legacy, ItGluePsaPolicy::RequireOffboardedPsaCompany);
+        assert_eq!(policy(&[("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED", "false")]).unwrap(), ItGluePsaPolicy::Off);
+        let both = [("OFFRAMP_ITGLUE_PSA_POLICY", "off"), ("OFFRAMP_ITGLUE_REQUIRE_PSA_OFFBOARDED", "true")];
+        assert!(policy(&both).is_err());
+        let bad = policy(&[("OFFRAMP_ITGLUE_PSA_POLICY", "sometimes")]).unwrap_err();
+        assert!(bad.to_string().contains("allow_unlinked"), "{bad}");
     }
 
     #[test]

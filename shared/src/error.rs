@@ -280,6 +280,18 @@ pub enum NotifyError {
     Rejected { status: u16, message: String },
 }
 
+/// Errors from an export archive (S3, a local directory): the export was not stored, so
+/// the deletion does not go ahead (unless forced without export).
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("export archive configuration problem: {message}")]
+    Configuration { message: String },
+    /// The store refused or could not be reached; nothing was stored (or what was is not
+    /// known to be complete).
+    #[error("the export could not be stored in {store}: {message}")]
+    Store { store: String, message: String },
+}
+
 /// Errors from a secret store adapter.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {

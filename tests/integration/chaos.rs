@@ -318,9 +318,21 @@ async fn it_glue_deletions_complete_at_20_percent_faults() {
         export_wait: Duration::from_secs(10),
         deletion_wait: Duration::from_secs(10),
         poll_interval: Duration::from_millis(50),
+        // The sandbox's organizations are linked to active clients: the PSA is not asked.
+        psa_policy: offramp::domain::ItGluePsaPolicy::Off,
         ..DeleteOrgOptions::default()
     };
-    let deps = DeleteOrgDeps { docs: &client, audit: h.audit.as_ref(), psa: Some(h.psa.as_ref()), options };
+    // The export is downloaded and archived before each deletion, under the same faults.
+    let exports = tempfile::tempdir().unwrap();
+    let archive = offramp::adapters::archive_local::LocalDirArchive::new(exports.path());
+    let deps = DeleteOrgDeps {
+        docs: &client,
+        audit: h.audit.as_ref(),
+        psa: Some(h.psa.as_ref()),
+        settings: None,
+        archive: Some(&archive),
+        options,
+    };
     sandbox.set_chaos(chaos(seed(20)));
 
     let mut most_runs = 0;

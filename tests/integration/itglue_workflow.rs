@@ -7,8 +7,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use offramp::adapters::archive_local::LocalDirArchive;
 use offramp::adapters::itglue::{ItGlueClient, ItGlueSettings, default_http_settings};
-use offramp::domain::{OffboardedCriteria, OperationEventKind};
+use offramp::domain::{ItGluePsaPolicy, OffboardedCriteria, OperationEventKind};
 use offramp::error::ErrorCode;
 use offramp::ports::{AuditStore, DocPlatform};
 use offramp::workflows::delete_itglue_org::{
@@ -37,8 +38,11 @@ fn itglue(sandbox: &Sandbox, key: &str) -> ItGlueClient {
     ItGlueClient::new(ItGlueSettings { url: sandbox.itglue_url(), api_key: key.into() }, http).unwrap()
 }
 
+/// The PSA policy is off here (as the default was before it had three values); the policy's
+/// own tests say otherwise.
 fn options() -> DeleteOrgOptions {
     DeleteOrgOptions {
+        psa_policy: ItGluePsaPolicy::Off,
         export_wait: Duration::from_secs(10),
         deletion_wait: Duration::from_secs(10),
         poll_interval: Duration::from_millis(100),
@@ -46,8 +50,20 @@ fn options() -> DeleteOrgOptions {
     }
 }
 
+/// A local export archive in a directory of its own that outlives the test's borrows.
+fn archive() -> &'static LocalDirArchive {
+    Box::leak(Box::new(LocalDirArchive::new(tempfile::tempdir().unwrap().keep())))
+}
+
 fn deps<'a>(docs: &'a dyn DocPlatform, h: &'a PsaHarness, options: DeleteOrgOptions) -> DeleteOrgDeps<'a> {
-    DeleteOrgDeps { docs, audit: h.audit.as_ref(), psa: Some(h.psa.as_ref()), options }
+    DeleteOrgDeps {
+        docs,
+        audit: h.audit.as_ref(),
+        psa: Some(h.psa.as_ref()),
+        settings: None,
+        archive: Some(archive()),
+        options,
+    }
 }
 
 fn by_id(id: &str) -> DeleteOrgRequest {
@@ -64,7 +80,7 @@ fn by_id(id: &str) -> DeleteOrgRequest {
 fn assert_seed_shape(report: &DeleteOrgReport) {
     let value = serde_json::to_value(report).unwrap();
     let seed = ["success", "org_id", "org_name", "deleted", "timestamp", "dependency_check", "warnings", "errors"];
-    let extras = ["operation_id", "dry_run", "status", "export"];
+    let extras = ["operation_id", "dry_run", "status", "export", "archive"];
     for key in value.as_object().unwrap().keys() {
         assert!(seed.contains(&key.as_str()) || extras.contains(&key.as_str()), "unexpected field {key}");
     }
@@ -148,7 +164,9 @@ async fn lookup_dry_run_confirmation_blocked_and_forced_deletion() {
     assert!(deleted.success && deleted.deleted, "{:?} {:?}", deleted.errors, deleted.warnings);
     assert_eq!(deleted.status.as_deref(), Some("deleted"));
     let export = deleted.export.clone().expect("export recorded");
-    assert!(export.is_done() && export.download_url.is_some(), "{export:?}");
+    assert!(export.is_done() && export.download_url.is_none(), "the report holds no link: {export:?}");
+    let archived = deleted.archive.clone().expect("the export was archived");
+    assert_eq!(archived.size, sandbox.itglue().export_content(export.id.parse().unwrap()).len() as u64);
     assert!(!sandbox.itglue().organization_exists(9002));
     let op = h.audit.operation(deleted.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
     assert!(op.changes.iter().any(|c| c.item_type == "itglue_export" && c.item_id == export.id), "export in the trail");
@@ -192,7 +210,7 @@ async fn export_failure_pending_deletion_and_policy() {
     // Policy: the PSA company must be offboarded (Contoso Dental, 250, is; Fabrikam, 100, is not).
     sandbox.set_itglue_deletion_delay(Duration::from_millis(100));
     let policy = DeleteOrgOptions {
-        require_psa_offboarded: true,
+        psa_policy: ItGluePsaPolicy::RequireOffboardedPsaCompany,
         offboarded: OffboardedCriteria { statuses: vec!["Offboarded".into()], ..Default::default() },
         ..options()
     };
@@ -411,7 +429,7 @@ async fn a_refused_deletion_and_a_link_to_another_psa_are_blocked() {
     // Autotask PSA, its psa-id 250 names some other company, and the policy refuses.
     let autotask = PsaHarness::new(&sandbox, offramp::domain::PsaKind::Autotask);
     let policy = DeleteOrgOptions {
-        require_psa_offboarded: true,
+        psa_policy: ItGluePsaPolicy::RequireOffboardedPsaCompany,
         offboarded: OffboardedCriteria { inactive: true, ..Default::default() },
         ..options()
     };
@@ -509,7 +527,7 @@ async fn a_trail_failing_after_the_deletion_does_not_hide_it() {
     let client = itglue(&sandbox, ITGLUE_API_KEY);
     let h = PsaHarness::new(&sandbox, offramp::domain::PsaKind::ConnectWise);
     let trail = TrailFailingAfterDeletion(h.audit.clone());
-    let d = DeleteOrgDeps { docs: &client, audit: &trail, psa: Some(h.psa.as_ref()), options: options() };
+    let d = DeleteOrgDeps { audit: &trail, ..deps(&client, &h, options()) };
     let report = delete_itglue_org(&d, by_id(ADATUM)).await;
     assert!(report.deleted && !sandbox.itglue().organization_exists(9002), "{report:?}");
     assert_eq!(report.status.as_deref(), Some("deleted"));
@@ -531,7 +549,7 @@ async fn a_second_deletion_of_the_same_organization_waits_for_the_first() {
     sandbox.set_itglue_deletion_delay(Duration::from_millis(1500));
     let client = itglue(&sandbox, ITGLUE_API_KEY);
     let h = PsaHarness::new(&sandbox, offramp::domain::PsaKind::ConnectWise);
-    let d = DeleteOrgDeps { docs: &client, audit: h.audit.as_ref(), psa: Some(h.psa.as_ref()), options: options() };
+    let d = deps(&client, &h, options());
     let lease_target = offramp::operation::lease::target("itglue", "9002");
     let second = async {
         // Starts once the first holds the lease (the real store's lease item).
@@ -561,7 +579,7 @@ async fn an_idempotent_retry_returns_the_first_deletion() {
     let sandbox = sandbox().await;
     let client = itglue(&sandbox, ITGLUE_API_KEY);
     let h = PsaHarness::new(&sandbox, offramp::domain::PsaKind::ConnectWise);
-    let d = DeleteOrgDeps { docs: &client, audit: h.audit.as_ref(), psa: Some(h.psa.as_ref()), options: options() };
+    let d = deps(&client, &h, options());
     let request = DeleteOrgRequest { idempotency_key: Some("delete-adatum-1".into()), ..by_id(ADATUM) };
     let first = delete_itglue_org(&d, request.clone()).await;
     assert!(first.success && first.deleted, "{first:?}");

@@ -20,6 +20,7 @@ mod contacts_workflow;
 mod engine;
 mod free_text;
 mod http_edges;
+mod itglue_archive;
 mod itglue_client;
 mod itglue_workflow;
 mod lambda_events;

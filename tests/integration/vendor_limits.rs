@@ -233,7 +233,9 @@ async fn an_itglue_deletion_stops_cleanly_on_a_full_window() {
     sandbox.itglue().set_rate_window(WINDOW);
     let docs = itglue(&sandbox, Duration::ZERO);
     let h = PsaHarness::new(&sandbox, PsaKind::ConnectWise);
-    let deps = DeleteOrgDeps { docs: &docs, audit: h.audit.as_ref(), psa: None, options: DeleteOrgOptions::default() };
+    let options = DeleteOrgOptions { psa_policy: offramp::domain::ItGluePsaPolicy::Off, ..DeleteOrgOptions::default() };
+    let deps =
+        DeleteOrgDeps { docs: &docs, audit: h.audit.as_ref(), psa: None, settings: None, archive: None, options };
     sandbox.itglue().record_foreign_requests(9);
     let request = DeleteOrgRequest {
         org_id: Some("9005".into()),

@@ -61,6 +61,8 @@ pub fn source(sandbox: &Sandbox, audit_db: &Path) -> ConfigSource {
         ("CONNECTWISE_CLIENT_ID", CW_CLIENT_ID.to_string()),
         ("CONNECTWISE_RATE_LIMIT", TEST_RATE_LIMIT.to_string()),
         ("OFFRAMP_AUDIT_DB", audit_db.display().to_string()),
+        // IT Glue exports are archived beside the trail, never in the working directory.
+        ("OFFRAMP_EXPORT_DIR", audit_db.with_file_name("exports").display().to_string()),
         ("OFFRAMP_OFFBOARDED_STATUSES", "Offboarded".to_string()),
         // The MSP's own domain: a requester there may be sent the notification.
         ("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "msp.example".to_string()),

@@ -59,3 +59,31 @@ pub fn unique_table_name() -> String {
 pub fn unique_secret_name() -> String {
     unique_name("offramp/test")
 }
+
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    // moto serves buckets by path (`/bucket/key`), not as `bucket.127.0.0.1` host names.
+    let config = aws_sdk_s3::config::Builder::from(&aws_config().await).force_path_style(true).build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A symmetric KMS key on moto; returns its ARN. Sent as KMS's JSON protocol directly
+/// (moto does not check signatures; the Authorization header only names the service), so
+/// the tests need no KMS SDK crate for one call.
+pub async fn create_kms_key(description: &str) -> String {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(moto_url())
+        .header("x-amz-target", "TrentService.CreateKey")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(serde_json::json!({ "Description": description }).to_string())
+        .send()
+        .await
+        .expect("moto answers")
+        .json()
+        .await
+        .expect("CreateKey answers JSON");
+    answer["KeyMetadata"]["Arn"].as_str().unwrap_or_else(|| panic!("CreateKey: {answer}")).to_string()
+}

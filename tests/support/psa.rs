@@ -133,6 +133,7 @@ pub fn source(sandbox: &Sandbox, kind: PsaKind, audit_db: &Path) -> ConfigSource
     };
     source.set("OFFRAMP_PSA", kind.as_str());
     source.set("OFFRAMP_AUDIT_DB", audit_db.display().to_string());
+    source.set("OFFRAMP_EXPORT_DIR", audit_db.with_file_name("exports").display().to_string());
     source.set("OFFRAMP_HTTP_MAX_RETRIES", "10");
     source.set("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "msp.example");
     source

@@ -4,9 +4,7 @@ use clap::{Args, Subcommand};
 use offramp::app;
 use offramp::config::ConfigSource;
 use offramp::error::{ErrorCode, OfframpError};
-use offramp::workflows::delete_itglue_org::{
-    DeleteOrgDeps, DeleteOrgOptions, DeleteOrgReport, DeleteOrgRequest, delete_itglue_org,
-};
+use offramp::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgReport, DeleteOrgRequest, delete_itglue_org};
 
 use super::{initiated_by, print_json};
 use crate::confirm::{Destructive, Next, Question, preview_confirm_apply};
@@ -53,16 +51,9 @@ pub struct ItglueDeleteArgs {
 
 pub async fn run(source: &ConfigSource, command: ItglueCommand) -> Result<i32, OfframpError> {
     let ItglueCommand::Delete(args) = command;
-    let services = app::build(source).await?;
-    let docs = services.docs.as_deref().ok_or_else(|| {
-        OfframpError::configuration("IT Glue is not configured: set ITGLUE_API_KEY (and ITGLUE_REGION or ITGLUE_URL)")
-    })?;
-    let deps = DeleteOrgDeps {
-        docs,
-        audit: services.audit.as_ref(),
-        psa: Some(services.psa.as_ref()),
-        options: DeleteOrgOptions::from_settings(&services.settings),
-    };
+    // The PSA's settings are read only when the IT Glue PSA policy needs them.
+    let services = app::build_itglue(source).await?;
+    let deps = services.delete_org_deps()?;
     let request = DeleteOrgRequest {
         org_id: args.org_id.clone(),
         org_name: args.org_name.clone(),
@@ -154,7 +145,14 @@ fn print(report: &DeleteOrgReport) {
         );
     }
     if let Some(export) = &report.export {
-        eprintln!("  export {}: {} {}", export.id, export.status, export.download_url.as_deref().unwrap_or(""));
+        eprintln!("  export {}: {}", export.id, export.status);
+    }
+    if let Some(archive) = &report.archive {
+        let version = archive.version_id.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
+        eprintln!(
+            "  archived: {} {}/{}{version}, {} bytes, sha256 {}",
+            archive.store, archive.bucket, archive.key, archive.size, archive.sha256
+        );
     }
     eprintln!("  deleted: {}", report.deleted);
     if let Some(id) = &report.operation_id {

@@ -54,11 +54,12 @@ pub async fn run(source: &ConfigSource, command: SettingsCommand) -> Result<i32,
     let store = app::stores(source).await?.settings;
     let put = |client: &str, key: &str, value: Option<String>, by: Option<String>| {
         let scope = scope(client);
+        let namespace = org_settings::namespace(key, psa).to_string();
         let key = key.to_string();
         let store = store.clone();
         async move {
             let record = SettingRecord {
-                psa: psa.to_string(),
+                psa: namespace,
                 scope: scope?,
                 key,
                 value,
@@ -84,7 +85,8 @@ pub async fn run(source: &ConfigSource, command: SettingsCommand) -> Result<i32,
         }
         SettingsCommand::Get { client, key } => {
             org_settings::validate_key(key.trim())?;
-            let resolved = org_settings::resolve_raw(store.as_ref(), psa, &scope(&client)?).await?;
+            let namespace = org_settings::namespace(key.trim(), psa);
+            let resolved = org_settings::resolve_raw(store.as_ref(), namespace, &scope(&client)?).await?;
             let (value, from) = resolved.get(key.trim()).cloned().unwrap_or_default();
             println!("{} ({from})", value.as_deref().unwrap_or("(unset)"));
             Ok(0)

@@ -22,6 +22,8 @@ pub fn with_env(mut command: Command, sandbox: &Sandbox, psa: &str, audit_db: &P
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("OFFRAMP_PSA", psa)
         .env("OFFRAMP_AUDIT_DB", audit_db)
+        // IT Glue exports are archived beside the trail, never in the working directory.
+        .env("OFFRAMP_EXPORT_DIR", audit_db.with_file_name("exports"))
         .env("OFFRAMP_INITIATED_BY", INITIATED_BY)
         // A requester in the MSP's own domain may be sent the notification.
         .env("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "msp.example")

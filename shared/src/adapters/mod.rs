@@ -1,5 +1,7 @@
 //! Adapters: the ports implemented for real systems.
 
+pub mod archive_local;
+pub mod archive_s3;
 pub mod audit_dynamodb;
 pub(crate) mod audit_records;
 #[cfg(feature = "sqlite")]

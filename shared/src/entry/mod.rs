@@ -38,8 +38,7 @@ use crate::workflows::deactivate_contacts::{
     ContactDeactivationReport, DeactivateContactsRequest, deactivate_contacts,
 };
 use crate::workflows::delete_itglue_org::{
-    DeleteOrgDeps, DeleteOrgOptions, DeleteOrgReport, DeleteOrgRequest, cleanup_offboarded_organizations,
-    delete_itglue_org,
+    DeleteOrgReport, DeleteOrgRequest, cleanup_offboarded_organizations, delete_itglue_org,
 };
 use crate::workflows::rollback::{RollbackDeps, RollbackReport, RollbackRequest, rollback};
 use crate::workflows::sweep::sweep_offboarded_clients;
@@ -229,18 +228,11 @@ pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_
             return answer(reply, &DeleteOrgReport::failed(error.code(), error.to_string()));
         }
     };
-    let Some(docs) = services.docs.as_deref() else {
-        let report =
-            DeleteOrgReport::failed(ErrorCode::ConfigurationError, "IT Glue is not configured (ITGLUE_API_KEY)");
-        return answer(invocation.reply(), &report);
+    let deps = match services.delete_org_deps() {
+        Ok(deps) => deps,
+        Err(e) => return answer(invocation.reply(), &DeleteOrgReport::failed(e.code(), e.to_string())),
     };
     let itglue = &services.settings.itglue;
-    let deps = DeleteOrgDeps {
-        docs,
-        audit: services.audit.as_ref(),
-        psa: Some(services.psa.as_ref()),
-        options: DeleteOrgOptions::from_settings(&services.settings),
-    };
     match invocation.into_request() {
         Ok((reply, mut request)) => {
             request.initiated_by = with_initiator(request.initiated_by, invoked_by);

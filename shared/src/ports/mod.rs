@@ -13,7 +13,7 @@ use crate::domain::{
     OperationFilter, OperationRecord, OperationSummary, PrimaryContactSignal, PsaKind, SettingRecord, Ticket,
     TicketAssignment, TicketNote,
 };
-use crate::error::{AuditError, DocError, NotifyError, PsaError, SecretError, SharedLimitError};
+use crate::error::{ArchiveError, AuditError, DocError, NotifyError, PsaError, SecretError, SharedLimitError};
 use crate::secret::SecretString;
 
 /// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.
@@ -236,6 +236,25 @@ pub trait DocPlatform: Send + Sync {
     /// Mark the organization for deletion (asynchronous on IT Glue: it may still be
     /// readable for a while afterwards).
     async fn delete_organization(&self, organization_id: &str) -> Result<(), DocError>;
+
+    /// The bytes of a finished export, read from its download link; at most `max_bytes`
+    /// (a larger export is an error, nothing is kept). The platform's credentials go only
+    /// to the platform's own host: a link elsewhere is fetched without them.
+    async fn download_export(&self, export: &crate::domain::Export, max_bytes: usize) -> Result<Vec<u8>, DocError> {
+        let _ = (export, max_bytes);
+        Err(DocError::Configuration { message: "this documentation platform cannot download exports".into() })
+    }
+}
+
+/// Where an IT Glue export is copied before its organization is deleted (S3 with Object
+/// Lock when deployed, a local directory on a laptop): the copy a person restores from,
+/// since IT Glue cannot undo a deletion and its download link expires.
+#[async_trait]
+pub trait ExportArchive: Send + Sync {
+    /// Store the object under [`crate::domain::ExportObject::key`]; returns where it is,
+    /// with the digest and size of what was stored. An error means the copy cannot be
+    /// relied on.
+    async fn store(&self, object: &crate::domain::ExportObject) -> Result<crate::domain::ArchivedExport, ArchiveError>;
 }
 
 /// Per-client settings with global defaults (the seed's "organizational variables").

@@ -36,6 +36,18 @@ pub const GUARD_MAX_CONTACT_SHARE: &str = "offramp_guard_max_contact_share";
 /// Blast-radius guard: most configurations one run may deactivate without an override.
 pub const GUARD_MAX_CONFIGURATIONS: &str = "offramp_guard_max_configurations";
 
+/// Workflow 002's policy on the linked PSA company (docs/workflows.md#002-psa-policy). Kept
+/// under the [`ITGLUE_NAMESPACE`] instead of a PSA's: its scope is an IT Glue organization
+/// id (or `global`). Unset everywhere, `OFFRAMP_ITGLUE_PSA_POLICY` applies.
+pub const ITGLUE_PSA_POLICY: &str = "itglue_psa_policy";
+/// Where keys starting with `itglue_` are stored: per IT Glue organization, not per PSA company.
+pub const ITGLUE_NAMESPACE: &str = "itglue";
+
+/// The namespace a key is stored under: [`ITGLUE_NAMESPACE`] for `itglue_` keys, else the PSA's.
+pub fn namespace<'a>(key: &str, psa: &'a str) -> &'a str {
+    if key.starts_with("itglue_") { ITGLUE_NAMESPACE } else { psa }
+}
+
 /// Every known key with its built-in default (`None`: unset) and what it holds.
 pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     (TICKET_BOARD, None, "board / queue / team for the summary ticket (PSA default when unset)"),
@@ -49,6 +61,28 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     (GUARD_MAX_CONTACT_SHARE, Some("100"), "a percentage, 1 to 100"),
     (GUARD_MAX_CONFIGURATIONS, Some("5000"), "a whole number"),
 ];
+
+/// The keys of IT Glue organizations ([`ITGLUE_NAMESPACE`]), like [`KEYS`]: `CLIENT` is an
+/// IT Glue organization id (or `global`).
+pub const ITGLUE_KEYS: &[(&str, Option<&str>, &str)] = &[(
+    ITGLUE_PSA_POLICY,
+    None,
+    "require_offboarded_psa_company, allow_unlinked or off (OFFRAMP_ITGLUE_PSA_POLICY when unset)",
+)];
+
+/// The keys stored under `namespace`: [`ITGLUE_KEYS`] for IT Glue, [`KEYS`] for a PSA.
+fn keys_of(namespace: &str) -> &'static [(&'static str, Option<&'static str>, &'static str)] {
+    if namespace == ITGLUE_NAMESPACE { ITGLUE_KEYS } else { KEYS }
+}
+
+fn known(key: &str) -> Option<&'static (&'static str, Option<&'static str>, &'static str)> {
+    KEYS.iter().chain(ITGLUE_KEYS).find(|(k, _, _)| *k == key)
+}
+
+fn unknown(key: &str) -> OfframpError {
+    let known: Vec<&str> = KEYS.iter().chain(ITGLUE_KEYS).map(|(k, _, _)| *k).collect();
+    OfframpError::invalid_input(format!("unknown setting '{key}'; known: {}", known.join(", ")))
+}
 
 /// Where a contact reference in a related record goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,10 +128,7 @@ fn is_id(value: &str) -> bool {
 
 /// Check a value for `key` (unknown keys are refused), returning it normalised.
 pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
-    let Some((_, _, expected)) = KEYS.iter().find(|(k, _, _)| *k == key) else {
-        let known: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
-        return Err(OfframpError::invalid_input(format!("unknown setting '{key}'; known: {}", known.join(", "))));
-    };
+    let Some((_, _, expected)) = known(key) else { return Err(unknown(key)) };
     let value = value.trim();
     let ok = match key {
         PRESERVE_PRIMARY => matches!(value.to_ascii_lowercase().as_str(), "true" | "false"),
@@ -116,10 +147,15 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
         }
         GUARD_MAX_CONTACTS | GUARD_MAX_CONFIGURATIONS => value.parse::<u64>().is_ok(),
         GUARD_MAX_CONTACT_SHARE => value.parse::<u64>().is_ok_and(|v| (1..=100).contains(&v)),
+        ITGLUE_PSA_POLICY => value.parse::<crate::domain::ItGluePsaPolicy>().is_ok(),
         _ => false,
     };
     if ok {
-        Ok(if key == PRESERVE_PRIMARY { value.to_ascii_lowercase() } else { value.to_string() })
+        Ok(if matches!(key, PRESERVE_PRIMARY | ITGLUE_PSA_POLICY) {
+            value.to_ascii_lowercase()
+        } else {
+            value.to_string()
+        })
     } else {
         Err(invalid(key, value, expected))
     }
@@ -135,12 +171,7 @@ fn target(value: &str) -> ContactTarget {
 
 /// Refuse a key Offramp does not know.
 pub fn validate_key(key: &str) -> Result<(), OfframpError> {
-    if KEYS.iter().any(|(k, _, _)| *k == key) {
-        Ok(())
-    } else {
-        let known: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
-        Err(OfframpError::invalid_input(format!("unknown setting '{key}'; known: {}", known.join(", "))))
-    }
+    known(key).map(|_| ()).ok_or_else(|| unknown(key))
 }
 
 /// Every key's value for `scope` on `psa` and where it comes from (`client`, `global`,
@@ -153,7 +184,7 @@ pub async fn resolve_raw(
     let client = if scope == GLOBAL_SCOPE { Vec::new() } else { store.list_settings(psa, scope).await? };
     let global = store.list_settings(psa, GLOBAL_SCOPE).await?;
     let mut resolved = BTreeMap::new();
-    for (key, default, _) in KEYS {
+    for (key, default, _) in keys_of(psa) {
         let from = |records: &[crate::domain::SettingRecord]| {
             records.iter().find(|r| r.key == *key).and_then(|r| r.value.clone())
         };
@@ -220,6 +251,25 @@ pub async fn guard_max_configurations(
         .parse::<u64>()
         .map_err(|_| invalid(GUARD_MAX_CONFIGURATIONS, value, "a whole number"))?;
     Ok((limit, source))
+}
+
+/// Workflow 002's PSA policy for IT Glue organization `org_id`: its own setting, else the
+/// `global` one, else `configured` (`OFFRAMP_ITGLUE_PSA_POLICY`); with where it came from
+/// (`organization`, `global`, `environment`). A stored value that does not parse is an error.
+pub async fn itglue_psa_policy(
+    store: &dyn SettingsStore,
+    org_id: &str,
+    configured: crate::domain::ItGluePsaPolicy,
+) -> Result<(crate::domain::ItGluePsaPolicy, &'static str), OfframpError> {
+    for (scope, source) in [(org_id, "organization"), (GLOBAL_SCOPE, "global")] {
+        let record = store.get_setting(ITGLUE_NAMESPACE, scope, ITGLUE_PSA_POLICY).await?;
+        if let Some(value) = record.and_then(|r| r.value) {
+            let policy =
+                value.parse().map_err(|_| invalid(ITGLUE_PSA_POLICY, &value, crate::domain::ItGluePsaPolicy::NAMES))?;
+            return Ok((policy, source));
+        }
+    }
+    Ok((configured, "environment"))
 }
 
 /// Whether `value` looks like an e-mail address (for requesters and recipients).

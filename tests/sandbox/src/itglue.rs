@@ -64,6 +64,8 @@ const WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_RATE_LIMIT: u32 = 3000;
 const DEFAULT_DELETION_DELAY: Duration = Duration::from_millis(300);
 const DEFAULT_EXPORT_DELAY: Duration = Duration::from_millis(200);
+/// Bytes of a finished export after the zip magic number.
+const DEFAULT_EXPORT_SIZE: usize = 48 * 1024;
 /// IT Glue truncates `quick-notes` to this many characters in list responses.
 const QUICK_NOTES_IN_LISTS: usize = 250;
 /// `created-at`/`updated-at` of fixture records: fixed, so responses are reproducible.
@@ -213,8 +215,29 @@ struct Export {
     delay: Duration,
     /// `fail_exports` was on when it was requested.
     fails: bool,
-    /// The Host of the POST, for an absolute `download-url`.
+    /// The host its link names instead of `host` ([`ItGlueSim::set_export_download_host`]).
+    download_host: Option<String>,
+    /// The Host of the POST, for an absolute `download-url` (unless a download host is set).
     host: String,
+}
+
+/// The bytes a finished export serves: a zip's magic number, then `size` bytes that depend
+/// only on the export's id (a test compares what it archived with this).
+pub fn export_bytes(export_id: i64, size: usize) -> Vec<u8> {
+    let mut state = (export_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut bytes = b"PK\x03\x04".to_vec();
+    bytes.extend((0..size).map(|_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 24) as u8
+    }));
+    bytes
+}
+
+/// The bearer token in an export's download link: the link alone grants the download.
+pub fn export_link_token(export_id: i64) -> String {
+    format!("sandbox-export-token-{export_id}-7c1e")
 }
 
 impl Export {
@@ -233,8 +256,10 @@ impl Export {
             ("done", self.delay)
         };
         let updated = self.created_at + chrono::Duration::from_std(since).unwrap_or_default();
-        let download =
-            (status == "done").then(|| format!("http://{}{ITGLUE_PREFIX}/_exports/{}.zip", self.host, self.id));
+        let download = (status == "done").then(|| {
+            let host = self.download_host.as_deref().unwrap_or(&self.host);
+            format!("http://{host}{ITGLUE_PREFIX}/_exports/{}.zip?token={}", self.id, export_link_token(self.id))
+        });
         json!({
             "id": self.id.to_string(),
             "type": "exports",
@@ -290,6 +315,10 @@ pub struct ItGlueSim {
     refuse_exports: AtomicBool,
     documents_route: AtomicBool,
     export_requests: AtomicU64,
+    export_size: Mutex<usize>,
+    download_host: Mutex<Option<String>>,
+    downloads: AtomicU64,
+    downloads_with_key: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
     window: RollingWindow,
     /// The accepted API key (the sandbox's constant until replaced).
@@ -401,6 +430,10 @@ impl ItGlueSim {
             refuse_exports: AtomicBool::new(false),
             documents_route: AtomicBool::new(true),
             export_requests: AtomicU64::new(0),
+            export_size: Mutex::new(DEFAULT_EXPORT_SIZE),
+            download_host: Mutex::new(None),
+            downloads: AtomicU64::new(0),
+            downloads_with_key: AtomicU64::new(0),
             rate_limit: Mutex::new(Some(DEFAULT_RATE_LIMIT)),
             window: RollingWindow::new(WINDOW),
             api_key: Mutex::new(ITGLUE_API_KEY.to_string()),
@@ -460,6 +493,37 @@ impl ItGlueSim {
     /// wrapper says exports need a user access token, not an API key).
     pub fn refuse_exports(&self, on: bool) {
         self.refuse_exports.store(on, Ordering::SeqCst);
+    }
+
+    /// Served export downloads (`GET /itglue/_exports/{id}.zip` with the right token).
+    pub fn export_downloads(&self) -> u64 {
+        self.downloads.load(Ordering::SeqCst)
+    }
+
+    /// Export download requests that carried an `x-api-key` header (any value).
+    pub fn export_downloads_with_key(&self) -> u64 {
+        self.downloads_with_key.load(Ordering::SeqCst)
+    }
+
+    /// Bytes after the zip magic number of every export served from now on.
+    pub fn set_export_size(&self, size: usize) {
+        *self.export_size.lock().unwrap_or_else(|e| e.into_inner()) = size;
+    }
+
+    fn export_size(&self) -> usize {
+        *self.export_size.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bytes export `id` serves (see [`export_bytes`]).
+    pub fn export_content(&self, id: i64) -> Vec<u8> {
+        export_bytes(id, self.export_size())
+    }
+
+    /// Links of exports requested from now on name `host` (e.g. `localhost:PORT`: another
+    /// origin than the API's `127.0.0.1:PORT`, as a storage host would be) instead of the
+    /// request's Host. `None`: the API's own host.
+    pub fn set_export_download_host(&self, host: Option<String>) {
+        *self.download_host.lock().unwrap_or_else(|e| e.into_inner()) = host;
     }
 
     /// How long exports requested from now on stay pending/processing before done.
@@ -837,6 +901,9 @@ pub(crate) fn route(
     host: &str,
     body: &Bytes,
 ) -> Response {
+    if let Some(file) = path.trim_matches('/').strip_prefix("_exports/") {
+        return download(&shared.itglue, method, file, uri, headers);
+    }
     // Missing key → 401, wrong key → 403: the docs name 403 for a wrong key.
     match headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim) {
         None | Some("") => return error(StatusCode::UNAUTHORIZED, "An API key is required (x-api-key header)"),
@@ -1108,6 +1175,7 @@ fn create_export(sim: &ItGlueSim, body: &Bytes, host: &str) -> Response {
     };
     let fails = sim.fail_exports.load(Ordering::SeqCst);
     let delay = sim.export_delay();
+    let download_host = sim.download_host.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let created = sim.with(|d| {
         let org_name = match org_id {
             Some(id) => Some(d.organizations.get(&id)?.value["attributes"]["name"].as_str()?.to_string()),
@@ -1125,6 +1193,7 @@ fn create_export(sim: &ItGlueSim, body: &Bytes, host: &str) -> Response {
             delay,
             fails,
             host: host.to_string(),
+            download_host: download_host.clone(),
         };
         let rendered = export.render(export.created);
         d.exports.insert(id, export);
@@ -1139,4 +1208,29 @@ fn create_export(sim: &ItGlueSim, body: &Bytes, host: &str) -> Response {
             error_at(StatusCode::UNPROCESSABLE_ENTITY, "organization must exist", "/data/attributes/organization-id")
         }
     }
+}
+
+/// `GET /itglue/_exports/{id}.zip?token=…`: a finished export's bytes. The link is a bearer
+/// link (the token in it is the only credential), so no API key is asked for; one presented
+/// anyway is counted ([`ItGlueSim::export_downloads_with_key`]). Wrong token → 403, unknown
+/// or unfinished export → 404.
+fn download(sim: &ItGlueSim, method: &Method, file: &str, uri: &Uri, headers: &HeaderMap) -> Response {
+    if headers.contains_key("x-api-key") {
+        sim.downloads_with_key.fetch_add(1, Ordering::SeqCst);
+    }
+    let id = file.strip_suffix(".zip").and_then(|id| id.parse::<i64>().ok());
+    let (Some(id), true) = (id, method == Method::GET) else { return not_found() };
+    let token = uri.query().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("token="));
+    if token != Some(export_link_token(id).as_str()) {
+        return error(StatusCode::FORBIDDEN, "This link is not valid");
+    }
+    let now = Instant::now();
+    let done = sim.with(|d| d.exports.get(&id).map(|e| e.render(now)["attributes"]["status"] == "done"));
+    if done != Some(true) {
+        return not_found();
+    }
+    sim.downloads.fetch_add(1, Ordering::SeqCst);
+    let mut response = Response::new(axum::body::Body::from(sim.export_content(id)));
+    response.headers_mut().insert("content-type", axum::http::HeaderValue::from_static("application/zip"));
+    response
 }

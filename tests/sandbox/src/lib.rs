@@ -149,7 +149,11 @@
 //!   "status":"pending","download-url":null,"include-logs","created-at","updated-at"}}}`.
 //! - `GET /exports/{id}` (and `GET /exports`): "pending" for the first half of the export
 //!   delay (default 200 ms), "processing" for the second, then "done" with `download-url`
-//!   `http://{host}/itglue/_exports/{id}.zip` (not served) or "failed" without one.
+//!   `http://{host}/itglue/_exports/{id}.zip?token=…` or "failed" without one.
+//! - `GET /itglue/_exports/{id}.zip?token=…`: the finished export's bytes
+//!   ([`itglue::export_bytes`]); a bearer link, so no API key is asked for (one sent anyway is
+//!   counted: [`ItGlueSim::export_downloads_with_key`]); wrong token → 403.
+//!   [`ItGlueSim::set_export_download_host`] makes links name another host (another origin).
 //! - Anything else → 404.
 //!
 //! Limit: a rolling 5-minute window per sandbox (default 3000, [`ItGlueSim::set_rate_limit`]),
@@ -223,7 +227,7 @@ pub use connectwise::ConnectWiseSim;
 pub use faults::AfterWrite;
 use faults::AfterWriteFault;
 pub use halo::HaloSim;
-pub use itglue::{ITGLUE_API_KEY, ITGLUE_MEDIA_TYPE, ITGLUE_PREFIX, ItGlueSim};
+pub use itglue::{ITGLUE_API_KEY, ITGLUE_MEDIA_TYPE, ITGLUE_PREFIX, ItGlueSim, export_bytes, export_link_token};
 pub use notify::{
     ENTRA_PREFIX, GRAPH_BLOCKED_SENDER, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_PREFIX, GRAPH_SENDER,
     GRAPH_SENDER_ID, GRAPH_TENANT_DOMAIN, GRAPH_TENANT_ID, HOOKS_PREFIX, NotifySim, SANDBOX_WEBHOOK_TOKEN,

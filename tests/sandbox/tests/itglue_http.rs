@@ -386,7 +386,17 @@ async fn exports_go_pending_processing_done_and_can_fail_or_be_refused() {
     let id = data["id"].as_str().expect("a string id").to_string();
     let (seen, done) = await_export(&sb, &id).await;
     assert_eq!(seen, ["pending", "processing", "done"]);
-    assert_eq!(done["attributes"]["download-url"], format!("{}/_exports/{id}.zip", sb.itglue_url()));
+    let link = done["attributes"]["download-url"].as_str().expect("a link when done").to_string();
+    let token = offramp_sandbox::export_link_token(id.parse().unwrap());
+    assert_eq!(link, format!("{}/_exports/{id}.zip?token={token}", sb.itglue_url()));
+    // The link alone downloads the export (no API key); a wrong token does not.
+    let client = reqwest::Client::new();
+    let bytes = client.get(&link).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(bytes.as_ref(), itglue.export_content(id.parse().unwrap()).as_slice());
+    assert!(bytes.starts_with(b"PK\x03\x04"));
+    let forged = link.replace(&token, "sandbox-export-token-guess");
+    assert_eq!(client.get(&forged).send().await.unwrap().status(), 403);
+    assert_eq!((itglue.export_downloads(), itglue.export_downloads_with_key()), (1, 0));
     assert_eq!(itglue.export_requests(), 1);
     assert_eq!(sb.stats().count("POST", "/itglue/exports"), 1);
     assert!(sb.stats().count("GET", "/itglue/exports/{id}") >= 3);

@@ -23,12 +23,16 @@ const JSON_API: &str = "application/vnd.api+json";
 
 pub struct ItGlueClient {
     pub(super) api: VendorHttp<DocError>,
+    /// For export download links on another host: sends no credential at all.
+    pub(super) downloads: HttpClient,
     page_size: u32,
     /// The API key as configured at start.
     at_start: CredentialValues,
 }
 
 const API_KEY: &str = "ITGLUE_API_KEY";
+/// The shortest whole-request time allowed to read an export.
+const DOWNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn credential_headers(values: &CredentialValues) -> StaticHeaders {
     let key = values.get(API_KEY).cloned().unwrap_or_else(|| SecretString::new(String::new()));
@@ -52,11 +56,22 @@ impl ItGlueClient {
         }
         let base = crate::http::origin::secure_url("ITGLUE_URL", &settings.url).map_err(config_error)?;
         let redactor = Redactor::new([settings.api_key.expose().to_string()]);
+        // An export can be far larger than an API answer and takes longer to read; the
+        // download's own cap is set per request (`download_export`). No budget: the link
+        // is not the API.
+        let download_settings = HttpSettings {
+            request_timeout: http.request_timeout.max(DOWNLOAD_TIMEOUT),
+            budget: None,
+            rate_limit_per_sec: None,
+            ..http.clone()
+        };
+        let downloads = HttpClient::new("itglue-export", download_settings, redactor.clone())
+            .map_err(|e| DocError::Configuration { message: e.to_string() })?;
         let http = HttpClient::new("itglue", http, redactor)
             .map_err(|e| DocError::Configuration { message: e.to_string() })?;
         let at_start: CredentialValues = HashMap::from([(API_KEY, settings.api_key)]);
         let api = VendorHttp::new(http, "IT Glue", base, credential_headers(&at_start), read_error).accept(JSON_API);
-        Ok(Self { api, page_size: PAGE_SIZE, at_start })
+        Ok(Self { api, downloads, page_size: PAGE_SIZE, at_start })
     }
 
     /// Read the API key through `store` on every request (its cache decides how often it

@@ -66,10 +66,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use self::client::{invalid, numeric_id, parse_export, parse_organization};
-use crate::adapters::vendor_http::id_text;
+use crate::adapters::vendor_http::{VendorError, id_text};
 use crate::domain::{DependencyCounts, Export, Organization};
 use crate::error::DocError;
-use crate::http::Retry;
+use crate::http::{HttpRequest, Retry};
 use crate::ports::DocPlatform;
 
 /// One kind of dependent counted, or why it could not be.
@@ -210,6 +210,36 @@ impl DocPlatform for ItGlueClient {
         let id = numeric_id(export_id, "export")?;
         let body = self.get_found(&format!("exports/{id}"), &[], "export").await?;
         parse_export(body.get("data").ok_or_else(|| invalid("export: response has no 'data'"))?)
+    }
+
+    /// The link is a bearer link (docs/vendors/itglue.md#exports): it must be https (loopback
+    /// http for the sandbox) and is learned by the redactor before it is used, so neither
+    /// its path nor its query reaches a log line. Only a link on IT Glue's own API origin
+    /// gets the API key; a link anywhere else (a storage host) is fetched with no
+    /// credential. No redirect is followed on either path (the HTTP layer's rule).
+    async fn download_export(&self, export: &Export, max_bytes: usize) -> Result<Vec<u8>, DocError> {
+        let link = export
+            .download_url
+            .as_deref()
+            .ok_or_else(|| invalid(format!("export {} has no download link", export.id)))?;
+        let url = crate::http::origin::secure_url("the export's download-url", link)
+            .map_err(|_| invalid(format!("export {}: its download link is not an https URL", export.id)))?;
+        let redactor = self.http().redactor();
+        redactor.learn(link);
+        redactor.learn(url.path());
+        if let Some(query) = url.query() {
+            redactor.learn(query);
+        }
+        let request = HttpRequest::new(Method::GET, url.clone()).max_body(max_bytes);
+        let response = if crate::http::origin::same_origin(self.api.base(), &url) {
+            self.api.send(request).await?
+        } else {
+            self.downloads.send(request).await.map_err(<DocError as VendorError>::transport)?
+        };
+        if !response.is_success() {
+            return Err(self.api.refusal(&response, "export download", crate::adapters::vendor_http::Access::Read));
+        }
+        Ok(response.body)
     }
 
     async fn delete_organization(&self, organization_id: &str) -> Result<(), DocError> {

@@ -158,7 +158,6 @@ impl<E: VendorError> VendorHttp<E> {
         &self.http
     }
 
-    #[cfg(test)]
     pub fn base(&self) -> &url::Url {
         &self.base
     }

@@ -1,6 +1,7 @@
 //! A confirmed deletion, under the organization's lease, once the engine has written its
-//! header, snapshot and `started`: the export (the only way back), the deletion request,
-//! and the poll until IT Glue has carried it out. IT Glue cannot undo a deletion, so once
+//! header, snapshot and `started`: the export, its copy in the archive (the only way back:
+//! IT Glue's link expires), the deletion request, and the poll until IT Glue has carried it
+//! out. IT Glue cannot undo a deletion, so once
 //! it is requested the report says so whatever the trail does afterwards.
 
 use serde_json::json;
@@ -9,7 +10,8 @@ use super::plan::Plan;
 use super::report::DeleteOrgReport;
 use super::{DeleteOrgDeps, doc_error};
 use crate::domain::{
-    self, Export, ItemChange, ItemKind, ItemOutcome, OperationEventKind, OperationRecord, Organization, RunStatus,
+    self, ArchivedExport, Export, ExportObject, ItemChange, ItemKind, ItemOutcome, OperationEventKind, OperationRecord,
+    Organization, RunStatus,
 };
 use crate::error::{DocError, ErrorCode, OfframpError};
 use crate::operation::Recorder;
@@ -43,19 +45,20 @@ pub(super) async fn delete(
     let recorder = Recorder::new(deps.audit, &operation_id);
     report.operation_id = Some(operation_id.clone());
     let org = &plan.org;
-    let export = match wait_for_export(deps, org, force_without_export, report).await {
-        Ok(export) => export,
+    let archived = match secure_export(deps, org, &operation_id, force_without_export, report).await {
+        Ok(archived) => archived,
         Err(e) => {
             recorder.event(OperationEventKind::Failed, json!({ "code": e.code(), "message": e.to_string() })).await?;
             report.status = Some(RunStatus::Blocked);
             return Err(e);
         }
     };
-    if let Some(export) = &export {
-        let record = change(&operation_id, ItemKind::ItglueExport, &export.id, &org.name, json!(export));
-        deps.audit.put_changes(&[record]).await?;
+    // The trail keeps where the copy is (bucket, key, version, digest), never IT Glue's link.
+    if let (Some(archived), Some(export)) = (&archived, &report.export) {
+        let after = json!({ "export_id": export.id, "status": export.status, "archive": archived });
+        deps.audit.put_changes(&[change(&operation_id, ItemKind::ItglueExport, &export.id, &org.name, after)]).await?;
     }
-    report.export = export.clone();
+    report.archive = archived.clone();
     if let Err(e) = send_deletion(deps, org, report).await {
         recorder.event(OperationEventKind::Failed, json!({ "code": e.code(), "message": e.to_string() })).await?;
         return Err(e);
@@ -74,7 +77,8 @@ pub(super) async fn delete(
         report.audit_failed(org, e.into());
     }
     let gone = await_deletion(deps, org, report).await;
-    if let Err(e) = recorder.event(OperationEventKind::Completed, json!({ "deleted": gone, "export": export })).await {
+    let completed = json!({ "deleted": gone, "archive": archived, "force_without_export": archived.is_none() });
+    if let Err(e) = recorder.event(OperationEventKind::Completed, completed).await {
         report.audit_failed(org, e.into());
     }
     Ok(())
@@ -130,53 +134,106 @@ async fn await_deletion(deps: &DeleteOrgDeps<'_>, org: &Organization, report: &m
     gone
 }
 
-/// Request the export and wait for it. `Ok(None)`: no export, deletion forced anyway.
+/// The export, made and copied to the archive. `Ok(None)`: it could not be, and the
+/// deletion goes ahead anyway because `force_without_export` says so (a warning says what
+/// failed); without that flag, what failed is a `DeletionBlocked` and nothing is deleted.
+async fn secure_export(
+    deps: &DeleteOrgDeps<'_>,
+    org: &Organization,
+    operation_id: &str,
+    force_without_export: bool,
+    report: &mut DeleteOrgReport,
+) -> Result<Option<ArchivedExport>, OfframpError> {
+    let outcome = match wait_for_export(deps, org, report).await {
+        Ok(export) => archive_export(deps, org, operation_id, &export).await,
+        Err(why) => Err(why),
+    };
+    match outcome {
+        Ok(archived) => Ok(Some(archived)),
+        Err(why) if force_without_export => {
+            report.warnings.push(format!("{why}; deleting anyway (force_without_export): this cannot be undone"));
+            Ok(None)
+        }
+        Err(why) => Err(OfframpError::new(
+            ErrorCode::DeletionBlocked,
+            format!(
+                "{why}; nothing was deleted. The archived export is the only way back after a deletion \
+                 (force_without_export to delete without one)"
+            ),
+        )),
+    }
+}
+
+/// Download the finished export from IT Glue's link (bounded) and store it in the archive.
+/// The error says what failed, never the link.
+async fn archive_export(
+    deps: &DeleteOrgDeps<'_>,
+    org: &Organization,
+    operation_id: &str,
+    export: &Export,
+) -> Result<ArchivedExport, String> {
+    let archive = deps.archive.ok_or_else(|| {
+        format!(
+            "No export archive is configured for the export {} of {} (OFFRAMP_EXPORT_BUCKET; OFFRAMP_EXPORT_DIR outside \
+             Lambda)",
+            export.id, org.name
+        )
+    })?;
+    let bytes = deps
+        .docs
+        .download_export(export, deps.options.export_max_bytes)
+        .await
+        .map_err(|e| format!("The export {} of {} could not be downloaded: {e}", export.id, org.name))?;
+    if bytes.is_empty() {
+        return Err(format!("The export {} of {} downloaded empty", export.id, org.name));
+    }
+    let object = ExportObject {
+        organization_id: org.id.clone(),
+        export_id: export.id.clone(),
+        operation_id: operation_id.to_string(),
+        bytes,
+    };
+    let archived = archive
+        .store(&object)
+        .await
+        .map_err(|e| format!("The export {} of {} could not be copied to the archive: {e}", export.id, org.name))?;
+    tracing::info!(org_id = %org.id, key = %archived.key, size = archived.size, "export archived");
+    Ok(archived)
+}
+
+/// Request the export and wait until it is done; `Err` says why there is none.
 async fn wait_for_export(
     deps: &DeleteOrgDeps<'_>,
     org: &Organization,
-    force_without_export: bool,
     report: &mut DeleteOrgReport,
-) -> Result<Option<Export>, OfframpError> {
-    let fail = |why: String, report: &mut DeleteOrgReport| {
-        if force_without_export {
-            report.warnings.push(format!("{why}; deleting anyway (force_without_export): this cannot be undone"));
-            Ok(None)
-        } else {
-            Err(OfframpError::new(
-                ErrorCode::DeletionBlocked,
-                format!(
-                    "{why}; nothing was deleted. The export is the only way back after a deletion \
-                     (force_without_export to delete without one)"
-                ),
-            ))
-        }
-    };
-    let mut export = match deps.docs.request_export(&org.id).await {
-        Ok(export) => export,
-        Err(e) => return fail(format!("The export of {} could not be requested: {e}", org.name), report),
-    };
+) -> Result<Export, String> {
+    let mut export = deps
+        .docs
+        .request_export(&org.id)
+        .await
+        .map_err(|e| format!("The export of {} could not be requested: {e}", org.name))?;
     let deadline = tokio::time::Instant::now() + deps.options.export_wait;
     loop {
+        // The report never holds the link, not even in memory (idempotent replays compare).
+        report.export = Some(Export { download_url: None, ..export.clone() });
         if export.is_done() {
-            report.export = Some(export.clone());
-            return Ok(Some(export));
+            return Ok(export);
         }
-        report.export = Some(export.clone());
         if export.has_failed() {
-            return fail(format!("The export {} of {} failed ({})", export.id, org.name, export.status), report);
+            return Err(format!("The export {} of {} failed ({})", export.id, org.name, export.status));
         }
         if tokio::time::Instant::now() >= deadline {
             let waited = deps.options.export_wait.as_secs();
-            let why = format!(
+            return Err(format!(
                 "The export {} of {} was not ready after {waited} s (status {})",
                 export.id, org.name, export.status
-            );
-            return fail(why, report);
+            ));
         }
         tokio::time::sleep(deps.options.poll_interval).await;
-        export = match deps.docs.export(&export.id).await {
-            Ok(export) => export,
-            Err(e) => return fail(format!("The export of {} could not be checked: {e}", org.name), report),
-        };
+        export = deps
+            .docs
+            .export(&export.id)
+            .await
+            .map_err(|e| format!("The export of {} could not be checked: {e}", org.name))?;
     }
 }

@@ -5,11 +5,13 @@
 //! dependents are counted, and it is deleted only when every safeguard agrees:
 //! - dependents block the deletion unless `force_delete`;
 //! - `confirm_delete: true` is required; `dry_run` reports and deletes nothing;
-//! - optionally (`require_psa_offboarded`), the matching PSA company must be offboarded;
-//! - before a real deletion an IT Glue export of the organization is requested and
-//!   awaited, and recorded in the audit trail: an IT Glue deletion cannot be undone, so
-//!   the export is the only way back. Without a finished export nothing is deleted unless
-//!   `force_without_export` is given.
+//! - the PSA policy (`ItGluePsaPolicy`, global or per organization): by default a linked
+//!   PSA company must be offboarded and an unlinked organization may go;
+//! - before a real deletion an IT Glue export of the organization is requested, awaited,
+//!   downloaded and copied to the export archive (`ports::ExportArchive`: S3 with Object
+//!   Lock when deployed), and the trail records the archived object, never the vendor's
+//!   link: an IT Glue deletion cannot be undone and the link expires, so the archived copy
+//!   is the only way back. Without it nothing is deleted unless `force_without_export`.
 //!
 //! Deletion is asynchronous on IT Glue: after the request the workflow polls until the
 //! organization is gone or the configured time has passed, and reports `deleted: true` or
@@ -33,13 +35,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::domain::{self, OffboardedCriteria, OperationRecord, Organization, RunStatus, Workflow};
+use crate::domain::{self, ItGluePsaPolicy, OffboardedCriteria, OperationRecord, Organization, RunStatus, Workflow};
 use crate::error::{DocError, ErrorCode, OfframpError};
 use crate::operation::restore::{RestoreRegistry, Reversibility};
 use crate::operation::{
     self, Admission, ApprovalProof, ApprovalVia, Consent, IdempotencyOptions, LeaseOptions, sort_key,
 };
-use crate::ports::{AuditStore, DocPlatform, Psa};
+use crate::ports::{AuditStore, DocPlatform, ExportArchive, Psa, SettingsStore};
 use crate::workflows::input;
 
 pub use cleanup::{CleanupReport, CleanupSkip, cleanup_offboarded_organizations};
@@ -52,8 +54,8 @@ pub fn register(registry: &mut RestoreRegistry) {
     registry.register_workflow(
         WORKFLOW,
         Reversibility::Irreversible(
-            "{id} is an IT Glue organization deletion, which IT Glue cannot undo; restore from the export recorded in \
-             the operation (offramp audit show {id})",
+            "{id} is an IT Glue organization deletion, which IT Glue cannot undo; restore from the archived export \
+             recorded in the operation (offramp audit show {id}: bucket, key and version id)",
         ),
     );
 }
@@ -91,8 +93,10 @@ pub struct DeleteOrgRequest {
 /// How the workflow runs, as opposed to what it is asked to do.
 #[derive(Debug, Clone)]
 pub struct DeleteOrgOptions {
-    /// Require the organization's PSA company to be offboarded (per `offboarded`).
-    pub require_psa_offboarded: bool,
+    /// The PSA policy where no organization setting says otherwise.
+    pub psa_policy: ItGluePsaPolicy,
+    /// The largest export copied to the archive.
+    pub export_max_bytes: usize,
     pub offboarded: OffboardedCriteria,
     /// How long to wait for the export to finish.
     pub export_wait: Duration,
@@ -107,7 +111,8 @@ pub struct DeleteOrgOptions {
 impl Default for DeleteOrgOptions {
     fn default() -> Self {
         Self {
-            require_psa_offboarded: false,
+            psa_policy: ItGluePsaPolicy::default(),
+            export_max_bytes: 256 << 20,
             offboarded: OffboardedCriteria::default(),
             export_wait: Duration::from_secs(300),
             deletion_wait: Duration::from_secs(120),
@@ -123,7 +128,8 @@ impl DeleteOrgOptions {
     pub fn from_settings(settings: &crate::config::Settings) -> Self {
         let itglue = &settings.itglue;
         Self {
-            require_psa_offboarded: itglue.require_psa_offboarded,
+            psa_policy: itglue.psa_policy,
+            export_max_bytes: itglue.export_max_bytes,
             offboarded: settings.offboarded.clone(),
             export_wait: itglue.export_wait,
             deletion_wait: itglue.deletion_wait,
@@ -133,11 +139,17 @@ impl DeleteOrgOptions {
     }
 }
 
+#[derive(Clone)]
 pub struct DeleteOrgDeps<'a> {
     pub docs: &'a dyn DocPlatform,
     pub audit: &'a dyn AuditStore,
-    /// Needed only for the PSA-offboarded policy.
+    /// Needed only when the PSA policy consults the PSA.
     pub psa: Option<&'a dyn Psa>,
+    /// Per-organization PSA policy (`itglue_psa_policy`); `None`: `options.psa_policy` only.
+    pub settings: Option<&'a dyn SettingsStore>,
+    /// Where the export is copied before the deletion; `None`: nothing is deleted unless
+    /// `force_without_export`.
+    pub archive: Option<&'a dyn ExportArchive>,
     pub options: DeleteOrgOptions,
 }
 
@@ -227,10 +239,10 @@ async fn run(
     let org = resolve(deps.docs, request).await?;
     report.org_id = Some(org.id.clone());
     report.org_name = Some(org.name.clone());
-    plan::check_policy(deps, &org).await?;
+    let policy = plan::check_policy(deps, &org).await?;
     let plan = plan::plan(deps, org, request, report).await?;
     let operation_id = domain::new_operation_id();
-    let record = operation_record(deps, request, &v, &plan, &operation_id);
+    let record = operation_record(request, &v, &plan, &policy, &operation_id);
     let consent = consent(request, &v, plan.blocked);
     let admission = Admission { consent: &consent, lease: deps.options.lease, break_lease: request.break_lease };
     let force_without_export = request.force_without_export;
@@ -248,10 +260,10 @@ async fn run(
 }
 
 fn operation_record(
-    deps: &DeleteOrgDeps<'_>,
     request: &DeleteOrgRequest,
     v: &Validated,
     plan: &plan::Plan,
+    policy: &plan::ResolvedPolicy,
     operation_id: &str,
 ) -> OperationRecord {
     OperationRecord {
@@ -265,7 +277,7 @@ fn operation_record(
         dry_run: request.dry_run,
         plan_hash: Some(plan.hash.clone()),
         created_at: domain::now(),
-        input: json!({ "request": request, "policy_psa_offboarded": deps.options.require_psa_offboarded }),
+        input: json!({ "request": request, "psa_policy": policy }),
         parent_operation_id: None,
     }
 }

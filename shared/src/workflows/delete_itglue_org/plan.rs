@@ -6,9 +6,10 @@ use serde_json::{Value, json};
 
 use super::report::{DeleteOrgReport, DependencyCheck};
 use super::{DeleteOrgDeps, DeleteOrgRequest, doc_error};
-use crate::domain::{DependencyCounts, OperationRecord, Organization, PsaKind, RunStatus};
+use crate::domain::{DependencyCounts, ItGluePsaPolicy, OperationRecord, Organization, PsaKind, RunStatus};
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::{self, Gate};
+use crate::workflows::org_settings;
 
 /// The organization and what is attached to it.
 pub(super) struct Plan {
@@ -93,7 +94,7 @@ pub(super) fn answer_unapplied(
             org.name
         )
     } else {
-        format!("Dry run: nothing was deleted. A confirmed run would export {0}, then delete it.", org.name)
+        format!("Dry run: nothing was deleted. A confirmed run would export {0}, copy the export to the archive, then delete it.", org.name)
     });
     Ok(())
 }
@@ -112,40 +113,64 @@ pub(super) fn integration_matches(org: &Organization, kind: PsaKind) -> bool {
     }
 }
 
-/// The PSA-offboarded policy: `Ok(())` when it allows the deletion.
-pub(super) async fn check_policy(deps: &DeleteOrgDeps<'_>, org: &Organization) -> Result<(), OfframpError> {
-    if !deps.options.require_psa_offboarded {
-        return Ok(());
+/// The PSA policy that applied to a run and where it came from (recorded with the operation).
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct ResolvedPolicy {
+    pub policy: ItGluePsaPolicy,
+    /// `organization`, `global` (settings) or `environment` (`OFFRAMP_ITGLUE_PSA_POLICY`).
+    pub source: &'static str,
+}
+
+/// The PSA policy (docs/workflows.md#002-psa-policy): `Ok` with the policy that applied when
+/// it allows the deletion. `allow_unlinked` and `require_offboarded_psa_company` treat a
+/// linked organization alike (its company must be offboarded); they differ on an unlinked one.
+pub(super) async fn check_policy(deps: &DeleteOrgDeps<'_>, org: &Organization) -> Result<ResolvedPolicy, OfframpError> {
+    let (policy, source) = match deps.settings {
+        Some(store) => org_settings::itglue_psa_policy(store, &org.id, deps.options.psa_policy).await?,
+        None => (deps.options.psa_policy, "environment"),
+    };
+    let resolved = ResolvedPolicy { policy, source };
+    if policy == ItGluePsaPolicy::Off {
+        return Ok(resolved);
     }
-    let blocked = |why: String| OfframpError::new(ErrorCode::DeletionBlocked, why);
-    let psa = deps
-        .psa
-        .ok_or_else(|| OfframpError::configuration("the PSA-offboarded policy is on but no PSA is configured"))?;
+    let name = policy.as_str();
+    let blocked =
+        |why: String| OfframpError::new(ErrorCode::DeletionBlocked, format!("policy {name} ({source}): {why}"));
     let Some(psa_id) = &org.psa_id else {
+        if policy == ItGluePsaPolicy::AllowUnlinked {
+            return Ok(resolved);
+        }
         return Err(blocked(format!(
-            "policy: {} is not linked to a PSA company, so it cannot be shown to be offboarded; nothing was deleted",
+            "{} is not linked to a PSA company, so it cannot be shown to be offboarded; nothing was deleted",
             org.name
         )));
     };
+    let psa = deps.psa.ok_or_else(|| {
+        OfframpError::configuration(format!(
+            "the IT Glue PSA policy for {} is {name} ({source}) and it is linked to PSA company {psa_id}, but no PSA \
+             is configured: configure the PSA, or set the policy to off",
+            org.name
+        ))
+    })?;
     if !integration_matches(org, psa.kind()) {
         return Err(blocked(format!(
-            "policy: {} is synced with a {} PSA, not with the configured {}; nothing was deleted",
+            "{} is synced with a {} PSA, not with the configured {}; nothing was deleted",
             org.name,
             org.psa_integration.as_deref().unwrap_or("?"),
             psa.kind()
         )));
     }
     let mut company = psa.company_by_id(psa_id).await?.ok_or_else(|| {
-        blocked(format!("policy: the linked {} company {psa_id} does not exist; nothing was deleted", psa.kind()))
+        blocked(format!("the linked {} company {psa_id} does not exist; nothing was deleted", psa.kind()))
     })?;
     if deps.options.offboarded.contract_ended {
         company.contracts = Some(psa.contract_summary(&company.id, chrono::Utc::now().date_naive()).await?);
     }
     if deps.options.offboarded.matches(&company) {
-        return Ok(());
+        return Ok(resolved);
     }
     Err(blocked(format!(
-        "policy: {} company {} ({}) is not offboarded ({}); nothing was deleted",
+        "{} company {} ({}) is not offboarded ({}); nothing was deleted",
         psa.kind(),
         company.name,
         company.id,

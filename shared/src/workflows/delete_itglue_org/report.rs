@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{self, DependencyCounts, Export, Organization, RunStatus};
+use crate::domain::{self, ArchivedExport, DependencyCounts, Export, Organization, RunStatus};
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::IdempotentReport;
 
@@ -65,9 +65,13 @@ pub struct DeleteOrgReport {
     /// `planned`, `deleted`, `pending_deletion`, `blocked`, `confirmation_required`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<RunStatus>,
-    /// The export made before the deletion: the only way back.
+    /// The IT Glue export made before the deletion (its id and status; its link is never
+    /// serialized).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<Export>,
+    /// Where the export was copied: the only way back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchivedExport>,
 }
 
 pub(super) fn error(code: ErrorCode, message: impl Into<String>) -> DeleteOrgError {
@@ -89,6 +93,7 @@ impl DeleteOrgReport {
             dry_run,
             status: None,
             export: None,
+            archive: None,
         }
     }
 
