@@ -230,13 +230,8 @@ pub enum AuditError {
     IdempotencyKeyLost { key: String },
 }
 
-/// Errors from a shared-limit store (`ports::SharedLimitStore`).
-#[derive(Debug, thiserror::Error)]
-pub enum SharedLimitError {
-    /// The store could not be read or written: no request goes out on a limit it cannot count.
-    #[error("shared vendor-limit store unavailable: {message}")]
-    Unavailable { message: String },
-}
+/// Errors from a shared-limit store: defined beside the store's port in the HTTP layer.
+pub use crate::http::shared_limits::SharedLimitError;
 
 /// Errors from a documentation platform adapter (IT Glue).
 #[derive(Debug, thiserror::Error)]

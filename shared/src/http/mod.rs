@@ -370,7 +370,7 @@ impl HttpClient {
     /// every other process that uses the same store and `scope` (the vendor account: its
     /// base URL and account id), instead of per process (docs/reliability.md#vendor-limits-shared-by-every-process).
     /// Set once; later calls change nothing and return `false`.
-    pub fn share_limits(&self, store: Arc<dyn crate::ports::SharedLimitStore>, scope: &str) -> bool {
+    pub fn share_limits(&self, store: Arc<dyn shared_limits::SharedLimitStore>, scope: &str) -> bool {
         use shared_limits::{SharedLimits, SharedSchedule, SharedWindow, limit_key};
         let schedule =
             self.limiter.as_ref().map(|_| SharedSchedule::new(store.clone(), limit_key(self.vendor, "rate", scope)));
@@ -546,7 +546,7 @@ impl HttpClient {
         }
     }
 
-    fn limit_store_error(&self, error: &crate::error::SharedLimitError) -> HttpError {
+    fn limit_store_error(&self, error: &shared_limits::SharedLimitError) -> HttpError {
         tracing::warn!(error = %error, "shared limit store unavailable: request not sent");
         HttpError::LimitStore { vendor: self.vendor, message: self.redactor.scrub(&error.to_string()) }
     }

@@ -28,9 +28,11 @@
 //! different hosts can compare them; Lambda hosts keep NTP time within milliseconds.
 
 mod schedule;
+mod store;
 mod window;
 
 pub use schedule::SharedSchedule;
+pub use store::{SharedLimitError, SharedLimitState, SharedLimitStore};
 pub use window::{SharedWindow, WindowRefusal};
 
 use std::collections::HashMap;
@@ -40,8 +42,7 @@ use std::time::Duration;
 use sha2::Digest;
 use tokio::time::Instant;
 
-use crate::error::SharedLimitError;
-use crate::ports::{SharedLimitState, SharedLimitStore, async_trait};
+use async_trait::async_trait;
 
 /// How long a claim keeps trying a store that fails before the request fails unsent.
 pub const STORE_PATIENCE: Duration = Duration::from_secs(30);

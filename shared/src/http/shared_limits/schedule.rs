@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::SharedLimitError;
+use super::SharedLimitStore;
 use super::{Swap, epoch_micros, micros, to_instant, with_patience};
-use crate::error::SharedLimitError;
 use crate::http::RateLimiter;
-use crate::ports::SharedLimitStore;
 
 /// Slots claimed at once: this much time at the current pace (at least one slot).
 pub const BLOCK_SPAN: Duration = Duration::from_millis(500);

@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::SharedLimitError;
+use super::SharedLimitStore;
 use super::{Swap, epoch_micros, micros, with_patience};
-use crate::error::SharedLimitError;
 use crate::http::{BudgetExhausted, BudgetSettings};
-use crate::ports::SharedLimitStore;
 
 /// How long granted requests may be sent for (at most 1% of the window: a grant that
 /// expires unused costs that much of the window's room).
