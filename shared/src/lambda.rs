@@ -6,7 +6,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::config::ConfigSource;
-use crate::entry::{Function, handle};
+use crate::entry::{Function, FunctionServices};
 use crate::logging::{self, LogFormat};
 
 /// Serve `function` until the runtime stops it. A configuration problem ends the cold
@@ -14,7 +14,7 @@ use crate::logging::{self, LogFormat};
 pub async fn serve(function: Function) -> Result<(), Error> {
     logging::init("info", LogFormat::Json);
     // Clients (HTTP, AWS SDK, secrets) are built here, once, and reused by warm invocations.
-    let services = crate::app::build(&ConfigSource::from_env()).await.map_err(|e| {
+    let services = FunctionServices::build(function, &ConfigSource::from_env()).await.map_err(|e| {
         tracing::error!(code = %e.code(), error = %e, "cannot start: configuration");
         e
     })?;
@@ -23,7 +23,7 @@ pub async fn serve(function: Function) -> Result<(), Error> {
         let (payload, context) = event.into_parts();
         let span = tracing::info_span!("invocation", request_id = %context.request_id);
         let invoked_by = format!("lambda:{}", context.invoked_function_arn);
-        Ok::<Value, Error>(handle(function, services, payload, &invoked_by).instrument(span).await)
+        Ok::<Value, Error>(services.handle(function, payload, &invoked_by).instrument(span).await)
     }))
     .await
 }

@@ -404,3 +404,30 @@ async fn the_schedule_takes_its_dry_run_policy_from_the_settings() {
     assert!(operations.iter().all(|o| o["dry_run"] == true), "{out}");
     assert_eq!(sandbox.stats().patches(), 0, "a planned sweep changes nothing");
 }
+
+/// The delete-itglue-org function starts with IT Glue's settings alone when the PSA policy
+/// is `off` (no `OFFRAMP_PSA`, no PSA URL or key), where the adapters of every workflow
+/// cannot (they need a PSA), and deletes an organization on a direct invoke.
+#[tokio::test]
+async fn the_itglue_function_needs_no_psa_settings_when_its_policy_is_off() {
+    use offramp::entry::FunctionServices;
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_itglue_deletion_delay(std::time::Duration::from_millis(100));
+    let dir = tempfile::tempdir().unwrap();
+    let source = offramp::config::ConfigSource::from_pairs([
+        ("ITGLUE_URL", sandbox.itglue_url()),
+        ("ITGLUE_API_KEY", offramp_sandbox::ITGLUE_API_KEY.to_string()),
+        ("OFFRAMP_ITGLUE_PSA_POLICY", "off".to_string()),
+        ("OFFRAMP_ITGLUE_POLL_SECONDS", "1".to_string()),
+        ("OFFRAMP_AUDIT_DB", dir.path().join("audit.sqlite").display().to_string()),
+        ("OFFRAMP_EXPORT_DIR", dir.path().join("exports").display().to_string()),
+    ]);
+    let err = offramp::app::build(&source).await.err().expect("the other functions need a PSA");
+    assert!(err.to_string().contains("CONNECTWISE"), "{err}");
+    let services = FunctionServices::build(Function::DeleteItGlueOrg, &source).await.expect("IT Glue alone");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events/delete-itglue-org/direct-invoke.json");
+    let direct_invoke: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let answer = services.handle(Function::DeleteItGlueOrg, direct_invoke, "lambda:test").await;
+    assert_eq!(answer["deleted"], true, "{answer}");
+    assert!(!sandbox.itglue().organization_exists(9002));
+}

@@ -38,7 +38,7 @@ use crate::workflows::deactivate_contacts::{
     ContactDeactivationReport, DeactivateContactsRequest, deactivate_contacts,
 };
 use crate::workflows::delete_itglue_org::{
-    DeleteOrgReport, DeleteOrgRequest, cleanup_offboarded_organizations, delete_itglue_org,
+    DeleteOrgDeps, DeleteOrgReport, DeleteOrgRequest, cleanup_offboarded_organizations, delete_itglue_org,
 };
 use crate::workflows::rollback::{RollbackDeps, RollbackReport, RollbackRequest, rollback};
 use crate::workflows::sweep::sweep_offboarded_clients;
@@ -222,17 +222,25 @@ pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str)
 /// organizations whose PSA company has been offboarded at least `OFFRAMP_ITGLUE_OFFBOARDED_DAYS`,
 /// a dry run when `OFFRAMP_ITGLUE_CLEANUP_DRY_RUN` says so (never from the event). Never panics.
 pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+    itglue_event(services.delete_org_deps(), &services.settings.itglue, event, invoked_by).await
+}
+
+async fn itglue_event(
+    deps: Result<DeleteOrgDeps<'_>, OfframpError>,
+    itglue: &crate::config::ItGlueRunSettings,
+    event: Value,
+    invoked_by: &str,
+) -> Value {
     let invocation = match Invocation::<DeleteOrgRequest>::parse(event, Schedules::Accepted) {
         Ok(invocation) => invocation,
         Err(Refused { reply, error }) => {
             return answer(reply, &DeleteOrgReport::failed(error.code(), error.to_string()));
         }
     };
-    let deps = match services.delete_org_deps() {
+    let deps = match deps {
         Ok(deps) => deps,
         Err(e) => return answer(invocation.reply(), &DeleteOrgReport::failed(e.code(), e.to_string())),
     };
-    let itglue = &services.settings.itglue;
     match invocation.into_request() {
         Ok((reply, mut request)) => {
             request.initiated_by = with_initiator(request.initiated_by, invoked_by);
@@ -242,6 +250,37 @@ pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_
             let (days, dry_run, by) = (itglue.offboarded_days, itglue.cleanup_dry_run, scheduled_by(&schedule));
             let report = cleanup_offboarded_organizations(&deps, days, dry_run, &by).await;
             serde_json::to_value(report).unwrap_or_default()
+        }
+    }
+}
+
+/// The adapters a function binary is built with, once per cold start: every workflow's,
+/// or for delete-itglue-org IT Glue's, with the PSA only when the IT Glue PSA policy needs
+/// one (`app::build_itglue`: with `OFFRAMP_ITGLUE_PSA_POLICY=off` no PSA setting is read).
+pub enum FunctionServices {
+    Workflows(Box<Services>),
+    ItGlue(Box<crate::app::ItGlueServices>),
+}
+
+impl FunctionServices {
+    pub async fn build(function: Function, source: &crate::config::ConfigSource) -> Result<Self, OfframpError> {
+        Ok(match function {
+            Function::DeleteItGlueOrg => Self::ItGlue(Box::new(crate::app::build_itglue(source).await?)),
+            _ => Self::Workflows(Box::new(crate::app::build(source).await?)),
+        })
+    }
+
+    /// [`handle`] with these adapters. Never panics.
+    pub async fn handle(&self, function: Function, event: Value, invoked_by: &str) -> Value {
+        match self {
+            Self::Workflows(services) => handle(function, services, event, invoked_by).await,
+            Self::ItGlue(services) if function == Function::DeleteItGlueOrg => {
+                itglue_event(services.delete_org_deps(), &services.settings.itglue, event, invoked_by).await
+            }
+            Self::ItGlue(_) => {
+                let error = OfframpError::configuration(format!("{function:?} was built with IT Glue's adapters only"));
+                json!({"success": false, "errors": [{"code": error.code(), "message": error.to_string()}]})
+            }
         }
     }
 }
