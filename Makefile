@@ -15,9 +15,10 @@ setup: ## Install the tools the tests need (.venv: moto, cfn-lint, SAM CLI, carg
 build: ## Build every crate and test
 	cargo build --workspace --all-targets
 
-lint: setup ## rustfmt, clippy -D warnings, cargo deny (bans, licenses, sources), cfn-lint, sam validate --lint, each function reads only its secrets, checkov (offline)
+lint: setup ## rustfmt, clippy -D warnings, cargo deny (bans, licenses, sources; after cargo fetch, which brings every platform's crates that cargo metadata reads), cfn-lint, sam validate --lint, each function reads only its secrets, checkov (offline)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo fetch --locked
 	cargo deny --offline check bans licenses sources
 	cfn-lint infra/template.yaml
 	sam validate --lint -t infra/template.yaml
