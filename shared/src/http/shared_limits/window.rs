@@ -24,6 +24,10 @@ use crate::http::{BudgetExhausted, BudgetSettings};
 /// How long granted requests may be sent for (at most 1% of the window: a grant that
 /// expires unused costs that much of the window's room).
 pub const GRANT_VALIDITY: Duration = Duration::from_secs(3);
+/// ...but never less than this: the validity counts from before the claim's round trip, so
+/// a grant shorter than the store's latency expires before it can be used, and every claim
+/// after it too (a 1-second window gave 10 ms, and a loaded DynamoDB took longer).
+pub const MIN_GRANT_VALIDITY: Duration = Duration::from_millis(250);
 /// Requests granted at once: this fraction of the limit, between 1 and [`MAX_BLOCK`].
 const BLOCK_FRACTION: u32 = 60;
 const MAX_BLOCK: u32 = 100;
@@ -91,7 +95,7 @@ impl SharedWindow {
     }
 
     fn validity(&self) -> Duration {
-        GRANT_VALIDITY.min(self.settings.window / 100)
+        (self.settings.window / 100).clamp(MIN_GRANT_VALIDITY, GRANT_VALIDITY)
     }
 
     fn block(&self) -> u32 {
