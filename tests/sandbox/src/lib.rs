@@ -162,6 +162,16 @@
 //! e.g. `GET /itglue/organizations/{id}`, `DELETE /itglue/organizations`,
 //! `GET /itglue/organizations/{id}/relationships/documents`.
 //!
+//! # Microsoft 365 customer tenants (issue 14), module [`m365`]
+//! Vendor behaviour: docs/vendors/microsoft-graph.md#user-offboarding and
+//! docs/vendors/exchange-online.md. The Entra token endpoint above also issues tokens of the
+//! MSP's multi-tenant app for customer tenants (one per tenant and resource: Graph or
+//! Exchange Online); Graph requests with such a token reach the user-offboarding routes
+//! (users, manager, memberOf, group members, licences, mailboxSettings, Intune devices,
+//! subscribedSkus, `$batch`), limited per tenant by a write quota and resource units;
+//! Exchange Online's InvokeCommand is under [`EXO_PREFIX`] = `/exo`
+//! ([`Sandbox::exchange_url`]). State and per-item write counts: [`Sandbox::m365`].
+//!
 //! # Contracts
 //! The contract shapes above are UNCONFIRMED (see the "Unconfirmed points" of
 //! docs/vendors/connectwise.md, autotask.md and halopsa.md) but plausible. Dates are relative to

@@ -179,7 +179,14 @@ async fn distribution_group_members_are_changed_in_exchange_only() {
     }
     let again = invoke(&sb, &token, T, "Remove-DistributionGroupMember", remove(M365_GROUP_DISTRIBUTION, true)).await;
     assert_eq!((again.status, again.code()), (400, "MemberNotFoundException"));
-    for group in [M365_GROUP_UNIFIED, M365_GROUP_SECURITY] {
+    let synced =
+        invoke(&sb, &token, T, "Remove-DistributionGroupMember", remove(M365_GROUP_SYNCED_DISTRIBUTION, true)).await;
+    assert_eq!(synced.status, 400);
+    assert!(
+        synced.body["error"]["message"].as_str().unwrap().contains("synchronized from your on-premises organization")
+    );
+    assert!(sb.m365().group(T, M365_GROUP_SYNCED_DISTRIBUTION).unwrap().members.contains(M365_LEAVER_ID));
+    for group in [M365_GROUP_UNIFIED, M365_GROUP_SECURITY, M365_GROUP_SYNCED] {
         let not_exchange = invoke(&sb, &token, T, "Remove-DistributionGroupMember", remove(group, true)).await;
         assert_eq!(not_exchange.status, 404, "{group} is not a distribution group");
     }

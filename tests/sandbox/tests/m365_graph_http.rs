@@ -176,6 +176,7 @@ async fn group_members_are_removed_only_where_graph_allows_it() {
         (M365_GROUP_SYNCED, "on-premises mastered"),
         (M365_GROUP_DISTRIBUTION, "distribution list"),
         (M365_GROUP_MAIL_SECURITY, "mail-enabled security"),
+        (M365_GROUP_SYNCED_DISTRIBUTION, "on-premises mastered"),
     ] {
         let refused = graph(&sb, &token, "DELETE", &remove(group), None).await;
         assert_eq!((refused.status, refused.code()), (400, "Request_BadRequest"), "{group}");

@@ -18,6 +18,7 @@
 //! | Finance Approvers | [`M365_GROUP_MAIL_SECURITY`] | mail-enabled security group |
 //! | Licensing EMS | [`M365_GROUP_LICENSING`] | security group assigning EMS |
 //! | Lee's Team | [`M365_GROUP_SOLE_OWNER`] | Microsoft 365 group whose only owner is Lee |
+//! | HQ Announcements | [`M365_GROUP_SYNCED_DISTRIBUTION`] | distribution list synced from AD |
 
 use std::collections::BTreeSet;
 
@@ -51,6 +52,7 @@ pub const M365_GROUP_DISTRIBUTION: &str = "00000002-0000-4000-8000-000000000005"
 pub const M365_GROUP_MAIL_SECURITY: &str = "00000002-0000-4000-8000-000000000006";
 pub const M365_GROUP_LICENSING: &str = "00000002-0000-4000-8000-000000000007";
 pub const M365_GROUP_SOLE_OWNER: &str = "00000002-0000-4000-8000-000000000008";
+pub const M365_GROUP_SYNCED_DISTRIBUTION: &str = "00000002-0000-4000-8000-000000000009";
 
 /// Microsoft 365 E3 (`ENTERPRISEPACK`), assigned directly to the leaver.
 pub const M365_SKU_E3: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
@@ -81,9 +83,10 @@ fn user(id: &str, upn: &str, name: &str) -> User {
     }
 }
 
-/// A group of `kind`: "security", "unified", "dynamic", "synced", "distribution", "mailsecurity".
+/// A group of `kind`: "security", "unified", "dynamic", "synced", "distribution",
+/// "mailsecurity" or "synced-distribution".
 fn group(id: &str, name: &str, kind: &str, members: &[&str], owners: &[&str]) -> Group {
-    let mail = (kind != "security" && kind != "dynamic" && kind != "synced")
+    let mail = (!matches!(kind, "security" | "dynamic" | "synced"))
         .then(|| format!("{}@contoso.example", name.to_lowercase().replace(' ', ".").replace('\'', "")));
     Group {
         id: id.to_string(),
@@ -95,8 +98,8 @@ fn group(id: &str, name: &str, kind: &str, members: &[&str], owners: &[&str]) ->
             "dynamic" => vec!["DynamicMembership".to_string()],
             _ => Vec::new(),
         },
-        security_enabled: kind != "unified" && kind != "distribution",
-        on_premises_sync_enabled: kind == "synced",
+        security_enabled: !matches!(kind, "unified" | "distribution" | "synced-distribution"),
+        on_premises_sync_enabled: kind.starts_with("synced"),
         membership_rule: (kind == "dynamic").then(|| "user.accountEnabled -eq true".to_string()),
         members: members.iter().map(|m| m.to_string()).collect(),
         owners: owners.iter().map(|m| m.to_string()).collect(),
@@ -156,6 +159,7 @@ fn default_tenant() -> Tenant {
         group(M365_GROUP_MAIL_SECURITY, "Finance Approvers", "mailsecurity", &[lee], &[megan]),
         licensing,
         group(M365_GROUP_SOLE_OWNER, "Lee's Team", "unified", &[lee, cora], &[lee]),
+        group(M365_GROUP_SYNCED_DISTRIBUTION, "HQ Announcements", "synced-distribution", &[lee, sam], &[]),
     ];
     let mut synced_mailbox = mailbox(sam, vec![phone("00000004-0000-4000-8000-000000000002", "SamPhone")]);
     synced_mailbox.forwarding_address = None;
