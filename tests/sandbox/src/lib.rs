@@ -197,7 +197,9 @@
 //! `GET stats`, `POST reset-stats`, `POST faults {"fail_next":N,"status":S,"drop_next":N}`,
 //! `POST settings {"latency_ms":N,"rate_limit":N|null,"autotask_hourly_limit":N,
 //! "halo_rate_limit":N|null,"halo_token_ttl_secs":N,"itglue_rate_limit":N|null,
-//! "halo_asset_answer_omits":[ids]}`.
+//! "halo_asset_answer_omits":[ids],"m365_throttle":{"write_quota":N,"write_window_ms":N,
+//! "resource_units":N|null,"unit_window_ms":N}}` (`m365_throttle` replaces the Microsoft 365
+//! limits, missing fields taking Graph's values).
 //!
 //! # Refusals echo the credential presented
 //! Some real APIs quote what they refused; the simulators do, so the secret-leak tests can
@@ -1057,6 +1059,9 @@ fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Re
             if let Some(ids) = input["halo_asset_answer_omits"].as_array() {
                 let ids: Vec<i64> = ids.iter().filter_map(Value::as_i64).collect();
                 shared.halo.omit_from_asset_answers(&ids);
+            }
+            if let Some(limits) = input.get("m365_throttle").filter(|l| l.is_object()) {
+                shared.m365.set_throttle(m365::ThrottleSettings::from_admin(limits));
             }
             if let Some(ttl) = input["halo_token_ttl_secs"].as_u64() {
                 shared.halo.set_token_ttl(Duration::from_secs(ttl));

@@ -448,3 +448,23 @@ async fn injected_faults_use_the_graph_shape_for_customer_tenants() {
     assert_eq!(graph(&sb, &token, "GET", &format!("/users/{M365_LEAVER_ID}"), None).await.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
 }
+
+#[tokio::test]
+async fn the_admin_route_sets_the_limits_for_a_sandbox_in_another_process() {
+    let sb = sandbox().await;
+    let settings = json!({"m365_throttle": {"write_quota": 1, "write_window_ms": 60_000}});
+    let admin = reqwest::Client::new()
+        .post(format!("{}/_sandbox/settings", sb.base_url()))
+        .json(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    let token = graph_token(&sb, T).await;
+    let revoke = format!("/users/{M365_LEAVER_ID}/revokeSignInSessions");
+    assert_eq!(graph(&sb, &token, "POST", &revoke, None).await.status, 200);
+    let refused = graph(&sb, &token, "POST", &revoke, None).await;
+    assert_eq!(refused.status, 429);
+    let retry_after: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((59..=60).contains(&retry_after), "{retry_after}");
+}

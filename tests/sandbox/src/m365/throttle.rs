@@ -29,6 +29,21 @@ impl Default for ThrottleSettings {
     }
 }
 
+impl ThrottleSettings {
+    /// From the admin route's `{"write_quota","write_window_ms","resource_units","unit_window_ms"}`;
+    /// a missing field keeps Graph's value.
+    pub fn from_admin(limits: &serde_json::Value) -> ThrottleSettings {
+        let graph = ThrottleSettings::default();
+        let millis = |name: &str, default: Duration| limits[name].as_u64().map_or(default, Duration::from_millis);
+        ThrottleSettings {
+            write_quota: limits["write_quota"].as_u64().map_or(graph.write_quota, |n| n.min(u32::MAX as u64) as u32),
+            write_window: millis("write_window_ms", graph.write_window),
+            resource_units: limits["resource_units"].as_u64().map(|n| n.min(u32::MAX as u64) as u32),
+            unit_window: millis("unit_window_ms", graph.unit_window),
+        }
+    }
+}
+
 /// A refusal: which limit, and when to come back (whole seconds, at least 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Throttled {
