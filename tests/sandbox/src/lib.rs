@@ -162,6 +162,16 @@
 //! e.g. `GET /itglue/organizations/{id}`, `DELETE /itglue/organizations`,
 //! `GET /itglue/organizations/{id}/relationships/documents`.
 //!
+//! # Microsoft 365 customer tenants (issue 14), module [`m365`]
+//! Vendor behaviour: docs/vendors/microsoft-graph.md#user-offboarding and
+//! docs/vendors/exchange-online.md. The Entra token endpoint above also issues tokens of the
+//! MSP's multi-tenant app for customer tenants (one per tenant and resource: Graph or
+//! Exchange Online); Graph requests with such a token reach the user-offboarding routes
+//! (users, manager, memberOf, group members, licences, mailboxSettings, Intune devices,
+//! subscribedSkus, `$batch`), limited per tenant by a write quota and resource units;
+//! Exchange Online's InvokeCommand is under [`EXO_PREFIX`] = `/exo`
+//! ([`Sandbox::exchange_url`]). State and per-item write counts: [`Sandbox::m365`].
+//!
 //! # Contracts
 //! The contract shapes above are UNCONFIRMED (see the "Unconfirmed points" of
 //! docs/vendors/connectwise.md, autotask.md and halopsa.md) but plausible. Dates are relative to
@@ -187,7 +197,9 @@
 //! `GET stats`, `POST reset-stats`, `POST faults {"fail_next":N,"status":S,"drop_next":N}`,
 //! `POST settings {"latency_ms":N,"rate_limit":N|null,"autotask_hourly_limit":N,
 //! "halo_rate_limit":N|null,"halo_token_ttl_secs":N,"itglue_rate_limit":N|null,
-//! "halo_asset_answer_omits":[ids]}`.
+//! "halo_asset_answer_omits":[ids],"m365_throttle":{"write_quota":N,"write_window_ms":N,
+//! "resource_units":N|null,"unit_window_ms":N}}` (`m365_throttle` replaces the Microsoft 365
+//! limits, missing fields taking Graph's values).
 //!
 //! # Refusals echo the credential presented
 //! Some real APIs quote what they refused; the simulators do, so the secret-leak tests can
@@ -205,6 +217,7 @@ mod faults;
 mod halo;
 mod itglue;
 pub mod leaks;
+pub mod m365;
 mod notify;
 pub mod seed;
 mod window;
@@ -228,6 +241,7 @@ pub use faults::AfterWrite;
 use faults::AfterWriteFault;
 pub use halo::HaloSim;
 pub use itglue::{ITGLUE_API_KEY, ITGLUE_MEDIA_TYPE, ITGLUE_PREFIX, ItGlueSim, export_bytes, export_link_token};
+pub use m365::{EXO_PREFIX, M365Sim};
 pub use notify::{
     ENTRA_PREFIX, GRAPH_BLOCKED_SENDER, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_PREFIX, GRAPH_SENDER,
     GRAPH_SENDER_ID, GRAPH_TENANT_DOMAIN, GRAPH_TENANT_ID, HOOKS_PREFIX, NotifySim, SANDBOX_WEBHOOK_TOKEN,
@@ -394,6 +408,8 @@ pub(crate) struct Shared {
     halo: HaloSim,
     itglue: ItGlueSim,
     notify: NotifySim,
+    /// Microsoft 365 customer tenants (Graph and Exchange Online, issue 14).
+    m365: M365Sim,
     latency_ms: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
     bucket: Mutex<Bucket>,
@@ -441,6 +457,7 @@ impl Sandbox {
             halo: HaloSim::new(&fixture, config.halo_rate_limit, config.halo_token_ttl),
             itglue: ItGlueSim::new(),
             notify: NotifySim::new(),
+            m365: M365Sim::new(),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             rate_limit: Mutex::new(config.rate_limit_per_sec),
             bucket: Mutex::new(Bucket { tokens: config.rate_limit_per_sec.unwrap_or(0) as f64, last: Instant::now() }),
@@ -506,6 +523,16 @@ impl Sandbox {
     /// Microsoft Graph: `http://127.0.0.1:PORT/graph/v1.0`.
     pub fn graph_url(&self) -> String {
         format!("{}{GRAPH_PREFIX}", self.base_url())
+    }
+
+    /// Exchange Online: `http://127.0.0.1:PORT/exo` (append `/adminapi/beta/{tenantId}/InvokeCommand`).
+    pub fn exchange_url(&self) -> String {
+        format!("{}{EXO_PREFIX}", self.base_url())
+    }
+
+    /// Microsoft 365 customer tenants: state, applied writes, limits, tokens.
+    pub fn m365(&self) -> &M365Sim {
+        &self.shared.m365
     }
 
     /// The valid incoming-webhook URL (its token is [`SANDBOX_WEBHOOK_TOKEN`]).
@@ -769,6 +796,7 @@ enum Vendor {
     ItGlue,
     Entra,
     Graph,
+    Exchange,
     Webhook,
     Unknown,
 }
@@ -790,6 +818,8 @@ impl Vendor {
             (Vendor::Entra, rest)
         } else if let Some(rest) = strip_prefix_ci(path, GRAPH_PREFIX) {
             (Vendor::Graph, rest)
+        } else if let Some(rest) = strip_prefix_ci(path, EXO_PREFIX) {
+            (Vendor::Exchange, rest)
         } else if let Some(rest) = strip_prefix_ci(path, HOOKS_PREFIX) {
             (Vendor::Webhook, rest)
         } else {
@@ -814,6 +844,7 @@ impl Vendor {
             Vendor::ItGlue => itglue::error(status, message),
             Vendor::Entra => notify::entra_fault(status, message),
             Vendor::Graph => notify::graph_fault(status, message),
+            Vendor::Exchange => m365::exchange_fault(status, message),
             Vendor::Webhook => text_status(status, message),
         }
     }
@@ -932,7 +963,9 @@ fn route(
         Vendor::Halo => halo::route(shared, method, rest, uri, headers, host, body),
         Vendor::ItGlue => itglue::route(shared, method, rest, uri, headers, host, body),
         Vendor::Entra => notify::entra_route(shared, method, rest, body),
-        Vendor::Graph => notify::graph_route(shared, method, rest, headers, body),
+        Vendor::Graph => m365::graph_entry(shared, method, rest, uri, headers, host, body)
+            .unwrap_or_else(|| notify::graph_route(shared, method, rest, headers, body)),
+        Vendor::Exchange => m365::exchange_route(shared, method, rest, headers, body),
         Vendor::Webhook => notify::hook_route(shared, method, rest, body),
         Vendor::Unknown => cw_error(StatusCode::NOT_FOUND, "NotFound", "No such API"),
     }
@@ -1026,6 +1059,9 @@ fn admin_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Re
             if let Some(ids) = input["halo_asset_answer_omits"].as_array() {
                 let ids: Vec<i64> = ids.iter().filter_map(Value::as_i64).collect();
                 shared.halo.omit_from_asset_answers(&ids);
+            }
+            if let Some(limits) = input.get("m365_throttle").filter(|l| l.is_object()) {
+                shared.m365.set_throttle(m365::ThrottleSettings::from_admin(limits));
             }
             if let Some(ttl) = input["halo_token_ttl_secs"].as_u64() {
                 shared.halo.set_token_ttl(Duration::from_secs(ttl));

@@ -209,21 +209,23 @@ pub(crate) fn entra_fault(status: StatusCode, message: &str) -> Response {
     entra_error(status, error, 90033, message)
 }
 
+/// The body of a Graph error (docs/vendors/microsoft-graph.md#errors).
+pub(crate) fn graph_error_json(code: &str, message: &str) -> Value {
+    json!({"error": {
+        "code": code,
+        "message": message,
+        "innerError": {
+            "date": now_iso(),
+            "request-id": "4d2c1b0a-9f8e-4d7c-a6b5-c4d3e2f1a0b9",
+            "client-request-id": "4d2c1b0a-9f8e-4d7c-a6b5-c4d3e2f1a0b9",
+        },
+    }})
+}
+
 /// A Graph error (docs/vendors/microsoft-graph.md#errors); 429 carries `Retry-After`
 /// (docs/vendors/microsoft-graph.md#throttling).
 pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let mut response = json_status(
-        status,
-        &json!({"error": {
-            "code": code,
-            "message": message,
-            "innerError": {
-                "date": now_iso(),
-                "request-id": "4d2c1b0a-9f8e-4d7c-a6b5-c4d3e2f1a0b9",
-                "client-request-id": "4d2c1b0a-9f8e-4d7c-a6b5-c4d3e2f1a0b9",
-            },
-        }}),
-    );
+    let mut response = json_status(status, &graph_error_json(code, message));
     if status == StatusCode::TOO_MANY_REQUESTS {
         response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
     }
@@ -267,7 +269,10 @@ pub(crate) fn entra_route(shared: &Shared, method: &Method, path: &str, body: &B
     };
     shared.record_route(method, "/entra/oauth2/v2.0/token");
     let sim = &shared.notify;
-    if !tenant.eq_ignore_ascii_case(GRAPH_TENANT_ID) && !tenant.eq_ignore_ascii_case(GRAPH_TENANT_DOMAIN) {
+    // A customer tenant of the MSP's multi-tenant app (src/m365/mod.rs#tokens).
+    let customer = shared.m365.tenant_id(tenant);
+    let msp_tenant = tenant.eq_ignore_ascii_case(GRAPH_TENANT_ID) || tenant.eq_ignore_ascii_case(GRAPH_TENANT_DOMAIN);
+    if !msp_tenant && customer.is_none() {
         return entra_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -311,7 +316,9 @@ pub(crate) fn entra_route(shared: &Shared, method: &Method, path: &str, body: &B
         );
     }
     let Some(scope) = form.get("scope") else { return missing("scope") };
-    if scope.trim() != GRAPH_SCOPE {
+    let resource = crate::m365::Resource::from_scope(scope);
+    let scope_ok = if customer.is_some() { resource.is_some() } else { scope.trim() == GRAPH_SCOPE };
+    if !scope_ok {
         return entra_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -337,7 +344,22 @@ pub(crate) fn entra_route(shared: &Shared, method: &Method, path: &str, body: &B
             ),
         ),
         Some(_) => {
-            let access_token = sim.issue_token();
+            let access_token = match (customer, resource) {
+                (Some(customer), Some(resource)) => match shared.m365.issue_token(&customer, resource) {
+                    Ok(token) => token,
+                    Err(_) => {
+                        return entra_error(
+                            StatusCode::BAD_REQUEST,
+                            "unauthorized_client",
+                            700016,
+                            &format!(
+                                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
+                            ),
+                        );
+                    }
+                },
+                _ => sim.issue_token(),
+            };
             json_response(&json!({
                 "token_type": "Bearer",
                 "expires_in": TOKEN_TTL.as_secs(),

@@ -8,4 +8,7 @@ mod connectwise_http;
 mod fixture_parity;
 mod halo_http;
 mod itglue_http;
+mod m365_exchange_http;
+mod m365_graph_http;
+mod m365_support;
 mod write_faults;
