@@ -89,9 +89,11 @@ impl GraphMailSettings {
     }
 }
 
+/// An Entra token and when to renew it (also cached per tenant and resource by
+/// [`crate::adapters::graph`]).
 pub(crate) struct Token {
-    header: SecretString,
-    valid_until: Instant,
+    pub(crate) header: SecretString,
+    pub(crate) valid_until: Instant,
 }
 
 /// Sends notifications as e-mail from the configured service mailbox.
@@ -205,17 +207,28 @@ impl GraphMailNotifier {
     }
 
     fn token_request(&self, secret: &SecretString) -> HttpRequest {
-        HttpRequest::new(Method::POST, self.token_url.clone())
-            .form_body(&[
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", secret.expose()),
-                ("scope", GRAPH_SCOPE),
-                ("grant_type", "client_credentials"),
-            ])
-            .header("accept", "application/json")
-            // A token request creates nothing that matters: repeating it is harmless.
-            .retry(Retry::Idempotent)
+        client_credentials_request(self.token_url.clone(), &self.client_id, secret, GRAPH_SCOPE)
     }
+}
+
+/// The client-credentials token request to Entra (docs/vendors/microsoft-graph.md#token),
+/// for `scope` (one resource: Graph or Exchange Online).
+pub(crate) fn client_credentials_request(
+    token_url: url::Url,
+    client_id: &str,
+    secret: &SecretString,
+    scope: &str,
+) -> HttpRequest {
+    HttpRequest::new(Method::POST, token_url)
+        .form_body(&[
+            ("client_id", client_id),
+            ("client_secret", secret.expose()),
+            ("scope", scope),
+            ("grant_type", "client_credentials"),
+        ])
+        .header("accept", "application/json")
+        // A token request creates nothing that matters: repeating it is harmless.
+        .retry(Retry::Idempotent)
 }
 
 /// The token Entra answered (learned by the redactor: a refusal may echo it), valid until

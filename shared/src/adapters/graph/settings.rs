@@ -1,0 +1,73 @@
+//! Microsoft 365 settings of user offboarding: `MS_LOGIN_URL`, `GRAPH_URL`, `EXO_URL`,
+//! `MS_CLIENT_ID`, `MS_CLIENT_SECRET`. The secret is read through the shared fallback of
+//! [`SettingsReader::optional`] (the secret store, then the environment); no integration of
+//! its own yet. The tenant is not a setting: every call names it.
+
+use crate::config::SettingsReader;
+use crate::error::OfframpError;
+use crate::ports::DirectoryError;
+use crate::secret::SecretString;
+
+pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
+pub const DEFAULT_EXO_URL: &str = "https://outlook.office365.com";
+
+/// The MSP's multi-tenant app and where Microsoft 365 answers.
+#[derive(Debug, Clone)]
+pub struct M365Settings {
+    /// Entra ID's authority (`{login}/{tenant}/oauth2/v2.0/token`).
+    pub login_url: String,
+    /// Graph's root, without the version (`/v1.0` is appended).
+    pub graph_url: String,
+    /// Exchange Online's root (`/adminapi/beta/{tenant}/InvokeCommand` is appended).
+    pub exo_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+impl M365Settings {
+    /// Settings for the public cloud.
+    pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
+        Self {
+            login_url: DEFAULT_LOGIN_URL.into(),
+            graph_url: DEFAULT_GRAPH_URL.into(),
+            exo_url: DEFAULT_EXO_URL.into(),
+            client_id: client_id.into(),
+            client_secret,
+        }
+    }
+
+    /// `None` without `MS_CLIENT_ID`: Microsoft 365 is not configured.
+    pub async fn load(reader: &SettingsReader<'_>) -> Result<Option<Self>, OfframpError> {
+        let Some(client_id) = reader.source().get("MS_CLIENT_ID").map(str::to_string) else { return Ok(None) };
+        let client_secret = reader.required("MS_CLIENT_SECRET").await?;
+        let url = |key: &str, default: &str| reader.source().get(key).unwrap_or(default).to_string();
+        Ok(Some(Self {
+            login_url: url("MS_LOGIN_URL", DEFAULT_LOGIN_URL),
+            graph_url: url("GRAPH_URL", DEFAULT_GRAPH_URL),
+            exo_url: url("EXO_URL", DEFAULT_EXO_URL),
+            client_id,
+            client_secret,
+        }))
+    }
+
+    /// `raw` (the setting `name`) checked (https, or http to loopback) with `segments` appended.
+    pub(crate) fn url(name: &str, raw: &str, segments: &[&str]) -> Result<url::Url, DirectoryError> {
+        let configuration = |message: String| DirectoryError::Configuration { message };
+        let mut url = crate::http::origin::secure_url(name, raw).map_err(configuration)?;
+        url.path_segments_mut()
+            .map_err(|_| configuration(format!("{name} cannot take a path")))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    pub(crate) fn check(&self) -> Result<(), DirectoryError> {
+        if self.client_id.trim().is_empty() || self.client_secret.expose().trim().is_empty() {
+            return Err(DirectoryError::Configuration {
+                message: "MS_CLIENT_ID and MS_CLIENT_SECRET must be set".into(),
+            });
+        }
+        Ok(())
+    }
+}
