@@ -153,7 +153,7 @@ async fn directory_graph_documented_refusals_map_to_typed_errors() {
 }
 
 #[tokio::test]
-async fn directory_graph_reads_500_memberships_across_pages() {
+async fn directory_graph_reads_500_and_1200_memberships_completely() {
     let sb = sandbox().await;
     let leaver = sb.m365().add_leaver_with_memberships(T, "bulk.leaver", 500).expect("leaver");
     let groups = directory(&sb).groups_of(T, &leaver).await.unwrap();
@@ -163,6 +163,10 @@ async fn directory_graph_reads_500_memberships_across_pages() {
     expected.sort();
     assert_eq!(read.len(), 500);
     assert_eq!(read, expected);
+    // Beyond Graph's largest page (999): the second page comes through `@odata.nextLink`.
+    let leaver = sb.m365().add_leaver_with_memberships(T, "huge.leaver", 1200).expect("leaver");
+    let groups = directory(&sb).groups_of(T, &leaver).await.unwrap();
+    assert_eq!(groups.len(), 1200, "every page read");
 }
 
 #[tokio::test]

@@ -71,3 +71,30 @@ impl M365Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::adapters::secrets_env::EnvSecretStore;
+    use crate::config::ConfigSource;
+
+    #[tokio::test]
+    async fn settings_default_to_the_public_cloud_and_read_the_secret_from_the_store() {
+        let secrets = EnvSecretStore::with_vars(HashMap::from([("MS_CLIENT_SECRET".into(), "s3cret".into())]));
+        let source = ConfigSource::from_pairs([("MS_CLIENT_ID", "app-id")]);
+        let loaded = M365Settings::load(&SettingsReader::new(&source, &secrets)).await.unwrap().expect("configured");
+        assert_eq!(
+            (loaded.login_url.as_str(), loaded.graph_url.as_str(), loaded.exo_url.as_str()),
+            (DEFAULT_LOGIN_URL, DEFAULT_GRAPH_URL, DEFAULT_EXO_URL)
+        );
+        assert_eq!((loaded.client_id.as_str(), loaded.client_secret.expose()), ("app-id", "s3cret"));
+        let unset = ConfigSource::from_pairs(Vec::<(&str, &str)>::new());
+        assert!(M365Settings::load(&SettingsReader::new(&unset, &secrets)).await.unwrap().is_none());
+        let source = ConfigSource::from_pairs([("MS_CLIENT_ID", "app-id"), ("GRAPH_URL", "http://graph.example")]);
+        let loaded = M365Settings::load(&SettingsReader::new(&source, &secrets)).await.unwrap().unwrap();
+        let error = M365Settings::url("GRAPH_URL", &loaded.graph_url, &["v1.0"]).unwrap_err();
+        assert!(matches!(error, DirectoryError::Configuration { .. }), "plain http off loopback: {error}");
+    }
+}
