@@ -234,3 +234,17 @@ async fn directory_graph_errors_carry_no_credential() {
         }
     }
 }
+
+#[tokio::test]
+async fn directory_graph_reads_a_rotated_secret_through_the_store() {
+    let sb = sandbox().await;
+    let store = offramp::adapters::secrets_env::EnvSecretStore::with_vars(std::collections::HashMap::from([(
+        "MS_CLIENT_SECRET".to_string(),
+        GRAPH_CLIENT_SECRET.to_string(),
+    )]));
+    // Started with a secret since rotated away: the store's value is read before the token request.
+    let dir = GraphDirectory::new(&settings(&sb, "rotated~Away_secret-1"), http_settings())
+        .unwrap()
+        .with_secret_store(std::sync::Arc::new(store));
+    assert!(dir.user(T, M365_LEAVER_ID).await.unwrap().is_some());
+}

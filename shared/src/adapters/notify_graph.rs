@@ -40,7 +40,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::adapters::rotating_secret::RotatingSecret;
+use crate::adapters::rotating_secret::{RotatingSecret, TokenRequestError};
 use crate::domain::Notification;
 use crate::error::NotifyError;
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
@@ -185,21 +185,15 @@ impl GraphMailNotifier {
         {
             return Ok(current.header.clone());
         }
-        let mut refreshed = false;
-        let response = loop {
-            let secret = self
-                .client_secret
-                .current(self.http.redactor(), refreshed)
-                .await
-                .map_err(|e| NotifyError::Configuration { message: format!("reading GRAPH_CLIENT_SECRET: {e}") })?;
-            let response = self.http.send(self.token_request(&secret)).await.map_err(|e| self.transport_error(e))?;
-            // A refused secret may just have been rotated: read the store again, once.
-            if matches!(response.status, 400 | 401) && self.client_secret.rotates() && !refreshed {
-                refreshed = true;
-                continue;
-            }
-            break response;
-        };
+        let response =
+            self.client_secret.send_token_request(&self.http, |secret| self.token_request(secret)).await.map_err(
+                |error| match error {
+                    TokenRequestError::Secret(e) => {
+                        NotifyError::Configuration { message: format!("reading GRAPH_CLIENT_SECRET: {e}") }
+                    }
+                    TokenRequestError::Http(e) => self.transport_error(e),
+                },
+            )?;
         let fetched = token_answer(self.http.redactor(), &response, Instant::now())?;
         let header = fetched.header.clone();
         *token = Some(fetched);

@@ -58,6 +58,13 @@ impl ExchangeMailboxes {
         &self.http
     }
 
+    /// Read `MS_CLIENT_SECRET` through `store` before each token request (a rotated secret
+    /// is picked up without a restart).
+    pub fn with_secret_store(self, store: Arc<dyn crate::ports::SecretStore>) -> Self {
+        self.tokens.read_secret_from(store);
+        self
+    }
+
     /// Runs `cmdlet` in `tenant`: its objects. Reads and `Set-*` are retried like any
     /// idempotent request; `Add-*`/`Remove-*` only on 429 (a repeat would be refused as
     /// already there / not found).

@@ -42,7 +42,7 @@ pub(crate) struct GraphClient {
     pub http: HttpClient,
     /// `{GRAPH_URL}/v1.0`
     base: url::Url,
-    tokens: Arc<TenantTokens>,
+    pub(super) tokens: Arc<TenantTokens>,
 }
 
 impl GraphClient {

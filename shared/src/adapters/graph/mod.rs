@@ -53,6 +53,13 @@ impl GraphDirectory {
     pub fn http(&self) -> &HttpClient {
         &self.client.http
     }
+
+    /// Read `MS_CLIENT_SECRET` through `store` before each token request: a rotated secret
+    /// is picked up without a restart (docs/architecture.md#credentials).
+    pub fn with_secret_store(self, store: Arc<dyn crate::ports::SecretStore>) -> Self {
+        self.client.tokens.read_secret_from(store);
+        self
+    }
 }
 
 fn text(value: &Value, name: &str) -> Option<String> {

@@ -1,7 +1,9 @@
 //! Microsoft 365 settings of user offboarding: `MS_LOGIN_URL`, `GRAPH_URL`, `EXO_URL`,
 //! `MS_CLIENT_ID`, `MS_CLIENT_SECRET`. The secret is read through the shared fallback of
-//! [`SettingsReader::optional`] (the secret store, then the environment); no integration of
-//! its own yet. The tenant is not a setting: every call names it.
+//! [`SettingsReader::required`] (the environment or config file, then the secret store
+//! under `OFFRAMP_SECRET_ID`): no integration of its own in `secrets_routed` yet. The
+//! adapters' `with_secret_store` re-reads it before each token request. The tenant is not
+//! a setting: every call names it.
 
 use crate::config::SettingsReader;
 use crate::error::OfframpError;

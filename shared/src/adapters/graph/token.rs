@@ -10,9 +10,10 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::adapters::notify_graph::{Token, client_credentials_request, token_answer, token_error};
+use crate::adapters::rotating_secret::{RotatingSecret, TokenRequestError};
 use crate::error::NotifyError;
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
-use crate::ports::DirectoryError;
+use crate::ports::{DirectoryError, SecretStore};
 use crate::secret::SecretString;
 
 use super::errors::transport_error;
@@ -37,17 +38,33 @@ impl Resource {
 pub(crate) struct TenantTokens {
     login_url: url::Url,
     client_id: String,
-    client_secret: SecretString,
+    /// Read through the secret store before each token request, when it rotates.
+    client_secret: RotatingSecret,
+    /// The value at start, for the redactors of the clients.
+    secret_at_start: SecretString,
     tokens: Mutex<HashMap<(String, Resource), Token>>,
 }
 
 impl TenantTokens {
     pub fn new(login_url: url::Url, client_id: String, client_secret: SecretString) -> Self {
-        Self { login_url, client_id, client_secret, tokens: Mutex::new(HashMap::new()) }
+        let rotating = RotatingSecret::new("MS_CLIENT_SECRET", client_secret.clone());
+        Self {
+            login_url,
+            client_id,
+            client_secret: rotating,
+            secret_at_start: client_secret,
+            tokens: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn client_secret(&self) -> &SecretString {
-        &self.client_secret
+        &self.secret_at_start
+    }
+
+    /// Read the client secret through `store` before each token request, and once more
+    /// after Entra refuses it (docs/architecture.md#credentials).
+    pub fn read_secret_from(&self, store: std::sync::Arc<dyn SecretStore>) {
+        self.client_secret.read_from(store);
     }
 
     /// The `Authorization` header for `tenant` and `resource`, fetching a token when there
@@ -73,8 +90,14 @@ impl TenantTokens {
             .map_err(|_| DirectoryError::Configuration { message: "MS_LOGIN_URL cannot take a path".into() })?
             .pop_if_empty()
             .extend([tenant, "oauth2", "v2.0", "token"]);
-        let request = client_credentials_request(url, &self.client_id, &self.client_secret, resource.scope());
-        let response = http.send(request).await.map_err(|e| transport_error(http, e))?;
+        let request_for =
+            |secret: &SecretString| client_credentials_request(url.clone(), &self.client_id, secret, resource.scope());
+        let response = self.client_secret.send_token_request(http, request_for).await.map_err(|error| match error {
+            TokenRequestError::Secret(e) => {
+                DirectoryError::Configuration { message: format!("reading MS_CLIENT_SECRET: {e}") }
+            }
+            TokenRequestError::Http(e) => transport_error(http, e),
+        })?;
         let token =
             token_answer(http.redactor(), &response, Instant::now()).map_err(|e| refused_token(http, &response, e))?;
         let header = token.header.clone();
