@@ -17,6 +17,8 @@ mod contacts_autotask;
 mod contacts_connectwise;
 mod contacts_halo;
 mod contacts_workflow;
+mod directory_exchange;
+mod directory_graph;
 mod engine;
 mod free_text;
 mod http_edges;

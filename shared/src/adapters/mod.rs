@@ -8,6 +8,8 @@ pub(crate) mod audit_records;
 pub mod audit_sqlite;
 pub mod autotask;
 pub mod connectwise;
+pub mod exchange;
+pub mod graph;
 pub mod halo;
 pub mod itglue;
 pub mod notify_graph;

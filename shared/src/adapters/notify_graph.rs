@@ -40,7 +40,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::adapters::rotating_secret::RotatingSecret;
+use crate::adapters::rotating_secret::{RotatingSecret, TokenRequestError};
 use crate::domain::Notification;
 use crate::error::NotifyError;
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, HttpSettings, Redactor, Retry};
@@ -89,9 +89,11 @@ impl GraphMailSettings {
     }
 }
 
+/// An Entra token and when to renew it (also cached per tenant and resource by
+/// [`crate::adapters::graph`]).
 pub(crate) struct Token {
-    header: SecretString,
-    valid_until: Instant,
+    pub(crate) header: SecretString,
+    pub(crate) valid_until: Instant,
 }
 
 /// Sends notifications as e-mail from the configured service mailbox.
@@ -183,21 +185,15 @@ impl GraphMailNotifier {
         {
             return Ok(current.header.clone());
         }
-        let mut refreshed = false;
-        let response = loop {
-            let secret = self
-                .client_secret
-                .current(self.http.redactor(), refreshed)
-                .await
-                .map_err(|e| NotifyError::Configuration { message: format!("reading GRAPH_CLIENT_SECRET: {e}") })?;
-            let response = self.http.send(self.token_request(&secret)).await.map_err(|e| self.transport_error(e))?;
-            // A refused secret may just have been rotated: read the store again, once.
-            if matches!(response.status, 400 | 401) && self.client_secret.rotates() && !refreshed {
-                refreshed = true;
-                continue;
-            }
-            break response;
-        };
+        let response =
+            self.client_secret.send_token_request(&self.http, |secret| self.token_request(secret)).await.map_err(
+                |error| match error {
+                    TokenRequestError::Secret(e) => {
+                        NotifyError::Configuration { message: format!("reading GRAPH_CLIENT_SECRET: {e}") }
+                    }
+                    TokenRequestError::Http(e) => self.transport_error(e),
+                },
+            )?;
         let fetched = token_answer(self.http.redactor(), &response, Instant::now())?;
         let header = fetched.header.clone();
         *token = Some(fetched);
@@ -205,17 +201,28 @@ impl GraphMailNotifier {
     }
 
     fn token_request(&self, secret: &SecretString) -> HttpRequest {
-        HttpRequest::new(Method::POST, self.token_url.clone())
-            .form_body(&[
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", secret.expose()),
-                ("scope", GRAPH_SCOPE),
-                ("grant_type", "client_credentials"),
-            ])
-            .header("accept", "application/json")
-            // A token request creates nothing that matters: repeating it is harmless.
-            .retry(Retry::Idempotent)
+        client_credentials_request(self.token_url.clone(), &self.client_id, secret, GRAPH_SCOPE)
     }
+}
+
+/// The client-credentials token request to Entra (docs/vendors/microsoft-graph.md#token),
+/// for `scope` (one resource: Graph or Exchange Online).
+pub(crate) fn client_credentials_request(
+    token_url: url::Url,
+    client_id: &str,
+    secret: &SecretString,
+    scope: &str,
+) -> HttpRequest {
+    HttpRequest::new(Method::POST, token_url)
+        .form_body(&[
+            ("client_id", client_id),
+            ("client_secret", secret.expose()),
+            ("scope", scope),
+            ("grant_type", "client_credentials"),
+        ])
+        .header("accept", "application/json")
+        // A token request creates nothing that matters: repeating it is harmless.
+        .retry(Retry::Idempotent)
 }
 
 /// The token Entra answered (learned by the redactor: a refusal may echo it), valid until

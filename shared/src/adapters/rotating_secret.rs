@@ -8,7 +8,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::error::SecretError;
-use crate::http::Redactor;
+use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Redactor};
 use crate::ports::SecretStore;
 use crate::secret::SecretString;
 
@@ -46,5 +46,36 @@ impl RotatingSecret {
         let value = store.get(self.key).await?.unwrap_or_else(|| self.at_start.clone());
         redactor.learn(value.expose());
         Ok(value)
+    }
+}
+
+/// Why a token request could not be sent ([`RotatingSecret::send_token_request`]).
+pub(crate) enum TokenRequestError {
+    /// The secret store could not be read.
+    Secret(SecretError),
+    /// The request failed in transport (after the HTTP layer's retries).
+    Http(HttpError),
+}
+
+impl RotatingSecret {
+    /// Sends `request_for(secret)` through `http`; when the endpoint refuses it (400/401) and
+    /// the secret rotates, reads the store again and sends once more: a rotated secret is
+    /// picked up without a restart. The answer, refusal or not, is the caller's to read.
+    /// Shared by every client-credentials client (Entra, HaloPSA).
+    pub async fn send_token_request(
+        &self,
+        http: &HttpClient,
+        request_for: impl Fn(&SecretString) -> HttpRequest + Send + Sync,
+    ) -> Result<HttpResponse, TokenRequestError> {
+        let mut refreshed = false;
+        loop {
+            let secret = self.current(http.redactor(), refreshed).await.map_err(TokenRequestError::Secret)?;
+            let response = http.send(request_for(&secret)).await.map_err(TokenRequestError::Http)?;
+            if matches!(response.status, 400 | 401) && self.rotates() && !refreshed {
+                refreshed = true;
+                continue;
+            }
+            return Ok(response);
+        }
     }
 }

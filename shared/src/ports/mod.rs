@@ -18,6 +18,12 @@ use crate::error::{ArchiveError, AuditError, DocError, NotifyError, PsaError, Se
 pub use crate::http::shared_limits::{SharedLimitState, SharedLimitStore};
 use crate::secret::SecretString;
 
+mod directory;
+pub use directory::{
+    AutoReply, AutoReplyState, CloudDirectory, Directory, DirectoryError, DirectoryGroup, DirectoryUser, Forwarding,
+    GroupKind, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises, OwnedGroup,
+};
+
 /// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.
 #[async_trait]
 pub trait Psa: Send + Sync {

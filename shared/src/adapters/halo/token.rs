@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::adapters::rotating_secret::RotatingSecret;
+use crate::adapters::rotating_secret::{RotatingSecret, TokenRequestError};
 use crate::adapters::vendor_http::{Authorize, Fields};
 use crate::error::PsaError;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, Redactor, Retry};
@@ -45,13 +45,6 @@ impl ClientCredentials {
         self.client_secret.read_from(store);
     }
 
-    async fn secret_now(&self, http: &HttpClient, refresh: bool) -> Result<SecretString, PsaError> {
-        self.client_secret
-            .current(http.redactor(), refresh)
-            .await
-            .map_err(|e| PsaError::Configuration { message: format!("reading HALO_CLIENT_SECRET: {e}") })
-    }
-
     /// The `Authorization` header value, fetching a token when there is none, it is about to
     /// expire, or `force_new` (after a 401: revoked, or clock skew).
     pub async fn authorization(&self, http: &HttpClient, force_new: bool) -> Result<SecretString, PsaError> {
@@ -62,17 +55,14 @@ impl ClientCredentials {
         {
             return Ok(current.header.clone());
         }
-        let mut refreshed = false;
-        let response = loop {
-            let secret = self.secret_now(http, refreshed).await?;
-            let response = http.send(self.token_request(&secret)).await.map_err(PsaError::from_http)?;
-            // A refused secret may just have been rotated: read the store again, once.
-            if matches!(response.status, 400 | 401) && self.client_secret.rotates() && !refreshed {
-                refreshed = true;
-                continue;
-            }
-            break response;
-        };
+        let response = self.client_secret.send_token_request(http, |secret| self.token_request(secret)).await.map_err(
+            |error| match error {
+                TokenRequestError::Secret(e) => {
+                    PsaError::Configuration { message: format!("reading HALO_CLIENT_SECRET: {e}") }
+                }
+                TokenRequestError::Http(e) => PsaError::from_http(e),
+            },
+        )?;
         let fetched = token_answer(http.redactor(), &response, Instant::now())?;
         let header = fetched.header.clone();
         *token = Some(fetched);

@@ -1,0 +1,84 @@
+//! [`CloudDirectory`] over Graph: licences (docs/vendors/microsoft-graph.md#licences) and
+//! Intune devices (docs/vendors/microsoft-graph.md#devices).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::http::HttpRequest;
+use crate::ports::{CloudDirectory, DirectoryError, Licence, ManagedDevice, async_trait};
+
+use super::{GraphDirectory, text};
+
+impl GraphDirectory {
+    /// `assignLicense` needs BOTH lists, even when one is empty.
+    async fn assign_licences(
+        &self,
+        tenant: &str,
+        user: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), DirectoryError> {
+        let url = self.client.url(&["users", user, "assignLicense"]);
+        let body = json!({
+            "addLicenses": add.iter().map(|sku| json!({ "skuId": sku, "disabledPlans": [] })).collect::<Vec<_>>(),
+            "removeLicenses": remove,
+        });
+        // The same assignment twice leaves the same licences: safe to repeat.
+        self.client.write(tenant, "assign licences", Method::POST, url, Some(&body)).await.map(drop)
+    }
+}
+
+/// A device id or user id goes into a `$filter` or a path: only a GUID's characters.
+fn object_id(what: &str, id: &str) -> Result<(), DirectoryError> {
+    if !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Ok(());
+    }
+    Err(DirectoryError::Configuration { message: format!("{what} must be an object id (GUID), not '{id}'") })
+}
+
+#[async_trait]
+impl CloudDirectory for GraphDirectory {
+    async fn licences(&self, tenant: &str, user: &str) -> Result<Vec<Licence>, DirectoryError> {
+        let mut url = self.client.url(&["users", user]);
+        url.query_pairs_mut().append_pair("$select", "id,licenseAssignmentStates");
+        let body = self.client.expect(tenant, "read licences", HttpRequest::new(Method::GET, url)).await?;
+        let states = body["licenseAssignmentStates"].as_array().cloned().unwrap_or_default();
+        Ok(states
+            .iter()
+            .filter_map(|s| Some(Licence { sku_id: text(s, "skuId")?, by_group: text(s, "assignedByGroup") }))
+            .collect())
+    }
+
+    async fn remove_licences(&self, tenant: &str, user: &str, sku_ids: &[String]) -> Result<(), DirectoryError> {
+        self.assign_licences(tenant, user, &[], sku_ids).await
+    }
+
+    async fn restore_licences(&self, tenant: &str, user: &str, sku_ids: &[String]) -> Result<(), DirectoryError> {
+        self.assign_licences(tenant, user, sku_ids, &[]).await
+    }
+
+    async fn managed_devices(&self, tenant: &str, user_id: &str) -> Result<Vec<ManagedDevice>, DirectoryError> {
+        object_id("the user id", user_id)?;
+        let mut url = self.client.url(&["deviceManagement", "managedDevices"]);
+        url.query_pairs_mut().append_pair("$filter", &format!("userId eq '{user_id}'"));
+        let rows = self.client.list(tenant, "read managed devices", url).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d: &Value| {
+                Some(ManagedDevice {
+                    id: text(d, "id")?,
+                    name: text(d, "deviceName").unwrap_or_default(),
+                    operating_system: text(d, "operatingSystem").unwrap_or_default(),
+                    management_state: text(d, "managementState").unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    async fn retire_device(&self, tenant: &str, device_id: &str) -> Result<(), DirectoryError> {
+        object_id("the device id", device_id)?;
+        let url = self.client.url(&["deviceManagement", "managedDevices", device_id, "retire"]);
+        // A retire repeated retires the same device: safe to repeat.
+        self.client.write(tenant, "retire device", Method::POST, url, None).await.map(drop)
+    }
+}
