@@ -249,26 +249,11 @@ pub(crate) fn graph_fault(status: StatusCode, message: &str) -> Response {
 
 /// `POST /entra/…` (`path` is below the prefix).
 pub(crate) fn entra_route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let tenant = match (method.as_str(), segments.as_slice()) {
-        ("POST", [tenant, oauth2, version, token])
-            if oauth2.eq_ignore_ascii_case("oauth2")
-                && version.eq_ignore_ascii_case("v2.0")
-                && token.eq_ignore_ascii_case("token") =>
-        {
-            *tenant
-        }
-        _ => {
-            return entra_error(
-                StatusCode::NOT_FOUND,
-                "invalid_request",
-                900561,
-                "The endpoint only accepts POST requests.",
-            );
-        }
+    let tenant = match token_path_tenant(method, path) {
+        Ok(tenant) => tenant,
+        Err(refusal) => return *refusal,
     };
     shared.record_route(method, "/entra/oauth2/v2.0/token");
-    let sim = &shared.notify;
     // A customer tenant of the MSP's multi-tenant app (src/m365/mod.rs#tokens).
     let customer = shared.m365.tenant_id(tenant);
     let msp_tenant = tenant.eq_ignore_ascii_case(GRAPH_TENANT_ID) || tenant.eq_ignore_ascii_case(GRAPH_TENANT_DOMAIN);
@@ -284,38 +269,10 @@ pub(crate) fn entra_route(shared: &Shared, method: &Method, path: &str, body: &B
     }
     let form: HashMap<String, String> =
         url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let missing = |name: &str| {
-        entra_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            &format!("The request body must contain the following parameter: '{name}'."),
-        )
+    let (client_id, scope) = match client_and_scope(&form) {
+        Ok(found) => found,
+        Err(refusal) => return *refusal,
     };
-    match form.get("grant_type").map(String::as_str) {
-        None => return missing("grant_type"),
-        Some("client_credentials") => {}
-        Some(other) => {
-            return entra_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                70003,
-                &format!("The app requested an unsupported grant type '{other}'."),
-            );
-        }
-    }
-    let Some(client_id) = form.get("client_id") else { return missing("client_id") };
-    if !client_id.eq_ignore_ascii_case(GRAPH_CLIENT_ID) {
-        return entra_error(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            &format!(
-                "Application with identifier '{client_id}' was not found in the directory '{GRAPH_TENANT_DOMAIN}'."
-            ),
-        );
-    }
-    let Some(scope) = form.get("scope") else { return missing("scope") };
     let resource = crate::m365::Resource::from_scope(scope);
     let scope_ok = if customer.is_some() { resource.is_some() } else { scope.trim() == GRAPH_SCOPE };
     if !scope_ok {
@@ -328,46 +285,113 @@ pub(crate) fn entra_route(shared: &Shared, method: &Method, path: &str, body: &B
             ),
         );
     }
-    match form.get("client_secret") {
-        None => entra_error(
+    if let Some(refusal) = client_secret_refusal(&shared.notify, form.get("client_secret")) {
+        return refusal;
+    }
+    let access_token = match (customer, resource) {
+        (Some(customer), Some(resource)) => match shared.m365.issue_token(&customer, resource) {
+            Ok(token) => token,
+            Err(_) => return not_consented(client_id, tenant),
+        },
+        _ => shared.notify.issue_token(),
+    };
+    json_response(&json!({
+        "token_type": "Bearer",
+        "expires_in": TOKEN_TTL.as_secs(),
+        "ext_expires_in": TOKEN_TTL.as_secs(),
+        "access_token": access_token,
+    }))
+}
+
+/// The tenant of `POST /{tenant}/oauth2/v2.0/token`; any other request is refused.
+/// (The refusal is boxed: a `Response` is large for an `Err`.)
+fn token_path_tenant<'a>(method: &Method, path: &'a str) -> Result<&'a str, Box<Response>> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", [tenant, oauth2, version, token])
+            if oauth2.eq_ignore_ascii_case("oauth2")
+                && version.eq_ignore_ascii_case("v2.0")
+                && token.eq_ignore_ascii_case("token") =>
+        {
+            Ok(*tenant)
+        }
+        _ => Err(Box::new(entra_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            900561,
+            "The endpoint only accepts POST requests.",
+        ))),
+    }
+}
+
+/// The form's client id and scope, after its grant type and client id are checked.
+fn client_and_scope(form: &HashMap<String, String>) -> Result<(&str, &str), Box<Response>> {
+    let missing = |name: &str| {
+        Box::new(entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            &format!("The request body must contain the following parameter: '{name}'."),
+        ))
+    };
+    match form.get("grant_type").map(String::as_str) {
+        None => return Err(missing("grant_type")),
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(Box::new(entra_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                &format!("The app requested an unsupported grant type '{other}'."),
+            )));
+        }
+    }
+    let Some(client_id) = form.get("client_id") else { return Err(missing("client_id")) };
+    if !client_id.eq_ignore_ascii_case(GRAPH_CLIENT_ID) {
+        return Err(Box::new(entra_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{GRAPH_TENANT_DOMAIN}'."
+            ),
+        )));
+    }
+    let Some(scope) = form.get("scope") else { return Err(missing("scope")) };
+    Ok((client_id, scope))
+}
+
+/// Entra's refusal of a missing or wrong client secret (it echoes a wrong one), if any.
+fn client_secret_refusal(sim: &NotifySim, secret: Option<&String>) -> Option<Response> {
+    match secret {
+        None => Some(entra_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000216,
             "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
-        ),
-        Some(secret) if !sim.accepts_secret(secret) => entra_error(
+        )),
+        Some(secret) if !sim.accepts_secret(secret) => Some(entra_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000215,
             &format!(
                 "Invalid client secret provided ('{secret}'). Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{GRAPH_CLIENT_ID}'."
             ),
-        ),
-        Some(_) => {
-            let access_token = match (customer, resource) {
-                (Some(customer), Some(resource)) => match shared.m365.issue_token(&customer, resource) {
-                    Ok(token) => token,
-                    Err(_) => {
-                        return entra_error(
-                            StatusCode::BAD_REQUEST,
-                            "unauthorized_client",
-                            700016,
-                            &format!(
-                                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
-                            ),
-                        );
-                    }
-                },
-                _ => sim.issue_token(),
-            };
-            json_response(&json!({
-                "token_type": "Bearer",
-                "expires_in": TOKEN_TTL.as_secs(),
-                "ext_expires_in": TOKEN_TTL.as_secs(),
-                "access_token": access_token,
-            }))
-        }
+        )),
+        Some(_) => None,
     }
+}
+
+/// A customer tenant where the app has no consented service principal.
+fn not_consented(client_id: &str, tenant: &str) -> Response {
+    entra_error(
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        700016,
+        &format!(
+            "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
+        ),
+    )
 }
 
 /// A request below `/graph/v1.0`.
