@@ -41,12 +41,13 @@
 mod audit_writes;
 mod shared_limits;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde_json::Value;
+
+use offramp_tests::sandbox_process::SandboxProcess;
 
 const LATENCY_MS: u64 = 50;
 const TARGET_RATIO: f64 = 1.15;
@@ -166,35 +167,14 @@ impl Psa {
     }
 }
 
-struct SandboxProcess {
-    child: Child,
-    ready: Value,
-}
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn release_dir() -> PathBuf {
     std::env::current_exe().expect("current exe").parent().expect("target dir").to_path_buf()
 }
 
 fn start_sandbox(bin: &Path, psa: Psa, configs: usize) -> SandboxProcess {
-    let mut child = Command::new(bin.join("offramp-sandbox"))
-        .args(["--port", "0", "--large-configs", "0", "--bench-configs", &configs.to_string()])
-        .args(["--latency-ms", &LATENCY_MS.to_string()])
-        .args(psa.sandbox_args())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start offramp-sandbox (make bench builds it)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
-    let ready: Value = serde_json::from_str(&line).expect("sandbox ready line is JSON");
-    SandboxProcess { child, ready }
+    let mut extra = vec!["--latency-ms".to_string(), LATENCY_MS.to_string()];
+    extra.extend(psa.sandbox_args());
+    SandboxProcess::start(bin, configs, &extra)
 }
 
 /// Run a command and return (exit code, peak resident set size in KiB).

@@ -15,37 +15,16 @@
 //! Exit status 1 otherwise.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The `offramp-sandbox` process (killed on drop) and its ready line.
-struct SandboxProcess {
-    child: Child,
-    ready: Value,
-}
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::sandbox_process::SandboxProcess;
 
 fn start_sandbox(bin: &Path, items: usize) -> SandboxProcess {
-    let mut child = Command::new(bin.join("offramp-sandbox"))
-        .args(["--port", "0", "--large-configs", "0", "--bench-configs", &items.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}/offramp-sandbox (cargo build --workspace --bins): {e}", bin.display()));
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
-    let ready: Value = serde_json::from_str(&line).expect("sandbox ready line is JSON");
-    SandboxProcess { child, ready }
+    SandboxProcess::start(bin, items, &[])
 }
 
 /// The ConnectWise credentials of the sandbox's ready line, as the CLI reads them.

@@ -8,3 +8,4 @@ pub mod lease_conformance;
 pub mod legacy_records;
 pub mod moto;
 pub mod psa;
+pub mod sandbox_process;
