@@ -198,19 +198,11 @@ async fn graph_secret_never_leaks_in_any_form() {
     let sandbox = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let mut source = source(&sandbox, PsaKind::ConnectWise, &dir.path().join("audit.sqlite"));
-    for (key, value) in [
-        ("OFFRAMP_NOTIFIER", "graph".to_string()),
-        ("GRAPH_AUTHORITY_URL", sandbox.entra_url()),
-        ("GRAPH_URL", sandbox.graph_url()),
-        ("GRAPH_TENANT_ID", GRAPH_TENANT_ID.to_string()),
-        ("GRAPH_CLIENT_ID", GRAPH_CLIENT_ID.to_string()),
-        ("GRAPH_CLIENT_SECRET", GRAPH_SECRET.to_string()),
-        ("GRAPH_SENDER", GRAPH_SENDER.to_string()),
-        // The requester's domain is allow-listed, so the run gets as far as the mail.
-        ("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "client.example".to_string()),
-    ] {
+    for (key, value) in graph_notifier(&sandbox) {
         source.set(key, value);
     }
+    // The requester's domain is allow-listed, so the run gets as far as the mail.
+    source.set("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "client.example".to_string());
     let event = json!({"company_id": 270, "confirmation": true, "reason": "leak test",
         "initiated_by": "tech@msp.example", "requester_email": "boss@client.example"});
     let traces = run(&source, dir.path(), Function::DeactivateContacts, event).await;
@@ -237,6 +229,23 @@ fn sweep_source(sandbox: &Sandbox, kind: PsaKind, dir: &Path) -> ConfigSource {
         ("AUTOTASK_SECRET", AT_SECRET.to_string()),
         ("AUTOTASK_INTEGRATION_CODE", AT_CODE.to_string()),
         ("HALO_CLIENT_SECRET", HALO_SECRET.to_string()),
+        ("ITGLUE_URL", sandbox.itglue_url()),
+        ("ITGLUE_API_KEY", ITGLUE_KEY.to_string()),
+        ("OFFRAMP_ITGLUE_POLL_SECONDS", "1".to_string()),
+        // 9002 is linked to an active client: the deletion does not ask the PSA.
+        ("OFFRAMP_ITGLUE_PSA_POLICY", "off".to_string()),
+    ]
+    .into_iter()
+    .chain(graph_notifier(sandbox))
+    {
+        source.set(key, value);
+    }
+    source
+}
+
+/// The Graph mail notifier against the sandbox, with the test's client secret.
+fn graph_notifier(sandbox: &Sandbox) -> [(&'static str, String); 7] {
+    [
         ("OFFRAMP_NOTIFIER", "graph".to_string()),
         ("GRAPH_AUTHORITY_URL", sandbox.entra_url()),
         ("GRAPH_URL", sandbox.graph_url()),
@@ -244,15 +253,7 @@ fn sweep_source(sandbox: &Sandbox, kind: PsaKind, dir: &Path) -> ConfigSource {
         ("GRAPH_CLIENT_ID", GRAPH_CLIENT_ID.to_string()),
         ("GRAPH_CLIENT_SECRET", GRAPH_SECRET.to_string()),
         ("GRAPH_SENDER", GRAPH_SENDER.to_string()),
-        ("ITGLUE_URL", sandbox.itglue_url()),
-        ("ITGLUE_API_KEY", ITGLUE_KEY.to_string()),
-        ("OFFRAMP_ITGLUE_POLL_SECONDS", "1".to_string()),
-        // 9002 is linked to an active client: the deletion does not ask the PSA.
-        ("OFFRAMP_ITGLUE_PSA_POLICY", "off".to_string()),
-    ] {
-        source.set(key, value);
-    }
-    source
+    ]
 }
 
 /// Every form of every credential the sweep's runs presented, and of every bearer token
