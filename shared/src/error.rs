@@ -117,6 +117,15 @@ error_codes! {
         "IT Glue could not be reached (or answered 429/5xx, or garbled an answer).";
     ItGlueRequestRejected = "ITGlueRequestRejected", http 502, exit 7,
         "IT Glue answered a read with a 4xx other than 401/403/404/429: it did not accept the request.";
+    // User offboarding (docs/workflows.md#003-user-offboarding).
+    UserNotFound = "UserNotFound", http 404, exit 4,
+        "No user of the tenant matches the UPN or object id.";
+    NotYetEffective = "NotYetEffective", http 409, exit 5,
+        "effective_at is in the future: the plan may be made and approved now, applied from then on.";
+    DirectoryConnectionError = "DirectoryConnectionError", http 502, exit 7,
+        "Microsoft 365 (Entra ID, Exchange Online) could not be reached, throttled us out, or refused a read.";
+    ActionFailed = "ActionFailed", http 207, exit 1,
+        "An offboarding action failed (the others went on); its vendor code and message are in the report.";
 }
 
 impl fmt::Display for ErrorCode {

@@ -102,6 +102,8 @@ names! {
         DeleteItglueOrg = "delete-itglue-org",
         /// What an earlier operation changed, put back.
         Rollback = "rollback",
+        /// One leaver offboarded from Microsoft 365 and the PSA.
+        OffboardUser = "offboard-user",
     }
 }
 
@@ -126,6 +128,64 @@ names! {
         ItglueOrganization = "itglue_organization",
         /// The IT Glue export taken before a deletion.
         ItglueExport = "itglue_export",
+        /// A user account's enabled flag.
+        UserAccount = "user_account",
+        /// A user's password (reset; cannot be put back).
+        UserPassword = "user_password",
+        /// A user's sign-in sessions (revoked; cannot be put back).
+        UserSessions = "user_sessions",
+        /// A user's employee id.
+        EmployeeId = "employee_id",
+        /// A user's manager link.
+        Manager = "manager",
+        /// A user's membership of one group.
+        GroupMembership = "group_membership",
+        /// A group the user was made to own (or owned).
+        GroupOwnership = "group_ownership",
+        /// One licence (SKU) of a user.
+        Licence = "licence",
+        /// An Intune managed device (retired; cannot be put back).
+        ManagedDevice = "managed_device",
+        /// A mailbox's type (user or shared).
+        MailboxType = "mailbox_type",
+        /// A mailbox's visibility in the address lists.
+        MailboxVisibility = "mailbox_visibility",
+        /// A mailbox's forwarding.
+        MailboxForwarding = "mailbox_forwarding",
+        /// A mailbox's automatic replies.
+        AutoReply = "auto_reply",
+        /// A FullAccess or SendAs permission on a mailbox.
+        MailboxPermission = "mailbox_permission",
+        /// An Exchange mobile device partnership (removed; cannot be put back).
+        MobileDevice = "mobile_device",
+        /// A password kept in the secret vault on request.
+        StoredPassword = "stored_password",
+    }
+}
+
+names! {
+    /// One action of user offboarding (docs/workflows.md#003-actions), as requests,
+    /// settings (`user_offboarding_default_actions`) and reports name it.
+    OffboardAction {
+        RevokeSessions = "revoke_sessions",
+        ResetPassword = "reset_password",
+        DisableAccount = "disable_account",
+        RemoveMobileDevices = "remove_mobile_devices",
+        RetireDevices = "retire_devices",
+        ConvertToShared = "convert_to_shared",
+        GrantFullAccess = "grant_full_access",
+        GrantSendAs = "grant_send_as",
+        HideFromGal = "hide_from_gal",
+        ForwardMail = "forward_mail",
+        OutOfOffice = "out_of_office",
+        RemoveGroups = "remove_groups",
+        AddToLeaverGroup = "add_to_leaver_group",
+        TransferOwnership = "transfer_ownership",
+        ClearEmployeeId = "clear_employee_id",
+        ClearManager = "clear_manager",
+        DisablePsaContact = "disable_psa_contact",
+        RemoveLicences = "remove_licences",
+        NotifyManager = "notify_manager",
     }
 }
 

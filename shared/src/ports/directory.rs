@@ -181,6 +181,36 @@ pub trait CloudDirectory: Directory {
     async fn managed_devices(&self, tenant: &str, user_id: &str) -> Result<Vec<ManagedDevice>, DirectoryError>;
     /// Removes company data and management (not a wipe).
     async fn retire_device(&self, tenant: &str, device_id: &str) -> Result<(), DirectoryError>;
+
+    /// The leaver and everything around it, or `None` when there is no such user. The
+    /// default reads each part on its own; a directory with batches reads them together.
+    async fn leaver(&self, tenant: &str, user: &str) -> Result<Option<LeaverState>, DirectoryError> {
+        let Some(found) = self.user(tenant, user).await? else { return Ok(None) };
+        let id = found.id.as_str();
+        let (manager, groups, licences, owned_groups, devices) = futures::try_join!(
+            self.manager(tenant, id),
+            self.groups_of(tenant, id),
+            self.licences(tenant, id),
+            self.owned_groups(tenant, id),
+            self.managed_devices(tenant, id),
+        )?;
+        Ok(Some(LeaverState { user: found, manager, groups, licences, owned_groups, devices }))
+    }
+
+    /// Makes `changes` to `user` (an object id); one result per change, in order. The
+    /// default sends them one by one.
+    async fn apply_user_changes(
+        &self,
+        tenant: &str,
+        user: &str,
+        changes: &[UserChange],
+    ) -> Vec<Result<(), DirectoryError>> {
+        let mut results = Vec::with_capacity(changes.len());
+        for change in changes {
+            results.push(apply_one(self, tenant, user, change).await);
+        }
+        results
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,4 +290,66 @@ pub trait Mailboxes: Send + Sync {
     async fn remove_mobile_device(&self, tenant: &str, identity: &str) -> Result<(), DirectoryError>;
     async fn add_distribution_member(&self, tenant: &str, group: &str, member: &str) -> Result<(), DirectoryError>;
     async fn remove_distribution_member(&self, tenant: &str, group: &str, member: &str) -> Result<(), DirectoryError>;
+}
+
+/// Everything user offboarding reads about a leaver before it changes anything (the
+/// pre-change snapshot), and again afterwards to confirm what it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaverState {
+    pub user: DirectoryUser,
+    pub manager: Option<DirectoryUser>,
+    pub groups: Vec<DirectoryGroup>,
+    pub licences: Vec<Licence>,
+    pub owned_groups: Vec<OwnedGroup>,
+    pub devices: Vec<ManagedDevice>,
+}
+
+/// One change user offboarding (or its rollback) makes to a user. Several go to the
+/// directory together ([`CloudDirectory::apply_user_changes`]), so that a directory with
+/// batches (Graph `$batch`, docs/vendors/microsoft-graph.md#batch) sends them in as few
+/// requests as it can. They are independent of each other: what must happen in order goes
+/// in separate calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserChange {
+    SetEnabled(bool),
+    /// Never logged, never in an error.
+    ResetPassword(SecretString),
+    /// `None` clears it.
+    SetEmployeeId(Option<String>),
+    RevokeSessions,
+    RemoveManager,
+    /// The manager's object id.
+    SetManager(String),
+    /// A group id.
+    RemoveMembership(String),
+    /// A group id.
+    AddMembership(String),
+    /// SKU ids.
+    RemoveLicences(Vec<String>),
+    /// SKU ids.
+    RestoreLicences(Vec<String>),
+    /// An Intune managed device id.
+    RetireDevice(String),
+}
+
+/// One [`UserChange`] through the directory's own methods.
+pub async fn apply_one<D: CloudDirectory + ?Sized>(
+    directory: &D,
+    tenant: &str,
+    user: &str,
+    change: &UserChange,
+) -> Result<(), DirectoryError> {
+    match change {
+        UserChange::SetEnabled(enabled) => directory.set_enabled(tenant, user, *enabled).await,
+        UserChange::ResetPassword(password) => directory.reset_password(tenant, user, password).await,
+        UserChange::SetEmployeeId(id) => directory.set_employee_id(tenant, user, id.as_deref()).await,
+        UserChange::RevokeSessions => directory.revoke_sessions(tenant, user).await,
+        UserChange::RemoveManager => directory.remove_manager(tenant, user).await,
+        UserChange::SetManager(manager) => directory.set_manager(tenant, user, manager).await,
+        UserChange::RemoveMembership(group) => directory.remove_member(tenant, group, user).await,
+        UserChange::AddMembership(group) => directory.add_member(tenant, group, user).await,
+        UserChange::RemoveLicences(skus) => directory.remove_licences(tenant, user, skus).await,
+        UserChange::RestoreLicences(skus) => directory.restore_licences(tenant, user, skus).await,
+        UserChange::RetireDevice(device) => directory.retire_device(tenant, device).await,
+    }
 }

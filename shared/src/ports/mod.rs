@@ -21,7 +21,8 @@ use crate::secret::SecretString;
 mod directory;
 pub use directory::{
     AutoReply, AutoReplyState, CloudDirectory, Directory, DirectoryError, DirectoryGroup, DirectoryUser, Forwarding,
-    GroupKind, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises, OwnedGroup,
+    GroupKind, LeaverState, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises,
+    OwnedGroup, UserChange, apply_one as apply_user_change,
 };
 
 /// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.
@@ -309,6 +310,23 @@ pub trait SecretStore: Send + Sync {
     fn rotates(&self) -> bool {
         false
     }
+}
+
+/// Where a secret made by a run is kept when the operator asks for it (a leaver's new
+/// password): AWS Secrets Manager when deployed; none on a laptop.
+#[async_trait]
+pub trait SecretVault: Send + Sync {
+    /// Store `value` under `name` (a new version if the name exists). The answer names
+    /// where it went; it never carries the value.
+    async fn store(&self, name: &str, value: &SecretString, description: &str) -> Result<StoredSecret, SecretError>;
+}
+
+/// Where a [`SecretVault`] put a secret: enough to find it, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredSecret {
+    /// The ARN (Secrets Manager) or name.
+    pub reference: String,
+    pub version_id: Option<String>,
 }
 
 /// Progress of a run, for a progress bar on a terminal. Workflows call it; it must not block.

@@ -113,6 +113,65 @@ pub fn text(field: TextField, value: Option<&str>) -> Result<Option<String>, Off
     Ok(Some(value.to_string()))
 }
 
+/// Whether `value` is a GUID (8-4-4-4-12 hexadecimal digits).
+pub fn is_guid(value: &str) -> bool {
+    let groups: Vec<&str> = value.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Whether `value` is a DNS domain name: two labels or more of letters, digits and inner
+/// hyphens, at most 253 characters.
+pub fn is_domain(value: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    value.len() <= 253 && value.split('.').count() >= 2 && value.split('.').all(label)
+}
+
+/// A Microsoft tenant: its id (a GUID) or one of its domains, lower-cased. It goes into URL
+/// paths (`/{tenant}/oauth2/v2.0/token`, docs/vendors/microsoft-graph.md#customer-tenants),
+/// so nothing else passes: no `/`, `..`, `%`, `?`, `#` or spaces.
+pub fn tenant(field: &'static str, value: Option<&str>) -> Result<Option<String>, OfframpError> {
+    let Some(value) = text(TextField::new(field, 253), value)? else { return Ok(None) };
+    let value = value.to_ascii_lowercase();
+    if is_guid(&value) || is_domain(&value) {
+        return Ok(Some(value));
+    }
+    Err(OfframpError::invalid_input(format!(
+        "{field} is not a Microsoft tenant: give its tenant id (a GUID) or one of its domains (name.onmicrosoft.com)"
+    )))
+}
+
+/// A directory user: a user principal name (`name@domain`) or an object id (a GUID). It goes
+/// into URL paths and Exchange parameters, so the local part holds only the characters
+/// Entra ID allows in a UPN (letters, digits, `.`, `-`, `_`, `'`, `+`; no `/`, `%`, `?`, `#`).
+pub fn directory_user(field: &'static str, value: Option<&str>) -> Result<Option<String>, OfframpError> {
+    let Some(value) = text(TextField::new(field, 1024), value)? else { return Ok(None) };
+    if is_guid(&value) {
+        return Ok(Some(value.to_ascii_lowercase()));
+    }
+    let upn = value.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && local.len() <= 113
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '\'' | '+'))
+            && is_domain(domain)
+    });
+    if upn {
+        return Ok(Some(value));
+    }
+    Err(OfframpError::invalid_input(format!(
+        "{field} is not a user: give a user principal name (name@contoso.com) or an object id (a GUID)"
+    )))
+}
+
 /// An identifier: letters, digits, `-`, `_`, `.`, at most 64 characters.
 pub fn identifier(field: &'static str, value: Option<&str>) -> Result<Option<String>, OfframpError> {
     let Some(value) = text(TextField::new(field, 64), value)? else { return Ok(None) };
@@ -164,6 +223,41 @@ mod tests {
         assert!(text(reason, Some("a\u{0}b")).is_err());
         assert!(text(reason, Some("a\tb")).is_err());
         assert_eq!(text(reason, Some("Zoë Müller")).unwrap().as_deref(), Some("Zoë Müller"), "letters of any script");
+    }
+
+    #[test]
+    fn tenants_are_guids_or_domains_and_nothing_that_changes_a_url_path() {
+        let guid = "7A3F9C2E-1B4D-4E8F-9A0B-C1D2E3F4A5B6";
+        assert_eq!(tenant("tenant", Some(guid)).unwrap().unwrap(), guid.to_ascii_lowercase());
+        assert_eq!(tenant("tenant", Some(" Contoso.OnMicrosoft.com ")).unwrap().unwrap(), "contoso.onmicrosoft.com");
+        for bad in ["contoso", "../common", "a/b.com", "a.com/..", "a%2f.com", "a.com?x", "a .com", "-a.com", "a..com"]
+        {
+            let error = tenant("tenant", Some(bad)).unwrap_err();
+            assert_eq!(error.code(), crate::error::ErrorCode::InvalidInput, "{bad}");
+            assert!(!error.to_string().contains(bad), "the message does not echo the value: {error}");
+        }
+        assert_eq!(tenant("tenant", None).unwrap(), None);
+    }
+
+    #[test]
+    fn users_are_upns_or_object_ids() {
+        assert!(directory_user("user", Some("jane.o'neil+x@contoso.example")).unwrap().is_some());
+        assert!(directory_user("user", Some("7a3f9c2e-1b4d-4e8f-9a0b-c1d2e3f4a5b6")).unwrap().is_some());
+        for bad in ["jane", "jane@", "@contoso.com", "ja/ne@contoso.com", "jane@contoso", "ja%20ne@x.com", "a..b@x.com"]
+        {
+            assert!(directory_user("user", Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever else it holds, a value with a path separator, a dot-dot or a percent
+        /// sign is never a tenant nor a user: both are put into URL paths.
+        #[test]
+        fn path_characters_never_pass(prefix in "[a-z0-9.@-]{0,12}", bad in "(/|\\.\\.|%|\\?|#)", suffix in "[a-z0-9.@-]{0,12}") {
+            let value = format!("{prefix}{bad}{suffix}");
+            proptest::prop_assert!(tenant("tenant", Some(&value)).is_err());
+            proptest::prop_assert!(directory_user("user", Some(&value)).is_err());
+        }
     }
 
     /// Bidi overrides and isolates, zero-width characters and the BOM are refused, naming

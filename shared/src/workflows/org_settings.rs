@@ -36,6 +36,18 @@ pub const GUARD_MAX_CONTACT_SHARE: &str = "offramp_guard_max_contact_share";
 /// Blast-radius guard: most configurations one run may deactivate without an override.
 pub const GUARD_MAX_CONFIGURATIONS: &str = "offramp_guard_max_configurations";
 
+/// User offboarding (docs/workflows.md#003-settings): the client's Microsoft 365 tenant
+/// (its id or a domain).
+pub const M365_TENANT: &str = "m365_tenant_id";
+/// The actions `--all` (`use_client_defaults`) runs: comma-separated action names.
+pub const USER_OFFBOARDING_ACTIONS: &str = "user_offboarding_default_actions";
+/// Board / queue / team of the ticket a user offboarding opens when given no `ticket_id`.
+pub const USER_OFFBOARDING_TICKET_BOARD: &str = "user_offboarding_ticket_board";
+/// Who is told about a user offboarding besides the leaver's manager.
+pub const USER_OFFBOARDING_RECIPIENTS: &str = "user_offboarding_notification_recipients";
+/// The group a leaver is added to (e.g. a Conditional Access block group): its object id.
+pub const USER_OFFBOARDING_LEAVER_GROUP: &str = "user_offboarding_leaver_group";
+
 /// Workflow 002's policy on the linked PSA company (docs/workflows.md#002-psa-policy). Kept
 /// under the [`ITGLUE_NAMESPACE`] instead of a PSA's: its scope is an IT Glue organization
 /// id (or `global`). Unset everywhere, `OFFRAMP_ITGLUE_PSA_POLICY` applies.
@@ -60,7 +72,34 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     (GUARD_MAX_CONTACTS, Some("200"), "a whole number"),
     (GUARD_MAX_CONTACT_SHARE, Some("100"), "a percentage, 1 to 100"),
     (GUARD_MAX_CONFIGURATIONS, Some("5000"), "a whole number"),
+    (M365_TENANT, None, "Microsoft 365 tenant id (GUID) or domain"),
+    (
+        USER_OFFBOARDING_ACTIONS,
+        Some(DEFAULT_USER_OFFBOARDING_ACTIONS),
+        "comma-separated user offboarding actions (out_of_office needs its text and is never a default)",
+    ),
+    (USER_OFFBOARDING_TICKET_BOARD, None, "board / queue / team for a user offboarding ticket"),
+    (USER_OFFBOARDING_RECIPIENTS, None, "comma-separated e-mail addresses"),
+    (USER_OFFBOARDING_LEAVER_GROUP, None, "object id (GUID) of the group leavers are added to"),
 ];
+
+/// The actions a client's defaults run when none are configured: every action that needs
+/// no parameter, except those that act on devices or write secrets.
+pub const DEFAULT_USER_OFFBOARDING_ACTIONS: &str = "revoke_sessions,reset_password,disable_account,\
+convert_to_shared,hide_from_gal,remove_mobile_devices,remove_groups,clear_employee_id,clear_manager,\
+disable_psa_contact,remove_licences,notify_manager";
+
+/// The action names of a `user_offboarding_default_actions` value; `None` if one is unknown
+/// or needs a parameter no setting gives (`out_of_office`).
+pub fn offboard_actions(value: &str) -> Option<Vec<crate::domain::OffboardAction>> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|name| name.parse::<crate::domain::OffboardAction>().ok())
+        .map(|action| action.filter(|a| *a != crate::domain::OffboardAction::OutOfOffice))
+        .collect()
+}
 
 /// The keys of IT Glue organizations ([`ITGLUE_NAMESPACE`]), like [`KEYS`]: `CLIENT` is an
 /// IT Glue organization id (or `global`).
@@ -132,7 +171,12 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
     let value = value.trim();
     let ok = match key {
         PRESERVE_PRIMARY => matches!(value.to_ascii_lowercase().as_str(), "true" | "false"),
-        NOTIFICATION_RECIPIENTS => value.split(',').map(str::trim).filter(|v| !v.is_empty()).all(is_email),
+        M365_TENANT => crate::workflows::input::tenant(M365_TENANT, Some(value)).is_ok(),
+        USER_OFFBOARDING_ACTIONS => offboard_actions(value).is_some(),
+        USER_OFFBOARDING_LEAVER_GROUP => crate::workflows::input::is_guid(value),
+        NOTIFICATION_RECIPIENTS | USER_OFFBOARDING_RECIPIENTS => {
+            value.split(',').map(str::trim).filter(|v| !v.is_empty()).all(is_email)
+        }
         TICKET_CONTACT | CONFIGURATION_CONTACT => {
             matches!(value.to_ascii_lowercase().as_str(), "primary" | "none") || is_id(value)
         }
@@ -142,7 +186,7 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
             is_id(id) && role.is_none_or(is_id) && parts.next().is_none()
         }
         // Names that end up in tickets: the free-text rule every request field follows.
-        TICKET_BOARD | TICKET_QUEUE => {
+        TICKET_BOARD | TICKET_QUEUE | USER_OFFBOARDING_TICKET_BOARD => {
             crate::workflows::input::text(crate::workflows::input::SETTING_TEXT, Some(value)).is_ok_and(|v| v.is_some())
         }
         GUARD_MAX_CONTACTS | GUARD_MAX_CONFIGURATIONS => value.parse::<u64>().is_ok(),
@@ -151,7 +195,7 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
         _ => false,
     };
     if ok {
-        Ok(if matches!(key, PRESERVE_PRIMARY | ITGLUE_PSA_POLICY) {
+        Ok(if matches!(key, PRESERVE_PRIMARY | ITGLUE_PSA_POLICY | M365_TENANT | USER_OFFBOARDING_LEAVER_GROUP) {
             value.to_ascii_lowercase()
         } else {
             value.to_string()
