@@ -17,15 +17,7 @@ pub(crate) async fn sandbox() -> Sandbox {
     Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.expect("sandbox")
 }
 
-pub(crate) fn settings(sb: &Sandbox, secret: &str) -> M365Settings {
-    M365Settings {
-        login_url: sb.entra_url(),
-        graph_url: format!("{}/graph", sb.base_url()),
-        exo_url: sb.exchange_url(),
-        client_id: GRAPH_CLIENT_ID.into(),
-        client_secret: secret.into(),
-    }
-}
+pub(crate) use offramp_tests::offboarding::m365_settings as settings;
 
 fn directory(sb: &Sandbox) -> GraphDirectory {
     GraphDirectory::new(&settings(sb, GRAPH_CLIENT_SECRET), http_settings()).expect("Graph directory")

@@ -7,5 +7,6 @@ pub mod faulty_audit;
 pub mod lease_conformance;
 pub mod legacy_records;
 pub mod moto;
+pub mod offboarding;
 pub mod psa;
 pub mod sandbox_process;

@@ -51,6 +51,9 @@ fn retryable(code: ErrorCode) -> bool {
             | ErrorCode::AuditStoreError
             | ErrorCode::RequestBudgetExhausted
             | ErrorCode::OperationInProgress
+            | ErrorCode::DirectoryConnectionError
+            // The same request is meant to run once its time has come.
+            | ErrorCode::NotYetEffective
     )
 }
 

@@ -6,6 +6,7 @@ pub mod deactivate_configs;
 pub mod deactivate_contacts;
 pub mod delete_itglue_org;
 pub mod input;
+pub mod offboard_user;
 pub mod offboarded;
 pub mod org_settings;
 pub mod rollback;
@@ -21,6 +22,7 @@ static RESTORERS: LazyLock<RestoreRegistry> = LazyLock::new(|| {
     deactivate_configs::register(&mut registry);
     deactivate_contacts::register(&mut registry);
     delete_itglue_org::register(&mut registry);
+    offboard_user::register(&mut registry);
     rollback::register(&mut registry);
     registry
 });

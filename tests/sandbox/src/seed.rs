@@ -10,6 +10,7 @@
 //! | 300 | Northwind Logistics (the large client) | no (ConnectWise status "Inactive") | 300001.., all Active (count configurable, default 10,000) |
 //! | 410 | Litware Inc | yes | 41001–41002, Active |
 //! | 411 | LITWARE INC | yes | 41101–41102, Active |
+//! | 600 | Contoso Ltd (the Microsoft 365 tenant `contoso.example`) | no | none |
 //! | 500 | Bench Client | yes | 500001.., all Active (only when asked for) |
 //!
 //! Neutral configuration states: Active, On Order (in use), Inactive, Disposed. How each
@@ -58,6 +59,7 @@
 //! | 250 | 5001 Jane Doe CEO P, 5002 Bob Wilson IT Manager, 5003 Billing Contact, 5004 Carla Mendes Receptionist, 5005 Raj Patel Dentist, 5006 Olga Hygienist (inactive), 5007 Tom Baker Practice Manager |
 //! | 270 | 7001 Pat Primary P, 7002 Quinn Parity, 7003 Riley Parity, 7004 Sam Former (inactive) |
 //! | 300 | 300001.. `large_client_contacts` contacts (default 250), all active, the first primary |
+//! | 600 | 60001 Megan Manager P, 60002 Lee Leaver, 60003 Cora Colleague, 60004 Sam Synced (the addresses of the Microsoft 365 tenant's users) |
 //! | 410 | 41001 Lee Litware P |
 //!
 //! Tickets (open unless said): 9001 (250, contact 5002, owner 11), 9002 (250, contact 5004,
@@ -237,6 +239,7 @@ pub fn fixture(large_configs: usize, bench_configs: usize) -> Fixture {
     company(300, "NorthwindLogistics", "Northwind Logistics", false, 2);
     company(410, "LitwareInc", "Litware Inc", true, 3);
     company(411, "LITWAREINC", "LITWARE INC", true, 3);
+    company(600, "ContosoLtd", "Contoso Ltd", false, 1);
     if bench_configs > 0 {
         company(500, "BenchClient", "Bench Client", true, 3);
     }
@@ -332,6 +335,7 @@ fn add_contacts_and_tickets(fx: &mut Fixture, large_contacts: i64) {
         (270, "parityclinic.example"),
         (300, "northwind.example"),
         (410, "litware.example"),
+        (600, "contoso.example"),
     ]
     .into_iter()
     .collect();
@@ -365,6 +369,11 @@ fn add_contacts_and_tickets(fx: &mut Fixture, large_contacts: i64) {
         contact(300001 + i, 300, "Northwind", &format!("Staff{:03}", i + 1), "Staff", true, i == 0);
     }
     contact(41001, 410, "Lee", "Litware", "Director", true, true);
+    // The people of the Microsoft 365 simulator's tenant (user offboarding, issue 14).
+    contact(60001, 600, "Megan", "Manager", "Director", true, true);
+    contact(60002, 600, "Lee", "Leaver", "Analyst", true, false);
+    contact(60003, 600, "Cora", "Colleague", "Analyst", true, false);
+    contact(60004, 600, "Sam", "Synced", "Engineer", true, false);
     fx.contacts.sort_by_key(|c| c.id);
 
     let mut ticket =

@@ -67,6 +67,8 @@ pub struct WriteKey {
 pub(crate) struct State {
     pub tenants: BTreeMap<String, Tenant>,
     pub writes: BTreeMap<WriteKey, u64>,
+    /// Every applied write in the order it was applied (for ordering rules).
+    pub write_log: Vec<WriteKey>,
     pub next_id: u64,
 }
 
@@ -81,7 +83,8 @@ impl State {
 
     pub fn record_write(&mut self, tenant: &str, item: &str, action: &str) {
         let key = WriteKey { tenant: tenant.to_string(), item: item.to_string(), action: action.to_string() };
-        *self.writes.entry(key).or_default() += 1;
+        *self.writes.entry(key.clone()).or_default() += 1;
+        self.write_log.push(key);
     }
 
     /// A fresh object id, GUID-shaped; `kind` tells objects apart when read in a log.
@@ -173,6 +176,11 @@ impl M365Sim {
     /// Applied writes of any kind on `item` in `tenant`.
     pub fn writes_on(&self, tenant: &str, item: &str) -> u64 {
         self.state().writes.iter().filter(|(k, _)| k.tenant == tenant && k.item == item).map(|(_, n)| n).sum()
+    }
+
+    /// Every applied write in `tenant` (id), in the order it was applied.
+    pub fn write_log(&self, tenant: &str) -> Vec<WriteKey> {
+        self.state().write_log.iter().filter(|k| k.tenant == tenant).cloned().collect()
     }
 
     /// Every applied write and its count.

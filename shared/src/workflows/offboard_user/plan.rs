@@ -1,0 +1,212 @@
+//! A user offboarding's plan: the tasks, each an item of the operation, in phases.
+//! Built from the snapshot alone, so the same leaver and the same options always give the
+//! same tasks, and the same hash (`plan_hash`) an approval binds to.
+
+mod build;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::read::Leaver;
+use super::selection::{ActionOptions, ClientSettings};
+use crate::domain::{ItemKind, OffboardAction};
+use crate::error::OfframpError;
+use crate::operation::{self, sort_key};
+
+/// Phases run one after the other; the tasks of a phase run together
+/// (docs/workflows.md#003-order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Phase {
+    /// Account disabled, password reset: nobody signs in any more.
+    SignIn,
+    /// Then sessions revoked and devices removed, so no session outlives the sign-in.
+    Sessions,
+    /// The mailbox converted to shared, before its licence can go.
+    Mailbox,
+    /// Permissions, visibility, forwarding, automatic replies on the (shared) mailbox.
+    MailboxAccess,
+    /// Groups, ownership, manager, employee id, the PSA contact.
+    Directory,
+    /// Licences last: after the conversion and after the groups that grant them.
+    Licences,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] =
+        [Phase::SignIn, Phase::Sessions, Phase::Mailbox, Phase::MailboxAccess, Phase::Directory, Phase::Licences];
+
+    /// The phase's heading in ticket notes.
+    pub fn title(self) -> &'static str {
+        match self {
+            Phase::SignIn => "Sign-in blocked",
+            Phase::Sessions => "Sessions and devices",
+            Phase::Mailbox => "Mailbox conversion",
+            Phase::MailboxAccess => "Mailbox access and mail flow",
+            Phase::Directory => "Groups, manager, employee id and PSA contact",
+            Phase::Licences => "Licences",
+        }
+    }
+}
+
+/// What one task changes, and where it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum TaskOp {
+    // Entra ID (Graph), sent together in `$batch` requests.
+    DisableAccount,
+    /// The password is made when the task is sent, never planned nor recorded.
+    ResetPassword {
+        store: bool,
+    },
+    RevokeSessions,
+    RetireDevice {
+        device_id: String,
+    },
+    RemoveMembership {
+        group_id: String,
+    },
+    AddMembership {
+        group_id: String,
+    },
+    ClearEmployeeId,
+    ClearManager,
+    RemoveLicence {
+        sku_id: String,
+    },
+    // Exchange Online, one cmdlet each.
+    ConvertToShared,
+    GrantFullAccess {
+        trustee: String,
+        automapping: bool,
+    },
+    GrantSendAs {
+        trustee: String,
+    },
+    HideFromGal,
+    Forward {
+        to: String,
+        keep_copy: bool,
+        external: bool,
+    },
+    SetAutoReply {
+        internal: String,
+        external: String,
+    },
+    RemoveMobileDevice {
+        identity: String,
+    },
+    RemoveDistributionMember {
+        group: String,
+    },
+    // The PSA.
+    DisablePsaContact {
+        contact_id: String,
+    },
+}
+
+impl TaskOp {
+    /// Which system takes the task.
+    pub fn system(&self) -> System {
+        match self {
+            TaskOp::DisableAccount
+            | TaskOp::ResetPassword { .. }
+            | TaskOp::RevokeSessions
+            | TaskOp::RetireDevice { .. }
+            | TaskOp::RemoveMembership { .. }
+            | TaskOp::AddMembership { .. }
+            | TaskOp::ClearEmployeeId
+            | TaskOp::ClearManager
+            | TaskOp::RemoveLicence { .. } => System::Directory,
+            TaskOp::DisablePsaContact { .. } => System::Psa,
+            _ => System::Mailboxes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum System {
+    Directory,
+    Mailboxes,
+    Psa,
+}
+
+/// One task: an item of the operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Task {
+    pub action: OffboardAction,
+    pub kind: ItemKind,
+    pub id: String,
+    pub name: String,
+    pub phase: Phase,
+    pub op: TaskOp,
+    /// The item's state before the run (what a rollback puts back).
+    pub before: Value,
+    /// Planned as skipped, with why: nothing is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
+}
+
+impl Task {
+    /// What the plan does with the item, as its snapshot records it.
+    pub fn planned_action(&self) -> String {
+        match &self.skip {
+            Some(_) => "skip".into(),
+            None => serde_json::to_value(&self.op)
+                .ok()
+                .and_then(|v| v["op"].as_str().map(str::to_string))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The plan: every task, in phase order.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub tenant: String,
+    pub user_id: String,
+    pub user_principal_name: String,
+    pub tasks: Vec<Task>,
+    pub hash: String,
+    /// Groups the leaver owns alone (reported whether or not ownership is transferred).
+    pub sole_owner_groups: Vec<String>,
+    /// Whether the manager is notified at the end.
+    pub notify: bool,
+}
+
+impl Plan {
+    /// One run at a time per leaver (`m365#tenant/user`); recorded, so that a rollback
+    /// takes the same lease.
+    pub fn lease_target(&self, tenant: &str) -> String {
+        operation::lease::target(super::SYSTEM, &format!("{tenant}/{}", self.user_id))
+    }
+}
+
+pub(super) fn make_plan(
+    client: &ClientSettings,
+    actions: &ActionOptions,
+    leaver: &Leaver,
+) -> Result<Plan, OfframpError> {
+    let mut tasks = build::tasks(client, actions, leaver);
+    tasks.sort_by(|a, b| (a.phase, a.kind, sort_key(&a.id)).cmp(&(b.phase, b.kind, sort_key(&b.id))));
+    let user = &leaver.state.user;
+    let sole_owner_groups =
+        leaver.state.owned_groups.iter().filter(|g| g.owner_count <= 1).map(|g| g.group.display_name.clone()).collect();
+    let notify = actions.notify_manager;
+    let hash = operation::plan_hash(&json!({
+        "tenant": client.tenant,
+        "user": user.id,
+        "tasks": tasks,
+        "notify": notify,
+        "manager": leaver.state.manager.as_ref().map(|m| &m.id),
+    }));
+    Ok(Plan {
+        tenant: client.tenant.clone(),
+        user_id: user.id.clone(),
+        user_principal_name: user.user_principal_name.clone(),
+        tasks,
+        hash,
+        sole_owner_groups,
+        notify,
+    })
+}

@@ -1,0 +1,278 @@
+//! User offboarding (workflow 003) end to end against the sandbox: Entra ID and Exchange
+//! Online of the Microsoft 365 simulator, the PSA simulators, the sandbox's Graph mail.
+//! Effects are counted in the simulators, never taken from the report.
+
+use offramp::domain::{ItemKind, OffboardAction, PsaKind};
+use offramp::error::ErrorCode;
+use offramp::workflows::offboard_user::report::{OffboardStatus, TaskResult};
+use offramp::workflows::offboard_user::{ActionOptions, Approval, OffboardUserReport, offboard_user};
+use offramp_sandbox::m365::*;
+use offramp_sandbox::{PsaSim, Sandbox, SandboxConfig};
+use offramp_tests::offboarding::{LEAVER_CONTACT, UserHarness, every_action, request};
+use offramp_tests::psa::sim;
+
+const T: &str = M365_TENANT_ID;
+
+async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.expect("sandbox")
+}
+
+fn task<'r>(
+    report: &'r OffboardUserReport,
+    action: OffboardAction,
+    id: &str,
+) -> &'r offramp::workflows::offboard_user::TaskReport {
+    report
+        .tasks
+        .iter()
+        .find(|t| t.action == action && t.target_id == id)
+        .unwrap_or_else(|| panic!("no task {action} on {id}: {:#?}", report.tasks))
+}
+
+fn ticket_notes(sb: &Sandbox, kind: PsaKind, report: &OffboardUserReport) -> Vec<String> {
+    let id: i64 = report.ticket_id.as_deref().expect("a ticket").parse().expect("numeric ticket id");
+    sim(sb, kind).ticket(id).expect("the ticket exists").notes
+}
+
+/// Every write the simulator applied was applied once.
+fn assert_each_write_once(sb: &Sandbox) {
+    for (key, count) in sb.m365().all_writes() {
+        assert_eq!(count, 1, "{key:?} applied {count} times");
+    }
+}
+
+#[tokio::test]
+async fn offboard_user_every_action_is_done_once_skipped_with_its_reason_and_documented() {
+    let sb = sandbox().await;
+    let h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let report = offboard_user(&h.deps(), request(M365_LEAVER_UPN, every_action())).await;
+    assert_eq!(report.status, OffboardStatus::Completed, "{report:#?}");
+    assert!(report.success && report.errors.is_empty(), "{:#?}", report.errors);
+
+    // Entra ID, as the simulator holds it.
+    let lee = sb.m365().user(T, M365_LEAVER_ID).expect("leaver");
+    assert!(!lee.account_enabled && lee.employee_id.is_none() && lee.manager_id.is_none());
+    assert_eq!(lee.password_resets, 1);
+    assert!(lee.sign_in_sessions_valid_from.is_some(), "sessions revoked");
+    assert!(sb.m365().licences(T, M365_LEAVER_ID).is_empty(), "E3 removed, EMS gone with its group");
+    let groups = sb.m365().group_ids_of(T, M365_LEAVER_ID);
+    let mut left: Vec<&str> = groups.iter().map(String::as_str).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [M365_GROUP_DYNAMIC, M365_GROUP_SYNCED, M365_GROUP_SYNCED_DISTRIBUTION],
+        "only what Graph and Exchange cannot change"
+    );
+    for group in [M365_GROUP_DYNAMIC, M365_GROUP_SYNCED, M365_GROUP_SYNCED_DISTRIBUTION] {
+        let t = task(&report, OffboardAction::RemoveGroups, group);
+        assert_eq!(t.result, TaskResult::Skipped);
+        assert!(t.reason.as_deref().is_some_and(|r| r.contains("dynamic") || r.contains("on-premises")), "{t:?}");
+    }
+    let ems = task(&report, OffboardAction::RemoveLicences, M365_SKU_EMS);
+    assert!(ems.result == TaskResult::Skipped && ems.reason.as_deref().unwrap().contains(M365_GROUP_LICENSING));
+    for device in [M365_LEAVER_LAPTOP, M365_LEAVER_PHONE] {
+        let state = sb.m365().managed_device(T, device).expect("device").management_state;
+        assert!(state.to_ascii_lowercase().contains("retire"), "{device}: {state}");
+    }
+
+    // Exchange Online.
+    let mailbox = sb.m365().mailbox(T, M365_LEAVER_ID).expect("mailbox");
+    assert_eq!(format!("{:?}", mailbox.kind), "Shared");
+    assert!(mailbox.hidden_from_address_lists && mailbox.deliver_to_mailbox_and_forward);
+    assert!(mailbox.mobile_devices.is_empty(), "mobile device removed");
+    assert!(sb.m365().writes(T, &format!("mailboxes/{M365_LEAVER_ID}"), "Set-MailboxAutoReplyConfiguration") == 1);
+
+    // Order: the mailbox became shared before any licence went.
+    let log = sb.m365().write_log(T);
+    let at = |action: &str| {
+        log.iter().position(|k| k.action.starts_with(action)).unwrap_or_else(|| panic!("{action} in {log:#?}"))
+    };
+    assert!(at("Set-Mailbox:Type") < at("assignLicense"), "{log:#?}");
+    assert!(at("accountEnabled") < at("revokeSignInSessions"), "sign-in closed before sessions are revoked");
+    assert_each_write_once(&sb);
+
+    // The PSA: contact, ticket notes, the manager's e-mail.
+    assert_eq!(sim(&sb, PsaKind::ConnectWise).contact_is_active(LEAVER_CONTACT), Some(false));
+    let notes = ticket_notes(&sb, PsaKind::ConnectWise, &report);
+    let notes: Vec<&String> = notes.iter().filter(|n| !n.starts_with("Offramp user offboarding, operation")).collect();
+    assert_eq!(notes.len(), 8, "start, six phases, summary: {notes:#?}");
+    assert!(notes[0].starts_with("User offboarding started") && notes[7].contains("Result: Completed"), "{notes:#?}");
+    assert!(notes[1].starts_with("Sign-in blocked") && notes[6].starts_with("Licences"), "{notes:#?}");
+    let mail = sb.sent_mail();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0]["message"]["toRecipients"][0]["emailAddress"]["address"], M365_MANAGER_UPN);
+    assert!(mail[0]["message"]["body"]["content"].as_str().unwrap().contains("full access"));
+
+    // Every done task was read back and found as it left it.
+    assert!(report.tasks.iter().all(|t| t.verified != Some(false)), "{:#?}", report.tasks);
+    assert!(report.tasks.iter().filter(|t| t.verified == Some(true)).count() >= 10);
+    assert!(report.sole_owner_groups.contains(&"Lee's Team".to_string()));
+    assert!(report.tasks.iter().all(|t| t.result != TaskResult::Failed && t.result != TaskResult::Planned));
+}
+
+#[tokio::test]
+async fn offboard_user_dry_run_and_approval_change_nothing_until_the_approved_plan() {
+    let sb = sandbox().await;
+    let h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let actions =
+        ActionOptions { disable_account: true, remove_groups: true, disable_psa_contact: true, ..Default::default() };
+    let dry = offboard_user(
+        &h.deps(),
+        offramp::workflows::offboard_user::OffboardUserRequest {
+            dry_run: true,
+            ..request(M365_LEAVER_UPN, actions.clone())
+        },
+    )
+    .await;
+    assert_eq!(dry.status, OffboardStatus::Planned, "{dry:#?}");
+    assert!(dry.tasks.iter().all(|t| matches!(t.result, TaskResult::Planned | TaskResult::Skipped)));
+    let hash = dry.plan_hash.clone().expect("plan hash");
+
+    let asked = offramp::workflows::offboard_user::OffboardUserRequest {
+        require_approval: true,
+        ..request(M365_LEAVER_UPN, actions.clone())
+    };
+    let waiting = offboard_user(&h.deps(), asked.clone()).await;
+    assert_eq!(waiting.status, OffboardStatus::ApprovalRequired);
+    assert_eq!(waiting.plan_hash.as_deref(), Some(hash.as_str()), "the same plan, the same hash");
+    assert!(sb.m365().all_writes().is_empty(), "nothing written to Entra ID or Exchange");
+    assert_eq!(sim(&sb, PsaKind::ConnectWise).contact_is_active(LEAVER_CONTACT), Some(true));
+
+    let stale = Approval { plan_hash: "0".repeat(64), approved_by: "lead@msp.example".into() };
+    let refused = offboard_user(
+        &h.deps(),
+        offramp::workflows::offboard_user::OffboardUserRequest { approval: Some(stale), ..asked.clone() },
+    )
+    .await;
+    assert_eq!(refused.errors[0].code, ErrorCode::PlanChanged, "{refused:#?}");
+    assert!(sb.m365().all_writes().is_empty());
+
+    let approval = Approval { plan_hash: hash, approved_by: "lead@msp.example".into() };
+    let applied = offboard_user(
+        &h.deps(),
+        offramp::workflows::offboard_user::OffboardUserRequest { approval: Some(approval), ..asked },
+    )
+    .await;
+    assert_eq!(applied.status, OffboardStatus::Completed, "{applied:#?}");
+    assert!(!sb.m365().user(T, M365_LEAVER_ID).unwrap().account_enabled);
+    assert_eq!(sim(&sb, PsaKind::ConnectWise).contact_is_active(LEAVER_CONTACT), Some(false));
+}
+
+#[tokio::test]
+async fn offboard_user_refuses_to_act_before_effective_at_but_plans() {
+    let sb = sandbox().await;
+    let h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let actions = ActionOptions { disable_account: true, ..Default::default() };
+    let early = offramp::workflows::offboard_user::OffboardUserRequest {
+        effective_at: Some(later),
+        ..request(M365_LEAVER_UPN, actions)
+    };
+    let refused = offboard_user(&h.deps(), early.clone()).await;
+    assert_eq!(refused.errors[0].code, ErrorCode::NotYetEffective, "{refused:#?}");
+    assert!(refused.errors[0].message.contains(&later.format("%Y-%m-%d").to_string()));
+    let planned = offboard_user(
+        &h.deps(),
+        offramp::workflows::offboard_user::OffboardUserRequest { dry_run: true, ..early.clone() },
+    )
+    .await;
+    assert_eq!(planned.status, OffboardStatus::Planned);
+    let waiting = offboard_user(
+        &h.deps(),
+        offramp::workflows::offboard_user::OffboardUserRequest { require_approval: true, ..early },
+    )
+    .await;
+    assert_eq!(waiting.status, OffboardStatus::ApprovalRequired, "approvable ahead of the day");
+    assert!(sb.m365().all_writes().is_empty());
+}
+
+#[tokio::test]
+async fn offboard_user_disables_the_psa_contact_and_notes_the_ticket_on_every_psa() {
+    let sb = sandbox().await;
+    for kind in offramp_tests::psa::ALL {
+        let h = UserHarness::new(&sb, kind);
+        let actions = ActionOptions { disable_psa_contact: true, ..Default::default() };
+        let report = offboard_user(&h.deps(), request(M365_LEAVER_UPN, actions)).await;
+        assert_eq!(report.status, OffboardStatus::Completed, "{kind}: {report:#?}");
+        assert_eq!(sim(&sb, kind).contact_is_active(LEAVER_CONTACT), Some(false), "{kind}");
+        assert_eq!(sim(&sb, kind).contact_update_count(LEAVER_CONTACT), 1, "{kind}");
+        let notes = ticket_notes(&sb, kind, &report);
+        let with = |text: &str| notes.iter().filter(|n| n.contains(text)).count();
+        assert_eq!(with("Offboarding Lee Leaver (lee.leaver@contoso.example)"), 1, "{kind}: {notes:#?}");
+        assert_eq!(with("disable_psa_contact: Lee Leaver — done"), 2, "{kind}: the phase and the summary: {notes:#?}");
+        assert_eq!(with("Result: Completed"), 1, "{kind}: {notes:#?}");
+    }
+}
+
+#[tokio::test]
+async fn offboard_user_a_failed_action_never_hides_the_others() {
+    let sb = sandbox().await;
+    let h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    // Exchange refuses everything: the mailbox tasks fail with the vendor's answer, the
+    // Entra ID and PSA tasks go on.
+    sb.fail_route("POST", "InvokeCommand", 403);
+    let actions =
+        ActionOptions { hide_from_gal: true, disable_account: true, disable_psa_contact: true, ..Default::default() };
+    let report = offboard_user(&h.deps(), request(M365_LEAVER_UPN, actions)).await;
+    assert_eq!(report.status, OffboardStatus::Failed, "the mailbox read fails first: {report:#?}");
+    assert!(sb.m365().all_writes().is_empty(), "a failed read changes nothing");
+    sb.clear_route_faults();
+
+    // Now only the revocation is refused.
+    sb.fail_route("POST", "revokeSignInSessions", 403);
+    let actions =
+        ActionOptions { revoke_sessions: true, disable_account: true, hide_from_gal: true, ..Default::default() };
+    let report = offboard_user(&h.deps(), request(M365_LEAVER_UPN, actions)).await;
+    assert_eq!(report.status, OffboardStatus::Partial, "{report:#?}");
+    let revoke = task(&report, OffboardAction::RevokeSessions, M365_LEAVER_ID);
+    assert_eq!(revoke.result, TaskResult::Failed);
+    assert!(revoke.error_code.is_some() && revoke.message.is_some(), "{revoke:?}");
+    assert_eq!(task(&report, OffboardAction::DisableAccount, M365_LEAVER_ID).result, TaskResult::Done);
+    assert_eq!(task(&report, OffboardAction::HideFromGal, M365_LEAVER_UPN).result, TaskResult::Done);
+    assert!(!sb.m365().user(T, M365_LEAVER_ID).unwrap().account_enabled);
+    assert!(sb.m365().mailbox(T, M365_LEAVER_ID).unwrap().hidden_from_address_lists);
+    assert!(report.errors.iter().any(|e| e.action == Some(OffboardAction::RevokeSessions)));
+}
+
+#[tokio::test]
+async fn offboard_user_synced_attributes_are_skipped_with_the_reason() {
+    let sb = sandbox().await;
+    let h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let report = offboard_user(&h.deps(), request(M365_SYNCED_LEAVER_UPN, every_action())).await;
+    assert!(matches!(report.status, OffboardStatus::Completed | OffboardStatus::Partial), "{report:#?}");
+    for action in [OffboardAction::ResetPassword, OffboardAction::ClearEmployeeId, OffboardAction::ClearManager] {
+        let t = task(&report, action, M365_SYNCED_LEAVER_ID);
+        assert_eq!(t.result, TaskResult::Skipped, "{t:?}");
+        assert!(t.reason.as_deref().unwrap().contains("on-premises"));
+    }
+    let sam = sb.m365().user(T, M365_SYNCED_LEAVER_ID).unwrap();
+    assert!(sam.employee_id.is_some() && sam.manager_id.is_some() && sam.password_resets == 0);
+    assert_each_write_once(&sb);
+    let _ = ItemKind::Licence;
+}
+
+#[tokio::test]
+async fn offboard_user_a_leaver_with_500_memberships_has_each_removed_or_reported() {
+    let sb = sandbox().await;
+    let h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let id = sb.m365().add_leaver_with_memberships(T, "many.groups", 500).expect("leaver");
+    let actions = ActionOptions { remove_groups: true, ..Default::default() };
+    let report = offboard_user(&h.deps(), request(&format!("many.groups@{M365_TENANT_DOMAIN}"), actions)).await;
+    assert_eq!(report.status, OffboardStatus::Completed, "{:#?}", report.errors);
+    let memberships: Vec<_> = report.tasks.iter().filter(|t| t.action == OffboardAction::RemoveGroups).collect();
+    assert_eq!(memberships.len(), 500);
+    let remaining = sb.m365().group_ids_of(T, &id);
+    for t in &memberships {
+        match t.result {
+            TaskResult::Done => assert!(!remaining.contains(&t.target_id), "{t:?}"),
+            TaskResult::Skipped => {
+                assert!(remaining.contains(&t.target_id) && t.reason.is_some(), "{t:?}")
+            }
+            other => panic!("{other:?}: {t:?}"),
+        }
+    }
+    let skipped = memberships.iter().filter(|t| t.result == TaskResult::Skipped).count();
+    assert_eq!(skipped, remaining.len(), "every membership left is reported with its reason");
+    assert!(skipped > 100 && skipped < 250, "dynamic and synced ones: {skipped}");
+    assert_each_write_once(&sb);
+}
