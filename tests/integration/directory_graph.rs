@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use offramp::adapters::graph::{GraphDirectory, M365Settings};
+use offramp::adapters::graph::GraphDirectory;
 use offramp::ports::{CloudDirectory, Directory, DirectoryError, GroupKind};
 use offramp::secret::SecretString;
 use offramp_sandbox::m365::*;
-use offramp_sandbox::{GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, Sandbox, SandboxConfig, leaks};
+use offramp_sandbox::{GRAPH_CLIENT_SECRET, Sandbox, SandboxConfig, leaks};
 use offramp_tests::connectwise::http_settings;
 
 const T: &str = M365_TENANT_ID;

@@ -2,12 +2,12 @@
 //! Online of the Microsoft 365 simulator, the PSA simulators, the sandbox's Graph mail.
 //! Effects are counted in the simulators, never taken from the report.
 
-use offramp::domain::{ItemKind, OffboardAction, PsaKind};
+use offramp::domain::{OffboardAction, PsaKind};
 use offramp::error::ErrorCode;
 use offramp::workflows::offboard_user::report::{OffboardStatus, TaskResult};
 use offramp::workflows::offboard_user::{ActionOptions, Approval, OffboardUserReport, offboard_user};
 use offramp_sandbox::m365::*;
-use offramp_sandbox::{PsaSim, Sandbox, SandboxConfig};
+use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::offboarding::{LEAVER_CONTACT, UserHarness, every_action, request};
 use offramp_tests::psa::sim;
 
@@ -248,7 +248,6 @@ async fn offboard_user_synced_attributes_are_skipped_with_the_reason() {
     let sam = sb.m365().user(T, M365_SYNCED_LEAVER_ID).unwrap();
     assert!(sam.employee_id.is_some() && sam.manager_id.is_some() && sam.password_resets == 0);
     assert_each_write_once(&sb);
-    let _ = ItemKind::Licence;
 }
 
 #[tokio::test]

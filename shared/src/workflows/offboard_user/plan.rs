@@ -182,13 +182,18 @@ impl Plan {
     }
 }
 
+/// Plan order: by phase, then kind, then id (numerically where ids are numbers).
+pub(super) fn sort(tasks: &mut [Task]) {
+    tasks.sort_by_key(|t| (t.phase, t.kind, sort_key(&t.id)));
+}
+
 pub(super) fn make_plan(
     client: &ClientSettings,
     actions: &ActionOptions,
     leaver: &Leaver,
 ) -> Result<Plan, OfframpError> {
     let mut tasks = build::tasks(client, actions, leaver);
-    tasks.sort_by(|a, b| (a.phase, a.kind, sort_key(&a.id)).cmp(&(b.phase, b.kind, sort_key(&b.id))));
+    sort(&mut tasks);
     let user = &leaver.state.user;
     let sole_owner_groups =
         leaver.state.owned_groups.iter().filter(|g| g.owner_count <= 1).map(|g| g.group.display_name.clone()).collect();

@@ -16,7 +16,7 @@ use super::{OffboardUserDeps, WORKFLOW, tasks, verify};
 use crate::domain::{ItemKind, ItemOutcome, OperationDetail, OperationEventKind};
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::resume::{latest_changes, load_resumable, not_resumable};
-use crate::operation::{Recorder, sort_key, with_lease};
+use crate::operation::{Recorder, with_lease};
 use crate::ports::DirectoryUser;
 
 pub(super) async fn resume(
@@ -116,7 +116,7 @@ fn plan_from_trail(detail: &OperationDetail, tenant: &str) -> Result<Plan, Offra
         })?;
         tasks.push(task);
     }
-    tasks.sort_by(|a, b| (a.phase, a.kind, sort_key(&a.id)).cmp(&(b.phase, b.kind, sort_key(&b.id))));
+    super::plan::sort(&mut tasks);
     let input = &op.input;
     Ok(Plan {
         tenant: tenant.to_string(),

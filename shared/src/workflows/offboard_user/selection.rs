@@ -180,10 +180,10 @@ pub(super) async fn client_settings(
     tenant: Option<&str>,
 ) -> Result<ClientSettings, OfframpError> {
     let psa = deps.psa.kind().as_str();
-    let company = deps.psa.company_by_id(&client_id).await?.ok_or_else(|| {
+    let company = deps.psa.company_by_id(client_id).await?.ok_or_else(|| {
         OfframpError::new(ErrorCode::ClientNotFound, format!("no {psa} company has id {}", client_id))
     })?;
-    let raw = org_settings::resolve_raw(deps.settings, psa, &client_id).await?;
+    let raw = org_settings::resolve_raw(deps.settings, psa, client_id).await?;
     let get = |key: &str| -> Result<Option<String>, OfframpError> {
         let Some((Some(value), _)) = raw.get(key) else { return Ok(None) };
         org_settings::validate(key, value).map(Some)
