@@ -329,9 +329,8 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
     if request.dry_run {
         return work.await;
     }
-    // The original's client: a rollback waits for no run, and no run starts while it works.
-    let op = &detail.operation;
-    let lease = operation::lease::target(&op.psa, &op.client_id);
+    // The original's target: a rollback waits for no run, and no run starts while it works.
+    let lease = operation::lease::target_of(&detail.operation);
     operation::with_lease(deps.audit, LeaseOptions::default(), lease, &operation_id, request.break_lease, work).await?
 }
 
