@@ -30,6 +30,7 @@ mod lambda_watch;
 mod notifiers;
 mod psa_parity;
 mod resume_from_trail;
+mod rollback_systems;
 mod secret_leaks;
 mod secret_stores;
 mod shared_limits;

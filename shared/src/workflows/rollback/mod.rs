@@ -41,9 +41,9 @@ use crate::domain::{
     OperationRecord, Workflow,
 };
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::restore::{Restorable, RestoreRegistry, Reversibility};
+use crate::operation::restore::{Restorable, RestoreRegistry, RestoreSystems, Reversibility};
 use crate::operation::{self, LeaseOptions};
-use crate::ports::{AuditStore, Psa};
+use crate::ports::{AuditStore, CloudDirectory, Mailboxes, Psa};
 use crate::workflows::input;
 
 mod restore_items;
@@ -175,6 +175,18 @@ pub struct RollbackDeps<'a> {
     pub audit: &'a dyn AuditStore,
     /// How each workflow's items are put back (`crate::workflows::restorers()`).
     pub registry: &'a RestoreRegistry,
+    /// Entra ID, when Microsoft 365 is configured (`MS_CLIENT_ID`); without it, items
+    /// that live there fail with `ConfigurationError` and the others are restored.
+    pub directory: Option<&'a dyn CloudDirectory>,
+    /// Exchange Online, when Microsoft 365 is configured.
+    pub mailboxes: Option<&'a dyn Mailboxes>,
+}
+
+impl<'a> RollbackDeps<'a> {
+    /// What the restorers can reach (docs/architecture.md#restore-context).
+    pub fn systems(&self) -> RestoreSystems<'a> {
+        RestoreSystems { psa: self.psa, directory: self.directory, mailboxes: self.mailboxes }
+    }
 }
 
 fn refused(message: String) -> OfframpError {
@@ -354,7 +366,7 @@ async fn roll_back(
         ));
     }
     // Read every item's current state first: the plan, and the rollback's own snapshot.
-    let plan = match restore_items::judge_all(deps.psa, deps.registry, items, &earlier).await {
+    let plan = match restore_items::judge_all(&deps.systems(), deps.registry, items, &earlier).await {
         Ok(plan) => plan,
         Err(error) => return Ok(stop(deps, report, error.into(), "nothing was restored").await),
     };
