@@ -260,7 +260,7 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     let notifier = notifier(&settings.notifier, &secrets)?;
     let docs = docs_adapter(&settings, &secrets, &stores.limits)?;
     let archive = archive_adapter(&settings, aws.as_ref())?;
-    let microsoft365 = microsoft365_adapters(source, &secrets, &settings).await?;
+    let microsoft365 = microsoft365_adapters(source, &secrets, &settings.psa_http).await?;
     let (audit, org_settings) = (stores.audit, stores.settings);
     Ok(Services { settings, psa, audit, org_settings, notifier, docs, archive, microsoft365 })
 }
@@ -271,16 +271,16 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
 async fn microsoft365_adapters(
     source: &ConfigSource,
     secrets: &Arc<dyn SecretStore>,
-    settings: &Settings,
+    psa_http: &HttpSettings,
 ) -> Result<Option<Microsoft365>, OfframpError> {
     let Some(m365) = M365Settings::load(&SettingsReader::new(source, secrets.as_ref())).await? else {
         return Ok(None);
     };
     // The PSA's timeouts and retries (OFFRAMP_HTTP_*), without its pacing or budget.
     let http = HttpSettings {
-        request_timeout: settings.psa_http.request_timeout,
-        max_retries: settings.psa_http.max_retries,
-        max_body_bytes: settings.psa_http.max_body_bytes,
+        request_timeout: psa_http.request_timeout,
+        max_retries: psa_http.max_retries,
+        max_body_bytes: psa_http.max_body_bytes,
         ..HttpSettings::default()
     };
     let configuration = |e: crate::ports::DirectoryError| OfframpError::configuration(e.to_string());
@@ -365,5 +365,31 @@ impl Services {
             concurrency: self.settings.workflow_concurrency,
             requester_domains: self.settings.requester_domains.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    async fn microsoft365(pairs: &[(&str, &str)]) -> Result<Option<Microsoft365>, OfframpError> {
+        let source = ConfigSource::from_pairs(pairs.iter().copied());
+        let secrets: Arc<dyn SecretStore> = Arc::new(EnvSecretStore::with_vars(HashMap::new()));
+        microsoft365_adapters(&source, &secrets, &HttpSettings::default()).await
+    }
+
+    /// Without `MS_CLIENT_ID` nothing is built and nothing is asked for (a PSA rollback runs
+    /// as before); with it and its secret both adapters are built; with it and no secret
+    /// the deployment is wrong and says so.
+    #[tokio::test]
+    async fn microsoft365_is_built_only_when_its_client_id_is_set() {
+        assert!(microsoft365(&[]).await.unwrap().is_none());
+        let configured = [("MS_CLIENT_ID", "app-id"), ("MS_CLIENT_SECRET", "s3cret")];
+        assert!(microsoft365(&configured).await.unwrap().is_some());
+        let error = microsoft365(&[("MS_CLIENT_ID", "app-id")]).await.err().expect("no secret");
+        assert_eq!(error.code(), crate::error::ErrorCode::ConfigurationError);
+        assert!(error.to_string().contains("MS_CLIENT_SECRET"), "{error}");
     }
 }

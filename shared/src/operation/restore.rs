@@ -314,3 +314,33 @@ pub fn parse_state<T: serde::de::DeserializeOwned>(value: &Value, change: &ItemC
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PSA error keeps the codes it always had (the existing rollback reports); a
+    /// directory refusal of one item is that item's failure, permission and transport keep
+    /// their own codes; a missing system is the deployment's (`ConfigurationError`).
+    #[test]
+    fn restore_errors_keep_the_psa_codes_and_map_the_directory_ones() {
+        let rejected = RestoreError::from(PsaError::Rejected { status: 422, code: None, message: "no".into() });
+        assert_eq!(rejected.write_failure_code(ErrorCode::ContactUpdateFailed), ErrorCode::ContactUpdateFailed);
+        assert_eq!(OfframpError::from(rejected).code(), ErrorCode::PsaConnectionError);
+        let directory = |error: DirectoryError| RestoreError::from(error).write_failure_code(ErrorCode::ActionFailed);
+        let refused = DirectoryError::Refused { status: 400, code: "Request_BadRequest".into(), message: "x".into() };
+        assert_eq!(directory(refused), ErrorCode::ActionFailed);
+        let synced = DirectoryError::OnPremisesMastered { code: "x".into(), message: "x".into() };
+        assert_eq!(directory(synced), ErrorCode::ActionFailed);
+        let denied =
+            DirectoryError::PermissionDenied { code: "Authorization_RequestDenied".into(), message: "x".into() };
+        assert_eq!(directory(denied), ErrorCode::PermissionDenied);
+        assert_eq!(directory(DirectoryError::Throttled { message: "x".into() }), ErrorCode::DirectoryConnectionError);
+        let down = RestoreError::from(DirectoryError::Connection { message: "reset".into() });
+        assert_eq!(OfframpError::from(down).code(), ErrorCode::DirectoryConnectionError);
+        let missing = RestoreError::NotConfigured(MissingSystem::Mailboxes);
+        assert_eq!(missing.write_failure_code(ErrorCode::ActionFailed), ErrorCode::ConfigurationError);
+        assert!(missing.to_string().starts_with("Microsoft 365 is not configured (MS_CLIENT_ID"), "{missing}");
+        assert!(missing.to_string().contains("Exchange Online"), "{missing}");
+    }
+}
