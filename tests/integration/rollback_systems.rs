@@ -72,7 +72,8 @@ impl Restorable for AccountEnabled {
             return Ok(Judgement::missing_from("Entra ID"));
         };
         let label = enabled_label(now.enabled);
-        let judgement = Judgement::compare(&self.before, &self.left, &now.enabled, label, enabled_label(self.left));
+        let left = enabled_label(self.left);
+        let judgement = Judgement::compare_in("Entra ID", &self.before, &self.left, &now.enabled, label, left);
         Ok(judgement.with_current(json!({ "enabled": now.enabled })))
     }
     async fn restore(&self, systems: &RestoreSystems<'_>, _current: &Value) -> Result<Value, RestoreError> {

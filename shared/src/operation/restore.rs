@@ -170,13 +170,26 @@ impl Judgement {
     /// Judge a field-like state: equal to `before` is restored, equal to what the
     /// operation `left` is to be restored, anything else a conflict.
     pub fn compare<S: PartialEq>(before: &S, left: &S, now: &S, label: String, left_label: String) -> Self {
+        Self::compare_in("the PSA", before, left, now, label, left_label)
+    }
+
+    /// [`Judgement::compare`] for an item of `system` (`"Entra ID"`), which a conflict's
+    /// message names.
+    pub fn compare_in<S: PartialEq>(
+        system: &str,
+        before: &S,
+        left: &S,
+        now: &S,
+        label: String,
+        left_label: String,
+    ) -> Self {
         let (verdict, message) = if now == before {
             (Verdict::AlreadyRestored, None)
         } else if now == left {
             (Verdict::Restore, None)
         } else {
             let message =
-                format!("changed since the operation: it left {left_label}, the PSA now has {label}; left alone");
+                format!("changed since the operation: it left {left_label}, {system} now has {label}; left alone");
             (Verdict::Conflict, Some(message))
         };
         Judgement { verdict, current_label: label, message, current: None }

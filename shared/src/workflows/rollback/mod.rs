@@ -1,8 +1,9 @@
 //! Rollback: put back what an operation changed, from its audit record.
 //!
 //! For every item the operation changed, newest change first, the item's current state
-//! is read from the PSA (many items of one company with one listing of the company, the
-//! others one by one) and compared with two recorded states: the one before the
+//! is read from its system (the PSA: many items of one company with one listing of the
+//! company, the others one by one; Entra ID or Exchange Online through the restore context,
+//! `RestoreSystems`, docs/architecture.md#restore-context) and compared with two recorded states: the one before the
 //! operation (`before`) and the one the operation left (`after`).
 //! - current = before: already restored (by someone, or by an earlier rollback): nothing to do;
 //! - current = after: restored to `before`;
@@ -24,6 +25,10 @@
 //! that is back in the state the operation left has been changed again by someone since:
 //! a conflict, left alone. Rolling back a dry run, an operation that never started, or a
 //! rollback is refused with `RollbackRefused`, before anything is read from the PSA.
+//!
+//! An item whose system this process has not configured (Microsoft 365 without
+//! `MS_CLIENT_ID`) is reported failed with `ConfigurationError` and recorded so; the others
+//! are restored, and the rollback may be run again once it is configured.
 //!
 //! Supported: configuration deactivation (`deactivate-configs`: configuration status) and
 //! contact deactivation (`deactivate-contacts`: contact active flag, ticket contact / owner /
