@@ -5,7 +5,8 @@
 //!   `OFFRAMP_SECRET_NOTIFIER` (one per vendor integration) and `OFFRAMP_SECRET_ID` (shared)
 //!   when any is set, else the environment;
 //! - PSA: `OFFRAMP_PSA` (for an IT Glue deletion only when its PSA policy is not `off`);
-//! - IT Glue export archive: S3 when `OFFRAMP_EXPORT_BUCKET` is set, else a local directory.
+//! - IT Glue export archive: S3 when `OFFRAMP_EXPORT_BUCKET` is set, else a local directory;
+//! - Microsoft 365 (Entra ID over Graph, Exchange Online): only when `MS_CLIENT_ID` is set.
 //!
 //! The AWS configuration is loaded only when an AWS adapter is used, so a laptop
 //! run needs no AWS set-up at all.
@@ -20,6 +21,8 @@ use crate::adapters::audit_dynamodb::DynamoDbAuditStore;
 use crate::adapters::audit_sqlite::SqliteAuditStore;
 use crate::adapters::autotask::AutotaskClient;
 use crate::adapters::connectwise::ConnectWiseClient;
+use crate::adapters::exchange::ExchangeMailboxes;
+use crate::adapters::graph::{GraphDirectory, M365Settings};
 use crate::adapters::halo::HaloClient;
 use crate::adapters::itglue::ItGlueClient;
 use crate::adapters::notify_graph::GraphMailNotifier;
@@ -27,12 +30,13 @@ use crate::adapters::notify_webhook::WebhookNotifier;
 use crate::adapters::secrets_aws::SecretsManagerStore;
 use crate::adapters::secrets_env::EnvSecretStore;
 use crate::adapters::secrets_routed::{Integration, RoutedSecretStore};
-use crate::config::{ArchiveSettings, AuditBackend, ConfigSource, NotifierSettings, PsaNeed, Settings};
+use crate::config::{ArchiveSettings, AuditBackend, ConfigSource, NotifierSettings, PsaNeed, Settings, SettingsReader};
 use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
 use crate::ports::{
-    AuditStore, DocPlatform, ExportArchive, Notifier, Psa, SecretStore, SettingsStore, SharedLimitStore,
+    AuditStore, CloudDirectory, DocPlatform, ExportArchive, Mailboxes, Notifier, Psa, SecretStore, SettingsStore,
+    SharedLimitStore,
 };
 use crate::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgOptions};
 
@@ -48,6 +52,15 @@ pub struct Services {
     pub docs: Option<Arc<dyn DocPlatform>>,
     /// Where IT Glue exports are copied before a deletion; `None` when none is configured.
     pub archive: Option<Arc<dyn ExportArchive>>,
+    /// The customer tenants' Microsoft 365; `None` when no `MS_CLIENT_ID` is configured.
+    pub microsoft365: Option<Microsoft365>,
+}
+
+/// Entra ID and Exchange Online of the customer tenants, through the MSP's one multi-tenant
+/// app (docs/vendors/microsoft-graph.md#customer-tenants).
+pub struct Microsoft365 {
+    pub directory: Arc<dyn CloudDirectory>,
+    pub mailboxes: Arc<dyn Mailboxes>,
 }
 
 /// What an IT Glue deletion needs ([`build_itglue`]): the PSA only when its policy needs one.
@@ -247,7 +260,38 @@ pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     let notifier = notifier(&settings.notifier, &secrets)?;
     let docs = docs_adapter(&settings, &secrets, &stores.limits)?;
     let archive = archive_adapter(&settings, aws.as_ref())?;
-    Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs, archive })
+    let microsoft365 = microsoft365_adapters(source, &secrets, &settings.psa_http).await?;
+    let (audit, org_settings) = (stores.audit, stores.settings);
+    Ok(Services { settings, psa, audit, org_settings, notifier, docs, archive, microsoft365 })
+}
+
+/// The Graph directory and Exchange mailboxes when `MS_CLIENT_ID` is set; `None` otherwise,
+/// so nothing that does not need Microsoft 365 asks for its settings. Configured but
+/// unusable (no secret, an http URL off loopback) is a `ConfigurationError`, as for IT Glue.
+async fn microsoft365_adapters(
+    source: &ConfigSource,
+    secrets: &Arc<dyn SecretStore>,
+    psa_http: &HttpSettings,
+) -> Result<Option<Microsoft365>, OfframpError> {
+    let Some(m365) = M365Settings::load(&SettingsReader::new(source, secrets.as_ref())).await? else {
+        return Ok(None);
+    };
+    // The PSA's timeouts and retries (OFFRAMP_HTTP_*), without its pacing or budget.
+    let http = HttpSettings {
+        request_timeout: psa_http.request_timeout,
+        max_retries: psa_http.max_retries,
+        max_body_bytes: psa_http.max_body_bytes,
+        ..HttpSettings::default()
+    };
+    let configuration = |e: crate::ports::DirectoryError| OfframpError::configuration(e.to_string());
+    let graph = GraphDirectory::new(&m365, http.clone()).map_err(configuration)?;
+    let exchange = ExchangeMailboxes::new(&m365, http).map_err(configuration)?;
+    let (graph, exchange) = if secrets.rotates() {
+        (graph.with_secret_store(secrets.clone()), exchange.with_secret_store(secrets.clone()))
+    } else {
+        (graph, exchange)
+    };
+    Ok(Some(Microsoft365 { directory: Arc::new(graph), mailboxes: Arc::new(exchange) }))
 }
 
 /// The adapters an IT Glue deletion needs: the PSA's settings are read only when the global
@@ -285,6 +329,18 @@ impl ItGlueServices {
 }
 
 impl Services {
+    /// What a rollback needs (one wiring for the Lambda entry and the CLI): Microsoft 365
+    /// only when it is configured; a PSA rollback never needs it.
+    pub fn rollback_deps(&self) -> crate::workflows::rollback::RollbackDeps<'_> {
+        crate::workflows::rollback::RollbackDeps {
+            psa: self.psa.as_ref(),
+            audit: self.audit.as_ref(),
+            registry: crate::workflows::restorers(),
+            directory: self.microsoft365.as_ref().map(|m| m.directory.as_ref()),
+            mailboxes: self.microsoft365.as_ref().map(|m| m.mailboxes.as_ref()),
+        }
+    }
+
     /// What the organization deletion needs (the Lambda entry; the CLI uses [`build_itglue`]).
     pub fn delete_org_deps(&self) -> Result<DeleteOrgDeps<'_>, OfframpError> {
         Ok(DeleteOrgDeps {
@@ -309,5 +365,31 @@ impl Services {
             concurrency: self.settings.workflow_concurrency,
             requester_domains: self.settings.requester_domains.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    async fn microsoft365(pairs: &[(&str, &str)]) -> Result<Option<Microsoft365>, OfframpError> {
+        let source = ConfigSource::from_pairs(pairs.iter().copied());
+        let secrets: Arc<dyn SecretStore> = Arc::new(EnvSecretStore::with_vars(HashMap::new()));
+        microsoft365_adapters(&source, &secrets, &HttpSettings::default()).await
+    }
+
+    /// Without `MS_CLIENT_ID` nothing is built and nothing is asked for (a PSA rollback runs
+    /// as before); with it and its secret both adapters are built; with it and no secret
+    /// the deployment is wrong and says so.
+    #[tokio::test]
+    async fn microsoft365_is_built_only_when_its_client_id_is_set() {
+        assert!(microsoft365(&[]).await.unwrap().is_none());
+        let configured = [("MS_CLIENT_ID", "app-id"), ("MS_CLIENT_SECRET", "s3cret")];
+        assert!(microsoft365(&configured).await.unwrap().is_some());
+        let error = microsoft365(&[("MS_CLIENT_ID", "app-id")]).await.err().expect("no secret");
+        assert_eq!(error.code(), crate::error::ErrorCode::ConfigurationError);
+        assert!(error.to_string().contains("MS_CLIENT_SECRET"), "{error}");
     }
 }

@@ -31,6 +31,7 @@ mod notifiers;
 mod offboard_user;
 mod psa_parity;
 mod resume_from_trail;
+mod rollback_systems;
 mod secret_leaks;
 mod secret_stores;
 mod shared_limits;
