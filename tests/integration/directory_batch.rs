@@ -190,3 +190,26 @@ async fn directory_batch_one_refused_change_leaves_the_others_applied() {
     assert_eq!(results, single, "each error as the single call gives it, vendor code and message kept");
     assert_eq!(sb.m365().all_writes(), alone.m365().all_writes(), "the same effects");
 }
+
+#[tokio::test]
+async fn directory_batch_password_is_in_no_log_and_no_error() {
+    use offramp::logging::{LogFormat, capture};
+    let sb = sandbox().await;
+    let dir = batched(&sb);
+    let buffer = crate::secret_leaks::Buffer::default();
+    let writer = buffer.clone();
+    let _guard = tracing::subscriber::set_default(capture("trace", LogFormat::Json, move || writer.clone()));
+    tracing::trace!("trace level on");
+    let reset = [UserChange::ResetPassword(SecretString::new(PASSWORD)), UserChange::SetEnabled(false)];
+    let accepted = dir.apply_user_changes(T, M365_LEAVER_ID, &reset).await;
+    let refused = dir.apply_user_changes(T, M365_SYNCED_LEAVER_ID, &reset).await;
+    assert_eq!(accepted, vec![Ok(()); 2]);
+    assert!(matches!(refused[0], Err(DirectoryError::OnPremisesMastered { .. })), "{refused:?}");
+    assert_eq!(sb.m365().writes(T, &format!("users/{M365_LEAVER_ID}"), "passwordProfile"), 1);
+    let log = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    assert!(log.contains("TRACE"), "logged at trace level: {log}");
+    let everything = format!("{log}\n{accepted:?}\n{refused:?}");
+    for form in leaks::forms(PASSWORD) {
+        assert!(!everything.contains(&form), "the password ({form}) in {everything}");
+    }
+}
