@@ -325,4 +325,16 @@ mod tests {
         let graph = client();
         assert_eq!(graph.relative(&["groups", "g1", "members", "a/b", "$ref"]), "/groups/g1/members/a%2Fb/$ref");
     }
+
+    #[test]
+    fn batch_urls_keep_their_query_and_requests_never_print_their_body() {
+        let graph = client();
+        let mut url = graph.url(&["users", "u1", "memberOf"]);
+        url.query_pairs_mut().append_pair("$select", "id,displayName").append_pair("$top", PAGE_SIZE);
+        assert_eq!(graph.relative_of(&url), "/users/u1/memberOf?%24select=id%2CdisplayName&%24top=999");
+        let body = json!({ "passwordProfile": { "password": "Never-Printed!42" } });
+        let request = BatchRequest { method: Method::PATCH, url: "/users/u1".into(), body: Some(body) };
+        let printed = format!("{request:?}");
+        assert!(!printed.contains("Never-Printed") && printed.contains("/users/u1"), "{printed}");
+    }
 }
