@@ -44,7 +44,13 @@ async fn directory_graph_reads_users_manager_groups_and_owned_groups() {
     assert!(lee.enabled && !lee.is_synced());
     assert!(lee.employee_id.is_some(), "employeeId is selected");
     assert_eq!(dir.user(T, M365_LEAVER_ID).await.unwrap().unwrap().user_principal_name, M365_LEAVER_UPN);
-    assert!(dir.user(T, M365_SYNCED_LEAVER_ID).await.unwrap().unwrap().is_synced());
+    let sam = dir.user(T, M365_SYNCED_LEAVER_ID).await.unwrap().expect("synced leaver");
+    assert!(sam.is_synced());
+    let ad = sam.on_premises.expect("on-premises attributes");
+    assert_eq!(ad.sam_account_name.as_deref(), Some(M365_SYNCED_LEAVER_SAM));
+    assert_eq!(ad.distinguished_name.as_deref(), Some(M365_SYNCED_LEAVER_DN));
+    assert_eq!(ad.immutable_id.as_deref(), Some(M365_SYNCED_LEAVER_IMMUTABLE_ID));
+    assert_eq!(lee.on_premises, None, "a cloud user has no AD account");
     assert_eq!(dir.user(T, "nobody@contoso.example").await.unwrap(), None);
 
     assert_eq!(dir.manager(T, M365_LEAVER_ID).await.unwrap().expect("manager").id, M365_MANAGER_ID);

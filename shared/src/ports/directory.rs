@@ -62,8 +62,10 @@ impl DirectoryError {
     }
 }
 
-/// On-premises attributes of a synced user. Only `sync_enabled` is read by the Graph
-/// adapter today; an AD adapter fills the others.
+/// On-premises attributes of a user synced from AD: what names the user's AD account, for
+/// the engineer (or a later AD adapter) who must act there. The Graph adapter reads them all
+/// (`onPremisesSamAccountName`, `onPremisesDistinguishedName`, `onPremisesImmutableId`,
+/// docs/vendors/microsoft-graph.md#synced-users); each is `None` when the directory has none.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OnPremises {
     pub sync_enabled: bool,
