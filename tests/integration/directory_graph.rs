@@ -254,3 +254,57 @@ async fn directory_graph_reads_a_rotated_secret_through_the_store() {
         .with_secret_store(std::sync::Arc::new(store));
     assert!(dir.user(T, M365_LEAVER_ID).await.unwrap().is_some());
 }
+
+/// Runs `reset` with every event at `trace` captured (the Lambda's JSON subscriber, as in
+/// secret_leaks.rs); answers its result and the log.
+async fn with_trace_log<T>(reset: impl std::future::Future<Output = T>) -> (T, String) {
+    let buffer = crate::secret_leaks::Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = offramp::logging::capture("trace", offramp::logging::LogFormat::Json, move || writer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::trace!("trace level on");
+    let result = reset.await;
+    let log = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    (result, log)
+}
+
+/// No form of `password` (raw, base64, percent-encoded, JSON-escaped) in `text`.
+fn assert_no_password(place: &str, text: &str, password: &SecretString) {
+    for form in leaks::forms(password.expose()) {
+        assert!(!text.contains(&form), "the password ({form}) in {place}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn directory_graph_password_resets_leak_no_password_in_errors_or_logs() {
+    let sb = sandbox().await;
+    let dir = directory(&sb);
+    let lee = user_item(M365_LEAVER_ID);
+    let accepted = offramp::secret::generate_password(24);
+    let (result, log) = with_trace_log(dir.reset_password(T, M365_LEAVER_ID, &accepted)).await;
+    result.expect("a generated password meets the complexity rules");
+    assert_eq!(sb.m365().writes(T, &lee, "passwordProfile"), 1);
+    assert!(log.contains("\"level\":\"TRACE\""), "captured at trace: {log}");
+    assert_no_password("the log of an accepted reset", &log, &accepted);
+
+    // Seven characters of a generated password: below the simulator's eight, refused.
+    let generated = offramp::secret::generate_password(16);
+    let short = SecretString::new(&generated.expose()[..7]);
+    let (result, log) = with_trace_log(async {
+        let refused = dir.reset_password(T, M365_LEAVER_ID, &short).await;
+        // As a workflow would log it.
+        if let Err(error) = &refused {
+            tracing::warn!(error = %error, debug = ?error, "password reset refused");
+        }
+        refused
+    })
+    .await;
+    let refused = result.expect_err("a 7-character password is refused");
+    assert!(matches!(refused, DirectoryError::Refused { status: 400, .. }), "{refused}");
+    expect_code(&refused, "Request_BadRequest");
+    assert!(refused.to_string().contains("password complexity requirements"), "{refused}");
+    assert!(log.contains("password reset refused"), "the refusal is in the log: {log}");
+    assert_no_password("the refusal's Display and Debug", &format!("{refused} {refused:?}"), &short);
+    assert_no_password("the log of a refused reset", &log, &short);
+    assert_eq!(sb.m365().writes(T, &lee, "passwordProfile"), 1, "the refused reset applied nothing");
+}

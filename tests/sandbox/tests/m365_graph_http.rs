@@ -271,10 +271,12 @@ async fn patch_disables_clears_and_resets_but_not_on_prem_mastered_attributes() 
         &token,
         "PATCH",
         &leaver,
-        Some(json!({"accountEnabled": false, "passwordProfile": {"password": "short"}})),
+        Some(json!({"accountEnabled": false, "passwordProfile": {"password": "Sh0rt!x"}})),
     )
     .await;
     assert_eq!(weak.status, 400);
+    assert!(weak.body["error"]["message"].as_str().unwrap().contains("password complexity requirements"));
+    assert!(!weak.body.to_string().contains("Sh0rt!x"), "the refused password is not echoed: {}", weak.body);
     assert!(sb.m365().user(T, M365_LEAVER_ID).unwrap().account_enabled, "all or nothing");
     let body = json!({"accountEnabled": false, "employeeId": null,
         "passwordProfile": {"password": "Xk7!qR2#mW9$", "forceChangePasswordNextSignIn": true}});
@@ -290,6 +292,7 @@ async fn patch_disables_clears_and_resets_but_not_on_prem_mastered_attributes() 
     ] {
         let refused = graph(&sb, &token, "PATCH", &synced, Some(body.clone())).await;
         assert_eq!((refused.status, refused.code()), (400, "Request_BadRequest"), "{body}");
+        assert!(!refused.body.to_string().contains("Xk7!qR2#mW9$"), "the password is not echoed");
         assert!(
             refused.body["error"]["message"]
                 .as_str()
