@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use offramp::adapters::graph::{GraphDirectory, M365Settings};
-use offramp::ports::{CloudDirectory, Directory, DirectoryError, GroupKind};
+use offramp::ports::{CloudDirectory, Directory, DirectoryError, GroupKind, UserChange};
 use offramp::secret::SecretString;
 use offramp_sandbox::m365::*;
 use offramp_sandbox::{GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, Sandbox, SandboxConfig, leaks};
@@ -307,4 +307,42 @@ async fn directory_graph_password_resets_leak_no_password_in_errors_or_logs() {
     assert_no_password("the refusal's Display and Debug", &format!("{refused} {refused:?}"), &short);
     assert_no_password("the log of a refused reset", &log, &short);
     assert_eq!(sb.m365().writes(T, &lee, "passwordProfile"), 1, "the refused reset applied nothing");
+}
+
+#[tokio::test]
+async fn directory_graph_adds_and_removes_group_owners_once_each() {
+    let sb = sandbox().await;
+    let dir = directory(&sb);
+    let sim = sb.m365();
+    let sole = format!("groups/{M365_GROUP_SOLE_OWNER}");
+    let owners = |group: &str| sim.group(T, group).expect("group").owners;
+
+    // The manager takes over the group the leaver owns alone.
+    dir.add_owner(T, M365_GROUP_SOLE_OWNER, M365_MANAGER_ID).await.unwrap();
+    assert_eq!(sim.writes(T, &sole, &format!("owners.add:{M365_MANAGER_ID}")), 1);
+    let owned = dir.owned_groups(T, M365_LEAVER_ID).await.unwrap();
+    assert_eq!(owned.iter().find(|o| o.group.id == M365_GROUP_SOLE_OWNER).map(|o| o.owner_count), Some(2));
+    // Graph's 400 "already exist" is done, not a failure; the simulator applied nothing more.
+    dir.add_owner(T, M365_GROUP_SOLE_OWNER, M365_MANAGER_ID).await.expect("an owner already there is done");
+    assert_eq!(sim.writes(T, &sole, &format!("owners.add:{M365_MANAGER_ID}")), 1);
+
+    dir.remove_owner(T, M365_GROUP_SOLE_OWNER, M365_LEAVER_ID).await.unwrap();
+    assert_eq!(sim.writes(T, &sole, &format!("owners.remove:{M365_LEAVER_ID}")), 1);
+    assert_eq!(owners(M365_GROUP_SOLE_OWNER).into_iter().collect::<Vec<_>>(), [M365_MANAGER_ID]);
+    assert!(sim.group(T, M365_GROUP_SOLE_OWNER).unwrap().members.contains(M365_LEAVER_ID), "still a member");
+    let absent = dir.remove_owner(T, M365_GROUP_SOLE_OWNER, M365_LEAVER_ID).await.unwrap_err();
+    assert!(matches!(absent, DirectoryError::NotFound { .. }), "{absent}");
+    expect_code(&absent, "Request_ResourceNotFound");
+
+    // Through the batched changes: one result per change, each applied once.
+    let changes = [
+        UserChange::RemoveOwner(M365_GROUP_SOLE_OWNER.to_string()),
+        UserChange::AddOwner(M365_GROUP_SECURITY.to_string()),
+    ];
+    let results = dir.apply_user_changes(T, M365_MANAGER_ID, &changes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(sim.writes(T, &sole, &format!("owners.remove:{M365_MANAGER_ID}")), 1);
+    let security = format!("groups/{M365_GROUP_SECURITY}");
+    assert_eq!(sim.writes(T, &security, &format!("owners.add:{M365_MANAGER_ID}")), 1);
+    assert!(owners(M365_GROUP_SOLE_OWNER).is_empty() && owners(M365_GROUP_SECURITY).contains(M365_MANAGER_ID));
 }
