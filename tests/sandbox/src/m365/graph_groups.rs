@@ -155,48 +155,38 @@ fn referenced_key(call: &Call) -> Result<String, Answer> {
     Ok(reference.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string())
 }
 
-fn already_there(property: &str) -> Answer {
-    Answer::bad_request(&format!(
-        "One or more added object references already exist for the following modified properties: '{property}'."
-    ))
+/// `POST /groups/{id}/{property}/$ref`, `property` `members` or `owners`. Members are
+/// refused by group kind, owners not: whether Graph takes owners on a synced or
+/// mail-enabled group is UNCONFIRMED (docs/vendors/microsoft-graph.md#groups).
+fn add_reference(shared: &Shared, call: &Call, group_key: &str, property: &str) -> Answer {
+    let user_key = match referenced_key(call) {
+        Ok(key) => key,
+        Err(answer) => return answer,
+    };
+    with_tenant(shared, call, |tenant, writes| {
+        let Some(user_id) = tenant.user_id(&user_key) else { return Answer::not_found(&user_key) };
+        let Some(group) = tenant.groups.get_mut(group_key) else { return Answer::not_found(group_key) };
+        let owners = property == "owners";
+        if let Some(refusal) = refuses_member_changes(group).filter(|_| !owners) {
+            return refusal;
+        }
+        let references = if owners { &mut group.owners } else { &mut group.members };
+        if !references.insert(user_id.clone()) {
+            return Answer::bad_request(&format!(
+                "One or more added object references already exist for the following modified properties: '{property}'."
+            ));
+        }
+        writes.push((format!("groups/{}", group.id), format!("{property}.add:{user_id}")));
+        Answer::no_content()
+    })
 }
 
 pub(crate) fn add_member(shared: &Shared, call: &Call, group_key: &str) -> Answer {
-    let user_key = match referenced_key(call) {
-        Ok(key) => key,
-        Err(answer) => return answer,
-    };
-    with_tenant(shared, call, |tenant, writes| {
-        let Some(user_id) = tenant.user_id(&user_key) else { return Answer::not_found(&user_key) };
-        let Some(group) = tenant.groups.get_mut(group_key) else { return Answer::not_found(group_key) };
-        if let Some(refusal) = refuses_member_changes(group) {
-            return refusal;
-        }
-        if !group.members.insert(user_id.clone()) {
-            return already_there("members");
-        }
-        writes.push((format!("groups/{}", group.id), format!("members.add:{user_id}")));
-        Answer::no_content()
-    })
+    add_reference(shared, call, group_key, "members")
 }
 
-/// `POST /groups/{id}/owners/$ref`. Owners are not refused by group kind: whether Graph
-/// takes owners on a synced or mail-enabled group is UNCONFIRMED
-/// (docs/vendors/microsoft-graph.md#groups).
 pub(crate) fn add_owner(shared: &Shared, call: &Call, group_key: &str) -> Answer {
-    let user_key = match referenced_key(call) {
-        Ok(key) => key,
-        Err(answer) => return answer,
-    };
-    with_tenant(shared, call, |tenant, writes| {
-        let Some(user_id) = tenant.user_id(&user_key) else { return Answer::not_found(&user_key) };
-        let Some(group) = tenant.groups.get_mut(group_key) else { return Answer::not_found(group_key) };
-        if !group.owners.insert(user_id.clone()) {
-            return already_there("owners");
-        }
-        writes.push((format!("groups/{}", group.id), format!("owners.add:{user_id}")));
-        Answer::no_content()
-    })
+    add_reference(shared, call, group_key, "owners")
 }
 
 /// `DELETE /groups/{id}/owners/{id}/$ref`.
