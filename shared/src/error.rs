@@ -305,6 +305,9 @@ pub enum SecretError {
     Malformed { id: String },
     #[error("secret store unavailable: {message}")]
     Unavailable { message: String },
+    /// A name the secret store would refuse (checked before any request).
+    #[error("invalid secret name {name:?}: {reason}")]
+    InvalidName { name: String, reason: String },
 }
 
 /// The error a workflow or entry point ends with.

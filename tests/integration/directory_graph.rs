@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use offramp::adapters::graph::GraphDirectory;
-use offramp::ports::{CloudDirectory, Directory, DirectoryError, GroupKind};
+use offramp::ports::{CloudDirectory, Directory, DirectoryError, GroupKind, UserChange};
 use offramp::secret::SecretString;
 use offramp_sandbox::m365::*;
 use offramp_sandbox::{GRAPH_CLIENT_SECRET, Sandbox, SandboxConfig, leaks};
@@ -36,7 +36,13 @@ async fn directory_graph_reads_users_manager_groups_and_owned_groups() {
     assert!(lee.enabled && !lee.is_synced());
     assert!(lee.employee_id.is_some(), "employeeId is selected");
     assert_eq!(dir.user(T, M365_LEAVER_ID).await.unwrap().unwrap().user_principal_name, M365_LEAVER_UPN);
-    assert!(dir.user(T, M365_SYNCED_LEAVER_ID).await.unwrap().unwrap().is_synced());
+    let sam = dir.user(T, M365_SYNCED_LEAVER_ID).await.unwrap().expect("synced leaver");
+    assert!(sam.is_synced());
+    let ad = sam.on_premises.expect("on-premises attributes");
+    assert_eq!(ad.sam_account_name.as_deref(), Some(M365_SYNCED_LEAVER_SAM));
+    assert_eq!(ad.distinguished_name.as_deref(), Some(M365_SYNCED_LEAVER_DN));
+    assert_eq!(ad.immutable_id.as_deref(), Some(M365_SYNCED_LEAVER_IMMUTABLE_ID));
+    assert_eq!(lee.on_premises, None, "a cloud user has no AD account");
     assert_eq!(dir.user(T, "nobody@contoso.example").await.unwrap(), None);
 
     assert_eq!(dir.manager(T, M365_LEAVER_ID).await.unwrap().expect("manager").id, M365_MANAGER_ID);
@@ -239,4 +245,96 @@ async fn directory_graph_reads_a_rotated_secret_through_the_store() {
         .unwrap()
         .with_secret_store(std::sync::Arc::new(store));
     assert!(dir.user(T, M365_LEAVER_ID).await.unwrap().is_some());
+}
+
+/// Runs `reset` with every event at `trace` captured (the Lambda's JSON subscriber, as in
+/// secret_leaks.rs); answers its result and the log.
+async fn with_trace_log<T>(reset: impl std::future::Future<Output = T>) -> (T, String) {
+    let buffer = crate::secret_leaks::Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = offramp::logging::capture("trace", offramp::logging::LogFormat::Json, move || writer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::trace!("trace level on");
+    let result = reset.await;
+    let log = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    (result, log)
+}
+
+/// No form of `password` (raw, base64, percent-encoded, JSON-escaped) in `text`.
+fn assert_no_password(place: &str, text: &str, password: &SecretString) {
+    for form in leaks::forms(password.expose()) {
+        assert!(!text.contains(&form), "the password ({form}) in {place}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn directory_graph_password_resets_leak_no_password_in_errors_or_logs() {
+    let sb = sandbox().await;
+    let dir = directory(&sb);
+    let lee = user_item(M365_LEAVER_ID);
+    let accepted = offramp::secret::generate_password(24);
+    let (result, log) = with_trace_log(dir.reset_password(T, M365_LEAVER_ID, &accepted)).await;
+    result.expect("a generated password meets the complexity rules");
+    assert_eq!(sb.m365().writes(T, &lee, "passwordProfile"), 1);
+    assert!(log.contains("\"level\":\"TRACE\""), "captured at trace: {log}");
+    assert_no_password("the log of an accepted reset", &log, &accepted);
+
+    // Seven characters of a generated password: below the simulator's eight, refused.
+    let generated = offramp::secret::generate_password(16);
+    let short = SecretString::new(&generated.expose()[..7]);
+    let (result, log) = with_trace_log(async {
+        let refused = dir.reset_password(T, M365_LEAVER_ID, &short).await;
+        // As a workflow would log it.
+        if let Err(error) = &refused {
+            tracing::warn!(error = %error, debug = ?error, "password reset refused");
+        }
+        refused
+    })
+    .await;
+    let refused = result.expect_err("a 7-character password is refused");
+    assert!(matches!(refused, DirectoryError::Refused { status: 400, .. }), "{refused}");
+    expect_code(&refused, "Request_BadRequest");
+    assert!(refused.to_string().contains("password complexity requirements"), "{refused}");
+    assert!(log.contains("password reset refused"), "the refusal is in the log: {log}");
+    assert_no_password("the refusal's Display and Debug", &format!("{refused} {refused:?}"), &short);
+    assert_no_password("the log of a refused reset", &log, &short);
+    assert_eq!(sb.m365().writes(T, &lee, "passwordProfile"), 1, "the refused reset applied nothing");
+}
+
+#[tokio::test]
+async fn directory_graph_adds_and_removes_group_owners_once_each() {
+    let sb = sandbox().await;
+    let dir = directory(&sb);
+    let sim = sb.m365();
+    let sole = format!("groups/{M365_GROUP_SOLE_OWNER}");
+    let owners = |group: &str| sim.group(T, group).expect("group").owners;
+
+    // The manager takes over the group the leaver owns alone.
+    dir.add_owner(T, M365_GROUP_SOLE_OWNER, M365_MANAGER_ID).await.unwrap();
+    assert_eq!(sim.writes(T, &sole, &format!("owners.add:{M365_MANAGER_ID}")), 1);
+    let owned = dir.owned_groups(T, M365_LEAVER_ID).await.unwrap();
+    assert_eq!(owned.iter().find(|o| o.group.id == M365_GROUP_SOLE_OWNER).map(|o| o.owner_count), Some(2));
+    // Graph's 400 "already exist" is done, not a failure; the simulator applied nothing more.
+    dir.add_owner(T, M365_GROUP_SOLE_OWNER, M365_MANAGER_ID).await.expect("an owner already there is done");
+    assert_eq!(sim.writes(T, &sole, &format!("owners.add:{M365_MANAGER_ID}")), 1);
+
+    dir.remove_owner(T, M365_GROUP_SOLE_OWNER, M365_LEAVER_ID).await.unwrap();
+    assert_eq!(sim.writes(T, &sole, &format!("owners.remove:{M365_LEAVER_ID}")), 1);
+    assert_eq!(owners(M365_GROUP_SOLE_OWNER).into_iter().collect::<Vec<_>>(), [M365_MANAGER_ID]);
+    assert!(sim.group(T, M365_GROUP_SOLE_OWNER).unwrap().members.contains(M365_LEAVER_ID), "still a member");
+    let absent = dir.remove_owner(T, M365_GROUP_SOLE_OWNER, M365_LEAVER_ID).await.unwrap_err();
+    assert!(matches!(absent, DirectoryError::NotFound { .. }), "{absent}");
+    expect_code(&absent, "Request_ResourceNotFound");
+
+    // Through the batched changes: one result per change, each applied once.
+    let changes = [
+        UserChange::RemoveOwner(M365_GROUP_SOLE_OWNER.to_string()),
+        UserChange::AddOwner(M365_GROUP_SECURITY.to_string()),
+    ];
+    let results = dir.apply_user_changes(T, M365_MANAGER_ID, &changes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(sim.writes(T, &sole, &format!("owners.remove:{M365_MANAGER_ID}")), 1);
+    let security = format!("groups/{M365_GROUP_SECURITY}");
+    assert_eq!(sim.writes(T, &security, &format!("owners.add:{M365_MANAGER_ID}")), 1);
+    assert!(owners(M365_GROUP_SOLE_OWNER).is_empty() && owners(M365_GROUP_SECURITY).contains(M365_MANAGER_ID));
 }

@@ -1,4 +1,5 @@
-//! The secret store adapters: environment variables, and Secrets Manager on moto.
+//! The secret store adapters: environment variables, and Secrets Manager on moto; and the
+//! secret vault (user offboarding's kept passwords) on moto.
 //!
 //! Run: `scripts/with-moto.sh cargo nextest run --workspace -E 'test(/^secret_stores::/)'`
 
@@ -6,10 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use offramp::adapters::secret_vault_aws::SecretsManagerVault;
 use offramp::adapters::secrets_aws::SecretsManagerStore;
 use offramp::adapters::secrets_env::EnvSecretStore;
 use offramp::error::SecretError;
-use offramp::ports::SecretStore;
+use offramp::ports::{SecretStore, SecretVault};
+use offramp::secret::{SecretString, generate_password};
 use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::moto;
 use serde_json::json;
@@ -362,4 +365,77 @@ fn psa_secret_with_a_decoy() -> String {
         serde_json::from_str(&connectwise_secret(offramp_sandbox::CW_PRIVATE_KEY)).expect("json");
     secret["GRAPH_CLIENT_SECRET"] = json!("decoy-in-the-psa-secret");
     secret.to_string()
+}
+
+/// The value of `secret` (an ARN or name) as Secrets Manager holds it, read through the SDK;
+/// `version` `None` reads the current one.
+async fn stored_value(client: &aws_sdk_secretsmanager::Client, secret: &str, version: Option<&str>) -> String {
+    let out = client.get_secret_value().secret_id(secret).set_version_id(version.map(str::to_string)).send().await;
+    out.expect("get secret value").secret_string().expect("a string secret").to_string()
+}
+
+/// No form of `password` in what the vault answered.
+fn assert_no_value(what: &str, shown: &str, password: &SecretString) {
+    for form in offramp_sandbox::leaks::forms(password.expose()) {
+        assert!(!shown.contains(&form), "{what}: the password in {shown}");
+    }
+}
+
+#[tokio::test]
+async fn secret_vault_stores_a_password_then_a_new_version_under_the_same_name() {
+    let client = moto::secrets_client().await;
+    let prefix = moto::unique_name("offramp/offboarded-users-test");
+    let vault = SecretsManagerVault::new(client.clone(), format!("{prefix}/")).expect("vault");
+    assert_eq!(vault.prefix(), prefix, "the trailing / dropped");
+    let name = "8b1f4c2e-6d3a-4e59-9f70-1a2b3c4d5e6f/lee.leaver@contoso.example";
+
+    let first_password = generate_password(24);
+    let first = vault.store(name, &first_password, "Lee Leaver's password, offboarding op-1").await.expect("store");
+    assert!(first.reference.starts_with("arn:aws:secretsmanager:"), "{first:?}");
+    assert!(first.reference.contains(&format!("{prefix}/{name}")), "{first:?}");
+    for shown in [format!("{first:?}"), serde_json::to_string(&first).unwrap()] {
+        assert_no_value("the first reference", &shown, &first_password);
+    }
+    assert_eq!(stored_value(&client, &first.reference, None).await, first_password.expose());
+    let described = client.describe_secret().secret_id(&first.reference).send().await.expect("describe");
+    assert_eq!(described.description(), Some("Lee Leaver's password, offboarding op-1"));
+
+    // The same leaver again: a new version of the same secret, the old one still readable.
+    let second_password = generate_password(24);
+    let second = vault.store(name, &second_password, "again").await.expect("store again");
+    assert_eq!(second.reference, first.reference);
+    assert!(second.version_id.is_some() && second.version_id != first.version_id, "{first:?} {second:?}");
+    assert_no_value("the second reference", &format!("{second:?}"), &second_password);
+    assert_eq!(stored_value(&client, &second.reference, None).await, second_password.expose());
+    let old = stored_value(&client, &first.reference, first.version_id.as_deref()).await;
+    assert_eq!(old, first_password.expose());
+}
+
+#[tokio::test]
+async fn secret_vault_refuses_names_secrets_manager_would_and_shows_no_value_in_errors() {
+    let client = moto::secrets_client().await;
+    let refused = SecretsManagerVault::new(client.clone(), "offramp/offboarded users").unwrap_err();
+    assert!(matches!(refused, SecretError::InvalidName { .. }), "{refused}");
+    let prefix = moto::unique_name("offramp/offboarded-users-test");
+    let vault = SecretsManagerVault::new(client.clone(), &prefix).expect("vault");
+    let password = generate_password(20);
+    for bad in ["tenant/lee leaver@contoso.example", "tenant/lee#1", "tenant/user-abcdef"] {
+        let error = vault.store(bad, &password, "refused").await.unwrap_err();
+        assert!(matches!(error, SecretError::InvalidName { .. }), "{bad}: {error}");
+        assert_no_value(bad, &format!("{error} {error:?}"), &password);
+    }
+    let listed = client.list_secrets().send().await.expect("list secrets");
+    assert!(listed.secret_list().iter().all(|s| !s.name().unwrap_or_default().starts_with(&prefix)), "nothing stored");
+
+    // Secrets Manager out of reach (a closed loopback port, no retries): the SDK's error,
+    // which describes the request the value was in, reaches the caller without it.
+    let config = aws_sdk_secretsmanager::config::Builder::from(&moto::aws_config().await)
+        .endpoint_url("http://127.0.0.1:9")
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let unreachable = aws_sdk_secretsmanager::Client::from_conf(config);
+    let vault = SecretsManagerVault::new(unreachable, &prefix).expect("vault");
+    let error = vault.store("tenant/lee.leaver@contoso.example", &password, "unreachable").await.unwrap_err();
+    assert!(matches!(error, SecretError::Unavailable { .. }), "{error}");
+    assert_no_value("a refused store", &format!("{error} {error:?}"), &password);
 }

@@ -15,6 +15,7 @@ pub mod itglue;
 pub mod notify_graph;
 pub mod notify_webhook;
 pub(crate) mod rotating_secret;
+pub mod secret_vault_aws;
 pub mod secrets_aws;
 pub mod secrets_env;
 pub mod secrets_routed;

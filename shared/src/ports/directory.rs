@@ -62,8 +62,10 @@ impl DirectoryError {
     }
 }
 
-/// On-premises attributes of a synced user. Only `sync_enabled` is read by the Graph
-/// adapter today; an AD adapter fills the others.
+/// On-premises attributes of a user synced from AD: what names the user's AD account, for
+/// the engineer (or a later AD adapter) who must act there. The Graph adapter reads them all
+/// (`onPremisesSamAccountName`, `onPremisesDistinguishedName`, `onPremisesImmutableId`,
+/// docs/vendors/microsoft-graph.md#synced-users); each is `None` when the directory has none.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OnPremises {
     pub sync_enabled: bool,
@@ -169,6 +171,10 @@ pub trait Directory: Send + Sync {
     async fn revoke_sessions(&self, tenant: &str, user: &str) -> Result<(), DirectoryError>;
     /// Groups the user owns, each with its owner count.
     async fn owned_groups(&self, tenant: &str, user: &str) -> Result<Vec<OwnedGroup>, DirectoryError>;
+    /// Makes `user` (an object id) an owner of `group`; a user who already is one is done.
+    async fn add_owner(&self, tenant: &str, group: &str, user: &str) -> Result<(), DirectoryError>;
+    /// Removes `user` from `group`'s owners (not from its members).
+    async fn remove_owner(&self, tenant: &str, group: &str, user: &str) -> Result<(), DirectoryError>;
 }
 
 /// What only a cloud directory has: licences and Intune devices.
@@ -351,6 +357,11 @@ pub enum UserChange {
     RestoreLicences(Vec<String>),
     /// An Intune managed device id.
     RetireDevice(String),
+    /// A group id: the user becomes one of its owners (a manager taking over a group the
+    /// leaver owned alone).
+    AddOwner(String),
+    /// A group id.
+    RemoveOwner(String),
 }
 
 /// One [`UserChange`] through the directory's own methods.
@@ -372,5 +383,7 @@ pub async fn apply_one<D: CloudDirectory + ?Sized>(
         UserChange::RemoveLicences(skus) => directory.remove_licences(tenant, user, skus).await,
         UserChange::RestoreLicences(skus) => directory.restore_licences(tenant, user, skus).await,
         UserChange::RetireDevice(device) => directory.retire_device(tenant, device).await,
+        UserChange::AddOwner(group) => directory.add_owner(tenant, group, user).await,
+        UserChange::RemoveOwner(group) => directory.remove_owner(tenant, group, user).await,
     }
 }

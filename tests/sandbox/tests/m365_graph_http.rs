@@ -87,10 +87,15 @@ async fn users_are_read_with_select_and_default_properties() {
     assert!(by_group.contains(&(M365_SKU_E3, Value::Null)));
     assert!(by_group.contains(&(M365_SKU_EMS, json!(M365_GROUP_LICENSING))));
     assert!(leaver.body.get("displayName").is_none(), "only what was selected");
-    let synced =
-        graph(&sb, &token, "GET", &format!("/users/{M365_SYNCED_LEAVER_UPN}?$select=onPremisesSyncEnabled"), None)
-            .await;
+    assert!(plain.body.get("onPremisesSamAccountName").is_none(), "not a default property: {}", plain.body);
+    let on_premises =
+        "$select=onPremisesSyncEnabled,onPremisesSamAccountName,onPremisesDistinguishedName,onPremisesImmutableId";
+    let synced = graph(&sb, &token, "GET", &format!("/users/{M365_SYNCED_LEAVER_UPN}?{on_premises}"), None).await;
     assert_eq!(synced.body["onPremisesSyncEnabled"], true);
+    assert_eq!(synced.body["onPremisesSamAccountName"], M365_SYNCED_LEAVER_SAM);
+    assert_eq!(synced.body["onPremisesDistinguishedName"], M365_SYNCED_LEAVER_DN);
+    assert_eq!(synced.body["onPremisesImmutableId"], M365_SYNCED_LEAVER_IMMUTABLE_ID);
+    assert!(synced.body.get("id").is_none(), "only what was selected: {}", synced.body);
     let unknown = graph(&sb, &token, "GET", &format!("/users/{M365_LEAVER_ID}?$select=shoeSize"), None).await;
     assert_eq!((unknown.status, unknown.code()), (400, "Request_BadRequest"));
     let missing = graph(&sb, &token, "GET", "/users/nobody@contoso.example", None).await;
@@ -266,10 +271,12 @@ async fn patch_disables_clears_and_resets_but_not_on_prem_mastered_attributes() 
         &token,
         "PATCH",
         &leaver,
-        Some(json!({"accountEnabled": false, "passwordProfile": {"password": "short"}})),
+        Some(json!({"accountEnabled": false, "passwordProfile": {"password": "Sh0rt!x"}})),
     )
     .await;
     assert_eq!(weak.status, 400);
+    assert!(weak.body["error"]["message"].as_str().unwrap().contains("password complexity requirements"));
+    assert!(!weak.body.to_string().contains("Sh0rt!x"), "the refused password is not echoed: {}", weak.body);
     assert!(sb.m365().user(T, M365_LEAVER_ID).unwrap().account_enabled, "all or nothing");
     let body = json!({"accountEnabled": false, "employeeId": null,
         "passwordProfile": {"password": "Xk7!qR2#mW9$", "forceChangePasswordNextSignIn": true}});
@@ -285,6 +292,7 @@ async fn patch_disables_clears_and_resets_but_not_on_prem_mastered_attributes() 
     ] {
         let refused = graph(&sb, &token, "PATCH", &synced, Some(body.clone())).await;
         assert_eq!((refused.status, refused.code()), (400, "Request_BadRequest"), "{body}");
+        assert!(!refused.body.to_string().contains("Xk7!qR2#mW9$"), "the password is not echoed");
         assert!(
             refused.body["error"]["message"]
                 .as_str()

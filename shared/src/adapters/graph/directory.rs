@@ -146,4 +146,27 @@ impl Directory for GraphDirectory {
         let counts = self.owner_counts(tenant, &groups).await?;
         Ok(groups.into_iter().zip(counts).map(|(group, owner_count)| OwnedGroup { group, owner_count }).collect())
     }
+
+    async fn add_owner(&self, tenant: &str, group: &str, user: &str) -> Result<(), DirectoryError> {
+        let url = self.client.url(&["groups", group, "owners", "$ref"]);
+        let body = json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}") });
+        let request = crate::http::HttpRequest::new(Method::POST, url).json_body(&body);
+        match self.client.expect(tenant, "add owner", request).await {
+            // An owner already there is what was asked for: a repeated add (a retry, a
+            // resumed run) succeeds (docs/vendors/microsoft-graph.md#groups).
+            Err(DirectoryError::Refused { status: 400, message, .. }) if message.contains(OWNER_ALREADY_THERE) => {
+                Ok(())
+            }
+            other => other.map(drop),
+        }
+    }
+
+    async fn remove_owner(&self, tenant: &str, group: &str, user: &str) -> Result<(), DirectoryError> {
+        // `/$ref` removes the ownership, as for members.
+        let url = self.client.url(&["groups", group, "owners", user, "$ref"]);
+        self.client.write(tenant, "remove owner", Method::DELETE, url, None).await.map(drop)
+    }
 }
+
+/// Graph's 400 to an owner reference added twice (docs/vendors/microsoft-graph.md#groups).
+const OWNER_ALREADY_THERE: &str = "One or more added object references already exist";

@@ -24,9 +24,11 @@ use client::GraphClient;
 pub(crate) use client::read_json as read_json_body;
 use token::TenantTokens;
 
-/// The user properties read: `accountEnabled`, `employeeId` and `onPremisesSyncEnabled`
-/// come only when named (docs/vendors/microsoft-graph.md#select).
-const USER_SELECT: &str = "id,userPrincipalName,displayName,mail,accountEnabled,employeeId,onPremisesSyncEnabled";
+/// The user properties read: `accountEnabled`, `employeeId` and the `onPremises*` ones
+/// come only when named (docs/vendors/microsoft-graph.md#select). The AD account's names are
+/// read so that a synced leaver's AD account can be named.
+const USER_SELECT: &str = "id,userPrincipalName,displayName,mail,accountEnabled,employeeId,onPremisesSyncEnabled,\
+onPremisesSamAccountName,onPremisesDistinguishedName,onPremisesImmutableId";
 const GROUP_SELECT: &str = "id,displayName,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled";
 
 /// Entra ID of any customer tenant the app is consented in.
@@ -82,7 +84,14 @@ pub(crate) fn parse_user(value: &Value) -> Result<DirectoryUser, DirectoryError>
         // Not selected (a manager read) reads as enabled: only `false` disables.
         enabled: value.get("accountEnabled").and_then(Value::as_bool).unwrap_or(true),
         employee_id: text(value, "employeeId"),
-        on_premises: synced.then(|| OnPremises { sync_enabled: true, ..OnPremises::default() }),
+        // The AD names only for a synced user: a user once synced and since moved to the
+        // cloud keeps stale ones, which name no AD account Offramp should act on.
+        on_premises: synced.then(|| OnPremises {
+            sync_enabled: true,
+            sam_account_name: text(value, "onPremisesSamAccountName"),
+            distinguished_name: text(value, "onPremisesDistinguishedName"),
+            immutable_id: text(value, "onPremisesImmutableId"),
+        }),
     })
 }
 

@@ -9,7 +9,7 @@
 //! | Megan Manager | [`M365_MANAGER_ID`] | the leavers' manager, mailbox |
 //! | Lee Leaver | [`M365_LEAVER_ID`] | cloud-only, employeeId, E3 direct + EMS by group, mailbox with one mobile device, two Intune devices |
 //! | Cora Colleague | [`M365_COLLEAGUE_ID`] | mailbox (a trustee for FullAccess/SendAs), one Intune device |
-//! | Sam Synced | [`M365_SYNCED_LEAVER_ID`] | synced from AD, employeeId, manager, mailbox with a mobile device |
+//! | Sam Synced | [`M365_SYNCED_LEAVER_ID`] | synced from AD (sAMAccountName, DN, ImmutableId), employeeId, manager, mailbox with a mobile device |
 //! | Project Falcon | [`M365_GROUP_UNIFIED`] | Microsoft 365 group, owners Lee + Cora |
 //! | Finance Team | [`M365_GROUP_SECURITY`] | cloud security group |
 //! | All Staff | [`M365_GROUP_DYNAMIC`] | dynamic security group |
@@ -43,6 +43,11 @@ pub const M365_MANAGER_UPN: &str = "megan.manager@contoso.example";
 pub const M365_LEAVER_UPN: &str = "lee.leaver@contoso.example";
 pub const M365_COLLEAGUE_UPN: &str = "cora.colleague@contoso.example";
 pub const M365_SYNCED_LEAVER_UPN: &str = "sam.synced@contoso.example";
+/// The synced leaver's AD account: `sAMAccountName`, distinguished name and `ImmutableId`
+/// (the source anchor: the base64 of a GUID, as Entra Connect sets it).
+pub const M365_SYNCED_LEAVER_SAM: &str = "sam.synced";
+pub const M365_SYNCED_LEAVER_DN: &str = "CN=Sam Synced,OU=Staff,DC=contoso,DC=local";
+pub const M365_SYNCED_LEAVER_IMMUTABLE_ID: &str = "q83vASNFZ4mrze8BI0VniQ==";
 
 pub const M365_GROUP_UNIFIED: &str = "00000002-0000-4000-8000-000000000001";
 pub const M365_GROUP_SECURITY: &str = "00000002-0000-4000-8000-000000000002";
@@ -141,6 +146,9 @@ fn default_tenant() -> Tenant {
     synced.employee_id = Some("E-1004".to_string());
     synced.manager_id = Some(megan.to_string());
     synced.on_premises_sync_enabled = true;
+    synced.on_premises_sam_account_name = Some(M365_SYNCED_LEAVER_SAM.to_string());
+    synced.on_premises_distinguished_name = Some(M365_SYNCED_LEAVER_DN.to_string());
+    synced.on_premises_immutable_id = Some(M365_SYNCED_LEAVER_IMMUTABLE_ID.to_string());
     synced.direct_licenses = vec![M365_SKU_E3.to_string()];
     let users = [
         user(megan, M365_MANAGER_UPN, "Megan Manager"),

@@ -15,6 +15,7 @@
 //! | `GET /groups/{id}`, `/groups/{id}/owners`, `/groups/{id}/members` | same | 1, 1, 3 |
 //! | `POST /groups/{id}/members/$ref`, `DELETE /groups/{id}/members/{id}/$ref` | same | 1 + write |
 //! | `DELETE /groups/{id}/members/{id}` (no `$ref`): DELETES THE USER, as Graph does | same | 1 + write |
+//! | `POST /groups/{id}/owners/$ref`, `DELETE /groups/{id}/owners/{id}/$ref` | same | 1 + write |
 //! | `GET /deviceManagement/managedDevices` (`$filter=userId eq '…'`) | same | 1 |
 //! | `POST /deviceManagement/managedDevices/{id}/retire` | same | 1 + write |
 //! | `GET /subscribedSkus` | same | 3 |
@@ -195,6 +196,8 @@ pub(crate) enum Route {
     AddMember(String),
     RemoveMember { group: String, user: String },
     DeleteMemberObject { group: String, user: String },
+    AddOwner(String),
+    RemoveOwner { group: String, user: String },
     ManagedDevices,
     RetireDevice(String),
     SubscribedSkus,
@@ -226,6 +229,8 @@ impl Route {
             ("POST", ["groups", _, "members", "$ref"]) => Route::AddMember(id(1)),
             ("DELETE", ["groups", _, "members", _, "$ref"]) => Route::RemoveMember { group: id(1), user: id(3) },
             ("DELETE", ["groups", _, "members", _]) => Route::DeleteMemberObject { group: id(1), user: id(3) },
+            ("POST", ["groups", _, "owners", "$ref"]) => Route::AddOwner(id(1)),
+            ("DELETE", ["groups", _, "owners", _, "$ref"]) => Route::RemoveOwner { group: id(1), user: id(3) },
             ("GET", ["devicemanagement", "manageddevices"]) => Route::ManagedDevices,
             ("POST", ["devicemanagement", "manageddevices", _, "retire"]) => Route::RetireDevice(id(2)),
             ("GET", ["subscribedskus"]) => Route::SubscribedSkus,
@@ -250,6 +255,8 @@ impl Route {
             Route::AddMember(_) => "/groups/{id}/members/$ref",
             Route::RemoveMember { .. } => "/groups/{id}/members/{id}/$ref",
             Route::DeleteMemberObject { .. } => "/groups/{id}/members/{id}",
+            Route::AddOwner(_) => "/groups/{id}/owners/$ref",
+            Route::RemoveOwner { .. } => "/groups/{id}/owners/{id}/$ref",
             Route::ManagedDevices => "/deviceManagement/managedDevices",
             Route::RetireDevice(_) => "/deviceManagement/managedDevices/{id}/retire",
             Route::SubscribedSkus => "/subscribedSkus",
@@ -328,6 +335,8 @@ fn route_call(shared: &Shared, call: &Call, route: Route) -> Answer {
         Route::AddMember(g) => graph_groups::add_member(shared, call, &g),
         Route::RemoveMember { group, user } => graph_groups::remove_member(shared, call, &group, &user),
         Route::DeleteMemberObject { group, user } => graph_groups::delete_member_object(shared, call, &group, &user),
+        Route::AddOwner(g) => graph_groups::add_owner(shared, call, &g),
+        Route::RemoveOwner { group, user } => graph_groups::remove_owner(shared, call, &group, &user),
         Route::ManagedDevices => graph_groups::managed_devices(shared, call),
         Route::RetireDevice(d) => graph_groups::retire_device(shared, call, &d),
         Route::SubscribedSkus => graph_groups::subscribed_skus(shared, call),

@@ -146,27 +146,62 @@ pub(crate) fn delete_member_object(shared: &Shared, call: &Call, group_key: &str
     })
 }
 
-pub(crate) fn add_member(shared: &Shared, call: &Call, group_key: &str) -> Answer {
-    let body = match call.json_body() {
-        Ok(body) => body,
+/// The key of the object a `{"@odata.id": ".../directoryObjects/{id}"}` body names.
+fn referenced_key(call: &Call) -> Result<String, Answer> {
+    let body = call.json_body()?;
+    let Some(reference) = body.get("@odata.id").and_then(Value::as_str) else {
+        return Err(Answer::bad_request("Invalid object identifier ''."));
+    };
+    Ok(reference.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string())
+}
+
+/// `POST /groups/{id}/{property}/$ref`, `property` `members` or `owners`. Members are
+/// refused by group kind, owners not: whether Graph takes owners on a synced or
+/// mail-enabled group is UNCONFIRMED (docs/vendors/microsoft-graph.md#groups).
+fn add_reference(shared: &Shared, call: &Call, group_key: &str, property: &str) -> Answer {
+    let user_key = match referenced_key(call) {
+        Ok(key) => key,
         Err(answer) => return answer,
     };
-    let Some(reference) = body.get("@odata.id").and_then(Value::as_str) else {
-        return Answer::bad_request("Invalid object identifier ''.");
-    };
-    let user_key = reference.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
     with_tenant(shared, call, |tenant, writes| {
         let Some(user_id) = tenant.user_id(&user_key) else { return Answer::not_found(&user_key) };
         let Some(group) = tenant.groups.get_mut(group_key) else { return Answer::not_found(group_key) };
-        if let Some(refusal) = refuses_member_changes(group) {
+        let owners = property == "owners";
+        if let Some(refusal) = refuses_member_changes(group).filter(|_| !owners) {
             return refusal;
         }
-        if !group.members.insert(user_id.clone()) {
-            return Answer::bad_request(
-                "One or more added object references already exist for the following modified properties: 'members'.",
+        let references = if owners { &mut group.owners } else { &mut group.members };
+        if !references.insert(user_id.clone()) {
+            return Answer::bad_request(&format!(
+                "One or more added object references already exist for the following modified properties: '{property}'."
+            ));
+        }
+        writes.push((format!("groups/{}", group.id), format!("{property}.add:{user_id}")));
+        Answer::no_content()
+    })
+}
+
+pub(crate) fn add_member(shared: &Shared, call: &Call, group_key: &str) -> Answer {
+    add_reference(shared, call, group_key, "members")
+}
+
+pub(crate) fn add_owner(shared: &Shared, call: &Call, group_key: &str) -> Answer {
+    add_reference(shared, call, group_key, "owners")
+}
+
+/// `DELETE /groups/{id}/owners/{id}/$ref`.
+pub(crate) fn remove_owner(shared: &Shared, call: &Call, group_key: &str, user_key: &str) -> Answer {
+    with_tenant(shared, call, |tenant, writes| {
+        let Some(user_id) = tenant.user_id(user_key) else { return Answer::not_found(user_key) };
+        let Some(group) = tenant.groups.get_mut(group_key) else { return Answer::not_found(group_key) };
+        if !group.owners.remove(&user_id) {
+            return Answer::error(
+                StatusCode::NOT_FOUND,
+                "Request_ResourceNotFound",
+                "One or more removed object references do not exist for the following modified properties: 'owners'.",
             );
         }
-        writes.push((format!("groups/{}", group.id), format!("members.add:{user_id}")));
+        writes.push((format!("groups/{}", group.id), format!("owners.remove:{user_id}")));
         Answer::no_content()
     })
 }

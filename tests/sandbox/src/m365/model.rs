@@ -32,6 +32,11 @@ pub struct User {
     pub employee_id: Option<String>,
     /// Synced from on-premises AD (Entra Connect): identity attributes are mastered there.
     pub on_premises_sync_enabled: bool,
+    /// The AD account's `sAMAccountName`, distinguished name and `ImmutableId` (the source
+    /// anchor), set by Entra Connect on a synced user and `null` on a cloud one.
+    pub on_premises_sam_account_name: Option<String>,
+    pub on_premises_distinguished_name: Option<String>,
+    pub on_premises_immutable_id: Option<String>,
     pub manager_id: Option<String>,
     /// SKU ids assigned directly (group-based ones come from [`Group::assigned_licenses`]).
     pub direct_licenses: Vec<String>,
@@ -264,6 +269,9 @@ impl Tenant {
             "accountEnabled": user.account_enabled,
             "employeeId": user.employee_id,
             "onPremisesSyncEnabled": user.on_premises_sync_enabled.then_some(true),
+            "onPremisesSamAccountName": user.on_premises_sam_account_name,
+            "onPremisesDistinguishedName": user.on_premises_distinguished_name,
+            "onPremisesImmutableId": user.on_premises_immutable_id,
             "signInSessionsValidFromDateTime": user.sign_in_sessions_valid_from,
             "assignedLicenses": assigned.iter().map(|sku| json!({"skuId": sku, "disabledPlans": []})).collect::<Vec<_>>(),
             "licenseAssignmentStates": states.iter().map(|(sku, group)| json!({
