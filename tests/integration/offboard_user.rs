@@ -219,20 +219,33 @@ async fn offboard_user_a_failed_action_never_hides_the_others() {
     assert!(sb.m365().all_writes().is_empty(), "a failed read changes nothing");
     sb.clear_route_faults();
 
-    // Now only the revocation is refused.
-    sb.fail_route("POST", "revokeSignInSessions", 403);
-    let actions =
-        ActionOptions { revoke_sessions: true, disable_account: true, hide_from_gal: true, ..Default::default() };
+    // Now Exchange refuses one grant (no such trustee): that task fails with Exchange's own
+    // answer, the Entra ID and other Exchange tasks go on.
+    let actions = ActionOptions {
+        revoke_sessions: true,
+        disable_account: true,
+        hide_from_gal: true,
+        grant_full_access: vec!["ghost@contoso.example".into()],
+        ..Default::default()
+    };
     let report = offboard_user(&h.deps(), request(M365_LEAVER_UPN, actions)).await;
     assert_eq!(report.status, OffboardStatus::Partial, "{report:#?}");
-    let revoke = task(&report, OffboardAction::RevokeSessions, M365_LEAVER_ID);
-    assert_eq!(revoke.result, TaskResult::Failed);
-    assert!(revoke.error_code.is_some() && revoke.message.is_some(), "{revoke:?}");
-    assert_eq!(task(&report, OffboardAction::DisableAccount, M365_LEAVER_ID).result, TaskResult::Done);
-    assert_eq!(task(&report, OffboardAction::HideFromGal, M365_LEAVER_UPN).result, TaskResult::Done);
+    let grant = task(&report, OffboardAction::GrantFullAccess, "FullAccess:ghost@contoso.example");
+    assert_eq!(grant.result, TaskResult::Failed);
+    assert_eq!(grant.error_code, Some(ErrorCode::ActionFailed), "{grant:?}");
+    assert!(grant.vendor_code.is_some() && grant.message.as_deref().is_some_and(|m| m.contains("ghost")), "{grant:?}");
+    for (action, id) in [
+        (OffboardAction::DisableAccount, M365_LEAVER_ID),
+        (OffboardAction::RevokeSessions, M365_LEAVER_ID),
+        (OffboardAction::HideFromGal, M365_LEAVER_UPN),
+    ] {
+        assert_eq!(task(&report, action, id).result, TaskResult::Done, "{action}");
+    }
     assert!(!sb.m365().user(T, M365_LEAVER_ID).unwrap().account_enabled);
     assert!(sb.m365().mailbox(T, M365_LEAVER_ID).unwrap().hidden_from_address_lists);
-    assert!(report.errors.iter().any(|e| e.action == Some(OffboardAction::RevokeSessions)));
+    assert!(report.errors.iter().any(|e| e.action == Some(OffboardAction::GrantFullAccess)));
+    let notes = ticket_notes(&sb, PsaKind::ConnectWise, &report);
+    assert!(notes.iter().any(|n| n.contains("FAILED") && n.contains("ghost")), "the ticket says it: {notes:#?}");
 }
 
 #[tokio::test]
@@ -338,5 +351,58 @@ async fn offboard_user_resumed_after_a_crash_finishes_and_applies_each_change_on
         assert!(mails <= 1, "k={k}: {mails} e-mails");
         let summary = h.audit.operation(&operation_id).await.unwrap().unwrap();
         assert!(summary.events.iter().any(|e| e.kind == offramp::domain::OperationEventKind::Resumed), "k={k}");
+    }
+}
+
+/// A rollback puts back everything the systems allow, from the trail alone, and says what
+/// cannot be undone.
+#[tokio::test]
+async fn offboard_user_rollback_restores_what_can_be_undone_and_lists_the_rest() {
+    use offramp::workflows::rollback::{RollbackDeps, RollbackRequest, rollback};
+    let sb = sandbox().await;
+    let h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let lee_before = sb.m365().user(T, M365_LEAVER_ID).unwrap();
+    let groups_before = sb.m365().group_ids_of(T, M365_LEAVER_ID);
+    let report = offboard_user(&h.deps(), request(M365_LEAVER_UPN, every_action())).await;
+    assert_eq!(report.status, OffboardStatus::Completed, "{report:#?}");
+    assert_eq!(task(&report, OffboardAction::TransferOwnership, M365_GROUP_SOLE_OWNER).result, TaskResult::Done);
+    let deps = RollbackDeps {
+        psa: h.psa.as_ref(),
+        audit: h.audit.as_ref(),
+        registry: offramp::workflows::restorers(),
+        directory: Some(&h.directory),
+        mailboxes: Some(&h.mailboxes),
+    };
+    let request = RollbackRequest { operation_id: report.operation_id.clone().unwrap(), ..Default::default() };
+    let undone = Box::pin(rollback(&deps, request)).await;
+    assert!(undone.success, "{undone:#?}");
+    assert_eq!(undone.statistics.conflicts + undone.statistics.errors, 0, "{undone:#?}");
+
+    let lee = sb.m365().user(T, M365_LEAVER_ID).unwrap();
+    assert!(lee.account_enabled);
+    assert_eq!((lee.employee_id, lee.manager_id), (lee_before.employee_id, lee_before.manager_id));
+    let mut groups = sb.m365().group_ids_of(T, M365_LEAVER_ID);
+    groups.sort();
+    let mut expected = groups_before.clone();
+    expected.sort();
+    assert_eq!(groups, expected, "every membership back, the Exchange-owned ones through Exchange");
+    let licences = sb.m365().licences(T, M365_LEAVER_ID);
+    assert!(licences.iter().any(|(sku, by)| sku == M365_SKU_E3 && by.is_none()), "{licences:?}");
+    let mailbox = sb.m365().mailbox(T, M365_LEAVER_ID).unwrap();
+    assert_eq!(format!("{:?}", mailbox.kind), "User");
+    assert!(!mailbox.hidden_from_address_lists && mailbox.forwarding_address.is_none());
+    let permissions: Vec<_> =
+        undone.items.iter().filter(|i| i.item_type == offramp::domain::ItemKind::MailboxPermission).collect();
+    assert!(
+        mailbox.full_access.is_empty() && mailbox.send_as.is_empty(),
+        "the grants this run made are gone: {mailbox:?} {permissions:#?}"
+    );
+    assert_eq!(format!("{:?}", mailbox.auto_reply.state), "Disabled");
+    assert_eq!(sim(&sb, PsaKind::ConnectWise).contact_is_active(LEAVER_CONTACT), Some(true));
+    let owners = sb.m365().group(T, M365_GROUP_SOLE_OWNER).unwrap().owners;
+    assert!(!owners.iter().any(|o| o == M365_MANAGER_ID), "the manager's ownership taken back: {owners:?}");
+    let kept = undone.warnings.iter().find(|w| w.starts_with("Cannot be undone")).expect("what is not undone is said");
+    for kind in ["user_password", "user_sessions", "managed_device", "mobile_device"] {
+        assert!(kept.contains(kind), "{kept}");
     }
 }

@@ -108,6 +108,7 @@ pub fn every_action() -> ActionOptions {
         disable_psa_contact: true,
         remove_licences: true,
         notify_manager: true,
+        transfer_ownership: true,
         ..ActionOptions::default()
     }
 }

@@ -114,7 +114,18 @@ impl GraphDirectory {
                 let (what, _) = prepared?;
                 let missing = || DirectoryError::InvalidResponse { message: "$batch: a request got no answer".into() };
                 let answer = answers.next().unwrap_or_else(|| Err(missing()))?;
-                if succeeded(&answer) { Ok(()) } else { Err(self.client.batch_refusal(what, &answer)) }
+                if succeeded(&answer) {
+                    return Ok(());
+                }
+                match self.client.batch_refusal(what, &answer) {
+                    // As the single call: an owner already there is what was asked for.
+                    DirectoryError::Refused { status: 400, message, .. }
+                        if what == "add owner" && message.contains(super::directory::OWNER_ALREADY_THERE) =>
+                    {
+                        Ok(())
+                    }
+                    refusal => Err(refusal),
+                }
             })
             .collect()
     }
@@ -161,6 +172,13 @@ impl GraphDirectory {
             }
             UserChange::RestoreLicences(skus) => {
                 ("assign licences", Method::POST, vec!["users", user, "assignLicense"], Some(licence_body(skus, &[])))
+            }
+            UserChange::AddOwner(group) => {
+                let body = Some(object_reference("directoryObjects", user));
+                ("add owner", Method::POST, vec!["groups", group, "owners", "$ref"], body)
+            }
+            UserChange::RemoveOwner(group) => {
+                ("remove owner", Method::DELETE, vec!["groups", group, "owners", user, "$ref"], None)
             }
             UserChange::RetireDevice(device) => {
                 object_id("the device id", device)?;

@@ -169,4 +169,4 @@ impl Directory for GraphDirectory {
 }
 
 /// Graph's 400 to an owner reference added twice (docs/vendors/microsoft-graph.md#groups).
-const OWNER_ALREADY_THERE: &str = "One or more added object references already exist";
+pub(super) const OWNER_ALREADY_THERE: &str = "One or more added object references already exist";

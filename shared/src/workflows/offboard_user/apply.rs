@@ -124,6 +124,7 @@ impl<'a, 'r> Run<'a, 'r> {
                 }
                 System::Mailboxes => vec![tasks::send_mailbox(self.deps, target, unit[0], first).await],
                 System::Psa => vec![tasks::send_psa(self.deps, target, unit[0], first).await],
+                System::Owner => vec![tasks::send_owner(self.deps, target, unit[0], first).await],
             }
         };
         sent.into_iter().map(UnitStep::Done).collect()

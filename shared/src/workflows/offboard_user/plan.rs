@@ -74,6 +74,12 @@ pub(crate) enum TaskOp {
     RemoveLicence {
         sku_id: String,
     },
+    /// Another user (the manager) made an owner of a group the leaver owns alone: sent on
+    /// its own, as it changes the manager, not the leaver.
+    AddOwner {
+        group_id: String,
+        owner_id: String,
+    },
     // Exchange Online, one cmdlet each.
     ConvertToShared,
     GrantFullAccess {
@@ -119,6 +125,7 @@ impl TaskOp {
             | TaskOp::ClearManager
             | TaskOp::RemoveLicence { .. } => System::Directory,
             TaskOp::DisablePsaContact { .. } => System::Psa,
+            TaskOp::AddOwner { .. } => System::Owner,
             _ => System::Mailboxes,
         }
     }
@@ -127,6 +134,8 @@ impl TaskOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum System {
     Directory,
+    /// A directory change to someone else than the leaver.
+    Owner,
     Mailboxes,
     Psa,
 }

@@ -21,7 +21,8 @@ const ENTRA: &str = "Entra ID";
 const EXCHANGE: &str = "Exchange Online";
 
 /// Kinds a user offboarding changes and a rollback puts back.
-const RESTORED: [ItemKind; 9] = [
+const RESTORED: [ItemKind; 10] = [
+    ItemKind::GroupOwnership,
     ItemKind::UserAccount,
     ItemKind::EmployeeId,
     ItemKind::Manager,
@@ -118,12 +119,9 @@ impl Restorable for UserItem {
         };
         if self.kind == ItemKind::MailboxPermission {
             // Permissions are not read back: a grant this run made is removed.
-            return Ok(Judgement {
-                verdict: Verdict::Restore,
-                current_label: "granted".into(),
-                message: None,
-                current: None,
-            });
+            let judgement =
+                Judgement { verdict: Verdict::Restore, current_label: "granted".into(), message: None, current: None };
+            return Ok(judgement.with_current(now));
         }
         let (before, left) = (self.field(&self.before), self.field(&self.left));
         let system = if self.in_exchange() { EXCHANGE } else { ENTRA };
@@ -162,6 +160,7 @@ impl UserItem {
             ItemKind::Manager => "manager_id",
             ItemKind::GroupMembership => "member",
             ItemKind::Licence => "assigned",
+            ItemKind::GroupOwnership => "owner",
             ItemKind::MailboxType => "type",
             ItemKind::MailboxVisibility => "hidden",
             ItemKind::MailboxForwarding => return forwarding_of(state),
@@ -190,6 +189,10 @@ impl UserItem {
             ItemKind::GroupMembership => {
                 let group = self.before["group_id"].as_str().unwrap_or(&self.id);
                 json!(directory.groups_of(tenant, user).await?.iter().any(|g| g.id == group))
+            }
+            ItemKind::GroupOwnership => {
+                let owner = self.before["owner_id"].as_str().unwrap_or_default();
+                json!(directory.owned_groups(tenant, owner).await?.iter().any(|g| g.group.id == self.id))
             }
             ItemKind::Licence => {
                 let licences = directory.licences(tenant, user).await?;
@@ -248,6 +251,10 @@ impl UserItem {
             }
             ItemKind::AutoReply => systems.mailboxes()?.set_auto_reply(tenant, upn, &auto_reply(before)).await?,
             ItemKind::MailboxPermission => self.remove_permission(systems).await?,
+            ItemKind::GroupOwnership => {
+                let owner = before["owner_id"].as_str().unwrap_or_default();
+                systems.directory()?.remove_owner(tenant, &self.id, owner).await?
+            }
             _ => {}
         }
         Ok(())

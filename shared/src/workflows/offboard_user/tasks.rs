@@ -255,6 +255,20 @@ pub(crate) async fn send_mailbox(deps: &OffboardUserDeps<'_>, target: &Target<'_
     }
 }
 
+/// The manager made an owner of a group the leaver owned alone.
+pub(crate) async fn send_owner(deps: &OffboardUserDeps<'_>, target: &Target<'_>, index: usize, task: &Task) -> Sent {
+    let TaskOp::AddOwner { group_id, owner_id } = &task.op else {
+        let message = "not an ownership task".to_string();
+        return failed(target, index, task, Failure { code: ErrorCode::ActionFailed, vendor_code: None, message });
+    };
+    let changes = [UserChange::AddOwner(group_id.clone())];
+    let result = deps.directory.apply_user_changes(target.tenant, owner_id, &changes).await.pop();
+    match result.unwrap_or(Ok(())) {
+        Ok(()) => done(target, index, task, json!({ "owner": true, "owner_id": owner_id }), None),
+        Err(error) => failed(target, index, task, directory_failure(&error)),
+    }
+}
+
 /// The leaver's PSA contact set inactive; its change record is the one a contact
 /// deactivation writes, so the same restorer puts it back.
 pub(crate) async fn send_psa(deps: &OffboardUserDeps<'_>, target: &Target<'_>, index: usize, task: &Task) -> Sent {

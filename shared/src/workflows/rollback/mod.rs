@@ -434,10 +434,22 @@ fn opening_report(
             "An earlier rollback of {target} did not finish cleanly; what it restored is not restored again."
         ));
     }
-    if detail.changes.iter().any(|c| registry.is_kept_record(c.item_type) && c.outcome == ItemOutcome::Changed) {
+    let kept = |c: &&ItemChange| registry.is_kept_record(c.item_type) && c.outcome == ItemOutcome::Changed;
+    let records = [ItemKind::TicketNote, ItemKind::SummaryTicket, ItemKind::Notification];
+    if detail.changes.iter().filter(kept).any(|c| records.contains(&c.item_type)) {
         report
             .warnings
             .push("The summary note (and any ticket the operation opened) stays in the PSA as a record.".into());
+    }
+    let undone: Vec<String> = detail
+        .changes
+        .iter()
+        .filter(kept)
+        .filter(|c| !records.contains(&c.item_type))
+        .map(|c| format!("{} {} ({})", c.item_type, c.item_id, c.item_name))
+        .collect();
+    if !undone.is_empty() {
+        report.warnings.push(format!("Cannot be undone, left as they are: {}.", undone.join(", ")));
     }
     report
 }

@@ -254,6 +254,9 @@ fn groups(b: &mut Builder<'_>, actions: &ActionOptions, client: &ClientSettings)
             membership(b, group, actions);
         }
     }
+    if actions.transfer_ownership {
+        ownership(b);
+    }
     if actions.add_to_leaver_group
         && let Some(group_id) = &client.leaver_group
     {
@@ -262,6 +265,32 @@ fn groups(b: &mut Builder<'_>, actions: &ActionOptions, client: &ClientSettings)
         let before = json!({ "group_id": group_id, "member": member });
         b.push(A::AddToLeaverGroup, ItemKind::GroupMembership, group_id, "leaver group", Phase::Directory, op, before);
         b.skip_if(member, "the leaver is already in the leaver group");
+    }
+}
+
+/// Groups and Teams the leaver owns alone get the manager as an owner.
+fn ownership(b: &mut Builder<'_>) {
+    let manager = b.leaver.state.manager.clone();
+    for owned in b.leaver.state.owned_groups.clone().into_iter().filter(|g| g.owner_count <= 1) {
+        let group = owned.group;
+        let owner_id = manager.as_ref().map(|m| m.id.clone()).unwrap_or_default();
+        let op = TaskOp::AddOwner { group_id: group.id.clone(), owner_id: owner_id.clone() };
+        let before = json!({ "group_id": group.id, "owner_id": owner_id, "owner": false });
+        b.push(
+            A::TransferOwnership,
+            ItemKind::GroupOwnership,
+            &group.id,
+            &group.display_name,
+            Phase::Directory,
+            op,
+            before,
+        );
+        if manager.is_none() {
+            b.skip_last("the leaver has no manager to make an owner");
+        } else if matches!(group.kind, GroupKind::Synced | GroupKind::DistributionList | GroupKind::MailEnabledSecurity)
+        {
+            b.skip_last("the group's owners are managed outside Graph (synced or Exchange-owned)");
+        }
     }
 }
 
