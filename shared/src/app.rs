@@ -5,7 +5,10 @@
 //!   `OFFRAMP_SECRET_NOTIFIER` (one per vendor integration) and `OFFRAMP_SECRET_ID` (shared)
 //!   when any is set, else the environment;
 //! - PSA: `OFFRAMP_PSA` (for an IT Glue deletion only when its PSA policy is not `off`);
-//! - IT Glue export archive: S3 when `OFFRAMP_EXPORT_BUCKET` is set, else a local directory.
+//! - IT Glue export archive: S3 when `OFFRAMP_EXPORT_BUCKET` is set, else a local directory;
+//! - Microsoft 365 (Entra ID over Graph, Exchange Online): only for what acts in customer
+//!   tenants ([`m365`], [`build_user_offboarding`]), from `MS_*` and the secret named by
+//!   `OFFRAMP_SECRET_M365`.
 //!
 //! The AWS configuration is loaded only when an AWS adapter is used, so a laptop
 //! run needs no AWS set-up at all.
@@ -20,6 +23,8 @@ use crate::adapters::audit_dynamodb::DynamoDbAuditStore;
 use crate::adapters::audit_sqlite::SqliteAuditStore;
 use crate::adapters::autotask::AutotaskClient;
 use crate::adapters::connectwise::ConnectWiseClient;
+use crate::adapters::exchange::ExchangeMailboxes;
+use crate::adapters::graph::{GraphDirectory, M365Settings};
 use crate::adapters::halo::HaloClient;
 use crate::adapters::itglue::ItGlueClient;
 use crate::adapters::notify_graph::GraphMailNotifier;
@@ -27,14 +32,16 @@ use crate::adapters::notify_webhook::WebhookNotifier;
 use crate::adapters::secrets_aws::SecretsManagerStore;
 use crate::adapters::secrets_env::EnvSecretStore;
 use crate::adapters::secrets_routed::{Integration, RoutedSecretStore};
-use crate::config::{ArchiveSettings, AuditBackend, ConfigSource, NotifierSettings, PsaNeed, Settings};
+use crate::config::{ArchiveSettings, AuditBackend, ConfigSource, NotifierSettings, PsaNeed, Settings, SettingsReader};
 use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
 use crate::ports::{
-    AuditStore, DocPlatform, ExportArchive, Notifier, Psa, SecretStore, SettingsStore, SharedLimitStore,
+    AuditStore, CloudDirectory, DocPlatform, ExportArchive, Mailboxes, Notifier, Psa, SecretStore, SecretVault,
+    SettingsStore, SharedLimitStore,
 };
 use crate::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgOptions};
+use crate::workflows::offboard_user::{OffboardUserDeps, OffboardUserOptions};
 
 pub struct Services {
     pub settings: Settings,
@@ -149,6 +156,48 @@ fn notifier(
     })
 }
 
+/// Microsoft 365 of the customer tenants: Entra ID (Graph) and Exchange Online, one
+/// multi-tenant app (docs/vendors/microsoft-graph.md#customer-tenants).
+pub struct M365Services {
+    pub directory: Arc<dyn CloudDirectory>,
+    pub mailboxes: Arc<dyn Mailboxes>,
+}
+
+fn m365_not_configured() -> OfframpError {
+    OfframpError::configuration(
+        "Microsoft 365 is not configured: set MS_CLIENT_ID and MS_CLIENT_SECRET (environment, config file, or the \
+         secret named by OFFRAMP_SECRET_M365)",
+    )
+}
+
+/// The Microsoft 365 adapters alone, for an entry point that needs them besides others it
+/// builds itself (a rollback of user offboarding). `ConfigurationError` when `MS_CLIENT_ID`
+/// is not set anywhere.
+pub async fn m365(source: &ConfigSource) -> Result<M365Services, OfframpError> {
+    let aws = aws_config(source).await?;
+    m365_with(source, &secret_store_with(source, aws.as_ref())?).await
+}
+
+/// The adapters from `MS_LOGIN_URL`, `GRAPH_URL`, `EXO_URL`, `MS_CLIENT_ID`, `MS_CLIENT_SECRET`.
+/// A secret store that rotates is asked for the client secret before each token request
+/// (docs/architecture.md#credentials).
+async fn m365_with(source: &ConfigSource, secrets: &Arc<dyn SecretStore>) -> Result<M365Services, OfframpError> {
+    let settings = M365Settings::load(&SettingsReader::new(source, secrets.as_ref())).await?;
+    let settings = settings.ok_or_else(m365_not_configured)?;
+    let http = crate::config::base_http(source)?;
+    let configuration = |e: crate::ports::DirectoryError| OfframpError::configuration(e.to_string());
+    let directory = GraphDirectory::new(&settings, http.clone()).map_err(configuration)?;
+    let mailboxes = ExchangeMailboxes::new(&settings, http).map_err(configuration)?;
+    Ok(if secrets.rotates() {
+        M365Services {
+            directory: Arc::new(directory.with_secret_store(secrets.clone())),
+            mailboxes: Arc::new(mailboxes.with_secret_store(secrets.clone())),
+        }
+    } else {
+        M365Services { directory: Arc::new(directory), mailboxes: Arc::new(mailboxes) }
+    })
+}
+
 fn secret_store_with(
     source: &ConfigSource,
     aws: Option<&aws_config::SdkConfig>,
@@ -241,11 +290,19 @@ fn archive_adapter(
 pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     let aws = aws_config(source).await?;
     let secrets = secret_store_with(source, aws.as_ref())?;
+    build_with(source, aws, &secrets).await
+}
+
+async fn build_with(
+    source: &ConfigSource,
+    aws: Option<aws_config::SdkConfig>,
+    secrets: &Arc<dyn SecretStore>,
+) -> Result<Services, OfframpError> {
     let settings = Settings::load(source, secrets.as_ref()).await?;
     let stores = stores_with(source, aws.as_ref())?;
-    let psa = psa_adapter(&settings, &secrets, &stores.limits)?;
-    let notifier = notifier(&settings.notifier, &secrets)?;
-    let docs = docs_adapter(&settings, &secrets, &stores.limits)?;
+    let psa = psa_adapter(&settings, secrets, &stores.limits)?;
+    let notifier = notifier(&settings.notifier, secrets)?;
+    let docs = docs_adapter(&settings, secrets, &stores.limits)?;
     let archive = archive_adapter(&settings, aws.as_ref())?;
     Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs, archive })
 }
@@ -264,6 +321,53 @@ pub async fn build_itglue(source: &ConfigSource) -> Result<ItGlueServices, Offra
     let docs = docs_adapter(&settings, &secrets, &stores.limits)?;
     let archive = archive_adapter(&settings, aws.as_ref())?;
     Ok(ItGlueServices { settings, psa, audit: stores.audit, org_settings: stores.settings, docs, archive })
+}
+
+/// What user offboarding (workflow 003) needs: every workflow's adapters (PSA, audit trail,
+/// settings, notifier) and Microsoft 365.
+pub struct UserOffboardingServices {
+    pub services: Services,
+    pub m365: M365Services,
+    /// Where `store_password` keeps a leaver's new password; `None` until a vault is wired
+    /// ([`secret_vault`]), and the workflow then refuses `store_password` before changing anything.
+    pub vault: Option<Arc<dyn SecretVault>>,
+}
+
+/// The secret vault of user offboarding: the one place a Secrets Manager vault
+/// (`offramp/offboarded-users/*`, infra/template.yaml) is to be built. None yet.
+fn secret_vault(_source: &ConfigSource, _aws: Option<&aws_config::SdkConfig>) -> Option<Arc<dyn SecretVault>> {
+    None
+}
+
+/// The adapters of user offboarding, built once (one AWS configuration, one secret store).
+/// `ConfigurationError` when Microsoft 365 is not configured.
+pub async fn build_user_offboarding(source: &ConfigSource) -> Result<UserOffboardingServices, OfframpError> {
+    let aws = aws_config(source).await?;
+    let secrets = secret_store_with(source, aws.as_ref())?;
+    let m365 = m365_with(source, &secrets).await?;
+    let vault = secret_vault(source, aws.as_ref());
+    let services = build_with(source, aws, &secrets).await?;
+    Ok(UserOffboardingServices { services, m365, vault })
+}
+
+impl UserOffboardingServices {
+    /// What the workflow needs from these adapters (one wiring for the Lambda entry and the CLI).
+    pub fn offboard_user_deps(&self) -> OffboardUserDeps<'_> {
+        let services = &self.services;
+        OffboardUserDeps {
+            directory: self.m365.directory.as_ref(),
+            mailboxes: self.m365.mailboxes.as_ref(),
+            psa: services.psa.as_ref(),
+            audit: services.audit.as_ref(),
+            settings: services.org_settings.as_ref(),
+            notifier: services.notifier.as_deref(),
+            vault: self.vault.as_deref(),
+            options: OffboardUserOptions {
+                concurrency: services.settings.workflow_concurrency,
+                ..OffboardUserOptions::default()
+            },
+        }
+    }
 }
 
 fn itglue_not_configured() -> OfframpError {
