@@ -166,7 +166,7 @@ async fn scenario(psa: &str) {
     let listed = cli.run(&["settings", "list", "250", "--json"]).await.expect(psa, 0).json();
     assert_eq!(listed["offramp_guard_max_contacts"], serde_json::json!({"value": "2", "source": "global"}), "{psa}");
     assert_eq!(listed["psa_contact_preserve_primary"]["source"], "default", "{psa}");
-    assert_eq!(listed.as_object().unwrap().len(), 10, "{psa}: every known key is listed: {listed}");
+    assert_eq!(listed.as_object().unwrap().len(), 15, "{psa}: every known key is listed: {listed}");
 
     // --- contacts deactivate: every flag of the run ---------------------------------------
     let flags = [
