@@ -166,7 +166,11 @@ async fn scenario(psa: &str) {
     let listed = cli.run(&["settings", "list", "250", "--json"]).await.expect(psa, 0).json();
     assert_eq!(listed["offramp_guard_max_contacts"], serde_json::json!({"value": "2", "source": "global"}), "{psa}");
     assert_eq!(listed["psa_contact_preserve_primary"]["source"], "default", "{psa}");
-    assert_eq!(listed.as_object().unwrap().len(), 15, "{psa}: every known key is listed: {listed}");
+    let known = offramp::workflows::org_settings::KEYS.len();
+    assert_eq!(listed.as_object().unwrap().len(), known, "{psa}: every known key is listed: {listed}");
+    assert!(
+        listed["user_offboarding_default_actions"]["value"].as_str().is_some_and(|v| v.contains("disable_account"))
+    );
 
     // --- contacts deactivate: every flag of the run ---------------------------------------
     let flags = [

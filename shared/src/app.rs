@@ -6,9 +6,9 @@
 //!   when any is set, else the environment;
 //! - PSA: `OFFRAMP_PSA` (for an IT Glue deletion only when its PSA policy is not `off`);
 //! - IT Glue export archive: S3 when `OFFRAMP_EXPORT_BUCKET` is set, else a local directory;
-//! - Microsoft 365 (Entra ID over Graph, Exchange Online): only for what acts in customer
-//!   tenants ([`m365`], [`build_user_offboarding`]), from `MS_*` and the secret named by
-//!   `OFFRAMP_SECRET_M365`.
+//! - Microsoft 365 (Entra ID over Graph, Exchange Online): only when `MS_CLIENT_ID` is set
+//!   (in the settings or the secret named by `OFFRAMP_SECRET_M365`); user offboarding
+//!   ([`build_user_offboarding`]) stops with a `ConfigurationError` without it.
 //!
 //! The AWS configuration is loaded only when an AWS adapter is used, so a laptop
 //! run needs no AWS set-up at all.
@@ -55,6 +55,15 @@ pub struct Services {
     pub docs: Option<Arc<dyn DocPlatform>>,
     /// Where IT Glue exports are copied before a deletion; `None` when none is configured.
     pub archive: Option<Arc<dyn ExportArchive>>,
+    /// The customer tenants' Microsoft 365; `None` when no `MS_CLIENT_ID` is configured.
+    pub microsoft365: Option<Microsoft365>,
+}
+
+/// Entra ID and Exchange Online of the customer tenants, through the MSP's one multi-tenant
+/// app (docs/vendors/microsoft-graph.md#customer-tenants).
+pub struct Microsoft365 {
+    pub directory: Arc<dyn CloudDirectory>,
+    pub mailboxes: Arc<dyn Mailboxes>,
 }
 
 /// What an IT Glue deletion needs ([`build_itglue`]): the PSA only when its policy needs one.
@@ -156,46 +165,11 @@ fn notifier(
     })
 }
 
-/// Microsoft 365 of the customer tenants: Entra ID (Graph) and Exchange Online, one
-/// multi-tenant app (docs/vendors/microsoft-graph.md#customer-tenants).
-pub struct M365Services {
-    pub directory: Arc<dyn CloudDirectory>,
-    pub mailboxes: Arc<dyn Mailboxes>,
-}
-
 fn m365_not_configured() -> OfframpError {
     OfframpError::configuration(
         "Microsoft 365 is not configured: set MS_CLIENT_ID and MS_CLIENT_SECRET (environment, config file, or the \
          secret named by OFFRAMP_SECRET_M365)",
     )
-}
-
-/// The Microsoft 365 adapters alone, for an entry point that needs them besides others it
-/// builds itself (a rollback of user offboarding). `ConfigurationError` when `MS_CLIENT_ID`
-/// is not set anywhere.
-pub async fn m365(source: &ConfigSource) -> Result<M365Services, OfframpError> {
-    let aws = aws_config(source).await?;
-    m365_with(source, &secret_store_with(source, aws.as_ref())?).await
-}
-
-/// The adapters from `MS_LOGIN_URL`, `GRAPH_URL`, `EXO_URL`, `MS_CLIENT_ID`, `MS_CLIENT_SECRET`.
-/// A secret store that rotates is asked for the client secret before each token request
-/// (docs/architecture.md#credentials).
-async fn m365_with(source: &ConfigSource, secrets: &Arc<dyn SecretStore>) -> Result<M365Services, OfframpError> {
-    let settings = M365Settings::load(&SettingsReader::new(source, secrets.as_ref())).await?;
-    let settings = settings.ok_or_else(m365_not_configured)?;
-    let http = crate::config::base_http(source)?;
-    let configuration = |e: crate::ports::DirectoryError| OfframpError::configuration(e.to_string());
-    let directory = GraphDirectory::new(&settings, http.clone()).map_err(configuration)?;
-    let mailboxes = ExchangeMailboxes::new(&settings, http).map_err(configuration)?;
-    Ok(if secrets.rotates() {
-        M365Services {
-            directory: Arc::new(directory.with_secret_store(secrets.clone())),
-            mailboxes: Arc::new(mailboxes.with_secret_store(secrets.clone())),
-        }
-    } else {
-        M365Services { directory: Arc::new(directory), mailboxes: Arc::new(mailboxes) }
-    })
 }
 
 fn secret_store_with(
@@ -304,7 +278,38 @@ async fn build_with(
     let notifier = notifier(&settings.notifier, secrets)?;
     let docs = docs_adapter(&settings, secrets, &stores.limits)?;
     let archive = archive_adapter(&settings, aws.as_ref())?;
-    Ok(Services { settings, psa, audit: stores.audit, org_settings: stores.settings, notifier, docs, archive })
+    let microsoft365 = microsoft365_adapters(source, secrets, &settings.psa_http).await?;
+    let (audit, org_settings) = (stores.audit, stores.settings);
+    Ok(Services { settings, psa, audit, org_settings, notifier, docs, archive, microsoft365 })
+}
+
+/// The Graph directory and Exchange mailboxes when `MS_CLIENT_ID` is set; `None` otherwise,
+/// so nothing that does not need Microsoft 365 asks for its settings. Configured but
+/// unusable (no secret, an http URL off loopback) is a `ConfigurationError`, as for IT Glue.
+async fn microsoft365_adapters(
+    source: &ConfigSource,
+    secrets: &Arc<dyn SecretStore>,
+    psa_http: &HttpSettings,
+) -> Result<Option<Microsoft365>, OfframpError> {
+    let Some(m365) = M365Settings::load(&SettingsReader::new(source, secrets.as_ref())).await? else {
+        return Ok(None);
+    };
+    // The PSA's timeouts and retries (OFFRAMP_HTTP_*), without its pacing or budget.
+    let http = HttpSettings {
+        request_timeout: psa_http.request_timeout,
+        max_retries: psa_http.max_retries,
+        max_body_bytes: psa_http.max_body_bytes,
+        ..HttpSettings::default()
+    };
+    let configuration = |e: crate::ports::DirectoryError| OfframpError::configuration(e.to_string());
+    let graph = GraphDirectory::new(&m365, http.clone()).map_err(configuration)?;
+    let exchange = ExchangeMailboxes::new(&m365, http).map_err(configuration)?;
+    let (graph, exchange) = if secrets.rotates() {
+        (graph.with_secret_store(secrets.clone()), exchange.with_secret_store(secrets.clone()))
+    } else {
+        (graph, exchange)
+    };
+    Ok(Some(Microsoft365 { directory: Arc::new(graph), mailboxes: Arc::new(exchange) }))
 }
 
 /// The adapters an IT Glue deletion needs: the PSA's settings are read only when the global
@@ -324,10 +329,11 @@ pub async fn build_itglue(source: &ConfigSource) -> Result<ItGlueServices, Offra
 }
 
 /// What user offboarding (workflow 003) needs: every workflow's adapters (PSA, audit trail,
-/// settings, notifier) and Microsoft 365.
+/// settings, notifier) and Microsoft 365, which it cannot do without.
 pub struct UserOffboardingServices {
     pub services: Services,
-    pub m365: M365Services,
+    /// `services.microsoft365`, known to be there.
+    pub m365: Microsoft365,
     /// Where `store_password` keeps a leaver's new password; `None` until a vault is wired
     /// ([`secret_vault`]), and the workflow then refuses `store_password` before changing anything.
     pub vault: Option<Arc<dyn SecretVault>>,
@@ -344,9 +350,10 @@ fn secret_vault(_source: &ConfigSource, _aws: Option<&aws_config::SdkConfig>) ->
 pub async fn build_user_offboarding(source: &ConfigSource) -> Result<UserOffboardingServices, OfframpError> {
     let aws = aws_config(source).await?;
     let secrets = secret_store_with(source, aws.as_ref())?;
-    let m365 = m365_with(source, &secrets).await?;
     let vault = secret_vault(source, aws.as_ref());
     let services = build_with(source, aws, &secrets).await?;
+    let m365 = services.microsoft365.as_ref().ok_or_else(m365_not_configured)?;
+    let m365 = Microsoft365 { directory: m365.directory.clone(), mailboxes: m365.mailboxes.clone() };
     Ok(UserOffboardingServices { services, m365, vault })
 }
 
@@ -389,6 +396,18 @@ impl ItGlueServices {
 }
 
 impl Services {
+    /// What a rollback needs (one wiring for the Lambda entry and the CLI): Microsoft 365
+    /// only when it is configured; a PSA rollback never needs it.
+    pub fn rollback_deps(&self) -> crate::workflows::rollback::RollbackDeps<'_> {
+        crate::workflows::rollback::RollbackDeps {
+            psa: self.psa.as_ref(),
+            audit: self.audit.as_ref(),
+            registry: crate::workflows::restorers(),
+            directory: self.microsoft365.as_ref().map(|m| m.directory.as_ref()),
+            mailboxes: self.microsoft365.as_ref().map(|m| m.mailboxes.as_ref()),
+        }
+    }
+
     /// What the organization deletion needs (the Lambda entry; the CLI uses [`build_itglue`]).
     pub fn delete_org_deps(&self) -> Result<DeleteOrgDeps<'_>, OfframpError> {
         Ok(DeleteOrgDeps {
@@ -413,5 +432,31 @@ impl Services {
             concurrency: self.settings.workflow_concurrency,
             requester_domains: self.settings.requester_domains.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    async fn microsoft365(pairs: &[(&str, &str)]) -> Result<Option<Microsoft365>, OfframpError> {
+        let source = ConfigSource::from_pairs(pairs.iter().copied());
+        let secrets: Arc<dyn SecretStore> = Arc::new(EnvSecretStore::with_vars(HashMap::new()));
+        microsoft365_adapters(&source, &secrets, &HttpSettings::default()).await
+    }
+
+    /// Without `MS_CLIENT_ID` nothing is built and nothing is asked for (a PSA rollback runs
+    /// as before); with it and its secret both adapters are built; with it and no secret
+    /// the deployment is wrong and says so.
+    #[tokio::test]
+    async fn microsoft365_is_built_only_when_its_client_id_is_set() {
+        assert!(microsoft365(&[]).await.unwrap().is_none());
+        let configured = [("MS_CLIENT_ID", "app-id"), ("MS_CLIENT_SECRET", "s3cret")];
+        assert!(microsoft365(&configured).await.unwrap().is_some());
+        let error = microsoft365(&[("MS_CLIENT_ID", "app-id")]).await.err().expect("no secret");
+        assert_eq!(error.code(), crate::error::ErrorCode::ConfigurationError);
+        assert!(error.to_string().contains("MS_CLIENT_SECRET"), "{error}");
     }
 }

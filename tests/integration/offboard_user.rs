@@ -4,6 +4,7 @@
 
 use offramp::domain::{OffboardAction, PsaKind};
 use offramp::error::ErrorCode;
+use offramp::ports::AuditStore;
 use offramp::workflows::offboard_user::report::{OffboardStatus, TaskResult};
 use offramp::workflows::offboard_user::{ActionOptions, Approval, OffboardUserReport, offboard_user};
 use offramp_sandbox::m365::*;
@@ -274,4 +275,68 @@ async fn offboard_user_a_leaver_with_500_memberships_has_each_removed_or_reporte
     assert_eq!(skipped, remaining.len(), "every membership left is reported with its reason");
     assert!(skipped > 100 && skipped < 250, "dynamic and synced ones: {skipped}");
     assert_each_write_once(&sb);
+}
+
+/// Every action but the PSA contact (one leaver per crash point has no contact).
+fn directory_actions() -> ActionOptions {
+    ActionOptions {
+        disable_psa_contact: false,
+        grant_full_access: Vec::new(),
+        grant_send_as: Vec::new(),
+        ..every_action()
+    }
+}
+
+/// The process dies right after its `k`-th change write, at several points of the run;
+/// the resume (from the trail alone) finishes the offboarding, and each change reaches the
+/// tenant once. Only a password reset or a session revocation in flight is sent again:
+/// neither can be read back, and a second one is harmless where a missed one is not.
+#[tokio::test]
+async fn offboard_user_resumed_after_a_crash_finishes_and_applies_each_change_once() {
+    let sb = sandbox().await;
+    let h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let faulty = offramp_tests::faulty_audit::FaultyAudit::new(h.audit.clone());
+    for k in [1, 2, 3, 5, 8] {
+        let local = format!("crash.{k}");
+        let id = sb.m365().add_leaver_with_memberships(T, &local, 12).expect("leaver");
+        let request = request(&format!("{local}@{M365_TENANT_DOMAIN}"), directory_actions());
+        let deps = offramp::workflows::offboard_user::OffboardUserDeps { audit: &faulty, ..h.deps() };
+        faulty.crash_after(k, Box::pin(offboard_user(&deps, request.clone()))).await;
+        let filter = offramp::domain::OperationFilter { limit: 1, ..Default::default() };
+        let operation_id = h.audit.list_operations(&filter).await.unwrap()[0].operation.operation_id.clone();
+        let resume = offramp::workflows::offboard_user::OffboardUserRequest {
+            operation_id: Some(operation_id.clone()),
+            break_lease: true,
+            ..Default::default()
+        };
+        let report = Box::pin(offboard_user(&h.deps(), resume)).await;
+        assert_eq!(report.status, OffboardStatus::Completed, "crash after write {k}: {report:#?}");
+        let user = sb.m365().user(T, &id).unwrap();
+        assert!(!user.account_enabled && user.employee_id.is_none() && user.manager_id.is_none(), "k={k}");
+        assert!(sb.m365().licences(T, &id).is_empty(), "k={k}");
+        assert_eq!(format!("{:?}", sb.m365().mailbox(T, &id).unwrap().kind), "Shared", "k={k}");
+        let skipped =
+            report.tasks.iter().filter(|t| t.action == OffboardAction::RemoveGroups && t.result == TaskResult::Skipped);
+        assert_eq!(sb.m365().group_ids_of(T, &id).len(), skipped.count(), "k={k}: every removable membership removed");
+        for (key, count) in sb.m365().all_writes() {
+            let again = matches!(key.action.as_str(), "passwordProfile" | "revokeSignInSessions");
+            assert!(count == 1 || (again && count == 2), "k={k}: {key:?} applied {count} times");
+        }
+        // Notes and the e-mail are never sent twice (one in flight at the crash is lost and
+        // said so, never repeated).
+        let notes = ticket_notes(&sb, PsaKind::ConnectWise, &report);
+        for heading in ["User offboarding started", "Sign-in blocked", "Licences", "Result: Completed"] {
+            let n = notes.iter().filter(|note| note.contains(heading)).count();
+            assert!(n <= 1, "k={k}: '{heading}' written {n} times: {notes:#?}");
+        }
+        assert!(notes.iter().any(|note| note.contains("Result: Completed")), "k={k}: the summary is written");
+        let mails = sb
+            .sent_mail()
+            .iter()
+            .filter(|m| m["message"]["body"]["content"].as_str().unwrap_or("").contains(&local))
+            .count();
+        assert!(mails <= 1, "k={k}: {mails} e-mails");
+        let summary = h.audit.operation(&operation_id).await.unwrap().unwrap();
+        assert!(summary.events.iter().any(|e| e.kind == offramp::domain::OperationEventKind::Resumed), "k={k}");
+    }
 }

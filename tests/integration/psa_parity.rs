@@ -530,8 +530,13 @@ async fn a_rollback_of_many_lists_them_once_and_restores_in_the_psas_batches_on_
         sim.set_configuration_active(300_001, true);
         sandbox.reset_stats();
 
-        let deps =
-            RollbackDeps { psa: h.psa.as_ref(), audit: h.audit.as_ref(), registry: offramp::workflows::restorers() };
+        let deps = RollbackDeps {
+            psa: h.psa.as_ref(),
+            audit: h.audit.as_ref(),
+            registry: offramp::workflows::restorers(),
+            directory: None,
+            mailboxes: None,
+        };
         let request = RollbackRequest {
             operation_id: report.operation_id.clone().expect("operation id"),
             ..RollbackRequest::default()

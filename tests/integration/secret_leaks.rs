@@ -36,7 +36,7 @@ const GRAPH_SECRET: &str = r#"gr"aph\Sec+/=&ret~3"#;
 pub(crate) use offramp_sandbox::leaks::{basic_token, forms};
 
 #[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Buffer(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl Write for Buffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {

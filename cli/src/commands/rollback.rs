@@ -35,11 +35,8 @@ pub struct RollbackArgs {
 
 pub async fn run(source: &ConfigSource, args: RollbackArgs) -> Result<i32, OfframpError> {
     let services = app::build(source).await?;
-    let deps = RollbackDeps {
-        psa: services.psa.as_ref(),
-        audit: services.audit.as_ref(),
-        registry: offramp::workflows::restorers(),
-    };
+    // Microsoft 365 adapters only when MS_CLIENT_ID is set: a PSA rollback never needs them.
+    let deps = services.rollback_deps();
     let request = RollbackRequest {
         operation_id: args.operation_id.clone(),
         dry_run: args.dry_run,

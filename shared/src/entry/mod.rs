@@ -45,7 +45,7 @@ use crate::workflows::deactivate_contacts::{
 use crate::workflows::delete_itglue_org::{
     DeleteOrgDeps, DeleteOrgReport, DeleteOrgRequest, cleanup_offboarded_organizations, delete_itglue_org,
 };
-use crate::workflows::rollback::{RollbackDeps, RollbackReport, RollbackRequest, rollback};
+use crate::workflows::rollback::{RollbackReport, RollbackRequest, rollback};
 use crate::workflows::sweep::sweep_offboarded_clients;
 
 /// The Lambda functions, one per workflow (and rollback).
@@ -220,12 +220,7 @@ pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str)
         Err(Refused { reply, error }) => return answer(reply, &RollbackReport::invalid(&error)),
     };
     request.initiated_by = with_initiator(request.initiated_by, invoked_by);
-    let deps = RollbackDeps {
-        psa: services.psa.as_ref(),
-        audit: services.audit.as_ref(),
-        registry: crate::workflows::restorers(),
-    };
-    answer(reply, &rollback(&deps, request).await)
+    answer(reply, &rollback(&services.rollback_deps(), request).await)
 }
 
 /// Handle one `delete-itglue-org` invocation (workflow 002,

@@ -31,6 +31,29 @@ pub fn target(system: &str, id: &str) -> String {
     format!("{system}#{id}")
 }
 
+/// The header input field where an operation records its own lease target, when it is not
+/// its PSA client's (user offboarding: the user in the Microsoft 365 tenant).
+pub const RECORDED_TARGET_FIELD: &str = "lease_target";
+
+/// The lease target an operation recorded in its header input (`input["lease_target"]`), if
+/// any. A forward run that leases something other than its PSA client records it there, so
+/// that its resume and its rollback take the same lease: the run and its rollback must
+/// exclude each other on the same target, or a rollback could put back what the run is
+/// still changing.
+pub fn recorded_target(input: &serde_json::Value) -> Option<&str> {
+    input.get(RECORDED_TARGET_FIELD).and_then(serde_json::Value::as_str).map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// The lease target of a run over `operation`'s target (its resume, its rollback): the one
+/// it recorded, else its PSA client's (`target(psa, client_id)`), as every operation
+/// before recorded targets.
+pub fn target_of(operation: &crate::domain::OperationRecord) -> String {
+    match recorded_target(&operation.input) {
+        Some(recorded) => recorded.to_string(),
+        None => target(&operation.psa, &operation.client_id),
+    }
+}
+
 fn ttl(options: &LeaseOptions) -> chrono::Duration {
     chrono::Duration::from_std(options.ttl).unwrap_or(chrono::Duration::minutes(2))
 }
@@ -84,6 +107,42 @@ async fn keep_renewed(audit: &dyn AuditStore, lease: &Lease, options: LeaseOptio
             Err(lost @ (AuditError::LeaseLost { .. } | AuditError::LeaseHeld { .. })) => return lost,
             // A store hiccup: the lease is still ours until it expires; try again next time.
             Err(error) => tracing::warn!(error = %error, "lease renewal failed; retrying"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::{OperationRecord, Workflow};
+
+    fn operation(input: serde_json::Value) -> OperationRecord {
+        OperationRecord {
+            operation_id: "op-1".into(),
+            workflow: Workflow::OffboardUser,
+            psa: "connectwise".into(),
+            client_id: "250".into(),
+            client_name: "Client".into(),
+            initiated_by: "test".into(),
+            reason: None,
+            dry_run: false,
+            plan_hash: None,
+            created_at: crate::domain::now(),
+            input,
+            parent_operation_id: None,
+        }
+    }
+
+    /// A recorded target wins; without one (every operation recorded before targets were),
+    /// or with one that is not a usable string, the PSA client's is taken as before.
+    #[test]
+    fn the_recorded_lease_target_is_taken_else_the_psa_clients() {
+        let recorded = operation(json!({ "lease_target": "m365#tenant-1#user-9" }));
+        assert_eq!(target_of(&recorded), "m365#tenant-1#user-9");
+        for input in [json!({}), json!({ "lease_target": "  " }), json!({ "lease_target": 5 }), json!(null)] {
+            assert_eq!(target_of(&operation(input.clone())), "connectwise#250", "{input}");
         }
     }
 }

@@ -2,6 +2,12 @@
 //! with the item kinds it changes. The rollback itself knows no workflow: it reads an
 //! operation's change records, asks the registry to turn each into a [`Restorable`], and
 //! judges and restores them through that trait.
+//!
+//! A restorer reaches the systems it puts things back in through [`RestoreSystems`]: the
+//! PSA always, the directory and the mailboxes of Microsoft 365 when the process that runs
+//! the rollback has them configured (docs/architecture.md#restore-context). A restorer
+//! whose system is missing answers [`RestoreError::NotConfigured`]: that item fails with
+//! `ConfigurationError`, the others go on.
 
 use std::collections::HashMap;
 
@@ -10,7 +16,118 @@ use serde_json::Value;
 
 use crate::domain::{ItemChange, ItemKind, Workflow};
 use crate::error::{ErrorCode, OfframpError, PsaError};
-use crate::ports::{Psa, async_trait};
+use crate::ports::{CloudDirectory, DirectoryError, Mailboxes, Psa, async_trait};
+
+/// The systems a rollback can put items back in. The PSA is always there (a rollback is
+/// refused before it starts without one); Microsoft 365 only where it is configured
+/// (`MS_CLIENT_ID`): a PSA rollback never needs it.
+#[derive(Clone, Copy)]
+pub struct RestoreSystems<'a> {
+    pub psa: &'a dyn Psa,
+    /// Entra ID (Graph), for user accounts, managers, memberships, licences.
+    pub directory: Option<&'a dyn CloudDirectory>,
+    /// Exchange Online, for mailbox type, forwarding, address-list visibility.
+    pub mailboxes: Option<&'a dyn Mailboxes>,
+}
+
+impl<'a> RestoreSystems<'a> {
+    /// The PSA alone (Microsoft 365 not configured).
+    pub fn psa_only(psa: &'a dyn Psa) -> Self {
+        RestoreSystems { psa, directory: None, mailboxes: None }
+    }
+
+    /// The directory, or the error that fails this item when it is not configured.
+    pub fn directory(&self) -> Result<&'a dyn CloudDirectory, RestoreError> {
+        self.directory.ok_or(RestoreError::NotConfigured(MissingSystem::Directory))
+    }
+
+    /// The mailboxes, or the error that fails this item when they are not configured.
+    pub fn mailboxes(&self) -> Result<&'a dyn Mailboxes, RestoreError> {
+        self.mailboxes.ok_or(RestoreError::NotConfigured(MissingSystem::Mailboxes))
+    }
+}
+
+/// A system a restorer needs that the running process was not configured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingSystem {
+    Directory,
+    Mailboxes,
+}
+
+impl std::fmt::Display for MissingSystem {
+    /// Names what is missing and the settings that would make it there
+    /// (`adapters::graph::M365Settings`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let system = match self {
+            MissingSystem::Directory => "Entra ID",
+            MissingSystem::Mailboxes => "Exchange Online",
+        };
+        write!(
+            f,
+            "Microsoft 365 is not configured (MS_CLIENT_ID, MS_CLIENT_SECRET; MS_LOGIN_URL, GRAPH_URL, EXO_URL \
+             optional): this item lives in {system} and was not restored; configure it and roll back again"
+        )
+    }
+}
+
+/// Why an item could not be judged or put back.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Psa(#[from] PsaError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error("{0}")]
+    NotConfigured(MissingSystem),
+}
+
+impl RestoreError {
+    /// The code of a read that failed (judging an item): the rollback stops on it, except
+    /// [`RestoreError::NotConfigured`], which only fails its item.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RestoreError::Psa(error) => error.code(),
+            RestoreError::Directory(error) => directory_code(error, ErrorCode::DirectoryConnectionError),
+            RestoreError::NotConfigured(_) => ErrorCode::ConfigurationError,
+        }
+    }
+
+    /// The code of one item's failed restore: as [`PsaError::write_failure_code`] for the
+    /// PSA; for Microsoft 365 the vendor refusing this item (not found, mastered
+    /// on-premises, refused) is the item's `update_failed`, while permission and transport
+    /// problems keep their own codes, since every other item will meet them too.
+    pub fn write_failure_code(&self, update_failed: ErrorCode) -> ErrorCode {
+        match self {
+            RestoreError::Psa(error) => error.write_failure_code(update_failed),
+            RestoreError::Directory(error) => directory_code(error, update_failed),
+            RestoreError::NotConfigured(_) => ErrorCode::ConfigurationError,
+        }
+    }
+}
+
+/// A directory error's code; `refused` for what the vendor refused about this one item.
+fn directory_code(error: &DirectoryError, refused: ErrorCode) -> ErrorCode {
+    match error {
+        DirectoryError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+        DirectoryError::Configuration { .. } => ErrorCode::ConfigurationError,
+        DirectoryError::Throttled { .. }
+        | DirectoryError::Connection { .. }
+        | DirectoryError::InvalidResponse { .. } => ErrorCode::DirectoryConnectionError,
+        DirectoryError::NotFound { .. }
+        | DirectoryError::OnPremisesMastered { .. }
+        | DirectoryError::Refused { .. } => refused,
+    }
+}
+
+impl From<RestoreError> for OfframpError {
+    /// A PSA error stays one (its code and message as before); the others keep their code.
+    fn from(error: RestoreError) -> Self {
+        match error {
+            RestoreError::Psa(error) => OfframpError::Psa(error),
+            other => OfframpError::new(other.code(), other.to_string()),
+        }
+    }
+}
 
 /// What a rollback finds when it compares an item's current state with the state before
 /// the operation and the state the operation left.
@@ -37,10 +154,15 @@ pub struct Judgement {
 
 impl Judgement {
     pub fn missing() -> Self {
+        Self::missing_from("the PSA")
+    }
+
+    /// The item is gone from `system` (`"Entra ID"`, `"Exchange Online"`).
+    pub fn missing_from(system: &str) -> Self {
         Judgement {
             verdict: Verdict::Conflict,
             current_label: "missing".into(),
-            message: Some("the item no longer exists in the PSA".into()),
+            message: Some(format!("the item no longer exists in {system}")),
             current: None,
         }
     }
@@ -48,13 +170,26 @@ impl Judgement {
     /// Judge a field-like state: equal to `before` is restored, equal to what the
     /// operation `left` is to be restored, anything else a conflict.
     pub fn compare<S: PartialEq>(before: &S, left: &S, now: &S, label: String, left_label: String) -> Self {
+        Self::compare_in("the PSA", before, left, now, label, left_label)
+    }
+
+    /// [`Judgement::compare`] for an item of `system` (`"Entra ID"`), which a conflict's
+    /// message names.
+    pub fn compare_in<S: PartialEq>(
+        system: &str,
+        before: &S,
+        left: &S,
+        now: &S,
+        label: String,
+        left_label: String,
+    ) -> Self {
         let (verdict, message) = if now == before {
             (Verdict::AlreadyRestored, None)
         } else if now == left {
             (Verdict::Restore, None)
         } else {
             let message =
-                format!("changed since the operation: it left {left_label}, the PSA now has {label}; left alone");
+                format!("changed since the operation: it left {left_label}, {system} now has {label}; left alone");
             (Verdict::Conflict, Some(message))
         };
         Judgement { verdict, current_label: label, message, current: None }
@@ -74,13 +209,15 @@ pub trait Restorable: Send + Sync {
     fn name(&self) -> &str;
     /// What the rollback puts back, in words.
     fn restore_to(&self) -> String;
-    /// The code of a restore the PSA rejects: the same as the forward run's failed update.
+    /// The code of a restore its system rejects: the same as the forward run's failed update.
     fn update_failed_code(&self) -> ErrorCode;
-    /// Read the item fresh from the PSA and judge it.
-    async fn judge(&self, psa: &dyn Psa) -> Result<Judgement, PsaError>;
+    /// Read the item fresh from its system and judge it. A system that is not configured
+    /// (`systems.directory()?`) fails this item only; any other error stops the rollback
+    /// before it restores anything.
+    async fn judge(&self, systems: &RestoreSystems<'_>) -> Result<Judgement, RestoreError>;
     /// Put the state before the operation back; `current` is what `judge` read. Returns
     /// the state afterwards.
-    async fn restore(&self, psa: &dyn Psa, current: &Value) -> Result<Value, PsaError>;
+    async fn restore(&self, systems: &RestoreSystems<'_>, current: &Value) -> Result<Value, RestoreError>;
 
     /// The company whose listing holds this item, for kinds with a [`Lister`]: a rollback
     /// of many items of one company reads them with one listing instead of one read each.
@@ -189,4 +326,34 @@ pub fn parse_state<T: serde::de::DeserializeOwned>(value: &Value, change: &ItemC
             format!("change record of {} {}: {e}", change.item_type, change.item_id),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PSA error keeps the codes it always had (the existing rollback reports); a
+    /// directory refusal of one item is that item's failure, permission and transport keep
+    /// their own codes; a missing system is the deployment's (`ConfigurationError`).
+    #[test]
+    fn restore_errors_keep_the_psa_codes_and_map_the_directory_ones() {
+        let rejected = RestoreError::from(PsaError::Rejected { status: 422, code: None, message: "no".into() });
+        assert_eq!(rejected.write_failure_code(ErrorCode::ContactUpdateFailed), ErrorCode::ContactUpdateFailed);
+        assert_eq!(OfframpError::from(rejected).code(), ErrorCode::PsaConnectionError);
+        let directory = |error: DirectoryError| RestoreError::from(error).write_failure_code(ErrorCode::ActionFailed);
+        let refused = DirectoryError::Refused { status: 400, code: "Request_BadRequest".into(), message: "x".into() };
+        assert_eq!(directory(refused), ErrorCode::ActionFailed);
+        let synced = DirectoryError::OnPremisesMastered { code: "x".into(), message: "x".into() };
+        assert_eq!(directory(synced), ErrorCode::ActionFailed);
+        let denied =
+            DirectoryError::PermissionDenied { code: "Authorization_RequestDenied".into(), message: "x".into() };
+        assert_eq!(directory(denied), ErrorCode::PermissionDenied);
+        assert_eq!(directory(DirectoryError::Throttled { message: "x".into() }), ErrorCode::DirectoryConnectionError);
+        let down = RestoreError::from(DirectoryError::Connection { message: "reset".into() });
+        assert_eq!(OfframpError::from(down).code(), ErrorCode::DirectoryConnectionError);
+        let missing = RestoreError::NotConfigured(MissingSystem::Mailboxes);
+        assert_eq!(missing.write_failure_code(ErrorCode::ActionFailed), ErrorCode::ConfigurationError);
+        assert!(missing.to_string().starts_with("Microsoft 365 is not configured (MS_CLIENT_ID"), "{missing}");
+        assert!(missing.to_string().contains("Exchange Online"), "{missing}");
+    }
 }

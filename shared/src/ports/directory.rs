@@ -185,16 +185,7 @@ pub trait CloudDirectory: Directory {
     /// The leaver and everything around it, or `None` when there is no such user. The
     /// default reads each part on its own; a directory with batches reads them together.
     async fn leaver(&self, tenant: &str, user: &str) -> Result<Option<LeaverState>, DirectoryError> {
-        let Some(found) = self.user(tenant, user).await? else { return Ok(None) };
-        let id = found.id.as_str();
-        let (manager, groups, licences, owned_groups, devices) = futures::try_join!(
-            self.manager(tenant, id),
-            self.groups_of(tenant, id),
-            self.licences(tenant, id),
-            self.owned_groups(tenant, id),
-            self.managed_devices(tenant, id),
-        )?;
-        Ok(Some(LeaverState { user: found, manager, groups, licences, owned_groups, devices }))
+        read_leaver_one_by_one(self, tenant, user).await
     }
 
     /// Makes `changes` to `user` (an object id); one result per change, in order. The
@@ -205,12 +196,42 @@ pub trait CloudDirectory: Directory {
         user: &str,
         changes: &[UserChange],
     ) -> Vec<Result<(), DirectoryError>> {
-        let mut results = Vec::with_capacity(changes.len());
-        for change in changes {
-            results.push(apply_one(self, tenant, user, change).await);
-        }
-        results
+        apply_changes_one_by_one(self, tenant, user, changes).await
     }
+}
+
+/// [`CloudDirectory::leaver`] read part by part: the default, and what a directory with
+/// batches does when they are turned off.
+pub async fn read_leaver_one_by_one<D: CloudDirectory + ?Sized>(
+    directory: &D,
+    tenant: &str,
+    user: &str,
+) -> Result<Option<LeaverState>, DirectoryError> {
+    let Some(found) = directory.user(tenant, user).await? else { return Ok(None) };
+    let id = found.id.as_str();
+    let (manager, groups, licences, owned_groups, devices) = futures::try_join!(
+        directory.manager(tenant, id),
+        directory.groups_of(tenant, id),
+        directory.licences(tenant, id),
+        directory.owned_groups(tenant, id),
+        directory.managed_devices(tenant, id),
+    )?;
+    Ok(Some(LeaverState { user: found, manager, groups, licences, owned_groups, devices }))
+}
+
+/// [`CloudDirectory::apply_user_changes`] one change after the other: the default, and what
+/// a directory with batches does when they are turned off.
+pub async fn apply_changes_one_by_one<D: CloudDirectory + ?Sized>(
+    directory: &D,
+    tenant: &str,
+    user: &str,
+    changes: &[UserChange],
+) -> Vec<Result<(), DirectoryError>> {
+    let mut results = Vec::with_capacity(changes.len());
+    for change in changes {
+        results.push(apply_one(directory, tenant, user, change).await);
+    }
+    results
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

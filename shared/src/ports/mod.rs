@@ -22,7 +22,7 @@ mod directory;
 pub use directory::{
     AutoReply, AutoReplyState, CloudDirectory, Directory, DirectoryError, DirectoryGroup, DirectoryUser, Forwarding,
     GroupKind, LeaverState, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises,
-    OwnedGroup, UserChange, apply_one as apply_user_change,
+    OwnedGroup, UserChange, apply_changes_one_by_one, apply_one as apply_user_change, read_leaver_one_by_one,
 };
 
 /// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.

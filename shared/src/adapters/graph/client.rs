@@ -18,17 +18,28 @@ use super::token::{Resource, TenantTokens};
 /// Graph takes at most 20 requests in one `$batch`.
 pub(crate) const BATCH_MAX: usize = 20;
 /// The largest page Graph serves (`$top`).
-const PAGE_SIZE: &str = "999";
+pub(crate) const PAGE_SIZE: &str = "999";
 /// Pages followed at most for one list: 999 rows each, far beyond any user's memberships;
 /// a server that keeps answering links must not keep us here for ever.
 const MAX_PAGES: usize = 1000;
 
 /// One request of a `$batch`: a path relative to the version, with an optional body.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct BatchRequest {
     pub method: Method,
     pub url: String,
     pub body: Option<Value>,
+}
+
+/// Without the body: it may hold a password (a reset), which is never printed.
+impl std::fmt::Debug for BatchRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body", &self.body.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
 }
 
 /// One answer of a `$batch`.
@@ -43,11 +54,14 @@ pub(crate) struct GraphClient {
     /// `{GRAPH_URL}/v1.0`
     base: url::Url,
     pub(super) tokens: Arc<TenantTokens>,
+    /// `false`: [`Self::batch`] sends each request on its own, so a bench can count the
+    /// requests a tenant would see without `$batch` ([`super::GraphDirectory::without_batches`]).
+    pub(super) batches: bool,
 }
 
 impl GraphClient {
     pub fn new(http: HttpClient, base: url::Url, tokens: Arc<TenantTokens>) -> Self {
-        Self { http, base, tokens }
+        Self { http, base, tokens, batches: true }
     }
 
     /// `{base}/{segments…}`, each segment percent-encoded (a UPN cannot change the path).
@@ -61,8 +75,16 @@ impl GraphClient {
 
     /// [`Self::url`] relative to the version, as `$batch` wants it.
     pub fn relative(&self, segments: &[&str]) -> String {
-        let url = self.url(segments);
-        url.path()[self.base.path().trim_end_matches('/').len()..].to_string()
+        self.relative_of(&self.url(segments))
+    }
+
+    /// `url` (one of [`Self::url`]'s) relative to the version, its query kept.
+    pub fn relative_of(&self, url: &url::Url) -> String {
+        let path = &url.path()[self.base.path().trim_end_matches('/').len()..];
+        match url.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_string(),
+        }
     }
 
     /// Sends `request` with the tenant's Graph token (renewed once after a 401).
@@ -108,12 +130,24 @@ impl GraphClient {
         if !url.query_pairs().any(|(k, _)| k == "$top") {
             url.query_pairs_mut().append_pair("$top", PAGE_SIZE);
         }
+        let page = self.expect(tenant, what, HttpRequest::new(Method::GET, url)).await?;
+        self.rest_of_list(tenant, what, &page).await
+    }
+
+    /// The rows of `first_page` (read alone or inside a `$batch`) and of every page after it.
+    pub async fn rest_of_list(
+        &self,
+        tenant: &str,
+        what: &str,
+        first_page: &Value,
+    ) -> Result<Vec<Value>, DirectoryError> {
         let mut rows = Vec::new();
+        let mut page = first_page.clone();
         for _ in 0..MAX_PAGES {
-            let page = self.expect(tenant, what, HttpRequest::new(Method::GET, url.clone())).await?;
             rows.extend(page["value"].as_array().cloned().unwrap_or_default());
             let Some(next) = page.get("@odata.nextLink").and_then(Value::as_str) else { return Ok(rows) };
-            url = self.next_link(what, next)?;
+            let url = self.next_link(what, next)?;
+            page = self.expect(tenant, what, HttpRequest::new(Method::GET, url)).await?;
         }
         Err(DirectoryError::InvalidResponse { message: format!("{what}: more than {MAX_PAGES} pages") })
     }
@@ -135,6 +169,9 @@ impl GraphClient {
     /// `requests`, whatever order Graph answers in (correlated by id). An inner 429 is sent
     /// again after its `Retry-After`, within the HTTP layer's retry count and longest wait.
     pub async fn batch(&self, tenant: &str, requests: &[BatchRequest]) -> Result<Vec<BatchAnswer>, DirectoryError> {
+        if !self.batches {
+            return self.one_by_one(tenant, requests).await;
+        }
         let mut answers: Vec<Option<BatchAnswer>> = vec![None; requests.len()];
         for (chunk_start, chunk) in requests.chunks(BATCH_MAX).enumerate().map(|(i, c)| (i * BATCH_MAX, c)) {
             let mut pending: Vec<usize> = (chunk_start..chunk_start + chunk.len()).collect();
@@ -163,6 +200,27 @@ impl GraphClient {
                 a.ok_or_else(|| DirectoryError::InvalidResponse { message: "$batch: a request got no answer".into() })
             })
             .collect()
+    }
+
+    /// `requests` sent as ordinary requests, one after the other (batching turned off); the
+    /// HTTP layer retries a 429 as for any single call.
+    async fn one_by_one(&self, tenant: &str, requests: &[BatchRequest]) -> Result<Vec<BatchAnswer>, DirectoryError> {
+        let mut answers = Vec::with_capacity(requests.len());
+        for request in requests {
+            let url = self.base.join(&format!(
+                "{}/{}",
+                self.base.path().trim_end_matches('/'),
+                request.url.trim_start_matches('/')
+            ));
+            let url = url.map_err(|e| DirectoryError::InvalidResponse { message: format!("{}: {e}", request.url) })?;
+            let mut single = HttpRequest::new(request.method.clone(), url).header("accept", "application/json");
+            if let Some(body) = &request.body {
+                single = single.json_body(body);
+            }
+            let response = self.send(tenant, single).await?;
+            answers.push(BatchAnswer { status: response.status, body: read_json(&response).unwrap_or(Value::Null) });
+        }
+        Ok(answers)
     }
 
     /// One `$batch` of `pending` (indexes into `requests`, ids are the indexes): the answers
@@ -210,6 +268,7 @@ impl GraphClient {
     pub fn batch_refusal(&self, what: &str, answer: &BatchAnswer) -> DirectoryError {
         let (code, message) = super::errors::code_and_message(&answer.body);
         let message = self.http.redactor().scrub(&format!("{what}: {message}"));
+        let code = self.http.redactor().scrub(&code);
         if answer.status == 424 {
             return DirectoryError::Refused { status: 424, code: "FailedDependency".into(), message };
         }
@@ -265,5 +324,17 @@ mod tests {
     fn batch_paths_are_relative_to_the_version_and_encoded() {
         let graph = client();
         assert_eq!(graph.relative(&["groups", "g1", "members", "a/b", "$ref"]), "/groups/g1/members/a%2Fb/$ref");
+    }
+
+    #[test]
+    fn batch_urls_keep_their_query_and_requests_never_print_their_body() {
+        let graph = client();
+        let mut url = graph.url(&["users", "u1", "memberOf"]);
+        url.query_pairs_mut().append_pair("$select", "id,displayName").append_pair("$top", PAGE_SIZE);
+        assert_eq!(graph.relative_of(&url), "/users/u1/memberOf?%24select=id%2CdisplayName&%24top=999");
+        let body = json!({ "passwordProfile": { "password": "Never-Printed!42" } });
+        let request = BatchRequest { method: Method::PATCH, url: "/users/u1".into(), body: Some(body) };
+        let printed = format!("{request:?}");
+        assert!(!printed.contains("Never-Printed") && printed.contains("/users/u1"), "{printed}");
     }
 }

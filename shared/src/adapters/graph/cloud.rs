@@ -5,7 +5,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::http::HttpRequest;
-use crate::ports::{CloudDirectory, DirectoryError, Licence, ManagedDevice, async_trait};
+use crate::ports::{
+    CloudDirectory, DirectoryError, LeaverState, Licence, ManagedDevice, UserChange, apply_changes_one_by_one,
+    async_trait, read_leaver_one_by_one,
+};
 
 use super::{GraphDirectory, text};
 
@@ -19,17 +22,46 @@ impl GraphDirectory {
         remove: &[String],
     ) -> Result<(), DirectoryError> {
         let url = self.client.url(&["users", user, "assignLicense"]);
-        let body = json!({
-            "addLicenses": add.iter().map(|sku| json!({ "skuId": sku, "disabledPlans": [] })).collect::<Vec<_>>(),
-            "removeLicenses": remove,
-        });
+        let body = licence_body(add, remove);
         // The same assignment twice leaves the same licences: safe to repeat.
         self.client.write(tenant, "assign licences", Method::POST, url, Some(&body)).await.map(drop)
     }
 }
 
+/// The body of `assignLicense`.
+pub(super) fn licence_body(add: &[String], remove: &[String]) -> Value {
+    json!({
+        "addLicenses": add.iter().map(|sku| json!({ "skuId": sku, "disabledPlans": [] })).collect::<Vec<_>>(),
+        "removeLicenses": remove,
+    })
+}
+
+/// The licences of a user read with `$select=licenseAssignmentStates`.
+pub(super) fn parse_licences(body: &Value) -> Vec<Licence> {
+    let states = body["licenseAssignmentStates"].as_array().map(Vec::as_slice).unwrap_or_default();
+    states
+        .iter()
+        .filter_map(|s| Some(Licence { sku_id: text(s, "skuId")?, by_group: text(s, "assignedByGroup") }))
+        .collect()
+}
+
+/// A managed device of a list; `None` without an id.
+pub(super) fn parse_device(device: &Value) -> Option<ManagedDevice> {
+    Some(ManagedDevice {
+        id: text(device, "id")?,
+        name: text(device, "deviceName").unwrap_or_default(),
+        operating_system: text(device, "operatingSystem").unwrap_or_default(),
+        management_state: text(device, "managementState").unwrap_or_default(),
+    })
+}
+
+/// The `$filter` of a user's managed devices (docs/vendors/microsoft-graph.md#devices).
+pub(super) fn devices_filter(user_id: &str) -> String {
+    format!("userId eq '{user_id}'")
+}
+
 /// A device id or user id goes into a `$filter` or a path: only a GUID's characters.
-fn object_id(what: &str, id: &str) -> Result<(), DirectoryError> {
+pub(super) fn object_id(what: &str, id: &str) -> Result<(), DirectoryError> {
     if !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Ok(());
     }
@@ -42,11 +74,7 @@ impl CloudDirectory for GraphDirectory {
         let mut url = self.client.url(&["users", user]);
         url.query_pairs_mut().append_pair("$select", "id,licenseAssignmentStates");
         let body = self.client.expect(tenant, "read licences", HttpRequest::new(Method::GET, url)).await?;
-        let states = body["licenseAssignmentStates"].as_array().cloned().unwrap_or_default();
-        Ok(states
-            .iter()
-            .filter_map(|s| Some(Licence { sku_id: text(s, "skuId")?, by_group: text(s, "assignedByGroup") }))
-            .collect())
+        Ok(parse_licences(&body))
     }
 
     async fn remove_licences(&self, tenant: &str, user: &str, sku_ids: &[String]) -> Result<(), DirectoryError> {
@@ -60,19 +88,9 @@ impl CloudDirectory for GraphDirectory {
     async fn managed_devices(&self, tenant: &str, user_id: &str) -> Result<Vec<ManagedDevice>, DirectoryError> {
         object_id("the user id", user_id)?;
         let mut url = self.client.url(&["deviceManagement", "managedDevices"]);
-        url.query_pairs_mut().append_pair("$filter", &format!("userId eq '{user_id}'"));
+        url.query_pairs_mut().append_pair("$filter", &devices_filter(user_id));
         let rows = self.client.list(tenant, "read managed devices", url).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|d: &Value| {
-                Some(ManagedDevice {
-                    id: text(d, "id")?,
-                    name: text(d, "deviceName").unwrap_or_default(),
-                    operating_system: text(d, "operatingSystem").unwrap_or_default(),
-                    management_state: text(d, "managementState").unwrap_or_default(),
-                })
-            })
-            .collect())
+        Ok(rows.iter().filter_map(parse_device).collect())
     }
 
     async fn retire_device(&self, tenant: &str, device_id: &str) -> Result<(), DirectoryError> {
@@ -80,5 +98,26 @@ impl CloudDirectory for GraphDirectory {
         let url = self.client.url(&["deviceManagement", "managedDevices", device_id, "retire"]);
         // A retire repeated retires the same device: safe to repeat.
         self.client.write(tenant, "retire device", Method::POST, url, None).await.map(drop)
+    }
+
+    /// The user, then the rest in one `$batch` (docs/vendors/microsoft-graph.md#batch).
+    async fn leaver(&self, tenant: &str, user: &str) -> Result<Option<LeaverState>, DirectoryError> {
+        if !self.client.batches {
+            return read_leaver_one_by_one(self, tenant, user).await;
+        }
+        self.leaver_batched(tenant, user).await
+    }
+
+    /// Every change an inner request of a `$batch` of 20 (docs/vendors/microsoft-graph.md#batch).
+    async fn apply_user_changes(
+        &self,
+        tenant: &str,
+        user: &str,
+        changes: &[UserChange],
+    ) -> Vec<Result<(), DirectoryError>> {
+        if !self.client.batches {
+            return apply_changes_one_by_one(self, tenant, user, changes).await;
+        }
+        self.apply_changes_batched(tenant, user, changes).await
     }
 }

@@ -17,7 +17,11 @@ impl GraphDirectory {
 
     /// Owner counts of `groups`, one `$batch` per 20 groups. Only the first page of owners
     /// is counted: enough to tell one owner from several.
-    async fn owner_counts(&self, tenant: &str, groups: &[DirectoryGroup]) -> Result<Vec<usize>, DirectoryError> {
+    pub(super) async fn owner_counts(
+        &self,
+        tenant: &str,
+        groups: &[DirectoryGroup],
+    ) -> Result<Vec<usize>, DirectoryError> {
         let requests: Vec<BatchRequest> = groups
             .iter()
             .map(|g| BatchRequest {

@@ -4,6 +4,7 @@
 //! The token code is shared with Exchange Online ([`crate::adapters::exchange`]) and with
 //! the mail notifier ([`crate::adapters::notify_graph`]).
 
+mod batched;
 mod client;
 mod cloud;
 mod directory;

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use super::WORKFLOW;
 use crate::domain::{ConfigState, ConfigStatus, Configuration, ItemChange, ItemKind};
 use crate::error::{ErrorCode, OfframpError, PsaError};
-use crate::operation::restore::{Judgement, Restorable, RestoreRegistry, Reversibility, Verdict, parse_state};
+use crate::operation::restore::{
+    Judgement, Restorable, RestoreError, RestoreRegistry, RestoreSystems, Reversibility, Verdict, parse_state,
+};
 use crate::ports::{Psa, async_trait};
 
 /// Fill the registry with what this workflow knows how to undo.
@@ -91,12 +93,14 @@ impl Restorable for StatusChange {
         ErrorCode::ConfigUpdateFailed
     }
 
-    async fn judge(&self, psa: &dyn Psa) -> Result<Judgement, PsaError> {
+    async fn judge(&self, systems: &RestoreSystems<'_>) -> Result<Judgement, RestoreError> {
+        let psa = systems.psa;
         let Some(now) = psa.configuration(&self.before.id).await? else { return Ok(Judgement::missing()) };
         Ok(self.judge_state(now))
     }
 
-    async fn restore(&self, psa: &dyn Psa, _current: &Value) -> Result<Value, PsaError> {
+    async fn restore(&self, systems: &RestoreSystems<'_>, _current: &Value) -> Result<Value, RestoreError> {
+        let psa = systems.psa;
         Ok(json!(psa.set_configuration_status(&self.before.id, &self.before.status).await?))
     }
 

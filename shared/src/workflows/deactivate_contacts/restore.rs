@@ -7,9 +7,11 @@ use serde_json::{Value, json};
 
 use super::WORKFLOW;
 use crate::domain::{Configuration, Contact, ItemChange, ItemKind, Ticket, TicketAssignment, TicketOwner};
-use crate::error::{ErrorCode, OfframpError, PsaError};
-use crate::operation::restore::{Judgement, Restorable, RestoreRegistry, Reversibility, parse_state};
-use crate::ports::{Psa, async_trait};
+use crate::error::{ErrorCode, OfframpError};
+use crate::operation::restore::{
+    Judgement, Restorable, RestoreError, RestoreRegistry, RestoreSystems, Reversibility, parse_state,
+};
+use crate::ports::async_trait;
 
 pub fn register(registry: &mut RestoreRegistry) {
     registry
@@ -74,7 +76,8 @@ impl Restorable for ContactActive {
         active_label(self.before.active)
     }
 
-    async fn judge(&self, psa: &dyn Psa) -> Result<Judgement, PsaError> {
+    async fn judge(&self, systems: &RestoreSystems<'_>) -> Result<Judgement, RestoreError> {
+        let psa = systems.psa;
         let Some(now) = psa.contact(&self.before.id).await? else { return Ok(Judgement::missing()) };
         let (label, left) = (active_label(now.active), active_label(self.left_active));
         let mut judgement = Judgement::compare(&self.before.active, &self.left_active, &now.active, label, left);
@@ -83,7 +86,8 @@ impl Restorable for ContactActive {
         Ok(judgement.with_current(json!(now)))
     }
 
-    async fn restore(&self, psa: &dyn Psa, current: &Value) -> Result<Value, PsaError> {
+    async fn restore(&self, systems: &RestoreSystems<'_>, current: &Value) -> Result<Value, RestoreError> {
+        let psa = systems.psa;
         // The contact as read now carries the PSA's current fields (ConnectWise writes the
         // whole record back); fall back to the snapshot if it cannot be read.
         let now: Contact = serde_json::from_value(current.clone()).unwrap_or_else(|_| self.before.clone());
@@ -132,7 +136,8 @@ impl Restorable for TicketFields {
         describe_ticket(&self.before)
     }
 
-    async fn judge(&self, psa: &dyn Psa) -> Result<Judgement, PsaError> {
+    async fn judge(&self, systems: &RestoreSystems<'_>) -> Result<Judgement, RestoreError> {
+        let psa = systems.psa;
         let Some(now) = psa.ticket(&self.before.id).await? else { return Ok(Judgement::missing()) };
         let (before, left, current) = (ticket_fields(&self.before), ticket_fields(&self.left), ticket_fields(&now));
         let judgement =
@@ -140,7 +145,8 @@ impl Restorable for TicketFields {
         Ok(judgement.with_current(json!(now)))
     }
 
-    async fn restore(&self, psa: &dyn Psa, _current: &Value) -> Result<Value, PsaError> {
+    async fn restore(&self, systems: &RestoreSystems<'_>, _current: &Value) -> Result<Value, RestoreError> {
+        let psa = systems.psa;
         // Only the fields the operation changed go back.
         let (before, left) = (&self.before, &self.left);
         let mut assignment = TicketAssignment::default();
@@ -190,14 +196,16 @@ impl Restorable for ConfigContact {
         contact_label(self.before.contact_id.as_deref())
     }
 
-    async fn judge(&self, psa: &dyn Psa) -> Result<Judgement, PsaError> {
+    async fn judge(&self, systems: &RestoreSystems<'_>) -> Result<Judgement, RestoreError> {
+        let psa = systems.psa;
         let Some(now) = psa.configuration(&self.before.id).await? else { return Ok(Judgement::missing()) };
         let (label, left) = (contact_label(now.contact_id.as_deref()), contact_label(self.left.as_deref()));
         let judgement = Judgement::compare(&self.before.contact_id, &self.left, &now.contact_id, label, left);
         Ok(judgement.with_current(json!(now)))
     }
 
-    async fn restore(&self, psa: &dyn Psa, _current: &Value) -> Result<Value, PsaError> {
+    async fn restore(&self, systems: &RestoreSystems<'_>, _current: &Value) -> Result<Value, RestoreError> {
+        let psa = systems.psa;
         Ok(json!(psa.set_configuration_contact(&self.before.id, self.before.contact_id.as_deref()).await?))
     }
 }

@@ -212,7 +212,9 @@ pub async fn offboard_user(deps: &OffboardUserDeps<'_>, request: OffboardUserReq
     let key = request.idempotency_key.clone();
     let run = async {
         let mut report = OffboardUserReport::new(&request);
-        if let Err(e) = run(deps, &request, &mut report).await {
+        // Boxed: the run's state machine is large, and a caller's stack (a Lambda worker
+        // thread, a test) need not hold it.
+        if let Err(e) = Box::pin(run(deps, &request, &mut report)).await {
             tracing::warn!(code = %e.code(), error = %e, "user offboarding refused or failed");
             report.fail(&e);
         }
@@ -255,7 +257,8 @@ async fn plan_and_gate(
     let leaver = read::read(deps, &client, &selection, &v.user).await?;
     report.describe(&client, &leaver);
     let plan = plan::make_plan(&client, &selection, &leaver)?;
-    let record = operation_record(deps, request, &v, &client, &plan, &operation_id, leaver.state.manager.as_ref());
+    let (user, manager) = (&leaver.state.user, leaver.state.manager.as_ref());
+    let record = operation_record(deps, request, &v, &client, &plan, &operation_id, user, manager);
     let admission = Admission { consent: &v.consent, lease: deps.options.lease, break_lease: request.break_lease };
     report.operation_id = Some(operation_id.clone());
     let ticket = v.ticket_id.clone();
@@ -271,6 +274,7 @@ async fn plan_and_gate(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn operation_record(
     deps: &OffboardUserDeps<'_>,
     request: &OffboardUserRequest,
@@ -278,6 +282,7 @@ fn operation_record(
     client: &selection::ClientSettings,
     plan: &plan::Plan,
     operation_id: &str,
+    user: &crate::ports::DirectoryUser,
     manager: Option<&crate::ports::DirectoryUser>,
 ) -> OperationRecord {
     let manager = manager.map(|m| {
@@ -299,6 +304,7 @@ fn operation_record(
             "tenant": client.tenant,
             "user_id": plan.user_id,
             "user_principal_name": plan.user_principal_name,
+            "user": report::ReportedUser::from(user),
             "lease_target": plan.lease_target(&client.tenant),
             "notify": plan.notify,
             "sole_owner_groups": plan.sole_owner_groups,

@@ -37,6 +37,10 @@ pub(super) async fn resume(
         return Err(not_resumable(operation_id, "every task and the summary are done; there is nothing left"));
     }
     report.operation_id = Some(operation_id.to_string());
+    report.user = serde_json::from_value(input["user"].clone()).ok();
+    report.manager = manager.as_ref().map(super::report::ReportedUser::from);
+    report.initiated_by = detail.operation.initiated_by.clone();
+    report.reason = detail.operation.reason.clone();
     report.tenant = Some(tenant.clone());
     report.client_id = Some(client.client_id.clone());
     report.client_name = Some(client.company_name.clone());
@@ -175,6 +179,7 @@ fn left_to_do(
         match kind {
             ItemKind::SummaryTicket if *id == OPENED_TICKET => {
                 documented.ticket_id = change.after.as_ref().and_then(|a| a["ticket_id"].as_str()).map(str::to_string);
+                documented.ticket_in_flight = change.outcome == ItemOutcome::Intended;
             }
             ItemKind::TicketNote if in_trail => {
                 documented.notes.insert(id.to_string());

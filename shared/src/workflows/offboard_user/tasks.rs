@@ -60,7 +60,14 @@ pub(crate) fn skipped(target: &Target<'_>, index: usize, task: &Task) -> Sent {
     Sent { index, change, failure: None, note: None }
 }
 
-fn done(target: &Target<'_>, index: usize, task: &Task, after: Value, note: Option<String>) -> Sent {
+/// A task that went through. Its record also names where the leaver is, so that a
+/// rollback, which reads nothing but the record, can find the item again.
+fn done(target: &Target<'_>, index: usize, task: &Task, mut after: Value, note: Option<String>) -> Sent {
+    if let Some(fields) = after.as_object_mut() {
+        fields.insert("tenant".into(), json!(target.tenant));
+        fields.insert("user_id".into(), json!(target.user_id));
+        fields.insert("upn".into(), json!(target.upn));
+    }
     Sent { index, change: record(target, task, ItemOutcome::Changed, Some(after)), failure: None, note }
 }
 

@@ -28,6 +28,8 @@ pub(crate) struct Documented {
     pub notes: HashSet<String>,
     /// The notification is in the trail: `Some(true)` sent, `None` in flight (unknown).
     pub notified: Option<Option<bool>>,
+    /// An earlier run was opening the ticket when it stopped: it may exist.
+    pub ticket_in_flight: bool,
 }
 
 pub(super) struct Ticketing {
@@ -68,6 +70,9 @@ impl Ticketing {
         report: &mut OffboardUserReport,
     ) -> Self {
         let mut ticketing = Ticketing { done: documented };
+        if ticketing.done.ticket_id.is_none() && ticketing.done.ticket_in_flight {
+            ticketing.done.ticket_id = opened_earlier(run).await;
+        }
         if ticketing.done.ticket_id.is_none() {
             ticketing.done.ticket_id = ticketing.create(run, changes, report).await;
         }
@@ -91,7 +96,7 @@ impl Ticketing {
         }
         let ticket = NewTicket {
             company_id: run.client.client_id.clone(),
-            summary: format!("User offboarding: {user} ({})", run.target.upn),
+            summary: ticket_summary(run, &user),
             queue: run.client.ticket_board.clone(),
             description: format!("Offramp user offboarding, operation {}.", run.target.operation_id),
         };
@@ -231,6 +236,19 @@ pub(super) async fn check_ticket(
             "ticket {ticket_id} does not exist; nothing was changed"
         ))),
     }
+}
+
+/// The summary of the ticket a run opens: it names the operation, so that a resume finds
+/// the ticket an interrupted run opened without recording its id.
+fn ticket_summary(run: &Run<'_, '_>, user: &str) -> String {
+    format!("User offboarding: {user} ({}), operation {}", run.target.upn, run.target.operation_id)
+}
+
+/// The ticket an interrupted run of this operation opened, found among the client's open tickets.
+async fn opened_earlier(run: &Run<'_, '_>) -> Option<String> {
+    let tickets = run.deps.psa.open_tickets(&run.client.client_id).await.ok()?;
+    let mark = format!("operation {}", run.target.operation_id);
+    tickets.into_iter().find(|t| t.summary.ends_with(&mark)).map(|t| t.id)
 }
 
 pub(super) fn report_phase(phase: Phase) -> String {

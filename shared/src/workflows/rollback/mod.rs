@@ -1,8 +1,9 @@
 //! Rollback: put back what an operation changed, from its audit record.
 //!
 //! For every item the operation changed, newest change first, the item's current state
-//! is read from the PSA (many items of one company with one listing of the company, the
-//! others one by one) and compared with two recorded states: the one before the
+//! is read from its system (the PSA: many items of one company with one listing of the
+//! company, the others one by one; Entra ID or Exchange Online through the restore context,
+//! `RestoreSystems`, docs/architecture.md#restore-context) and compared with two recorded states: the one before the
 //! operation (`before`) and the one the operation left (`after`).
 //! - current = before: already restored (by someone, or by an earlier rollback): nothing to do;
 //! - current = after: restored to `before`;
@@ -25,6 +26,10 @@
 //! a conflict, left alone. Rolling back a dry run, an operation that never started, or a
 //! rollback is refused with `RollbackRefused`, before anything is read from the PSA.
 //!
+//! An item whose system this process has not configured (Microsoft 365 without
+//! `MS_CLIENT_ID`) is reported failed with `ConfigurationError` and recorded so; the others
+//! are restored, and the rollback may be run again once it is configured.
+//!
 //! Supported: configuration deactivation (`deactivate-configs`: configuration status) and
 //! contact deactivation (`deactivate-contacts`: contact active flag, ticket contact / owner /
 //! queue, configuration contact). The summary note and the notification are records of what
@@ -41,9 +46,9 @@ use crate::domain::{
     OperationRecord, Workflow,
 };
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::restore::{Restorable, RestoreRegistry, Reversibility};
+use crate::operation::restore::{Restorable, RestoreRegistry, RestoreSystems, Reversibility};
 use crate::operation::{self, LeaseOptions};
-use crate::ports::{AuditStore, Psa};
+use crate::ports::{AuditStore, CloudDirectory, Mailboxes, Psa};
 use crate::workflows::input;
 
 mod restore_items;
@@ -175,6 +180,18 @@ pub struct RollbackDeps<'a> {
     pub audit: &'a dyn AuditStore,
     /// How each workflow's items are put back (`crate::workflows::restorers()`).
     pub registry: &'a RestoreRegistry,
+    /// Entra ID, when Microsoft 365 is configured (`MS_CLIENT_ID`); without it, items
+    /// that live there fail with `ConfigurationError` and the others are restored.
+    pub directory: Option<&'a dyn CloudDirectory>,
+    /// Exchange Online, when Microsoft 365 is configured.
+    pub mailboxes: Option<&'a dyn Mailboxes>,
+}
+
+impl<'a> RollbackDeps<'a> {
+    /// What the restorers can reach (docs/architecture.md#restore-context).
+    pub fn systems(&self) -> RestoreSystems<'a> {
+        RestoreSystems { psa: self.psa, directory: self.directory, mailboxes: self.mailboxes }
+    }
 }
 
 fn refused(message: String) -> OfframpError {
@@ -329,9 +346,8 @@ async fn run(deps: &RollbackDeps<'_>, request: &RollbackRequest, target: &str) -
     if request.dry_run {
         return work.await;
     }
-    // The original's client: a rollback waits for no run, and no run starts while it works.
-    let op = &detail.operation;
-    let lease = operation::lease::target(&op.psa, &op.client_id);
+    // The original's target: a rollback waits for no run, and no run starts while it works.
+    let lease = operation::lease::target_of(&detail.operation);
     operation::with_lease(deps.audit, LeaseOptions::default(), lease, &operation_id, request.break_lease, work).await?
 }
 
@@ -355,7 +371,7 @@ async fn roll_back(
         ));
     }
     // Read every item's current state first: the plan, and the rollback's own snapshot.
-    let plan = match restore_items::judge_all(deps.psa, deps.registry, items, &earlier).await {
+    let plan = match restore_items::judge_all(&deps.systems(), deps.registry, items, &earlier).await {
         Ok(plan) => plan,
         Err(error) => return Ok(stop(deps, report, error.into(), "nothing was restored").await),
     };

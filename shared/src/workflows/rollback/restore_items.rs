@@ -14,7 +14,7 @@ use super::{EarlierRestore, RollbackAction, RollbackDeps, RollbackError, Rollbac
 use crate::domain::{self, ItemChange, ItemKind, ItemOutcome};
 use crate::error::{OfframpError, PsaError};
 use crate::operation::records::CHANGE_BATCH;
-use crate::operation::restore::{Judgement, Restorable, RestoreRegistry, Verdict};
+use crate::operation::restore::{Judgement, Restorable, RestoreError, RestoreRegistry, RestoreSystems, Verdict};
 use crate::operation::{Applied, ChangeBatch, UnitRecords, UnitStep, apply_units};
 use crate::ports::{NoProgress, Psa};
 
@@ -29,6 +29,9 @@ pub(super) struct Planned {
     pub action: RollbackAction,
     pub label: String,
     pub message: Option<String>,
+    /// Why the item could not even be judged (its system is not configured): it is
+    /// reported failed and recorded so, and the rollback stays open to be run again.
+    pub unjudged: Option<RestoreError>,
 }
 
 /// A company's items of one kind are read with one listing when it has at least this
@@ -36,22 +39,27 @@ pub(super) struct Planned {
 pub const LIST_FROM: usize = 20;
 
 /// Read every item, `ROLLBACK_CONCURRENCY` at a time, in order; the first read that fails
-/// stops the plan. Items a listing showed are judged on it; the rest are read one by one.
+/// stops the plan, except an item whose system is not configured, which is planned as
+/// failed. Items a listing showed are judged on it; the rest are read one by one.
 pub(super) async fn judge_all(
-    psa: &dyn Psa,
+    systems: &RestoreSystems<'_>,
     registry: &RestoreRegistry,
     items: Vec<Box<dyn Restorable>>,
     earlier: &HashMap<(ItemKind, String), EarlierRestore>,
-) -> Result<Vec<Planned>, PsaError> {
-    let listed = list_companies(psa, registry, &items).await?;
+) -> Result<Vec<Planned>, RestoreError> {
+    let listed = list_companies(systems.psa, registry, &items).await?;
     let judge_one = |item: Box<dyn Restorable>| {
         let seen = listed.get(&(item.kind(), item.id().to_string()));
         async move {
             let judgement = match seen.and_then(|value| item.judge_listed(value)) {
                 Some(judgement) => judgement,
-                None => item.judge(psa).await?,
+                None => match item.judge(systems).await {
+                    Ok(judgement) => judgement,
+                    Err(error @ RestoreError::NotConfigured(_)) => return Ok(unjudged(item, error)),
+                    Err(error) => return Err(error),
+                },
             };
-            Ok::<_, PsaError>(plan_item(item, judgement, earlier))
+            Ok::<_, RestoreError>(plan_item(item, judgement, earlier))
         }
     };
     let mut judged = futures::stream::iter(items).map(judge_one).buffered(ROLLBACK_CONCURRENCY);
@@ -84,6 +92,18 @@ async fn list_companies(
     Ok(listed)
 }
 
+/// An item that could not be read because its system is not configured: failed.
+fn unjudged(item: Box<dyn Restorable>, error: RestoreError) -> Planned {
+    Planned {
+        item,
+        current: None,
+        action: RollbackAction::Failed,
+        label: "not read".into(),
+        message: Some(format!("Unable to restore: {error}")),
+        unjudged: Some(error),
+    }
+}
+
 /// Decide what to do with one item, given its judgement and what earlier rollbacks restored.
 fn plan_item(
     item: Box<dyn Restorable>,
@@ -114,7 +134,7 @@ fn plan_item(
             _ => {}
         }
     }
-    Planned { item, current: judgement.current, action, label: judgement.current_label, message }
+    Planned { item, current: judgement.current, action, label: judgement.current_label, message, unjudged: None }
 }
 
 /// What became of one restore.
@@ -137,7 +157,12 @@ pub(super) async fn restore_all(
 ) -> Option<OfframpError> {
     let mut done: Vec<Option<Restore>> = plan.iter().map(|_| None).collect();
     let mut stopped = None;
-    for group in groups(&plan, dry_run) {
+    if !dry_run && let Err(error) = record_unjudged(deps, operation_id, &plan).await {
+        stopped = Some(OfframpError::from(error));
+    }
+    // Nothing is restored once the trail could not take the failed items' records.
+    let groups = if stopped.is_none() { groups(&plan, dry_run) } else { Vec::new() };
+    for group in groups {
         let applied = restore_group(deps, operation_id, &plan, group).await;
         for restore in applied.results {
             let index = restore.index;
@@ -157,11 +182,43 @@ pub(super) async fn restore_all(
             None if to_restore(&planned, dry_run) => {
                 (RollbackAction::NotAttempted, Some("not attempted: the rollback stopped before this item".into()))
             }
-            None => (planned.action, planned.message),
+            None => {
+                report.errors.extend(planned.unjudged.as_ref().map(|error| failure(planned.item.as_ref(), error)));
+                (planned.action, planned.message)
+            }
         };
         tally(report, planned.item.as_ref(), action, planned.label, message);
     }
     stopped
+}
+
+/// The failed change records of the items that could not be judged, so that this rollback
+/// does not count as final (`earlier_rollbacks`) and a later one, with the system
+/// configured, restores them.
+async fn record_unjudged(
+    deps: &RollbackDeps<'_>,
+    operation_id: &str,
+    plan: &[Planned],
+) -> Result<(), crate::error::AuditError> {
+    let records: Vec<ItemChange> = plan
+        .iter()
+        .filter_map(|p| {
+            p.unjudged.as_ref().map(|error| change(operation_id, p.item.as_ref(), Value::Null, None, Some(error)))
+        })
+        .collect();
+    if records.is_empty() {
+        return Ok(());
+    }
+    deps.audit.put_changes(&records).await
+}
+
+/// The report's error for one item that failed with `error`.
+fn failure(item: &dyn Restorable, error: &RestoreError) -> RollbackError {
+    RollbackError {
+        code: error.write_failure_code(item.update_failed_code()),
+        message: format!("{} {}: {error}", item.kind(), item.id()),
+        item_id: Some(item.id().to_string()),
+    }
 }
 
 fn to_restore(planned: &Planned, dry_run: bool) -> bool {
@@ -204,17 +261,20 @@ async fn restore_group(
         .filter(|_| deps.psa.update_batch_size() > 1);
     let size = if batch.is_some() { deps.psa.update_batch_size() } else { 1 };
     let units = group.chunks(size).map(<[usize]>::to_vec).collect();
+    let systems = deps.systems();
+    let systems = &systems;
     let apply = |unit: Vec<usize>| async move {
-        let results = match batch {
+        let results: Vec<Result<Value, RestoreError>> = match batch {
             Some(restore_many) => {
-                restore_many(deps.psa, unit.iter().map(|index| plan[*index].item.as_ref()).collect()).await
+                let items = unit.iter().map(|index| plan[*index].item.as_ref()).collect();
+                restore_many(deps.psa, items).await.into_iter().map(|r| r.map_err(RestoreError::from)).collect()
             }
             None => {
                 let mut results = Vec::with_capacity(unit.len());
                 for index in &unit {
                     let planned = &plan[*index];
                     let now = planned.current.clone().unwrap_or_default();
-                    results.push(planned.item.restore(deps.psa, &now).await);
+                    results.push(planned.item.restore(systems, &now).await);
                 }
                 results
             }
@@ -222,7 +282,11 @@ async fn restore_group(
         // One result per item is the batch restorer's contract; an item it left without one
         // is reported failed, never silently dropped.
         let mut results = results.into_iter();
-        let missing = || PsaError::InvalidResponse { message: "the batch restore gave no result for this item".into() };
+        let missing = || {
+            RestoreError::Psa(PsaError::InvalidResponse {
+                message: "the batch restore gave no result for this item".into(),
+            })
+        };
         unit.into_iter()
             .map(|index| step(operation_id, &plan[index], index, results.next().unwrap_or_else(|| Err(missing()))))
             .collect()
@@ -231,7 +295,7 @@ async fn restore_group(
 }
 
 /// What one item's restore (`result`: its state afterwards) comes to.
-fn step(operation_id: &str, planned: &Planned, index: usize, result: Result<Value, PsaError>) -> UnitStep<Restore> {
+fn step(operation_id: &str, planned: &Planned, index: usize, result: Result<Value, RestoreError>) -> UnitStep<Restore> {
     let item = planned.item.as_ref();
     let now = planned.current.clone().unwrap_or_default();
     match result {
@@ -243,16 +307,12 @@ fn step(operation_id: &str, planned: &Planned, index: usize, result: Result<Valu
             record: change(operation_id, item, now, Some(after), None),
         }),
         // The vendor's budget is spent: stop cleanly; the next rollback skips what this did.
-        Err(error @ PsaError::BudgetExhausted { .. }) => UnitStep::Halted(error),
+        Err(RestoreError::Psa(error @ PsaError::BudgetExhausted { .. })) => UnitStep::Halted(error),
         Err(error) => UnitStep::Done(Restore {
             index,
             action: RollbackAction::Failed,
             message: Some(format!("Unable to restore: {error}")),
-            error: Some(RollbackError {
-                code: error.write_failure_code(item.update_failed_code()),
-                message: format!("{} {}: {error}", item.kind(), item.id()),
-                item_id: Some(item.id().to_string()),
-            }),
+            error: Some(failure(item, &error)),
             record: change(operation_id, item, now, None, Some(&error)),
         }),
     }
@@ -292,7 +352,7 @@ fn change(
     item: &dyn Restorable,
     before: Value,
     after: Option<Value>,
-    error: Option<&PsaError>,
+    error: Option<&RestoreError>,
 ) -> ItemChange {
     ItemChange {
         operation_id: operation_id.to_string(),

@@ -5,6 +5,8 @@
 //! Responses are listed in REVERSE order of the requests: Graph may answer in any order,
 //! and a client must correlate by id.
 //!
+//! Each inner request is counted apart from the batch itself ([`super::M365Sim::requests`]).
+//!
 //! Whole-batch 400 `BadRequest`: a body that is not `{"requests":[…]}`, more than 20
 //! requests, a missing or repeated id, a missing method or url, an absolute url, a body
 //! without a `Content-Type` header (UNCONFIRMED: Graph may answer this per request),
@@ -116,6 +118,7 @@ pub(crate) fn run(shared: &Shared, call: &Call) -> Answer {
     let mut statuses: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::with_capacity(requests.len());
     for inner in requests {
+        shared.m365.requests.inner(&call.tenant);
         let failed = inner.depends_on.iter().find(|d| statuses.get(*d).is_none_or(|s| *s >= 400));
         let answer = match failed {
             Some(dependency) => Answer::error(

@@ -148,6 +148,8 @@ pub(crate) fn entry(
     body: &Bytes,
 ) -> Option<Response> {
     let token = shared.m365.tokens.lookup(bearer(headers)?)?;
+    // Counted as soon as the token names the tenant: a refused request reached Graph too.
+    shared.m365.requests.outer(&token.tenant_id, split_path(path) == ["$batch"]);
     if token.resource != Resource::Graph {
         let message = "Invalid audience: the token was issued for https://outlook.office365.com.";
         return Some(Answer::error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message).into_response());

@@ -23,7 +23,9 @@
 //! # Effects
 //! [`M365Sim`] (from [`crate::Sandbox::m365`]) shows each tenant's current state and how
 //! many writes were applied to each item ([`M365Sim::writes`]): every accepted write call
-//! counts, a no-op included, so a test can assert "changed once" from the simulator.
+//! counts, a no-op included, so a test can assert "changed once" from the simulator. And
+//! how many Graph requests each tenant received ([`M365Sim::requests`]): a `$batch` is one
+//! outer request, its inner requests are counted apart.
 
 mod auth;
 mod batch;
@@ -34,6 +36,7 @@ mod graph;
 mod graph_groups;
 mod graph_users;
 mod model;
+mod requests;
 mod throttle;
 
 use std::collections::BTreeMap;
@@ -45,6 +48,7 @@ pub use model::{
     AutoReply, AutoReplyState, ExternalAudience, Group, GroupKind, Mailbox, MailboxKind, ManagedDevice, MobileDevice,
     Sku, Tenant, User,
 };
+pub use requests::GraphRequests;
 pub use throttle::ThrottleSettings;
 
 pub(crate) use exchange::{fault as exchange_fault, route as exchange_route};
@@ -99,13 +103,19 @@ pub struct M365Sim {
     state: Mutex<State>,
     tokens: auth::Tokens,
     throttle: throttle::Throttle,
+    pub(crate) requests: requests::RequestCounts,
 }
 
 impl Default for M365Sim {
     fn default() -> Self {
         let mut state = State::default();
         fixture::seed_default(&mut state);
-        Self { state: Mutex::new(state), tokens: auth::Tokens::default(), throttle: throttle::Throttle::default() }
+        Self {
+            state: Mutex::new(state),
+            tokens: auth::Tokens::default(),
+            throttle: throttle::Throttle::default(),
+            requests: requests::RequestCounts::default(),
+        }
     }
 }
 
@@ -196,6 +206,13 @@ impl M365Sim {
     /// Requests (inner `$batch` ones included) refused by the limits so far.
     pub fn throttled(&self) -> u64 {
         self.throttle.refusals()
+    }
+
+    /// Graph requests received so far with tokens of `tenant` (id or domain); read it before
+    /// and after a call and subtract to count what the call sent.
+    pub fn requests(&self, tenant: &str) -> GraphRequests {
+        let id = self.state().tenant_key(tenant).unwrap_or_else(|| tenant.to_string());
+        self.requests.of(&id)
     }
 
     /// Customer-tenant tokens issued so far.
