@@ -2,7 +2,7 @@
 """Least privilege on credentials, checked on infra/template.yaml in `make lint`.
 
 Each Lambda function may read (secretsmanager:GetSecretValue) exactly the secrets its
-environment names (OFFRAMP_SECRET_PSA / _ITGLUE / _NOTIFIER, Globals included), and each
+environment names (OFFRAMP_SECRET_PSA / _ITGLUE / _NOTIFIER / _M365, Globals included), and each
 secret is read by the functions that need it and no others (README "Credentials"). A
 function configured with a secret its role cannot read fails at run time; a role that can
 read a secret its function never uses is a needless exposure: both fail here.
@@ -20,6 +20,7 @@ EXPECTED = {
     "DeactivateContactsFunction": {"PsaSecret", "NotifierSecret"},
     "RollbackFunction": {"PsaSecret"},
     "DeleteItGlueOrgFunction": {"PsaSecret", "ItGlueSecret"},
+    "OffboardUserFunction": {"PsaSecret", "M365Secret", "NotifierSecret"},
 }
 
 

@@ -19,7 +19,7 @@ use offramp::config::ConfigSource;
 use offramp::error::OfframpError;
 use offramp::logging::{self, LogFormat};
 
-use commands::{audit, configs, contacts, itglue, rollback, settings};
+use commands::{audit, configs, contacts, itglue, rollback, settings, user};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,9 @@ enum Command {
     /// IT Glue (workflow 002, docs/workflows.md).
     #[command(subcommand)]
     Itglue(itglue::ItglueCommand),
+    /// Microsoft 365 users (workflow 003, docs/workflows.md).
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -84,6 +87,7 @@ async fn run(cli: Cli) -> Result<i32, OfframpError> {
         Command::Rollback(args) => rollback::run(&source, args).await,
         Command::Settings(command) => settings::run(&source, command).await,
         Command::Itglue(command) => itglue::run(&source, command).await,
+        Command::User(command) => user::run(&source, command).await,
         Command::Audit(command) => audit::run(&source, command).await,
     }
 }

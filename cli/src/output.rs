@@ -46,7 +46,7 @@ impl Progress for BarProgress {
     }
 }
 
-fn truncate(text: &str, width: usize) -> String {
+pub fn truncate(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_string()
     } else {

@@ -10,3 +10,4 @@ mod cli_configs;
 mod cli_contacts;
 mod cli_itglue;
 mod cli_secrets;
+mod cli_user;

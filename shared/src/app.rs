@@ -6,7 +6,9 @@
 //!   when any is set, else the environment;
 //! - PSA: `OFFRAMP_PSA` (for an IT Glue deletion only when its PSA policy is not `off`);
 //! - IT Glue export archive: S3 when `OFFRAMP_EXPORT_BUCKET` is set, else a local directory;
-//! - Microsoft 365 (Entra ID over Graph, Exchange Online): only when `MS_CLIENT_ID` is set.
+//! - Microsoft 365 (Entra ID over Graph, Exchange Online): only when `MS_CLIENT_ID` is set
+//!   (in the settings or the secret named by `OFFRAMP_SECRET_M365`); user offboarding
+//!   ([`build_user_offboarding`]) stops with a `ConfigurationError` without it.
 //!
 //! The AWS configuration is loaded only when an AWS adapter is used, so a laptop
 //! run needs no AWS set-up at all.
@@ -35,10 +37,11 @@ use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
 use crate::ports::{
-    AuditStore, CloudDirectory, DocPlatform, ExportArchive, Mailboxes, Notifier, Psa, SecretStore, SettingsStore,
-    SharedLimitStore,
+    AuditStore, CloudDirectory, DocPlatform, ExportArchive, Mailboxes, Notifier, Psa, SecretStore, SecretVault,
+    SettingsStore, SharedLimitStore,
 };
 use crate::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgOptions};
+use crate::workflows::offboard_user::{OffboardUserDeps, OffboardUserOptions};
 
 pub struct Services {
     pub settings: Settings,
@@ -162,6 +165,13 @@ fn notifier(
     })
 }
 
+fn m365_not_configured() -> OfframpError {
+    OfframpError::configuration(
+        "Microsoft 365 is not configured: set MS_CLIENT_ID and MS_CLIENT_SECRET (environment, config file, or the \
+         secret named by OFFRAMP_SECRET_M365)",
+    )
+}
+
 fn secret_store_with(
     source: &ConfigSource,
     aws: Option<&aws_config::SdkConfig>,
@@ -254,13 +264,21 @@ fn archive_adapter(
 pub async fn build(source: &ConfigSource) -> Result<Services, OfframpError> {
     let aws = aws_config(source).await?;
     let secrets = secret_store_with(source, aws.as_ref())?;
+    build_with(source, aws, &secrets).await
+}
+
+async fn build_with(
+    source: &ConfigSource,
+    aws: Option<aws_config::SdkConfig>,
+    secrets: &Arc<dyn SecretStore>,
+) -> Result<Services, OfframpError> {
     let settings = Settings::load(source, secrets.as_ref()).await?;
     let stores = stores_with(source, aws.as_ref())?;
-    let psa = psa_adapter(&settings, &secrets, &stores.limits)?;
-    let notifier = notifier(&settings.notifier, &secrets)?;
-    let docs = docs_adapter(&settings, &secrets, &stores.limits)?;
+    let psa = psa_adapter(&settings, secrets, &stores.limits)?;
+    let notifier = notifier(&settings.notifier, secrets)?;
+    let docs = docs_adapter(&settings, secrets, &stores.limits)?;
     let archive = archive_adapter(&settings, aws.as_ref())?;
-    let microsoft365 = microsoft365_adapters(source, &secrets, &settings.psa_http).await?;
+    let microsoft365 = microsoft365_adapters(source, secrets, &settings.psa_http).await?;
     let (audit, org_settings) = (stores.audit, stores.settings);
     Ok(Services { settings, psa, audit, org_settings, notifier, docs, archive, microsoft365 })
 }
@@ -308,6 +326,55 @@ pub async fn build_itglue(source: &ConfigSource) -> Result<ItGlueServices, Offra
     let docs = docs_adapter(&settings, &secrets, &stores.limits)?;
     let archive = archive_adapter(&settings, aws.as_ref())?;
     Ok(ItGlueServices { settings, psa, audit: stores.audit, org_settings: stores.settings, docs, archive })
+}
+
+/// What user offboarding (workflow 003) needs: every workflow's adapters (PSA, audit trail,
+/// settings, notifier) and Microsoft 365, which it cannot do without.
+pub struct UserOffboardingServices {
+    pub services: Services,
+    /// `services.microsoft365`, known to be there.
+    pub m365: Microsoft365,
+    /// Where `store_password` keeps a leaver's new password; `None` until a vault is wired
+    /// ([`secret_vault`]), and the workflow then refuses `store_password` before changing anything.
+    pub vault: Option<Arc<dyn SecretVault>>,
+}
+
+/// The secret vault of user offboarding: the one place a Secrets Manager vault
+/// (`offramp/offboarded-users/*`, infra/template.yaml) is to be built. None yet.
+fn secret_vault(_source: &ConfigSource, _aws: Option<&aws_config::SdkConfig>) -> Option<Arc<dyn SecretVault>> {
+    None
+}
+
+/// The adapters of user offboarding, built once (one AWS configuration, one secret store).
+/// `ConfigurationError` when Microsoft 365 is not configured.
+pub async fn build_user_offboarding(source: &ConfigSource) -> Result<UserOffboardingServices, OfframpError> {
+    let aws = aws_config(source).await?;
+    let secrets = secret_store_with(source, aws.as_ref())?;
+    let vault = secret_vault(source, aws.as_ref());
+    let services = build_with(source, aws, &secrets).await?;
+    let m365 = services.microsoft365.as_ref().ok_or_else(m365_not_configured)?;
+    let m365 = Microsoft365 { directory: m365.directory.clone(), mailboxes: m365.mailboxes.clone() };
+    Ok(UserOffboardingServices { services, m365, vault })
+}
+
+impl UserOffboardingServices {
+    /// What the workflow needs from these adapters (one wiring for the Lambda entry and the CLI).
+    pub fn offboard_user_deps(&self) -> OffboardUserDeps<'_> {
+        let services = &self.services;
+        OffboardUserDeps {
+            directory: self.m365.directory.as_ref(),
+            mailboxes: self.m365.mailboxes.as_ref(),
+            psa: services.psa.as_ref(),
+            audit: services.audit.as_ref(),
+            settings: services.org_settings.as_ref(),
+            notifier: services.notifier.as_deref(),
+            vault: self.vault.as_deref(),
+            options: OffboardUserOptions {
+                concurrency: services.settings.workflow_concurrency,
+                ..OffboardUserOptions::default()
+            },
+        }
+    }
 }
 
 fn itglue_not_configured() -> OfframpError {

@@ -317,12 +317,7 @@ impl Settings {
         let psa_needed = need == PsaNeed::Required || psa_policy(source)? != ItGluePsaPolicy::Off;
         let psa: PsaKind =
             source.get("OFFRAMP_PSA").unwrap_or("connectwise").parse().map_err(OfframpError::configuration)?;
-        let base_http = HttpSettings {
-            request_timeout: Duration::from_secs(source.parsed("OFFRAMP_HTTP_TIMEOUT_SECONDS", 60u64)?.max(1)),
-            max_retries: source.parsed("OFFRAMP_HTTP_MAX_RETRIES", 8u32)?,
-            max_body_bytes: source.parsed("OFFRAMP_HTTP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?.max(1024),
-            ..HttpSettings::default()
-        };
+        let base_http = base_http(source)?;
         let mut psa_http = base_http.clone();
         let (mut connectwise, mut autotask, mut halo) = (None, None, None);
         match psa {
@@ -371,6 +366,17 @@ impl ItGlueRunSettings {
             poll_interval: Duration::from_secs(source.parsed("OFFRAMP_ITGLUE_POLL_SECONDS", 2u64)?.max(1)),
         })
     }
+}
+
+/// Timeouts, retries and the body cap every vendor connection starts from
+/// (`OFFRAMP_HTTP_TIMEOUT_SECONDS`, `OFFRAMP_HTTP_MAX_RETRIES`, `OFFRAMP_HTTP_MAX_BODY_BYTES`).
+pub fn base_http(source: &ConfigSource) -> Result<HttpSettings, OfframpError> {
+    Ok(HttpSettings {
+        request_timeout: Duration::from_secs(source.parsed("OFFRAMP_HTTP_TIMEOUT_SECONDS", 60u64)?.max(1)),
+        max_retries: source.parsed("OFFRAMP_HTTP_MAX_RETRIES", 8u32)?,
+        max_body_bytes: source.parsed("OFFRAMP_HTTP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?.max(1024),
+        ..HttpSettings::default()
+    })
 }
 
 impl NotifierSettings {

@@ -54,6 +54,8 @@ pub fn lambda_event(shape: EventShape, data: &[u8]) {
     if let Some(request) = request::<DeleteOrgRequest>(&event, Schedules::Accepted) {
         let _ = delete_itglue_org::check_request(&request);
     }
+    // User offboarding's checks run inside the workflow, after the parsing reached here.
+    let _ = request::<crate::workflows::offboard_user::OffboardUserRequest>(&event, Schedules::Refused);
 }
 
 /// The request an event carries, through the entry parsing; a refusal's message is built.

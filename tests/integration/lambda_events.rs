@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use offramp::entry::{Function, deactivate_configs_event, handle};
+use offramp::entry::{Function, FunctionServices, deactivate_configs_event};
+use offramp_sandbox::m365::{M365_LEAVER_ID, M365_TENANT_ID};
 use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::connectwise::{assert_seed_shape, source};
 use serde_json::Value;
@@ -40,6 +41,22 @@ impl Run {
     fn contact_active(&self, id: i64) -> Option<bool> {
         self.sandbox.psa("connectwise").contact_is_active(id)
     }
+
+    /// The leaver as the Microsoft 365 simulator holds them.
+    fn leaver(&self) -> offramp_sandbox::m365::User {
+        self.sandbox.m365().user(M365_TENANT_ID, M365_LEAVER_ID).expect("the leaver")
+    }
+
+    fn leaver_mailbox(&self) -> offramp_sandbox::m365::Mailbox {
+        self.sandbox.m365().mailbox(M365_TENANT_ID, M365_LEAVER_ID).expect("the leaver's mailbox")
+    }
+
+    /// Writes the Microsoft 365 simulator applied, each at most once.
+    fn m365_writes(&self) -> usize {
+        let writes = self.sandbox.m365().all_writes();
+        assert!(writes.values().all(|count| *count == 1), "a write applied twice: {writes:?}");
+        writes.len()
+    }
 }
 
 fn function_of(folder: &str) -> Function {
@@ -48,14 +65,15 @@ fn function_of(folder: &str) -> Function {
         "deactivate-contacts" => Function::DeactivateContacts,
         "rollback" => Function::Rollback,
         "delete-itglue-org" => Function::DeleteItGlueOrg,
+        "offboard-user" => Function::OffboardUser,
         other => panic!("events/{other}: no Lambda function handles this folder"),
     }
 }
 
-/// `events/{folder}/{file}` through its function's handler (`offramp::entry::handle`), on a
-/// fresh ConnectWise sandbox with adapters built from settings as the Lambda builds them
-/// (webhook notifier, IT Glue). A rollback sample first gets an operation to undo: the
-/// contact sample `direct-invoke.json`, run the same way.
+/// `events/{folder}/{file}` through its function's handler, on a fresh ConnectWise sandbox
+/// with adapters built from settings as the Lambda builds them (`FunctionServices::build`:
+/// webhook notifier, IT Glue, the sandbox's Microsoft 365). A rollback sample first gets an
+/// operation to undo: the contact sample `direct-invoke.json`, run the same way.
 async fn handled(folder: &str, file: &str) -> Run {
     let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -69,18 +87,28 @@ async fn handled(folder: &str, file: &str) -> Run {
     // a dry run over every offboarded company, however recently.
     source.set("OFFRAMP_ITGLUE_CLEANUP_DRY_RUN", "true");
     source.set("OFFRAMP_ITGLUE_OFFBOARDED_DAYS", "0");
-    let services = offramp::app::build(&source).await.expect("services");
+    // User offboarding acts in the Microsoft 365 simulator's tenant (client 600's people).
+    source.set("MS_LOGIN_URL", sandbox.entra_url());
+    source.set("GRAPH_URL", format!("{}/graph", sandbox.base_url()));
+    source.set("EXO_URL", sandbox.exchange_url());
+    source.set("MS_CLIENT_ID", offramp_sandbox::GRAPH_CLIENT_ID);
+    source.set("MS_CLIENT_SECRET", offramp_sandbox::GRAPH_CLIENT_SECRET);
+    let function = function_of(folder);
+    let services = FunctionServices::build(function, &source).await.expect("services");
     let mut event = event_of(folder, file);
     if folder == "rollback" && event["operation_id"] == "REPLACED-BY-THE-TEST" {
         let contacts = event_of("deactivate-contacts", "direct-invoke.json");
-        let done = handle(Function::DeactivateContacts, &services, contacts, "lambda:test").await;
+        let done = services.handle(Function::DeactivateContacts, contacts, "lambda:test").await;
         event["operation_id"] = done["audit_trail"]["operation_id"].clone();
     }
-    let answer = handle(function_of(folder), &services, event, "lambda:test").await;
+    let answer = services.handle(function, event, "lambda:test").await;
     Run { answer, sandbox, _dir: dir }
 }
 
 type Check = fn(&Run);
+
+/// Lee Leaver's PSA contact at client 600 (tests/support/offboarding.rs).
+const LEAVER_CONTACT: i64 = offramp_tests::offboarding::LEAVER_CONTACT;
 
 /// Every file under `events/`, with what its handler must answer.
 const SAMPLES: &[(&str, &str, Check)] = &[
@@ -205,6 +233,54 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         assert_eq!(r.answer["dry_run"], true, "the configured dry run: {}", r.answer);
         assert!(r.answer["organizations"].as_array().is_some_and(|o| !o.is_empty()), "{}", r.answer);
         assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
+    }),
+    ("offboard-user", "api-gateway.json", |r| {
+        assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
+        assert_eq!(r.body()["status"], "completed", "{}", r.answer);
+        assert_eq!(r.body()["initiated_by"], "lambda:test", "the invoking function when the body does not say");
+        assert!(!r.leaver().account_enabled && r.leaver().sign_in_sessions_valid_from.is_some());
+        assert!(r.leaver_mailbox().hidden_from_address_lists);
+        assert_eq!(r.contact_active(LEAVER_CONTACT), Some(true), "not asked for");
+        assert_eq!(r.m365_writes(), 3, "account, sessions, GAL: {}", r.answer);
+    }),
+    ("offboard-user", "direct-invoke.json", |r| {
+        assert_eq!((r.answer["success"].as_bool(), r.answer["status"].as_str()), (Some(true), Some("completed")));
+        let tasks = r.answer["tasks"].as_array().unwrap();
+        assert!(tasks.iter().all(|t| t["result"] == "done" || t["result"] == "skipped"), "{}", r.answer);
+        let lee = r.leaver();
+        assert!(!lee.account_enabled && lee.employee_id.is_none() && lee.manager_id.is_none(), "{lee:?}");
+        assert_eq!(lee.password_resets, 1);
+        assert!(r.sandbox.m365().licences(M365_TENANT_ID, M365_LEAVER_ID).is_empty());
+        let mailbox = r.leaver_mailbox();
+        assert_eq!(format!("{:?}", mailbox.kind), "Shared");
+        assert!(mailbox.hidden_from_address_lists && mailbox.mobile_devices.is_empty());
+        assert_eq!(r.contact_active(LEAVER_CONTACT), Some(false));
+        assert!(r.m365_writes() > 10);
+        assert_eq!(r.sandbox.webhook_posts().len(), 1, "the manager told through the configured channel");
+    }),
+    ("offboard-user", "dry-run.json", |r| {
+        assert_eq!((r.answer["status"].as_str(), r.answer["dry_run"].as_bool()), (Some("planned"), Some(true)));
+        assert!(r.answer["plan_hash"].is_string() && !r.answer["tasks"].as_array().unwrap().is_empty());
+        assert_eq!(r.m365_writes(), 0, "a plan changes nothing");
+        assert!(r.leaver().account_enabled);
+        assert_eq!(r.contact_active(LEAVER_CONTACT), Some(true));
+    }),
+    ("offboard-user", "invalid-input.json", |r| {
+        assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
+        assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("disable_acount"), "{}", r.answer);
+        assert_eq!(r.sandbox.stats().total(), 0, "nothing read");
+        assert_eq!(r.m365_writes(), 0);
+    }),
+    ("offboard-user", "not-yet-effective.json", |r| {
+        assert_eq!(r.error_code(), "NotYetEffective", "{}", r.answer);
+        assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("2099-01-31"), "{}", r.answer);
+        assert_eq!(r.sandbox.stats().total(), 0, "refused before anything is read");
+        assert_eq!(r.m365_writes(), 0);
+    }),
+    ("offboard-user", "scheduled-event.json", |r| {
+        assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
+        assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("no schedule"), "{}", r.answer);
+        assert_eq!(r.m365_writes(), 0);
     }),
     ("rollback", "direct-invoke.json", |r| {
         assert_eq!(r.answer["success"], true, "{}", r.answer);

@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod itglue;
 pub mod rollback;
 pub mod settings;
+pub mod user;
 
 use serde::Serialize;
 

@@ -7,6 +7,7 @@
 //! | `OFFRAMP_SECRET_PSA` | the PSA | `CONNECTWISE_*`, `AUTOTASK_*`, `HALO_*` |
 //! | `OFFRAMP_SECRET_ITGLUE` | IT Glue | `ITGLUE_*` |
 //! | `OFFRAMP_SECRET_NOTIFIER` | the notifier | `GRAPH_*`, `OFFRAMP_WEBHOOK_URL` |
+//! | `OFFRAMP_SECRET_M365` | the customer tenants' Microsoft 365 (user offboarding) | `MS_CLIENT_ID`, `MS_CLIENT_SECRET` |
 //! | `OFFRAMP_SECRET_ID` | any key no secret above holds (one secret for everything, as before) | all |
 //!
 //! A key is never looked up in another integration's secret: a function whose role may not
@@ -26,10 +27,13 @@ pub enum Integration {
     Psa,
     ItGlue,
     Notifier,
+    /// The MSP's multi-tenant app that acts in customer tenants (user offboarding): its
+    /// own secret, because it can disable any customer's users, which no other function needs.
+    M365,
 }
 
 impl Integration {
-    pub const ALL: [Integration; 3] = [Integration::Psa, Integration::ItGlue, Integration::Notifier];
+    pub const ALL: [Integration; 4] = [Integration::Psa, Integration::ItGlue, Integration::Notifier, Integration::M365];
 
     /// The setting that names this integration's secret (name or ARN).
     pub fn setting(self) -> &'static str {
@@ -37,6 +41,7 @@ impl Integration {
             Integration::Psa => "OFFRAMP_SECRET_PSA",
             Integration::ItGlue => "OFFRAMP_SECRET_ITGLUE",
             Integration::Notifier => "OFFRAMP_SECRET_NOTIFIER",
+            Integration::M365 => "OFFRAMP_SECRET_M365",
         }
     }
 
@@ -49,6 +54,8 @@ impl Integration {
             Some(Integration::ItGlue)
         } else if key.starts_with("GRAPH_") || key == "OFFRAMP_WEBHOOK_URL" {
             Some(Integration::Notifier)
+        } else if key.starts_with("MS_CLIENT_") {
+            Some(Integration::M365)
         } else {
             None
         }
@@ -163,6 +170,9 @@ mod tests {
             ("ITGLUE_API_KEY", Some(Integration::ItGlue)),
             ("GRAPH_CLIENT_SECRET", Some(Integration::Notifier)),
             ("OFFRAMP_WEBHOOK_URL", Some(Integration::Notifier)),
+            ("MS_CLIENT_ID", Some(Integration::M365)),
+            ("MS_CLIENT_SECRET", Some(Integration::M365)),
+            ("MS_LOGIN_URL", None),
             ("OFFRAMP_AUDIT_TABLE", None),
         ] {
             assert_eq!(Integration::of_key(key), integration, "{key}");

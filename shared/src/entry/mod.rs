@@ -11,6 +11,9 @@
 //!   criteria, a dry run when `OFFRAMP_SWEEP_DRY_RUN` says so. The event says only *when*:
 //!   one whose `detail` carries anything is refused (`InvalidInput`), changing nothing.
 //!
+//! `offboard-user` (workflow 003) is handled in `offboard_user.rs`, with the Microsoft 365
+//! adapters only it is built with ([`FunctionServices::UserOffboarding`]).
+//!
 //! Every event is parsed into its `aws_lambda_events` type first, then into one
 //! [`Invocation`] (`invocation.rs`); nothing is read from an event by hand.
 //!
@@ -20,6 +23,7 @@
 //! `Retry-After`.
 
 mod invocation;
+mod offboard_user;
 
 use std::sync::Arc;
 
@@ -27,6 +31,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use invocation::{Invocation, Refused, Reply, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCE, Schedule, Schedules};
+pub use offboard_user::offboard_user_event;
 
 use crate::app::Services;
 use crate::error::{ErrorCode, OfframpError, Outcome, budget_resets_in_seconds};
@@ -50,11 +55,18 @@ pub enum Function {
     DeactivateContacts,
     Rollback,
     DeleteItGlueOrg,
+    OffboardUser,
 }
 
-/// Hand one event to `function`'s handler.
+/// Hand one event to `function`'s handler. `offboard-user` needs the Microsoft 365 adapters
+/// as well ([`FunctionServices::build`]); with these alone it answers `ConfigurationError`.
 pub async fn handle(function: Function, services: &Services, event: Value, invoked_by: &str) -> Value {
     match function {
+        Function::OffboardUser => {
+            let error = OfframpError::configuration("offboard-user needs Microsoft 365's adapters (MS_CLIENT_ID)");
+            let reply = Invocation::<Value>::parse(event, Schedules::Refused).map_or_else(|r| r.reply, |i| i.reply());
+            answer(reply, &offboard_user::refused(&error))
+        }
         Function::DeactivateConfigs => deactivate_configs_event(services, event, invoked_by).await,
         Function::DeactivateContacts => deactivate_contacts_event(services, event, invoked_by).await,
         Function::Rollback => rollback_event(services, event, invoked_by).await,
@@ -255,23 +267,35 @@ async fn itglue_event(
 pub enum FunctionServices {
     Workflows(Box<Services>),
     ItGlue(Box<crate::app::ItGlueServices>),
+    /// offboard-user: every workflow's adapters and Microsoft 365's (`app::build_user_offboarding`).
+    UserOffboarding(Box<crate::app::UserOffboardingServices>),
 }
 
 impl FunctionServices {
     pub async fn build(function: Function, source: &crate::config::ConfigSource) -> Result<Self, OfframpError> {
         Ok(match function {
             Function::DeleteItGlueOrg => Self::ItGlue(Box::new(crate::app::build_itglue(source).await?)),
+            Function::OffboardUser => {
+                Self::UserOffboarding(Box::new(crate::app::build_user_offboarding(source).await?))
+            }
             _ => Self::Workflows(Box::new(crate::app::build(source).await?)),
         })
     }
 
-    /// [`handle`] with these adapters. Never panics.
+    /// [`handle`] with these adapters. Never panics. Each arm's future is boxed: every
+    /// workflow's is large, and unboxed this one would be as large as all of them together,
+    /// more than a debug build's 2 MiB thread stack holds (a test's).
     pub async fn handle(&self, function: Function, event: Value, invoked_by: &str) -> Value {
         match self {
-            Self::Workflows(services) => handle(function, services, event, invoked_by).await,
+            Self::Workflows(services) => Box::pin(handle(function, services, event, invoked_by)).await,
             Self::ItGlue(services) if function == Function::DeleteItGlueOrg => {
-                itglue_event(services.delete_org_deps(), &services.settings.itglue, event, invoked_by).await
+                let deps = services.delete_org_deps();
+                Box::pin(itglue_event(deps, &services.settings.itglue, event, invoked_by)).await
             }
+            Self::UserOffboarding(services) if function == Function::OffboardUser => {
+                Box::pin(offboard_user_event(services, event, invoked_by)).await
+            }
+            Self::UserOffboarding(services) => Box::pin(handle(function, &services.services, event, invoked_by)).await,
             Self::ItGlue(_) => {
                 let error = OfframpError::configuration(format!("{function:?} was built with IT Glue's adapters only"));
                 json!({"success": false, "errors": [{"code": error.code(), "message": error.to_string()}]})
@@ -295,6 +319,7 @@ mod tests {
                 answer(Reply::Proxy, &ContactDeactivationReport::invalid(&error, "test")),
                 answer(Reply::Proxy, &RollbackReport::invalid(&error)),
                 answer(Reply::Proxy, &DeleteOrgReport::failed(code, "x")),
+                answer(Reply::Proxy, &offboard_user::refused(&error)),
             ];
             for out in answers {
                 assert_eq!(out["statusCode"], code.http_status(), "{code}: {out}");

@@ -1,9 +1,10 @@
 //! Microsoft 365 settings of user offboarding: `MS_LOGIN_URL`, `GRAPH_URL`, `EXO_URL`,
-//! `MS_CLIENT_ID`, `MS_CLIENT_SECRET`. The secret is read through the shared fallback of
-//! [`SettingsReader::required`] (the environment or config file, then the secret store
-//! under `OFFRAMP_SECRET_ID`): no integration of its own in `secrets_routed` yet. The
-//! adapters' `with_secret_store` re-reads it before each token request. The tenant is not
-//! a setting: every call names it.
+//! `MS_CLIENT_ID`, `MS_CLIENT_SECRET`. The app's id and secret are read through
+//! [`SettingsReader`] (the environment or config file, then the secret store: the secret
+//! named by `OFFRAMP_SECRET_M365`, else `OFFRAMP_SECRET_ID`), so a deployment keeps both in
+//! the Microsoft 365 secret only its user-offboarding function may read. The adapters'
+//! `with_secret_store` re-reads the secret before each token request. The tenant is not a
+//! setting: every call names it.
 
 use crate::config::SettingsReader;
 use crate::error::OfframpError;
@@ -39,9 +40,10 @@ impl M365Settings {
         }
     }
 
-    /// `None` without `MS_CLIENT_ID`: Microsoft 365 is not configured.
+    /// `None` without `MS_CLIENT_ID` (in the settings or the secret): Microsoft 365 is not configured.
     pub async fn load(reader: &SettingsReader<'_>) -> Result<Option<Self>, OfframpError> {
-        let Some(client_id) = reader.source().get("MS_CLIENT_ID").map(str::to_string) else { return Ok(None) };
+        let Some(client_id) = reader.optional("MS_CLIENT_ID").await? else { return Ok(None) };
+        let client_id = client_id.expose().to_string();
         let client_secret = reader.required("MS_CLIENT_SECRET").await?;
         let url = |key: &str, default: &str| reader.source().get(key).unwrap_or(default).to_string();
         Ok(Some(Self {

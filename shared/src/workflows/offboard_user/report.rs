@@ -223,6 +223,27 @@ impl OffboardUserReport {
     }
 }
 
+impl OffboardUserReport {
+    /// Whether the run answered what it was asked: done, planned, or a plan waiting for its
+    /// approval (an answer, not a failure: the entry points give 200 / exit 0, as for
+    /// workflow 000's `approval_required`).
+    pub fn answered(&self) -> bool {
+        self.success || (self.status == OffboardStatus::ApprovalRequired && self.errors.is_empty())
+    }
+
+    /// The code an entry point answers with (HTTP status, exit code): the first error that
+    /// stopped or refused the run, else the first failed action's; a `partial` run whose
+    /// failures are unverified changes or an unsent notification is `ActionFailed`.
+    pub fn primary_error(&self) -> Option<ErrorCode> {
+        let per_task = |code: &ErrorCode| code.http_status() == ErrorCode::ActionFailed.http_status();
+        let codes = || self.errors.iter().map(|e| e.code);
+        codes()
+            .find(|code| !per_task(code))
+            .or_else(|| codes().next())
+            .or((self.status == OffboardStatus::Partial).then_some(ErrorCode::ActionFailed))
+    }
+}
+
 fn phase_name(phase: Phase) -> String {
     serde_json::to_value(phase).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
