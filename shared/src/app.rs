@@ -29,6 +29,7 @@ use crate::adapters::halo::HaloClient;
 use crate::adapters::itglue::ItGlueClient;
 use crate::adapters::notify_graph::GraphMailNotifier;
 use crate::adapters::notify_webhook::WebhookNotifier;
+use crate::adapters::secret_vault_aws::{DEFAULT_VAULT_PREFIX, SecretsManagerVault};
 use crate::adapters::secrets_aws::SecretsManagerStore;
 use crate::adapters::secrets_env::EnvSecretStore;
 use crate::adapters::secrets_routed::{Integration, RoutedSecretStore};
@@ -339,10 +340,18 @@ pub struct UserOffboardingServices {
     pub vault: Option<Arc<dyn SecretVault>>,
 }
 
-/// The secret vault of user offboarding: the one place a Secrets Manager vault
-/// (`offramp/offboarded-users/*`, infra/template.yaml) is to be built. None yet.
-fn secret_vault(_source: &ConfigSource, _aws: Option<&aws_config::SdkConfig>) -> Option<Arc<dyn SecretVault>> {
-    None
+/// The secret vault of user offboarding: Secrets Manager under `offramp/offboarded-users`
+/// (`OFFRAMP_PASSWORD_VAULT_PREFIX` to change it; infra/template.yaml grants only that
+/// prefix) wherever AWS is in use, i.e. deployed. A laptop run has none, and a request to
+/// store a password is refused before anything changes.
+fn secret_vault(
+    source: &ConfigSource,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Option<Arc<dyn SecretVault>>, OfframpError> {
+    let Some(aws) = aws else { return Ok(None) };
+    let prefix = source.get("OFFRAMP_PASSWORD_VAULT_PREFIX").unwrap_or(DEFAULT_VAULT_PREFIX);
+    let vault = SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(aws), prefix)?;
+    Ok(Some(Arc::new(vault)))
 }
 
 /// The adapters of user offboarding, built once (one AWS configuration, one secret store).
@@ -350,7 +359,7 @@ fn secret_vault(_source: &ConfigSource, _aws: Option<&aws_config::SdkConfig>) ->
 pub async fn build_user_offboarding(source: &ConfigSource) -> Result<UserOffboardingServices, OfframpError> {
     let aws = aws_config(source).await?;
     let secrets = secret_store_with(source, aws.as_ref())?;
-    let vault = secret_vault(source, aws.as_ref());
+    let vault = secret_vault(source, aws.as_ref())?;
     let services = build_with(source, aws, &secrets).await?;
     let m365 = services.microsoft365.as_ref().ok_or_else(m365_not_configured)?;
     let m365 = Microsoft365 { directory: m365.directory.clone(), mailboxes: m365.mailboxes.clone() };

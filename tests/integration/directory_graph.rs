@@ -249,7 +249,7 @@ async fn directory_graph_reads_a_rotated_secret_through_the_store() {
 
 /// Runs `reset` with every event at `trace` captured (the Lambda's JSON subscriber, as in
 /// secret_leaks.rs); answers its result and the log.
-async fn with_trace_log<T>(reset: impl std::future::Future<Output = T>) -> (T, String) {
+pub(crate) async fn with_trace_log<T>(reset: impl std::future::Future<Output = T>) -> (T, String) {
     let buffer = crate::secret_leaks::Buffer::default();
     let writer = buffer.clone();
     let subscriber = offramp::logging::capture("trace", offramp::logging::LogFormat::Json, move || writer.clone());

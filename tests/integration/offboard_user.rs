@@ -406,3 +406,51 @@ async fn offboard_user_rollback_restores_what_can_be_undone_and_lists_the_rest()
         assert!(kept.contains(kind), "{kept}");
     }
 }
+
+/// A leaver's new password is random, reaches Entra ID once, is kept in Secrets Manager
+/// when asked (read back through the SDK from moto), and appears nowhere else: not in the
+/// report, the audit trail, the ticket, the e-mail or the log.
+#[tokio::test]
+async fn offboard_user_new_password_is_stored_when_asked_and_never_shown() {
+    use offramp::adapters::secret_vault_aws::SecretsManagerVault;
+    let sb = sandbox().await;
+    let mut h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let prefix = offramp_tests::moto::unique_name("offramp/offboarded-users");
+    let client = offramp_tests::moto::secrets_client().await;
+    h.vault = Some(std::sync::Arc::new(SecretsManagerVault::new(client.clone(), prefix.as_str()).expect("vault")));
+    let actions =
+        ActionOptions { reset_password: true, store_password: true, notify_manager: true, ..Default::default() };
+    let deps = h.deps();
+    let run = offboard_user(&deps, request(M365_LEAVER_UPN, actions));
+    let (report, logs) = crate::directory_graph::with_trace_log(run).await;
+    assert_eq!(report.status, OffboardStatus::Completed, "{report:#?}");
+    assert_eq!(sb.m365().user(T, M365_LEAVER_ID).unwrap().password_resets, 1);
+    let name = format!("{prefix}/{M365_TENANT_DOMAIN}/{M365_LEAVER_ID}");
+    let stored = client.get_secret_value().secret_id(&name).send().await.expect("the password is in the vault");
+    let password = stored.secret_string().expect("a string").to_string();
+    assert!(password.len() >= 16, "a strong password");
+    let reset = task(&report, OffboardAction::ResetPassword, M365_LEAVER_ID);
+    assert!(reset.message.as_deref().is_some_and(|m| m.contains(&name)), "the report says where: {reset:?}");
+
+    let trail = h.audit.operation(report.operation_id.as_deref().unwrap()).await.unwrap().unwrap();
+    let places = [
+        ("report", serde_json::to_string(&report).unwrap()),
+        ("trail", format!("{trail:?}")),
+        ("ticket", ticket_notes(&sb, PsaKind::ConnectWise, &report).join("\n")),
+        ("mail", serde_json::to_string(&sb.sent_mail()).unwrap()),
+        ("log", logs),
+    ];
+    for (place, text) in places {
+        assert!(!text.is_empty(), "{place} was captured");
+        for form in offramp_sandbox::leaks::forms(&password) {
+            assert!(!text.contains(&form), "the password ({form}) is in the {place}");
+        }
+    }
+
+    // Without a vault, storing is refused before anything changes.
+    h.vault = None;
+    let actions = ActionOptions { reset_password: true, store_password: true, ..Default::default() };
+    let refused = offboard_user(&h.deps(), request(M365_LEAVER_UPN, actions)).await;
+    assert_eq!(refused.errors[0].code, ErrorCode::ConfigurationError, "{refused:#?}");
+    assert_eq!(sb.m365().user(T, M365_LEAVER_ID).unwrap().password_resets, 1, "nothing changed");
+}

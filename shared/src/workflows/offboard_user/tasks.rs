@@ -188,7 +188,8 @@ async fn after_directory_change(
             Some("no vault: not stored".into()),
         );
     };
-    let name = format!("offramp/offboarded-users/{}/{}", target.tenant, target.user_id);
+    // The vault puts its prefix (`offramp/offboarded-users`) in front.
+    let name = format!("{}/{}", target.tenant, target.user_id);
     let description =
         format!("Password set by Offramp when offboarding {} (operation {})", target.upn, target.operation_id);
     match vault.store(&name, &password, &description).await {
