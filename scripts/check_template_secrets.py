@@ -18,7 +18,8 @@ from cfnlint.decode import decode
 EXPECTED = {
     "DeactivateConfigsFunction": {"PsaSecret"},
     "DeactivateContactsFunction": {"PsaSecret", "NotifierSecret"},
-    "RollbackFunction": {"PsaSecret"},
+    # A user offboarding is rolled back in Entra ID and Exchange Online as well.
+    "RollbackFunction": {"PsaSecret", "M365Secret"},
     "DeleteItGlueOrgFunction": {"PsaSecret", "ItGlueSecret"},
     "OffboardUserFunction": {"PsaSecret", "M365Secret", "NotifierSecret"},
 }

@@ -40,6 +40,7 @@
 
 mod audit_writes;
 mod shared_limits;
+mod user_offboarding;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -179,7 +180,21 @@ fn start_sandbox(bin: &Path, psa: Psa, configs: usize) -> SandboxProcess {
 
 /// Run a command and return (exit code, peak resident set size in KiB).
 fn run_measured(command: &mut Command) -> (i32, u64) {
-    let child = command.spawn().expect("spawn offramp");
+    reap(command.spawn().expect("spawn offramp"))
+}
+
+/// Run a command whose standard output the caller piped; return it and the peak resident
+/// set size in KiB.
+fn run_measured_output(command: &mut Command) -> (String, u64) {
+    use std::io::Read;
+    let mut child = command.spawn().expect("spawn");
+    let mut output = String::new();
+    child.stdout.take().expect("piped stdout").read_to_string(&mut output).expect("read the child's output");
+    (output, reap(child).1)
+}
+
+/// Wait for `child`: its exit code and peak resident set size in KiB (wait4's rusage).
+fn reap(child: std::process::Child) -> (i32, u64) {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
@@ -317,6 +332,11 @@ fn main() {
     }
     let bin = release_dir();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("users") {
+        // `offramp-bench users batch|single`: one user-offboarding run (user_offboarding.rs).
+        user_offboarding::child(args.get(1).map(String::as_str) != Some("single"));
+        return;
+    }
     if args.first().map(String::as_str) == Some("crashes") {
         // `offramp-bench crashes [ITEMS] [KILLS] [SEED]` (make chaos): tests/support/crashes.rs.
         let number = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
@@ -347,6 +367,9 @@ fn main() {
     // `shared` in OFFRAMP_BENCH_PSA (or no filter): three processes, one vendor limit.
     if only.is_empty() || only.split(',').any(|p| p.trim() == "shared") {
         ok &= shared_limits::report(&bin);
+    }
+    if only.is_empty() || only.split(',').any(|p| p.trim() == "users") {
+        ok &= user_offboarding::report(&bin);
     }
     ok &= report_audit_writes();
     if !ok {
