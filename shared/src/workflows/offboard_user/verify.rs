@@ -43,26 +43,33 @@ pub(super) async fn already_left(run: &Run<'_, '_>, indices: &[usize]) -> Vec<bo
 async fn read_back(run: &Run<'_, '_>, done: &[usize]) -> ReadBack {
     let (deps, target) = (run.deps, &run.target);
     let tasks: Vec<&Task> = done.iter().map(|i| &run.plan.tasks[*i]).collect();
-    let state = deps.directory.leaver(target.tenant, target.user_id).await.ok().flatten();
     let mailbox_touched =
         tasks.iter().any(|t| matches!(t.op, TaskOp::ConvertToShared | TaskOp::HideFromGal | TaskOp::Forward { .. }));
-    let mailbox =
-        if mailbox_touched { deps.mailboxes.mailbox(target.tenant, target.upn).await.ok().flatten() } else { None };
-    let auto_reply_enabled = if tasks.iter().any(|t| matches!(t.op, TaskOp::SetAutoReply { .. })) {
+    let auto_reply_set = tasks.iter().any(|t| matches!(t.op, TaskOp::SetAutoReply { .. }));
+    let contact_ids: Vec<&String> = tasks
+        .iter()
+        .filter_map(|t| if let TaskOp::DisablePsaContact { contact_id } = &t.op { Some(contact_id) } else { None })
+        .collect();
+    // The systems are read at once: the read-back is on every leaver's path.
+    let state = async { deps.directory.leaver(target.tenant, target.user_id).await.ok().flatten() };
+    let mailbox = async {
+        if !mailbox_touched {
+            return None;
+        }
+        deps.mailboxes.mailbox(target.tenant, target.upn).await.ok().flatten()
+    };
+    let auto_reply = async {
+        if !auto_reply_set {
+            return None;
+        }
         let reply = deps.mailboxes.auto_reply(target.tenant, target.upn).await.ok();
         reply.map(|r| r.state != crate::ports::AutoReplyState::Disabled)
-    } else {
-        None
     };
-    let mut contacts_active = Vec::new();
-    for task in tasks {
-        if let TaskOp::DisablePsaContact { contact_id } = &task.op
-            && let Ok(Some(contact)) = deps.psa.contact(contact_id).await
-        {
-            contacts_active.push((contact_id.clone(), contact.active));
-        }
-    }
-    ReadBack { state, mailbox, auto_reply_enabled, contacts_active }
+    let contacts = futures::future::join_all(contact_ids.into_iter().map(|id| async move {
+        deps.psa.contact(id).await.ok().flatten().map(|contact| (id.clone(), contact.active))
+    }));
+    let (state, mailbox, auto_reply_enabled, contacts) = futures::join!(state, mailbox, auto_reply, contacts);
+    ReadBack { state, mailbox, auto_reply_enabled, contacts_active: contacts.into_iter().flatten().collect() }
 }
 
 /// Whether a task's change is found as it left it, and what was found; `None` when it
