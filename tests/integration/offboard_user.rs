@@ -454,3 +454,58 @@ async fn offboard_user_new_password_is_stored_when_asked_and_never_shown() {
     assert_eq!(refused.errors[0].code, ErrorCode::ConfigurationError, "{refused:#?}");
     assert_eq!(sb.m365().user(T, M365_LEAVER_ID).unwrap().password_resets, 1, "nothing changed");
 }
+
+/// Entra ID refuses every write (the app lost its write permissions): each Graph task
+/// fails with Graph's own code and message, the Exchange and PSA tasks are done, the run
+/// is partial and the ticket says which failed.
+#[tokio::test]
+async fn offboard_user_every_graph_action_can_fail_on_its_own() {
+    use offramp::adapters::graph::GraphDirectory;
+    let sb = sandbox().await;
+    let mut h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let settings = offramp_tests::offboarding::m365_settings(&sb, offramp_sandbox::GRAPH_CLIENT_SECRET);
+    let http = offramp_tests::connectwise::http_settings();
+    h.directory = GraphDirectory::new(&settings, http).unwrap().without_batches();
+    for (method, path) in [
+        ("PATCH", "/users/"),
+        ("POST", "revokeSignInSessions"),
+        ("DELETE", "/manager/$ref"),
+        ("DELETE", "/members/"),
+        ("POST", "assignLicense"),
+        ("POST", "/retire"),
+        ("POST", "/owners/$ref"),
+    ] {
+        sb.fail_route(method, path, 403);
+    }
+    let report = offboard_user(&h.deps(), request(M365_LEAVER_UPN, every_action())).await;
+    assert_eq!(report.status, OffboardStatus::Partial, "{report:#?}");
+    let graph_actions = [
+        OffboardAction::DisableAccount,
+        OffboardAction::ResetPassword,
+        OffboardAction::RevokeSessions,
+        OffboardAction::RetireDevices,
+        OffboardAction::ClearEmployeeId,
+        OffboardAction::ClearManager,
+        OffboardAction::RemoveLicences,
+        OffboardAction::TransferOwnership,
+    ];
+    for t in report.tasks.iter().filter(|t| graph_actions.contains(&t.action) && t.result != TaskResult::Skipped) {
+        assert_eq!(t.result, TaskResult::Failed, "{t:?}");
+        assert_eq!(t.error_code, Some(ErrorCode::PermissionDenied), "{t:?}");
+        assert!(t.message.is_some(), "{t:?}");
+    }
+    let removals =
+        report.tasks.iter().filter(|t| t.action == OffboardAction::RemoveGroups && t.result != TaskResult::Skipped);
+    for t in removals {
+        let through_exchange = [M365_GROUP_DISTRIBUTION, M365_GROUP_MAIL_SECURITY].contains(&t.target_id.as_str());
+        let expected = if through_exchange { TaskResult::Done } else { TaskResult::Failed };
+        assert_eq!(t.result, expected, "{t:?}");
+    }
+    for action in [OffboardAction::ConvertToShared, OffboardAction::HideFromGal, OffboardAction::DisablePsaContact] {
+        assert!(report.tasks.iter().any(|t| t.action == action && t.result == TaskResult::Done), "{action}");
+    }
+    let lee = sb.m365().user(T, M365_LEAVER_ID).unwrap();
+    assert!(lee.account_enabled && lee.password_resets == 0 && lee.manager_id.is_some(), "nothing written in Entra ID");
+    let notes = ticket_notes(&sb, PsaKind::ConnectWise, &report).join("\n");
+    assert!(notes.contains("disable_account: lee.leaver@contoso.example — FAILED"), "{notes}");
+}
