@@ -172,6 +172,45 @@ pub fn directory_user(field: &'static str, value: Option<&str>) -> Result<Option
     )))
 }
 
+/// `approval: {plan_hash, approved_by}`: a plan reviewed and approved (workflows 000 and
+/// 003, docs/workflows.md#000-inputs).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    pub plan_hash: String,
+    pub approved_by: String,
+}
+
+/// `require_approval` / `approval` as the engine's consent, the same contract for every
+/// workflow that takes them. An approval applies a plan, so it cannot come with a dry run.
+pub fn approval_consent(
+    approval: Option<&Approval>,
+    dry_run: bool,
+    require_approval: bool,
+    override_blast_radius: bool,
+) -> Result<crate::operation::Consent, OfframpError> {
+    use crate::operation::{ApprovalProof, ApprovalVia};
+    let proof = match approval {
+        Some(approval) => Some(ApprovalProof {
+            plan_hash: Some(plan_hash(&approval.plan_hash)?),
+            approved_by: text(APPROVED_BY, Some(&approval.approved_by))?
+                .ok_or_else(|| OfframpError::invalid_input("approval.approved_by is required"))?,
+            via: ApprovalVia::Approval,
+        }),
+        None => None,
+    };
+    if proof.is_some() && dry_run {
+        return Err(OfframpError::invalid_input("an approval applies a plan; it cannot be combined with dry_run"));
+    }
+    Ok(crate::operation::Consent {
+        dry_run,
+        approval_required: require_approval,
+        missing_status: crate::domain::RunStatus::ApprovalRequired,
+        proof,
+        override_blast_radius,
+    })
+}
+
 /// An identifier: letters, digits, `-`, `_`, `.`, at most 64 characters.
 pub fn identifier(field: &'static str, value: Option<&str>) -> Result<Option<String>, OfframpError> {
     let Some(value) = text(TextField::new(field, 64), value)? else { return Ok(None) };

@@ -19,11 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::domain::{self, Company, OffboardedCriteria, OperationRecord, RunStatus, Workflow};
+use crate::domain::{self, Company, OffboardedCriteria, OperationRecord, Workflow};
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::{
-    self, Admission, ApprovalProof, ApprovalVia, Consent, IdempotencyOptions, LeaseOptions, sort_key,
-};
+use crate::operation::{self, Admission, Consent, IdempotencyOptions, LeaseOptions, sort_key};
 use crate::ports::{AuditStore, Progress, Psa, SettingsStore};
 use crate::workflows::input;
 
@@ -76,12 +74,7 @@ pub struct DeactivateConfigsRequest {
     pub allow_active_client: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Approval {
-    pub plan_hash: String,
-    pub approved_by: String,
-}
+pub use crate::workflows::input::Approval;
 
 /// How the workflow runs, as opposed to what it is asked to do.
 #[derive(Clone)]
@@ -222,25 +215,8 @@ fn validate(request: &DeactivateConfigsRequest) -> Result<Validated, OfframpErro
 
 /// The seed's `require_approval` / `approval{plan_hash, approved_by}` as the engine's consent.
 fn consent(request: &DeactivateConfigsRequest) -> Result<Consent, OfframpError> {
-    let proof = match &request.approval {
-        Some(approval) => Some(ApprovalProof {
-            plan_hash: Some(input::plan_hash(&approval.plan_hash)?),
-            approved_by: input::text(input::APPROVED_BY, Some(&approval.approved_by))?
-                .ok_or_else(|| OfframpError::invalid_input("approval.approved_by is required"))?,
-            via: ApprovalVia::Approval,
-        }),
-        None => None,
-    };
-    if proof.is_some() && request.dry_run {
-        return Err(OfframpError::invalid_input("an approval applies a plan; it cannot be combined with dry_run"));
-    }
-    Ok(Consent {
-        dry_run: request.dry_run,
-        approval_required: request.require_approval,
-        missing_status: RunStatus::ApprovalRequired,
-        proof,
-        override_blast_radius: request.override_blast_radius,
-    })
+    let approval = request.approval.as_ref();
+    input::approval_consent(approval, request.dry_run, request.require_approval, request.override_blast_radius)
 }
 
 async fn resolve_client(psa: &dyn Psa, v: &Validated) -> Result<Company, OfframpError> {

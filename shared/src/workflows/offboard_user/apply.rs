@@ -5,12 +5,11 @@
 
 use serde_json::json;
 
-use super::OffboardUserDeps;
-use super::plan::{Phase, Plan, System};
+use super::plan::{Phase, System};
 use super::read::Leaver;
 use super::report::{OffboardStatus, OffboardUserReport, TaskResult};
-use super::selection::ClientSettings;
-use super::tasks::{self, Sent, Target};
+use super::run::Run;
+use super::tasks::{self, Sent};
 use super::ticket::{Documented, Ticketing};
 use super::verify;
 use crate::domain::{ItemChange, OperationEventKind};
@@ -19,25 +18,7 @@ use crate::operation::records::CHANGE_BATCH;
 use crate::operation::{Applied, ChangeBatch, Recorder, UnitRecords, UnitStep, apply_units};
 use crate::ports::NoProgress;
 
-pub(super) struct Run<'a, 'r> {
-    pub deps: &'a OffboardUserDeps<'r>,
-    pub target: Target<'a>,
-    pub client: &'a ClientSettings,
-    pub plan: &'a Plan,
-}
-
-impl<'a, 'r> Run<'a, 'r> {
-    pub fn new(
-        deps: &'a OffboardUserDeps<'r>,
-        operation_id: &'a str,
-        client: &'a ClientSettings,
-        plan: &'a Plan,
-    ) -> Self {
-        let target =
-            Target { operation_id, tenant: &plan.tenant, user_id: &plan.user_id, upn: &plan.user_principal_name };
-        Run { deps, target, client, plan }
-    }
-
+impl Run<'_, '_> {
     /// A fresh run: every task is due; the ticket is the one given, or a new one.
     pub async fn fresh(
         self,

@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use super::OffboardUserDeps;
-use super::apply;
 use super::plan::Plan;
 use super::read::Leaver;
 use super::report::{OffboardStatus, OffboardUserReport};
@@ -84,7 +83,7 @@ impl GatedPlan for UserPlan<'_, '_, '_> {
     }
 
     async fn apply(self, record: OperationRecord, _approval: BoundApproval) -> Result<(), OfframpError> {
-        let run = apply::Run::new(self.deps, &record.operation_id, &self.client, &self.plan);
+        let run = super::run::Run::new(self.deps, &record.operation_id, &self.client, &self.plan);
         run.fresh(self.leaver, self.ticket, self.report).await
     }
 }

@@ -23,6 +23,7 @@ mod read;
 pub mod report;
 mod restore;
 mod resume;
+mod run;
 mod selection;
 mod tasks;
 mod ticket;
@@ -33,9 +34,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::domain::{self, OperationRecord, RunStatus, Workflow};
+use crate::domain::{self, OperationRecord, Workflow};
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::{self, Admission, ApprovalProof, ApprovalVia, Consent, IdempotencyOptions, LeaseOptions};
+use crate::operation::{self, Admission, Consent, IdempotencyOptions, LeaseOptions};
 use crate::ports::{AuditStore, CloudDirectory, Mailboxes, Notifier, Psa, SecretVault, SettingsStore};
 use crate::workflows::input;
 
@@ -92,12 +93,7 @@ pub struct OffboardUserRequest {
     pub break_lease: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Approval {
-    pub plan_hash: String,
-    pub approved_by: String,
-}
+pub use crate::workflows::input::Approval;
 
 /// The systems a user offboarding works with.
 #[derive(Clone, Copy)]
@@ -164,27 +160,9 @@ fn validate(request: &OffboardUserRequest) -> Result<Validated, OfframpError> {
 }
 
 /// `require_approval` / `approval{plan_hash, approved_by}` as the engine's consent, the
-/// contract of every workflow (docs/workflows.md#approval).
+/// contract of every workflow (docs/workflows.md#000-inputs).
 fn consent(request: &OffboardUserRequest) -> Result<Consent, OfframpError> {
-    let proof = match &request.approval {
-        Some(approval) => Some(ApprovalProof {
-            plan_hash: Some(input::plan_hash(&approval.plan_hash)?),
-            approved_by: input::text(input::APPROVED_BY, Some(&approval.approved_by))?
-                .ok_or_else(|| OfframpError::invalid_input("approval.approved_by is required"))?,
-            via: ApprovalVia::Approval,
-        }),
-        None => None,
-    };
-    if proof.is_some() && request.dry_run {
-        return Err(OfframpError::invalid_input("an approval applies a plan; it cannot be combined with dry_run"));
-    }
-    Ok(Consent {
-        dry_run: request.dry_run,
-        approval_required: request.require_approval,
-        missing_status: RunStatus::ApprovalRequired,
-        proof,
-        override_blast_radius: false,
-    })
+    input::approval_consent(request.approval.as_ref(), request.dry_run, request.require_approval, false)
 }
 
 /// The offboarding delay: a run that would change something before `effective_at` is

@@ -7,9 +7,9 @@
 
 use serde_json::{Value, json};
 
-use super::apply::Run;
 use super::plan::{Plan, Task};
 use super::report::{OffboardUserReport, TaskResult};
+use super::run::Run;
 use super::selection::{self, ClientSettings};
 use super::ticket::{Documented, NOTIFICATION, OPENED_TICKET};
 use super::{OffboardUserDeps, WORKFLOW, tasks, verify};

@@ -8,9 +8,9 @@ use std::fmt::Write;
 
 use serde_json::json;
 
-use super::apply::Run;
 use super::plan::Phase;
 use super::report::{NotificationReport, OffboardUserReport, ReportError, TaskReport, TaskResult};
+use super::run::Run;
 use crate::domain::{ItemChange, ItemKind, ItemOutcome, NewTicket, Notification, TicketNote};
 use crate::error::ErrorCode;
 use crate::operation::ChangeBatch;

@@ -3,9 +3,9 @@
 //! change the vendor accepted but that did not take (a sync that undid it, a change
 //! still propagating) is reported as not confirmed, and the run as partial.
 
-use super::apply::Run;
 use super::plan::{Task, TaskOp};
 use super::report::{OffboardUserReport, TaskResult};
+use super::run::Run;
 use crate::ports::{LeaverState, MailboxInfo, MailboxType};
 
 /// What is read back: `None` where it could not be read (then nothing is judged on it).
