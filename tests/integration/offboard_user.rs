@@ -509,3 +509,56 @@ async fn offboard_user_every_graph_action_can_fail_on_its_own() {
     let notes = ticket_notes(&sb, PsaKind::ConnectWise, &report).join("\n");
     assert!(notes.contains("disable_account: lee.leaver@contoso.example — FAILED"), "{notes}");
 }
+
+/// The client's settings: its tenant, its default actions (`use_client_defaults`, CLI
+/// `--all`), its leaver group, its recipients and its ticket board; a `ticket_id` of
+/// another company is refused before anything changes.
+#[tokio::test]
+async fn offboard_user_runs_the_clients_defaults_with_its_settings() {
+    use offramp::domain::SettingRecord;
+    use offramp::ports::SettingsStore;
+    let sb = sandbox().await;
+    let h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    let other = sb.m365().add_leaver_with_memberships(T, "leavers.holder", 1).expect("a user");
+    let leaver_group = sb.m365().group_ids_of(T, &other)[0].clone();
+    let settings = [
+        ("m365_tenant_id", M365_TENANT_ID),
+        ("user_offboarding_default_actions", "disable_account, add_to_leaver_group, notify_manager"),
+        ("user_offboarding_leaver_group", leaver_group.as_str()),
+        ("user_offboarding_notification_recipients", "noc@msp.example"),
+    ];
+    for (key, value) in settings {
+        let record = SettingRecord {
+            psa: "connectwise".into(),
+            scope: offramp_tests::offboarding::CONTOSO_COMPANY.into(),
+            key: key.into(),
+            value: Some(value.into()),
+            set_by: "test".into(),
+            set_at: chrono::Utc::now(),
+        };
+        h.audit.put_setting(&record).await.expect("setting");
+    }
+    let defaults = offramp::workflows::offboard_user::OffboardUserRequest {
+        tenant: None,
+        use_client_defaults: true,
+        ..request(M365_LEAVER_UPN, ActionOptions::default())
+    };
+    let elsewhere = sim(&sb, PsaKind::ConnectWise).ticket_ids_of(250)[0].to_string();
+    let wrong_ticket =
+        offramp::workflows::offboard_user::OffboardUserRequest { ticket_id: Some(elsewhere), ..defaults.clone() };
+    let refused = offboard_user(&h.deps(), wrong_ticket).await;
+    assert_eq!(refused.errors[0].code, ErrorCode::InvalidInput, "{refused:#?}");
+    assert!(sb.m365().all_writes().is_empty(), "nothing changed");
+
+    let report = offboard_user(&h.deps(), defaults).await;
+    assert_eq!(report.status, OffboardStatus::Completed, "{report:#?}");
+    assert_eq!(report.tenant.as_deref(), Some(M365_TENANT_ID), "the client's tenant");
+    let actions: std::collections::BTreeSet<_> = report.tasks.iter().map(|t| t.action).collect();
+    let expected = [OffboardAction::DisableAccount, OffboardAction::AddToLeaverGroup].into_iter().collect();
+    assert_eq!(actions, expected, "the client's defaults, nothing else");
+    assert!(sb.m365().group_ids_of(T, M365_LEAVER_ID).contains(&leaver_group), "in the leaver group");
+    assert!(!sb.m365().user(T, M365_LEAVER_ID).unwrap().account_enabled);
+    let to = &sb.sent_mail()[0]["message"]["toRecipients"];
+    let to: Vec<&str> = to.as_array().unwrap().iter().filter_map(|r| r["emailAddress"]["address"].as_str()).collect();
+    assert_eq!(to, [M365_MANAGER_UPN, "noc@msp.example"]);
+}
