@@ -166,13 +166,8 @@ async fn configurations_and_their_rollback_complete_at_20_percent_faults_on_ever
         }
 
         sandbox.reset_chaos_report();
-        let rdeps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: h.audit.as_ref(),
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps =
+            RollbackDeps::without_microsoft365(h.psa.as_ref(), h.audit.as_ref(), offramp::workflows::restorers());
         let undo = || RollbackRequest { operation_id: operation_id.clone(), ..Default::default() };
         let mut undone = rollback(&rdeps, undo()).await;
         let mut runs = 1;

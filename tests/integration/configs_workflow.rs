@@ -685,13 +685,7 @@ async fn a_resume_or_a_rollback_of_a_running_operation_is_refused() {
             h.audit.list_operations(&Default::default()).await.unwrap()[0].operation.operation_id.clone();
         let resume = DeactivateConfigsRequest { operation_id: Some(operation_id.clone()), ..Default::default() };
         let resumed = deactivate_configs(&h.deps(), resume).await;
-        let rdeps = RollbackDeps {
-            psa: &h.psa,
-            audit: h.audit.as_ref(),
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps = RollbackDeps::without_microsoft365(&h.psa, h.audit.as_ref(), offramp::workflows::restorers());
         let undo = rollback(&rdeps, RollbackRequest { operation_id, ..Default::default() }).await;
         (resumed, undo)
     };

@@ -279,13 +279,8 @@ async fn contacts_are_deactivated_with_related_records_note_and_notification_on_
         assert_eq!(detail.operation.input["settings"]["sources"][org_settings::NOTIFICATION_RECIPIENTS], "global");
 
         // Rollback: everything back, newest change first; a second rollback changes nothing.
-        let rdeps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: h.audit.as_ref(),
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps =
+            RollbackDeps::without_microsoft365(h.psa.as_ref(), h.audit.as_ref(), offramp::workflows::restorers());
         let preview = rollback(
             &rdeps,
             RollbackRequest { operation_id: operation_id.clone(), dry_run: true, ..Default::default() },
@@ -378,13 +373,8 @@ async fn a_failing_contact_and_a_rollback_conflict_on_every_psa() {
 
         // Someone changes ticket 9001 in between: the rollback leaves it alone.
         sim.set_ticket_contact(9001, Some(5007));
-        let rdeps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: h.audit.as_ref(),
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps =
+            RollbackDeps::without_microsoft365(h.psa.as_ref(), h.audit.as_ref(), offramp::workflows::restorers());
         let operation_id = report.audit_trail.operation_id.clone().unwrap();
         let undo = rollback(&rdeps, RollbackRequest { operation_id, ..Default::default() }).await;
         let conflict = undo.items.iter().find(|i| i.item_type == "ticket").unwrap();
@@ -582,13 +572,8 @@ async fn configuration_deactivation_rolls_back_on_every_psa() {
         if cw {
             sandbox.connectwise().set_configuration_status(27002, 4);
         }
-        let rdeps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: h.audit.as_ref(),
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps =
+            RollbackDeps::without_microsoft365(h.psa.as_ref(), h.audit.as_ref(), offramp::workflows::restorers());
         let operation_id = report.operation_id.clone().unwrap();
         let undo = rollback(&rdeps, RollbackRequest { operation_id: operation_id.clone(), ..Default::default() }).await;
         assert!(undo.success, "{kind}: {:?}", undo.errors);
@@ -698,13 +683,7 @@ async fn an_interrupted_rollback_records_what_it_restored_and_a_second_one_finis
         let contacts = changes.iter().filter(|c| c.item_type == ItemKind::Contact).count();
 
         let audit = FaultyAudit::new(h.audit.clone());
-        let rdeps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: &audit,
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps = RollbackDeps::without_microsoft365(h.psa.as_ref(), &audit, offramp::workflows::restorers());
         // Two writes per kind (intents, then change records); the contacts' intents are the last but one.
         let request = || RollbackRequest { operation_id: operation_id.clone(), ..Default::default() };
         audit.crash_after(2 * kinds.len() - 1, rollback(&rdeps, request())).await;
@@ -818,13 +797,7 @@ async fn a_failed_final_audit_write_still_reports_what_was_done_on_every_psa() {
         assert!(detail.events.iter().any(|e| e.kind == OperationEventKind::Completed), "{kind}: the end is recorded");
 
         audit.refuse_completed(true);
-        let rdeps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: &audit,
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps = RollbackDeps::without_microsoft365(h.psa.as_ref(), &audit, offramp::workflows::restorers());
         let request = || RollbackRequest { operation_id: operation_id.clone(), ..Default::default() };
         let undo = rollback(&rdeps, request()).await;
         let total = if kind == PsaKind::Halo { 6 } else { 9 };
@@ -885,13 +858,8 @@ async fn finished_and_rolled_back_operations_are_not_resumed_on_every_psa() {
         .await;
         assert_eq!(ids(&partial), [7001, 7003], "{kind}: {:?}", partial.errors);
         let partial_id = partial.audit_trail.operation_id.clone().unwrap();
-        let rdeps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: h.audit.as_ref(),
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps =
+            RollbackDeps::without_microsoft365(h.psa.as_ref(), h.audit.as_ref(), offramp::workflows::restorers());
         let undo = rollback(&rdeps, RollbackRequest { operation_id: partial_id.clone(), ..Default::default() }).await;
         assert!(undo.success, "{kind}: {:?}", undo.errors);
         sim.clear_contact_failures();
@@ -1047,13 +1015,8 @@ async fn a_rollback_leaves_contacts_and_configuration_contacts_changed_in_betwee
             sim.set_configuration_contact(*config, *contact);
         }
         let bob_updates = sim.contact_update_count(5002);
-        let rdeps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: h.audit.as_ref(),
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps =
+            RollbackDeps::without_microsoft365(h.psa.as_ref(), h.audit.as_ref(), offramp::workflows::restorers());
         let undo = rollback(&rdeps, RollbackRequest { operation_id, ..Default::default() }).await;
         assert!(undo.success, "{kind}: {:?}", undo.errors);
         let item = |item_type: &str, id: &str| {

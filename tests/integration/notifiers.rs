@@ -7,10 +7,7 @@ use offramp::adapters::notify_webhook::{WebhookNotifier, WebhookSettings};
 use offramp::domain::Notification;
 use offramp::error::NotifyError;
 use offramp::ports::Notifier;
-use offramp_sandbox::{
-    GRAPH_BLOCKED_SENDER, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_SENDER, GRAPH_TENANT_ID, HOOKS_PREFIX, Sandbox,
-    SandboxConfig,
-};
+use offramp_sandbox::{GRAPH_BLOCKED_SENDER, GRAPH_CLIENT_SECRET, GRAPH_SENDER, HOOKS_PREFIX, Sandbox, SandboxConfig};
 use offramp_tests::connectwise::http_settings;
 use serde_json::json;
 
@@ -22,14 +19,7 @@ async fn sandbox() -> Sandbox {
 }
 
 fn graph_settings(sb: &Sandbox) -> GraphMailSettings {
-    GraphMailSettings {
-        authority_url: sb.entra_url(),
-        graph_url: sb.graph_url(),
-        tenant_id: GRAPH_TENANT_ID.into(),
-        client_id: GRAPH_CLIENT_ID.into(),
-        client_secret: GRAPH_CLIENT_SECRET.into(),
-        sender: GRAPH_SENDER.into(),
-    }
+    offramp_tests::offboarding::mail_settings(sb)
 }
 
 fn mailer(settings: GraphMailSettings) -> GraphMailNotifier {

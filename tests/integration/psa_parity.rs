@@ -530,13 +530,8 @@ async fn a_rollback_of_many_lists_them_once_and_restores_in_the_psas_batches_on_
         sim.set_configuration_active(300_001, true);
         sandbox.reset_stats();
 
-        let deps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: h.audit.as_ref(),
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let deps =
+            RollbackDeps::without_microsoft365(h.psa.as_ref(), h.audit.as_ref(), offramp::workflows::restorers());
         let request = RollbackRequest {
             operation_id: report.operation_id.clone().expect("operation id"),
             ..RollbackRequest::default()

@@ -118,13 +118,8 @@ async fn a_resume_claims_only_what_the_trail_says_it_sent_and_rollback_follows_i
         let uncertain: Vec<i64> =
             ids.iter().copied().filter(|id| after.get(&id.to_string()) == Some(&ItemOutcome::Uncertain)).collect();
 
-        let rdeps = RollbackDeps {
-            psa: h.psa.as_ref(),
-            audit: h.audit.as_ref(),
-            registry: offramp::workflows::restorers(),
-            directory: None,
-            mailboxes: None,
-        };
+        let rdeps =
+            RollbackDeps::without_microsoft365(h.psa.as_ref(), h.audit.as_ref(), offramp::workflows::restorers());
         let undo = |include_uncertain, dry_run| RollbackRequest {
             operation_id: operation_id.clone(),
             include_uncertain,

@@ -34,7 +34,8 @@ pub fn m365_settings(sb: &Sandbox, secret: &str) -> M365Settings {
     }
 }
 
-fn mail_settings(sb: &Sandbox) -> GraphMailSettings {
+/// The sandbox's Graph mail (the MSP's own tenant sending the notifications).
+pub fn mail_settings(sb: &Sandbox) -> GraphMailSettings {
     GraphMailSettings {
         authority_url: sb.entra_url(),
         graph_url: sb.graph_url(),

@@ -188,6 +188,12 @@ pub struct RollbackDeps<'a> {
 }
 
 impl<'a> RollbackDeps<'a> {
+    /// A rollback that reaches the PSA only: items in Entra ID or Exchange Online fail with
+    /// `ConfigurationError` (what a deployment without `MS_CLIENT_ID` gets).
+    pub fn without_microsoft365(psa: &'a dyn Psa, audit: &'a dyn AuditStore, registry: &'a RestoreRegistry) -> Self {
+        RollbackDeps { psa, audit, registry, directory: None, mailboxes: None }
+    }
+
     /// What the restorers can reach (docs/architecture.md#restore-context).
     pub fn systems(&self) -> RestoreSystems<'a> {
         RestoreSystems { psa: self.psa, directory: self.directory, mailboxes: self.mailboxes }
