@@ -460,12 +460,9 @@ async fn offboard_user_new_password_is_stored_when_asked_and_never_shown() {
 /// is partial and the ticket says which failed.
 #[tokio::test]
 async fn offboard_user_every_graph_action_can_fail_on_its_own() {
-    use offramp::adapters::graph::GraphDirectory;
     let sb = sandbox().await;
     let mut h = UserHarness::new(&sb, PsaKind::ConnectWise);
-    let settings = offramp_tests::offboarding::m365_settings(&sb, offramp_sandbox::GRAPH_CLIENT_SECRET);
-    let http = offramp_tests::connectwise::http_settings();
-    h.directory = GraphDirectory::new(&settings, http).unwrap().without_batches();
+    h.without_batches(&sb);
     for (method, path) in [
         ("PATCH", "/users/"),
         ("POST", "revokeSignInSessions"),
@@ -561,4 +558,23 @@ async fn offboard_user_runs_the_clients_defaults_with_its_settings() {
     let to = &sb.sent_mail()[0]["message"]["toRecipients"];
     let to: Vec<&str> = to.as_array().unwrap().iter().filter_map(|r| r["emailAddress"]["address"].as_str()).collect();
     assert_eq!(to, [M365_MANAGER_UPN, "noc@msp.example"]);
+}
+
+/// A run whose tasks failed was processed: it answers `ActionFailed` (207, exit 1), not
+/// the failed task's own code.
+#[tokio::test]
+async fn offboard_user_a_partial_run_answers_207() {
+    let sb = sandbox().await;
+    let mut h = UserHarness::new(&sb, PsaKind::ConnectWise);
+    h.without_batches(&sb);
+    sb.fail_route("PATCH", "/users/", 403);
+    let actions = ActionOptions { disable_account: true, disable_psa_contact: true, ..Default::default() };
+    let report = offboard_user(&h.deps(), request(M365_LEAVER_UPN, actions)).await;
+    assert_eq!(report.status, OffboardStatus::Partial, "{report:#?}");
+    assert_eq!(
+        task(&report, OffboardAction::DisableAccount, M365_LEAVER_ID).error_code,
+        Some(ErrorCode::PermissionDenied)
+    );
+    assert_eq!(report.primary_error(), Some(ErrorCode::ActionFailed));
+    assert_eq!(ErrorCode::ActionFailed.http_status(), 207);
 }

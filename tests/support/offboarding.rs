@@ -73,6 +73,13 @@ impl UserHarness {
         }
     }
 
+    /// Graph without `$batch`: each change its own request, so a route fault refuses exactly
+    /// the writes it names.
+    pub fn without_batches(&mut self, sb: &Sandbox) {
+        let settings = m365_settings(sb, GRAPH_CLIENT_SECRET);
+        self.directory = GraphDirectory::new(&settings, http_settings()).expect("Graph directory").without_batches();
+    }
+
     pub fn deps(&self) -> OffboardUserDeps<'_> {
         OffboardUserDeps {
             directory: &self.directory,

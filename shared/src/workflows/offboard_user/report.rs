@@ -231,16 +231,14 @@ impl OffboardUserReport {
         self.success || (self.status == OffboardStatus::ApprovalRequired && self.errors.is_empty())
     }
 
-    /// The code an entry point answers with (HTTP status, exit code): the first error that
-    /// stopped or refused the run, else the first failed action's; a `partial` run whose
-    /// failures are unverified changes or an unsent notification is `ActionFailed`.
+    /// The code an entry point answers with (HTTP status, exit code): the first error of
+    /// the run itself (a refusal, a stop, a note or e-mail not written); else, when a task
+    /// failed or the run is partial, `ActionFailed` (207: the request was processed and some
+    /// tasks failed, each with its own code in `tasks`), whatever the task's own code.
     pub fn primary_error(&self) -> Option<ErrorCode> {
-        let per_task = |code: &ErrorCode| code.http_status() == ErrorCode::ActionFailed.http_status();
-        let codes = || self.errors.iter().map(|e| e.code);
-        codes()
-            .find(|code| !per_task(code))
-            .or_else(|| codes().next())
-            .or((self.status == OffboardStatus::Partial).then_some(ErrorCode::ActionFailed))
+        let run_level = self.errors.iter().find(|e| e.action.is_none()).map(|e| e.code);
+        let tasks_failed = self.errors.iter().any(|e| e.action.is_some()) || self.status == OffboardStatus::Partial;
+        run_level.or(tasks_failed.then_some(ErrorCode::ActionFailed))
     }
 }
 
