@@ -2,6 +2,7 @@
 //! (`crate::operation`); none imports another. `restorers` gathers what each one knows
 //! how to undo, for the rollback.
 
+pub mod client_ticket;
 pub mod deactivate_configs;
 pub mod deactivate_contacts;
 pub mod delete_itglue_org;

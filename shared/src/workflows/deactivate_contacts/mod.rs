@@ -308,18 +308,6 @@ async fn run(deps: &ContactDeps<'_>, request: DeactivateContactsRequest) -> Resu
     plan_and_gate(deps, &request, v, company, operation_id).instrument(span).await
 }
 
-/// A `ticket_id` given for the summary must be one of this company's tickets.
-async fn check_ticket(deps: &ContactDeps<'_>, company: &Company, ticket_id: &str) -> Result<(), OfframpError> {
-    match deps.psa.ticket(ticket_id).await? {
-        Some(ticket) if ticket.company_id == company.id => Ok(()),
-        Some(ticket) => Err(OfframpError::invalid_input(format!(
-            "ticket {ticket_id} belongs to company {}, not {}; nothing was changed",
-            ticket.company_id, company.id
-        ))),
-        None => Err(OfframpError::invalid_input(format!("ticket {ticket_id} does not exist; nothing was changed"))),
-    }
-}
-
 /// Plan, then let the engine's gates decide: answer with the plan, or apply it.
 async fn plan_and_gate(
     deps: &ContactDeps<'_>,
@@ -333,7 +321,9 @@ async fn plan_and_gate(
     let settings = org_settings::resolve(deps.settings, psa_kind, &company.id).await.map_err(|e| fail(e, false))?;
     let preserve_primary = request.preserve_primary.unwrap_or(settings.preserve_primary);
     if let Some(ticket_id) = &v.ticket_id {
-        check_ticket(deps, &company, ticket_id).await.map_err(|e| fail(e, false))?;
+        crate::workflows::client_ticket::check_ticket(deps.psa, &company.id, ticket_id)
+            .await
+            .map_err(|e| fail(e, false))?;
     }
     let plan = plan::make_plan(deps, &v, &company, &settings, preserve_primary, request.override_blast_radius)
         .await

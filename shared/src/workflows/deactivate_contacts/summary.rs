@@ -93,11 +93,8 @@ fn summary_ticket_title(ctx: &RunContext) -> String {
     format!("Contact deactivation: {} (operation {})", ctx.company.name, ctx.operation_id)
 }
 
-/// An open ticket of the company with exactly this summary: one an earlier attempt of this
-/// operation opened.
 async fn opened_earlier(deps: &ContactDeps<'_>, new: &NewTicket) -> Result<Option<domain::Ticket>, PsaError> {
-    let open = deps.psa.open_tickets(&new.company_id).await?;
-    Ok(open.into_iter().filter(|t| t.summary == new.summary).min_by_key(|t| t.id.parse::<i64>().unwrap_or(i64::MAX)))
+    crate::workflows::client_ticket::opened_earlier(deps.psa, &new.company_id, &new.summary).await
 }
 
 /// A write whose answer was lost: it may have been applied (a broken connection or a 5xx

@@ -37,7 +37,7 @@ impl GatedPlan for UserPlan<'_, '_, '_> {
     type Report = ();
 
     fn lease_target(&self) -> String {
-        self.plan.lease_target(&self.client.tenant)
+        self.plan.lease_target()
     }
 
     fn detail(&self) -> Value {

@@ -229,7 +229,7 @@ async fn plan_and_gate(
 ) -> Result<(), OfframpError> {
     let client = selection::client_settings(deps, &v.client_id, v.tenant.as_deref()).await?;
     if let Some(ticket_id) = &v.ticket_id {
-        ticket::check_ticket(deps, &client, ticket_id).await?;
+        crate::workflows::client_ticket::check_ticket(deps.psa, &client.client_id, ticket_id).await?;
     }
     let selection = selection::select(request, &client, deps.vault.is_some())?;
     let leaver = read::read(deps, &client, &selection, &v.user).await?;
@@ -283,7 +283,7 @@ fn operation_record(
             "user_id": plan.user_id,
             "user_principal_name": plan.user_principal_name,
             "user": report::ReportedUser::from(user),
-            "lease_target": plan.lease_target(&client.tenant),
+            "lease_target": plan.lease_target(),
             "notify": plan.notify,
             "sole_owner_groups": plan.sole_owner_groups,
             "manager": manager,

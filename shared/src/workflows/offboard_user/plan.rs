@@ -186,8 +186,8 @@ pub(crate) struct Plan {
 impl Plan {
     /// One run at a time per leaver (`m365#tenant/user`); recorded, so that a rollback
     /// takes the same lease.
-    pub fn lease_target(&self, tenant: &str) -> String {
-        operation::lease::target(super::SYSTEM, &format!("{tenant}/{}", self.user_id))
+    pub fn lease_target(&self) -> String {
+        operation::lease::target(super::SYSTEM, &format!("{}/{}", self.tenant, self.user_id))
     }
 }
 

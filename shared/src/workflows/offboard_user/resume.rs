@@ -44,7 +44,7 @@ pub(super) async fn resume(
     report.tenant = Some(tenant.clone());
     report.client_id = Some(client.client_id.clone());
     report.client_name = Some(client.company_name.clone());
-    let target = text("lease_target").unwrap_or_else(|| plan.lease_target(&tenant));
+    let target = text("lease_target").unwrap_or_else(|| plan.lease_target());
     let left = Left { due, in_flight, documented };
     let work = carry_on(deps, operation_id, &client, &plan, left, manager, report);
     with_lease(deps.audit, deps.options.lease, target, operation_id, break_lease, work).await?

@@ -15,6 +15,7 @@ use crate::domain::{ItemChange, ItemKind, ItemOutcome, NewTicket, Notification, 
 use crate::error::ErrorCode;
 use crate::operation::ChangeBatch;
 use crate::ports::DirectoryUser;
+use crate::workflows::client_ticket;
 
 /// The item id of the ticket a run opened (one per operation).
 pub(super) const OPENED_TICKET: &str = "offboarding_ticket";
@@ -71,7 +72,8 @@ impl Ticketing {
     ) -> Self {
         let mut ticketing = Ticketing { done: documented };
         if ticketing.done.ticket_id.is_none() && ticketing.done.ticket_in_flight {
-            ticketing.done.ticket_id = opened_earlier(run).await;
+            let user = report.user.as_ref().map(|u| u.display_name.clone()).unwrap_or_default();
+            ticketing.done.ticket_id = opened_earlier(run, &ticket_summary(run, &user)).await;
         }
         if ticketing.done.ticket_id.is_none() {
             ticketing.done.ticket_id = ticketing.create(run, changes, report).await;
@@ -220,24 +222,6 @@ impl Ticketing {
     }
 }
 
-/// A `ticket_id` given for the notes must be one of the client's tickets.
-pub(super) async fn check_ticket(
-    deps: &super::OffboardUserDeps<'_>,
-    client: &super::selection::ClientSettings,
-    ticket_id: &str,
-) -> Result<(), crate::error::OfframpError> {
-    match deps.psa.ticket(ticket_id).await? {
-        Some(ticket) if ticket.company_id == client.client_id => Ok(()),
-        Some(ticket) => Err(crate::error::OfframpError::invalid_input(format!(
-            "ticket {ticket_id} belongs to company {}, not {}; nothing was changed",
-            ticket.company_id, client.client_id
-        ))),
-        None => Err(crate::error::OfframpError::invalid_input(format!(
-            "ticket {ticket_id} does not exist; nothing was changed"
-        ))),
-    }
-}
-
 /// The summary of the ticket a run opens: it names the operation, so that a resume finds
 /// the ticket an interrupted run opened without recording its id.
 fn ticket_summary(run: &Run<'_, '_>, user: &str) -> String {
@@ -245,10 +229,9 @@ fn ticket_summary(run: &Run<'_, '_>, user: &str) -> String {
 }
 
 /// The ticket an interrupted run of this operation opened, found among the client's open tickets.
-async fn opened_earlier(run: &Run<'_, '_>) -> Option<String> {
-    let tickets = run.deps.psa.open_tickets(&run.client.client_id).await.ok()?;
-    let mark = format!("operation {}", run.target.operation_id);
-    tickets.into_iter().find(|t| t.summary.ends_with(&mark)).map(|t| t.id)
+async fn opened_earlier(run: &Run<'_, '_>, summary: &str) -> Option<String> {
+    let found = client_ticket::opened_earlier(run.deps.psa, &run.client.client_id, summary).await.ok()?;
+    found.map(|t| t.id)
 }
 
 pub(super) fn report_phase(phase: Phase) -> String {
@@ -332,11 +315,8 @@ fn subject(report: &OffboardUserReport) -> String {
 
 /// What the manager needs to know: what they now have, then what was done.
 fn notification_text(run: &Run<'_, '_>, report: &OffboardUserReport) -> String {
-    let mut text = format!(
-        "{} ({}) has been offboarded.\n",
-        subject(report).trim_end_matches(" has been offboarded"),
-        run.target.upn
-    );
+    let name = report.user.as_ref().map(|u| u.display_name.as_str()).unwrap_or("The user");
+    let mut text = format!("{name} ({}) has been offboarded.\n", run.target.upn);
     let access: Vec<String> = report
         .tasks
         .iter()
