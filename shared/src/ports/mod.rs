@@ -19,6 +19,8 @@ pub use crate::http::shared_limits::{SharedLimitState, SharedLimitStore};
 use crate::secret::SecretString;
 
 mod directory;
+mod onprem;
+pub use onprem::{ACCOUNT_DISABLED, AdGroup, AdUser, OnPremDirectory, parent_dn};
 pub use directory::{
     AutoReply, AutoReplyState, CloudDirectory, Directory, DirectoryError, DirectoryGroup, DirectoryUser, Forwarding,
     GroupKind, LeaverState, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises,
