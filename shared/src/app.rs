@@ -373,6 +373,7 @@ impl UserOffboardingServices {
         OffboardUserDeps {
             directory: self.m365.directory.as_ref(),
             mailboxes: self.m365.mailboxes.as_ref(),
+            onprem: None,
             psa: services.psa.as_ref(),
             audit: services.audit.as_ref(),
             settings: services.org_settings.as_ref(),
@@ -414,6 +415,7 @@ impl Services {
             registry: crate::workflows::restorers(),
             directory: self.microsoft365.as_ref().map(|m| m.directory.as_ref()),
             mailboxes: self.microsoft365.as_ref().map(|m| m.mailboxes.as_ref()),
+            onprem: None,
         }
     }
 

@@ -200,7 +200,7 @@ async fn offboard_user_disables_the_psa_contact_and_notes_the_ticket_on_every_ps
         let notes = ticket_notes(&sb, kind, &report);
         let with = |text: &str| notes.iter().filter(|n| n.contains(text)).count();
         assert_eq!(with("Offboarding Lee Leaver (lee.leaver@contoso.example)"), 1, "{kind}: {notes:#?}");
-        assert_eq!(with("disable_psa_contact: Lee Leaver — done"), 2, "{kind}: the phase and the summary: {notes:#?}");
+        assert_eq!(with("disable_psa_contact (PSA): Lee Leaver — done"), 2, "{kind}: the phase and the summary: {notes:#?}");
         assert_eq!(with("Result: Completed"), 1, "{kind}: {notes:#?}");
     }
 }
@@ -372,6 +372,7 @@ async fn offboard_user_rollback_restores_what_can_be_undone_and_lists_the_rest()
         registry: offramp::workflows::restorers(),
         directory: Some(&h.directory),
         mailboxes: Some(&h.mailboxes),
+        onprem: None,
     };
     let request = RollbackRequest { operation_id: report.operation_id.clone().unwrap(), ..Default::default() };
     let undone = Box::pin(rollback(&deps, request)).await;
@@ -504,7 +505,7 @@ async fn offboard_user_every_graph_action_can_fail_on_its_own() {
     let lee = sb.m365().user(T, M365_LEAVER_ID).unwrap();
     assert!(lee.account_enabled && lee.password_resets == 0 && lee.manager_id.is_some(), "nothing written in Entra ID");
     let notes = ticket_notes(&sb, PsaKind::ConnectWise, &report).join("\n");
-    assert!(notes.contains("disable_account: lee.leaver@contoso.example — FAILED"), "{notes}");
+    assert!(notes.contains("disable_account (Entra ID): lee.leaver@contoso.example — FAILED"), "{notes}");
 }
 
 /// The client's settings: its tenant, its default actions (`use_client_defaults`, CLI

@@ -204,6 +204,7 @@ impl World {
             registry: &registry,
             directory,
             mailboxes: None,
+            onprem: None,
         };
         let request = RollbackRequest { operation_id: self.operation_id.clone(), ..Default::default() };
         rollback(&deps, request).await

@@ -10,7 +10,7 @@ use offramp::adapters::exchange::ExchangeMailboxes;
 use offramp::adapters::graph::{GraphDirectory, M365Settings};
 use offramp::adapters::notify_graph::{GraphMailNotifier, GraphMailSettings};
 use offramp::domain::PsaKind;
-use offramp::ports::{Psa, SecretVault};
+use offramp::ports::{OnPremDirectory, Psa, SecretVault};
 use offramp::workflows::offboard_user::{
     ActionOptions, OffboardUserDeps, OffboardUserOptions, OffboardUserRequest, OutOfOffice,
 };
@@ -53,6 +53,8 @@ pub struct UserHarness {
     pub audit: Arc<SqliteAuditStore>,
     pub notifier: GraphMailNotifier,
     pub vault: Option<Arc<dyn SecretVault>>,
+    /// On-premises AD (the Samba test DC), for the identity modes that have an AD account.
+    pub onprem: Option<Arc<dyn OnPremDirectory>>,
     pub options: OffboardUserOptions,
     pub dir: tempfile::TempDir,
 }
@@ -68,6 +70,7 @@ impl UserHarness {
             audit: Arc::new(SqliteAuditStore::open(&dir.path().join("audit.sqlite")).expect("sqlite")),
             notifier: GraphMailNotifier::new(mail_settings(sb), http_settings()).expect("Graph mail notifier"),
             vault: None,
+            onprem: None,
             options: OffboardUserOptions::default(),
             dir,
         }
@@ -84,6 +87,7 @@ impl UserHarness {
         OffboardUserDeps {
             directory: &self.directory,
             mailboxes: &self.mailboxes,
+            onprem: self.onprem.as_deref(),
             psa: self.psa.as_ref(),
             audit: self.audit.as_ref(),
             settings: self.audit.as_ref(),

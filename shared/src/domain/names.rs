@@ -160,6 +160,47 @@ names! {
         MobileDevice = "mobile_device",
         /// A password kept in the secret vault on request.
         StoredPassword = "stored_password",
+        /// An on-premises AD account's enabled state (`userAccountControl`).
+        AdAccount = "ad_account",
+        /// An AD account's password (reset; cannot be put back).
+        AdPassword = "ad_password",
+        /// An AD account's `employeeID`.
+        AdEmployeeId = "ad_employee_id",
+        /// An AD account's `manager`.
+        AdManager = "ad_manager",
+        /// An AD account's membership of one group (the group's `member`).
+        AdGroupMembership = "ad_group_membership",
+        /// The OU an AD account is in.
+        AdLocation = "ad_location",
+        /// An AD account's `msExchHideFromAddressLists`.
+        AdAddressListVisibility = "ad_address_list_visibility",
+    }
+}
+
+names! {
+    /// Where a leaver's identity lives (docs/workflows.md#003-identity-modes): which
+    /// directory masters what, and so which system each action is sent to.
+    IdentityMode {
+        /// Entra ID only.
+        Cloud = "cloud",
+        /// On-premises Active Directory only: no Entra ID, no Exchange Online.
+        OnPrem = "onprem",
+        /// An AD account synced to Entra ID: AD masters the synced attributes.
+        HybridSynced = "hybrid-synced",
+        /// Two accounts, one in AD and one in Entra ID, each offboarded on its own.
+        HybridUnsynced = "hybrid-unsynced",
+    }
+}
+
+impl IdentityMode {
+    /// Whether the mode has an Entra ID account.
+    pub fn has_cloud(self) -> bool {
+        self != IdentityMode::OnPrem
+    }
+
+    /// Whether the mode has an AD account.
+    pub fn has_onprem(self) -> bool {
+        self != IdentityMode::Cloud
     }
 }
 
@@ -186,6 +227,8 @@ names! {
         DisablePsaContact = "disable_psa_contact",
         RemoveLicences = "remove_licences",
         NotifyManager = "notify_manager",
+        /// On-premises AD: the account moved to the client's disabled users OU.
+        MoveToDisabledOu = "move_to_disabled_ou",
     }
 }
 

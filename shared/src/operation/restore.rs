@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::domain::{ItemChange, ItemKind, Workflow};
 use crate::error::{ErrorCode, OfframpError, PsaError};
-use crate::ports::{CloudDirectory, DirectoryError, Mailboxes, Psa, async_trait};
+use crate::ports::{CloudDirectory, DirectoryError, Mailboxes, OnPremDirectory, Psa, async_trait};
 
 /// The systems a rollback can put items back in. The PSA is always there (a rollback is
 /// refused before it starts without one); Microsoft 365 only where it is configured
@@ -28,12 +28,14 @@ pub struct RestoreSystems<'a> {
     pub directory: Option<&'a dyn CloudDirectory>,
     /// Exchange Online, for mailbox type, forwarding, address-list visibility.
     pub mailboxes: Option<&'a dyn Mailboxes>,
+    /// On-premises AD, for AD accounts, their groups, manager and OU.
+    pub onprem: Option<&'a dyn OnPremDirectory>,
 }
 
 impl<'a> RestoreSystems<'a> {
     /// The PSA alone (Microsoft 365 not configured).
     pub fn psa_only(psa: &'a dyn Psa) -> Self {
-        RestoreSystems { psa, directory: None, mailboxes: None }
+        RestoreSystems { psa, directory: None, mailboxes: None, onprem: None }
     }
 
     /// The directory, or the error that fails this item when it is not configured.
@@ -45,6 +47,11 @@ impl<'a> RestoreSystems<'a> {
     pub fn mailboxes(&self) -> Result<&'a dyn Mailboxes, RestoreError> {
         self.mailboxes.ok_or(RestoreError::NotConfigured(MissingSystem::Mailboxes))
     }
+
+    /// On-premises AD, or the error that fails this item when it is not configured.
+    pub fn onprem(&self) -> Result<&'a dyn OnPremDirectory, RestoreError> {
+        self.onprem.ok_or(RestoreError::NotConfigured(MissingSystem::OnPrem))
+    }
 }
 
 /// A system a restorer needs that the running process was not configured with.
@@ -52,6 +59,7 @@ impl<'a> RestoreSystems<'a> {
 pub enum MissingSystem {
     Directory,
     Mailboxes,
+    OnPrem,
 }
 
 impl std::fmt::Display for MissingSystem {
@@ -61,6 +69,13 @@ impl std::fmt::Display for MissingSystem {
         let system = match self {
             MissingSystem::Directory => "Entra ID",
             MissingSystem::Mailboxes => "Exchange Online",
+            MissingSystem::OnPrem => {
+                return write!(
+                    f,
+                    "on-premises AD is not configured (AD_LDAP_URL, AD_BIND_DN, AD_BIND_PASSWORD, AD_BASE_DN): this \
+                     item lives in AD and was not restored; configure it and roll back again"
+                );
+            }
         };
         write!(
             f,

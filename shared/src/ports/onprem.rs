@@ -96,6 +96,11 @@ pub struct AdGroup {
 pub trait OnPremDirectory: Send + Sync {
     /// The domain the adapter serves (`test.local`): the lease and the trail name it.
     fn domain(&self) -> &str;
+    /// The deployment's disabled users OU (`AD_DISABLED_OU`); a client's `ad_disabled_ou`
+    /// setting comes first.
+    fn disabled_ou(&self) -> Option<&str> {
+        None
+    }
     /// A user by `sAMAccountName`, user principal name or DN; `None` when there is none.
     async fn find_user(&self, user: &str) -> Result<Option<AdUser>, DirectoryError>;
     /// The group at `dn`, or `None`.

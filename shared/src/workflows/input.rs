@@ -172,6 +172,64 @@ pub fn directory_user(field: &'static str, value: Option<&str>) -> Result<Option
     )))
 }
 
+/// Characters AD never allows in a `sAMAccountName` (docs/vendors/active-directory.md#names).
+const SAM_FORBIDDEN: &str = "\"/\\[]:;|=,+*?<>@";
+
+/// Whether `value` can be an AD account's `sAMAccountName`: 1 to 20 characters, none of
+/// those AD forbids, no control character, not only dots and spaces.
+pub fn is_sam_account_name(value: &str) -> bool {
+    let count = value.chars().count();
+    (1..=20).contains(&count)
+        && value.chars().all(|c| !c.is_control() && !SAM_FORBIDDEN.contains(c))
+        && !value.chars().all(|c| c == '.' || c == ' ')
+}
+
+/// Whether `value` reads as an LDAP distinguished name (`CN=…,OU=…,DC=…`): RDNs of an
+/// attribute name, `=` and a value, at most 1,024 characters, no control character. A
+/// syntax check only: the directory says whether the entry exists.
+pub fn is_distinguished_name(value: &str) -> bool {
+    if value.is_empty() || value.len() > 1024 || value.chars().any(char::is_control) {
+        return false;
+    }
+    let mut rdns = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            ',' if !escaped => {
+                rdns.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => escaped = false,
+        }
+    }
+    rdns.push(&value[start..]);
+    rdns.iter().all(|rdn| {
+        rdn.split_once('=').is_some_and(|(attr, val)| {
+            let attr = attr.trim();
+            !attr.is_empty() && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !val.trim().is_empty()
+        })
+    })
+}
+
+/// A leaver as any directory names it: a user principal name, an object id, or an AD
+/// `sAMAccountName` (modes with on-premises AD), or a distinguished name when
+/// `allow_dn` (an explicit pairing).
+pub fn account(field: &'static str, value: Option<&str>, allow_dn: bool) -> Result<Option<String>, OfframpError> {
+    let Some(value) = text(TextField::new(field, 1024), value)? else { return Ok(None) };
+    if directory_user(field, Some(&value)).is_ok() || is_sam_account_name(&value) {
+        return Ok(Some(value));
+    }
+    if allow_dn && is_distinguished_name(&value) {
+        return Ok(Some(value));
+    }
+    Err(OfframpError::invalid_input(format!(
+        "{field} is not a user: give a user principal name (name@contoso.com), an object id (a GUID) or an AD account \
+         name (sAMAccountName){}",
+        if allow_dn { " or distinguished name" } else { "" }
+    )))
+}
+
 /// `approval: {plan_hash, approved_by}`: a plan reviewed and approved (workflows 000 and
 /// 003, docs/workflows.md#000-inputs).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

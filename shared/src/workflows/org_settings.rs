@@ -47,6 +47,13 @@ pub const USER_OFFBOARDING_TICKET_BOARD: &str = "user_offboarding_ticket_board";
 pub const USER_OFFBOARDING_RECIPIENTS: &str = "user_offboarding_notification_recipients";
 /// The group a leaver is added to (e.g. a Conditional Access block group): its object id.
 pub const USER_OFFBOARDING_LEAVER_GROUP: &str = "user_offboarding_leaver_group";
+/// Where the client's users live (docs/workflows.md#003-identity-modes): `cloud`, `onprem`,
+/// `hybrid-synced` or `hybrid-unsynced`; unset: detected from Entra ID.
+pub const USER_OFFBOARDING_IDENTITY_MODE: &str = "user_offboarding_identity_mode";
+/// How a cloud user is paired with its AD account when they are not synced: `upn` or `mail`.
+pub const USER_OFFBOARDING_AD_PAIRING: &str = "user_offboarding_ad_pairing";
+/// The OU leavers' AD accounts are moved to (`move_to_disabled_ou`); default `AD_DISABLED_OU`.
+pub const AD_DISABLED_OU: &str = "ad_disabled_ou";
 
 /// Workflow 002's policy on the linked PSA company (docs/workflows.md#002-psa-policy). Kept
 /// under the [`ITGLUE_NAMESPACE`] instead of a PSA's: its scope is an IT Glue organization
@@ -81,6 +88,9 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     (USER_OFFBOARDING_TICKET_BOARD, None, "board / queue / team for a user offboarding ticket"),
     (USER_OFFBOARDING_RECIPIENTS, None, "comma-separated e-mail addresses"),
     (USER_OFFBOARDING_LEAVER_GROUP, None, "object id (GUID) of the group leavers are added to"),
+    (USER_OFFBOARDING_IDENTITY_MODE, None, "cloud, onprem, hybrid-synced or hybrid-unsynced (unset: detected)"),
+    (USER_OFFBOARDING_AD_PAIRING, Some("upn"), "upn or mail: how an unsynced cloud user finds its AD account"),
+    (AD_DISABLED_OU, None, "distinguished name of the OU leavers' AD accounts are moved to"),
 ];
 
 /// The actions a client's defaults run when none are configured: every action that needs
@@ -174,6 +184,9 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
         M365_TENANT => crate::workflows::input::tenant(M365_TENANT, Some(value)).is_ok(),
         USER_OFFBOARDING_ACTIONS => offboard_actions(value).is_some(),
         USER_OFFBOARDING_LEAVER_GROUP => crate::workflows::input::is_guid(value),
+        USER_OFFBOARDING_IDENTITY_MODE => value.parse::<crate::domain::IdentityMode>().is_ok(),
+        USER_OFFBOARDING_AD_PAIRING => matches!(value, "upn" | "mail"),
+        AD_DISABLED_OU => crate::workflows::input::is_distinguished_name(value),
         NOTIFICATION_RECIPIENTS | USER_OFFBOARDING_RECIPIENTS => {
             value.split(',').map(str::trim).filter(|v| !v.is_empty()).all(is_email)
         }

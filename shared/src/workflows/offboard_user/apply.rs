@@ -75,8 +75,14 @@ impl Run<'_, '_> {
         let (skipped, sent): (Vec<usize>, Vec<usize>) = due.into_iter().partition(|i| tasks[*i].skip.is_some());
         let (directory, others): (Vec<usize>, Vec<usize>) =
             sent.into_iter().partition(|i| tasks[*i].op.system() == System::Directory);
+        let (onprem, others): (Vec<usize>, Vec<usize>) =
+            others.into_iter().partition(|i| tasks[*i].op.system() == System::OnPrem);
         let mut units: Vec<Vec<usize>> = skipped.into_iter().map(|i| vec![i]).collect();
         units.extend(directory.chunks(self.deps.options.directory_batch.clamp(1, 20)).map(<[usize]>::to_vec));
+        // A phase's AD tasks go as one unit, in plan order, on the account found once.
+        if !onprem.is_empty() {
+            units.push(onprem);
+        }
         units.extend(others.into_iter().map(|i| vec![i]));
         let records = UnitRecords {
             intent: |i: &usize| {
@@ -106,6 +112,10 @@ impl Run<'_, '_> {
                 System::Mailboxes => vec![tasks::send_mailbox(self.deps, target, unit[0], first).await],
                 System::Psa => vec![tasks::send_psa(self.deps, target, unit[0], first).await],
                 System::Owner => vec![tasks::send_owner(self.deps, target, unit[0], first).await],
+                System::OnPrem => {
+                    let batch = unit.iter().map(|i| (*i, &tasks[*i])).collect();
+                    super::tasks_onprem::send_onprem(self.deps, target, batch).await
+                }
             }
         };
         sent.into_iter().map(UnitStep::Done).collect()

@@ -27,6 +27,8 @@ pub(super) fn detail(plan: &Plan) -> Value {
         "tenant": plan.tenant,
         "user_id": plan.user_id,
         "user_principal_name": plan.user_principal_name,
+        "identity_mode": plan.mode,
+        "ad_account": plan.ad_account,
         "tasks": plan.tasks,
         "sole_owner_groups": plan.sole_owner_groups,
         "notify_manager": plan.notify,

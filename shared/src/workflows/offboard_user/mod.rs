@@ -18,14 +18,17 @@
 
 mod apply;
 mod gated;
+mod identity;
 mod plan;
 mod read;
 pub mod report;
 mod restore;
+mod restore_onprem;
 mod resume;
 mod run;
 mod selection;
 mod tasks;
+mod tasks_onprem;
 mod ticket;
 mod verify;
 
@@ -34,10 +37,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
 
+pub use crate::domain::IdentityMode;
 use crate::domain::{self, OperationRecord, Workflow};
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::{self, Admission, Consent, IdempotencyOptions, LeaseOptions};
-use crate::ports::{AuditStore, CloudDirectory, Mailboxes, Notifier, Psa, SecretVault, SettingsStore};
+use crate::ports::{AuditStore, CloudDirectory, Mailboxes, Notifier, OnPremDirectory, Psa, SecretVault, SettingsStore};
 use crate::workflows::input;
 
 pub use report::{OffboardUserReport, TaskReport, TaskResult};
@@ -47,6 +51,8 @@ pub use selection::{ActionOptions, OutOfOffice};
 pub const WORKFLOW: Workflow = Workflow::OffboardUser;
 /// The lease and the trail name the directory side of an operation this way.
 pub const SYSTEM: &str = "m365";
+/// … and an on-premises-only leaver's (`ad#domain/objectGUID`).
+pub const ONPREM_SYSTEM: &str = "ad";
 
 /// Workflow 003's inputs (docs/workflows.md#003-inputs).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -58,9 +64,18 @@ pub struct OffboardUserRequest {
     /// The customer's tenant (id or domain); default: the client's `m365_tenant_id` setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
-    /// The leaver: user principal name or object id.
+    /// The leaver: user principal name or object id; in the modes with on-premises AD also
+    /// the `sAMAccountName`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Where the leaver's identity lives (docs/workflows.md#003-identity-modes); default:
+    /// the client's `user_offboarding_identity_mode`, else detected from Entra ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<IdentityMode>,
+    /// `hybrid-unsynced`: the leaver's AD account (`sAMAccountName`, UPN or DN), when the
+    /// client's pairing rule (`user_offboarding_ad_pairing`) is not the one to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onprem_user: Option<String>,
     #[serde(default)]
     pub actions: ActionOptions,
     /// Also run the client's default actions (`user_offboarding_default_actions`).
@@ -100,6 +115,9 @@ pub use crate::workflows::input::Approval;
 pub struct OffboardUserDeps<'a> {
     pub directory: &'a dyn CloudDirectory,
     pub mailboxes: &'a dyn Mailboxes,
+    /// On-premises AD (LDAP); `None`: the modes that need it are refused before anything
+    /// changes.
+    pub onprem: Option<&'a dyn OnPremDirectory>,
     pub psa: &'a dyn Psa,
     pub audit: &'a dyn AuditStore,
     pub settings: &'a dyn SettingsStore,
@@ -133,6 +151,7 @@ pub(crate) struct Validated {
     pub client_id: String,
     pub tenant: Option<String>,
     pub user: String,
+    pub onprem_user: Option<String>,
     pub reason: Option<String>,
     pub initiated_by: String,
     pub ticket_id: Option<String>,
@@ -142,7 +161,7 @@ pub(crate) struct Validated {
 fn validate(request: &OffboardUserRequest) -> Result<Validated, OfframpError> {
     let client_id = input::identifier("client_id", request.client_id.as_deref())?
         .ok_or_else(|| OfframpError::invalid_input("client_id (the leaver's PSA company) is required"))?;
-    let user = input::directory_user("user", request.user.as_deref())?
+    let user = input::account("user", request.user.as_deref(), false)?
         .ok_or_else(|| OfframpError::invalid_input("user (a user principal name or object id) is required"))?;
     input::idempotency_key(request.idempotency_key.as_deref())?;
     request.actions.check()?;
@@ -152,6 +171,7 @@ fn validate(request: &OffboardUserRequest) -> Result<Validated, OfframpError> {
         client_id,
         tenant: input::tenant("tenant", request.tenant.as_deref())?,
         user,
+        onprem_user: input::account("onprem_user", request.onprem_user.as_deref(), true)?,
         reason: input::text(input::REASON, request.reason.as_deref())?,
         ticket_id: input::identifier("ticket_id", request.ticket_id.as_deref())?,
         consent: consent(request)?,
@@ -232,7 +252,7 @@ async fn plan_and_gate(
         crate::workflows::client_ticket::check_ticket(deps.psa, &client.client_id, ticket_id).await?;
     }
     let selection = selection::select(request, &client, deps.vault.is_some())?;
-    let leaver = read::read(deps, &client, &selection, &v.user).await?;
+    let leaver = read::read(deps, &client, &selection, &v, request.directory).await?;
     report.describe(&client, &leaver);
     let plan = plan::make_plan(&client, &selection, &leaver)?;
     let (user, manager) = (&leaver.state.user, leaver.state.manager.as_ref());
@@ -282,6 +302,8 @@ fn operation_record(
             "tenant": client.tenant,
             "user_id": plan.user_id,
             "user_principal_name": plan.user_principal_name,
+            "identity_mode": plan.mode,
+            "ad_account": plan.ad_account,
             "user": report::ReportedUser::from(user),
             "lease_target": plan.lease_target(),
             "notify": plan.notify,

@@ -3,13 +3,14 @@
 //! same tasks, and the same hash (`plan_hash`) an approval binds to.
 
 mod build;
+mod build_onprem;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::read::Leaver;
 use super::selection::{ActionOptions, ClientSettings};
-use crate::domain::{ItemKind, OffboardAction};
+use crate::domain::{IdentityMode, ItemKind, OffboardAction};
 use crate::error::OfframpError;
 use crate::operation::{self, sort_key};
 
@@ -18,6 +19,9 @@ use crate::operation::{self, sort_key};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Phase {
+    /// On-premises AD first, where it masters the account: disabled, password reset
+    /// (docs/workflows.md#003-identity-modes).
+    OnPremSignIn,
     /// Account disabled, password reset: nobody signs in any more.
     SignIn,
     /// Then sessions revoked and devices removed, so no session outlives the sign-in.
@@ -30,21 +34,34 @@ pub(crate) enum Phase {
     Directory,
     /// Licences last: after the conversion and after the groups that grant them.
     Licences,
+    /// The AD account moved to the disabled users OU, after everything else
+    /// (docs/vendors/active-directory.md#move).
+    Relocate,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 6] =
-        [Phase::SignIn, Phase::Sessions, Phase::Mailbox, Phase::MailboxAccess, Phase::Directory, Phase::Licences];
+    pub const ALL: [Phase; 8] = [
+        Phase::OnPremSignIn,
+        Phase::SignIn,
+        Phase::Sessions,
+        Phase::Mailbox,
+        Phase::MailboxAccess,
+        Phase::Directory,
+        Phase::Licences,
+        Phase::Relocate,
+    ];
 
     /// The phase's heading in ticket notes.
     pub fn title(self) -> &'static str {
         match self {
+            Phase::OnPremSignIn => "Sign-in blocked in on-premises AD",
             Phase::SignIn => "Sign-in blocked",
             Phase::Sessions => "Sessions and devices",
             Phase::Mailbox => "Mailbox conversion",
             Phase::MailboxAccess => "Mailbox access and mail flow",
             Phase::Directory => "Groups, manager, employee id and PSA contact",
             Phase::Licences => "Licences",
+            Phase::Relocate => "Moved to the disabled users OU",
         }
     }
 }
@@ -109,6 +126,21 @@ pub(crate) enum TaskOp {
     DisablePsaContact {
         contact_id: String,
     },
+    // On-premises AD (LDAP), sent together per phase on the account found once.
+    AdDisableAccount,
+    /// Like [`TaskOp::ResetPassword`]: made when sent, never planned nor recorded.
+    AdResetPassword {
+        store: bool,
+    },
+    AdClearEmployeeId,
+    AdClearManager,
+    AdRemoveMembership {
+        group_dn: String,
+    },
+    AdHideFromGal,
+    AdMove {
+        to_ou: String,
+    },
 }
 
 impl TaskOp {
@@ -126,6 +158,13 @@ impl TaskOp {
             | TaskOp::RemoveLicence { .. } => System::Directory,
             TaskOp::DisablePsaContact { .. } => System::Psa,
             TaskOp::AddOwner { .. } => System::Owner,
+            TaskOp::AdDisableAccount
+            | TaskOp::AdResetPassword { .. }
+            | TaskOp::AdClearEmployeeId
+            | TaskOp::AdClearManager
+            | TaskOp::AdRemoveMembership { .. }
+            | TaskOp::AdHideFromGal
+            | TaskOp::AdMove { .. } => System::OnPrem,
             _ => System::Mailboxes,
         }
     }
@@ -138,6 +177,20 @@ pub(crate) enum System {
     Owner,
     Mailboxes,
     Psa,
+    /// On-premises AD.
+    OnPrem,
+}
+
+impl System {
+    /// The system's name in plans, reports and notes.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Directory | System::Owner => "Entra ID",
+            System::Mailboxes => "Exchange Online",
+            System::Psa => "PSA",
+            System::OnPrem => "on-premises AD",
+        }
+    }
 }
 
 /// One task: an item of the operation.
@@ -175,6 +228,10 @@ pub(crate) struct Plan {
     pub tenant: String,
     pub user_id: String,
     pub user_principal_name: String,
+    pub mode: IdentityMode,
+    /// The AD account's `sAMAccountName`, in the modes that have one: AD tasks find the
+    /// account by it when sent (its DN changes when it moves).
+    pub ad_account: Option<String>,
     pub tasks: Vec<Task>,
     pub hash: String,
     /// Groups the leaver owns alone (reported whether or not ownership is transferred).
@@ -187,7 +244,8 @@ impl Plan {
     /// One run at a time per leaver (`m365#tenant/user`); recorded, so that a rollback
     /// takes the same lease.
     pub fn lease_target(&self) -> String {
-        operation::lease::target(super::SYSTEM, &format!("{}/{}", self.tenant, self.user_id))
+        let system = if self.mode == IdentityMode::OnPrem { super::ONPREM_SYSTEM } else { super::SYSTEM };
+        operation::lease::target(system, &format!("{}/{}", self.tenant, self.user_id))
     }
 }
 
@@ -207,9 +265,12 @@ pub(super) fn make_plan(
     let sole_owner_groups =
         leaver.state.owned_groups.iter().filter(|g| g.owner_count <= 1).map(|g| g.group.display_name.clone()).collect();
     let notify = actions.notify_manager;
+    let ad_account = leaver.onprem.as_ref().map(|o| o.user.sam_account_name.clone());
     let hash = operation::plan_hash(&json!({
         "tenant": client.tenant,
         "user": user.id,
+        "mode": leaver.identity.mode,
+        "ad_account": ad_account,
         "tasks": tasks,
         "notify": notify,
         "manager": leaver.state.manager.as_ref().map(|m| &m.id),
@@ -218,6 +279,8 @@ pub(super) fn make_plan(
         tenant: client.tenant.clone(),
         user_id: user.id.clone(),
         user_principal_name: user.user_principal_name.clone(),
+        mode: leaver.identity.mode,
+        ad_account,
         tasks,
         hash,
         sole_owner_groups,

@@ -8,7 +8,7 @@ use super::OffboardUserRequest;
 use super::plan::{Phase, Plan, Task};
 use super::read::Leaver;
 use super::selection::ClientSettings;
-use crate::domain::{self, ItemKind, OffboardAction};
+use crate::domain::{self, IdentityMode, ItemKind, OffboardAction};
 use crate::error::{ErrorCode, OfframpError};
 use crate::ports::DirectoryUser;
 
@@ -49,6 +49,8 @@ pub struct TaskReport {
     pub target_id: String,
     pub target: String,
     pub phase: String,
+    /// Where the task is sent: Entra ID, Exchange Online, on-premises AD or the PSA.
+    pub system: String,
     pub result: TaskResult,
     /// Why a task is skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +106,14 @@ impl From<&DirectoryUser> for ReportedUser {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedAdAccount {
+    pub sam_account_name: String,
+    /// As read before the run.
+    pub distinguished_name: String,
+    pub object_guid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationReport {
     pub to: Vec<String>,
     /// `None`: not known (a resume found it in flight); it is never sent twice.
@@ -130,6 +140,14 @@ pub struct OffboardUserReport {
     pub client_id: Option<String>,
     pub client_name: Option<String>,
     pub tenant: Option<String>,
+    /// Where the leaver's identity lives, and who said so (docs/workflows.md#003-identity-modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_mode: Option<IdentityMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_mode_decided_by: Option<String>,
+    /// The AD account, in the modes that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_account: Option<ReportedAdAccount>,
     pub user: Option<ReportedUser>,
     /// As read before the run (the notification goes there).
     pub manager: Option<ReportedUser>,
@@ -161,6 +179,9 @@ impl OffboardUserReport {
             client_id: request.client_id.clone(),
             client_name: None,
             tenant: request.tenant.clone(),
+            identity_mode: request.directory,
+            identity_mode_decided_by: None,
+            ad_account: None,
             user: None,
             manager: None,
             ticket_id: request.ticket_id.clone(),
@@ -181,6 +202,13 @@ impl OffboardUserReport {
         self.client_id = Some(client.client_id.clone());
         self.client_name = Some(client.company_name.clone());
         self.tenant = Some(client.tenant.clone());
+        self.identity_mode = Some(leaver.identity.mode);
+        self.identity_mode_decided_by = Some(leaver.identity.decided_by.clone());
+        self.ad_account = leaver.onprem.as_ref().map(|o| ReportedAdAccount {
+            sam_account_name: o.user.sam_account_name.clone(),
+            distinguished_name: o.user.dn.clone(),
+            object_guid: o.user.object_guid.clone(),
+        });
         self.user = Some(ReportedUser::from(&leaver.state.user));
         self.manager = leaver.state.manager.as_ref().map(ReportedUser::from);
     }
@@ -253,6 +281,7 @@ pub(super) fn planned(task: &Task) -> TaskReport {
         target_id: task.id.clone(),
         target: task.name.clone(),
         phase: phase_name(task.phase),
+        system: task.op.system().name().to_string(),
         result: if task.skip.is_some() { TaskResult::Skipped } else { TaskResult::Planned },
         reason: task.skip.clone(),
         error_code: None,

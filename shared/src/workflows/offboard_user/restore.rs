@@ -48,6 +48,7 @@ pub fn register(registry: &mut RestoreRegistry) {
     ] {
         registry.keep_as_record(kind);
     }
+    super::restore_onprem::register(registry);
 }
 
 fn parse(change: &ItemChange) -> Result<Option<Box<dyn Restorable>>, OfframpError> {

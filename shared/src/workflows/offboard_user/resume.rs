@@ -42,6 +42,8 @@ pub(super) async fn resume(
     report.initiated_by = detail.operation.initiated_by.clone();
     report.reason = detail.operation.reason.clone();
     report.tenant = Some(tenant.clone());
+    report.identity_mode = Some(plan.mode);
+    report.identity_mode_decided_by = Some("the interrupted operation's record".into());
     report.client_id = Some(client.client_id.clone());
     report.client_name = Some(client.company_name.clone());
     let target = text("lease_target").unwrap_or_else(|| plan.lease_target());
@@ -126,6 +128,9 @@ fn plan_from_trail(detail: &OperationDetail, tenant: &str) -> Result<Plan, Offra
         tenant: tenant.to_string(),
         user_id: input["user_id"].as_str().unwrap_or_default().to_string(),
         user_principal_name: input["user_principal_name"].as_str().unwrap_or_default().to_string(),
+        // Operations from before the identity modes were all cloud.
+        mode: serde_json::from_value(input["identity_mode"].clone()).unwrap_or(crate::domain::IdentityMode::Cloud),
+        ad_account: input["ad_account"].as_str().map(str::to_string),
         tasks,
         hash: op.plan_hash.clone().unwrap_or_default(),
         sole_owner_groups: serde_json::from_value(input["sole_owner_groups"].clone()).unwrap_or_default(),

@@ -21,8 +21,13 @@ impl<'a, 'r> Run<'a, 'r> {
         client: &'a ClientSettings,
         plan: &'a Plan,
     ) -> Self {
-        let target =
-            Target { operation_id, tenant: &plan.tenant, user_id: &plan.user_id, upn: &plan.user_principal_name };
+        let target = Target {
+            operation_id,
+            tenant: &plan.tenant,
+            user_id: &plan.user_id,
+            upn: &plan.user_principal_name,
+            ad_account: plan.ad_account.as_deref(),
+        };
         Run { deps, target, client, plan }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{OffboardUserDeps, OffboardUserRequest};
-use crate::domain::OffboardAction;
+use crate::domain::{IdentityMode, OffboardAction};
 use crate::error::{ErrorCode, OfframpError};
 use crate::workflows::input::{self, TextField};
 use crate::workflows::org_settings;
@@ -80,6 +80,16 @@ pub struct ActionOptions {
     pub remove_licences: bool,
     #[serde(default)]
     pub notify_manager: bool,
+    /// On-premises AD: move the account to the client's disabled users OU
+    /// (`ad_disabled_ou`, default `AD_DISABLED_OU`), last.
+    #[serde(default)]
+    pub move_to_disabled_ou: bool,
+    /// The disabled users OU is inside Entra Connect's sync scope. Without it a synced
+    /// leaver's move is refused together with the shared mailbox conversion: moving out of
+    /// scope deletes the cloud user and its mailbox at the next sync
+    /// (docs/vendors/active-directory.md#move).
+    #[serde(default)]
+    pub disabled_ou_in_sync_scope: bool,
 }
 
 fn yes() -> bool {
@@ -148,6 +158,7 @@ impl ActionOptions {
                 OffboardAction::DisablePsaContact => self.disable_psa_contact = true,
                 OffboardAction::RemoveLicences => self.remove_licences = true,
                 OffboardAction::NotifyManager => self.notify_manager = true,
+                OffboardAction::MoveToDisabledOu => self.move_to_disabled_ou = true,
                 OffboardAction::GrantFullAccess | OffboardAction::GrantSendAs | OffboardAction::OutOfOffice => {}
             }
         }
@@ -155,7 +166,12 @@ impl ActionOptions {
 
     /// Whether any action is selected.
     pub fn any(&self) -> bool {
-        *self != ActionOptions { full_access_automapping: self.full_access_automapping, ..Default::default() }
+        let nothing = ActionOptions {
+            full_access_automapping: self.full_access_automapping,
+            disabled_ou_in_sync_scope: self.disabled_ou_in_sync_scope,
+            ..Default::default()
+        };
+        *self != nothing
     }
 }
 
@@ -164,7 +180,16 @@ impl ActionOptions {
 pub(crate) struct ClientSettings {
     pub client_id: String,
     pub company_name: String,
+    /// The Microsoft 365 tenant; for a client without one whose users live in on-premises
+    /// AD, the AD domain (then `has_tenant` is false and Entra ID is never asked).
     pub tenant: String,
+    pub has_tenant: bool,
+    /// `user_offboarding_identity_mode`: `None` detects it.
+    pub identity_mode: Option<IdentityMode>,
+    /// `user_offboarding_ad_pairing`: `mail`, else the UPN.
+    pub pair_by_mail: bool,
+    /// `ad_disabled_ou`, else the AD adapter's `AD_DISABLED_OU`.
+    pub disabled_ou: Option<String>,
     pub default_actions: Vec<OffboardAction>,
     pub ticket_board: Option<String>,
     pub recipients: Vec<String>,
@@ -188,10 +213,12 @@ pub(super) async fn client_settings(
         let Some((Some(value), _)) = raw.get(key) else { return Ok(None) };
         org_settings::validate(key, value).map(Some)
     };
-    let tenant = match (tenant, get(org_settings::M365_TENANT)?) {
-        (Some(tenant), _) => tenant.to_string(),
-        (None, Some(tenant)) => tenant,
-        (None, None) => {
+    let onprem_domain = deps.onprem.map(|d| d.domain().to_string());
+    let (tenant, has_tenant) = match (tenant, get(org_settings::M365_TENANT)?, onprem_domain) {
+        (Some(tenant), _, _) => (tenant.to_string(), true),
+        (None, Some(tenant), _) => (tenant, true),
+        (None, None, Some(domain)) => (domain, false),
+        (None, None, None) => {
             return Err(OfframpError::invalid_input(format!(
                 "no tenant: give tenant, or set {} for client {}",
                 org_settings::M365_TENANT,
@@ -199,12 +226,19 @@ pub(super) async fn client_settings(
             )));
         }
     };
+    let identity_mode = get(org_settings::USER_OFFBOARDING_IDENTITY_MODE)?.and_then(|m| m.parse().ok());
+    let disabled_ou =
+        get(org_settings::AD_DISABLED_OU)?.or_else(|| deps.onprem.and_then(|d| d.disabled_ou().map(str::to_string)));
     let actions = get(org_settings::USER_OFFBOARDING_ACTIONS)?.unwrap_or_default();
     let recipients = get(org_settings::USER_OFFBOARDING_RECIPIENTS)?.unwrap_or_default();
     Ok(ClientSettings {
         client_id: company.id.clone(),
         company_name: company.name,
         tenant,
+        has_tenant,
+        identity_mode,
+        pair_by_mail: get(org_settings::USER_OFFBOARDING_AD_PAIRING)?.as_deref() == Some("mail"),
+        disabled_ou,
         default_actions: org_settings::offboard_actions(&actions).unwrap_or_default(),
         ticket_board: get(org_settings::USER_OFFBOARDING_TICKET_BOARD)?,
         recipients: recipients.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect(),

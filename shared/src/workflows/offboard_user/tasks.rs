@@ -13,7 +13,7 @@ use crate::ports::{DirectoryError, Forwarding, UserChange};
 use crate::secret::{SecretString, generate_password};
 
 /// The length of a leaver's new password (docs/vendors/microsoft-graph.md#passwords).
-const PASSWORD_LENGTH: usize = 24;
+pub(crate) const PASSWORD_LENGTH: usize = 24;
 
 /// What became of one task.
 #[derive(Debug, Clone)]
@@ -41,6 +41,8 @@ pub(crate) struct Target<'a> {
     pub tenant: &'a str,
     pub user_id: &'a str,
     pub upn: &'a str,
+    /// The AD account's `sAMAccountName`, in the modes that have one.
+    pub ad_account: Option<&'a str>,
 }
 
 pub(crate) fn record(target: &Target<'_>, task: &Task, outcome: ItemOutcome, after: Option<Value>) -> ItemChange {
@@ -62,11 +64,14 @@ pub(crate) fn skipped(target: &Target<'_>, index: usize, task: &Task) -> Sent {
 
 /// A task that went through. Its record also names where the leaver is, so that a
 /// rollback, which reads nothing but the record, can find the item again.
-fn done(target: &Target<'_>, index: usize, task: &Task, mut after: Value, note: Option<String>) -> Sent {
+pub(crate) fn done(target: &Target<'_>, index: usize, task: &Task, mut after: Value, note: Option<String>) -> Sent {
     if let Some(fields) = after.as_object_mut() {
         fields.insert("tenant".into(), json!(target.tenant));
         fields.insert("user_id".into(), json!(target.user_id));
         fields.insert("upn".into(), json!(target.upn));
+        if let Some(account) = target.ad_account {
+            fields.insert("ad_account".into(), json!(account));
+        }
     }
     Sent { index, change: record(target, task, ItemOutcome::Changed, Some(after)), failure: None, note }
 }
@@ -179,6 +184,20 @@ async fn after_directory_change(
     let (Some(password), TaskOp::ResetPassword { store: true }) = (password, &task.op) else {
         return done(target, index, task, directory_after(&task.op), None);
     };
+    // The vault puts its prefix (`offramp/offboarded-users`) in front.
+    let name = format!("{}/{}", target.tenant, target.user_id);
+    store_password(deps, target, index, task, &password, &name).await
+}
+
+/// A new password kept in the vault under `name`; the task is done whether or not it could be.
+pub(crate) async fn store_password(
+    deps: &OffboardUserDeps<'_>,
+    target: &Target<'_>,
+    index: usize,
+    task: &Task,
+    password: &SecretString,
+    name: &str,
+) -> Sent {
     let Some(vault) = deps.vault else {
         return done(
             target,
@@ -188,11 +207,9 @@ async fn after_directory_change(
             Some("no vault: not stored".into()),
         );
     };
-    // The vault puts its prefix (`offramp/offboarded-users`) in front.
-    let name = format!("{}/{}", target.tenant, target.user_id);
     let description =
         format!("Password set by Offramp when offboarding {} (operation {})", target.upn, target.operation_id);
-    match vault.store(&name, &password, &description).await {
+    match vault.store(name, password, &description).await {
         Ok(stored) => {
             let note = format!("the new password is kept in {}", stored.reference);
             done(target, index, task, json!({ "done": true, "stored": stored }), Some(note))
@@ -288,5 +305,12 @@ pub(crate) async fn send_psa(deps: &OffboardUserDeps<'_>, target: &Target<'_>, i
 
 /// Whether a task's kind is one a rollback cannot put back.
 pub(crate) fn irreversible(kind: ItemKind) -> bool {
-    matches!(kind, ItemKind::UserPassword | ItemKind::UserSessions | ItemKind::ManagedDevice | ItemKind::MobileDevice)
+    matches!(
+        kind,
+        ItemKind::UserPassword
+            | ItemKind::UserSessions
+            | ItemKind::ManagedDevice
+            | ItemKind::MobileDevice
+            | ItemKind::AdPassword
+    )
 }

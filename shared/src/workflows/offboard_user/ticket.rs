@@ -252,7 +252,7 @@ fn task_line(task: &TaskReport) -> String {
         TaskResult::Uncertain => "probably done by an earlier run (in flight when it stopped)".into(),
         TaskResult::Planned => "planned".into(),
     };
-    format!("- {}: {} — {}", task.action, task.target, result)
+    format!("- {} ({}): {} — {}", task.action, task.system, task.target, result)
 }
 
 fn start_text(run: &Run<'_, '_>, report: &OffboardUserReport) -> String {
@@ -260,6 +260,10 @@ fn start_text(run: &Run<'_, '_>, report: &OffboardUserReport) -> String {
     let user = report.user.as_ref();
     let _ = writeln!(text, "Offboarding {} ({})", user.map(|u| u.display_name.as_str()).unwrap_or(""), run.target.upn);
     let _ = writeln!(text, "Tenant: {}. Operation: {}.", run.target.tenant, run.target.operation_id);
+    if let Some(mode) = report.identity_mode {
+        let why = report.identity_mode_decided_by.as_deref().unwrap_or("");
+        let _ = writeln!(text, "Identity: {mode} ({why}).");
+    }
     let _ = writeln!(text, "Started by {}.", report.initiated_by);
     if let Some(reason) = &report.reason {
         let _ = writeln!(text, "Reason: {reason}");
@@ -268,8 +272,9 @@ fn start_text(run: &Run<'_, '_>, report: &OffboardUserReport) -> String {
     for task in &report.tasks {
         let _ = writeln!(
             text,
-            "- {}: {}{}",
+            "- {} ({}): {}{}",
             task.action,
+            task.system,
             task.target,
             if task.reason.is_some() { " (skipped)" } else { "" }
         );

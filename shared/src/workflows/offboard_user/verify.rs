@@ -6,7 +6,8 @@
 use super::plan::{Task, TaskOp};
 use super::report::{OffboardUserReport, TaskResult};
 use super::run::Run;
-use crate::ports::{LeaverState, MailboxInfo, MailboxType};
+use super::plan::System;
+use crate::ports::{AdUser, LeaverState, MailboxInfo, MailboxType};
 
 /// What is read back: `None` where it could not be read (then nothing is judged on it).
 struct ReadBack {
@@ -14,6 +15,8 @@ struct ReadBack {
     mailbox: Option<MailboxInfo>,
     auto_reply_enabled: Option<bool>,
     contacts_active: Vec<(String, bool)>,
+    /// The AD account, read again by its `sAMAccountName`.
+    ad: Option<AdUser>,
 }
 
 pub(super) async fn verify(run: &Run<'_, '_>, report: &mut OffboardUserReport) {
@@ -50,8 +53,21 @@ async fn read_back(run: &Run<'_, '_>, done: &[usize]) -> ReadBack {
         .iter()
         .filter_map(|t| if let TaskOp::DisablePsaContact { contact_id } = &t.op { Some(contact_id) } else { None })
         .collect();
+    let ad_touched = tasks.iter().any(|t| t.op.system() == System::OnPrem);
+    let cloud_touched = tasks.iter().any(|t| matches!(t.op.system(), System::Directory | System::Owner));
     // The systems are read at once: the read-back is on every leaver's path.
-    let state = async { deps.directory.leaver(target.tenant, target.user_id).await.ok().flatten() };
+    let state = async {
+        if !cloud_touched {
+            return None;
+        }
+        deps.directory.leaver(target.tenant, target.user_id).await.ok().flatten()
+    };
+    let ad = async {
+        match (ad_touched, deps.onprem, target.ad_account) {
+            (true, Some(ad), Some(account)) => ad.find_user(account).await.ok().flatten(),
+            _ => None,
+        }
+    };
     let mailbox = async {
         if !mailbox_touched {
             return None;
@@ -68,14 +84,17 @@ async fn read_back(run: &Run<'_, '_>, done: &[usize]) -> ReadBack {
     let contacts = futures::future::join_all(contact_ids.into_iter().map(|id| async move {
         deps.psa.contact(id).await.ok().flatten().map(|contact| (id.clone(), contact.active))
     }));
-    let (state, mailbox, auto_reply_enabled, contacts) = futures::join!(state, mailbox, auto_reply, contacts);
-    ReadBack { state, mailbox, auto_reply_enabled, contacts_active: contacts.into_iter().flatten().collect() }
+    let (state, mailbox, auto_reply_enabled, contacts, ad) = futures::join!(state, mailbox, auto_reply, contacts, ad);
+    ReadBack { state, mailbox, auto_reply_enabled, contacts_active: contacts.into_iter().flatten().collect(), ad }
 }
 
 /// Whether a task's change is found as it left it, and what was found; `None` when it
 /// cannot be read back (sessions, a password, a removed mobile device, a permission).
 fn judge(task: &Task, back: &ReadBack) -> Option<(bool, String)> {
     let check = |ok: bool, found: &str| Some((ok, found.to_string()));
+    if task.op.system() == System::OnPrem {
+        return judge_onprem(task, back.ad.as_ref()?);
+    }
     if let Some(mailbox) = &back.mailbox {
         match &task.op {
             TaskOp::ConvertToShared => return check(mailbox.kind == MailboxType::Shared, "the mailbox is not shared"),
@@ -114,6 +133,24 @@ fn judge(task: &Task, back: &ReadBack) -> Option<(bool, String)> {
             let retired = device.is_none_or(|d| d.management_state.to_ascii_lowercase().contains("retire"));
             check(retired, "the device is still managed")
         }
+        _ => None,
+    }
+}
+
+/// An AD task against the account as read again.
+fn judge_onprem(task: &Task, user: &AdUser) -> Option<(bool, String)> {
+    let check = |ok: bool, found: &str| Some((ok, found.to_string()));
+    match &task.op {
+        TaskOp::AdDisableAccount => check(!user.enabled(), "the AD account is enabled"),
+        TaskOp::AdClearEmployeeId => check(user.employee_id.is_none(), "employeeID is still set"),
+        TaskOp::AdClearManager => check(user.manager.is_none(), "a manager is still set"),
+        TaskOp::AdRemoveMembership { group_dn } => {
+            check(!user.member_of.iter().any(|g| g.eq_ignore_ascii_case(group_dn)), "still a member")
+        }
+        TaskOp::AdHideFromGal => {
+            check(user.hidden_from_address_lists == Some(true), "msExchHideFromAddressLists is not TRUE")
+        }
+        TaskOp::AdMove { to_ou } => check(user.parent_dn().eq_ignore_ascii_case(to_ou), "the account is elsewhere"),
         _ => None,
     }
 }

@@ -48,7 +48,7 @@ use crate::domain::{
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::restore::{Restorable, RestoreRegistry, RestoreSystems, Reversibility};
 use crate::operation::{self, LeaseOptions};
-use crate::ports::{AuditStore, CloudDirectory, Mailboxes, Psa};
+use crate::ports::{AuditStore, CloudDirectory, Mailboxes, OnPremDirectory, Psa};
 use crate::workflows::input;
 
 mod restore_items;
@@ -185,18 +185,20 @@ pub struct RollbackDeps<'a> {
     pub directory: Option<&'a dyn CloudDirectory>,
     /// Exchange Online, when Microsoft 365 is configured.
     pub mailboxes: Option<&'a dyn Mailboxes>,
+    /// On-premises AD, when it is configured (`AD_LDAP_URL`).
+    pub onprem: Option<&'a dyn OnPremDirectory>,
 }
 
 impl<'a> RollbackDeps<'a> {
     /// A rollback that reaches the PSA only: items in Entra ID or Exchange Online fail with
     /// `ConfigurationError` (what a deployment without `MS_CLIENT_ID` gets).
     pub fn without_microsoft365(psa: &'a dyn Psa, audit: &'a dyn AuditStore, registry: &'a RestoreRegistry) -> Self {
-        RollbackDeps { psa, audit, registry, directory: None, mailboxes: None }
+        RollbackDeps { psa, audit, registry, directory: None, mailboxes: None, onprem: None }
     }
 
     /// What the restorers can reach (docs/architecture.md#restore-context).
     pub fn systems(&self) -> RestoreSystems<'a> {
-        RestoreSystems { psa: self.psa, directory: self.directory, mailboxes: self.mailboxes }
+        RestoreSystems { psa: self.psa, directory: self.directory, mailboxes: self.mailboxes, onprem: self.onprem }
     }
 }
 

@@ -12,10 +12,12 @@ use crate::workflows::offboard_user::selection::{ActionOptions, ClientSettings, 
 /// Synced users' attributes are mastered in AD (docs/vendors/microsoft-graph.md#synced-users).
 const SYNCED: &str = "the user is synced from on-premises AD, which masters this attribute: change it there";
 const NO_MAILBOX: &str = "the user has no Exchange Online mailbox";
+const SYNCED_DONE_IN_AD: &str =
+    "the user is synced from on-premises AD, which masters this attribute: changed there by its on-premises AD task";
 
-struct Builder<'a> {
-    leaver: &'a Leaver,
-    tasks: Vec<Task>,
+pub(super) struct Builder<'a> {
+    pub leaver: &'a Leaver,
+    pub tasks: Vec<Task>,
 }
 
 impl Builder<'_> {
@@ -28,7 +30,7 @@ impl Builder<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn push(
+    pub fn push(
         &mut self,
         action: A,
         kind: ItemKind,
@@ -43,13 +45,13 @@ impl Builder<'_> {
     }
 
     /// Mark the task just pushed as skipped.
-    fn skip_last(&mut self, why: impl Into<String>) {
+    pub fn skip_last(&mut self, why: impl Into<String>) {
         if let Some(task) = self.tasks.last_mut() {
             task.skip = Some(why.into());
         }
     }
 
-    fn skip_if(&mut self, condition: bool, why: &str) {
+    pub fn skip_if(&mut self, condition: bool, why: &str) {
         if condition {
             self.skip_last(why);
         }
@@ -58,13 +60,29 @@ impl Builder<'_> {
 
 pub(super) fn tasks(client: &ClientSettings, actions: &ActionOptions, leaver: &Leaver) -> Vec<Task> {
     let mut b = Builder { leaver, tasks: Vec::new() };
-    account(&mut b, actions);
-    devices(&mut b, actions);
-    mailbox(&mut b, actions);
-    groups(&mut b, actions, client);
-    profile(&mut b, actions);
-    licences(&mut b, actions);
+    if leaver.identity.mode.has_cloud() {
+        account(&mut b, actions);
+        devices(&mut b, actions);
+        mailbox(&mut b, actions);
+        groups(&mut b, actions, client);
+        profile(&mut b, actions);
+        licences(&mut b, actions);
+    } else {
+        super::build_onprem::cloud_skipped(&mut b, actions, client);
+    }
+    if actions.disable_psa_contact {
+        psa_contacts(&mut b);
+    }
+    if let Some(onprem) = &leaver.onprem {
+        super::build_onprem::tasks(&mut b, actions, client, onprem);
+    }
     b.tasks
+}
+
+/// Why a synced user's AD-mastered attribute is not changed in the cloud: done in AD by its
+/// own task when AD is configured here, else left to the engineer.
+fn synced(b: &Builder<'_>) -> &'static str {
+    if b.leaver.onprem.is_some() { SYNCED_DONE_IN_AD } else { SYNCED }
 }
 
 fn account(b: &mut Builder<'_>, actions: &ActionOptions) {
@@ -79,7 +97,7 @@ fn account(b: &mut Builder<'_>, actions: &ActionOptions) {
     if actions.reset_password {
         let op = TaskOp::ResetPassword { store: actions.store_password };
         b.push(A::ResetPassword, ItemKind::UserPassword, id, upn, Phase::SignIn, op, json!({}));
-        b.skip_if(synced, SYNCED);
+        b.skip_if(synced, self::synced(b));
     }
     if actions.revoke_sessions {
         b.push(A::RevokeSessions, ItemKind::UserSessions, id, upn, Phase::Sessions, TaskOp::RevokeSessions, json!({}));
@@ -122,7 +140,7 @@ fn trustee(b: &Builder<'_>, named: &str) -> Result<String, &'static str> {
     Ok(manager.mail.clone().unwrap_or_else(|| manager.user_principal_name.clone()))
 }
 
-fn mailbox(b: &mut Builder<'_>, actions: &ActionOptions) {
+pub(super) fn mailbox(b: &mut Builder<'_>, actions: &ActionOptions) {
     let Some(mailbox) = b.leaver.mailbox.clone() else {
         mailbox_missing(b, actions);
         return;
@@ -322,6 +340,8 @@ fn membership(b: &mut Builder<'_>, group: &DirectoryGroup, actions: &ActionOptio
         b.skip_last("kept as asked (keep_groups)");
     } else if group.kind == GroupKind::Dynamic {
         b.skip_last("dynamic membership: the group's rule decides; change the rule or the user's attributes");
+    } else if group.kind == GroupKind::Synced && b.leaver.onprem.is_some() {
+        b.skip_last("the group is synced from on-premises AD: removed there by its on-premises AD task");
     } else if group.kind == GroupKind::Synced {
         b.skip_last("the group is synced from on-premises AD: remove the membership there");
     }
@@ -334,7 +354,7 @@ fn profile(b: &mut Builder<'_>, actions: &ActionOptions) {
         let before = json!({ "employee_id": user.employee_id });
         b.push(A::ClearEmployeeId, ItemKind::EmployeeId, &id, &upn, Phase::Directory, TaskOp::ClearEmployeeId, before);
         b.skip_if(user.employee_id.is_none(), "the user has no employee id");
-        b.skip_if(user.employee_id.is_some() && user.is_synced(), SYNCED);
+        b.skip_if(user.employee_id.is_some() && user.is_synced(), synced(b));
     }
     if actions.clear_manager {
         let manager = b.leaver.state.manager.clone();
@@ -344,10 +364,7 @@ fn profile(b: &mut Builder<'_>, actions: &ActionOptions) {
         });
         b.push(A::ClearManager, ItemKind::Manager, &id, &upn, Phase::Directory, TaskOp::ClearManager, before);
         b.skip_if(manager.is_none(), "the user has no manager");
-        b.skip_if(manager.is_some() && user.is_synced(), SYNCED);
-    }
-    if actions.disable_psa_contact {
-        psa_contacts(b);
+        b.skip_if(manager.is_some() && user.is_synced(), synced(b));
     }
 }
 
