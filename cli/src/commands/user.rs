@@ -10,7 +10,7 @@ use offramp::config::ConfigSource;
 use offramp::error::OfframpError;
 use offramp::workflows::offboard_user::report::OffboardStatus;
 use offramp::workflows::offboard_user::{
-    ActionOptions, Approval, OffboardUserReport, OffboardUserRequest, OutOfOffice, offboard_user,
+    ActionOptions, Approval, IdentityMode, OffboardUserReport, OffboardUserRequest, OutOfOffice, offboard_user,
 };
 
 use super::{initiated_by, print_json};
@@ -19,7 +19,7 @@ use crate::output::truncate;
 
 #[derive(Subcommand)]
 pub enum UserCommand {
-    /// Offboard one user of a client's Microsoft 365 tenant (Entra ID, Exchange Online) and PSA.
+    /// Offboard one user: Microsoft 365 (Entra ID, Exchange Online), on-premises AD, or both, and the PSA.
     Offboard(Box<OffboardArgs>),
 }
 
@@ -98,6 +98,15 @@ pub struct ActionFlags {
     /// E-mail the manager what was done and what they now have access to.
     #[arg(long)]
     notify_manager: bool,
+    /// On-premises AD: move the account to the client's disabled users OU (setting
+    /// ad_disabled_ou, default AD_DISABLED_OU), after everything else.
+    #[arg(long)]
+    move_to_disabled_ou: bool,
+    /// The disabled users OU is inside Entra Connect's sync scope (a synced user's move and
+    /// conversion to shared are refused together without it: out of scope, the next sync
+    /// deletes the cloud user and its mailbox).
+    #[arg(long, requires = "move_to_disabled_ou")]
+    disabled_ou_in_sync_scope: bool,
 }
 
 impl ActionFlags {
@@ -129,6 +138,8 @@ impl ActionFlags {
             disable_psa_contact: self.disable_psa_contact,
             remove_licences: self.remove_licences,
             notify_manager: self.notify_manager,
+            move_to_disabled_ou: self.move_to_disabled_ou,
+            disabled_ou_in_sync_scope: self.disabled_ou_in_sync_scope,
         }
     }
 }
@@ -141,9 +152,18 @@ pub struct OffboardArgs {
     /// The client's Microsoft 365 tenant, id or domain (default: the client's m365_tenant_id setting).
     #[arg(long)]
     tenant: Option<String>,
-    /// The leaver: user principal name or object id.
-    #[arg(long, value_name = "UPN")]
+    /// The leaver: user principal name or object id; with on-premises AD also the
+    /// sAMAccountName.
+    #[arg(long, value_name = "UPN_OR_SAM")]
     user: Option<String>,
+    /// Where the user's identity lives: cloud, onprem, hybrid-synced or hybrid-unsynced
+    /// (default: the client's user_offboarding_identity_mode, else detected).
+    #[arg(long, value_name = "MODE")]
+    directory: Option<IdentityMode>,
+    /// hybrid-unsynced: the user's AD account (sAMAccountName, UPN or DN) when the client's
+    /// pairing rule (user_offboarding_ad_pairing) does not find it.
+    #[arg(long, value_name = "SAM_UPN_OR_DN")]
+    onprem_user: Option<String>,
     #[command(flatten)]
     actions: ActionFlags,
     /// Also run the client's default actions (setting user_offboarding_default_actions).
@@ -151,7 +171,11 @@ pub struct OffboardArgs {
     all: bool,
     /// The request as the Lambda takes it (JSON); only --dry-run, --yes, --json and
     /// --initiated-by (when the file has none) are combined with it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["client", "tenant", "user", "all", "resume", "approve"])]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["client", "tenant", "user", "directory", "onprem_user", "all", "resume", "approve"]
+    )]
     input: Option<PathBuf>,
     /// Show the plan; change nothing.
     #[arg(long)]
@@ -199,6 +223,8 @@ impl OffboardArgs {
             client_id: self.client.clone(),
             tenant: self.tenant.clone(),
             user: self.user.clone(),
+            directory: self.directory,
+            onprem_user: self.onprem_user.clone(),
             actions: self.actions.options(),
             use_client_defaults: self.all,
             dry_run: self.dry_run,

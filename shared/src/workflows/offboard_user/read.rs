@@ -81,8 +81,10 @@ async fn directories(
     mode: Option<IdentityMode>,
 ) -> Result<(Identity, LeaverState, Option<OnPremLeaver>), OfframpError> {
     let requested = identity::requested(mode, client);
+    // On-premises only by the request: Entra ID is not asked. By the client's setting it
+    // is, for an e-mail-only user of a client whose people live in AD.
     let cloud = match &requested {
-        Some(asked) if asked.mode == IdentityMode::OnPrem => None,
+        Some(asked) if asked.mode == IdentityMode::OnPrem && asked.from_request => None,
         _ => cloud_user(deps, client, &v.user).await?,
     };
     let identity = match (requested, &cloud) {
@@ -113,15 +115,25 @@ async fn onprem_side(
 ) -> Result<(Identity, LeaverState, Option<OnPremLeaver>), OfframpError> {
     let mode = identity.mode;
     let ad = identity::onprem(deps, mode)?;
-    if mode.has_cloud() && cloud.is_none() {
+    if mode.has_cloud() && cloud.is_none() && identity.from_request {
         return Err(user_not_found(client, &v.user));
     }
     let account = identity::account_name(mode, v.onprem_user.as_deref(), &v.user, cloud.as_ref().map(|c| &c.user), client.pair_by_mail)
         .ok_or_else(|| OfframpError::invalid_input("the cloud user has no mail to pair its AD account by; give onprem_user"))?;
     let onprem = identity::read_onprem(ad, &account).await?;
+    if let (Some(_), Some(ou)) = (&onprem, client.disabled_ou.as_deref())
+        && v.move_requested
+    {
+        check_ou(ad, ou).await?;
+    }
     match (onprem, cloud) {
-        (Some(onprem), Some(cloud)) => Ok((identity, cloud, Some(onprem))),
-        (Some(onprem), None) => Ok((identity, identity::onprem_state(&onprem, ad.domain()), Some(onprem))),
+        (Some(onprem), Some(cloud)) if mode.has_cloud() => Ok((identity, cloud, Some(onprem))),
+        (Some(onprem), None) if mode.has_cloud() => {
+            let decided_by = format!("{}; not in Entra ID: on-premises only", identity.decided_by);
+            let identity = Identity { mode: IdentityMode::OnPrem, decided_by, from_request: false };
+            Ok((identity, identity::onprem_state(&onprem, ad.domain()), Some(onprem)))
+        }
+        (Some(onprem), _) => Ok((identity, identity::onprem_state(&onprem, ad.domain()), Some(onprem))),
         (None, Some(cloud)) if !identity.from_request && v.onprem_user.is_none() => {
             let decided_by = format!("{}; an e-mail-only user: in Entra ID, not in AD", identity.decided_by);
             Ok((Identity { mode: IdentityMode::Cloud, decided_by, from_request: false }, cloud, None))
@@ -131,6 +143,20 @@ async fn onprem_side(
             format!("AD ({}) has no account '{account}'; nothing was changed", ad.domain()),
         )),
     }
+}
+
+/// The disabled users OU must exist before anything changes: a move that fails last would
+/// leave a half-offboarded account for a typo.
+async fn check_ou(ad: &dyn crate::ports::OnPremDirectory, ou: &str) -> Result<(), OfframpError> {
+    let exists = ad.entry_exists(ou).await.map_err(|e| read_error("the disabled users OU", e))?;
+    if exists {
+        return Ok(());
+    }
+    Err(OfframpError::invalid_input(format!(
+        "the disabled users OU '{ou}' does not exist in AD ({}): fix ad_disabled_ou (or AD_DISABLED_OU); nothing was \
+         changed",
+        ad.domain()
+    )))
 }
 
 /// The leaver in Entra ID (`None`: not there); never asked for a client without a tenant.

@@ -149,6 +149,22 @@ impl M365Sim {
             .cloned()
     }
 
+    /// Makes a user synced from the AD account `sam` at `dn` (a test pairs a cloud user with
+    /// an account of its own on the test DC).
+    pub fn link_on_premises(&self, tenant: &str, user: &str, sam: &str, dn: &str) {
+        let mut state = self.state();
+        let Some(id) = state.tenant_key(tenant) else { return };
+        let Some(tenant) = state.tenants.get_mut(&id) else { return };
+        let found = tenant.users.values_mut().find(|u| {
+            u.id.eq_ignore_ascii_case(user) || u.user_principal_name.eq_ignore_ascii_case(user)
+        });
+        if let Some(found) = found {
+            found.on_premises_sync_enabled = true;
+            found.on_premises_sam_account_name = Some(sam.to_string());
+            found.on_premises_distinguished_name = Some(dn.to_string());
+        }
+    }
+
     pub fn group(&self, tenant: &str, group: &str) -> Option<Group> {
         self.tenant(tenant)?.find_group(group).cloned()
     }
