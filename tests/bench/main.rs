@@ -38,6 +38,7 @@
 //! ("adapting"): ADAPTED when every configuration is done, within the same ratio, with at
 //! most [`ADAPTING_MAX_429`] refusals.
 
+mod ad_offboarding;
 mod audit_writes;
 mod shared_limits;
 mod user_offboarding;
@@ -337,6 +338,11 @@ fn main() {
         user_offboarding::child(args.get(1).map(String::as_str) != Some("single"));
         return;
     }
+    if args.first().map(String::as_str) == Some("ad") {
+        // `offramp-bench ad`: 200 AD users on the Samba DC (ad_offboarding.rs).
+        ad_offboarding::child();
+        return;
+    }
     if args.first().map(String::as_str) == Some("crashes") {
         // `offramp-bench crashes [ITEMS] [KILLS] [SEED]` (make chaos): tests/support/crashes.rs.
         let number = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
@@ -370,6 +376,9 @@ fn main() {
     }
     if only.is_empty() || only.split(',').any(|p| p.trim() == "users") {
         ok &= user_offboarding::report(&bin);
+    }
+    if only.is_empty() || only.split(',').any(|p| p.trim() == "ad") {
+        ok &= ad_offboarding::report(&bin);
     }
     ok &= report_audit_writes();
     if !ok {

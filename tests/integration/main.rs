@@ -29,6 +29,7 @@ mod itglue_workflow;
 mod lambda_events;
 mod lambda_watch;
 mod notifiers;
+mod offboard_onprem;
 mod offboard_user;
 mod psa_parity;
 mod resume_from_trail;
