@@ -123,7 +123,9 @@ async fn not_offboarded(ad: &AdFixture, users: &[TestUser]) -> usize {
         .map(ldap3::SearchEntry::construct)
         .filter(|e| {
             let uac: u32 = e.attrs.get("userAccountControl").and_then(|v| v[0].parse().ok()).unwrap_or(0);
-            uac & 2 == 2 && !e.attrs.contains_key("employeeID") && !e.attrs.contains_key("manager")
+            uac & 2 == 2
+                && !e.attrs.contains_key("employeeID")
+                && !e.attrs.contains_key("manager")
                 && !e.attrs.contains_key("memberOf")
         })
         .count();

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use offramp::adapters::ldap::LdapDirectory;
 use offramp::domain::{IdentityMode, ItemKind, OffboardAction, PsaKind, SettingRecord};
 use offramp::error::ErrorCode;
-use offramp::ports::{
-    AdGroup, AdUser, AuditStore, DirectoryError, OnPremDirectory, SettingsStore, async_trait,
-};
+use offramp::ports::{AdGroup, AdUser, AuditStore, DirectoryError, OnPremDirectory, SettingsStore, async_trait};
 use offramp::secret::SecretString;
 use offramp::workflows::offboard_user::report::{OffboardStatus, TaskResult};
 use offramp::workflows::offboard_user::{ActionOptions, OffboardUserReport, OffboardUserRequest, offboard_user};
@@ -66,11 +64,7 @@ fn ad_actions() -> ActionOptions {
 
 /// An on-premises-only request for the fixture's leaver: no tenant (the client has none).
 fn onprem_request(ad: &AdFixture, actions: ActionOptions) -> OffboardUserRequest {
-    OffboardUserRequest {
-        tenant: None,
-        directory: Some(IdentityMode::OnPrem),
-        ..request(&ad.leaver.sam, actions)
-    }
+    OffboardUserRequest { tenant: None, directory: Some(IdentityMode::OnPrem), ..request(&ad.leaver.sam, actions) }
 }
 
 fn task<'r>(report: &'r OffboardUserReport, kind: ItemKind) -> Vec<&'r offramp::workflows::offboard_user::TaskReport> {
@@ -155,7 +149,8 @@ async fn offboard_onprem_only_does_every_ad_action_reads_it_back_and_rolls_it_ba
         ..RollbackDeps::without_microsoft365(h.psa.as_ref(), h.audit.as_ref(), registry)
     };
     let operation_id = report.operation_id.clone().expect("an operation");
-    let undone = Box::pin(rollback(&deps, RollbackRequest { operation_id: operation_id.clone(), ..Default::default() })).await;
+    let undone =
+        Box::pin(rollback(&deps, RollbackRequest { operation_id: operation_id.clone(), ..Default::default() })).await;
     assert!(undone.success, "{undone:#?}");
     let back = found(&ad).await;
     assert_eq!(back.uac & 2, 0, "enabled again");
@@ -166,7 +161,11 @@ async fn offboard_onprem_only_does_every_ad_action_reads_it_back_and_rolls_it_ba
     }
     assert_eq!(back.hidden.as_deref(), Some("FALSE"));
     assert!(back.dn.eq_ignore_ascii_case(&ad.leaver.dn), "moved back: {}", back.dn);
-    assert!(undone.warnings.iter().any(|w| w.contains("ad_password") || w.contains("password")), "{:#?}", undone.warnings);
+    assert!(
+        undone.warnings.iter().any(|w| w.contains("ad_password") || w.contains("password")),
+        "{:#?}",
+        undone.warnings
+    );
     // A second rollback finds everything already back and changes nothing.
     let again = Box::pin(rollback(&deps, RollbackRequest { operation_id, ..Default::default() })).await;
     assert!(again.success, "{again:#?}");
@@ -271,7 +270,8 @@ async fn offboard_onprem_an_already_disabled_account_and_a_refused_group_never_h
     admin.modify(&ad.leaver.dn, vec![disable]).await.expect("modify").success().expect("disabled by hand");
     let refusing = RefusesOneGroup { inner: ldap(), group: ad.security_group.clone() };
     let h = harness(&sb, Arc::new(refusing)).await;
-    let actions = ActionOptions { disable_account: true, remove_groups: true, clear_employee_id: true, ..Default::default() };
+    let actions =
+        ActionOptions { disable_account: true, remove_groups: true, clear_employee_id: true, ..Default::default() };
     let report = Box::pin(offboard_user(&h.deps(), onprem_request(&ad, actions))).await;
     assert_eq!(report.status, OffboardStatus::Partial, "{report:#?}");
     let disable = task(&report, ItemKind::AdAccount)[0];
@@ -331,7 +331,12 @@ async fn offboard_hybrid_synced_changes_ad_first_and_refuses_an_out_of_scope_mov
     // AD first: the trail's AD disable comes before the Entra ID one.
     let detail = h.audit.operation(report.operation_id.as_deref().unwrap()).await.expect("trail").expect("op");
     let at = |kind: ItemKind| {
-        detail.changes.iter().filter(|c| c.item_type == kind && c.outcome == offramp::domain::ItemOutcome::Changed).map(|c| c.at).next()
+        detail
+            .changes
+            .iter()
+            .filter(|c| c.item_type == kind && c.outcome == offramp::domain::ItemOutcome::Changed)
+            .map(|c| c.at)
+            .next()
     };
     assert!(at(ItemKind::AdAccount).expect("AD disable") <= at(ItemKind::UserAccount).expect("cloud disable"));
 }
@@ -342,7 +347,8 @@ async fn offboard_hybrid_unsynced_offboards_both_accounts_and_an_email_only_user
     let h = harness(&sb, ldap()).await;
     set(&h, "user_offboarding_identity_mode", "hybrid-unsynced").await;
     let actions = ActionOptions { disable_account: true, clear_employee_id: true, ..ActionOptions::default() };
-    let paired = OffboardUserRequest { onprem_user: Some(ad.leaver.upn.clone()), ..request(M365_LEAVER_UPN, actions.clone()) };
+    let paired =
+        OffboardUserRequest { onprem_user: Some(ad.leaver.upn.clone()), ..request(M365_LEAVER_UPN, actions.clone()) };
     let report = Box::pin(offboard_user(&h.deps(), paired)).await;
     assert_eq!(report.status, OffboardStatus::Completed, "{report:#?}");
     assert_eq!(report.identity_mode, Some(IdentityMode::HybridUnsynced));

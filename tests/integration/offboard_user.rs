@@ -200,7 +200,11 @@ async fn offboard_user_disables_the_psa_contact_and_notes_the_ticket_on_every_ps
         let notes = ticket_notes(&sb, kind, &report);
         let with = |text: &str| notes.iter().filter(|n| n.contains(text)).count();
         assert_eq!(with("Offboarding Lee Leaver (lee.leaver@contoso.example)"), 1, "{kind}: {notes:#?}");
-        assert_eq!(with("disable_psa_contact (PSA): Lee Leaver — done"), 2, "{kind}: the phase and the summary: {notes:#?}");
+        assert_eq!(
+            with("disable_psa_contact (PSA): Lee Leaver — done"),
+            2,
+            "{kind}: the phase and the summary: {notes:#?}"
+        );
         assert_eq!(with("Result: Completed"), 1, "{kind}: {notes:#?}");
     }
 }

@@ -41,11 +41,9 @@ pub(crate) fn requested(request: Option<IdentityMode>, client: &ClientSettings) 
     match (request, client.identity_mode) {
         (Some(mode), _) => Some(asked(mode, "request", true)),
         (None, Some(mode)) => Some(asked(mode, "client setting user_offboarding_identity_mode", false)),
-        (None, None) if !client.has_tenant => Some(asked(
-            IdentityMode::OnPrem,
-            "the client has no Microsoft 365 tenant, only on-premises AD",
-            false,
-        )),
+        (None, None) if !client.has_tenant => {
+            Some(asked(IdentityMode::OnPrem, "the client has no Microsoft 365 tenant, only on-premises AD", false))
+        }
         (None, None) => None,
     }
 }
@@ -69,7 +67,10 @@ pub(crate) fn detected(cloud: &LeaverState, has_onprem: bool) -> Identity {
 }
 
 /// The AD port, or the error that refuses a mode needing it.
-pub(crate) fn onprem<'a>(deps: &OffboardUserDeps<'a>, mode: IdentityMode) -> Result<&'a dyn OnPremDirectory, OfframpError> {
+pub(crate) fn onprem<'a>(
+    deps: &OffboardUserDeps<'a>,
+    mode: IdentityMode,
+) -> Result<&'a dyn OnPremDirectory, OfframpError> {
     deps.onprem.ok_or_else(|| {
         OfframpError::new(
             ErrorCode::ConfigurationError,
@@ -142,9 +143,10 @@ pub(crate) fn first_value(dn: &str) -> String {
 pub(crate) fn as_directory_user(user: &AdUser, domain: &str) -> DirectoryUser {
     DirectoryUser {
         id: user.object_guid.clone(),
-        user_principal_name: user.user_principal_name.clone().unwrap_or_else(|| {
-            format!("{}@{}", user.sam_account_name, domain)
-        }),
+        user_principal_name: user
+            .user_principal_name
+            .clone()
+            .unwrap_or_else(|| format!("{}@{}", user.sam_account_name, domain)),
         display_name: user.display_name.clone().unwrap_or_else(|| user.sam_account_name.clone()),
         mail: user.mail.clone(),
         enabled: user.enabled(),

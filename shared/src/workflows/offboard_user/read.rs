@@ -118,8 +118,16 @@ async fn onprem_side(
     if mode.has_cloud() && cloud.is_none() && identity.from_request {
         return Err(user_not_found(client, &v.user));
     }
-    let account = identity::account_name(mode, v.onprem_user.as_deref(), &v.user, cloud.as_ref().map(|c| &c.user), client.pair_by_mail)
-        .ok_or_else(|| OfframpError::invalid_input("the cloud user has no mail to pair its AD account by; give onprem_user"))?;
+    let account = identity::account_name(
+        mode,
+        v.onprem_user.as_deref(),
+        &v.user,
+        cloud.as_ref().map(|c| &c.user),
+        client.pair_by_mail,
+    )
+    .ok_or_else(|| {
+        OfframpError::invalid_input("the cloud user has no mail to pair its AD account by; give onprem_user")
+    })?;
     let onprem = identity::read_onprem(ad, &account).await?;
     if let (Some(_), Some(ou)) = (&onprem, client.disabled_ou.as_deref())
         && v.move_requested

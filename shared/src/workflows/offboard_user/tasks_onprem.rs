@@ -12,11 +12,18 @@ use crate::ports::{ACCOUNT_DISABLED, AdUser, DirectoryError, OnPremDirectory};
 use crate::secret::generate_password;
 
 /// One [`Sent`] per task, in order.
-pub(crate) async fn send_onprem(deps: &OffboardUserDeps<'_>, target: &Target<'_>, batch: Vec<(usize, &Task)>) -> Vec<Sent> {
+pub(crate) async fn send_onprem(
+    deps: &OffboardUserDeps<'_>,
+    target: &Target<'_>,
+    batch: Vec<(usize, &Task)>,
+) -> Vec<Sent> {
     let account = match find_account(deps, target).await {
         Ok(found) => found,
         Err(failure) => {
-            return batch.into_iter().map(|(index, task)| tasks::failed(target, index, task, failure.clone())).collect();
+            return batch
+                .into_iter()
+                .map(|(index, task)| tasks::failed(target, index, task, failure.clone()))
+                .collect();
         }
     };
     let (ad, mut user) = account;
@@ -35,7 +42,8 @@ async fn find_account<'a>(
     let ad = deps.onprem.ok_or_else(|| {
         failure(ErrorCode::ConfigurationError, "on-premises AD is not configured here (AD_LDAP_URL)".into())
     })?;
-    let account = target.ad_account.ok_or_else(|| failure(ErrorCode::ActionFailed, "the plan names no AD account".into()))?;
+    let account =
+        target.ad_account.ok_or_else(|| failure(ErrorCode::ActionFailed, "the plan names no AD account".into()))?;
     match ad.find_user(account).await {
         Ok(Some(user)) => Ok((ad, user)),
         Ok(None) => Err(failure(ErrorCode::UserNotFound, format!("AD has no account '{account}' any more"))),
@@ -55,7 +63,9 @@ async fn send_one(
     let result: Result<Value, DirectoryError> = match &task.op {
         TaskOp::AdDisableAccount => {
             let value = user.user_account_control | ACCOUNT_DISABLED;
-            ad.set_user_account_control(&dn, value).await.map(|()| json!({ "enabled": false, "user_account_control": value }))
+            ad.set_user_account_control(&dn, value)
+                .await
+                .map(|()| json!({ "enabled": false, "user_account_control": value }))
         }
         TaskOp::AdResetPassword { store } => return reset_password(deps, ad, target, &dn, index, task, *store).await,
         TaskOp::AdClearEmployeeId => ad.set_employee_id(&dn, None).await.map(|()| json!({ "employee_id": null })),

@@ -3,10 +3,10 @@
 //! change the vendor accepted but that did not take (a sync that undid it, a change
 //! still propagating) is reported as not confirmed, and the run as partial.
 
+use super::plan::System;
 use super::plan::{Task, TaskOp};
 use super::report::{OffboardUserReport, TaskResult};
 use super::run::Run;
-use super::plan::System;
 use crate::ports::{AdUser, LeaverState, MailboxInfo, MailboxType};
 
 /// What is read back: `None` where it could not be read (then nothing is judged on it).

@@ -155,9 +155,10 @@ impl M365Sim {
         let mut state = self.state();
         let Some(id) = state.tenant_key(tenant) else { return };
         let Some(tenant) = state.tenants.get_mut(&id) else { return };
-        let found = tenant.users.values_mut().find(|u| {
-            u.id.eq_ignore_ascii_case(user) || u.user_principal_name.eq_ignore_ascii_case(user)
-        });
+        let found = tenant
+            .users
+            .values_mut()
+            .find(|u| u.id.eq_ignore_ascii_case(user) || u.user_principal_name.eq_ignore_ascii_case(user));
         if let Some(found) = found {
             found.on_premises_sync_enabled = true;
             found.on_premises_sam_account_name = Some(sam.to_string());

@@ -32,7 +32,15 @@ pub(super) fn tasks(b: &mut Builder<'_>, actions: &ActionOptions, client: &Clien
     };
     if actions.disable_account {
         let before = state(json!({ "enabled": user.enabled(), "user_account_control": user.user_account_control }));
-        b.push(A::DisableAccount, ItemKind::AdAccount, &guid, &sam, Phase::OnPremSignIn, TaskOp::AdDisableAccount, before);
+        b.push(
+            A::DisableAccount,
+            ItemKind::AdAccount,
+            &guid,
+            &sam,
+            Phase::OnPremSignIn,
+            TaskOp::AdDisableAccount,
+            before,
+        );
         b.skip_if(!user.enabled(), "the AD account is already disabled");
     }
     if actions.reset_password {
@@ -41,7 +49,15 @@ pub(super) fn tasks(b: &mut Builder<'_>, actions: &ActionOptions, client: &Clien
     }
     if actions.clear_employee_id {
         let before = state(json!({ "employee_id": user.employee_id }));
-        b.push(A::ClearEmployeeId, ItemKind::AdEmployeeId, &guid, &sam, Phase::Directory, TaskOp::AdClearEmployeeId, before);
+        b.push(
+            A::ClearEmployeeId,
+            ItemKind::AdEmployeeId,
+            &guid,
+            &sam,
+            Phase::Directory,
+            TaskOp::AdClearEmployeeId,
+            before,
+        );
         b.skip_if(user.employee_id.is_none(), "the AD account has no employeeID");
     }
     if actions.clear_manager {
@@ -79,18 +95,33 @@ fn memberships(
             .iter()
             .any(|k| k.eq_ignore_ascii_case(&group.dn) || k.eq_ignore_ascii_case(&group.name));
         let name = if group.built_in { format!("{} (built-in)", group.name) } else { group.name.clone() };
-        let before = state(json!({ "group_dn": group.dn, "group": group.name, "built_in": group.built_in, "member": true }));
+        let before =
+            state(json!({ "group_dn": group.dn, "group": group.name, "built_in": group.built_in, "member": true }));
         let op = TaskOp::AdRemoveMembership { group_dn: group.dn.clone() };
-        b.push(A::RemoveGroups, ItemKind::AdGroupMembership, &group.dn.to_ascii_lowercase(), &name, Phase::Directory, op, before);
+        b.push(
+            A::RemoveGroups,
+            ItemKind::AdGroupMembership,
+            &group.dn.to_ascii_lowercase(),
+            &name,
+            Phase::Directory,
+            op,
+            before,
+        );
         b.skip_if(kept, "kept as asked (keep_groups)");
     }
     let primary = onprem.user.primary_group_id.unwrap_or(DOMAIN_USERS);
     let id = format!("primary-group:{primary}");
     let before = state(json!({ "primary_group_id": primary }));
-    let name = if primary == DOMAIN_USERS { "Domain Users (primary group)".to_string() } else { format!("primary group {primary}") };
+    let name = if primary == DOMAIN_USERS {
+        "Domain Users (primary group)".to_string()
+    } else {
+        format!("primary group {primary}")
+    };
     let op = TaskOp::AdRemoveMembership { group_dn: String::new() };
     b.push(A::RemoveGroups, ItemKind::AdGroupMembership, &id, &name, Phase::Directory, op, before);
-    b.skip_last("the primary group: AD keeps every account in one (primaryGroupID); disabling the account is what counts");
+    b.skip_last(
+        "the primary group: AD keeps every account in one (primaryGroupID); disabling the account is what counts",
+    );
 }
 
 fn hide(b: &mut Builder<'_>, onprem: &OnPremLeaver, state: &dyn Fn(serde_json::Value) -> serde_json::Value) {
@@ -98,7 +129,15 @@ fn hide(b: &mut Builder<'_>, onprem: &OnPremLeaver, state: &dyn Fn(serde_json::V
     let hidden = user.hidden_from_address_lists.unwrap_or(false);
     let before = state(json!({ "hidden": hidden }));
     let (guid, sam) = (&user.object_guid, &user.sam_account_name);
-    b.push(A::HideFromGal, ItemKind::AdAddressListVisibility, guid, sam, Phase::Directory, TaskOp::AdHideFromGal, before);
+    b.push(
+        A::HideFromGal,
+        ItemKind::AdAddressListVisibility,
+        guid,
+        sam,
+        Phase::Directory,
+        TaskOp::AdHideFromGal,
+        before,
+    );
     if !onprem.can_hide {
         b.skip_last(
             "the AD schema has no msExchHideFromAddressLists (the Exchange schema extension is not installed): hide the \
