@@ -85,6 +85,11 @@ async fn directories(
     // is, for an e-mail-only user of a client whose people live in AD.
     let cloud = match &requested {
         Some(asked) if asked.mode == IdentityMode::OnPrem && asked.from_request => None,
+        // Asked only to find an e-mail-only user: a deployment without Microsoft 365 has none.
+        Some(asked) if asked.mode == IdentityMode::OnPrem => match cloud_user(deps, client, &v.user).await {
+            Err(e) if e.code() == ErrorCode::ConfigurationError => None,
+            other => other?,
+        },
         _ => cloud_user(deps, client, &v.user).await?,
     };
     let identity = match (requested, &cloud) {
