@@ -25,15 +25,15 @@ lint: setup ## rustfmt, clippy -D warnings, cargo deny (bans, licenses, sources;
 	python3 scripts/check_template_secrets.py infra/template.yaml
 	BC_SKIP_MAPPING=TRUE .venv/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
 
-test: setup lint ## Everything: lint, then all tests (moto started on a free loopback port)
-	scripts/with-moto.sh cargo nextest run --workspace --no-fail-fast
+test: setup lint ## Everything: lint, then all tests (moto on a free loopback port, a Samba AD DC on 127.0.0.1:389/636)
+	scripts/with-moto.sh scripts/with-samba.sh cargo nextest run --workspace --no-fail-fast
 
 demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|autotask|halo)
 	scripts/demo.sh
 
 bench: setup ## Throughput against each vendor's limit (two sizes), rollback beside it, 100 user offboardings with and without \$$batch, peak memory, audit write requests per item (release build)
 	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
-	OFFRAMP_MOTO_BENCH=1 scripts/with-moto.sh target/release/offramp-bench
+	OFFRAMP_MOTO_BENCH=1 scripts/with-moto.sh scripts/with-samba.sh target/release/offramp-bench
 
 fuzz: ## Fuzz every Lambda event shape, workflow input and vendor answer parser (cargo-fuzz, nightly; FUZZ_RUNS per target, default 700000: 10.5 million in all); not part of make test
 	scripts/fuzz.sh

@@ -45,8 +45,10 @@ pip_install() {
     return 1
 }
 
-# Debian packages the tests need (none yet; Samba arrives with the AD issue).
-apt_packages=()
+# Debian packages the tests need: a Samba AD DC for the LDAP adapter's tests
+# (scripts/with-samba.sh; samba-vfs-modules because provisioning sets sysvol ACLs with it),
+# ldb-tools for the offline schema extension, ldap-utils to look at the DC by hand.
+apt_packages=(samba samba-dsdb-modules samba-vfs-modules samba-ad-provision ldb-tools ldap-utils)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -54,7 +56,7 @@ done
 if ((${#missing[@]})); then
     echo "setup: installing Debian packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted" && -x "$venv/bin/moto_server" ]]; then

@@ -9,6 +9,8 @@
 //! - Microsoft 365 (Entra ID over Graph, Exchange Online): only when `MS_CLIENT_ID` is set
 //!   (in the settings or the secret named by `OFFRAMP_SECRET_M365`); user offboarding
 //!   ([`build_user_offboarding`]) stops with a `ConfigurationError` without it.
+//! - on-premises Active Directory (LDAP): only when `AD_LDAP_URL` is set; its bind password
+//!   from the settings or the secret store like any credential.
 //!
 //! The AWS configuration is loaded only when an AWS adapter is used, so a laptop
 //! run needs no AWS set-up at all.
@@ -27,6 +29,7 @@ use crate::adapters::exchange::ExchangeMailboxes;
 use crate::adapters::graph::{GraphDirectory, M365Settings};
 use crate::adapters::halo::HaloClient;
 use crate::adapters::itglue::ItGlueClient;
+use crate::adapters::ldap::{AdSettings, LdapDirectory};
 use crate::adapters::notify_graph::GraphMailNotifier;
 use crate::adapters::notify_webhook::WebhookNotifier;
 use crate::adapters::secret_vault_aws::{DEFAULT_VAULT_PREFIX, SecretsManagerVault};
@@ -38,8 +41,8 @@ use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
 use crate::ports::{
-    AuditStore, CloudDirectory, DocPlatform, ExportArchive, Mailboxes, Notifier, Psa, SecretStore, SecretVault,
-    SettingsStore, SharedLimitStore,
+    AuditStore, CloudDirectory, DocPlatform, ExportArchive, Mailboxes, Notifier, OnPremDirectory, Psa, SecretStore,
+    SecretVault, SettingsStore, SharedLimitStore,
 };
 use crate::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgOptions};
 use crate::workflows::offboard_user::{OffboardUserDeps, OffboardUserOptions};
@@ -58,6 +61,8 @@ pub struct Services {
     pub archive: Option<Arc<dyn ExportArchive>>,
     /// The customer tenants' Microsoft 365; `None` when no `MS_CLIENT_ID` is configured.
     pub microsoft365: Option<Microsoft365>,
+    /// The on-premises Active Directory; `None` when no `AD_LDAP_URL` is configured.
+    pub onprem: Option<Arc<dyn OnPremDirectory>>,
 }
 
 /// Entra ID and Exchange Online of the customer tenants, through the MSP's one multi-tenant
@@ -280,8 +285,9 @@ async fn build_with(
     let docs = docs_adapter(&settings, secrets, &stores.limits)?;
     let archive = archive_adapter(&settings, aws.as_ref())?;
     let microsoft365 = microsoft365_adapters(source, secrets, &settings.psa_http).await?;
+    let onprem = onprem_adapter(source, secrets).await?;
     let (audit, org_settings) = (stores.audit, stores.settings);
-    Ok(Services { settings, psa, audit, org_settings, notifier, docs, archive, microsoft365 })
+    Ok(Services { settings, psa, audit, org_settings, notifier, docs, archive, microsoft365, onprem })
 }
 
 /// The Graph directory and Exchange mailboxes when `MS_CLIENT_ID` is set; `None` otherwise,
@@ -311,6 +317,20 @@ async fn microsoft365_adapters(
         (graph, exchange)
     };
     Ok(Some(Microsoft365 { directory: Arc::new(graph), mailboxes: Arc::new(exchange) }))
+}
+
+/// The LDAP directory when `AD_LDAP_URL` is set; `None` otherwise. Nothing connects here:
+/// the first call binds. Configured but unusable (no bind password, a URL that is not
+/// ldap:// or ldaps://) is a `ConfigurationError`.
+async fn onprem_adapter(
+    source: &ConfigSource,
+    secrets: &Arc<dyn SecretStore>,
+) -> Result<Option<Arc<dyn OnPremDirectory>>, OfframpError> {
+    let Some(ad) = AdSettings::load(&SettingsReader::new(source, secrets.as_ref())).await? else {
+        return Ok(None);
+    };
+    let directory = LdapDirectory::new(ad).map_err(|e| OfframpError::configuration(e.to_string()))?;
+    Ok(Some(Arc::new(directory)))
 }
 
 /// The adapters an IT Glue deletion needs: the PSA's settings are read only when the global
@@ -469,5 +489,29 @@ mod tests {
         let error = microsoft365(&[("MS_CLIENT_ID", "app-id")]).await.err().expect("no secret");
         assert_eq!(error.code(), crate::error::ErrorCode::ConfigurationError);
         assert!(error.to_string().contains("MS_CLIENT_SECRET"), "{error}");
+    }
+
+    async fn onprem(pairs: &[(&str, &str)]) -> Result<Option<Arc<dyn OnPremDirectory>>, OfframpError> {
+        let source = ConfigSource::from_pairs(pairs.iter().copied());
+        let secrets: Arc<dyn SecretStore> = Arc::new(EnvSecretStore::with_vars(source.vars().clone()));
+        onprem_adapter(&source, &secrets).await
+    }
+
+    /// Without `AD_LDAP_URL` there is no AD (and nothing is asked for); with it the adapter
+    /// is built without connecting; without its password the deployment says so.
+    #[tokio::test]
+    async fn the_ldap_directory_is_built_only_when_its_url_is_set() {
+        assert!(onprem(&[]).await.unwrap().is_none());
+        let configured = [
+            ("AD_LDAP_URL", "ldaps://dc1.corp.example"),
+            ("AD_BIND_DN", "CN=svc,DC=corp,DC=example"),
+            ("AD_BIND_PASSWORD", "s3cret"),
+            ("AD_BASE_DN", "DC=corp,DC=example"),
+        ];
+        let built = onprem(&configured).await.unwrap().expect("configured");
+        assert_eq!(built.domain(), "corp.example");
+        let error = onprem(&configured[..2]).await.err().expect("no password");
+        assert_eq!(error.code(), crate::error::ErrorCode::ConfigurationError);
+        assert!(error.to_string().contains("AD_BIND_PASSWORD"), "{error}");
     }
 }

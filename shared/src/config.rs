@@ -47,6 +47,12 @@
 //! | `OFFRAMP_ITGLUE_EXPORT_MAX_BYTES` | largest IT Glue export copied to the archive | `268435456` (256 MiB) |
 //! | `OFFRAMP_EXPORT_BUCKET`, `OFFRAMP_EXPORT_KMS_KEY_ID`, `OFFRAMP_EXPORT_RETENTION_DAYS` | the S3 export archive, its KMS key, governance retention | unset, unset, `365` |
 //! | `OFFRAMP_EXPORT_DIR` | the local export archive (no bucket; not in Lambda) | `.offramp/exports` |
+//! | `AD_LDAP_URL` | on-premises Active Directory: `ldaps://dc:636`, or `ldap://dc` (then StartTLS; never plain text) | unset: no AD |
+//! | `AD_BIND_DN`, `AD_BIND_PASSWORD` | the service account's simple bind (DN or `user@domain`); credentials, also read from the secret store | required (AD) |
+//! | `AD_BASE_DN` | the domain's naming context, where users are looked for (`DC=corp,DC=example`) | required (AD) |
+//! | `AD_CA_FILE` | PEM bundle trusted besides the system's roots (the DC's certificate is always verified) | none |
+//! | `AD_DISABLED_OU` | the OU offboarded accounts are moved to | none |
+//! | `AD_TIMEOUT_SECONDS`, `AD_MAX_CONCURRENCY` | per LDAP operation (and connection); operations in flight | `30`, `8` |
 //! | `OFFRAMP_REQUESTER_EMAIL_DOMAINS` | comma-separated e-mail domains a requester address from a request (`requester_email`, or `initiated_by`) may have to be notified | none: only configured recipients |
 //!
 //! A company is offboarded when it matches any of these; with none configured the

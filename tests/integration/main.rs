@@ -31,6 +31,7 @@ mod lambda_watch;
 mod notifiers;
 mod offboard_onprem;
 mod offboard_user;
+mod onprem_ldap;
 mod psa_parity;
 mod resume_from_trail;
 mod rollback_systems;

@@ -9,7 +9,9 @@
 //! The secrets hold `+/=&"\` so that every encoded form differs from the raw one.
 //!
 //! The CLI's own process (stdout, stderr at `RUST_LOG=trace`) is covered in
-//! cli/tests/cli_secrets.rs, the Lambda binary's own log in lambda_watch.rs.
+//! cli/tests/cli_secrets.rs, the Lambda binary's own log in lambda_watch.rs, the AD bind
+//! password and a password the LDAP adapter resets in onprem_ldap.rs (`onprem_ldap_logs_no_password`,
+//! with [`forms`] and [`Buffer`] from here).
 
 use std::io::Write;
 use std::path::Path;

@@ -9,4 +9,5 @@ pub mod legacy_records;
 pub mod moto;
 pub mod offboarding;
 pub mod psa;
+pub mod samba;
 pub mod sandbox_process;

@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod graph;
 pub mod halo;
 pub mod itglue;
+pub mod ldap;
 pub mod m365_absent;
 pub mod notify_graph;
 pub mod notify_webhook;
