@@ -173,8 +173,9 @@ fn notifier(
 
 fn m365_not_configured() -> OfframpError {
     OfframpError::configuration(
-        "Microsoft 365 is not configured: set MS_CLIENT_ID and MS_CLIENT_SECRET (environment, config file, or the \
-         secret named by OFFRAMP_SECRET_M365)",
+        "neither Microsoft 365 nor on-premises AD is configured: set MS_CLIENT_ID and MS_CLIENT_SECRET (environment, \
+         config file, or the secret named by OFFRAMP_SECRET_M365), or AD_LDAP_URL, AD_BIND_DN, AD_BIND_PASSWORD and \
+         AD_BASE_DN",
     )
 }
 
@@ -350,7 +351,7 @@ pub async fn build_itglue(source: &ConfigSource) -> Result<ItGlueServices, Offra
 }
 
 /// What user offboarding (workflow 003) needs: every workflow's adapters (PSA, audit trail,
-/// settings, notifier) and Microsoft 365, which it cannot do without.
+/// settings, notifier) and Microsoft 365 or on-premises AD (`services.onprem`), or both.
 pub struct UserOffboardingServices {
     pub services: Services,
     /// `services.microsoft365`, known to be there.
@@ -375,14 +376,21 @@ fn secret_vault(
 }
 
 /// The adapters of user offboarding, built once (one AWS configuration, one secret store).
-/// `ConfigurationError` when Microsoft 365 is not configured.
+/// `ConfigurationError` when neither Microsoft 365 nor on-premises AD is configured.
 pub async fn build_user_offboarding(source: &ConfigSource) -> Result<UserOffboardingServices, OfframpError> {
     let aws = aws_config(source).await?;
     let secrets = secret_store_with(source, aws.as_ref())?;
     let vault = secret_vault(source, aws.as_ref())?;
     let services = build_with(source, aws, &secrets).await?;
-    let m365 = services.microsoft365.as_ref().ok_or_else(m365_not_configured)?;
-    let m365 = Microsoft365 { directory: m365.directory.clone(), mailboxes: m365.mailboxes.clone() };
+    let m365 = match (&services.microsoft365, &services.onprem) {
+        (Some(m365), _) => Microsoft365 { directory: m365.directory.clone(), mailboxes: m365.mailboxes.clone() },
+        // On-premises AD only: Entra ID and Exchange Online answer ConfigurationError.
+        (None, Some(_)) => {
+            let absent = Arc::new(crate::adapters::m365_absent::Microsoft365NotConfigured);
+            Microsoft365 { directory: absent.clone(), mailboxes: absent }
+        }
+        (None, None) => return Err(m365_not_configured()),
+    };
     Ok(UserOffboardingServices { services, m365, vault })
 }
 
@@ -393,7 +401,7 @@ impl UserOffboardingServices {
         OffboardUserDeps {
             directory: self.m365.directory.as_ref(),
             mailboxes: self.m365.mailboxes.as_ref(),
-            onprem: None,
+            onprem: services.onprem.as_deref(),
             psa: services.psa.as_ref(),
             audit: services.audit.as_ref(),
             settings: services.org_settings.as_ref(),
@@ -435,7 +443,7 @@ impl Services {
             registry: crate::workflows::restorers(),
             directory: self.microsoft365.as_ref().map(|m| m.directory.as_ref()),
             mailboxes: self.microsoft365.as_ref().map(|m| m.mailboxes.as_ref()),
-            onprem: None,
+            onprem: self.onprem.as_deref(),
         }
     }
 

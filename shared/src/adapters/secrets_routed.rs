@@ -7,7 +7,7 @@
 //! | `OFFRAMP_SECRET_PSA` | the PSA | `CONNECTWISE_*`, `AUTOTASK_*`, `HALO_*` |
 //! | `OFFRAMP_SECRET_ITGLUE` | IT Glue | `ITGLUE_*` |
 //! | `OFFRAMP_SECRET_NOTIFIER` | the notifier | `GRAPH_*`, `OFFRAMP_WEBHOOK_URL` |
-//! | `OFFRAMP_SECRET_M365` | the customer tenants' Microsoft 365 (user offboarding) | `MS_CLIENT_ID`, `MS_CLIENT_SECRET` |
+//! | `OFFRAMP_SECRET_M365` | the customer tenants' Microsoft 365 and on-premises AD (user offboarding, rollback) | `MS_CLIENT_ID`, `MS_CLIENT_SECRET`, `AD_BIND_PASSWORD` |
 //! | `OFFRAMP_SECRET_ID` | any key no secret above holds (one secret for everything, as before) | all |
 //!
 //! A key is never looked up in another integration's secret: a function whose role may not
@@ -27,8 +27,10 @@ pub enum Integration {
     Psa,
     ItGlue,
     Notifier,
-    /// The MSP's multi-tenant app that acts in customer tenants (user offboarding): its
-    /// own secret, because it can disable any customer's users, which no other function needs.
+    /// The MSP's multi-tenant app that acts in customer tenants (user offboarding), and the
+    /// on-premises AD bind account (`AD_BIND_PASSWORD`): their own secret, because they can
+    /// disable any customer's users, which no function but user offboarding and the
+    /// rollback needs.
     M365,
 }
 
@@ -54,7 +56,7 @@ impl Integration {
             Some(Integration::ItGlue)
         } else if key.starts_with("GRAPH_") || key == "OFFRAMP_WEBHOOK_URL" {
             Some(Integration::Notifier)
-        } else if key.starts_with("MS_CLIENT_") {
+        } else if key.starts_with("MS_CLIENT_") || key.starts_with("AD_") {
             Some(Integration::M365)
         } else {
             None
@@ -172,6 +174,7 @@ mod tests {
             ("OFFRAMP_WEBHOOK_URL", Some(Integration::Notifier)),
             ("MS_CLIENT_ID", Some(Integration::M365)),
             ("MS_CLIENT_SECRET", Some(Integration::M365)),
+            ("AD_BIND_PASSWORD", Some(Integration::M365)),
             ("MS_LOGIN_URL", None),
             ("OFFRAMP_AUDIT_TABLE", None),
         ] {

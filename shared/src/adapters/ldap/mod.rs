@@ -62,6 +62,10 @@ impl OnPremDirectory for LdapDirectory {
         &self.domain
     }
 
+    fn disabled_ou(&self) -> Option<&str> {
+        LdapDirectory::disabled_ou(self)
+    }
+
     async fn find_user(&self, user: &str) -> Result<Option<AdUser>, DirectoryError> {
         self.read_user(user).await
     }

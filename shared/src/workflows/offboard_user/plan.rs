@@ -21,6 +21,7 @@ use crate::operation::{self, sort_key};
 pub(crate) enum Phase {
     /// On-premises AD first, where it masters the account: disabled, password reset
     /// (docs/workflows.md#003-identity-modes).
+    #[serde(rename = "onprem_sign_in")]
     OnPremSignIn,
     /// Account disabled, password reset: nobody signs in any more.
     SignIn,
