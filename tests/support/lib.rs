@@ -10,3 +10,4 @@ pub mod moto;
 pub mod offboarding;
 pub mod psa;
 pub mod sandbox_process;
+pub mod webhooks;
