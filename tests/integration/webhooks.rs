@@ -101,7 +101,10 @@ async fn a_good_signature_is_accepted_for_each_psa() {
     let delivery = deliver(&sandbox_connectwise(&sandbox), &log, &request).await.expect("ConnectWise accepted");
     let event = delivery.event();
     assert!(delivery.is_first());
-    assert_eq!((event.psa, &event.entity, &event.action), (PsaKind::ConnectWise, &EntityKind::Company, &Action::Updated));
+    assert_eq!(
+        (event.psa, &event.entity, &event.action),
+        (PsaKind::ConnectWise, &EntityKind::Company, &Action::Updated)
+    );
     assert_eq!((event.record_id.as_str(), event.company_id.as_deref()), ("250", Some("250")));
     assert_eq!(event.status.as_deref(), Some("Offboarded"));
     assert_eq!(event.delivery_key.as_str(), "connectwise:id:msg-1");
@@ -120,7 +123,8 @@ async fn a_good_signature_is_accepted_for_each_psa() {
         name: "x-api-key".into(),
         value: SecretString::new("halo-api-key-9d2f"),
     }));
-    let request = WebhookRequest::new(halo_client_body("evt-2", 12, true)).with_header("X-API-Key", "halo-api-key-9d2f");
+    let request =
+        WebhookRequest::new(halo_client_body("evt-2", 12, true)).with_header("X-API-Key", "halo-api-key-9d2f");
     assert!(deliver(&by_header, &log, &request).await.is_ok());
     assert_eq!(log.calls.load(Ordering::SeqCst), 4, "each accepted delivery recorded once");
 }
@@ -140,10 +144,12 @@ async fn a_flipped_bit_in_body_or_signature_is_401_and_nothing_is_recorded() {
     let halo_receiver = halo_receiver();
     for index in [0, 17, cw.len() / 2, cw.len() - 2] {
         let flipped = flip_bit(cw.clone(), index);
-        let request = WebhookRequest::new(flipped).with_header("x-content-signature", &signature).with_url_token(CW_URL_TOKEN);
+        let request =
+            WebhookRequest::new(flipped).with_header("x-content-signature", &signature).with_url_token(CW_URL_TOKEN);
         refused.push((&connectwise, request));
         let flipped = flip_bit(at.clone(), index);
-        let request = WebhookRequest::new(flipped).with_header("X-Hook-Signature", &autotask_signature(AT_SECRET_KEY, &at));
+        let request =
+            WebhookRequest::new(flipped).with_header("X-Hook-Signature", &autotask_signature(AT_SECRET_KEY, &at));
         refused.push((&at_receiver, request));
     }
     let request = WebhookRequest::new(cw.clone())
@@ -244,7 +250,8 @@ async fn a_wrong_or_missing_url_token_is_401_before_any_key_request() {
 async fn authenticated_bodies_that_cannot_be_read_are_400() {
     let sandbox = sandbox().await;
     let key_url = sandbox.connectwise_key_url(KEY_ID);
-    let cw_missing_type = serde_json::json!({"MessageId": "m", "Action": "updated", "ID": 1, "Metadata": {"key_url": key_url}});
+    let cw_missing_type =
+        serde_json::json!({"MessageId": "m", "Action": "updated", "ID": 1, "Metadata": {"key_url": key_url}});
     let cw_bad_entity = serde_json::json!({"Type": "company", "Action": "updated", "ID": 1, "Entity": "{oops",
         "Metadata": {"key_url": key_url}});
     for body in [cw_missing_type, cw_bad_entity] {
@@ -274,7 +281,13 @@ async fn oversize_bodies_are_413_before_anything_else() {
     let body = autotask_company_body("guid-3", 250, 1, false);
     let small = autotask_receiver().with_max_body_bytes(body.len() - 1);
     assert_eq!(small.receive(&autotask_request(body.clone(), AT_SECRET_KEY)).await.unwrap_err().http_status(), 413);
-    assert!(autotask_receiver().with_max_body_bytes(body.len()).receive(&autotask_request(body, AT_SECRET_KEY)).await.is_ok());
+    assert!(
+        autotask_receiver()
+            .with_max_body_bytes(body.len())
+            .receive(&autotask_request(body, AT_SECRET_KEY))
+            .await
+            .is_ok()
+    );
     assert_eq!(sandbox.callback_keys().total_fetches(), 0);
 }
 
@@ -325,7 +338,10 @@ async fn a_duplicate_delivery_is_already_seen_on_dynamodb() {
     let item = client
         .get_item()
         .table_name(&table)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("IDEMPOTENCY#webhook%23autotask:id:guid-dup:250:3".into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("IDEMPOTENCY#webhook%23autotask:id:guid-dup:250:3".into()),
+        )
         .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("IDEMPOTENCY".into()))
         .send()
         .await
@@ -343,8 +359,20 @@ async fn the_execution_name_is_stable_and_valid() {
     let names: Vec<String> = [
         deliver(&sandbox_connectwise(&sandbox), &log, &cw).await.unwrap(),
         deliver(&sandbox_connectwise(&sandbox), &log, &cw).await.unwrap(),
-        deliver(&autotask_receiver(), &log, &autotask_request(b"{\"EntityType\":\"Company\",\"Action\":\"Update\",\"Id\":1}".to_vec(), AT_SECRET_KEY)).await.unwrap(),
-        deliver(&halo_receiver(), &log, &halo_request(halo_client_body(&"x".repeat(300), 12, true), HALO_USER, HALO_PASSWORD)).await.unwrap(),
+        deliver(
+            &autotask_receiver(),
+            &log,
+            &autotask_request(b"{\"EntityType\":\"Company\",\"Action\":\"Update\",\"Id\":1}".to_vec(), AT_SECRET_KEY),
+        )
+        .await
+        .unwrap(),
+        deliver(
+            &halo_receiver(),
+            &log,
+            &halo_request(halo_client_body(&"x".repeat(300), 12, true), HALO_USER, HALO_PASSWORD),
+        )
+        .await
+        .unwrap(),
     ]
     .iter()
     .map(|delivery| execution_name(&delivery.event().delivery_key))
@@ -394,7 +422,9 @@ async fn routing_follows_the_clients_settings() {
         }
     );
     // The client adds contacts and confirms the IT Glue deletion (seed 002's trigger).
-    for (key, value) in [(WEBHOOK_WORKFLOWS, "deactivate-configs, deactivate-contacts"), (WEBHOOK_ITGLUE_DELETION, "true")] {
+    for (key, value) in
+        [(WEBHOOK_WORKFLOWS, "deactivate-configs, deactivate-contacts"), (WEBHOOK_ITGLUE_DELETION, "true")]
+    {
         store.put_setting(&setting_record("connectwise", "250", key, Some(value))).await.unwrap();
     }
     let policy = trigger_policy(&store, PsaKind::ConnectWise, "250", criteria()).await.unwrap();
@@ -437,8 +467,25 @@ mod never_panics {
     /// JSON objects with the vendors' field names and values of every kind, or any bytes.
     fn bodies() -> impl Strategy<Value = Vec<u8>> {
         let names = prop::sample::select(vec![
-            "Type", "Action", "ID", "Entity", "MessageId", "Metadata", "EntityType", "Id", "Guid", "Fields",
-            "SequenceNumber", "entity", "id", "client_id", "inactive", "status", "event_id", "isActive", "company",
+            "Type",
+            "Action",
+            "ID",
+            "Entity",
+            "MessageId",
+            "Metadata",
+            "EntityType",
+            "Id",
+            "Guid",
+            "Fields",
+            "SequenceNumber",
+            "entity",
+            "id",
+            "client_id",
+            "inactive",
+            "status",
+            "event_id",
+            "isActive",
+            "company",
         ]);
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
@@ -459,16 +506,18 @@ mod never_panics {
         // in the others reach the readers instead of stopping at the first missing field.
         let base = serde_json::json!({"Type": "company", "Action": "updated", "ID": 250, "EntityType": "Company",
             "Id": 250, "entity": "client", "id": 12});
-        let objects = (any::<bool>(), prop::collection::btree_map(names, value, 0..6)).prop_map(move |(based, fields)| {
-            let mut object = if based { base.as_object().cloned().unwrap_or_default() } else { Default::default() };
-            object.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
-            serde_json::Value::Object(object).to_string().into_bytes()
-        });
+        let objects =
+            (any::<bool>(), prop::collection::btree_map(names, value, 0..6)).prop_map(move |(based, fields)| {
+                let mut object = if based { base.as_object().cloned().unwrap_or_default() } else { Default::default() };
+                object.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
+                serde_json::Value::Object(object).to_string().into_bytes()
+            });
         prop_oneof![3 => objects, 1 => prop::collection::vec(any::<u8>(), 0..300)]
     }
 
     fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
-        let name = prop::sample::select(vec!["x-content-signature", "X-Hook-Signature", "authorization", "x-api-key", "x"]);
+        let name =
+            prop::sample::select(vec!["x-content-signature", "X-Hook-Signature", "authorization", "x-api-key", "x"]);
         prop::collection::vec((name.prop_map(str::to_string), "[ -~]{0,80}"), 0..4)
     }
 

@@ -20,12 +20,12 @@ use crate::secret::SecretString;
 
 mod directory;
 mod onprem;
-pub use onprem::{ACCOUNT_DISABLED, AdGroup, AdUser, OnPremDirectory, parent_dn};
 pub use directory::{
     AutoReply, AutoReplyState, CloudDirectory, Directory, DirectoryError, DirectoryGroup, DirectoryUser, Forwarding,
     GroupKind, LeaverState, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises,
     OwnedGroup, UserChange, apply_changes_one_by_one, apply_one as apply_user_change, read_leaver_one_by_one,
 };
+pub use onprem::{ACCOUNT_DISABLED, AdGroup, AdUser, OnPremDirectory, parent_dn};
 
 /// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.
 #[async_trait]

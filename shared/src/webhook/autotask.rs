@@ -133,9 +133,11 @@ pub(super) fn parse(body: &Value, raw: &[u8]) -> Result<WebhookEvent, WebhookErr
     };
     let inactive = field("isActive").and_then(fields::flag).map(|active| !active);
     let identity = |name: &str| fields::get(body, name).and_then(fields::id);
-    let delivery_key =
-        DeliveryKey::of_identity(PsaKind::Autotask, &[identity("Guid"), Some(record_id.clone()), identity("SequenceNumber")])
-            .unwrap_or_else(|| DeliveryKey::of_body(PsaKind::Autotask, raw));
+    let delivery_key = DeliveryKey::of_identity(
+        PsaKind::Autotask,
+        &[identity("Guid"), Some(record_id.clone()), identity("SequenceNumber")],
+    )
+    .unwrap_or_else(|| DeliveryKey::of_body(PsaKind::Autotask, raw));
     Ok(WebhookEvent {
         psa: PsaKind::Autotask,
         delivery_key,

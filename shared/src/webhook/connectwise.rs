@@ -91,20 +91,24 @@ pub(super) fn parse(body: &Value, raw: &[u8]) -> Result<WebhookEvent, WebhookErr
     let required = |name: &str| {
         fields::first(body, &[name]).ok_or_else(|| WebhookError::malformed(format!("the callback has no {name}")))
     };
-    let entity = EntityKind::from_vendor(
-        required("Type")?.as_str().ok_or_else(|| WebhookError::malformed("Type is not text"))?,
-    );
+    let entity =
+        EntityKind::from_vendor(required("Type")?.as_str().ok_or_else(|| WebhookError::malformed("Type is not text"))?);
     let action =
         Action::from_vendor(required("Action")?.as_str().ok_or_else(|| WebhookError::malformed("Action is not text"))?);
     let record_id = fields::id(required("ID")?).ok_or_else(|| WebhookError::malformed("ID is not an id"))?;
     let record = entity_record(body)?;
     let company_id = match entity {
         EntityKind::Company => Some(record_id.clone()),
-        _ => record.as_ref().and_then(|r| fields::get(r, "company")).and_then(|c| fields::get(c, "id")).and_then(fields::id),
+        _ => record
+            .as_ref()
+            .and_then(|r| fields::get(r, "company"))
+            .and_then(|c| fields::get(c, "id"))
+            .and_then(fields::id),
     };
-    let status = record.as_ref().and_then(|r| fields::get(r, "status")).and_then(|status| {
-        fields::text(status).or_else(|| fields::get(status, "name").and_then(fields::text))
-    });
+    let status = record
+        .as_ref()
+        .and_then(|r| fields::get(r, "status"))
+        .and_then(|status| fields::text(status).or_else(|| fields::get(status, "name").and_then(fields::text)));
     let inactive = record.as_ref().and_then(|r| {
         fields::get(r, "inactiveFlag")
             .and_then(fields::flag)

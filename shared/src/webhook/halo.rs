@@ -108,7 +108,10 @@ mod tests {
         let body = json!({"event_id": "e-1", "entity": "client", "action": "updated", "id": 12, "inactive": true});
         let event = parse(&body, b"raw").unwrap();
         assert_eq!(event.delivery_key.as_str(), "halo:id:e-1");
-        assert_eq!((event.entity, event.company_id.as_deref(), event.inactive), (EntityKind::Company, Some("12"), Some(true)));
+        assert_eq!(
+            (event.entity, event.company_id.as_deref(), event.inactive),
+            (EntityKind::Company, Some("12"), Some(true))
+        );
         assert!(matches!(parse(&json!({"id": 1}), b"x"), Err(WebhookError::Malformed { .. })));
     }
 }

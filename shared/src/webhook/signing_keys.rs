@@ -114,20 +114,14 @@ impl SigningKeys {
     pub fn new(allow: KeyUrlAllowList, settings: KeyCacheSettings) -> Result<Self, WebhookError> {
         let http = HttpClient::new("connectwise-callback-keys", settings.http, Redactor::default())
             .map_err(|e| WebhookError::Configuration { message: e.to_string() })?;
-        Ok(Self {
-            allow,
-            http,
-            ttl: settings.ttl,
-            max_entries: settings.max_entries.max(1),
-            slots: Arc::default(),
-        })
+        Ok(Self { allow, http, ttl: settings.ttl, max_entries: settings.max_entries.max(1), slots: Arc::default() })
     }
 
     /// The key served at `key_url`, from the cache while fresh. A URL off the allow-list is
     /// [`WebhookError::Unauthenticated`] and nothing is sent.
     pub async fn key_for(&self, key_url: &str) -> Result<SecretString, WebhookError> {
-        let url = Url::parse(key_url.trim())
-            .map_err(|_| WebhookError::unauthenticated("Metadata.key_url is not a URL"))?;
+        let url =
+            Url::parse(key_url.trim()).map_err(|_| WebhookError::unauthenticated("Metadata.key_url is not a URL"))?;
         if !self.allow.allows(&url) {
             return Err(WebhookError::unauthenticated(format!(
                 "Metadata.key_url names {}://{}, which is not an allowed ConnectWise origin; no key was fetched",

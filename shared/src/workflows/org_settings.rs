@@ -231,19 +231,21 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
         _ => false,
     };
     if ok {
-        Ok(if matches!(
-            key,
-            PRESERVE_PRIMARY
-                | ITGLUE_PSA_POLICY
-                | M365_TENANT
-                | USER_OFFBOARDING_LEAVER_GROUP
-                | WEBHOOK_WORKFLOWS
-                | WEBHOOK_ITGLUE_DELETION
-        ) {
-            value.to_ascii_lowercase()
-        } else {
-            value.to_string()
-        })
+        Ok(
+            if matches!(
+                key,
+                PRESERVE_PRIMARY
+                    | ITGLUE_PSA_POLICY
+                    | M365_TENANT
+                    | USER_OFFBOARDING_LEAVER_GROUP
+                    | WEBHOOK_WORKFLOWS
+                    | WEBHOOK_ITGLUE_DELETION
+            ) {
+                value.to_ascii_lowercase()
+            } else {
+                value.to_string()
+            },
+        )
     } else {
         Err(invalid(key, value, expected))
     }

@@ -52,7 +52,10 @@ impl CallbackKeysSim {
 pub(crate) fn route(shared: &Shared, method: &Method, rest: &str) -> Response {
     let key_id = rest.trim_start_matches('/');
     if *method != Method::GET {
-        return json_status(StatusCode::METHOD_NOT_ALLOWED, &json!({"code": "MethodNotAllowed", "message": "GET only"}));
+        return json_status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"code": "MethodNotAllowed", "message": "GET only"}),
+        );
     }
     shared.record_route(method, &format!("{CW_KEYS_PREFIX}/{{id}}"));
     let sim = &shared.cw_keys;
