@@ -126,6 +126,11 @@ error_codes! {
         "Microsoft 365 (Entra ID, Exchange Online) could not be reached, throttled us out, or refused a read.";
     ActionFailed = "ActionFailed", http 207, exit 1,
         "An offboarding action failed (the others went on); its vendor code and message are in the report.";
+    // PSA webhooks (docs/architecture.md#psa-webhooks).
+    Unauthenticated = "Unauthenticated", http 401, exit 6,
+        "A webhook delivery did not prove it came from the PSA (URL token, signature or credentials); nothing was recorded.";
+    PayloadTooLarge = "PayloadTooLarge", http 413, exit 3,
+        "A webhook body is larger than the limit; it was refused before it was read as JSON.";
 }
 
 impl fmt::Display for ErrorCode {
@@ -405,8 +410,8 @@ mod tests {
             let (status, exit) = (code.http_status(), code.exit_code());
             match status {
                 207 => assert_eq!(exit, 1, "{code}: a partial failure exits 1"),
-                400 => assert_eq!(exit, 3, "{code}"),
-                403 => assert_eq!(exit, 6, "{code}"),
+                400 | 413 => assert_eq!(exit, 3, "{code}"),
+                401 | 403 => assert_eq!(exit, 6, "{code}"),
                 404 => assert_eq!(exit, 4, "{code}"),
                 409 => assert!([4, 5, 10].contains(&exit), "{code}: a conflict exits as a refusal, not {exit}"),
                 429 => assert_eq!(exit, 9, "{code}"),

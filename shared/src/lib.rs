@@ -21,6 +21,7 @@ pub mod logging;
 pub mod operation;
 pub mod ports;
 pub mod secret;
+pub mod webhook;
 pub mod workflows;
 
 pub use error::{ErrorCode, OfframpError};

@@ -40,4 +40,5 @@ mod secret_stores;
 mod shared_limits;
 mod test_files;
 mod vendor_limits;
+mod webhooks;
 mod write_faults;

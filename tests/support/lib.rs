@@ -11,3 +11,4 @@ pub mod offboarding;
 pub mod psa;
 pub mod samba;
 pub mod sandbox_process;
+pub mod webhooks;

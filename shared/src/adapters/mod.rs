@@ -8,6 +8,7 @@ pub(crate) mod audit_records;
 pub mod audit_sqlite;
 pub mod autotask;
 pub mod connectwise;
+pub mod delivery_log;
 pub mod exchange;
 pub mod graph;
 pub mod halo;

@@ -285,6 +285,22 @@ pub trait SettingsStore: Send + Sync {
     async fn list_settings(&self, psa: &str, scope: &str) -> Result<Vec<SettingRecord>, AuditError>;
 }
 
+/// Remembers which webhook deliveries were already handled (docs/architecture.md#psa-webhooks):
+/// PSAs deliver again when an answer is slow or lost, and two deliveries of one event may
+/// arrive at once. Implemented over the audit store's idempotency records (SQLite, DynamoDB:
+/// `adapters::delivery_log::AuditDeliveryLog`) and in memory (`MemoryDeliveryLog`).
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    /// Record `key` with one conditional write: `true` when this is its first delivery (no
+    /// record, or the record is older than its `ttl` and expired), `false` when it was seen
+    /// within its time. Of two concurrent calls with one key, exactly one gets `true`.
+    async fn first_delivery(&self, key: &str, ttl: std::time::Duration) -> Result<bool, AuditError>;
+
+    /// Forget `key`: the delivery was recorded but could not be handed on (the execution did
+    /// not start), so the PSA's next attempt must count as a first delivery again.
+    async fn forget(&self, key: &str) -> Result<(), AuditError>;
+}
+
 /// Sends a notification (workflow 001, docs/workflows.md#001-contact-deactivation;
 /// docs/vendors/microsoft-graph.md).
 #[async_trait]

@@ -55,6 +55,35 @@ pub const USER_OFFBOARDING_AD_PAIRING: &str = "user_offboarding_ad_pairing";
 /// The OU leavers' AD accounts are moved to (`move_to_disabled_ou`); default `AD_DISABLED_OU`.
 pub const AD_DISABLED_OU: &str = "ad_disabled_ou";
 
+/// PSA webhooks (docs/architecture.md#psa-webhooks): the workflows a PSA event saying the
+/// client became offboarded starts, comma-separated (`deactivate-contacts`,
+/// `deactivate-configs`), or `none`. The default is seed 000's event-driven trigger.
+pub const WEBHOOK_WORKFLOWS: &str = "webhook_offboarding_workflows";
+/// Whether such an event also deletes the client's IT Glue organization (seed 002's
+/// event-driven trigger): `true` is the deletion's confirmation, recorded with its source.
+pub const WEBHOOK_ITGLUE_DELETION: &str = "webhook_itglue_deletion";
+/// The workflows [`WEBHOOK_WORKFLOWS`] may name.
+pub const WEBHOOK_WORKFLOW_NAMES: &[crate::domain::Workflow] =
+    &[crate::domain::Workflow::DeactivateContacts, crate::domain::Workflow::DeactivateConfigs];
+
+/// The workflows of a [`WEBHOOK_WORKFLOWS`] value, in the chain's order (contacts before
+/// configurations); `None` if a name is not one of [`WEBHOOK_WORKFLOW_NAMES`].
+pub fn webhook_workflows(value: &str) -> Option<Vec<crate::domain::Workflow>> {
+    let value = value.trim().to_ascii_lowercase();
+    if value == "none" {
+        return Some(Vec::new());
+    }
+    let mut named = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        let workflow = name.parse::<crate::domain::Workflow>().ok().filter(|w| WEBHOOK_WORKFLOW_NAMES.contains(w))?;
+        named.push(workflow);
+    }
+    if named.is_empty() {
+        return None;
+    }
+    Some(WEBHOOK_WORKFLOW_NAMES.iter().copied().filter(|w| named.contains(w)).collect())
+}
+
 /// Workflow 002's policy on the linked PSA company (docs/workflows.md#002-psa-policy). Kept
 /// under the [`ITGLUE_NAMESPACE`] instead of a PSA's: its scope is an IT Glue organization
 /// id (or `global`). Unset everywhere, `OFFRAMP_ITGLUE_PSA_POLICY` applies.
@@ -91,6 +120,12 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     (USER_OFFBOARDING_IDENTITY_MODE, None, "cloud, onprem, hybrid-synced or hybrid-unsynced (unset: detected)"),
     (USER_OFFBOARDING_AD_PAIRING, Some("upn"), "upn or mail: how an unsynced cloud user finds its AD account"),
     (AD_DISABLED_OU, None, "distinguished name of the OU leavers' AD accounts are moved to"),
+    (
+        WEBHOOK_WORKFLOWS,
+        Some("deactivate-configs"),
+        "none, or comma-separated: deactivate-contacts, deactivate-configs (started when a PSA webhook says the client is offboarded)",
+    ),
+    (WEBHOOK_ITGLUE_DELETION, Some("false"), "true or false: such a webhook also deletes the IT Glue organization"),
 ];
 
 /// The actions a client's defaults run when none are configured: every action that needs
@@ -180,7 +215,8 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
     let Some((_, _, expected)) = known(key) else { return Err(unknown(key)) };
     let value = value.trim();
     let ok = match key {
-        PRESERVE_PRIMARY => matches!(value.to_ascii_lowercase().as_str(), "true" | "false"),
+        PRESERVE_PRIMARY | WEBHOOK_ITGLUE_DELETION => matches!(value.to_ascii_lowercase().as_str(), "true" | "false"),
+        WEBHOOK_WORKFLOWS => webhook_workflows(value).is_some(),
         M365_TENANT => crate::workflows::input::tenant(M365_TENANT, Some(value)).is_ok(),
         USER_OFFBOARDING_ACTIONS => offboard_actions(value).is_some(),
         USER_OFFBOARDING_LEAVER_GROUP => crate::workflows::input::is_guid(value),
@@ -208,11 +244,21 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
         _ => false,
     };
     if ok {
-        Ok(if matches!(key, PRESERVE_PRIMARY | ITGLUE_PSA_POLICY | M365_TENANT | USER_OFFBOARDING_LEAVER_GROUP) {
-            value.to_ascii_lowercase()
-        } else {
-            value.to_string()
-        })
+        Ok(
+            if matches!(
+                key,
+                PRESERVE_PRIMARY
+                    | ITGLUE_PSA_POLICY
+                    | M365_TENANT
+                    | USER_OFFBOARDING_LEAVER_GROUP
+                    | WEBHOOK_WORKFLOWS
+                    | WEBHOOK_ITGLUE_DELETION
+            ) {
+                value.to_ascii_lowercase()
+            } else {
+                value.to_string()
+            },
+        )
     } else {
         Err(invalid(key, value, expected))
     }
@@ -352,5 +398,16 @@ mod tests {
         assert!(validate(TICKET_CONTACT, "primary").is_ok() && validate(TICKET_CONTACT, "id with space").is_err());
         assert!(validate(TICKET_QUEUE, "Offboarding").is_ok());
         assert!(validate(TICKET_QUEUE, "Off\u{202E}boarding").is_err(), "a bidi override in a queue name");
+        assert_eq!(validate(WEBHOOK_WORKFLOWS, " Deactivate-Configs ").unwrap(), "deactivate-configs");
+        assert!(validate(WEBHOOK_WORKFLOWS, "none").is_ok());
+        assert!(validate(WEBHOOK_WORKFLOWS, "delete-itglue-org").is_err(), "the IT Glue deletion has its own key");
+        assert!(validate(WEBHOOK_WORKFLOWS, "").is_err());
+        assert!(validate(WEBHOOK_ITGLUE_DELETION, "TRUE").is_ok() && validate(WEBHOOK_ITGLUE_DELETION, "y").is_err());
+        use crate::domain::Workflow;
+        assert_eq!(
+            webhook_workflows("deactivate-configs,deactivate-contacts"),
+            Some(vec![Workflow::DeactivateContacts, Workflow::DeactivateConfigs]),
+            "in the chain's order"
+        );
     }
 }

@@ -162,6 +162,11 @@
 //! e.g. `GET /itglue/organizations/{id}`, `DELETE /itglue/organizations`,
 //! `GET /itglue/organizations/{id}/relationships/documents`.
 //!
+//! # ConnectWise callback signing keys, prefix [`CW_KEYS_PREFIX`] = `/cw-callback-keys`
+//! Module `callback_keys`: `GET /cw-callback-keys/{key_id}` → `{"signing_key"}` for a key
+//! set with [`CallbackKeysSim::set_key`] (404 otherwise), every request counted per key id
+//! ([`Sandbox::connectwise_key_url`], [`Sandbox::callback_keys`]).
+//!
 //! # Microsoft 365 customer tenants (issue 14), module [`m365`]
 //! Vendor behaviour: docs/vendors/microsoft-graph.md#user-offboarding and
 //! docs/vendors/exchange-online.md. The Entra token endpoint above also issues tokens of the
@@ -209,6 +214,7 @@
 //! token, IT Glue's 403 the key, Entra's AADSTS7000215 the secret and Graph's 401 the token.
 
 mod autotask;
+mod callback_keys;
 mod chaos;
 mod conditions;
 mod connectwise;
@@ -235,6 +241,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub use autotask::AutotaskSim;
+pub use callback_keys::{CW_KEYS_PREFIX, CallbackKeysSim};
 pub use chaos::{ChaosFault, ChaosReport, ChaosSettings};
 pub use connectwise::ConnectWiseSim;
 pub use faults::AfterWrite;
@@ -410,6 +417,8 @@ pub(crate) struct Shared {
     notify: NotifySim,
     /// Microsoft 365 customer tenants (Graph and Exchange Online, issue 14).
     m365: M365Sim,
+    /// ConnectWise callback signing keys.
+    cw_keys: CallbackKeysSim,
     latency_ms: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
     bucket: Mutex<Bucket>,
@@ -458,6 +467,7 @@ impl Sandbox {
             itglue: ItGlueSim::new(),
             notify: NotifySim::new(),
             m365: M365Sim::new(),
+            cw_keys: CallbackKeysSim::default(),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             rate_limit: Mutex::new(config.rate_limit_per_sec),
             bucket: Mutex::new(Bucket { tokens: config.rate_limit_per_sec.unwrap_or(0) as f64, last: Instant::now() }),
@@ -528,6 +538,17 @@ impl Sandbox {
     /// Exchange Online: `http://127.0.0.1:PORT/exo` (append `/adminapi/beta/{tenantId}/InvokeCommand`).
     pub fn exchange_url(&self) -> String {
         format!("{}{EXO_PREFIX}", self.base_url())
+    }
+
+    /// Where the sandbox serves the ConnectWise callback signing key `key_id`: what a
+    /// callback's `Metadata.key_url` names.
+    pub fn connectwise_key_url(&self, key_id: &str) -> String {
+        format!("{}{CW_KEYS_PREFIX}/{key_id}", self.base_url())
+    }
+
+    /// The ConnectWise callback signing keys: set them, count their fetches.
+    pub fn callback_keys(&self) -> &CallbackKeysSim {
+        &self.shared.cw_keys
     }
 
     /// Microsoft 365 customer tenants: state, applied writes, limits, tokens.
@@ -798,6 +819,7 @@ enum Vendor {
     Graph,
     Exchange,
     Webhook,
+    CallbackKeys,
     Unknown,
 }
 
@@ -822,6 +844,8 @@ impl Vendor {
             (Vendor::Exchange, rest)
         } else if let Some(rest) = strip_prefix_ci(path, HOOKS_PREFIX) {
             (Vendor::Webhook, rest)
+        } else if let Some(rest) = strip_prefix_ci(path, CW_KEYS_PREFIX) {
+            (Vendor::CallbackKeys, rest)
         } else {
             (Vendor::Unknown, path)
         }
@@ -830,7 +854,7 @@ impl Vendor {
     /// An error in the vendor's usual shape.
     fn error(self, status: StatusCode, message: &str) -> Response {
         match self {
-            Vendor::ConnectWise | Vendor::Unknown => {
+            Vendor::ConnectWise | Vendor::CallbackKeys | Vendor::Unknown => {
                 let code = match status {
                     StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
                     StatusCode::NOT_FOUND => "NotFound",
@@ -967,6 +991,7 @@ fn route(
             .unwrap_or_else(|| notify::graph_route(shared, method, rest, headers, body)),
         Vendor::Exchange => m365::exchange_route(shared, method, rest, headers, body),
         Vendor::Webhook => notify::hook_route(shared, method, rest, body),
+        Vendor::CallbackKeys => callback_keys::route(shared, method, rest),
         Vendor::Unknown => cw_error(StatusCode::NOT_FOUND, "NotFound", "No such API"),
     }
 }
