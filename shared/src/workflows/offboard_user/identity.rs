@@ -12,7 +12,7 @@ use crate::domain::IdentityMode;
 use crate::error::{ErrorCode, OfframpError};
 use crate::ports::{AdGroup, AdUser, DirectoryUser, LeaverState, OnPremDirectory, OnPremises};
 
-/// The attribute that hides an AD-mastered mailbox (docs/vendors/active-directory.md#gal).
+/// The attribute that hides an AD-mastered mailbox (docs/vendors/active-directory.md#hide-from-gal).
 pub(crate) const HIDE_ATTRIBUTE: &str = "msExchHideFromAddressLists";
 
 /// The leaver's AD account as read before the run.
