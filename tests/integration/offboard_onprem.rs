@@ -67,7 +67,7 @@ fn onprem_request(ad: &AdFixture, actions: ActionOptions) -> OffboardUserRequest
     OffboardUserRequest { tenant: None, directory: Some(IdentityMode::OnPrem), ..request(&ad.leaver.sam, actions) }
 }
 
-fn task<'r>(report: &'r OffboardUserReport, kind: ItemKind) -> Vec<&'r offramp::workflows::offboard_user::TaskReport> {
+fn task(report: &OffboardUserReport, kind: ItemKind) -> Vec<&offramp::workflows::offboard_user::TaskReport> {
     report.tasks.iter().filter(|t| t.item_type == kind).collect()
 }
 
