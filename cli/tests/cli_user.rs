@@ -66,3 +66,56 @@ async fn user_offboard_plans_refuses_unconfirmed_and_applies_three_actions_once(
     assert_eq!(writes.len(), 2, "the account and the GAL, nothing else: {writes:?}");
     assert!(writes.values().all(|count| *count == 1), "each once: {writes:?}");
 }
+
+/// The binary for an MSP without Microsoft 365 in this deployment: ConnectWise and the
+/// Samba AD DC of the run (scripts/with-samba.sh), nothing else.
+fn offramp_onprem(sandbox: &Sandbox, db: &Path, ad: &offramp_tests::samba::AdFixture, args: &[&str]) -> Command {
+    use offramp_tests::samba::{BASE_DN_VAR, BIND_DN_VAR, BIND_PASSWORD_VAR, CA_VAR, URL_VAR, var};
+    let mut command = common::offramp_for(sandbox, "connectwise", db);
+    command
+        .env("AD_LDAP_URL", var(URL_VAR))
+        .env("AD_BIND_DN", var(BIND_DN_VAR))
+        .env("AD_BIND_PASSWORD", var(BIND_PASSWORD_VAR))
+        .env("AD_BASE_DN", var(BASE_DN_VAR))
+        .env("AD_CA_FILE", var(CA_VAR))
+        .env("AD_DISABLED_OU", &ad.disabled)
+        .args(args);
+    command
+}
+
+#[tokio::test]
+async fn user_offboard_onprem_disables_and_moves_the_ad_account_and_rolls_it_back() {
+    let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+    let ad = offramp_tests::samba::AdFixture::new("cli").await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let offboard = [
+        "user",
+        "offboard",
+        "--client",
+        "600",
+        "--directory",
+        "onprem",
+        "--user",
+        &ad.leaver.sam,
+        "--disable-account",
+        "--clear-employee-id",
+        "--move-to-disabled-ou",
+        "--yes",
+        "--json",
+    ];
+    let done = common::run(offramp_onprem(&sandbox, &db, &ad, &offboard)).await;
+    assert_eq!(done.status.code(), Some(0), "{}", said(&done));
+    let report = common::json(&done);
+    assert_eq!(report["identity_mode"], "onprem", "{report}");
+    let moved = format!("CN={},{}", ad.leaver.dn.split_once(",OU=").unwrap().0.trim_start_matches("CN="), ad.disabled);
+    assert_eq!(ad.value(&moved, "userAccountControl").await.as_deref(), Some("514"), "disabled and moved: {report}");
+    assert_eq!(ad.value(&moved, "employeeID").await, None);
+    assert!(sandbox.m365().all_writes().is_empty(), "Microsoft 365 is not even configured");
+
+    let operation_id = report["operation_id"].as_str().unwrap().to_string();
+    let undo = common::run(offramp_onprem(&sandbox, &db, &ad, &["rollback", &operation_id, "--yes", "--json"])).await;
+    assert_eq!(undo.status.code(), Some(0), "{}", said(&undo));
+    assert_eq!(ad.value(&ad.leaver.dn, "userAccountControl").await.as_deref(), Some("512"), "{}", said(&undo));
+    assert_eq!(ad.value(&ad.leaver.dn, "employeeID").await.as_deref(), Some(ad.leaver.employee_id.as_str()));
+}
