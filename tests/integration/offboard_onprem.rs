@@ -271,7 +271,7 @@ async fn offboard_onprem_an_already_disabled_account_and_a_refused_group_never_h
     let disable = ldap3::Mod::Replace(b"userAccountControl".to_vec(), [b"514".to_vec()].into());
     admin.modify(&ad.leaver.dn, vec![disable]).await.expect("modify").success().expect("disabled by hand");
     let refusing = RefusesOneGroup { inner: ldap(), group: ad.security_group.clone() };
-    let h = harness(&sb, Arc::new(refusing)).await;
+    let mut h = harness(&sb, Arc::new(refusing)).await;
     let actions =
         ActionOptions { disable_account: true, remove_groups: true, clear_employee_id: true, ..Default::default() };
     let report = Box::pin(offboard_user(&h.deps(), onprem_request(&ad, actions))).await;
@@ -292,6 +292,28 @@ async fn offboard_onprem_an_already_disabled_account_and_a_refused_group_never_h
     let changed = detail.changes.iter().filter(|c| c.outcome == offramp::domain::ItemOutcome::Changed).count();
     let failed = detail.changes.iter().filter(|c| c.outcome == offramp::domain::ItemOutcome::Failed).count();
     assert!(changed >= 3 && failed == 1, "changed {changed}, failed {failed}");
+
+    // Once the right is granted, the operation is resumed from its trail: only the refused
+    // membership is sent again; what was done stays done.
+    h.onprem = Some(ldap());
+    let resume = OffboardUserRequest {
+        operation_id: report.operation_id.clone(),
+        initiated_by: Some("tech@msp.example".into()),
+        ..OffboardUserRequest::default()
+    };
+    let resumed = Box::pin(offboard_user(&h.deps(), resume)).await;
+    assert_eq!(resumed.status, OffboardStatus::Completed, "{resumed:#?}");
+    assert!(!is_member(&found(&ad).await, &ad.security_group), "the refused membership is gone now");
+    let detail = h.audit.operation(report.operation_id.as_deref().unwrap()).await.expect("trail").expect("op");
+    let sent = |kind: ItemKind, id: &str| {
+        detail
+            .changes
+            .iter()
+            .filter(|c| c.item_type == kind && c.item_id == id && c.outcome == offramp::domain::ItemOutcome::Intended)
+            .count()
+    };
+    assert_eq!(sent(ItemKind::AdGroupMembership, &ad.security_group.to_ascii_lowercase()), 2, "sent again");
+    assert_eq!(sent(ItemKind::AdGroupMembership, &ad.distribution_group.to_ascii_lowercase()), 1, "sent once");
 }
 
 #[tokio::test(flavor = "multi_thread")]
