@@ -371,6 +371,43 @@ pub trait Outcome {
     fn exit_code(&self) -> i32 {
         if self.succeeded() { 0 } else { self.primary_code().map_or(1, ErrorCode::exit_code) }
     }
+
+    /// How a trigger that is not API Gateway (a direct invoke, a Step Functions task, an
+    /// EventBridge schedule, an asynchronous invoke) is answered: `None`, the report is
+    /// the invocation's result; `Some(error_type)`, the invocation fails with a Lambda error
+    /// of that `errorType` (so Lambda counts it in `Errors`, retries an asynchronous invoke,
+    /// hands it to the `OnFailure` destination, and a state machine can `Retry` or `Catch`
+    /// it by name). The one rule, for every workflow:
+    /// - done, a dry run (`planned`), or a plan that waits for a person (`approval_required`,
+    ///   `confirmation_required`): the report. A chain branches on its `status`;
+    /// - anything else that did not succeed is an error named by the primary code: a
+    ///   refusal (`InvalidInput`, `PlanChanged`, `BlastRadiusExceeded`, `DeletionBlocked`,
+    ///   `NotYetEffective`, `OperationInProgress`, …), an outage, or a partial run
+    ///   (`ConfigUpdateFailed`, `ActionFailed`, …);
+    /// - a failure without a code is Offramp's own fault: [`UNCODED_FAILURE`].
+    fn lambda_error_type(&self) -> Option<&'static str> {
+        if self.succeeded() {
+            return None;
+        }
+        match self.primary_code() {
+            Some(code) if code.awaits_a_person() => None,
+            Some(code) => Some(code.as_str()),
+            None => Some(UNCODED_FAILURE),
+        }
+    }
+}
+
+/// The `errorType` of a run that failed without a code (never expected: 500 in the table).
+pub const UNCODED_FAILURE: &str = "OfframpError";
+
+impl ErrorCode {
+    /// A run stopped with this code did what was asked of it before a person decides:
+    /// it made the plan, changed nothing, and waits for a confirmation bound to it. Not a
+    /// failure for a chain (see [`Outcome::lambda_error_type`]), though an API caller still
+    /// gets the table's 409 (the request as sent was not carried out).
+    pub fn awaits_a_person(self) -> bool {
+        matches!(self, ErrorCode::ConfirmationRequired)
+    }
 }
 
 /// The seconds until a spent request budget has room again, read from the error message
@@ -486,5 +523,43 @@ mod tests {
                 format!("| `{}` | {} | {} | {} |", code.as_str(), code.meaning(), code.http_status(), code.exit_code());
             assert!(readme.lines().any(|line| line == row), "README.md lacks the row {row}");
         }
+    }
+
+    struct Ended(bool, Option<ErrorCode>);
+
+    impl Outcome for Ended {
+        fn succeeded(&self) -> bool {
+            self.0
+        }
+        fn primary_code(&self) -> Option<ErrorCode> {
+            self.1
+        }
+    }
+
+    /// The rule for triggers other than API Gateway: success and a plan waiting for a
+    /// person are answers; every other code, refusals and partial runs included, is a
+    /// Lambda error named by the code; the API status is untouched by it.
+    #[test]
+    fn only_success_and_a_plan_waiting_for_a_person_are_not_lambda_errors() {
+        assert_eq!(Ended(true, None).lambda_error_type(), None);
+        assert_eq!(Ended(false, None).lambda_error_type(), Some(UNCODED_FAILURE));
+        for &code in ErrorCode::ALL {
+            let ended = Ended(false, Some(code));
+            let expected = if code == ErrorCode::ConfirmationRequired { None } else { Some(code.as_str()) };
+            assert_eq!(ended.lambda_error_type(), expected, "{code}");
+            assert_eq!(ended.http_status(), code.http_status(), "{code}");
+        }
+        for code in [
+            ErrorCode::PsaConnectionError,
+            ErrorCode::PlanChanged,
+            ErrorCode::ActionFailed,
+            ErrorCode::ConfigUpdateFailed,
+            ErrorCode::BlastRadiusExceeded,
+            ErrorCode::DeletionBlocked,
+            ErrorCode::InvalidInput,
+        ] {
+            assert_eq!(Ended(false, Some(code)).lambda_error_type(), Some(code.as_str()), "{code}");
+        }
+        assert_eq!(Ended(false, Some(ErrorCode::PsaConnectionError)).lambda_error_type(), Some("PSAConnectionError"));
     }
 }

@@ -1,13 +1,31 @@
 //! The Lambda runtime loop every function binary runs (feature `lambda`): build the
 //! adapters once per cold start, then hand every event to [`crate::entry::handle`].
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 use tracing::Instrument;
 
 use crate::config::ConfigSource;
-use crate::entry::{Function, FunctionServices};
+use crate::entry::{Answer, Function, FunctionServices};
 use crate::logging::{self, LogFormat};
+
+/// What the runtime is told: the payload, or the Lambda error (`errorType`, `errorMessage`)
+/// of a run that failed or was refused on a trigger that is not API Gateway. The report of
+/// such a run is not returned to the caller, so it is logged first, whole, with its
+/// operation id: the log is where it is found (and in the audit trail, by that id).
+fn into_result(answer: Answer) -> Result<Value, Diagnostic> {
+    let Some(error) = answer.error.clone() else {
+        return Ok(answer.payload);
+    };
+    tracing::error!(
+        error_type = %error.error_type,
+        operation_id = answer.operation_id().unwrap_or_default(),
+        error_message = %error.error_message,
+        report = %answer.payload,
+        "the run failed: answered with a Lambda error, its report logged here"
+    );
+    Err(Diagnostic { error_type: error.error_type, error_message: error.error_message })
+}
 
 /// Serve `function` until the runtime stops it. A configuration problem ends the cold
 /// start with a logged, typed error rather than a failing first invocation.
@@ -23,7 +41,8 @@ pub async fn serve(function: Function) -> Result<(), Error> {
         let (payload, context) = event.into_parts();
         let span = tracing::info_span!("invocation", request_id = %context.request_id);
         let invoked_by = format!("lambda:{}", context.invoked_function_arn);
-        Ok::<Value, Error>(services.handle(function, payload, &invoked_by).instrument(span).await)
+        let answer = services.handle(function, payload, &invoked_by).instrument(span.clone()).await;
+        span.in_scope(|| into_result(answer))
     }))
     .await
 }

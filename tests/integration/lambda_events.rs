@@ -1,9 +1,11 @@
-//! Every sample in `events/deactivate-configs/` goes through the Lambda handler logic,
-//! with adapters built exactly as the Lambda builds them (from settings).
+//! Every sample in `events/` goes through the Lambda handler logic, with adapters built
+//! exactly as the Lambda builds them (from settings), and is answered as its trigger must
+//! be: API Gateway with the status table's proxy response, any other trigger with the
+//! report or, when the run failed or was refused, a Lambda error named by its code.
 
 use std::path::PathBuf;
 
-use offramp::entry::{Function, FunctionServices, deactivate_configs_event};
+use offramp::entry::{Answer, Function, FunctionServices, deactivate_configs_event};
 use offramp_sandbox::m365::{M365_LEAVER_ID, M365_TENANT_ID};
 use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::connectwise::{assert_seed_shape, source};
@@ -20,7 +22,7 @@ async fn services(sandbox: &Sandbox, dir: &tempfile::TempDir) -> offramp::app::S
 
 /// One handled sample: the handler's answer and the sandbox it ran against.
 struct Run {
-    answer: Value,
+    answer: Answer,
     sandbox: Sandbox,
     _dir: tempfile::TempDir,
 }
@@ -30,7 +32,7 @@ impl Run {
     fn body(&self) -> Value {
         match self.answer["body"].as_str() {
             Some(body) => serde_json::from_str(body).expect("the proxy response's body is JSON"),
-            None => self.answer.clone(),
+            None => self.answer.payload.clone(),
         }
     }
 
@@ -95,6 +97,7 @@ async fn handled(folder: &str, file: &str) -> Run {
     source.set("MS_CLIENT_SECRET", offramp_sandbox::GRAPH_CLIENT_SECRET);
     let function = function_of(folder);
     let services = FunctionServices::build(function, &source).await.expect("services");
+    arrange(&sandbox, folder, file);
     let mut event = event_of(folder, file);
     if folder == "rollback" && event["operation_id"] == "REPLACED-BY-THE-TEST" {
         let contacts = event_of("deactivate-contacts", "direct-invoke.json");
@@ -107,55 +110,119 @@ async fn handled(folder: &str, file: &str) -> Run {
 
 type Check = fn(&Run);
 
+/// How a sample must be answered (`Outcome::lambda_error_type`, the one rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A direct invoke, Step Functions task or schedule that succeeded, or whose plan waits
+    /// for a person: the report is the result.
+    Report,
+    /// API Gateway: a proxy response with this status, never a Lambda error.
+    Proxy(u16),
+    /// Any other trigger whose run failed or was refused: a Lambda error of this `errorType`.
+    Error(&'static str),
+}
+use Expect::{Error, Proxy, Report};
+
+/// The samples whose failure is the systems' doing, not the event's (a schedule carries no
+/// parameters, and a request cannot ask a PSA to refuse it): the sandbox is set to fail first.
+fn arrange(sandbox: &Sandbox, folder: &str, file: &str) {
+    match (folder, file) {
+        // One of Contoso Dental's configurations is locked: the other eight are deactivated.
+        ("deactivate-configs", "partial-failure.json") => {
+            sandbox.connectwise().fail_configuration_update(25002, 400, "Configuration is locked by an agreement")
+        }
+        // The PSA rejects the listing of companies (a read it rejects: PSAConnectionError): the
+        // sweep cannot start.
+        ("deactivate-configs", "scheduled-sweep-psa-refuses.json") => {
+            sandbox.fail_route("GET", "company/companies", 400)
+        }
+        // The PSA refuses the leaver's contact update; hiding the mailbox still happens.
+        ("offboard-user", "partial-failure.json") => sandbox.fail_route("PATCH", "company/contacts", 400),
+        _ => {}
+    }
+}
+
+/// The answer is of the expected kind; a Lambda error's message is a JSON object with the
+/// primary error's message and, when the report has one, its operation id.
+fn assert_answered_as(run: &Run, expect: Expect, sample: &str) {
+    let answer = &run.answer;
+    match expect {
+        Report => assert_eq!(answer.error, None, "{sample}: the report, not a Lambda error: {answer}"),
+        Proxy(status) => {
+            assert_eq!(answer.error, None, "{sample}: API Gateway never gets a Lambda error: {answer}");
+            assert_eq!(answer["statusCode"], status, "{sample}: {answer}");
+        }
+        Error(error_type) => {
+            let error = answer.error.as_ref().unwrap_or_else(|| panic!("{sample}: a Lambda error, got {answer}"));
+            assert_eq!(error.error_type, error_type, "{sample}: {answer}");
+            let message: Value = serde_json::from_str(&error.error_message).expect("errorMessage is JSON");
+            assert!(message["message"].as_str().is_some_and(|m| !m.is_empty()), "{sample}: {message}");
+            let operation = answer.operation_id();
+            assert_eq!(message["operation_id"].as_str(), operation, "{sample}: {message}");
+        }
+    }
+}
+
 /// Lee Leaver's PSA contact at client 600 (tests/support/offboarding.rs).
 const LEAVER_CONTACT: i64 = offramp_tests::offboarding::LEAVER_CONTACT;
 
-/// Every file under `events/`, with what its handler must answer.
-const SAMPLES: &[(&str, &str, Check)] = &[
-    ("deactivate-configs", "active-client.json", |r| {
+/// Every file under `events/`, how it must be answered, and what its handler must have done.
+const SAMPLES: &[(&str, &str, Expect, Check)] = &[
+    ("deactivate-configs", "active-client.json", Error("ClientNotOffboarded"), |r| {
         assert_seed_shape(&r.answer);
         assert_eq!(r.error_code(), "ClientNotOffboarded", "{}", r.answer);
         let message = r.answer["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("Offboarded") && message.contains("allow_active_client"), "{message}");
         assert_eq!(r.sandbox.stats().patches(), 0, "an active client is refused");
     }),
-    ("deactivate-configs", "api-gateway-retry.json", |r| {
+    ("deactivate-configs", "api-gateway-retry.json", Proxy(200), |r| {
         assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
         assert_seed_shape(&r.body());
         assert_eq!(r.body()["statistics"]["configs_deactivated"], 9);
         assert_eq!(r.sandbox.stats().patches(), 9);
     }),
-    ("deactivate-configs", "api-gateway.json", |r| {
+    ("deactivate-configs", "api-gateway.json", Proxy(200), |r| {
         assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
         assert_seed_shape(&r.body());
         assert_eq!(r.body()["dry_run"], true);
         assert_eq!(r.sandbox.stats().patches(), 0);
     }),
-    ("deactivate-configs", "direct-invoke.json", |r| {
+    ("deactivate-configs", "direct-invoke.json", Report, |r| {
         assert_seed_shape(&r.answer);
         assert_eq!(r.answer["success"], true, "{}", r.answer);
         assert_eq!(r.answer["statistics"]["configs_deactivated"], 9);
         assert_eq!(r.sandbox.stats().patches(), 9);
     }),
-    ("deactivate-configs", "dry-run.json", |r| {
+    ("deactivate-configs", "dry-run.json", Report, |r| {
         assert_seed_shape(&r.answer);
         assert_eq!(r.answer["dry_run"], true, "{}", r.answer);
         assert_eq!(r.answer["statistics"]["configs_found"], 12, "include_archived lists the Disposed one");
         assert_eq!(r.sandbox.stats().patches(), 0);
     }),
-    ("deactivate-configs", "http-api.json", |r| {
+    ("deactivate-configs", "http-api.json", Proxy(200), |r| {
         assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
         assert_seed_shape(&r.body());
         assert_eq!((r.body()["client_id"].as_str(), r.body()["dry_run"].as_bool()), (Some("250"), Some(true)));
         assert_eq!(r.sandbox.stats().patches(), 0);
     }),
-    ("deactivate-configs", "invalid-input.json", |r| {
+    ("deactivate-configs", "invalid-input.json", Error("InvalidInput"), |r| {
         assert_seed_shape(&r.answer);
         assert_eq!((r.answer["success"].as_bool(), r.error_code()), (Some(false), "InvalidInput"), "{}", r.answer);
         assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("dryrun"), "{}", r.answer);
         assert_eq!(r.sandbox.stats().total(), 0, "nothing read for invalid input");
     }),
-    ("deactivate-configs", "scheduled-sweep.json", |r| {
+    ("deactivate-configs", "partial-failure.json", Error("ConfigUpdateFailed"), |r| {
+        assert_seed_shape(&r.answer);
+        assert_eq!(
+            (r.answer["success"].as_bool(), r.error_code()),
+            (Some(false), "ConfigUpdateFailed"),
+            "{}",
+            r.answer
+        );
+        assert_eq!(r.answer["statistics"]["configs_deactivated"], 8, "the others went on: {}", r.answer);
+        assert!(r.answer.operation_id().is_some(), "a Catch can name the operation");
+    }),
+    ("deactivate-configs", "scheduled-sweep.json", Report, |r| {
         assert_eq!(r.answer["success"], true, "{}", r.answer);
         let operations = r.answer["operations"].as_array().unwrap();
         let mut clients: Vec<&str> = operations.iter().map(|o| o["client_id"].as_str().unwrap()).collect();
@@ -163,78 +230,88 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         assert_eq!(clients, ["250", "270", "410", "411"]);
         operations.iter().for_each(assert_seed_shape);
     }),
-    ("deactivate-configs", "scheduled-sweep-spoofed.json", |r| {
+    ("deactivate-configs", "scheduled-sweep-psa-refuses.json", Error("PSAConnectionError"), |r| {
+        assert_eq!(
+            (r.answer["success"].as_bool(), r.error_code()),
+            (Some(false), "PSAConnectionError"),
+            "{}",
+            r.answer
+        );
+        assert!(r.answer["operations"].as_array().is_some_and(Vec::is_empty), "{}", r.answer);
+        assert_eq!(r.sandbox.stats().patches(), 0);
+    }),
+    ("deactivate-configs", "scheduled-sweep-spoofed.json", Error("InvalidInput"), |r| {
         assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
         let message = r.answer["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("offboarded_statuses") && message.contains("configuration"), "{message}");
         assert_eq!(r.sandbox.stats().total(), 0, "nothing read, nothing changed");
     }),
-    ("deactivate-contacts", "api-gateway.json", |r| {
+    ("deactivate-contacts", "api-gateway.json", Proxy(200), |r| {
         assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
         assert_eq!(r.body()["deactivation_summary"]["company_id"], 270);
         assert_eq!(r.body()["dry_run"], true);
         assert_eq!(r.sandbox.stats().patches(), 0, "a dry run changes nothing");
     }),
-    ("deactivate-contacts", "direct-invoke.json", |r| {
+    ("deactivate-contacts", "direct-invoke.json", Report, |r| {
         assert_eq!(r.answer["success"], true, "{}", r.answer);
         assert_eq!(r.answer["deactivation_summary"]["contacts_deactivated"], 4);
         assert_eq!(r.answer["ticket_id"], "9010");
         assert_eq!(r.contact_active(5002), Some(false));
         assert_eq!(r.sandbox.webhook_posts().len(), 1, "notified through the configured webhook");
     }),
-    ("deactivate-contacts", "dry-run.json", |r| {
+    ("deactivate-contacts", "dry-run.json", Report, |r| {
         assert_eq!((r.answer["success"].as_bool(), r.answer["dry_run"].as_bool()), (Some(true), Some(true)));
         assert_eq!(r.answer["deactivation_summary"]["contacts_deactivated"], 4, "{}", r.answer);
         assert_eq!(r.contact_active(5002), Some(true));
     }),
-    ("deactivate-contacts", "invalid-input.json", |r| {
+    ("deactivate-contacts", "invalid-input.json", Error("InvalidInput"), |r| {
         assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
         assert_eq!(r.sandbox.stats().total(), 0);
     }),
-    ("deactivate-contacts", "missing-confirmation.json", |r| {
+    ("deactivate-contacts", "missing-confirmation.json", Report, |r| {
         assert_eq!(r.answer["status"], "confirmation_required", "{}", r.answer);
         assert_eq!(r.contact_active(5002), Some(true));
     }),
-    ("deactivate-contacts", "step-functions.json", |r| {
+    ("deactivate-contacts", "step-functions.json", Report, |r| {
         assert_eq!(r.answer["success"], true, "{}", r.answer);
         assert_eq!(r.answer["deactivation_summary"]["contacts_deactivated"], 2);
     }),
-    ("delete-itglue-org", "api-gateway.json", |r| {
+    ("delete-itglue-org", "api-gateway.json", Proxy(200), |r| {
         assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
         assert_eq!((r.body()["success"].as_bool(), r.body()["deleted"].as_bool()), (Some(true), Some(false)));
     }),
-    ("delete-itglue-org", "blocked.json", |r| {
+    ("delete-itglue-org", "blocked.json", Error("DeletionBlocked"), |r| {
         assert_eq!(r.error_code(), "DeletionBlocked", "{}", r.answer);
         assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
     }),
-    ("delete-itglue-org", "direct-invoke.json", |r| {
+    ("delete-itglue-org", "direct-invoke.json", Report, |r| {
         assert_eq!(r.answer["deleted"], true, "{}", r.answer);
         assert_eq!(r.answer["org_id"], "9002");
         assert!(!r.sandbox.itglue().organization_exists(9002));
     }),
-    ("delete-itglue-org", "dry-run.json", |r| {
+    ("delete-itglue-org", "dry-run.json", Report, |r| {
         assert_eq!((r.answer["success"].as_bool(), r.answer["deleted"].as_bool()), (Some(true), Some(false)));
         assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
     }),
-    ("delete-itglue-org", "invalid-identifier.json", |r| {
+    ("delete-itglue-org", "invalid-identifier.json", Error("InvalidIdentifier"), |r| {
         assert_eq!(r.error_code(), "InvalidIdentifier", "{}", r.answer);
     }),
-    ("delete-itglue-org", "missing-confirmation.json", |r| {
+    ("delete-itglue-org", "missing-confirmation.json", Report, |r| {
         assert_eq!(r.error_code(), "ConfirmationRequired", "{}", r.answer);
         assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
     }),
-    ("delete-itglue-org", "scheduled-cleanup-spoofed.json", |r| {
+    ("delete-itglue-org", "scheduled-cleanup-spoofed.json", Error("InvalidInput"), |r| {
         assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
         assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("offboarded_days"), "{}", r.answer);
         assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
         assert_eq!(r.sandbox.stats().total(), 0, "the PSA was not read");
     }),
-    ("delete-itglue-org", "scheduled-cleanup.json", |r| {
+    ("delete-itglue-org", "scheduled-cleanup.json", Report, |r| {
         assert_eq!(r.answer["dry_run"], true, "the configured dry run: {}", r.answer);
         assert!(r.answer["organizations"].as_array().is_some_and(|o| !o.is_empty()), "{}", r.answer);
         assert_eq!(r.sandbox.itglue().deletions_requested(), 0);
     }),
-    ("offboard-user", "api-gateway.json", |r| {
+    ("offboard-user", "api-gateway.json", Proxy(200), |r| {
         assert_eq!(r.answer["statusCode"], 200, "{}", r.answer);
         assert_eq!(r.body()["status"], "completed", "{}", r.answer);
         assert_eq!(r.body()["initiated_by"], "lambda:test", "the invoking function when the body does not say");
@@ -243,7 +320,7 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         assert_eq!(r.contact_active(LEAVER_CONTACT), Some(true), "not asked for");
         assert_eq!(r.m365_writes(), 3, "account, sessions, GAL: {}", r.answer);
     }),
-    ("offboard-user", "direct-invoke.json", |r| {
+    ("offboard-user", "direct-invoke.json", Report, |r| {
         assert_eq!((r.answer["success"].as_bool(), r.answer["status"].as_str()), (Some(true), Some("completed")));
         let tasks = r.answer["tasks"].as_array().unwrap();
         assert!(tasks.iter().all(|t| t["result"] == "done" || t["result"] == "skipped"), "{}", r.answer);
@@ -258,40 +335,45 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         assert!(r.m365_writes() > 10);
         assert_eq!(r.sandbox.webhook_posts().len(), 1, "the manager told through the configured channel");
     }),
-    ("offboard-user", "dry-run.json", |r| {
+    ("offboard-user", "dry-run.json", Report, |r| {
         assert_eq!((r.answer["status"].as_str(), r.answer["dry_run"].as_bool()), (Some("planned"), Some(true)));
         assert!(r.answer["plan_hash"].is_string() && !r.answer["tasks"].as_array().unwrap().is_empty());
         assert_eq!(r.m365_writes(), 0, "a plan changes nothing");
         assert!(r.leaver().account_enabled);
         assert_eq!(r.contact_active(LEAVER_CONTACT), Some(true));
     }),
-    ("offboard-user", "invalid-input.json", |r| {
+    ("offboard-user", "invalid-input.json", Error("InvalidInput"), |r| {
         assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
         assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("disable_acount"), "{}", r.answer);
         assert_eq!(r.sandbox.stats().total(), 0, "nothing read");
         assert_eq!(r.m365_writes(), 0);
     }),
-    ("offboard-user", "not-yet-effective.json", |r| {
+    ("offboard-user", "not-yet-effective.json", Error("NotYetEffective"), |r| {
         assert_eq!(r.error_code(), "NotYetEffective", "{}", r.answer);
         assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("2099-01-31"), "{}", r.answer);
         assert_eq!(r.sandbox.stats().total(), 0, "refused before anything is read");
         assert_eq!(r.m365_writes(), 0);
     }),
-    ("offboard-user", "scheduled-event.json", |r| {
+    ("offboard-user", "partial-failure.json", Error("ActionFailed"), |r| {
+        assert_eq!(r.answer["status"], "partial", "{}", r.answer);
+        assert!(r.leaver_mailbox().hidden_from_address_lists, "the other task was done");
+        assert_eq!(r.contact_active(LEAVER_CONTACT), Some(true), "the PSA refused it");
+    }),
+    ("offboard-user", "scheduled-event.json", Error("InvalidInput"), |r| {
         assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
         assert!(r.answer["errors"][0]["message"].as_str().unwrap().contains("no schedule"), "{}", r.answer);
         assert_eq!(r.m365_writes(), 0);
     }),
-    ("rollback", "direct-invoke.json", |r| {
+    ("rollback", "direct-invoke.json", Report, |r| {
         assert_eq!(r.answer["success"], true, "{}", r.answer);
         assert!(r.answer["rolled_back_operation_id"].is_string());
         assert_eq!(r.contact_active(5002), Some(true), "restored");
     }),
-    ("rollback", "dry-run.json", |r| {
+    ("rollback", "dry-run.json", Report, |r| {
         assert_eq!(r.answer["dry_run"], true, "{}", r.answer);
         assert_eq!(r.contact_active(5002), Some(false), "a preview restores nothing");
     }),
-    ("rollback", "invalid-input.json", |r| {
+    ("rollback", "invalid-input.json", Error("InvalidInput"), |r| {
         assert_eq!(r.error_code(), "InvalidInput", "{}", r.answer);
     }),
 ];
@@ -310,12 +392,14 @@ async fn every_sample_event_is_handled() {
     }
     on_disk.sort();
     let mut expected: Vec<(String, String)> =
-        SAMPLES.iter().map(|(folder, file, _)| (folder.to_string(), file.to_string())).collect();
+        SAMPLES.iter().map(|(folder, file, _, _)| (folder.to_string(), file.to_string())).collect();
     expected.sort();
     assert_eq!(on_disk, expected, "every sample under events/ needs an expected answer here");
-    for (folder, file, check) in SAMPLES {
+    for (folder, file, expect, check) in SAMPLES {
         eprintln!("events/{folder}/{file}");
-        check(&handled(folder, file).await);
+        let run = handled(folder, file).await;
+        assert_answered_as(&run, *expect, &format!("events/{folder}/{file}"));
+        check(&run);
     }
 }
 

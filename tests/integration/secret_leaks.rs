@@ -107,7 +107,8 @@ async fn run(source: &ConfigSource, dir: &Path, function: Function, event: Value
     let answer = Box::pin(handle(function, &services, event, "lambda:test")).await;
     drop(services);
     let log = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
-    Traces { answer, log, audit: audit_bytes(dir) }
+    // The payload: a Lambda error's message is made of the report's own messages.
+    Traces { answer: answer.into_payload(), log, audit: audit_bytes(dir) }
 }
 
 async fn sandbox() -> Sandbox {

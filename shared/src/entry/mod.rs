@@ -21,6 +21,12 @@
 //! [`Outcome`], i.e. 200 on success, else the primary error's row of the
 //! [`ErrorCode`] table (`ErrorCode::http_status`). A spent request budget (429) carries
 //! `Retry-After`.
+//!
+//! Every other trigger (direct invoke, Step Functions, EventBridge schedule, asynchronous
+//! invoke) gets the report when the run succeeded or waits for a person, and otherwise a
+//! Lambda error named by the primary code ([`Outcome::lambda_error_type`], the one rule):
+//! an [`Answer`] carries both, and `crate::lambda` logs the report before it returns the
+//! error to the runtime.
 
 mod invocation;
 mod offboard_user;
@@ -42,10 +48,12 @@ use crate::workflows::deactivate_configs::{
 use crate::workflows::deactivate_contacts::{
     ContactDeactivationReport, DeactivateContactsRequest, deactivate_contacts,
 };
+use crate::workflows::delete_itglue_org::CleanupReport;
 use crate::workflows::delete_itglue_org::{
     DeleteOrgDeps, DeleteOrgReport, DeleteOrgRequest, cleanup_offboarded_organizations, delete_itglue_org,
 };
 use crate::workflows::rollback::{RollbackReport, RollbackRequest, rollback};
+use crate::workflows::sweep::SweepReport;
 use crate::workflows::sweep::sweep_offboarded_clients;
 
 /// The Lambda functions, one per workflow (and rollback).
@@ -58,9 +66,69 @@ pub enum Function {
     OffboardUser,
 }
 
+/// What one invocation answers: the payload (the report, or API Gateway's proxy response)
+/// and, for a trigger that is not API Gateway whose run failed or was refused, the Lambda
+/// error the runtime reports instead. It reads like the payload (`answer["success"]`,
+/// `{answer}`), so a test looks at the report whatever the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub payload: Value,
+    pub error: Option<LambdaError>,
+}
+
+/// A Lambda error: what the runtime reports as `errorType` and `errorMessage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LambdaError {
+    /// The report's primary [`ErrorCode`] (`PSAConnectionError`, `PlanChanged`,
+    /// `ActionFailed`, …): what a state machine's `Retry`/`Catch` names in `ErrorEquals`.
+    pub error_type: String,
+    /// A JSON object, `{"message", "operation_id"?, "status"?}`: the primary error's message
+    /// and the operation (and run status) a `Catch` hands on to whatever handles the failure.
+    pub error_message: String,
+}
+
+impl Answer {
+    /// The payload, whatever the trigger (a test's view; the runtime sees [`Self::error`] first).
+    pub fn into_payload(self) -> Value {
+        self.payload
+    }
+
+    /// The `errorType` when this answer is a Lambda error.
+    pub fn error_type(&self) -> Option<&str> {
+        self.error.as_ref().map(|e| e.error_type.as_str())
+    }
+
+    /// The operation the answer reports on: the report's, or for a schedule the first failed run's.
+    pub fn operation_id(&self) -> Option<&str> {
+        operation_of(&self.payload)
+    }
+
+    fn report(payload: Value) -> Self {
+        Self { payload, error: None }
+    }
+}
+
+impl std::ops::Deref for Answer {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.payload
+    }
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.error {
+            Some(error) => {
+                write!(f, "Lambda error {} {} with the report {}", error.error_type, error.error_message, self.payload)
+            }
+            None => self.payload.fmt(f),
+        }
+    }
+}
+
 /// Hand one event to `function`'s handler. `offboard-user` needs the Microsoft 365 adapters
 /// as well ([`FunctionServices::build`]); with these alone it answers `ConfigurationError`.
-pub async fn handle(function: Function, services: &Services, event: Value, invoked_by: &str) -> Value {
+pub async fn handle(function: Function, services: &Services, event: Value, invoked_by: &str) -> Answer {
     match function {
         Function::OffboardUser => {
             let error = OfframpError::configuration("offboard-user needs Microsoft 365's adapters (MS_CLIENT_ID)");
@@ -93,6 +161,35 @@ macro_rules! outcome_of_report {
 
 outcome_of_report!(ConfigDeactivationReport, ContactDeactivationReport, RollbackReport, DeleteOrgReport);
 
+/// The nightly sweep failed when its listing did, or when one client's run did not succeed
+/// (the others still ran): its code is the listing's, else the first such client's.
+impl Outcome for SweepReport {
+    fn succeeded(&self) -> bool {
+        self.success
+    }
+    fn primary_code(&self) -> Option<ErrorCode> {
+        let failed_run = || self.operations.iter().filter(|o| !o.success).find_map(|o| o.primary_error());
+        self.errors.first().map(|e| e.code).or_else(failed_run)
+    }
+}
+
+/// The monthly cleanup failed when a listing or a company's check did, or an organization's
+/// deletion failed; an organization blocked by its dependents is skipped, not a failure.
+impl Outcome for CleanupReport {
+    fn succeeded(&self) -> bool {
+        self.success
+    }
+    fn primary_code(&self) -> Option<ErrorCode> {
+        let failed_run = || {
+            self.organizations
+                .iter()
+                .filter_map(DeleteOrgReport::primary_error)
+                .find(|code| *code != ErrorCode::DeletionBlocked)
+        };
+        self.errors.first().map(|e| e.code).or_else(failed_run)
+    }
+}
+
 /// `Retry-After` when a report has no readable reset time: the longest window any vendor
 /// budget uses (Autotask's rolling hour), so a client that obeys it never comes back early.
 const RETRY_AFTER_FALLBACK_SECONDS: u64 = 3600;
@@ -111,24 +208,83 @@ fn retry_after_seconds(report: &Value) -> u64 {
         .max(1)
 }
 
+/// The longest primary error message an `errorMessage` carries (the report, logged, has it whole).
+const ERROR_MESSAGE_CHARS: usize = 1000;
+
+/// The operation a report names: `operation_id`, contact deactivation's
+/// `audit_trail.operation_id`, or for a schedule's report the first failed run's.
+fn operation_of(report: &Value) -> Option<&str> {
+    let own = report.get("operation_id").or_else(|| report.pointer("/audit_trail/operation_id"));
+    if let Some(id) = own.and_then(Value::as_str) {
+        return Some(id);
+    }
+    ["operations", "organizations"]
+        .iter()
+        .filter_map(|runs| report.get(*runs).and_then(Value::as_array))
+        .flatten()
+        .filter(|run| run.get("success") == Some(&Value::Bool(false)))
+        .find_map(operation_of)
+}
+
+/// The message of the report's first error with `code` (searched in a schedule's runs too),
+/// else the code's meaning with the first error the report has.
+fn message_of(report: &Value, code: &str) -> String {
+    fn errors(report: &Value) -> Vec<&Value> {
+        let own = report.get("errors").and_then(Value::as_array).into_iter().flatten();
+        let runs = ["operations", "organizations"]
+            .iter()
+            .filter_map(|runs| report.get(*runs).and_then(Value::as_array))
+            .flatten()
+            .flat_map(errors);
+        own.chain(runs).collect()
+    }
+    let errors = errors(report);
+    let text = |e: &&Value| e.get("message").and_then(Value::as_str).map(str::to_string);
+    let meaning = ErrorCode::ALL.iter().find(|c| c.as_str() == code).map_or("", |c| c.meaning());
+    let message = errors
+        .iter()
+        .filter(|e| e.get("code").and_then(Value::as_str) == Some(code))
+        .find_map(text)
+        .or_else(|| {
+            let first = errors.first()?;
+            Some(format!("{meaning} First: {}: {}", first.get("code")?.as_str()?, text(first)?))
+        })
+        .unwrap_or_else(|| meaning.to_string());
+    message.chars().take(ERROR_MESSAGE_CHARS).collect()
+}
+
+/// The Lambda error of a report the rule says is one (see [`Outcome::lambda_error_type`]).
+fn lambda_error(error_type: &str, report: &Value) -> LambdaError {
+    let mut message = json!({ "message": message_of(report, error_type) });
+    if let Some(id) = operation_of(report) {
+        message["operation_id"] = json!(id);
+    }
+    if let Some(status) = report.get("status").and_then(Value::as_str) {
+        message["status"] = json!(status);
+    }
+    LambdaError { error_type: error_type.to_string(), error_message: message.to_string() }
+}
+
 /// The answer: for API Gateway a proxy response whose status is the report's
-/// [`Outcome::http_status`]; for a direct invoke the report itself.
-fn answer<R: Outcome + Serialize>(reply: Reply, report: &R) -> Value {
+/// [`Outcome::http_status`]; for any other trigger the report itself, and with it the
+/// Lambda error [`Outcome::lambda_error_type`] decides on.
+fn answer<R: Outcome + Serialize>(reply: Reply, report: &R) -> Answer {
     let body = serde_json::to_value(report).unwrap_or_default();
     if reply == Reply::Report {
-        return body;
+        let error = report.lambda_error_type().map(|error_type| lambda_error(error_type, &body));
+        return Answer { payload: body, error };
     }
     let status = report.http_status();
     let mut headers = json!({ "content-type": "application/json" });
     if status == ErrorCode::RequestBudgetExhausted.http_status() {
         headers["retry-after"] = json!(retry_after_seconds(&body).to_string());
     }
-    json!({
+    Answer::report(json!({
         "statusCode": status,
         "headers": headers,
         "isBase64Encoded": false,
         "body": body.to_string(),
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------
@@ -167,7 +323,7 @@ fn scheduled_by(schedule: &Schedule) -> String {
 }
 
 /// Handle one `deactivate-configs` invocation. Never panics; every outcome is JSON.
-pub async fn deactivate_configs_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+pub async fn deactivate_configs_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
     let refuse = |reply: Reply, error: &OfframpError| {
         answer(reply, &ConfigDeactivationReport::failure(error, None, None, false))
     };
@@ -186,7 +342,7 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
             let deps = deps(services);
             let by = scheduled_by(&schedule);
             let report = sweep_offboarded_clients(&deps, &settings.offboarded, settings.sweep_dry_run, &by).await;
-            serde_json::to_value(report).unwrap_or_default()
+            answer(Reply::Report, &report)
         }
     }
 }
@@ -203,7 +359,7 @@ fn request_of<R: serde::de::DeserializeOwned>(event: Value) -> Result<(Reply, R)
 /// Handle one `deactivate-contacts` invocation (workflow 001,
 /// docs/workflows.md#001-contact-deactivation): direct invoke / Step Functions (the event is the
 /// request), or API Gateway (the body is). Never panics.
-pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
     let (reply, mut request) = match request_of::<DeactivateContactsRequest>(event) {
         Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return answer(reply, &ContactDeactivationReport::invalid(&error, invoked_by)),
@@ -214,7 +370,7 @@ pub async fn deactivate_contacts_event(services: &Services, event: Value, invoke
 }
 
 /// Handle one `rollback` invocation: `{"operation_id", "dry_run"?, "reason"?}`. Never panics.
-pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
     let (reply, mut request) = match request_of::<RollbackRequest>(event) {
         Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return answer(reply, &RollbackReport::invalid(&error)),
@@ -228,7 +384,7 @@ pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str)
 /// API Gateway carry the workflow's request; the EventBridge schedule runs the cleanup of
 /// organizations whose PSA company has been offboarded at least `OFFRAMP_ITGLUE_OFFBOARDED_DAYS`,
 /// a dry run when `OFFRAMP_ITGLUE_CLEANUP_DRY_RUN` says so (never from the event). Never panics.
-pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_by: &str) -> Value {
+pub async fn delete_itglue_org_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
     itglue_event(services.delete_org_deps(), &services.settings.itglue, event, invoked_by).await
 }
 
@@ -237,7 +393,7 @@ async fn itglue_event(
     itglue: &crate::config::ItGlueRunSettings,
     event: Value,
     invoked_by: &str,
-) -> Value {
+) -> Answer {
     let invocation = match Invocation::<DeleteOrgRequest>::parse(event, Schedules::Accepted) {
         Ok(invocation) => invocation,
         Err(Refused { reply, error }) => {
@@ -256,7 +412,7 @@ async fn itglue_event(
         Err(schedule) => {
             let (days, dry_run, by) = (itglue.offboarded_days, itglue.cleanup_dry_run, scheduled_by(&schedule));
             let report = cleanup_offboarded_organizations(&deps, days, dry_run, &by).await;
-            serde_json::to_value(report).unwrap_or_default()
+            answer(Reply::Report, &report)
         }
     }
 }
@@ -285,7 +441,7 @@ impl FunctionServices {
     /// [`handle`] with these adapters. Never panics. Each arm's future is boxed: every
     /// workflow's is large, and unboxed this one would be as large as all of them together,
     /// more than a debug build's 2 MiB thread stack holds (a test's).
-    pub async fn handle(&self, function: Function, event: Value, invoked_by: &str) -> Value {
+    pub async fn handle(&self, function: Function, event: Value, invoked_by: &str) -> Answer {
         match self {
             Self::Workflows(services) => Box::pin(handle(function, services, event, invoked_by)).await,
             Self::ItGlue(services) if function == Function::DeleteItGlueOrg => {
@@ -297,8 +453,12 @@ impl FunctionServices {
             }
             Self::UserOffboarding(services) => Box::pin(handle(function, &services.services, event, invoked_by)).await,
             Self::ItGlue(_) => {
+                // A deployment fault (the binary and its adapters disagree), whatever the trigger.
                 let error = OfframpError::configuration(format!("{function:?} was built with IT Glue's adapters only"));
-                json!({"success": false, "errors": [{"code": error.code(), "message": error.to_string()}]})
+                let payload =
+                    json!({"success": false, "errors": [{"code": error.code(), "message": error.to_string()}]});
+                let error = lambda_error(error.code().as_str(), &payload);
+                Answer { payload, error: Some(error) }
             }
         }
     }
@@ -330,6 +490,32 @@ mod tests {
         // A direct invoke gets the report itself.
         let report = RollbackReport::invalid(&OfframpError::invalid_input("x"));
         assert_eq!(answer(Reply::Report, &report)["errors"][0]["code"], "InvalidInput");
+    }
+
+    /// A trigger other than API Gateway gets a Lambda error named by the primary code, its
+    /// message a JSON object with the error's message and the operation; a plan waiting for
+    /// a confirmation is an answer; an API caller never gets a Lambda error, only the status.
+    #[test]
+    fn a_failed_run_is_a_lambda_error_except_behind_api_gateway() {
+        let id = Some("0190c3a0-0000-7000-8000-000000000001".to_string());
+        let failed =
+            ConfigDeactivationReport::failure(&OfframpError::new(ErrorCode::PlanChanged, "stale"), None, id, false);
+        let direct = answer(Reply::Report, &failed);
+        let error = direct.error.clone().expect("a Lambda error");
+        assert_eq!(error.error_type, "PlanChanged");
+        let message: Value = serde_json::from_str(&error.error_message).unwrap();
+        assert_eq!(message, json!({"message": "stale", "operation_id": "0190c3a0-0000-7000-8000-000000000001"}));
+        assert_eq!(direct["errors"][0]["code"], "PlanChanged", "the report is kept: {direct}");
+        assert_eq!(answer(Reply::Proxy, &failed).error, None);
+        assert_eq!(answer(Reply::Proxy, &failed)["statusCode"], 409);
+
+        let unconfirmed = OfframpError::new(ErrorCode::ConfirmationRequired, "confirm");
+        assert_eq!(answer(Reply::Report, &ContactDeactivationReport::invalid(&unconfirmed, "t")).error, None);
+        let partial = RollbackReport::invalid(&OfframpError::new(ErrorCode::ConfigUpdateFailed, "one failed"));
+        assert_eq!(answer(Reply::Report, &partial).error_type(), Some("ConfigUpdateFailed"));
+        let done = ConfigDeactivationReport::failure(&unconfirmed, None, None, false);
+        let done = ConfigDeactivationReport { success: true, errors: Vec::new(), ..done };
+        assert_eq!(answer(Reply::Report, &done).error, None);
     }
 
     /// A spent budget answers 429 with the vendor's reset time as `Retry-After`, and a

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{Refused, answer, request_of, with_initiator};
+use super::{Answer, Refused, answer, request_of, with_initiator};
 use crate::app::UserOffboardingServices;
 use crate::error::{ErrorCode, OfframpError, Outcome};
 use crate::operation::IdempotentReport;
@@ -26,7 +26,7 @@ pub(super) fn refused(error: &OfframpError) -> OffboardUserReport {
 }
 
 /// Handle one `offboard-user` invocation. Never panics; every outcome is JSON.
-pub async fn offboard_user_event(services: &UserOffboardingServices, event: Value, invoked_by: &str) -> Value {
+pub async fn offboard_user_event(services: &UserOffboardingServices, event: Value, invoked_by: &str) -> Answer {
     let (reply, mut request) = match request_of::<OffboardUserRequest>(event) {
         Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return answer(reply, &refused(&error)),
