@@ -15,12 +15,11 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use offramp::adapters::ldap::LdapDirectory;
-use offramp::domain::{IdentityMode, PsaKind, SettingRecord};
-use offramp::ports::SettingsStore;
+use offramp::domain::{IdentityMode, PsaKind};
 use offramp::workflows::offboard_user::report::{OffboardStatus, TaskResult};
 use offramp::workflows::offboard_user::{ActionOptions, OffboardUserReport, OffboardUserRequest, offboard_user};
 use offramp_sandbox::{Sandbox, SandboxConfig};
-use offramp_tests::offboarding::{CONTOSO_COMPANY, UserHarness, request};
+use offramp_tests::offboarding::{UserHarness, request};
 use offramp_tests::samba::{AdFixture, TestUser, ad_settings};
 use serde_json::{Value, json};
 
@@ -54,7 +53,7 @@ async fn run() -> Value {
     let ldap = Arc::new(LdapDirectory::new(ad_settings()).expect("LDAP adapter"));
     let mut h = UserHarness::new(&sb, PsaKind::ConnectWise);
     h.onprem = Some(ldap.clone());
-    put_setting(&h, "ad_disabled_ou", &ad.disabled).await;
+    h.set_client_setting("ad_disabled_ou", &ad.disabled).await;
     let deps = h.deps();
     let before = ldap.operations_sent();
     let start = Instant::now();
@@ -84,18 +83,6 @@ async fn run() -> Value {
         "readable": reports.iter().map(done).sum::<usize>() - USERS,
         "lost": not_offboarded(&ad, &users).await,
     })
-}
-
-async fn put_setting(h: &UserHarness, key: &str, value: &str) {
-    let record = SettingRecord {
-        psa: "connectwise".into(),
-        scope: CONTOSO_COMPANY.into(),
-        key: key.into(),
-        value: Some(value.into()),
-        set_by: "bench".into(),
-        set_at: chrono::Utc::now(),
-    };
-    h.audit.put_setting(&record).await.expect("setting");
 }
 
 /// Every bench user joins the fixture's security group (one membership each to remove).

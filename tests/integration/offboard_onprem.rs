@@ -6,16 +6,16 @@
 use std::sync::Arc;
 
 use offramp::adapters::ldap::LdapDirectory;
-use offramp::domain::{IdentityMode, ItemKind, OffboardAction, PsaKind, SettingRecord};
+use offramp::domain::{IdentityMode, ItemKind, OffboardAction, PsaKind};
 use offramp::error::ErrorCode;
-use offramp::ports::{AdGroup, AdUser, AuditStore, DirectoryError, OnPremDirectory, SettingsStore, async_trait};
+use offramp::ports::{AdGroup, AdUser, AuditStore, DirectoryError, OnPremDirectory, async_trait};
 use offramp::secret::SecretString;
 use offramp::workflows::offboard_user::report::{OffboardStatus, TaskResult};
 use offramp::workflows::offboard_user::{ActionOptions, OffboardUserReport, OffboardUserRequest, offboard_user};
 use offramp::workflows::rollback::{RollbackDeps, RollbackRequest, rollback};
 use offramp_sandbox::m365::*;
 use offramp_sandbox::{Sandbox, SandboxConfig};
-use offramp_tests::offboarding::{CONTOSO_COMPANY, UserHarness, request};
+use offramp_tests::offboarding::{UserHarness, request};
 use offramp_tests::samba::{AdFixture, ad_settings, bind_as};
 
 const T: &str = M365_TENANT_ID;
@@ -35,15 +35,7 @@ async fn harness(sb: &Sandbox, onprem: Arc<dyn OnPremDirectory>) -> UserHarness 
 }
 
 async fn set(h: &UserHarness, key: &str, value: &str) {
-    let record = SettingRecord {
-        psa: "connectwise".into(),
-        scope: CONTOSO_COMPANY.into(),
-        key: key.into(),
-        value: Some(value.into()),
-        set_by: "test".into(),
-        set_at: chrono::Utc::now(),
-    };
-    h.audit.put_setting(&record).await.expect("setting");
+    h.set_client_setting(key, value).await;
 }
 
 /// Every AD action.

@@ -517,8 +517,6 @@ async fn offboard_user_every_graph_action_can_fail_on_its_own() {
 /// another company is refused before anything changes.
 #[tokio::test]
 async fn offboard_user_runs_the_clients_defaults_with_its_settings() {
-    use offramp::domain::SettingRecord;
-    use offramp::ports::SettingsStore;
     let sb = sandbox().await;
     let h = UserHarness::new(&sb, PsaKind::ConnectWise);
     let other = sb.m365().add_leaver_with_memberships(T, "leavers.holder", 1).expect("a user");
@@ -530,15 +528,7 @@ async fn offboard_user_runs_the_clients_defaults_with_its_settings() {
         ("user_offboarding_notification_recipients", "noc@msp.example"),
     ];
     for (key, value) in settings {
-        let record = SettingRecord {
-            psa: "connectwise".into(),
-            scope: offramp_tests::offboarding::CONTOSO_COMPANY.into(),
-            key: key.into(),
-            value: Some(value.into()),
-            set_by: "test".into(),
-            set_at: chrono::Utc::now(),
-        };
-        h.audit.put_setting(&record).await.expect("setting");
+        h.set_client_setting(key, value).await;
     }
     let defaults = offramp::workflows::offboard_user::OffboardUserRequest {
         tenant: None,

@@ -83,6 +83,20 @@ impl UserHarness {
         self.directory = GraphDirectory::new(&settings, http_settings()).expect("Graph directory").without_batches();
     }
 
+    /// Sets one of client 600's settings (ConnectWise), as `offramp settings set` would.
+    pub async fn set_client_setting(&self, key: &str, value: &str) {
+        use offramp::ports::SettingsStore;
+        let record = offramp::domain::SettingRecord {
+            psa: "connectwise".into(),
+            scope: CONTOSO_COMPANY.into(),
+            key: key.into(),
+            value: Some(value.into()),
+            set_by: "test".into(),
+            set_at: chrono::Utc::now(),
+        };
+        self.audit.put_setting(&record).await.expect("setting");
+    }
+
     pub fn deps(&self) -> OffboardUserDeps<'_> {
         OffboardUserDeps {
             directory: &self.directory,
