@@ -6,7 +6,7 @@
 //! the address lists.
 
 use super::OffboardUserDeps;
-use super::read::read_error;
+use super::failures::read_error;
 use super::selection::{ActionOptions, ClientSettings};
 use crate::domain::IdentityMode;
 use crate::error::{ErrorCode, OfframpError};

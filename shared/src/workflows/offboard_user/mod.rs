@@ -17,6 +17,7 @@
 //! Graph changes together in `$batch` requests.
 
 mod apply;
+mod failures;
 mod gated;
 mod identity;
 mod plan;

@@ -250,6 +250,24 @@ impl Plan {
     }
 }
 
+/// Every task of the selected actions, by the leaver's identity mode
+/// (docs/workflows.md#003-identity-modes).
+fn tasks(client: &ClientSettings, actions: &ActionOptions, leaver: &Leaver) -> Vec<Task> {
+    let mut b = build::Builder { leaver, tasks: Vec::new() };
+    if leaver.identity.mode.has_cloud() {
+        build::cloud_tasks(&mut b, actions, client);
+    } else {
+        build_onprem::cloud_skipped(&mut b, actions, client);
+    }
+    if actions.disable_psa_contact {
+        build::psa_contacts(&mut b);
+    }
+    if let Some(onprem) = &leaver.onprem {
+        build_onprem::tasks(&mut b, actions, client, onprem);
+    }
+    b.tasks
+}
+
 /// Plan order: by phase, then kind, then id (numerically where ids are numbers).
 pub(super) fn sort(tasks: &mut [Task]) {
     tasks.sort_by_key(|t| (t.phase, t.kind, sort_key(&t.id)));
@@ -260,7 +278,7 @@ pub(super) fn make_plan(
     actions: &ActionOptions,
     leaver: &Leaver,
 ) -> Result<Plan, OfframpError> {
-    let mut tasks = build::tasks(client, actions, leaver);
+    let mut tasks = tasks(client, actions, leaver);
     sort(&mut tasks);
     let user = &leaver.state.user;
     let sole_owner_groups =

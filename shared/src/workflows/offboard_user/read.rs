@@ -3,12 +3,13 @@
 //! and, when the run touches them, its automatic replies and mobile devices, and the
 //! leaver's PSA contact.
 
+use super::failures::read_error;
 use super::identity::{self, Identity, OnPremLeaver};
 use super::selection::{ActionOptions, ClientSettings};
 use super::{OffboardUserDeps, Validated};
 use crate::domain::{Contact, IdentityMode};
 use crate::error::{ErrorCode, OfframpError};
-use crate::ports::{AutoReply, DirectoryError, LeaverState, MailboxInfo, MobileDevice};
+use crate::ports::{AutoReply, LeaverState, MailboxInfo, MobileDevice};
 
 /// The leaver as found before the run.
 #[derive(Debug, Clone)]
@@ -24,17 +25,6 @@ pub(crate) struct Leaver {
     pub mobile_devices: Vec<MobileDevice>,
     /// The PSA contacts of the client with the leaver's address (normally one).
     pub contacts: Vec<Contact>,
-}
-
-/// A directory error met while reading, as the run's error.
-pub(super) fn read_error(what: &str, error: DirectoryError) -> OfframpError {
-    let code = match &error {
-        DirectoryError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
-        DirectoryError::Configuration { .. } => ErrorCode::ConfigurationError,
-        DirectoryError::Throttled { .. } => ErrorCode::RequestBudgetExhausted,
-        _ => ErrorCode::DirectoryConnectionError,
-    };
-    OfframpError::new(code, format!("reading {what}: {error}; nothing was changed"))
 }
 
 pub(super) async fn read(

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::OffboardUserDeps;
+pub(crate) use super::failures::{Failure, directory_failure};
 use super::plan::{Task, TaskOp};
 use crate::domain::{self, ItemChange, ItemKind, ItemOutcome};
 use crate::error::{ErrorCode, PsaError};
@@ -25,13 +26,6 @@ pub(crate) struct Sent {
     pub failure: Option<Failure>,
     /// Said in the report beside the result (a stored password, a warning).
     pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Failure {
-    pub code: ErrorCode,
-    pub vendor_code: Option<String>,
-    pub message: String,
 }
 
 /// Where the leaver is: the run's tenant and user.
@@ -84,19 +78,6 @@ pub(crate) fn failed(target: &Target<'_>, index: usize, task: &Task, failure: Fa
         None => failure.message.clone(),
     });
     Sent { index, change, failure: Some(failure), note: None }
-}
-
-pub(crate) fn directory_failure(error: &DirectoryError) -> Failure {
-    let code = match error {
-        DirectoryError::Connection { .. } | DirectoryError::InvalidResponse { .. } => {
-            ErrorCode::DirectoryConnectionError
-        }
-        DirectoryError::Throttled { .. } => ErrorCode::RequestBudgetExhausted,
-        DirectoryError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
-        DirectoryError::Configuration { .. } => ErrorCode::ConfigurationError,
-        _ => ErrorCode::ActionFailed,
-    };
-    Failure { code, vendor_code: error.code().map(str::to_string), message: error.to_string() }
 }
 
 fn psa_failure(error: &PsaError) -> Failure {

@@ -5,8 +5,9 @@
 use serde_json::{Value, json};
 
 use super::OffboardUserDeps;
+use super::failures::{Failure, directory_failure};
 use super::plan::{Task, TaskOp};
-use super::tasks::{self, Failure, Sent, Target, directory_failure};
+use super::tasks::{self, Sent, Target};
 use crate::error::ErrorCode;
 use crate::ports::{ACCOUNT_DISABLED, AdUser, DirectoryError, OnPremDirectory};
 use crate::secret::generate_password;

@@ -58,25 +58,14 @@ impl Builder<'_> {
     }
 }
 
-pub(super) fn tasks(client: &ClientSettings, actions: &ActionOptions, leaver: &Leaver) -> Vec<Task> {
-    let mut b = Builder { leaver, tasks: Vec::new() };
-    if leaver.identity.mode.has_cloud() {
-        account(&mut b, actions);
-        devices(&mut b, actions);
-        mailbox(&mut b, actions);
-        groups(&mut b, actions, client);
-        profile(&mut b, actions);
-        licences(&mut b, actions);
-    } else {
-        super::build_onprem::cloud_skipped(&mut b, actions, client);
-    }
-    if actions.disable_psa_contact {
-        psa_contacts(&mut b);
-    }
-    if let Some(onprem) = &leaver.onprem {
-        super::build_onprem::tasks(&mut b, actions, client, onprem);
-    }
-    b.tasks
+/// The cloud tasks: Entra ID, Exchange Online, licences.
+pub(super) fn cloud_tasks(b: &mut Builder<'_>, actions: &ActionOptions, client: &ClientSettings) {
+    account(b, actions);
+    devices(b, actions);
+    mailbox(b, actions);
+    groups(b, actions, client);
+    profile(b, actions);
+    licences(b, actions);
 }
 
 /// Why a synced user's AD-mastered attribute is not changed in the cloud: done in AD by its
@@ -368,7 +357,7 @@ fn profile(b: &mut Builder<'_>, actions: &ActionOptions) {
     }
 }
 
-fn psa_contacts(b: &mut Builder<'_>) {
+pub(super) fn psa_contacts(b: &mut Builder<'_>) {
     let contacts = b.leaver.contacts.clone();
     if contacts.is_empty() {
         let upn = b.upn().to_string();
