@@ -200,7 +200,8 @@ async fn offboard_onprem_refuses_a_missing_ou_and_an_unknown_account_before_anyt
 }
 
 /// An AD that refuses to remove the leaver from one group (as a DC refuses a bind account
-/// without the right on that group: LDAP 50); everything else goes to the real DC.
+/// without the right on that group: LDAP 50) and whose schema lacks the Exchange extension
+/// (as a domain that never had Exchange); everything else goes to the real DC.
 struct RefusesOneGroup {
     inner: Arc<LdapDirectory>,
     group: String,
@@ -224,6 +225,9 @@ impl OnPremDirectory for RefusesOneGroup {
         self.inner.entry_exists(dn).await
     }
     async fn schema_has_attribute(&self, name: &str) -> Result<bool, DirectoryError> {
+        if name.eq_ignore_ascii_case("msExchHideFromAddressLists") {
+            return Ok(false);
+        }
         self.inner.schema_has_attribute(name).await
     }
     async fn set_user_account_control(&self, dn: &str, value: u32) -> Result<(), DirectoryError> {
@@ -268,6 +272,9 @@ async fn offboard_onprem_an_already_disabled_account_and_a_refused_group_never_h
         ActionOptions { disable_account: true, remove_groups: true, clear_employee_id: true, ..Default::default() };
     let report = Box::pin(offboard_user(&h.deps(), onprem_request(&ad, actions))).await;
     assert_eq!(report.status, OffboardStatus::Partial, "{report:#?}");
+    let hide = task(&report, ItemKind::AdAddressListVisibility)[0];
+    assert_eq!(hide.result, TaskResult::Skipped, "{hide:#?}");
+    assert!(hide.reason.as_deref().unwrap().contains("schema has no msExchHideFromAddressLists"), "{hide:#?}");
     let disable = task(&report, ItemKind::AdAccount)[0];
     assert_eq!(disable.result, TaskResult::Skipped);
     assert_eq!(disable.reason.as_deref(), Some("the AD account is already disabled"));
@@ -362,15 +369,27 @@ async fn offboard_hybrid_unsynced_offboards_both_accounts_and_an_email_only_user
     let (sb, ad) = (sandbox().await, AdFixture::new("pair").await);
     let h = harness(&sb, ldap()).await;
     set(&h, "user_offboarding_identity_mode", "hybrid-unsynced").await;
+    set(&h, "user_offboarding_ad_pairing", "mail").await;
+    // The two accounts share an address: the client pairs them by mail.
+    let mail = sb.m365().user(T, M365_LEAVER_ID).expect("cloud user").mail.expect("a mail address");
+    let mut admin = ad.admin.clone();
+    let same_mail = ldap3::Mod::Replace(b"mail".to_vec(), [mail.as_bytes().to_vec()].into());
+    admin.modify(&ad.leaver.dn, vec![same_mail]).await.expect("modify").success().expect("mail set");
     let actions = ActionOptions { disable_account: true, clear_employee_id: true, ..ActionOptions::default() };
-    let paired =
-        OffboardUserRequest { onprem_user: Some(ad.leaver.upn.clone()), ..request(M365_LEAVER_UPN, actions.clone()) };
-    let report = Box::pin(offboard_user(&h.deps(), paired)).await;
+    let report = Box::pin(offboard_user(&h.deps(), request(M365_LEAVER_UPN, actions.clone()))).await;
     assert_eq!(report.status, OffboardStatus::Completed, "{report:#?}");
     assert_eq!(report.identity_mode, Some(IdentityMode::HybridUnsynced));
     assert_eq!(found(&ad).await.uac & 2, 2, "the AD account disabled");
     assert!(!sb.m365().user(T, M365_LEAVER_ID).expect("cloud user").account_enabled, "the cloud account disabled");
     assert_eq!(report.ad_account.as_ref().map(|a| a.sam_account_name.as_str()), Some(ad.leaver.sam.as_str()));
+    // An explicit mapping wins over the rule.
+    let explicit = OffboardUserRequest {
+        onprem_user: Some(ad.manager.upn.clone()),
+        dry_run: true,
+        ..request(M365_LEAVER_UPN, actions.clone())
+    };
+    let planned = Box::pin(offboard_user(&h.deps(), explicit)).await;
+    assert_eq!(planned.ad_account.as_ref().map(|a| a.sam_account_name.as_str()), Some(ad.manager.sam.as_str()));
 
     // The client's people live in AD, but this one has only a mailbox in the cloud.
     set(&h, "user_offboarding_identity_mode", "onprem").await;
