@@ -218,6 +218,9 @@ impl OnPremDirectory for RefusesOneGroup {
     async fn find_user(&self, user: &str) -> Result<Option<AdUser>, DirectoryError> {
         self.inner.find_user(user).await
     }
+    async fn find_user_by_mail(&self, mail: &str) -> Result<Option<AdUser>, DirectoryError> {
+        self.inner.find_user_by_mail(mail).await
+    }
     async fn group(&self, dn: &str) -> Result<Option<AdGroup>, DirectoryError> {
         self.inner.group(dn).await
     }
@@ -268,8 +271,13 @@ async fn offboard_onprem_an_already_disabled_account_and_a_refused_group_never_h
     admin.modify(&ad.leaver.dn, vec![disable]).await.expect("modify").success().expect("disabled by hand");
     let refusing = RefusesOneGroup { inner: ldap(), group: ad.security_group.clone() };
     let mut h = harness(&sb, Arc::new(refusing)).await;
-    let actions =
-        ActionOptions { disable_account: true, remove_groups: true, clear_employee_id: true, ..Default::default() };
+    let actions = ActionOptions {
+        disable_account: true,
+        remove_groups: true,
+        clear_employee_id: true,
+        hide_from_gal: true,
+        ..Default::default()
+    };
     let report = Box::pin(offboard_user(&h.deps(), onprem_request(&ad, actions))).await;
     assert_eq!(report.status, OffboardStatus::Partial, "{report:#?}");
     let hide = task(&report, ItemKind::AdAddressListVisibility)[0];

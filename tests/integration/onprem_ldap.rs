@@ -55,6 +55,12 @@ async fn onprem_ldap_finds_the_leaver_by_sam_upn_and_dn_with_every_attribute() {
     // Filter values are escaped: a wildcard finds nobody instead of everybody.
     assert_eq!(dir.find_user("*").await.unwrap(), None);
     assert_eq!(dir.find_user(&format!("{})(sAMAccountName=*", fx.leaver.sam)).await.unwrap(), None);
+
+    // By mail (an unsynced pair's rule), escaped the same way.
+    let by_mail = dir.find_user_by_mail(&fx.leaver.mail.to_uppercase()).await.unwrap().expect("by mail");
+    assert_eq!(by_mail.dn, fx.leaver.dn);
+    assert_eq!(dir.find_user_by_mail("*").await.unwrap(), None);
+    assert_eq!(dir.find_user_by_mail("nobody@test.example").await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -103,6 +103,9 @@ pub trait OnPremDirectory: Send + Sync {
     }
     /// A user by `sAMAccountName`, user principal name or DN; `None` when there is none.
     async fn find_user(&self, user: &str) -> Result<Option<AdUser>, DirectoryError>;
+    /// A user by e-mail address (`mail`, or an SMTP proxy address): how an unsynced cloud
+    /// account finds its AD twin when the client pairs them by mail. `None` when there is none.
+    async fn find_user_by_mail(&self, mail: &str) -> Result<Option<AdUser>, DirectoryError>;
     /// The group at `dn`, or `None`.
     async fn group(&self, dn: &str) -> Result<Option<AdGroup>, DirectoryError>;
     /// Whether an entry (an OU) exists at `dn`.

@@ -35,6 +35,13 @@ pub(super) fn user_filter(user: &str) -> String {
     format!("(&{USER_CLASS}(|(sAMAccountName={value})(userPrincipalName={value})))")
 }
 
+/// The filter of a user by e-mail address (`mail`, or a `proxyAddresses` entry `smtp:…` in
+/// any case, where the schema has Exchange's attribute).
+pub(super) fn mail_filter(mail: &str) -> String {
+    let value = ldap3::ldap_escape(mail);
+    format!("(&{USER_CLASS}(|(mail={value})(proxyAddresses=smtp:{value})))")
+}
+
 /// The filter of a base-scope read of a user's DN.
 pub(super) fn user_class_filter() -> &'static str {
     USER_CLASS

@@ -70,6 +70,10 @@ impl OnPremDirectory for LdapDirectory {
         self.read_user(user).await
     }
 
+    async fn find_user_by_mail(&self, mail: &str) -> Result<Option<AdUser>, DirectoryError> {
+        self.read_user_by_mail(mail).await
+    }
+
     async fn group(&self, dn: &str) -> Result<Option<AdGroup>, DirectoryError> {
         self.read_group(dn).await
     }

@@ -64,18 +64,36 @@ impl LdapDirectory {
         let entry = if entries::is_dn(user) {
             self.read_entry("find_user", user, entries::user_class_filter(), &USER_ATTRIBUTES).await?
         } else {
-            let base = &self.connection.settings().base_dn;
-            let filter = entries::user_filter(user);
-            let mut found = self.search("find_user", base, Scope::Subtree, &filter, &USER_ATTRIBUTES).await?;
-            if found.len() > 1 {
-                let dns: Vec<&str> = found.iter().map(|e| e.dn.as_str()).collect();
-                return Err(DirectoryError::InvalidResponse {
-                    message: format!("'{user}' names {} accounts: {}", found.len(), dns.join("; ")),
-                });
-            }
-            found.pop()
+            self.one_user("find_user", user, &entries::user_filter(user)).await?
         };
         entry.as_ref().map(entries::parse_user).transpose()
+    }
+
+    pub(super) async fn read_user_by_mail(&self, mail: &str) -> Result<Option<AdUser>, DirectoryError> {
+        let mail = mail.trim();
+        if mail.is_empty() {
+            return Ok(None);
+        }
+        let entry = self.one_user("find_user_by_mail", mail, &entries::mail_filter(mail)).await?;
+        entry.as_ref().map(entries::parse_user).transpose()
+    }
+
+    /// The one user `filter` finds under the base DN; two are an error naming both, never a guess.
+    async fn one_user(
+        &self,
+        op: &'static str,
+        named: &str,
+        filter: &str,
+    ) -> Result<Option<SearchEntry>, DirectoryError> {
+        let base = &self.connection.settings().base_dn;
+        let mut found = self.search(op, base, Scope::Subtree, filter, &USER_ATTRIBUTES).await?;
+        if found.len() > 1 {
+            let dns: Vec<&str> = found.iter().map(|e| e.dn.as_str()).collect();
+            return Err(DirectoryError::InvalidResponse {
+                message: format!("'{named}' names {} accounts: {}", found.len(), dns.join("; ")),
+            });
+        }
+        Ok(found.pop())
     }
 
     pub(super) async fn read_group(&self, dn: &str) -> Result<Option<AdGroup>, DirectoryError> {

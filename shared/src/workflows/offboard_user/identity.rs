@@ -82,37 +82,60 @@ pub(crate) fn onprem<'a>(
     })
 }
 
+/// How the AD account is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AccountKey {
+    /// A `sAMAccountName`, a user principal name or a DN.
+    Name(String),
+    /// An e-mail address (`user_offboarding_ad_pairing = mail`).
+    Mail(String),
+}
+
+impl std::fmt::Display for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountKey::Name(name) => f.write_str(name),
+            AccountKey::Mail(mail) => write!(f, "with mail {mail}"),
+        }
+    }
+}
+
 /// How the AD account is named, by mode: the request's `onprem_user` first; a synced user's
 /// `onPremisesSamAccountName`; an unsynced pair's UPN or mail (`user_offboarding_ad_pairing`);
-/// on-premises only, the request's `user`.
-pub(crate) fn account_name(
+/// on-premises only, the request's `user`. `None`: pairing by mail a user without one.
+pub(crate) fn account_key(
     mode: IdentityMode,
     explicit: Option<&str>,
     user: &str,
     cloud: Option<&DirectoryUser>,
     pair_by_mail: bool,
-) -> Option<String> {
+) -> Option<AccountKey> {
     if let Some(explicit) = explicit {
-        return Some(explicit.to_string());
+        return Some(AccountKey::Name(explicit.to_string()));
     }
-    let cloud_name = |cloud: &DirectoryUser| match mode {
-        IdentityMode::HybridSynced => cloud
-            .on_premises
-            .as_ref()
-            .and_then(|o| o.sam_account_name.clone())
-            .or_else(|| Some(cloud.user_principal_name.clone())),
-        _ if pair_by_mail => cloud.mail.clone(),
-        _ => Some(cloud.user_principal_name.clone()),
+    let Some(cloud) = cloud.filter(|_| mode != IdentityMode::OnPrem) else {
+        return Some(AccountKey::Name(user.to_string()));
     };
-    match cloud {
-        Some(cloud) if mode != IdentityMode::OnPrem => cloud_name(cloud),
-        _ => Some(user.to_string()),
+    match mode {
+        IdentityMode::HybridSynced => {
+            let synced = cloud.on_premises.as_ref().and_then(|o| o.sam_account_name.clone());
+            Some(AccountKey::Name(synced.unwrap_or_else(|| cloud.user_principal_name.clone())))
+        }
+        _ if pair_by_mail => cloud.mail.clone().map(AccountKey::Mail),
+        _ => Some(AccountKey::Name(cloud.user_principal_name.clone())),
     }
 }
 
 /// The AD account and what surrounds it; `None` when AD has no such account.
-pub(crate) async fn read_onprem(ad: &dyn OnPremDirectory, account: &str) -> Result<Option<OnPremLeaver>, OfframpError> {
-    let Some(user) = ad.find_user(account).await.map_err(|e| read_error("the AD account", e))? else {
+pub(crate) async fn read_onprem(
+    ad: &dyn OnPremDirectory,
+    key: &AccountKey,
+) -> Result<Option<OnPremLeaver>, OfframpError> {
+    let found = match key {
+        AccountKey::Name(name) => ad.find_user(name).await,
+        AccountKey::Mail(mail) => ad.find_user_by_mail(mail).await,
+    };
+    let Some(user) = found.map_err(|e| read_error("the AD account", e))? else {
         return Ok(None);
     };
     let groups = futures::future::try_join_all(user.member_of.iter().map(|dn| async move {

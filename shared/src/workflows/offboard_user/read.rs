@@ -113,7 +113,7 @@ async fn onprem_side(
     if mode.has_cloud() && cloud.is_none() && identity.from_request {
         return Err(user_not_found(client, &v.user));
     }
-    let account = identity::account_name(
+    let account = identity::account_key(
         mode,
         v.onprem_user.as_deref(),
         &v.user,
