@@ -153,8 +153,6 @@ pub(crate) struct Validated {
     pub tenant: Option<String>,
     pub user: String,
     pub onprem_user: Option<String>,
-    /// `move_to_disabled_ou` asked (by the request; the client's defaults may add it too).
-    pub move_requested: bool,
     pub reason: Option<String>,
     pub initiated_by: String,
     pub ticket_id: Option<String>,
@@ -175,7 +173,6 @@ fn validate(request: &OffboardUserRequest) -> Result<Validated, OfframpError> {
         tenant: input::tenant("tenant", request.tenant.as_deref())?,
         user,
         onprem_user: input::account("onprem_user", request.onprem_user.as_deref(), true)?,
-        move_requested: request.actions.move_to_disabled_ou || request.use_client_defaults,
         reason: input::text(input::REASON, request.reason.as_deref())?,
         ticket_id: input::identifier("ticket_id", request.ticket_id.as_deref())?,
         consent: consent(request)?,

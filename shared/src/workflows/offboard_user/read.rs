@@ -34,7 +34,7 @@ pub(super) async fn read(
     v: &Validated,
     mode: Option<IdentityMode>,
 ) -> Result<Leaver, OfframpError> {
-    let (identity, state, onprem) = directories(deps, client, v, mode).await?;
+    let (identity, state, onprem) = directories(deps, client, v, mode, actions.move_to_disabled_ou).await?;
     identity::check_actions(identity.mode, actions, client)?;
     let tenant = client.tenant.as_str();
     let upn = state.user.user_principal_name.clone();
@@ -69,6 +69,7 @@ async fn directories(
     client: &ClientSettings,
     v: &Validated,
     mode: Option<IdentityMode>,
+    moves: bool,
 ) -> Result<(Identity, LeaverState, Option<OnPremLeaver>), OfframpError> {
     let requested = identity::requested(mode, client);
     // On-premises only by the request: Entra ID is not asked. By the client's setting it
@@ -95,7 +96,7 @@ async fn directories(
         let state = cloud.ok_or_else(|| user_not_found(client, &v.user))?;
         return Ok((identity, state, None));
     }
-    onprem_side(deps, client, v, identity, cloud).await
+    onprem_side(deps, client, v, identity, cloud, moves).await
 }
 
 /// The AD account of a mode that has one. A client whose users live in AD may still have
@@ -107,6 +108,7 @@ async fn onprem_side(
     v: &Validated,
     identity: Identity,
     cloud: Option<LeaverState>,
+    moves: bool,
 ) -> Result<(Identity, LeaverState, Option<OnPremLeaver>), OfframpError> {
     let mode = identity.mode;
     let ad = identity::onprem(deps, mode)?;
@@ -124,9 +126,7 @@ async fn onprem_side(
         OfframpError::invalid_input("the cloud user has no mail to pair its AD account by; give onprem_user")
     })?;
     let onprem = identity::read_onprem(ad, &account).await?;
-    if let (Some(_), Some(ou)) = (&onprem, client.disabled_ou.as_deref())
-        && v.move_requested
-    {
+    if let (Some(_), Some(ou), true) = (&onprem, client.disabled_ou.as_deref(), moves) {
         check_ou(ad, ou).await?;
     }
     match (onprem, cloud) {
