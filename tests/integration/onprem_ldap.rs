@@ -164,6 +164,10 @@ async fn onprem_ldap_hides_from_the_address_lists_with_the_exchange_schema() {
     let dir = directory();
     assert!(dir.schema_has_attribute("msExchHideFromAddressLists").await.unwrap());
     assert!(!dir.schema_has_attribute("msExchNoSuchMadeUpAttribute").await.unwrap());
+    // Asked again (every offboarding asks), it is answered without an LDAP operation.
+    let sent = dir.operations_sent();
+    assert!(dir.schema_has_attribute("msexchhidefromaddresslists").await.unwrap());
+    assert_eq!(dir.operations_sent(), sent, "the schema's answer is kept");
     dir.set_hidden_from_address_lists(&fx.leaver.dn, true).await.unwrap();
     assert_eq!(fx.value(&fx.leaver.dn, "msExchHideFromAddressLists").await.as_deref(), Some("TRUE"));
     assert_eq!(dir.find_user(&fx.leaver.sam).await.unwrap().unwrap().hidden_from_address_lists, Some(true));

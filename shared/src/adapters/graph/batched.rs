@@ -15,7 +15,7 @@ use super::cloud::{devices_filter, licence_body, object_id, parse_device, parse_
 use super::{GROUP_SELECT, GraphDirectory, is_group, parse_group, parse_user};
 
 /// What Graph wants in `@odata.id`: the public URL of the object, whatever host answers us.
-fn object_reference(collection: &str, id: &str) -> Value {
+pub(super) fn object_reference(collection: &str, id: &str) -> Value {
     json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/{collection}/{id}") })
 }
 

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::ports::{Directory, DirectoryError, DirectoryGroup, DirectoryUser, OwnedGroup, async_trait};
 use crate::secret::SecretString;
 
+use super::batched::object_reference;
 use super::client::BatchRequest;
 use super::{GROUP_SELECT, GraphDirectory, USER_SELECT, is_group, parse_group, parse_user};
 
@@ -62,8 +63,7 @@ impl Directory for GraphDirectory {
 
     async fn set_manager(&self, tenant: &str, user: &str, manager: &str) -> Result<(), DirectoryError> {
         let url = self.client.url(&["users", user, "manager", "$ref"]);
-        // Graph wants the absolute public URL of the manager, whatever host answers us.
-        let body = json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/users/{manager}") });
+        let body = object_reference("users", manager);
         self.client.write(tenant, "set manager", Method::PUT, url, Some(&body)).await.map(drop)
     }
 
@@ -77,7 +77,7 @@ impl Directory for GraphDirectory {
 
     async fn add_member(&self, tenant: &str, group: &str, user: &str) -> Result<(), DirectoryError> {
         let url = self.client.url(&["groups", group, "members", "$ref"]);
-        let body = json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}") });
+        let body = object_reference("directoryObjects", user);
         // Not idempotent: a second add is refused (400), so only a 429 is retried.
         let request = crate::http::HttpRequest::new(Method::POST, url).json_body(&body);
         self.client.expect(tenant, "add membership", request).await.map(drop)
@@ -149,7 +149,7 @@ impl Directory for GraphDirectory {
 
     async fn add_owner(&self, tenant: &str, group: &str, user: &str) -> Result<(), DirectoryError> {
         let url = self.client.url(&["groups", group, "owners", "$ref"]);
-        let body = json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}") });
+        let body = object_reference("directoryObjects", user);
         let request = crate::http::HttpRequest::new(Method::POST, url).json_body(&body);
         match self.client.expect(tenant, "add owner", request).await {
             // An owner already there is what was asked for: a repeated add (a retry, a

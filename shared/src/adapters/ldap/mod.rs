@@ -31,6 +31,8 @@ pub struct LdapDirectory {
     domain: String,
     /// `schemaNamingContext` of the rootDSE, read once.
     schema_nc: tokio::sync::OnceCell<String>,
+    /// Whether the schema has an attribute, by lower-cased name (`schema_attribute`).
+    schema_answers: std::sync::Mutex<std::collections::HashMap<String, bool>>,
 }
 
 impl LdapDirectory {
@@ -38,7 +40,12 @@ impl LdapDirectory {
     pub fn new(settings: AdSettings) -> Result<Self, DirectoryError> {
         settings.check()?;
         let domain = domain_of(&settings.base_dn);
-        Ok(Self { connection: Connection::new(settings), domain, schema_nc: Default::default() })
+        Ok(Self {
+            connection: Connection::new(settings),
+            domain,
+            schema_nc: Default::default(),
+            schema_answers: Default::default(),
+        })
     }
 
     /// LDAP operations sent so far, binds included (a benchmark's figure).

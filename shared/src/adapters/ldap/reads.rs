@@ -107,11 +107,20 @@ impl LdapDirectory {
 
     /// Looks `ldap_name` up among the `attributeSchema` entries of the schema partition
     /// (found through the rootDSE once).
+    /// Asked once per attribute for the adapter's life: every offboarding asks whether the
+    /// schema can hide a mailbox, and a schema extension is a rare event that a new process
+    /// (a new Lambda container, the next CLI run) picks up.
     pub(super) async fn schema_attribute(&self, ldap_name: &str) -> Result<bool, DirectoryError> {
+        let key = ldap_name.to_ascii_lowercase();
+        if let Some(known) = self.schema_answers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(*known);
+        }
         let schema = self.schema_nc.get_or_try_init(|| self.schema_naming_context()).await?;
         let filter = format!("(&(objectClass=attributeSchema)(lDAPDisplayName={}))", ldap3::ldap_escape(ldap_name));
         let found = self.search("schema_has_attribute", schema, Scope::OneLevel, &filter, &[NO_ATTRIBUTES]).await?;
-        Ok(!found.is_empty())
+        let has = !found.is_empty();
+        self.schema_answers.lock().unwrap_or_else(|e| e.into_inner()).insert(key, has);
+        Ok(has)
     }
 
     async fn schema_naming_context(&self) -> Result<String, DirectoryError> {
