@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod app;
 pub mod aws_sdk;
+pub mod chain;
 pub mod config;
 pub mod domain;
 pub mod entry;

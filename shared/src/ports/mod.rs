@@ -18,8 +18,10 @@ use crate::error::{ArchiveError, AuditError, DocError, NotifyError, PsaError, Se
 pub use crate::http::shared_limits::{SharedLimitState, SharedLimitStore};
 use crate::secret::SecretString;
 
+mod chain;
 mod directory;
 mod onprem;
+pub use chain::{ChainStarter, MemoryChainStarter, StartedChain};
 pub use directory::{
     AutoReply, AutoReplyState, CloudDirectory, Directory, DirectoryError, DirectoryGroup, DirectoryUser, Forwarding,
     GroupKind, LeaverState, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises,
