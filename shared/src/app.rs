@@ -375,6 +375,12 @@ fn secret_vault(
     Ok(Some(Arc::new(vault)))
 }
 
+/// Whether Microsoft 365 (`MS_CLIENT_ID`) or on-premises AD (`AD_LDAP_URL`) is configured:
+/// what user offboarding needs (the orchestrator builds its adapters only then).
+pub fn user_offboarding_configured(source: &ConfigSource) -> bool {
+    ["MS_CLIENT_ID", "AD_LDAP_URL"].iter().any(|key| source.get(key).is_some_and(|v| !v.trim().is_empty()))
+}
+
 /// The adapters of user offboarding, built once (one AWS configuration, one secret store).
 /// `ConfigurationError` when neither Microsoft 365 nor on-premises AD is configured.
 pub async fn build_user_offboarding(source: &ConfigSource) -> Result<UserOffboardingServices, OfframpError> {

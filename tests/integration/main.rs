@@ -10,6 +10,7 @@
 //! rebuilds the AWS SDK crates.)
 
 mod audit_stores;
+mod chain;
 mod chaos;
 mod configs_offboarded;
 mod configs_workflow;

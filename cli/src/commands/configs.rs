@@ -70,6 +70,7 @@ pub struct DeactivateArgs {
 impl DeactivateArgs {
     fn request(&self, initiated_by: &str) -> DeactivateConfigsRequest {
         DeactivateConfigsRequest {
+            parent_operation_id: None,
             client_id: self.client_id.clone(),
             client_name: self.client_name.clone(),
             offboarded_statuses: (!self.offboarded_statuses.is_empty()).then(|| self.offboarded_statuses.clone()),

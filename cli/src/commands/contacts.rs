@@ -73,6 +73,7 @@ impl ContactsArgs {
             _ => None,
         };
         DeactivateContactsRequest {
+            parent_operation_id: None,
             company_id: self.company_id.clone(),
             exclude_contacts: self.exclude_contacts.clone(),
             preserve_primary,

@@ -55,6 +55,8 @@ pub async fn run(source: &ConfigSource, command: ItglueCommand) -> Result<i32, O
     let services = app::build_itglue(source).await?;
     let deps = services.delete_org_deps()?;
     let request = DeleteOrgRequest {
+        plan_hash: None,
+        parent_operation_id: None,
         org_id: args.org_id.clone(),
         org_name: args.org_name.clone(),
         confirm_delete: args.confirm_delete || args.yes,

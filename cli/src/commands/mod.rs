@@ -2,6 +2,7 @@
 //! data go through [`crate::confirm::preview_confirm_apply`].
 
 pub mod audit;
+pub mod client;
 pub mod configs;
 pub mod contacts;
 pub mod itglue;

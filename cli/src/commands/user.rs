@@ -220,6 +220,7 @@ impl OffboardArgs {
             return self.request_from_file(path, initiated_by);
         }
         Ok(OffboardUserRequest {
+            parent_operation_id: None,
             client_id: self.client.clone(),
             tenant: self.tenant.clone(),
             user: self.user.clone(),

@@ -2,7 +2,47 @@
 //! under one parent operation, as the state machine in `infra/statemachine/` runs them in
 //! AWS and `offramp client offboard` runs them in-process
 //! (docs/architecture.md#the-client-offboarding-chain).
+//!
+//! ```text
+//! resolve ─► approval ─► bind ─► delay ─► offboard_users (each leaver) ─► deactivate_contacts
+//!   (dry run of every step,  (consent bound to         ─► deactivate_configs ─► delete_itglue_org ─► finalize
+//!    parent operation, ticket) each run's plan hash)   (each continued past its deadline; a failure stops the chain)
+//! ```
+//!
+//! A step is its workflow's own function, sent a [`StepCall`]: the chain never re-implements
+//! a workflow, and its steps never import each other.
 
+mod bind;
+mod finalize;
+mod orchestrate;
+mod plan;
+mod report;
 mod request;
+mod run;
+mod runner;
+mod settings;
+mod state;
+mod step_call;
+mod ticket;
 
+pub use bind::{ChainApproval, ChainInputs, bind, step_request};
+pub use finalize::{ChainRuns, finalize, planned};
+pub use orchestrate::{Orchestrated, OrchestratorAction, orchestrate};
+pub use plan::{ChainPlan, ON_BEHALF_OF, PlannedRun, chain_hash, resolve};
+pub use report::{ChainError, ClientOffboardingReport, SkippedStep, StepOutcome};
 pub use request::{ChainStep, ChainTrigger, ClientOffboardingRequest};
+pub use run::{InProcessConsent, STAGES, Stage, approve, run_chain, run_steps};
+pub use runner::{StepAnswer, StepRunner};
+pub use state::{ChainState, StepResults};
+pub use step_call::{STEP_CALL_KEY, StepCall, StepContext, step_result};
+
+use crate::ports::{AuditStore, Notifier, Psa, SettingsStore};
+
+/// What the chain runs with.
+pub struct ChainDeps<'a> {
+    pub psa: &'a dyn Psa,
+    pub audit: &'a dyn AuditStore,
+    pub settings: &'a dyn SettingsStore,
+    pub notifier: Option<&'a dyn Notifier>,
+    pub steps: &'a dyn StepRunner,
+}

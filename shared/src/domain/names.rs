@@ -104,6 +104,8 @@ names! {
         Rollback = "rollback",
         /// One leaver offboarded from Microsoft 365 and the PSA.
         OffboardUser = "offboard-user",
+        /// A client offboarded: the workflows above chained, each run a child of this one.
+        ClientOffboarding = "client-offboarding",
     }
 }
 

@@ -9,6 +9,10 @@
 //!   `region`, the rule in `resources`) and an empty `detail`. A schedule says *when*, never
 //!   *what*: its criteria, days and dry-run policy come from the settings, so an event that
 //!   carries anything in `detail` is refused as `InvalidInput` and changes nothing.
+//! - A step of the client-offboarding chain (`chain_step`, `request`, `resume`:
+//!   [`crate::chain::StepCall`]): the request is the wrapped one, with the chain's parent
+//!   operation (and the operation to resume); the answer is the report's
+//!   [`crate::chain::step_result`].
 //! - Anything else is a direct invoke (or a Step Functions task): the event is the request,
 //!   whose unknown fields are refused.
 
@@ -19,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::chain::{STEP_CALL_KEY, StepCall};
 use crate::error::OfframpError;
 
 /// The EventBridge source and detail type of a scheduled rule's event.
@@ -36,6 +41,8 @@ pub enum Invocation<R> {
     HttpApi(R),
     /// The EventBridge schedule of a function that has one.
     Schedule(Schedule),
+    /// A step of the client-offboarding chain (state machine or in-process).
+    ChainStep(R),
 }
 
 /// A scheduled rule's event: only where it came from and when. It carries no parameters.
@@ -54,6 +61,8 @@ pub struct Schedule {
 pub enum Reply {
     Report,
     Proxy,
+    /// The report's step result (a Lambda error too when the run failed, so `Catch` works).
+    StepResult,
 }
 
 /// An event that cannot be handled, with how to answer it.
@@ -76,6 +85,7 @@ impl<R> Invocation<R> {
         match self {
             Invocation::RestApi(_) | Invocation::HttpApi(_) => Reply::Proxy,
             Invocation::Direct(_) | Invocation::Schedule(_) => Reply::Report,
+            Invocation::ChainStep(_) => Reply::StepResult,
         }
     }
 
@@ -85,6 +95,7 @@ impl<R> Invocation<R> {
             Invocation::Direct(request) => Ok((Reply::Report, request)),
             Invocation::RestApi(request) | Invocation::HttpApi(request) => Ok((Reply::Proxy, request)),
             Invocation::Schedule(schedule) => Err(schedule),
+            Invocation::ChainStep(request) => Ok((Reply::StepResult, request)),
         }
     }
 }
@@ -105,6 +116,14 @@ impl<R: DeserializeOwned> Invocation<R> {
                     from_event(event, "an API Gateway REST API event").map_err(proxy)?;
                 Ok(Invocation::RestApi(body(request.body.as_deref(), request.is_base64_encoded).map_err(proxy)?))
             };
+        }
+        if has(STEP_CALL_KEY) {
+            let step = |error: OfframpError| Refused { reply: Reply::StepResult, error };
+            let call: StepCall = from_event(event, "a chain step").map_err(step)?;
+            let request = call.into_request().map_err(|e| step(invalid(e)))?;
+            return serde_json::from_value(request)
+                .map(Invocation::ChainStep)
+                .map_err(|e| step(invalid(format!("chain step request: {e}"))));
         }
         let report = |error: OfframpError| Refused { reply: Reply::Report, error };
         if has("source") || has("detail-type") || has("detail") {

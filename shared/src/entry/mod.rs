@@ -28,6 +28,7 @@
 //! an [`Answer`] carries both, and `crate::lambda` logs the report before it returns the
 //! error to the runtime.
 
+mod chain;
 mod invocation;
 mod offboard_user;
 
@@ -36,6 +37,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+pub use chain::{InProcessSteps, chain_deps, function_of, orchestrator_event};
 pub use invocation::{Invocation, Refused, Reply, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCE, Schedule, Schedules};
 pub use offboard_user::offboard_user_event;
 
@@ -64,6 +66,8 @@ pub enum Function {
     Rollback,
     DeleteItGlueOrg,
     OffboardUser,
+    /// The client-offboarding chain's own actions (resolve, bind, finalize).
+    Orchestrator,
 }
 
 /// What one invocation answers: the payload (the report, or API Gateway's proxy response)
@@ -139,6 +143,10 @@ pub async fn handle(function: Function, services: &Services, event: Value, invok
         Function::DeactivateContacts => deactivate_contacts_event(services, event, invoked_by).await,
         Function::Rollback => rollback_event(services, event, invoked_by).await,
         Function::DeleteItGlueOrg => delete_itglue_org_event(services, event, invoked_by).await,
+        Function::Orchestrator => {
+            let error = OfframpError::configuration("the orchestrator is handled with FunctionServices::handle");
+            answer(Reply::Report, &crate::chain::ClientOffboardingReport::refused(&error, false))
+        }
     }
 }
 
@@ -270,9 +278,10 @@ fn lambda_error(error_type: &str, report: &Value) -> LambdaError {
 /// Lambda error [`Outcome::lambda_error_type`] decides on.
 fn answer<R: Outcome + Serialize>(reply: Reply, report: &R) -> Answer {
     let body = serde_json::to_value(report).unwrap_or_default();
-    if reply == Reply::Report {
+    if reply != Reply::Proxy {
         let error = report.lambda_error_type().map(|error_type| lambda_error(error_type, &body));
-        return Answer { payload: body, error };
+        let payload = if reply == Reply::StepResult { crate::chain::step_result(&body) } else { body };
+        return Answer { payload, error };
     }
     let status = report.http_status();
     let mut headers = json!({ "content-type": "application/json" });
@@ -434,6 +443,11 @@ impl FunctionServices {
             Function::OffboardUser => {
                 Self::UserOffboarding(Box::new(crate::app::build_user_offboarding(source).await?))
             }
+            // The orchestrator dry-runs every step, leavers' included when Microsoft 365 or
+            // Active Directory is configured.
+            Function::Orchestrator if crate::app::user_offboarding_configured(source) => {
+                Self::UserOffboarding(Box::new(crate::app::build_user_offboarding(source).await?))
+            }
             _ => Self::Workflows(Box::new(crate::app::build(source).await?)),
         })
     }
@@ -442,6 +456,15 @@ impl FunctionServices {
     /// workflow's is large, and unboxed this one would be as large as all of them together,
     /// more than a debug build's 2 MiB thread stack holds (a test's).
     pub async fn handle(&self, function: Function, event: Value, invoked_by: &str) -> Answer {
+        if function == Function::Orchestrator {
+            return Box::pin(orchestrator_event(self, event, invoked_by)).await;
+        }
+        self.handle_workflow(function, event, invoked_by).await
+    }
+
+    /// A workflow function's event (any function but the orchestrator, which runs the
+    /// workflows through this, never through [`Self::handle`]: its future stays finite).
+    pub async fn handle_workflow(&self, function: Function, event: Value, invoked_by: &str) -> Answer {
         match self {
             Self::Workflows(services) => Box::pin(handle(function, services, event, invoked_by)).await,
             Self::ItGlue(services) if function == Function::DeleteItGlueOrg => {

@@ -96,6 +96,11 @@ pub fn namespace<'a>(key: &str, psa: &'a str) -> &'a str {
     if key.starts_with("itglue_") { ITGLUE_NAMESPACE } else { psa }
 }
 
+/// Whether a client offboarding (the chain) waits for an approval before changing anything.
+pub const CHAIN_REQUIRE_APPROVAL: &str = "client_offboarding_require_approval";
+/// Who is told a client offboarding finished.
+pub const CHAIN_RECIPIENTS: &str = "client_offboarding_notification_recipients";
+
 /// Every known key with its built-in default (`None`: unset) and what it holds.
 pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     (TICKET_BOARD, None, "board / queue / team for the summary ticket (PSA default when unset)"),
@@ -126,6 +131,8 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
         "none, or comma-separated: deactivate-contacts, deactivate-configs (started when a PSA webhook says the client is offboarded)",
     ),
     (WEBHOOK_ITGLUE_DELETION, Some("false"), "true or false: such a webhook also deletes the IT Glue organization"),
+    (CHAIN_REQUIRE_APPROVAL, Some("true"), "true or false: a client offboarding waits for an approval"),
+    (CHAIN_RECIPIENTS, None, "comma-separated e-mail addresses told when a client offboarding ends"),
 ];
 
 /// The actions a client's defaults run when none are configured: every action that needs
@@ -215,7 +222,9 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
     let Some((_, _, expected)) = known(key) else { return Err(unknown(key)) };
     let value = value.trim();
     let ok = match key {
-        PRESERVE_PRIMARY | WEBHOOK_ITGLUE_DELETION => matches!(value.to_ascii_lowercase().as_str(), "true" | "false"),
+        PRESERVE_PRIMARY | WEBHOOK_ITGLUE_DELETION | CHAIN_REQUIRE_APPROVAL => {
+            matches!(value.to_ascii_lowercase().as_str(), "true" | "false")
+        }
         WEBHOOK_WORKFLOWS => webhook_workflows(value).is_some(),
         M365_TENANT => crate::workflows::input::tenant(M365_TENANT, Some(value)).is_ok(),
         USER_OFFBOARDING_ACTIONS => offboard_actions(value).is_some(),
@@ -223,7 +232,7 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
         USER_OFFBOARDING_IDENTITY_MODE => value.parse::<crate::domain::IdentityMode>().is_ok(),
         USER_OFFBOARDING_AD_PAIRING => matches!(value, "upn" | "mail"),
         AD_DISABLED_OU => crate::workflows::input::is_distinguished_name(value),
-        NOTIFICATION_RECIPIENTS | USER_OFFBOARDING_RECIPIENTS => {
+        NOTIFICATION_RECIPIENTS | USER_OFFBOARDING_RECIPIENTS | CHAIN_RECIPIENTS => {
             value.split(',').map(str::trim).filter(|v| !v.is_empty()).all(is_email)
         }
         TICKET_CONTACT | CONFIGURATION_CONTACT => {
@@ -253,6 +262,7 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
                     | USER_OFFBOARDING_LEAVER_GROUP
                     | WEBHOOK_WORKFLOWS
                     | WEBHOOK_ITGLUE_DELETION
+                    | CHAIN_REQUIRE_APPROVAL
             ) {
                 value.to_ascii_lowercase()
             } else {
@@ -332,6 +342,19 @@ pub async fn resolve(store: &dyn SettingsStore, psa: &str, client_id: &str) -> R
         guard_max_configurations: number(GUARD_MAX_CONFIGURATIONS),
         sources,
     })
+}
+
+/// One key's value for `client_id` on `psa` (client, else global, else its default),
+/// checked: a stored value that no longer validates is an error.
+pub async fn resolve_one(
+    store: &dyn SettingsStore,
+    psa: &str,
+    client_id: &str,
+    key: &str,
+) -> Result<Option<String>, OfframpError> {
+    let resolved = resolve_raw(store, psa, client_id).await?;
+    let value = resolved.get(key).and_then(|(value, _)| value.clone());
+    value.map(|v| validate(key, &v)).transpose()
 }
 
 /// The configuration guard's limit for `client_id` on `psa` and where it comes from

@@ -72,6 +72,10 @@ pub struct DeactivateConfigsRequest {
     /// (or none is configured). Recorded with the operation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_active_client: bool,
+    /// The client offboarding this run is a step of (its chain's parent operation): recorded
+    /// as the operation's `parent_operation_id`, so the trail links every step to the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_operation_id: Option<String>,
 }
 
 pub use crate::workflows::input::Approval;
@@ -322,7 +326,7 @@ fn operation_record(
         plan_hash: Some(plan.hash.clone()),
         created_at: domain::now(),
         input,
-        parent_operation_id: None,
+        parent_operation_id: request.parent_operation_id.clone(),
     }
 }
 

@@ -88,6 +88,15 @@ pub struct DeleteOrgRequest {
     /// Take the organization's lease from a run that holds it (a run known to be dead).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub break_lease: bool,
+    /// The plan the confirmation was given for (a dry run's `plan_hash`): with it, a plan
+    /// that changed since is refused (`PlanChanged`) instead of deleted. The chain always
+    /// sends it; a bare `confirm_delete` binds to the plan of this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
+    /// The client offboarding this run is a step of (its chain's parent operation): recorded
+    /// as the operation's `parent_operation_id`, so the trail links every step to the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_operation_id: Option<String>,
 }
 
 /// How the workflow runs, as opposed to what it is asked to do.
@@ -222,7 +231,7 @@ fn consent(request: &DeleteOrgRequest, v: &Validated, blocked: bool) -> Consent 
         approval_required: true,
         missing_status: if blocked { RunStatus::Blocked } else { RunStatus::ConfirmationRequired },
         proof: (request.confirm_delete && !blocked).then(|| ApprovalProof {
-            plan_hash: None,
+            plan_hash: request.plan_hash.clone(),
             approved_by: v.initiated_by.clone(),
             via: ApprovalVia::ConfirmDelete,
         }),
@@ -278,7 +287,7 @@ fn operation_record(
         plan_hash: Some(plan.hash.clone()),
         created_at: domain::now(),
         input: json!({ "request": request, "psa_policy": policy }),
-        parent_operation_id: None,
+        parent_operation_id: request.parent_operation_id.clone(),
     }
 }
 

@@ -107,6 +107,10 @@ pub struct OffboardUserRequest {
     /// Take the leaver's lease from a run that holds it (a run known to be dead).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub break_lease: bool,
+    /// The client offboarding this run is a step of (its chain's parent operation): recorded
+    /// as the operation's `parent_operation_id`, so the trail links every step to the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_operation_id: Option<String>,
 }
 
 pub use crate::workflows::input::Approval;
@@ -312,6 +316,6 @@ fn operation_record(
             "manager": manager,
             "settings": client.sources,
         }),
-        parent_operation_id: None,
+        parent_operation_id: request.parent_operation_id.clone(),
     }
 }

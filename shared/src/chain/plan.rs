@@ -1,0 +1,226 @@
+//! Resolve: the client, the parent operation, and every step's dry-run plan with its
+//! `plan_hash`. Nothing is changed here; an approval binds to exactly these hashes
+//! (docs/architecture.md#the-client-offboarding-chain).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::request::{ChainStep, ClientOffboardingRequest};
+use super::{ChainDeps, StepCall};
+use crate::domain::{Company, OperationEventKind, OperationRecord, Workflow};
+use crate::error::{ErrorCode, OfframpError};
+use crate::operation::Recorder;
+use crate::workflows::input;
+
+/// One run a step will make: the workflow's request (without consent) and its dry run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedRun {
+    pub step: ChainStep,
+    /// The leaver, for `offboard_users` (one run per leaver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaver: Option<String>,
+    /// The request the step runs with, once consent is bound to it ([`super::bind`]).
+    pub request: Value,
+    /// The dry run's plan hash: what an approval approves.
+    #[serde(default)]
+    pub plan_hash: Option<String>,
+    /// The dry run's step result (counts, status).
+    pub planned: Value,
+}
+
+/// The chain's plan: what the approval page shows and the approval binds to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainPlan {
+    pub parent_operation_id: String,
+    pub psa: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub dry_run: bool,
+    pub approval_required: bool,
+    /// How long the state machine waits for the approval before it ends the run as rejected.
+    pub approval_timeout_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_at: Option<DateTime<Utc>>,
+    pub initiated_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The ticket the chain documents itself on (opened or reused; none for a dry run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+    pub runs: Vec<PlannedRun>,
+    /// Steps asked for that have nothing to run, with why (no leavers named).
+    #[serde(default)]
+    pub skipped: Vec<(ChainStep, String)>,
+    /// SHA-256 over every run's step, leaver and plan hash: one value to approve.
+    pub plan_hash: String,
+}
+
+/// How long an approval may take: three days, a weekend and a working day (a Friday
+/// evening request is still open on Monday).
+pub const APPROVAL_TIMEOUT_SECONDS: u64 = 3 * 24 * 3600;
+
+/// The plan hash of the whole chain: its runs' hashes in order.
+pub fn chain_hash(runs: &[PlannedRun]) -> String {
+    let mut hasher = Sha256::new();
+    for run in runs {
+        let line = format!(
+            "{}\t{}\t{}\n",
+            run.step,
+            run.leaver.as_deref().unwrap_or(""),
+            run.plan_hash.as_deref().unwrap_or("")
+        );
+        hasher.update(line.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Check the request, find the client, record the parent operation, and dry-run every step.
+pub async fn resolve(deps: &ChainDeps<'_>, request: ClientOffboardingRequest) -> Result<ChainPlan, OfframpError> {
+    let checked = Checked::from(&request)?;
+    let company = client(deps, &request).await?;
+    let approval_required = request.require_approval || super::settings::approval_required(deps, &company.id).await?;
+    let mut plan = ChainPlan {
+        parent_operation_id: uuid::Uuid::now_v7().to_string(),
+        psa: deps.psa.kind().to_string(),
+        client_id: company.id.clone(),
+        client_name: company.name.clone(),
+        dry_run: request.dry_run,
+        approval_required,
+        approval_timeout_seconds: APPROVAL_TIMEOUT_SECONDS,
+        effective_at: request.effective_at,
+        initiated_by: checked.initiated_by,
+        on_behalf_of: checked.on_behalf_of,
+        reason: checked.reason,
+        ticket_id: None,
+        runs: Vec::new(),
+        skipped: Vec::new(),
+        plan_hash: String::new(),
+    };
+    record_parent(deps, &plan, &request).await?;
+    if !plan.dry_run {
+        plan.ticket_id = Some(super::ticket::open_or_reuse(deps, &plan).await?);
+    }
+    for step in request.steps() {
+        plan_step(deps, &mut plan, step, &request.leavers).await?;
+    }
+    plan.plan_hash = chain_hash(&plan.runs);
+    let recorder = Recorder::new(deps.audit, &plan.parent_operation_id);
+    recorder.event(OperationEventKind::Planned, json!({ "plan_hash": plan.plan_hash, "runs": plan.runs })).await?;
+    Ok(plan)
+}
+
+/// The request's free text, checked by the rule every workflow's input follows.
+struct Checked {
+    initiated_by: String,
+    on_behalf_of: Option<String>,
+    reason: Option<String>,
+}
+
+impl Checked {
+    fn from(request: &ClientOffboardingRequest) -> Result<Self, OfframpError> {
+        if request.client_id.is_some() == request.client_name.is_some() {
+            return Err(OfframpError::invalid_input(
+                "give exactly one of client_id and client_name; nothing was changed",
+            ));
+        }
+        if request.all_licensed_users {
+            // Not built yet: a list of leavers is needed (docs/architecture.md#the-client-offboarding-chain).
+            return Err(OfframpError::invalid_input(
+                "all_licensed_users is not supported yet: name the leavers; nothing was changed",
+            ));
+        }
+        let initiated_by = input::text(input::INITIATED_BY, request.initiated_by.as_deref())?
+            .ok_or_else(|| OfframpError::invalid_input("initiated_by is required (the entry point sets it)"))?;
+        Ok(Self {
+            initiated_by,
+            on_behalf_of: input::text(ON_BEHALF_OF, request.on_behalf_of.as_deref())?,
+            reason: input::text(input::REASON, request.reason.as_deref())?,
+        })
+    }
+}
+
+/// Who the caller says a run is for; recorded as a note, never as the initiator.
+pub const ON_BEHALF_OF: input::TextField = input::TextField::new("on_behalf_of", 200);
+
+async fn client(deps: &ChainDeps<'_>, request: &ClientOffboardingRequest) -> Result<Company, OfframpError> {
+    if let Some(id) = &request.client_id {
+        return deps.psa.company_by_id(id).await?.ok_or_else(|| {
+            OfframpError::new(ErrorCode::ClientNotFound, format!("no company {id} in the PSA; nothing was changed"))
+        });
+    }
+    let name = input::text(input::CLIENT_NAME, request.client_name.as_deref())?.unwrap_or_default();
+    let mut found = deps.psa.companies_by_name(&name).await?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => {
+            Err(OfframpError::new(ErrorCode::ClientNotFound, format!("no company named '{name}'; nothing was changed")))
+        }
+        n => Err(OfframpError::new(
+            ErrorCode::ClientAmbiguous,
+            format!("{n} companies are named '{name}': give client_id instead; nothing was changed"),
+        )),
+    }
+}
+
+async fn record_parent(
+    deps: &ChainDeps<'_>,
+    plan: &ChainPlan,
+    request: &ClientOffboardingRequest,
+) -> Result<(), OfframpError> {
+    let record = OperationRecord {
+        operation_id: plan.parent_operation_id.clone(),
+        workflow: Workflow::ClientOffboarding,
+        psa: plan.psa.clone(),
+        client_id: plan.client_id.clone(),
+        client_name: plan.client_name.clone(),
+        initiated_by: plan.initiated_by.clone(),
+        reason: plan.reason.clone(),
+        dry_run: plan.dry_run,
+        plan_hash: None,
+        created_at: Utc::now(),
+        input: json!({ "request": request, "on_behalf_of": plan.on_behalf_of }),
+        parent_operation_id: None,
+    };
+    Ok(Recorder::new(deps.audit, &plan.parent_operation_id).create(&record).await?)
+}
+
+/// Dry-run one step (each leaver, for `offboard_users`) and add its runs to the plan. A dry
+/// run that fails ends the resolve: nothing has been changed, and the error says why.
+async fn plan_step(
+    deps: &ChainDeps<'_>,
+    plan: &mut ChainPlan,
+    step: ChainStep,
+    leavers: &[String],
+) -> Result<(), OfframpError> {
+    let targets: Vec<Option<String>> = match step {
+        ChainStep::OffboardUsers if leavers.is_empty() => {
+            plan.skipped.push((step, "no leavers named".into()));
+            return Ok(());
+        }
+        ChainStep::OffboardUsers => leavers.iter().cloned().map(Some).collect(),
+        _ => vec![None],
+    };
+    for leaver in targets {
+        let request = super::bind::step_request(plan, step, leaver.as_deref());
+        let mut dry = request.clone();
+        dry["dry_run"] = json!(true);
+        let answer = deps.steps.run(step, &StepCall::new(&plan.parent_operation_id, step, dry)).await;
+        if let Some(error_type) = answer.error_type {
+            let message = answer.result.pointer("/errors/0/message").and_then(Value::as_str).unwrap_or_default();
+            let code =
+                ErrorCode::ALL.iter().copied().find(|c| c.as_str() == error_type).unwrap_or(ErrorCode::InvalidInput);
+            let whose = leaver.as_deref().map(|l| format!(" for {l}")).unwrap_or_default();
+            return Err(OfframpError::new(
+                code,
+                format!("the dry run of {step}{whose} failed: {message}; nothing was changed"),
+            ));
+        }
+        let plan_hash = answer.result.get("plan_hash").and_then(Value::as_str).map(str::to_string);
+        plan.runs.push(PlannedRun { step, leaver, request, plan_hash, planned: answer.result });
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The chain's entry points: the in-process step runner (each step's workflow through its
+//! own function's handler, with the very event the state machine sends), and the
+//! `orchestrator` function's actions (docs/architecture.md#the-client-offboarding-chain).
+
+use serde_json::Value;
+
+use super::{Answer, Function, FunctionServices, Reply, answer};
+use crate::chain::{
+    ChainDeps, ChainStep, ClientOffboardingReport, Orchestrated, OrchestratorAction, StepAnswer, StepCall, StepRunner,
+    orchestrate,
+};
+use crate::error::OfframpError;
+use crate::ports::async_trait;
+
+/// The function that runs `step`.
+pub fn function_of(step: ChainStep) -> Function {
+    match step {
+        ChainStep::OffboardUsers => Function::OffboardUser,
+        ChainStep::DeactivateContacts => Function::DeactivateContacts,
+        ChainStep::DeactivateConfigs => Function::DeactivateConfigs,
+        ChainStep::DeleteItglueOrg => Function::DeleteItGlueOrg,
+    }
+}
+
+/// Runs each step's workflow in this process, through the handler its Lambda runs.
+pub struct InProcessSteps<'a> {
+    pub services: &'a FunctionServices,
+    /// Who the invocations are made by (the chain's initiator is in each request).
+    pub invoked_by: String,
+}
+
+#[async_trait(?Send)]
+impl StepRunner for InProcessSteps<'_> {
+    async fn run(&self, step: ChainStep, call: &StepCall) -> StepAnswer {
+        let event = serde_json::to_value(call).unwrap_or_default();
+        let answer = self.services.handle_workflow(function_of(step), event, &self.invoked_by).await;
+        StepAnswer { result: answer.payload, error_type: answer.error.map(|e| e.error_type) }
+    }
+}
+
+/// The adapters a chain needs: the PSA, the trail, the settings and the notifier of
+/// whichever services these are.
+pub fn chain_deps<'a>(
+    services: &'a FunctionServices,
+    steps: &'a dyn StepRunner,
+) -> Result<ChainDeps<'a>, OfframpError> {
+    let services = match services {
+        FunctionServices::Workflows(services) => services.as_ref(),
+        FunctionServices::UserOffboarding(services) => &services.services,
+        FunctionServices::ItGlue(_) => {
+            return Err(OfframpError::configuration("the chain needs the PSA's adapters, not IT Glue's alone"));
+        }
+    };
+    Ok(ChainDeps {
+        psa: services.psa.as_ref(),
+        audit: services.audit.as_ref(),
+        settings: services.org_settings.as_ref(),
+        notifier: services.notifier.as_deref(),
+        steps,
+    })
+}
+
+/// Handle one `orchestrator` invocation (a state machine Task). A failed action, and a
+/// chain whose report is a failure, answer with a Lambda error the state machine sees.
+pub async fn orchestrator_event(services: &FunctionServices, event: Value, invoked_by: &str) -> Answer {
+    let action: OrchestratorAction = match serde_json::from_value(event) {
+        Ok(action) => action,
+        Err(e) => return refused(&OfframpError::invalid_input(format!("orchestrator action: {e}"))),
+    };
+    let steps = InProcessSteps { services, invoked_by: invoked_by.to_string() };
+    let deps = match chain_deps(services, &steps) {
+        Ok(deps) => deps,
+        Err(e) => return refused(&e),
+    };
+    match Box::pin(orchestrate(&deps, action)).await {
+        Ok(Orchestrated::State(state)) => {
+            Answer { payload: serde_json::to_value(state).unwrap_or_default(), error: None }
+        }
+        Ok(Orchestrated::Report(report)) => answer(Reply::Report, report.as_ref()),
+        Err(e) => refused(&e),
+    }
+}
+
+fn refused(error: &OfframpError) -> Answer {
+    answer(Reply::Report, &ClientOffboardingReport::refused(error, false))
+}

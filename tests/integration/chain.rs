@@ -1,0 +1,345 @@
+//! The client-offboarding chain (docs/architecture.md#the-client-offboarding-chain): in
+//! process on the ConnectWise sandbox, through the same step events the state machine
+//! sends, and the state machine definition itself kept equal to the in-process stages.
+//! Effects are counted in the simulators; the chain's own report is only cross-checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use offramp::chain::{
+    ChainInputs, ChainStep, ClientOffboardingReport, ClientOffboardingRequest, InProcessConsent, STAGES, Stage,
+    StepCall, run_chain,
+};
+use offramp::config::ConfigSource;
+use offramp::domain::{GLOBAL_SCOPE, SettingRecord, Workflow};
+use offramp::entry::{Function, FunctionServices, InProcessSteps, chain_deps, function_of};
+use offramp::workflows::org_settings::{CHAIN_RECIPIENTS, CHAIN_REQUIRE_APPROVAL};
+use offramp_sandbox::{Sandbox, SandboxConfig};
+use offramp_tests::connectwise::source;
+use serde_json::{Value, json};
+
+struct Chain {
+    sandbox: Sandbox,
+    services: FunctionServices,
+    _dir: tempfile::TempDir,
+}
+
+impl Chain {
+    async fn start() -> Self {
+        let sandbox =
+            Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut source: ConfigSource = source(&sandbox, &dir.path().join("audit.sqlite"));
+        source.set("OFFRAMP_NOTIFIER", "webhook");
+        source.set("OFFRAMP_WEBHOOK_URL", sandbox.webhook_url());
+        source.set("ITGLUE_URL", sandbox.itglue_url());
+        source.set("ITGLUE_API_KEY", offramp_sandbox::ITGLUE_API_KEY);
+        source.set("OFFRAMP_ITGLUE_POLL_SECONDS", "1");
+        let services = FunctionServices::build(Function::Orchestrator, &source).await.expect("services");
+        let chain = Self { sandbox, services, _dir: dir };
+        chain.set_global(CHAIN_RECIPIENTS, "ops@msp.example").await;
+        chain
+    }
+
+    fn workflows(&self) -> &offramp::app::Services {
+        match &self.services {
+            FunctionServices::Workflows(services) => services,
+            _ => panic!("the chain's services without Microsoft 365 are the workflows'"),
+        }
+    }
+
+    async fn set_global(&self, key: &str, value: &str) {
+        let record = SettingRecord {
+            psa: "connectwise".into(),
+            scope: GLOBAL_SCOPE.into(),
+            key: key.into(),
+            value: Some(value.into()),
+            set_by: "test".into(),
+            set_at: chrono::Utc::now(),
+        };
+        self.workflows().org_settings.put_setting(&record).await.expect("setting");
+    }
+
+    async fn run(&self, request: ClientOffboardingRequest, consent: &InProcessConsent) -> ClientOffboardingReport {
+        let steps = InProcessSteps { services: &self.services, invoked_by: "test".into() };
+        let deps = chain_deps(&self.services, &steps).expect("deps");
+        run_chain(&deps, request, consent).await
+    }
+
+    fn active_contacts(&self, company: i64) -> usize {
+        let psa = self.sandbox.psa("connectwise");
+        psa.contact_ids_of(company).into_iter().filter(|id| psa.contact_is_active(*id) == Some(true)).count()
+    }
+
+    fn active_configs(&self, company: i64) -> usize {
+        let psa = self.sandbox.psa("connectwise");
+        psa.configuration_ids_of(company)
+            .into_iter()
+            .filter(|id| psa.configuration_is_active(*id) == Some(true))
+            .count()
+    }
+
+    /// Contact and configuration update attempts that reached the simulator for `company`.
+    fn updates(&self, company: i64) -> usize {
+        let psa = self.sandbox.psa("connectwise");
+        let contacts: usize = psa.contact_ids_of(company).into_iter().map(|id| psa.contact_update_count(id)).sum();
+        let configs: usize = psa.configuration_ids_of(company).into_iter().map(|id| psa.update_count(id)).sum();
+        contacts + configs
+    }
+}
+
+fn request(client_id: &str, steps: &[ChainStep], dry_run: bool) -> ClientOffboardingRequest {
+    ClientOffboardingRequest {
+        client_id: Some(client_id.into()),
+        steps: Some(steps.to_vec()),
+        dry_run,
+        reason: Some("Contract ended".into()),
+        initiated_by: Some("tech@msp.example".into()),
+        ..Default::default()
+    }
+}
+
+const PSA_STEPS: [ChainStep; 2] = [ChainStep::DeactivateContacts, ChainStep::DeactivateConfigs];
+
+/// Dry run, then approval bound to the dry run's plan hash: both steps run as children of
+/// one parent operation, the simulator holds every contact and configuration inactive, the
+/// ticket carries the summary note, and a second run under the stale hash changes nothing.
+#[tokio::test]
+async fn a_dry_run_then_its_approval_offboards_the_client_once() {
+    let chain = Chain::start().await;
+    let (contacts_before, configs_before) = (chain.active_contacts(250), chain.active_configs(250));
+    assert!(contacts_before > 0 && configs_before > 0, "the fixture has work to do");
+
+    let plan = chain.run(request("250", &PSA_STEPS, true), &InProcessConsent::default()).await;
+    assert_eq!(plan.status, "planned", "{plan:?}");
+    assert_eq!(plan.steps.len(), 2, "{plan:?}");
+    assert!(plan.steps.iter().all(|s| s.result["plan_hash"].is_string()), "{plan:?}");
+    assert_eq!(chain.updates(250), 0, "a dry run changes nothing");
+    let hash = plan.plan_hash.clone().expect("a chain plan hash");
+
+    let unapproved = chain.run(request("250", &PSA_STEPS, false), &InProcessConsent::default()).await;
+    assert_eq!(unapproved.status, "approval_required", "{unapproved:?}");
+    assert_eq!(chain.updates(250), 0, "nothing changes before the approval");
+
+    let consent = InProcessConsent { approved_by: Some("Dana Approver".into()), plan_hash: Some(hash.clone()) };
+    let done = chain.run(request("250", &PSA_STEPS, false), &consent).await;
+    assert_eq!(done.status, "completed", "{done:?}");
+    assert!(done.success, "{done:?}");
+    assert_eq!(chain.active_contacts(250), 0, "every contact inactive in the PSA");
+    assert_eq!(chain.active_configs(250), 0, "every configuration inactive in the PSA");
+    let psa = chain.sandbox.psa("connectwise");
+    let contact_updates: usize = psa.contact_ids_of(250).into_iter().map(|id| psa.contact_update_count(id)).sum();
+    assert_eq!(contact_updates, contacts_before, "each active contact updated exactly once");
+    // A configuration is updated for its status, and at most once more by the contact step
+    // when it pointed at a deactivated contact (workflow 001's related records).
+    assert!(psa.configuration_ids_of(250).into_iter().all(|id| psa.update_count(id) <= 2));
+    let updates = chain.updates(250);
+
+    // The audit trail links every step's operation to the chain's.
+    let audit = chain.workflows().audit.clone();
+    let parent = done.operation_id.clone().expect("the chain's operation");
+    let children = audit.child_operations(&parent).await.unwrap();
+    let workflows: BTreeSet<Workflow> = children.iter().map(|c| c.workflow).collect();
+    assert_eq!(workflows, BTreeSet::from([Workflow::DeactivateContacts, Workflow::DeactivateConfigs]), "{children:?}");
+    let step_ops: BTreeSet<String> = done.steps.iter().filter_map(|s| s.operation_id().map(str::to_string)).collect();
+    let applied: BTreeSet<String> = children.iter().filter(|c| !c.dry_run).map(|c| c.operation_id.clone()).collect();
+    assert_eq!(step_ops, applied, "the report names the children the trail holds");
+    let detail = audit.operation(&parent).await.unwrap().expect("the parent operation");
+    assert_eq!(detail.operation.workflow, Workflow::ClientOffboarding);
+
+    // The summary note is on the chain's ticket, in the simulator.
+    let ticket: i64 = done.ticket_id.as_deref().expect("a ticket").parse().unwrap();
+    let view = chain.sandbox.psa("connectwise").ticket(ticket).expect("the ticket exists");
+    let note = view.notes.iter().find(|n| n.contains("Client offboarding of")).expect("the summary note");
+    assert!(note.contains("deactivate_configs") && note.contains(&parent), "{note}");
+    assert!(!chain.sandbox.webhook_posts().is_empty(), "the notification was sent");
+
+    // The plan approved before is not the plan now (nothing is left to change).
+    let stale = chain.run(request("250", &PSA_STEPS, false), &consent).await;
+    assert_eq!(stale.errors.first().map(|e| e.code.as_str()), Some("PlanChanged"), "{stale:?}");
+    assert_eq!(chain.updates(250), updates, "a stale approval changes nothing");
+}
+
+/// A step that fails stops the chain: the later steps are not run, and the report and the
+/// ticket say so. No approval needed here: the client's settings say so.
+#[tokio::test]
+async fn a_failing_step_stops_the_chain_and_the_rest_is_not_run() {
+    let chain = Chain::start().await;
+    chain.set_global(CHAIN_REQUIRE_APPROVAL, "false").await;
+    let configs_before = chain.active_configs(250);
+    chain.sandbox.fail_route("PATCH", "company/contacts", 400);
+    let report = chain.run(request("250", &PSA_STEPS, false), &InProcessConsent::default()).await;
+    assert_eq!(report.status, "failed", "{report:?}");
+    assert_eq!(report.not_run, vec![ChainStep::DeactivateConfigs], "{report:?}");
+    assert_eq!(report.approved_by.as_deref(), Some("tech@msp.example"), "the initiator's request is the consent");
+    assert_eq!(chain.active_configs(250), configs_before, "the configurations were not touched");
+    let ticket: i64 = report.ticket_id.as_deref().unwrap().parse().unwrap();
+    let notes = chain.sandbox.psa("connectwise").ticket(ticket).unwrap().notes;
+    assert!(notes.iter().any(|n| n.contains("deactivate_configs: not run")), "{notes:?}");
+}
+
+/// The IT Glue step deletes the client's organization (after its export), bound to the
+/// dry run's plan like the PSA steps.
+#[tokio::test]
+async fn the_itglue_step_deletes_the_organization_when_asked() {
+    let chain = Chain::start().await;
+    chain.set_global(CHAIN_REQUIRE_APPROVAL, "false").await;
+    let report = chain.run(request("260", &[ChainStep::DeleteItglueOrg], false), &InProcessConsent::default()).await;
+    assert!(report.success, "{report:?}");
+    let itglue = chain.sandbox.itglue();
+    assert!(
+        !itglue.organization_exists(9002) || itglue.marked_for_deletion(9002),
+        "Adatum Travel's organization is gone"
+    );
+    assert_eq!(itglue.deletions_requested(), 1, "one deletion request");
+}
+
+/// Bad input is refused before anything is recorded or changed.
+#[tokio::test]
+async fn a_request_without_a_client_is_refused() {
+    let chain = Chain::start().await;
+    let mut bad = request("250", &PSA_STEPS, false);
+    bad.client_id = None;
+    let report = chain.run(bad, &InProcessConsent::default()).await;
+    assert_eq!(report.errors[0].code.as_str(), "InvalidInput", "{report:?}");
+    assert!(report.operation_id.is_none());
+    assert_eq!(chain.updates(250), 0);
+    let unknown = chain.run(request("99999", &PSA_STEPS, false), &InProcessConsent::default()).await;
+    assert_eq!(unknown.errors[0].code.as_str(), "ClientNotFound", "{unknown:?}");
+}
+
+/// The orchestrator's actions, driven as the state machine drives them (resolve, bind, each
+/// step's Task with its `ResultSelector`, finalize), reach the same end as the in-process chain.
+#[tokio::test]
+async fn the_orchestrator_actions_run_the_chain_as_the_state_machine_does() {
+    let chain = Chain::start().await;
+    chain.set_global(CHAIN_REQUIRE_APPROVAL, "false").await;
+    let run = |event: Value| chain.services.handle(Function::Orchestrator, event, "lambda:orchestrator");
+    let input = serde_json::to_value(request("250", &PSA_STEPS, false)).unwrap();
+    let state =
+        run(json!({"action": "resolve", "request": input, "execution_arn": "arn:aws:states:x:1:execution:m:e"})).await;
+    assert!(state.error.is_none(), "{state}");
+    assert_eq!(state["plan"]["approval_required"], false, "{state}");
+    let mut state = run(json!({"action": "bind", "state": state.payload})).await.payload;
+    let inputs: ChainInputs = serde_json::from_value(state["inputs"].clone()).expect("the inputs");
+    for step in PSA_STEPS {
+        let call: &StepCall = inputs.calls(step)[0];
+        let answer = chain.services.handle(function_of(step), serde_json::to_value(call).unwrap(), "lambda:step").await;
+        assert!(answer.error.is_none(), "{step}: {answer}");
+        assert!(answer["continuation"].is_null(), "finished in one invocation: {answer}");
+        state["results"][step.as_str()] = json!({ "result": answer.payload });
+    }
+    let report = run(json!({"action": "finalize", "state": state})).await;
+    assert!(report.error.is_none(), "{report}");
+    assert_eq!(report["status"], "completed", "{report}");
+    assert_eq!(chain.active_configs(250) + chain.active_contacts(250), 0);
+}
+
+// ---------------------------------------------------------------------------
+// The state machine definition and the in-process chain do not drift apart
+// ---------------------------------------------------------------------------
+
+fn definition() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/statemachine/client-offboarding.asl.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every state reachable from `from` (following Next, Default, Choices and Catch).
+fn reachable<'a>(states: &'a serde_json::Map<String, Value>, from: &'a str) -> BTreeSet<&'a str> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![from];
+    while let Some(name) = todo.pop() {
+        let state = &states[name];
+        let mut next: Vec<&str> = ["Next", "Default"].iter().filter_map(|k| state[*k].as_str()).collect();
+        for list in ["Choices", "Catch"] {
+            next.extend(state[list].as_array().into_iter().flatten().filter_map(|c| c["Next"].as_str()));
+        }
+        for n in next {
+            if seen.insert(n) {
+                todo.push(n);
+            }
+        }
+    }
+    seen
+}
+
+/// The state of each stage: found by what it does (the function it invokes, the action or
+/// the input path it passes), never by its name.
+fn stage_states(states: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for (name, state) in states {
+        let params = &state["Parameters"];
+        let function = params["FunctionName"].as_str().unwrap_or_default();
+        let stage = match state["Type"].as_str().unwrap_or_default() {
+            "Wait" => Some("Delay".to_string()),
+            "Map" => Some(format!(
+                "Step({:?}) via {}",
+                ChainStep::OffboardUsers,
+                state["ItemsPath"].as_str().unwrap_or_default()
+            )),
+            "Task" if function == "${OrchestratorFunctionArn}" => {
+                let action = params["Payload"]["action"].as_str().unwrap_or_default();
+                Some(match action {
+                    "resolve" => "Resolve".into(),
+                    "request_approval" => "Approval".into(),
+                    "bind" => "Bind".into(),
+                    "finalize" => "Finalize".into(),
+                    other => panic!("{name}: unknown orchestrator action {other}"),
+                })
+            }
+            "Task" => Some(format!("Step via {function} {}", params["Payload.$"].as_str().unwrap_or_default())),
+            _ => None,
+        };
+        if let Some(stage) = stage {
+            assert!(found.insert(stage.clone(), name.clone()).is_none(), "two states for {stage}");
+        }
+    }
+    found
+}
+
+fn expected_stage(stage: Stage) -> String {
+    let function = |step: ChainStep| format!("${{{:?}FunctionArn}}", function_of(step));
+    match stage {
+        Stage::Resolve => "Resolve".into(),
+        Stage::Approval => "Approval".into(),
+        Stage::Bind => "Bind".into(),
+        Stage::Delay => "Delay".into(),
+        Stage::Finalize => "Finalize".into(),
+        Stage::Step(ChainStep::OffboardUsers) => {
+            format!("Step(OffboardUsers) via $.inputs.{}", ChainStep::OffboardUsers)
+        }
+        Stage::Step(step) => format!("Step via {} $.inputs.{step}", function(step)),
+    }
+}
+
+/// Same stages, same order, same inputs: each in-process stage has exactly one state, each
+/// stage's state reaches the next stage's and never an earlier one's, and every step Task
+/// sends the very `ChainInputs` field the in-process chain sends.
+#[test]
+fn the_state_machine_and_the_in_process_chain_have_the_same_stages_in_the_same_order() {
+    let definition = definition();
+    let states = definition["States"].as_object().expect("States");
+    let found = stage_states(states);
+    let expected: Vec<String> = STAGES.iter().map(|s| expected_stage(*s)).collect();
+    let found_names: BTreeSet<&String> = found.keys().collect();
+    assert_eq!(found_names, expected.iter().collect(), "the definition's stages are the in-process chain's");
+    for pair in expected.windows(2) {
+        let (earlier, later) = (&found[&pair[0]], &found[&pair[1]]);
+        assert!(reachable(states, earlier).contains(later.as_str()), "{earlier} must lead to {later}");
+        assert!(!reachable(states, later).contains(earlier.as_str()), "{later} must not lead back to {earlier}");
+    }
+    // Every step payload is a `ChainInputs` field, by the same name.
+    let inputs = serde_json::to_value(ChainInputs::default()).unwrap();
+    for step in ChainStep::ALL {
+        assert!(inputs.get(step.as_str()).is_some(), "ChainInputs has no field {step}");
+    }
+    // The Map's item Task sends a whole `StepCall`, field by field.
+    let map = &states[&found[&expected_stage(Stage::Step(ChainStep::OffboardUsers))]];
+    let item = &map["ItemProcessor"]["States"]["OffboardUser"]["Parameters"];
+    assert_eq!(item["FunctionName"], format!("${{{:?}FunctionArn}}", function_of(ChainStep::OffboardUsers)));
+    let sent: BTreeSet<String> =
+        item["Payload"].as_object().unwrap().keys().map(|k| k.trim_end_matches(".$").to_string()).collect();
+    let call = serde_json::to_value(StepCall::new("p", ChainStep::OffboardUsers, json!({}))).unwrap();
+    let fields: BTreeSet<String> = call.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(sent, fields, "the Map item sends a StepCall");
+}
