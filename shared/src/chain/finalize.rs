@@ -43,7 +43,12 @@ pub async fn planned(
     report.success = errors.is_empty();
     report.errors = errors;
     if status != "planned" {
-        let kind = OperationEventKind::ApprovalRequired;
+        // Waiting for a person, or refused (rejected, expired, a stale approval).
+        let kind = if status == "approval_required" {
+            OperationEventKind::ApprovalRequired
+        } else {
+            OperationEventKind::Refused
+        };
         let detail = json!({ "plan_hash": plan.plan_hash, "errors": report.errors });
         if let Err(e) = Recorder::new(deps.audit, &plan.parent_operation_id).event(kind, detail).await {
             report.errors.push(ChainError::new(ErrorCode::AuditStoreError, e.to_string()));
