@@ -19,7 +19,7 @@ use offramp::config::ConfigSource;
 use offramp::error::OfframpError;
 use offramp::logging::{self, LogFormat};
 
-use commands::{audit, configs, contacts, itglue, rollback, settings, user};
+use commands::{audit, configs, contacts, itglue, rollback, settings, user, webhooks};
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +61,9 @@ enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// PSA webhooks: register Offramp's URL with the PSA (issue 15).
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 fn main() {
@@ -89,5 +92,6 @@ async fn run(cli: Cli) -> Result<i32, OfframpError> {
         Command::Itglue(command) => itglue::run(&source, command).await,
         Command::User(command) => user::run(&source, command).await,
         Command::Audit(command) => audit::run(&source, command).await,
+        Command::Webhooks(command) => webhooks::run(&source, command).await,
     }
 }
