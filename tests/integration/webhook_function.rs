@@ -82,7 +82,9 @@ async fn harness_with(starter: CountingStarter, timing: WebhookSettings) -> Harn
             url_token: SecretString::new(CW_URL_TOKEN),
             keys,
         })))
-        .with_receiver(WebhookReceiver::new(PsaAuth::Autotask(AutotaskAuth { secret: SecretString::new(AT_SECRET_KEY) })))
+        .with_receiver(WebhookReceiver::new(PsaAuth::Autotask(AutotaskAuth {
+            secret: SecretString::new(AT_SECRET_KEY),
+        })))
         .with_receiver(WebhookReceiver::new(PsaAuth::Halo(HaloAuth::Basic {
             user: HALO_USER.into(),
             password: SecretString::new(HALO_PASSWORD),
@@ -139,7 +141,8 @@ async fn a_signed_connectwise_delivery_starts_one_chain_and_its_duplicate_nothin
 #[tokio::test]
 async fn the_clients_settings_choose_the_chains_steps() {
     let h = harness().await;
-    for (key, value) in [(WEBHOOK_WORKFLOWS, "deactivate-contacts, deactivate-configs"), (WEBHOOK_ITGLUE_DELETION, "true")]
+    for (key, value) in
+        [(WEBHOOK_WORKFLOWS, "deactivate-contacts, deactivate-configs"), (WEBHOOK_ITGLUE_DELETION, "true")]
     {
         h.settings.put_setting(&setting_record("autotask", "250", key, Some(value))).await.unwrap();
     }
@@ -161,7 +164,11 @@ async fn an_unauthenticated_delivery_is_401_and_touches_nothing() {
         connectwise_event(&body, SIGNING_KEY, "not-the-token"),
         connectwise_event(&flip_bit(body.clone(), 40), SIGNING_KEY, CW_URL_TOKEN),
         autotask_event(&autotask_company_body("g-2", 250, 1, false), "not-the-secret"),
-        http_api_event("/webhooks/halo", &[("authorization", "Basic bm9ib2R5Om5vdGhpbmc=")], &halo_client_body("e", 1, true)),
+        http_api_event(
+            "/webhooks/halo",
+            &[("authorization", "Basic bm9ib2R5Om5vdGhpbmc=")],
+            &halo_client_body("e", 1, true),
+        ),
         http_api_event("/webhooks/autotask", &[], &autotask_company_body("g-3", 250, 1, false)),
     ];
     for event in forged {
@@ -362,9 +369,11 @@ async fn the_function_built_from_settings_starts_the_execution_on_step_functions
         ("AWS_SECRET_ACCESS_KEY", "test"),
     ]);
     let services = FunctionServices::build(Function::Webhook, &source).await.expect("built from settings");
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events/webhook/autotask-company-inactive.json");
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events/webhook/autotask-company-inactive.json");
     let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let (status, body) = status_and_body(&services.handle(Function::Webhook, event.clone(), "lambda:test").await.payload);
+    let (status, body) =
+        status_and_body(&services.handle(Function::Webhook, event.clone(), "lambda:test").await.payload);
     assert_eq!(status, 202, "{body}");
     assert!(body["execution_id"].as_str().is_some_and(|arn| arn.contains(":execution:")), "{body}");
     let (status, _) = status_and_body(&services.handle(Function::Webhook, event, "lambda:test").await.payload);

@@ -113,8 +113,13 @@ pub fn storm(total: usize, key_url: &str, signing_key: &str) -> Vec<(Kind, Value
     let (duplicates, bad, malformed) = (total * 30 / 100, total * 5 / 100, total * 5 / 100);
     let distinct = total - duplicates - bad - malformed;
     let event_of = |i: usize| -> Value {
-        if i % 2 == 0 {
-            let body = crate::webhooks::connectwise_company_body(&format!("storm-{i}"), key_url, 1000 + i as i64, "Offboarded");
+        if i.is_multiple_of(2) {
+            let body = crate::webhooks::connectwise_company_body(
+                &format!("storm-{i}"),
+                key_url,
+                1000 + i as i64,
+                "Offboarded",
+            );
             connectwise_event(&body, signing_key, CW_URL_TOKEN)
         } else {
             let body = crate::webhooks::autotask_company_body(&format!("storm-{i}"), 1000 + i as i64, 1, false);
@@ -176,7 +181,11 @@ impl StormReport {
 
 /// Send every delivery through the handler, at most `concurrency` at once, each on its own
 /// task so a panic is counted rather than ending the storm.
-pub async fn run_storm(services: Arc<WebhookServices>, deliveries: Vec<(Kind, Value)>, concurrency: usize) -> StormReport {
+pub async fn run_storm(
+    services: Arc<WebhookServices>,
+    deliveries: Vec<(Kind, Value)>,
+    concurrency: usize,
+) -> StormReport {
     let started = Instant::now();
     let results: Vec<(Kind, Option<u16>, Duration)> = futures::stream::iter(deliveries)
         .map(|(kind, event)| {

@@ -68,8 +68,14 @@ impl ChainStarter for StepFunctionsChainStarter {
     async fn start(&self, name: &str, request: &ClientOffboardingRequest) -> Result<StartedChain, OfframpError> {
         let input = serde_json::to_string(request)
             .map_err(|e| OfframpError::new(ErrorCode::InvalidInput, format!("the chain's request: {e}")))?;
-        let sent =
-            self.client.start_execution().state_machine_arn(&self.state_machine_arn).name(name).input(input).send().await;
+        let sent = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(name)
+            .input(input)
+            .send()
+            .await;
         match sent {
             Ok(output) => Ok(StartedChain { execution_id: output.execution_arn().to_string(), already_started: false }),
             Err(SdkError::ServiceError(e)) if e.err().is_execution_already_exists() => {

@@ -84,7 +84,14 @@ impl WebhookServices {
         starter: Arc<dyn ChainStarter>,
         criteria: OffboardedCriteria,
     ) -> Self {
-        Self { receivers: Vec::new(), deliveries, settings_store, starter, criteria, timing: WebhookSettings::default() }
+        Self {
+            receivers: Vec::new(),
+            deliveries,
+            settings_store,
+            starter,
+            criteria,
+            timing: WebhookSettings::default(),
+        }
     }
 
     /// Accept deliveries of `receiver`'s PSA (one receiver per PSA; a later one replaces).
