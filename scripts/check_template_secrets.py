@@ -22,6 +22,10 @@ EXPECTED = {
     "RollbackFunction": {"PsaSecret", "M365Secret"},
     "DeleteItGlueOrgFunction": {"PsaSecret", "ItGlueSecret"},
     "OffboardUserFunction": {"PsaSecret", "M365Secret", "NotifierSecret"},
+    # The webhook secrets (CONNECTWISE_WEBHOOK_URL_TOKEN, AUTOTASK_WEBHOOK_SECRET, HALO_WEBHOOK_*).
+    "WebhookFunction": {"PsaSecret"},
+    # Resolve dry-runs every step (all four vendors); finalize notifies.
+    "OrchestratorFunction": {"PsaSecret", "M365Secret", "ItGlueSecret", "NotifierSecret"},
 }
 
 

@@ -12,7 +12,7 @@ const CLASSES: &[(i32, &str)] = &[
     (4, "not found (or not found exactly once)"),
     (5, "refused, nothing (more) changed: not confirmed, plan changed, guard, not offboarded, blocked"),
     (6, "permission denied by the vendor (a webhook: not authenticated)"),
-    (7, "the PSA or IT Glue could not be reached or refused a read"),
+    (7, "the PSA or IT Glue could not be reached or refused a read (or Step Functions did not start a chain)"),
     (8, "the audit trail is unavailable"),
     (9, "the PSA's request budget is spent (resume later with --resume)"),
     (10, "another run holds this client or operation"),

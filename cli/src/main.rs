@@ -19,7 +19,7 @@ use offramp::config::ConfigSource;
 use offramp::error::OfframpError;
 use offramp::logging::{self, LogFormat};
 
-use commands::{audit, client, configs, contacts, itglue, rollback, settings, user};
+use commands::{audit, client, configs, contacts, itglue, rollback, settings, user, webhooks};
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +64,9 @@ enum Command {
     /// A whole client: the workflows chained (docs/architecture.md).
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// PSA webhooks: register Offramp's URL with the PSA (issue 15).
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 fn main() {
@@ -93,5 +96,6 @@ async fn run(cli: Cli) -> Result<i32, OfframpError> {
         Command::User(command) => user::run(&source, command).await,
         Command::Audit(command) => audit::run(&source, command).await,
         Command::Client(command) => client::run(&source, command).await,
+        Command::Webhooks(command) => webhooks::run(&source, command).await,
     }
 }

@@ -12,3 +12,4 @@ mod cli_contacts;
 mod cli_itglue;
 mod cli_secrets;
 mod cli_user;
+mod cli_webhooks;

@@ -125,6 +125,17 @@ pub async fn stores(source: &ConfigSource) -> Result<Stores, OfframpError> {
     stores_with(source, aws_config(source).await?.as_ref())
 }
 
+/// What the webhook function is built from (`entry::webhook`): the AWS configuration, loaded
+/// always (it starts Step Functions executions), the secrets and the stores.
+pub async fn aws_secrets_and_stores(
+    source: &ConfigSource,
+) -> Result<(aws_config::SdkConfig, Arc<dyn SecretStore>, Stores), OfframpError> {
+    let aws = crate::aws_sdk::loader(source)?.load().await;
+    let secrets = secret_store_with(source, Some(&aws))?;
+    let stores = stores_with(source, Some(&aws))?;
+    Ok((aws, secrets, stores))
+}
+
 fn stores_with(source: &ConfigSource, aws: Option<&aws_config::SdkConfig>) -> Result<Stores, OfframpError> {
     Ok(match Settings::audit_backend(source) {
         AuditBackend::DynamoDb { table } => {

@@ -332,12 +332,7 @@ impl Settings {
             PsaKind::Autotask => autotask = Some(autotask::load_settings(&reader, &mut psa_http).await?),
             PsaKind::Halo => halo = Some(halo::load_settings(&reader, &mut psa_http).await?),
         }
-        let offboarded = OffboardedCriteria {
-            statuses: list(source, "OFFRAMP_OFFBOARDED_STATUSES"),
-            inactive: source.parsed("OFFRAMP_OFFBOARDED_INACTIVE", psa != PsaKind::ConnectWise)?,
-            categories: list(source, "OFFRAMP_OFFBOARDED_CATEGORIES"),
-            contract_ended: source.parsed("OFFRAMP_OFFBOARDED_CONTRACT_ENDED", false)?,
-        };
+        let offboarded = offboarded_criteria(source, psa)?;
         Ok(Self {
             itglue: ItGlueRunSettings::load(&reader, base_http).await?,
             notifier: NotifierSettings::load(&reader).await?,
@@ -353,6 +348,17 @@ impl Settings {
             requester_domains: list(source, "OFFRAMP_REQUESTER_EMAIL_DOMAINS"),
         })
     }
+}
+
+/// The deployment's offboarded criteria (`OFFRAMP_OFFBOARDED_*`); "inactive" counts by
+/// default except on ConnectWise, whose companies are offboarded by status.
+pub fn offboarded_criteria(source: &ConfigSource, psa: PsaKind) -> Result<OffboardedCriteria, OfframpError> {
+    Ok(OffboardedCriteria {
+        statuses: list(source, "OFFRAMP_OFFBOARDED_STATUSES"),
+        inactive: source.parsed("OFFRAMP_OFFBOARDED_INACTIVE", psa != PsaKind::ConnectWise)?,
+        categories: list(source, "OFFRAMP_OFFBOARDED_CATEGORIES"),
+        contract_ended: source.parsed("OFFRAMP_OFFBOARDED_CONTRACT_ENDED", false)?,
+    })
 }
 
 impl ItGlueRunSettings {

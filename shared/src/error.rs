@@ -131,6 +131,9 @@ error_codes! {
         "A webhook delivery did not prove it came from the PSA (URL token, signature or credentials); nothing was recorded.";
     PayloadTooLarge = "PayloadTooLarge", http 413, exit 3,
         "A webhook body is larger than the limit; it was refused before it was read as JSON.";
+    // The client-offboarding chain (docs/architecture.md#psa-webhooks).
+    ChainStartFailed = "ChainStartFailed", http 502, exit 7,
+        "The client-offboarding chain's execution could not be started (Step Functions unreachable or failing); nothing ran, retry.";
 }
 
 impl fmt::Display for ErrorCode {

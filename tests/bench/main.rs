@@ -42,6 +42,7 @@ mod ad_offboarding;
 mod audit_writes;
 mod shared_limits;
 mod user_offboarding;
+mod webhook_storm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -351,6 +352,10 @@ fn main() {
         offramp_tests::crashes::report(&run, seed);
         std::process::exit(if run.ok() { 0 } else { 1 });
     }
+    if args.first().map(String::as_str) == Some("webhook-storm") {
+        // `offramp-bench webhook-storm`: the webhook function under 1,000 deliveries (webhook_storm.rs).
+        std::process::exit(if webhook_storm::report() { 0 } else { 1 });
+    }
     println!("configuration deactivation, {LATENCY_MS} ms latency, each PSA at its limit, two sizes (side by side)…");
     // OFFRAMP_BENCH_PSA=halo (comma-separated) measures only those.
     let only = std::env::var("OFFRAMP_BENCH_PSA").unwrap_or_default();
@@ -379,6 +384,9 @@ fn main() {
     }
     if only.is_empty() || only.split(',').any(|p| p.trim() == "ad") {
         ok &= ad_offboarding::report(&bin);
+    }
+    if only.is_empty() || only.split(',').any(|p| p.trim() == "webhook") {
+        ok &= webhook_storm::report();
     }
     ok &= report_audit_writes();
     if !ok {

@@ -386,6 +386,10 @@ async fn every_sample_event_is_handled() {
     let mut on_disk: Vec<(String, String)> = Vec::new();
     for folder in std::fs::read_dir(&root).unwrap().flatten() {
         let folder_name = folder.file_name().to_string_lossy().into_owned();
+        if folder_name == "webhook" {
+            // The webhook function's samples: webhook_function::every_webhook_sample_event_is_handled.
+            continue;
+        }
         for file in std::fs::read_dir(folder.path()).unwrap().flatten() {
             on_disk.push((folder_name.clone(), file.file_name().to_string_lossy().into_owned()));
         }

@@ -41,5 +41,6 @@ mod secret_stores;
 mod shared_limits;
 mod test_files;
 mod vendor_limits;
+mod webhook_function;
 mod webhooks;
 mod write_faults;

@@ -11,4 +11,5 @@ pub mod offboarding;
 pub mod psa;
 pub mod samba;
 pub mod sandbox_process;
+pub mod webhook_storm;
 pub mod webhooks;

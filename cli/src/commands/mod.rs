@@ -9,6 +9,7 @@ pub mod itglue;
 pub mod rollback;
 pub mod settings;
 pub mod user;
+pub mod webhooks;
 
 use serde::Serialize;
 

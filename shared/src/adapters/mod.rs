@@ -7,6 +7,7 @@ pub(crate) mod audit_records;
 #[cfg(feature = "sqlite")]
 pub mod audit_sqlite;
 pub mod autotask;
+pub mod chain_sfn;
 pub mod connectwise;
 pub mod delivery_log;
 pub mod exchange;

@@ -47,8 +47,8 @@ pub fn chain_deps<'a>(
     let services = match services {
         FunctionServices::Workflows(services) => services.as_ref(),
         FunctionServices::UserOffboarding(services) => &services.services,
-        FunctionServices::ItGlue(_) => {
-            return Err(OfframpError::configuration("the chain needs the PSA's adapters, not IT Glue's alone"));
+        FunctionServices::ItGlue(_) | FunctionServices::Webhook(_) => {
+            return Err(OfframpError::configuration("the chain needs every workflow's adapters"));
         }
     };
     Ok(ChainDeps {

@@ -31,6 +31,7 @@
 mod chain;
 mod invocation;
 mod offboard_user;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ use serde_json::{Value, json};
 pub use chain::{InProcessSteps, chain_deps, function_of, orchestrator_event};
 pub use invocation::{Invocation, Refused, Reply, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCE, Schedule, Schedules};
 pub use offboard_user::offboard_user_event;
+pub use webhook::{WebhookServices, webhook_event};
 
 use crate::app::Services;
 use crate::error::{ErrorCode, OfframpError, Outcome, budget_resets_in_seconds};
@@ -68,6 +70,8 @@ pub enum Function {
     OffboardUser,
     /// The client-offboarding chain's own actions (resolve, bind, finalize).
     Orchestrator,
+    /// PSA webhooks: starts the client-offboarding chain, never a workflow (`webhook.rs`).
+    Webhook,
 }
 
 /// What one invocation answers: the payload (the report, or API Gateway's proxy response)
@@ -139,6 +143,7 @@ pub async fn handle(function: Function, services: &Services, event: Value, invok
             let reply = Invocation::<Value>::parse(event, Schedules::Refused).map_or_else(|r| r.reply, |i| i.reply());
             answer(reply, &offboard_user::refused(&error))
         }
+        Function::Webhook => webhook::refused_without_services(),
         Function::DeactivateConfigs => deactivate_configs_event(services, event, invoked_by).await,
         Function::DeactivateContacts => deactivate_contacts_event(services, event, invoked_by).await,
         Function::Rollback => rollback_event(services, event, invoked_by).await,
@@ -434,11 +439,14 @@ pub enum FunctionServices {
     ItGlue(Box<crate::app::ItGlueServices>),
     /// offboard-user: every workflow's adapters and Microsoft 365's (`app::build_user_offboarding`).
     UserOffboarding(Box<crate::app::UserOffboardingServices>),
+    /// webhook: the delivery log, the settings, the chain starter (`webhook::build_webhook_services`).
+    Webhook(Box<WebhookServices>),
 }
 
 impl FunctionServices {
     pub async fn build(function: Function, source: &crate::config::ConfigSource) -> Result<Self, OfframpError> {
         Ok(match function {
+            Function::Webhook => Self::Webhook(Box::new(webhook::build_webhook_services(source).await?)),
             Function::DeleteItGlueOrg => Self::ItGlue(Box::new(crate::app::build_itglue(source).await?)),
             Function::OffboardUser => {
                 Self::UserOffboarding(Box::new(crate::app::build_user_offboarding(source).await?))
@@ -475,6 +483,8 @@ impl FunctionServices {
                 Box::pin(offboard_user_event(services, event, invoked_by)).await
             }
             Self::UserOffboarding(services) => Box::pin(handle(function, &services.services, event, invoked_by)).await,
+            Self::Webhook(services) if function == Function::Webhook => Box::pin(webhook_event(services, event)).await,
+            Self::Webhook(_) => webhook::refused_without_services(),
             Self::ItGlue(_) => {
                 // A deployment fault (the binary and its adapters disagree), whatever the trigger.
                 let error = OfframpError::configuration(format!("{function:?} was built with IT Glue's adapters only"));

@@ -121,6 +121,11 @@ impl WebhookReceiver {
         self.auth.psa()
     }
 
+    /// The largest body accepted.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
     /// The delivery, authenticated and read; nothing is recorded here.
     pub async fn receive(&self, request: &WebhookRequest) -> Result<WebhookEvent, WebhookError> {
         let result = self.check(request).await;

@@ -53,6 +53,11 @@
 //!   (UNCONFIRMED, docs/vendors/connectwise.md#unconfirmed-points; plausible, so enforced); flags
 //!   must be booleans. Unknown ticket → 404. After [`ConnectWiseSim::fail_ticket_notes`] every POST
 //!   answers 400 with the given message.
+//! - `GET /system/callbacks` (every registered callback, one page), `POST /system/callbacks`
+//!   `{"url","type","level","objectId","description"?}` → 201 with the entry and its `id`; the
+//!   four are required (400 otherwise). No duplicate check, as far as is known: a second
+//!   POST of one URL is a second callback ([`ConnectWiseSim::callbacks`]; stats key
+//!   `POST /system/callbacks`).
 //!
 //! Configurations carry `contact: {"id","name"}` when they have one; the configuration
 //! PATCH also takes `replace` on `contact` (`{"id"}` of an existing contact) and `remove` on
@@ -86,6 +91,8 @@ pub struct ConnectWiseSim {
     private_key: Mutex<String>,
     /// Requests per private key presented (decoded from the Basic header), accepted or not.
     presented: Mutex<std::collections::HashMap<String, u64>>,
+    /// Registered callbacks (`/system/callbacks`), in creation order.
+    callbacks: Mutex<Vec<Value>>,
 }
 
 impl ConnectWiseSim {
@@ -95,7 +102,29 @@ impl ConnectWiseSim {
             note_failure: Mutex::new(None),
             private_key: Mutex::new(CW_PRIVATE_KEY.to_string()),
             presented: Mutex::default(),
+            callbacks: Mutex::default(),
         }
+    }
+
+    /// The registered callbacks (`POST /system/callbacks`), in creation order.
+    pub fn callbacks(&self) -> Vec<Value> {
+        self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `POST /system/callbacks`: `url`, `type`, `level`, `objectId` required (400 otherwise).
+    fn register_callback(&self, body: &Bytes) -> Response {
+        let Ok(mut entry) = serde_json::from_slice::<Value>(body) else {
+            return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", "The body is not a callback entry");
+        };
+        for field in ["url", "type", "level", "objectId"] {
+            if entry.get(field).is_none_or(Value::is_null) {
+                return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", &format!("{field} is required"));
+            }
+        }
+        let mut callbacks = self.callbacks.lock().unwrap_or_else(|e| e.into_inner());
+        entry["id"] = json!(callbacks.len() as i64 + 1);
+        callbacks.push(entry.clone());
+        json_status(StatusCode::CREATED, &entry)
     }
 
     /// The API member's private key is rotated: from now on only `new_key` is accepted.
@@ -400,6 +429,14 @@ pub(crate) fn route(
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let query = query_map(uri);
     match (method.as_str(), segments.as_slice()) {
+        ("GET", ["system", "callbacks"]) => {
+            shared.record_route(method, "/system/callbacks");
+            json_response(&Value::Array(cw.callbacks()))
+        }
+        ("POST", ["system", "callbacks"]) => {
+            shared.record_route(method, "/system/callbacks");
+            cw.register_callback(body)
+        }
         ("GET", ["company", "companies"]) => {
             shared.record_route(method, "/company/companies");
             let records = cw.with(|d| d.companies.values().cloned().collect::<Vec<_>>());

@@ -36,6 +36,7 @@
 //!   "at least one flag must be true" (UNCONFIRMED) holds. ConnectWise notes have no title,
 //!   so a title becomes the note's first line.
 
+mod callbacks;
 mod client;
 mod conditions;
 #[cfg(feature = "fuzzing")]
@@ -43,6 +44,7 @@ pub mod fuzzing;
 mod parse;
 mod settings;
 
+pub use callbacks::CallbackRegistration;
 pub use client::ConnectWiseClient;
 pub use conditions::quote as quote_condition_value;
 pub use settings::ConnectWiseSettings;
