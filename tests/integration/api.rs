@@ -53,7 +53,8 @@ struct Api {
 
 impl Api {
     async fn start() -> Self {
-        let sandbox = Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+        let sandbox =
+            Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let audit = offramp::app::audit_store(&source(&sandbox, &dir.path().join("audit.sqlite"))).await.unwrap();
         Api { sandbox, dir, audit, invoker: MemoryWorkflowInvoker::default(), chain: MemoryChainStarter::default() }
@@ -146,7 +147,12 @@ async fn bad_input_an_unknown_workflow_or_no_principal_starts_nothing() {
             400,
             "InvalidInput",
         ),
-        ("a bad chain request", post("client-offboarding", &json!({"client_id": "250", "steps": ["x"]})), 400, "InvalidInput"),
+        (
+            "a bad chain request",
+            post("client-offboarding", &json!({"client_id": "250", "steps": ["x"]})),
+            400,
+            "InvalidInput",
+        ),
         ("an unknown operation", get(&uuid::Uuid::now_v7().to_string()), 404, "OperationNotFound"),
         ("not an operation id", get("../etc/passwd"), 400, "InvalidInput"),
     ];

@@ -134,7 +134,9 @@ impl<R: DeserializeOwned> Invocation<R> {
         };
         let invocation = Self::parse(event, schedules)?;
         let caller = match &invocation {
-            Invocation::Schedule(schedule) => Caller { principal: Some(format!("schedule:{}", schedule.rule)), ..caller },
+            Invocation::Schedule(schedule) => {
+                Caller { principal: Some(format!("schedule:{}", schedule.rule)), ..caller }
+            }
             _ => caller,
         };
         Ok((invocation, caller))

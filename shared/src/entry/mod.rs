@@ -340,7 +340,11 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
         Ok((reply, mut request)) => {
             request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
             let deps = deps(services);
-            answer(reply, &api::run_assigned(services.audit.as_ref(), &caller, deactivate_configs(&deps, request)).await)
+            answer(
+                reply,
+                &api::run_assigned(services.audit.as_ref(), &caller, Box::pin(deactivate_configs(&deps, request)))
+                    .await,
+            )
         }
         Err(schedule) => {
             // Every parameter from the settings: the event only says it is time.
@@ -375,7 +379,10 @@ pub async fn deactivate_contacts_event(services: &Services, event: Value, invoke
     };
     request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
     let deps = services.contact_deps();
-    answer(reply, &api::run_assigned(services.audit.as_ref(), &caller, deactivate_contacts(&deps, request)).await)
+    answer(
+        reply,
+        &api::run_assigned(services.audit.as_ref(), &caller, Box::pin(deactivate_contacts(&deps, request))).await,
+    )
 }
 
 /// Handle one `rollback` invocation: `{"operation_id", "dry_run"?, "reason"?}`. Never panics.
@@ -386,7 +393,7 @@ pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str)
     };
     request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
     let deps = services.rollback_deps();
-    answer(reply, &api::run_assigned(services.audit.as_ref(), &caller, rollback(&deps, request)).await)
+    answer(reply, &api::run_assigned(services.audit.as_ref(), &caller, Box::pin(rollback(&deps, request))).await)
 }
 
 /// Handle one `delete-itglue-org` invocation (workflow 002,
@@ -417,7 +424,7 @@ async fn itglue_event(
     match invocation.into_request() {
         Ok((reply, mut request)) => {
             request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
-            answer(reply, &api::run_assigned(deps.audit, &caller, delete_itglue_org(&deps, request)).await)
+            answer(reply, &api::run_assigned(deps.audit, &caller, Box::pin(delete_itglue_org(&deps, request))).await)
         }
         Err(schedule) => {
             let (days, dry_run, by) = (itglue.offboarded_days, itglue.cleanup_dry_run, scheduled_by(&schedule));

@@ -34,5 +34,5 @@ pub async fn offboard_user_event(services: &UserOffboardingServices, event: Valu
     request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
     let deps = services.offboard_user_deps();
     let audit = services.services.audit.as_ref();
-    answer(reply, &super::api::run_assigned(audit, &caller, offboard_user(&deps, request)).await)
+    answer(reply, &super::api::run_assigned(audit, &caller, Box::pin(offboard_user(&deps, request))).await)
 }

@@ -23,12 +23,12 @@ mod directory;
 mod invoker;
 mod onprem;
 pub use chain::{ChainStarter, MemoryChainStarter, StartedChain};
-pub use invoker::{MemoryWorkflowInvoker, WorkflowInvoker};
 pub use directory::{
     AutoReply, AutoReplyState, CloudDirectory, Directory, DirectoryError, DirectoryGroup, DirectoryUser, Forwarding,
     GroupKind, LeaverState, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises,
     OwnedGroup, UserChange, apply_changes_one_by_one, apply_one as apply_user_change, read_leaver_one_by_one,
 };
+pub use invoker::{MemoryWorkflowInvoker, WorkflowInvoker};
 pub use onprem::{ACCOUNT_DISABLED, AdGroup, AdUser, OnPremDirectory, parent_dn};
 
 /// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.

@@ -151,7 +151,8 @@ pub async fn run_started(audit: &dyn AuditStore, operation_id: &str) -> Result<b
 /// Run a workflow for `caller`: as it is, or, when the API assigned its operation id, under
 /// that id ([`crate::domain::with_assigned_operation_id`]) once per accepted run, keeping its
 /// report for `GET /operations/{id}`. A delivery refused here changes nothing and keeps
-/// nothing (the first report stays).
+/// nothing (the first report stays). `run` is boxed by the callers: a workflow's future is
+/// large, and held inline here and in the handler it would overflow a test thread's stack.
 pub async fn run_assigned<Rep, F>(audit: &dyn AuditStore, caller: &super::super::Caller, run: F) -> Rep
 where
     Rep: crate::operation::IdempotentReport,

@@ -183,8 +183,12 @@ async fn start_chain(deps: &ApiDeps<'_>, principal: &str, body: Value) -> Result
     let operation_id = new_operation_id();
     let execution_name = format!("api-{operation_id}");
     let initiated_by = initiator(principal, request.on_behalf_of.clone()).unwrap_or_default();
-    let acceptance =
-        Acceptance { workflow: CHAIN.into(), initiated_by, accepted_at: now(), execution_id: Some(execution_name.clone()) };
+    let acceptance = Acceptance {
+        workflow: CHAIN.into(),
+        initiated_by,
+        accepted_at: now(),
+        execution_id: Some(execution_name.clone()),
+    };
     accepted::accept(deps.audit, &operation_id, &acceptance).await?;
     let started = match deps.chain.start(&execution_name, &request).await {
         Ok(started) => started,
