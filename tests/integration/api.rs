@@ -262,3 +262,41 @@ fn every_api_sample_is_exercised() {
     ];
     assert_eq!(names, used, "a new sample needs a test here");
 }
+
+/// The API's records through each audit store's own code: accepted, read back (a read, not a
+/// claim: an unknown id stays unknown), claimed once per run, finished with the report once.
+async fn records_conform(audit: &dyn AuditStore) {
+    use offramp::entry::api::accepted::{self, Acceptance, Kept};
+    let id = uuid::Uuid::now_v7().to_string();
+    assert_eq!(accepted::read(audit, &id).await.unwrap(), None);
+    assert_eq!(accepted::read(audit, &id).await.unwrap(), None, "reading wrote nothing");
+    let acceptance = Acceptance {
+        workflow: "deactivate-configs".into(),
+        initiated_by: format!("iam:{CALLER}"),
+        accepted_at: offramp::domain::now(),
+        execution_id: None,
+    };
+    accepted::accept(audit, &id, &acceptance).await.unwrap();
+    assert_eq!(accepted::accept(audit, &id, &acceptance).await.unwrap_err().code().as_str(), "OperationInProgress");
+    assert_eq!(accepted::read(audit, &id).await.unwrap(), Some(Kept::Accepted(acceptance)));
+    assert!(!accepted::run_started(audit, &id).await.unwrap());
+    accepted::begin_run(audit, &id).await.unwrap();
+    assert!(accepted::run_started(audit, &id).await.unwrap());
+    assert_eq!(accepted::begin_run(audit, &id).await.unwrap_err().code().as_str(), "OperationInProgress");
+    accepted::finish(audit, &id, &json!({"success": true, "n": 1})).await;
+    accepted::finish(audit, &id, &json!({"success": false, "n": 2})).await;
+    assert_eq!(accepted::read(audit, &id).await.unwrap(), Some(Kept::Finished(json!({"success": true, "n": 1}))));
+    let never = uuid::Uuid::now_v7().to_string();
+    assert_eq!(accepted::begin_run(audit, &never).await.unwrap_err().code().as_str(), "InvalidInput");
+}
+
+#[tokio::test]
+async fn the_api_records_conform_on_sqlite_and_dynamodb() {
+    let api = Api::start().await;
+    records_conform(api.audit.as_ref()).await;
+    let client = offramp_tests::moto::dynamodb_client().await;
+    let store =
+        offramp::adapters::audit_dynamodb::DynamoDbAuditStore::new(client, offramp_tests::moto::unique_table_name());
+    store.create_table_if_missing().await.unwrap();
+    records_conform(&store).await;
+}
