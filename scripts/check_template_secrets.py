@@ -26,6 +26,8 @@ EXPECTED = {
     "WebhookFunction": {"PsaSecret"},
     # Resolve dry-runs every step (all four vendors); finalize notifies.
     "OrchestratorFunction": {"PsaSecret", "M365Secret", "ItGlueSecret", "NotifierSecret"},
+    # The HTTP API hands runs over and reads the trail: no vendor credential at all.
+    "ApiFunction": set(),
 }
 
 

@@ -95,7 +95,7 @@ async fn dry_run_then_confirmed_run_then_audit() {
     let ops = operations.as_array().unwrap();
     assert_eq!(ops.len(), 4, "dry run, refused approval, applied run, re-run");
     assert_eq!(ops[1]["operation"]["operation_id"], applied["operation_id"]);
-    assert_eq!(ops[1]["operation"]["initiated_by"], "cli-test@msp.example");
+    assert_eq!(ops[1]["operation"]["initiated_by"], common::RECORDED_INITIATOR, "the OS user, on behalf of the flag");
 
     let mut show = offramp(&sandbox, &db);
     show.args(["audit", "show", applied["operation_id"].as_str().unwrap()]);

@@ -15,7 +15,6 @@ use std::process::Output;
 use offramp_sandbox::{PsaSim, Sandbox, SandboxConfig};
 use serde_json::Value;
 
-const REQUESTER: &str = common::INITIATED_BY;
 const REASON: &str = "Contract terminated - effective 2026-03-01";
 const PRIMARY: i64 = 5001;
 /// Who the run deactivates: every active contact but the primary and the two excluded ones.
@@ -253,7 +252,7 @@ async fn scenario(psa: &str) {
     assert_eq!(report["related_updates"]["open_tickets_reassigned"], 1, "{psa}: ticket 9001");
     assert_eq!(report["related_updates"]["scheduled_tasks_disabled"], 0, "{psa}");
     let audit = &report["audit_trail"];
-    assert_eq!(audit["initiated_by"], REQUESTER, "{psa}");
+    assert_eq!(audit["initiated_by"], common::RECORDED_INITIATOR, "{psa}");
     assert_eq!(audit["rollback_available"], true, "{psa}");
     assert!(audit["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{psa}: {audit}");
     let operation_id = audit["operation_id"].as_str().expect("operation id").to_string();

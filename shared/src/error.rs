@@ -128,12 +128,17 @@ error_codes! {
         "An offboarding action failed (the others went on); its vendor code and message are in the report.";
     // PSA webhooks (docs/architecture.md#psa-webhooks).
     Unauthenticated = "Unauthenticated", http 401, exit 6,
-        "A webhook delivery did not prove it came from the PSA (URL token, signature or credentials); nothing was recorded.";
+        "The caller did not prove who it is (a webhook's URL token, signature or credentials; the API's IAM signature or token); nothing was recorded.";
     PayloadTooLarge = "PayloadTooLarge", http 413, exit 3,
         "A webhook body is larger than the limit; it was refused before it was read as JSON.";
     // The client-offboarding chain (docs/architecture.md#psa-webhooks).
     ChainStartFailed = "ChainStartFailed", http 502, exit 7,
         "The client-offboarding chain's execution could not be started (Step Functions unreachable or failing); nothing ran, retry.";
+    // The HTTP API (docs/architecture.md#the-http-api).
+    WorkflowNotFound = "WorkflowNotFound", http 404, exit 4,
+        "No workflow (or chain) of that name can be started through the API; nothing was started.";
+    WorkflowStartFailed = "WorkflowStartFailed", http 502, exit 7,
+        "The workflow's function or the chain's state machine did not accept the run; nothing was started.";
 }
 
 impl fmt::Display for ErrorCode {

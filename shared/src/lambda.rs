@@ -27,6 +27,33 @@ fn into_result(answer: Answer) -> Result<Value, Diagnostic> {
     Err(Diagnostic { error_type: error.error_type, error_message: error.error_message })
 }
 
+/// Serve the HTTP API function (`functions/api`, `entry::api`) until the runtime stops it:
+/// the audit store and the asynchronous invoker, built once per cold start. Every answer is
+/// a proxy response (API Gateway), never a Lambda error.
+pub async fn serve_api() -> Result<(), Error> {
+    logging::init("info", LogFormat::Json);
+    let source = ConfigSource::from_env();
+    let started = async {
+        let audit = crate::app::audit_store(&source).await?;
+        let invoker = crate::adapters::invoker_lambda::LambdaWorkflowInvoker::from_settings(&source).await?;
+        let aws = crate::aws_sdk::loader(&source)?.load().await;
+        let chain = crate::adapters::chain_sfn::StepFunctionsChainStarter::from_settings(&source, &aws)?;
+        Ok::<_, crate::error::OfframpError>((audit, invoker, chain))
+    };
+    let (audit, invoker, chain) = started.await.map_err(|e| {
+        tracing::error!(code = %e.code(), error = %e, "cannot start: configuration");
+        e
+    })?;
+    let deps = crate::entry::api::ApiDeps { audit: audit.as_ref(), invoker: &invoker, chain: &chain };
+    let deps = &deps;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let (payload, context) = event.into_parts();
+        let span = tracing::info_span!("api", request_id = %context.request_id);
+        Ok::<Value, Diagnostic>(crate::entry::api::api_event(deps, payload).instrument(span).await)
+    }))
+    .await
+}
+
 /// Serve `function` until the runtime stops it. A configuration problem ends the cold
 /// start with a logged, typed error rather than a failing first invocation.
 pub async fn serve(function: Function) -> Result<(), Error> {

@@ -222,7 +222,9 @@ async fn deactivate_configs_binary_runs_under_cargo_lambda_watch() {
     let operation_id = report["operation_id"].as_str().unwrap();
     let detail = store.operation(operation_id).await.unwrap().expect("operation in DynamoDB");
     assert_eq!(detail.snapshots.len(), 11);
-    assert_eq!(detail.operation.initiated_by, "tech@msp.example");
+    let by = &detail.operation.initiated_by;
+    assert!(by.starts_with("lambda:"), "the invoked function asks: {by}");
+    assert_eq!(offramp::domain::on_behalf_of(by), Some("tech@msp.example"), "the body only on behalf of: {by}");
     // One record per configuration, and before each of the 9 updates its intent (write-ahead).
     let intents = detail.changes.iter().filter(|c| c.outcome == offramp::domain::ItemOutcome::Intended).count();
     assert_eq!((detail.changes.len() - intents, intents), (11, 9));

@@ -9,6 +9,7 @@
 //! `-p offramp-tests`: selecting one package resolves dependency features differently and
 //! rebuilds the AWS SDK crates.)
 
+mod api;
 mod audit_stores;
 mod chain;
 mod chaos;

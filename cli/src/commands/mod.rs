@@ -27,12 +27,13 @@ pub struct RunControl {
     pub idempotency_key: Option<String>,
 }
 
-/// Who runs this when `--initiated-by` / `OFFRAMP_INITIATED_BY` does not say: the OS user.
+/// Who runs this (docs/architecture.md#who-is-asking): the OS user, `cli:<user>`;
+/// `--initiated-by` / `OFFRAMP_INITIATED_BY` only says whom it is for,
+/// `cli:<user> (on behalf of <name>)`. The AWS identity is not added: the CLI would need STS,
+/// which is not among its dependencies.
 pub fn initiated_by(given: Option<&str>) -> String {
-    given.map(str::to_string).unwrap_or_else(|| {
-        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
-        format!("cli:{user}")
-    })
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    offramp::entry::initiator(&format!("cli:{user}"), given.map(str::to_string)).unwrap_or_default()
 }
 
 /// A report (or record) as pretty JSON on stdout: what `--json` prints.

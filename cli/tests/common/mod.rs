@@ -13,6 +13,11 @@ use offramp_sandbox::{
 use serde_json::Value;
 
 pub const INITIATED_BY: &str = "cli-test@msp.example";
+/// The OS user the tests run the CLI as (`USER`).
+pub const OS_USER: &str = "cli-tester";
+/// `initiated_by` as the trail records it: the OS user, on behalf of `--initiated-by`
+/// (docs/architecture.md#who-is-asking).
+pub const RECORDED_INITIATOR: &str = "cli:cli-tester (on behalf of cli-test@msp.example)";
 
 /// `command` (the binary, or `script` around it) with a cleared environment, the sandbox's
 /// credentials for `psa` (`connectwise`, `autotask` or `halo`), and a SQLite audit trail.
@@ -25,6 +30,7 @@ pub fn with_env(mut command: Command, sandbox: &Sandbox, psa: &str, audit_db: &P
         // IT Glue exports are archived beside the trail, never in the working directory.
         .env("OFFRAMP_EXPORT_DIR", audit_db.with_file_name("exports"))
         .env("OFFRAMP_INITIATED_BY", INITIATED_BY)
+        .env("USER", OS_USER)
         // A requester in the MSP's own domain may be sent the notification.
         .env("OFFRAMP_REQUESTER_EMAIL_DOMAINS", "msp.example")
         .stdin(Stdio::null());

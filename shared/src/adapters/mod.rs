@@ -13,6 +13,7 @@ pub mod delivery_log;
 pub mod exchange;
 pub mod graph;
 pub mod halo;
+pub mod invoker_lambda;
 pub mod itglue;
 pub mod ldap;
 pub mod m365_absent;

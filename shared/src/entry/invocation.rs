@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::caller::{Caller, direct_caller, http_api_principal, rest_api_principal};
 use crate::chain::{STEP_CALL_KEY, StepCall};
 use crate::error::OfframpError;
 
@@ -131,6 +132,44 @@ impl<R: DeserializeOwned> Invocation<R> {
             return schedule(event, schedules).map(Invocation::Schedule).map_err(report);
         }
         serde_json::from_value(event).map(Invocation::Direct).map_err(|e| report(invalid(format!("request: {e}"))))
+    }
+}
+
+impl<R: DeserializeOwned> Invocation<R> {
+    /// [`Self::parse`], and who is asking (`caller.rs`): an API event must carry an
+    /// authenticated principal (else `Unauthenticated`, before its body is read); a direct
+    /// invoke gives up its caller fields; a schedule is its rule.
+    pub fn parse_asked(mut event: Value, schedules: Schedules) -> Result<(Self, Caller), Refused> {
+        if event.get("requestContext").is_some() {
+            let principal = api_principal(&event).map_err(|error| Refused { reply: Reply::Proxy, error })?;
+            let invocation = Self::parse(event, schedules)?;
+            return Ok((invocation, Caller { principal: Some(principal), assigned_operation_id: None }));
+        }
+        let eventbridge = ["source", "detail-type", "detail"].iter().any(|key| event.get(*key).is_some());
+        let caller = if eventbridge {
+            Caller::default()
+        } else {
+            direct_caller(&mut event).map_err(|error| Refused { reply: Reply::Report, error })?
+        };
+        let invocation = Self::parse(event, schedules)?;
+        let caller = match &invocation {
+            Invocation::Schedule(schedule) => {
+                Caller { principal: Some(format!("schedule:{}", schedule.rule)), ..caller }
+            }
+            _ => caller,
+        };
+        Ok((invocation, caller))
+    }
+}
+
+/// The principal of an API Gateway event (REST, or HTTP API payload 2.0).
+fn api_principal(event: &Value) -> Result<String, OfframpError> {
+    if event.get("version").and_then(Value::as_str) == Some("2.0") {
+        let request: ApiGatewayV2httpRequest = from_event(event.clone(), "an API Gateway HTTP API event")?;
+        http_api_principal(&request)
+    } else {
+        let request: ApiGatewayProxyRequest = from_event(event.clone(), "an API Gateway REST API event")?;
+        rest_api_principal(&request)
     }
 }
 

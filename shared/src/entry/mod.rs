@@ -28,6 +28,8 @@
 //! an [`Answer`] carries both, and `crate::lambda` logs the report before it returns the
 //! error to the runtime.
 
+pub mod api;
+mod caller;
 mod chain;
 mod invocation;
 mod offboard_user;
@@ -38,6 +40,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+pub use caller::{API_PRINCIPAL_FIELD, ASSIGNED_OPERATION_ID_FIELD, Caller, EXECUTION_ARN_FIELD, initiator};
 pub use chain::{InProcessSteps, chain_deps, function_of, orchestrator_event};
 pub use invocation::{Invocation, Refused, Reply, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCE, Schedule, Schedules};
 pub use offboard_user::offboard_user_event;
@@ -326,9 +329,11 @@ fn config_guard(services: &Services) -> Arc<dyn SettingsStore> {
     services.org_settings.clone()
 }
 
-/// `initiated_by` as the request gives it, else the invoking function.
-fn with_initiator(given: Option<String>, invoked_by: &str) -> Option<String> {
-    given.or_else(|| Some(invoked_by.to_string()))
+/// `initiated_by` as recorded: who is asking (the trigger's principal, else the invoked
+/// function), and the request's own `initiated_by` only as whom the run is on behalf of
+/// (`caller.rs`, docs/architecture.md#who-is-asking).
+fn with_initiator(caller: &Caller, given: Option<String>, invoked_by: &str) -> Option<String> {
+    initiator(caller.principal_or(invoked_by), given)
 }
 
 /// Who a schedule's runs are recorded as: the rule.
@@ -341,14 +346,19 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
     let refuse = |reply: Reply, error: &OfframpError| {
         answer(reply, &ConfigDeactivationReport::failure(error, None, None, false))
     };
-    let invocation = match Invocation::<DeactivateConfigsRequest>::parse(event, Schedules::Accepted) {
-        Ok(invocation) => invocation,
+    let (invocation, caller) = match Invocation::<DeactivateConfigsRequest>::parse_asked(event, Schedules::Accepted) {
+        Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return refuse(reply, &error),
     };
     match invocation.into_request() {
         Ok((reply, mut request)) => {
-            request.initiated_by = with_initiator(request.initiated_by, invoked_by);
-            answer(reply, &deactivate_configs(&deps(services), request).await)
+            request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
+            let deps = deps(services);
+            answer(
+                reply,
+                &api::run_assigned(services.audit.as_ref(), &caller, Box::pin(deactivate_configs(&deps, request)))
+                    .await,
+            )
         }
         Err(schedule) => {
             // Every parameter from the settings: the event only says it is time.
@@ -361,36 +371,43 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
     }
 }
 
-/// The request of a function without a schedule, or the answer that refuses the event.
-fn request_of<R: serde::de::DeserializeOwned>(event: Value) -> Result<(Reply, R), Refused> {
+/// The request of a function without a schedule and who is asking, or the answer that
+/// refuses the event.
+fn request_of<R: serde::de::DeserializeOwned>(event: Value) -> Result<(Reply, R, Caller), Refused> {
     let schedule_refused = |_| Refused {
         reply: Reply::Report,
         error: OfframpError::invalid_input("this function has no schedule; nothing was changed"),
     };
-    Invocation::<R>::parse(event, Schedules::Refused)?.into_request().map_err(schedule_refused)
+    let (invocation, caller) = Invocation::<R>::parse_asked(event, Schedules::Refused)?;
+    let (reply, request) = invocation.into_request().map_err(schedule_refused)?;
+    Ok((reply, request, caller))
 }
 
 /// Handle one `deactivate-contacts` invocation (workflow 001,
 /// docs/workflows.md#001-contact-deactivation): direct invoke / Step Functions (the event is the
 /// request), or API Gateway (the body is). Never panics.
 pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
-    let (reply, mut request) = match request_of::<DeactivateContactsRequest>(event) {
+    let (reply, mut request, caller) = match request_of::<DeactivateContactsRequest>(event) {
         Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return answer(reply, &ContactDeactivationReport::invalid(&error, invoked_by)),
     };
-    request.initiated_by = with_initiator(request.initiated_by, invoked_by);
+    request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
     let deps = services.contact_deps();
-    answer(reply, &deactivate_contacts(&deps, request).await)
+    answer(
+        reply,
+        &api::run_assigned(services.audit.as_ref(), &caller, Box::pin(deactivate_contacts(&deps, request))).await,
+    )
 }
 
 /// Handle one `rollback` invocation: `{"operation_id", "dry_run"?, "reason"?}`. Never panics.
 pub async fn rollback_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
-    let (reply, mut request) = match request_of::<RollbackRequest>(event) {
+    let (reply, mut request, caller) = match request_of::<RollbackRequest>(event) {
         Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return answer(reply, &RollbackReport::invalid(&error)),
     };
-    request.initiated_by = with_initiator(request.initiated_by, invoked_by);
-    answer(reply, &rollback(&services.rollback_deps(), request).await)
+    request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
+    let deps = services.rollback_deps();
+    answer(reply, &api::run_assigned(services.audit.as_ref(), &caller, Box::pin(rollback(&deps, request))).await)
 }
 
 /// Handle one `delete-itglue-org` invocation (workflow 002,
@@ -408,8 +425,8 @@ async fn itglue_event(
     event: Value,
     invoked_by: &str,
 ) -> Answer {
-    let invocation = match Invocation::<DeleteOrgRequest>::parse(event, Schedules::Accepted) {
-        Ok(invocation) => invocation,
+    let (invocation, caller) = match Invocation::<DeleteOrgRequest>::parse_asked(event, Schedules::Accepted) {
+        Ok(parsed) => parsed,
         Err(Refused { reply, error }) => {
             return answer(reply, &DeleteOrgReport::failed(error.code(), error.to_string()));
         }
@@ -420,8 +437,8 @@ async fn itglue_event(
     };
     match invocation.into_request() {
         Ok((reply, mut request)) => {
-            request.initiated_by = with_initiator(request.initiated_by, invoked_by);
-            answer(reply, &delete_itglue_org(&deps, request).await)
+            request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
+            answer(reply, &api::run_assigned(deps.audit, &caller, Box::pin(delete_itglue_org(&deps, request))).await)
         }
         Err(schedule) => {
             let (days, dry_run, by) = (itglue.offboarded_days, itglue.cleanup_dry_run, scheduled_by(&schedule));

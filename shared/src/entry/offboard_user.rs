@@ -27,10 +27,12 @@ pub(super) fn refused(error: &OfframpError) -> OffboardUserReport {
 
 /// Handle one `offboard-user` invocation. Never panics; every outcome is JSON.
 pub async fn offboard_user_event(services: &UserOffboardingServices, event: Value, invoked_by: &str) -> Answer {
-    let (reply, mut request) = match request_of::<OffboardUserRequest>(event) {
+    let (reply, mut request, caller) = match request_of::<OffboardUserRequest>(event) {
         Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return answer(reply, &refused(&error)),
     };
-    request.initiated_by = with_initiator(request.initiated_by, invoked_by);
-    answer(reply, &offboard_user(&services.offboard_user_deps(), request).await)
+    request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
+    let deps = services.offboard_user_deps();
+    let audit = services.services.audit.as_ref();
+    answer(reply, &super::api::run_assigned(audit, &caller, Box::pin(offboard_user(&deps, request))).await)
 }

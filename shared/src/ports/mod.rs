@@ -20,6 +20,7 @@ use crate::secret::SecretString;
 
 mod chain;
 mod directory;
+mod invoker;
 mod onprem;
 pub use chain::{ChainStarter, MemoryChainStarter, StartedChain};
 pub use directory::{
@@ -27,6 +28,7 @@ pub use directory::{
     GroupKind, LeaverState, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises,
     OwnedGroup, UserChange, apply_changes_one_by_one, apply_one as apply_user_change, read_leaver_one_by_one,
 };
+pub use invoker::{MemoryWorkflowInvoker, WorkflowInvoker};
 pub use onprem::{ACCOUNT_DISABLED, AdGroup, AdUser, OnPremDirectory, parent_dn};
 
 /// A PSA (ConnectWise Manage, Autotask, HaloPSA) as the workflows need it.
@@ -221,6 +223,13 @@ pub trait AuditStore: Send + Sync {
     /// Delete the key's in-progress claim (the run failed before changing anything), so the
     /// same request may be tried again at once. A completed record, or none, is left alone.
     async fn release_idempotency_key(&self, key: &str) -> Result<(), AuditError>;
+
+    /// The record of `key` as stored (expired or not), or `None`; a read, never a claim. The
+    /// HTTP API reads its acceptance and the finished run's report this way
+    /// (docs/architecture.md#the-http-api). A store that cannot read one says so.
+    async fn idempotency_record(&self, key: &str) -> Result<Option<crate::domain::IdempotencyRecord>, AuditError> {
+        Err(AuditError::Unavailable { message: format!("this audit store cannot read the idempotency record {key}") })
+    }
 }
 
 /// A documentation platform (IT Glue) as the organization deletion workflow (workflow 002,

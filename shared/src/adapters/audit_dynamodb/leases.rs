@@ -213,7 +213,7 @@ impl DynamoDbAuditStore {
             };
             let existing = match returned {
                 Some(item) => Some(parse_data::<IdempotencyRecord>(&item, "idempotency record")?),
-                None => self.idempotency_record(&record.key).await?,
+                None => self.stored_idempotency_record(&record.key).await?,
             };
             match existing {
                 Some(existing) if !existing.is_claimable_at(now) => return Ok(IdempotencyClaim::Existing(existing)),
@@ -270,7 +270,7 @@ impl DynamoDbAuditStore {
         }
     }
 
-    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, AuditError> {
+    pub(super) async fn stored_idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, AuditError> {
         let item =
             self.get_consistent("GetItem (idempotency key)", keys::idempotency_pk(key), keys::IDEMPOTENCY_SK).await?;
         item.map(|item| parse_data(&item, "idempotency record")).transpose()

@@ -274,4 +274,8 @@ impl AuditStore for DynamoDbAuditStore {
     async fn release_idempotency_key(&self, key: &str) -> Result<(), AuditError> {
         self.release_claim(key).await
     }
+
+    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, AuditError> {
+        self.stored_idempotency_record(key).await
+    }
 }

@@ -152,7 +152,7 @@ pub(super) fn release_claim(conn: &mut Connection, key: &str) -> Result<(), Audi
     Ok(())
 }
 
-fn read_idempotency(conn: &Connection, key: &str) -> Result<Option<IdempotencyRecord>, AuditError> {
+pub(super) fn read_idempotency(conn: &Connection, key: &str) -> Result<Option<IdempotencyRecord>, AuditError> {
     let data: Option<String> = conn
         .query_row("SELECT data FROM idempotency WHERE key = ?1", [key], |row| row.get(0))
         .optional()

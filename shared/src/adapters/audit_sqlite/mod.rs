@@ -418,6 +418,11 @@ impl AuditStore for SqliteAuditStore {
         let key = key.to_string();
         self.with_conn("release_idempotency_key", move |conn| leases::release_claim(conn, &key)).await
     }
+
+    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, AuditError> {
+        let key = key.to_string();
+        self.with_conn("idempotency_record", move |conn| leases::read_idempotency(conn, &key)).await
+    }
 }
 
 fn read_all<T: DeserializeOwned>(

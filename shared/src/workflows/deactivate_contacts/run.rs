@@ -81,9 +81,11 @@ impl RunContext {
 /// either only when its domain is one of `domains`. Both come from the request, so neither
 /// may make the MSP's mailbox write to an address nobody configured.
 pub(super) fn requester(given: Option<&str>, initiated_by: &str, domains: &[String]) -> Option<String> {
+    // A run asked for on behalf of someone names them after the principal (docs/architecture.md#who-is-asking).
+    let named = crate::domain::on_behalf_of(initiated_by).unwrap_or(initiated_by);
     given
         .map(str::to_string)
-        .or_else(|| org_settings::looks_like_email(initiated_by).then(|| initiated_by.to_string()))
+        .or_else(|| org_settings::looks_like_email(named).then(|| named.to_string()))
         .filter(|address| admits(domains, address))
 }
 
