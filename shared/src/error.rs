@@ -56,6 +56,8 @@ macro_rules! error_codes {
 //   ambiguous name); 429 the vendor's request budget is spent (with `Retry-After`).
 // - 502: a vendor (PSA, IT Glue) could not be reached or did not accept a read; 503: the
 //   audit trail is unavailable, so Offramp refuses to act unrecorded. Both may be retried.
+// - 202: the run stopped at its invocation's deadline, cleanly: what it did is recorded and
+//   the rest is to be continued with the report's `continuation` (not a failure).
 // - 500: only Offramp's own side. `ConfigurationError` is a fault of the deployment (a
 //   missing secret, a bad setting): an operator problem, not something the caller could fix
 //   in the request (so not 4xx), and not a passing outage that a retry would cure (so not 503).
@@ -131,6 +133,9 @@ error_codes! {
         "A webhook delivery did not prove it came from the PSA (URL token, signature or credentials); nothing was recorded.";
     PayloadTooLarge = "PayloadTooLarge", http 413, exit 3,
         "A webhook body is larger than the limit; it was refused before it was read as JSON.";
+    // Runs that outlive one invocation (docs/architecture.md#runs-that-outlive-one-invocation).
+    DeadlineReached = "DeadlineReached", http 202, exit 11,
+        "The invocation's deadline came first: the run stopped cleanly and its report's continuation says how to go on.";
 }
 
 impl fmt::Display for ErrorCode {
@@ -380,6 +385,8 @@ pub trait Outcome {
     /// it by name). The one rule, for every workflow:
     /// - done, a dry run (`planned`), or a plan that waits for a person (`approval_required`,
     ///   `confirmation_required`): the report. A chain branches on its `status`;
+    /// - a run stopped at its deadline (`DeadlineReached`): the report, whose
+    ///   `continuation` the chain loops on;
     /// - anything else that did not succeed is an error named by the primary code: a
     ///   refusal (`InvalidInput`, `PlanChanged`, `BlastRadiusExceeded`, `DeletionBlocked`,
     ///   `NotYetEffective`, `OperationInProgress`, …), an outage, or a partial run
@@ -390,7 +397,7 @@ pub trait Outcome {
             return None;
         }
         match self.primary_code() {
-            Some(code) if code.awaits_a_person() => None,
+            Some(code) if code.awaits_a_person() || code.is_continuation() => None,
             Some(code) => Some(code.as_str()),
             None => Some(UNCODED_FAILURE),
         }
@@ -407,6 +414,12 @@ impl ErrorCode {
     /// gets the table's 409 (the request as sent was not carried out).
     pub fn awaits_a_person(self) -> bool {
         matches!(self, ErrorCode::ConfirmationRequired)
+    }
+
+    /// A run stopped with this code is to be continued by the next invocation (its report
+    /// carries a `continuation`): a normal answer to a chain, never a Lambda error.
+    pub fn is_continuation(self) -> bool {
+        matches!(self, ErrorCode::DeadlineReached)
     }
 }
 

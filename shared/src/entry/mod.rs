@@ -41,12 +41,13 @@ pub use offboard_user::offboard_user_event;
 
 use crate::app::Services;
 use crate::error::{ErrorCode, OfframpError, Outcome, budget_resets_in_seconds};
+use crate::operation::Deadline;
 use crate::ports::{NoProgress, SettingsStore};
 use crate::workflows::deactivate_configs::{
     ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
 };
 use crate::workflows::deactivate_contacts::{
-    ContactDeactivationReport, DeactivateContactsRequest, deactivate_contacts,
+    ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
 };
 use crate::workflows::delete_itglue_org::CleanupReport;
 use crate::workflows::delete_itglue_org::{
@@ -126,17 +127,30 @@ impl std::fmt::Display for Answer {
     }
 }
 
-/// Hand one event to `function`'s handler. `offboard-user` needs the Microsoft 365 adapters
-/// as well ([`FunctionServices::build`]); with these alone it answers `ConfigurationError`.
+/// Hand one event to `function`'s handler, with no deadline (the run goes to its end).
 pub async fn handle(function: Function, services: &Services, event: Value, invoked_by: &str) -> Answer {
+    handle_until(function, services, event, invoked_by, Deadline::none()).await
+}
+
+/// Hand one event to `function`'s handler; configuration and contact deactivation stop
+/// sending changes at `deadline` and answer with a `continuation` (the Lambda's deadline less
+/// its margin, `crate::lambda`; a test's own). `offboard-user` needs the Microsoft 365
+/// adapters as well ([`FunctionServices::build`]); with these alone it answers `ConfigurationError`.
+pub async fn handle_until(
+    function: Function,
+    services: &Services,
+    event: Value,
+    invoked_by: &str,
+    deadline: Deadline,
+) -> Answer {
     match function {
         Function::OffboardUser => {
             let error = OfframpError::configuration("offboard-user needs Microsoft 365's adapters (MS_CLIENT_ID)");
             let reply = Invocation::<Value>::parse(event, Schedules::Refused).map_or_else(|r| r.reply, |i| i.reply());
             answer(reply, &offboard_user::refused(&error))
         }
-        Function::DeactivateConfigs => deactivate_configs_event(services, event, invoked_by).await,
-        Function::DeactivateContacts => deactivate_contacts_event(services, event, invoked_by).await,
+        Function::DeactivateConfigs => configs_event(services, event, invoked_by, deadline).await,
+        Function::DeactivateContacts => contacts_event(services, event, invoked_by, deadline).await,
         Function::Rollback => rollback_event(services, event, invoked_by).await,
         Function::DeleteItGlueOrg => delete_itglue_org_event(services, event, invoked_by).await,
     }
@@ -291,7 +305,7 @@ fn answer<R: Outcome + Serialize>(reply: Reply, report: &R) -> Answer {
 // Handlers
 // ---------------------------------------------------------------------------
 
-fn deps(services: &Services) -> Deps<'_> {
+fn deps(services: &Services, deadline: Deadline) -> Deps<'_> {
     Deps {
         psa: services.psa.as_ref(),
         audit: services.audit.as_ref(),
@@ -300,6 +314,7 @@ fn deps(services: &Services) -> Deps<'_> {
             concurrency: services.settings.workflow_concurrency,
             guard_settings: Some(config_guard(services)),
             offboarded: services.settings.offboarded.clone(),
+            deadline,
             ..Default::default()
         },
     }
@@ -322,8 +337,12 @@ fn scheduled_by(schedule: &Schedule) -> String {
     format!("schedule:{}", schedule.rule)
 }
 
-/// Handle one `deactivate-configs` invocation. Never panics; every outcome is JSON.
+/// Handle one `deactivate-configs` invocation, with no deadline. Never panics; every outcome is JSON.
 pub async fn deactivate_configs_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
+    configs_event(services, event, invoked_by, Deadline::none()).await
+}
+
+async fn configs_event(services: &Services, event: Value, invoked_by: &str, deadline: Deadline) -> Answer {
     let refuse = |reply: Reply, error: &OfframpError| {
         answer(reply, &ConfigDeactivationReport::failure(error, None, None, false))
     };
@@ -334,12 +353,12 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
     match invocation.into_request() {
         Ok((reply, mut request)) => {
             request.initiated_by = with_initiator(request.initiated_by, invoked_by);
-            answer(reply, &deactivate_configs(&deps(services), request).await)
+            answer(reply, &deactivate_configs(&deps(services, deadline), request).await)
         }
         Err(schedule) => {
             // Every parameter from the settings: the event only says it is time.
             let settings = &services.settings;
-            let deps = deps(services);
+            let deps = deps(services, deadline);
             let by = scheduled_by(&schedule);
             let report = sweep_offboarded_clients(&deps, &settings.offboarded, settings.sweep_dry_run, &by).await;
             answer(Reply::Report, &report)
@@ -360,12 +379,16 @@ fn request_of<R: serde::de::DeserializeOwned>(event: Value) -> Result<(Reply, R)
 /// docs/workflows.md#001-contact-deactivation): direct invoke / Step Functions (the event is the
 /// request), or API Gateway (the body is). Never panics.
 pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
+    contacts_event(services, event, invoked_by, Deadline::none()).await
+}
+
+async fn contacts_event(services: &Services, event: Value, invoked_by: &str, deadline: Deadline) -> Answer {
     let (reply, mut request) = match request_of::<DeactivateContactsRequest>(event) {
         Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return answer(reply, &ContactDeactivationReport::invalid(&error, invoked_by)),
     };
     request.initiated_by = with_initiator(request.initiated_by, invoked_by);
-    let deps = services.contact_deps();
+    let deps = ContactDeps { deadline, ..services.contact_deps() };
     answer(reply, &deactivate_contacts(&deps, request).await)
 }
 
@@ -438,12 +461,26 @@ impl FunctionServices {
         })
     }
 
-    /// [`handle`] with these adapters. Never panics. Each arm's future is boxed: every
+    /// [`handle`] with these adapters, with no deadline.
+    pub async fn handle(&self, function: Function, event: Value, invoked_by: &str) -> Answer {
+        self.handle_until(function, event, invoked_by, Deadline::none()).await
+    }
+
+    /// The settings these adapters were built from.
+    pub fn settings(&self) -> &crate::config::Settings {
+        match self {
+            Self::Workflows(services) => &services.settings,
+            Self::ItGlue(services) => &services.settings,
+            Self::UserOffboarding(services) => &services.services.settings,
+        }
+    }
+
+    /// [`handle_until`] with these adapters. Never panics. Each arm's future is boxed: every
     /// workflow's is large, and unboxed this one would be as large as all of them together,
     /// more than a debug build's 2 MiB thread stack holds (a test's).
-    pub async fn handle(&self, function: Function, event: Value, invoked_by: &str) -> Answer {
+    pub async fn handle_until(&self, function: Function, event: Value, invoked_by: &str, deadline: Deadline) -> Answer {
         match self {
-            Self::Workflows(services) => Box::pin(handle(function, services, event, invoked_by)).await,
+            Self::Workflows(services) => Box::pin(handle_until(function, services, event, invoked_by, deadline)).await,
             Self::ItGlue(services) if function == Function::DeleteItGlueOrg => {
                 let deps = services.delete_org_deps();
                 Box::pin(itglue_event(deps, &services.settings.itglue, event, invoked_by)).await
@@ -451,7 +488,9 @@ impl FunctionServices {
             Self::UserOffboarding(services) if function == Function::OffboardUser => {
                 Box::pin(offboard_user_event(services, event, invoked_by)).await
             }
-            Self::UserOffboarding(services) => Box::pin(handle(function, &services.services, event, invoked_by)).await,
+            Self::UserOffboarding(services) => {
+                Box::pin(handle_until(function, &services.services, event, invoked_by, deadline)).await
+            }
             Self::ItGlue(_) => {
                 // A deployment fault (the binary and its adapters disagree), whatever the trigger.
                 let error = OfframpError::configuration(format!("{function:?} was built with IT Glue's adapters only"));
