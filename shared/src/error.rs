@@ -459,6 +459,7 @@ mod tests {
             assert!(!code.meaning().is_empty(), "{code}");
             let (status, exit) = (code.http_status(), code.exit_code());
             match status {
+                202 => assert_eq!(code, ErrorCode::DeadlineReached, "202 is only for a run to be continued"),
                 207 => assert_eq!(exit, 1, "{code}: a partial failure exits 1"),
                 400 | 413 => assert_eq!(exit, 3, "{code}"),
                 401 | 403 => assert_eq!(exit, 6, "{code}"),
@@ -549,16 +550,18 @@ mod tests {
         }
     }
 
-    /// The rule for triggers other than API Gateway: success and a plan waiting for a
-    /// person are answers; every other code, refusals and partial runs included, is a
-    /// Lambda error named by the code; the API status is untouched by it.
+    /// The rule for triggers other than API Gateway: success, a plan waiting for a person
+    /// and a run to be continued after its deadline are answers; every other code, refusals
+    /// and partial runs included, is a Lambda error named by the code; the API status is
+    /// untouched by it.
     #[test]
-    fn only_success_and_a_plan_waiting_for_a_person_are_not_lambda_errors() {
+    fn only_success_a_plan_waiting_for_a_person_and_a_continuation_are_not_lambda_errors() {
         assert_eq!(Ended(true, None).lambda_error_type(), None);
         assert_eq!(Ended(false, None).lambda_error_type(), Some(UNCODED_FAILURE));
         for &code in ErrorCode::ALL {
             let ended = Ended(false, Some(code));
-            let expected = if code == ErrorCode::ConfirmationRequired { None } else { Some(code.as_str()) };
+            let answer = [ErrorCode::ConfirmationRequired, ErrorCode::DeadlineReached].contains(&code);
+            let expected = if answer { None } else { Some(code.as_str()) };
             assert_eq!(ended.lambda_error_type(), expected, "{code}");
             assert_eq!(ended.http_status(), code.http_status(), "{code}");
         }

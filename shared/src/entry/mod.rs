@@ -129,7 +129,7 @@ impl std::fmt::Display for Answer {
 
 /// Hand one event to `function`'s handler, with no deadline (the run goes to its end).
 pub async fn handle(function: Function, services: &Services, event: Value, invoked_by: &str) -> Answer {
-    handle_until(function, services, event, invoked_by, Deadline::none()).await
+    Box::pin(handle_until(function, services, event, invoked_by, Deadline::none())).await
 }
 
 /// Hand one event to `function`'s handler; configuration and contact deactivation stop
@@ -339,7 +339,8 @@ fn scheduled_by(schedule: &Schedule) -> String {
 
 /// Handle one `deactivate-configs` invocation, with no deadline. Never panics; every outcome is JSON.
 pub async fn deactivate_configs_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
-    configs_event(services, event, invoked_by, Deadline::none()).await
+    // Boxed: a workflow's future is large, and a test's thread stack is 2 MiB.
+    Box::pin(configs_event(services, event, invoked_by, Deadline::none())).await
 }
 
 async fn configs_event(services: &Services, event: Value, invoked_by: &str, deadline: Deadline) -> Answer {
@@ -379,7 +380,7 @@ fn request_of<R: serde::de::DeserializeOwned>(event: Value) -> Result<(Reply, R)
 /// docs/workflows.md#001-contact-deactivation): direct invoke / Step Functions (the event is the
 /// request), or API Gateway (the body is). Never panics.
 pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
-    contacts_event(services, event, invoked_by, Deadline::none()).await
+    Box::pin(contacts_event(services, event, invoked_by, Deadline::none())).await
 }
 
 async fn contacts_event(services: &Services, event: Value, invoked_by: &str, deadline: Deadline) -> Answer {
@@ -552,6 +553,10 @@ mod tests {
         assert_eq!(answer(Reply::Report, &ContactDeactivationReport::invalid(&unconfirmed, "t")).error, None);
         let partial = RollbackReport::invalid(&OfframpError::new(ErrorCode::ConfigUpdateFailed, "one failed"));
         assert_eq!(answer(Reply::Report, &partial).error_type(), Some("ConfigUpdateFailed"));
+        // Stopped at the deadline: the report with its continuation, for the chain's `Choice`.
+        let paused = ConfigDeactivationReport::failure(&crate::operation::Deadline::none().stop(), None, None, false);
+        assert_eq!(answer(Reply::Report, &paused).error, None);
+        assert_eq!(answer(Reply::Proxy, &paused)["statusCode"], 202);
         let done = ConfigDeactivationReport::failure(&unconfirmed, None, None, false);
         let done = ConfigDeactivationReport { success: true, errors: Vec::new(), ..done };
         assert_eq!(answer(Reply::Report, &done).error, None);
