@@ -31,7 +31,7 @@ test: setup lint ## Everything: lint, then all tests (moto on a free loopback po
 demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|autotask|halo)
 	scripts/demo.sh
 
-bench: setup ## Throughput against each vendor's limit (two sizes), rollback beside it, 100 user offboardings with and without \$$batch, 200 AD users on the Samba DC, peak memory, audit write requests per item (release build)
+bench: setup ## Throughput against each vendor's limit (two sizes), rollback beside it, one run across 30 s invocations (continuation), 100 user offboardings with and without \$$batch, 200 AD users on the Samba DC, peak memory, audit write requests per item (release build)
 	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
 	OFFRAMP_MOTO_BENCH=1 scripts/with-moto.sh scripts/with-samba.sh target/release/offramp-bench
 

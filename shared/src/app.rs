@@ -487,6 +487,7 @@ impl Services {
             progress: &crate::ports::NoProgress,
             concurrency: self.settings.workflow_concurrency,
             requester_domains: self.settings.requester_domains.clone(),
+            deadline: crate::operation::Deadline::none(),
         }
     }
 }

@@ -53,6 +53,8 @@
 //! | `AD_CA_FILE` | PEM bundle trusted besides the system's roots (the DC's certificate is always verified) | none |
 //! | `AD_DISABLED_OU` | the OU offboarded accounts are moved to | none |
 //! | `AD_TIMEOUT_SECONDS`, `AD_MAX_CONCURRENCY` | per LDAP operation (and connection); operations in flight | `30`, `8` |
+//! | `OFFRAMP_DEADLINE_MARGIN_SECONDS` | a Lambda run stops sending changes this long before its invocation's deadline, and answers with a continuation | `60` |
+//! | `OFFRAMP_INVOCATION_MAX_SECONDS` | a Lambda run stops after this many seconds of work even when Lambda allows more (tests, the bench) | unset |
 //! | `OFFRAMP_REQUESTER_EMAIL_DOMAINS` | comma-separated e-mail domains a requester address from a request (`requester_email`, or `initiated_by`) may have to be notified | none: only configured recipients |
 //!
 //! A company is offboarded when it matches any of these; with none configured the
@@ -187,6 +189,8 @@ pub struct Settings {
     pub sweep_dry_run: bool,
     /// `OFFRAMP_REQUESTER_EMAIL_DOMAINS`: domains a requester address from a request may have.
     pub requester_domains: Vec<String>,
+    /// How much of a Lambda invocation a run may use (`crate::operation::Deadline`).
+    pub invocation: InvocationLimits,
     /// How notifications go out (`OFFRAMP_NOTIFIER`).
     pub notifier: NotifierSettings,
     /// IT Glue (workflow 002, docs/workflows.md#002-it-glue-organization-deletion); `client` is
@@ -346,6 +350,7 @@ impl Settings {
             offboarded,
             sweep_dry_run: source.parsed("OFFRAMP_SWEEP_DRY_RUN", false)?,
             requester_domains: list(source, "OFFRAMP_REQUESTER_EMAIL_DOMAINS"),
+            invocation: InvocationLimits::load(source)?,
         })
     }
 }
@@ -359,6 +364,39 @@ pub fn offboarded_criteria(source: &ConfigSource, psa: PsaKind) -> Result<Offboa
         categories: list(source, "OFFRAMP_OFFBOARDED_CATEGORIES"),
         contract_ended: source.parsed("OFFRAMP_OFFBOARDED_CONTRACT_ENDED", false)?,
     })
+}
+
+/// How much of a Lambda invocation a run may use: it stops sending changes `margin` before
+/// the invocation's deadline (time to finish the window in flight, record it and answer),
+/// and after `max_work` when set (docs/architecture.md#runs-that-outlive-one-invocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvocationLimits {
+    /// `OFFRAMP_DEADLINE_MARGIN_SECONDS`.
+    pub margin: Duration,
+    /// `OFFRAMP_INVOCATION_MAX_SECONDS`.
+    pub max_work: Option<Duration>,
+}
+
+impl Default for InvocationLimits {
+    fn default() -> Self {
+        Self { margin: Duration::from_secs(60), max_work: None }
+    }
+}
+
+impl InvocationLimits {
+    pub fn load(source: &ConfigSource) -> Result<Self, OfframpError> {
+        let margin = Duration::from_secs(source.parsed("OFFRAMP_DEADLINE_MARGIN_SECONDS", 60u64)?);
+        let max_work = match source.get("OFFRAMP_INVOCATION_MAX_SECONDS") {
+            None => None,
+            Some(_) => Some(Duration::from_secs(source.parsed("OFFRAMP_INVOCATION_MAX_SECONDS", 0u64)?.max(1))),
+        };
+        Ok(Self { margin, max_work })
+    }
+
+    /// The deadline of an invocation Lambda ends at `deadline_ms` (milliseconds since the epoch).
+    pub fn deadline(&self, deadline_ms: u64) -> crate::operation::Deadline {
+        crate::operation::Deadline::for_invocation(deadline_ms, self.margin, self.max_work)
+    }
 }
 
 impl ItGlueRunSettings {

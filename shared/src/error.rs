@@ -56,6 +56,8 @@ macro_rules! error_codes {
 //   ambiguous name); 429 the vendor's request budget is spent (with `Retry-After`).
 // - 502: a vendor (PSA, IT Glue) could not be reached or did not accept a read; 503: the
 //   audit trail is unavailable, so Offramp refuses to act unrecorded. Both may be retried.
+// - 202: the run stopped at its invocation's deadline, cleanly: what it did is recorded and
+//   the rest is to be continued with the report's `continuation` (not a failure).
 // - 500: only Offramp's own side. `ConfigurationError` is a fault of the deployment (a
 //   missing secret, a bad setting): an operator problem, not something the caller could fix
 //   in the request (so not 4xx), and not a passing outage that a retry would cure (so not 503).
@@ -139,6 +141,9 @@ error_codes! {
         "No workflow (or chain) of that name can be started through the API; nothing was started.";
     WorkflowStartFailed = "WorkflowStartFailed", http 502, exit 7,
         "The workflow's function or the chain's state machine did not accept the run; nothing was started.";
+    // Runs that outlive one invocation (docs/architecture.md#runs-that-outlive-one-invocation).
+    DeadlineReached = "DeadlineReached", http 202, exit 11,
+        "The invocation's deadline came first: the run stopped cleanly and its report's continuation says how to go on.";
 }
 
 impl fmt::Display for ErrorCode {
@@ -388,6 +393,8 @@ pub trait Outcome {
     /// it by name). The one rule, for every workflow:
     /// - done, a dry run (`planned`), or a plan that waits for a person (`approval_required`,
     ///   `confirmation_required`): the report. A chain branches on its `status`;
+    /// - a run stopped at its deadline (`DeadlineReached`): the report, whose
+    ///   `continuation` the chain loops on;
     /// - anything else that did not succeed is an error named by the primary code: a
     ///   refusal (`InvalidInput`, `PlanChanged`, `BlastRadiusExceeded`, `DeletionBlocked`,
     ///   `NotYetEffective`, `OperationInProgress`, …), an outage, or a partial run
@@ -398,7 +405,7 @@ pub trait Outcome {
             return None;
         }
         match self.primary_code() {
-            Some(code) if code.awaits_a_person() => None,
+            Some(code) if code.awaits_a_person() || code.is_continuation() => None,
             Some(code) => Some(code.as_str()),
             None => Some(UNCODED_FAILURE),
         }
@@ -415,6 +422,12 @@ impl ErrorCode {
     /// gets the table's 409 (the request as sent was not carried out).
     pub fn awaits_a_person(self) -> bool {
         matches!(self, ErrorCode::ConfirmationRequired)
+    }
+
+    /// A run stopped with this code is to be continued by the next invocation (its report
+    /// carries a `continuation`): a normal answer to a chain, never a Lambda error.
+    pub fn is_continuation(self) -> bool {
+        matches!(self, ErrorCode::DeadlineReached)
     }
 }
 
@@ -454,6 +467,7 @@ mod tests {
             assert!(!code.meaning().is_empty(), "{code}");
             let (status, exit) = (code.http_status(), code.exit_code());
             match status {
+                202 => assert_eq!(code, ErrorCode::DeadlineReached, "202 is only for a run to be continued"),
                 207 => assert_eq!(exit, 1, "{code}: a partial failure exits 1"),
                 400 | 413 => assert_eq!(exit, 3, "{code}"),
                 401 | 403 => assert_eq!(exit, 6, "{code}"),
@@ -544,16 +558,18 @@ mod tests {
         }
     }
 
-    /// The rule for triggers other than API Gateway: success and a plan waiting for a
-    /// person are answers; every other code, refusals and partial runs included, is a
-    /// Lambda error named by the code; the API status is untouched by it.
+    /// The rule for triggers other than API Gateway: success, a plan waiting for a person
+    /// and a run to be continued after its deadline are answers; every other code, refusals
+    /// and partial runs included, is a Lambda error named by the code; the API status is
+    /// untouched by it.
     #[test]
-    fn only_success_and_a_plan_waiting_for_a_person_are_not_lambda_errors() {
+    fn only_success_a_plan_waiting_for_a_person_and_a_continuation_are_not_lambda_errors() {
         assert_eq!(Ended(true, None).lambda_error_type(), None);
         assert_eq!(Ended(false, None).lambda_error_type(), Some(UNCODED_FAILURE));
         for &code in ErrorCode::ALL {
             let ended = Ended(false, Some(code));
-            let expected = if code == ErrorCode::ConfirmationRequired { None } else { Some(code.as_str()) };
+            let answer = [ErrorCode::ConfirmationRequired, ErrorCode::DeadlineReached].contains(&code);
+            let expected = if answer { None } else { Some(code.as_str()) };
             assert_eq!(ended.lambda_error_type(), expected, "{code}");
             assert_eq!(ended.http_status(), code.http_status(), "{code}");
         }

@@ -68,7 +68,9 @@ pub async fn serve(function: Function) -> Result<(), Error> {
         let (payload, context) = event.into_parts();
         let span = tracing::info_span!("invocation", request_id = %context.request_id);
         let invoked_by = format!("lambda:{}", context.invoked_function_arn);
-        let answer = services.handle(function, payload, &invoked_by).instrument(span.clone()).await;
+        // Stop sending changes with time to spare; the report then carries a continuation.
+        let deadline = services.invocation_limits().deadline(context.deadline);
+        let answer = services.handle_until(function, payload, &invoked_by, deadline).instrument(span.clone()).await;
         span.in_scope(|| into_result(answer))
     }))
     .await

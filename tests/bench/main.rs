@@ -27,6 +27,9 @@
 //! PSA's batches)
 //! (docs/reliability.md).
 //!
+//! `continuation`: one ConnectWise run across invocations capped at 30 s of work, looped on
+//! its report's `continuation` (continuation.rs; `offramp-bench continuation [CONFIGS] [SECONDS]`).
+//!
 //! Then three processes share one ConnectWise limit (`shared_limits`: three workers, one
 //! SQLite file, one sandbox at 8 requests/s), reported on a line of their own.
 //!
@@ -40,6 +43,7 @@
 
 mod ad_offboarding;
 mod audit_writes;
+mod continuation;
 mod shared_limits;
 mod user_offboarding;
 mod webhook_storm;
@@ -356,6 +360,13 @@ fn main() {
         // `offramp-bench webhook-storm`: the webhook function under 1,000 deliveries (webhook_storm.rs).
         std::process::exit(if webhook_storm::report() { 0 } else { 1 });
     }
+    if args.first().map(String::as_str) == Some("continuation") {
+        // `offramp-bench continuation [CONFIGS] [WORK_SECONDS]` (continuation.rs).
+        let number = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+        let configs = number(1, continuation::CONFIGS as u64) as usize;
+        let ok = continuation::report(configs, number(2, continuation::WORK_SECONDS));
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     println!("configuration deactivation, {LATENCY_MS} ms latency, each PSA at its limit, two sizes (side by side)…");
     // OFFRAMP_BENCH_PSA=halo (comma-separated) measures only those.
     let only = std::env::var("OFFRAMP_BENCH_PSA").unwrap_or_default();
@@ -387,6 +398,10 @@ fn main() {
     }
     if only.is_empty() || only.split(',').any(|p| p.trim() == "webhook") {
         ok &= webhook_storm::report();
+    }
+    // `continuation` in OFFRAMP_BENCH_PSA (or no filter): one run across capped invocations.
+    if only.is_empty() || only.split(',').any(|p| p.trim() == "continuation") {
+        ok &= continuation::report(continuation::CONFIGS, continuation::WORK_SECONDS);
     }
     ok &= report_audit_writes();
     if !ok {

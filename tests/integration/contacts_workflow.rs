@@ -58,6 +58,7 @@ fn deps<'a>(h: &'a PsaHarness, notifier: Option<&'a dyn Notifier>) -> ContactDep
         progress: &NoProgress,
         concurrency: 8,
         requester_domains: vec!["msp.example".into()],
+        deadline: offramp::operation::Deadline::none(),
     }
 }
 

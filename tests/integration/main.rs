@@ -19,6 +19,7 @@ mod contacts_autotask;
 mod contacts_connectwise;
 mod contacts_halo;
 mod contacts_workflow;
+mod continuation;
 mod directory_batch;
 mod directory_exchange;
 mod directory_graph;

@@ -175,6 +175,7 @@ async fn a_contact_resume_claims_only_what_the_trail_says_it_sent_on_every_psa()
             progress: &NoProgress,
             concurrency: 8,
             requester_domains: vec!["msp.example".into()],
+            deadline: offramp::operation::Deadline::none(),
         };
         let ids = sim.contact_ids_of(300);
         let operation_id = crashed_contact_run(&audit, &deps).await;

@@ -196,6 +196,7 @@ fn contact_deps<'a>(h: &'a PsaHarness, notifier: &'a dyn Notifier) -> ContactDep
         progress: &NoProgress,
         concurrency: 8,
         requester_domains: vec!["msp.example".into()],
+        deadline: offramp::operation::Deadline::none(),
     }
 }
 

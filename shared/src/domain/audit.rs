@@ -48,6 +48,9 @@ pub enum OperationEventKind {
     Completed,
     /// The run stopped on an error before finishing.
     Failed,
+    /// The run stopped at its invocation's deadline, cleanly; the next invocation resumes it
+    /// (docs/architecture.md#runs-that-outlive-one-invocation). Not a failure.
+    Paused,
     /// A real run was refused by a gate (blast radius, missing confirmation, blocked
     /// deletion): nothing was changed. Unlike a dry run's plan it is kept, not expired.
     Refused,
@@ -62,6 +65,7 @@ impl OperationEventKind {
             OperationEventKind::Resumed => "resumed",
             OperationEventKind::Completed => "completed",
             OperationEventKind::Failed => "failed",
+            OperationEventKind::Paused => "paused",
             OperationEventKind::Refused => "refused",
         }
     }

@@ -33,7 +33,10 @@ pub struct InProcessSteps<'a> {
 impl StepRunner for InProcessSteps<'_> {
     async fn run(&self, step: ChainStep, call: &StepCall) -> StepAnswer {
         let event = serde_json::to_value(call).unwrap_or_default();
-        let answer = self.services.handle_workflow(function_of(step), event, &self.invoked_by).await;
+        let answer = self
+            .services
+            .handle_workflow(function_of(step), event, &self.invoked_by, crate::operation::Deadline::none())
+            .await;
         StepAnswer { result: answer.payload, error_type: answer.error.map(|e| e.error_type) }
     }
 }

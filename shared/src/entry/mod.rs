@@ -48,12 +48,13 @@ pub use webhook::{WebhookServices, webhook_event};
 
 use crate::app::Services;
 use crate::error::{ErrorCode, OfframpError, Outcome, budget_resets_in_seconds};
+use crate::operation::Deadline;
 use crate::ports::{NoProgress, SettingsStore};
 use crate::workflows::deactivate_configs::{
     ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
 };
 use crate::workflows::deactivate_contacts::{
-    ContactDeactivationReport, DeactivateContactsRequest, deactivate_contacts,
+    ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
 };
 use crate::workflows::delete_itglue_org::CleanupReport;
 use crate::workflows::delete_itglue_org::{
@@ -137,9 +138,22 @@ impl std::fmt::Display for Answer {
     }
 }
 
-/// Hand one event to `function`'s handler. `offboard-user` needs the Microsoft 365 adapters
-/// as well ([`FunctionServices::build`]); with these alone it answers `ConfigurationError`.
+/// Hand one event to `function`'s handler, with no deadline (the run goes to its end).
 pub async fn handle(function: Function, services: &Services, event: Value, invoked_by: &str) -> Answer {
+    Box::pin(handle_until(function, services, event, invoked_by, Deadline::none())).await
+}
+
+/// Hand one event to `function`'s handler; configuration and contact deactivation stop
+/// sending changes at `deadline` and answer with a `continuation` (the Lambda's deadline less
+/// its margin, `crate::lambda`; a test's own). `offboard-user` needs the Microsoft 365
+/// adapters as well ([`FunctionServices::build`]); with these alone it answers `ConfigurationError`.
+pub async fn handle_until(
+    function: Function,
+    services: &Services,
+    event: Value,
+    invoked_by: &str,
+    deadline: Deadline,
+) -> Answer {
     match function {
         Function::OffboardUser => {
             let error = OfframpError::configuration("offboard-user needs Microsoft 365's adapters (MS_CLIENT_ID)");
@@ -147,8 +161,8 @@ pub async fn handle(function: Function, services: &Services, event: Value, invok
             answer(reply, &offboard_user::refused(&error))
         }
         Function::Webhook => webhook::refused_without_services(),
-        Function::DeactivateConfigs => deactivate_configs_event(services, event, invoked_by).await,
-        Function::DeactivateContacts => deactivate_contacts_event(services, event, invoked_by).await,
+        Function::DeactivateConfigs => configs_event(services, event, invoked_by, deadline).await,
+        Function::DeactivateContacts => contacts_event(services, event, invoked_by, deadline).await,
         Function::Rollback => rollback_event(services, event, invoked_by).await,
         Function::DeleteItGlueOrg => delete_itglue_org_event(services, event, invoked_by).await,
         Function::Orchestrator => {
@@ -308,7 +322,7 @@ fn answer<R: Outcome + Serialize>(reply: Reply, report: &R) -> Answer {
 // Handlers
 // ---------------------------------------------------------------------------
 
-fn deps(services: &Services) -> Deps<'_> {
+fn deps(services: &Services, deadline: Deadline) -> Deps<'_> {
     Deps {
         psa: services.psa.as_ref(),
         audit: services.audit.as_ref(),
@@ -317,6 +331,7 @@ fn deps(services: &Services) -> Deps<'_> {
             concurrency: services.settings.workflow_concurrency,
             guard_settings: Some(config_guard(services)),
             offboarded: services.settings.offboarded.clone(),
+            deadline,
             ..Default::default()
         },
     }
@@ -341,8 +356,13 @@ fn scheduled_by(schedule: &Schedule) -> String {
     format!("schedule:{}", schedule.rule)
 }
 
-/// Handle one `deactivate-configs` invocation. Never panics; every outcome is JSON.
+/// Handle one `deactivate-configs` invocation, with no deadline. Never panics; every outcome is JSON.
 pub async fn deactivate_configs_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
+    // Boxed: a workflow's future is large, and a test's thread stack is 2 MiB.
+    Box::pin(configs_event(services, event, invoked_by, Deadline::none())).await
+}
+
+async fn configs_event(services: &Services, event: Value, invoked_by: &str, deadline: Deadline) -> Answer {
     let refuse = |reply: Reply, error: &OfframpError| {
         answer(reply, &ConfigDeactivationReport::failure(error, None, None, false))
     };
@@ -353,7 +373,7 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
     match invocation.into_request() {
         Ok((reply, mut request)) => {
             request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
-            let deps = deps(services);
+            let deps = deps(services, deadline);
             answer(
                 reply,
                 &api::run_assigned(services.audit.as_ref(), &caller, Box::pin(deactivate_configs(&deps, request)))
@@ -363,7 +383,7 @@ pub async fn deactivate_configs_event(services: &Services, event: Value, invoked
         Err(schedule) => {
             // Every parameter from the settings: the event only says it is time.
             let settings = &services.settings;
-            let deps = deps(services);
+            let deps = deps(services, deadline);
             let by = scheduled_by(&schedule);
             let report = sweep_offboarded_clients(&deps, &settings.offboarded, settings.sweep_dry_run, &by).await;
             answer(Reply::Report, &report)
@@ -387,12 +407,16 @@ fn request_of<R: serde::de::DeserializeOwned>(event: Value) -> Result<(Reply, R,
 /// docs/workflows.md#001-contact-deactivation): direct invoke / Step Functions (the event is the
 /// request), or API Gateway (the body is). Never panics.
 pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
+    Box::pin(contacts_event(services, event, invoked_by, Deadline::none())).await
+}
+
+async fn contacts_event(services: &Services, event: Value, invoked_by: &str, deadline: Deadline) -> Answer {
     let (reply, mut request, caller) = match request_of::<DeactivateContactsRequest>(event) {
         Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return answer(reply, &ContactDeactivationReport::invalid(&error, invoked_by)),
     };
     request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
-    let deps = services.contact_deps();
+    let deps = ContactDeps { deadline, ..services.contact_deps() };
     answer(
         reply,
         &api::run_assigned(services.audit.as_ref(), &caller, Box::pin(deactivate_contacts(&deps, request))).await,
@@ -477,21 +501,43 @@ impl FunctionServices {
         })
     }
 
-    /// [`handle`] with these adapters. Never panics. Each arm's future is boxed: every
+    /// [`handle`] with these adapters, with no deadline.
+    pub async fn handle(&self, function: Function, event: Value, invoked_by: &str) -> Answer {
+        self.handle_until(function, event, invoked_by, Deadline::none()).await
+    }
+
+    /// How much of an invocation a run may use (the settings these adapters were built from;
+    /// the webhook function answers at once and has none of its own).
+    pub fn invocation_limits(&self) -> crate::config::InvocationLimits {
+        match self {
+            Self::Workflows(services) => services.settings.invocation,
+            Self::ItGlue(services) => services.settings.invocation,
+            Self::UserOffboarding(services) => services.services.settings.invocation,
+            Self::Webhook(_) => crate::config::InvocationLimits::default(),
+        }
+    }
+
+    /// [`handle_until`] with these adapters. Never panics. Each arm's future is boxed: every
     /// workflow's is large, and unboxed this one would be as large as all of them together,
     /// more than a debug build's 2 MiB thread stack holds (a test's).
-    pub async fn handle(&self, function: Function, event: Value, invoked_by: &str) -> Answer {
+    pub async fn handle_until(&self, function: Function, event: Value, invoked_by: &str, deadline: Deadline) -> Answer {
         if function == Function::Orchestrator {
             return Box::pin(orchestrator_event(self, event, invoked_by)).await;
         }
-        self.handle_workflow(function, event, invoked_by).await
+        self.handle_workflow(function, event, invoked_by, deadline).await
     }
 
     /// A workflow function's event (any function but the orchestrator, which runs the
-    /// workflows through this, never through [`Self::handle`]: its future stays finite).
-    pub async fn handle_workflow(&self, function: Function, event: Value, invoked_by: &str) -> Answer {
+    /// workflows through this, never through [`Self::handle_until`]: its future stays finite).
+    pub async fn handle_workflow(
+        &self,
+        function: Function,
+        event: Value,
+        invoked_by: &str,
+        deadline: Deadline,
+    ) -> Answer {
         match self {
-            Self::Workflows(services) => Box::pin(handle(function, services, event, invoked_by)).await,
+            Self::Workflows(services) => Box::pin(handle_until(function, services, event, invoked_by, deadline)).await,
             Self::ItGlue(services) if function == Function::DeleteItGlueOrg => {
                 let deps = services.delete_org_deps();
                 Box::pin(itglue_event(deps, &services.settings.itglue, event, invoked_by)).await
@@ -499,7 +545,9 @@ impl FunctionServices {
             Self::UserOffboarding(services) if function == Function::OffboardUser => {
                 Box::pin(offboard_user_event(services, event, invoked_by)).await
             }
-            Self::UserOffboarding(services) => Box::pin(handle(function, &services.services, event, invoked_by)).await,
+            Self::UserOffboarding(services) => {
+                Box::pin(handle_until(function, &services.services, event, invoked_by, deadline)).await
+            }
             Self::Webhook(services) if function == Function::Webhook => Box::pin(webhook_event(services, event)).await,
             Self::Webhook(_) => webhook::refused_without_services(),
             Self::ItGlue(_) => {
@@ -563,6 +611,10 @@ mod tests {
         assert_eq!(answer(Reply::Report, &ContactDeactivationReport::invalid(&unconfirmed, "t")).error, None);
         let partial = RollbackReport::invalid(&OfframpError::new(ErrorCode::ConfigUpdateFailed, "one failed"));
         assert_eq!(answer(Reply::Report, &partial).error_type(), Some("ConfigUpdateFailed"));
+        // Stopped at the deadline: the report with its continuation, for the chain's `Choice`.
+        let paused = ConfigDeactivationReport::failure(&crate::operation::Deadline::none().stop(), None, None, false);
+        assert_eq!(answer(Reply::Report, &paused).error, None);
+        assert_eq!(answer(Reply::Proxy, &paused)["statusCode"], 202);
         let done = ConfigDeactivationReport::failure(&unconfirmed, None, None, false);
         let done = ConfigDeactivationReport { success: true, errors: Vec::new(), ..done };
         assert_eq!(answer(Reply::Report, &done).error, None);

@@ -6,10 +6,13 @@
 //! a crash, an item with no record at all was never sent, so a resume never claims it;
 //! only the window in flight is uncertain (docs/architecture.md#the-operation-engine).
 //!
-//! Two things stop a run early, both resumable: the audit trail refusing a write (the run
-//! must not go on changing what the trail does not show) and the vendor's request budget
+//! Three things stop a run early, all resumable: the audit trail refusing a write (the run
+//! must not go on changing what the trail does not show), the vendor's request budget
 //! being spent (later units are not sent at all, so the run ends cleanly instead of in a
-//! storm of refusals).
+//! storm of refusals), and the invocation's [`Deadline`]: checked before each window and
+//! before each unit is sent, so the units in flight finish and are recorded, the rest are
+//! not attempted, and the run ends with `DeadlineReached` for the next invocation to resume
+//! (docs/architecture.md#runs-that-outlive-one-invocation).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +21,7 @@ use futures::StreamExt;
 
 use crate::domain::ItemChange;
 use crate::error::{OfframpError, PsaError};
+use crate::operation::deadline::Deadline;
 use crate::operation::records::ChangeBatch;
 use crate::ports::Progress;
 
@@ -55,11 +59,13 @@ pub struct UnitRecords<I, C> {
     pub change: C,
 }
 
-/// Run `units` through `apply`, `concurrency` at a time, window by window; `records` says
-/// how an item's intent and result are recorded (change records in batches of `changes`).
+/// Run `units` through `apply`, `concurrency` at a time, window by window, sending nothing
+/// once `deadline` is reached; `records` says how an item's intent and result are recorded
+/// (change records in batches of `changes`).
 pub async fn apply_units<T, R, I, C, F, Fut>(
     units: Vec<Vec<T>>,
     concurrency: usize,
+    deadline: Deadline,
     changes: &mut ChangeBatch<'_>,
     progress: &dyn Progress,
     records: UnitRecords<I, C>,
@@ -73,10 +79,20 @@ where
 {
     progress.start(units.iter().map(Vec::len).sum::<usize>() as u64);
     let budget: Mutex<Option<PsaError>> = Mutex::new(None);
-    let run = Run { concurrency, halted: AtomicBool::new(false), budget: &budget };
+    let run = Run {
+        concurrency,
+        halted: AtomicBool::new(false),
+        budget: &budget,
+        deadline,
+        timed_out: AtomicBool::new(false),
+    };
     let mut applied = Applied::nothing();
     for window in windows(units) {
-        if applied.stopped.is_some() || run.halted.load(Ordering::SeqCst) {
+        if applied.stopped.is_none() && !run.halted.load(Ordering::SeqCst) && deadline.reached() {
+            // Before the window's intents: nothing of it is in flight, nothing uncertain.
+            run.timed_out.store(true, Ordering::SeqCst);
+        }
+        if applied.stopped.is_some() || run.halted.load(Ordering::SeqCst) || run.timed_out.load(Ordering::SeqCst) {
             applied.not_attempted += skip(&window, progress);
             continue;
         }
@@ -99,6 +115,10 @@ where
     }
     if applied.stopped.is_none() {
         applied.stopped = budget.lock().unwrap_or_else(|e| e.into_inner()).take().map(Into::into);
+    }
+    if applied.stopped.is_none() && run.timed_out.load(Ordering::SeqCst) {
+        tracing::info!(not_attempted = applied.not_attempted, "deadline reached; the run is to be continued");
+        applied.stopped = Some(deadline.stop());
     }
     progress.finish();
     applied
@@ -133,6 +153,9 @@ struct Run<'b> {
     concurrency: usize,
     halted: AtomicBool,
     budget: &'b Mutex<Option<PsaError>>,
+    deadline: Deadline,
+    /// Set once a unit was held back because the deadline was reached.
+    timed_out: AtomicBool,
 }
 
 impl Run<'_> {
@@ -149,10 +172,9 @@ impl Run<'_> {
         F: Fn(Vec<T>) -> Fut,
         Fut: std::future::Future<Output = Vec<UnitStep<R>>>,
     {
-        let halted = &self.halted;
         let mut stream = futures::stream::iter(window)
             .map(|unit| async move {
-                if halted.load(Ordering::SeqCst) {
+                if self.halted.load(Ordering::SeqCst) || self.out_of_time() {
                     return (unit.len(), Vec::new());
                 }
                 (0, apply(unit).await)
@@ -181,6 +203,18 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// Whether the deadline holds this unit back (checked just before it would be sent).
+    fn out_of_time(&self) -> bool {
+        if self.timed_out.load(Ordering::SeqCst) {
+            return true;
+        }
+        let reached = self.deadline.reached();
+        if reached {
+            self.timed_out.store(true, Ordering::SeqCst);
+        }
+        reached
     }
 
     fn halt(&self, error: PsaError) {

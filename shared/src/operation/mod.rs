@@ -20,6 +20,7 @@
 
 pub mod apply;
 pub mod approval;
+pub mod deadline;
 pub mod gated;
 pub mod idempotency;
 pub mod lease;
@@ -30,6 +31,7 @@ pub mod resume;
 
 pub use apply::{Applied, UnitRecords, UnitStep, apply_units};
 pub use approval::{ApprovalProof, ApprovalVia, BoundApproval, Consent, Gate, decide};
+pub use deadline::{Continuation, Deadline};
 pub use gated::{Admission, GatedPlan, Stopped, gate_then_apply};
 pub use idempotency::{IdempotencyOptions, IdempotentReport, idempotent};
 pub use lease::{LeaseOptions, with_lease};

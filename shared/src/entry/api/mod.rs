@@ -206,6 +206,8 @@ fn trail_status(detail: &OperationDetail) -> &'static str {
     match detail.last_event().map(|e| e.kind) {
         None | Some(OperationEventKind::Started | OperationEventKind::Resumed) => "running",
         Some(OperationEventKind::Planned) => "planned",
+        // Stopped before its invocation's deadline; the state machine continues it.
+        Some(OperationEventKind::Paused) => "paused",
         Some(OperationEventKind::ApprovalRequired) => "awaiting_approval",
         Some(OperationEventKind::Completed) => "completed",
         Some(OperationEventKind::Failed) => "failed",

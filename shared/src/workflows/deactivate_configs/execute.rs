@@ -72,8 +72,8 @@ pub(super) async fn execute(deps: &Deps<'_>, operation_id: &str, work: Vec<Work>
         },
         change: |result: &ItemResult| change_record(operation_id, result),
     };
-    apply_units(units, deps.options.concurrency, &mut changes, deps.progress, records, |unit| apply_unit(deps, unit))
-        .await
+    let (concurrency, deadline) = (deps.options.concurrency, deps.options.deadline);
+    apply_units(units, concurrency, deadline, &mut changes, deps.progress, records, |unit| apply_unit(deps, unit)).await
 }
 
 async fn apply_unit(deps: &Deps<'_>, unit: Vec<Work>) -> Vec<UnitStep<ItemResult>> {
@@ -163,7 +163,9 @@ pub(super) async fn finish(
     if let Some(stop) = &stopped {
         // Best effort: the trail may be the thing that is failing.
         let detail = json!({ "code": stop.code(), "message": stop.to_string(), "statistics": statistics });
-        let _ = recorder.event(OperationEventKind::Failed, detail).await;
+        // Stopped by the deadline: paused for the next invocation, not failed.
+        let kind = if stop.code().is_continuation() { OperationEventKind::Paused } else { OperationEventKind::Failed };
+        let _ = recorder.event(kind, detail).await;
     } else {
         let detail = json!({ "statistics": statistics, "errors": report.errors.len() });
         recorder.event(OperationEventKind::Completed, detail).await?;

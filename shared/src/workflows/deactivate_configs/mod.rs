@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::domain::{self, Company, OffboardedCriteria, OperationRecord, Workflow};
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::{self, Admission, Consent, IdempotencyOptions, LeaseOptions, sort_key};
+use crate::operation::{self, Admission, Consent, Deadline, IdempotencyOptions, LeaseOptions, sort_key};
 use crate::ports::{AuditStore, Progress, Psa, SettingsStore};
 use crate::workflows::input;
 
@@ -98,6 +98,8 @@ pub struct ConfigDeactivationOptions {
     pub offboarded: OffboardedCriteria,
     pub lease: LeaseOptions,
     pub idempotency: IdempotencyOptions,
+    /// When the invocation stops sending changes (a Lambda's); none for the CLI.
+    pub deadline: Deadline,
 }
 
 impl Default for ConfigDeactivationOptions {
@@ -110,6 +112,7 @@ impl Default for ConfigDeactivationOptions {
             offboarded: OffboardedCriteria::default(),
             lease: LeaseOptions::default(),
             idempotency: IdempotencyOptions::default(),
+            deadline: Deadline::none(),
         }
     }
 }
@@ -123,6 +126,7 @@ impl std::fmt::Debug for ConfigDeactivationOptions {
             .field("max_configurations", &self.max_configurations)
             .field("guard_settings", &self.guard_settings.as_ref().map(|_| "organization settings"))
             .field("offboarded", &self.offboarded)
+            .field("deadline", &self.deadline)
             .finish()
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::plan::{ConfigBlastRadius, Plan};
 use crate::domain::{self, Company, Configuration, ItemOutcome, RunStatus};
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::{IdempotentReport, sort_key};
+use crate::operation::{Continuation, IdempotentReport, sort_key};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statistics {
@@ -61,6 +61,10 @@ pub struct ConfigDeactivationReport {
     pub plan_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blast_radius: Option<ConfigBlastRadius>,
+    /// Present when the run stopped at its invocation's deadline: call again with its
+    /// `operation_id` (docs/architecture.md#runs-that-outlive-one-invocation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<Continuation>,
 }
 
 impl ConfigDeactivationReport {
@@ -92,6 +96,7 @@ impl ConfigDeactivationReport {
             errors: Vec::new(),
             plan_hash: None,
             blast_radius: None,
+            continuation: None,
         }
     }
 
@@ -179,6 +184,7 @@ pub fn applied(
         let status = tally(&mut report, result);
         report.configs.push(entry(&result.before, status));
     }
+    report.continuation = Continuation::after(stopped, operation_id, not_attempted as u64);
     if let Some(stop) = stopped {
         report.errors.push(ReportError::new(
             stop.code(),

@@ -77,7 +77,17 @@ pub async fn sweep_offboarded_clients(
         progress: deps.progress,
         options: ConfigDeactivationOptions { offboarded: criteria.clone(), ..deps.options.clone() },
     };
-    for company in companies {
+    let total = companies.len();
+    for (done, company) in companies.into_iter().enumerate() {
+        // Past the invocation's deadline no client is started: its run would only plan,
+        // snapshot and pause. The next sweep takes the rest up (a paused run is resumable).
+        if deps.options.deadline.reached() {
+            report.warnings.push(format!(
+                "The invocation's deadline came first: {} client(s) were not started; the next sweep takes them up.",
+                total - done
+            ));
+            break;
+        }
         let configs = match deps.psa.list_configurations(&company.id, false).await {
             Ok(configs) => configs,
             Err(e) => {

@@ -254,7 +254,7 @@ where
     let records =
         UnitRecords { intent: |item: &I| Some(intent(item)), change: |result: &ItemResult<T>| result.change().clone() };
     let mut applied: Applied<ItemResult<T>> =
-        apply_units(units, deps.concurrency, &mut changes, &progress, records, run_unit).await;
+        apply_units(units, deps.concurrency, deps.deadline, &mut changes, &progress, records, run_unit).await;
     applied.results.sort_by_key(|a| sort_key(&a.change().item_id));
     outcome.not_attempted += applied.not_attempted as u64;
     if let Some(stopped) = applied.stopped {

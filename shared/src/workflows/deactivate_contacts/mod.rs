@@ -138,6 +138,8 @@ pub struct ContactDeps<'a> {
     /// `initiated_by` when it is an address) may have (`OFFRAMP_REQUESTER_EMAIL_DOMAINS`).
     /// Empty: the notification goes only to the configured recipients.
     pub requester_domains: Vec<String>,
+    /// When the invocation stops sending changes (a Lambda's); none for the CLI.
+    pub deadline: crate::operation::Deadline,
 }
 
 pub(super) struct Validated {

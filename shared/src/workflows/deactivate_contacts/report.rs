@@ -143,6 +143,10 @@ pub struct ContactDeactivationReport {
     pub plan_hash: Option<String>,
     pub warnings: Vec<String>,
     pub errors: Vec<ContactReportError>,
+    /// Present when the run stopped at its invocation's deadline: call again with its
+    /// `operation_id` (docs/architecture.md#runs-that-outlive-one-invocation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<crate::operation::Continuation>,
 }
 
 pub(super) fn report_error(
@@ -198,6 +202,7 @@ impl ContactDeactivationReport {
             plan_hash: None,
             warnings: Vec::new(),
             errors: Vec::new(),
+            continuation: None,
         }
     }
 

@@ -11,7 +11,7 @@ use super::run::{Outcome, RunContext, change_record, item_code};
 use super::{ContactDeps, ITEM_CONTACT, ITEM_NOTIFICATION, ITEM_SUMMARY_TICKET, ITEM_TICKET_NOTE};
 use crate::domain::{self, NewTicket, Notification, OperationEventKind, TicketNote};
 use crate::error::{ErrorCode, NotifyError, PsaError};
-use crate::operation::Recorder;
+use crate::operation::{Continuation, Recorder};
 use crate::workflows::org_settings;
 
 /// The summary note, then the notification, each unless an earlier attempt got it done.
@@ -311,10 +311,14 @@ pub(super) async fn finish(
         ));
         report.errors.insert(0, report_error(stopped.code(), stopped.to_string(), None));
         report.success = false;
+        report.continuation = Continuation::after(Some(&stopped), op, outcome.not_attempted);
         let detail =
             json!({ "code": stopped.code(), "message": stopped.to_string(), "not_attempted": outcome.not_attempted });
+        // Stopped by the deadline: paused for the next invocation, not failed.
+        let kind =
+            if stopped.code().is_continuation() { OperationEventKind::Paused } else { OperationEventKind::Failed };
         // Best effort: if the trail itself is what failed, this may fail too.
-        let _ = Recorder::new(deps.audit, op).event(OperationEventKind::Failed, detail).await;
+        let _ = Recorder::new(deps.audit, op).event(kind, detail).await;
         return report;
     }
     report.success = report.errors.is_empty();

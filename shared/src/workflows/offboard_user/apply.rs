@@ -94,7 +94,8 @@ impl Run<'_, '_> {
             change: |sent: &Sent| sent.change.clone(),
         };
         let concurrency = self.deps.options.concurrency;
-        apply_units(units, concurrency, changes, &NoProgress, records, |unit| self.send(unit)).await
+        let deadline = crate::operation::Deadline::none();
+        apply_units(units, concurrency, deadline, changes, &NoProgress, records, |unit| self.send(unit)).await
     }
 
     async fn send(&self, unit: Vec<usize>) -> Vec<UnitStep<Sent>> {

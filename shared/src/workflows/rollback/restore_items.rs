@@ -291,7 +291,9 @@ async fn restore_group(
             .map(|index| step(operation_id, &plan[index], index, results.next().unwrap_or_else(|| Err(missing()))))
             .collect()
     };
-    apply_units(units, ROLLBACK_CONCURRENCY, &mut changes, &NoProgress, records, apply).await
+    // A rollback runs to its end: it has no continuation (yet).
+    let deadline = crate::operation::Deadline::none();
+    apply_units(units, ROLLBACK_CONCURRENCY, deadline, &mut changes, &NoProgress, records, apply).await
 }
 
 /// What one item's restore (`result`: its state afterwards) comes to.
