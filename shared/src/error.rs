@@ -131,6 +131,19 @@ error_codes! {
         "A webhook delivery did not prove it came from the PSA (URL token, signature or credentials); nothing was recorded.";
     PayloadTooLarge = "PayloadTooLarge", http 413, exit 3,
         "A webhook body is larger than the limit; it was refused before it was read as JSON.";
+    // Approvals (docs/architecture.md#approvals).
+    ApprovalNotFound = "ApprovalNotFound", http 404, exit 4,
+        "The approval link is unknown (mistyped, forged, or long expired and removed); nothing was decided.";
+    ApprovalExpired = "ApprovalExpired", http 410, exit 5,
+        "The approval expired before it was decided; nothing will be applied under it.";
+    ApprovalAlreadyDecided = "ApprovalAlreadyDecided", http 409, exit 5,
+        "The approval was already approved or rejected; this click changed nothing.";
+    ApproverIsRequester = "ApproverIsRequester", http 403, exit 5,
+        "The client's settings require an approver other than the requester; nothing was decided.";
+    ApprovalRejected = "ApprovalRejected", http 409, exit 5,
+        "An approver rejected the planned changes; nothing was applied.";
+    ApprovalCallbackFailed = "ApprovalCallbackFailed", http 502, exit 7,
+        "The decision was recorded but could not be delivered to the waiting state machine.";
 }
 
 impl fmt::Display for ErrorCode {
@@ -269,6 +282,17 @@ pub enum DocError {
     /// full) and waiting for room would take longer than allowed; the request was not sent.
     #[error("{message}")]
     BudgetExhausted { message: String },
+}
+
+/// Errors delivering an approval's decision (`ports::TaskCallback`).
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    /// Step Functions refused or could not be reached; the task may still be waiting.
+    #[error("the decision could not be delivered to the state machine: {message}")]
+    Delivery { message: String },
+    /// The task no longer waits (timed out, or its execution ended): nothing to deliver to.
+    #[error("the state machine's task no longer waits for this approval: {message}")]
+    TaskGone { message: String },
 }
 
 /// Errors from a notifier adapter (Graph `sendMail`, incoming webhook).

@@ -2,6 +2,7 @@
 
 pub mod archive_local;
 pub mod archive_s3;
+pub mod approvals_memory;
 pub mod audit_dynamodb;
 pub(crate) mod audit_records;
 #[cfg(feature = "sqlite")]
@@ -22,4 +23,5 @@ pub mod secret_vault_aws;
 pub mod secrets_aws;
 pub mod secrets_env;
 pub mod secrets_routed;
+pub mod task_callback_sfn;
 pub(crate) mod vendor_http;
