@@ -9,6 +9,8 @@
 //! `-p offramp-tests`: selecting one package resolves dependency features differently and
 //! rebuilds the AWS SDK crates.)
 
+mod approval_page;
+mod approvals;
 mod audit_stores;
 mod chaos;
 mod configs_offboarded;

@@ -30,7 +30,7 @@ pub struct Decision {
 pub async fn view(deps: ApprovalDeps<'_>, token: &str) -> Result<(ApprovalRecord, ApprovalTokenRecord), ApprovalError> {
     let (record, token) = lookup(deps, token).await?;
     if let Some(decision) = record.decision.clone() {
-        return Err(ApprovalError::AlreadyDecided { decision });
+        return Err(already(&record, decision));
     }
     if crate::domain::now() >= record.expires_at {
         return Err(ApprovalError::Expired { expires_at: record.expires_at });
@@ -51,7 +51,7 @@ pub async fn decide(deps: ApprovalDeps<'_>, token: &str, request: &DecisionReque
     }
     let (record, token) = lookup(deps, token).await?;
     if let Some(decision) = record.decision.clone() {
-        return refuse(deps, &record, &token, ApprovalError::AlreadyDecided { decision }).await;
+        return refuse(deps, &record, &token, already(&record, decision)).await;
     }
     let now = crate::domain::now();
     if now >= record.expires_at {
@@ -71,7 +71,7 @@ pub async fn decide(deps: ApprovalDeps<'_>, token: &str, request: &DecisionReque
     match deps.store.record_decision(&record.approval_id, &decision).await? {
         DecisionWrite::Recorded => {}
         DecisionWrite::AlreadyDecided(decision) => {
-            return refuse(deps, &record, &token, ApprovalError::AlreadyDecided { decision }).await;
+            return refuse(deps, &record, &token, already(&record, decision)).await;
         }
         DecisionWrite::Expired => return expired(deps, record, &token).await,
         DecisionWrite::NotFound => return Err(ApprovalError::NotFound),
@@ -97,6 +97,15 @@ async fn lookup(deps: ApprovalDeps<'_>, token: &str) -> Result<(ApprovalRecord, 
         return Err(ApprovalError::NotFound);
     };
     Ok((record, stored))
+}
+
+/// The refusal of a click on an approval already decided: an expiry stays "expired".
+fn already(record: &ApprovalRecord, decision: ApprovalDecision) -> ApprovalError {
+    if decision.verdict == ApprovalVerdict::Expired {
+        ApprovalError::Expired { expires_at: record.expires_at }
+    } else {
+        ApprovalError::AlreadyDecided { decision }
+    }
 }
 
 /// Whether the approver is the requester: by the token's recipient or the name typed.

@@ -159,7 +159,9 @@ fn approval_form(record: &ApprovalRecord, recipient: &str) -> String {
     shell("Approve the offboarding", &body)
 }
 
+/// The first 12 characters of a plan hash (after its `sha256:` label): enough to compare.
 fn short(hash: &str) -> &str {
+    let hash = hash.strip_prefix("sha256:").unwrap_or(hash);
     hash.get(..12).unwrap_or(hash)
 }
 
