@@ -131,14 +131,16 @@ async fn an_approver_approves_in_chromium_and_a_second_visit_is_refused() {
     let driver = Driver::start().await;
     driver.open(&link).await;
     let page = driver.text("body").await;
-    for visible in ["Contoso <Zürich> & Co", "requester@msp.example", "contract ended", "microsoft365", "connectwise"] {
+    for visible in ["Contoso <Zürich> & Co", "requester@msp.example", "contract ended", "microsoft365", "connectwise"]
+    {
         assert!(page.contains(visible), "{visible:?} on the page:\n{page}");
     }
     assert!(page.contains("configurations 17") || page.contains("configurations\t17"), "counts first:\n{page}");
     assert!(page.contains("<script>alert(1)</script>"), "markup shown as text:\n{page}");
     let name = driver.find("#name").await;
     driver.call("POST", &format!("/element/{name}/value"), Some(json!({"text": "Alice Approver"}))).await;
-    let screenshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/approval-page.png");
+    let screenshot =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/approval-page.png");
     driver.screenshot(&screenshot).await;
     let approve = driver.find("#approve").await;
     driver.call("POST", &format!("/element/{approve}/click"), None).await;

@@ -13,9 +13,7 @@ use offramp::adapters::approvals_memory::Delivered;
 use offramp::adapters::audit_sqlite::SqliteAuditStore;
 use offramp::approval::page::handle;
 use offramp::approval::{ApprovalError, DecisionRequest, decide, request_approval, tokens};
-use offramp::domain::{
-    ApprovalVerdict, GLOBAL_SCOPE, OperationEventKind, PsaKind, SettingRecord,
-};
+use offramp::domain::{ApprovalVerdict, GLOBAL_SCOPE, OperationEventKind, PsaKind, SettingRecord};
 use offramp::error::ErrorCode;
 use offramp::logging::{LogFormat, capture};
 use offramp_sandbox::{Sandbox, SandboxConfig};
@@ -126,7 +124,10 @@ async fn a_rejection_fails_the_task_with_approval_rejected() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("rejected"));
     let delivered = fx.callback.delivered();
-    assert!(matches!(&delivered[..], [Delivered::Failure { error, .. }] if error == "ApprovalRejected"), "{delivered:?}");
+    assert!(
+        matches!(&delivered[..], [Delivered::Failure { error, .. }] if error == "ApprovalRejected"),
+        "{delivered:?}"
+    );
 }
 
 /// Many clicks at once, with both approvers' tokens, through two store handles on one file
@@ -274,8 +275,8 @@ async fn tokens_appear_only_in_their_own_email() {
     let note = ticket.notes.iter().find(|n| n.contains("approval requested") || n.contains("asked for approval"));
     assert!(note.is_some(), "the ticket is told: {:?}", ticket.notes);
     let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    let detail = serde_json::to_string(&fx.store.operation(&fx.parent_operation_id).await.unwrap().unwrap().events)
-        .unwrap();
+    let detail =
+        serde_json::to_string(&fx.store.operation(&fx.parent_operation_id).await.unwrap().unwrap().events).unwrap();
     // The database file and its WAL, whatever has been checkpointed.
     let audit_file: Vec<u8> =
         std::fs::read_dir(dir.path()).unwrap().flat_map(|f| std::fs::read(f.unwrap().path()).unwrap()).collect();

@@ -43,8 +43,9 @@ impl ApprovalFixture {
     pub async fn new(sandbox: &Sandbox, store: Arc<dyn Stores>, base_url: &str) -> Self {
         let parent = operation_record(CLIENT_ID, "connectwise", false);
         store.create_operation(&parent).await.expect("parent operation");
-        let notifier = GraphMailNotifier::new(crate::offboarding::mail_settings(sandbox), crate::connectwise::http_settings())
-            .expect("Graph mail notifier");
+        let notifier =
+            GraphMailNotifier::new(crate::offboarding::mail_settings(sandbox), crate::connectwise::http_settings())
+                .expect("Graph mail notifier");
         let ticket = crate::psa::sim(sandbox, PsaKind::ConnectWise).ticket_ids_of(CLIENT_ID.parse().unwrap())[0];
         Self {
             store,

@@ -47,7 +47,8 @@ pub(crate) fn decision_allowed(record: &ApprovalRecord, decision: &ApprovalDecis
 impl ApprovalStore for MemoryApprovalStore {
     async fn create_approval(&self, record: &ApprovalRecord, tokens: &[ApprovalTokenRecord]) -> Result<(), AuditError> {
         let mut inner = self.lock();
-        if inner.records.contains_key(&record.approval_id) || tokens.iter().any(|t| inner.tokens.contains_key(&t.token_hash))
+        if inner.records.contains_key(&record.approval_id)
+            || tokens.iter().any(|t| inner.tokens.contains_key(&t.token_hash))
         {
             return Err(AuditError::AlreadyExists { key: format!("approval {}", record.approval_id) });
         }

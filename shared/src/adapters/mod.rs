@@ -1,8 +1,8 @@
 //! Adapters: the ports implemented for real systems.
 
+pub mod approvals_memory;
 pub mod archive_local;
 pub mod archive_s3;
-pub mod approvals_memory;
 pub mod audit_dynamodb;
 pub(crate) mod audit_records;
 #[cfg(feature = "sqlite")]

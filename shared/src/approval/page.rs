@@ -107,7 +107,9 @@ fn answer(status: u16, body: &str) -> PageResponse {
 /// A page that says why nothing happened, with the status of the error's code.
 pub fn refusal_page(error: &ApprovalError) -> PageResponse {
     let (title, text) = match error {
-        ApprovalError::NotFound => ("Approval link not found", "This link is not known. Check that it was copied whole."),
+        ApprovalError::NotFound => {
+            ("Approval link not found", "This link is not known. Check that it was copied whole.")
+        }
         ApprovalError::Expired { .. } => ("Approval expired", "This request can no longer be approved."),
         ApprovalError::AlreadyDecided { .. } => ("Already decided", "This request was already decided."),
         ApprovalError::ApproverIsRequester { .. } => {
@@ -154,7 +156,9 @@ fn approval_form(record: &ApprovalRecord, recipient: &str) -> String {
          <button type=\"submit\" name=\"decision\" value=\"reject\" id=\"reject\">Reject</button></p></form>\
          <p class=\"note\">Approving lets Offramp apply exactly the plans above (plan hashes {}); if anything changed \
          since, the run stops and asks again.</p>",
-        escape(&record.plans.iter().map(|p| format!("{}: {}", p.step, short(&p.plan_hash))).collect::<Vec<_>>().join(", "))
+        escape(
+            &record.plans.iter().map(|p| format!("{}: {}", p.step, short(&p.plan_hash))).collect::<Vec<_>>().join(", ")
+        )
     );
     shell("Approve the offboarding", &body)
 }

@@ -85,7 +85,9 @@ fn validate(deps: ApprovalDeps<'_>, request: &ApprovalRequest) -> Result<(), App
     })?;
     let loopback = matches!(base.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     if base.scheme() != "https" && !(base.scheme() == "http" && loopback) {
-        return Err(ApprovalError::invalid("OFFRAMP_APPROVAL_BASE_URL must be https (http only on loopback, for tests)"));
+        return Err(ApprovalError::invalid(
+            "OFFRAMP_APPROVAL_BASE_URL must be https (http only on loopback, for tests)",
+        ));
     }
     Ok(())
 }

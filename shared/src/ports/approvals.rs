@@ -23,8 +23,11 @@ pub trait ApprovalStore: Send + Sync {
     /// Write the approval's one decision with one conditional write: only when it has none
     /// yet and, unless `decision.verdict` is `Expired`, only while `expires_at` is after
     /// `decision.decided_at`. Of two concurrent calls, exactly one gets `Recorded`.
-    async fn record_decision(&self, approval_id: &str, decision: &ApprovalDecision)
-    -> Result<DecisionWrite, AuditError>;
+    async fn record_decision(
+        &self,
+        approval_id: &str,
+        decision: &ApprovalDecision,
+    ) -> Result<DecisionWrite, AuditError>;
 }
 
 /// Where a decision goes: the state machine's waiting task (`SendTaskSuccess` /

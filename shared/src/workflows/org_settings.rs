@@ -228,7 +228,9 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
     let Some((_, _, expected)) = known(key) else { return Err(unknown(key)) };
     let value = value.trim();
     let ok = match key {
-        PRESERVE_PRIMARY | WEBHOOK_ITGLUE_DELETION | APPROVER_MUST_DIFFER => matches!(value.to_ascii_lowercase().as_str(), "true" | "false"),
+        PRESERVE_PRIMARY | WEBHOOK_ITGLUE_DELETION | APPROVER_MUST_DIFFER => {
+            matches!(value.to_ascii_lowercase().as_str(), "true" | "false")
+        }
         WEBHOOK_WORKFLOWS => webhook_workflows(value).is_some(),
         M365_TENANT => crate::workflows::input::tenant(M365_TENANT, Some(value)).is_ok(),
         USER_OFFBOARDING_ACTIONS => offboard_actions(value).is_some(),

@@ -31,13 +31,13 @@ fn ttl(record_expiry: chrono::DateTime<chrono::Utc>) -> i64 {
 
 fn record_from(item: &Item) -> Result<ApprovalRecord, AuditError> {
     let mut record: ApprovalRecord = parse_data(item, "approval")?;
-    record.decision = match item.get(DECISION).and_then(|v| v.as_s().ok()) {
-        Some(text) => Some(
-            serde_json::from_str(text)
-                .map_err(|e| AuditError::Corrupt { message: format!("approval {}: decision: {e}", record.approval_id) })?,
-        ),
-        None => None,
-    };
+    record.decision =
+        match item.get(DECISION).and_then(|v| v.as_s().ok()) {
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| AuditError::Corrupt {
+                message: format!("approval {}: decision: {e}", record.approval_id),
+            })?),
+            None => None,
+        };
     Ok(record)
 }
 
@@ -74,8 +74,7 @@ impl ApprovalStore for DynamoDbAuditStore {
     }
 
     async fn approval(&self, approval_id: &str) -> Result<Option<ApprovalRecord>, AuditError> {
-        let item =
-            self.get_consistent("GetItem (approval)", keys::approval_pk(approval_id), keys::APPROVAL_SK).await?;
+        let item = self.get_consistent("GetItem (approval)", keys::approval_pk(approval_id), keys::APPROVAL_SK).await?;
         item.as_ref().map(record_from).transpose()
     }
 
@@ -98,9 +97,10 @@ impl ApprovalStore for DynamoDbAuditStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if decision.verdict != ApprovalVerdict::Expired {
             condition.push_str(" AND #until > :now");
-            update = update
-                .expression_attribute_names("#until", APPROVAL_UNTIL)
-                .expression_attribute_values(":now", AttributeValue::N(decision.decided_at.timestamp_millis().to_string()));
+            update = update.expression_attribute_names("#until", APPROVAL_UNTIL).expression_attribute_values(
+                ":now",
+                AttributeValue::N(decision.decided_at.timestamp_millis().to_string()),
+            );
         }
         self.count_write();
         let e = match update.condition_expression(condition).send().await {
