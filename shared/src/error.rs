@@ -138,7 +138,7 @@ error_codes! {
         "The approval expired before it was decided; nothing will be applied under it.";
     ApprovalAlreadyDecided = "ApprovalAlreadyDecided", http 409, exit 5,
         "The approval was already approved or rejected; this click changed nothing.";
-    ApproverIsRequester = "ApproverIsRequester", http 403, exit 5,
+    ApproverIsRequester = "ApproverIsRequester", http 403, exit 6,
         "The client's settings require an approver other than the requester; nothing was decided.";
     ApprovalRejected = "ApprovalRejected", http 409, exit 5,
         "An approver rejected the planned changes; nothing was applied.";
@@ -475,6 +475,8 @@ mod tests {
                 401 | 403 => assert_eq!(exit, 6, "{code}"),
                 404 => assert_eq!(exit, 4, "{code}"),
                 409 => assert!([4, 5, 10].contains(&exit), "{code}: a conflict exits as a refusal, not {exit}"),
+                // An approval link past its expiry: gone for good, a refusal of its state.
+                410 => assert_eq!(exit, 5, "{code}"),
                 429 => assert_eq!(exit, 9, "{code}"),
                 500 => assert_eq!(code, ErrorCode::ConfigurationError, "500 is only for Offramp's own side"),
                 502 => assert_eq!(exit, 7, "{code}: a vendor outage"),
@@ -485,7 +487,10 @@ mod tests {
                 assert!(![0, 1, 2, 7, 8].contains(&exit), "{code}: a 4xx must be a refusal, exit {exit}");
             }
             if exit == 5 {
-                assert_eq!(status, 409, "{code}: every refusal of the run's state is a conflict");
+                assert!(
+                    [409, 410].contains(&status),
+                    "{code}: every refusal of the run's state is a conflict (or gone)"
+                );
             }
         }
         assert_eq!(ErrorCode::OperationInProgress.http_status(), 409);

@@ -290,3 +290,42 @@ async fn tokens_appear_only_in_their_own_email() {
     }
     assert!(log.contains("approval link refused"), "the log did record the refusals");
 }
+
+/// An API Gateway HTTP API (payload 2.0) event, as the `approval` function receives it.
+fn http_api_event(method: &str, path: &str, body: Option<&[u8]>) -> serde_json::Value {
+    use base64::Engine;
+    serde_json::json!({
+        "version": "2.0", "routeKey": format!("{method} /approvals/{{token}}"), "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": "application/x-www-form-urlencoded"},
+        "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "approvals.msp.example",
+            "domainPrefix": "approvals", "requestId": "r1", "routeKey": format!("{method} /approvals/{{token}}"),
+            "stage": "$default", "time": "06/Dec/2026:00:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "test"}},
+        "body": body.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+        "isBase64Encoded": body.is_some(),
+    })
+}
+
+/// The Lambda's path: the HTTP API event in, a proxy answer with the page's headers out.
+#[tokio::test]
+async fn the_lambda_answers_http_api_events_with_the_page() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fx = ApprovalFixture::sqlite(&sb, &dir.path().join("audit.sqlite"), BASE).await;
+    let issued = request_approval(fx.deps(), fx.request(DAY)).await.unwrap();
+    let link = path(&issued.links[0].1);
+    let shown = offramp::approval::page::handle_http_api(fx.deps(), http_api_event("GET", &link, None)).await;
+    assert_eq!(shown["statusCode"], 200, "{shown}");
+    assert_eq!(shown["headers"]["cache-control"], "no-store");
+    assert_eq!(shown["headers"]["referrer-policy"], "no-referrer");
+    assert!(shown["headers"]["content-security-policy"].as_str().unwrap().starts_with("default-src 'none'"));
+    let event = http_api_event("POST", &link, Some(&form("Alice", "approve")));
+    let decided = offramp::approval::page::handle_http_api(fx.deps(), event).await;
+    assert_eq!(decided["statusCode"], 200, "{decided}");
+    let forged = format!("/approvals/{}", tokens::new_token().unwrap().expose());
+    let refused = offramp::approval::page::handle_http_api(fx.deps(), http_api_event("GET", &forged, None)).await;
+    assert_eq!(refused["statusCode"], 404);
+    let garbage = offramp::approval::page::handle_http_api(fx.deps(), serde_json::json!({"nope": 1})).await;
+    assert_eq!(garbage["statusCode"], 400);
+    assert_eq!(fx.callback.delivered().len(), 1);
+}

@@ -2,18 +2,21 @@
 //!
 //! | Item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | Approval request | `APPROVAL#<approval_id>` | `APPROVAL` | `data`, `approval_until` (N, ms), `decision`? (S, JSON), `expires_at` (TTL) |
+//! | Approval request | `APPROVAL#<approval_id>` | `APPROVAL` | `data`, `approval_until` (N, ms), `expires_at` (TTL) |
+//! | Its decision | `APPROVAL#<approval_id>` | `DECISION` | `data` (the decision), `expires_at` (TTL) |
 //! | Approval token | `APPROVALTOKEN#<sha256 of the token>` | `TOKEN` | `data`, `expires_at` (TTL) |
 //!
-//! Both are written together by one `TransactWriteItems` of conditional puts. The decision
-//! is one `UpdateItem` with `attribute_exists(pk) AND attribute_not_exists(decision) AND
-//! approval_until > :now` (no time condition for an expiry), so of two concurrent clicks
-//! exactly one writes it. The items outlive the expiry by [`KEPT_AFTER_EXPIRY`] (so a late
+//! The request and its tokens are written together by one `TransactWriteItems` of
+//! conditional puts. The decision is one `PutItem` with `attribute_not_exists(pk)`, so of
+//! two concurrent clicks exactly one writes it (the same put-if-absent the leases race on);
+//! whether the click came before the expiry is its own `decided_at` against the stored
+//! expiry, checked just before the write. The items outlive the expiry by [`KEPT_AFTER_EXPIRY`] (so a late
 //! click reads "expired", not "unknown"), then the table's TTL removes them.
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::items::{Item, attr, parse_data, record_item, to_json};
+use super::items::{attr, parse_data, record_item, to_json};
 use super::writes::NewItem;
 use super::{DynamoDbAuditStore, keys};
 use crate::domain::{ApprovalDecision, ApprovalRecord, ApprovalTokenRecord, ApprovalVerdict, DecisionWrite};
@@ -23,22 +26,18 @@ use crate::ports::{ApprovalStore, async_trait};
 /// How long approval items stay after their expiry before TTL may delete them.
 pub const KEPT_AFTER_EXPIRY: chrono::Duration = chrono::Duration::days(30);
 const APPROVAL_UNTIL: &str = "approval_until";
-const DECISION: &str = "decision";
 
 fn ttl(record_expiry: chrono::DateTime<chrono::Utc>) -> i64 {
     record_expiry.timestamp().saturating_add(KEPT_AFTER_EXPIRY.num_seconds())
 }
 
-fn record_from(item: &Item) -> Result<ApprovalRecord, AuditError> {
-    let mut record: ApprovalRecord = parse_data(item, "approval")?;
-    record.decision =
-        match item.get(DECISION).and_then(|v| v.as_s().ok()) {
-            Some(text) => Some(serde_json::from_str(text).map_err(|e| AuditError::Corrupt {
-                message: format!("approval {}: decision: {e}", record.approval_id),
-            })?),
-            None => None,
-        };
-    Ok(record)
+impl DynamoDbAuditStore {
+    async fn decision(&self, approval_id: &str) -> Result<Option<ApprovalDecision>, AuditError> {
+        let item = self
+            .get_consistent("GetItem (approval decision)", keys::approval_pk(approval_id), keys::APPROVAL_DECISION_SK)
+            .await?;
+        item.map(|item| parse_data(&item, "approval decision")).transpose()
+    }
 }
 
 #[async_trait]
@@ -74,8 +73,14 @@ impl ApprovalStore for DynamoDbAuditStore {
     }
 
     async fn approval(&self, approval_id: &str) -> Result<Option<ApprovalRecord>, AuditError> {
-        let item = self.get_consistent("GetItem (approval)", keys::approval_pk(approval_id), keys::APPROVAL_SK).await?;
-        item.as_ref().map(record_from).transpose()
+        let Some(item) =
+            self.get_consistent("GetItem (approval)", keys::approval_pk(approval_id), keys::APPROVAL_SK).await?
+        else {
+            return Ok(None);
+        };
+        let mut record: ApprovalRecord = parse_data(&item, "approval")?;
+        record.decision = self.decision(approval_id).await?;
+        Ok(Some(record))
     }
 
     async fn record_decision(
@@ -83,43 +88,47 @@ impl ApprovalStore for DynamoDbAuditStore {
         approval_id: &str,
         decision: &ApprovalDecision,
     ) -> Result<DecisionWrite, AuditError> {
-        let mut condition = "attribute_exists(#pk) AND attribute_not_exists(#decision)".to_string();
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(keys::approval_pk(approval_id)))
-            .key(attr::SK, AttributeValue::S(keys::APPROVAL_SK.to_string()))
-            .update_expression("SET #decision = :decision")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#decision", DECISION)
-            .expression_attribute_values(":decision", AttributeValue::S(to_json("approval decision", decision)?))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if decision.verdict != ApprovalVerdict::Expired {
-            condition.push_str(" AND #until > :now");
-            update = update.expression_attribute_names("#until", APPROVAL_UNTIL).expression_attribute_values(
-                ":now",
-                AttributeValue::N(decision.decided_at.timestamp_millis().to_string()),
-            );
+        let Some(record) = self.approval(approval_id).await? else { return Ok(DecisionWrite::NotFound) };
+        if let Some(existing) = record.decision {
+            return Ok(DecisionWrite::AlreadyDecided(existing));
         }
+        // The click's own time decides whether it came in time (checked here, before the
+        // write); the write itself is put-if-absent, so only one decision ever lands.
+        if decision.verdict != ApprovalVerdict::Expired && decision.decided_at >= record.expires_at {
+            return Ok(DecisionWrite::Expired);
+        }
+        let item = record_item(
+            keys::approval_pk(approval_id),
+            keys::APPROVAL_DECISION_SK.to_string(),
+            to_json("approval decision", decision)?,
+            Some(ttl(record.expires_at)),
+        );
         self.count_write();
-        let e = match update.condition_expression(condition).send().await {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", attr::PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let e = match result {
             Ok(_) => return Ok(DecisionWrite::Recorded),
             Err(e) => e,
         };
-        let Some(service) = e.as_service_error().filter(|s| s.is_conditional_check_failed_exception()) else {
-            return Err(self.sdk_error("UpdateItem (approval decision)", e));
-        };
-        let old = match service {
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(refusal) => {
-                refusal.item().cloned()
+        match e.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(refusal)) => {
+                let existing = match refusal.item() {
+                    Some(item) => parse_data(item, "approval decision")?,
+                    None => self.decision(approval_id).await?.ok_or_else(|| AuditError::Unavailable {
+                        message: format!("approval {approval_id}: a decision was refused but none is stored"),
+                    })?,
+                };
+                Ok(DecisionWrite::AlreadyDecided(existing))
             }
-            _ => None,
-        };
-        let Some(old) = old else { return Ok(DecisionWrite::NotFound) };
-        Ok(match record_from(&old)?.decision {
-            Some(existing) => DecisionWrite::AlreadyDecided(existing),
-            None => DecisionWrite::Expired,
-        })
+            _ => Err(self.sdk_error("PutItem (approval decision)", e)),
+        }
     }
 }

@@ -17,6 +17,8 @@ pub const LIMIT_SK: &str = "LIMIT";
 pub const APPROVAL_PREFIX: &str = "APPROVAL#";
 /// Sort key of an approval request.
 pub const APPROVAL_SK: &str = "APPROVAL";
+/// Sort key of an approval's decision (beside its request, written once).
+pub const APPROVAL_DECISION_SK: &str = "DECISION";
 /// Partition-key prefix of approval tokens, keyed by the token's SHA-256.
 pub const APPROVAL_TOKEN_PREFIX: &str = "APPROVALTOKEN#";
 /// Sort key of an approval token.

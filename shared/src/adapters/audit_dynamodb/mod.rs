@@ -16,7 +16,8 @@
 //! | Lease            | `LEASE#<target>`           | `LEASE`                      | `data`, `holder`, `lease_until` (N, ms), `expires_at` | put / update / delete, conditional |
 //! | Idempotency key  | `IDEMPOTENCY#<key>`        | `IDEMPOTENCY`                | `data`, `status`, `payload_hash`, `record_until` (N, ms), `in_progress_until`? (N, ms), `expires_at` | put / delete, conditional |
 //! | Shared vendor limit | `LIMIT#<key>`           | `LIMIT`                      | `version` (N), `document`, `expires_at` | put, conditional on `version` (`limits.rs`) |
-//! | Approval request | `APPROVAL#<approval_id>`   | `APPROVAL`                   | `data`, `approval_until` (N, ms), `decision`?, `expires_at` | transaction of conditional puts; decision by one conditional update (`approvals.rs`) |
+//! | Approval request | `APPROVAL#<approval_id>`   | `APPROVAL`                   | `data`, `approval_until` (N, ms), `expires_at` | transaction of conditional puts, with its tokens (`approvals.rs`) |
+//! | Approval decision | `APPROVAL#<approval_id>`  | `DECISION`                   | `data`, `expires_at` | conditional put, once |
 //! | Approval token   | `APPROVALTOKEN#<sha256>`   | `TOKEN`                      | `data`, `expires_at` | conditional put, with its request |
 //!
 //! - Table key: `pk` (S, HASH), `sk` (S, RANGE). Billing mode `PAY_PER_REQUEST`.
