@@ -47,7 +47,7 @@ chaos: ## The CLI killed with SIGKILL at 20 seeded points of a 2,000-item run, r
 	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
 	target/release/offramp-bench crashes $(CHAOS_ITEMS) $(CHAOS_KILLS) $(CHAOS_SEED)
 
-FUNCTIONS := deactivate-configs deactivate-contacts rollback delete-itglue-org offboard-user webhook orchestrator
+FUNCTIONS := deactivate-configs deactivate-contacts rollback delete-itglue-org offboard-user webhook orchestrator api approval
 
 # Each zip must stay under LAMBDA_ZIP_LIMIT bytes (README "Supply chain"): the functions are
 # built without SQLite and with one TLS stack; a dependency that brings either back fails here.

@@ -28,6 +28,8 @@ EXPECTED = {
     "OrchestratorFunction": {"PsaSecret", "M365Secret", "ItGlueSecret", "NotifierSecret"},
     # The HTTP API hands runs over and reads the trail: no vendor credential at all.
     "ApiFunction": set(),
+    # The approval page: the table and Step Functions, no vendor.
+    "ApprovalFunction": set(),
 }
 
 

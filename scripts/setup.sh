@@ -47,8 +47,9 @@ pip_install() {
 
 # Debian packages the tests need: a Samba AD DC for the LDAP adapter's tests
 # (scripts/with-samba.sh; samba-vfs-modules because provisioning sets sysvol ACLs with it),
-# ldb-tools for the offline schema extension, ldap-utils to look at the DC by hand.
-apt_packages=(samba samba-dsdb-modules samba-vfs-modules samba-ad-provision ldb-tools ldap-utils)
+# ldb-tools for the offline schema extension, ldap-utils to look at the DC by hand;
+# chromium and chromium-driver for the approval page's browser test (approval_page.rs).
+apt_packages=(samba samba-dsdb-modules samba-vfs-modules samba-ad-provision ldb-tools ldap-utils chromium chromium-driver)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -492,6 +492,68 @@ impl Services {
     }
 }
 
+// ----- Approvals (docs/architecture.md#approvals) -----
+
+/// What the approval page (the `approval` Lambda, a test's loopback server) decides with:
+/// the approvals beside the audit trail, and Step Functions for the waiting task. It needs
+/// no PSA and sends no e-mail: the request side ([`crate::approval::request_approval`]) does.
+pub struct ApprovalServices {
+    pub approvals: Arc<dyn crate::ports::ApprovalStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub settings: Arc<dyn SettingsStore>,
+    pub callback: Arc<dyn crate::ports::TaskCallback>,
+    pub config: crate::approval::ApprovalConfig,
+}
+
+impl ApprovalServices {
+    pub fn deps(&self) -> crate::approval::ApprovalDeps<'_> {
+        crate::approval::ApprovalDeps {
+            store: self.approvals.as_ref(),
+            audit: self.audit.as_ref(),
+            settings: self.settings.as_ref(),
+            notifier: None,
+            psa: None,
+            callback: self.callback.as_ref(),
+            config: &self.config,
+        }
+    }
+}
+
+/// The approval page's services: DynamoDB (`OFFRAMP_AUDIT_TABLE`) or SQLite, and
+/// Step Functions' task callbacks (AWS configuration loaded for them in any case).
+pub async fn build_approvals(source: &ConfigSource) -> Result<ApprovalServices, OfframpError> {
+    let aws = crate::aws_sdk::loader(source)?.load().await;
+    let callback =
+        Arc::new(crate::adapters::task_callback_sfn::StepFunctionsCallback::new(aws_sdk_sfn::Client::new(&aws)));
+    let config = crate::approval::ApprovalConfig::from_source(source)?;
+    let (approvals, audit, settings): (
+        Arc<dyn crate::ports::ApprovalStore>,
+        Arc<dyn AuditStore>,
+        Arc<dyn SettingsStore>,
+    ) = match Settings::audit_backend(source) {
+        AuditBackend::DynamoDb { table } => {
+            let store = Arc::new(DynamoDbAuditStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+            (store.clone(), store.clone(), store)
+        }
+        AuditBackend::Sqlite { path } => sqlite_approvals(&path)?,
+    };
+    Ok(ApprovalServices { approvals, audit, settings, callback, config })
+}
+
+type ApprovalStores = (Arc<dyn crate::ports::ApprovalStore>, Arc<dyn AuditStore>, Arc<dyn SettingsStore>);
+
+#[cfg(feature = "sqlite")]
+fn sqlite_approvals(path: &std::path::Path) -> Result<ApprovalStores, OfframpError> {
+    let store = Arc::new(SqliteAuditStore::open(path)?);
+    Ok((store.clone(), store.clone(), store))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_approvals(path: &std::path::Path) -> Result<ApprovalStores, OfframpError> {
+    // The same refusal as every other store of a Lambda build without SQLite.
+    Err(sqlite_stores(path).err().unwrap_or_else(|| OfframpError::configuration("no SQLite store in this build")))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -144,6 +144,19 @@ error_codes! {
     // Runs that outlive one invocation (docs/architecture.md#runs-that-outlive-one-invocation).
     DeadlineReached = "DeadlineReached", http 202, exit 11,
         "The invocation's deadline came first: the run stopped cleanly and its report's continuation says how to go on.";
+    // Approvals (docs/architecture.md#approvals).
+    ApprovalNotFound = "ApprovalNotFound", http 404, exit 4,
+        "The approval link is unknown (mistyped, forged, or long expired and removed); nothing was decided.";
+    ApprovalExpired = "ApprovalExpired", http 410, exit 5,
+        "The approval expired before it was decided; nothing will be applied under it.";
+    ApprovalAlreadyDecided = "ApprovalAlreadyDecided", http 409, exit 5,
+        "The approval was already approved or rejected; this click changed nothing.";
+    ApproverIsRequester = "ApproverIsRequester", http 403, exit 6,
+        "The client's settings require an approver other than the requester; nothing was decided.";
+    ApprovalRejected = "ApprovalRejected", http 409, exit 5,
+        "An approver rejected the planned changes; nothing was applied.";
+    ApprovalCallbackFailed = "ApprovalCallbackFailed", http 502, exit 7,
+        "The decision was recorded but could not be delivered to the waiting state machine.";
 }
 
 impl fmt::Display for ErrorCode {
@@ -282,6 +295,17 @@ pub enum DocError {
     /// full) and waiting for room would take longer than allowed; the request was not sent.
     #[error("{message}")]
     BudgetExhausted { message: String },
+}
+
+/// Errors delivering an approval's decision (`ports::TaskCallback`).
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    /// Step Functions refused or could not be reached; the task may still be waiting.
+    #[error("the decision could not be delivered to the state machine: {message}")]
+    Delivery { message: String },
+    /// The task no longer waits (timed out, or its execution ended): nothing to deliver to.
+    #[error("the state machine's task no longer waits for this approval: {message}")]
+    TaskGone { message: String },
 }
 
 /// Errors from a notifier adapter (Graph `sendMail`, incoming webhook).
@@ -473,6 +497,8 @@ mod tests {
                 401 | 403 => assert_eq!(exit, 6, "{code}"),
                 404 => assert_eq!(exit, 4, "{code}"),
                 409 => assert!([4, 5, 10].contains(&exit), "{code}: a conflict exits as a refusal, not {exit}"),
+                // An approval link past its expiry: gone for good, a refusal of its state.
+                410 => assert_eq!(exit, 5, "{code}"),
                 429 => assert_eq!(exit, 9, "{code}"),
                 500 => assert_eq!(code, ErrorCode::ConfigurationError, "500 is only for Offramp's own side"),
                 502 => assert_eq!(exit, 7, "{code}: a vendor outage"),
@@ -483,7 +509,10 @@ mod tests {
                 assert!(![0, 1, 2, 7, 8].contains(&exit), "{code}: a 4xx must be a refusal, exit {exit}");
             }
             if exit == 5 {
-                assert_eq!(status, 409, "{code}: every refusal of the run's state is a conflict");
+                assert!(
+                    [409, 410].contains(&status),
+                    "{code}: every refusal of the run's state is a conflict (or gone)"
+                );
             }
         }
         assert_eq!(ErrorCode::OperationInProgress.http_status(), 409);

@@ -75,3 +75,22 @@ pub async fn serve(function: Function) -> Result<(), Error> {
     }))
     .await
 }
+
+/// The `approval` function: the approval page behind API Gateway's HTTP API. Every request
+/// gets a page (statuses from the one table), never a Lambda error: the caller is a browser.
+pub async fn serve_approval_page() -> Result<(), Error> {
+    logging::init("info", LogFormat::Json);
+    let services = crate::app::build_approvals(&ConfigSource::from_env()).await.map_err(|e| {
+        tracing::error!(code = %e.code(), error = %e, "cannot start: configuration");
+        e
+    })?;
+    let services = &services;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let (payload, context) = event.into_parts();
+        // The request id only: the path holds the token, and is never logged.
+        let span = tracing::info_span!("approval", request_id = %context.request_id);
+        let answer = crate::approval::page::handle_http_api(services.deps(), payload).instrument(span).await;
+        Ok::<Value, Diagnostic>(answer)
+    }))
+    .await
+}

@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod approval;
 pub mod aws_sdk;
 pub mod chain;
 pub mod config;

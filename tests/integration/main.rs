@@ -10,6 +10,8 @@
 //! rebuilds the AWS SDK crates.)
 
 mod api;
+mod approval_page;
+mod approvals;
 mod audit_stores;
 mod chain;
 mod chaos;

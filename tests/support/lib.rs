@@ -1,5 +1,6 @@
 //! Test support shared by the integration tests.
 
+pub mod approvals;
 pub mod audit_conformance;
 pub mod connectwise;
 pub mod crashes;

@@ -1,5 +1,6 @@
 //! Adapters: the ports implemented for real systems.
 
+pub mod approvals_memory;
 pub mod archive_local;
 pub mod archive_s3;
 pub mod audit_dynamodb;
@@ -24,4 +25,5 @@ pub mod secret_vault_aws;
 pub mod secrets_aws;
 pub mod secrets_env;
 pub mod secrets_routed;
+pub mod task_callback_sfn;
 pub(crate) mod vendor_http;

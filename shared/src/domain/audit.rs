@@ -54,6 +54,13 @@ pub enum OperationEventKind {
     /// A real run was refused by a gate (blast radius, missing confirmation, blocked
     /// deletion): nothing was changed. Unlike a dry run's plan it is kept, not expired.
     Refused,
+    /// An approval was asked of the approvers (docs/architecture.md#approvals).
+    ApprovalRequested,
+    /// An approver approved or rejected, or the approval expired: the one decision.
+    ApprovalDecided,
+    /// A click on an approval link was refused (expired, already decided, unknown token,
+    /// approver is the requester): nothing was decided.
+    ApprovalAttemptRefused,
 }
 
 impl OperationEventKind {
@@ -67,6 +74,9 @@ impl OperationEventKind {
             OperationEventKind::Failed => "failed",
             OperationEventKind::Paused => "paused",
             OperationEventKind::Refused => "refused",
+            OperationEventKind::ApprovalRequested => "approval_requested",
+            OperationEventKind::ApprovalDecided => "approval_decided",
+            OperationEventKind::ApprovalAttemptRefused => "approval_attempt_refused",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Domain types shared by every workflow and adapter.
 
+pub mod approval;
 pub mod audit;
 pub mod contact;
 pub mod docs;
@@ -8,6 +9,7 @@ pub mod names;
 pub mod notify;
 pub mod psa;
 
+pub use approval::*;
 pub use audit::*;
 pub use contact::*;
 pub use docs::*;

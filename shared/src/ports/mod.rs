@@ -18,10 +18,12 @@ use crate::error::{ArchiveError, AuditError, DocError, NotifyError, PsaError, Se
 pub use crate::http::shared_limits::{SharedLimitState, SharedLimitStore};
 use crate::secret::SecretString;
 
+mod approvals;
 mod chain;
 mod directory;
 mod invoker;
 mod onprem;
+pub use approvals::{ApprovalStore, TaskCallback};
 pub use chain::{ChainStarter, MemoryChainStarter, StartedChain};
 pub use directory::{
     AutoReply, AutoReplyState, CloudDirectory, Directory, DirectoryError, DirectoryGroup, DirectoryUser, Forwarding,

@@ -84,6 +84,13 @@ pub fn webhook_workflows(value: &str) -> Option<Vec<crate::domain::Workflow>> {
     Some(WEBHOOK_WORKFLOW_NAMES.iter().copied().filter(|w| named.contains(w)).collect())
 }
 
+/// Approvals (docs/architecture.md#approvals): who is asked to approve a client's
+/// offboarding, comma-separated e-mail addresses; unset: `OFFRAMP_APPROVERS`.
+pub const APPROVERS: &str = "approvers";
+/// Whether the approver must be someone other than the requester (`true`/`false`); unset:
+/// `OFFRAMP_APPROVER_MUST_DIFFER`.
+pub const APPROVER_MUST_DIFFER: &str = "approval_approver_must_differ";
+
 /// Workflow 002's policy on the linked PSA company (docs/workflows.md#002-psa-policy). Kept
 /// under the [`ITGLUE_NAMESPACE`] instead of a PSA's: its scope is an IT Glue organization
 /// id (or `global`). Unset everywhere, `OFFRAMP_ITGLUE_PSA_POLICY` applies.
@@ -133,6 +140,12 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     (WEBHOOK_ITGLUE_DELETION, Some("false"), "true or false: such a webhook also deletes the IT Glue organization"),
     (CHAIN_REQUIRE_APPROVAL, Some("true"), "true or false: a client offboarding waits for an approval"),
     (CHAIN_RECIPIENTS, None, "comma-separated e-mail addresses told when a client offboarding ends"),
+    (APPROVERS, None, "comma-separated e-mail addresses asked to approve an offboarding (unset: OFFRAMP_APPROVERS)"),
+    (
+        APPROVER_MUST_DIFFER,
+        None,
+        "true or false: the approver must not be the requester (unset: OFFRAMP_APPROVER_MUST_DIFFER)",
+    ),
 ];
 
 /// The actions a client's defaults run when none are configured: every action that needs
@@ -222,7 +235,7 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
     let Some((_, _, expected)) = known(key) else { return Err(unknown(key)) };
     let value = value.trim();
     let ok = match key {
-        PRESERVE_PRIMARY | WEBHOOK_ITGLUE_DELETION | CHAIN_REQUIRE_APPROVAL => {
+        PRESERVE_PRIMARY | WEBHOOK_ITGLUE_DELETION | CHAIN_REQUIRE_APPROVAL | APPROVER_MUST_DIFFER => {
             matches!(value.to_ascii_lowercase().as_str(), "true" | "false")
         }
         WEBHOOK_WORKFLOWS => webhook_workflows(value).is_some(),
@@ -232,7 +245,7 @@ pub fn validate(key: &str, value: &str) -> Result<String, OfframpError> {
         USER_OFFBOARDING_IDENTITY_MODE => value.parse::<crate::domain::IdentityMode>().is_ok(),
         USER_OFFBOARDING_AD_PAIRING => matches!(value, "upn" | "mail"),
         AD_DISABLED_OU => crate::workflows::input::is_distinguished_name(value),
-        NOTIFICATION_RECIPIENTS | USER_OFFBOARDING_RECIPIENTS | CHAIN_RECIPIENTS => {
+        NOTIFICATION_RECIPIENTS | USER_OFFBOARDING_RECIPIENTS | CHAIN_RECIPIENTS | APPROVERS => {
             value.split(',').map(str::trim).filter(|v| !v.is_empty()).all(is_email)
         }
         TICKET_CONTACT | CONFIGURATION_CONTACT => {

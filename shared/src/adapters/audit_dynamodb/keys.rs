@@ -13,6 +13,17 @@ pub const LIMIT_PREFIX: &str = "LIMIT#";
 /// Sort key of a shared limit (one per partition).
 pub const LIMIT_SK: &str = "LIMIT";
 
+/// Partition-key prefix of approval requests (`approvals.rs`).
+pub const APPROVAL_PREFIX: &str = "APPROVAL#";
+/// Sort key of an approval request.
+pub const APPROVAL_SK: &str = "APPROVAL";
+/// Sort key of an approval's decision (beside its request, written once).
+pub const APPROVAL_DECISION_SK: &str = "DECISION";
+/// Partition-key prefix of approval tokens, keyed by the token's SHA-256.
+pub const APPROVAL_TOKEN_PREFIX: &str = "APPROVALTOKEN#";
+/// Sort key of an approval token.
+pub const APPROVAL_TOKEN_SK: &str = "TOKEN";
+
 /// Sort key of an operation header.
 pub const META_SK: &str = "META";
 pub const EVENT_PREFIX: &str = "EVENT#";
@@ -74,6 +85,16 @@ pub fn setting_sk(key: &str, version_id: &str) -> String {
 /// `a#b` and `a%23b` stay two targets.
 pub fn lease_pk(target: &str) -> String {
     format!("{LEASE_PREFIX}{}", escape(target))
+}
+
+/// Partition key of an approval request (a UUIDv7: nothing to escape, escaped anyway).
+pub fn approval_pk(approval_id: &str) -> String {
+    format!("{APPROVAL_PREFIX}{}", escape(approval_id))
+}
+
+/// Partition key of an approval token: its SHA-256 in hex.
+pub fn approval_token_pk(token_hash: &str) -> String {
+    format!("{APPROVAL_TOKEN_PREFIX}{}", escape(token_hash))
 }
 
 /// Partition key of an idempotency record (the key escaped whole, like a lease target).

@@ -16,6 +16,9 @@
 //! | Lease            | `LEASE#<target>`           | `LEASE`                      | `data`, `holder`, `lease_until` (N, ms), `expires_at` | put / update / delete, conditional |
 //! | Idempotency key  | `IDEMPOTENCY#<key>`        | `IDEMPOTENCY`                | `data`, `status`, `payload_hash`, `record_until` (N, ms), `in_progress_until`? (N, ms), `expires_at` | put / delete, conditional |
 //! | Shared vendor limit | `LIMIT#<key>`           | `LIMIT`                      | `version` (N), `document`, `expires_at` | put, conditional on `version` (`limits.rs`) |
+//! | Approval request | `APPROVAL#<approval_id>`   | `APPROVAL`                   | `data`, `approval_until` (N, ms), `expires_at` | transaction of conditional puts, with its tokens (`approvals.rs`) |
+//! | Approval decision | `APPROVAL#<approval_id>`  | `DECISION`                   | `data`, `expires_at` | conditional put, once |
+//! | Approval token   | `APPROVALTOKEN#<sha256>`   | `TOKEN`                      | `data`, `expires_at` | conditional put, with its request |
 //!
 //! - Table key: `pk` (S, HASH), `sk` (S, RANGE). Billing mode `PAY_PER_REQUEST`.
 //! - GSI `ByClient`: `gsi1pk` (S, HASH) = `CLIENT#<psa>#<client_id>`, `gsi1sk` (S, RANGE) =
@@ -90,6 +93,7 @@
 //! parent's header consistently, then its company's operations from `ByClient`, with the
 //! same caveat for a child created a moment ago.
 
+mod approvals;
 mod items;
 pub mod keys;
 mod leases;

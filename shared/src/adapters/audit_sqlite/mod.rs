@@ -14,6 +14,8 @@
 //! | `settings`    | `(psa, scope, key, version_id)`        | `value` NULL, `set_by`, `set_at` | append-only |
 //! | `leases`      | `target`                               | `holder`, `expires_ms`, `data` | updated, deleted |
 //! | `idempotency` | `key`                                  | `payload_hash`, `status`, `expires_ms`, `in_progress_until_ms` NULL, `data` | updated, deleted |
+//! | `approvals`   | `approval_id`                          | `expires_ms`, `decision` NULL, `data` | decision set once (`approvals.rs`) |
+//! | `approval_tokens` | `token_hash` (SHA-256 of the token)  | `approval_id`, `data` | inserted once |
 //!
 //! - Settings: every `put_setting` is a new row with a fresh UUIDv7 `version_id`, whose text
 //!   sorts by creation, so the newest version of a key is the row with the greatest
@@ -48,6 +50,7 @@
 //! idempotency writes run in `IMMEDIATE` transactions, so two processes racing for
 //! one lease are serialised by SQLite's write lock.
 
+mod approvals;
 mod leases;
 mod limits;
 pub mod schema;

@@ -67,6 +67,20 @@ CREATE TABLE IF NOT EXISTS idempotency (
     data                 TEXT NOT NULL
 );
 
+-- Approvals (approvals.rs): state, not history; the decision is written once, conditionally.
+CREATE TABLE IF NOT EXISTS approvals (
+    approval_id TEXT NOT NULL PRIMARY KEY,
+    expires_ms  INTEGER NOT NULL,
+    decision    TEXT NULL,
+    data        TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS approval_tokens (
+    token_hash  TEXT NOT NULL PRIMARY KEY,
+    approval_id TEXT NOT NULL,
+    data        TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS shared_limits (
     key      TEXT NOT NULL PRIMARY KEY,
     version  INTEGER NOT NULL,

@@ -208,7 +208,13 @@ fn trail_status(detail: &OperationDetail) -> &'static str {
         Some(OperationEventKind::Planned) => "planned",
         // Stopped before its invocation's deadline; the state machine continues it.
         Some(OperationEventKind::Paused) => "paused",
-        Some(OperationEventKind::ApprovalRequired) => "awaiting_approval",
+        Some(
+            OperationEventKind::ApprovalRequired
+            | OperationEventKind::ApprovalRequested
+            | OperationEventKind::ApprovalAttemptRefused,
+        ) => "awaiting_approval",
+        // Decided: the chain binds the approval and goes on.
+        Some(OperationEventKind::ApprovalDecided) => "running",
         Some(OperationEventKind::Completed) => "completed",
         Some(OperationEventKind::Failed) => "failed",
         Some(OperationEventKind::Refused) => "refused",
