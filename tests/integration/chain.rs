@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 struct Chain {
     sandbox: Sandbox,
     services: FunctionServices,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Chain {
@@ -36,7 +36,7 @@ impl Chain {
         source.set("ITGLUE_API_KEY", offramp_sandbox::ITGLUE_API_KEY);
         source.set("OFFRAMP_ITGLUE_POLL_SECONDS", "1");
         let services = FunctionServices::build(Function::Orchestrator, &source).await.expect("services");
-        let chain = Self { sandbox, services, _dir: dir };
+        let chain = Self { sandbox, services, dir };
         chain.set_global(CHAIN_RECIPIENTS, "ops@msp.example").await;
         chain
     }
@@ -62,7 +62,7 @@ impl Chain {
 
     async fn run(&self, request: ClientOffboardingRequest, consent: &InProcessConsent) -> ClientOffboardingReport {
         let steps = InProcessSteps { services: &self.services, invoked_by: "test".into() };
-        let deps = chain_deps(&self.services, &steps).expect("deps");
+        let deps = chain_deps(&self.services, &steps, None).expect("deps");
         run_chain(&deps, request, consent).await
     }
 
@@ -342,4 +342,75 @@ fn the_state_machine_and_the_in_process_chain_have_the_same_stages_in_the_same_o
     let call = serde_json::to_value(StepCall::new("p", ChainStep::OffboardUsers, json!({}))).unwrap();
     let fields: BTreeSet<String> = call.as_object().unwrap().keys().cloned().collect();
     assert_eq!(sent, fields, "the Map item sends a StepCall");
+}
+
+/// The state machine's approval stage through the orchestrator: `request_approval` records
+/// one approval with every run's plan hash and mails each approver; the page's decision (the
+/// task's output) binds only when it names exactly those hashes.
+#[tokio::test]
+async fn the_approval_request_carries_every_runs_hash_and_binds_only_to_them() {
+    use offramp::adapters::approvals_memory::InProcessCallback;
+    use offramp::adapters::audit_sqlite::SqliteAuditStore;
+    use offramp::approval::ApprovalConfig;
+    use offramp::chain::{ChainApprovals, ChainState, Orchestrated, OrchestratorAction, orchestrate, plan_hashes};
+    use offramp::ports::ApprovalStore;
+
+    let chain = Chain::start().await;
+    chain.set_global(offramp::workflows::org_settings::APPROVERS, "approver@msp.example").await;
+    let store = SqliteAuditStore::open(&chain.dir.path().join("audit.sqlite")).unwrap();
+    let callback = InProcessCallback::new();
+    let config = ApprovalConfig {
+        base_url: "https://approvals.msp.example".into(),
+        default_approvers: Vec::new(),
+        approver_must_differ: false,
+    };
+    let steps = InProcessSteps { services: &chain.services, invoked_by: "lambda:orchestrator".into() };
+    let mut deps = chain_deps(&chain.services, &steps, None).unwrap();
+    deps.approvals = Some(ChainApprovals { store: &store, callback: &callback, config: &config });
+    let state = |o: Orchestrated| match o {
+        Orchestrated::State(state) => state,
+        Orchestrated::Report(report) => panic!("a state, not {report:?}"),
+    };
+    let request = Box::new(request("250", &PSA_STEPS, false));
+    let resolved =
+        state(orchestrate(&deps, OrchestratorAction::Resolve { request, execution_arn: None }).await.unwrap());
+    let plan = resolved.plan.clone().unwrap();
+    assert!(plan.approval_required);
+    let mails_before = chain.sandbox.webhook_posts().len();
+    let action = OrchestratorAction::RequestApproval {
+        task_token: "token-from-the-state-machine".into(),
+        state: resolved.clone(),
+    };
+    state(orchestrate(&deps, action).await.expect("approval requested"));
+    assert!(chain.sandbox.webhook_posts().len() > mails_before, "the approver was told");
+    let children = chain.workflows().audit.operation(&plan.parent_operation_id).await.unwrap().unwrap();
+    assert!(children.events.iter().any(|e| e.kind.as_str() == "approval_requested"), "{:?}", children.events);
+    let approval_id = children
+        .events
+        .iter()
+        .find_map(|e| e.detail.get("approval_id").and_then(Value::as_str).map(str::to_string))
+        .expect("the approval's id in the trail");
+    let record = store.approval(&approval_id).await.unwrap().expect("the approval is stored");
+    let stored: BTreeMap<String, String> = record.plans.iter().map(|p| (p.step.clone(), p.plan_hash.clone())).collect();
+    assert_eq!(stored, plan_hashes(&plan), "the approval binds every run's hash");
+
+    // The page's decision, as SendTaskSuccess hands it to the state machine.
+    let decided = |hashes: &BTreeMap<String, String>| {
+        let mut state: ChainState = (*resolved).clone();
+        state.approval = Some(
+            serde_json::from_value(json!({
+                "approved": true, "approval_id": approval_id, "approved_by": "approver@msp.example (Dana)",
+                "approved_at": "2026-12-06T23:00:00Z", "plan_hashes": hashes,
+            }))
+            .expect("the decision reads as the chain's approval"),
+        );
+        OrchestratorAction::Bind { state: Box::new(state) }
+    };
+    let bound = state(orchestrate(&deps, decided(&plan_hashes(&plan))).await.expect("bound"));
+    assert!(bound.inputs.is_some());
+    let mut tampered = plan_hashes(&plan);
+    tampered.insert("deactivate_configs".into(), "0".repeat(64));
+    let refused = orchestrate(&deps, decided(&tampered)).await.expect_err("another plan is not this one");
+    assert_eq!(refused.code().as_str(), "PlanChanged");
+    assert_eq!(chain.updates(250), 0, "nothing changed");
 }

@@ -89,7 +89,7 @@ pub async fn run(source: &ConfigSource, command: ClientCommand) -> Result<i32, O
     let services = FunctionServices::build(Function::Orchestrator, source).await?;
     let invoked_by = request.initiated_by.clone().unwrap_or_default();
     let steps = InProcessSteps { services: &services, invoked_by };
-    let deps = chain_deps(&services, &steps)?;
+    let deps = chain_deps(&services, &steps, None)?;
     let consent = InProcessConsent { approved_by: args.approved_by.clone(), plan_hash: args.approve_plan.clone() };
     let report = run_chain(&deps, request, &consent).await;
     if args.json {

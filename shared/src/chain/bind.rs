@@ -16,8 +16,14 @@ use super::{ChainStep, StepCall};
 pub struct ChainApproval {
     pub approved_by: String,
     pub approved_at: DateTime<Utc>,
-    /// The chain plan hash approved ([`super::plan::chain_hash`]).
+    /// The chain plan hash approved ([`super::plan::chain_hash`]); empty in the approval
+    /// page's decision, which names each run's hash instead.
+    #[serde(default)]
     pub plan_hash: String,
+    /// Each run's approved plan hash by its key (`super::approval::run_key`): the approval
+    /// page's decision (`SendTaskSuccess` output).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub plan_hashes: std::collections::BTreeMap<String, String>,
 }
 
 /// The events every step's function is sent, by step: what the state machine's Task states

@@ -12,6 +12,7 @@
 //! A step is its workflow's own function, sent a [`StepCall`]: the chain never re-implements
 //! a workflow, and its steps never import each other.
 
+mod approval;
 mod bind;
 mod finalize;
 mod orchestrate;
@@ -25,6 +26,7 @@ mod state;
 mod step_call;
 mod ticket;
 
+pub use approval::{check_decided_hashes, plan_hashes, request_chain_approval, run_key};
 pub use bind::{ChainApproval, ChainInputs, bind, step_request};
 pub use finalize::{ChainRuns, finalize, planned};
 pub use orchestrate::{Orchestrated, OrchestratorAction, orchestrate};
@@ -45,4 +47,15 @@ pub struct ChainDeps<'a> {
     pub settings: &'a dyn SettingsStore,
     pub notifier: Option<&'a dyn Notifier>,
     pub steps: &'a dyn StepRunner,
+    /// Where approvals are kept and decisions delivered (the orchestrator's); `None` where
+    /// consent is given in-process (the CLI names the plan hash it approves).
+    pub approvals: Option<ChainApprovals<'a>>,
+}
+
+/// The approval adapters the chain asks for an approval through.
+#[derive(Clone, Copy)]
+pub struct ChainApprovals<'a> {
+    pub store: &'a dyn crate::ports::ApprovalStore,
+    pub callback: &'a dyn crate::ports::TaskCallback,
+    pub config: &'a crate::approval::ApprovalConfig,
 }

@@ -24,6 +24,12 @@ pub enum OrchestratorAction {
         #[serde(default)]
         execution_arn: Option<String>,
     },
+    /// Ask for the approval; the state machine waits on `task_token` until the page's
+    /// decision (or the timeout) ends the task.
+    RequestApproval {
+        task_token: String,
+        state: Box<ChainState>,
+    },
     Bind {
         state: Box<ChainState>,
     },
@@ -48,6 +54,12 @@ pub async fn orchestrate(deps: &ChainDeps<'_>, action: OrchestratorAction) -> Re
             let plan = resolve(deps, (*request).clone()).await?;
             Ok(Orchestrated::State(Box::new(ChainState { request: *request, plan: Some(plan), ..Default::default() })))
         }
+        OrchestratorAction::RequestApproval { task_token, state } => {
+            let plan = state.plan.as_ref().ok_or_else(|| OfframpError::invalid_input("approval before resolve"))?;
+            let issued = super::approval::request_chain_approval(deps, plan, task_token).await?;
+            tracing::info!(approval_id = %issued.approval_id, approvers = issued.links.len(), "approval requested");
+            Ok(Orchestrated::State(state))
+        }
         OrchestratorAction::Bind { mut state } => {
             let plan = state.plan.as_ref().ok_or_else(|| OfframpError::invalid_input("bind before resolve"))?;
             let approval = bound_approval(plan, state.approval.take())?;
@@ -65,6 +77,11 @@ pub async fn orchestrate(deps: &ChainDeps<'_>, action: OrchestratorAction) -> Re
 /// without one (none required), the initiator's consent.
 fn bound_approval(plan: &super::ChainPlan, given: Option<ChainApproval>) -> Result<ChainApproval, OfframpError> {
     match given {
+        Some(mut approval) if approval.plan_hash.is_empty() => {
+            super::approval::check_decided_hashes(plan, &approval.plan_hashes)?;
+            approval.plan_hash = plan.plan_hash.clone();
+            Ok(approval)
+        }
         Some(approval) if approval.plan_hash == plan.plan_hash => Ok(approval),
         Some(approval) => Err(OfframpError::new(
             ErrorCode::PlanChanged,

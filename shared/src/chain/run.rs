@@ -100,7 +100,12 @@ pub fn approve(plan: &ChainPlan, consent: &InProcessConsent) -> Result<ChainAppr
             ));
         }
     };
-    Ok(ChainApproval { approved_by, approved_at: Utc::now(), plan_hash: plan.plan_hash.clone() })
+    Ok(ChainApproval {
+        approved_by,
+        approved_at: Utc::now(),
+        plan_hash: plan.plan_hash.clone(),
+        plan_hashes: Default::default(),
+    })
 }
 
 /// Every step in order, each run continued until it is finished; the chain stops at the

@@ -5,9 +5,10 @@
 use serde_json::Value;
 
 use super::{Answer, Function, FunctionServices, Reply, answer};
+use crate::app::ApprovalServices;
 use crate::chain::{
-    ChainDeps, ChainStep, ClientOffboardingReport, Orchestrated, OrchestratorAction, StepAnswer, StepCall, StepRunner,
-    orchestrate,
+    ChainApprovals, ChainDeps, ChainStep, ClientOffboardingReport, Orchestrated, OrchestratorAction, StepAnswer,
+    StepCall, StepRunner, orchestrate,
 };
 use crate::error::OfframpError;
 use crate::ports::async_trait;
@@ -42,10 +43,11 @@ impl StepRunner for InProcessSteps<'_> {
 }
 
 /// The adapters a chain needs: the PSA, the trail, the settings and the notifier of
-/// whichever services these are.
+/// whichever services these are, and the approval adapters when the chain asks for approvals.
 pub fn chain_deps<'a>(
     services: &'a FunctionServices,
     steps: &'a dyn StepRunner,
+    approvals: Option<&'a ApprovalServices>,
 ) -> Result<ChainDeps<'a>, OfframpError> {
     let services = match services {
         FunctionServices::Workflows(services) => services.as_ref(),
@@ -60,6 +62,11 @@ pub fn chain_deps<'a>(
         settings: services.org_settings.as_ref(),
         notifier: services.notifier.as_deref(),
         steps,
+        approvals: approvals.map(|a| ChainApprovals {
+            store: a.approvals.as_ref(),
+            callback: a.callback.as_ref(),
+            config: &a.config,
+        }),
     })
 }
 
@@ -71,7 +78,7 @@ pub async fn orchestrator_event(services: &FunctionServices, event: Value, invok
         Err(e) => return refused(&OfframpError::invalid_input(format!("orchestrator action: {e}"))),
     };
     let steps = InProcessSteps { services, invoked_by: invoked_by.to_string() };
-    let deps = match chain_deps(services, &steps) {
+    let deps = match chain_deps(services, &steps, approval_services().await) {
         Ok(deps) => deps,
         Err(e) => return refused(&e),
     };
@@ -82,6 +89,24 @@ pub async fn orchestrator_event(services: &FunctionServices, event: Value, invok
         Ok(Orchestrated::Report(report)) => answer(Reply::Report, report.as_ref()),
         Err(e) => refused(&e),
     }
+}
+
+/// The orchestrator's approval adapters, built once per cold start from the environment
+/// when `OFFRAMP_APPROVAL_BASE_URL` is set (the template sets it); without it a
+/// `request_approval` action answers `ConfigurationError`.
+async fn approval_services() -> Option<&'static ApprovalServices> {
+    static APPROVALS: tokio::sync::OnceCell<Option<ApprovalServices>> = tokio::sync::OnceCell::const_new();
+    APPROVALS
+        .get_or_init(|| async {
+            let source = crate::config::ConfigSource::from_env();
+            source.get("OFFRAMP_APPROVAL_BASE_URL")?;
+            crate::app::build_approvals(&source)
+                .await
+                .map_err(|e| tracing::error!(code = %e.code(), error = %e, "approvals: configuration"))
+                .ok()
+        })
+        .await
+        .as_ref()
 }
 
 fn refused(error: &OfframpError) -> Answer {
