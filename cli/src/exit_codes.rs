@@ -16,6 +16,7 @@ const CLASSES: &[(i32, &str)] = &[
     (8, "the audit trail is unavailable"),
     (9, "the PSA's request budget is spent (resume later with --resume)"),
     (10, "another run holds this client or operation"),
+    (11, "the invocation's deadline came first: the run stopped cleanly (continue it with --resume)"),
 ];
 
 /// The `Exit codes:` section of `offramp --help`.

@@ -34,9 +34,20 @@ impl Deadline {
     /// A Lambda invocation's: the runtime's deadline (`deadline_ms`, milliseconds since the
     /// epoch) less `margin` (time to finish the window in flight, record and answer), and no
     /// later than `cap` of work from now when one is set (`OFFRAMP_INVOCATION_MAX_SECONDS`).
+    ///
+    /// The margin is at most half the time the invocation has: a function with a short
+    /// timeout (`cargo lambda watch`'s default, or one configured at 30 s) would otherwise
+    /// stop before its first change, every time, and never finish.
     pub fn for_invocation(deadline_ms: u64, margin: Duration, cap: Option<Duration>) -> Self {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let allowed = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(margin);
+        if deadline_ms <= now_ms {
+            // Lambda never starts an invocation past its deadline: this is a runtime that
+            // sends none (a local emulator's 0). Only the cap, if any, limits the run.
+            tracing::warn!(deadline_ms, now_ms, "the invocation's deadline is not in the future: ignored");
+            return cap.map_or_else(Self::none, Self::after);
+        }
+        let remaining = Duration::from_millis(deadline_ms - now_ms);
+        let allowed = remaining.saturating_sub(margin.min(remaining / 2));
         let work = cap.map_or(allowed, |cap| cap.min(allowed));
         Self::after(work)
     }
@@ -95,6 +106,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_short_invocation_keeps_half_its_time_whatever_the_margin() {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        // 30 s left, a 60 s margin: about 15 s of work, not none.
+        let deadline = Deadline::for_invocation(now_ms + 30_000, Duration::from_secs(60), None);
+        assert!(!deadline.reached(), "a short invocation may still work");
+        let at = deadline.0.expect("a deadline");
+        let left = at.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(13) && left <= Duration::from_secs(15), "{left:?}");
+        // 900 s left: the whole margin is kept.
+        let long = Deadline::for_invocation(now_ms + 900_000, Duration::from_secs(60), None).0.unwrap();
+        assert!(long.saturating_duration_since(Instant::now()) <= Duration::from_secs(840));
+    }
+
+    #[test]
     fn no_deadline_is_never_reached_and_a_past_one_is() {
         assert!(!Deadline::none().reached());
         assert!(Deadline::after(Duration::ZERO).reached());
@@ -105,8 +130,9 @@ mod tests {
     fn an_invocation_stops_a_margin_before_lambda_does_and_no_later_than_its_cap() {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         let margin = Duration::from_secs(60);
-        // 30 s left, 60 s margin: already reached.
-        assert!(Deadline::for_invocation(now_ms + 30_000, margin, None).reached());
+        // A deadline not in the future is no deadline (a local runtime's 0); the cap still holds.
+        assert!(!Deadline::for_invocation(0, margin, None).is_set());
+        assert!(Deadline::for_invocation(now_ms.saturating_sub(1_000), margin, Some(Duration::ZERO)).reached());
         let roomy = Deadline::for_invocation(now_ms + 900_000, margin, None);
         assert!(!roomy.reached());
         let capped = Deadline::for_invocation(now_ms + 900_000, margin, Some(Duration::ZERO));
