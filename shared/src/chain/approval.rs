@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::plan::{ChainPlan, PlannedRun};
+use super::model::{ChainPlan, PlannedRun};
 use super::{ChainDeps, ChainStep};
 use crate::approval::{ApprovalDeps, ApprovalRequest, IssuedApproval, request_approval};
 use crate::domain::{ApprovalCallback, ApprovalClient, PlannedStep};

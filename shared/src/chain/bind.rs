@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::plan::{ChainPlan, PlannedRun};
+use super::model::{ChainPlan, PlannedRun};
 use super::{ChainStep, StepCall};
 
 /// Who approved the chain's plan, and when. With no approval required, the initiator's
@@ -16,7 +16,7 @@ use super::{ChainStep, StepCall};
 pub struct ChainApproval {
     pub approved_by: String,
     pub approved_at: DateTime<Utc>,
-    /// The chain plan hash approved ([`super::plan::chain_hash`]); empty in the approval
+    /// The chain plan hash approved ([`super::model::chain_hash`]); empty in the approval
     /// page's decision, which names each run's hash instead.
     #[serde(default)]
     pub plan_hash: String,

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::bind::ChainApproval;
-use super::plan::ChainPlan;
+use super::model::ChainPlan;
 use super::report::{ChainError, ClientOffboardingReport, SkippedStep, StepOutcome};
 use super::{ChainDeps, ChainStep};
 use crate::domain::{Notification, OperationEventKind, TicketNote};

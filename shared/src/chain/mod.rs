@@ -15,6 +15,7 @@
 mod approval;
 mod bind;
 mod finalize;
+mod model;
 mod orchestrate;
 mod plan;
 mod report;
@@ -29,8 +30,9 @@ mod ticket;
 pub use approval::{check_decided_hashes, plan_hashes, request_chain_approval, run_key};
 pub use bind::{ChainApproval, ChainInputs, bind, step_request};
 pub use finalize::{ChainRuns, finalize, planned};
+pub use model::{APPROVAL_TIMEOUT_SECONDS, ChainPlan, PlannedRun, chain_hash};
 pub use orchestrate::{Orchestrated, OrchestratorAction, orchestrate};
-pub use plan::{ChainPlan, ON_BEHALF_OF, PlannedRun, chain_hash, resolve};
+pub use plan::{ON_BEHALF_OF, resolve};
 pub use report::{ChainError, ClientOffboardingReport, SkippedStep, StepOutcome};
 pub use request::{ChainStep, ChainTrigger, ClientOffboardingRequest};
 pub use run::{InProcessConsent, STAGES, Stage, approve, run_chain, run_steps};

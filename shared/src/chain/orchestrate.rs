@@ -75,7 +75,7 @@ pub async fn orchestrate(deps: &ChainDeps<'_>, action: OrchestratorAction) -> Re
 
 /// The approval the steps run under: the approval task's answer, checked to name this plan;
 /// without one (none required), the initiator's consent.
-fn bound_approval(plan: &super::ChainPlan, given: Option<ChainApproval>) -> Result<ChainApproval, OfframpError> {
+fn bound_approval(plan: &super::model::ChainPlan, given: Option<ChainApproval>) -> Result<ChainApproval, OfframpError> {
     match given {
         Some(mut approval) if approval.plan_hash.is_empty() => {
             super::approval::check_decided_hashes(plan, &approval.plan_hashes)?;

@@ -6,7 +6,8 @@ use chrono::Utc;
 
 use super::bind::{ChainApproval, ChainInputs, bind};
 use super::finalize::{ChainRuns, finalize, planned};
-use super::plan::{ChainPlan, resolve};
+use super::model::ChainPlan;
+use super::plan::resolve;
 use super::report::{ChainError, ClientOffboardingReport, StepOutcome};
 use super::{ChainDeps, ChainStep, ClientOffboardingRequest, StepCall};
 use crate::error::ErrorCode;

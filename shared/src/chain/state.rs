@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::bind::{ChainApproval, ChainInputs};
 use super::finalize::ChainRuns;
-use super::plan::ChainPlan;
+use super::model::ChainPlan;
 use super::report::{ChainError, StepOutcome};
 use super::{ChainStep, ClientOffboardingRequest};
 use crate::error::ErrorCode;

@@ -2,7 +2,7 @@
 //! and the summary note go on it.
 
 use super::ChainDeps;
-use super::plan::ChainPlan;
+use super::model::ChainPlan;
 use crate::domain::NewTicket;
 use crate::error::OfframpError;
 use crate::workflows::client_ticket::opened_earlier;

@@ -11,13 +11,8 @@ use serde_json::{Value, json};
 use crate::ports::{Directory, DirectoryError, DirectoryGroup, LeaverState, OwnedGroup, UserChange};
 
 use super::client::{BatchAnswer, BatchRequest, PAGE_SIZE};
-use super::cloud::{devices_filter, licence_body, object_id, parse_device, parse_licences};
+use super::cloud::{devices_filter, licence_body, object_id, object_reference, parse_device, parse_licences};
 use super::{GROUP_SELECT, GraphDirectory, is_group, parse_group, parse_user};
-
-/// What Graph wants in `@odata.id`: the public URL of the object, whatever host answers us.
-pub(super) fn object_reference(collection: &str, id: &str) -> Value {
-    json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/{collection}/{id}") })
-}
 
 fn succeeded(answer: &BatchAnswer) -> bool {
     (200..300).contains(&answer.status)

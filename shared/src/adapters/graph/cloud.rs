@@ -121,3 +121,8 @@ impl CloudDirectory for GraphDirectory {
         self.apply_changes_batched(tenant, user, changes).await
     }
 }
+
+/// What Graph wants in `@odata.id`: the public URL of the object, whatever host answers us.
+pub(super) fn object_reference(collection: &str, id: &str) -> Value {
+    json!({ "@odata.id": format!("https://graph.microsoft.com/v1.0/{collection}/{id}") })
+}

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use crate::ports::{Directory, DirectoryError, DirectoryGroup, DirectoryUser, OwnedGroup, async_trait};
 use crate::secret::SecretString;
 
-use super::batched::object_reference;
 use super::client::BatchRequest;
+use super::cloud::object_reference;
 use super::{GROUP_SELECT, GraphDirectory, USER_SELECT, is_group, parse_group, parse_user};
 
 impl GraphDirectory {
