@@ -206,6 +206,16 @@ async fn a_request_without_a_client_is_refused() {
     assert_eq!(chain.updates(250), 0);
     let unknown = chain.run(request("99999", &PSA_STEPS, false), &InProcessConsent::default()).await;
     assert_eq!(unknown.errors[0].code.as_str(), "ClientNotFound", "{unknown:?}");
+
+    // A step whose dry run refuses (Fabrikam is not offboarded) ends the chain's parent
+    // operation refused in the trail, with nothing changed.
+    let active = chain.run(request("100", &[ChainStep::DeactivateConfigs], true), &InProcessConsent::default()).await;
+    assert_eq!(active.errors[0].code.as_str(), "ClientNotOffboarded", "{active:?}");
+    let filter = offramp::domain::OperationFilter { client_id: Some("100".into()), psa: None, limit: 10 };
+    let listed = chain.workflows().audit.list_operations(&filter).await.unwrap();
+    let parent = listed.iter().find(|o| o.operation.workflow == Workflow::ClientOffboarding).expect("the parent");
+    assert_eq!(parent.last_event, Some(offramp::domain::OperationEventKind::Refused), "{listed:?}");
+    assert_eq!(chain.updates(100), 0);
 }
 
 /// The orchestrator's actions, driven as the state machine drives them (resolve, bind, each
@@ -328,6 +338,9 @@ fn the_state_machine_and_the_in_process_chain_have_the_same_stages_in_the_same_o
         assert!(reachable(states, earlier).contains(later.as_str()), "{earlier} must lead to {later}");
         assert!(!reachable(states, later).contains(earlier.as_str()), "{later} must not lead back to {earlier}");
     }
+    // The Map runs as many leavers at once as the in-process chain.
+    let map = &states[&found[&expected_stage(Stage::Step(ChainStep::OffboardUsers))]];
+    assert_eq!(map["MaxConcurrency"], offramp::chain::LEAVERS_AT_ONCE, "the same number of leavers at once");
     // Every step payload is a `ChainInputs` field, by the same name.
     let inputs = serde_json::to_value(ChainInputs::default()).unwrap();
     for step in ChainStep::ALL {

@@ -35,7 +35,7 @@ pub use orchestrate::{Orchestrated, OrchestratorAction, orchestrate};
 pub use plan::{ON_BEHALF_OF, resolve};
 pub use report::{ChainError, ClientOffboardingReport, SkippedStep, StepOutcome};
 pub use request::{ChainStep, ChainTrigger, ClientOffboardingRequest};
-pub use run::{InProcessConsent, STAGES, Stage, approve, run_chain, run_steps};
+pub use run::{InProcessConsent, LEAVERS_AT_ONCE, STAGES, Stage, approve, run_chain, run_steps};
 pub use runner::{StepAnswer, StepRunner};
 pub use state::{ChainState, StepResults};
 pub use step_call::{STEP_CALL_KEY, StepCall, StepContext, step_result};

@@ -40,7 +40,12 @@ pub async fn resolve(deps: &ChainDeps<'_>, request: ClientOffboardingRequest) ->
         plan.ticket_id = Some(super::ticket::open_or_reuse(deps, &plan).await?);
     }
     for step in request.steps() {
-        plan_step(deps, &mut plan, step, &request.leavers).await?;
+        if let Err(error) = plan_step(deps, &mut plan, step, &request.leavers).await {
+            // The parent operation ends here, refused: nothing was changed.
+            let detail = json!({ "step": step, "code": error.code(), "message": error.to_string() });
+            Recorder::new(deps.audit, &plan.parent_operation_id).event(OperationEventKind::Refused, detail).await?;
+            return Err(error);
+        }
     }
     plan.plan_hash = chain_hash(&plan.runs);
     let recorder = Recorder::new(deps.audit, &plan.parent_operation_id);

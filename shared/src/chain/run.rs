@@ -3,6 +3,7 @@
 //! with the same step events ([`STAGES`]; a test keeps the two from drifting apart).
 
 use chrono::Utc;
+use futures::StreamExt;
 
 use super::bind::{ChainApproval, ChainInputs, bind};
 use super::finalize::{ChainRuns, finalize, planned};
@@ -34,6 +35,11 @@ pub const STAGES: [Stage; 9] = [
     Stage::Step(ChainStep::DeleteItglueOrg),
     Stage::Finalize,
 ];
+
+/// Leavers offboarded at once: the state machine's `OffboardUsers` Map has the same
+/// `MaxConcurrency` (each leaver's run is already concurrent inside, and the vendors'
+/// limits are shared by all of them).
+pub const LEAVERS_AT_ONCE: usize = 10;
 
 /// The consent an in-process run carries: an approver's name and the chain plan hash they
 /// reviewed (from a dry run's report), or nothing.
@@ -119,8 +125,11 @@ pub async fn run_steps(deps: &ChainDeps<'_>, inputs: &ChainInputs) -> ChainRuns 
     });
     for step in steps {
         let calls = inputs.calls(step);
-        let outcomes =
-            futures::future::join_all(calls.into_iter().map(|call| run_to_end(deps, step, call.clone()))).await;
+        let outcomes: Vec<StepOutcome> =
+            futures::stream::iter(calls.into_iter().map(|call| run_to_end(deps, step, call.clone())))
+                .buffered(LEAVERS_AT_ONCE)
+                .collect()
+                .await;
         let failed = outcomes.iter().find(|o| !o.succeeded()).cloned();
         runs.outcomes.extend(outcomes);
         if let Some(failed) = failed {

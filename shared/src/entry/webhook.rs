@@ -189,6 +189,18 @@ async fn handle_delivery(services: &WebhookServices, event: WebhookEvent) -> Ans
             let name = execution_name(&event.delivery_key);
             match services.starter.start(&name, &request).await {
                 Err(e) => forget_and_refuse(log, &key, &e).await,
+                Ok(started) if started.already_started => {
+                    // A duplicate that reached the starter (it raced the first delivery's
+                    // `remember`, or the first one died after starting): the execution of
+                    // this name exists, nothing new started, and the answer is a duplicate's.
+                    remember(services, &key).await;
+                    tracing::info!(psa = %event.psa, delivery = %key, execution = %started.execution_id,
+                        "webhook delivery already started its chain");
+                    reply(
+                        200,
+                        json!({"status": "already_received", "delivery_key": key, "execution_id": started.execution_id}),
+                    )
+                }
                 Ok(started) => {
                     remember(services, &key).await;
                     tracing::info!(psa = %event.psa, delivery = %key, execution = %started.execution_id,
