@@ -16,6 +16,7 @@ pub mod entry;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod html;
 pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -3,6 +3,7 @@
 //! inline style and no script, no external asset; every value escaped. Statuses from the
 //! one table (`ErrorCode::http_status`): unknown 404, expired 410, decided 409.
 
+use crate::html::escape;
 use std::fmt::Write as _;
 
 use base64::Engine;
@@ -223,22 +224,6 @@ fn confirmation(record: &ApprovalRecord, decision: &crate::domain::ApprovalDecis
         escape(&iso8601(decision.decided_at)),
     );
     shell(title, &body)
-}
-
-/// HTML-escape text for element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The page behind API Gateway's HTTP API (payload 2.0): the event in, the proxy answer out.

@@ -132,24 +132,9 @@ pub(super) fn note_html(text: &str) -> String {
         .split("\n\n")
         .map(|p| p.trim_matches('\n'))
         .filter(|p| !p.is_empty())
-        .map(|p| format!("<p>{}</p>", p.split('\n').map(escape_html).collect::<Vec<_>>().join("<br>")))
+        .map(|p| format!("<p>{}</p>", p.split('\n').map(crate::html::escape).collect::<Vec<_>>().join("<br>")))
         .collect();
     if paragraphs.is_empty() { "<p></p>".to_string() } else { paragraphs.concat() }
-}
-
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
