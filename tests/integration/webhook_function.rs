@@ -7,19 +7,17 @@
 //! Run: `scripts/with-moto.sh cargo nextest run --workspace -E 'test(/^webhook_function::/)'`
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use offramp::adapters::audit_sqlite::SqliteAuditStore;
 use offramp::adapters::chain_sfn::StepFunctionsChainStarter;
-use offramp::adapters::delivery_log::MemoryDeliveryLog;
 use offramp::chain::{ChainStep, ChainTrigger, ClientOffboardingRequest};
 use offramp::config::ConfigSource;
 use offramp::domain::OffboardedCriteria;
 use offramp::entry::webhook::WebhookSettings;
 use offramp::entry::{Function, FunctionServices, WebhookServices, webhook_event};
-use offramp::error::AuditError;
-use offramp::ports::{ChainStarter, DeliveryLog, SettingsStore, async_trait};
+use offramp::ports::{ChainStarter, DeliveryLog, SettingsStore};
 use offramp::secret::SecretString;
 use offramp::webhook::{
     AutotaskAuth, ConnectWiseAuth, HaloAuth, KeyCacheSettings, KeyUrlAllowList, PsaAuth, SigningKeys, WebhookReceiver,
@@ -34,25 +32,6 @@ use serde_json::{Value, json};
 
 const KEY_ID: &str = "key-1";
 const SIGNING_KEY: &str = "cw-signing-key-3b8e61f0";
-
-/// A delivery log that counts every call, so a test can show a refused delivery touched nothing.
-#[derive(Default)]
-struct CountingLog {
-    inner: MemoryDeliveryLog,
-    calls: AtomicUsize,
-}
-
-#[async_trait]
-impl DeliveryLog for CountingLog {
-    async fn first_delivery(&self, key: &str, ttl: Duration) -> Result<bool, AuditError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.first_delivery(key, ttl).await
-    }
-    async fn forget(&self, key: &str) -> Result<(), AuditError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.forget(key).await
-    }
-}
 
 /// The sandbox (it serves ConnectWise's signing key), the settings store and the counters.
 struct Harness {

@@ -12,8 +12,8 @@ use offramp::adapters::audit_dynamodb::DynamoDbAuditStore;
 use offramp::adapters::audit_sqlite::SqliteAuditStore;
 use offramp::adapters::delivery_log::{AuditDeliveryLog, MemoryDeliveryLog};
 use offramp::domain::{GLOBAL_SCOPE, OffboardedCriteria, PsaKind, Workflow};
-use offramp::error::{AuditError, ErrorCode};
-use offramp::ports::{AuditStore, DeliveryLog, SettingsStore, async_trait};
+use offramp::error::ErrorCode;
+use offramp::ports::{AuditStore, DeliveryLog, SettingsStore};
 use offramp::secret::SecretString;
 use offramp::webhook::{
     Action, AutotaskAuth, DEFAULT_DELIVERY_TTL, Delivery, EntityKind, HaloAuth, KeyCacheSettings, KeyUrlAllowList,
@@ -57,25 +57,6 @@ fn halo_receiver() -> WebhookReceiver {
         user: HALO_USER.into(),
         password: SecretString::new(HALO_PASSWORD),
     }))
-}
-
-/// A delivery log that counts every call, so a test can show a refused delivery touched nothing.
-#[derive(Default)]
-struct CountingLog {
-    inner: MemoryDeliveryLog,
-    calls: AtomicUsize,
-}
-
-#[async_trait]
-impl DeliveryLog for CountingLog {
-    async fn first_delivery(&self, key: &str, ttl: Duration) -> Result<bool, AuditError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.first_delivery(key, ttl).await
-    }
-    async fn forget(&self, key: &str) -> Result<(), AuditError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.forget(key).await
-    }
 }
 
 /// What the webhook function does before routing: authenticate and read, then record.

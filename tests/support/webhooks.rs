@@ -108,3 +108,22 @@ pub fn flip_signature_bit(signature: &str) -> String {
 pub fn json_of(body: &[u8]) -> Value {
     serde_json::from_slice(body).expect("JSON")
 }
+
+/// A delivery log that counts every call, so a test can show a refused delivery touched nothing.
+#[derive(Default)]
+pub struct CountingLog {
+    pub inner: offramp::adapters::delivery_log::MemoryDeliveryLog,
+    pub calls: std::sync::atomic::AtomicUsize,
+}
+
+#[offramp::ports::async_trait]
+impl offramp::ports::DeliveryLog for CountingLog {
+    async fn first_delivery(&self, key: &str, ttl: std::time::Duration) -> Result<bool, offramp::error::AuditError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.first_delivery(key, ttl).await
+    }
+    async fn forget(&self, key: &str) -> Result<(), offramp::error::AuditError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.forget(key).await
+    }
+}
