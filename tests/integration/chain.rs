@@ -121,6 +121,11 @@ async fn a_dry_run_then_its_approval_offboards_the_client_once() {
     assert_eq!(unapproved.status, "approval_required", "{unapproved:?}");
     assert_eq!(chain.updates(250), 0, "nothing changes before the approval");
 
+    // An approver's name that hides text (a bidi override) is refused; nothing changes.
+    let hidden = InProcessConsent { approved_by: Some("Dana\u{202E}ekim".into()), plan_hash: Some(hash.clone()) };
+    let refused = chain.run(request("250", &PSA_STEPS, false), &hidden).await;
+    assert_eq!(refused.errors.first().map(|e| e.code.as_str()), Some("InvalidInput"), "{refused:?}");
+    assert_eq!(chain.updates(250), 0, "a refused approver's name changes nothing");
     let consent = InProcessConsent { approved_by: Some("Dana Approver".into()), plan_hash: Some(hash.clone()) };
     let done = chain.run(request("250", &PSA_STEPS, false), &consent).await;
     assert_eq!(done.status, "completed", "{done:?}");

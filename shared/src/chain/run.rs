@@ -12,6 +12,7 @@ use super::plan::resolve;
 use super::report::{ChainError, ClientOffboardingReport, StepOutcome};
 use super::{ChainDeps, ChainStep, ClientOffboardingRequest, StepCall};
 use crate::error::ErrorCode;
+use crate::workflows::input;
 
 /// The stages of the chain, in order; the state machine's states map onto them one to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +67,7 @@ pub async fn run_chain(
     let approval = match approve(&plan, consent) {
         Ok(approval) => approval,
         Err(error) => {
-            let status = if error.code == ErrorCode::PlanChanged { "failed" } else { "approval_required" };
+            let status = if error.code == ErrorCode::ConfirmationRequired { "approval_required" } else { "failed" };
             return planned(deps, &plan, status, vec![error]).await;
         }
     };
@@ -94,7 +95,12 @@ pub fn approve(plan: &ChainPlan, consent: &InProcessConsent) -> Result<ChainAppr
         ));
     }
     let approved_by = match (&consent.approved_by, plan.approval_required) {
-        (Some(name), _) if consent.plan_hash.is_some() => name.clone(),
+        // The free-text rule every approver's name follows (it reaches the trail and the ticket).
+        (Some(name), _) if consent.plan_hash.is_some() => input::text(input::APPROVED_BY, Some(name))
+            .map_err(|e| ChainError::new(e.code(), e.to_string()))?
+            .ok_or_else(|| {
+                ChainError::new(ErrorCode::InvalidInput, "approval.approved_by is empty; nothing was changed")
+            })?,
         (_, false) => plan.initiated_by.clone(),
         _ => {
             return Err(ChainError::new(
