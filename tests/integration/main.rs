@@ -25,6 +25,7 @@ mod continuation;
 mod directory_batch;
 mod directory_exchange;
 mod directory_graph;
+mod end_to_end;
 mod engine;
 mod free_text;
 mod http_edges;

@@ -8,7 +8,7 @@ use std::fmt::Debug;
 
 use offramp::domain::{
     GLOBAL_SCOPE, ItemChange, ItemOutcome, ItemSnapshot, OperationDetail, OperationEvent, OperationEventKind,
-    OperationFilter, OperationRecord, OperationSummary, SettingRecord, new_operation_id, now,
+    OperationFilter, OperationRecord, OperationSummary, SettingRecord, Workflow, new_operation_id, now,
 };
 use offramp::error::AuditError;
 use offramp::ports::{AuditStore, SettingsStore};
@@ -336,6 +336,15 @@ pub async fn run_conformance(store: &dyn AuditStore) {
     store.create_operation(&g).await.expect("create a grandchild");
     assert_eq!(children(a.operation_id.clone()).await, vec![c.clone(), e.clone()], "A's children, oldest first");
     assert_eq!(children(e.operation_id.clone()).await, vec![g], "E's child");
+    // A chain's children belong to other systems and companies (an IT Glue organization,
+    // a Microsoft 365 tenant): still the parent's children.
+    let mut chain = operation_record("c1", "connectwise", false);
+    chain.workflow = Workflow::ClientOffboarding;
+    store.create_operation(&chain).await.expect("create a chain");
+    let mut itglue = operation_record("9001", "itglue", false);
+    itglue.parent_operation_id = Some(chain.operation_id.clone());
+    store.create_operation(&itglue).await.expect("create a child in another system");
+    assert_eq!(children(chain.operation_id.clone()).await, vec![itglue], "a child of another system");
     assert_eq!(children(d.operation_id.clone()).await, Vec::new(), "same client id on another PSA: no child");
     assert_eq!(children(new_operation_id()).await, Vec::new(), "an unknown parent has no children");
 

@@ -5,6 +5,7 @@ pub mod audit_conformance;
 pub mod connectwise;
 pub mod crashes;
 pub mod faulty_audit;
+pub mod lambda_emulator;
 pub mod lease_conformance;
 pub mod legacy_records;
 pub mod moto;

@@ -462,6 +462,16 @@ impl ItGlueSim {
         self.with(|d| d.marked.len() as u64)
     }
 
+    /// Removes every record of organization `org_id` (its configurations, passwords,
+    /// documents...), as an MSP would clean them out before deleting it; returns how many.
+    pub fn remove_dependents(&self, org_id: i64) -> usize {
+        self.with(|d| {
+            let before = d.dependents.len();
+            d.dependents.retain(|_, dependent| dependent.org_id != org_id);
+            before - d.dependents.len()
+        })
+    }
+
     /// Accepted `POST /exports` requests.
     pub fn export_requests(&self) -> u64 {
         self.export_requests.load(Ordering::SeqCst)

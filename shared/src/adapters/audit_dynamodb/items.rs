@@ -112,6 +112,22 @@ pub(super) fn meta_item(operation: &OperationRecord, expires_at: Option<i64>) ->
     Ok(item)
 }
 
+/// A child operation's header again, in its parent's partition under `CHILD#<id>`, so
+/// the parent's children are one Query whatever company they belong to. It carries no GSI
+/// key: it is a link, never listed as an operation of its own.
+pub(super) fn child_link_item(
+    operation: &OperationRecord,
+    parent_operation_id: &str,
+    expires_at: Option<i64>,
+) -> Result<Item, AuditError> {
+    Ok(record_item(
+        keys::operation_pk(parent_operation_id),
+        keys::child_sk(&operation.operation_id),
+        to_json("operation record", operation)?,
+        expires_at,
+    ))
+}
+
 pub(super) fn event_item(event: &OperationEvent, expires_at: Option<i64>) -> Result<Item, AuditError> {
     Ok(record_item(
         keys::operation_pk(&event.operation_id),

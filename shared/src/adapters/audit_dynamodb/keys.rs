@@ -29,6 +29,10 @@ pub const META_SK: &str = "META";
 pub const EVENT_PREFIX: &str = "EVENT#";
 pub const SNAPSHOT_PREFIX: &str = "SNAP#";
 pub const CHANGE_PREFIX: &str = "CHANGE#";
+/// Sort-key prefix of a child operation's link in its parent's partition: a chain's
+/// children belong to other PSAs and companies (IT Glue, Microsoft 365), so the `ByClient`
+/// index of the parent's company cannot find them all.
+pub const CHILD_PREFIX: &str = "CHILD#";
 /// Sort key of a lease (one lease per partition).
 pub const LEASE_SK: &str = "LEASE";
 /// Sort key of an idempotency record (one record per partition).
@@ -49,6 +53,10 @@ pub fn event_sk(event_id: &str) -> String {
 
 pub fn snapshot_sk(item_type: &str, item_id: &str) -> String {
     format!("{SNAPSHOT_PREFIX}{item_type}#{item_id}")
+}
+
+pub fn child_sk(child_operation_id: &str) -> String {
+    format!("{CHILD_PREFIX}{child_operation_id}")
 }
 
 pub fn change_sk(change_id: &str) -> String {

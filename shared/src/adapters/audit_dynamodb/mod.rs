@@ -118,7 +118,7 @@ use crate::domain::{
 };
 use crate::error::AuditError;
 use crate::ports::AuditStore;
-use items::{change_item, event_item, expiry_for, meta_item, snapshot_item};
+use items::{change_item, child_link_item, event_item, expiry_for, meta_item, snapshot_item};
 use writes::NewItem;
 
 /// Name of the GSI that lists one client's operations.
@@ -196,7 +196,19 @@ impl AuditStore for DynamoDbAuditStore {
     async fn create_operation(&self, operation: &OperationRecord) -> Result<(), AuditError> {
         let expires_at = expiry_for(operation, self.dry_run_retention);
         let item = meta_item(operation, expires_at)?;
-        self.put_new("PutItem (operation)", item, || format!("operation {}", operation.operation_id)).await?;
+        let name = format!("operation {}", operation.operation_id);
+        match operation.parent_operation_id.as_deref() {
+            // The header and its link in the parent's partition, both or neither.
+            Some(parent) => {
+                let link = child_link_item(operation, parent, expires_at)?;
+                let items = vec![
+                    writes::NewItem { name: name.clone(), item },
+                    writes::NewItem { name: format!("child link {parent}/{}", operation.operation_id), item: link },
+                ];
+                self.put_all_new("TransactWriteItems (operation)", items).await?;
+            }
+            None => self.put_new("PutItem (operation)", item, || name).await?,
+        }
         self.remember_expiry(&operation.operation_id, expires_at);
         Ok(())
     }

@@ -170,6 +170,36 @@ impl DynamoDbAuditStore {
     }
 
     pub(super) async fn children(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError> {
+        // The links in the parent's partition (every child, of any PSA or company).
+        let linked = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sk", attr::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(keys::operation_pk(parent_operation_id)))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::CHILD_PREFIX.to_string()))
+            .consistent_read(true);
+        let mut children: Vec<OperationRecord> = Vec::new();
+        for item in &self.query_items("Query (child links)", linked, None).await? {
+            children.push(parse_data(item, "operation")?);
+        }
+        // Children recorded before links existed: the parent's company's operations.
+        for legacy in self.children_of_the_parents_company(parent_operation_id).await? {
+            if !children.iter().any(|c| c.operation_id == legacy.operation_id) {
+                children.push(legacy);
+            }
+        }
+        // Oldest first: UUIDv7 ids sort by creation time.
+        children.sort_by(|a, b| a.operation_id.cmp(&b.operation_id));
+        Ok(children)
+    }
+
+    async fn children_of_the_parents_company(
+        &self,
+        parent_operation_id: &str,
+    ) -> Result<Vec<OperationRecord>, AuditError> {
         // The parent's header says which company's operations to look through.
         let out = self
             .client

@@ -362,13 +362,13 @@ impl AuditStore for SqliteAuditStore {
         let parent = parent_operation_id.to_string();
         self.with_conn("child_operations", move |conn| {
             let what = "reading child operations";
-            // The parent's company's operations (the `operations_by_client` index), then the
-            // parent id compared on the parsed record: the same search as the DynamoDB store.
+            // Every operation that names the parent (the `operations_by_parent` index), of
+            // any system or company; the parent id is compared again on the parsed record.
             let mut stmt = conn
                 .prepare(
-                    "SELECT o.operation_id, o.data FROM operations p \
-                     JOIN operations o ON o.client_id = p.client_id AND o.psa = p.psa \
-                     WHERE p.operation_id = ?1 AND o.operation_id <> ?1 ORDER BY o.operation_id",
+                    "SELECT operation_id, data FROM operations \
+                     WHERE json_extract(data, '$.parent_operation_id') = ?1 AND operation_id <> ?1 \
+                     ORDER BY operation_id",
                 )
                 .map_err(|e| unavailable(what, e))?;
             let rows = stmt

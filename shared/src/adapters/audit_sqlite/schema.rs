@@ -17,6 +17,10 @@ CREATE TABLE IF NOT EXISTS operations (
     data         TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS operations_by_client ON operations (client_id, psa, operation_id);
+-- A chain's children belong to other systems and companies (IT Glue, Microsoft 365): they
+-- are found by the parent named in their record, not by the parent's company.
+CREATE INDEX IF NOT EXISTS operations_by_parent
+    ON operations (json_extract(data, '$.parent_operation_id'), operation_id);
 
 CREATE TABLE IF NOT EXISTS events (
     operation_id TEXT NOT NULL,

@@ -250,6 +250,7 @@ async fn run(
     report.org_name = Some(org.name.clone());
     let policy = plan::check_policy(deps, &org).await?;
     let plan = plan::plan(deps, org, request, report).await?;
+    report.plan_hash = Some(plan.hash.clone());
     let operation_id = domain::new_operation_id();
     let record = operation_record(request, &v, &plan, &policy, &operation_id);
     let consent = consent(request, &v, plan.blocked);

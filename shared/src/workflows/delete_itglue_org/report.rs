@@ -62,6 +62,11 @@ pub struct DeleteOrgReport {
     pub errors: Vec<DeleteOrgError>,
     pub operation_id: Option<String>,
     pub dry_run: bool,
+    /// The hash of the plan (the organization, its dependency counts, whether they block):
+    /// what a confirmation binds to, as in the other workflows' reports. A chain's approval
+    /// names it (docs/architecture.md#the-client-offboarding-chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
     /// `planned`, `deleted`, `pending_deletion`, `blocked`, `confirmation_required`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<RunStatus>,
@@ -91,6 +96,7 @@ impl DeleteOrgReport {
             errors: Vec::new(),
             operation_id: None,
             dry_run,
+            plan_hash: None,
             status: None,
             export: None,
             archive: None,
