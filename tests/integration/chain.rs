@@ -465,7 +465,8 @@ fn api_execution(operation_id: &str) -> String {
 /// The API's answer (status, body) to `event`, on the chain's own trail.
 async fn call_api(chain: &Chain, starter: &offramp::ports::MemoryChainStarter, event: Value) -> (u16, Value) {
     let invoker = offramp::ports::MemoryWorkflowInvoker::default();
-    let deps = offramp::entry::api::ApiDeps { audit: chain.workflows().audit.as_ref(), invoker: &invoker, chain: starter };
+    let deps =
+        offramp::entry::api::ApiDeps { audit: chain.workflows().audit.as_ref(), invoker: &invoker, chain: starter };
     let answer = offramp::entry::api::api_event(&deps, event).await;
     let body = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     (answer["statusCode"].as_u64().unwrap() as u16, body)
@@ -553,7 +554,11 @@ async fn a_rejected_or_expired_approval_ends_the_chain_rejected_not_failed() {
     assert_eq!(resolved["plan"]["approval_required"], true, "{resolved}");
     let parent = resolved["plan"]["parent_operation_id"].as_str().unwrap().to_string();
     let cases = [
-        ("ApprovalRejected", "rejected by approver@msp.example (Dana) at 2026-12-06T23:00:00Z", Some("ApprovalRejected")),
+        (
+            "ApprovalRejected",
+            "rejected by approver@msp.example (Dana) at 2026-12-06T23:00:00Z",
+            Some("ApprovalRejected"),
+        ),
         ("ApprovalExpired", "the approval expired at 2026-12-07T23:00:00Z", Some("ApprovalExpired")),
         ("States.Timeout", "", Some("ApprovalExpired")),
         ("ConfigurationError", r#"{"errorMessage": "{\"message\": \"no approvers\"}"}"#, None),
@@ -567,7 +572,11 @@ async fn a_rejected_or_expired_approval_ends_the_chain_rejected_not_failed() {
         assert_eq!(last.kind.as_str(), "refused", "recorded on the parent operation");
         match decided {
             Some(code) => {
-                assert_eq!((report.error_type(), report["status"].as_str()), (None, Some("rejected")), "{error}: {report}");
+                assert_eq!(
+                    (report.error_type(), report["status"].as_str()),
+                    (None, Some("rejected")),
+                    "{error}: {report}"
+                );
                 assert_eq!(report["errors"][0]["code"], code, "{report}");
                 assert_eq!(last.detail["status"], "rejected", "{last:?}");
             }

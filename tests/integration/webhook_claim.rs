@@ -80,11 +80,9 @@ async fn a_duplicate_in_the_gap_never_reaches_the_starter(store: Arc<dyn AuditSt
         answers: Mutex::new(Vec::new()),
     });
     let criteria = OffboardedCriteria { inactive: true, ..OffboardedCriteria::default() };
-    let services = Arc::new(
-        WebhookServices::new(probe.clone(), settings, starter.clone(), criteria).with_receiver(WebhookReceiver::new(
-            PsaAuth::Autotask(AutotaskAuth { secret: SecretString::new(AT_SECRET_KEY) }),
-        )),
-    );
+    let services = Arc::new(WebhookServices::new(probe.clone(), settings, starter.clone(), criteria).with_receiver(
+        WebhookReceiver::new(PsaAuth::Autotask(AutotaskAuth { secret: SecretString::new(AT_SECRET_KEY) })),
+    ));
     probe.services.set(Arc::downgrade(&services)).ok();
 
     let (status, body) = status_and_body(&webhook_event(&services, delivery.clone()).await.payload);
@@ -109,7 +107,8 @@ async fn a_duplicate_between_start_and_record_gets_200_without_the_starter_on_sq
 
 #[tokio::test]
 async fn a_duplicate_between_start_and_record_gets_200_without_the_starter_on_dynamodb() {
-    let store = DynamoDbAuditStore::new(offramp_tests::moto::dynamodb_client().await, offramp_tests::moto::unique_table_name());
+    let store =
+        DynamoDbAuditStore::new(offramp_tests::moto::dynamodb_client().await, offramp_tests::moto::unique_table_name());
     store.create_table_if_missing().await.unwrap();
     a_duplicate_in_the_gap_never_reaches_the_starter(Arc::new(store)).await;
 }
@@ -135,7 +134,8 @@ async fn only_the_claims_owner_keeps_it_on_sqlite_and_dynamodb() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteAuditStore::open(&dir.path().join("audit.sqlite")).unwrap();
     only_the_owner_keeps(&AuditDeliveryLog::new(Arc::new(sqlite))).await;
-    let dynamo = DynamoDbAuditStore::new(offramp_tests::moto::dynamodb_client().await, offramp_tests::moto::unique_table_name());
+    let dynamo =
+        DynamoDbAuditStore::new(offramp_tests::moto::dynamodb_client().await, offramp_tests::moto::unique_table_name());
     dynamo.create_table_if_missing().await.unwrap();
     only_the_owner_keeps(&AuditDeliveryLog::new(Arc::new(dynamo))).await;
 }

@@ -94,11 +94,13 @@ impl DeliveryLog for AuditDeliveryLog {
     }
 }
 
+/// A remembered delivery: when it expires, and the owner token of its claim.
+type Remembered = (DateTime<Utc>, String);
+
 /// Deliveries remembered by this process only: tests, and a single-process receiver.
 #[derive(Clone, Default)]
 pub struct MemoryDeliveryLog {
-    /// Each key's expiry and owner token.
-    seen: Arc<Mutex<HashMap<String, (DateTime<Utc>, String)>>>,
+    seen: Arc<Mutex<HashMap<String, Remembered>>>,
 }
 
 impl MemoryDeliveryLog {

@@ -116,7 +116,10 @@ async fn finalize_state(deps: &ChainDeps<'_>, state: ChainState) -> ClientOffboa
         // approval at bind): nothing was changed, and the chain failed.
         _ => {
             let error = runs.failure.map(|(_, e)| e).unwrap_or_else(|| {
-                ChainError::new(ErrorCode::InvalidInput, "the chain ended before its steps were bound; nothing was changed")
+                ChainError::new(
+                    ErrorCode::InvalidInput,
+                    "the chain ended before its steps were bound; nothing was changed",
+                )
             });
             planned(deps, plan, "failed", vec![error]).await
         }
