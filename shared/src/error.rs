@@ -419,6 +419,8 @@ pub trait Outcome {
     ///   `confirmation_required`): the report. A chain branches on its `status`;
     /// - a run stopped at its deadline (`DeadlineReached`): the report, whose
     ///   `continuation` the chain loops on;
+    /// - a chain whose approval was rejected or expired (`ApprovalRejected`, `ApprovalExpired`):
+    ///   the report (status `rejected`); a person decided, nothing failed;
     /// - anything else that did not succeed is an error named by the primary code: a
     ///   refusal (`InvalidInput`, `PlanChanged`, `BlastRadiusExceeded`, `DeletionBlocked`,
     ///   `NotYetEffective`, `OperationInProgress`, …), an outage, or a partial run
@@ -429,7 +431,7 @@ pub trait Outcome {
             return None;
         }
         match self.primary_code() {
-            Some(code) if code.awaits_a_person() || code.is_continuation() => None,
+            Some(code) if code.awaits_a_person() || code.is_continuation() || code.is_a_decision() => None,
             Some(code) => Some(code.as_str()),
             None => Some(UNCODED_FAILURE),
         }
@@ -446,6 +448,14 @@ impl ErrorCode {
     /// gets the table's 409 (the request as sent was not carried out).
     pub fn awaits_a_person(self) -> bool {
         matches!(self, ErrorCode::ConfirmationRequired)
+    }
+
+    /// A run stopped with this code ended on a person's decision about its approval (rejected,
+    /// or left to expire): nothing was changed and nothing failed, so not a Lambda error (the
+    /// state machine ends such an execution as succeeded, `NotApproved`; an API caller and the
+    /// CLI still get the table's status and exit code).
+    pub fn is_a_decision(self) -> bool {
+        matches!(self, ErrorCode::ApprovalRejected | ErrorCode::ApprovalExpired)
     }
 
     /// A run stopped with this code is to be continued by the next invocation (its report

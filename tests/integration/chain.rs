@@ -302,7 +302,7 @@ fn stage_states(states: &serde_json::Map<String, Value>) -> BTreeMap<String, Str
                     other => panic!("{name}: unknown orchestrator action {other}"),
                 })
             }
-            "Task" => Some(format!("Step via {function} {}", params["Payload.$"].as_str().unwrap_or_default())),
+            "Task" => Some(format!("Step via {function} {}", step_input(name, &params["Payload"]))),
             _ => None,
         };
         if let Some(stage) = stage {
@@ -310,6 +310,27 @@ fn stage_states(states: &serde_json::Map<String, Value>) -> BTreeMap<String, Str
         }
     }
     found
+}
+
+/// The fields of a `StepCall` as a Task sends them, the execution included.
+fn step_call_fields() -> BTreeSet<String> {
+    let mut call = StepCall::new("p", ChainStep::OffboardUsers, json!({}));
+    call.execution_arn = Some("arn:aws:states:x:1:execution:m:e".into());
+    serde_json::to_value(call).unwrap().as_object().unwrap().keys().cloned().collect()
+}
+
+/// The `ChainInputs` path a step Task sends: its payload is that `StepCall`, field by field
+/// under one path, with the execution (`$$.Execution.Id`) as `execution_arn`.
+fn step_input(name: &str, payload: &Value) -> String {
+    let fields = payload.as_object().unwrap_or_else(|| panic!("{name}: a step's payload names its fields"));
+    assert_eq!(fields.get("execution_arn.$"), Some(&json!("$$.Execution.Id")), "{name}: the execution is sent");
+    let sent: BTreeSet<String> = fields.keys().map(|k| k.trim_end_matches(".$").to_string()).collect();
+    assert_eq!(sent, step_call_fields(), "{name} sends a StepCall");
+    let input = fields["chain_step.$"].as_str().and_then(|p| p.strip_suffix(".chain_step")).unwrap_or_default();
+    for (key, path) in fields.iter().filter(|(k, _)| k.as_str() != "execution_arn.$") {
+        assert_eq!(path.as_str(), Some(format!("{input}.{}", key.trim_end_matches(".$")).as_str()), "{name}: {key}");
+    }
+    input.to_string()
 }
 
 fn expected_stage(stage: Stage) -> String {
@@ -357,9 +378,8 @@ fn the_state_machine_and_the_in_process_chain_have_the_same_stages_in_the_same_o
     assert_eq!(item["FunctionName"], format!("${{{:?}FunctionArn}}", function_of(ChainStep::OffboardUsers)));
     let sent: BTreeSet<String> =
         item["Payload"].as_object().unwrap().keys().map(|k| k.trim_end_matches(".$").to_string()).collect();
-    let call = serde_json::to_value(StepCall::new("p", ChainStep::OffboardUsers, json!({}))).unwrap();
-    let fields: BTreeSet<String> = call.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(sent, fields, "the Map item sends a StepCall");
+    assert_eq!(sent, step_call_fields(), "the Map item sends a StepCall");
+    assert_eq!(item["Payload"]["execution_arn.$"], "$$.Execution.Id", "and the execution, as its principal");
 }
 
 /// The state machine's approval stage through the orchestrator: `request_approval` records
@@ -431,4 +451,147 @@ async fn the_approval_request_carries_every_runs_hash_and_binds_only_to_them() {
     let refused = orchestrate(&deps, decided(&tampered)).await.expect_err("another plan is not this one");
     assert_eq!(refused.code().as_str(), "PlanChanged");
     assert_eq!(chain.updates(250), 0, "nothing changed");
+}
+
+// ---------------------------------------------------------------------------
+// Who the state machine's runs are by, an API-started chain's status, and a rejection
+// ---------------------------------------------------------------------------
+
+/// The ARN of the execution the API starts for `operation_id` (it names it `api-<id>`).
+fn api_execution(operation_id: &str) -> String {
+    format!("arn:aws:states:us-east-1:123456789012:execution:client-offboarding:api-{operation_id}")
+}
+
+/// The API's answer (status, body) to `event`, on the chain's own trail.
+async fn call_api(chain: &Chain, starter: &offramp::ports::MemoryChainStarter, event: Value) -> (u16, Value) {
+    let invoker = offramp::ports::MemoryWorkflowInvoker::default();
+    let deps =
+        offramp::entry::api::ApiDeps { audit: chain.workflows().audit.as_ref(), invoker: &invoker, chain: starter };
+    let answer = offramp::entry::api::api_event(&deps, event).await;
+    let body = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    (answer["statusCode"].as_u64().unwrap() as u16, body)
+}
+
+fn api_sample(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events/api").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `POST /workflows/client-offboarding` with `body`, signed by the samples' IAM user.
+fn api_post(body: &Value) -> Value {
+    let mut event = api_sample("start-client-offboarding.json");
+    event["body"] = json!(body.to_string());
+    event
+}
+
+/// `GET /operations/{id}`.
+fn api_get(id: &str) -> Value {
+    let mut event = api_sample("operation-status.json");
+    event["pathParameters"]["id"] = json!(id);
+    event
+}
+
+/// The API starts the chain (the starter stubbed); the orchestrator's actions and each step's
+/// Task run it as the state machine does, each event as the definition builds it (the step
+/// call with `execution_arn`); then `GET /operations/{id}` answers the chain's final status
+/// and report. Every child run, dry runs included, is recorded as the execution's.
+#[tokio::test]
+async fn an_api_started_chain_is_finished_for_get_and_its_runs_are_the_executions() {
+    let chain = Chain::start().await;
+    chain.set_global(CHAIN_REQUIRE_APPROVAL, "false").await;
+    let starter = offramp::ports::MemoryChainStarter::default();
+    let body = json!({"client_id": "250", "steps": PSA_STEPS, "reason": "Contract ended"});
+    let (status, accepted) = call_api(&chain, &starter, api_post(&body)).await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["operation_id"].as_str().unwrap().to_string();
+    let execution = api_execution(&id);
+    let request = starter.started()[&format!("api-{id}")].clone();
+
+    let run = |event: Value| chain.services.handle(Function::Orchestrator, event, "lambda:orchestrator");
+    let state = run(json!({"action": "resolve", "request": request, "execution_arn": execution})).await;
+    assert!(state.error.is_none(), "{state}");
+    let mut state = run(json!({"action": "bind", "state": state.payload})).await.payload;
+    let inputs: ChainInputs = serde_json::from_value(state["inputs"].clone()).unwrap();
+    for step in PSA_STEPS {
+        let mut event = serde_json::to_value(inputs.calls(step)[0]).unwrap();
+        event["execution_arn"] = json!(execution);
+        let answer = chain.services.handle(function_of(step), event, "lambda:step").await;
+        assert!(answer.error.is_none(), "{step}: {answer}");
+        state["results"][step.as_str()] = json!({ "result": answer.payload });
+    }
+    assert_eq!(call_api(&chain, &starter, api_get(&id)).await.1["status"], "accepted", "not finished yet");
+    let report = run(json!({"action": "finalize", "state": state, "execution_arn": execution})).await;
+    assert_eq!((report.error.as_ref(), report["status"].as_str()), (None, Some("completed")), "{report}");
+
+    let (status, answer) = call_api(&chain, &starter, api_get(&id)).await;
+    assert_eq!((status, answer["status"].as_str(), answer["finished"].as_bool()), (200, Some("completed"), Some(true)));
+    assert_eq!(answer["report"], report.payload, "the chain's report, whole: {answer}");
+    assert_eq!(chain.active_configs(250) + chain.active_contacts(250), 0);
+
+    // Every child run (the dry runs of resolve and the real runs) is the execution's.
+    let audit = chain.workflows().audit.clone();
+    let parent = report["operation_id"].as_str().unwrap();
+    let children = audit.child_operations(parent).await.unwrap();
+    assert_eq!(children.len(), 4, "two dry runs, two runs: {children:?}");
+    for child in children {
+        assert!(child.initiated_by.starts_with(&format!("states:{execution} (on behalf of iam:")), "{child:?}");
+    }
+}
+
+/// A rejected or expired approval (the approval task failed by the page's `SendTaskFailure`,
+/// or by its own timeout) ends the chain `rejected`: Finalize answers, with no Lambda error,
+/// so the execution ends through `NotApproved` and the ExecutionsFailed alarm does not count
+/// it; the parent operation records it and nothing is changed. A failure of the approval
+/// request itself, and of a bound step, still ends failed, with the Lambda error.
+#[tokio::test]
+async fn a_rejected_or_expired_approval_ends_the_chain_rejected_not_failed() {
+    let chain = Chain::start().await;
+    chain.set_global(CHAIN_REQUIRE_APPROVAL, "false").await;
+    let run = |event: Value| chain.services.handle(Function::Orchestrator, event, "lambda:orchestrator");
+    let mut asked = request("250", &PSA_STEPS, false);
+    asked.require_approval = true;
+    let resolved = run(json!({"action": "resolve", "request": asked})).await;
+    assert_eq!(resolved["plan"]["approval_required"], true, "{resolved}");
+    let parent = resolved["plan"]["parent_operation_id"].as_str().unwrap().to_string();
+    let cases = [
+        (
+            "ApprovalRejected",
+            "rejected by approver@msp.example (Dana) at 2026-12-06T23:00:00Z",
+            Some("ApprovalRejected"),
+        ),
+        ("ApprovalExpired", "the approval expired at 2026-12-07T23:00:00Z", Some("ApprovalExpired")),
+        ("States.Timeout", "", Some("ApprovalExpired")),
+        ("ConfigurationError", r#"{"errorMessage": "{\"message\": \"no approvers\"}"}"#, None),
+    ];
+    for (error, cause, decided) in cases {
+        let mut state = resolved.payload.clone();
+        state["failure"] = json!({"Error": error, "Cause": cause});
+        let report = run(json!({"action": "finalize", "state": state})).await;
+        assert_eq!(report["success"], false, "{report}");
+        let last = chain.workflows().audit.operation(&parent).await.unwrap().unwrap().last_event().cloned().unwrap();
+        assert_eq!(last.kind.as_str(), "refused", "recorded on the parent operation");
+        match decided {
+            Some(code) => {
+                assert_eq!(
+                    (report.error_type(), report["status"].as_str()),
+                    (None, Some("rejected")),
+                    "{error}: {report}"
+                );
+                assert_eq!(report["errors"][0]["code"], code, "{report}");
+                assert_eq!(last.detail["status"], "rejected", "{last:?}");
+            }
+            None => {
+                assert_eq!((report.error_type(), report["status"].as_str()), (Some(error), Some("failed")), "{report}");
+                assert_eq!(last.detail["status"], "failed", "{last:?}");
+            }
+        }
+    }
+    assert_eq!(chain.updates(250), 0, "nothing was changed");
+
+    // A bound step that fails is a failure of the chain.
+    let state = run(json!({"action": "resolve", "request": request("250", &PSA_STEPS, false)})).await;
+    let mut state = run(json!({"action": "bind", "state": state.payload})).await.payload;
+    state["failure"] = json!({"Error": "PSAConnectionError", "Cause": r#"{"errorMessage": "the PSA is down"}"#});
+    let report = run(json!({"action": "finalize", "state": state})).await;
+    assert_eq!((report.error_type(), report["status"].as_str()), (Some("PSAConnectionError"), Some("failed")));
 }

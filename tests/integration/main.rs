@@ -46,6 +46,7 @@ mod secret_stores;
 mod shared_limits;
 mod test_files;
 mod vendor_limits;
+mod webhook_claim;
 mod webhook_function;
 mod webhooks;
 mod write_faults;

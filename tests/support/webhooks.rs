@@ -118,9 +118,21 @@ pub struct CountingLog {
 
 #[offramp::ports::async_trait]
 impl offramp::ports::DeliveryLog for CountingLog {
-    async fn first_delivery(&self, key: &str, ttl: std::time::Duration) -> Result<bool, offramp::error::AuditError> {
+    async fn claim(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<offramp::ports::DeliveryClaim>, offramp::error::AuditError> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.inner.first_delivery(key, ttl).await
+        self.inner.claim(key, ttl).await
+    }
+    async fn keep(
+        &self,
+        claim: &offramp::ports::DeliveryClaim,
+        ttl: std::time::Duration,
+    ) -> Result<(), offramp::error::AuditError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.keep(claim, ttl).await
     }
     async fn forget(&self, key: &str) -> Result<(), offramp::error::AuditError> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -49,7 +49,7 @@ pub async fn planned(
         } else {
             OperationEventKind::Refused
         };
-        let detail = json!({ "plan_hash": plan.plan_hash, "errors": report.errors });
+        let detail = json!({ "plan_hash": plan.plan_hash, "status": status, "errors": report.errors });
         if let Err(e) = Recorder::new(deps.audit, &plan.parent_operation_id).event(kind, detail).await {
             report.errors.push(ChainError::new(ErrorCode::AuditStoreError, e.to_string()));
         }

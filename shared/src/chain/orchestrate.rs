@@ -33,8 +33,13 @@ pub enum OrchestratorAction {
     Bind {
         state: Box<ChainState>,
     },
+    /// The last stage, whatever came before (every `Catch` leads here). `execution_arn` is
+    /// the execution (`$$.Execution.Id`): the entry finishes the HTTP API's record of an
+    /// execution the API started (`api-<operation id>`, entry/api/accepted.rs).
     Finalize {
         state: Box<ChainState>,
+        #[serde(default)]
+        execution_arn: Option<String>,
     },
 }
 
@@ -49,7 +54,8 @@ pub async fn orchestrate(deps: &ChainDeps<'_>, action: OrchestratorAction) -> Re
     match action {
         OrchestratorAction::Resolve { mut request, execution_arn } => {
             if request.initiated_by.is_none() {
-                request.initiated_by = execution_arn;
+                // The execution is the principal, as its steps record it (entry/caller.rs).
+                request.initiated_by = execution_arn.map(|arn| format!("states:{arn}"));
             }
             let plan = resolve(deps, (*request).clone()).await?;
             Ok(Orchestrated::State(Box::new(ChainState { request: *request, plan: Some(plan), ..Default::default() })))
@@ -67,7 +73,7 @@ pub async fn orchestrate(deps: &ChainDeps<'_>, action: OrchestratorAction) -> Re
             state.approval = Some(approval);
             Ok(Orchestrated::State(state))
         }
-        OrchestratorAction::Finalize { state } => {
+        OrchestratorAction::Finalize { state, .. } => {
             Ok(Orchestrated::Report(Box::new(finalize_state(deps, *state).await)))
         }
     }
@@ -92,6 +98,7 @@ fn bound_approval(plan: &super::model::ChainPlan, given: Option<ChainApproval>) 
 }
 
 async fn finalize_state(deps: &ChainDeps<'_>, state: ChainState) -> ClientOffboardingReport {
+    let decided = not_approved(&state);
     let runs = state.runs();
     let Some(plan) = state.plan.as_ref() else {
         let error = runs.failure.map(|(_, e)| e).unwrap_or_else(|| ChainError::new(ErrorCode::InvalidInput, "no plan"));
@@ -100,19 +107,37 @@ async fn finalize_state(deps: &ChainDeps<'_>, state: ChainState) -> ClientOffboa
     if plan.dry_run {
         return planned(deps, plan, "planned", Vec::new()).await;
     }
-    match (&state.approval, state.inputs.is_some()) {
-        (Some(approval), true) => finalize(deps, plan, approval, runs).await,
-        // Rejected, expired, or stopped before the steps were bound: nothing was changed.
+    match (&state.approval, state.inputs.is_some(), decided) {
+        (Some(approval), true, _) => finalize(deps, plan, approval, runs).await,
+        // A person said no (or let the approval expire): nothing was changed, and that is
+        // the chain's answer, recorded on the parent operation, not a failure.
+        (_, false, Some(decision)) => planned(deps, plan, "rejected", vec![decision]).await,
+        // Stopped before the steps were bound by a failure (the approval request, a stale
+        // approval at bind): nothing was changed, and the chain failed.
         _ => {
             let error = runs.failure.map(|(_, e)| e).unwrap_or_else(|| {
                 ChainError::new(
-                    ErrorCode::ConfirmationRequired,
-                    "the offboarding was not approved; nothing was changed",
+                    ErrorCode::InvalidInput,
+                    "the chain ended before its steps were bound; nothing was changed",
                 )
             });
-            let mut report = planned(deps, plan, "rejected", vec![error]).await;
-            report.success = false;
-            report
+            planned(deps, plan, "failed", vec![error]).await
         }
     }
+}
+
+/// The approval's decision when the approval task ended it: the page's rejection
+/// (`ApprovalRejected`), its expiry (`ApprovalExpired`), or the task's own timeout
+/// (`States.Timeout`, the only Task with a timeout is the approval's). `None` for any
+/// other failure, and once the steps are bound.
+fn not_approved(state: &ChainState) -> Option<ChainError> {
+    let failure = state.failure.as_ref().filter(|_| state.inputs.is_none())?;
+    let cause = failure.get("Cause").and_then(serde_json::Value::as_str).unwrap_or_default();
+    let (code, message) = match failure.get("Error").and_then(serde_json::Value::as_str)? {
+        crate::approval::TASK_ERROR_REJECTED => (ErrorCode::ApprovalRejected, format!("the offboarding was {cause}")),
+        crate::approval::TASK_ERROR_EXPIRED => (ErrorCode::ApprovalExpired, cause.to_string()),
+        "States.Timeout" => (ErrorCode::ApprovalExpired, "nobody decided the approval before its timeout".into()),
+        _ => return None,
+    };
+    Some(ChainError::new(code, format!("{message}; nothing was changed")))
 }

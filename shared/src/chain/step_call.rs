@@ -29,6 +29,14 @@ pub struct StepCall {
     /// always present, `null` on the first invocation, so the state machine's paths resolve.
     #[serde(default)]
     pub resume: Option<String>,
+    /// The state machine's execution (`$$.Execution.Id`), which every Task adds: the step's
+    /// run is recorded as initiated by `states:<arn>` (entry/caller.rs,
+    /// docs/architecture.md#who-is-asking). The entry takes it off the event as the caller's
+    /// field before the call is read; it is a field here so that every reader of the event
+    /// (the reply's shape, the fuzzing harness) knows it, and so the in-process chain can
+    /// send it too. Absent from the state's inputs: `bind` never sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
 }
 
 /// The key an event is recognised as a step call by.
@@ -37,7 +45,7 @@ pub const STEP_CALL_KEY: &str = "chain_step";
 impl StepCall {
     pub fn new(parent_operation_id: &str, step: ChainStep, request: Value) -> Self {
         let chain_step = StepContext { parent_operation_id: parent_operation_id.to_string(), step };
-        Self { chain_step, request, resume: None }
+        Self { chain_step, request, resume: None, execution_arn: None }
     }
 
     /// The workflow's request with the chain's parent and, when continuing, the operation to

@@ -123,7 +123,7 @@ pub fn direct_caller(event: &mut Value) -> Result<Caller, OfframpError> {
 
 /// `arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>` (standard
 /// workflows; an express one says `express` instead of `execution`).
-fn is_execution_arn(arn: &str) -> bool {
+pub(super) fn is_execution_arn(arn: &str) -> bool {
     let parts: Vec<&str> = arn.split(':').collect();
     parts.len() >= 8 && parts[0] == "arn" && parts[2] == "states" && matches!(parts[5], "execution" | "express")
 }

@@ -77,7 +77,16 @@ pub async fn orchestrator_event(services: &FunctionServices, event: Value, invok
         Ok(action) => action,
         Err(e) => return refused(&OfframpError::invalid_input(format!("orchestrator action: {e}"))),
     };
-    let steps = InProcessSteps { services, invoked_by: invoked_by.to_string() };
+    let execution = match execution_of(&action) {
+        Ok(execution) => execution,
+        Err(e) => return refused(&e),
+    };
+    // The dry runs `resolve` makes are the execution's, as its steps are (caller.rs).
+    let invoked_by = match (&action, &execution) {
+        (OrchestratorAction::Resolve { .. }, Some(arn)) => format!("states:{arn}"),
+        _ => invoked_by.to_string(),
+    };
+    let steps = InProcessSteps { services, invoked_by };
     let deps = match chain_deps(services, &steps, approval_services().await) {
         Ok(deps) => deps,
         Err(e) => return refused(&e),
@@ -86,8 +95,53 @@ pub async fn orchestrator_event(services: &FunctionServices, event: Value, invok
         Ok(Orchestrated::State(state)) => {
             Answer { payload: serde_json::to_value(state).unwrap_or_default(), error: None }
         }
-        Ok(Orchestrated::Report(report)) => answer(Reply::Report, report.as_ref()),
+        Ok(Orchestrated::Report(report)) => {
+            if let Some(arn) = &execution {
+                finish_api_run(deps.audit, arn, &report).await;
+            }
+            answer(Reply::Report, report.as_ref())
+        }
         Err(e) => refused(&e),
+    }
+}
+
+/// The execution an action names (`resolve`, `finalize`), checked to be one.
+fn execution_of(action: &OrchestratorAction) -> Result<Option<String>, OfframpError> {
+    let arn = match action {
+        OrchestratorAction::Resolve { execution_arn, .. } | OrchestratorAction::Finalize { execution_arn, .. } => {
+            execution_arn.as_deref()
+        }
+        _ => None,
+    };
+    match arn {
+        Some(arn) if !super::caller::is_execution_arn(arn) => {
+            Err(OfframpError::invalid_input(format!("execution_arn '{arn}' is not a Step Functions execution ARN")))
+        }
+        arn => Ok(arn.map(str::to_string)),
+    }
+}
+
+/// Keep the chain's report with the HTTP API's record of the run, when the API started this
+/// execution: its name is `api-<operation id>` and the API's acceptance of that id names
+/// this very execution. So `GET /operations/{id}` answers the final status and the report
+/// (docs/architecture.md#the-http-api). Any other execution has no API record; a retried
+/// `finalize` finds the record finished, and the first report stays.
+async fn finish_api_run(audit: &dyn crate::ports::AuditStore, execution_arn: &str, report: &ClientOffboardingReport) {
+    use super::api::{self, Kept, accepted};
+    let name = execution_arn.rsplit(':').next().unwrap_or_default();
+    let Some(operation_id) = name.strip_prefix(api::EXECUTION_PREFIX) else { return };
+    if uuid::Uuid::parse_str(operation_id).is_err() {
+        return;
+    }
+    match accepted::read(audit, operation_id).await {
+        Ok(Some(Kept::Accepted(acceptance)))
+            if acceptance.workflow == api::CHAIN && acceptance.execution_id.as_deref() == Some(name) =>
+        {
+            accepted::finish(audit, operation_id, &serde_json::to_value(report).unwrap_or_default()).await;
+        }
+        Ok(Some(Kept::Finished(_))) => {}
+        Ok(_) => tracing::warn!(operation_id, execution = execution_arn, "no API acceptance names this execution"),
+        Err(e) => tracing::error!(operation_id, error = %e, "the API's record of the chain could not be read"),
     }
 }
 

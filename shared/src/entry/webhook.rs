@@ -19,7 +19,10 @@
 //! retry is a first delivery again. When the function dies between the claim and the start
 //! (a timeout, a crash) nothing can forget the claim; the short lease then expires on its
 //! own and the PSA's later retry starts the chain. Only after a successful start (or an
-//! `Ignore`) is the delivery remembered for `delivery_ttl`. Every step after the claim may be
+//! `Ignore`) is the delivery remembered for `delivery_ttl`: the claim itself is turned into
+//! the long record in place, conditional on this invocation's owner token
+//! (`DeliveryLog::keep`), so the key is never free between the two and a duplicate never
+//! reaches the starter while the first delivery is handled. Every step after the claim may be
 //! repeated safely because the execution name is deterministic: Step Functions starts one
 //! execution of a name, whatever the number of deliveries that reach it. What remains: a
 //! duplicate that arrives while the first delivery is still being handled is answered 200,
@@ -36,7 +39,7 @@ use super::Answer;
 use crate::chain::{ChainStep, ChainTrigger, ClientOffboardingRequest};
 use crate::domain::{OffboardedCriteria, PsaKind, Workflow};
 use crate::error::{ErrorCode, OfframpError};
-use crate::ports::{ChainStarter, DeliveryLog, SettingsStore};
+use crate::ports::{ChainStarter, DeliveryClaim, DeliveryLog, SettingsStore};
 use crate::webhook::{
     DEFAULT_DELIVERY_TTL, RouteDecision, WebhookEvent, WebhookReceiver, WebhookRequest, execution_name, route,
     trigger_policy,
@@ -166,21 +169,21 @@ pub async fn webhook_event(services: &WebhookServices, event: Value) -> Answer {
 async fn handle_delivery(services: &WebhookServices, event: WebhookEvent) -> Answer {
     let key = event.delivery_key.as_str().to_string();
     let log = services.deliveries.as_ref();
-    match log.first_delivery(&key, services.timing.handling_lease).await {
+    let claim = match log.claim(&key, services.timing.handling_lease).await {
         Err(e) => return refused_by(&e.into()),
-        Ok(false) => {
+        Ok(None) => {
             tracing::info!(psa = %event.psa, delivery = %key, "webhook delivery already received");
             return reply(200, json!({"status": "already_received", "delivery_key": key}));
         }
-        Ok(true) => {}
-    }
+        Ok(Some(claim)) => claim,
+    };
     let decision = match decide(services, &event).await {
         Ok(decision) => decision,
         Err(e) => return forget_and_refuse(log, &key, &e).await,
     };
     match decision {
         RouteDecision::Ignore { why } => {
-            remember(services, &key).await;
+            remember(services, &claim).await;
             tracing::info!(psa = %event.psa, delivery = %key, %why, "webhook delivery ignored");
             reply(200, json!({"status": "ignored", "delivery_key": key, "why": why}))
         }
@@ -190,10 +193,10 @@ async fn handle_delivery(services: &WebhookServices, event: WebhookEvent) -> Ans
             match services.starter.start(&name, &request).await {
                 Err(e) => forget_and_refuse(log, &key, &e).await,
                 Ok(started) if started.already_started => {
-                    // A duplicate that reached the starter (it raced the first delivery's
-                    // `remember`, or the first one died after starting): the execution of
-                    // this name exists, nothing new started, and the answer is a duplicate's.
-                    remember(services, &key).await;
+                    // A duplicate that reached the starter (the first delivery died after
+                    // starting and its short claim expired): the execution of this name
+                    // exists, nothing new started, and the answer is a duplicate's.
+                    remember(services, &claim).await;
                     tracing::info!(psa = %event.psa, delivery = %key, execution = %started.execution_id,
                         "webhook delivery already started its chain");
                     reply(
@@ -202,7 +205,7 @@ async fn handle_delivery(services: &WebhookServices, event: WebhookEvent) -> Ans
                     )
                 }
                 Ok(started) => {
-                    remember(services, &key).await;
+                    remember(services, &claim).await;
                     tracing::info!(psa = %event.psa, delivery = %key, execution = %started.execution_id,
                         already_started = started.already_started, "client-offboarding chain started");
                     reply(
@@ -245,16 +248,14 @@ async fn forget_and_refuse(log: &dyn DeliveryLog, key: &str, error: &OfframpErro
     refused_by(error)
 }
 
-/// Remember a handled delivery for `delivery_ttl` in place of its short claim. Not atomic,
-/// and needs not be: a delivery that slips in between finds the execution name taken.
-async fn remember(services: &WebhookServices, key: &str) {
-    let log = services.deliveries.as_ref();
-    let kept = match log.forget(key).await {
-        Ok(()) => log.first_delivery(key, services.timing.delivery_ttl).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = kept {
-        tracing::warn!(delivery = %key, error = %e, "the delivery is remembered only for its handling lease");
+/// Remember a handled delivery for `delivery_ttl`: its short claim turned into the long
+/// record in place, on the condition that the claim is still this invocation's
+/// (`DeliveryLog::keep`), so a duplicate finds the key taken at every moment.
+async fn remember(services: &WebhookServices, claim: &DeliveryClaim) {
+    if let Err(e) = services.deliveries.keep(claim, services.timing.delivery_ttl).await {
+        // Lost (the lease ran out and another delivery claimed it) or unwritable: the execution
+        // name still refuses a second start.
+        tracing::warn!(delivery = %claim.key, error = %e, "the delivery is remembered only for its handling lease");
     }
 }
 

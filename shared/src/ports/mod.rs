@@ -298,16 +298,37 @@ pub trait SettingsStore: Send + Sync {
     async fn list_settings(&self, psa: &str, scope: &str) -> Result<Vec<SettingRecord>, AuditError>;
 }
 
+/// A delivery's claim in a [`DeliveryLog`]: its key and the owner token of the call that
+/// claimed it, which only that call holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryClaim {
+    pub key: String,
+    pub owner: String,
+}
+
 /// Remembers which webhook deliveries were already handled (docs/architecture.md#psa-webhooks):
 /// PSAs deliver again when an answer is slow or lost, and two deliveries of one event may
 /// arrive at once. Implemented over the audit store's idempotency records (SQLite, DynamoDB:
 /// `adapters::delivery_log::AuditDeliveryLog`) and in memory (`MemoryDeliveryLog`).
 #[async_trait]
 pub trait DeliveryLog: Send + Sync {
-    /// Record `key` with one conditional write: `true` when this is its first delivery (no
-    /// record, or the record is older than its `ttl` and expired), `false` when it was seen
-    /// within its time. Of two concurrent calls with one key, exactly one gets `true`.
-    async fn first_delivery(&self, key: &str, ttl: std::time::Duration) -> Result<bool, AuditError>;
+    /// Claim `key` for `ttl` with one conditional write: the claim when this is its first
+    /// delivery (no record, or the record is older than its `ttl` and expired), `None` when
+    /// it was seen within its time. Of two concurrent calls with one key, exactly one gets
+    /// a claim. The claim's owner token is this call's own.
+    async fn claim(&self, key: &str, ttl: std::time::Duration) -> Result<Option<DeliveryClaim>, AuditError>;
+
+    /// [`Self::claim`], as a yes or no.
+    async fn first_delivery(&self, key: &str, ttl: std::time::Duration) -> Result<bool, AuditError> {
+        Ok(self.claim(key, ttl).await?.is_some())
+    }
+
+    /// Turn `claim` in place into the record of a handled delivery, kept for `ttl` from now,
+    /// with one write conditional on the claim's owner token: the key is claimed without a
+    /// gap from the first delivery's claim to the end of `ttl`, so no duplicate gets past
+    /// [`Self::claim`] in between. [`AuditError::IdempotencyKeyLost`] when the stored record
+    /// is no longer this claim (forgotten, or expired and claimed by another delivery).
+    async fn keep(&self, claim: &DeliveryClaim, ttl: std::time::Duration) -> Result<(), AuditError>;
 
     /// Forget `key`: the delivery was recorded but could not be handed on (the execution did
     /// not start), so the PSA's next attempt must count as a first delivery again.

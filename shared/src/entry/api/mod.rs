@@ -40,6 +40,9 @@ use crate::workflows::rollback::RollbackRequest;
 /// The name `POST /workflows/{name}` starts the client-offboarding chain by.
 pub const CHAIN: &str = "client-offboarding";
 
+/// What the name of a chain execution the API started begins with: `api-<operation id>`.
+pub const EXECUTION_PREFIX: &str = "api-";
+
 /// The largest body the API reads (API Gateway's own limit is 10 MB; no request is near this).
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -182,7 +185,7 @@ async fn start_chain(deps: &ApiDeps<'_>, principal: &str, body: Value) -> Result
     request.initiated_by = Some(principal.to_string());
     request.trigger = Some(ChainTrigger::Api);
     let operation_id = new_operation_id();
-    let execution_name = format!("api-{operation_id}");
+    let execution_name = format!("{EXECUTION_PREFIX}{operation_id}");
     let initiated_by = initiator(principal, request.on_behalf_of.clone()).unwrap_or_default();
     let acceptance = Acceptance {
         workflow: CHAIN.into(),
@@ -222,9 +225,15 @@ fn trail_status(detail: &OperationDetail) -> &'static str {
 }
 
 /// A finished run's status from its report, when the trail does not say it ended (a run
-/// refused before it recorded anything, such as an unknown client).
+/// refused before it recorded anything, such as an unknown client; the chain, whose parent
+/// operation has an id of its own): a dry run's plan and a rejected chain say so.
 fn report_status(report: &Value) -> &'static str {
-    if report.get("success") == Some(&Value::Bool(true)) { "completed" } else { "failed" }
+    match report.get("status").and_then(Value::as_str) {
+        Some("planned") => "planned",
+        Some("rejected") => "rejected",
+        _ if report.get("success") == Some(&Value::Bool(true)) => "completed",
+        _ => "failed",
+    }
 }
 
 async fn operation_status(audit: &dyn AuditStore, id: &str) -> Result<(u16, Value), OfframpError> {
