@@ -26,6 +26,7 @@ mod directory_batch;
 mod directory_exchange;
 mod directory_graph;
 mod engine;
+mod evidence;
 mod free_text;
 mod http_edges;
 mod itglue_archive;
