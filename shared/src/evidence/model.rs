@@ -234,6 +234,12 @@ impl RunEvidence {
         counts
     }
 
+    /// The plan hash the run recorded (a dry run's: what the approval names).
+    pub fn plan_hash(&self) -> Option<&str> {
+        let op = &self.detail.operation;
+        op.plan_hash.as_deref().or_else(|| self.detail.events.iter().rev().find_map(|e| e.detail.get("plan_hash")?.as_str()))
+    }
+
     /// The run's last lifecycle event (`completed`, `failed`, `planned`, …).
     pub fn status(&self) -> String {
         self.detail.last_event().map(|e| e.kind.as_str().to_string()).unwrap_or_else(|| "recorded".into())

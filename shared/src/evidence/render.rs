@@ -152,14 +152,13 @@ fn plan(out: &mut String, evidence: &Evidence) {
     );
     let runs = chain.and_then(|p| p.get("runs")).and_then(Value::as_array).cloned().unwrap_or_default();
     for run in &runs {
-        let counts: Vec<String> = run
-            .get("planned")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .filter(|(_, v)| v.is_number())
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
+        let hash = run.get("plan_hash").and_then(Value::as_str);
+        let mut counts = numbers(run.get("planned"));
+        if counts.is_empty() {
+            // The step result keeps scalars only; the dry run's own event has its counts.
+            let dry_run = evidence.runs.iter().find(|r| r.detail.operation.dry_run && r.plan_hash() == hash);
+            counts = numbers(dry_run.and_then(|r| r.detail.last_event()).map(|e| &e.detail));
+        }
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td></tr>",
@@ -174,6 +173,22 @@ fn plan(out: &mut String, evidence: &Evidence) {
     let _ = write!(out, "<p>{} dry run(s) in the trail: ", dry.len());
     let ids: Vec<String> = dry.iter().map(|r| esc(&r.detail.operation.operation_id)).collect();
     let _ = write!(out, "<span class=\"mono\">{}</span></p></section>\n", ids.join(", "));
+}
+
+/// The counts in a report or event detail (numbers, and numbers one object down), except
+/// the error count.
+fn numbers(detail: Option<&Value>) -> Vec<String> {
+    let mut counts = Vec::new();
+    for (key, value) in detail.and_then(Value::as_object).into_iter().flatten() {
+        match value {
+            Value::Number(n) if key != "errors_total" => counts.push(format!("{key} {n}")),
+            Value::Object(inner) => counts.extend(
+                inner.iter().filter(|(_, v)| v.is_number()).map(|(k, v)| format!("{key}.{k} {v}")),
+            ),
+            _ => {}
+        }
+    }
+    counts
 }
 
 fn approval(out: &mut String, evidence: &Evidence) {
