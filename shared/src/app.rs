@@ -23,12 +23,12 @@ use std::time::Duration;
 use crate::adapters::archive_local::LocalDirArchive;
 use crate::adapters::archive_s3::S3ExportArchive;
 use crate::adapters::audit_dynamodb::DynamoDbAuditStore;
-use crate::adapters::evidence_local::LocalDirEvidence;
-use crate::adapters::evidence_s3::S3Evidence;
 #[cfg(feature = "sqlite")]
 use crate::adapters::audit_sqlite::SqliteAuditStore;
 use crate::adapters::autotask::AutotaskClient;
 use crate::adapters::connectwise::ConnectWiseClient;
+use crate::adapters::evidence_local::LocalDirEvidence;
+use crate::adapters::evidence_s3::S3Evidence;
 use crate::adapters::exchange::ExchangeMailboxes;
 use crate::adapters::graph::{GraphDirectory, M365Settings};
 use crate::adapters::halo::HaloClient;
@@ -47,8 +47,8 @@ use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
 use crate::ports::{
-    AuditStore, CloudDirectory, DocPlatform, EvidenceStore, ExportArchive, Mailboxes, Notifier, OnPremDirectory, Psa, SecretStore,
-    SecretVault, SettingsStore, SharedLimitStore,
+    AuditStore, CloudDirectory, DocPlatform, EvidenceStore, ExportArchive, Mailboxes, Notifier, OnPremDirectory, Psa,
+    SecretStore, SecretVault, SettingsStore, SharedLimitStore,
 };
 use crate::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgOptions};
 use crate::workflows::offboard_user::{OffboardUserDeps, OffboardUserOptions};
@@ -274,9 +274,7 @@ fn archive_adapter(
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<Option<Arc<dyn ExportArchive>>, OfframpError> {
     Ok(match &settings.itglue.archive {
-        ArchiveSettings::S3(s3) => {
-            Some(Arc::new(S3ExportArchive::new(s3_client(aws_or_err(aws)?), s3.clone())))
-        }
+        ArchiveSettings::S3(s3) => Some(Arc::new(S3ExportArchive::new(s3_client(aws_or_err(aws)?), s3.clone()))),
         ArchiveSettings::Local(dir) => Some(Arc::new(LocalDirArchive::new(dir.clone()))),
         ArchiveSettings::None => None,
     })

@@ -74,8 +74,15 @@ async fn the_chain_stores_one_document_of_everything_it_did() {
         let shown = format!("{}: ", offramp::html::escape(field));
         assert!(html.contains(&shown), "{field} of {} shown", change.item_id);
         assert!(html.contains(&offramp::html::escape(after)) || after.len() > 300, "{after}");
-        assert!(matches!(change.item_type, ItemKind::Contact | ItemKind::Configuration | ItemKind::Ticket
-            | ItemKind::ConfigurationContact | ItemKind::TicketNote | ItemKind::Notification));
+        assert!(matches!(
+            change.item_type,
+            ItemKind::Contact
+                | ItemKind::Configuration
+                | ItemKind::Ticket
+                | ItemKind::ConfigurationContact
+                | ItemKind::TicketNote
+                | ItemKind::Notification
+        ));
     }
     assert!(html.contains("Dana Approver"), "the approver");
     assert!(html.contains(&done.plan_hash.clone().unwrap()), "the approved plan hash");

@@ -83,7 +83,7 @@ impl Evidence {
                 })?;
                 runs.push(RunEvidence::from(detail));
             }
-            runs.sort_by(|a, b| a.detail.operation.created_at.cmp(&b.detail.operation.created_at));
+            runs.sort_by_key(|a| a.detail.operation.created_at);
         } else {
             runs.push(RunEvidence::from(parent.clone()));
         }
@@ -118,7 +118,8 @@ impl Evidence {
 impl Outcome {
     fn from_events(events: &[OperationEvent]) -> Self {
         let last = events.iter().max_by(|a, b| a.event_id.cmp(&b.event_id));
-        let mut outcome = Outcome { status: last.map(|e| e.kind.as_str().to_string()).unwrap_or_default(), ..Default::default() };
+        let mut outcome =
+            Outcome { status: last.map(|e| e.kind.as_str().to_string()).unwrap_or_default(), ..Default::default() };
         let ended = [OperationEventKind::Completed, OperationEventKind::Failed, OperationEventKind::Refused];
         let Some(end) = events.iter().rev().find(|e| ended.contains(&e.kind)) else { return outcome };
         let detail = &end.detail;
@@ -171,9 +172,9 @@ impl From<OperationDetail> for RunEvidence {
         let mut latest: BTreeMap<(String, String), &ItemChange> = BTreeMap::new();
         for change in &detail.changes {
             let key = (change.item_type.as_str().to_string(), change.item_id.clone());
-            let replaces = latest.get(&key).is_none_or(|seen| {
-                change.outcome != ItemOutcome::Intended || seen.outcome == ItemOutcome::Intended
-            });
+            let replaces = latest
+                .get(&key)
+                .is_none_or(|seen| change.outcome != ItemOutcome::Intended || seen.outcome == ItemOutcome::Intended);
             if replaces {
                 latest.insert(key, change);
             }
@@ -205,9 +206,9 @@ fn line_of(change: &ItemChange) -> ItemLine {
     let outcome = serde_json::to_value(change.outcome).ok().map(|v| text(Some(&v))).unwrap_or_default();
     let why = match (&change.error_code, &change.error_message) {
         (None, None) => None,
-        (code, message) => Some(
-            [code.as_deref(), message.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(": "),
-        ),
+        (code, message) => {
+            Some([code.as_deref(), message.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(": "))
+        }
     };
     ItemLine {
         kind: change.item_type.as_str().to_string(),
@@ -237,7 +238,9 @@ impl RunEvidence {
     /// The plan hash the run recorded (a dry run's: what the approval names).
     pub fn plan_hash(&self) -> Option<&str> {
         let op = &self.detail.operation;
-        op.plan_hash.as_deref().or_else(|| self.detail.events.iter().rev().find_map(|e| e.detail.get("plan_hash")?.as_str()))
+        op.plan_hash
+            .as_deref()
+            .or_else(|| self.detail.events.iter().rev().find_map(|e| e.detail.get("plan_hash")?.as_str()))
     }
 
     /// The run's last lifecycle event (`completed`, `failed`, `planned`, …).

@@ -54,7 +54,8 @@ pub fn content_security_policy() -> String {
 
 /// Render the whole document.
 pub fn render(evidence: &Evidence) -> String {
-    let mut out = String::with_capacity(64 * 1024 + evidence.runs.iter().map(|r| r.detail.changes.len() * 400).sum::<usize>());
+    let mut out =
+        String::with_capacity(64 * 1024 + evidence.runs.iter().map(|r| r.detail.changes.len() * 400).sum::<usize>());
     let title = format!("Offboarding evidence: {}", evidence.operation.client_name);
     let _ = write!(
         out,
@@ -172,7 +173,7 @@ fn plan(out: &mut String, evidence: &Evidence) {
     let dry: Vec<&RunEvidence> = evidence.runs.iter().filter(|r| r.detail.operation.dry_run).collect();
     let _ = write!(out, "<p>{} dry run(s) in the trail: ", dry.len());
     let ids: Vec<String> = dry.iter().map(|r| esc(&r.detail.operation.operation_id)).collect();
-    let _ = write!(out, "<span class=\"mono\">{}</span></p></section>\n", ids.join(", "));
+    let _ = writeln!(out, "<span class=\"mono\">{}</span></p></section>", ids.join(", "));
 }
 
 /// The counts in a report or event detail (numbers, and numbers one object down), except
@@ -182,9 +183,9 @@ fn numbers(detail: Option<&Value>) -> Vec<String> {
     for (key, value) in detail.and_then(Value::as_object).into_iter().flatten() {
         match value {
             Value::Number(n) if key != "errors_total" => counts.push(format!("{key} {n}")),
-            Value::Object(inner) => counts.extend(
-                inner.iter().filter(|(_, v)| v.is_number()).map(|(k, v)| format!("{key}.{k} {v}")),
-            ),
+            Value::Object(inner) => {
+                counts.extend(inner.iter().filter(|(_, v)| v.is_number()).map(|(k, v)| format!("{key}.{k} {v}")))
+            }
             _ => {}
         }
     }
