@@ -6,6 +6,7 @@
 
 mod common;
 
+mod cli_audit_report;
 mod cli_client;
 mod cli_configs;
 mod cli_contacts;

@@ -6,6 +6,8 @@
 //!   when any is set, else the environment;
 //! - PSA: `OFFRAMP_PSA` (for an IT Glue deletion only when its PSA policy is not `off`);
 //! - IT Glue export archive: S3 when `OFFRAMP_EXPORT_BUCKET` is set, else a local directory;
+//! - the chain's evidence report: S3 when `OFFRAMP_EVIDENCE_BUCKET` is set, else a local
+//!   directory beside the SQLite trail (docs/evidence.md);
 //! - Microsoft 365 (Entra ID over Graph, Exchange Online): only when `MS_CLIENT_ID` is set
 //!   (in the settings or the secret named by `OFFRAMP_SECRET_M365`); user offboarding
 //!   ([`build_user_offboarding`]) stops with a `ConfigurationError` without it.
@@ -25,6 +27,8 @@ use crate::adapters::audit_dynamodb::DynamoDbAuditStore;
 use crate::adapters::audit_sqlite::SqliteAuditStore;
 use crate::adapters::autotask::AutotaskClient;
 use crate::adapters::connectwise::ConnectWiseClient;
+use crate::adapters::evidence_local::LocalDirEvidence;
+use crate::adapters::evidence_s3::S3Evidence;
 use crate::adapters::exchange::ExchangeMailboxes;
 use crate::adapters::graph::{GraphDirectory, M365Settings};
 use crate::adapters::halo::HaloClient;
@@ -36,13 +40,15 @@ use crate::adapters::secret_vault_aws::{DEFAULT_VAULT_PREFIX, SecretsManagerVaul
 use crate::adapters::secrets_aws::SecretsManagerStore;
 use crate::adapters::secrets_env::EnvSecretStore;
 use crate::adapters::secrets_routed::{Integration, RoutedSecretStore};
-use crate::config::{ArchiveSettings, AuditBackend, ConfigSource, NotifierSettings, PsaNeed, Settings, SettingsReader};
+use crate::config::{
+    ArchiveSettings, AuditBackend, ConfigSource, EvidenceSettings, NotifierSettings, PsaNeed, Settings, SettingsReader,
+};
 use crate::domain::PsaKind;
 use crate::error::OfframpError;
 use crate::http::HttpSettings;
 use crate::ports::{
-    AuditStore, CloudDirectory, DocPlatform, ExportArchive, Mailboxes, Notifier, OnPremDirectory, Psa, SecretStore,
-    SecretVault, SettingsStore, SharedLimitStore,
+    AuditStore, CloudDirectory, DocPlatform, EvidenceStore, ExportArchive, Mailboxes, Notifier, OnPremDirectory, Psa,
+    SecretStore, SecretVault, SettingsStore, SharedLimitStore,
 };
 use crate::workflows::delete_itglue_org::{DeleteOrgDeps, DeleteOrgOptions};
 use crate::workflows::offboard_user::{OffboardUserDeps, OffboardUserOptions};
@@ -63,6 +69,8 @@ pub struct Services {
     pub microsoft365: Option<Microsoft365>,
     /// The on-premises Active Directory; `None` when no `AD_LDAP_URL` is configured.
     pub onprem: Option<Arc<dyn OnPremDirectory>>,
+    /// Where the chain's evidence report is stored; `None` in Lambda without a bucket.
+    pub evidence: Option<Arc<dyn EvidenceStore>>,
 }
 
 /// Entra ID and Exchange Online of the customer tenants, through the MSP's one multi-tenant
@@ -98,6 +106,7 @@ fn secret_settings() -> impl Iterator<Item = &'static str> {
 fn uses_aws(source: &ConfigSource) -> bool {
     secret_settings().any(|setting| source.get(setting).is_some())
         || source.get("OFFRAMP_EXPORT_BUCKET").is_some()
+        || source.get("OFFRAMP_EVIDENCE_BUCKET").is_some()
         || matches!(Settings::audit_backend(source), AuditBackend::DynamoDb { .. })
 }
 
@@ -265,16 +274,28 @@ fn archive_adapter(
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<Option<Arc<dyn ExportArchive>>, OfframpError> {
     Ok(match &settings.itglue.archive {
-        ArchiveSettings::S3(s3) => {
-            let aws = aws_or_err(aws)?;
-            // A local stand-in for AWS (AWS_ENDPOINT_URL: moto, LocalStack) serves buckets
-            // by path; AWS itself by host name.
-            let path_style = aws.endpoint_url().is_some();
-            let config = aws_sdk_s3::config::Builder::from(aws).force_path_style(path_style).build();
-            Some(Arc::new(S3ExportArchive::new(aws_sdk_s3::Client::from_conf(config), s3.clone())))
-        }
+        ArchiveSettings::S3(s3) => Some(Arc::new(S3ExportArchive::new(s3_client(aws_or_err(aws)?), s3.clone()))),
         ArchiveSettings::Local(dir) => Some(Arc::new(LocalDirArchive::new(dir.clone()))),
         ArchiveSettings::None => None,
+    })
+}
+
+fn s3_client(aws: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    // A local stand-in for AWS (AWS_ENDPOINT_URL: moto, LocalStack) serves buckets by path;
+    // AWS itself by host name.
+    let path_style = aws.endpoint_url().is_some();
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(aws).force_path_style(path_style).build())
+}
+
+/// The evidence store the settings name (docs/evidence.md#where-it-is-stored).
+fn evidence_adapter(
+    source: &ConfigSource,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Option<Arc<dyn EvidenceStore>>, OfframpError> {
+    Ok(match EvidenceSettings::load(source)? {
+        EvidenceSettings::S3(s3) => Some(Arc::new(S3Evidence::new(s3_client(aws_or_err(aws)?), s3))),
+        EvidenceSettings::Local(dir) => Some(Arc::new(LocalDirEvidence::new(dir))),
+        EvidenceSettings::None => None,
     })
 }
 
@@ -298,8 +319,9 @@ async fn build_with(
     let archive = archive_adapter(&settings, aws.as_ref())?;
     let microsoft365 = microsoft365_adapters(source, secrets, &settings.psa_http).await?;
     let onprem = onprem_adapter(source, secrets).await?;
+    let evidence = evidence_adapter(source, aws.as_ref())?;
     let (audit, org_settings) = (stores.audit, stores.settings);
-    Ok(Services { settings, psa, audit, org_settings, notifier, docs, archive, microsoft365, onprem })
+    Ok(Services { settings, psa, audit, org_settings, notifier, docs, archive, microsoft365, onprem, evidence })
 }
 
 /// The Graph directory and Exchange mailboxes when `MS_CLIENT_ID` is set; `None` otherwise,

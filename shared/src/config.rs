@@ -47,6 +47,8 @@
 //! | `OFFRAMP_ITGLUE_EXPORT_MAX_BYTES` | largest IT Glue export copied to the archive | `268435456` (256 MiB) |
 //! | `OFFRAMP_EXPORT_BUCKET`, `OFFRAMP_EXPORT_KMS_KEY_ID`, `OFFRAMP_EXPORT_RETENTION_DAYS` | the S3 export archive, its KMS key, governance retention | unset, unset, `365` |
 //! | `OFFRAMP_EXPORT_DIR` | the local export archive (no bucket; not in Lambda) | `.offramp/exports` |
+//! | `OFFRAMP_EVIDENCE_BUCKET`, `OFFRAMP_EVIDENCE_KMS_KEY_ID`, `OFFRAMP_EVIDENCE_RETENTION_DAYS` | where the chain's evidence report goes in S3 (under `evidence/`), its KMS key, governance retention | unset, unset, `365` |
+//! | `OFFRAMP_EVIDENCE_DIR` | the local evidence directory (no bucket; not in Lambda) | `evidence` beside the SQLite trail |
 //! | `AD_LDAP_URL` | on-premises Active Directory: `ldaps://dc:636`, or `ldap://dc` (then StartTLS; never plain text) | unset: no AD |
 //! | `AD_BIND_DN`, `AD_BIND_PASSWORD` | the service account's simple bind (DN or `user@domain`); credentials, also read from the secret store | required (AD) |
 //! | `AD_BASE_DN` | the domain's naming context, where users are looked for (`DC=corp,DC=example`) | required (AD) |
@@ -251,6 +253,43 @@ impl ArchiveSettings {
             Self::None
         } else {
             Self::Local(PathBuf::from(".offramp/exports"))
+        })
+    }
+}
+
+/// Where the evidence report of a client offboarding is stored (docs/evidence.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvidenceSettings {
+    /// `OFFRAMP_EVIDENCE_BUCKET` (the template's export bucket, under `evidence/`).
+    S3(crate::adapters::evidence_s3::S3EvidenceSettings),
+    /// `OFFRAMP_EVIDENCE_DIR`, or `.offramp/evidence` outside Lambda.
+    Local(PathBuf),
+    /// In Lambda without a bucket: the report is not stored (the trail can render it again).
+    None,
+}
+
+impl EvidenceSettings {
+    pub fn load(source: &ConfigSource) -> Result<Self, OfframpError> {
+        if let Some(bucket) = source.get("OFFRAMP_EVIDENCE_BUCKET") {
+            return Ok(Self::S3(crate::adapters::evidence_s3::S3EvidenceSettings {
+                bucket: bucket.to_string(),
+                kms_key_id: source.get("OFFRAMP_EVIDENCE_KMS_KEY_ID").map(str::to_string),
+                retention_days: source.parsed("OFFRAMP_EVIDENCE_RETENTION_DAYS", 365u32)?,
+            }));
+        }
+        if let Some(dir) = source.get("OFFRAMP_EVIDENCE_DIR") {
+            return Ok(Self::Local(PathBuf::from(dir)));
+        }
+        // As for the export archive: a Lambda's disk does not outlive the invocation.
+        Ok(if source.get("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+            Self::None
+        } else {
+            let audit = Settings::audit_backend(source);
+            let beside = match &audit {
+                AuditBackend::Sqlite { path } => path.parent().map(|p| p.join("evidence")),
+                AuditBackend::DynamoDb { .. } => None,
+            };
+            Self::Local(beside.unwrap_or_else(|| PathBuf::from(".offramp/evidence")))
         })
     }
 }

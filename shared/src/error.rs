@@ -157,6 +157,9 @@ error_codes! {
         "An approver rejected the planned changes; nothing was applied.";
     ApprovalCallbackFailed = "ApprovalCallbackFailed", http 502, exit 7,
         "The decision was recorded but could not be delivered to the waiting state machine.";
+    // The evidence report (docs/evidence.md).
+    EvidenceStoreFailed = "EvidenceStoreFailed", http 207, exit 1,
+        "The evidence report could not be stored or written; what the run did stands (render it again with offramp audit report).";
 }
 
 impl fmt::Display for ErrorCode {
@@ -336,6 +339,32 @@ pub enum ArchiveError {
     /// known to be complete).
     #[error("the export could not be stored in {store}: {message}")]
     Store { store: String, message: String },
+}
+
+/// Errors from an evidence store (S3, a local directory): the report was not stored or
+/// read. Nothing the run did is undone by it (docs/evidence.md).
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// Not an Offramp operation id (a UUID): nothing was read or written.
+    #[error("'{operation_id}' is not an Offramp operation id (a UUID)")]
+    InvalidOperationId { operation_id: String },
+    #[error("the evidence report could not be stored in or read from {store}: {message}")]
+    Store { store: String, message: String },
+}
+
+impl EvidenceError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EvidenceError::InvalidOperationId { .. } => ErrorCode::InvalidInput,
+            EvidenceError::Store { .. } => ErrorCode::EvidenceStoreFailed,
+        }
+    }
+}
+
+impl From<EvidenceError> for OfframpError {
+    fn from(error: EvidenceError) -> Self {
+        OfframpError::new(error.code(), error.to_string())
+    }
 }
 
 /// Errors from a secret store adapter.

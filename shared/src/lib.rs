@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod entry;
 pub mod error;
+pub mod evidence;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod html;

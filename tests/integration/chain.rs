@@ -6,98 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use offramp::chain::{
-    ChainInputs, ChainStep, ClientOffboardingReport, ClientOffboardingRequest, InProcessConsent, STAGES, Stage,
-    StepCall, run_chain,
-};
-use offramp::config::ConfigSource;
-use offramp::domain::{GLOBAL_SCOPE, SettingRecord, Workflow};
-use offramp::entry::{Function, FunctionServices, InProcessSteps, chain_deps, function_of};
-use offramp::workflows::org_settings::{CHAIN_RECIPIENTS, CHAIN_REQUIRE_APPROVAL};
-use offramp_sandbox::{Sandbox, SandboxConfig};
-use offramp_tests::connectwise::source;
+use offramp::chain::{ChainInputs, ChainStep, InProcessConsent, STAGES, Stage, StepCall};
+use offramp::domain::Workflow;
+use offramp::entry::{Function, InProcessSteps, chain_deps, function_of};
+use offramp::workflows::org_settings::CHAIN_REQUIRE_APPROVAL;
+use offramp_tests::chain::{Chain, request};
 use serde_json::{Value, json};
-
-struct Chain {
-    sandbox: Sandbox,
-    services: FunctionServices,
-    dir: tempfile::TempDir,
-}
-
-impl Chain {
-    async fn start() -> Self {
-        let sandbox =
-            Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut source: ConfigSource = source(&sandbox, &dir.path().join("audit.sqlite"));
-        source.set("OFFRAMP_NOTIFIER", "webhook");
-        source.set("OFFRAMP_WEBHOOK_URL", sandbox.webhook_url());
-        source.set("ITGLUE_URL", sandbox.itglue_url());
-        source.set("ITGLUE_API_KEY", offramp_sandbox::ITGLUE_API_KEY);
-        source.set("OFFRAMP_ITGLUE_POLL_SECONDS", "1");
-        let services = FunctionServices::build(Function::Orchestrator, &source).await.expect("services");
-        let chain = Self { sandbox, services, dir };
-        chain.set_global(CHAIN_RECIPIENTS, "ops@msp.example").await;
-        chain
-    }
-
-    fn workflows(&self) -> &offramp::app::Services {
-        match &self.services {
-            FunctionServices::Workflows(services) => services,
-            _ => panic!("the chain's services without Microsoft 365 are the workflows'"),
-        }
-    }
-
-    async fn set_global(&self, key: &str, value: &str) {
-        let record = SettingRecord {
-            psa: "connectwise".into(),
-            scope: GLOBAL_SCOPE.into(),
-            key: key.into(),
-            value: Some(value.into()),
-            set_by: "test".into(),
-            set_at: chrono::Utc::now(),
-        };
-        self.workflows().org_settings.put_setting(&record).await.expect("setting");
-    }
-
-    async fn run(&self, request: ClientOffboardingRequest, consent: &InProcessConsent) -> ClientOffboardingReport {
-        let steps = InProcessSteps { services: &self.services, invoked_by: "test".into() };
-        let deps = chain_deps(&self.services, &steps, None).expect("deps");
-        run_chain(&deps, request, consent).await
-    }
-
-    fn active_contacts(&self, company: i64) -> usize {
-        let psa = self.sandbox.psa("connectwise");
-        psa.contact_ids_of(company).into_iter().filter(|id| psa.contact_is_active(*id) == Some(true)).count()
-    }
-
-    fn active_configs(&self, company: i64) -> usize {
-        let psa = self.sandbox.psa("connectwise");
-        psa.configuration_ids_of(company)
-            .into_iter()
-            .filter(|id| psa.configuration_is_active(*id) == Some(true))
-            .count()
-    }
-
-    /// Contact and configuration update attempts that reached the simulator for `company`.
-    fn updates(&self, company: i64) -> usize {
-        let psa = self.sandbox.psa("connectwise");
-        let contacts: usize = psa.contact_ids_of(company).into_iter().map(|id| psa.contact_update_count(id)).sum();
-        let configs: usize = psa.configuration_ids_of(company).into_iter().map(|id| psa.update_count(id)).sum();
-        contacts + configs
-    }
-}
-
-fn request(client_id: &str, steps: &[ChainStep], dry_run: bool) -> ClientOffboardingRequest {
-    ClientOffboardingRequest {
-        client_id: Some(client_id.into()),
-        steps: Some(steps.to_vec()),
-        dry_run,
-        reason: Some("Contract ended".into()),
-        initiated_by: Some("tech@msp.example".into()),
-        ..Default::default()
-    }
-}
 
 const PSA_STEPS: [ChainStep; 2] = [ChainStep::DeactivateContacts, ChainStep::DeactivateConfigs];
 

@@ -27,6 +27,7 @@ mod directory_exchange;
 mod directory_graph;
 mod end_to_end;
 mod engine;
+mod evidence;
 mod free_text;
 mod http_edges;
 mod itglue_archive;

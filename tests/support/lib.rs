@@ -2,6 +2,8 @@
 
 pub mod approvals;
 pub mod audit_conformance;
+pub mod chain;
+pub mod chromium;
 pub mod connectwise;
 pub mod crashes;
 pub mod faulty_audit;

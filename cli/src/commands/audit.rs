@@ -27,6 +27,14 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The printable evidence report of an operation, rendered again from the trail: a
+    /// client offboarding with every child run, or one workflow run (docs/evidence.md).
+    Report {
+        operation_id: String,
+        /// Write the HTML here (default: standard output).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 pub async fn run(source: &ConfigSource, command: AuditCommand) -> Result<i32, OfframpError> {
@@ -44,6 +52,29 @@ pub async fn run(source: &ConfigSource, command: AuditCommand) -> Result<i32, Of
             })?;
             if json { print_json(&detail) } else { output::print_operation_detail(&detail) }
         }
+        AuditCommand::Report { operation_id, out } => {
+            let id = offramp::workflows::input::operation_id(&operation_id)?;
+            let html = offramp::evidence::render_operation(audit.as_ref(), &id).await?;
+            write_report(out.as_deref(), &html)?;
+        }
     }
     Ok(0)
+}
+
+/// The document to `out`, or to standard output. A file is written whole or not at all.
+fn write_report(out: Option<&std::path::Path>, html: &str) -> Result<(), OfframpError> {
+    let Some(path) = out else {
+        print!("{html}");
+        return Ok(());
+    };
+    let failed = |e: std::io::Error| {
+        OfframpError::new(ErrorCode::EvidenceStoreFailed, format!("writing {}: {e}", path.display()))
+    };
+    let partial = path.with_extension("html.partial");
+    std::fs::write(&partial, html).and_then(|()| std::fs::rename(&partial, path)).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        failed(e)
+    })?;
+    eprintln!("Evidence report written to {} ({} bytes).", path.display(), html.len());
+    Ok(())
 }

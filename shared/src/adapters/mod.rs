@@ -11,6 +11,8 @@ pub mod autotask;
 pub mod chain_sfn;
 pub mod connectwise;
 pub mod delivery_log;
+pub mod evidence_local;
+pub mod evidence_s3;
 pub mod exchange;
 pub mod graph;
 pub mod halo;

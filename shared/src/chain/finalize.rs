@@ -72,6 +72,7 @@ fn base(plan: &ChainPlan, steps: Vec<StepOutcome>) -> ClientOffboardingReport {
         skipped: plan.skipped.iter().map(|(step, why)| SkippedStep { step: *step, why: why.clone() }).collect(),
         not_run: Vec::new(),
         errors: Vec::new(),
+        evidence: None,
     }
 }
 
@@ -100,10 +101,13 @@ pub async fn finalize(
     }
     report.success = report.errors.is_empty();
     report.status = if report.success { "completed" } else { "failed" }.into();
+    store_evidence(deps, plan, approval, &mut report).await;
     document(deps, plan, &mut report).await;
     let kind = if report.success { OperationEventKind::Completed } else { OperationEventKind::Failed };
-    let detail =
-        json!({ "approval": approval, "steps": report.steps, "not_run": report.not_run, "errors": report.errors });
+    let detail = json!({
+        "approval": approval, "steps": report.steps, "not_run": report.not_run, "errors": report.errors,
+        "skipped": report.skipped, "ticket_id": plan.ticket_id, "evidence": report.evidence,
+    });
     if let Err(e) = Recorder::new(deps.audit, &plan.parent_operation_id).event(kind, detail).await {
         report.errors.push(ChainError::new(ErrorCode::AuditStoreError, e.to_string()));
         report.success = false;
@@ -113,6 +117,40 @@ pub async fn finalize(
 
 fn code_named(name: &str) -> Option<ErrorCode> {
     ErrorCode::ALL.iter().copied().find(|c| c.as_str() == name)
+}
+
+/// Render the evidence report from the trail and store it (docs/evidence.md), before the
+/// summary note that links it. The parent's end event is not written yet, so the document
+/// takes the outcome from the report. A failure undoes nothing: it is an error of the
+/// report, and the end event records it.
+async fn store_evidence(
+    deps: &ChainDeps<'_>,
+    plan: &ChainPlan,
+    approval: &ChainApproval,
+    report: &mut ClientOffboardingReport,
+) {
+    let Some(store) = deps.evidence else {
+        tracing::warn!(operation_id = %plan.parent_operation_id, "no evidence store configured: report not stored");
+        return;
+    };
+    let outcome = crate::evidence::Outcome {
+        status: report.status.clone(),
+        ticket_id: plan.ticket_id.clone(),
+        errors: report.errors.iter().map(|e| (e.code.as_str().to_string(), e.message.clone())).collect(),
+        not_run: report.not_run.iter().map(|s| s.as_str().to_string()).collect(),
+        skipped: report.skipped.iter().map(|s| (s.step.as_str().to_string(), s.why.clone())).collect(),
+        consent: serde_json::to_value(approval).ok(),
+    };
+    match crate::evidence::publish(deps.audit, store, &plan.parent_operation_id, Some(outcome)).await {
+        Ok(location) => report.evidence = Some(location),
+        Err(e) => {
+            // Whatever stopped it (the store, reading the trail), what failed is the evidence.
+            let message = format!("evidence report not stored ({}): {e}", e.code());
+            report.errors.push(ChainError::new(ErrorCode::EvidenceStoreFailed, message));
+            report.success = false;
+            report.status = "failed".into();
+        }
+    }
 }
 
 /// The summary note on the chain's ticket and the notification. Their failures are
@@ -166,6 +204,9 @@ fn summary(plan: &ChainPlan, report: &ClientOffboardingReport) -> String {
     }
     for step in &report.not_run {
         lines.push(format!("- {step}: not run, an earlier step failed"));
+    }
+    if let Some(evidence) = &report.evidence {
+        lines.push(format!("Evidence report: {} (SHA-256 {}).", evidence.location, evidence.sha256));
     }
     lines.join("\n")
 }

@@ -52,6 +52,8 @@ pub struct ChainDeps<'a> {
     /// Where approvals are kept and decisions delivered (the orchestrator's); `None` where
     /// consent is given in-process (the CLI names the plan hash it approves).
     pub approvals: Option<ChainApprovals<'a>>,
+    /// Where the finalizer stores the evidence report (docs/evidence.md); `None`: not stored.
+    pub evidence: Option<&'a dyn crate::ports::EvidenceStore>,
 }
 
 /// The approval adapters the chain asks for an approval through.

@@ -75,6 +75,10 @@ pub struct ClientOffboardingReport {
     /// Steps not run because an earlier one failed.
     pub not_run: Vec<ChainStep>,
     pub errors: Vec<ChainError>,
+    /// Where the evidence report was stored (docs/evidence.md); absent for a plan, or when
+    /// it was not stored (then `errors` says why, or no store is configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::ports::EvidenceLocation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +104,7 @@ impl ClientOffboardingReport {
             skipped: Vec::new(),
             not_run: Vec::new(),
             errors: vec![ChainError::new(error.code(), error.to_string())],
+            evidence: None,
         }
     }
 }

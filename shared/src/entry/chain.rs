@@ -67,6 +67,7 @@ pub fn chain_deps<'a>(
             callback: a.callback.as_ref(),
             config: &a.config,
         }),
+        evidence: services.evidence.as_deref(),
     })
 }
 

@@ -21,6 +21,7 @@ use crate::secret::SecretString;
 mod approvals;
 mod chain;
 mod directory;
+mod evidence;
 mod invoker;
 mod onprem;
 pub use approvals::{ApprovalStore, TaskCallback};
@@ -30,6 +31,7 @@ pub use directory::{
     GroupKind, LeaverState, Licence, MailboxInfo, MailboxType, Mailboxes, ManagedDevice, MobileDevice, OnPremises,
     OwnedGroup, UserChange, apply_changes_one_by_one, apply_one as apply_user_change, read_leaver_one_by_one,
 };
+pub use evidence::{EVIDENCE_PREFIX, EvidenceLocation, EvidenceStore, evidence_key};
 pub use invoker::{MemoryWorkflowInvoker, WorkflowInvoker};
 pub use onprem::{ACCOUNT_DISABLED, AdGroup, AdUser, OnPremDirectory, parent_dn};
 

@@ -206,6 +206,26 @@ impl ConnectWiseSim {
         self.with(|d| d.patch_counts.get(&config_id).copied().unwrap_or(0))
     }
 
+    /// Someone renames a contact in the PSA (free text a vendor hands on as it is: the
+    /// evidence report's tests give one a hostile name).
+    pub fn set_contact_name(&self, id: i64, first_name: &str, last_name: &str) {
+        self.with(|d| {
+            if let Some(contact) = d.contacts.get_mut(&id) {
+                contact["firstName"] = json!(first_name);
+                contact["lastName"] = json!(last_name);
+            }
+        })
+    }
+
+    /// Someone renames a configuration in the PSA.
+    pub fn set_configuration_name(&self, id: i64, name: &str) {
+        self.with(|d| {
+            if let Some(config) = d.configs.get_mut(&id) {
+                config["name"] = json!(name);
+            }
+        })
+    }
+
     /// A contact as `/company/contacts/{id}` renders it.
     pub fn contact(&self, id: i64) -> Option<Value> {
         self.with(|d| d.contacts.get(&id).cloned())

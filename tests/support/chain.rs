@@ -1,0 +1,93 @@
+//! The client-offboarding chain in-process against the ConnectWise sandbox, through the
+//! same step events the state machine sends: the fixture the chain and the evidence tests
+//! share (tests/integration/chain.rs, tests/integration/evidence.rs).
+
+use offramp::chain::{ChainStep, ClientOffboardingReport, ClientOffboardingRequest, InProcessConsent, run_chain};
+use offramp::config::ConfigSource;
+use offramp::domain::{GLOBAL_SCOPE, SettingRecord};
+use offramp::entry::{Function, FunctionServices, InProcessSteps, chain_deps};
+use offramp::workflows::org_settings::CHAIN_RECIPIENTS;
+use offramp_sandbox::{Sandbox, SandboxConfig};
+
+use crate::connectwise::source;
+
+pub struct Chain {
+    pub sandbox: Sandbox,
+    pub services: FunctionServices,
+    pub dir: tempfile::TempDir,
+}
+
+impl Chain {
+    pub async fn start() -> Self {
+        let sandbox =
+            Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut source: ConfigSource = source(&sandbox, &dir.path().join("audit.sqlite"));
+        source.set("OFFRAMP_NOTIFIER", "webhook");
+        source.set("OFFRAMP_WEBHOOK_URL", sandbox.webhook_url());
+        source.set("ITGLUE_URL", sandbox.itglue_url());
+        source.set("ITGLUE_API_KEY", offramp_sandbox::ITGLUE_API_KEY);
+        source.set("OFFRAMP_ITGLUE_POLL_SECONDS", "1");
+        let services = FunctionServices::build(Function::Orchestrator, &source).await.expect("services");
+        let chain = Self { sandbox, services, dir };
+        chain.set_global(CHAIN_RECIPIENTS, "ops@msp.example").await;
+        chain
+    }
+
+    pub fn workflows(&self) -> &offramp::app::Services {
+        match &self.services {
+            FunctionServices::Workflows(services) => services,
+            _ => panic!("the chain's services without Microsoft 365 are the workflows'"),
+        }
+    }
+
+    pub async fn set_global(&self, key: &str, value: &str) {
+        let record = SettingRecord {
+            psa: "connectwise".into(),
+            scope: GLOBAL_SCOPE.into(),
+            key: key.into(),
+            value: Some(value.into()),
+            set_by: "test".into(),
+            set_at: chrono::Utc::now(),
+        };
+        self.workflows().org_settings.put_setting(&record).await.expect("setting");
+    }
+
+    pub async fn run(&self, request: ClientOffboardingRequest, consent: &InProcessConsent) -> ClientOffboardingReport {
+        let steps = InProcessSteps { services: &self.services, invoked_by: "test".into() };
+        let deps = chain_deps(&self.services, &steps, None).expect("deps");
+        run_chain(&deps, request, consent).await
+    }
+
+    pub fn active_contacts(&self, company: i64) -> usize {
+        let psa = self.sandbox.psa("connectwise");
+        psa.contact_ids_of(company).into_iter().filter(|id| psa.contact_is_active(*id) == Some(true)).count()
+    }
+
+    pub fn active_configs(&self, company: i64) -> usize {
+        let psa = self.sandbox.psa("connectwise");
+        psa.configuration_ids_of(company)
+            .into_iter()
+            .filter(|id| psa.configuration_is_active(*id) == Some(true))
+            .count()
+    }
+
+    /// Contact and configuration update attempts that reached the simulator for `company`.
+    pub fn updates(&self, company: i64) -> usize {
+        let psa = self.sandbox.psa("connectwise");
+        let contacts: usize = psa.contact_ids_of(company).into_iter().map(|id| psa.contact_update_count(id)).sum();
+        let configs: usize = psa.configuration_ids_of(company).into_iter().map(|id| psa.update_count(id)).sum();
+        contacts + configs
+    }
+}
+
+pub fn request(client_id: &str, steps: &[ChainStep], dry_run: bool) -> ClientOffboardingRequest {
+    ClientOffboardingRequest {
+        client_id: Some(client_id.into()),
+        steps: Some(steps.to_vec()),
+        dry_run,
+        reason: Some("Contract ended".into()),
+        initiated_by: Some("tech@msp.example".into()),
+        ..Default::default()
+    }
+}
