@@ -579,7 +579,11 @@ async fn closing_a_ticket_works_alike_on_every_psa() {
         let ticket = psa.create_ticket(&new).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
         let id: i64 = ticket.id.parse().unwrap();
         let others = |sim: &dyn offramp_sandbox::PsaSim| -> Vec<(i64, bool)> {
-            sim.ticket_ids_of(company).into_iter().filter(|t| *t != id).map(|t| (t, sim.ticket(t).unwrap().closed)).collect()
+            sim.ticket_ids_of(company)
+                .into_iter()
+                .filter(|t| *t != id)
+                .map(|t| (t, sim.ticket(t).unwrap().closed))
+                .collect()
         };
         let (others_before, notes_before) = (others(sim), sim.ticket(id).unwrap().notes);
         assert!(!sim.ticket(id).unwrap().closed, "{kind}: a new ticket is open");

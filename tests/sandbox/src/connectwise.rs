@@ -694,7 +694,9 @@ fn patch_ticket(shared: &Shared, id: i64, body: &Bytes) -> Response {
                         updated["status"] = status;
                         updated["closedFlag"] = json!(closed);
                     }
-                    None => return invalid("ticket", "status", &format!("status {value} is not a status of the board")),
+                    None => {
+                        return invalid("ticket", "status", &format!("status {value} is not a status of the board"));
+                    }
                 },
                 ("replace", "summary") if value.as_str().is_some_and(|v| !v.trim().is_empty()) => {
                     updated["summary"] = value.clone();

@@ -530,7 +530,11 @@ impl Psa for HaloClient {
         let saved = self.upsert_once("tickets", vec![(id, body)], applied, &what).await?;
         let row = match saved.get(&id).filter(|row| row.get("status_id").is_some()) {
             Some(row) => row.clone(),
-            None => self.api.get(&format!("tickets/{id}"), &[], &what).await?.ok_or(PsaError::NotFound { what: what.clone() })?,
+            None => self
+                .api
+                .get(&format!("tickets/{id}"), &[], &what)
+                .await?
+                .ok_or(PsaError::NotFound { what: what.clone() })?,
         };
         if !applied(&row) {
             return Err(PsaError::InvalidResponse {
