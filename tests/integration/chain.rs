@@ -72,6 +72,10 @@ async fn a_dry_run_then_its_approval_offboards_the_client_once() {
     let note = view.notes.iter().find(|n| n.contains("Client offboarding of")).expect("the summary note");
     assert!(note.contains("deactivate_configs") && note.contains(&parent), "{note}");
     assert!(!chain.sandbox.webhook_posts().is_empty(), "the notification was sent");
+    // Every step succeeded: the ticket is closed in the simulator, after its summary note.
+    assert!(view.closed, "the chain's ticket is closed after a fully successful run: {view:?}");
+    assert!(done.ticket_closed, "{done:?}");
+    assert!(note.contains("closes this ticket"), "{note}");
 
     // The plan approved before is not the plan now (nothing is left to change).
     let stale = chain.run(request("250", &PSA_STEPS, false), &consent).await;
@@ -95,6 +99,29 @@ async fn a_failing_step_stops_the_chain_and_the_rest_is_not_run() {
     let ticket: i64 = report.ticket_id.as_deref().unwrap().parse().unwrap();
     let notes = chain.sandbox.psa("connectwise").ticket(ticket).unwrap().notes;
     assert!(notes.iter().any(|n| n.contains("deactivate_configs: not run")), "{notes:?}");
+    let view = chain.sandbox.psa("connectwise").ticket(ticket).unwrap();
+    assert!(!view.closed, "a failing run leaves its ticket open");
+    assert!(!report.ticket_closed, "{report:?}");
+}
+
+/// A close that fails (here: a configured status that is not a closed one) is reported,
+/// recorded with the parent's last event, and undoes nothing: the steps' changes stand.
+#[tokio::test]
+async fn a_ticket_that_cannot_be_closed_is_reported_and_nothing_is_undone() {
+    let chain = Chain::start_with(&[("OFFRAMP_CW_CLOSED_TICKET_STATUS", "Waiting")]).await;
+    chain.set_global(CHAIN_REQUIRE_APPROVAL, "false").await;
+    let report = chain.run(request("250", &PSA_STEPS, false), &InProcessConsent::default()).await;
+    assert_eq!(chain.active_contacts(250), 0, "the contacts stay inactive: {report:?}");
+    assert_eq!(chain.active_configs(250), 0, "the configurations stay inactive: {report:?}");
+    let close_error = report.errors.iter().find(|e| e.message.contains("closing ticket")).expect("reported");
+    assert_eq!(close_error.code.as_str(), "TicketUpdateFailed", "{report:?}");
+    assert!(!report.ticket_closed, "{report:?}");
+    let ticket: i64 = report.ticket_id.as_deref().unwrap().parse().unwrap();
+    assert!(!chain.sandbox.psa("connectwise").ticket(ticket).unwrap().closed, "the ticket is open in the simulator");
+    let parent = report.operation_id.clone().unwrap();
+    let detail = chain.workflows().audit.operation(&parent).await.unwrap().unwrap();
+    let last = serde_json::to_string(&detail.events.last().unwrap()).unwrap();
+    assert!(last.contains("closing ticket"), "the trail records the close failure: {last}");
 }
 
 /// The IT Glue step deletes the client's organization (after its export), bound to the

@@ -35,6 +35,7 @@ mod itglue_client;
 mod itglue_workflow;
 mod lambda_events;
 mod lambda_watch;
+mod licensed_users;
 mod notifiers;
 mod offboard_onprem;
 mod offboard_user;

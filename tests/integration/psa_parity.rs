@@ -556,3 +556,57 @@ async fn a_rollback_of_many_lists_them_once_and_restores_in_the_psas_batches_on_
         assert_eq!(sim.update_count(300_001), 1, "{kind}: the re-activated one is left alone");
     }
 }
+
+/// Closing a ticket (the chain's finalize, docs/vendors/ticket-close.md) works alike on every
+/// PSA: the simulator holds the ticket closed, the company's other tickets and the notes are
+/// untouched, a second close is harmless, and an unknown or malformed ticket is an error that
+/// changes nothing.
+#[tokio::test]
+async fn closing_a_ticket_works_alike_on_every_psa() {
+    use offramp::domain::NewTicket;
+    use offramp::error::PsaError;
+    for kind in ALL {
+        let sandbox = sandbox(0).await;
+        let psa = offramp_tests::psa::client(&sandbox, kind);
+        let sim = sim(&sandbox, kind);
+        let company: i64 = PARITY_CLIENT.parse().unwrap();
+        let new = NewTicket {
+            company_id: PARITY_CLIENT.into(),
+            summary: "Offboarding: parity".into(),
+            queue: None,
+            description: "Automated offboarding".into(),
+        };
+        let ticket = psa.create_ticket(&new).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let id: i64 = ticket.id.parse().unwrap();
+        let others = |sim: &dyn offramp_sandbox::PsaSim| -> Vec<(i64, bool)> {
+            sim.ticket_ids_of(company)
+                .into_iter()
+                .filter(|t| *t != id)
+                .map(|t| (t, sim.ticket(t).unwrap().closed))
+                .collect()
+        };
+        let (others_before, notes_before) = (others(sim), sim.ticket(id).unwrap().notes);
+        assert!(!sim.ticket(id).unwrap().closed, "{kind}: a new ticket is open");
+
+        let closed = psa.close_ticket(&ticket.id).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(closed.closed, "{kind}: {closed:?}");
+        assert!(sim.ticket(id).unwrap().closed, "{kind}: the simulator holds the ticket closed");
+        assert!(psa.open_tickets(PARITY_CLIENT).await.unwrap().iter().all(|t| t.id != ticket.id), "{kind}");
+        assert_eq!(others(sim), others_before, "{kind}: the company's other tickets are untouched");
+        assert_eq!(sim.ticket(id).unwrap().notes, notes_before, "{kind}: closing writes no note");
+        // Closing again (a retried finalize) leaves it closed.
+        assert!(psa.close_ticket(&ticket.id).await.unwrap_or_else(|e| panic!("{kind} again: {e}")).closed);
+
+        let all_before: Vec<(i64, bool)> =
+            sim.ticket_ids_of(company).into_iter().map(|t| (t, sim.ticket(t).unwrap().closed)).collect();
+        match psa.close_ticket("999999").await {
+            Err(PsaError::NotFound { .. } | PsaError::Rejected { .. }) => {}
+            other => panic!("{kind}: an unknown ticket: {other:?}"),
+        }
+        assert!(matches!(psa.close_ticket("12; drop").await, Err(PsaError::InvalidId { .. })), "{kind}");
+        let all_after: Vec<(i64, bool)> =
+            sim.ticket_ids_of(company).into_iter().map(|t| (t, sim.ticket(t).unwrap().closed)).collect();
+        assert_eq!(all_after, all_before, "{kind}: nothing changed for a bad ticket");
+        assert!(sim.ticket(999999).is_none(), "{kind}: closing an unknown ticket created none");
+    }
+}

@@ -19,10 +19,18 @@ pub struct Chain {
 
 impl Chain {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// The chain with these settings added to the sandbox's environment.
+    pub async fn start_with(settings: &[(&str, &str)]) -> Self {
         let sandbox =
             Sandbox::start(SandboxConfig { large_client_configs: 0, ..SandboxConfig::default() }).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut source: ConfigSource = source(&sandbox, &dir.path().join("audit.sqlite"));
+        for (key, value) in settings {
+            source.set(*key, *value);
+        }
         source.set("OFFRAMP_NOTIFIER", "webhook");
         source.set("OFFRAMP_WEBHOOK_URL", sandbox.webhook_url());
         source.set("ITGLUE_URL", sandbox.itglue_url());

@@ -24,6 +24,7 @@ pub fn settings(sandbox: &Sandbox) -> ConnectWiseSettings {
         private_key: CW_PRIVATE_KEY.into(),
         client_id: CW_CLIENT_ID.into(),
         inactive_status: "Inactive".into(),
+        closed_ticket_status: ">Closed".into(),
     }
 }
 

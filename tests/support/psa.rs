@@ -62,6 +62,7 @@ pub fn halo_settings(sandbox: &Sandbox) -> HaloSettings {
         archived_status_ids: vec![HALO_ARCHIVED_STATUS],
         update_batch: 50,
         note_outcome_id: 7,
+        closed_ticket_status_id: 9,
         new_ticket_type_id: 1,
     }
 }

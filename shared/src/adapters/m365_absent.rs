@@ -76,6 +76,9 @@ impl Directory for Microsoft365NotConfigured {
 
 #[async_trait]
 impl CloudDirectory for Microsoft365NotConfigured {
+    async fn licensed_users(&self, _tenant: &str) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        Err(not_configured())
+    }
     async fn licences(&self, _tenant: &str, _user: &str) -> Result<Vec<Licence>, DirectoryError> {
         Err(not_configured())
     }

@@ -68,6 +68,7 @@ fn base(plan: &ChainPlan, steps: Vec<StepOutcome>) -> ClientOffboardingReport {
         plan_hash: Some(plan.plan_hash.clone()),
         approved_by: None,
         ticket_id: plan.ticket_id.clone(),
+        ticket_closed: false,
         steps,
         skipped: plan.skipped.iter().map(|(step, why)| SkippedStep { step: *step, why: why.clone() }).collect(),
         not_run: Vec::new(),
@@ -107,6 +108,7 @@ pub async fn finalize(
     let detail = json!({
         "approval": approval, "steps": report.steps, "not_run": report.not_run, "errors": report.errors,
         "skipped": report.skipped, "ticket_id": plan.ticket_id, "evidence": report.evidence,
+        "ticket_closed": report.ticket_closed,
     });
     if let Err(e) = Recorder::new(deps.audit, &plan.parent_operation_id).event(kind, detail).await {
         report.errors.push(ChainError::new(ErrorCode::AuditStoreError, e.to_string()));
@@ -156,14 +158,22 @@ async fn store_evidence(
 /// The summary note on the chain's ticket and the notification. Their failures are
 /// reported, never hidden, and never undo what the steps did.
 async fn document(deps: &ChainDeps<'_>, plan: &ChainPlan, report: &mut ClientOffboardingReport) {
-    let text = summary(plan, report);
+    // The ticket is closed only when every step succeeded in a real run, and only once its
+    // summary note is on it (a closed ticket without the summary documents nothing).
+    let close = report.success && !plan.dry_run;
+    let mut text = summary(plan, report);
+    if close && plan.ticket_id.is_some() {
+        text.push_str("\nEvery step succeeded: Offramp closes this ticket.");
+    }
     if let Some(ticket_id) = &plan.ticket_id {
         let note = TicketNote { title: format!("Client offboarding {}", report.status), text: text.clone() };
-        if let Err(e) = deps.psa.add_ticket_note(ticket_id, &note).await {
-            report.errors.push(ChainError::new(
+        match deps.psa.add_ticket_note(ticket_id, &note).await {
+            Ok(()) if close => close_ticket(deps, ticket_id, report).await,
+            Ok(()) => {}
+            Err(e) => report.errors.push(ChainError::new(
                 ErrorCode::TicketUpdateFailed,
-                format!("summary note on ticket {ticket_id}: {e}"),
-            ));
+                format!("summary note on ticket {ticket_id}: {e}; the ticket is left open"),
+            )),
         }
     }
     let recipients = super::settings::recipients(deps, &plan.client_id).await.unwrap_or_default();
@@ -172,6 +182,17 @@ async fn document(deps: &ChainDeps<'_>, plan: &ChainPlan, report: &mut ClientOff
         if let Err(e) = notifier.send(&Notification { to: recipients, subject, text }).await {
             report.errors.push(ChainError::new(ErrorCode::NotificationFailed, e.to_string()));
         }
+    }
+}
+
+/// Close the chain's ticket. A failure is reported (and so recorded with the parent's last
+/// event) and undoes nothing: the steps' changes stand.
+async fn close_ticket(deps: &ChainDeps<'_>, ticket_id: &str, report: &mut ClientOffboardingReport) {
+    match deps.psa.close_ticket(ticket_id).await {
+        Ok(_) => report.ticket_closed = true,
+        Err(e) => report
+            .errors
+            .push(ChainError::new(ErrorCode::TicketUpdateFailed, format!("closing ticket {ticket_id}: {e}"))),
     }
 }
 

@@ -15,6 +15,7 @@
 mod approval;
 mod bind;
 mod finalize;
+mod licensed;
 mod model;
 mod orchestrate;
 mod plan;
@@ -40,7 +41,7 @@ pub use runner::{StepAnswer, StepRunner};
 pub use state::{ChainState, StepResults};
 pub use step_call::{STEP_CALL_KEY, StepCall, StepContext, step_result};
 
-use crate::ports::{AuditStore, Notifier, Psa, SettingsStore};
+use crate::ports::{AuditStore, CloudDirectory, Notifier, Psa, SettingsStore};
 
 /// What the chain runs with.
 pub struct ChainDeps<'a> {
@@ -48,6 +49,9 @@ pub struct ChainDeps<'a> {
     pub audit: &'a dyn AuditStore,
     pub settings: &'a dyn SettingsStore,
     pub notifier: Option<&'a dyn Notifier>,
+    /// The client's Microsoft 365 directory, where configured: what lists "every licensed
+    /// user" (`all_licensed_users`).
+    pub directory: Option<&'a dyn CloudDirectory>,
     pub steps: &'a dyn StepRunner,
     /// Where approvals are kept and decisions delivered (the orchestrator's); `None` where
     /// consent is given in-process (the CLI names the plan hash it approves).

@@ -39,8 +39,14 @@ pub async fn resolve(deps: &ChainDeps<'_>, request: ClientOffboardingRequest) ->
     if !plan.dry_run {
         plan.ticket_id = Some(super::ticket::open_or_reuse(deps, &plan).await?);
     }
+    let leavers = match (request.all_licensed_users, request.steps().contains(&ChainStep::OffboardUsers)) {
+        (true, true) => {
+            leavers_or_refuse(deps, &plan, super::licensed::licensed_leavers(deps, &company.id).await).await?
+        }
+        _ => request.leavers.clone(),
+    };
     for step in request.steps() {
-        if let Err(error) = plan_step(deps, &mut plan, step, &request.leavers).await {
+        if let Err(error) = plan_step(deps, &mut plan, step, &leavers).await {
             // The parent operation ends here, refused: nothing was changed.
             let detail = json!({ "step": step, "code": error.code(), "message": error.to_string() });
             Recorder::new(deps.audit, &plan.parent_operation_id).event(OperationEventKind::Refused, detail).await?;
@@ -51,6 +57,21 @@ pub async fn resolve(deps: &ChainDeps<'_>, request: ClientOffboardingRequest) ->
     let recorder = Recorder::new(deps.audit, &plan.parent_operation_id);
     recorder.event(OperationEventKind::Planned, json!({ "plan_hash": plan.plan_hash, "runs": plan.runs })).await?;
     Ok(plan)
+}
+
+/// The licensed users, or the parent operation ended refused (nothing was changed).
+async fn leavers_or_refuse(
+    deps: &ChainDeps<'_>,
+    plan: &ChainPlan,
+    listed: Result<Vec<String>, OfframpError>,
+) -> Result<Vec<String>, OfframpError> {
+    let error = match listed {
+        Ok(leavers) => return Ok(leavers),
+        Err(error) => error,
+    };
+    let detail = json!({ "step": ChainStep::OffboardUsers, "code": error.code(), "message": error.to_string() });
+    Recorder::new(deps.audit, &plan.parent_operation_id).event(OperationEventKind::Refused, detail).await?;
+    Err(error)
 }
 
 /// The request's free text, checked by the rule every workflow's input follows.
@@ -67,10 +88,9 @@ impl Checked {
                 "give exactly one of client_id and client_name; nothing was changed",
             ));
         }
-        if request.all_licensed_users {
-            // Not built yet: a list of leavers is needed (docs/architecture.md#the-client-offboarding-chain).
+        if request.all_licensed_users && !request.leavers.is_empty() {
             return Err(OfframpError::invalid_input(
-                "all_licensed_users is not supported yet: name the leavers; nothing was changed",
+                "give either leavers or all_licensed_users, not both; nothing was changed",
             ));
         }
         let initiated_by = input::text(input::INITIATED_BY, request.initiated_by.as_deref())?

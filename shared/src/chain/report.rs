@@ -68,6 +68,9 @@ pub struct ClientOffboardingReport {
     pub approved_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_id: Option<String>,
+    /// Whether finalize closed the ticket (every step succeeded, not a dry run).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ticket_closed: bool,
     /// Every run: the dry run's results for a plan, the real runs' otherwise.
     pub steps: Vec<StepOutcome>,
     /// Steps asked for with nothing to run, and why.
@@ -100,6 +103,7 @@ impl ClientOffboardingReport {
             plan_hash: None,
             approved_by: None,
             ticket_id: None,
+            ticket_closed: false,
             steps: Vec::new(),
             skipped: Vec::new(),
             not_run: Vec::new(),

@@ -49,6 +49,10 @@ pub fn chain_deps<'a>(
     steps: &'a dyn StepRunner,
     approvals: Option<&'a ApprovalServices>,
 ) -> Result<ChainDeps<'a>, OfframpError> {
+    let directory = match services {
+        FunctionServices::UserOffboarding(services) => Some(services.m365.directory.as_ref()),
+        _ => None,
+    };
     let services = match services {
         FunctionServices::Workflows(services) => services.as_ref(),
         FunctionServices::UserOffboarding(services) => &services.services,
@@ -61,6 +65,7 @@ pub fn chain_deps<'a>(
         audit: services.audit.as_ref(),
         settings: services.org_settings.as_ref(),
         notifier: services.notifier.as_deref(),
+        directory,
         steps,
         approvals: approvals.map(|a| ChainApprovals {
             store: a.approvals.as_ref(),

@@ -180,6 +180,9 @@ pub trait Directory: Send + Sync {
 /// What only a cloud directory has: licences and Intune devices.
 #[async_trait]
 pub trait CloudDirectory: Directory {
+    /// Every enabled user of the tenant holding at least one licence (direct or through a
+    /// group), all pages: the leavers of "every licensed user" (docs/vendors/microsoft-graph.md#licensed-users).
+    async fn licensed_users(&self, tenant: &str) -> Result<Vec<DirectoryUser>, DirectoryError>;
     async fn licences(&self, tenant: &str, user: &str) -> Result<Vec<Licence>, DirectoryError>;
     /// Removes direct licences (group-inherited ones are refused: leave the group).
     async fn remove_licences(&self, tenant: &str, user: &str, sku_ids: &[String]) -> Result<(), DirectoryError>;

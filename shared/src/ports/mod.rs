@@ -140,6 +140,13 @@ pub trait Psa: Send + Sync {
     /// Add an internal note to a ticket.
     async fn add_ticket_note(&self, ticket_id: &str, note: &TicketNote) -> Result<(), PsaError>;
 
+    /// Close the ticket: move it to the status the settings name as closed (ConnectWise
+    /// `OFFRAMP_CW_CLOSED_TICKET_STATUS`, Autotask `AUTOTASK_TICKET_COMPLETE_STATUS`,
+    /// HaloPSA `HALO_CLOSED_TICKET_STATUS_ID`; docs/vendors/ticket-close.md). Returns the
+    /// ticket as the PSA has it afterwards; a ticket the PSA does not then report closed is
+    /// an error, never a silent success.
+    async fn close_ticket(&self, ticket_id: &str) -> Result<Ticket, PsaError>;
+
     // ----- Configuration contacts -----
 
     /// Whether configurations carry a contact this adapter can change (not on HaloPSA,

@@ -38,7 +38,9 @@
 //!   and `owner` are absent when unset. `conditions=company/id=250 and closedFlag=false`.
 //! - `PATCH /service/tickets/{id}`: one JSON-Patch array, applied all or nothing. `replace`
 //!   on `contact` (`{"id"}` of an existing contact), `owner` (`{"id"}` of a member in
-//!   [`seed::OWNERS`]), `board` (`{"id"}` in [`seed::BOARDS`]), `summary` (string);
+//!   [`seed::OWNERS`]), `board` (`{"id"}` in [`seed::BOARDS`]), `summary` (string), `status`
+//!   (`{"id"}` or `{"name"}` of one of [`seed::CW_TICKET_STATUSES`], the same on every board;
+//!   it sets `closedFlag` from the status: docs/vendors/ticket-close.md#connectwise);
 //!   `remove` on `contact` only (clearing it; removing an absent contact is accepted).
 //!   Owner and board are treated as required: removing them → 400 `InvalidObject`
 //!   (UNCONFIRMED against real ConnectWise). Other paths, ops or wrong types → 400.
@@ -706,6 +708,15 @@ fn patch_ticket(shared: &Shared, id: i64, body: &Bytes) -> Response {
                 ("replace", "board") => match reference_id(value).and_then(seed::cw_board_ref) {
                     Some(board) => updated["board"] = board,
                     None => return invalid("ticket", "board", &format!("board {value} is not a service board")),
+                },
+                ("replace", "status") => match seed::cw_ticket_status_named(value) {
+                    Some((status, closed)) => {
+                        updated["status"] = status;
+                        updated["closedFlag"] = json!(closed);
+                    }
+                    None => {
+                        return invalid("ticket", "status", &format!("status {value} is not a status of the board"));
+                    }
                 },
                 ("replace", "summary") if value.as_str().is_some_and(|v| !v.trim().is_empty()) => {
                     updated["summary"] = value.clone();

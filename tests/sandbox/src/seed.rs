@@ -486,9 +486,29 @@ pub fn cw_board_ref(id: i64) -> Option<Value> {
         .map(|(id, name)| json!({ "id": id, "name": name, "_info": info("board", *id) }))
 }
 
+/// Ticket statuses of every sandbox board: `(id, name, closedFlag)`. "Resolved" is closed
+/// too; "Waiting" is open.
+pub const CW_TICKET_STATUSES: [(i64, &str, bool); 4] =
+    [(1, "New", false), (3, "Waiting", false), (6, ">Closed", true), (7, "Resolved", true)];
+
 /// A ticket status reference: every sandbox board has "New" (open) and ">Closed".
 pub fn cw_ticket_status(closed: bool) -> Value {
     if closed { json!({ "id": 6, "name": ">Closed" }) } else { json!({ "id": 1, "name": "New" }) }
+}
+
+/// The ticket status a `replace status` reference names, by `id` or else by exact `name`:
+/// `(reference, closedFlag)`.
+pub fn cw_ticket_status_named(reference: &Value) -> Option<(Value, bool)> {
+    let by_id = reference.get("id").and_then(Value::as_i64);
+    let by_name = reference.get("name").and_then(Value::as_str);
+    CW_TICKET_STATUSES
+        .iter()
+        .find(|(id, name, _)| match (by_id, by_name) {
+            (Some(wanted), _) => *id == wanted,
+            (None, Some(wanted)) => *name == wanted,
+            (None, None) => false,
+        })
+        .map(|(id, name, closed)| (json!({ "id": id, "name": name }), *closed))
 }
 
 /// A ConnectWise contact (`/company/contacts`). The email is a communication item; a

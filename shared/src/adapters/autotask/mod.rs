@@ -416,6 +416,24 @@ impl Psa for AutotaskClient {
         Ok(())
     }
 
+    // Complete = the `AUTOTASK_TICKET_COMPLETE_STATUS` picklist value (5 by wide convention,
+    // UNCONFIRMED per tenant: docs/vendors/ticket-close.md#autotask), the same value
+    // `open_tickets` reads as closed. Read back: Autotask answers only `{"itemId"}`, and a
+    // workflow rule may move the ticket on.
+    async fn close_ticket(&self, ticket_id: &str) -> Result<Ticket, PsaError> {
+        let id = numeric_id(ticket_id, "ticket")?;
+        let what = format!("ticket {id}");
+        let body = json!({ "id": id, "status": self.settings.tickets.complete_status });
+        self.patch("Tickets", "Tickets", id, &body, &what).await?;
+        let ticket = self.existing_ticket(id).await?;
+        if !ticket.closed {
+            return Err(PsaError::InvalidResponse {
+                message: format!("{what} is not complete after its status was set to {}", body["status"]),
+            });
+        }
+        Ok(ticket)
+    }
+
     async fn set_configuration_contact(
         &self,
         config_id: &str,

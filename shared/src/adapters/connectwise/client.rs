@@ -42,6 +42,8 @@ pub struct ConnectWiseClient {
     /// Records per list request; [`PAGE_SIZE`] unless a test asks for smaller pages.
     page_size: u32,
     inactive_status_name: String,
+    /// `OFFRAMP_CW_CLOSED_TICKET_STATUS`: a status id or a name on the ticket's board.
+    pub(super) closed_ticket_status: String,
     statuses: OnceCell<StatusTable>,
     /// The credentials as configured at start, by setting name.
     at_start: CredentialValues,
@@ -100,6 +102,7 @@ impl ConnectWiseClient {
             api,
             page_size: PAGE_SIZE,
             inactive_status_name: settings.inactive_status,
+            closed_ticket_status: settings.closed_ticket_status,
             statuses: OnceCell::new(),
             at_start,
         })
@@ -270,6 +273,7 @@ mod tests {
             private_key: "".into(),
             client_id: "cid".into(),
             inactive_status: "Inactive".into(),
+            closed_ticket_status: ">Closed".into(),
         };
         let err = ConnectWiseClient::new(settings, HttpSettings::default()).err().unwrap();
         assert!(err.to_string().contains("CONNECTWISE_PRIVATE_KEY"), "{err}");

@@ -19,6 +19,7 @@ static CLIENT: LazyLock<ConnectWiseClient> = LazyLock::new(|| {
         private_key: SecretString::new("fuzz-private-key".to_string()),
         client_id: SecretString::new("fuzz-client-id".to_string()),
         inactive_status: "Inactive".into(),
+        closed_ticket_status: ">Closed".into(),
     };
     ConnectWiseClient::new(settings, HttpSettings::default()).expect("the fuzz client's settings are valid")
 });

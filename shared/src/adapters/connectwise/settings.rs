@@ -15,6 +15,10 @@ pub struct ConnectWiseSettings {
     pub client_id: SecretString,
     /// Description of the configuration status that means "inactive".
     pub inactive_status: String,
+    /// The ticket status that closes a ticket (`OFFRAMP_CW_CLOSED_TICKET_STATUS`, default
+    /// `>Closed`): a status id, or a name on the ticket's board. Statuses are per board and
+    /// per tenant (docs/vendors/ticket-close.md#connectwise).
+    pub closed_ticket_status: String,
 }
 
 /// The connection's settings, and ConnectWise's pacing on `http`: a per-second rate
@@ -36,5 +40,12 @@ pub(crate) async fn load(
         private_key: reader.required("CONNECTWISE_PRIVATE_KEY").await?,
         client_id: reader.required("CONNECTWISE_CLIENT_ID").await?,
         inactive_status: reader.source().get("OFFRAMP_CW_INACTIVE_STATUS").unwrap_or("Inactive").to_string(),
+        closed_ticket_status: reader
+            .source()
+            .get("OFFRAMP_CW_CLOSED_TICKET_STATUS")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(">Closed")
+            .to_string(),
     })
 }

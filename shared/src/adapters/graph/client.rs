@@ -134,6 +134,29 @@ impl GraphClient {
         self.rest_of_list(tenant, what, &page).await
     }
 
+    /// Every row of an advanced query (`$count`, `$filter` on a collection's count): Graph
+    /// wants `ConsistencyLevel: eventual` on it and on every page after it
+    /// (docs/vendors/microsoft-graph.md#licensed-users).
+    pub async fn list_advanced(
+        &self,
+        tenant: &str,
+        what: &str,
+        mut url: url::Url,
+    ) -> Result<Vec<Value>, DirectoryError> {
+        if !url.query_pairs().any(|(k, _)| k == "$top") {
+            url.query_pairs_mut().append_pair("$top", PAGE_SIZE);
+        }
+        let mut rows = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let request = HttpRequest::new(Method::GET, url).header("consistencylevel", "eventual");
+            let page = self.expect(tenant, what, request).await?;
+            rows.extend(page["value"].as_array().cloned().unwrap_or_default());
+            let Some(next) = page.get("@odata.nextLink").and_then(Value::as_str) else { return Ok(rows) };
+            url = self.next_link(what, next)?;
+        }
+        Err(DirectoryError::InvalidResponse { message: format!("{what}: more than {MAX_PAGES} pages") })
+    }
+
     /// The rows of `first_page` (read alone or inside a `$batch`) and of every page after it.
     pub async fn rest_of_list(
         &self,

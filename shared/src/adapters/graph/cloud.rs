@@ -6,11 +6,11 @@ use serde_json::{Value, json};
 
 use crate::http::HttpRequest;
 use crate::ports::{
-    CloudDirectory, DirectoryError, LeaverState, Licence, ManagedDevice, UserChange, apply_changes_one_by_one,
-    async_trait, read_leaver_one_by_one,
+    CloudDirectory, DirectoryError, DirectoryUser, LeaverState, Licence, ManagedDevice, UserChange,
+    apply_changes_one_by_one, async_trait, read_leaver_one_by_one,
 };
 
-use super::{GraphDirectory, text};
+use super::{GraphDirectory, USER_SELECT, parse_user, text};
 
 impl GraphDirectory {
     /// `assignLicense` needs BOTH lists, even when one is empty.
@@ -70,6 +70,20 @@ pub(super) fn object_id(what: &str, id: &str) -> Result<(), DirectoryError> {
 
 #[async_trait]
 impl CloudDirectory for GraphDirectory {
+    // `assignedLicenses/$count ne 0` is an advanced query: it needs `$count=true` and
+    // `ConsistencyLevel: eventual` (docs/vendors/microsoft-graph.md#licensed-users). Disabled
+    // accounts are dropped here, from the record: they are not leavers to offboard again.
+    async fn licensed_users(&self, tenant: &str) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let mut url = self.client.url(&["users"]);
+        url.query_pairs_mut()
+            .append_pair("$filter", "assignedLicenses/$count ne 0")
+            .append_pair("$count", "true")
+            .append_pair("$select", USER_SELECT);
+        let rows = self.client.list_advanced(tenant, "list licensed users", url).await?;
+        let users = rows.iter().map(parse_user).collect::<Result<Vec<_>, _>>()?;
+        Ok(users.into_iter().filter(|u| u.enabled).collect())
+    }
+
     async fn licences(&self, tenant: &str, user: &str) -> Result<Vec<Licence>, DirectoryError> {
         let mut url = self.client.url(&["users", user]);
         url.query_pairs_mut().append_pair("$select", "id,licenseAssignmentStates");

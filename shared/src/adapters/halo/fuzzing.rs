@@ -21,6 +21,7 @@ static CLIENT: LazyLock<HaloClient> = LazyLock::new(|| {
         archived_status_ids: vec![4],
         update_batch: 50,
         note_outcome_id: 7,
+        closed_ticket_status_id: 9,
         new_ticket_type_id: 1,
     };
     HaloClient::new(settings, HttpSettings::default()).expect("the fuzz client's settings are valid")

@@ -516,6 +516,34 @@ impl Psa for HaloClient {
         Ok(())
     }
 
+    // Closed = `status_id` `HALO_CLOSED_TICKET_STATUS_ID` (default 9, "Closed" in a default
+    // tenant; tenants define their own statuses, so UNCONFIRMED: docs/vendors/ticket-close.md#halopsa).
+    // Checked on the saved row, or on a read-back when the answer has none.
+    async fn close_ticket(&self, ticket_id: &str) -> Result<Ticket, PsaError> {
+        let id = numeric_id(ticket_id, "ticket")?;
+        let closed_status = self.settings.closed_ticket_status_id;
+        // Read first, as for any update: an upsert of an unknown id must not create a ticket.
+        let current = self.existing_ticket(id).await?;
+        let what = format!("ticket {id}");
+        let body = json!({ "id": id, "status_id": closed_status });
+        let applied = |record: &Value| record.get("status_id") == Some(&json!(closed_status));
+        let saved = self.upsert_once("tickets", vec![(id, body)], applied, &what).await?;
+        let row = match saved.get(&id).filter(|row| row.get("status_id").is_some()) {
+            Some(row) => row.clone(),
+            None => self
+                .api
+                .get(&format!("tickets/{id}"), &[], &what)
+                .await?
+                .ok_or(PsaError::NotFound { what: what.clone() })?,
+        };
+        if !applied(&row) {
+            return Err(PsaError::InvalidResponse {
+                message: format!("{what} has status {} after it was set to {closed_status}", row["status_id"]),
+            });
+        }
+        Ok(Ticket { closed: true, ..parse::ticket(&row).unwrap_or(current) })
+    }
+
     fn supports_configuration_contacts(&self) -> bool {
         false
     }
@@ -539,6 +567,7 @@ mod tests {
     fn settings(url: &str) -> HaloSettings {
         HaloSettings {
             note_outcome_id: 7,
+            closed_ticket_status_id: 9,
             new_ticket_type_id: 1,
             url: url.into(),
             auth_url: None,

@@ -26,6 +26,9 @@ pub struct HaloSettings {
     /// `outcome_id` of the internal-note action (`HALO_NOTE_OUTCOME_ID`, default 7: tenant
     /// specific, UNCONFIRMED).
     pub note_outcome_id: i64,
+    /// `status_id` a closed ticket gets (`HALO_CLOSED_TICKET_STATUS_ID`, default 9 "Closed":
+    /// tenant specific, UNCONFIRMED; docs/vendors/ticket-close.md#halopsa).
+    pub closed_ticket_status_id: i64,
     /// `tickettype_id` of tickets Offramp opens (`HALO_NEW_TICKET_TYPE_ID`, default 1).
     pub new_ticket_type_id: i64,
 }
@@ -54,5 +57,6 @@ pub(crate) async fn load(reader: &SettingsReader<'_>, http: &mut HttpSettings) -
         update_batch: reader.parsed("HALO_UPDATE_BATCH", 50usize)?.clamp(1, 100),
         note_outcome_id: reader.parsed("HALO_NOTE_OUTCOME_ID", 7i64)?,
         new_ticket_type_id: reader.parsed("HALO_NEW_TICKET_TYPE_ID", 1i64)?,
+        closed_ticket_status_id: reader.parsed("HALO_CLOSED_TICKET_STATUS_ID", 9i64)?,
     })
 }

@@ -29,6 +29,7 @@ struct Inner {
     query: String,
     body: Vec<u8>,
     depends_on: Vec<String>,
+    consistency_eventual: bool,
 }
 
 fn bad(message: &str) -> Answer {
@@ -75,7 +76,10 @@ fn parse_one(request: &Value, seen: &[String]) -> Result<Inner, Answer> {
             "Request '{id}' depends on '{unknown}', which is not an earlier request of the batch."
         )));
     }
-    Ok(Inner { id, method, path: path.to_string(), query: query.to_string(), body, depends_on })
+    let consistency_eventual = request["headers"].as_object().is_some_and(|h| {
+        h.iter().any(|(k, v)| k.eq_ignore_ascii_case("consistencylevel") && v.as_str() == Some("eventual"))
+    });
+    Ok(Inner { id, method, path: path.to_string(), query: query.to_string(), body, depends_on, consistency_eventual })
 }
 
 fn parse(body: &[u8]) -> Result<Vec<Inner>, Answer> {
@@ -134,6 +138,7 @@ pub(crate) fn run(shared: &Shared, call: &Call) -> Answer {
                     query: parse_query(&inner.query),
                     body: &inner.body,
                     host: call.host,
+                    consistency_eventual: inner.consistency_eventual,
                 };
                 dispatch(shared, &sub)
             }

@@ -4,6 +4,7 @@
 //!
 //! | Route | Template | Resource units |
 //! |---|---|---|
+//! | `GET /users` (`$filter` on licences, `$count`, `$top`, `$skiptoken`: [`super::graph_user_list`]) | `/users` | 2 |
 //! | `GET /users/{id}` (`$select`) | `/users/{id}` | 1 |
 //! | `PATCH /users/{id}` | `/users/{id}` | 1 + write |
 //! | `GET /users/{id}/manager`, `DELETE`/`PUT /users/{id}/manager/$ref` | `/users/{id}/manager[/$ref]` | 1 |
@@ -32,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::auth::Resource;
-use super::{batch, graph_groups, graph_users};
+use super::{batch, graph_groups, graph_user_list, graph_users};
 use crate::Shared;
 use crate::notify::graph_error_json;
 
@@ -102,6 +103,8 @@ pub(crate) struct Call<'a> {
     pub body: &'a [u8],
     /// Host for absolute links (`@odata.nextLink`).
     pub host: &'a str,
+    /// `ConsistencyLevel: eventual` was sent (advanced queries need it).
+    pub consistency_eventual: bool,
 }
 
 impl Call<'_> {
@@ -169,6 +172,10 @@ pub(crate) fn entry(
         query: parse_query(uri.query().unwrap_or("")),
         body,
         host,
+        consistency_eventual: headers
+            .get("consistencylevel")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| h.eq_ignore_ascii_case("eventual")),
     };
     if call.segments.len() == 1 && call.segments[0] == "$batch" {
         return Some(batch::run(shared, &call).into_response());
@@ -201,6 +208,7 @@ pub(crate) enum Route {
     ManagedDevices,
     RetireDevice(String),
     SubscribedSkus,
+    ListUsers,
 }
 
 impl Route {
@@ -210,6 +218,7 @@ impl Route {
         let id = |i: usize| segments[i].clone();
         let m = method.as_str();
         let route = match (m, lower.as_slice()) {
+            ("GET", ["users"]) => Route::ListUsers,
             ("GET", ["users", _]) => Route::GetUser(id(1)),
             ("PATCH", ["users", _]) => Route::PatchUser(id(1)),
             ("GET", ["users", _, "manager"]) => Route::GetManager(id(1)),
@@ -241,6 +250,7 @@ impl Route {
 
     fn template(&self) -> &'static str {
         match self {
+            Route::ListUsers => "/users",
             Route::GetUser(_) | Route::PatchUser(_) => "/users/{id}",
             Route::GetManager(_) => "/users/{id}/manager",
             Route::DeleteManager(_) | Route::PutManager(_) => "/users/{id}/manager/$ref",
@@ -266,7 +276,7 @@ impl Route {
     /// Resource units (docs/vendors/microsoft-graph.md#directory-throttling).
     fn units(&self, selects: bool) -> u32 {
         let base = match self {
-            Route::MemberOf(_) => 2,
+            Route::MemberOf(_) | Route::ListUsers => 2,
             Route::SubscribedSkus | Route::GroupMembers(_) => 3,
             _ => 1,
         };
@@ -340,6 +350,7 @@ fn route_call(shared: &Shared, call: &Call, route: Route) -> Answer {
         Route::ManagedDevices => graph_groups::managed_devices(shared, call),
         Route::RetireDevice(d) => graph_groups::retire_device(shared, call, &d),
         Route::SubscribedSkus => graph_groups::subscribed_skus(shared, call),
+        Route::ListUsers => graph_user_list::list_users(shared, call),
     }
 }
 

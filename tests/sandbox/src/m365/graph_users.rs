@@ -9,7 +9,7 @@ use super::model::{AutoReply, AutoReplyState, ExternalAudience, MailboxKind, Ten
 use crate::Shared;
 
 /// Properties Graph returns for a user when no `$select` is given (docs/vendors/microsoft-graph.md#select).
-const DEFAULT_USER_PROPERTIES: [&str; 11] = [
+pub(crate) const DEFAULT_USER_PROPERTIES: [&str; 11] = [
     "businessPhones",
     "displayName",
     "givenName",

@@ -34,6 +34,7 @@ mod exchange_cmdlets;
 mod fixture;
 mod graph;
 mod graph_groups;
+mod graph_user_list;
 mod graph_users;
 mod model;
 mod requests;
