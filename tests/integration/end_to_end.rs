@@ -36,6 +36,8 @@ const SIGNING_KEY: &str = "e2e-signing-key-3a9f";
 const CLIENT: i64 = 250;
 /// Contoso Dental's IT Glue organization.
 const ITGLUE_ORG: i64 = 9001;
+/// The template's export bucket (here without its KMS key: moto's S3 does not need one).
+const BUCKET: &str = "offramp-e2e-exports";
 const APPROVER: &str = "approver@msp.example";
 
 /// The functions the chain runs, by the names the emulator serves them under, and the
@@ -127,6 +129,11 @@ impl Deployment {
             secrets.create_secret().name(name).secret_string(value.to_string()).send().await.expect("a secret");
         }
 
+        // The export bucket (versioned, Object Lock), which also keeps the evidence reports.
+        let s3 =
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+        s3.create_bucket().bucket(BUCKET).object_lock_enabled_for_bucket(true).send().await.expect("the bucket");
+
         let sfn = aws_sdk_sfn::Client::new(&config);
         let machine = create_state_machine(&sfn).await;
         let exports = tempfile::tempdir().unwrap();
@@ -194,6 +201,7 @@ impl Deployment {
             "orchestrator" => {
                 env.extend(offboarded.iter().chain(&notifier).chain(&itglue).chain(&m365).cloned());
                 env.push(("OFFRAMP_APPROVAL_BASE_URL", "https://approvals.msp.example".to_string()));
+                env.push(("OFFRAMP_EVIDENCE_BUCKET", BUCKET.to_string()));
                 env.push(("OFFRAMP_EXPORT_DIR", self.exports.path().display().to_string()));
             }
             "webhook" => {
@@ -378,6 +386,28 @@ async fn a_signed_webhook_runs_the_whole_chain_through_the_state_machine() {
         "the webhook asked: {}",
         detail.operation.initiated_by
     );
+
+    // Every step was run by the state machine's execution, on behalf of the webhook.
+    for child in children.iter().filter(|c| !c.dry_run) {
+        assert!(child.initiated_by.starts_with(&format!("states:{execution}")), "{}", child.initiated_by);
+    }
+
+    // The evidence report is in the bucket, names every change the steps made, and the
+    // ticket's summary note points to it.
+    let location = report["evidence"]["location"].as_str().unwrap_or_default();
+    assert_eq!(location, format!("s3://{BUCKET}/evidence/{parent}.html"), "{report}");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&d.moto.config().await).force_path_style(true).build(),
+    );
+    let key = format!("evidence/{parent}.html");
+    let object = s3.get_object().bucket(BUCKET).key(&key).send().await.expect("the evidence report in S3");
+    let html = String::from_utf8(object.body.collect().await.unwrap().to_vec()).unwrap();
+    for child in children.iter().filter(|c| !c.dry_run) {
+        assert!(html.contains(&child.operation_id), "{} in the evidence report", child.operation_id);
+    }
+    assert!(html.contains("Dana Approver"), "the approver is named");
+    assert!(configs.iter().filter(|id| psa.update_count(**id) > 0).all(|id| html.contains(&id.to_string())));
+    assert!(notes.iter().any(|n| n.contains("evidence/")), "the note points to the report: {notes:?}");
 
     // The PSA delivers the same event again: nothing new starts.
     let (_, again) = d.emulator.invoke("webhook", &delivery).await;

@@ -36,8 +36,11 @@ impl TextField {
 
 /// Why a run is made: recorded, and written into ticket notes and notifications.
 pub const REASON: TextField = TextField::new("reason", 1000);
-/// Who asked: recorded, and named in ticket notes and notifications.
-pub const INITIATED_BY: TextField = TextField::new("initiated_by", 200);
+/// Who asked: recorded, and named in ticket notes and notifications. Room for the
+/// authenticated principal, which a step of the state machine gives as its execution's ARN
+/// (up to about 250 characters: two names of up to 80), and the name it acts on behalf of
+/// (docs/architecture.md#who-is-asking); the end-to-end test's chain reached 210.
+pub const INITIATED_BY: TextField = TextField::new("initiated_by", 600);
 /// Who approved a plan (workflow 000's `approval`).
 pub const APPROVED_BY: TextField = TextField::new("approval.approved_by", 200);
 pub const CLIENT_NAME: TextField = TextField::new("client_name", 200);
