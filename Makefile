@@ -15,7 +15,7 @@ setup: ## Install the tools the tests need (.venv: moto, cfn-lint, SAM CLI, carg
 build: ## Build every crate and test
 	cargo build --workspace --all-targets
 
-lint: setup ## rustfmt, clippy -D warnings, cargo deny (bans, licenses, sources; after cargo fetch, which brings every platform's crates that cargo metadata reads), cfn-lint, sam validate --lint, each function reads only its secrets, checkov (offline)
+lint: setup ## rustfmt, clippy -D warnings, cargo deny (bans, licenses, sources; after cargo fetch, which brings every platform's crates that cargo metadata reads), cfn-lint, sam validate --lint, each function reads only its secrets, checkov (offline), asl-validator on the state machine definitions
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo fetch --locked
@@ -24,6 +24,7 @@ lint: setup ## rustfmt, clippy -D warnings, cargo deny (bans, licenses, sources;
 	sam validate --lint -t infra/template.yaml
 	python3 scripts/check_template_secrets.py infra/template.yaml
 	BC_SKIP_MAPPING=TRUE .venv/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
+	for definition in infra/statemachine/*.asl.json; do tools/asl/node_modules/.bin/asl-validator --json-path "$$definition" || exit 1; done
 
 test: setup lint ## Everything: lint, then all tests (moto on a free loopback port, a Samba AD DC on 127.0.0.1:389/636)
 	scripts/with-moto.sh scripts/with-samba.sh cargo nextest run --workspace --no-fail-fast

@@ -97,6 +97,28 @@ if [[ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $cargo_deny_version" 
     cargo install cargo-deny --locked --version "$cargo_deny_version"
 fi
 
+# asl-validator (the state machine definition in make lint: cfn-lint does not read the
+# definition of an AWS::Serverless::StateMachine), pinned by tools/asl/package-lock.json,
+# installed with the machine's Node.js and npm (Debian's when the machine has none).
+if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: installing Debian packages: nodejs npm"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+asl_lock="tools/asl/package-lock.json"
+asl_stamp="tools/asl/node_modules/.offramp-lock"
+if [[ -x tools/asl/node_modules/.bin/asl-validator && -f "$asl_stamp" ]] && cmp -s "$asl_lock" "$asl_stamp"; then
+    echo "setup: asl-validator is up to date"
+else
+    echo "setup: installing asl-validator (npm ci in tools/asl)"
+    for attempt in 1 2 3; do
+        npm ci --prefix tools/asl --no-audit --no-fund --loglevel=error && break
+        [[ $attempt -lt 3 ]] || exit 1
+        sleep $((attempt * 10))
+    done
+    cp "$asl_lock" "$asl_stamp"
+fi
+
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "setup: installing cargo-nextest"
     cargo install cargo-nextest --locked
