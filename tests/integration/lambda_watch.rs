@@ -3,81 +3,27 @@
 //! Secrets Manager and its audit trail goes to DynamoDB — both moto on loopback — and it
 //! talks to the ConnectWise sandbox over HTTP. Nothing in the binary knows it is a test.
 
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use offramp::adapters::audit_dynamodb::DynamoDbAuditStore;
 use offramp::ports::AuditStore;
 use offramp_sandbox::{CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, Sandbox, SandboxConfig};
 use offramp_tests::connectwise::assert_seed_shape;
+use offramp_tests::lambda_emulator::{Emulator, free_port, workspace};
 use offramp_tests::moto;
 use serde_json::{Value, json};
 
-/// Kills the whole process group (the emulator, or the function) on drop.
-struct Watch(Child);
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        // SAFETY: plain syscall on a process group we created.
-        unsafe {
-            libc::kill(-(self.0.id() as i32), libc::SIGKILL);
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
-}
-
-/// The `deactivate-configs` binary of this build. `cargo nextest run --workspace` (what
-/// `make test` runs) builds it beside this test; run alone, the test builds it first when
-/// it is missing or older than the code it is made from, so it never tests a stale binary.
-fn function_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
-    let binary = target.join("debug/deactivate-configs");
-    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
-    let newest_source = ["shared/src", "functions/deactivate-configs/src"]
-        .iter()
-        .flat_map(|dir| walk(&workspace().join(dir)))
-        .filter_map(|file| std::fs::metadata(file).and_then(|m| m.modified()).ok())
-        .max();
-    if built.is_none() || newest_source > built {
-        let status = Command::new("cargo")
-            .current_dir(workspace())
-            .args(["build", "-p", "deactivate-configs"])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "cargo build -p deactivate-configs");
-    }
-    binary
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
-    }
-    files
-}
+/// The name the emulator serves the function under (its package's).
+const FUNCTION: &str = "deactivate-configs";
 
 /// The `deactivate-configs` binary running under the emulator, with its sandbox, its audit
 /// table and its log (`target/lambda-watch-{name}.log`, one per test: nextest runs them at once).
 struct Deployed {
     sandbox: Sandbox,
     store: DynamoDbAuditStore,
-    port: u16,
     log_path: PathBuf,
-    _emulator: Watch,
-    _function: Watch,
+    emulator: Emulator,
 }
 
 impl Deployed {
@@ -106,9 +52,6 @@ impl Deployed {
         let store = DynamoDbAuditStore::new(moto::dynamodb_client().await, table.clone());
         store.create_table_if_missing().await.expect("create table");
 
-        let venv_bin = workspace().join(".venv/bin");
-        let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
-        let port = free_port();
         let env_vars = [
             ("OFFRAMP_PSA", "connectwise".to_string()),
             ("CONNECTWISE_URL", sandbox.connectwise_url()),
@@ -123,58 +66,13 @@ impl Deployed {
             // Everything it can log: the log is grepped for the credentials below.
             ("RUST_LOG", "trace".to_string()),
         ];
-        std::fs::create_dir_all(workspace().join("target")).unwrap();
+        let env: Vec<(String, String)> = env_vars.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         let log_path = workspace().join(format!("target/lambda-watch-{name}.log"));
-        let log = std::fs::File::create(&log_path).unwrap();
-        // The emulator alone (`--only-lambda-apis`): the function is the binary the workspace
-        // build already made, started here with the variables the emulator names, so the test
+        // The emulator alone, and the binary the workspace build already made, so the test
         // does not wait for cargo-lambda to compile it again with other features.
-        let emulator = Command::new("cargo")
-            .current_dir(workspace())
-            .env("PATH", &path)
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log.try_clone().unwrap())
-            .process_group(0)
-            .spawn()
-            .expect("cargo lambda watch (installed by make setup into .venv)");
-        let emulator = Watch(emulator);
-        // The function asks the runtime API for its first event as it starts: the emulator must listen.
-        let listening = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                listening.elapsed() < Duration::from_secs(60),
-                "the emulator never listened ({})",
-                log_path.display()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let function = Command::new(function_binary())
-            .env_clear()
-            .envs(env_vars.iter().map(|(k, v)| (*k, v.as_str())))
-            // What `cargo lambda watch --only-lambda-apis` says the function must be given; it
-            // serves a function started this way under the name `_`.
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("start the deactivate-configs binary");
-        let function = Watch(function);
-        Self { sandbox, store, port, log_path, _emulator: emulator, _function: function }
+        let mut emulator = Emulator::start(free_port(), log_path.clone()).await;
+        emulator.start_function(FUNCTION, &env);
+        Self { sandbox, store, log_path, emulator }
     }
 
     /// Invoke the function with a file of `events/` through the emulator's Invoke API,
@@ -182,7 +80,7 @@ impl Deployed {
     async fn invoke(&self, sample: &str) -> reqwest::Response {
         let event: Value =
             serde_json::from_str(&std::fs::read_to_string(workspace().join("events").join(sample)).unwrap()).unwrap();
-        let url = format!("http://127.0.0.1:{}/2015-03-31/functions/_/invocations", self.port);
+        let url = format!("http://127.0.0.1:{}/2015-03-31/functions/{FUNCTION}/invocations", self.emulator.port);
         let http = reqwest::Client::new();
         let start = Instant::now();
         loop {
