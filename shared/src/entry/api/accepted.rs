@@ -113,6 +113,17 @@ pub async fn begin_run(audit: &dyn AuditStore, operation_id: &str) -> Result<(),
     }
 }
 
+/// The kept report of a finished run, when it reads as this function's report.
+async fn finished_report<Rep: crate::operation::IdempotentReport>(
+    audit: &dyn AuditStore,
+    operation_id: &str,
+) -> Option<Rep> {
+    match read(audit, operation_id).await {
+        Ok(Some(Kept::Finished(report))) => serde_json::from_value(report).ok(),
+        _ => None,
+    }
+}
+
 fn already(operation_id: &str) -> OfframpError {
     OfframpError::new(
         ErrorCode::OperationInProgress,
@@ -161,6 +172,13 @@ where
     let Some(operation_id) = caller.assigned_operation_id.clone() else {
         return run.await;
     };
+    // Lambda delivers an asynchronous event at least once: a later delivery of a run that
+    // has finished answers that run's report, as the first delivery did. It runs nothing,
+    // and it is no new failure (no retry, no dead letter for a run that succeeded).
+    if let Some(report) = finished_report::<Rep>(audit, &operation_id).await {
+        tracing::info!(operation_id, "a repeated delivery of a finished run: answered with its report, nothing run");
+        return report;
+    }
     if let Err(refused) = begin_run(audit, &operation_id).await {
         return Rep::from_error(&refused);
     }

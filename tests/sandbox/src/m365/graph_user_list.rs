@@ -69,7 +69,7 @@ pub(crate) fn list_users(shared: &Shared, call: &Call) -> Answer {
         .users
         .values()
         .filter(|u| !u.deleted)
-        .filter(|u| licensed.is_none_or(|want| !tenant.licence_states(u).is_empty() == want))
+        .filter(|u| licensed.is_none_or(|want| tenant.licence_states(u).is_empty() != want))
         .map(|u| tenant.user_json(u))
         .collect();
     let mut page = Vec::new();
