@@ -28,7 +28,7 @@
 //! (docs/reliability.md).
 //!
 //! `continuation`: one ConnectWise run across invocations capped at 30 s of work, looped on
-//! its report's `continuation` (continuation.rs; `offramp-bench continuation [CONFIGS] [SECONDS]`).
+//! its report's `continuation` (continuation.rs; `offramp-bench continuation [CONFIGS] [SECONDS] [RATE]`).
 //!
 //! Then three processes share one ConnectWise limit (`shared_limits`: three workers, one
 //! SQLite file, one sandbox at 8 requests/s), reported on a line of their own.
@@ -361,10 +361,11 @@ fn main() {
         std::process::exit(if webhook_storm::report() { 0 } else { 1 });
     }
     if args.first().map(String::as_str) == Some("continuation") {
-        // `offramp-bench continuation [CONFIGS] [WORK_SECONDS]` (continuation.rs).
+        // `offramp-bench continuation [CONFIGS] [WORK_SECONDS] [RATE]` (continuation.rs).
         let number = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
         let configs = number(1, continuation::CONFIGS as u64) as usize;
-        let ok = continuation::report(configs, number(2, continuation::WORK_SECONDS));
+        let rate = number(3, u64::from(continuation::RATE)) as u32;
+        let ok = continuation::report(configs, number(2, continuation::WORK_SECONDS), rate);
         std::process::exit(if ok { 0 } else { 1 });
     }
     println!("configuration deactivation, {LATENCY_MS} ms latency, each PSA at its limit, two sizes (side by side)…");
@@ -401,7 +402,7 @@ fn main() {
     }
     // `continuation` in OFFRAMP_BENCH_PSA (or no filter): one run across capped invocations.
     if only.is_empty() || only.split(',').any(|p| p.trim() == "continuation") {
-        ok &= continuation::report(continuation::CONFIGS, continuation::WORK_SECONDS);
+        ok &= continuation::report(continuation::CONFIGS, continuation::WORK_SECONDS, continuation::RATE);
     }
     ok &= report_audit_writes();
     if !ok {

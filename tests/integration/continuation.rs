@@ -217,3 +217,78 @@ async fn without_a_deadline_a_run_needs_no_continuation() {
     assert_eq!(answer["success"], true, "{answer}");
     assert_eq!(answer.get("continuation"), None);
 }
+
+/// Listing requests of the client's configurations the sandbox has served so far.
+fn configuration_listings(sandbox: &Sandbox) -> u64 {
+    sandbox.stats().count("GET", "/company/configurations")
+}
+
+/// A resumed invocation reads the configurations it is about to work on (one id range of
+/// 1,000 at a time), not the whole client; the whole client is read once more only by the
+/// invocation that finishes (docs/reliability.md#runs-across-invocations). What others
+/// changed in the PSA between invocations is still caught: a configuration set inactive by
+/// someone else is recorded as skipped, never claimed; one moved to another status is left
+/// alone; neither is PATCHed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_reads_only_what_it_works_on_and_still_catches_changes_made_meanwhile() {
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: CONFIGS, ..SandboxConfig::default() }).await.unwrap();
+    sandbox.set_latency(Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let services = services(&sandbox, &dir, Function::DeactivateConfigs).await;
+    let first = json!({
+        "client_id": 300, "allow_active_client": true, "override_blast_radius": true,
+        "initiated_by": "states:execution:test", "reason": "contract ended",
+    });
+    let answer =
+        services.handle_until(Function::DeactivateConfigs, first, "t", Deadline::after(WORK_PER_INVOCATION)).await;
+    let operation_id =
+        answer["continuation"]["operation_id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_string();
+    // Someone else acts on two configurations the run has not reached (the last two).
+    let cw = sandbox.connectwise();
+    let (outside_inactive, outside_disposed) = (300_000 + CONFIGS as i64, 300_000 + CONFIGS as i64 - 1);
+    assert_eq!((cw.patch_count(outside_inactive), cw.patch_count(outside_disposed)), (0, 0));
+    cw.set_configuration_status(outside_inactive, 2);
+    cw.set_configuration_status(outside_disposed, 4);
+
+    let mut pages_per_resume = Vec::new();
+    let mut warnings = String::new();
+    let mut answer = answer;
+    while answer.get("continuation").is_some() {
+        let before = configuration_listings(&sandbox);
+        let resume = json!({ "operation_id": operation_id, "initiated_by": "states:execution:test" });
+        answer =
+            services.handle_until(Function::DeactivateConfigs, resume, "t", Deadline::after(WORK_PER_INVOCATION)).await;
+        pages_per_resume.push((configuration_listings(&sandbox) - before, answer.get("continuation").is_none()));
+        // Said by the invocation that decided it (not always the last).
+        warnings.push_str(&answer["warnings"].to_string());
+        assert!(pages_per_resume.len() < MAX_INVOCATIONS, "no end in sight");
+    }
+    assert_eq!(answer["success"], true, "{answer}");
+    assert!(pages_per_resume.len() >= 2, "several resumes: {pages_per_resume:?}");
+    // A whole listing of 3,000 is 3 pages; an invocation that sends about 600 updates reads
+    // one id range (two when it crosses into the next range).
+    let full = CONFIGS.div_ceil(1000) as u64;
+    for (pages, last) in &pages_per_resume {
+        let most = if *last { 2 + full } else { 2 };
+        assert!(*pages <= most, "a resume read {pages} page(s) (last: {last}): {pages_per_resume:?}");
+    }
+
+    // The simulator: the two changed by someone else were never PATCHed; the rest once.
+    assert_eq!((cw.patch_count(outside_inactive), cw.patch_count(outside_disposed)), (0, 0));
+    let configs = cw.configurations_of(300);
+    let others = configs
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .filter(|id| ![outside_inactive, outside_disposed].contains(id));
+    assert!(others.into_iter().all(|id| cw.patch_count(id) == 1), "every other configuration PATCHed once");
+    // The trail says exactly what changed: the two are skipped, every other one changed once.
+    let results = results_per_item(&trail(&dir, &operation_id).await, ItemKind::Configuration);
+    assert_eq!(results.len(), CONFIGS);
+    for id in [outside_inactive, outside_disposed] {
+        assert_eq!(results[&id.to_string()], [ItemOutcome::Skipped], "configuration {id}");
+    }
+    let changed = results.values().filter(|r| r.as_slice() == [ItemOutcome::Changed]).count();
+    assert_eq!(changed, CONFIGS - 2);
+    assert!(warnings.contains(&format!("Configuration {outside_inactive} ")), "{warnings}");
+}

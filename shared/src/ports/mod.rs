@@ -66,6 +66,21 @@ pub trait Psa: Send + Sync {
         include_archived: bool,
     ) -> Result<Vec<Configuration>, PsaError>;
 
+    /// The company's configurations whose ids lie between `first` and `last` (inclusive,
+    /// numeric order), archived ones included, all pages: what a resumed run reads of the
+    /// part it is about to work on instead of the whole client
+    /// (docs/reliability.md#runs-across-invocations). `None` when this PSA cannot filter a
+    /// listing by id range; the caller then lists the company once.
+    async fn list_configurations_between(
+        &self,
+        company_id: &str,
+        first: &str,
+        last: &str,
+    ) -> Option<Result<Vec<Configuration>, PsaError>> {
+        let _ = (company_id, first, last);
+        None
+    }
+
     /// One configuration, fresh from the PSA.
     async fn configuration(&self, id: &str) -> Result<Option<Configuration>, PsaError>;
 

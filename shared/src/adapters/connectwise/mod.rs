@@ -172,6 +172,27 @@ impl Psa for ConnectWiseClient {
         Ok(configs.into_iter().filter(|c| include_archived || c.status.state != ConfigState::Archived).collect())
     }
 
+    // One `conditions` range on the numeric id (docs/vendors/connectwise.md#filtering-conditions).
+    async fn list_configurations_between(
+        &self,
+        company_id: &str,
+        first: &str,
+        last: &str,
+    ) -> Option<Result<Vec<Configuration>, PsaError>> {
+        let listed = async {
+            let id = numeric_id(company_id, "company")?;
+            let (first, last) = (numeric_id(first, "configuration")?, numeric_id(last, "configuration")?);
+            let statuses = self.statuses().await?;
+            let what = format!("configurations {first}..={last} of company {id}");
+            let conditions = format!("company/id={id} and id>={first} and id<={last}");
+            self.list("company/configurations", Some(conditions), &what, |record| {
+                parse::configuration(record, statuses)
+            })
+            .await
+        };
+        Some(listed.await)
+    }
+
     async fn configuration(&self, id: &str) -> Result<Option<Configuration>, PsaError> {
         let id = numeric_id(id, "configuration")?;
         let statuses = self.statuses().await?;

@@ -2,6 +2,7 @@
 //! may be continued and holds the client's lease; this decides, item by item, from the
 //! trail and the PSA's current state what is left.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::json;
@@ -12,7 +13,8 @@ use super::report::{self, ConfigDeactivationReport, ItemResult};
 use super::{Deps, Failure, Validated, WORKFLOW};
 use crate::domain::{Company, ConfigState, Configuration, ItemKind, ItemOutcome, OperationDetail, OperationEventKind};
 use crate::error::{ErrorCode, OfframpError};
-use crate::operation::{self, Applied, Recorder, resume as engine};
+use crate::operation::{self, Applied, Recorder, resume as engine, sort_key};
+use crate::ports::{Progress, Psa};
 
 pub(super) async fn resume(
     deps: &Deps<'_>,
@@ -48,6 +50,11 @@ pub(super) async fn resume(
         .map_err(fail)
 }
 
+/// Configurations read and decided at a time when resuming: one listing page on a PSA that
+/// filters by id range, so a resumed invocation reads what it is about to change, not the
+/// whole client (docs/reliability.md#runs-across-invocations).
+const SEGMENT: usize = 1000;
+
 async fn continue_operation(
     deps: &Deps<'_>,
     v: &Validated,
@@ -57,70 +64,183 @@ async fn continue_operation(
 ) -> Result<ConfigDeactivationReport, OfframpError> {
     let op = &detail.operation;
     let operation_id = op.operation_id.as_str();
-    let current: BTreeMap<String, Configuration> =
-        deps.psa.list_configurations(&op.client_id, true).await?.into_iter().map(|c| (c.id.clone(), c)).collect();
     let mut warnings = vec![format!("Resumed operation {operation_id} (started by {}).", op.initiated_by)];
-    let (done, work) = remaining(detail, &current, &mut warnings)?;
-    warnings.extend(appeared(detail, &current));
+    let (done, pending) = recorded(detail)?;
+    let mut reader = CurrentState { psa: deps.psa, company_id: &op.client_id, whole: None };
 
     // Completed, and every item already recorded: nothing to do, nothing to append.
-    if engine::has_event(detail, OperationEventKind::Completed) && work.is_empty() {
+    if engine::has_event(detail, OperationEventKind::Completed) && pending.is_empty() {
+        warnings.extend(reader.final_check(detail, &done).await);
         warnings.push("The operation had already completed; nothing was changed.".into());
         let mut report = report::applied(client, operation_id, done, 0, None, warnings);
         report.plan_hash = op.plan_hash.clone();
         return Ok(report);
     }
-    let remaining = work.iter().filter(|w| w.action != WorkAction::Skip).count();
-    let detail_json = json!({ "resumed_by": v.initiated_by, "remaining": remaining, "lease_broken": lease_broken });
+    let detail_json = json!({ "resumed_by": v.initiated_by, "remaining": pending.len(), "lease_broken": lease_broken });
     Recorder::new(deps.audit, operation_id).event(OperationEventKind::Resumed, detail_json).await?;
-    tracing::info!(recorded = done.len(), remaining = work.len(), "resuming operation");
-    let mut applied: Applied<ItemResult> = execute::execute(deps, operation_id, work).await;
+    tracing::info!(recorded = done.len(), remaining = pending.len(), "resuming operation");
+    let mut applied = apply_segments(deps, operation_id, pending, &mut reader, &mut warnings).await;
+    if applied.stopped.is_none() {
+        // The last invocation: one look at the whole client, for what others did to it.
+        warnings.extend(reader.final_check(detail, &done).await);
+    }
     applied.results.extend(done);
     execute::finish(deps, client, operation_id, op.plan_hash.clone(), applied, warnings).await
 }
 
-/// Items already recorded (reported as they were, touched no more) and the work left,
-/// decided from the trail: a configuration with no record was never sent, so finding it
-/// inactive means someone else deactivated it; one whose latest record is its intent was
-/// in flight, and finding it inactive is uncertain (docs/architecture.md#the-operation-engine).
-fn remaining(
-    detail: &OperationDetail,
-    current: &BTreeMap<String, Configuration>,
-    warnings: &mut Vec<String>,
-) -> Result<(Vec<ItemResult>, Vec<Work>), OfframpError> {
+/// An item the trail has no outcome for: its state when planned, and whether its intent is
+/// its latest record (the update may have reached the PSA).
+struct Pending {
+    before: Configuration,
+    in_flight: bool,
+    deactivate: bool,
+}
+
+/// Items already recorded (reported as they were, touched no more) and those left, in
+/// the plan's order, from the trail alone.
+fn recorded(detail: &OperationDetail) -> Result<(Vec<ItemResult>, Vec<Pending>), OfframpError> {
     let latest = engine::latest_changes(detail);
     let mut done = Vec::new();
-    let mut work = Vec::new();
+    let mut pending = Vec::new();
     for snapshot in detail.snapshots.iter().filter(|s| s.item_type == ItemKind::Configuration) {
         let before: Configuration = serde_json::from_value(snapshot.state.clone()).map_err(|e| {
             OfframpError::new(ErrorCode::AuditStoreError, format!("snapshot of {}: {e}", snapshot.item_id))
         })?;
         let previous = latest.get(&(ItemKind::Configuration, snapshot.item_id.as_str())).copied();
-        let now = current.get(&snapshot.item_id);
         match previous.map(|c| c.outcome) {
             Some(outcome @ (ItemOutcome::Changed | ItemOutcome::Skipped | ItemOutcome::Uncertain)) => {
-                if outcome == ItemOutcome::Changed {
-                    warnings.extend(reactivated(&before, now));
-                }
                 let after = previous.and_then(|c| c.after.clone()).and_then(|a| serde_json::from_value(a).ok());
                 done.push(ItemResult { after, outcome, error: None, before });
             }
-            _ if snapshot.planned_action != ACTION_DEACTIVATE => work.push(Work { before, action: WorkAction::Skip }),
-            _ => {
-                let in_flight = previous.is_some_and(engine::may_have_applied);
-                let action = decide(&before, now, in_flight, warnings);
-                work.push(Work { before, action });
-            }
+            _ => pending.push(Pending {
+                in_flight: previous.is_some_and(engine::may_have_applied),
+                deactivate: snapshot.planned_action == ACTION_DEACTIVATE,
+                before,
+            }),
         }
     }
-    let uncertain = work.iter().filter(|w| w.action == WorkAction::Uncertain).count();
+    Ok((done, pending))
+}
+
+/// The items left, [`SEGMENT`] at a time: read their state now, decide, apply; stop at the
+/// deadline (or on a failed reading: what was applied is recorded, the rest waits).
+async fn apply_segments(
+    deps: &Deps<'_>,
+    operation_id: &str,
+    pending: Vec<Pending>,
+    reader: &mut CurrentState<'_>,
+    warnings: &mut Vec<String>,
+) -> Applied<ItemResult> {
+    let progress = SegmentedProgress(deps.progress);
+    deps.progress.start(pending.len() as u64);
+    let segment_deps = Deps { psa: deps.psa, audit: deps.audit, progress: &progress, options: deps.options.clone() };
+    let mut applied = Applied::nothing();
+    let mut uncertain = 0;
+    let mut segments = pending.chunks(SEGMENT);
+    for segment in segments.by_ref() {
+        // Checked before the reading too: a stopped invocation reads nothing more.
+        if deps.options.deadline.reached() {
+            applied.not_attempted += segment.len();
+            applied.stopped = Some(deps.options.deadline.stop());
+            break;
+        }
+        let current = match reader.read(segment).await {
+            Ok(current) => current,
+            Err(error) => {
+                applied.not_attempted += segment.len();
+                applied.stopped = Some(error);
+                break;
+            }
+        };
+        let work: Vec<Work> = segment.iter().map(|p| decide_pending(p, &current, warnings)).collect();
+        uncertain += work.iter().filter(|w| w.action == WorkAction::Uncertain).count();
+        let part = execute::execute(&segment_deps, operation_id, work).await;
+        applied.results.extend(part.results);
+        applied.not_attempted += part.not_attempted;
+        if part.stopped.is_some() {
+            applied.stopped = part.stopped;
+            break;
+        }
+    }
+    applied.not_attempted += segments.map(<[Pending]>::len).sum::<usize>();
+    deps.progress.finish();
     if uncertain > 0 {
         warnings.push(format!(
             "{uncertain} configuration(s) were being updated when the run stopped and are inactive now: recorded as \
              uncertain. A rollback leaves them alone unless told to include uncertain items (--include-uncertain)."
         ));
     }
-    Ok((done, work))
+    applied
+}
+
+fn decide_pending(p: &Pending, current: &BTreeMap<String, Configuration>, warnings: &mut Vec<String>) -> Work {
+    let action = if p.deactivate {
+        decide(&p.before, current.get(&p.before.id), p.in_flight, warnings)
+    } else {
+        WorkAction::Skip
+    };
+    Work { before: p.before.clone(), action }
+}
+
+/// The client's configurations as the PSA has them now: by id range where the PSA filters
+/// that way, else one listing of the whole client, kept for the invocation.
+struct CurrentState<'a> {
+    psa: &'a dyn Psa,
+    company_id: &'a str,
+    whole: Option<BTreeMap<String, Configuration>>,
+}
+
+impl CurrentState<'_> {
+    async fn read(&mut self, segment: &[Pending]) -> Result<Cow<'_, BTreeMap<String, Configuration>>, OfframpError> {
+        let ids = || segment.iter().map(|p| p.before.id.as_str());
+        let (Some(first), Some(last)) = (ids().min_by_key(|id| sort_key(id)), ids().max_by_key(|id| sort_key(id)))
+        else {
+            return Ok(Cow::Owned(BTreeMap::new()));
+        };
+        if self.whole.is_none()
+            && let Some(listed) = self.psa.list_configurations_between(self.company_id, first, last).await
+        {
+            return Ok(Cow::Owned(listed?.into_iter().map(|c| (c.id.clone(), c)).collect()));
+        }
+        Ok(Cow::Borrowed(self.whole().await?))
+    }
+
+    async fn whole(&mut self) -> Result<&BTreeMap<String, Configuration>, OfframpError> {
+        if self.whole.is_none() {
+            let listed = self.psa.list_configurations(self.company_id, true).await?;
+            self.whole = Some(listed.into_iter().map(|c| (c.id.clone(), c)).collect());
+        }
+        Ok(self.whole.as_ref().expect("just listed"))
+    }
+
+    /// Warnings about the whole client: configurations this operation deactivated that are
+    /// active again, and configurations that appeared since it started. A failed listing
+    /// is a warning, not a failure: every change is already recorded.
+    async fn final_check(&mut self, detail: &OperationDetail, done: &[ItemResult]) -> Vec<String> {
+        self.whole = None; // fresh: after this invocation's changes
+        let current = match self.whole().await {
+            Ok(current) => current,
+            Err(error) => return vec![format!("Could not list the client's configurations to check them: {error}")],
+        };
+        let mut warnings: Vec<String> = done
+            .iter()
+            .filter(|r| r.outcome == ItemOutcome::Changed)
+            .filter_map(|r| reactivated(&r.before, current.get(&r.before.id)))
+            .collect();
+        warnings.extend(appeared(detail, current));
+        warnings
+    }
+}
+
+/// The caller's progress across segments: started and finished once, by the caller.
+struct SegmentedProgress<'a>(&'a dyn Progress);
+
+impl Progress for SegmentedProgress<'_> {
+    fn start(&self, _total: u64) {}
+    fn item_done(&self) {
+        self.0.item_done();
+    }
+    fn finish(&self) {}
 }
 
 /// A configuration this operation deactivated that is active again: someone re-activated it.
