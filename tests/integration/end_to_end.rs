@@ -137,7 +137,7 @@ impl Deployment {
         let sfn = aws_sdk_sfn::Client::new(&config);
         let machine = create_state_machine(&sfn).await;
         let exports = tempfile::tempdir().unwrap();
-        let mut deployment = Self { sandbox, moto, emulator, sfn, machine, audit, exports: exports };
+        let mut deployment = Self { sandbox, moto, emulator, sfn, machine, audit, exports };
         deployment.settings().await;
         deployment.start_functions();
         deployment
