@@ -41,7 +41,7 @@
 //! | `OFFRAMP_OFFBOARDED_INACTIVE` | a company inactive in the PSA is offboarded | `false` on ConnectWise, `true` on Autotask and HaloPSA |
 //! | `OFFRAMP_OFFBOARDED_CATEGORIES` | Autotask company types or classifications that mean offboarded | none |
 //! | `OFFRAMP_OFFBOARDED_CONTRACT_ENDED` | a company whose every contract has ended (or was cancelled) is offboarded | `false` |
-//! | `OFFRAMP_SWEEP_DRY_RUN` | the scheduled sweep only plans (records dry runs) | `false` |
+//! | `OFFRAMP_SWEEP_DRY_RUN` | the scheduled sweeps (configurations, contacts) only plan (record dry runs) | `false` |
 //! | `OFFRAMP_ITGLUE_CLEANUP_DRY_RUN` | the scheduled IT Glue cleanup only plans | `false` |
 //! | `OFFRAMP_ITGLUE_PSA_POLICY` | `require_offboarded_psa_company`, `allow_unlinked` or `off` (per organization: the setting `itglue_psa_policy`) | `allow_unlinked` |
 //! | `OFFRAMP_ITGLUE_EXPORT_MAX_BYTES` | largest IT Glue export copied to the archive | `268435456` (256 MiB) |

@@ -300,6 +300,13 @@ const SAMPLES: &[(&str, &str, Expect, Check)] = &[
         assert_eq!(r.answer["status"], "confirmation_required", "{}", r.answer);
         assert_eq!(r.contact_active(5002), Some(true));
     }),
+    // The nightly contact sweep (tests/integration/contact_sweep.rs counts each contact).
+    ("deactivate-contacts", "scheduled-sweep.json", Report, |r| {
+        assert_eq!(r.answer["success"], true, "{}", r.answer);
+        assert!(r.answer["clients_processed"].as_u64().is_some_and(|n| n > 0), "{}", r.answer);
+        assert_eq!(r.contact_active(5002), Some(false), "Parity Clinic (270) is offboarded: swept");
+        assert_eq!(r.operations_in_trail(), r.answer["operations"].as_array().unwrap().len());
+    }),
     ("deactivate-contacts", "step-functions.json", Report, |r| {
         assert_eq!(r.answer["success"], true, "{}", r.answer);
         assert_eq!(r.answer["deactivation_summary"]["contacts_deactivated"], 2);
@@ -494,6 +501,7 @@ async fn contact_and_rollback_events_are_handled_on_every_psa() {
             "dry-run.json",
             "invalid-input.json",
             "missing-confirmation.json",
+            "scheduled-sweep.json",
             "step-functions.json"
         ]
     );
@@ -551,6 +559,11 @@ async fn contact_and_rollback_events_are_handled_on_every_psa() {
         assert_eq!(sim.contact_is_active(5002), Some(true), "{kind}: restored through the Lambda");
         let bad = rollback_event(&services, event_of("rollback", "invalid-input.json"), "lambda:test").await;
         assert_eq!(bad["errors"][0]["code"], "InvalidInput", "{kind}: {bad}");
+        // The nightly contact sweep, with each PSA's own meaning of offboarded: client 270's
+        // contacts (restored just above) go again.
+        let swept = contacts("scheduled-sweep.json").await;
+        assert_eq!(swept["success"], Value::Bool(true), "{kind}: {swept}");
+        assert_eq!(sim.contact_is_active(5002), Some(false), "{kind}: swept");
     }
 }
 

@@ -17,6 +17,7 @@ mod chain;
 mod chaos;
 mod configs_offboarded;
 mod configs_workflow;
+mod contact_sweep;
 mod contacts_autotask;
 mod contacts_connectwise;
 mod contacts_halo;

@@ -4,9 +4,15 @@
 //! - ConnectWise: a callback through the API (docs/vendors/connectwise.md#webhooks), `type`
 //!   company, `level` owner, posting to `URL/{CONNECTWISE_WEBHOOK_URL_TOKEN}`: the token the
 //!   webhook function checks first. Run twice, it reports the callback it finds.
-//! - Autotask and HaloPSA: the steps to take in the PSA, printed (docs/vendors/autotask.md#webhooks,
-//!   halopsa.md#webhooks); registering them through their APIs is not built yet.
+//! - Autotask: a company webhook through the API (docs/vendors/autotask.md#webhooks) posting
+//!   to `URL`, signed with `AUTOTASK_WEBHOOK_SECRET`, subscribed to updates of the company's
+//!   `isActive` field (`--active-field-id`), optionally excluding Offramp's own API user
+//!   (`--exclude-resource-id`). Run twice, it reports the webhook it finds (and completes it).
+//! - HaloPSA: no registration through an API is documented well enough to rely on
+//!   (docs/vendors/halopsa.md#webhooks): the exact fields to set by hand are printed, and the
+//!   exit code says nothing was done ([`NOTHING_DONE`]), never a success.
 
+use offramp::adapters::autotask::{AutotaskClient, CompanyWebhookSpec};
 use offramp::adapters::connectwise::ConnectWiseClient;
 use offramp::config::{ConfigSource, Settings, SettingsReader};
 use offramp::domain::PsaKind;
@@ -26,10 +32,24 @@ pub struct RegisterArgs {
     /// The webhook API's URL for this PSA, e.g. the stack's WebhookBaseUrl + /webhooks/connectwise.
     #[arg(long)]
     pub url: String,
+    /// Autotask: the `fieldID` of the company's isActive field, whose change fires the webhook
+    /// (Autotask does not document where the API gives it; see its webhook fields in Admin).
+    #[arg(long)]
+    pub active_field_id: Option<i64>,
+    /// Autotask: the resource id of Offramp's API user, so its own changes are not delivered back.
+    #[arg(long)]
+    pub exclude_resource_id: Option<i64>,
+    /// Autotask: where Autotask writes when deliveries keep failing.
+    #[arg(long)]
+    pub notification_email: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
 }
+
+/// The exit code of "nothing was done, a person has to act": class 5 of `offramp --help`
+/// (refused, nothing changed; cli/src/exit_codes.rs).
+pub const NOTHING_DONE: i32 = 5;
 
 pub async fn run(source: &ConfigSource, command: WebhooksCommand) -> Result<i32, OfframpError> {
     let WebhooksCommand::Register(args) = command;
@@ -39,8 +59,8 @@ pub async fn run(source: &ConfigSource, command: WebhooksCommand) -> Result<i32,
     }
     match args.psa {
         PsaKind::ConnectWise => register_connectwise(source, &url, args.json).await,
-        PsaKind::Autotask => Ok(print_steps(AUTOTASK_STEPS, &url, "AUTOTASK_WEBHOOK_SECRET")),
-        PsaKind::Halo => Ok(print_steps(HALO_STEPS, &url, "HALO_WEBHOOK_USER / HALO_WEBHOOK_PASSWORD")),
+        PsaKind::Autotask => register_autotask(source, &url, &args).await,
+        PsaKind::Halo => Ok(print_halo_fields(&url, args.json)),
     }
 }
 
@@ -75,20 +95,103 @@ fn show(id: Option<i64>) -> String {
     id.map_or_else(|| "(no id)".to_string(), |id| id.to_string())
 }
 
-const AUTOTASK_STEPS: &str = "In Autotask (Admin > Extensions & Integrations > Webhooks, or POST /CompanyWebhooks):
-  1. create a Company webhook: active, Webhook URL = {url}, a deactivation URL, the secret key = {secret}
-     (64 characters at most), subscribed to update events;
-  2. add the field isActive as a subscribed field (POST /CompanyWebhooks/{id}/Fields), and the API user
-     Offramp acts as as an excluded resource, so Offramp's own changes do not come back;
-  3. check that the webhook is ready (isReady).";
+async fn register_autotask(source: &ConfigSource, url: &str, args: &RegisterArgs) -> Result<i32, OfframpError> {
+    let field_id = args.active_field_id.ok_or_else(|| {
+        OfframpError::invalid_input(
+            "--active-field-id is required for Autotask: the fieldID of the company's isActive field (Autotask's \
+             API does not document where it gives field ids; the webhook's field list in Autotask shows it); \
+             nothing was registered",
+        )
+    })?;
+    let (_, secrets, _) = offramp::app::aws_secrets_and_stores(source).await?;
+    let secret = SettingsReader::new(source, secrets.as_ref()).optional("AUTOTASK_WEBHOOK_SECRET").await?;
+    let secret = secret.filter(|s| !s.expose().trim().is_empty()).ok_or_else(|| {
+        OfframpError::configuration(
+            "AUTOTASK_WEBHOOK_SECRET is not set: put a random key of at most 64 characters in the PSA's secret \
+             (or the environment) first; the webhook function verifies every delivery with it",
+        )
+    })?;
+    let mut settings = Settings::load(source, secrets.as_ref()).await?;
+    let autotask = settings
+        .autotask
+        .take()
+        .ok_or_else(|| OfframpError::configuration("OFFRAMP_PSA is not autotask: set it to register a webhook"))?;
+    let client = AutotaskClient::new(autotask, settings.psa_http.clone()).map_err(OfframpError::from)?;
+    // Both URLs are required. Autotask calls the deactivation URL when it disables the
+    // webhook (after 25 failed deliveries in a row); the template routes no such path, so
+    // API Gateway answers 404 and the call shows only in its access logs. What that call
+    // carries is not documented, so the webhook function is not given it.
+    let deactivation_url = format!("{url}/deactivated");
+    let spec = CompanyWebhookSpec {
+        webhook_url: url,
+        deactivation_url: &deactivation_url,
+        secret_key: secret.expose(),
+        active_field_id: field_id,
+        excluded_resource_id: args.exclude_resource_id,
+        notification_email: args.notification_email.as_deref(),
+    };
+    let registration = client.register_company_webhook(&spec).await.map_err(OfframpError::from)?;
+    if args.json {
+        super::print_json(&registration);
+        return Ok(0);
+    }
+    let id = registration.id;
+    if registration.created {
+        println!("Autotask company webhook {id} registered: company updates go to {url}");
+    } else {
+        println!("Autotask company webhook {id} already posts to {url}: not duplicated");
+        println!(
+            "  (its secret key cannot be read back: if deliveries are refused, set it to AUTOTASK_WEBHOOK_SECRET)"
+        );
+    }
+    if registration.field_added || registration.excluded_resource_added {
+        println!("  added: {}", added(&registration));
+    }
+    if registration.ready != Some(true) {
+        println!("  Autotask does not say the webhook is ready (isReady): check it under Admin > Webhooks");
+    }
+    Ok(0)
+}
 
-const HALO_STEPS: &str = "In HaloPSA (Configuration > Integrations > Webhooks):
-  1. add a webhook: URL = {url}, method POST, content type application/json,
-     authentication Basic with {secret};
-  2. the custom JSON payload of docs/vendors/halopsa.md#webhooks (event_id, entity, action, id,
-     client_id, inactive, status), on the client updated event.";
+fn added(registration: &offramp::adapters::autotask::WebhookRegistration) -> String {
+    let mut added = Vec::new();
+    if registration.field_added {
+        added.push("the isActive field subscription");
+    }
+    if registration.excluded_resource_added {
+        added.push("the excluded resource");
+    }
+    added.join(", ")
+}
 
-fn print_steps(steps: &str, url: &str, secret: &str) -> i32 {
-    println!("{}", steps.replace("{url}", url).replace("{secret}", secret));
-    0
+/// The HaloPSA webhook's fields (docs/vendors/halopsa.md#webhooks), to be set by hand.
+fn halo_fields(url: &str) -> serde_json::Value {
+    serde_json::json!({
+        "url": url,
+        "method": "0 (POST)",
+        "content_type": "application/json",
+        "authentication_type": "1 (Basic) with HALO_WEBHOOK_USER / HALO_WEBHOOK_PASSWORD, \
+            or 3 (API key) with the header HALO_WEBHOOK_HEADER: HALO_WEBHOOK_HEADER_VALUE",
+        "payload_type": "1 (custom JSON)",
+        "payload": {"event_id": "<the event's id>", "entity": "client", "action": "updated",
+            "id": "<client id>", "client_id": "<client id>", "inactive": "<true|false>", "status": "<status>"},
+        "events": ["client updated"],
+    })
+}
+
+/// HaloPSA: print what to configure, and say that nothing was registered.
+fn print_halo_fields(url: &str, json: bool) -> i32 {
+    let fields = halo_fields(url);
+    if json {
+        super::print_json(&serde_json::json!({"registered": false, "psa": "halo", "configure_by_hand": fields}));
+    } else {
+        println!("HaloPSA: nothing was registered. Its webhook API is not documented well enough to rely on");
+        println!("(docs/vendors/halopsa.md#webhooks); add the webhook by hand under Configuration > Integrations >");
+        println!("Webhooks with these fields:");
+        for (name, value) in fields.as_object().into_iter().flatten() {
+            println!("  {name}: {}", value.as_str().map_or_else(|| value.to_string(), str::to_string));
+        }
+    }
+    eprintln!("offramp: nothing was registered with HaloPSA (exit {NOTHING_DONE}): configure the webhook by hand");
+    NOTHING_DONE
 }

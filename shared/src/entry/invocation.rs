@@ -73,8 +73,8 @@ pub struct Refused {
     pub error: OfframpError,
 }
 
-/// Whether the function has a schedule (`deactivate-configs`' sweep, `delete-itglue-org`'s
-/// cleanup); the others refuse a schedule event.
+/// Whether the function has a schedule (`deactivate-configs`' sweep, `deactivate-contacts`'
+/// contact sweep, `delete-itglue-org`'s cleanup); the others refuse a schedule event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schedules {
     Accepted,

@@ -53,6 +53,7 @@ use crate::ports::{NoProgress, SettingsStore};
 use crate::workflows::deactivate_configs::{
     ConfigDeactivationOptions, ConfigDeactivationReport, DeactivateConfigsRequest, Deps, deactivate_configs,
 };
+use crate::workflows::deactivate_contacts::sweep::sweep_offboarded_contacts;
 use crate::workflows::deactivate_contacts::{
     ContactDeactivationReport, ContactDeps, DeactivateContactsRequest, deactivate_contacts,
 };
@@ -60,8 +61,8 @@ use crate::workflows::delete_itglue_org::CleanupReport;
 use crate::workflows::delete_itglue_org::{
     DeleteOrgDeps, DeleteOrgReport, DeleteOrgRequest, cleanup_offboarded_organizations, delete_itglue_org,
 };
+use crate::workflows::offboarded::SweepReport;
 use crate::workflows::rollback::{RollbackReport, RollbackRequest, rollback};
-use crate::workflows::sweep::SweepReport;
 use crate::workflows::sweep::sweep_offboarded_clients;
 
 /// The Lambda functions, one per workflow (and rollback).
@@ -191,14 +192,15 @@ macro_rules! outcome_of_report {
 
 outcome_of_report!(ConfigDeactivationReport, ContactDeactivationReport, RollbackReport, DeleteOrgReport);
 
-/// The nightly sweep failed when its listing did, or when one client's run did not succeed
-/// (the others still ran): its code is the listing's, else the first such client's.
-impl Outcome for SweepReport {
+/// A nightly sweep (configurations or contacts) failed when its listing or a company's check
+/// did, or when one client's run did not succeed (the others still ran): its code is the
+/// sweep's own error's, else the first such client's.
+impl<Run: Outcome> Outcome for SweepReport<Run> {
     fn succeeded(&self) -> bool {
         self.success
     }
     fn primary_code(&self) -> Option<ErrorCode> {
-        let failed_run = || self.operations.iter().filter(|o| !o.success).find_map(|o| o.primary_error());
+        let failed_run = || self.operations.iter().filter(|o| !o.succeeded()).find_map(|o| o.primary_code());
         self.errors.first().map(|e| e.code).or_else(failed_run)
     }
 }
@@ -405,22 +407,32 @@ fn request_of<R: serde::de::DeserializeOwned>(event: Value) -> Result<(Reply, R,
 
 /// Handle one `deactivate-contacts` invocation (workflow 001,
 /// docs/workflows.md#001-contact-deactivation): direct invoke / Step Functions (the event is the
-/// request), or API Gateway (the body is). Never panics.
+/// request), API Gateway (the body is), or the EventBridge schedule: the nightly contact sweep
+/// over every offboarded client with active contacts, every parameter from the settings
+/// (`OFFRAMP_OFFBOARDED_*`, `OFFRAMP_SWEEP_DRY_RUN`), none from the event. Never panics.
 pub async fn deactivate_contacts_event(services: &Services, event: Value, invoked_by: &str) -> Answer {
     Box::pin(contacts_event(services, event, invoked_by, Deadline::none())).await
 }
 
 async fn contacts_event(services: &Services, event: Value, invoked_by: &str, deadline: Deadline) -> Answer {
-    let (reply, mut request, caller) = match request_of::<DeactivateContactsRequest>(event) {
+    let (invocation, caller) = match Invocation::<DeactivateContactsRequest>::parse_asked(event, Schedules::Accepted) {
         Ok(parsed) => parsed,
         Err(Refused { reply, error }) => return answer(reply, &ContactDeactivationReport::invalid(&error, invoked_by)),
     };
-    request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
     let deps = ContactDeps { deadline, ..services.contact_deps() };
-    answer(
-        reply,
-        &api::run_assigned(services.audit.as_ref(), &caller, Box::pin(deactivate_contacts(&deps, request))).await,
-    )
+    match invocation.into_request() {
+        Ok((reply, mut request)) => {
+            request.initiated_by = with_initiator(&caller, request.initiated_by, invoked_by);
+            let run = Box::pin(deactivate_contacts(&deps, request));
+            answer(reply, &api::run_assigned(services.audit.as_ref(), &caller, run).await)
+        }
+        Err(schedule) => {
+            let settings = &services.settings;
+            let by = scheduled_by(&schedule);
+            let sweep = sweep_offboarded_contacts(&deps, &settings.offboarded, settings.sweep_dry_run, &by);
+            answer(Reply::Report, &Box::pin(sweep).await)
+        }
+    }
 }
 
 /// Handle one `rollback` invocation: `{"operation_id", "dry_run"?, "reason"?}`. Never panics.

@@ -1,7 +1,7 @@
 //! The `offboard-user` function (workflow 003, docs/workflows.md#003-user-offboarding):
 //! direct invoke / Step Functions (the event is the request), API Gateway (the body is).
 //! It has no schedule: an offboarding names one leaver, and a schedule names nobody, so a
-//! scheduled event is refused (`InvalidInput`) like every function but the two sweeps.
+//! scheduled event is refused (`InvalidInput`) like every function but the sweeps.
 
 use serde_json::Value;
 

@@ -117,6 +117,8 @@ pub struct AutotaskSim {
     threshold_failure: Mutex<Option<StatusCode>>,
     /// The accepted API user's secret and integration code (the seed's until replaced).
     credentials: Mutex<(String, String)>,
+    /// Company webhooks (`autotask_webhooks.rs`).
+    pub(crate) webhooks: Mutex<crate::autotask_webhooks::AtWebhooks>,
 }
 
 /// An Autotask contact: `isActive` is an integer 1/0 (docs/vendors/autotask.md#field-types).
@@ -209,7 +211,13 @@ impl AutotaskSim {
             note_failure: Mutex::new(None),
             threshold_failure: Mutex::new(None),
             credentials: Mutex::new((AT_SECRET.to_string(), AT_INTEGRATION_CODE.to_string())),
+            webhooks: Mutex::new(Default::default()),
         }
+    }
+
+    /// Every company webhook with its `fields` and `excludedResources` (secret key included).
+    pub fn company_webhooks(&self) -> Vec<Value> {
+        self.webhooks.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
     }
 
     /// From now on `GET /ThresholdInformation` answers `status` with an `errors` body
@@ -800,6 +808,9 @@ pub(crate) fn route(
             "requestThresholdTimeframe": 60,
             "currentTimeframeRequestCount": shared.at.requests_in_last_hour(),
         }));
+    }
+    if let Some(response) = crate::autotask_webhooks::route(shared, method, &segments, body) {
+        return response;
     }
     let Some(entity) = segments.first().and_then(|s| Entity::parse(s)) else {
         return not_found();

@@ -179,6 +179,13 @@ impl ConnectWiseSim {
         self.with(|d| d.companies.get(&id).cloned())
     }
 
+    /// Every company's id, ascending (a sweep's test works out on its own which should be swept).
+    pub fn company_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.with(|d| d.companies.keys().copied().collect());
+        ids.sort_unstable();
+        ids
+    }
+
     /// An agreement (contract) as `/finance/agreements/{id}` renders it.
     pub fn agreement(&self, id: i64) -> Option<Value> {
         self.with(|d| d.agreements.get(&id).cloned())

@@ -214,6 +214,7 @@
 //! token, IT Glue's 403 the key, Entra's AADSTS7000215 the secret and Graph's 401 the token.
 
 mod autotask;
+mod autotask_webhooks;
 mod callback_keys;
 mod chaos;
 mod conditions;

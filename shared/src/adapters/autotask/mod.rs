@@ -62,10 +62,12 @@ mod client;
 pub mod fuzzing;
 mod parse;
 mod settings;
+mod webhooks;
 
 pub use client::AutotaskClient;
 pub(crate) use settings::load as load_settings;
 pub use settings::{AutotaskSettings, AutotaskTicketSettings, DEFAULT_ZONE_LOOKUP_URL};
+pub use webhooks::{CompanyWebhookSpec, MAX_SECRET_KEY_CHARS, WEBHOOK_NAME, WebhookRegistration};
 
 use std::collections::BTreeMap;
 

@@ -31,6 +31,7 @@ mod restore;
 mod resume;
 mod run;
 mod summary;
+pub mod sweep;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
