@@ -636,7 +636,9 @@ mod tests {
         assert_eq!(Ended(false, None).lambda_error_type(), Some(UNCODED_FAILURE));
         for &code in ErrorCode::ALL {
             let ended = Ended(false, Some(code));
-            let answer = [ErrorCode::ConfirmationRequired, ErrorCode::DeadlineReached].contains(&code);
+            // A person's decision on an approval (rejected, expired) is an answer too.
+            let answer =
+                [ErrorCode::ConfirmationRequired, ErrorCode::DeadlineReached].contains(&code) || code.is_a_decision();
             let expected = if answer { None } else { Some(code.as_str()) };
             assert_eq!(ended.lambda_error_type(), expected, "{code}");
             assert_eq!(ended.http_status(), code.http_status(), "{code}");

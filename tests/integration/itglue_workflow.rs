@@ -80,7 +80,7 @@ fn by_id(id: &str) -> DeleteOrgRequest {
 fn assert_seed_shape(report: &DeleteOrgReport) {
     let value = serde_json::to_value(report).unwrap();
     let seed = ["success", "org_id", "org_name", "deleted", "timestamp", "dependency_check", "warnings", "errors"];
-    let extras = ["operation_id", "dry_run", "status", "export", "archive"];
+    let extras = ["operation_id", "dry_run", "plan_hash", "status", "export", "archive"];
     for key in value.as_object().unwrap().keys() {
         assert!(seed.contains(&key.as_str()) || extras.contains(&key.as_str()), "unexpected field {key}");
     }
