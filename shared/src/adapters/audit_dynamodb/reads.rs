@@ -48,20 +48,26 @@ impl DynamoDbAuditStore {
         Ok(items)
     }
 
-    async fn latest_event(&self, operation_id: &str) -> Result<Option<OperationEvent>, AuditError> {
-        // Newest first, one item: sort keys order events by their UUIDv7 id.
-        let out = self
-            .client
+    /// A consistent Query of the items of partition `pk` whose sort key starts with
+    /// `prefix` (events, child links, setting versions), oldest sort key first.
+    pub(super) fn prefix_query(&self, pk: String, prefix: &str) -> QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&self.table)
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#sk", attr::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(keys::operation_pk(operation_id)))
-            .expression_attribute_values(":prefix", AttributeValue::S(keys::EVENT_PREFIX.to_string()))
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+            .consistent_read(true)
+    }
+
+    async fn latest_event(&self, operation_id: &str) -> Result<Option<OperationEvent>, AuditError> {
+        // Newest first, one item: sort keys order events by their UUIDv7 id.
+        let out = self
+            .prefix_query(keys::operation_pk(operation_id), keys::EVENT_PREFIX)
             .scan_index_forward(false)
             .limit(1)
-            .consistent_read(true)
             .send()
             .await
             .map_err(|e| self.sdk_error("Query (latest event)", e))?;
@@ -171,16 +177,7 @@ impl DynamoDbAuditStore {
 
     pub(super) async fn children(&self, parent_operation_id: &str) -> Result<Vec<OperationRecord>, AuditError> {
         // The links in the parent's partition (every child, of any PSA or company).
-        let linked = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#sk", attr::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(keys::operation_pk(parent_operation_id)))
-            .expression_attribute_values(":prefix", AttributeValue::S(keys::CHILD_PREFIX.to_string()))
-            .consistent_read(true);
+        let linked = self.prefix_query(keys::operation_pk(parent_operation_id), keys::CHILD_PREFIX);
         let mut children: Vec<OperationRecord> = Vec::new();
         for item in &self.query_items("Query (child links)", linked, None).await? {
             children.push(parse_data(item, "operation")?);

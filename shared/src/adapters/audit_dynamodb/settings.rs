@@ -2,8 +2,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::items::{Item, attr, parse_data, setting_item, string_attr};
 use super::{DynamoDbAuditStore, keys};
 use crate::adapters::audit_records::sort_settings;
@@ -16,17 +14,9 @@ impl SettingsStore for DynamoDbAuditStore {
     async fn get_setting(&self, psa: &str, scope: &str, key: &str) -> Result<Option<SettingRecord>, AuditError> {
         // Newest first, one item: sort keys order the versions by their UUIDv7.
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#sk", attr::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(keys::settings_pk(psa, scope)))
-            .expression_attribute_values(":prefix", AttributeValue::S(keys::setting_sk_prefix(key)))
+            .prefix_query(keys::settings_pk(psa, scope), &keys::setting_sk_prefix(key))
             .scan_index_forward(false)
             .limit(1)
-            .consistent_read(true)
             .send()
             .await
             .map_err(|e| self.sdk_error("Query (setting)", e))?;
@@ -43,16 +33,7 @@ impl SettingsStore for DynamoDbAuditStore {
     }
 
     async fn list_settings(&self, psa: &str, scope: &str) -> Result<Vec<SettingRecord>, AuditError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#sk", attr::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(keys::settings_pk(psa, scope)))
-            .expression_attribute_values(":prefix", AttributeValue::S(keys::SETTING_KEY_PREFIX.to_string()))
-            .consistent_read(true);
+        let query = self.prefix_query(keys::settings_pk(psa, scope), keys::SETTING_KEY_PREFIX);
         let items = self.query_items("Query (settings)", query, None).await?;
         newest_settings(&items)
     }
