@@ -560,16 +560,17 @@ impl ItGlueSim {
     /// Adds `n` active organizations without dependents or PSA link, named
     /// `"{name_prefix} {k}"` for k = 1..=n; returns their ids (ascending).
     pub fn add_organizations(&self, n: usize, name_prefix: &str) -> Vec<i64> {
+        (1..=n).map(|k| self.add_organization(&format!("{name_prefix} {k}"))).collect()
+    }
+
+    /// Adds one active organization named `name`, without dependents or PSA link; its id.
+    pub fn add_organization(&self, name: &str) -> i64 {
         self.with(|d| {
-            (1..=n)
-                .map(|k| {
-                    let id = d.next_org_id;
-                    d.next_org_id += 1;
-                    let value = organization(id, &format!("{name_prefix} {k}"), None, STATUS_ACTIVE, "");
-                    d.organizations.insert(id, Organization { value, remove_at: None });
-                    id
-                })
-                .collect()
+            let id = d.next_org_id;
+            d.next_org_id += 1;
+            let value = organization(id, name, None, STATUS_ACTIVE, "");
+            d.organizations.insert(id, Organization { value, remove_at: None });
+            id
         })
     }
 

@@ -274,10 +274,18 @@ pub const HALO_PREFIX: &str = "/halo";
 pub struct SandboxConfig {
     pub latency: Duration,
     pub rate_limit_per_sec: Option<u32>,
+    /// The global rate limit applies to ConnectWise's routes only (the headline bench: the
+    /// other vendors keep their own limits, and a ConnectWise stand-in rate must not slow
+    /// Microsoft 365 or IT Glue).
+    pub rate_limit_connectwise_only: bool,
     /// Configurations of the large client (company 300); 0 = do not seed it.
     pub large_client_configs: usize,
     /// Configurations of the bench client (company 500); 0 = no bench client.
     pub bench_client_configs: usize,
+    /// Contacts of the bench client (company 500, only with `bench_client_configs`); the
+    /// first 100 carry the bench leavers' addresses (`bench.leaver.{n}@contoso.example`,
+    /// `M365Sim::add_bench_leavers`).
+    pub bench_client_contacts: usize,
     /// Autotask API requests per rolling hour (the vendor's default is 10,000).
     pub autotask_hourly_limit: u32,
     /// HaloPSA requests per rolling 5 minutes; `None` = unlimited.
@@ -291,8 +299,10 @@ impl Default for SandboxConfig {
         Self {
             latency: Duration::ZERO,
             rate_limit_per_sec: None,
+            rate_limit_connectwise_only: false,
             large_client_configs: 10_000,
             bench_client_configs: 0,
+            bench_client_contacts: 0,
             autotask_hourly_limit: 10_000,
             halo_rate_limit: Some(300),
             halo_token_ttl: Duration::from_secs(3600),
@@ -309,6 +319,9 @@ pub struct StatsSnapshot {
     /// Keys `"{METHOD} {route}"`, e.g. `"GET /company/configurations"`,
     /// `"POST /autotask/ConfigurationItems/query"`, `"POST /halo/api/asset"`.
     pub by_route: BTreeMap<String, u64>,
+    /// Requests that reached each vendor (throttled ones included), keyed `connectwise`,
+    /// `graph`, `exchange`, `entra`, `itglue`, `webhook`, …
+    pub by_vendor: BTreeMap<String, u64>,
     /// Configuration updates that reached an existing configuration, on every vendor
     /// (HaloPSA: per array element).
     pub configuration_patches: u64,
@@ -422,6 +435,7 @@ pub(crate) struct Shared {
     cw_keys: CallbackKeysSim,
     latency_ms: AtomicU64,
     rate_limit: Mutex<Option<u32>>,
+    rate_limit_connectwise_only: bool,
     bucket: Mutex<Bucket>,
     fail_next: AtomicU32,
     fail_status: AtomicU32,
@@ -460,7 +474,7 @@ impl Sandbox {
     }
 
     pub async fn start_on(config: SandboxConfig, port: u16) -> anyhow::Result<Sandbox> {
-        let fixture = seed::fixture(config.large_client_configs, config.bench_client_configs);
+        let fixture = seed::fixture(config.large_client_configs, config.bench_client_configs, config.bench_client_contacts);
         let shared = Arc::new(Shared {
             cw: ConnectWiseSim::new(seed::connectwise_from(&fixture)),
             at: AutotaskSim::new(&fixture, config.autotask_hourly_limit),
@@ -471,6 +485,7 @@ impl Sandbox {
             cw_keys: CallbackKeysSim::default(),
             latency_ms: AtomicU64::new(config.latency.as_millis() as u64),
             rate_limit: Mutex::new(config.rate_limit_per_sec),
+            rate_limit_connectwise_only: config.rate_limit_connectwise_only,
             bucket: Mutex::new(Bucket { tokens: config.rate_limit_per_sec.unwrap_or(0) as f64, last: Instant::now() }),
             fail_next: AtomicU32::new(0),
             fail_status: AtomicU32::new(503),
@@ -825,6 +840,23 @@ enum Vendor {
 }
 
 impl Vendor {
+    /// The key of [`StatsSnapshot::by_vendor`].
+    fn name(self) -> &'static str {
+        match self {
+            Vendor::ConnectWise => "connectwise",
+            Vendor::AutotaskZone => "autotask_zone",
+            Vendor::Autotask => "autotask",
+            Vendor::Halo => "halo",
+            Vendor::ItGlue => "itglue",
+            Vendor::Entra => "entra",
+            Vendor::Graph => "graph",
+            Vendor::Exchange => "exchange",
+            Vendor::Webhook => "webhook",
+            Vendor::CallbackKeys => "callback_keys",
+            Vendor::Unknown => "unknown",
+        }
+    }
+
     /// The vendor and the path below its prefix.
     fn of(path: &str) -> (Vendor, &str) {
         if let Some(rest) = path.strip_prefix(CW_PREFIX).filter(|r| r.is_empty() || r.starts_with('/')) {
@@ -886,9 +918,14 @@ async fn handle(
     if let Some(admin) = path.strip_prefix("/_sandbox/") {
         return admin_route(&shared, &method, admin, &body);
     }
-    shared.stats().total_requests += 1;
     let (vendor, rest) = Vendor::of(&path);
-    if !shared.admit() {
+    {
+        let mut stats = shared.stats();
+        stats.total_requests += 1;
+        *stats.by_vendor.entry(vendor.name().to_string()).or_default() += 1;
+    }
+    let limited = !shared.rate_limit_connectwise_only || matches!(vendor, Vendor::ConnectWise);
+    if limited && !shared.admit() {
         shared.stats().throttled += 1;
         let mut response = vendor.error(StatusCode::TOO_MANY_REQUESTS, "Too many requests, try again later");
         response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));

@@ -220,7 +220,7 @@ impl Fixture {
 
 /// The fixture with `large_configs` configurations on company 300 and `bench_configs` on
 /// company 500 (company 500 exists only when `bench_configs > 0`).
-pub fn fixture(large_configs: usize, bench_configs: usize) -> Fixture {
+pub fn fixture(large_configs: usize, bench_configs: usize, bench_contacts: usize) -> Fixture {
     use ConfigState::*;
     let mut fx = Fixture::default();
     let mut company = |id: i64, identifier: &str, name: &str, offboarded: bool, cw_status: i64| {
@@ -322,7 +322,38 @@ pub fn fixture(large_configs: usize, bench_configs: usize) -> Fixture {
         contract(5001, 500, "Managed Services", Some(&ended), false);
     }
     add_contacts_and_tickets(&mut fx, LARGE_CLIENT_CONTACTS);
+    if bench_configs > 0 {
+        add_bench_contacts(&mut fx, bench_contacts);
+    }
     fx
+}
+
+/// Leavers of the bench client who also have a PSA contact (the Microsoft 365 simulator's
+/// `add_bench_leavers` names them `bench.leaver.{n}`).
+const BENCH_LEAVER_CONTACTS: usize = 100;
+
+/// `n` active contacts of the bench client (company 500): the first
+/// [`BENCH_LEAVER_CONTACTS`] are the bench leavers (same address as their Microsoft 365
+/// account, so user offboarding's `disable_psa_contact` finds them), the rest staff.
+fn add_bench_contacts(fx: &mut Fixture, n: usize) {
+    for i in 0..n {
+        let (first, last, email) = if i < BENCH_LEAVER_CONTACTS {
+            ("Bench".to_string(), format!("Leaver{i}"), format!("bench.leaver.{i}@{}", crate::m365::M365_TENANT_DOMAIN))
+        } else {
+            ("Bench".to_string(), format!("Staff{i:03}"), format!("bench.staff{i}@benchclient.example"))
+        };
+        fx.contacts.push(Contact {
+            id: 500_001 + i as i64,
+            company_id: 500,
+            first_name: first,
+            last_name: last,
+            email,
+            title: "Staff".to_string(),
+            active: true,
+            primary: false,
+        });
+    }
+    fx.contacts.sort_by_key(|c| c.id);
 }
 
 /// Contacts of the large client (company 300): more than the blast-radius guard's default.
@@ -551,7 +582,7 @@ pub fn cw_config_status(state: ConfigState) -> i64 {
 }
 
 pub fn connectwise(large_configs: usize, bench_configs: usize) -> CwData {
-    connectwise_from(&fixture(large_configs, bench_configs))
+    connectwise_from(&fixture(large_configs, bench_configs, 0))
 }
 
 pub fn connectwise_from(fx: &Fixture) -> CwData {
