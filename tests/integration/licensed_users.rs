@@ -7,12 +7,13 @@ use std::collections::BTreeSet;
 
 use offramp::adapters::graph::GraphDirectory;
 use offramp::chain::{ChainStep, ClientOffboardingRequest, InProcessConsent, run_chain};
-use offramp::domain::{GLOBAL_SCOPE, SettingRecord};
-use offramp::entry::{Function, FunctionServices, InProcessSteps, chain_deps};
+use offramp::domain::GLOBAL_SCOPE;
+use offramp::entry::{FunctionServices, InProcessSteps, chain_deps};
 use offramp::ports::CloudDirectory;
 use offramp_sandbox::m365::*;
-use offramp_sandbox::{GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, Sandbox, SandboxConfig};
-use offramp_tests::connectwise::{http_settings, source};
+use offramp_sandbox::{GRAPH_CLIENT_SECRET, Sandbox, SandboxConfig};
+use offramp_tests::chain::{put_setting, services_with_m365};
+use offramp_tests::connectwise::http_settings;
 use offramp_tests::offboarding::{CONTOSO_COMPANY, m365_settings};
 
 async fn sandbox() -> Sandbox {
@@ -54,23 +55,9 @@ async fn the_directory_lists_every_licensed_enabled_user_across_pages() {
 async fn the_chain_plans_one_run_per_licensed_user_and_none_for_the_others() {
     let sb = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut source = source(&sb, &dir.path().join("audit.sqlite"));
-    source.set("MS_LOGIN_URL", sb.entra_url());
-    source.set("GRAPH_URL", format!("{}/graph", sb.base_url()));
-    source.set("EXO_URL", sb.exchange_url());
-    source.set("MS_CLIENT_ID", GRAPH_CLIENT_ID);
-    source.set("MS_CLIENT_SECRET", GRAPH_CLIENT_SECRET);
-    let services = FunctionServices::build(Function::Orchestrator, &source).await.expect("services");
-    let FunctionServices::UserOffboarding(user_services) = &services else { panic!("Microsoft 365 is configured") };
-    let record = SettingRecord {
-        psa: "connectwise".into(),
-        scope: GLOBAL_SCOPE.into(),
-        key: "m365_tenant_id".into(),
-        value: Some(M365_TENANT_ID.into()),
-        set_by: "test".into(),
-        set_at: chrono::Utc::now(),
-    };
-    user_services.services.org_settings.put_setting(&record).await.unwrap();
+    let services = services_with_m365(&sb, &dir.path().join("audit.sqlite"), &[]).await;
+    assert!(matches!(services, FunctionServices::UserOffboarding(_)), "Microsoft 365 is configured");
+    put_setting(&services, GLOBAL_SCOPE, "m365_tenant_id", M365_TENANT_ID).await;
     let steps = InProcessSteps { services: &services, invoked_by: "test".into() };
     let deps = chain_deps(&services, &steps, None).expect("deps");
     let request = |leavers: Vec<String>| ClientOffboardingRequest {

@@ -14,6 +14,7 @@ mod approval_page;
 mod approvals;
 mod audit_stores;
 mod chain;
+mod chain_leavers;
 mod chaos;
 mod configs_offboarded;
 mod configs_workflow;

@@ -89,6 +89,54 @@ impl Chain {
     }
 }
 
+/// The orchestrator's services with Microsoft 365 configured as well (a deployment with a
+/// tenant): the sandbox's ConnectWise, Entra, Graph, Exchange Online, IT Glue and
+/// notification webhook, and a SQLite trail at `audit_db`; `settings` added last.
+pub async fn services_with_m365(
+    sandbox: &Sandbox,
+    audit_db: &std::path::Path,
+    settings: &[(&str, &str)],
+) -> FunctionServices {
+    let mut source = source(sandbox, audit_db);
+    for (key, value) in [
+        ("MS_LOGIN_URL", sandbox.entra_url()),
+        ("GRAPH_URL", format!("{}/graph", sandbox.base_url())),
+        ("EXO_URL", sandbox.exchange_url()),
+        ("MS_CLIENT_ID", offramp_sandbox::GRAPH_CLIENT_ID.to_string()),
+        ("MS_CLIENT_SECRET", offramp_sandbox::GRAPH_CLIENT_SECRET.to_string()),
+        ("ITGLUE_URL", sandbox.itglue_url()),
+        ("ITGLUE_API_KEY", offramp_sandbox::ITGLUE_API_KEY.to_string()),
+        ("OFFRAMP_ITGLUE_POLL_SECONDS", "1".to_string()),
+        ("OFFRAMP_NOTIFIER", "webhook".to_string()),
+        ("OFFRAMP_WEBHOOK_URL", sandbox.webhook_url()),
+    ] {
+        source.set(key, value);
+    }
+    for (key, value) in settings {
+        source.set(*key, *value);
+    }
+    FunctionServices::build(Function::Orchestrator, &source).await.expect("services")
+}
+
+/// Records one organization setting (`scope`: a client id or [`GLOBAL_SCOPE`]) in the
+/// services' settings store.
+pub async fn put_setting(services: &FunctionServices, scope: &str, key: &str, value: &str) {
+    let store = match services {
+        FunctionServices::Workflows(services) => &services.org_settings,
+        FunctionServices::UserOffboarding(user) => &user.services.org_settings,
+        _ => panic!("the chain's services"),
+    };
+    let record = SettingRecord {
+        psa: "connectwise".into(),
+        scope: scope.into(),
+        key: key.into(),
+        value: Some(value.into()),
+        set_by: "test".into(),
+        set_at: chrono::Utc::now(),
+    };
+    store.put_setting(&record).await.unwrap_or_else(|e| panic!("setting {key}: {e}"));
+}
+
 pub fn request(client_id: &str, steps: &[ChainStep], dry_run: bool) -> ClientOffboardingRequest {
     ClientOffboardingRequest {
         client_id: Some(client_id.into()),

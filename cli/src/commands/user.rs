@@ -228,6 +228,8 @@ impl OffboardArgs {
             onprem_user: self.onprem_user.clone(),
             actions: self.actions.options(),
             use_client_defaults: self.all,
+            skip_default_actions: Vec::new(),
+            summary_note_only: false,
             dry_run: self.dry_run,
             require_approval: self.require_approval,
             approval: self.approve.as_ref().map(|hash| Approval {

@@ -61,6 +61,15 @@ pub fn step_request(plan: &ChainPlan, step: ChainStep, leaver: Option<&str>) -> 
         // that matches more than one organization).
         ChainStep::DeleteItglueOrg => json!({ "org_name": plan.client_name }),
     };
+    // The contacts step deactivates every contact of the company, the leavers' included: a
+    // leaver's own `disable_psa_contact` would change that step's approved plan before it runs.
+    if step == ChainStep::OffboardUsers && plan.steps.contains(&ChainStep::DeactivateContacts) {
+        request["skip_default_actions"] = json!(["disable_psa_contact"]);
+    }
+    // The leavers share the chain's ticket: each documents itself with one summary note.
+    if step == ChainStep::OffboardUsers {
+        request["summary_note_only"] = json!(true);
+    }
     request["initiated_by"] = json!(plan.initiated_by);
     // Workflows 001 and 003 document their runs on the chain's one ticket.
     if let (Some(ticket), ChainStep::OffboardUsers | ChainStep::DeactivateContacts) = (&plan.ticket_id, step) {

@@ -44,6 +44,9 @@ pub struct ChainPlan {
     /// The ticket the chain documents itself on (opened or reused; none for a dry run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_id: Option<String>,
+    /// The steps the request runs, in the chain's order (planned or skipped).
+    #[serde(default)]
+    pub steps: Vec<ChainStep>,
     pub runs: Vec<PlannedRun>,
     /// Steps asked for that have nothing to run, with why (no leavers named).
     #[serde(default)]

@@ -39,7 +39,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 pub use crate::domain::IdentityMode;
-use crate::domain::{self, OperationRecord, Workflow};
+use crate::domain::{self, OffboardAction, OperationRecord, Workflow};
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::{self, Admission, Consent, IdempotencyOptions, LeaseOptions};
 use crate::ports::{AuditStore, CloudDirectory, Mailboxes, Notifier, OnPremDirectory, Psa, SecretVault, SettingsStore};
@@ -82,6 +82,17 @@ pub struct OffboardUserRequest {
     /// Also run the client's default actions (`user_offboarding_default_actions`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub use_client_defaults: bool,
+    /// Client defaults this run leaves out. The chain names `disable_psa_contact` when its
+    /// contacts step deactivates every contact of the company, the leavers' included: one
+    /// step plans each contact, so an earlier step cannot change a later step's approved plan
+    /// (docs/architecture.md#the-client-offboarding-chain).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_default_actions: Vec<OffboardAction>,
+    /// Document the run on the ticket with its summary note only, not also a note when it
+    /// starts and one per phase. The chain sets it: its leavers share the chain's one
+    /// ticket, where a hundred leavers would otherwise leave 800 notes (and 800 PSA requests).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub summary_note_only: bool,
     #[serde(default)]
     pub dry_run: bool,
     #[serde(default)]
@@ -259,7 +270,7 @@ async fn plan_and_gate(
     let selection = selection::select(request, &client, deps.vault.is_some())?;
     let leaver = read::read(deps, &client, &selection, &v, request.directory).await?;
     report.describe(&client, &leaver);
-    let plan = plan::make_plan(&client, &selection, &leaver)?;
+    let plan = plan::make_plan(&client, &selection, &leaver, !request.summary_note_only)?;
     let (user, manager) = (&leaver.state.user, leaver.state.manager.as_ref());
     let record = operation_record(deps, request, &v, &client, &plan, &operation_id, user, manager);
     let admission = Admission { consent: &v.consent, lease: deps.options.lease, break_lease: request.break_lease };
@@ -312,6 +323,7 @@ fn operation_record(
             "user": report::ReportedUser::from(user),
             "lease_target": plan.lease_target(),
             "notify": plan.notify,
+            "progress_notes": plan.progress_notes,
             "sole_owner_groups": plan.sole_owner_groups,
             "manager": manager,
             "settings": client.sources,

@@ -239,6 +239,9 @@ pub(crate) struct Plan {
     pub sole_owner_groups: Vec<String>,
     /// Whether the manager is notified at the end.
     pub notify: bool,
+    /// Whether the ticket gets a note when the run starts and one per phase besides the
+    /// summary (`summary_note_only` turns them off).
+    pub progress_notes: bool,
 }
 
 impl Plan {
@@ -277,6 +280,7 @@ pub(super) fn make_plan(
     client: &ClientSettings,
     actions: &ActionOptions,
     leaver: &Leaver,
+    progress_notes: bool,
 ) -> Result<Plan, OfframpError> {
     let mut tasks = tasks(client, actions, leaver);
     sort(&mut tasks);
@@ -285,7 +289,7 @@ pub(super) fn make_plan(
         leaver.state.owned_groups.iter().filter(|g| g.owner_count <= 1).map(|g| g.group.display_name.clone()).collect();
     let notify = actions.notify_manager;
     let ad_account = leaver.onprem.as_ref().map(|o| o.user.sam_account_name.clone());
-    let hash = operation::plan_hash(&json!({
+    let mut hashed = json!({
         "tenant": client.tenant,
         "user": user.id,
         "mode": leaver.identity.mode,
@@ -293,7 +297,12 @@ pub(super) fn make_plan(
         "tasks": tasks,
         "notify": notify,
         "manager": leaver.state.manager.as_ref().map(|m| &m.id),
-    }));
+    });
+    // Only when off: the plans (and approvals) made before the setting existed keep their hash.
+    if !progress_notes {
+        hashed["progress_notes"] = json!(false);
+    }
+    let hash = operation::plan_hash(&hashed);
     Ok(Plan {
         tenant: client.tenant.clone(),
         user_id: user.id.clone(),
@@ -304,5 +313,6 @@ pub(super) fn make_plan(
         hash,
         sole_owner_groups,
         notify,
+        progress_notes,
     })
 }

@@ -135,6 +135,8 @@ fn plan_from_trail(detail: &OperationDetail, tenant: &str) -> Result<Plan, Offra
         hash: op.plan_hash.clone().unwrap_or_default(),
         sole_owner_groups: serde_json::from_value(input["sole_owner_groups"].clone()).unwrap_or_default(),
         notify: input["notify"].as_bool().unwrap_or(false),
+        // Operations from before the setting wrote every note.
+        progress_notes: input["progress_notes"].as_bool().unwrap_or(true),
     })
 }
 

@@ -255,7 +255,9 @@ pub(super) fn select(
 ) -> Result<ActionOptions, OfframpError> {
     let mut actions = request.actions.clone();
     if request.use_client_defaults {
-        actions.add_defaults(&client.default_actions);
+        let defaults: Vec<OffboardAction> =
+            client.default_actions.iter().copied().filter(|a| !request.skip_default_actions.contains(a)).collect();
+        actions.add_defaults(&defaults);
     }
     if !actions.any() {
         return Err(OfframpError::invalid_input(

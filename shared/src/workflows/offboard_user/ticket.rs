@@ -1,5 +1,5 @@
 //! Documenting the run on the PSA ticket (a note when it starts, one per completed phase,
-//! a final summary) and telling the manager. Each note and the notification is an item of
+//! a final summary; only the summary with `summary_note_only`) and telling the manager. Each note and the notification is an item of
 //! the operation, recorded before it is sent and after: a resume never sends one twice
 //! (one in flight when a run stopped is reported as unknown, docs/architecture.md#resume).
 
@@ -79,8 +79,10 @@ impl Ticketing {
             ticketing.done.ticket_id = ticketing.create(run, changes, report).await;
         }
         report.ticket_id = ticketing.done.ticket_id.clone();
-        let text = start_text(run, report);
-        ticketing.note(run, "start", "User offboarding started", text, changes, report).await;
+        if run.plan.progress_notes {
+            let text = start_text(run, report);
+            ticketing.note(run, "start", "User offboarding started", text, changes, report).await;
+        }
         ticketing
     }
 
@@ -152,6 +154,9 @@ impl Ticketing {
         changes: &mut ChangeBatch<'_>,
         report: &mut OffboardUserReport,
     ) {
+        if !run.plan.progress_notes {
+            return;
+        }
         let key = format!("phase:{}", report_phase(phase));
         let lines: Vec<String> =
             report.tasks.iter().filter(|t| t.phase == report_phase(phase)).map(task_line).collect();
