@@ -189,6 +189,21 @@ pub async fn run_conformance(store: &dyn AuditStore) {
     let c_event = OperationEvent::new(&c.operation_id, OperationEventKind::Planned, json!({}));
     store.append_event(&c_event).await.expect("append event to the dry run");
 
+    // A plan of 15,000 configurations (about 1.3 MB, over DynamoDB's 400 KB per item, with
+    // multi-byte characters across the cuts) comes back exactly, after a small event, and
+    // as the latest event in listings.
+    let before_big = OperationEvent::new(&b.operation_id, OperationEventKind::Started, json!({}));
+    let plan: Vec<serde_json::Value> = (0..15_000)
+        .map(|i| json!({"id": i, "name": format!("Gerät {i:05} — Büro"), "status": "Active", "type": "Workstation"}))
+        .collect();
+    let big = OperationEvent::new(&b.operation_id, OperationEventKind::Completed, json!({ "configurations": plan }));
+    assert!(serde_json::to_string(&big).unwrap().len() > 1_000_000, "the event is over a megabyte");
+    store.append_event(&big).await.expect("append a large event");
+    store.append_event(&before_big).await.expect("append a small event");
+    let b_events = vec![before_big, big.clone()];
+    assert_eq!(detail(store, &b.operation_id).await.events, b_events, "a large event round-trips");
+    expect_already_exists("append_event rewriting the large event", store.append_event(&big).await);
+
     // --- Snapshots ---------------------------------------------------------------
     // 60 in one call (more than two DynamoDB transactions), two item types.
     let snapshots: Vec<ItemSnapshot> = (0..60)
@@ -281,14 +296,14 @@ pub async fn run_conformance(store: &dyn AuditStore) {
     };
     assert_eq!(detail(store, &a.operation_id).await, expected_a, "operation() returns exactly what was written");
     let expected_b =
-        OperationDetail { operation: b.clone(), events: vec![], snapshots: vec![b_snapshot], changes: vec![] };
+        OperationDetail { operation: b.clone(), events: b_events.clone(), snapshots: vec![b_snapshot], changes: vec![] };
     assert_eq!(detail(store, &b.operation_id).await, expected_b);
     assert_eq!(detail(store, &c.operation_id).await.operation, c, "a dry run reads back with its parent id");
     let last = expected_a.last_event().expect("A has events");
 
     // --- Listing -----------------------------------------------------------------
     let mut everything: Vec<(&OperationRecord, Option<&OperationEvent>)> = bulk.iter().map(|op| (op, None)).collect();
-    everything.extend([(&a, Some(last)), (&b, None), (&c, Some(&c_event)), (&d, None)]);
+    everything.extend([(&a, Some(last)), (&b, Some(&big)), (&c, Some(&c_event)), (&d, None)]);
     let listed = list(store, None, None, 0).await;
     assert_eq!(listed.len(), 50, "limit 0 means the default of 50");
     assert_eq!(listed, expected_summaries(everything.clone(), 50), "all operations, newest first");
@@ -311,7 +326,7 @@ pub async fn run_conformance(store: &dyn AuditStore) {
         "a client id without a PSA matches it on every PSA"
     );
     assert_eq!(list(store, None, Some("autotask"), 0).await, expected_summaries(vec![(&d, None)], 50), "a PSA alone");
-    assert_eq!(list(store, Some("c2"), Some("connectwise"), 0).await, expected_summaries(vec![(&b, None)], 50));
+    assert_eq!(list(store, Some("c2"), Some("connectwise"), 0).await, expected_summaries(vec![(&b, Some(&big))], 50));
     assert_eq!(list(store, Some("c2"), Some("autotask"), 0).await, Vec::new(), "c2 has no operation on autotask");
 
     let bulk_all: Vec<(&OperationRecord, Option<&OperationEvent>)> = bulk.iter().map(|op| (op, None)).collect();

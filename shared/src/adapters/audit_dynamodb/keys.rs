@@ -27,6 +27,8 @@ pub const APPROVAL_TOKEN_SK: &str = "TOKEN";
 /// Sort key of an operation header.
 pub const META_SK: &str = "META";
 pub const EVENT_PREFIX: &str = "EVENT#";
+/// Sort-key prefix of the parts of an event too large for one item (`large_events.rs`).
+pub const EVENT_PART_PREFIX: &str = "EVPART#";
 pub const SNAPSHOT_PREFIX: &str = "SNAP#";
 pub const CHANGE_PREFIX: &str = "CHANGE#";
 /// Sort-key prefix of a child operation's link in its parent's partition: a chain's
@@ -49,6 +51,16 @@ pub fn operation_pk(operation_id: &str) -> String {
 
 pub fn event_sk(event_id: &str) -> String {
     format!("{EVENT_PREFIX}{event_id}")
+}
+
+/// The sort-key prefix of every part of event `event_id`.
+pub fn event_parts_prefix(event_id: &str) -> String {
+    format!("{EVENT_PART_PREFIX}{event_id}#")
+}
+
+/// Part `n` of event `event_id`; zero-padded, so the parts sort in order.
+pub fn event_part_sk(event_id: &str, n: usize) -> String {
+    format!("{}{n:06}", event_parts_prefix(event_id))
 }
 
 pub fn snapshot_sk(item_type: &str, item_id: &str) -> String {

@@ -96,6 +96,7 @@
 mod approvals;
 mod items;
 pub mod keys;
+mod large_events;
 mod leases;
 mod limits;
 mod reads;
@@ -216,6 +217,10 @@ impl AuditStore for DynamoDbAuditStore {
     async fn append_event(&self, event: &OperationEvent) -> Result<(), AuditError> {
         let expires_at = self.expiry_of(&event.operation_id).await?;
         let item = event_item(event, expires_at)?;
+        if items::item_size(&item) > large_events::PART_BYTES {
+            let data = items::string_attr(&item, items::attr::DATA).to_string();
+            return self.put_large_event(event, &data, expires_at).await;
+        }
         self.put_new("PutItem (event)", item, || format!("event {}/{}", event.operation_id, event.event_id)).await
     }
 

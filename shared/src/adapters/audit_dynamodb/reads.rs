@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
 
 use super::items::{Item, attr, parse_data, string_attr};
-use super::{DynamoDbAuditStore, INDEX_BY_CLIENT, INDEX_BY_TIME, keys};
+use super::{DynamoDbAuditStore, INDEX_BY_CLIENT, INDEX_BY_TIME, keys, large_events};
 use crate::adapters::audit_records::{effective_limit, sort_snapshots};
 use crate::domain::{
     ItemChange, ItemSnapshot, OperationDetail, OperationEvent, OperationFilter, OperationRecord, OperationSummary,
@@ -71,7 +71,9 @@ impl DynamoDbAuditStore {
             .send()
             .await
             .map_err(|e| self.sdk_error("Query (latest event)", e))?;
-        out.items.unwrap_or_default().first().map(|item| parse_data(item, "event")).transpose()
+        let Some(item) = out.items.unwrap_or_default().into_iter().next() else { return Ok(None) };
+        let parts = if large_events::is_split(&item) { self.read_event_parts(&item).await? } else { Default::default() };
+        parse_event(&item, &parts).map(Some)
     }
 
     pub(super) async fn read_operation(&self, operation_id: &str) -> Result<Option<OperationDetail>, AuditError> {
@@ -85,7 +87,7 @@ impl DynamoDbAuditStore {
             .consistent_read(true);
         let items = self.query_items("Query (operation)", query, None).await?;
         let mut operation = None;
-        let mut events = Vec::new();
+        let mut event_items = Vec::new();
         let mut snapshots = Vec::new();
         let mut changes = Vec::new();
         for item in &items {
@@ -93,7 +95,7 @@ impl DynamoDbAuditStore {
             if sk == keys::META_SK {
                 operation = Some(parse_data::<OperationRecord>(item, "operation")?);
             } else if sk.starts_with(keys::EVENT_PREFIX) {
-                events.push(parse_data::<OperationEvent>(item, "event")?);
+                event_items.push(item);
             } else if sk.starts_with(keys::SNAPSHOT_PREFIX) {
                 snapshots.push(parse_data::<ItemSnapshot>(item, "snapshot")?);
             } else if sk.starts_with(keys::CHANGE_PREFIX) {
@@ -104,6 +106,8 @@ impl DynamoDbAuditStore {
         let Some(operation) = operation else {
             return Ok(None);
         };
+        let parts = large_events::part_texts(&items);
+        let mut events = event_items.into_iter().map(|item| parse_event(item, &parts)).collect::<Result<Vec<_>, _>>()?;
         events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
         sort_snapshots(&mut snapshots);
         changes.sort_by(|a, b| a.change_id.cmp(&b.change_id));
@@ -233,4 +237,12 @@ impl DynamoDbAuditStore {
         }
         Ok(children)
     }
+}
+
+/// An event item, whole or joined from its parts (docs: `large_events.rs`).
+fn parse_event(item: &Item, parts: &std::collections::BTreeMap<String, String>) -> Result<OperationEvent, AuditError> {
+    let location = || format!("{} {}", string_attr(item, attr::PK), string_attr(item, attr::SK));
+    let json = large_events::event_json(item, parts)
+        .ok_or_else(|| AuditError::Corrupt { message: format!("event {}: a part is missing", location()) })?;
+    serde_json::from_str(&json).map_err(|e| AuditError::Corrupt { message: format!("event {}: {e}", location()) })
 }
