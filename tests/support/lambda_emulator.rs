@@ -123,9 +123,14 @@ impl Emulator {
     /// with exactly `env` (and the runtime's own variables); start it more than once for
     /// invocations at once. Its output goes to the emulator's log.
     pub fn start_function(&mut self, name: &str, env: &[(String, String)]) {
+        self.start_binary(&function_binary(name), name, env);
+    }
+
+    /// [`Emulator::start_function`] with a binary of one's choice (the bench's release build).
+    pub fn start_binary(&mut self, binary: &Path, name: &str, env: &[(String, String)]) {
         let file = std::fs::OpenOptions::new().append(true).open(&self.log).unwrap();
         let process = ProcessGroup::spawn(
-            Command::new(function_binary(name))
+            Command::new(binary)
                 .env_clear()
                 .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{}/.rt/{name}", self.port))

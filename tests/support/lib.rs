@@ -6,6 +6,7 @@ pub mod chain;
 pub mod chromium;
 pub mod connectwise;
 pub mod crashes;
+pub mod deployment;
 pub mod faulty_audit;
 pub mod lambda_emulator;
 pub mod lease_conformance;
