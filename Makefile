@@ -32,8 +32,8 @@ test: setup lint ## Everything: lint, then all tests (moto on a free loopback po
 demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|autotask|halo)
 	scripts/demo.sh
 
-bench: setup ## Throughput against each vendor's limit (two sizes), rollback beside it, one run across 30 s invocations (continuation), 100 user offboardings with and without \$$batch, 200 AD users on the Samba DC, peak memory, audit write requests per item (release build)
-	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests --bins
+bench: setup ## Throughput against each vendor's limit (two sizes), rollback beside it, 100 user offboardings with and without \$$batch, 200 AD users on the Samba DC, the webhook storm, 100,000 configurations through the state machine across 30 s invocations (continuation), the headline (a 100-seat client through the chain), peak memory, audit write requests per item (release build)
+	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests $(addprefix -p ,$(FUNCTIONS)) --bins
 	OFFRAMP_MOTO_BENCH=1 scripts/with-moto.sh scripts/with-samba.sh target/release/offramp-bench
 
 fuzz: ## Fuzz every Lambda event shape, workflow input and vendor answer parser (cargo-fuzz, nightly; FUZZ_RUNS per target, default 700000: 10.5 million in all); not part of make test

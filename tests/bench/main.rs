@@ -27,8 +27,13 @@
 //! PSA's batches)
 //! (docs/reliability.md).
 //!
-//! `continuation`: one ConnectWise run across invocations capped at 30 s of work, looped on
-//! its report's `continuation` (continuation.rs; `offramp-bench continuation [CONFIGS] [SECONDS] [RATE]`).
+//! `continuation`: ConnectWise runs across invocations capped at 30 s of work, looped on
+//! their report's `continuation`: 10,000 configurations through the state machine on moto,
+//! 100,000 through the Lambda entry in a loop (continuation.rs; `offramp-bench continuation
+//! [CONFIGS] [SECONDS] [RATE] [machine|entry]`).
+//!
+//! `headline`: a full offboarding of a 100-seat client through the in-process chain
+//! (headline.rs; `offramp-bench headline [LEAVERS] [CONTACTS] [CONFIGS]`).
 //!
 //! Then three processes share one ConnectWise limit (`shared_limits`: three workers, one
 //! SQLite file, one sandbox at 8 requests/s), reported on a line of their own.
@@ -44,6 +49,7 @@
 mod ad_offboarding;
 mod audit_writes;
 mod continuation;
+mod headline;
 mod shared_limits;
 mod user_offboarding;
 mod webhook_storm;
@@ -360,12 +366,26 @@ fn main() {
         // `offramp-bench webhook-storm`: the webhook function under 1,000 deliveries (webhook_storm.rs).
         std::process::exit(if webhook_storm::report() { 0 } else { 1 });
     }
+    let size = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let headline_size = || (size(1, headline::LEAVERS), size(2, headline::CONTACTS), size(3, headline::CONFIGS));
+    if args.first().map(String::as_str) == Some("headline-run") {
+        // The headline's child process (headline.rs).
+        let (leavers, contacts, configs) = headline_size();
+        headline::child(leavers, contacts, configs);
+        return;
+    }
+    if args.first().map(String::as_str) == Some("headline") {
+        // `offramp-bench headline [LEAVERS] [CONTACTS] [CONFIGS]`: a full client offboarding (headline.rs).
+        let (leavers, contacts, configs) = headline_size();
+        std::process::exit(if headline::report(&bin, leavers, contacts, configs) { 0 } else { 1 });
+    }
     if args.first().map(String::as_str) == Some("continuation") {
         // `offramp-bench continuation [CONFIGS] [WORK_SECONDS] [RATE]` (continuation.rs).
         let number = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
         let configs = number(1, continuation::CONFIGS as u64) as usize;
         let rate = number(3, u64::from(continuation::RATE)) as u32;
-        let ok = continuation::report(configs, number(2, continuation::WORK_SECONDS), rate);
+        let through = continuation::Through::parse(args.get(4).map(String::as_str));
+        let ok = continuation::report(configs, number(2, continuation::WORK_SECONDS), rate, through);
         std::process::exit(if ok { 0 } else { 1 });
     }
     println!("configuration deactivation, {LATENCY_MS} ms latency, each PSA at its limit, two sizes (side by side)…");
@@ -402,9 +422,15 @@ fn main() {
     }
     // `continuation` in OFFRAMP_BENCH_PSA (or no filter): one run across capped invocations.
     if only.is_empty() || only.split(',').any(|p| p.trim() == "continuation") {
-        ok &= continuation::report(continuation::CONFIGS, continuation::WORK_SECONDS, continuation::RATE);
+        use continuation::{ENTRY_CONFIGS, ENTRY_RATE, Through, WORK_SECONDS};
+        ok &= continuation::report(continuation::CONFIGS, WORK_SECONDS, continuation::RATE, Through::StateMachine);
+        ok &= continuation::report(ENTRY_CONFIGS, WORK_SECONDS, ENTRY_RATE, Through::LambdaEntry);
     }
     ok &= report_audit_writes();
+    // `headline` in OFFRAMP_BENCH_PSA (or no filter): a full offboarding of a 100-seat client.
+    if only.is_empty() || only.split(',').any(|p| p.trim() == "headline") {
+        ok &= headline::report(&bin, headline::LEAVERS, headline::CONTACTS, headline::CONFIGS);
+    }
     if !ok {
         std::process::exit(1);
     }
