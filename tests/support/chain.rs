@@ -50,15 +50,7 @@ impl Chain {
     }
 
     pub async fn set_global(&self, key: &str, value: &str) {
-        let record = SettingRecord {
-            psa: "connectwise".into(),
-            scope: GLOBAL_SCOPE.into(),
-            key: key.into(),
-            value: Some(value.into()),
-            set_by: "test".into(),
-            set_at: chrono::Utc::now(),
-        };
-        self.workflows().org_settings.put_setting(&record).await.expect("setting");
+        put_setting(&self.services, GLOBAL_SCOPE, key, value).await;
     }
 
     pub async fn run(&self, request: ClientOffboardingRequest, consent: &InProcessConsent) -> ClientOffboardingReport {

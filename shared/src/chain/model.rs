@@ -55,6 +55,11 @@ pub struct ChainPlan {
     pub plan_hash: String,
 }
 
+/// Leavers offboarded at once, and dry-run at once by resolve: the state machine's
+/// `OffboardUsers` Map has the same `MaxConcurrency` (each leaver's run is already
+/// concurrent inside, and the vendors' limits are shared by all of them).
+pub const LEAVERS_AT_ONCE: usize = 10;
+
 /// How long an approval may take: three days, a weekend and a working day (a Friday
 /// evening request is still open on Monday).
 pub const APPROVAL_TIMEOUT_SECONDS: u64 = 3 * 24 * 3600;

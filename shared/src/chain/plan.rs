@@ -6,9 +6,8 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::model::{APPROVAL_TIMEOUT_SECONDS, ChainPlan, PlannedRun, chain_hash};
+use super::model::{APPROVAL_TIMEOUT_SECONDS, ChainPlan, LEAVERS_AT_ONCE, PlannedRun, chain_hash};
 use super::request::{ChainStep, ClientOffboardingRequest};
-use super::run::LEAVERS_AT_ONCE;
 use super::{ChainDeps, StepCall};
 use crate::domain::{Company, OperationEventKind, OperationRecord, Workflow};
 use crate::error::{ErrorCode, OfframpError};
@@ -178,7 +177,7 @@ async fn plan_step(
         dry["dry_run"] = json!(true);
         // A leaver's dry run writes no note, so it need not read the chain's ticket, which
         // resolve opened or reused for this client a moment ago; the real run checks it
-        // before its first note. One PSA request less per leaver (docs/reliability.md#headline).
+        // before its first note. One PSA request less per leaver (docs/reliability.md, "Headline").
         if step == ChainStep::OffboardUsers
             && let Some(fields) = dry.as_object_mut()
         {

@@ -7,7 +7,7 @@ use futures::StreamExt;
 
 use super::bind::{ChainApproval, ChainInputs, bind};
 use super::finalize::{ChainRuns, finalize, planned};
-use super::model::ChainPlan;
+use super::model::{ChainPlan, LEAVERS_AT_ONCE};
 use super::plan::resolve;
 use super::report::{ChainError, ClientOffboardingReport, StepOutcome};
 use super::{ChainDeps, ChainStep, ClientOffboardingRequest, StepCall};
@@ -36,11 +36,6 @@ pub const STAGES: [Stage; 9] = [
     Stage::Step(ChainStep::DeleteItglueOrg),
     Stage::Finalize,
 ];
-
-/// Leavers offboarded at once: the state machine's `OffboardUsers` Map has the same
-/// `MaxConcurrency` (each leaver's run is already concurrent inside, and the vendors'
-/// limits are shared by all of them).
-pub const LEAVERS_AT_ONCE: usize = 10;
 
 /// The consent an in-process run carries: an approver's name and the chain plan hash they
 /// reviewed (from a dry run's report), or nothing.

@@ -1,7 +1,8 @@
 //! Documenting the run on the PSA ticket (a note when it starts, one per completed phase,
-//! a final summary; only the summary with `summary_note_only`) and telling the manager. Each note and the notification is an item of
-//! the operation, recorded before it is sent and after: a resume never sends one twice
-//! (one in flight when a run stopped is reported as unknown, docs/architecture.md#resume).
+//! a final summary; only the summary with `summary_note_only`) and telling the manager.
+//! Each note and the notification is an item of the operation, recorded before it is sent
+//! and after: a resume never sends one twice (one in flight when a run stopped is reported
+//! as unknown, docs/architecture.md#resume).
 
 use std::collections::HashSet;
 use std::fmt::Write;
