@@ -29,9 +29,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use offramp::domain::{GLOBAL_SCOPE, ItemOutcome, OperationEventKind, Workflow};
+use offramp::entry::{Function, FunctionServices};
 use offramp::ports::AuditStore;
 use offramp::workflows::org_settings::{CHAIN_RECIPIENTS, CHAIN_REQUIRE_APPROVAL, GUARD_MAX_CONFIGURATIONS};
-use offramp::entry::{Function, FunctionServices};
 use offramp_sandbox::{Sandbox, SandboxConfig};
 use offramp_tests::deployment::Deployment;
 use serde_json::{Value, json};

@@ -39,10 +39,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use offramp::ports::AuditStore;
 use offramp::chain::{ChainStep, ClientOffboardingReport, ClientOffboardingRequest, InProcessConsent, run_chain};
 use offramp::domain::{GLOBAL_SCOPE, ItemOutcome};
 use offramp::entry::{FunctionServices, InProcessSteps, chain_deps};
+use offramp::ports::AuditStore;
 use offramp::workflows::org_settings;
 use offramp_sandbox::m365::{M365_TENANT_DOMAIN, M365_TENANT_ID};
 use offramp_sandbox::{Sandbox, SandboxConfig};
@@ -101,11 +101,9 @@ async fn run(leavers: usize, contacts: usize, configs: usize) -> Value {
     let plan = run_chain(&deps, request(&upns, true), &InProcessConsent::default()).await;
     let plan_s = started.elapsed().as_secs_f64();
     assert_eq!(plan.status, "planned", "the dry run: {}", summary(&plan));
-    let consent =
-        InProcessConsent { approved_by: Some("Bench Approver".into()), plan_hash: plan.plan_hash.clone() };
-    let memberships = |sb: &Sandbox| -> usize {
-        leaver_ids.iter().map(|id| sb.m365().group_ids_of(M365_TENANT_ID, id).len()).sum()
-    };
+    let consent = InProcessConsent { approved_by: Some("Bench Approver".into()), plan_hash: plan.plan_hash.clone() };
+    let memberships =
+        |sb: &Sandbox| -> usize { leaver_ids.iter().map(|id| sb.m365().group_ids_of(M365_TENANT_ID, id).len()).sum() };
     let memberships_before = memberships(&sb);
     let before = sb.stats();
     let started = Instant::now();
@@ -115,7 +113,8 @@ async fn run(leavers: usize, contacts: usize, configs: usize) -> Value {
     if !done.success {
         eprintln!("headline: the approved run did not succeed: {}", summary(&done));
     }
-    let vendor = |name: &str| after.by_vendor.get(name).copied().unwrap_or(0) - before.by_vendor.get(name).copied().unwrap_or(0);
+    let vendor =
+        |name: &str| after.by_vendor.get(name).copied().unwrap_or(0) - before.by_vendor.get(name).copied().unwrap_or(0);
     let audited = audited(audit(&services), done.operation_id.as_deref().unwrap_or_default()).await;
     json!({
         "leavers": leavers, "contacts": contacts, "configs": configs,
@@ -193,9 +192,21 @@ fn summary(report: &ClientOffboardingReport) -> String {
 /// [`EVERY_CLOUD_ACTION`] (`mobile_device` for both device actions, `mailbox_permission`
 /// for full access and send-as), and the ticket note and notification that document it.
 const LEAVER_KINDS: [&str; 15] = [
-    "user_sessions", "user_password", "user_account", "mobile_device", "mailbox_type", "mailbox_permission",
-    "mailbox_visibility", "mailbox_forwarding", "group_membership", "group_ownership", "employee_id", "manager",
-    "licence", "notification", "ticket_note",
+    "user_sessions",
+    "user_password",
+    "user_account",
+    "mobile_device",
+    "mailbox_type",
+    "mailbox_permission",
+    "mailbox_visibility",
+    "mailbox_forwarding",
+    "group_membership",
+    "group_ownership",
+    "employee_id",
+    "manager",
+    "licence",
+    "notification",
+    "ticket_note",
 ];
 
 /// The trail of the approved run: applied children per workflow, distinct items recorded

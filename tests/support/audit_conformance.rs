@@ -295,8 +295,12 @@ pub async fn run_conformance(store: &dyn AuditStore) {
         changes: expected_changes,
     };
     assert_eq!(detail(store, &a.operation_id).await, expected_a, "operation() returns exactly what was written");
-    let expected_b =
-        OperationDetail { operation: b.clone(), events: b_events.clone(), snapshots: vec![b_snapshot], changes: vec![] };
+    let expected_b = OperationDetail {
+        operation: b.clone(),
+        events: b_events.clone(),
+        snapshots: vec![b_snapshot],
+        changes: vec![],
+    };
     assert_eq!(detail(store, &b.operation_id).await, expected_b);
     assert_eq!(detail(store, &c.operation_id).await.operation, c, "a dry run reads back with its parent id");
     let last = expected_a.last_event().expect("A has events");

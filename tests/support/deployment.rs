@@ -271,4 +271,3 @@ async fn create_state_machine(sfn: &aws_sdk_sfn::Client) -> String {
         .expect("create the state machine");
     created.state_machine_arn().to_string()
 }
-

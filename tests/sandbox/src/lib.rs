@@ -474,7 +474,8 @@ impl Sandbox {
     }
 
     pub async fn start_on(config: SandboxConfig, port: u16) -> anyhow::Result<Sandbox> {
-        let fixture = seed::fixture(config.large_client_configs, config.bench_client_configs, config.bench_client_contacts);
+        let fixture =
+            seed::fixture(config.large_client_configs, config.bench_client_configs, config.bench_client_contacts);
         let shared = Arc::new(Shared {
             cw: ConnectWiseSim::new(seed::connectwise_from(&fixture)),
             at: AutotaskSim::new(&fixture, config.autotask_hourly_limit),

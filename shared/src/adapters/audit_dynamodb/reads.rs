@@ -72,7 +72,8 @@ impl DynamoDbAuditStore {
             .await
             .map_err(|e| self.sdk_error("Query (latest event)", e))?;
         let Some(item) = out.items.unwrap_or_default().into_iter().next() else { return Ok(None) };
-        let parts = if large_events::is_split(&item) { self.read_event_parts(&item).await? } else { Default::default() };
+        let parts =
+            if large_events::is_split(&item) { self.read_event_parts(&item).await? } else { Default::default() };
         parse_event(&item, &parts).map(Some)
     }
 
@@ -107,7 +108,8 @@ impl DynamoDbAuditStore {
             return Ok(None);
         };
         let parts = large_events::part_texts(&items);
-        let mut events = event_items.into_iter().map(|item| parse_event(item, &parts)).collect::<Result<Vec<_>, _>>()?;
+        let mut events =
+            event_items.into_iter().map(|item| parse_event(item, &parts)).collect::<Result<Vec<_>, _>>()?;
         events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
         sort_snapshots(&mut snapshots);
         changes.sort_by(|a, b| a.change_id.cmp(&b.change_id));
