@@ -21,8 +21,9 @@
 //! PATCH, and ConnectWise has no bulk update).
 //!
 //! Checked in the simulators, not the report: every configuration and contact of the client
-//! inactive, each PATCHed exactly once; every leaver disabled, unlicensed and without groups,
-//! no Microsoft 365 write applied twice; the IT Glue organization deleted after one export.
+//! inactive, each PATCHed exactly once; every leaver disabled, unlicensed, without manager,
+//! with a shared mailbox; no Microsoft 365 write applied twice; the IT Glue organization
+//! deleted after one export.
 //! Checked in the audit trail ("every action audited"): every applied child operation linked
 //! to the parent; one `changed` record per configuration and per contact, none twice; every
 //! leaver's trail holding a change of every kind its actions make; as many group
