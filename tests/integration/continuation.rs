@@ -79,18 +79,30 @@ async fn services(sandbox: &Sandbox, dir: &tempfile::TempDir, function: Function
     FunctionServices::build(function, &source).await.expect("services")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_configuration_deactivation_completes_across_invocations_changing_each_once() {
+/// The large client (company 300, [`CONFIGS`] configurations) at 20 ms per request, with
+/// the configuration function's services. ~8 in flight at 20 ms each: about 400 a second,
+/// so 3,000 need several invocations.
+async fn large_client() -> (Sandbox, tempfile::TempDir, FunctionServices) {
     let sandbox =
         Sandbox::start(SandboxConfig { large_client_configs: CONFIGS, ..SandboxConfig::default() }).await.unwrap();
-    // ~8 in flight at 20 ms each: about 400 a second, so 3,000 need several invocations.
     sandbox.set_latency(Duration::from_millis(20));
     let dir = tempfile::tempdir().unwrap();
     let services = services(&sandbox, &dir, Function::DeactivateConfigs).await;
-    let first = json!({
+    (sandbox, dir, services)
+}
+
+/// The first invocation's request for the large client, as the state machine sends it.
+fn first_configs_request() -> serde_json::Value {
+    json!({
         "client_id": 300, "allow_active_client": true, "override_blast_radius": true,
         "initiated_by": "states:execution:test", "reason": "contract ended",
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_configuration_deactivation_completes_across_invocations_changing_each_once() {
+    let (sandbox, dir, services) = large_client().await;
+    let first = first_configs_request();
     let resume = |id: &str| json!({ "operation_id": id, "initiated_by": "states:execution:test" });
     let run = until_done(&services, Function::DeactivateConfigs, first, resume, WORK_PER_INVOCATION).await;
 
@@ -231,15 +243,8 @@ fn configuration_listings(sandbox: &Sandbox) -> u64 {
 /// alone; neither is PATCHed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_reads_only_what_it_works_on_and_still_catches_changes_made_meanwhile() {
-    let sandbox =
-        Sandbox::start(SandboxConfig { large_client_configs: CONFIGS, ..SandboxConfig::default() }).await.unwrap();
-    sandbox.set_latency(Duration::from_millis(20));
-    let dir = tempfile::tempdir().unwrap();
-    let services = services(&sandbox, &dir, Function::DeactivateConfigs).await;
-    let first = json!({
-        "client_id": 300, "allow_active_client": true, "override_blast_radius": true,
-        "initiated_by": "states:execution:test", "reason": "contract ended",
-    });
+    let (sandbox, dir, services) = large_client().await;
+    let first = first_configs_request();
     let answer =
         services.handle_until(Function::DeactivateConfigs, first, "t", Deadline::after(WORK_PER_INVOCATION)).await;
     let operation_id =
