@@ -137,7 +137,7 @@ async fn run(leavers: usize, contacts: usize, configs: usize) -> Value {
         "itglue_exports": sb.itglue().export_requests(),
         "itglue_deletions": sb.itglue().deletions_requested(),
         "audited": audited,
-        "peak_rss_kib_in_child": peak_rss_kib(),
+        "peak_rss_kib_in_child": crate::user_offboarding::peak_rss_kib(),
         "routes": after.by_route.iter()
             .map(|(route, n)| (route.clone(), n - before.by_route.get(route).copied().unwrap_or(0)))
             .filter(|(_, n)| *n > 0)
@@ -271,14 +271,6 @@ fn leavers_not_offboarded(sb: &Sandbox, ids: &[String]) -> usize {
                 || user.manager_id.is_some()
         })
         .count()
-}
-
-fn peak_rss_kib() -> u64 {
-    // SAFETY: an all-zero rusage is valid; getrusage fills it for this process.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a pointer to a live local.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as u64
 }
 
 /// ConnectWise's requests by route, the most first (the sandbox's counts).

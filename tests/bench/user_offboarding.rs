@@ -135,7 +135,8 @@ fn repeated_writes(sb: &Sandbox) -> u64 {
     sb.m365().all_writes().values().filter(|n| **n > 1).map(|n| n - 1).sum()
 }
 
-fn peak_rss_kib() -> u64 {
+/// This process's peak resident memory so far (getrusage), KiB.
+pub(crate) fn peak_rss_kib() -> u64 {
     // SAFETY: an all-zero rusage is valid; getrusage fills it for this process.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: RUSAGE_SELF with a pointer to a live local.
