@@ -34,8 +34,8 @@ url="http://127.0.0.1:$port"
 mkdir -p "$repo_root/target"
 log="$repo_root/target/moto.log"
 
-# OFFRAMP_MOTO_BENCH=1: the bench's moto, which copies a table once per DynamoDB
-# transaction instead of once per item (scripts/moto_bench_server.py says why).
+# OFFRAMP_MOTO_BENCH=1: the bench's moto, moto's answers with DynamoDB served one request at
+# a time and fast enough for a 300,000-record trail (scripts/moto_bench_server.py says how and why).
 server=("$moto_server")
 [[ "${OFFRAMP_MOTO_BENCH:-}" == 1 ]] && server=("$python" "$repo_root/scripts/moto_bench_server.py")
 # moto's Step Functions interpreter calls back into moto on localhost:$MOTO_PORT.

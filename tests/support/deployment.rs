@@ -53,8 +53,9 @@ impl PrivateMoto {
         let venv = std::env::var("OFFRAMP_VENV").map(PathBuf::from).unwrap_or_else(|_| workspace().join(".venv"));
         let port = free_port();
         let file = std::fs::File::create(log).unwrap();
-        // `make bench` (OFFRAMP_MOTO_BENCH=1) runs the bench's moto, which serves DynamoDB
-        // one request at a time (scripts/moto_bench_server.py, docs/reliability.md).
+        // `make bench` (OFFRAMP_MOTO_BENCH=1) runs the bench's moto: moto's answers, DynamoDB
+        // served one request at a time and fast enough for a 300,000-record trail, with
+        // `ClientRequestToken` honoured (scripts/moto_bench_server.py, docs/reliability.md).
         let mut command = if std::env::var("OFFRAMP_MOTO_BENCH").as_deref() == Ok("1") {
             let mut command = Command::new(venv.join("bin/python"));
             command.arg(workspace().join("scripts/moto_bench_server.py"));
