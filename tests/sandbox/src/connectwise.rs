@@ -468,17 +468,15 @@ pub(crate) fn route(
         }
         ("GET", ["company", "companies"]) => {
             shared.record_route(method, "/company/companies");
-            let records = cw.with(|d| d.companies.values().cloned().collect::<Vec<_>>());
-            list(records, &query, &COMPANIES, uri, host)
+            cw.with(|d| list(d.companies.values().collect(), &query, &COMPANIES, uri, host))
         }
         ("GET", ["company", "companies", "count"]) => {
             shared.record_route(method, "/company/companies/count");
-            let records = cw.with(|d| d.companies.values().cloned().collect::<Vec<_>>());
-            count(records, &query, &COMPANIES)
+            cw.with(|d| count(d.companies.values().collect(), &query, &COMPANIES))
         }
         ("GET", ["company", "companies", "statuses"]) => {
             shared.record_route(method, "/company/companies/statuses");
-            list(cw.with(|d| d.company_statuses.clone()), &query, &COMPANY_STATUSES, uri, host)
+            cw.with(|d| list(d.company_statuses.iter().collect(), &query, &COMPANY_STATUSES, uri, host))
         }
         ("GET", ["company", "companies", id]) => {
             shared.record_route(method, "/company/companies/{id}");
@@ -489,13 +487,11 @@ pub(crate) fn route(
         }
         ("GET", ["finance", "agreements"]) => {
             shared.record_route(method, "/finance/agreements");
-            let records = cw.with(|d| d.agreements.values().cloned().collect::<Vec<_>>());
-            list(records, &query, &AGREEMENTS, uri, host)
+            cw.with(|d| list(d.agreements.values().collect(), &query, &AGREEMENTS, uri, host))
         }
         ("GET", ["finance", "agreements", "count"]) => {
             shared.record_route(method, "/finance/agreements/count");
-            let records = cw.with(|d| d.agreements.values().cloned().collect::<Vec<_>>());
-            count(records, &query, &AGREEMENTS)
+            cw.with(|d| count(d.agreements.values().collect(), &query, &AGREEMENTS))
         }
         ("GET", ["finance", "agreements", id]) => {
             shared.record_route(method, "/finance/agreements/{id}");
@@ -506,17 +502,15 @@ pub(crate) fn route(
         }
         ("GET", ["company", "configurations"]) => {
             shared.record_route(method, "/company/configurations");
-            let records = cw.with(|d| d.configs.values().cloned().collect::<Vec<_>>());
-            list(records, &query, &CONFIGURATIONS, uri, host)
+            cw.with(|d| list(d.configs.values().collect(), &query, &CONFIGURATIONS, uri, host))
         }
         ("GET", ["company", "configurations", "count"]) => {
             shared.record_route(method, "/company/configurations/count");
-            let records = cw.with(|d| d.configs.values().cloned().collect::<Vec<_>>());
-            count(records, &query, &CONFIGURATIONS)
+            cw.with(|d| count(d.configs.values().collect(), &query, &CONFIGURATIONS))
         }
         ("GET", ["company", "configurations", "statuses"]) => {
             shared.record_route(method, "/company/configurations/statuses");
-            list(cw.with(|d| d.config_statuses.clone()), &query, &CONFIGURATION_STATUSES, uri, host)
+            cw.with(|d| list(d.config_statuses.iter().collect(), &query, &CONFIGURATION_STATUSES, uri, host))
         }
         ("GET", ["company", "configurations", id]) => {
             shared.record_route(method, "/company/configurations/{id}");
@@ -534,13 +528,11 @@ pub(crate) fn route(
         }
         ("GET", ["company", "contacts"]) => {
             shared.record_route(method, "/company/contacts");
-            let records = cw.with(|d| d.contacts.values().cloned().collect::<Vec<_>>());
-            list(records, &query, &CONTACTS, uri, host)
+            cw.with(|d| list(d.contacts.values().collect(), &query, &CONTACTS, uri, host))
         }
         ("GET", ["company", "contacts", "count"]) => {
             shared.record_route(method, "/company/contacts/count");
-            let records = cw.with(|d| d.contacts.values().cloned().collect::<Vec<_>>());
-            count(records, &query, &CONTACTS)
+            cw.with(|d| count(d.contacts.values().collect(), &query, &CONTACTS))
         }
         ("GET", ["company", "contacts", id]) => {
             shared.record_route(method, "/company/contacts/{id}");
@@ -558,13 +550,11 @@ pub(crate) fn route(
         }
         ("GET", ["service", "tickets"]) => {
             shared.record_route(method, "/service/tickets");
-            let records = cw.with(|d| d.tickets.values().cloned().collect::<Vec<_>>());
-            list(records, &query, &TICKETS, uri, host)
+            cw.with(|d| list(d.tickets.values().collect(), &query, &TICKETS, uri, host))
         }
         ("GET", ["service", "tickets", "count"]) => {
             shared.record_route(method, "/service/tickets/count");
-            let records = cw.with(|d| d.tickets.values().cloned().collect::<Vec<_>>());
-            count(records, &query, &TICKETS)
+            cw.with(|d| count(d.tickets.values().collect(), &query, &TICKETS))
         }
         ("POST", ["service", "tickets"]) => {
             shared.record_route(method, "/service/tickets");
@@ -585,7 +575,7 @@ pub(crate) fn route(
         ("GET", ["service", "tickets", id, "notes"]) => {
             shared.record_route(method, "/service/tickets/{id}/notes");
             match id.parse::<i64>().ok().filter(|id| cw.ticket_record(*id).is_some()) {
-                Some(id) => list(cw.ticket_notes(id), &query, &NOTES, uri, host),
+                Some(id) => list(cw.ticket_notes(id).iter().collect(), &query, &NOTES, uri, host),
                 None => ticket_not_found(id),
             }
         }
@@ -904,11 +894,13 @@ const NOTES: Entity = Entity {
 /// `records` filtered by the `conditions` parameter. A condition naming a field the entity
 /// does not have is refused (400 `InvalidObject`), not treated as matching nothing: a client
 /// that misspells a field would otherwise read an empty list as "nothing there".
-fn filtered(
-    records: Vec<Value>,
+/// The records the query's `conditions` select, as references: a listing clones only the
+/// page it answers (a 100,000-configuration client is listed a page at a time).
+fn filtered<'a>(
+    records: Vec<&'a Value>,
     query: &HashMap<String, String>,
     entity: &Entity,
-) -> Result<Vec<Value>, Box<Response>> {
+) -> Result<Vec<&'a Value>, Box<Response>> {
     match query.get("conditions").filter(|c| !c.trim().is_empty()) {
         None => Ok(records),
         Some(text) => {
@@ -928,14 +920,14 @@ fn filtered(
     }
 }
 
-fn count(records: Vec<Value>, query: &HashMap<String, String>, entity: &Entity) -> Response {
+fn count(records: Vec<&Value>, query: &HashMap<String, String>, entity: &Entity) -> Response {
     match filtered(records, query, entity) {
         Ok(records) => json_response(&json!({ "count": records.len() })),
         Err(response) => *response,
     }
 }
 
-fn list(records: Vec<Value>, query: &HashMap<String, String>, entity: &Entity, uri: &Uri, host: &str) -> Response {
+fn list(records: Vec<&Value>, query: &HashMap<String, String>, entity: &Entity, uri: &Uri, host: &str) -> Response {
     let mut records = match filtered(records, query, entity) {
         Ok(records) => records,
         Err(response) => return *response,
@@ -944,7 +936,7 @@ fn list(records: Vec<Value>, query: &HashMap<String, String>, entity: &Entity, u
     let page_size = query.get("pagesize").and_then(|v| v.parse::<usize>().ok()).unwrap_or(25).clamp(1, 1000);
     let page = query.get("page").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1);
     let pages = records.len().div_ceil(page_size).max(1);
-    let items: Vec<Value> = records.into_iter().skip((page - 1) * page_size).take(page_size).collect();
+    let items: Vec<Value> = records.into_iter().skip((page - 1) * page_size).take(page_size).cloned().collect();
     let link_to = |n: usize| {
         let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .filter(|(k, _)| !k.eq_ignore_ascii_case("page") && !k.eq_ignore_ascii_case("pagesize"))
