@@ -26,7 +26,8 @@ lint: setup ## rustfmt, clippy -D warnings, cargo deny (bans, licenses, sources;
 	BC_SKIP_MAPPING=TRUE .venv/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
 	for definition in infra/statemachine/*.asl.json; do tools/asl/node_modules/.bin/asl-validator --json-path "$$definition" || exit 1; done
 
-test: setup lint ## Everything: lint, then all tests (moto on a free loopback port, a Samba AD DC on 127.0.0.1:389/636)
+test: setup lint ## Everything: lint, the bench's moto checked against moto, then all tests (moto on a free loopback port, a Samba AD DC on 127.0.0.1:389/636)
+	"$${OFFRAMP_VENV:-.venv}/bin/python" scripts/check_moto_bench_server.py
 	scripts/with-moto.sh scripts/with-samba.sh cargo nextest run --workspace --no-fail-fast
 
 demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|autotask|halo)
@@ -34,6 +35,7 @@ demo: ## Sandbox + dry run + real run + re-run + audit record (PSA=connectwise|a
 
 bench: setup ## Throughput against each vendor's limit (two sizes), rollback beside it, 100 user offboardings with and without \$$batch, 200 AD users on the Samba DC, the webhook storm, 100,000 configurations through the state machine across 30 s invocations (continuation), the headline (a 100-seat client through the chain), peak memory, audit write requests per item (release build)
 	cargo build --release -p offramp-cli -p offramp-sandbox -p offramp-tests $(addprefix -p ,$(FUNCTIONS)) --bins
+	"$${OFFRAMP_VENV:-.venv}/bin/python" scripts/check_moto_bench_server.py
 	OFFRAMP_MOTO_BENCH=1 scripts/with-moto.sh scripts/with-samba.sh target/release/offramp-bench
 
 fuzz: ## Fuzz every Lambda event shape, workflow input and vendor answer parser (cargo-fuzz, nightly; FUZZ_RUNS per target, default 700000: 10.5 million in all); not part of make test
