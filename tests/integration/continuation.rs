@@ -230,6 +230,43 @@ async fn without_a_deadline_a_run_needs_no_continuation() {
     assert_eq!(answer.get("continuation"), None);
 }
 
+/// Invocations whose time all goes before their first change (here: a deadline already
+/// past) pause without a record; after [`offramp::operation::resume::STALLED_INVOCATIONS`]
+/// such pauses in a row, the next resume under a deadline fails with a Lambda error the
+/// state machine's `Catch` takes, instead of pausing once more (a `Choice` would loop
+/// without end). Nothing is PATCHed by the stalled or the refused invocations, and the same
+/// resume without a deadline (the CLI's) finishes the run, each configuration once.
+#[tokio::test]
+async fn invocations_that_change_nothing_stop_the_loop_and_the_cli_can_still_finish() {
+    let sandbox =
+        Sandbox::start(SandboxConfig { large_client_configs: 300, ..SandboxConfig::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let services = services(&sandbox, &dir, Function::DeactivateConfigs).await;
+    let no_time = || Deadline::after(Duration::ZERO);
+    let first = services.handle_until(Function::DeactivateConfigs, first_configs_request(), "t", no_time()).await;
+    assert_eq!(first["errors"][0]["code"], "DeadlineReached", "{first}");
+    let operation_id = first["continuation"]["operation_id"].as_str().expect("a continuation").to_string();
+    let resume = json!({ "operation_id": operation_id, "initiated_by": "states:execution:test" });
+    for _ in 1..offramp::operation::resume::STALLED_INVOCATIONS {
+        let paused = services.handle_until(Function::DeactivateConfigs, resume.clone(), "t", no_time()).await;
+        assert!(paused.get("continuation").is_some(), "still paused, not refused yet: {paused}");
+    }
+    let events_before = trail(&dir, &operation_id).await.events.len();
+    let refused = services.handle_until(Function::DeactivateConfigs, resume.clone(), "t", no_time()).await;
+    assert_eq!(refused.error_type(), Some("OperationNotResumable"), "{refused}");
+    assert!(refused.to_string().contains("without changing or recording any item"), "{refused}");
+    assert_eq!(refused.get("continuation"), None, "{refused}");
+    assert_eq!(trail(&dir, &operation_id).await.events.len(), events_before, "a refusal writes nothing");
+    let cw = sandbox.connectwise();
+    let configs = cw.configurations_of(300);
+    assert!(configs.iter().all(|c| cw.patch_count(c["id"].as_i64().unwrap()) == 0), "nothing PATCHed so far");
+
+    let finished = services.handle(Function::DeactivateConfigs, resume, "t").await;
+    assert_eq!(finished["success"], true, "{finished}");
+    assert_eq!(finished["statistics"]["configs_deactivated"], 300, "{finished}");
+    assert!(configs.iter().all(|c| cw.patch_count(c["id"].as_i64().unwrap()) == 1), "each PATCHed once");
+}
+
 /// Listing requests of the client's configurations the sandbox has served so far.
 fn configuration_listings(sandbox: &Sandbox) -> u64 {
     sandbox.stats().count("GET", "/company/configurations")

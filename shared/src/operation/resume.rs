@@ -3,9 +3,16 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{self, ItemChange, ItemKind, ItemOutcome, OperationDetail, OperationEventKind, Workflow};
+use super::Deadline;
+use crate::domain::{
+    self, ItemChange, ItemKind, ItemOutcome, OperationDetail, OperationEvent, OperationEventKind, Workflow,
+};
 use crate::error::{ErrorCode, OfframpError};
 use crate::ports::AuditStore;
+
+/// Invocations in a row that paused at their deadline without writing a change record,
+/// after which a resume under a deadline is refused instead of paused once more.
+pub const STALLED_INVOCATIONS: usize = 3;
 
 pub fn not_resumable(operation_id: &str, why: impl std::fmt::Display) -> OfframpError {
     OfframpError::new(ErrorCode::OperationNotResumable, format!("operation {operation_id} cannot be resumed: {why}"))
@@ -13,12 +20,15 @@ pub fn not_resumable(operation_id: &str, why: impl std::fmt::Display) -> Offramp
 
 /// The operation `operation_id`, checked to be one `workflow` on `psa` may continue: it
 /// exists, is of this workflow and PSA, started changing things, and was not rolled back
-/// (going on after an undo would redo, unasked, what someone decided to undo).
+/// (going on after an undo would redo, unasked, what someone decided to undo). Under a
+/// `deadline` (a Lambda invocation), also that its last [`STALLED_INVOCATIONS`] invocations
+/// did not all pause without changing anything (see [`refuse_stalled`]).
 pub async fn load_resumable(
     audit: &dyn AuditStore,
     workflow: Workflow,
     psa: &str,
     operation_id: &str,
+    deadline: Deadline,
 ) -> Result<OperationDetail, OfframpError> {
     let detail = audit.operation(operation_id).await?.ok_or_else(|| {
         OfframpError::new(ErrorCode::OperationNotFound, format!("no operation {operation_id} in the audit trail"))
@@ -54,7 +64,61 @@ pub async fn load_resumable(
             ),
         ));
     }
+    if deadline.is_set() {
+        refuse_stalled(&detail)?;
+    }
     Ok(detail)
+}
+
+/// Refuse to go on when the last [`STALLED_INVOCATIONS`] invocations each paused at their
+/// deadline without writing a single change record: their time went before the first change
+/// (reading a large trail, waiting on a vendor's `Retry-After`), so the next one would too,
+/// and a state machine's `Choice` would send the step again without end. Refused, the
+/// invocation fails with `OperationNotResumable` (a Lambda error the chain's `Catch` takes);
+/// nothing is written. A resume without a deadline (the CLI) is never refused for this, so
+/// the operation can still be finished (docs/reliability.md#runs-across-invocations).
+fn refuse_stalled(detail: &OperationDetail) -> Result<(), OfframpError> {
+    let stalled = invocations_without_changes(&detail.events, &detail.changes);
+    if stalled < STALLED_INVOCATIONS {
+        return Ok(());
+    }
+    let id = &detail.operation.operation_id;
+    Err(not_resumable(
+        id,
+        format!(
+            "its last {stalled} invocations stopped at their deadline without changing or recording any item, so \
+             another would too: the invocation's time goes before its first change. Raise the function's timeout \
+             (or OFFRAMP_INVOCATION_MAX_SECONDS), or finish it where no deadline applies (the CLI's --resume {id})"
+        ),
+    ))
+}
+
+/// How many of the operation's latest invocations, in a row, paused without a change
+/// record. An invocation runs from its `started` or `resumed` event to its `paused` event;
+/// any change record written in between (an intent included) is progress.
+/// `events` oldest first, as the trail gives them.
+pub fn invocations_without_changes(events: &[OperationEvent], changes: &[ItemChange]) -> usize {
+    let mut written: Vec<_> = changes.iter().map(|change| change.at).collect();
+    written.sort_unstable();
+    let mut began = None;
+    let mut stalled = 0;
+    for event in events {
+        match event.kind {
+            OperationEventKind::Started | OperationEventKind::Resumed => began = Some(event.at),
+            OperationEventKind::Paused => {
+                // A pause whose start is not in the trail is not counted against the run.
+                let Some(from) = began.take() else {
+                    stalled = 0;
+                    continue;
+                };
+                let first_after = written.partition_point(|at| *at < from);
+                let changed = written.get(first_after).is_some_and(|at| *at <= event.at);
+                stalled = if changed { 0 } else { stalled + 1 };
+            }
+            _ => {}
+        }
+    }
+    stalled
 }
 
 /// The latest change record of every item, by (kind, id).
@@ -92,6 +156,43 @@ mod tests {
             outcome,
             ..ItemChange::intent("op", ItemKind::Contact, "1", "a")
         }
+    }
+
+    /// Events and change records `seconds` after a fixed instant.
+    fn event(kind: OperationEventKind, seconds: i64) -> OperationEvent {
+        OperationEvent {
+            at: chrono::DateTime::UNIX_EPOCH + chrono::Duration::seconds(seconds),
+            ..OperationEvent::new("op", kind, serde_json::Value::Null)
+        }
+    }
+
+    fn change_at(seconds: i64) -> ItemChange {
+        ItemChange {
+            at: chrono::DateTime::UNIX_EPOCH + chrono::Duration::seconds(seconds),
+            ..record(ItemOutcome::Intended, None)
+        }
+    }
+
+    #[test]
+    fn only_invocations_in_a_row_that_paused_without_a_change_record_count_as_stalled() {
+        use OperationEventKind::{Completed, Paused, Planned, Resumed, Started};
+        // Started, changed, paused; then three resumes that each paused without a record.
+        let mut events = vec![event(Planned, 0), event(Started, 1), event(Paused, 30)];
+        for start in [40, 80, 120] {
+            events.extend([event(Resumed, start), event(Paused, start + 30)]);
+        }
+        let changes = vec![change_at(5), change_at(29)];
+        assert_eq!(invocations_without_changes(&events, &changes), 3);
+        assert_eq!(invocations_without_changes(&events[..5], &changes), 1);
+        // A record in the last invocation (an intent is enough) ends the streak.
+        assert_eq!(invocations_without_changes(&events, &[change_at(5), change_at(149)]), 0);
+        // A record in the middle one: only the last counts.
+        assert_eq!(invocations_without_changes(&events, &[change_at(5), change_at(90)]), 1);
+        // A record between invocations belongs to none (no invocation is credited for it).
+        assert_eq!(invocations_without_changes(&events, &[change_at(5), change_at(75)]), 3);
+        // A pause whose start is missing is not held against the run; a finished run has none.
+        assert_eq!(invocations_without_changes(&[event(Paused, 10)], &[]), 0);
+        assert_eq!(invocations_without_changes(&[event(Started, 1), event(Completed, 9)], &[]), 0);
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub(super) async fn resume(
     operation_id: &str,
     break_lease: bool,
 ) -> Result<ConfigDeactivationReport, Failure> {
-    let detail = engine::load_resumable(deps.audit, WORKFLOW, deps.psa.kind().as_str(), operation_id).await?;
+    let psa = deps.psa.kind().as_str();
+    let detail = engine::load_resumable(deps.audit, WORKFLOW, psa, operation_id, deps.options.deadline).await?;
     let op = &detail.operation;
     let client = Company {
         id: op.client_id.clone(),

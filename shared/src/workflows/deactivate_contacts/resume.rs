@@ -55,7 +55,8 @@ pub(super) async fn resume(
     operation_id: &str,
     break_lease: bool,
 ) -> Result<ContactDeactivationReport, Failure> {
-    let detail = engine::load_resumable(deps.audit, WORKFLOW, deps.psa.kind().as_str(), operation_id).await?;
+    let psa = deps.psa.kind().as_str();
+    let detail = engine::load_resumable(deps.audit, WORKFLOW, psa, operation_id, deps.deadline).await?;
     let latest = engine::latest_changes(&detail);
     let (work, plan_contacts) = pending(&detail, &latest)?;
     // A finished operation with nothing left would only repeat its note and notification.

@@ -16,7 +16,7 @@ use super::{OffboardUserDeps, WORKFLOW, tasks, verify};
 use crate::domain::{ItemKind, ItemOutcome, OperationDetail, OperationEventKind};
 use crate::error::{ErrorCode, OfframpError};
 use crate::operation::resume::{latest_changes, load_resumable, not_resumable};
-use crate::operation::{Recorder, with_lease};
+use crate::operation::{Deadline, Recorder, with_lease};
 use crate::ports::DirectoryUser;
 
 pub(super) async fn resume(
@@ -25,7 +25,8 @@ pub(super) async fn resume(
     break_lease: bool,
     report: &mut OffboardUserReport,
 ) -> Result<(), OfframpError> {
-    let detail = load_resumable(deps.audit, WORKFLOW, deps.psa.kind().as_str(), operation_id).await?;
+    // User offboarding runs without a deadline (docs/architecture.md#runs-that-outlive-one-invocation).
+    let detail = load_resumable(deps.audit, WORKFLOW, deps.psa.kind().as_str(), operation_id, Deadline::none()).await?;
     let input = &detail.operation.input;
     let text = |key: &str| input[key].as_str().map(str::to_string);
     let tenant = text("tenant").ok_or_else(|| not_resumable(operation_id, "its record names no tenant"))?;
