@@ -177,6 +177,24 @@ async fn a_malformed_delivery_or_route_is_400_and_touches_nothing() {
     assert_eq!((h.log_calls(), h.starter.calls()), (0, 0));
 }
 
+/// Autotask's call to the deactivation URL: whatever it carries, signed or not, it is
+/// answered 200 and only logged (the template's metric filter alarms on the line); nothing
+/// is recorded or started. An oversized one is refused; a delivery to the webhook's own
+/// path is still authenticated as before.
+#[tokio::test]
+async fn autotasks_deactivation_notice_is_noted_and_changes_nothing() {
+    let h = harness().await;
+    for body in [&b"{}"[..], b"not even json", b""] {
+        let (status, answer) = h.send(http_api_event("/webhooks/autotask/deactivated", &[], body)).await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some("noted")), "{answer}");
+    }
+    let (status, _) = h.send(http_api_event("/webhooks/autotask/deactivated", &[], &vec![b'x'; 200 * 1024])).await;
+    assert_eq!(status, 413);
+    let (status, _) = h.send(http_api_event("/webhooks/autotask", &[], b"{}")).await;
+    assert_eq!(status, 401, "the delivery path still needs the signature");
+    assert_eq!((h.log_calls(), h.starter.calls()), (0, 0), "nothing recorded, nothing started");
+}
+
 #[tokio::test]
 async fn an_ignored_event_is_200_and_starts_nothing() {
     let h = harness().await;
@@ -256,6 +274,7 @@ async fn every_webhook_sample_event_is_handled() {
         ("autotask-bad-signature.json", 401, "refused"),
         ("autotask-company-active.json", 200, "ignored"),
         ("autotask-company-inactive.json", 202, "started"),
+        ("autotask-webhook-deactivated.json", 200, "noted"),
         ("connectwise-company-offboarded.json", 202, "started"),
         ("connectwise-wrong-token.json", 401, "refused"),
         ("halo-client-inactive.json", 202, "started"),

@@ -118,9 +118,9 @@ async fn register_autotask(source: &ConfigSource, url: &str, args: &RegisterArgs
         .ok_or_else(|| OfframpError::configuration("OFFRAMP_PSA is not autotask: set it to register a webhook"))?;
     let client = AutotaskClient::new(autotask, settings.psa_http.clone()).map_err(OfframpError::from)?;
     // Both URLs are required. Autotask calls the deactivation URL when it disables the
-    // webhook (after 25 failed deliveries in a row); the template routes no such path, so
-    // API Gateway answers 404 and the call shows only in its access logs. What that call
-    // carries is not documented, so the webhook function is not given it.
+    // webhook (after 25 failed deliveries in a row). The template routes it to the webhook
+    // function, which reads nothing of it (its content is not documented) and logs one line
+    // the template's WebhookDeactivatedAlarm counts.
     let deactivation_url = format!("{url}/deactivated");
     let spec = CompanyWebhookSpec {
         webhook_url: url,

@@ -147,6 +147,9 @@ pub async fn webhook_event(services: &WebhookServices, event: Value) -> Answer {
         Ok(http) => http,
         Err(e) => return refused(ErrorCode::InvalidInput, format!("not an API Gateway HTTP API event: {e}")),
     };
+    if is_autotask_deactivation(&http) {
+        return autotask_deactivated(&http);
+    }
     let Some((psa, path_token)) = psa_of(&http) else {
         return refused(ErrorCode::InvalidInput, "not a webhook route: POST /webhooks/connectwise|autotask|halo");
     };
@@ -312,6 +315,45 @@ fn psa_of(http: &ApiGatewayV2httpRequest) -> Option<(PsaKind, Option<String>)> {
     };
     let token = segments.next().map(str::to_string);
     (segments.next().is_none()).then_some((psa, token))
+}
+
+/// The path Autotask calls when it deactivates a webhook (`offramp webhooks register`
+/// registers `<url>/deactivated` as the webhook's deactivation URL).
+const AUTOTASK_DEACTIVATION_PATH: &str = "/webhooks/autotask/deactivated";
+/// The most of a deactivation notice's body that is accepted (it is not read).
+const DEACTIVATION_NOTICE_MAX_BYTES: usize = 64 * 1024;
+
+fn is_autotask_deactivation(http: &ApiGatewayV2httpRequest) -> bool {
+    let path = http.raw_path.as_deref().or(http.request_context.http.path.as_deref()).unwrap_or_default();
+    http.request_context.http.method.as_str() == "POST"
+        && path.trim_end_matches('/').ends_with(AUTOTASK_DEACTIVATION_PATH)
+}
+
+/// Autotask deactivates a webhook after repeated failed deliveries and then calls its
+/// deactivation URL (docs/vendors/autotask.md#webhooks). What that call carries, and whether
+/// it is signed, is UNCONFIRMED, so nothing in it is read or trusted and it has no effect
+/// but this: one error log line whose `webhook_deactivated` field the template's metric
+/// filter counts, and the alarm on it tells the MSP that company changes no longer reach
+/// Offramp. A forged call can raise only that alarm. Answered 200 (413 when oversized).
+fn autotask_deactivated(http: &ApiGatewayV2httpRequest) -> Answer {
+    let bytes = http.body.as_deref().map_or(0, str::len);
+    if bytes > DEACTIVATION_NOTICE_MAX_BYTES * 4 / 3 + 4 {
+        return refused(ErrorCode::PayloadTooLarge, format!("a deactivation notice of {bytes} bytes is not accepted"));
+    }
+    tracing::error!(
+        webhook_deactivated = "autotask",
+        body_bytes = bytes,
+        "Autotask reports it deactivated the company webhook: company changes no longer reach Offramp. Find why \
+         deliveries failed, then re-activate the webhook in Autotask (or run offramp webhooks register again)"
+    );
+    reply(
+        200,
+        json!({
+            "status": "noted",
+            "psa": "autotask",
+            "message": "the webhook's deactivation is logged and alarmed; nothing else was done",
+        }),
+    )
 }
 
 /// The delivery as the library reads it: the raw body bytes, the headers, the URL token
