@@ -217,13 +217,20 @@ async fn contact_deactivation_completes_across_invocations_changing_each_once() 
     assert_eq!(sandbox.webhook_posts().len(), 1, "one notification, after the last invocation");
 }
 
-/// With no deadline (the CLI, `entry::handle`) a run goes to its end in one call.
-#[tokio::test]
-async fn without_a_deadline_a_run_needs_no_continuation() {
+/// Company 300 with 300 configurations (one invocation's work), with the configuration
+/// function's services.
+async fn small_client() -> (Sandbox, tempfile::TempDir, FunctionServices) {
     let sandbox =
         Sandbox::start(SandboxConfig { large_client_configs: 300, ..SandboxConfig::default() }).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let services = services(&sandbox, &dir, Function::DeactivateConfigs).await;
+    (sandbox, dir, services)
+}
+
+/// With no deadline (the CLI, `entry::handle`) a run goes to its end in one call.
+#[tokio::test]
+async fn without_a_deadline_a_run_needs_no_continuation() {
+    let (sandbox, _dir, services) = small_client().await;
     let request = json!({ "client_id": 300, "allow_active_client": true, "initiated_by": "t", "reason": "r" });
     let answer = services.handle(Function::DeactivateConfigs, request, "t").await;
     assert_eq!(answer["success"], true, "{answer}");
@@ -238,10 +245,7 @@ async fn without_a_deadline_a_run_needs_no_continuation() {
 /// resume without a deadline (the CLI's) finishes the run, each configuration once.
 #[tokio::test]
 async fn invocations_that_change_nothing_stop_the_loop_and_the_cli_can_still_finish() {
-    let sandbox =
-        Sandbox::start(SandboxConfig { large_client_configs: 300, ..SandboxConfig::default() }).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let services = services(&sandbox, &dir, Function::DeactivateConfigs).await;
+    let (sandbox, dir, services) = small_client().await;
     let no_time = || Deadline::after(Duration::ZERO);
     let first = services.handle_until(Function::DeactivateConfigs, first_configs_request(), "t", no_time()).await;
     assert_eq!(first["errors"][0]["code"], "DeadlineReached", "{first}");
