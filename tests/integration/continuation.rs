@@ -230,7 +230,7 @@ async fn small_client() -> (Sandbox, tempfile::TempDir, FunctionServices) {
 /// With no deadline (the CLI, `entry::handle`) a run goes to its end in one call.
 #[tokio::test]
 async fn without_a_deadline_a_run_needs_no_continuation() {
-    let (sandbox, _dir, services) = small_client().await;
+    let (_sandbox, _dir, services) = small_client().await;
     let request = json!({ "client_id": 300, "allow_active_client": true, "initiated_by": "t", "reason": "r" });
     let answer = services.handle(Function::DeactivateConfigs, request, "t").await;
     assert_eq!(answer["success"], true, "{answer}");
