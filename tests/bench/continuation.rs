@@ -106,8 +106,9 @@ impl Measurement {
 
     /// Exactly once, recorded once, every configuration done, across more than one
     /// invocation; through the Lambda entry also within [`TARGET_RATIO`] of the bound. The
-    /// state machine's ratio is printed, not judged: its run waits on moto's DynamoDB (see
-    /// [`CONFIGS`]) and on the chain's own stages (resolve's dry run, finalize).
+    /// state machine's ratio is printed, not judged: its run waits on moto's DynamoDB (every
+    /// resume reads the whole trail from it, docs/reliability.md#runs-across-invocations) and
+    /// on the chain's own stages (resolve's dry run, finalize).
     pub fn met(&self, through: Through) -> bool {
         self.not_once == 0
             && self.not_recorded_once == 0
