@@ -1,6 +1,6 @@
 """moto's server as `make bench` runs it: moto's answers unchanged, but DynamoDB requests
 served one at a time, transactions that undo only the items they touched, queries that read
-only their own partition, and `ClientRequestToken` honoured the way DynamoDB honours it.
+a window of their own partition, and `ClientRequestToken` honoured the way DynamoDB honours it.
 Only the bench uses this; the tests run moto_server as installed. See
 docs/reliability.md#runs-across-invocations.
 
@@ -12,8 +12,8 @@ Why each change (moto 5.2's DynamoDB, measured on the continuation bench):
   writes made since. The state machine bench runs several Lambda functions against one
   moto, so requests overlap; one lock around the DynamoDB backend and the transaction
   handler serves them in turn, as a consistent store orders them.
-- Transactions: `transact_write_items` deep-copies every table it touches before the first
-  item, to put the copy back if an item fails. A trail of 100,000 configurations is a
+- Transactions: `transact_write_items` deep-copies the table once for every item of the
+  transaction, all before the first item is applied, to put a copy back if an item fails. A trail of 100,000 configurations is a
   table of 300,000 items: seconds per transaction, gigabytes per minute. Here the table is
   not copied; the items the transaction names are remembered as they were and put back if
   it fails, which leaves the same state.
