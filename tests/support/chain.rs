@@ -4,7 +4,7 @@
 
 use offramp::chain::{ChainStep, ClientOffboardingReport, ClientOffboardingRequest, InProcessConsent, run_chain};
 use offramp::config::ConfigSource;
-use offramp::domain::{GLOBAL_SCOPE, SettingRecord};
+use offramp::domain::GLOBAL_SCOPE;
 use offramp::entry::{Function, FunctionServices, InProcessSteps, chain_deps};
 use offramp::workflows::org_settings::CHAIN_RECIPIENTS;
 use offramp_sandbox::{Sandbox, SandboxConfig};
@@ -118,14 +118,7 @@ pub async fn put_setting(services: &FunctionServices, scope: &str, key: &str, va
         FunctionServices::UserOffboarding(user) => &user.services.org_settings,
         _ => panic!("the chain's services"),
     };
-    let record = SettingRecord {
-        psa: "connectwise".into(),
-        scope: scope.into(),
-        key: key.into(),
-        value: Some(value.into()),
-        set_by: "test".into(),
-        set_at: chrono::Utc::now(),
-    };
+    let record = crate::audit_conformance::setting_record("connectwise", scope, key, Some(value));
     store.put_setting(&record).await.unwrap_or_else(|e| panic!("setting {key}: {e}"));
 }
 

@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use offramp::adapters::audit_dynamodb::DynamoDbAuditStore;
-use offramp::domain::SettingRecord;
 use offramp::ports::SettingsStore;
 use offramp_sandbox::{
     CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, ITGLUE_API_KEY,
@@ -148,14 +147,7 @@ impl Deployment {
     /// Records one organization setting in the trail's table (`scope`: a client id or
     /// `GLOBAL_SCOPE`), as `offramp settings set` does.
     pub async fn put_setting(&self, scope: &str, key: &str, value: &str) {
-        let record = SettingRecord {
-            psa: "connectwise".into(),
-            scope: scope.into(),
-            key: key.into(),
-            value: Some(value.into()),
-            set_by: "e2e".into(),
-            set_at: chrono::Utc::now(),
-        };
+        let record = crate::audit_conformance::setting_record("connectwise", scope, key, Some(value));
         self.audit.put_setting(&record).await.expect("a setting");
     }
 

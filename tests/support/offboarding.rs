@@ -86,14 +86,7 @@ impl UserHarness {
     /// Sets one of client 600's settings (ConnectWise), as `offramp settings set` would.
     pub async fn set_client_setting(&self, key: &str, value: &str) {
         use offramp::ports::SettingsStore;
-        let record = offramp::domain::SettingRecord {
-            psa: "connectwise".into(),
-            scope: CONTOSO_COMPANY.into(),
-            key: key.into(),
-            value: Some(value.into()),
-            set_by: "test".into(),
-            set_at: chrono::Utc::now(),
-        };
+        let record = crate::audit_conformance::setting_record("connectwise", CONTOSO_COMPANY, key, Some(value));
         self.audit.put_setting(&record).await.expect("setting");
     }
 
